@@ -1,0 +1,46 @@
+"""DALIA site: the application factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def create_app(site_dir: str | Path, overrides: dict | None = None) -> Flask:
+    """The app serving one site folder (site.toml + secret_key + its database)."""
+    from dalia_site import access, filters, security_headers
+    from dalia_site.admin.routes import bp as admin_bp
+    from dalia_site.auth.routes import bp as auth_bp
+    from dalia_site.config import flask_config
+    from dalia_site.core.routes import bp as core_bp
+    from dalia_site.errors import register_error_handlers
+    from dalia_site.extensions import csrf, db, login_manager, migrate
+
+    app = Flask(__name__)
+    app.config.update(flask_config(site_dir))
+    app.config.update(overrides or {})
+
+    if app.config["PROXY_HOPS"]:
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=app.config["PROXY_HOPS"], x_proto=app.config["PROXY_HOPS"],
+            x_host=app.config["PROXY_HOPS"],
+        )
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
+    login_manager.init_app(app)
+    # The role guard runs before the CSRF check: a refused user hears "refused", not "form expired".
+    app.before_request(access.guard)
+    csrf.init_app(app)
+
+    for blueprint in (core_bp, auth_bp, admin_bp):
+        app.register_blueprint(blueprint)
+
+    security_headers.init_app(app)
+    filters.init_app(app)
+    register_error_handlers(app)
+    return app

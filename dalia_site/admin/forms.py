@@ -1,0 +1,47 @@
+from dalia_site.forms import Form, choices
+from wtforms import DateField, EmailField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Email, Length, Optional
+
+from dalia_site.auth.forms import REQUIRED
+from dalia_site.models.staff import ROLE_LABELS
+
+ROLE_CHOICES = choices(ROLE_LABELS.items())
+ONE_TIME_HELP = ("Au moins 12 caractères. Communiquez-le de vive voix : la personne devra le "
+                 "remplacer à sa première connexion.")
+
+
+class StaffForm(Form):
+    """Create and edit share this form; the email is only set at creation."""
+
+    name = StringField("Nom et prénom", validators=[DataRequired(REQUIRED), Length(max=120)])
+    email = EmailField("Adresse e-mail", validators=[
+        DataRequired(REQUIRED), Email("Adresse e-mail invalide."), Length(max=254)])
+    role = SelectField("Rôle", choices=ROLE_CHOICES, validators=[DataRequired(REQUIRED)])
+    password = PasswordField("Mot de passe provisoire", description=ONE_TIME_HELP,
+                             validators=[DataRequired(REQUIRED), Length(max=200)],
+                             render_kw={"autocomplete": "new-password"})
+
+    def for_edit(self):
+        """At edit, email and password are not part of the form (the password has its own)."""
+        del self.email
+        del self.password
+        return self
+
+
+class OneTimePasswordForm(Form):
+    password = PasswordField("Mot de passe provisoire", description=ONE_TIME_HELP,
+                             validators=[DataRequired(REQUIRED), Length(max=200)],
+                             render_kw={"autocomplete": "new-password"})
+
+
+class AuditFilterForm(Form):
+    """Filters of the audit log, read from the query string (GET, so no CSRF token)."""
+
+    class Meta:
+        csrf = False
+
+    actor = SelectField("Par", choices=[], validators=[Optional()], validate_choice=False)
+    action = SelectField("Action", choices=[], validators=[Optional()], validate_choice=False)
+    object_type = SelectField("Objet", choices=[], validators=[Optional()], validate_choice=False)
+    date_from = DateField("Du", validators=[Optional()])
+    date_to = DateField("Au", validators=[Optional()])

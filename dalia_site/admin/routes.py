@@ -1,0 +1,169 @@
+"""Staff accounts and the audit log, for the site's admins."""
+
+from datetime import datetime, time, timedelta
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from dalia_site.access import roles
+from dalia_site.admin.forms import AuditFilterForm, OneTimePasswordForm, StaffForm
+from dalia_site.domain import accounts
+from dalia_site.extensions import db
+from dalia_site.forms import choices
+from dalia_site.filters import site_zone
+from dalia_site.htmx import render_page
+from dalia_site.models import AuditEvent, StaffUser
+
+bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
+
+AUDIT_PAGE_SIZE = 50
+
+
+def _staff_or_404(user_id: int) -> StaffUser:
+    return db.get_or_404(StaffUser, user_id)
+
+
+@bp.route("/comptes")
+@roles("admin")
+def staff_list():
+    users = db.session.scalars(
+        select(StaffUser).order_by(StaffUser.active.desc(), StaffUser.name)
+    ).all()
+    return render_template("admin/staff_list.html", users=users)
+
+
+@bp.route("/comptes/nouveau", methods=["GET", "POST"])
+@roles("admin")
+def staff_create():
+    form = StaffForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            user = accounts.create_staff(
+                db.session, current_user, form.email.data, form.name.data, form.role.data,
+                form.password.data,
+            )
+        except accounts.AccountError as error:
+            db.session.rollback()
+            form.form_errors.append(str(error))
+            status = 422
+        else:
+            db.session.commit()
+            flash(f"Compte de {user.name} créé. Transmettez-lui le mot de passe provisoire.",
+                  "success")
+            return redirect(url_for("admin.staff_list"))
+    elif request.method == "POST":
+        status = 422
+    return render_template("admin/staff_form.html", form=form, user=None), status
+
+
+@bp.route("/comptes/<int:user_id>", methods=["GET", "POST"])
+@roles("admin")
+def staff_edit(user_id: int):
+    user = _staff_or_404(user_id)
+    form = StaffForm(obj=user).for_edit()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            changed = accounts.update_staff(
+                db.session, current_user, user, form.name.data, form.role.data, user.active
+            )
+        except accounts.AccountError as error:
+            db.session.rollback()
+            form.form_errors.append(str(error))
+            status = 422
+        else:
+            db.session.commit()
+            flash("Compte mis à jour." if changed else "Aucune modification.", "success")
+            return redirect(url_for("admin.staff_list"))
+    elif request.method == "POST":
+        status = 422
+    return render_template(
+        "admin/staff_form.html", form=form, user=user, password_form=OneTimePasswordForm(prefix="otp")
+    ), status
+
+
+@bp.route("/comptes/<int:user_id>/statut", methods=["POST"])
+@roles("admin")
+def staff_set_active(user_id: int):
+    user = _staff_or_404(user_id)
+    active = request.form.get("active") == "1"
+    try:
+        accounts.update_staff(db.session, current_user, user, user.name, user.role, active)
+    except accounts.AccountError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+        return redirect(url_for("admin.staff_list"), 303)
+    db.session.commit()
+    flash(f"Compte de {user.name} {'réactivé' if active else 'désactivé'}.", "success")
+    return redirect(url_for("admin.staff_list"), 303)
+
+
+@bp.route("/comptes/<int:user_id>/mot-de-passe", methods=["POST"])
+@roles("admin")
+def staff_one_time_password(user_id: int):
+    user = _staff_or_404(user_id)
+    password_form = OneTimePasswordForm(prefix="otp")
+    if password_form.validate_on_submit():
+        try:
+            accounts.set_one_time_password(db.session, current_user, user, password_form.password.data)
+        except accounts.AccountError as error:
+            db.session.rollback()
+            password_form.password.errors.append(str(error))
+        else:
+            db.session.commit()
+            flash(f"Mot de passe provisoire défini pour {user.name} ; il devra le changer à sa "
+                  "prochaine connexion.", "success")
+            return redirect(url_for("admin.staff_list"), 303)
+    form = StaffForm(obj=user).for_edit()
+    return render_template(
+        "admin/staff_form.html", form=form, user=user, password_form=password_form
+    ), 422
+
+
+def _audit_query(form: AuditFilterForm):
+    query = select(AuditEvent).options(joinedload(AuditEvent.actor)).order_by(
+        AuditEvent.at.desc(), AuditEvent.id.desc()
+    )
+    if form.actor.data:
+        query = query.where(AuditEvent.actor_id == int(form.actor.data))
+    if form.action.data:
+        query = query.where(AuditEvent.action == form.action.data)
+    if form.object_type.data:
+        query = query.where(AuditEvent.object_type == form.object_type.data)
+    zone = site_zone()
+    if form.date_from.data:
+        query = query.where(AuditEvent.at >= datetime.combine(form.date_from.data, time(), zone))
+    if form.date_to.data:
+        end = datetime.combine(form.date_to.data + timedelta(days=1), time(), zone)
+        query = query.where(AuditEvent.at < end)
+    return query
+
+
+def _audit_filter_form() -> AuditFilterForm:
+    form = AuditFilterForm(request.args)
+    staff = db.session.execute(select(StaffUser.id, StaffUser.name).order_by(StaffUser.name)).all()
+    form.actor.choices = choices([("", "Tous")] + [(str(i), name) for i, name in staff])
+    actions = db.session.scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action))
+    form.action.choices = choices([("", "Toutes")] + [(a, a) for a in actions])
+    types = db.session.scalars(
+        select(AuditEvent.object_type).distinct().order_by(AuditEvent.object_type)
+    )
+    form.object_type.choices = choices([("", "Tous")] + [(t, t) for t in types])
+    return form
+
+
+@bp.route("/journal")
+@roles("admin")
+def audit_log():
+    form = _audit_filter_form()
+    if not form.validate() or (form.actor.data and not form.actor.data.isdigit()):
+        # Invalid filters are shown as errors; the log then shows nothing rather than everything.
+        return render_page("admin/audit_log.html", "results", form=form, page=None), 400
+    page = db.paginate(_audit_query(form), per_page=AUDIT_PAGE_SIZE, max_per_page=AUDIT_PAGE_SIZE,
+                       error_out=False)
+    if page.page > 1 and not page.items:
+        abort(404)
+    return render_page("admin/audit_log.html", "results", form=form, page=page)

@@ -1,0 +1,104 @@
+"""Login, logout and the change of one's own password."""
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_user, logout_user
+from sqlalchemy import select
+
+from dalia_site.access import ALL_STAFF, public, roles
+from dalia_site.auth.forms import ChangePasswordForm, LoginForm
+from dalia_site.domain import accounts
+from dalia_site.extensions import db, login_manager
+from dalia_site.models import StaffUser
+from dalia_site.models.types import utcnow
+
+bp = Blueprint("auth", __name__, template_folder="templates")
+
+LOGIN_FAILED = "Adresse e-mail ou mot de passe incorrect."
+
+
+@login_manager.user_loader
+def load_user(session_token: str) -> StaffUser | None:
+    return db.session.scalar(select(StaffUser).where(StaffUser.session_token == session_token))
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site, never another host (open redirect)."""
+    if target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and target.startswith("/") \
+                and not target.startswith("//") and "\\" not in target:
+            return target
+    return url_for("core.home")
+
+
+@bp.route("/connexion", methods=["GET", "POST"])
+@public
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("core.home"))
+    form = LoginForm()
+    status = 200
+    if form.validate_on_submit():
+        result = accounts.authenticate(
+            db.session, form.email.data, form.password.data, ip=request.remote_addr
+        )
+        db.session.commit()
+        if result.ok:
+            session.clear()  # a fresh session at login: no fixation
+            login_user(result.user)
+            session.permanent = True
+            session["last_seen"] = utcnow().isoformat()
+            if result.user.must_change_password:
+                flash("Choisissez votre mot de passe personnel avant de continuer.", "info")
+                return redirect(url_for("auth.change_password"))
+            return redirect(_safe_next(request.args.get("next")))
+        if result.throttled:
+            minutes = max(1, round(result.retry_after.total_seconds() / 60))
+            form.form_errors.append(
+                f"Trop de tentatives de connexion. Réessayez dans {minutes} minute"
+                f"{'s' if minutes > 1 else ''}."
+            )
+            status = 429
+        else:
+            form.form_errors.append(LOGIN_FAILED)
+            status = 401
+    elif request.method == "POST":
+        status = 400
+    return render_template("auth/login.html", form=form), status
+
+
+@bp.route("/deconnexion", methods=["POST"])
+@roles(*ALL_STAFF)
+def logout():
+    accounts.end_session(db.session, current_user, ip=request.remote_addr)
+    db.session.commit()
+    logout_user()
+    session.clear()
+    flash("Vous êtes déconnecté·e.", "success")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/mot-de-passe", methods=["GET", "POST"])
+@roles(*ALL_STAFF)
+def change_password():
+    form = ChangePasswordForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            accounts.change_own_password(
+                db.session, current_user, form.current_password.data, form.new_password.data
+            )
+        except accounts.AccountError as error:
+            db.session.rollback()
+            form.form_errors.append(str(error))
+            status = 422
+        else:
+            db.session.commit()
+            login_user(current_user._get_current_object())  # the session follows the rotated token; others are ended
+            flash("Votre mot de passe a été changé.", "success")
+            return redirect(url_for("core.home"))
+    elif request.method == "POST":
+        status = 422
+    return render_template("auth/change_password.html", form=form), status

@@ -1,0 +1,170 @@
+"""The `dalia` command (also `python cli.py`): provision, run and look after DALIA sites.
+
+Each command parses its options, calls one provisioning function and reports in one line;
+errors go to stderr as one line with a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import click
+
+from dalia_site.config import SiteConfigError
+from dalia_site.provisioning.site import (
+    ProvisioningError,
+    create_site,
+    default_instances_dir,
+    generate_password,
+    site_path,
+)
+
+DEMO_SLUG = "demo"
+DEMO_TEMPLATE = "carcassonne"
+
+instances_option = click.option(
+    "--instances-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="Dossier des sites (défaut : ./instances ou DALIA_INSTANCES_DIR).",
+)
+
+
+def _instances(instances_dir: Path | None) -> Path:
+    return (instances_dir or default_instances_dir()).resolve()
+
+
+def _fail(message: str) -> None:
+    click.secho(f"Erreur : {message}", fg="red", err=True)
+    raise SystemExit(1)
+
+
+def _site_dir(instances_dir: Path | None, slug: str) -> Path:
+    try:
+        folder = site_path(_instances(instances_dir), slug)
+    except ProvisioningError as error:
+        _fail(str(error))
+    if not (folder / "site.toml").is_file():
+        _fail(f"site inconnu : {slug!r} (aucun {folder / 'site.toml'})")
+    return folder
+
+
+def _load_app(folder: Path):
+    from dalia_site import create_app
+
+    try:
+        return create_app(folder)
+    except SiteConfigError as error:
+        _fail(str(error))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli():
+    """Sites DALIA : créer, servir et entretenir le site de chaque territoire."""
+
+
+@cli.command("new-site")
+@click.argument("template")
+@click.option("--slug", help="Nom court du site (défaut : celui du modèle).")
+@instances_option
+@click.option("--domain", default="", help="Nom d'hôte public (ex. dalia-aveyron.fr).")
+@click.option("--admin-email", help="E-mail du premier administrateur.")
+@click.option("--database-url", default="", help="Base PostgreSQL existante et vide (défaut : SQLite).")
+def new_site(template, slug, instances_dir, domain, admin_email, database_url):
+    """Crée un site configuré, migré et prêt à servir à partir d'un modèle de territoire."""
+    try:
+        created = create_site(
+            template, _instances(instances_dir), slug=slug, domain=domain,
+            admin_email=admin_email, database_url=database_url,
+            admin_password=os.environ.get("DALIA_ADMIN_PASSWORD") or None,
+            progress=lambda step: click.echo(f"  … {step}", err=True),
+        )
+    except (ProvisioningError, SiteConfigError) as error:
+        _fail(str(error))
+    click.echo(f"Site créé : {created.path}")
+    click.echo(f"Administrateur : {created.admin_email}")
+    if created.admin_password:
+        click.echo(f"Mot de passe provisoire (affiché une seule fois) : {created.admin_password}")
+
+
+@cli.command("create-user")
+@click.argument("slug")
+@click.argument("email")
+@click.option("--role", required=True, type=click.Choice(["admin", "assistant", "clinician", "reporting"]))
+@click.option("--name", default="", help="Nom et prénom (défaut : l'e-mail).")
+@instances_option
+def create_user(slug, email, role, name, instances_dir):
+    """Ajoute un compte ; mot de passe provisoire depuis DALIA_USER_PASSWORD ou généré."""
+    from dalia_site.domain import accounts
+    from dalia_site.extensions import db
+
+    app = _load_app(_site_dir(instances_dir, slug))
+    password = os.environ.get("DALIA_USER_PASSWORD") or generate_password()
+    with app.app_context():
+        try:
+            user = accounts.create_staff(db.session, None, email, name or email, role, password)
+        except accounts.AccountError as error:
+            db.session.rollback()
+            _fail(str(error))
+        db.session.commit()
+    click.echo(f"Compte créé : {user.email} ({role})")
+    if not os.environ.get("DALIA_USER_PASSWORD"):
+        click.echo(f"Mot de passe provisoire (affiché une seule fois) : {password}")
+
+
+def _serve(folder: Path, port: int, host: str = "127.0.0.1") -> None:
+    from werkzeug.serving import run_simple
+
+    app = _load_app(folder)
+    click.echo(f"Site {folder.name} servi sur http://{host}:{port}/ (Ctrl+C pour arrêter)")
+    run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
+
+
+@cli.command()
+@click.argument("slug")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@instances_option
+def serve(slug, port, instances_dir):
+    """Sert un site en local (pour la production : gunicorn, voir deploy/)."""
+    _serve(_site_dir(instances_dir, slug), port)
+
+
+DEMO_STAFF = (
+    ("admin", "admin@demo.dalia.invalid", "Camille Admin"),
+    ("assistant", "assistante@demo.dalia.invalid", "Sandrine Assistante"),
+    ("clinician", "medecin@demo.dalia.invalid", "Dr Paul Médecin"),
+    ("reporting", "suivi@demo.dalia.invalid", "Suivi URPS"),
+)
+
+
+@cli.command()
+@instances_option
+@click.option("--no-serve", is_flag=True, help="Créer le site de démonstration sans le servir.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+def demo(instances_dir, no_serve, port):
+    """(Re)crée le site de démonstration instances/demo et le sert sur 127.0.0.1."""
+    from dalia_site.domain import accounts
+    from dalia_site.extensions import db
+
+    instances = _instances(instances_dir)
+    folder = instances / DEMO_SLUG
+    if folder.exists():
+        shutil.rmtree(folder)  # the demo holds only synthetic data: rebuilt on every run
+    passwords = {role: generate_password() for role, _, _ in DEMO_STAFF}
+    try:
+        created = create_site(DEMO_TEMPLATE, instances, slug=DEMO_SLUG,
+                              admin_email=DEMO_STAFF[0][1], admin_password=passwords["admin"])
+    except (ProvisioningError, SiteConfigError) as error:
+        _fail(str(error))
+    app = _load_app(created.path)
+    with app.app_context():
+        for role, email, name in DEMO_STAFF[1:]:
+            user = accounts.create_staff(db.session, None, email, name, role, passwords[role])
+            user.must_change_password = False
+        db.session.commit()
+    click.echo(f"Site de démonstration prêt : {created.path}")
+    click.echo("Comptes (mots de passe régénérés à chaque `make demo`) :")
+    for role, email, _ in DEMO_STAFF:
+        click.echo(f"  {role:<10} {email:<32} {passwords[role]}")
+    if not no_serve:
+        _serve(created.path, port)

@@ -1,0 +1,163 @@
+"""Read a site folder (site.toml + secret_key) into Flask config, validated in one place.
+
+Every problem is reported as one SiteConfigError naming the file and the key, so that an admin
+reading a failed `systemctl status` or `dalia check` knows exactly what to fix.
+"""
+
+from __future__ import annotations
+
+import re
+import stat
+import tomllib
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+SITE_FILE = "site.toml"
+SECRET_FILE = "secret_key"
+SQLITE_FILE = "dalia.sqlite3"
+MIN_SECRET_LENGTH = 32
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+DEPARTEMENT_RE = re.compile(r"^(0[1-9]|[1-8][0-9]|9[0-5]|2A|2B|97[1-6])$")
+
+
+class SiteConfigError(Exception):
+    """A site folder that cannot be served; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Key:
+    section: str
+    name: str
+    kind: type
+    default: object = None  # None means required
+
+    @property
+    def label(self) -> str:
+        return f"[{self.section}] {self.name}"
+
+
+# The schema of site.toml. Later capabilities add their sections here, in this one place.
+SCHEMA = (
+    Key("site", "slug", str),
+    Key("site", "name", str),
+    Key("site", "territory", str),
+    Key("site", "departement", str),
+    Key("site", "cpts", str, ""),
+    Key("site", "timezone", str, "Europe/Paris"),
+    Key("site", "domain", str, ""),
+    Key("database", "url", str, ""),
+    Key("security", "idle_timeout_minutes", int, 30),
+    Key("security", "https", bool, False),
+    Key("security", "proxy_hops", int, 0),
+)
+
+
+def check_value(key: Key, value: object, where: str) -> None:
+    def fail(why: str) -> None:
+        raise SiteConfigError(f"{where} : {key.label} {why}")
+
+    # bool is a subclass of int in Python: refuse `true` where a number is expected.
+    if not isinstance(value, key.kind) or (key.kind is int and isinstance(value, bool)):
+        fail(f"doit être de type {_TYPE_NAMES[key.kind]} (valeur lue : {value!r})")
+    if key.name == "slug" and not SLUG_RE.match(value):
+        fail("doit être en minuscules, chiffres et tirets (ex. « tarn-et-garonne »)")
+    if key.name in ("name", "territory") and not value.strip():
+        fail("ne doit pas être vide")
+    if key.name == "departement" and not DEPARTEMENT_RE.match(value):
+        fail("doit être un numéro de département entre guillemets (ex. « 09 », « 2A »)")
+    if key.name == "timezone":
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            fail(f"n'est pas un fuseau horaire connu : {value!r}")
+    if key.name == "idle_timeout_minutes" and not 1 <= value <= 24 * 60:
+        fail("doit être compris entre 1 et 1440 minutes")
+    if key.name == "proxy_hops" and not 0 <= value <= 5:
+        fail("doit être compris entre 0 et 5")
+    if key.section == "database" and value and not value.startswith(("postgresql", "sqlite")):
+        fail("doit commencer par postgresql+psycopg:// ou sqlite:///")
+
+
+_TYPE_NAMES = {str: "texte", int: "entier", bool: "booléen (true/false)"}
+
+
+def read_site_toml(site_dir: Path) -> dict[str, dict[str, object]]:
+    """Parse and validate site.toml; returns {section: {key: value}} with defaults filled in."""
+    path = site_dir / SITE_FILE
+    if not path.is_file():
+        raise SiteConfigError(f"{path} : fichier introuvable")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SiteConfigError(f"{path} : TOML invalide ({exc})") from exc
+
+    known = {(k.section, k.name) for k in SCHEMA}
+    for section, values in raw.items():
+        if not isinstance(values, dict):
+            raise SiteConfigError(f"{path} : {section} doit être une section [{section}]")
+        for name in values:
+            if (section, name) not in known and section in {k.section for k in SCHEMA}:
+                raise SiteConfigError(f"{path} : [{section}] {name} est une clé inconnue")
+
+    settings: dict[str, dict[str, object]] = {}
+    for key in SCHEMA:
+        value = raw.get(key.section, {}).get(key.name, key.default)
+        if value is None:
+            raise SiteConfigError(f"{path} : {key.label} est obligatoire et absent")
+        check_value(key, value, str(path))
+        settings.setdefault(key.section, {})[key.name] = value
+    # Sections of later capabilities (opening hours, visits…) are kept as they are.
+    for section, values in raw.items():
+        settings.setdefault(section, dict(values))
+    return settings
+
+
+def read_secret_key(site_dir: Path) -> str:
+    path = site_dir / SECRET_FILE
+    if not path.is_file():
+        raise SiteConfigError(f"{path} : fichier introuvable (clé secrète du site)")
+    if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise SiteConfigError(f"{path} : permissions trop larges, attendu 0600 (chmod 600)")
+    secret = path.read_text(encoding="utf-8").strip()
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise SiteConfigError(
+            f"{path} : clé secrète trop courte ({len(secret)} caractères, minimum "
+            f"{MIN_SECRET_LENGTH})"
+        )
+    return secret
+
+
+def database_url(site_dir: Path, settings: dict[str, dict[str, object]]) -> str:
+    url = settings["database"]["url"]
+    return url or f"sqlite:///{(site_dir / SQLITE_FILE).resolve()}"
+
+
+def flask_config(site_dir: str | Path) -> dict[str, object]:
+    """Everything create_app needs from a site folder, as Flask config keys."""
+    site_dir = Path(site_dir).resolve()
+    if not site_dir.is_dir():
+        raise SiteConfigError(f"{site_dir} : dossier de site introuvable")
+    settings = read_site_toml(site_dir)
+    security = settings["security"]
+    return {
+        "SITE_DIR": site_dir,
+        "SITE": settings["site"],
+        "SITE_SETTINGS": settings,
+        "SECRET_KEY": read_secret_key(site_dir),
+        "SQLALCHEMY_DATABASE_URI": database_url(site_dir, settings),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "IDLE_TIMEOUT": timedelta(minutes=security["idle_timeout_minutes"]),
+        "PERMANENT_SESSION_LIFETIME": timedelta(minutes=security["idle_timeout_minutes"]),
+        "SESSION_COOKIE_NAME": f"dalia_{settings['site']['slug']}",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": security["https"],
+        "PREFERRED_URL_SCHEME": "https" if security["https"] else "http",
+        "PROXY_HOPS": security["proxy_hops"],
+        "REMEMBER_COOKIE_DURATION": timedelta(0),
+        "WTF_I18N_ENABLED": False,  # use WTForms' bundled French messages (dalia_site.forms)
+        "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the (idle-limited) session
+        "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
+    }

@@ -1,0 +1,187 @@
+"""Staff accounts: login with throttling, creation, role and status changes, one-time passwords.
+
+The rule that a site always keeps an active admin lives here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from dalia_site.domain import audit
+from dalia_site.domain.passwords import hash_password, password_problems, verify_password
+from dalia_site.models import ROLES, LoginAttempt, StaffUser
+from dalia_site.models.types import utcnow
+
+MAX_FAILURES = 5
+FAILURE_WINDOW = timedelta(minutes=15)
+
+
+class AccountError(ValueError):
+    """A refused account operation; the message is shown to the user as is (French)."""
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    user: StaffUser | None
+    throttled: bool = False
+    retry_after: timedelta | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.user is not None
+
+
+def throttle_wait(failure_times: list[datetime], now: datetime) -> timedelta | None:
+    """How long to wait before the next attempt, or None when one is allowed now.
+
+    Blocked once MAX_FAILURES failures fall within FAILURE_WINDOW; the block lifts when the
+    oldest of those failures leaves the window.
+    """
+    recent = sorted(t for t in failure_times if now - t < FAILURE_WINDOW)
+    if len(recent) < MAX_FAILURES:
+        return None
+    return recent[-MAX_FAILURES] + FAILURE_WINDOW - now
+
+
+def authenticate(
+    session: Session, email: str, password: str, ip: str | None = None, now: datetime | None = None
+) -> LoginResult:
+    """Check a login. Throttling is keyed on the email typed, whether or not an account has it,
+    so neither the message nor the throttling tells which emails exist."""
+    now = now or utcnow()
+    email = normalise_email(email)
+    failures = session.scalars(
+        select(LoginAttempt.at).where(
+            LoginAttempt.email == email,
+            LoginAttempt.succeeded.is_(False),
+            LoginAttempt.at > now - FAILURE_WINDOW,
+        )
+    ).all()
+    wait = throttle_wait(list(failures), now)
+    if wait is not None:
+        return LoginResult(user=None, throttled=True, retry_after=wait)
+
+    user = session.scalar(select(StaffUser).where(StaffUser.email == email))
+    valid = verify_password(user.password_hash if user else None, password)
+    ok = bool(user and valid and user.active)
+    session.add(LoginAttempt(email=email, at=now, succeeded=ok, user_id=user.id if user else None))
+    if ok:
+        user.last_login_at = now
+        audit.record(session, user, "auth.login", "staff_user", user.id, "Connexion", ip=ip)
+        return LoginResult(user=user)
+    audit.record(
+        session, user if user else None, "auth.login_failed", "staff_user",
+        user.id if user else None, f"Échec de connexion pour {email}", ip=ip,
+    )
+    return LoginResult(user=None)
+
+
+def _active_admin_count(session: Session) -> int:
+    return session.scalar(
+        select(func.count()).select_from(StaffUser).where(
+            StaffUser.role == "admin", StaffUser.active.is_(True)
+        )
+    )
+
+
+def _check_keeps_an_admin(session: Session, user: StaffUser, role: str, active: bool) -> None:
+    stays_admin = role == "admin" and active
+    if user.role == "admin" and user.active and not stays_admin:
+        if _active_admin_count(session) <= 1:
+            raise AccountError(
+                "Impossible : c'est le dernier compte administrateur actif du site. "
+                "Nommez d'abord un autre administrateur."
+            )
+
+
+def _check_new_password(password: str, email: str, name: str) -> None:
+    problems = password_problems(password, email, name)
+    if problems:
+        raise AccountError(" ".join(problems))
+
+
+def create_staff(
+    session: Session, actor: StaffUser | None, email: str, name: str, role: str, password: str
+) -> StaffUser:
+    """A new account whose password is a one-time password, to change at first login."""
+    email = normalise_email(email)
+    name = name.strip()
+    if role not in ROLES:
+        raise AccountError(f"Rôle inconnu : {role}.")
+    if not name:
+        raise AccountError("Le nom est obligatoire.")
+    if session.scalar(select(StaffUser.id).where(StaffUser.email == email)) is not None:
+        raise AccountError("Un compte existe déjà avec cette adresse e-mail.")
+    _check_new_password(password, email, name)
+    user = StaffUser(
+        email=email, name=name, role=role, active=True,
+        password_hash=hash_password(password), must_change_password=True,
+    )
+    session.add(user)
+    session.flush()
+    audit.record(session, actor, "staff.create", "staff_user", user.id,
+                 f"Compte créé : {name} <{email}>, rôle {role}")
+    return user
+
+
+def update_staff(
+    session: Session, actor: StaffUser, user: StaffUser, name: str, role: str, active: bool
+) -> bool:
+    """Change name, role and status; returns whether anything changed."""
+    name = name.strip()
+    if role not in ROLES:
+        raise AccountError(f"Rôle inconnu : {role}.")
+    if not name:
+        raise AccountError("Le nom est obligatoire.")
+    _check_keeps_an_admin(session, user, role, active)
+    before = {"nom": user.name, "rôle": user.role, "actif": user.active}
+    after = {"nom": name, "rôle": role, "actif": active}
+    changes = audit.describe_changes(before, after)
+    if not changes:
+        return False
+    if (user.role, user.active) != (role, active):
+        user.end_sessions()  # a changed role or a deactivation takes effect at once
+    user.name, user.role, user.active = name, role, active
+    audit.record(session, actor, "staff.update", "staff_user", user.id, changes)
+    return True
+
+
+def set_one_time_password(
+    session: Session, actor: StaffUser, user: StaffUser, password: str
+) -> None:
+    """An admin sets a password that the user must replace at next login."""
+    _check_new_password(password, user.email, user.name)
+    user.password_hash = hash_password(password)
+    user.must_change_password = True
+    user.end_sessions()
+    audit.record(session, actor, "staff.one_time_password", "staff_user", user.id,
+                 "Mot de passe provisoire défini")
+
+
+def change_own_password(
+    session: Session, user: StaffUser, current_password: str, new_password: str
+) -> None:
+    if not verify_password(user.password_hash, current_password):
+        raise AccountError("Le mot de passe actuel est incorrect.")
+    if current_password == new_password:
+        raise AccountError("Le nouveau mot de passe doit être différent de l'actuel.")
+    _check_new_password(new_password, user.email, user.name)
+    user.password_hash = hash_password(new_password)
+    user.must_change_password = False
+    user.end_sessions()  # other browsers where this account is open are logged out
+    audit.record(session, user, "auth.password_changed", "staff_user", user.id,
+                 "Mot de passe changé par l'utilisateur")
+
+
+def end_session(session: Session, user: StaffUser, ip: str | None = None) -> None:
+    """Logout: rotating the token makes the cookie worthless even if it was copied."""
+    user.end_sessions()
+    audit.record(session, user, "auth.logout", "staff_user", user.id, "Déconnexion", ip=ip)

@@ -1,0 +1,46 @@
+"""Writing the audit trail. The caller commits: the event lands with the change or not at all."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from dalia_site.models import AuditEvent, StaffUser
+
+MAX_SUMMARY = 2000
+
+
+def record(
+    session: Session,
+    actor: StaffUser | None,
+    action: str,
+    object_type: str,
+    object_id: object = None,
+    summary: str = "",
+    ip: str | None = None,
+) -> AuditEvent:
+    event = AuditEvent(
+        actor_id=actor.id if actor is not None else None,
+        action=action,
+        object_type=object_type,
+        object_id=None if object_id is None else str(object_id),
+        summary=summary[:MAX_SUMMARY],
+        ip=ip,
+    )
+    session.add(event)
+    return event
+
+
+def describe_changes(before: dict[str, object], after: dict[str, object]) -> str:
+    """'role : assistant → admin ; actif : oui → non' for the fields that changed."""
+    parts = []
+    for field, old in before.items():
+        new = after.get(field)
+        if old != new:
+            parts.append(f"{field} : {_shown(old)} → {_shown(new)}")
+    return " ; ".join(parts)
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, bool):
+        return "oui" if value else "non"
+    return "—" if value in (None, "") else str(value)

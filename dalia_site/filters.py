@@ -1,0 +1,60 @@
+"""Template filters and globals: French dates and times in the site's timezone, navigation."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from flask import Flask, current_app
+from flask_login import current_user
+
+from dalia_site.access import may_access
+
+# The main navigation, in order; each entry shows only to users its endpoint lets in.
+NAVIGATION = (
+    ("core.home", "Accueil"),
+    ("admin.staff_list", "Comptes"),
+    ("admin.audit_log", "Journal d'audit"),
+)
+
+
+def site_zone() -> ZoneInfo:
+    return ZoneInfo(current_app.config["SITE"]["timezone"])
+
+
+def local(value: datetime) -> datetime:
+    return value.astimezone(site_zone())
+
+
+def date_fr(value: date | datetime | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = local(value)
+    return value.strftime("%d/%m/%Y")
+
+
+def time_fr(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    return local(value).strftime("%Hh%M")
+
+
+def datetime_fr(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    return f"{date_fr(value)} à {time_fr(value)}"
+
+
+def _navigation():
+    if not current_user.is_authenticated:
+        return []
+    return [(endpoint, label) for endpoint, label in NAVIGATION if may_access(current_user, endpoint)]
+
+
+def init_app(app: Flask) -> None:
+    app.add_template_filter(date_fr)
+    app.add_template_filter(time_fr)
+    app.add_template_filter(datetime_fr)
+    app.add_template_global(_navigation, "navigation")
+    app.add_template_global(lambda: app.config["SITE"], "site")

@@ -1,0 +1,75 @@
+"""Staff accounts of a site and the record of login attempts used for throttling."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from dalia_site.extensions import db
+from dalia_site.models.types import UTCDateTime, utcnow
+
+ROLES = ("admin", "assistant", "clinician", "reporting")
+ROLE_LABELS = {
+    "admin": "Administrateur·rice",
+    "assistant": "Assistant·e médical·e / secrétariat",
+    "clinician": "Soignant·e (médecin, IPA, infirmier·e)",
+    "reporting": "Suivi de l'activité (URPS, ARS, CPAM)",
+}
+
+
+def new_session_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class StaffUser(UserMixin, db.Model):
+    __tablename__ = "staff_user"
+    __table_args__ = (
+        CheckConstraint("email = lower(email)", name="email_lowercase"),
+        CheckConstraint("role IN ('admin', 'assistant', 'clinician', 'reporting')", name="role"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[str] = mapped_column(String(20))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=True)
+    # What the session cookie carries instead of the id: rotating it ends every session of the user.
+    session_token: Mapped[str] = mapped_column(String(64), unique=True, default=new_session_token)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    def get_id(self) -> str:
+        return self.session_token
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses inactive accounts
+        return self.active
+
+    @property
+    def role_label(self) -> str:
+        return ROLE_LABELS[self.role]
+
+    def end_sessions(self) -> None:
+        self.session_token = new_session_token()
+
+    def __repr__(self) -> str:
+        return f"<StaffUser {self.id} {self.role}>"
+
+
+class LoginAttempt(db.Model):
+    """One login attempt, kept in the database so every worker and host sees the same count."""
+
+    __tablename__ = "login_attempt"
+    __table_args__ = (Index("ix_login_attempt_email_at", "email", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    succeeded: Mapped[bool] = mapped_column(Boolean)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id", ondelete="SET NULL"))

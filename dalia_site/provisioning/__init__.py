@@ -1,0 +1,1 @@
+"""Territory templates -> site folder: config, secret, database, first admin."""

@@ -1,0 +1,156 @@
+"""Create a site folder from a territory template: all of it, or nothing at all.
+
+The folder is built under a temporary name beside its final place and renamed at the end, so a
+failure at any step leaves no folder behind (and, on PostgreSQL, no tables).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import jinja2
+from sqlalchemy import inspect, text
+
+from dalia_site.config import SECRET_FILE, SITE_FILE, SLUG_RE, SiteConfigError
+from dalia_site.provisioning.templates import load_template
+
+FILES_DIR = Path(__file__).parent / "files"
+_jinja = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(FILES_DIR), keep_trailing_newline=True, autoescape=False,  # noqa: S701 - TOML, not HTML
+)
+# JSON strings, integers and booleans are valid TOML values.
+_jinja.filters["toml"] = lambda value: json.dumps(value, ensure_ascii=False)
+
+
+class ProvisioningError(Exception):
+    """A site that could not be created; nothing of it was left behind."""
+
+
+@dataclass(frozen=True)
+class CreatedSite:
+    path: Path
+    admin_email: str
+    admin_password: str | None  # set when generated: to print once
+
+
+def default_instances_dir() -> Path:
+    return Path(os.environ.get("DALIA_INSTANCES_DIR") or "instances").resolve()
+
+
+def site_path(instances_dir: Path, slug: str) -> Path:
+    if not SLUG_RE.match(slug):
+        raise ProvisioningError(
+            f"nom de site invalide : {slug!r} (minuscules, chiffres et tirets, ex. « aveyron »)"
+        )
+    return instances_dir / slug
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def write_site_files(folder: Path, template, slug: str, domain: str, database_url: str) -> None:
+    folder.mkdir(parents=True)
+    site = dict(template.site, slug=slug, timezone="Europe/Paris", domain=domain)
+    https = bool(domain)
+    toml = _jinja.get_template("site.toml.j2").render(
+        site=site, template=template.slug, created=date.today().strftime("%d/%m/%Y"),
+        database_url=database_url, https=https, proxy_hops=1 if https else 0,
+    )
+    (folder / SITE_FILE).write_text(toml, encoding="utf-8")
+    secret_path = folder / SECRET_FILE
+    fd = os.open(secret_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as secret_file:
+        secret_file.write(secrets.token_hex(32) + "\n")
+    (folder / "backups").mkdir()
+
+
+def _check_empty_database(app) -> None:
+    from dalia_site.extensions import db
+
+    tables = inspect(db.engine).get_table_names()
+    if tables:
+        raise ProvisioningError(
+            f"la base {db.engine.url.render_as_string(hide_password=True)} n'est pas vide "
+            f"({len(tables)} tables) : elle appartient peut-être à un autre site"
+        )
+
+
+def _drop_schema(app) -> None:
+    """Undo what a failed provisioning created in an existing PostgreSQL database."""
+    from dalia_site.extensions import db
+
+    with app.app_context():
+        db.session.rollback()
+        db.drop_all()
+        with db.engine.begin() as connection:
+            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        db.engine.dispose()
+
+
+def create_site(
+    template_slug: str,
+    instances_dir: Path,
+    slug: str | None = None,
+    domain: str = "",
+    admin_email: str | None = None,
+    database_url: str = "",
+    admin_password: str | None = None,
+    progress=lambda step: None,
+) -> CreatedSite:
+    """Provision a configured, migrated site with its first admin; see DESIGN.md, new-site."""
+    from flask_migrate import upgrade
+
+    from dalia_site import create_app
+    from dalia_site.domain import accounts
+    from dalia_site.extensions import db
+
+    template = load_template(template_slug)
+    slug = slug or template.slug
+    final = site_path(instances_dir, slug)
+    if final.exists():
+        raise ProvisioningError(f"le site {slug!r} existe déjà : {final} (rien n'a été modifié)")
+    admin_email = accounts.normalise_email(admin_email or f"admin@{domain or slug + '.invalid'}")
+    generated = admin_password is None
+    password = admin_password or generate_password()
+
+    temporary = instances_dir / f".{slug}.creating-{secrets.token_hex(4)}"
+    app = None
+    schema_created = False
+    try:
+        progress("fichiers du site")
+        write_site_files(temporary, template, slug, domain, database_url)
+        app = create_app(temporary)
+        with app.app_context():
+            if database_url:
+                _check_empty_database(app)
+            progress("base de données")
+            schema_created = True
+            upgrade(directory=app.extensions["migrate"].directory)
+            progress("premier compte administrateur")
+            admin = accounts.create_staff(db.session, None, admin_email,
+                                          "Administrateur du site", "admin", password)
+            # A generated password is a one-time password; one the operator chose is not.
+            admin.must_change_password = generated
+            db.session.commit()
+            db.engine.dispose()
+        temporary.rename(final)
+    except BaseException as error:
+        if app is not None and schema_created and database_url:
+            _drop_schema(app)
+        shutil.rmtree(temporary, ignore_errors=True)
+        if isinstance(error, (SiteConfigError, ProvisioningError)):
+            raise
+        if isinstance(error, accounts.AccountError):
+            raise ProvisioningError(f"premier administrateur refusé : {error}") from error
+        if isinstance(error, Exception):
+            raise ProvisioningError(f"création du site {slug!r} impossible : {error}") from error
+        raise
+    return CreatedSite(path=final, admin_email=admin_email,
+                       admin_password=password if generated else None)

@@ -1,0 +1,176 @@
+"""Fixtures shared by every test: a provisioned site in a tmp folder, the app, a client, users.
+
+A site is provisioned once per session per database backend (as `new-site` does it), then copied
+for each test: a file copy for SQLite, `CREATE DATABASE … TEMPLATE` for PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from dalia_site import create_app
+from dalia_site.domain.passwords import hash_password
+from dalia_site.extensions import db
+from dalia_site.models import StaffUser
+from dalia_site.provisioning.site import create_site
+from tests.pgserver import PostgresServer
+
+ADMIN_EMAIL = "admin@test.dalia.invalid"
+PASSWORD = "correct horse battery staple"
+ROLES = ("admin", "assistant", "clinician", "reporting")
+CSRF_RE = re.compile(r'name="(?:\w+-)?csrf_token"[^>]*?value="([^"]+)"')
+_database_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def password_hash() -> str:
+    """One argon2 hash of PASSWORD for every test user: hashing costs ~50 ms each time."""
+    return hash_password(PASSWORD)
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def sqlite_site_template(tmp_path_factory) -> Path:
+    instances = tmp_path_factory.mktemp("template-sqlite")
+    return create_site("carcassonne", instances, slug="test", admin_email=ADMIN_EMAIL,
+                       admin_password=PASSWORD).path
+
+
+@pytest.fixture(scope="session")
+def pg_site_template(tmp_path_factory, pg_server) -> Path:
+    pg_server.sql("CREATE DATABASE dalia_template")
+    instances = tmp_path_factory.mktemp("template-pg")
+    return create_site("carcassonne", instances, slug="test", admin_email=ADMIN_EMAIL,
+                       admin_password=PASSWORD, database_url=pg_server.url("dalia_template")).path
+
+
+@pytest.fixture
+def db_backend() -> str:
+    """SQLite unless a test folder asks for both (tests/web does)."""
+    return "sqlite"
+
+
+@pytest.fixture
+def site_dir(request, tmp_path, db_backend) -> Path:
+    folder = tmp_path / "instances" / "test"
+    if db_backend == "sqlite":
+        shutil.copytree(request.getfixturevalue("sqlite_site_template"), folder)
+        yield folder
+        return
+    server = request.getfixturevalue("pg_server")
+    template = request.getfixturevalue("pg_site_template")
+    dbname = f"dalia_test_{next(_database_numbers)}"
+    server.sql(f"CREATE DATABASE {dbname} TEMPLATE dalia_template")
+    shutil.copytree(template, folder)
+    toml = folder / "site.toml"
+    toml.write_text(toml.read_text().replace(server.url("dalia_template"), server.url(dbname)))
+    yield folder
+    server.sql(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")
+
+
+@pytest.fixture
+def app(site_dir):
+    app = create_app(site_dir, {"TESTING": True})
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def make_user(app, password_hash):
+    """make_user(role, **fields) -> StaffUser with PASSWORD, ready to log in."""
+    numbers = itertools.count(1)
+
+    def make(role: str = "assistant", **fields) -> StaffUser:
+        n = next(numbers)
+        values = {
+            "email": f"{role}{n}@test.dalia.invalid",
+            "name": f"{role.capitalize()} Numéro {n}",
+            "role": role,
+            "active": True,
+            "password_hash": password_hash,
+            "must_change_password": False,
+        } | fields
+        with app.app_context():
+            user = StaffUser(**values)
+            db.session.add(user)
+            db.session.commit()
+            db.session.refresh(user)
+            db.session.expunge(user)
+        return user
+
+    return make
+
+
+def csrf_from(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+class AuthActions:
+    """Log in and out through the real login form, CSRF token included."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def csrf(self) -> str:
+        """A token for the current session, from whatever page it lands on (login or home)."""
+        page = self.client.get("/connexion", follow_redirects=True)
+        return csrf_from(page.get_data(as_text=True))
+
+    def login(self, email: str, password: str = PASSWORD, follow: bool = False):
+        token = self.csrf()
+        return self.client.post("/connexion", data={
+            "csrf_token": token, "email": email, "password": password,
+        }, follow_redirects=follow)
+
+    def login_as(self, user: StaffUser):
+        response = self.login(user.email)
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return user
+
+    def post(self, path: str, data: dict | None = None, **kwargs):
+        """POST with the CSRF token of the current session, as a form in a page would."""
+        token = self.csrf()
+        return self.client.post(path, data={"csrf_token": token, **(data or {})}, **kwargs)
+
+    def logout(self):
+        return self.post("/deconnexion")
+
+
+@pytest.fixture
+def auth(client):
+    return AuthActions(client)
+
+
+@pytest.fixture
+def as_role(make_user, auth):
+    """as_role('clinician') -> a logged-in user of that role."""
+
+    def login(role: str, **fields) -> StaffUser:
+        return auth.login_as(make_user(role, **fields))
+
+    return login
