@@ -107,7 +107,8 @@ def create_user(slug, email, role, name, instances_dir):
             db.session.rollback()
             _fail(str(error))
         db.session.commit()
-    click.echo(f"Compte créé : {user.email} ({role})")
+        email = user.email
+    click.echo(f"Compte créé : {email} ({role})")
     if not os.environ.get("DALIA_USER_PASSWORD"):
         click.echo(f"Mot de passe provisoire (affiché une seule fois) : {password}")
 

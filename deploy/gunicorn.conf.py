@@ -1,0 +1,31 @@
+"""gunicorn settings for one DALIA site (one process tree per site).
+
+    DALIA_SITE=/srv/dalia/instances/aveyron gunicorn -c deploy/gunicorn.conf.py dalia_site.wsgi:app
+
+DALIA_BIND overrides the address (the systemd unit passes the site's unix socket; default
+127.0.0.1:8000) and DALIA_WORKERS the number of workers.
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("DALIA_BIND", "127.0.0.1:8000")
+# Sync workers, one per core and at least two: the app is I/O-light and SQLite (WAL) serialises
+# writes anyway; on a 2-core machine four workers measured no faster than two.
+workers = int(os.environ.get("DALIA_WORKERS", max(2, multiprocessing.cpu_count())))
+worker_class = "sync"
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+# Recycle workers now and then so that no slow leak can grow a worker's memory without bound.
+max_requests = 2000
+max_requests_jitter = 200
+# Each worker opens its own database connections after the fork.
+preload_app = False
+accesslog = "-"
+errorlog = "-"
+loglevel = "info"
+# Access log without query strings: a search box's query may hold a patient's name.
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+forwarded_allow_ips = os.environ.get("DALIA_FORWARDED_ALLOW_IPS", "127.0.0.1")
+proc_name = "dalia-" + os.path.basename(os.environ.get("DALIA_SITE", "site").rstrip("/"))

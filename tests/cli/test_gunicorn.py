@@ -1,0 +1,59 @@
+"""A provisioned site runs under gunicorn with deploy/gunicorn.conf.py, as in production."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, deadline: float = 20.0) -> bytes:
+    start = time.monotonic()
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
+                return response.read()
+        except OSError:
+            if time.monotonic() - start > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def test_site_under_gunicorn_answers_health_and_login(sqlite_site_template, tmp_path):
+    site = tmp_path / "site"
+    shutil.copytree(sqlite_site_template, site)
+    port = free_port()
+    env = dict(os.environ, DALIA_SITE=str(site), DALIA_BIND=f"127.0.0.1:{port}", DALIA_WORKERS="2")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
+         "dalia_site.wsgi:app"],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        assert b'"status":"ok"' in wait_for(f"http://127.0.0.1:{port}/healthz").replace(b" ", b"")
+        login = wait_for(f"http://127.0.0.1:{port}/connexion").decode()
+        assert "<h1>Connexion</h1>" in login and "DALIA Bassin Carcassonnais" in login
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=20)[0].decode()
+    assert "Booting worker" in output
+    assert '"GET /connexion" 200' in output  # the access log, without query strings
+
+
+def test_wsgi_without_dalia_site_explains_what_to_set(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "DALIA_SITE"}
+    result = subprocess.run([sys.executable, "-c", "import dalia_site.wsgi"], env=env,
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode != 0
+    assert "DALIA_SITE n'est pas défini" in result.stderr

@@ -1,0 +1,180 @@
+"""`new-site`, `create-user` and `demo --no-serve` as URPS staff run them."""
+
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, inspect, select
+
+from dalia_site import create_app
+from dalia_site.commands import cli
+from dalia_site.domain import accounts
+from dalia_site.extensions import db
+from dalia_site.models import StaffUser
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def instances(tmp_path, monkeypatch):
+    monkeypatch.delenv("DALIA_ADMIN_PASSWORD", raising=False)
+    monkeypatch.delenv("DALIA_USER_PASSWORD", raising=False)
+    return tmp_path / "instances"
+
+
+def run(*args, env=None):
+    return CliRunner().invoke(cli, [str(a) for a in args], env=env, catch_exceptions=False)
+
+
+def can_log_in(folder: Path, email: str, password: str) -> bool:
+    app = create_app(folder)
+    with app.app_context():
+        ok = accounts.authenticate(db.session, email, password).ok
+        db.session.rollback()
+        db.engine.dispose()
+    return ok
+
+
+def test_new_site_creates_a_served_site_whose_admin_can_log_in(instances):
+    result = run("new-site", "carcassonne", "--instances-dir", instances,
+                 "--admin-email", "Admin@Carcassonne.fr")
+    assert result.exit_code == 0, result.output
+    folder = instances / "carcassonne"
+    assert stat.S_IMODE((folder / "secret_key").stat().st_mode) == 0o600
+    assert 'departement = "11"' in (folder / "site.toml").read_text()
+    password = result.stdout.split("affiché une seule fois) : ")[1].strip()
+    assert can_log_in(folder, "admin@carcassonne.fr", password)
+    assert password not in (folder / "site.toml").read_text()
+
+
+def test_admin_password_from_the_environment_is_not_printed(instances):
+    result = run("new-site", "carcassonne", "--slug", "carca2", "--instances-dir", instances,
+                 env={"DALIA_ADMIN_PASSWORD": "choisi par l'URPS"})
+    assert result.exit_code == 0
+    assert "choisi par l'URPS" not in result.output
+    assert can_log_in(instances / "carca2", "admin@carca2.invalid", "choisi par l'URPS")
+
+
+def test_existing_slug_is_refused_and_left_untouched(instances):
+    assert run("new-site", "carcassonne", "--instances-dir", instances).exit_code == 0
+    before = (instances / "carcassonne" / "site.toml").read_text()
+    result = run("new-site", "carcassonne", "--instances-dir", instances)
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        f"Erreur : le site 'carcassonne' existe déjà : {instances / 'carcassonne'} "
+        "(rien n'a été modifié)"
+    ]
+    assert (instances / "carcassonne" / "site.toml").read_text() == before
+
+
+@pytest.mark.parametrize("args, message", [
+    (("new-site", "atlantide"), "modèle de territoire inconnu : 'atlantide'"),
+    (("new-site", "carcassonne", "--slug", "Mauvais Nom"), "nom de site invalide"),
+])
+def test_bad_arguments_give_one_line_and_no_folder(instances, args, message):
+    result = run(*args, "--instances-dir", instances)
+    assert result.exit_code == 1
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not instances.exists() or list(instances.iterdir()) == []
+
+
+def test_failure_after_the_database_was_created_leaves_nothing(instances):
+    """An admin password that the policy refuses fails at the last step: all is removed."""
+    result = run("new-site", "carcassonne", "--instances-dir", instances,
+                 env={"DALIA_ADMIN_PASSWORD": "court"})
+    assert result.exit_code == 1
+    assert "premier administrateur refusé" in result.stderr
+    assert list(instances.iterdir()) == []
+
+
+@pytest.mark.parametrize("content, message", [
+    ('[site]\nname = "X"\nterritory = "X"\n', "[site] departement est obligatoire et absent"),
+    ('[site]\nname = "X"\nterritory = "X"\ndepartement = 12\n', "[site] departement doit être de type texte"),
+    ('[site\nname = "X"\n', "TOML invalide"),
+    ('name = "X"\n', "la section [site] est obligatoire"),
+])
+def test_broken_template_names_its_file_and_key(instances, tmp_path, monkeypatch, content, message):
+    templates = tmp_path / "templates"
+    (templates / "cassé").mkdir(parents=True)
+    (templates / "cassé" / "territory.toml").write_text(content)
+    monkeypatch.setenv("DALIA_TEMPLATES_DIR", str(templates))
+    result = run("new-site", "cassé", "--slug", "casse", "--instances-dir", instances)
+    assert result.exit_code == 1
+    assert str(templates / "cassé" / "territory.toml") in result.stderr
+    assert message in result.stderr
+    assert not (instances / "casse").exists()
+
+
+@pytest.mark.postgres
+def test_new_site_on_postgresql_creates_the_schema_and_refuses_a_used_database(instances, pg_server):
+    pg_server.sql("CREATE DATABASE dalia_cli_pg")
+    url = pg_server.url("dalia_cli_pg")
+    result = run("new-site", "carcassonne", "--instances-dir", instances, "--database-url", url,
+                 env={"DALIA_ADMIN_PASSWORD": "mot de passe postgres"})
+    assert result.exit_code == 0, result.output
+    assert not (instances / "carcassonne" / "dalia.sqlite3").exists()
+    assert can_log_in(instances / "carcassonne", "admin@carcassonne.invalid", "mot de passe postgres")
+
+    again = run("new-site", "carcassonne", "--slug", "autre", "--instances-dir", instances,
+                "--database-url", url)
+    assert again.exit_code == 1 and "n'est pas vide" in again.stderr
+    assert not (instances / "autre").exists()
+
+
+@pytest.mark.postgres
+def test_failed_new_site_on_postgresql_drops_what_it_created(instances, pg_server):
+    pg_server.sql("CREATE DATABASE dalia_cli_fail")
+    url = pg_server.url("dalia_cli_fail")
+    result = run("new-site", "carcassonne", "--instances-dir", instances, "--database-url", url,
+                 env={"DALIA_ADMIN_PASSWORD": "court"})
+    assert result.exit_code == 1
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    assert inspect(engine).get_table_names() == []
+    engine.dispose()
+    assert list(instances.iterdir()) == []
+
+
+def test_create_user_adds_an_account_with_a_one_time_password(instances):
+    run("new-site", "carcassonne", "--instances-dir", instances)
+    result = run("create-user", "carcassonne", "IPA@centre.fr", "--role", "clinician",
+                 "--name", "Nina IPA", "--instances-dir", instances)
+    assert result.exit_code == 0, result.output
+    password = result.stdout.split("affiché une seule fois) : ")[1].strip()
+    assert can_log_in(instances / "carcassonne", "ipa@centre.fr", password)
+    duplicate = run("create-user", "carcassonne", "ipa@centre.fr", "--role", "admin",
+                    "--instances-dir", instances)
+    assert duplicate.exit_code == 1 and "existe déjà" in duplicate.stderr
+
+
+def test_create_user_on_an_unknown_site_fails_in_one_line(instances):
+    result = run("create-user", "nulle-part", "a@b.fr", "--role", "admin", "--instances-dir", instances)
+    assert result.exit_code == 1 and "site inconnu : 'nulle-part'" in result.stderr
+
+
+def test_demo_builds_a_site_with_one_account_per_role_and_rebuilds_it(instances):
+    first = run("demo", "--no-serve", "--instances-dir", instances)
+    assert first.exit_code == 0, first.output
+    second = run("demo", "--no-serve", "--instances-dir", instances)
+    assert second.exit_code == 0
+    lines = [line.split() for line in second.stdout.splitlines() if "@demo.dalia.invalid" in line]
+    assert [role for role, _, _ in lines] == ["admin", "assistant", "clinician", "reporting"]
+    for _, email, password in lines:
+        assert can_log_in(instances / "demo", email, password)
+    app = create_app(instances / "demo")
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(StaffUser)) == 4
+        db.engine.dispose()
+
+
+def test_cli_py_and_the_dalia_script_are_the_same_command():
+    via_file = subprocess.run([sys.executable, str(ROOT / "cli.py"), "--help"],
+                              capture_output=True, text=True, check=True)
+    via_script = subprocess.run([str(Path(sys.executable).parent / "dalia"), "--help"],
+                                capture_output=True, text=True, check=True)
+    assert "new-site" in via_file.stdout
+    assert via_file.stdout.replace("cli.py", "dalia") == via_script.stdout

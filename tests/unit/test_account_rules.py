@@ -1,0 +1,78 @@
+"""Account rules without HTTP: throttling window, password policy, audit summaries, emails."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from dalia_site.domain.accounts import FAILURE_WINDOW, MAX_FAILURES, normalise_email, throttle_wait
+from dalia_site.domain.audit import describe_changes
+from dalia_site.domain.passwords import hash_password, password_problems, verify_password
+
+NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+
+
+def minutes_ago(*minutes: float) -> list[datetime]:
+    return [NOW - timedelta(minutes=m) for m in minutes]
+
+
+def test_four_recent_failures_still_allow_an_attempt():
+    assert throttle_wait(minutes_ago(1, 2, 3, 4), NOW) is None
+
+
+def test_five_failures_within_fifteen_minutes_block_until_the_oldest_expires():
+    wait = throttle_wait(minutes_ago(1, 2, 3, 4, 10), NOW)
+    assert wait == timedelta(minutes=5)
+
+
+def test_failures_older_than_the_window_do_not_count():
+    assert throttle_wait(minutes_ago(1, 2, 3, 4, 15, 16, 40), NOW) is None
+
+
+def test_many_failures_block_until_the_fifth_most_recent_expires():
+    wait = throttle_wait(minutes_ago(1, 2, 3, 4, 5, 6, 7, 14), NOW)
+    assert wait == timedelta(minutes=10)
+
+
+def test_policy_constants_are_those_of_the_issue():
+    assert MAX_FAILURES == 5
+    assert FAILURE_WINDOW == timedelta(minutes=15)
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("  Laure.Maury@Example.ORG ", "laure.maury@example.org"),
+    ("a@b.fr", "a@b.fr"),
+])
+def test_emails_are_compared_trimmed_and_lowercased(raw, expected):
+    assert normalise_email(raw) == expected
+
+
+@pytest.mark.parametrize("password, message", [
+    ("court", "Le mot de passe doit contenir au moins 12 caractères."),
+    ("marie.dupont", "Le mot de passe ne doit pas reprendre l'adresse e-mail."),
+    ("aaaaaaaaaaaaaa", "Le mot de passe est trop répétitif."),
+    ("mariedupontxy", None),
+])
+def test_password_policy_messages(password, message):
+    problems = password_problems(password, "marie.dupont@cpts.fr", "Marie Dupont")
+    if message is None:
+        assert problems == []
+    else:
+        assert message in problems
+
+
+def test_password_hash_is_argon2id_and_verifies_only_the_right_password():
+    hashed = hash_password("une phrase de passe longue")
+    assert hashed.startswith("$argon2id$")
+    assert verify_password(hashed, "une phrase de passe longue")
+    assert not verify_password(hashed, "une phrase de passe longuE")
+    assert not verify_password(None, "une phrase de passe longue")
+    assert not verify_password("not-a-hash", "x")
+
+
+def test_audit_summary_lists_only_changed_fields_in_french():
+    summary = describe_changes(
+        {"nom": "A", "rôle": "assistant", "actif": True},
+        {"nom": "A", "rôle": "admin", "actif": False},
+    )
+    assert summary == "rôle : assistant → admin ; actif : oui → non"
+    assert describe_changes({"nom": "A"}, {"nom": "A"}) == ""
