@@ -141,13 +141,15 @@ def flask_config(site_dir: str | Path) -> dict[str, object]:
         raise SiteConfigError(f"{site_dir} : dossier de site introuvable")
     settings = read_site_toml(site_dir)
     security = settings["security"]
+    url = database_url(site_dir, settings)
     return {
         "SITE_DIR": site_dir,
         "SITE": settings["site"],
         "SITE_SETTINGS": settings,
         "SECRET_KEY": read_secret_key(site_dir),
-        "SQLALCHEMY_DATABASE_URI": database_url(site_dir, settings),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SQLALCHEMY_DATABASE_URI": url,
+        # A server connection may be dropped under us (restart, idle timeout); a file cannot.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": url.startswith("postgresql")},
         "IDLE_TIMEOUT": timedelta(minutes=security["idle_timeout_minutes"]),
         "PERMANENT_SESSION_LIFETIME": timedelta(minutes=security["idle_timeout_minutes"]),
         "SESSION_COOKIE_NAME": f"dalia_{settings['site']['slug']}",

@@ -9,6 +9,7 @@ from flask import Flask, current_app
 from flask_login import current_user
 
 from dalia_site.access import may_access
+from dalia_site.domain.audit import action_label, object_label
 
 # The main navigation, in order; each entry shows only to users its endpoint lets in.
 NAVIGATION = (
@@ -56,5 +57,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(date_fr)
     app.add_template_filter(time_fr)
     app.add_template_filter(datetime_fr)
+    app.add_template_filter(action_label)
+    app.add_template_filter(object_label)
     app.add_template_global(_navigation, "navigation")
     app.add_template_global(lambda: app.config["SITE"], "site")

@@ -9,7 +9,7 @@ from sqlalchemy.orm import joinedload
 
 from dalia_site.access import roles
 from dalia_site.admin.forms import AuditFilterForm, OneTimePasswordForm, StaffForm
-from dalia_site.domain import accounts
+from dalia_site.domain import accounts, audit
 from dalia_site.extensions import db
 from dalia_site.forms import choices
 from dalia_site.filters import site_zone
@@ -147,11 +147,11 @@ def _audit_filter_form() -> AuditFilterForm:
     staff = db.session.execute(select(StaffUser.id, StaffUser.name).order_by(StaffUser.name)).all()
     form.actor.choices = choices([("", "Tous")] + [(str(i), name) for i, name in staff])
     actions = db.session.scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action))
-    form.action.choices = choices([("", "Toutes")] + [(a, a) for a in actions])
+    form.action.choices = choices([("", "Toutes")] + [(a, audit.action_label(a)) for a in actions])
     types = db.session.scalars(
         select(AuditEvent.object_type).distinct().order_by(AuditEvent.object_type)
     )
-    form.object_type.choices = choices([("", "Tous")] + [(t, t) for t in types])
+    form.object_type.choices = choices([("", "Tous")] + [(t, audit.object_label(t)) for t in types])
     return form
 
 

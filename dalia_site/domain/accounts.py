@@ -77,10 +77,9 @@ def authenticate(
         user.last_login_at = now
         audit.record(session, user, "auth.login", "staff_user", user.id, "Connexion", ip=ip)
         return LoginResult(user=user)
-    audit.record(
-        session, user if user else None, "auth.login_failed", "staff_user",
-        user.id if user else None, f"Échec de connexion pour {email}", ip=ip,
-    )
+    # Whoever failed is unknown: the event names the account tried, not an actor.
+    audit.record(session, None, "auth.login_failed", "staff_user", user.id if user else None,
+                 f"Échec de connexion pour {email}", ip=ip)
     return LoginResult(user=None)
 
 

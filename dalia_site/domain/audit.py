@@ -7,6 +7,27 @@ from sqlalchemy.orm import Session
 from dalia_site.models import AuditEvent, StaffUser
 
 MAX_SUMMARY = 2000
+# What the audit log shows for each code; a code without a label is shown as is.
+ACTION_LABELS = {
+    "auth.login": "Connexion",
+    "auth.login_failed": "Échec de connexion",
+    "auth.logout": "Déconnexion",
+    "auth.password_changed": "Mot de passe changé",
+    "staff.create": "Création de compte",
+    "staff.update": "Modification de compte",
+    "staff.one_time_password": "Mot de passe provisoire",
+}
+OBJECT_LABELS = {
+    "staff_user": "Compte",
+}
+
+
+def action_label(code: str) -> str:
+    return ACTION_LABELS.get(code, code)
+
+
+def object_label(code: str) -> str:
+    return OBJECT_LABELS.get(code, code)
 
 
 def record(
