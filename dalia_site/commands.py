@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import click
 
 from dalia_site.config import SiteConfigError
+from dalia_site.provisioning import maintenance
 from dalia_site.provisioning.site import (
     ProvisioningError,
     create_site,
@@ -20,6 +22,7 @@ from dalia_site.provisioning.site import (
     generate_password,
     site_path,
 )
+from dalia_site.provisioning.templates import TemplateError, load_template, template_slugs
 
 DEMO_SLUG = "demo"
 DEMO_TEMPLATE = "carcassonne"
@@ -111,6 +114,111 @@ def create_user(slug, email, role, name, instances_dir):
     click.echo(f"Compte créé : {email} ({role})")
     if not os.environ.get("DALIA_USER_PASSWORD"):
         click.echo(f"Mot de passe provisoire (affiché une seule fois) : {password}")
+
+
+@cli.command()
+def templates():
+    """Liste les modèles de territoire (nom court, nom, département)."""
+    slugs = template_slugs()
+    if not slugs:
+        _fail("aucun modèle de territoire trouvé")
+    for slug in slugs:
+        try:
+            template = load_template(slug)
+        except TemplateError as error:
+            click.echo(f"{slug:<18} modèle invalide : {error}")
+            continue
+        site = template.site
+        click.echo(f"{slug:<18} {site['name']:<34} {site['departement']:>3}  "
+                   f"{len(template.partners)} partenaires")
+
+
+@cli.command()
+@instances_option
+def sites(instances_dir):
+    """Liste les sites : nom court, nom, version du schéma, patients, dernière sauvegarde."""
+    folders = maintenance.site_folders(_instances(instances_dir))
+    if not folders:
+        click.echo(f"Aucun site dans {_instances(instances_dir)}")
+        return
+    click.echo(f"{'site':<18} {'nom':<34} {'schéma':<14} {'patients':>8}  dernière sauvegarde")
+    for folder in folders:
+        info = maintenance.summarise(folder)
+        click.echo(f"{info.slug:<18} {info.name:<34} {info.schema:<14} {info.patients:>8}  "
+                   f"{info.last_backup}")
+
+
+@cli.command()
+@click.argument("slug")
+@instances_option
+def check(slug, instances_dir):
+    """Vérifie la configuration et la base ; liste ce qui reste à compléter."""
+    problems, to_complete = maintenance.check_site(_site_dir(instances_dir, slug))
+    for line in problems:
+        click.secho(f"ERREUR   {line}", fg="red", err=True)
+    for line in to_complete:
+        click.echo(f"à compléter  {line}")
+    if problems:
+        raise SystemExit(1)
+    click.echo(f"{slug} : configuration et base valides"
+               + (f", {len(to_complete)} point(s) à compléter" if to_complete else ""))
+
+
+@cli.command()
+@click.argument("slug", required=False)
+@click.option("--all", "all_sites", is_flag=True, help="Tous les sites du dossier.")
+@instances_option
+def upgrade(slug, all_sites, instances_dir):
+    """Sauvegarde puis applique les migrations en attente (un site, ou --all)."""
+    if bool(slug) == all_sites:
+        _fail("indiquez un site ou --all (pas les deux)")
+    folders = (maintenance.site_folders(_instances(instances_dir)) if all_sites
+               else [_site_dir(instances_dir, slug)])
+    results = []
+    with click.progressbar(folders, label="Mise à jour", file=sys.stderr,
+                           item_show_func=lambda f: f.name if f else "") as bar:
+        for folder in bar:
+            results.append(maintenance.upgrade_site(folder))
+    for result in results:
+        status = click.style("ok    ", fg="green") if result.ok else click.style("ÉCHEC ", fg="red")
+        click.echo(f"{status}{result.slug:<18} {result.message}")
+    failed = [r for r in results if not r.ok]
+    click.echo(f"{len(results) - len(failed)} site(s) à jour, {len(failed)} en échec")
+    if failed:
+        raise SystemExit(1)
+
+
+@cli.command()
+@click.argument("slug")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Fichier de sortie.")
+@click.option("--keep", type=click.IntRange(1),
+              help="Ne garder que les N sauvegardes datées les plus récentes.")
+@instances_option
+def backup(slug, out, keep, instances_dir):
+    """Sauvegarde cohérente de la base du site (même pendant qu'il sert)."""
+    folder = _site_dir(instances_dir, slug)
+    try:
+        path = maintenance.backup_site(folder, out)
+    except (maintenance.MaintenanceError, SiteConfigError) as error:
+        _fail(str(error))
+    click.echo(f"Sauvegarde : {path}")
+    if keep:
+        removed = maintenance.prune_backups(folder, slug, keep)
+        if removed:
+            click.echo(f"{len(removed)} ancienne(s) sauvegarde(s) supprimée(s)")
+
+
+@cli.command()
+@click.argument("slug")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@instances_option
+def restore(slug, file, instances_dir):
+    """Remplace les données du site par une sauvegarde de ce même site."""
+    try:
+        safety = maintenance.restore_site(_site_dir(instances_dir, slug), file)
+    except (maintenance.MaintenanceError, SiteConfigError) as error:
+        _fail(str(error))
+    click.echo(f"Site {slug} restauré depuis {file} (données précédentes : {safety.name})")
 
 
 def _serve(folder: Path, port: int, host: str = "127.0.0.1") -> None:

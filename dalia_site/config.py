@@ -47,6 +47,9 @@ SCHEMA = (
     Key("site", "cpts", str, ""),
     Key("site", "timezone", str, "Europe/Paris"),
     Key("site", "domain", str, ""),
+    Key("territory", "de_departement", str, ""),
+    Key("territory", "postcode_prefixes", list, ()),
+    Key("territory", "communes", list, ()),
     Key("database", "url", str, ""),
     Key("security", "idle_timeout_minutes", int, 30),
     Key("security", "https", bool, False),
@@ -61,6 +64,12 @@ def check_value(key: Key, value: object, where: str) -> None:
     # bool is a subclass of int in Python: refuse `true` where a number is expected.
     if not isinstance(value, key.kind) or (key.kind is int and isinstance(value, bool)):
         fail(f"doit être de type {_TYPE_NAMES[key.kind]} (valeur lue : {value!r})")
+    if key.kind is list:
+        if not all(isinstance(item, str) and item.strip() for item in value):
+            fail("doit être une liste de textes non vides")
+        if key.name == "postcode_prefixes" and not all(re.fullmatch(r"\d{2,5}", v) for v in value):
+            fail('doit lister des débuts de codes postaux (ex. ["12"] ou ["12000", "12850"])')
+        return
     if key.name == "slug" and not SLUG_RE.match(value):
         fail("doit être en minuscules, chiffres et tirets (ex. « tarn-et-garonne »)")
     if key.name in ("name", "territory") and not value.strip():
@@ -80,7 +89,7 @@ def check_value(key: Key, value: object, where: str) -> None:
         fail("doit commencer par postgresql+psycopg:// ou sqlite:///")
 
 
-_TYPE_NAMES = {str: "texte", int: "entier", bool: "booléen (true/false)"}
+_TYPE_NAMES = {str: "texte", int: "entier", bool: "booléen (true/false)", list: "liste"}
 
 
 def read_site_toml(site_dir: Path) -> dict[str, dict[str, object]]:
@@ -104,6 +113,8 @@ def read_site_toml(site_dir: Path) -> dict[str, dict[str, object]]:
     settings: dict[str, dict[str, object]] = {}
     for key in SCHEMA:
         value = raw.get(key.section, {}).get(key.name, key.default)
+        if isinstance(value, tuple):
+            value = list(value)
         if value is None:
             raise SiteConfigError(f"{path} : {key.label} est obligatoire et absent")
         check_value(key, value, str(path))

@@ -6,6 +6,10 @@ set -euo pipefail
 packages=()
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || packages+=(chromium)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || packages+=(postgresql)
+command -v pg_dump >/dev/null 2>&1 || packages+=(postgresql-client)
+[ -x /usr/sbin/nginx ] || packages+=(nginx)
+command -v systemd-analyze >/dev/null 2>&1 || packages+=(systemd)
+command -v openssl >/dev/null 2>&1 || packages+=(openssl)
 if [ "${1:-}" = "bench" ]; then
   command -v wrk >/dev/null 2>&1 || packages+=(wrk)
 fi

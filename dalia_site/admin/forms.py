@@ -1,8 +1,8 @@
-from dalia_site.forms import Form, choices
 from wtforms import DateField, EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from dalia_site.auth.forms import REQUIRED
+from dalia_site.forms import Form, choices
 from dalia_site.models.staff import ROLE_LABELS
 
 ROLE_CHOICES = choices(ROLE_LABELS.items())

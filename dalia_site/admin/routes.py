@@ -11,8 +11,8 @@ from dalia_site.access import roles
 from dalia_site.admin.forms import AuditFilterForm, OneTimePasswordForm, StaffForm
 from dalia_site.domain import accounts, audit
 from dalia_site.extensions import db
-from dalia_site.forms import choices
 from dalia_site.filters import site_zone
+from dalia_site.forms import choices
 from dalia_site.htmx import render_page
 from dalia_site.models import AuditEvent, StaffUser
 

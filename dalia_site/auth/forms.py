@@ -1,6 +1,7 @@
-from dalia_site.forms import Form
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, EqualTo, Length
+
+from dalia_site.forms import Form
 
 REQUIRED = "Ce champ est obligatoire."
 

@@ -96,7 +96,8 @@ def change_password():
             status = 422
         else:
             db.session.commit()
-            login_user(current_user._get_current_object())  # the session follows the rotated token; others are ended
+            # This session follows the rotated token; the user's other sessions are ended.
+            login_user(current_user._get_current_object())
             flash("Votre mot de passe a été changé.", "success")
             return redirect(url_for("core.home"))
     elif request.method == "POST":

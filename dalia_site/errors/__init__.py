@@ -1,6 +1,6 @@
 """French error pages. An htmx request gets just the message, to be shown where it was aimed."""
 
-from flask import Flask, render_template
+from flask import Flask
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 

@@ -1,6 +1,17 @@
 """SQLAlchemy models, one module per capability; imported here so Alembic sees them all."""
 
 from dalia_site.models.audit import AuditEvent
+from dalia_site.models.partners import PARTNER_CATEGORIES, PartnerContact, PartnerOrganisation
+from dalia_site.models.site import SiteIdentity
 from dalia_site.models.staff import ROLES, LoginAttempt, StaffUser
 
-__all__ = ["ROLES", "AuditEvent", "LoginAttempt", "StaffUser"]
+__all__ = [
+    "PARTNER_CATEGORIES",
+    "ROLES",
+    "AuditEvent",
+    "LoginAttempt",
+    "PartnerContact",
+    "PartnerOrganisation",
+    "SiteIdentity",
+    "StaffUser",
+]

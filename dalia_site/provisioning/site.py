@@ -10,6 +10,7 @@ import json
 import os
 import secrets
 import shutil
+import uuid
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -18,6 +19,7 @@ import jinja2
 from sqlalchemy import inspect, text
 
 from dalia_site.config import SECRET_FILE, SITE_FILE, SLUG_RE, SiteConfigError
+from dalia_site.provisioning.deploy import render_deploy
 from dalia_site.provisioning.templates import load_template
 
 FILES_DIR = Path(__file__).parent / "files"
@@ -56,11 +58,13 @@ def generate_password() -> str:
 
 
 def write_site_files(folder: Path, template, slug: str, domain: str, database_url: str) -> None:
-    folder.mkdir(parents=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700)  # secret key, database and backups: for the site's user only
     site = dict(template.site, slug=slug, timezone="Europe/Paris", domain=domain)
     https = bool(domain)
     toml = _jinja.get_template("site.toml.j2").render(
-        site=site, template=template.slug, created=date.today().strftime("%d/%m/%Y"),
+        site=site, territory=template.territory, template=template.slug,
+        created=date.today().strftime("%d/%m/%Y"),
         database_url=database_url, https=https, proxy_hops=1 if https else 0,
     )
     (folder / SITE_FILE).write_text(toml, encoding="utf-8")
@@ -108,8 +112,9 @@ def create_site(
     from flask_migrate import upgrade
 
     from dalia_site import create_app
-    from dalia_site.domain import accounts
+    from dalia_site.domain import accounts, partners
     from dalia_site.extensions import db
+    from dalia_site.models import SiteIdentity
 
     template = load_template(template_slug)
     slug = slug or template.slug
@@ -133,6 +138,10 @@ def create_site(
             progress("base de données")
             schema_created = True
             upgrade(directory=app.extensions["migrate"].directory)
+            db.session.add(SiteIdentity(slug=slug, site_uid=str(uuid.uuid4())))
+            progress(f"annuaire : {len(template.partners)} partenaires")
+            for partner in template.partners:
+                partners.create_organisation(db.session, None, partner.values, partner.contacts)
             progress("premier compte administrateur")
             admin = accounts.create_staff(db.session, None, admin_email,
                                           "Administrateur du site", "admin", password)
@@ -140,6 +149,9 @@ def create_site(
             admin.must_change_password = generated
             db.session.commit()
             db.engine.dispose()
+        progress("fichiers de déploiement")
+        render_deploy(temporary, dict(app.config["SITE"]), instances_dir.resolve())
+        # Deploy files name the final folder; they are rendered before the rename on purpose.
         temporary.rename(final)
     except BaseException as error:
         if app is not None and schema_created and database_url:

@@ -94,7 +94,12 @@ def test_failure_after_the_database_was_created_leaves_nothing(instances):
     ('[site]\nname = "X"\nterritory = "X"\n', "[site] departement est obligatoire et absent"),
     ('[site]\nname = "X"\nterritory = "X"\ndepartement = 12\n', "[site] departement doit être de type texte"),
     ('[site\nname = "X"\n', "TOML invalide"),
-    ('name = "X"\n', "la section [site] est obligatoire"),
+    ('[territory]\nde_departement = "du Tarn"\n', "la section [site] est obligatoire"),
+    ('name = "X"\n[site]\n', "name est inconnu (attendu : [site], [territory], [[partners]])"),
+    ('[site]\nname = "X"\nterritory = "X"\ndepartement = "12"\n[[partners]]\nname = "SAMU"\n'
+     'category = "samu"\n', "partners[1].category : Catégorie inconnue : 'samu'"),
+    ('[site]\nname = "X"\nterritory = "X"\ndepartement = "12"\n[[partners]]\nname = "CPAM"\n'
+     'category = "cpam"\nphone = "05 65"\n', "partners[1].phone : Numéro de téléphone invalide"),
 ])
 def test_broken_template_names_its_file_and_key(instances, tmp_path, monkeypatch, content, message):
     templates = tmp_path / "templates"

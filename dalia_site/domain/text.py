@@ -1,0 +1,68 @@
+"""French text rules used across capabilities: phone numbers, postcodes, search folding."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+PHONE_MESSAGE = "Numéro de téléphone invalide : 10 chiffres attendus (ex. 05 65 36 73 87)."
+POSTCODE_MESSAGE = "Code postal invalide : 5 chiffres attendus (ex. 12000)."
+# Short numbers a partner may publish: 15, 112, 3646 (Assurance Maladie), 116 117 (SAS)…
+_SHORT_NUMBER = re.compile(r"^(1[5-9]|11[0-9]|3\d{3}|116\d{3})$")
+
+
+class InvalidValue(ValueError):
+    """A value a user typed that cannot be accepted; the message is French and shown as is."""
+
+
+def normalise_phone(raw: str) -> str:
+    """'05 65 36 73 87', '+33 5 65 36 73 87', '05.65.367.387' -> '0565367387'; '' stays ''."""
+    text = raw.strip()
+    if not text:
+        return ""
+    if re.search(r"[^\d\s.\-+()/]", text):
+        raise InvalidValue(PHONE_MESSAGE)
+    digits = re.sub(r"\D", "", text)
+    if text.startswith("+33") or digits.startswith("0033"):
+        digits = "0" + digits[4 if digits.startswith("0033") else 2:].lstrip("0")
+    elif text.startswith("+"):
+        raise InvalidValue(PHONE_MESSAGE)
+    if len(digits) == 10 and digits[0] == "0" and digits[1] != "0":
+        return digits
+    if _SHORT_NUMBER.match(digits):
+        return digits
+    raise InvalidValue(PHONE_MESSAGE)
+
+
+def format_phone(stored: str) -> str:
+    """'0565367387' -> '05 65 36 73 87'; '116117' -> '116 117'; '3646' -> '36 46'."""
+    if len(stored) == 10:
+        return " ".join(stored[i:i + 2] for i in range(0, 10, 2))
+    if len(stored) == 6:
+        return f"{stored[:3]} {stored[3:]}"
+    if len(stored) == 4:
+        return f"{stored[:2]} {stored[2:]}"
+    return stored
+
+
+def normalise_postcode(raw: str) -> str:
+    text = re.sub(r"\s", "", raw)
+    if not text:
+        return ""
+    if not re.fullmatch(r"\d{5}", text) or text.startswith("00"):
+        raise InvalidValue(POSTCODE_MESSAGE)
+    return text
+
+
+def postcode_departement(postcode: str) -> str:
+    """The département part of a postcode: "12000" -> "12"; Corsica gives "20", DOM "971"…"""
+    if postcode.startswith("97"):
+        return postcode[:3]
+    return postcode[:2]
+
+
+def fold(text: str) -> str:
+    """Lowercase, accents removed, punctuation as spaces: what search compares."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(re.sub(r"[^\w]+", " ", bare.lower().replace("œ", "oe")).split())

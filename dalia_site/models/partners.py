@@ -1,0 +1,81 @@
+"""The partner directory of a territory: organisations and the people to reach there."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from dalia_site.extensions import db
+from dalia_site.models.types import UTCDateTime, utcnow
+
+PARTNER_CATEGORIES = {
+    "cpts": "CPTS",
+    "dac": "DAC",
+    "sas": "SAS",
+    "samu_urgences": "SAMU / urgences",
+    "hopital_clinique": "Hôpital / clinique",
+    "cpam": "CPAM",
+    "ars": "ARS",
+    "cdom": "CDOM",
+    "collectivite": "Collectivité",
+    "msp_esp": "MSP / ESP",
+    "pharmacie": "Pharmacie",
+    "infirmiers_liberaux": "Infirmiers libéraux",
+    "ehpad": "EHPAD",
+    "autre": "Autre",
+}
+_CATEGORY_LIST = ", ".join(f"'{code}'" for code in PARTNER_CATEGORIES)
+
+
+class PartnerOrganisation(db.Model):
+    __tablename__ = "partner_organisation"
+    __table_args__ = (
+        CheckConstraint(f"category IN ({_CATEGORY_LIST})", name="category"),
+        CheckConstraint("finess IS NULL OR length(finess) = 9", name="finess_length"),
+        Index("ix_partner_organisation_category_active", "category", "active"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(30))
+    address: Mapped[str] = mapped_column(String(300), default="")
+    postcode: Mapped[str] = mapped_column(String(5), default="")
+    commune: Mapped[str] = mapped_column(String(120), default="")
+    phone: Mapped[str] = mapped_column(String(20), default="")  # digits only, e.g. 0565367387
+    email: Mapped[str] = mapped_column(String(254), default="")
+    website: Mapped[str] = mapped_column(String(300), default="")
+    opening_hours: Mapped[str] = mapped_column(String(200), default="")
+    finess: Mapped[str | None] = mapped_column(String(9))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Accent- and case-free text of name, commune, category and people, kept by the domain.
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    contacts: Mapped[list[PartnerContact]] = relationship(
+        back_populates="organisation", cascade="all, delete-orphan", lazy="raise",
+        order_by="PartnerContact.name",
+    )
+
+    @property
+    def category_label(self) -> str:
+        return PARTNER_CATEGORIES[self.category]
+
+
+class PartnerContact(db.Model):
+    __tablename__ = "partner_contact"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("partner_organisation.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(120), default="")
+    role: Mapped[str] = mapped_column(String(120), default="")
+    phone: Mapped[str] = mapped_column(String(20), default="")
+    email: Mapped[str] = mapped_column(String(254), default="")
+
+    organisation: Mapped[PartnerOrganisation] = relationship(back_populates="contacts",
+                                                             lazy="raise")

@@ -1,0 +1,57 @@
+"""Render a site's deploy files (nginx server block, systemd units) from the kit's deploy/ templates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+
+KIT_DIR = Path(__file__).resolve().parents[2]
+DEPLOY_TEMPLATES = KIT_DIR / "deploy"
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
+RENDERED = {
+    "nginx-site.conf.j2": "nginx.conf",
+    "dalia@.service.j2": "dalia@.service",
+    "dalia-backup@.service.j2": "dalia-backup@.service",
+    "dalia-backup@.timer.j2": "dalia-backup@.timer",
+}
+_jinja = jinja2.Environment(  # noqa: S701 - config files, not HTML
+    loader=jinja2.FileSystemLoader(DEPLOY_TEMPLATES), keep_trailing_newline=True,
+    undefined=jinja2.StrictUndefined,
+)
+
+
+def server_name(site: dict) -> str:
+    return site["domain"] or f"{site['slug']}.localhost"
+
+
+def render_deploy(
+    folder: Path,
+    site: dict,
+    instances_dir: Path,
+    kit_dir: Path = KIT_DIR,
+    certificate: str | None = None,
+    certificate_key: str | None = None,
+    user: str = "dalia",
+    group: str = "www-data",
+) -> list[Path]:
+    """Write folder/deploy/*: what an operator links into /etc/nginx and /etc/systemd.
+
+    `folder` may be the site folder under construction; the files name its final place.
+    """
+    name = server_name(site)
+    values = {
+        "slug": site["slug"], "name": site["name"], "server_name": name,
+        "site_dir": instances_dir / site["slug"], "instances_dir": instances_dir, "kit_dir": kit_dir,
+        "static_dir": STATIC_DIR, "user": user, "group": group,
+        "certificate": certificate or f"/etc/letsencrypt/live/{name}/fullchain.pem",
+        "certificate_key": certificate_key or f"/etc/letsencrypt/live/{name}/privkey.pem",
+    }
+    target = folder / "deploy"
+    target.mkdir(exist_ok=True)
+    written = []
+    for template, filename in RENDERED.items():
+        path = target / filename
+        path.write_text(_jinja.get_template(template).render(values), encoding="utf-8")
+        written.append(path)
+    return written

@@ -1,0 +1,283 @@
+"""Looking after provisioned sites: list, check, back up, restore, upgrade.
+
+SQLite sites are copied with SQLite's online backup API (consistent while the site serves);
+PostgreSQL sites with pg_dump / pg_restore. Every backup carries the site's identity
+(table site_identity), so that a restore refuses a backup of another site.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from dalia_site import MIGRATIONS_DIR, create_app
+from dalia_site.config import SITE_FILE, SiteConfigError
+from dalia_site.extensions import db
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+PGDUMP_MAGIC = b"PGDMP"
+
+
+class MaintenanceError(Exception):
+    """A maintenance step that failed; the message is one French line."""
+
+
+def site_folders(instances_dir: Path) -> list[Path]:
+    if not instances_dir.is_dir():
+        return []
+    return sorted(p for p in instances_dir.iterdir()
+                  if p.is_dir() and not p.name.startswith(".") and (p / SITE_FILE).is_file())
+
+
+def head_revision() -> str:
+    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+
+
+@contextmanager
+def site_app(folder: Path):
+    """The site's app inside an app context; its connections are closed on the way out."""
+    app = create_app(folder)
+    with app.app_context():
+        try:
+            yield app
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+def current_revision() -> str | None:
+    with db.engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def _is_sqlite() -> bool:
+    return db.engine.url.get_backend_name() == "sqlite"
+
+
+def last_backup(folder: Path) -> Path | None:
+    backups = [p for p in (folder / "backups").glob("*") if p.is_file()]
+    return max(backups, key=lambda p: p.stat().st_mtime, default=None)
+
+
+@dataclass(frozen=True)
+class SiteSummary:
+    slug: str
+    name: str
+    schema: str
+    patients: str
+    last_backup: str
+
+
+def summarise(folder: Path) -> SiteSummary:
+    """One line of `dalia sites`; a broken site is listed with its error rather than hidden."""
+    backup = last_backup(folder)
+    backup_text = datetime.fromtimestamp(backup.stat().st_mtime).strftime("%d/%m/%Y %Hh%M") \
+        if backup else "jamais"
+    try:
+        with site_app(folder) as app:
+            revision = current_revision()
+            schema = "absent" if revision is None else (
+                f"{revision} (à jour)" if revision == head_revision()
+                else f"{revision} (mise à jour disponible : {head_revision()})")
+            tables = inspect(db.engine).get_table_names()
+            patients = str(db.session.scalar(text("SELECT count(*) FROM patient"))) \
+                if "patient" in tables else "0"
+            name = app.config["SITE"]["name"]
+    except (SiteConfigError, SQLAlchemyError) as error:
+        return SiteSummary(folder.name, "?", f"erreur : {str(error).splitlines()[0]}", "?",
+                           backup_text)
+    return SiteSummary(folder.name, name, schema, patients, backup_text)
+
+
+def check_site(folder: Path) -> tuple[list[str], list[str]]:
+    """(problems that stop the site, details still to complete) for `dalia check`."""
+    from dalia_site.domain.partners import missing_details
+
+    problems: list[str] = []
+    to_complete: list[str] = []
+    try:
+        with site_app(folder) as app:
+            site = app.config["SITE"]
+            try:
+                revision = current_revision()
+            except SQLAlchemyError as error:
+                return [f"base de données injoignable : {str(error).splitlines()[0]}"], []
+            if revision != head_revision():
+                problems.append(f"schéma de la base en version {revision}, attendu "
+                                f"{head_revision()} : lancez `dalia upgrade {folder.name}`")
+                return problems, to_complete
+            if not site["cpts"]:
+                to_complete.append("site.toml : [site] cpts (nom de la CPTS porteuse) à compléter")
+            if not site["domain"]:
+                to_complete.append("site.toml : [site] domain (nom d'hôte public) à compléter "
+                                   "avant la mise en ligne")
+            to_complete += missing_details(db.session)
+    except SiteConfigError as error:
+        problems.append(str(error))
+    return problems, to_complete
+
+
+def _libpq_url(url) -> str:
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _run(command: list[str], what: str) -> None:
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=3600)
+    except FileNotFoundError as error:
+        raise MaintenanceError(f"{what} : {command[0]} introuvable (apt-get install "
+                               "postgresql-client)") from error
+    if result.returncode != 0:
+        raise MaintenanceError(f"{what} : {result.stderr.strip().splitlines()[-1]}")
+
+
+def backup_site(folder: Path, out: Path | None = None) -> Path:
+    """A consistent snapshot of the site's database, written under a temporary name then renamed."""
+    with site_app(folder) as app:
+        slug = app.config["SITE"]["slug"]
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        sqlite = _is_sqlite()
+        target = out or folder / "backups" / f"{slug}-{stamp}.{'sqlite3' if sqlite else 'pgdump'}"
+        target = Path(target).resolve()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.partial")
+        try:
+            if sqlite:
+                source = sqlite3.connect(make_url(db.engine.url).database)
+                destination = sqlite3.connect(partial)
+                with destination:
+                    source.backup(destination)
+                destination.close()
+                source.close()
+            else:
+                _run(["pg_dump", "--format=custom", "--no-owner", "--file", str(partial),
+                      _libpq_url(db.engine.url)], "pg_dump")
+            os.chmod(partial, 0o600)  # a backup holds health data
+            partial.replace(target)
+        finally:
+            partial.unlink(missing_ok=True)
+    return target
+
+
+def prune_backups(folder: Path, slug: str, keep: int) -> list[Path]:
+    """Remove all but the `keep` newest dated backups of the site (safety copies made before a
+    restore, and files written with --out elsewhere, are never removed)."""
+    dated = sorted((p for p in (folder / "backups").glob(f"{slug}-2*") if p.is_file()),
+                   key=lambda p: p.name, reverse=True)
+    removed = dated[keep:]
+    for path in removed:
+        path.unlink()
+    return removed
+
+
+def _backup_identity(backup: Path) -> tuple[str, str] | None:
+    """(slug, site_uid) read from a backup file, without touching any site."""
+    head = backup.read_bytes()[:16]
+    if head.startswith(SQLITE_MAGIC):
+        connection = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
+        try:
+            row = connection.execute("SELECT slug, site_uid FROM site_identity").fetchone()
+        except sqlite3.DatabaseError:
+            row = None
+        finally:
+            connection.close()
+        return tuple(row) if row else None
+    if head.startswith(PGDUMP_MAGIC):
+        result = subprocess.run(["pg_restore", "--data-only", "--table=site_identity", "-f", "-",
+                                 str(backup)], capture_output=True, text=True, timeout=600)
+        lines = result.stdout.splitlines()
+        for index, line in enumerate(lines):
+            if line.startswith("COPY ") and "site_identity" in line and index + 1 < len(lines):
+                columns = line[line.index("(") + 1:line.index(")")].replace('"', "").split(", ")
+                values = dict(zip(columns, lines[index + 1].split("\t"), strict=False))
+                return values.get("slug"), values.get("site_uid")
+        return None
+    raise MaintenanceError(f"{backup} : ni une sauvegarde SQLite ni un export pg_dump")
+
+
+def restore_site(folder: Path, backup: Path) -> Path:
+    """Replace the site's data by a backup of the same site; the current data is saved first."""
+    from dalia_site.models import SiteIdentity
+
+    backup = Path(backup).resolve()
+    if not backup.is_file():
+        raise MaintenanceError(f"{backup} : fichier introuvable")
+    identity = _backup_identity(backup)
+    if identity is None:
+        raise MaintenanceError(f"{backup} : sauvegarde sans identité de site, restauration refusée")
+    with site_app(folder) as app:
+        slug = app.config["SITE"]["slug"]
+        try:
+            current = db.session.execute(select(SiteIdentity.slug, SiteIdentity.site_uid)).first()
+        except SQLAlchemyError:
+            db.session.rollback()
+            current = None
+        if (current and tuple(current) != identity) or (not current and identity[0] != slug):
+            raise MaintenanceError(
+                f"{backup.name} est une sauvegarde du site {identity[0]!r}, pas de {slug!r} : "
+                "restauration refusée"
+            )
+        sqlite = _is_sqlite()
+        database = make_url(db.engine.url).database if sqlite else None
+        url = db.engine.url
+    safety = backup_site(folder, folder / "backups" /
+                         f"{slug}-avant-restauration-{datetime.now():%Y%m%d-%H%M%S}."
+                         f"{'sqlite3' if sqlite else 'pgdump'}")
+    if sqlite:
+        # The backup API writes into the live database under SQLite's own locks: readers of a
+        # serving site see the old data or the new, never a mix.
+        with tempfile.TemporaryDirectory() as scratch:
+            copy = Path(scratch) / "restore.sqlite3"
+            shutil.copyfile(backup, copy)
+            source = sqlite3.connect(copy)
+            destination = sqlite3.connect(database)
+            with destination:
+                source.backup(destination)
+            destination.close()
+            source.close()
+    else:
+        _run(["pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction",
+              "--dbname", _libpq_url(url), str(backup)], "pg_restore")
+    return safety
+
+
+@dataclass(frozen=True)
+class UpgradeResult:
+    slug: str
+    ok: bool
+    message: str
+
+
+def upgrade_site(folder: Path) -> UpgradeResult:
+    """Back up, then apply pending migrations. Never raises: the result says what happened."""
+    from flask_migrate import upgrade
+
+    slug = folder.name
+    try:
+        with site_app(folder):
+            before = current_revision()
+        if before == head_revision():
+            return UpgradeResult(slug, True, f"déjà à jour ({before})")
+        backup = backup_site(folder)
+        with site_app(folder):
+            upgrade(directory=str(MIGRATIONS_DIR))
+            after = current_revision()
+        return UpgradeResult(slug, True, f"{before or 'vide'} → {after} (sauvegarde : {backup.name})")
+    except (SiteConfigError, MaintenanceError) as error:
+        return UpgradeResult(slug, False, str(error))
+    except Exception as error:  # noqa: BLE001 - one broken site must not stop the others
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return UpgradeResult(slug, False, f"{type(error).__name__} : {first_line}")
