@@ -1,0 +1,203 @@
+"""Browser tests: Debian's Chromium driven by Playwright against a live, freshly provisioned site.
+
+The site is provisioned once per session (a copy of the shared SQLite template), given one user per
+role, and served by a real Werkzeug server in a daemon thread. Every page a test lands on goes
+through `check_page`: axe-core finds no serious or critical violation, and the browser reported no
+Content Security Policy violation and no uncaught script error.
+
+axe-core lives in tests/browser/vendor/, never in the app's static folder. Playwright answers
+requests for AXE_URL on the site's own origin with that file, so axe is loaded as a same-origin
+script and every test runs with the app's CSP (`script-src 'self'`) enforced, as users get it.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import BrowserContext, Locator, Page, Response
+from werkzeug.serving import make_server
+
+from dalia_site import create_app
+from dalia_site.domain import accounts
+from dalia_site.extensions import db
+from dalia_site.models.staff import ROLE_LABELS
+from tests.conftest import PASSWORD, ROLES
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+AXE_FILE = Path(__file__).parent / "vendor" / "axe.min.js"
+AXE_URL = "/__tests__/axe.min.js"  # answered by Playwright (context.route), never by the app
+BLOCKING_IMPACTS = ("serious", "critical")
+CSP_MARKER = "Content Security Policy"
+ACTION_TIMEOUT_MS = 5_000  # a local server answers in milliseconds: fail fast, not after 30 s
+
+
+@dataclass(frozen=True)
+class Staff:
+    role: str
+    email: str
+    name: str
+
+    @property
+    def role_label(self) -> str:
+        return ROLE_LABELS[self.role]
+
+
+# One account per role, all with tests.conftest.PASSWORD, created in the live site.
+STAFF = {
+    "admin": Staff("admin", "claire.admin@test.dalia.invalid", "Claire Lefèvre"),
+    "assistant": Staff("assistant", "bruno.secretariat@test.dalia.invalid", "Bruno Méric"),
+    "clinician": Staff("clinician", "helene.medecin@test.dalia.invalid", "Hélène Castan"),
+    "reporting": Staff("reporting", "paul.urps@test.dalia.invalid", "Paul Gaubert"),
+}
+assert set(STAFF) == set(ROLES)
+
+
+# --- Chromium -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args, browser_name):
+    """Debian's Chromium: Playwright's own browser download does not work on these machines."""
+    if browser_name != "chromium":
+        pytest.fail(f"the browser tests run on Debian's Chromium only, not on {browser_name}")
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+
+
+# --- The live site --------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def live_app(sqlite_site_template, tmp_path_factory):
+    """A provisioned site with one user per role (personal password already chosen)."""
+    site_dir = tmp_path_factory.mktemp("browser") / "instances" / "test"
+    shutil.copytree(sqlite_site_template, site_dir)
+    app = create_app(site_dir)
+    with app.app_context():
+        for staff in STAFF.values():
+            user = accounts.create_staff(db.session, None, staff.email, staff.name, staff.role,
+                                         PASSWORD)
+            user.must_change_password = False
+        db.session.commit()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def live_server(live_app):
+    server = make_server("127.0.0.1", 0, live_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="dalia-live-server", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def base_url(live_server):
+    """pytest-playwright hands this to every context, so tests visit paths like "/connexion"."""
+    return live_server
+
+
+# --- Contexts that load axe and record what the browser complains about ---------------------
+
+_complaints: dict[BrowserContext, list[str]] = {}
+
+
+@pytest.fixture
+def context(new_context, base_url):
+    """A normal context (CSP enforced) that serves axe on the site's origin and records CSP
+    violations (console) and uncaught script errors."""
+    ctx = new_context()
+    ctx.set_default_timeout(ACTION_TIMEOUT_MS)
+    ctx.route(base_url + AXE_URL, lambda route: route.fulfill(
+        path=AXE_FILE, content_type="text/javascript; charset=utf-8"))
+    complaints = _complaints.setdefault(ctx, [])
+    ctx.on("console", lambda message: complaints.append(f"console {message.type}: {message.text}")
+           if CSP_MARKER in message.text else None)
+    ctx.on("weberror", lambda error: complaints.append(f"uncaught error: {error.error}"))
+    yield ctx
+    _complaints.pop(ctx, None)
+
+
+def browser_complaints(page: Page) -> list[str]:
+    return list(_complaints.get(page.context, []))
+
+
+def csp_violations(page: Page) -> list[str]:
+    return [c for c in browser_complaints(page) if CSP_MARKER in c]
+
+
+# --- Checks run on every page ---------------------------------------------------------------
+
+def _describe(violations: list[dict]) -> str:
+    lines = []
+    for v in violations:
+        targets = "; ".join(" ".join(node["target"]) if isinstance(node["target"], list)
+                            else str(node["target"]) for node in v["nodes"])
+        lines.append(f"- {v['id']} [{v['impact']}] {v['help']} ({v['helpUrl']})\n    on: {targets}")
+    return "\n".join(lines)
+
+
+def check_a11y(page: Page) -> None:
+    """axe-core on the page as it is now: no serious or critical violation."""
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.add_script_tag(url=AXE_URL)
+    results = page.evaluate(
+        "async () => await axe.run(document, {resultTypes: ['violations']})"
+    )
+    blocking = [v for v in results["violations"] if v["impact"] in BLOCKING_IMPACTS]
+    assert not blocking, (
+        f"axe-core: {len(blocking)} serious/critical violation(s) on {page.url}:\n"
+        + _describe(blocking)
+    )
+
+
+def check_page(page: Page) -> None:
+    """What must hold on every page a test lands on."""
+    check_a11y(page)
+    complaints = browser_complaints(page)
+    assert not complaints, f"the browser reported problems on {page.url}:\n" + "\n".join(complaints)
+
+
+def visit(page: Page, path: str, status: int = 200) -> Response:
+    """Open a page by its address, check its status, then check_page."""
+    response = page.goto(path)
+    assert response is not None and response.status == status, (
+        f"GET {path}: expected {status}, got {response.status if response else 'no response'}"
+    )
+    check_page(page)
+    return response
+
+
+def follow(page: Page, control: Locator) -> None:
+    """Click a link or a submit button that loads a new page, wait for it, then check_page."""
+    with page.expect_navigation():
+        control.click()
+    page.wait_for_load_state("load")
+    check_page(page)
+
+
+def field(page: Page, label: str) -> Locator:
+    """The form control whose visible label reads `label`, with or without the required star."""
+    return page.get_by_label(re.compile(rf"^\s*{re.escape(label)}(\s*\*)?\s*$"))
+
+
+def log_in(page: Page, email: str, password: str = PASSWORD) -> None:
+    """Through the login form, as a person would; checks the login page first."""
+    visit(page, "/connexion")
+    field(page, "Adresse e-mail").fill(email)
+    field(page, "Mot de passe").fill(password)
+    follow(page, page.get_by_role("button", name="Se connecter"))
+
+
+def log_out(page: Page) -> None:
+    follow(page, page.get_by_role("button", name="Se déconnecter"))
