@@ -18,6 +18,7 @@ def create_app(site_dir: str | Path, overrides: dict | None = None) -> Flask:
     from dalia_site.config import flask_config
     from dalia_site.core.routes import bp as core_bp
     from dalia_site.errors import register_error_handlers
+    from dalia_site.partners.routes import bp as partners_bp
     from dalia_site.extensions import csrf, db, login_manager, migrate
 
     app = Flask(__name__)
@@ -37,7 +38,7 @@ def create_app(site_dir: str | Path, overrides: dict | None = None) -> Flask:
     app.before_request(access.guard)
     csrf.init_app(app)
 
-    for blueprint in (core_bp, auth_bp, admin_bp):
+    for blueprint in (core_bp, auth_bp, partners_bp, admin_bp):
         app.register_blueprint(blueprint)
 
     security_headers.init_app(app)

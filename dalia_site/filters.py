@@ -10,10 +10,12 @@ from flask_login import current_user
 
 from dalia_site.access import may_access
 from dalia_site.domain.audit import action_label, object_label
+from dalia_site.domain.text import format_phone
 
 # The main navigation, in order; each entry shows only to users its endpoint lets in.
 NAVIGATION = (
     ("core.home", "Accueil"),
+    ("partners.index", "Annuaire"),
     ("admin.staff_list", "Comptes"),
     ("admin.audit_log", "Journal d'audit"),
 )
@@ -57,6 +59,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(date_fr)
     app.add_template_filter(time_fr)
     app.add_template_filter(datetime_fr)
+    app.add_template_filter(format_phone, "phone")
     app.add_template_filter(action_label)
     app.add_template_filter(object_label)
     app.add_template_global(_navigation, "navigation")

@@ -16,9 +16,20 @@ ACTION_LABELS = {
     "staff.create": "Création de compte",
     "staff.update": "Modification de compte",
     "staff.one_time_password": "Mot de passe provisoire",
+    "partner.create": "Ajout de partenaire",
+    "partner.update": "Modification de partenaire",
+    "partner.archive": "Archivage de partenaire",
+    "partner.restore": "Rétablissement de partenaire",
+    "partner.contact_create": "Ajout d'une personne",
+    "partner.contact_update": "Modification d'une personne",
+    "partner.contact_delete": "Retrait d'une personne",
+    "partner.link_create": "Création de lien d'adressage",
+    "partner.link_revoke": "Révocation de lien d'adressage",
+    "partner.import": "Import CSV de l'annuaire",
 }
 OBJECT_LABELS = {
     "staff_user": "Compte",
+    "partner_organisation": "Partenaire",
 }
 
 

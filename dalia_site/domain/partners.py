@@ -2,21 +2,40 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
 from collections.abc import Iterable, Mapping
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from dalia_site.domain import audit
-from dalia_site.domain.text import InvalidValue, fold, normalise_phone, normalise_postcode
-from dalia_site.models.partners import PARTNER_CATEGORIES, PartnerContact, PartnerOrganisation
+from dalia_site.domain.text import (
+    InvalidValue,
+    fold,
+    normalise_phone,
+    normalise_postcode,
+    postcode_departement,
+)
+from dalia_site.models.partners import (
+    PARTNER_CATEGORIES,
+    PartnerContact,
+    PartnerOrganisation,
+    PartnerReferralLink,
+)
+from dalia_site.models.types import utcnow
 
 ORGANISATION_FIELDS = ("name", "category", "address", "postcode", "commune", "phone", "email",
                        "website", "opening_hours", "finess", "notes")
 CONTACT_FIELDS = ("name", "role", "phone", "email")
 FINESS_RE = re.compile(r"^(\d{2}|2[AB])\d{7}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+FIELD_LABELS = {
+    "name": "nom", "category": "catégorie", "address": "adresse", "postcode": "code postal",
+    "commune": "commune", "phone": "téléphone", "email": "e-mail", "website": "site web",
+    "opening_hours": "horaires", "finess": "FINESS", "notes": "notes", "role": "fonction",
+}
 MAX_LENGTHS = {"name": 200, "address": 300, "commune": 120, "website": 300,
                "opening_hours": 200, "email": 254, "role": 120, "notes": 5000}
 
@@ -29,7 +48,7 @@ class PartnerError(InvalidValue):
         self.field = field
 
 
-def _clean_email(field: str, value: str) -> str:
+def clean_email(field: str, value: str) -> str:
     value = value.strip()
     if value and not EMAIL_RE.match(value):
         raise PartnerError(field, "Adresse e-mail invalide (ex. contact@cpts.fr).")
@@ -54,7 +73,7 @@ def _clean_common(values: Mapping[str, object], fields: Iterable[str]) -> dict[s
     except InvalidValue as error:
         raise PartnerError("phone", str(error)) from error
     if "email" in cleaned:
-        cleaned["email"] = _clean_email("email", cleaned["email"])
+        cleaned["email"] = clean_email("email", cleaned["email"])
     return cleaned
 
 
@@ -130,3 +149,133 @@ def missing_details(session: Session) -> list[str]:
                 who = person.name or person.role
                 lines.append(f"{organisation.name} / {who} : téléphone ou e-mail à compléter")
     return lines
+
+
+def postcode_outside(postcode: str, departement: str) -> bool:
+    """True when a postcode lies outside the site's département (Corsica: 2A and 2B are 20…)."""
+    if not postcode:
+        return False
+    expected = "20" if departement in ("2A", "2B") else departement
+    return postcode_departement(postcode) != expected
+
+
+def _refresh_search_text(session: Session, organisation: PartnerOrganisation) -> None:
+    contacts = session.scalars(
+        select(PartnerContact).where(PartnerContact.organisation_id == organisation.id)
+    ).all() if organisation.id else []
+    organisation.search_text = search_text(organisation, contacts)
+
+
+def _labelled(values: Mapping[str, object]) -> dict[str, object]:
+    return {FIELD_LABELS.get(k, k): (PARTNER_CATEGORIES.get(v, v) if k == "category" else v)
+            for k, v in values.items()}
+
+
+def update_organisation(
+    session: Session, actor, organisation: PartnerOrganisation, values: Mapping[str, object]
+) -> bool:
+    """Apply validated changes; the audit event lists each changed field before and after."""
+    cleaned = clean_organisation(values)
+    before = {field: getattr(organisation, field) for field in ORGANISATION_FIELDS}
+    changes = audit.describe_changes(_labelled(before), _labelled(cleaned))
+    if not changes:
+        return False
+    for field, value in cleaned.items():
+        setattr(organisation, field, value)
+    _refresh_search_text(session, organisation)
+    audit.record(session, actor, "partner.update", "partner_organisation", organisation.id,
+                 f"{organisation.name} : {changes}")
+    return True
+
+
+def set_archived(session: Session, actor, organisation: PartnerOrganisation, archived: bool) -> None:
+    if organisation.active != archived:
+        return
+    organisation.active = not archived
+    audit.record(session, actor, "partner.archive" if archived else "partner.restore",
+                 "partner_organisation", organisation.id,
+                 f"{organisation.name} : {'archivé' if archived else 'rétabli'}")
+
+
+def add_contact(session: Session, actor, organisation: PartnerOrganisation,
+                values: Mapping[str, object]) -> PartnerContact:
+    contact = PartnerContact(organisation_id=organisation.id, **clean_contact(values))
+    session.add(contact)
+    session.flush()
+    _refresh_search_text(session, organisation)
+    audit.record(session, actor, "partner.contact_create", "partner_organisation",
+                 organisation.id, f"{organisation.name} : personne ajoutée ({contact.name or contact.role})")
+    return contact
+
+
+def update_contact(session: Session, actor, contact: PartnerContact,
+                   values: Mapping[str, object]) -> bool:
+    cleaned = clean_contact(values)
+    before = {field: getattr(contact, field) for field in CONTACT_FIELDS}
+    changes = audit.describe_changes(_labelled(before), _labelled(cleaned))
+    if not changes:
+        return False
+    for field, value in cleaned.items():
+        setattr(contact, field, value)
+    organisation = session.get(PartnerOrganisation, contact.organisation_id)
+    _refresh_search_text(session, organisation)
+    audit.record(session, actor, "partner.contact_update", "partner_organisation",
+                 organisation.id, f"{organisation.name} / {contact.name or contact.role} : {changes}")
+    return True
+
+
+def delete_contact(session: Session, actor, contact: PartnerContact) -> None:
+    organisation = session.get(PartnerOrganisation, contact.organisation_id)
+    details = ", ".join(f"{FIELD_LABELS.get(f, f)} : {getattr(contact, f)}"
+                        for f in CONTACT_FIELDS if getattr(contact, f))
+    session.delete(contact)
+    session.flush()
+    _refresh_search_text(session, organisation)
+    audit.record(session, actor, "partner.contact_delete", "partner_organisation",
+                 organisation.id, f"{organisation.name} : personne retirée ({details})")
+
+
+def search_filter(query: str):
+    """Conditions matching every word of `query` in the folded search text (accents and case
+    ignored), for name, commune, postcode, category and people's names and roles."""
+    return [PartnerOrganisation.search_text.contains(word, autoescape=True)
+            for word in fold(query).split()]
+
+
+# Referral links -------------------------------------------------------------------------------
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_referral_link(session: Session, actor, organisation: PartnerOrganisation,
+                         label: str = "") -> tuple[PartnerReferralLink, str]:
+    """A new link; returns it with its token, which is stored only as a hash."""
+    if not organisation.active:
+        raise PartnerError("label", "Ce partenaire est archivé : rétablissez-le d'abord.")
+    label = label.strip()[:120]
+    token = secrets.token_urlsafe(24)
+    link = PartnerReferralLink(organisation_id=organisation.id, token_hash=_token_hash(token),
+                               label=label, created_by_id=actor.id if actor else None)
+    session.add(link)
+    session.flush()
+    audit.record(session, actor, "partner.link_create", "partner_organisation", organisation.id,
+                 f"{organisation.name} : lien d'adressage n° {link.id} créé"
+                 + (f" ({label})" if label else ""))
+    return link, token
+
+
+def revoke_referral_link(session: Session, actor, link: PartnerReferralLink) -> None:
+    if link.revoked_at is not None:
+        return
+    link.revoked_at = utcnow()
+    organisation = session.get(PartnerOrganisation, link.organisation_id)
+    audit.record(session, actor, "partner.link_revoke", "partner_organisation", organisation.id,
+                 f"{organisation.name} : lien d'adressage n° {link.id} révoqué")
+
+
+def find_referral_link(session: Session, token: str) -> PartnerReferralLink | None:
+    """The active link with this token, or None (unknown or revoked)."""
+    link = session.scalar(select(PartnerReferralLink).where(
+        PartnerReferralLink.token_hash == _token_hash(token)))
+    return link if link is not None and link.active else None

@@ -1,7 +1,13 @@
 """SQLAlchemy models, one module per capability; imported here so Alembic sees them all."""
 
 from dalia_site.models.audit import AuditEvent
-from dalia_site.models.partners import PARTNER_CATEGORIES, PartnerContact, PartnerOrganisation
+from dalia_site.models.partners import (
+    PARTNER_CATEGORIES,
+    PartnerContact,
+    PartnerImport,
+    PartnerOrganisation,
+    PartnerReferralLink,
+)
 from dalia_site.models.site import SiteIdentity
 from dalia_site.models.staff import ROLES, LoginAttempt, StaffUser
 
@@ -11,7 +17,9 @@ __all__ = [
     "AuditEvent",
     "LoginAttempt",
     "PartnerContact",
+    "PartnerImport",
     "PartnerOrganisation",
+    "PartnerReferralLink",
     "SiteIdentity",
     "StaffUser",
 ]

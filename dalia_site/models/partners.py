@@ -79,3 +79,42 @@ class PartnerContact(db.Model):
 
     organisation: Mapped[PartnerOrganisation] = relationship(back_populates="contacts",
                                                              lazy="raise")
+
+
+class PartnerReferralLink(db.Model):
+    """A private link that lets a partner send referrals without an account.
+
+    Only the SHA-256 of the token is stored: the link is shown once, at creation.
+    """
+
+    __tablename__ = "partner_referral_link"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("partner_organisation.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(120), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    organisation: Mapped[PartnerOrganisation] = relationship(lazy="raise")
+    created_by = relationship("StaffUser", lazy="raise")
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+class PartnerImport(db.Model):
+    """A CSV upload waiting for the admin's confirmation (kept in the database, not in a worker)."""
+
+    __tablename__ = "partner_import"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"))
+    filename: Mapped[str] = mapped_column(String(255), default="")
+    content: Mapped[str] = mapped_column(Text)

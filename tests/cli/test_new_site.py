@@ -90,6 +90,19 @@ def test_failure_after_the_database_was_created_leaves_nothing(instances):
     assert list(instances.iterdir()) == []
 
 
+def test_failure_while_rendering_deploy_files_leaves_nothing(instances, monkeypatch):
+    """A failure injected at the last step (after database, partners and admin) removes all."""
+
+    def broken_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("dalia_site.provisioning.site.render_deploy", broken_disk)
+    result = run("new-site", "aveyron", "--instances-dir", instances)
+    assert result.exit_code == 1
+    assert "No space left on device" in result.stderr
+    assert list(instances.iterdir()) == []
+
+
 @pytest.mark.parametrize("content, message", [
     ('[site]\nname = "X"\nterritory = "X"\n', "[site] departement est obligatoire et absent"),
     ('[site]\nname = "X"\nterritory = "X"\ndepartement = 12\n', "[site] departement doit être de type texte"),

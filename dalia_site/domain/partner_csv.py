@@ -1,0 +1,193 @@
+"""The partner directory as a CSV file for French Excel (UTF-8 with BOM, `;`), and back.
+
+Export, edit in a spreadsheet, import: rows with an id update that organisation, rows without one
+create a new organisation. An import is planned first (every line checked) and applied only when
+no line has an error, in one transaction.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dalia_site.domain import audit
+from dalia_site.domain.partners import (
+    ORGANISATION_FIELDS,
+    PartnerError,
+    clean_organisation,
+    create_organisation,
+    set_archived,
+    update_organisation,
+)
+from dalia_site.domain.text import fold, format_phone
+from dalia_site.models.partners import PARTNER_CATEGORIES, PartnerOrganisation
+
+BOM = "\ufeff"
+COLUMNS = ("id", "nom", "categorie", "adresse", "code_postal", "commune", "telephone", "email",
+           "site_web", "horaires", "finess", "notes", "archive")
+COLUMN_FIELDS = dict(zip(COLUMNS[1:12], ORGANISATION_FIELDS, strict=True))
+FIELD_COLUMNS = {v: k for k, v in COLUMN_FIELDS.items()}
+MAX_BYTES = 2 * 1024 * 1024
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_CATEGORY_BY_FOLDED = {fold(label): code for code, label in PARTNER_CATEGORIES.items()} | {
+    fold(code): code for code in PARTNER_CATEGORIES}
+
+
+def neutralise(cell: str) -> str:
+    """A cell a spreadsheet would run as a formula is prefixed with a quote (CSV injection)."""
+    return "'" + cell if cell.startswith(FORMULA_START) else cell
+
+
+def _unneutralise(cell: str) -> str:
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_START) else cell
+
+
+def export_csv(organisations: list[PartnerOrganisation]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    for org in organisations:
+        writer.writerow([neutralise(str(value)) for value in (
+            org.id, org.name, org.category_label, org.address, org.postcode, org.commune,
+            format_phone(org.phone), org.email, org.website, org.opening_hours, org.finess or "",
+            org.notes, "oui" if not org.active else "non",
+        )])
+    return BOM + out.getvalue()
+
+
+@dataclass(frozen=True)
+class LineError:
+    line: int
+    column: str
+    message: str
+
+
+@dataclass
+class ImportPlan:
+    creates: list[tuple[int, dict, bool]] = field(default_factory=list)  # line, values, archived
+    updates: list[tuple[int, int, dict, bool]] = field(default_factory=list)  # line, id, values, archived
+    errors: list[LineError] = field(default_factory=list)
+    unchanged: int = 0
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors and bool(self.creates or self.updates or self.unchanged)
+
+
+def decode(data: bytes) -> str:
+    """The text of an uploaded file, or PartnerError with what to do about it."""
+    if len(data) > MAX_BYTES:
+        raise PartnerError("fichier", f"Fichier trop volumineux ({len(data) / 1_048_576:.1f} Mo) : "
+                                      f"{MAX_BYTES // 1_048_576} Mo au plus.")
+    if not data.strip(b"\xef\xbb\xbf \r\n\t"):
+        raise PartnerError("fichier", "Le fichier est vide.")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise PartnerError(
+            "fichier", "Le fichier n'est pas encodé en UTF-8 (octet illisible à la position "
+            f"{error.start}). Dans Excel : « Enregistrer sous » → « CSV UTF-8 (délimité par des "
+            "points-virgules) »."
+        ) from error
+
+
+def _archived(value: str) -> bool | None:
+    folded = fold(value)
+    if folded in ("", "non", "n", "0", "false", "faux"):
+        return False
+    if folded in ("oui", "o", "1", "true", "vrai"):
+        return True
+    return None
+
+
+def plan_import(session: Session, text: str) -> ImportPlan:
+    """Check every line; nothing is written."""
+    plan = ImportPlan()
+    rows = list(csv.reader(io.StringIO(text), delimiter=";"))
+    if not rows:
+        plan.errors.append(LineError(1, "", "Le fichier est vide."))
+        return plan
+    header = [fold(cell).replace(" ", "_") for cell in rows[0]]
+    if header != list(COLUMNS):
+        missing = [c for c in COLUMNS if c not in header]
+        extra = [c for c in rows[0] if fold(c).replace(" ", "_") not in COLUMNS]
+        detail = []
+        if missing:
+            detail.append(f"manquantes : {', '.join(missing)}")
+        if extra:
+            detail.append(f"inconnues : {', '.join(extra)}")
+        if not detail:
+            detail.append("ordre différent")
+        plan.errors.append(LineError(1, "", f"Colonnes attendues : {';'.join(COLUMNS)} "
+                                            f"({' ; '.join(detail)})."))
+        return plan
+    existing = {org.id: org for org in session.scalars(select(PartnerOrganisation))}
+    seen_ids: dict[int, int] = {}
+    for number, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(COLUMNS):
+            plan.errors.append(LineError(number, "", f"{len(row)} colonnes au lieu de "
+                                                     f"{len(COLUMNS)}."))
+            continue
+        cells = dict(zip(COLUMNS, (_unneutralise(cell.strip()) for cell in row), strict=True))
+        values = {COLUMN_FIELDS[c]: cells[c] for c in COLUMN_FIELDS}
+        category = _CATEGORY_BY_FOLDED.get(fold(values["category"]))
+        if category is None:
+            plan.errors.append(LineError(number, "categorie", f"Catégorie inconnue : "
+                                         f"{values['category']!r} (ex. CPTS, DAC, Pharmacie)."))
+            continue
+        values["category"] = category
+        archived = _archived(cells["archive"])
+        if archived is None:
+            plan.errors.append(LineError(number, "archive", "Valeur attendue : oui ou non."))
+            continue
+        try:
+            cleaned = clean_organisation(values)
+        except PartnerError as error:
+            plan.errors.append(LineError(number, FIELD_COLUMNS.get(error.field, error.field),
+                                         str(error)))
+            continue
+        raw_id = cells["id"]
+        if not raw_id:
+            plan.creates.append((number, cleaned, archived))
+            continue
+        if not raw_id.isdigit() or int(raw_id) not in existing:
+            plan.errors.append(LineError(number, "id", f"Aucun partenaire n° {raw_id} : laissez "
+                                                       "l'id vide pour en créer un."))
+            continue
+        org_id = int(raw_id)
+        if org_id in seen_ids:
+            plan.errors.append(LineError(number, "id", f"Id {org_id} déjà présent ligne "
+                                                       f"{seen_ids[org_id]}."))
+            continue
+        seen_ids[org_id] = number
+        org = existing[org_id]
+        same = all(getattr(org, f) == cleaned[f] for f in ORGANISATION_FIELDS) \
+            and org.active == (not archived)
+        if same:
+            plan.unchanged += 1
+        else:
+            plan.updates.append((number, org_id, cleaned, archived))
+    if not plan.errors and not (plan.creates or plan.updates or plan.unchanged):
+        plan.errors.append(LineError(2, "", "Le fichier ne contient aucune ligne de partenaire."))
+    return plan
+
+
+def apply_import(session: Session, actor, plan: ImportPlan, filename: str = "") -> None:
+    """Write a valid plan; the caller commits (all of it or nothing)."""
+    if plan.errors:
+        raise ValueError("an import with errors is never applied")
+    for _, values, archived in plan.creates:
+        set_archived(session, actor, create_organisation(session, actor, values), archived)
+    for _, org_id, values, archived in plan.updates:
+        org = session.get(PartnerOrganisation, org_id)
+        update_organisation(session, actor, org, values)
+        set_archived(session, actor, org, archived)
+    audit.record(session, actor, "partner.import", "partner_organisation", None,
+                 f"Import CSV {filename} : {len(plan.creates)} créé(s), {len(plan.updates)} "
+                 f"modifié(s), {plan.unchanged} inchangé(s)")

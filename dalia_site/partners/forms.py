@@ -1,0 +1,102 @@
+"""Partner forms: each validator calls the domain rule, so inline checks and saves agree."""
+
+from flask import current_app
+from flask_wtf.file import FileField, FileRequired
+from wtforms import BooleanField, EmailField, SelectField, StringField, TelField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+from dalia_site.auth.forms import REQUIRED
+from dalia_site.domain.partners import FINESS_RE, PartnerError, clean_email, postcode_outside
+from dalia_site.domain.text import InvalidValue, normalise_phone, normalise_postcode
+from dalia_site.forms import Form, choices
+from dalia_site.models.partners import PARTNER_CATEGORIES
+
+CATEGORY_CHOICES = choices(PARTNER_CATEGORIES.items())
+
+
+def french_phone(form, field):
+    try:
+        normalise_phone(field.data or "")
+    except InvalidValue as error:
+        raise ValidationError(str(error)) from error
+
+
+def email_address(form, field):
+    try:
+        clean_email(field.name, field.data or "")
+    except PartnerError as error:
+        raise ValidationError(str(error)) from error
+
+
+class PartnerForm(Form):
+    """Create and edit share this form (and its template, partners/_form.html)."""
+
+    name = StringField("Nom", validators=[DataRequired(REQUIRED), Length(max=200)])
+    category = SelectField("Catégorie", choices=CATEGORY_CHOICES, validators=[DataRequired(REQUIRED)])
+    address = StringField("Adresse", validators=[Optional(), Length(max=300)])
+    postcode = StringField("Code postal", validators=[Optional(), Length(max=10)],
+                           render_kw={"inputmode": "numeric", "autocomplete": "off"})
+    confirm_postcode = BooleanField("Je confirme ce code postal hors du département")
+    commune = StringField("Commune", validators=[Optional(), Length(max=120)])
+    phone = TelField("Téléphone", validators=[french_phone],
+                     description="Ex. 05 65 36 73 87 ; numéros courts acceptés (15, 36 46…).")
+    email = EmailField("E-mail", validators=[email_address])
+    website = StringField("Site web", validators=[Optional(), Length(max=300)])
+    opening_hours = StringField("Horaires", validators=[Optional(), Length(max=200)],
+                                description="Ex. du lundi au vendredi, 8h30–18h30")
+    finess = StringField("N° FINESS", validators=[Optional(), Length(max=12)],
+                         description="9 caractères, pour les établissements.")
+    notes = TextAreaField("Notes", validators=[Optional(), Length(max=5000)])
+
+    def validate_postcode(self, field):
+        try:
+            postcode = normalise_postcode(field.data or "")
+        except InvalidValue as error:
+            raise ValidationError(str(error)) from error
+        departement = current_app.config["SITE"]["departement"]
+        if postcode_outside(postcode, departement) and not self.confirm_postcode.data:
+            self.needs_postcode_confirmation = True
+            raise ValidationError(
+                f"Ce code postal est hors du département du site ({departement}) : cochez la "
+                "case de confirmation ci-dessous si c'est bien voulu."
+            )
+
+    def validate_finess(self, field):
+        value = (field.data or "").upper().replace(" ", "")
+        if value and not FINESS_RE.match(value):
+            raise ValidationError("Numéro FINESS invalide : 9 caractères (ex. 110780061).")
+
+    needs_postcode_confirmation = False
+
+    def values(self) -> dict[str, str]:
+        return {name: self[name].data or "" for name in (
+            "name", "category", "address", "postcode", "commune", "phone", "email", "website",
+            "opening_hours", "finess", "notes")}
+
+
+class ContactForm(Form):
+    name = StringField("Nom", validators=[Optional(), Length(max=120)])
+    role = StringField("Fonction", validators=[Optional(), Length(max=120)])
+    phone = TelField("Téléphone", validators=[french_phone])
+    email = EmailField("E-mail", validators=[email_address])
+
+    def validate_role(self, field):
+        if not (self.name.data or "").strip() and not (field.data or "").strip():
+            raise ValidationError("Indiquez au moins le nom ou la fonction de la personne.")
+
+    def values(self) -> dict[str, str]:
+        return {name: self[name].data or "" for name in ("name", "role", "phone", "email")}
+
+
+class ReferralLinkForm(Form):
+    label = StringField("Libellé (facultatif)", validators=[Optional(), Length(max=120)],
+                        description="Ex. « Urgences, poste de l'IDE d'orientation »")
+
+
+class ImportForm(Form):
+    file = FileField("Fichier CSV (UTF-8, séparateur « ; »)",
+                     validators=[FileRequired("Choisissez un fichier CSV.")])
+
+
+class ArchiveForm(Form):
+    archived = BooleanField()

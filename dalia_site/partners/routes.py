@@ -1,0 +1,311 @@
+"""The partner directory: search, organisations and their people, CSV, private referral links."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user
+from sqlalchemy import delete, select
+from sqlalchemy.orm import selectinload
+
+from dalia_site.access import roles
+from dalia_site.domain import partner_csv, partners
+from dalia_site.domain.text import format_phone
+from dalia_site.extensions import db
+from dalia_site.htmx import render_page, wants_fragment
+from dalia_site.models import PartnerContact, PartnerImport, PartnerOrganisation, PartnerReferralLink
+from dalia_site.models.partners import PARTNER_CATEGORIES
+from dalia_site.models.types import utcnow
+from dalia_site.partners.forms import (
+    ContactForm,
+    ImportForm,
+    PartnerForm,
+    ReferralLinkForm,
+)
+
+bp = Blueprint("partners", __name__, url_prefix="/annuaire", template_folder="templates")
+
+READERS = ("admin", "assistant", "clinician")
+EDITORS = ("admin", "assistant")
+PAGE_SIZE = 25
+REFERRAL_PATH = "/adressage/"  # the partner's form (referrals capability) lives under this path
+
+
+def _organisation_or_404(org_id: int) -> PartnerOrganisation:
+    return db.get_or_404(PartnerOrganisation, org_id)
+
+
+def _list_query(q: str, category: str, archived: bool):
+    query = select(PartnerOrganisation).options(selectinload(PartnerOrganisation.contacts))
+    conditions = partners.search_filter(q)
+    if category in PARTNER_CATEGORIES:
+        conditions.append(PartnerOrganisation.category == category)
+    if not archived:
+        conditions.append(PartnerOrganisation.active.is_(True))
+    return query.where(*conditions).order_by(PartnerOrganisation.name, PartnerOrganisation.id)
+
+
+@bp.route("")
+@roles(*READERS)
+def index():
+    q = request.args.get("q", "").strip()[:100]
+    category = request.args.get("categorie", "")
+    archived = request.args.get("archives") == "1"
+    page = db.paginate(_list_query(q, category, archived), per_page=PAGE_SIZE,
+                       max_per_page=PAGE_SIZE, error_out=False)
+    if page.page > 1 and not page.items:
+        abort(404)
+    return render_page("partners/index.html", "results", page=page, q=q, category=category,
+                       archived=archived, categories=PARTNER_CATEGORIES)
+
+
+def _load_with_contacts(org_id: int) -> PartnerOrganisation:
+    organisation = db.session.scalar(
+        select(PartnerOrganisation).where(PartnerOrganisation.id == org_id)
+        .options(selectinload(PartnerOrganisation.contacts))
+    )
+    if organisation is None:
+        abort(404)
+    return organisation
+
+
+def _links(org_id: int) -> list[PartnerReferralLink]:
+    return db.session.scalars(
+        select(PartnerReferralLink).where(PartnerReferralLink.organisation_id == org_id)
+        .options(selectinload(PartnerReferralLink.created_by))
+        .order_by(PartnerReferralLink.revoked_at.is_not(None), PartnerReferralLink.created_at.desc())
+    ).all()
+
+
+def _show(organisation, status=200, contact_form=None, link_form=None, new_link_url=None,
+          edit_contact=None):
+    can_edit = current_user.role in EDITORS
+    return render_template(
+        "partners/show.html", organisation=organisation, can_edit=can_edit,
+        links=_links(organisation.id) if can_edit else [],
+        contact_form=contact_form or ContactForm(prefix="contact"),
+        link_form=link_form or ReferralLinkForm(prefix="lien"), new_link_url=new_link_url,
+        edit_contact=edit_contact,
+    ), status
+
+
+@bp.route("/<int:org_id>")
+@roles(*READERS)
+def show(org_id: int):
+    return _show(_load_with_contacts(org_id))
+
+
+def _save(form: PartnerForm, organisation: PartnerOrganisation | None):
+    """Create or update from a validated form; a domain refusal goes back on its field."""
+    try:
+        if organisation is None:
+            organisation = partners.create_organisation(db.session, current_user, form.values())
+            message = f"Partenaire « {organisation.name} » ajouté."
+        else:
+            changed = partners.update_organisation(db.session, current_user, organisation,
+                                                   form.values())
+            message = "Fiche mise à jour." if changed else "Aucune modification."
+    except partners.PartnerError as error:
+        db.session.rollback()
+        form[error.field].errors = [*form[error.field].errors, str(error)]
+        return None
+    db.session.commit()
+    flash(message, "success")
+    return redirect(url_for("partners.show", org_id=organisation.id), 303)
+
+
+@bp.route("/nouveau", methods=["GET", "POST"])
+@roles(*EDITORS)
+def create():
+    form = PartnerForm()
+    if form.validate_on_submit():
+        response = _save(form, None)
+        if response:
+            return response
+    status = 422 if request.method == "POST" else 200
+    return render_template("partners/form.html", form=form, organisation=None), status
+
+
+@bp.route("/<int:org_id>/modifier", methods=["GET", "POST"])
+@roles(*EDITORS)
+def edit(org_id: int):
+    organisation = _organisation_or_404(org_id)
+    form = PartnerForm(obj=organisation)
+    if request.method == "GET" and organisation.phone:
+        form.phone.data = format_phone(organisation.phone)
+    if form.validate_on_submit():
+        response = _save(form, organisation)
+        if response:
+            return response
+    status = 422 if request.method == "POST" else 200
+    return render_template("partners/form.html", form=form, organisation=organisation), status
+
+
+@bp.route("/valider/<field>", methods=["POST"])
+@roles(*EDITORS)
+def validate_field(field: str):
+    """Inline validation: the same form validators, answered with just the field's message."""
+    form = PartnerForm()
+    if field not in ("phone", "email", "postcode", "finess", "name") or field not in form:
+        abort(404)
+    form.validate()
+    response = Response(render_template("_field_error.html", field=form[field]))
+    response.vary.add("HX-Request")
+    return response
+
+
+@bp.route("/<int:org_id>/archiver", methods=["POST"])
+@roles(*EDITORS)
+def archive(org_id: int):
+    organisation = _organisation_or_404(org_id)
+    archived = request.form.get("archived") == "1"
+    partners.set_archived(db.session, current_user, organisation, archived)
+    db.session.commit()
+    flash(f"« {organisation.name} » {'archivé' if archived else 'rétabli'}.", "success")
+    return redirect(url_for("partners.show", org_id=org_id), 303)
+
+
+@bp.route("/<int:org_id>/personnes", methods=["POST"])
+@roles(*EDITORS)
+def add_contact(org_id: int):
+    organisation = _organisation_or_404(org_id)
+    form = ContactForm(prefix="contact")
+    if form.validate_on_submit():
+        partners.add_contact(db.session, current_user, organisation, form.values())
+        db.session.commit()
+        flash("Personne ajoutée.", "success")
+        return redirect(url_for("partners.show", org_id=org_id, _anchor="personnes"), 303)
+    return _show(_load_with_contacts(org_id), 422, contact_form=form)
+
+
+def _contact_or_404(org_id: int, contact_id: int) -> PartnerContact:
+    contact = db.session.get(PartnerContact, contact_id)
+    if contact is None or contact.organisation_id != org_id:
+        abort(404)
+    return contact
+
+
+@bp.route("/<int:org_id>/personnes/<int:contact_id>", methods=["GET", "POST"])
+@roles(*EDITORS)
+def edit_contact(org_id: int, contact_id: int):
+    contact = _contact_or_404(org_id, contact_id)
+    form = ContactForm(prefix=f"personne-{contact_id}", obj=contact)
+    if request.method == "GET" and contact.phone:
+        form.phone.data = format_phone(contact.phone)
+    if form.validate_on_submit():
+        changed = partners.update_contact(db.session, current_user, contact, form.values())
+        db.session.commit()
+        flash("Coordonnées mises à jour." if changed else "Aucune modification.", "success")
+        return redirect(url_for("partners.show", org_id=org_id, _anchor="personnes"), 303)
+    status = 422 if request.method == "POST" else 200
+    return _show(_load_with_contacts(org_id), status, edit_contact=(contact_id, form))
+
+
+@bp.route("/<int:org_id>/personnes/<int:contact_id>/supprimer", methods=["POST"])
+@roles(*EDITORS)
+def delete_contact(org_id: int, contact_id: int):
+    contact = _contact_or_404(org_id, contact_id)
+    partners.delete_contact(db.session, current_user, contact)
+    db.session.commit()
+    if wants_fragment():
+        return "", 200  # the row is removed by the swap
+    flash("Personne retirée de la fiche.", "success")
+    return redirect(url_for("partners.show", org_id=org_id, _anchor="personnes"), 303)
+
+
+@bp.route("/<int:org_id>/liens", methods=["POST"])
+@roles(*EDITORS)
+def create_link(org_id: int):
+    organisation = _load_with_contacts(org_id)
+    form = ReferralLinkForm(prefix="lien")
+    if not form.validate_on_submit():
+        return _show(organisation, 422, link_form=form)
+    try:
+        _, token = partners.create_referral_link(db.session, current_user, organisation,
+                                                 form.label.data or "")
+    except partners.PartnerError as error:
+        db.session.rollback()
+        form.label.errors = [str(error)]
+        return _show(organisation, 422, link_form=form)
+    db.session.commit()
+    # Shown once, in this response only: never stored in clear, never put in a flash cookie.
+    url = request.host_url.rstrip("/") + REFERRAL_PATH + token
+    return _show(organisation, 201, new_link_url=url)
+
+
+@bp.route("/<int:org_id>/liens/<int:link_id>/revoquer", methods=["POST"])
+@roles(*EDITORS)
+def revoke_link(org_id: int, link_id: int):
+    link = db.session.get(PartnerReferralLink, link_id)
+    if link is None or link.organisation_id != org_id:
+        abort(404)
+    partners.revoke_referral_link(db.session, current_user, link)
+    db.session.commit()
+    flash(f"Lien n° {link.id} révoqué : il n'ouvre plus le formulaire.", "success")
+    return redirect(url_for("partners.show", org_id=org_id, _anchor="liens"), 303)
+
+
+@bp.route("/export.csv")
+@roles(*EDITORS)
+def export():
+    organisations = db.session.scalars(
+        select(PartnerOrganisation).order_by(PartnerOrganisation.name, PartnerOrganisation.id)
+    ).all()
+    filename = f"annuaire-{utcnow():%Y-%m-%d}.csv"
+    return Response(partner_csv.export_csv(organisations), mimetype="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@roles("admin")
+def import_upload():
+    form = ImportForm()
+    if not form.validate_on_submit():
+        status = 422 if request.method == "POST" else 200
+        return render_template("partners/import.html", form=form, plan=None), status
+    upload = form.file.data
+    try:
+        text = partner_csv.decode(upload.read())
+    except partners.PartnerError as error:
+        form.file.errors = [str(error)]
+        return render_template("partners/import.html", form=form, plan=None), 422
+    plan = partner_csv.plan_import(db.session, text)
+    pending = None
+    if plan.valid:
+        # Older uploads of this admin that were never confirmed are dropped.
+        db.session.execute(delete(PartnerImport).where(
+            PartnerImport.created_by_id == current_user.id))
+        pending = PartnerImport(created_by_id=current_user.id, filename=upload.filename or "",
+                                content=text)
+        db.session.add(pending)
+        db.session.commit()
+    status = 200 if plan.valid else 422
+    return render_template("partners/import.html", form=form, plan=plan, pending=pending,
+                           filename=upload.filename), status
+
+
+@bp.route("/import/<int:import_id>/confirmer", methods=["POST"])
+@roles("admin")
+def import_confirm(import_id: int):
+    pending = db.session.get(PartnerImport, import_id)
+    if pending is None or pending.created_by_id != current_user.id:
+        abort(404)
+    # The directory may have changed since the preview: plan again, apply only if still valid.
+    plan = partner_csv.plan_import(db.session, pending.content)
+    if not plan.valid:
+        return render_template("partners/import.html", form=ImportForm(), plan=plan,
+                               pending=None, filename=pending.filename), 409
+    partner_csv.apply_import(db.session, current_user, plan, pending.filename)
+    db.session.delete(pending)
+    db.session.commit()
+    flash(f"Import terminé : {len(plan.creates)} partenaire(s) créé(s), {len(plan.updates)} "
+          f"modifié(s), {plan.unchanged} inchangé(s).", "success")
+    return redirect(url_for("partners.index"), 303)
