@@ -14,3 +14,8 @@ class Form(FlaskForm):
 def choices(pairs: Iterable[tuple[str, str]]) -> list[SelectChoice]:
     """(value, label) pairs as the options of a SelectField."""
     return [SelectChoice(value, label) for value, label in pairs]
+
+
+def strip(value):
+    """Filter for text fields: surrounding spaces typed or pasted are not part of the value."""
+    return value.strip() if isinstance(value, str) else value

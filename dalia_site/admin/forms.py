@@ -2,7 +2,7 @@ from wtforms import DateField, EmailField, PasswordField, SelectField, StringFie
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from dalia_site.auth.forms import REQUIRED
-from dalia_site.forms import Form, choices
+from dalia_site.forms import Form, choices, strip
 from dalia_site.models.staff import ROLE_LABELS
 
 ROLE_CHOICES = choices(ROLE_LABELS.items())
@@ -14,7 +14,7 @@ class StaffForm(Form):
     """Create and edit share this form; the email is only set at creation."""
 
     name = StringField("Nom et prénom", validators=[DataRequired(REQUIRED), Length(max=120)])
-    email = EmailField("Adresse e-mail", validators=[
+    email = EmailField("Adresse e-mail", filters=[strip], validators=[
         DataRequired(REQUIRED), Email("Adresse e-mail invalide."), Length(max=254)])
     role = SelectField("Rôle", choices=ROLE_CHOICES, validators=[DataRequired(REQUIRED)])
     password = PasswordField("Mot de passe provisoire", description=ONE_TIME_HELP,
@@ -40,8 +40,9 @@ class AuditFilterForm(Form):
     class Meta:
         csrf = False
 
-    actor = SelectField("Par", choices=[], validators=[Optional()], validate_choice=False)
-    action = SelectField("Action", choices=[], validators=[Optional()], validate_choice=False)
-    object_type = SelectField("Objet", choices=[], validators=[Optional()], validate_choice=False)
+    # Choices are loaded from the database before validation: anything else is refused.
+    actor = SelectField("Par", choices=[], validators=[Optional()])
+    action = SelectField("Action", choices=[], validators=[Optional()])
+    object_type = SelectField("Objet", choices=[], validators=[Optional()])
     date_from = DateField("Du", validators=[Optional()])
     date_to = DateField("Au", validators=[Optional()])

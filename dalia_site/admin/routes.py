@@ -159,7 +159,7 @@ def _audit_filter_form() -> AuditFilterForm:
 @roles("admin")
 def audit_log():
     form = _audit_filter_form()
-    if not form.validate() or (form.actor.data and not form.actor.data.isdigit()):
+    if not form.validate():
         # Invalid filters are shown as errors; the log then shows nothing rather than everything.
         return render_page("admin/audit_log.html", "results", form=form, page=None), 400
     page = db.paginate(_audit_query(form), per_page=AUDIT_PAGE_SIZE, max_per_page=AUDIT_PAGE_SIZE,

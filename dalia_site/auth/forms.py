@@ -1,13 +1,14 @@
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from dalia_site.forms import Form
+from dalia_site.forms import Form, strip
 
 REQUIRED = "Ce champ est obligatoire."
 
 
 class LoginForm(Form):
-    email = EmailField("Adresse e-mail", validators=[DataRequired(REQUIRED), Length(max=254)],
+    email = EmailField("Adresse e-mail", filters=[strip],
+                       validators=[DataRequired(REQUIRED), Length(max=254)],
                        render_kw={"autocomplete": "username", "autofocus": True})
     password = PasswordField("Mot de passe", validators=[DataRequired(REQUIRED), Length(max=200)],
                              render_kw={"autocomplete": "current-password"})

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dalia_site.domain import audit
@@ -84,11 +84,13 @@ def authenticate(
 
 
 def _active_admin_count(session: Session) -> int:
-    return session.scalar(
-        select(func.count()).select_from(StaffUser).where(
-            StaffUser.role == "admin", StaffUser.active.is_(True)
-        )
-    )
+    # FOR UPDATE (PostgreSQL) holds the admin rows until commit, so two admins stepping down at
+    # the same moment cannot both see the other one still there. SQLite serialises writers.
+    admins = session.scalars(
+        select(StaffUser.id).where(StaffUser.role == "admin", StaffUser.active.is_(True))
+        .with_for_update()
+    ).all()
+    return len(admins)
 
 
 def _check_keeps_an_admin(session: Session, user: StaffUser, role: str, active: bool) -> None:

@@ -63,11 +63,12 @@ def record(
 
 
 def describe_changes(before: dict[str, object], after: dict[str, object]) -> str:
-    """'role : assistant → admin ; actif : oui → non' for the fields that changed."""
+    """'role : assistant → admin ; actif : oui → non' for the fields that changed (a field
+    missing on one side counts as empty: a creation lists every field it sets)."""
     parts = []
-    for field, old in before.items():
-        new = after.get(field)
-        if old != new:
+    for field in dict.fromkeys([*before, *after]):
+        old, new = before.get(field), after.get(field)
+        if old != new and not (old in (None, "") and new in (None, "")):
             parts.append(f"{field} : {_shown(old)} → {_shown(new)}")
     return " ; ".join(parts)
 

@@ -124,7 +124,7 @@ def create_organisation(
     session.add(organisation)
     session.flush()
     audit.record(session, actor, "partner.create", "partner_organisation", organisation.id,
-                 f"Partenaire créé : {organisation.name} ({organisation.category_label})")
+                 f"Partenaire créé : {audit.describe_changes(_labelled({}), _labelled(cleaned))}")
     return organisation
 
 

@@ -1,10 +1,11 @@
 """French error pages. An htmx request gets just the message, to be shown where it was aimed."""
 
-from flask import Flask
+from flask import Flask, g
+from sqlalchemy.exc import OperationalError
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from dalia_site.extensions import db
+from dalia_site.extensions import db, login_manager
 from dalia_site.htmx import render_page
 
 MESSAGES = {
@@ -16,6 +17,8 @@ MESSAGES = {
     405: ("Méthode non autorisée", "Cette action n'est pas possible de cette façon."),
     413: ("Envoi trop volumineux", "Le fichier ou le formulaire envoyé est trop volumineux."),
     429: ("Trop de demandes", "Trop de demandes en peu de temps. Patientez puis réessayez."),
+    503: ("Service momentanément indisponible", "La base de données du site ne répond pas. "
+          "Réessayez dans quelques instants ; si cela dure, prévenez l'administrateur du site."),
     500: ("Erreur du serveur", "Une erreur inattendue s'est produite. Elle a été enregistrée ; "
           "réessayez dans un instant et, si elle persiste, prévenez l'administrateur du site."),
 }
@@ -42,7 +45,15 @@ def _server_error(error: Exception):
     return _error_page(500)
 
 
+def _database_unavailable(error: Exception | None = None):
+    """The database does not answer: a French 503, rendered without touching it again."""
+    db.session.rollback()
+    g._login_user = login_manager.anonymous_user()  # the layout must not load the user
+    return _error_page(503)
+
+
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(InternalServerError, _server_error)
+    app.register_error_handler(OperationalError, _database_unavailable)

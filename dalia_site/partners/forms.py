@@ -8,7 +8,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from dalia_site.auth.forms import REQUIRED
 from dalia_site.domain.partners import FINESS_RE, PartnerError, clean_email, postcode_outside
 from dalia_site.domain.text import InvalidValue, normalise_phone, normalise_postcode
-from dalia_site.forms import Form, choices
+from dalia_site.forms import Form, choices, strip
 from dalia_site.models.partners import PARTNER_CATEGORIES
 
 CATEGORY_CHOICES = choices(PARTNER_CATEGORIES.items())
@@ -40,7 +40,7 @@ class PartnerForm(Form):
     commune = StringField("Commune", validators=[Optional(), Length(max=120)])
     phone = TelField("Téléphone", validators=[french_phone],
                      description="Ex. 05 65 36 73 87 ; numéros courts acceptés (15, 36 46…).")
-    email = EmailField("E-mail", validators=[email_address])
+    email = EmailField("E-mail", filters=[strip], validators=[email_address])
     website = StringField("Site web", validators=[Optional(), Length(max=300)])
     opening_hours = StringField("Horaires", validators=[Optional(), Length(max=200)],
                                 description="Ex. du lundi au vendredi, 8h30–18h30")
@@ -75,10 +75,11 @@ class PartnerForm(Form):
 
 
 class ContactForm(Form):
-    name = StringField("Nom", validators=[Optional(), Length(max=120)])
-    role = StringField("Fonction", validators=[Optional(), Length(max=120)])
+    name = StringField("Nom", validators=[Length(max=120)])
+    # No Optional() here: it would stop the chain before validate_role runs on an empty role.
+    role = StringField("Fonction", validators=[Length(max=120)])
     phone = TelField("Téléphone", validators=[french_phone])
-    email = EmailField("E-mail", validators=[email_address])
+    email = EmailField("E-mail", filters=[strip], validators=[email_address])
 
     def validate_role(self, field):
         if not (self.name.data or "").strip() and not (field.data or "").strip():

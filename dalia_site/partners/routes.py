@@ -13,7 +13,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import selectinload
 
 from dalia_site.access import roles
@@ -50,7 +50,8 @@ def _list_query(q: str, category: str, archived: bool):
         conditions.append(PartnerOrganisation.category == category)
     if not archived:
         conditions.append(PartnerOrganisation.active.is_(True))
-    return query.where(*conditions).order_by(PartnerOrganisation.name, PartnerOrganisation.id)
+    return query.where(*conditions).order_by(func.lower(PartnerOrganisation.name),
+                                             PartnerOrganisation.id)
 
 
 @bp.route("")
@@ -178,12 +179,23 @@ def archive(org_id: int):
 def add_contact(org_id: int):
     organisation = _organisation_or_404(org_id)
     form = ContactForm(prefix="contact")
-    if form.validate_on_submit():
-        partners.add_contact(db.session, current_user, organisation, form.values())
-        db.session.commit()
+    if form.validate_on_submit() and _apply(form, partners.add_contact, organisation):
         flash("Personne ajoutée.", "success")
         return redirect(url_for("partners.show", org_id=org_id, _anchor="personnes"), 303)
     return _show(_load_with_contacts(org_id), 422, contact_form=form)
+
+
+def _apply(form, change, target) -> bool:
+    """Run a domain change from a validated form; a refusal goes back on the form's field."""
+    try:
+        result = change(db.session, current_user, target, form.values())
+    except partners.PartnerError as error:
+        db.session.rollback()
+        form[error.field].errors = [*form[error.field].errors, str(error)]
+        return False
+    db.session.commit()
+    form.changed = result
+    return True
 
 
 def _contact_or_404(org_id: int, contact_id: int) -> PartnerContact:
@@ -200,10 +212,8 @@ def edit_contact(org_id: int, contact_id: int):
     form = ContactForm(prefix=f"personne-{contact_id}", obj=contact)
     if request.method == "GET" and contact.phone:
         form.phone.data = format_phone(contact.phone)
-    if form.validate_on_submit():
-        changed = partners.update_contact(db.session, current_user, contact, form.values())
-        db.session.commit()
-        flash("Coordonnées mises à jour." if changed else "Aucune modification.", "success")
+    if form.validate_on_submit() and _apply(form, partners.update_contact, contact):
+        flash("Coordonnées mises à jour." if form.changed else "Aucune modification.", "success")
         return redirect(url_for("partners.show", org_id=org_id, _anchor="personnes"), 303)
     status = 422 if request.method == "POST" else 200
     return _show(_load_with_contacts(org_id), status, edit_contact=(contact_id, form))

@@ -23,8 +23,23 @@ EXPECTED = {
     "admin.staff_set_active": {"admin"},
     "admin.staff_one_time_password": {"admin"},
     "admin.audit_log": {"admin"},
+    "partners.index": {"admin", "assistant", "clinician"},
+    "partners.show": {"admin", "assistant", "clinician"},
+    "partners.create": {"admin", "assistant"},
+    "partners.edit": {"admin", "assistant"},
+    "partners.validate_field": {"admin", "assistant"},
+    "partners.archive": {"admin", "assistant"},
+    "partners.add_contact": {"admin", "assistant"},
+    "partners.edit_contact": {"admin", "assistant"},
+    "partners.delete_contact": {"admin", "assistant"},
+    "partners.create_link": {"admin", "assistant"},
+    "partners.revoke_link": {"admin", "assistant"},
+    "partners.export": {"admin", "assistant"},
+    "partners.import_upload": {"admin"},
+    "partners.import_confirm": {"admin"},
 }
-URL_VALUES = {"user_id": 1, "filename": "dalia.css"}
+URL_VALUES = {"user_id": 1, "filename": "dalia.css", "org_id": 1, "contact_id": 1, "link_id": 1,
+              "import_id": 1, "field": "phone"}
 
 
 def routes(app):
