@@ -18,8 +18,8 @@ def create_app(site_dir: str | Path, overrides: dict | None = None) -> Flask:
     from dalia_site.config import flask_config
     from dalia_site.core.routes import bp as core_bp
     from dalia_site.errors import register_error_handlers
-    from dalia_site.partners.routes import bp as partners_bp
     from dalia_site.extensions import csrf, db, login_manager, migrate
+    from dalia_site.partners.routes import bp as partners_bp
 
     app = Flask(__name__)
     app.config.update(flask_config(site_dir))

@@ -1,8 +1,8 @@
 """French error pages. An htmx request gets just the message, to be shown where it was aimed."""
 
 from flask import Flask, g
-from sqlalchemy.exc import OperationalError
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from dalia_site.extensions import db, login_manager

@@ -104,21 +104,28 @@ def show(org_id: int):
     return _show(_load_with_contacts(org_id))
 
 
-def _save(form: PartnerForm, organisation: PartnerOrganisation | None):
-    """Create or update from a validated form; a domain refusal goes back on its field."""
+def _apply(form, change, *target):
+    """Run a domain change with a validated form's values and commit it: (True, result).
+    A refusal goes back on the form's field and nothing is written: (False, None)."""
     try:
-        if organisation is None:
-            organisation = partners.create_organisation(db.session, current_user, form.values())
-            message = f"Partenaire « {organisation.name} » ajouté."
-        else:
-            changed = partners.update_organisation(db.session, current_user, organisation,
-                                                   form.values())
-            message = "Fiche mise à jour." if changed else "Aucune modification."
+        result = change(db.session, current_user, *target, form.values())
     except partners.PartnerError as error:
         db.session.rollback()
         form[error.field].errors = [*form[error.field].errors, str(error)]
-        return None
+        return False, None
     db.session.commit()
+    return True, result
+
+
+def _save(form: PartnerForm, organisation: PartnerOrganisation | None):
+    if organisation is None:
+        ok, organisation = _apply(form, partners.create_organisation)
+        message = f"Partenaire « {organisation.name} » ajouté." if ok else ""
+    else:
+        ok, changed = _apply(form, partners.update_organisation, organisation)
+        message = "Fiche mise à jour." if changed else "Aucune modification."
+    if not ok:
+        return None
     flash(message, "success")
     return redirect(url_for("partners.show", org_id=organisation.id), 303)
 
@@ -179,23 +186,10 @@ def archive(org_id: int):
 def add_contact(org_id: int):
     organisation = _organisation_or_404(org_id)
     form = ContactForm(prefix="contact")
-    if form.validate_on_submit() and _apply(form, partners.add_contact, organisation):
+    if form.validate_on_submit() and _apply(form, partners.add_contact, organisation)[0]:
         flash("Personne ajoutée.", "success")
         return redirect(url_for("partners.show", org_id=org_id, _anchor="personnes"), 303)
     return _show(_load_with_contacts(org_id), 422, contact_form=form)
-
-
-def _apply(form, change, target) -> bool:
-    """Run a domain change from a validated form; a refusal goes back on the form's field."""
-    try:
-        result = change(db.session, current_user, target, form.values())
-    except partners.PartnerError as error:
-        db.session.rollback()
-        form[error.field].errors = [*form[error.field].errors, str(error)]
-        return False
-    db.session.commit()
-    form.changed = result
-    return True
 
 
 def _contact_or_404(org_id: int, contact_id: int) -> PartnerContact:
@@ -212,8 +206,10 @@ def edit_contact(org_id: int, contact_id: int):
     form = ContactForm(prefix=f"personne-{contact_id}", obj=contact)
     if request.method == "GET" and contact.phone:
         form.phone.data = format_phone(contact.phone)
-    if form.validate_on_submit() and _apply(form, partners.update_contact, contact):
-        flash("Coordonnées mises à jour." if form.changed else "Aucune modification.", "success")
+    ok, changed = _apply(form, partners.update_contact, contact) if form.validate_on_submit() \
+        else (False, None)
+    if ok:
+        flash("Coordonnées mises à jour." if changed else "Aucune modification.", "success")
         return redirect(url_for("partners.show", org_id=org_id, _anchor="personnes"), 303)
     status = 422 if request.method == "POST" else 200
     return _show(_load_with_contacts(org_id), status, edit_contact=(contact_id, form))

@@ -196,3 +196,35 @@ def test_cli_py_and_the_dalia_script_are_the_same_command():
                                 capture_output=True, text=True, check=True)
     assert "new-site" in via_file.stdout
     assert via_file.stdout.replace("cli.py", "dalia") == via_script.stdout
+
+
+def test_serve_runs_the_site_and_its_admin_logs_in(instances):
+    """`new-site` then `serve`, as URPS staff would: the admin logs in over HTTP."""
+    import http.cookiejar
+    import re
+    import urllib.parse
+    import urllib.request
+
+    from tests.cli.test_gunicorn import free_port, wait_for
+
+    assert run("new-site", "aveyron", "--instances-dir", instances,
+               env={"DALIA_ADMIN_PASSWORD": "mot de passe du serveur local"}).exit_code == 0
+    port = free_port()
+    server = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "serve", "aveyron", "--port",
+                               str(port), "--instances-dir", str(instances)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(base + "/healthz")
+        opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        login = opener.open(base + "/connexion").read().decode()
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', login).group(1)
+        form = urllib.parse.urlencode({"csrf_token": token, "email": "admin@aveyron.invalid",
+                                       "password": "mot de passe du serveur local"}).encode()
+        home = opener.open(base + "/connexion", data=form).read().decode()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    assert "Bonjour Administrateur du site" in home
+    assert "DALIA Aveyron" in home
