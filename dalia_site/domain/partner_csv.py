@@ -81,7 +81,8 @@ class ImportPlan:
 def decode(data: bytes) -> str:
     """The text of an uploaded file, or PartnerError with what to do about it."""
     if len(data) > MAX_BYTES:
-        raise PartnerError("fichier", f"Fichier trop volumineux ({len(data) / 1_048_576:.1f} Mo) : "
+        size = f"{len(data) / 1_048_576:.1f}".replace(".", ",")
+        raise PartnerError("fichier", f"Fichier trop volumineux ({size} Mo) : "
                                       f"{MAX_BYTES // 1_048_576} Mo au plus.")
     if not data.strip(b"\xef\xbb\xbf \r\n\t"):
         raise PartnerError("fichier", "Le fichier est vide.")

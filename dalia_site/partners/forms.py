@@ -54,7 +54,8 @@ class PartnerForm(Form):
         except InvalidValue as error:
             raise ValidationError(str(error)) from error
         departement = current_app.config["SITE"]["departement"]
-        if postcode_outside(postcode, departement) and not self.confirm_postcode.data:
+        confirmed = self.confirm_postcode.data or postcode == self.stored_postcode
+        if postcode_outside(postcode, departement) and not confirmed:
             self.needs_postcode_confirmation = True
             raise ValidationError(
                 f"Ce code postal est hors du département du site ({departement}) : cochez la "
@@ -67,6 +68,9 @@ class PartnerForm(Form):
             raise ValidationError("Numéro FINESS invalide : 9 caractères (ex. 110780061).")
 
     needs_postcode_confirmation = False
+    # At edit, the postcode already on file was confirmed when it was entered (or came from the
+    # territory template, like the ARS in Montpellier): only a new one asks again.
+    stored_postcode = ""
 
     def values(self) -> dict[str, str]:
         return {name: self[name].data or "" for name in (

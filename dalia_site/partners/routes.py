@@ -147,6 +147,7 @@ def create():
 def edit(org_id: int):
     organisation = _organisation_or_404(org_id)
     form = PartnerForm(obj=organisation)
+    form.stored_postcode = organisation.postcode
     if request.method == "GET" and organisation.phone:
         form.phone.data = format_phone(organisation.phone)
     if form.validate_on_submit():
