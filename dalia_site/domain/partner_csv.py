@@ -20,6 +20,7 @@ from dalia_site.domain.partners import (
     PartnerError,
     clean_organisation,
     create_organisation,
+    postcode_outside,
     set_archived,
     update_organisation,
 )
@@ -71,6 +72,8 @@ class ImportPlan:
     creates: list[tuple[int, dict, bool]] = field(default_factory=list)  # line, values, archived
     updates: list[tuple[int, int, dict, bool]] = field(default_factory=list)  # line, id, values, archived
     errors: list[LineError] = field(default_factory=list)
+    # Accepted but worth a look before confirming (e.g. a postcode outside the département).
+    warnings: list[LineError] = field(default_factory=list)
     unchanged: int = 0
 
     @property
@@ -105,7 +108,7 @@ def _archived(value: str) -> bool | None:
     return None
 
 
-def plan_import(session: Session, text: str) -> ImportPlan:
+def plan_import(session: Session, text: str, departement: str = "") -> ImportPlan:
     """Check every line; nothing is written."""
     plan = ImportPlan()
     rows = list(csv.reader(io.StringIO(text), delimiter=";"))
@@ -154,6 +157,11 @@ def plan_import(session: Session, text: str) -> ImportPlan:
                                          str(error)))
             continue
         raw_id = cells["id"]
+        known = existing.get(int(raw_id)) if raw_id.isdigit() else None
+        if departement and postcode_outside(cleaned["postcode"], departement) and (
+                known is None or known.postcode != cleaned["postcode"]):
+            plan.warnings.append(LineError(number, "code_postal", f"{cleaned['postcode']} est hors "
+                                           f"du département du site ({departement})."))
         if not raw_id:
             plan.creates.append((number, cleaned, archived))
             continue

@@ -6,6 +6,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -271,6 +272,10 @@ def export():
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
+def _departement() -> str:
+    return current_app.config["SITE"]["departement"]
+
+
 @bp.route("/import", methods=["GET", "POST"])
 @roles("admin")
 def import_upload():
@@ -284,7 +289,7 @@ def import_upload():
     except partners.PartnerError as error:
         form.file.errors = [str(error)]
         return render_template("partners/import.html", form=form, plan=None), 422
-    plan = partner_csv.plan_import(db.session, text)
+    plan = partner_csv.plan_import(db.session, text, _departement())
     pending = None
     if plan.valid:
         # Older uploads of this admin that were never confirmed are dropped.
@@ -306,7 +311,7 @@ def import_confirm(import_id: int):
     if pending is None or pending.created_by_id != current_user.id:
         abort(404)
     # The directory may have changed since the preview: plan again, apply only if still valid.
-    plan = partner_csv.plan_import(db.session, pending.content)
+    plan = partner_csv.plan_import(db.session, pending.content, _departement())
     if not plan.valid:
         return render_template("partners/import.html", form=ImportForm(), plan=plan,
                                pending=None, filename=pending.filename), 409

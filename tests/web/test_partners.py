@@ -698,3 +698,14 @@ def test_an_import_made_invalid_since_the_preview_is_refused_at_confirmation(app
     assert snapshot(app) == before
     assert organisation(app, "Pharmacie du Dôme") is None
     assert events(app, "partner.import") == []
+
+
+def test_an_import_flags_a_postcode_outside_the_departement_before_confirmation(app, auth, admin):
+    """A new row in another département is accepted, but the preview asks to check it."""
+    response = upload(auth, csv_file(csv_row(nom="Pharmacie du Causse", categorie="Pharmacie",
+                                             code_postal="12000", commune="Rodez")))
+    assert response.status_code == 200
+    text = page_text(response)
+    assert "À vérifier avant de confirmer" in text
+    assert "ligne 2, code_postal : 12000 est hors du département du site (11)." in text
+    assert "Confirmer l'import" in text
