@@ -20,6 +20,8 @@ def create_app(site_dir: str | Path, overrides: dict | None = None) -> Flask:
     from dalia_site.errors import register_error_handlers
     from dalia_site.extensions import csrf, db, login_manager, migrate
     from dalia_site.partners.routes import bp as partners_bp
+    from dalia_site.patients.routes import bp as patients_bp
+    from dalia_site.referrals.routes import bp as referrals_bp
 
     app = Flask(__name__)
     app.config.update(flask_config(site_dir))
@@ -38,7 +40,7 @@ def create_app(site_dir: str | Path, overrides: dict | None = None) -> Flask:
     app.before_request(access.guard)
     csrf.init_app(app)
 
-    for blueprint in (core_bp, auth_bp, partners_bp, admin_bp):
+    for blueprint in (core_bp, auth_bp, referrals_bp, patients_bp, partners_bp, admin_bp):
         app.register_blueprint(blueprint)
 
     security_headers.init_app(app)

@@ -221,6 +221,38 @@ def restore(slug, file, instances_dir):
     click.echo(f"Site {slug} restauré depuis {file} (données précédentes : {safety.name})")
 
 
+@cli.command("send-mail")
+@click.argument("slug", required=False)
+@click.option("--all", "all_sites", is_flag=True, help="Tous les sites du dossier.")
+@instances_option
+def send_mail(slug, all_sites, instances_dir):
+    """Envoie les e-mails en attente (accusés de réception, décisions) ; à lancer par un timer."""
+    from dalia_site.domain.mail import send_pending
+    from dalia_site.extensions import db
+
+    if bool(slug) == all_sites:
+        _fail("indiquez un site ou --all (pas les deux)")
+    folders = (maintenance.site_folders(_instances(instances_dir)) if all_sites
+               else [_site_dir(instances_dir, slug)])
+    failures = 0
+    for folder in folders:
+        try:
+            with maintenance.site_app(folder) as app:
+                if not app.config["MAIL"]["host"]:
+                    click.echo(f"{folder.name} : pas de serveur SMTP dans site.toml [mail]")
+                    continue
+                sent, failed = send_pending(db.session, app.config["MAIL"],
+                                            app.config["SITE"]["name"], limit=1000)
+        except SiteConfigError as error:
+            click.secho(f"{folder.name} : {error}", fg="red", err=True)
+            failures += 1
+            continue
+        failures += failed
+        click.echo(f"{folder.name} : {sent} envoyé(s), {failed} en échec (réessayés au prochain passage)")
+    if failures:
+        raise SystemExit(1)
+
+
 def _serve(folder: Path, port: int, host: str = "127.0.0.1") -> None:
     from werkzeug.serving import run_simple
 

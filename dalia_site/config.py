@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 SITE_FILE = "site.toml"
 SECRET_FILE = "secret_key"
 SQLITE_FILE = "dalia.sqlite3"
+SMTP_PASSWORD_FILE = "smtp_password"  # optional, mode 0600, like secret_key
 MIN_SECRET_LENGTH = 32
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 DEPARTEMENT_RE = re.compile(r"^(0[1-9]|[1-8][0-9]|9[0-5]|2A|2B|97[1-6])$")
@@ -51,6 +52,11 @@ SCHEMA = (
     Key("territory", "postcode_prefixes", list, ()),
     Key("territory", "communes", list, ()),
     Key("database", "url", str, ""),
+    Key("mail", "host", str, ""),
+    Key("mail", "port", int, 25),
+    Key("mail", "from_address", str, ""),
+    Key("mail", "starttls", bool, False),
+    Key("mail", "username", str, ""),
     Key("security", "idle_timeout_minutes", int, 30),
     Key("security", "https", bool, False),
     Key("security", "proxy_hops", int, 0),
@@ -83,6 +89,8 @@ def check_value(key: Key, value: object, where: str) -> None:
             fail(f"n'est pas un fuseau horaire connu : {value!r}")
     if key.name == "idle_timeout_minutes" and not 1 <= value <= 24 * 60:
         fail("doit être compris entre 1 et 1440 minutes")
+    if key.section == "mail" and key.name == "port" and not 1 <= value <= 65535:
+        fail("doit être un port entre 1 et 65535")
     if key.name == "proxy_hops" and not 0 <= value <= 5:
         fail("doit être compris entre 0 et 5")
     if key.section == "database" and value and not value.startswith(("postgresql", "sqlite")):
@@ -140,6 +148,14 @@ def read_secret_key(site_dir: Path) -> str:
     return secret
 
 
+def _optional_secret(path: Path) -> str:
+    if not path.is_file():
+        return ""
+    if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise SiteConfigError(f"{path} : permissions trop larges, attendu 0600 (chmod 600)")
+    return path.read_text(encoding="utf-8").strip()
+
+
 def database_url(site_dir: Path, settings: dict[str, dict[str, object]]) -> str:
     url = settings["database"]["url"]
     return url or f"sqlite:///{(site_dir / SQLITE_FILE).resolve()}"
@@ -173,4 +189,5 @@ def flask_config(site_dir: str | Path) -> dict[str, object]:
         "WTF_I18N_ENABLED": False,  # use WTForms' bundled French messages (dalia_site.forms)
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the (idle-limited) session
         "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
+        "MAIL": dict(settings["mail"], password=_optional_secret(site_dir / SMTP_PASSWORD_FILE)),
     }

@@ -15,6 +15,8 @@ from dalia_site.domain.text import format_phone
 # The main navigation, in order; each entry shows only to users its endpoint lets in.
 NAVIGATION = (
     ("core.home", "Accueil"),
+    ("referrals.queue", "Adressages"),
+    ("patients.index", "Patients"),
     ("partners.index", "Annuaire"),
     ("admin.staff_list", "Comptes"),
     ("admin.audit_log", "Journal d'audit"),

@@ -19,3 +19,51 @@ def choices(pairs: Iterable[tuple[str, str]]) -> list[SelectChoice]:
 def strip(value):
     """Filter for text fields: surrounding spaces typed or pasted are not part of the value."""
     return value.strip() if isinstance(value, str) else value
+
+
+class Marked:
+    """Marks a field as required for display (the asterisk) while the rule itself lives in
+    domain/: the message shown is the domain's, never a second copy of it."""
+
+    field_flags = {"required": True}
+
+    def __call__(self, form, field):
+        return None
+
+
+def attach_errors(form, errors: dict[str, str]) -> None:
+    """Show domain messages under their fields (or above the form for fields it lacks); a field
+    the form already refused (e.g. a date it could not read) keeps its own message."""
+    for field, message in errors.items():
+        if field in form:
+            if not form[field].errors:
+                form[field].errors = [*form[field].errors, message]
+        else:
+            form.form_errors.append(message)
+
+
+def submit(form, action):
+    """Validate a posted form and run `action` (one domain call) in one transaction.
+
+    Returns (True, result) after commit; or (False, None) after rollback, with every message of
+    the form and of the domain attached to its field. Nothing is half-written.
+    """
+    from dalia_site.domain.text import FieldError, FieldErrors
+    from dalia_site.extensions import db
+
+    parsed = form.validate()
+    try:
+        result = action()
+    except FieldErrors as error:
+        db.session.rollback()
+        attach_errors(form, error.errors)
+        return False, None
+    except FieldError as error:
+        db.session.rollback()
+        attach_errors(form, {error.field: str(error)})
+        return False, None
+    if not parsed:
+        db.session.rollback()
+        return False, None
+    db.session.commit()
+    return True, result

@@ -26,10 +26,22 @@ ACTION_LABELS = {
     "partner.link_create": "Création de lien d'adressage",
     "partner.link_revoke": "Révocation de lien d'adressage",
     "partner.import": "Import CSV de l'annuaire",
+    "referral.receive": "Adressage reçu",
+    "referral.view": "Consultation d'adressage",
+    "referral.attach": "Rattachement d'adressage",
+    "referral.decision": "Décision de tri",
+    "patient.create": "Création du dossier",
+    "patient.view": "Consultation du dossier",
+    "patient.update": "Modification du dossier",
+    "patient.status": "Changement de statut",
+    "patient.referral_attached": "Adressage rattaché",
+    "patient.dac_handover": "Transmission au DAC",
 }
 OBJECT_LABELS = {
     "staff_user": "Compte",
     "partner_organisation": "Partenaire",
+    "referral": "Adressage",
+    "patient": "Patient",
 }
 
 

@@ -12,7 +12,9 @@ from sqlalchemy.orm import Session, selectinload
 
 from dalia_site.domain import audit
 from dalia_site.domain.text import (
+    FieldError,
     InvalidValue,
+    contains_all_words,
     fold,
     normalise_phone,
     normalise_postcode,
@@ -40,12 +42,8 @@ MAX_LENGTHS = {"name": 200, "address": 300, "commune": 120, "website": 300,
                "opening_hours": 200, "email": 254, "role": 120, "notes": 5000}
 
 
-class PartnerError(InvalidValue):
+class PartnerError(FieldError):
     """An invalid partner field: `field` names it, the message is French."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
 
 
 def clean_email(field: str, value: str) -> str:
@@ -238,8 +236,7 @@ def delete_contact(session: Session, actor, contact: PartnerContact) -> None:
 def search_filter(query: str):
     """Conditions matching every word of `query` in the folded search text (accents and case
     ignored), for name, commune, postcode, category and people's names and roles."""
-    return [PartnerOrganisation.search_text.contains(word, autoescape=True)
-            for word in fold(query).split()]
+    return contains_all_words(PartnerOrganisation.search_text, query)
 
 
 # Referral links -------------------------------------------------------------------------------

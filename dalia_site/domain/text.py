@@ -15,6 +15,57 @@ class InvalidValue(ValueError):
     """A value a user typed that cannot be accepted; the message is French and shown as is."""
 
 
+class FieldError(InvalidValue):
+    """An invalid value of a named form field: `field` says where to show the message."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+class FieldErrors(InvalidValue):
+    """Several invalid fields at once: {field: French message}, to show each under its field."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__(" ".join(errors.values()))
+        self.errors = errors
+
+
+class Collector:
+    """Runs each field's check and gathers the messages, so a form shows all its errors at once.
+
+        with Collector() as check:
+            cleaned["postcode"] = check("postcode", normalise_postcode, raw)
+    """
+
+    def __init__(self):
+        self.errors: dict[str, str] = {}
+
+    def __call__(self, field: str, function, *args):
+        try:
+            return function(*args)
+        except FieldErrors as error:
+            self.errors.update(error.errors)
+        except FieldError as error:
+            self.errors.setdefault(error.field, str(error))
+        except InvalidValue as error:
+            self.errors.setdefault(field, str(error))
+        return None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None and self.errors:
+            raise FieldErrors(self.errors)
+        return False
+
+
+def contains_all_words(column, query: str) -> list:
+    """SQL conditions: every word of `query`, folded, is in `column` (a folded search text)."""
+    return [column.contains(word, autoescape=True) for word in fold(query).split()]
+
+
 def normalise_phone(raw: str) -> str:
     """'05 65 36 73 87', '+33 5 65 36 73 87', '05.65.367.387' -> '0565367387'; '' stays ''."""
     text = raw.strip()

@@ -1,6 +1,7 @@
 """SQLAlchemy models, one module per capability; imported here so Alembic sees them all."""
 
 from dalia_site.models.audit import AuditEvent
+from dalia_site.models.mail import OutboundEmail
 from dalia_site.models.partners import (
     PARTNER_CATEGORIES,
     PartnerContact,
@@ -8,6 +9,8 @@ from dalia_site.models.partners import (
     PartnerOrganisation,
     PartnerReferralLink,
 )
+from dalia_site.models.patients import Patient, Referral
+from dalia_site.models.ratelimit import RateLimitHit
 from dalia_site.models.site import SiteIdentity
 from dalia_site.models.staff import ROLES, LoginAttempt, StaffUser
 
@@ -16,10 +19,14 @@ __all__ = [
     "ROLES",
     "AuditEvent",
     "LoginAttempt",
+    "OutboundEmail",
     "PartnerContact",
     "PartnerImport",
     "PartnerOrganisation",
     "PartnerReferralLink",
+    "Patient",
+    "RateLimitHit",
+    "Referral",
     "SiteIdentity",
     "StaffUser",
 ]

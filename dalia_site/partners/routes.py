@@ -37,7 +37,6 @@ bp = Blueprint("partners", __name__, url_prefix="/annuaire", template_folder="te
 READERS = ("admin", "assistant", "clinician")
 EDITORS = ("admin", "assistant")
 PAGE_SIZE = 25
-REFERRAL_PATH = "/adressage/"  # the partner's form (referrals capability) lives under this path
 
 
 def _organisation_or_404(org_id: int) -> PartnerOrganisation:
@@ -245,7 +244,7 @@ def create_link(org_id: int):
         return _show(organisation, 422, link_form=form)
     db.session.commit()
     # Shown once, in this response only: never stored in clear, never put in a flash cookie.
-    url = request.host_url.rstrip("/") + REFERRAL_PATH + token
+    url = url_for("referrals.partner_form", token=token, _external=True)
     return _show(organisation, 201, new_link_url=url)
 
 

@@ -14,6 +14,8 @@ RENDERED = {
     "dalia@.service.j2": "dalia@.service",
     "dalia-backup@.service.j2": "dalia-backup@.service",
     "dalia-backup@.timer.j2": "dalia-backup@.timer",
+    "dalia-mail@.service.j2": "dalia-mail@.service",
+    "dalia-mail@.timer.j2": "dalia-mail@.timer",
 }
 _jinja = jinja2.Environment(  # noqa: S701 - config files, not HTML
     loader=jinja2.FileSystemLoader(DEPLOY_TEMPLATES), keep_trailing_newline=True,

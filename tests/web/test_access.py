@@ -13,6 +13,7 @@ PUBLIC = "public"
 EXPECTED = {
     "static": PUBLIC,
     "core.healthz": PUBLIC,
+    "referrals.partner_form": PUBLIC,
     "auth.login": PUBLIC,
     "core.home": ALL,
     "auth.logout": ALL,
@@ -37,9 +38,21 @@ EXPECTED = {
     "partners.export": {"admin", "assistant"},
     "partners.import_upload": {"admin"},
     "partners.import_confirm": {"admin"},
+    "referrals.queue": {"admin", "assistant", "clinician"},
+    "referrals.counters": {"admin", "assistant", "clinician"},
+    "referrals.show": {"admin", "assistant", "clinician"},
+    "referrals.attach": {"admin", "assistant", "clinician"},
+    "referrals.decide": {"admin", "assistant", "clinician"},
+    "referrals.create": {"admin", "assistant"},
+    "patients.index": {"admin", "assistant", "clinician"},
+    "patients.show": {"admin", "assistant", "clinician"},
+    "patients.set_status": {"admin", "assistant", "clinician"},
+    "patients.dac_handover": {"admin", "assistant", "clinician"},
+    "patients.edit": {"admin", "assistant"},
 }
 URL_VALUES = {"user_id": 1, "filename": "dalia.css", "org_id": 1, "contact_id": 1, "link_id": 1,
-              "import_id": 1, "field": "phone"}
+              "import_id": 1, "field": "phone", "referral_id": 1, "patient_id": 1,
+              "token": "lien-inconnu"}
 
 
 def routes(app):
@@ -77,6 +90,7 @@ def test_anonymous_is_refused_everywhere_but_the_public_allowlist(app, client):
 
 def test_public_endpoints_answer_anonymous(client):
     assert client.get("/connexion").status_code == 200
+    assert client.get("/adressage/lien-inconnu").status_code == 404  # a clear page, no form
     assert client.get("/healthz").status_code == 200
     assert client.get("/static/dalia.css").status_code == 200
 

@@ -1,0 +1,126 @@
+"""Patients: identity changes, status, DAC handover, and the trail of who saw and changed what."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from dalia_site.domain import audit
+from dalia_site.domain.referrals import (
+    FIELD_LABELS,
+    clean_identity,
+    patient_search_text,
+)
+from dalia_site.domain.text import FieldError
+from dalia_site.models import AuditEvent, PartnerOrganisation, Patient, Referral, StaffUser
+from dalia_site.models.patients import ALD_CHOICES, GP_CHOICES, PATIENT_STATUSES, SEXES
+
+# Statuses staff set by hand; the others follow from triage decisions.
+MANUAL_STATUSES = ("follow_up", "gp_found", "discharged")
+_SHOWN = {"sex": SEXES, "ald": ALD_CHOICES, "gp_status": GP_CHOICES}
+
+
+def record_view(session: Session, actor, patient: Patient, what: str = "fiche") -> None:
+    """Every read of a patient's identity leaves a trace with the reader's name."""
+    audit.record(session, actor, "patient.view", "patient", patient.id, f"Consultation : {what}")
+
+
+def _shown(field: str, value):
+    if isinstance(value, date):
+        return value.strftime("%d/%m/%Y")
+    return _SHOWN.get(field, {}).get(value, value)
+
+
+def update_identity(session: Session, actor, patient: Patient, values: Mapping[str, object],
+                    informed_on: date | None, objected: bool) -> bool:
+    cleaned = clean_identity(values)
+    if informed_on is not None and informed_on > date.today():
+        raise FieldError("informed_on", "La date d'information ne peut pas être dans le futur.")
+    cleaned |= {"informed_on": informed_on, "objected": objected}
+    labels = FIELD_LABELS | {"informed_on": "informé le", "objected": "opposition"}
+    before = {labels[f]: _shown(f, getattr(patient, f)) for f in cleaned}
+    after = {labels[f]: _shown(f, v) for f, v in cleaned.items()}
+    changes = audit.describe_changes(before, after)
+    if not changes:
+        return False
+    for field, value in cleaned.items():
+        setattr(patient, field, value)
+    patient.search_text = patient_search_text(patient)
+    # The trail names the fields, not their values: identity stays in the patient's record.
+    changed = [f for f in before if before[f] != after[f]]
+    audit.record(session, actor, "patient.update", "patient", patient.id,
+                 f"Modifié : {', '.join(changed)}")
+    return True
+
+
+def set_status(session: Session, actor, patient: Patient, status: str) -> None:
+    if status not in MANUAL_STATUSES:
+        raise FieldError("status", "Ce statut ne se choisit pas à la main.")
+    if status == patient.status:
+        return
+    audit.record(session, actor, "patient.status", "patient", patient.id,
+                 f"statut : {patient.status_label} → {PATIENT_STATUSES[status]}")
+    patient.status = status
+
+
+def territory_dac(session: Session) -> PartnerOrganisation | None:
+    """The DAC of the site's territory, from the partner directory."""
+    return session.scalar(
+        select(PartnerOrganisation).where(PartnerOrganisation.category == "dac",
+                                          PartnerOrganisation.active.is_(True))
+        .order_by(PartnerOrganisation.id).limit(1)
+    )
+
+
+def record_dac_handover(session: Session, actor, patient: Patient, on: date | None,
+                        patient_informed: bool, gp_informed: bool) -> None:
+    """Handover of a complex situation to the DAC: the patient must have been told (they may
+    object), and the médecin traitant too when there is one."""
+    if on is None:
+        raise FieldError("handover_on", "Indiquez la date de la transmission (jj/mm/aaaa).")
+    if on > date.today():
+        raise FieldError("handover_on", "La date de transmission ne peut pas être dans le futur.")
+    if not patient_informed:
+        raise FieldError("patient_informed", "Le patient doit être informé de la transmission "
+                                             "au DAC (il peut s'y opposer).")
+    if patient.gp_status == "has" and not gp_informed:
+        raise FieldError("gp_informed", "Le médecin traitant doit être informé de la transmission.")
+    if patient.objected:
+        raise FieldError("patient_informed", "Le patient s'est opposé au partage de ses données : "
+                                             "pas de transmission au DAC.")
+    patient.dac_handover_on = on
+    patient.dac_patient_informed = True
+    patient.dac_gp_informed = gp_informed
+    audit.record(session, actor, "patient.dac_handover", "patient", patient.id,
+                 f"Transmission au DAC le {on:%d/%m/%Y} (patient informé"
+                 + (", médecin traitant informé)" if gp_informed else ")"))
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    action: str
+    summary: str
+    actor: str
+
+
+def timeline(session: Session, patient: Patient) -> list[TimelineEntry]:
+    """Referrals, decisions and status changes of a patient, oldest first (views left out)."""
+    referral_ids = [str(r) for r in session.scalars(
+        select(Referral.id).where(Referral.patient_id == patient.id))]
+    events = session.scalars(
+        select(AuditEvent).where(
+            or_(and_(AuditEvent.object_type == "patient", AuditEvent.object_id == str(patient.id)),
+                and_(AuditEvent.object_type == "referral", AuditEvent.object_id.in_(referral_ids))),
+            AuditEvent.action.not_in(("patient.view", "referral.view")),
+        ).order_by(AuditEvent.at, AuditEvent.id)
+    ).all()
+    names = dict(session.execute(select(StaffUser.id, StaffUser.name).where(
+        StaffUser.id.in_({e.actor_id for e in events if e.actor_id}))).all())
+    return [TimelineEntry(e.at, e.action, e.summary, names.get(e.actor_id, "partenaire / système"))
+            for e in events]
+

@@ -1,0 +1,310 @@
+"""Referrals: intake by the three ways in, duplicate detection, the triage decision.
+
+The identity a referral carries becomes a patient only once triage resolves it: attached to an
+existing patient after a human confirms the match, or a new patient. Never silently duplicated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dalia_site.domain import audit, mail
+from dalia_site.domain.partners import clean_email
+from dalia_site.domain.text import (
+    Collector,
+    FieldError,
+    fold,
+    normalise_phone,
+    normalise_postcode,
+)
+from dalia_site.models import Patient, Referral
+from dalia_site.models.patients import (
+    ALD_CHOICES,
+    CHANNELS,
+    GP_CHOICES,
+    ORIENTATIONS,
+    SEXES,
+)
+from dalia_site.models.types import utcnow
+
+IDENTITY_FIELDS = ("last_name", "first_names", "birth_name", "birth_date", "sex", "phone", "email",
+                   "address", "postcode", "commune", "ald", "ald_label", "gp_status", "gp_name")
+REFERRER_FIELDS = ("referrer_name", "referrer_profession", "referrer_phone", "referrer_email")
+OLDEST_BIRTH_DATE = date(1900, 1, 1)
+MAX_REASON = 1000
+LENGTHS = {"last_name": 100, "first_names": 150, "birth_name": 100, "address": 300,
+           "commune": 120, "ald_label": 120, "gp_name": 150, "referrer_name": 120,
+           "referrer_profession": 120, "decline_reason": 500, "orientation_detail": 300}
+FIELD_LABELS = {"last_name": "nom", "first_names": "prénoms", "birth_name": "nom de naissance",
+                "birth_date": "date de naissance", "sex": "sexe", "phone": "téléphone",
+                "email": "e-mail", "address": "adresse", "postcode": "code postal",
+                "commune": "commune", "ald": "ALD", "ald_label": "libellé ALD",
+                "gp_status": "médecin traitant", "gp_name": "nom du médecin traitant"}
+
+
+def _text(values: Mapping[str, object], field: str, required: str | None = None) -> str:
+    value = values.get(field) or ""
+    if not isinstance(value, str):
+        raise FieldError(field, "Valeur invalide.")
+    value = " ".join(value.split()) if field != "reason" else value.strip()
+    if required and not value:
+        raise FieldError(field, required)
+    limit = LENGTHS.get(field, MAX_REASON if field == "reason" else 254)
+    if len(value) > limit:
+        raise FieldError(field, f"{limit} caractères au plus ({len(value)} saisis).")
+    return value
+
+
+def clean_birth_date(value: object, today: date) -> date:
+    if not isinstance(value, date):
+        raise FieldError("birth_date", "La date de naissance est obligatoire (jj/mm/aaaa).")
+    if value > today:
+        raise FieldError("birth_date", "La date de naissance ne peut pas être dans le futur.")
+    if value < OLDEST_BIRTH_DATE:
+        raise FieldError("birth_date", "La date de naissance doit être postérieure à 1900.")
+    return value
+
+
+def _choice(field: str, value: object, allowed, message: str) -> str:
+    if value not in allowed:
+        raise FieldError(field, message)
+    return value
+
+
+def _postcode_or_commune(postcode: str | None, commune: str | None) -> None:
+    if not postcode and not commune:
+        raise FieldError("postcode", "Indiquez le code postal ou la commune du patient.")
+
+
+def clean_identity(values: Mapping[str, object], today: date | None = None) -> dict[str, object]:
+    """Validated, normalised identity; FieldErrors lists every field at fault."""
+    today = today or date.today()
+    cleaned: dict[str, object] = {}
+    with Collector() as check:
+        for field, required in (("last_name", "Le nom est obligatoire."),
+                                ("first_names", "Le prénom est obligatoire."),
+                                ("birth_name", None), ("address", None), ("commune", None),
+                                ("ald_label", None), ("gp_name", None)):
+            cleaned[field] = check(field, _text, values, field, required)
+        cleaned["birth_date"] = check("birth_date", clean_birth_date, values.get("birth_date"), today)
+        cleaned["sex"] = check("sex", _choice, "sex", values.get("sex"), SEXES, "Indiquez le sexe.")
+        cleaned["ald"] = check("ald", _choice, "ald", values.get("ald"), ALD_CHOICES,
+                               "Indiquez si le patient a une ALD.")
+        cleaned["gp_status"] = check("gp_status", _choice, "gp_status", values.get("gp_status"),
+                                     GP_CHOICES, "Indiquez s'il a un médecin traitant.")
+        cleaned["postcode"] = check("postcode", lambda: normalise_postcode(
+            _text(values, "postcode")))
+        if "postcode" not in check.errors:
+            check("postcode", _postcode_or_commune, cleaned["postcode"], cleaned["commune"])
+        cleaned["phone"] = check("phone", lambda: normalise_phone(_text(values, "phone")))
+        cleaned["email"] = check("email", lambda: clean_email("email", _text(values, "email")))
+    if cleaned["gp_status"] == "none":
+        cleaned["gp_name"] = ""
+    return cleaned
+
+
+def _reachable(phone: str | None, email: str | None) -> None:
+    if not (phone or email):
+        raise FieldError("referrer_phone", "Indiquez un téléphone ou un e-mail pour vous joindre.")
+
+
+def clean_referrer(values: Mapping[str, object], required: bool) -> dict[str, str]:
+    cleaned = {}
+    with Collector() as check:
+        cleaned["referrer_name"] = check(
+            "referrer_name", _text, values, "referrer_name",
+            "Le nom du professionnel qui adresse est obligatoire." if required else None)
+        cleaned["referrer_profession"] = check("referrer_profession", _text, values,
+                                               "referrer_profession")
+        cleaned["referrer_phone"] = check("referrer_phone", lambda: normalise_phone(
+            _text(values, "referrer_phone")))
+        cleaned["referrer_email"] = check("referrer_email", lambda: clean_email(
+            "referrer_email", _text(values, "referrer_email")))
+        if required and not check.errors.keys() & {"referrer_phone", "referrer_email"}:
+            check("referrer_phone", _reachable, cleaned["referrer_phone"], cleaned["referrer_email"])
+    return cleaned
+
+
+def name_key(name: str) -> str:
+    """'Saint-Jean ', 'SAINT JEAN', 'saint jéan' -> 'saintjean': what duplicates compare."""
+    return fold(name).replace(" ", "")
+
+
+def same_person(a, b) -> bool:
+    """Same birth date, a last (or birth) name in common, same first first-name; accents, case,
+    hyphens and spaces ignored."""
+    if a.birth_date != b.birth_date:
+        return False
+    names_a = {name_key(a.last_name), name_key(a.birth_name)} - {""}
+    names_b = {name_key(b.last_name), name_key(b.birth_name)} - {""}
+    first_a = fold(a.first_names).split()[:1]
+    first_b = fold(b.first_names).split()[:1]
+    return bool(names_a & names_b) and first_a == first_b
+
+
+def find_duplicates(session: Session, identity) -> list[Patient]:
+    """Existing patients who are probably this person (one query: same birth date)."""
+    candidates = session.scalars(
+        select(Patient).where(Patient.birth_date == identity.birth_date).order_by(Patient.id)
+    ).all()
+    return [p for p in candidates if same_person(identity, p)]
+
+
+def reference_for(referral: Referral) -> str:
+    return f"DAL-{referral.received_at:%Y}-{referral.id:05d}"
+
+
+def receive(
+    session: Session,
+    actor,
+    channel: str,
+    identity: Mapping[str, object],
+    referrer: Mapping[str, object],
+    reason: str,
+    source=None,
+    link=None,
+    site_name: str = "DALIA",
+) -> Referral:
+    """A new referral from any of the three ways in; its reference is set, the referrer's
+    acknowledgement queued. The caller commits."""
+    if channel not in CHANNELS:
+        raise FieldError("channel", "Canal de réception inconnu.")
+    if (channel == "direct") != (source is None):
+        raise FieldError("source_id", "Choisissez le partenaire qui adresse (ou « accès direct »).")
+    with Collector() as check:
+        cleaned = check("identity", clean_identity, identity)
+        who = check("referrer", clean_referrer, referrer, channel != "direct")
+        reason = check("reason", _text, {"reason": reason}, "reason",
+                       "Le motif est obligatoire." if channel != "direct" else None)
+    referral = Referral(channel=channel, source_id=source.id if source else None,
+                        link_id=link.id if link else None, reason=reason,
+                        received_by_id=actor.id if actor else None, received_at=utcnow(),
+                        **cleaned, **who)
+    session.add(referral)
+    session.flush()
+    referral.reference = reference_for(referral)
+    origin = f"lien n° {link.id} de {source.name}" if link else (
+        source.name if source else "accès direct")
+    audit.record(session, actor, "referral.receive", "referral", referral.id,
+                 f"Adressage {referral.reference} reçu ({CHANNELS[channel]}, {origin})")
+    if link is not None:
+        link.last_used_at = referral.received_at
+    if referral.referrer_email:
+        mail.queue(session, referral.referrer_email,
+                   f"{site_name} — adressage {referral.reference} reçu",
+                   f"Bonjour,\n\nLe centre {site_name} a bien reçu votre adressage "
+                   f"n° {referral.reference} le {referral.received_at:%d/%m/%Y}.\n"
+                   "Vous recevrez sa décision par e-mail, sous cette même référence.\n\n"
+                   "Ce message ne contient volontairement aucune donnée concernant le patient.\n")
+    return referral
+
+
+def resolve_identity(session: Session, actor, referral: Referral,
+                     patient: Patient | None = None) -> Patient:
+    """Attach the referral to an existing patient (confirmed by a person) or create one."""
+    if referral.patient_id is not None:
+        raise FieldError("patient", "Cet adressage est déjà rattaché à un patient.")
+    if patient is None:
+        patient = Patient(**{f: getattr(referral, f) for f in IDENTITY_FIELDS}, status="referred")
+        patient.search_text = patient_search_text(patient)
+        session.add(patient)
+        session.flush()
+        audit.record(session, actor, "patient.create", "patient", patient.id,
+                     f"Patient créé depuis l'adressage {referral.reference}")
+    else:
+        audit.record(session, actor, "patient.referral_attached", "patient", patient.id,
+                     f"Adressage {referral.reference} rattaché (doublon confirmé)")
+    referral.patient_id = patient.id
+    audit.record(session, actor, "referral.attach", "referral", referral.id,
+                 f"Adressage {referral.reference} rattaché au patient n° {patient.id}")
+    return patient
+
+
+def patient_search_text(patient) -> str:
+    birth = patient.birth_date
+    return fold(f"{patient.last_name} {patient.first_names} {patient.birth_name} "
+                f"{birth:%d/%m/%Y} {birth:%Y-%m-%d}")
+
+
+DECISIONS = {"accepted", "declined", "waiting_list"}
+# What a decision does to the patient's status, from the statuses where it applies.
+PATIENT_STATUS_AFTER = {
+    "accepted": ("follow_up", {"referred", "waiting_list", "declined", "discharged"}),
+    "waiting_list": ("waiting_list", {"referred", "declined", "discharged"}),
+    "declined": ("declined", {"referred", "waiting_list"}),
+}
+
+
+def decide(
+    session: Session,
+    actor,
+    referral: Referral,
+    decision: str,
+    decline_reason: str = "",
+    orientation: str | None = None,
+    orientation_partner=None,
+    orientation_detail: str = "",
+    site_name: str = "DALIA",
+) -> Patient:
+    """Record the human decision on a referral; the referrer hears of it by reference only."""
+    if decision not in DECISIONS:
+        raise FieldError("decision", "Décision inconnue.")
+    if referral.status not in ("new", "waiting_list") or referral.status == decision:
+        raise FieldError("decision", f"Cet adressage est déjà « {referral.status_label} ».")
+    if decision == "declined":
+        decline_reason = _text({"decline_reason": decline_reason}, "decline_reason",
+                               "Indiquez le motif du refus.")
+        if orientation not in ORIENTATIONS:
+            raise FieldError("orientation", "Indiquez vers qui le patient est orienté.")
+        if orientation == "partner" and orientation_partner is None:
+            raise FieldError("orientation_partner", "Choisissez le partenaire de l'annuaire.")
+        orientation_detail = _text({"orientation_detail": orientation_detail},
+                                   "orientation_detail",
+                                   "Précisez l'orientation." if orientation == "other" else None)
+    else:
+        decline_reason, orientation, orientation_partner, orientation_detail = "", None, None, ""
+    patient = session.get(Patient, referral.patient_id) if referral.patient_id else None
+    if patient is None:
+        if find_duplicates(session, referral):
+            raise FieldError("patient", "Des patients existants correspondent à cette identité : "
+                                        "confirmez d'abord s'il s'agit de l'un d'eux.")
+        patient = resolve_identity(session, actor, referral)
+    referral.status = decision
+    referral.decided_by_id = actor.id if actor else None
+    referral.decided_at = utcnow()
+    referral.decline_reason = decline_reason
+    referral.orientation = orientation
+    referral.orientation_partner_id = orientation_partner.id if orientation_partner else None
+    referral.orientation_detail = orientation_detail
+    audit.record(session, actor, "referral.decision", "referral", referral.id,
+                 f"Adressage {referral.reference} : {referral.status_label}"
+                 + (f", orientation {ORIENTATIONS[orientation]}" if orientation else ""))
+    new_status, applies_from = PATIENT_STATUS_AFTER[decision]
+    if patient.status in applies_from and patient.status != new_status:
+        audit.record(session, actor, "patient.status", "patient", patient.id,
+                     f"statut : {patient.status_label} → "
+                     f"{Patient(status=new_status).status_label} (adressage {referral.reference})")
+        patient.status = new_status
+    if referral.referrer_email:
+        _queue_decision_email(session, referral, orientation_partner, site_name)
+    return patient
+
+
+def _queue_decision_email(session: Session, referral: Referral, partner, site_name: str) -> None:
+    if referral.status == "accepted":
+        outcome = ("a été accepté : le centre contacte le patient pour lui proposer un premier "
+                   "rendez-vous.")
+    elif referral.status == "waiting_list":
+        outcome = "est inscrit sur liste d'attente : le centre vous tiendra informé."
+    else:
+        target = partner.name if partner is not None else ORIENTATIONS[referral.orientation]
+        outcome = (f"n'a pas pu être retenu. Orientation proposée : {target}. "
+                   "Le centre reste joignable pour en parler.")
+    mail.queue(session, referral.referrer_email,
+               f"{site_name} — décision pour l'adressage {referral.reference}",
+               f"Bonjour,\n\nVotre adressage n° {referral.reference} {outcome}\n\n"
+               "Ce message ne contient volontairement aucune donnée concernant le patient.\n")

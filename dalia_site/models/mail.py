@@ -1,0 +1,25 @@
+"""The outbox: emails are written in the transaction that causes them, then sent (and retried)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from dalia_site.extensions import db
+from dalia_site.models.types import UTCDateTime, utcnow
+
+
+class OutboundEmail(db.Model):
+    __tablename__ = "outbound_email"
+    __table_args__ = (Index("ix_outbound_email_pending", "sent_at", "attempts"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    to: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str] = mapped_column(String(500), default="")

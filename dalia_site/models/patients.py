@@ -1,0 +1,138 @@
+"""Patients and their referrals. Not a medical record: identity, ALD yes/no, médecin traitant,
+status and the referral path only — no clinical notes."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from dalia_site.extensions import db
+from dalia_site.models.types import UTCDateTime, utcnow
+
+SEXES = {"F": "Femme", "M": "Homme", "X": "Autre / non précisé"}
+ALD_CHOICES = {"yes": "Oui", "unknown": "Ne sait pas", "no": "Non"}
+GP_CHOICES = {"none": "Pas de médecin traitant", "has": "A un médecin traitant"}
+PATIENT_STATUSES = {
+    "referred": "Adressé",
+    "waiting_list": "Liste d'attente",
+    "follow_up": "En suivi",
+    "gp_found": "Médecin traitant trouvé",
+    "discharged": "Sorti",
+    "declined": "Non retenu",
+}
+REFERRAL_STATUSES = {"new": "Nouveau", "accepted": "Accepté", "waiting_list": "Liste d'attente",
+                     "declined": "Refusé"}
+CHANNELS = {"link": "Lien partenaire", "phone": "Téléphone", "mail": "Courrier / e-mail",
+            "fax": "Fax", "direct": "Accès direct"}
+ORIENTATIONS = {"sas": "SAS (soins non programmés)", "dac": "DAC (situation complexe)",
+                "partner": "Un partenaire de l'annuaire", "other": "Autre"}
+
+
+def _in(column: str, values) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class IdentityMixin:
+    """The identity a referral carries, and that a patient keeps: one definition for both."""
+
+    last_name: Mapped[str] = mapped_column(String(100))
+    first_names: Mapped[str] = mapped_column(String(150))
+    birth_name: Mapped[str] = mapped_column(String(100), default="")
+    birth_date: Mapped[date] = mapped_column(Date)
+    sex: Mapped[str] = mapped_column(String(1))
+    phone: Mapped[str] = mapped_column(String(20), default="")
+    email: Mapped[str] = mapped_column(String(254), default="")
+    address: Mapped[str] = mapped_column(String(300), default="")
+    postcode: Mapped[str] = mapped_column(String(5), default="")
+    commune: Mapped[str] = mapped_column(String(120), default="")
+    ald: Mapped[str] = mapped_column(String(10), default="unknown")
+    ald_label: Mapped[str] = mapped_column(String(120), default="")
+    gp_status: Mapped[str] = mapped_column(String(10), default="none")
+    gp_name: Mapped[str] = mapped_column(String(150), default="")
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.last_name.upper()} {self.first_names}"
+
+
+class Patient(IdentityMixin, db.Model):
+    __tablename__ = "patient"
+    __table_args__ = (
+        CheckConstraint(_in("status", PATIENT_STATUSES), name="status"),
+        CheckConstraint(_in("sex", SEXES), name="sex"),
+        CheckConstraint(_in("ald", ALD_CHOICES), name="ald"),
+        CheckConstraint(_in("gp_status", GP_CHOICES), name="gp_status"),
+        Index("ix_patient_birth_date", "birth_date"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), default="referred")
+    # Information on the use of their data (RGPD) and their objection, if any.
+    informed_on: Mapped[date | None] = mapped_column(Date)
+    objected: Mapped[bool] = mapped_column(Boolean, default=False)
+    dac_handover_on: Mapped[date | None] = mapped_column(Date)
+    dac_patient_informed: Mapped[bool] = mapped_column(Boolean, default=False)
+    dac_gp_informed: Mapped[bool] = mapped_column(Boolean, default=False)
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    referrals: Mapped[list[Referral]] = relationship(back_populates="patient", lazy="raise",
+                                                     order_by="Referral.received_at")
+
+    @property
+    def status_label(self) -> str:
+        return PATIENT_STATUSES[self.status]
+
+
+class Referral(IdentityMixin, db.Model):
+    __tablename__ = "referral"
+    __table_args__ = (
+        CheckConstraint(_in("status", REFERRAL_STATUSES), name="status"),
+        CheckConstraint(_in("channel", CHANNELS), name="channel"),
+        CheckConstraint(f"orientation IS NULL OR {_in('orientation', ORIENTATIONS)}",
+                        name="orientation"),
+        CheckConstraint("(channel = 'direct') = (source_id IS NULL)", name="direct_has_no_source"),
+        Index("ix_referral_status_received", "status", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str | None] = mapped_column(String(20), unique=True)
+    channel: Mapped[str] = mapped_column(String(10))
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("partner_organisation.id"), index=True)
+    link_id: Mapped[int | None] = mapped_column(ForeignKey("partner_referral_link.id"))
+    referrer_name: Mapped[str] = mapped_column(String(120), default="")
+    referrer_profession: Mapped[str] = mapped_column(String(120), default="")
+    referrer_phone: Mapped[str] = mapped_column(String(20), default="")
+    referrer_email: Mapped[str] = mapped_column(String(254), default="")
+    reason: Mapped[str] = mapped_column(String(1000), default="")
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    received_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    status: Mapped[str] = mapped_column(String(20), default="new")
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patient.id"), index=True)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decline_reason: Mapped[str] = mapped_column(String(500), default="")
+    orientation: Mapped[str | None] = mapped_column(String(10))
+    orientation_partner_id: Mapped[int | None] = mapped_column(ForeignKey("partner_organisation.id"))
+    orientation_detail: Mapped[str] = mapped_column(String(300), default="")
+
+    patient: Mapped[Patient | None] = relationship(back_populates="referrals", lazy="raise")
+    source = relationship("PartnerOrganisation", foreign_keys=[source_id], lazy="raise")
+    orientation_partner = relationship("PartnerOrganisation", foreign_keys=[orientation_partner_id],
+                                       lazy="raise")
+    decided_by = relationship("StaffUser", foreign_keys=[decided_by_id], lazy="raise")
+
+    @property
+    def status_label(self) -> str:
+        return REFERRAL_STATUSES[self.status]
+
+    @property
+    def channel_label(self) -> str:
+        return CHANNELS[self.channel]
+
+    @property
+    def orientation_label(self) -> str:
+        return ORIENTATIONS.get(self.orientation, "")

@@ -1,0 +1,243 @@
+"""Referrals: the partner's private form (public), staff entry, the triage queue and screen."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from dalia_site.access import public, roles
+from dalia_site.domain import audit, eligibility, partners, ratelimit, referrals
+from dalia_site.domain.mail import send_pending
+from dalia_site.domain.text import FieldError
+from dalia_site.extensions import db
+from dalia_site.forms import attach_errors, choices, submit
+from dalia_site.htmx import render_block, render_page, wants_fragment
+from dalia_site.models import PartnerOrganisation, Patient, Referral
+from dalia_site.models.patients import REFERRAL_STATUSES
+from dalia_site.referrals.forms import DecisionForm, PublicReferralForm, StaffReferralForm
+
+bp = Blueprint("referrals", __name__, template_folder="templates")
+
+TRIAGE = ("admin", "assistant", "clinician")
+INTAKE = ("admin", "assistant")
+PAGE_SIZE = 25
+# The public form: per link and per address, over an hour. A burst beyond gets a 429.
+LINK_LIMIT, ADDRESS_LIMIT, LIMIT_WINDOW = 20, 30, timedelta(hours=1)
+
+
+def _site_name() -> str:
+    return current_app.config["SITE"]["name"]
+
+
+def _send_mail_now() -> None:
+    """Best effort after commit; what fails waits in the outbox for `dalia send-mail`."""
+    send_pending(db.session, current_app.config["MAIL"], _site_name(), limit=5)
+
+
+# --- The partner's private link (public, write-only) ------------------------------------------
+
+@bp.route("/adressage/<token>", methods=["GET", "POST"])
+@public
+def partner_form(token: str):
+    address = f"ip:{request.remote_addr}"
+    link = partners.find_referral_link(db.session, token)
+    if link is None or not db.session.get(PartnerOrganisation, link.organisation_id).active:
+        allowed = ratelimit.allow(db.session, address, ADDRESS_LIMIT, LIMIT_WINDOW)
+        db.session.commit()
+        if not allowed:
+            abort(429)
+        return render_template("referrals/public_invalid.html"), 404
+    organisation = db.session.get(PartnerOrganisation, link.organisation_id)
+    form = PublicReferralForm()
+    if request.method == "GET":
+        return render_template("referrals/public_form.html", form=form, organisation=organisation)
+    allowed = all([ratelimit.allow(db.session, f"link:{link.id}", LINK_LIMIT, LIMIT_WINDOW),
+                   ratelimit.allow(db.session, address, ADDRESS_LIMIT, LIMIT_WINDOW)])
+    db.session.commit()  # the hit counts even when the form is refused
+    if not allowed:
+        abort(429)
+    ok, referral = submit(form, lambda: referrals.receive(
+        db.session, None, "link", form.identity(), form.referrer(), form.reason.data,
+        source=organisation, link=link, site_name=_site_name()))
+    if not ok:
+        return render_template("referrals/public_form.html", form=form,
+                               organisation=organisation), 422
+    _send_mail_now()
+    # Only the reference is shown back: nothing of what was stored is read again.
+    return render_template("referrals/public_done.html", reference=referral.reference), 201
+
+
+# --- Staff: entry, queue, triage --------------------------------------------------------------
+
+def _partner_choices() -> list:
+    rows = db.session.execute(
+        select(PartnerOrganisation.id, PartnerOrganisation.name)
+        .where(PartnerOrganisation.active.is_(True))
+        .order_by(func.lower(PartnerOrganisation.name))
+    ).all()
+    return choices([("", "Accès direct (sans partenaire)")] + [(str(i), n) for i, n in rows])
+
+
+@bp.route("/adressages/nouveau", methods=["GET", "POST"])
+@roles(*INTAKE)
+def create():
+    form = StaffReferralForm()
+    form.source_id.choices = _partner_choices()
+    if request.method == "POST":
+        source_id = form.source_id.data
+        source = db.session.get(PartnerOrganisation, int(source_id)) \
+            if source_id and source_id.isdigit() else None
+        if source_id and source is None:
+            attach_errors(form, {"source_id": "Partenaire inconnu."})
+        channel = "direct" if source is None else form.channel.data
+        if source is not None and channel == "direct":
+            channel = "phone"
+        ok, referral = submit(form, lambda: referrals.receive(
+            db.session, current_user, channel, form.identity(), form.referrer(),
+            form.reason.data, source=source, site_name=_site_name()))
+        if ok:
+            _send_mail_now()
+            flash(f"Adressage {referral.reference} enregistré.", "success")
+            return redirect(url_for("referrals.show", referral_id=referral.id), 303)
+        return render_template("referrals/form.html", form=form), 422
+    return render_template("referrals/form.html", form=form)
+
+
+def _queue_filters():
+    status = request.args.get("statut", "new")
+    status = status if status in REFERRAL_STATUSES or status == "tous" else "new"
+    source = request.args.get("source", "")
+    return status, source
+
+
+def _counters() -> dict[str, int]:
+    rows = db.session.execute(select(Referral.status, func.count()).group_by(Referral.status))
+    counts = dict.fromkeys(REFERRAL_STATUSES, 0) | dict(rows.all())
+    return counts
+
+
+def _queue_query(status: str, source: str):
+    query = select(Referral).options(selectinload(Referral.source))
+    if status != "tous":
+        query = query.where(Referral.status == status)
+    if source == "direct":
+        query = query.where(Referral.channel == "direct")
+    elif source.isdigit():
+        query = query.where(Referral.source_id == int(source))
+    return query.order_by(Referral.received_at.desc(), Referral.id.desc())
+
+
+def _queue_context():
+    status, source = _queue_filters()
+    page = db.paginate(_queue_query(status, source), per_page=PAGE_SIZE, max_per_page=PAGE_SIZE,
+                       error_out=False)
+    if page.page > 1 and not page.items:
+        abort(404)
+    return {"page": page, "status": status, "source": source, "counts": _counters(),
+            "statuses": REFERRAL_STATUSES, "sources": _partner_choices()[1:],
+            "decision_form": DecisionForm(), "partner_names": _partner_names()}
+
+
+def _partner_names() -> list[str]:
+    return list(db.session.scalars(select(PartnerOrganisation.name).where(
+        PartnerOrganisation.active.is_(True)).order_by(func.lower(PartnerOrganisation.name))))
+
+
+@bp.route("/adressages")
+@roles(*TRIAGE)
+def queue():
+    return render_page("referrals/queue.html", "rows", **_queue_context())
+
+
+@bp.route("/adressages/compteurs")
+@roles(*TRIAGE)
+def counters():
+    """The counters block of the queue, refreshed by htmx after each inline decision."""
+    return render_block("referrals/queue.html", "counters", counts=_counters(),
+                        status=_queue_filters()[0], source="", statuses=REFERRAL_STATUSES)
+
+
+def _referral_or_404(referral_id: int) -> Referral:
+    referral = db.session.scalar(select(Referral).where(Referral.id == referral_id).options(
+        selectinload(Referral.source), selectinload(Referral.patient),
+        selectinload(Referral.decided_by), selectinload(Referral.orientation_partner)))
+    if referral is None:
+        abort(404)
+    return referral
+
+
+def _show(referral: Referral, status: int = 200, decision_form: DecisionForm | None = None):
+    territory = current_app.config["SITE_SETTINGS"]["territory"]
+    duplicates = referrals.find_duplicates(db.session, referral) if referral.patient_id is None else []
+    return render_template(
+        "referrals/show.html", referral=referral, duplicates=duplicates,
+        checklist=eligibility.checklist(referral, territory),
+        decision_form=decision_form or DecisionForm(), partner_names=_partner_names(),
+    ), status
+
+
+@bp.route("/adressages/<int:referral_id>")
+@roles(*TRIAGE)
+def show(referral_id: int):
+    referral = _referral_or_404(referral_id)
+    audit.record(db.session, current_user, "referral.view", "referral", referral.id,
+                 f"Consultation de l'adressage {referral.reference}")
+    db.session.commit()
+    return _show(referral)
+
+
+@bp.route("/adressages/<int:referral_id>/rattacher", methods=["POST"])
+@roles(*TRIAGE)
+def attach(referral_id: int):
+    """The assistant confirms (or rules out) that the referral is about an existing patient."""
+    referral = _referral_or_404(referral_id)
+    chosen = request.form.get("patient_id", "")
+    patient = None
+    if chosen != "nouveau":
+        patient = db.session.get(Patient, int(chosen)) if chosen.isdigit() else None
+        if patient is None or patient not in referrals.find_duplicates(db.session, referral):
+            abort(400)
+    try:
+        patient = referrals.resolve_identity(db.session, current_user, referral, patient)
+    except FieldError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+        return redirect(url_for("referrals.show", referral_id=referral_id), 303)
+    db.session.commit()
+    flash("Adressage rattaché au patient existant." if chosen != "nouveau"
+          else "Nouveau patient créé pour cet adressage.", "success")
+    return redirect(url_for("referrals.show", referral_id=referral_id), 303)
+
+
+@bp.route("/adressages/<int:referral_id>/decision", methods=["POST"])
+@roles(*TRIAGE)
+def decide(referral_id: int):
+    referral = _referral_or_404(referral_id)
+    decision = request.form.get("decision", "")
+    form = DecisionForm()
+    partner = None
+    if form.orientation.data == "partner" and form.orientation_partner.data:
+        partner = db.session.scalar(select(PartnerOrganisation).where(
+            PartnerOrganisation.name == form.orientation_partner.data,
+            PartnerOrganisation.active.is_(True)))
+    ok, _ = submit(form, lambda: referrals.decide(
+        db.session, current_user, referral, decision, form.decline_reason.data,
+        form.orientation.data or None, partner, form.orientation_detail.data,
+        site_name=_site_name()))
+    if ok:
+        _send_mail_now()
+    if wants_fragment():
+        # Inline in the queue: the row comes back updated (or with the messages), and the
+        # counters are told to refresh themselves.
+        db.session.refresh(referral)
+        response = render_block("referrals/queue.html", "row", referral=referral,
+                                decision_form=form, partner_names=[], inline_errors=not ok)
+        return response, (200 if ok else 422), {"HX-Trigger": "referrals-changed"}
+    if not ok:
+        return _show(_referral_or_404(referral_id), 422, decision_form=form)
+    flash(f"Adressage {referral.reference} : {referral.status_label.lower()}.", "success")
+    return redirect(url_for("referrals.show", referral_id=referral_id), 303)
