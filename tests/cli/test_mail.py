@@ -1,0 +1,125 @@
+"""Emails to referring professionals, received by a real SMTP server (aiosmtpd) on loopback."""
+
+from datetime import date
+from email import message_from_bytes, policy
+
+import pytest
+from aiosmtpd.controller import Controller
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from dalia_site import create_app
+from dalia_site.commands import cli
+from dalia_site.domain import referrals
+from dalia_site.extensions import db
+from dalia_site.models import OutboundEmail, PartnerOrganisation
+from tests.cli.test_gunicorn import free_port
+
+IDENTITY = {"last_name": "Rouquette", "first_names": "Adèle", "birth_date": date(1947, 6, 2),
+            "sex": "F", "postcode": "11000", "ald": "yes", "ald_label": "insuffisance cardiaque",
+            "gp_status": "none"}
+REFERRER = {"referrer_name": "IDE Combes", "referrer_email": "ide.combes@example.org"}
+
+
+class Inbox:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_port():
+    return free_port()
+
+
+@pytest.fixture
+def mail_site(site_dir, smtp_port):
+    toml = site_dir / "site.toml"
+    toml.write_text(toml.read_text().replace(
+        'host = ""', 'host = "127.0.0.1"').replace("port = 25", f"port = {smtp_port}").replace(
+        'from_address = ""', 'from_address = "dalia@carcassonne.example.org"'))
+    return site_dir
+
+
+def referral_received(site_dir, decide_with: str | None = None) -> str:
+    app = create_app(site_dir)
+    with app.app_context():
+        source = db.session.scalar(select(PartnerOrganisation).where(
+            PartnerOrganisation.category == "cpts"))
+        referral = referrals.receive(db.session, None, "phone", IDENTITY, REFERRER,
+                                     "Suivi après hospitalisation", source=source)
+        if decide_with:
+            referrals.decide(db.session, None, referral, "declined", "Hors territoire",
+                             decide_with)
+        db.session.commit()
+        reference = referral.reference
+        db.engine.dispose()
+    return reference
+
+
+def send(site_dir):
+    return CliRunner().invoke(cli, ["send-mail", site_dir.name, "--instances-dir",
+                                    str(site_dir.parent)])
+
+
+def outbox(site_dir) -> list[OutboundEmail]:
+    app = create_app(site_dir)
+    with app.app_context():
+        rows = db.session.scalars(select(OutboundEmail).order_by(OutboundEmail.id)).all()
+        db.session.expunge_all()
+        db.engine.dispose()
+    return rows
+
+
+def test_acknowledgement_and_decision_arrive_by_reference_only_and_once(mail_site, smtp_port):
+    reference = referral_received(mail_site, decide_with="sas")
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    try:
+        first = send(mail_site)
+        second = send(mail_site)
+    finally:
+        controller.stop()
+    assert first.exit_code == 0, first.output
+    assert "2 envoyé(s), 0 en échec" in first.output
+    assert "0 envoyé(s)" in second.output  # never sent twice
+    assert len(inbox.messages) == 2
+    ack, decision = inbox.messages
+    assert ack["To"] == "ide.combes@example.org"
+    assert reference in ack["Subject"] and reference in decision["Subject"]
+    assert "SAS" in decision.get_content()
+    for message in inbox.messages:
+        text = message.get_content() + message["Subject"]
+        for secret in ("Rouquette", "Adèle", "1947", "02/06", "insuffisance", "Hors territoire"):
+            assert secret not in text
+
+
+def test_an_smtp_failure_is_recorded_and_retried_next_run(mail_site, smtp_port):
+    referral_received(mail_site)
+    failed = send(mail_site)  # nothing listens on the port yet
+    assert failed.exit_code == 1
+    [email] = outbox(mail_site)
+    assert email.sent_at is None and email.attempts == 1 and "connexion SMTP" in email.last_error
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    try:
+        retried = send(mail_site)
+    finally:
+        controller.stop()
+    assert retried.exit_code == 0
+    assert len(inbox.messages) == 1
+    [email] = outbox(mail_site)
+    assert email.sent_at is not None and email.attempts == 2
+
+
+def test_without_an_smtp_server_configured_emails_wait_in_the_outbox(site_dir):
+    referral_received(site_dir)
+    result = send(site_dir)
+    assert result.exit_code == 0 and "pas de serveur SMTP" in result.output
+    [email] = outbox(site_dir)
+    assert email.sent_at is None and email.attempts == 0
