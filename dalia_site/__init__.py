@@ -6,8 +6,14 @@ from pathlib import Path
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+class BoundedInt(IntegerConverter):
+    def __init__(self, url_map, fixed_digits=0, min=1, max=2**31 - 1, signed=False):  # noqa: A002
+        super().__init__(url_map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
 def create_app(site_dir: str | Path, overrides: dict | None = None) -> Flask:
@@ -24,6 +30,8 @@ def create_app(site_dir: str | Path, overrides: dict | None = None) -> Flask:
     from dalia_site.referrals.routes import bp as referrals_bp
 
     app = Flask(__name__)
+    # Ids in URLs fit the database's integer: a longer number is a 404, not an overflow.
+    app.url_map.converters["int"] = BoundedInt
     app.config.update(flask_config(site_dir))
     app.config.update(overrides or {})
 

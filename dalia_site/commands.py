@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from dalia_site.config import SiteConfigError
+from dalia_site.models.staff import ROLES
 from dalia_site.provisioning import maintenance
 from dalia_site.provisioning.site import (
     ProvisioningError,
@@ -93,7 +94,7 @@ def new_site(template, slug, instances_dir, domain, admin_email, database_url):
 @cli.command("create-user")
 @click.argument("slug")
 @click.argument("email")
-@click.option("--role", required=True, type=click.Choice(["admin", "assistant", "clinician", "reporting"]))
+@click.option("--role", required=True, type=click.Choice(ROLES))
 @click.option("--name", default="", help="Nom et prénom (défaut : l'e-mail).")
 @instances_option
 def create_user(slug, email, role, name, instances_dir):
@@ -290,6 +291,9 @@ def demo(instances_dir, no_serve, port):
     instances = _instances(instances_dir)
     folder = instances / DEMO_SLUG
     if folder.exists():
+        toml = folder / "site.toml"
+        if not toml.is_file() or 'slug = "demo"' not in toml.read_text(encoding="utf-8"):
+            _fail(f"{folder} existe et n'est pas un site de démonstration : rien n'a été supprimé")
         shutil.rmtree(folder)  # the demo holds only synthetic data: rebuilt on every run
     passwords = {role: generate_password() for role, _, _ in DEMO_STAFF}
     try:

@@ -176,7 +176,9 @@ def flask_config(site_dir: str | Path) -> dict[str, object]:
         "SECRET_KEY": read_secret_key(site_dir),
         "SQLALCHEMY_DATABASE_URI": url,
         # A server connection may be dropped under us (restart, idle timeout); a file cannot.
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": url.startswith("postgresql")},
+        # hide_parameters: a database error in the logs never carries what a user typed.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": url.startswith("postgresql"),
+                                      "hide_parameters": True},
         "IDLE_TIMEOUT": timedelta(minutes=security["idle_timeout_minutes"]),
         "PERMANENT_SESSION_LIFETIME": timedelta(minutes=security["idle_timeout_minutes"]),
         "SESSION_COOKIE_NAME": f"dalia_{settings['site']['slug']}",

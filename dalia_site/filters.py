@@ -11,6 +11,7 @@ from flask_login import current_user
 from dalia_site.access import may_access
 from dalia_site.domain.audit import action_label, object_label
 from dalia_site.domain.text import format_phone
+from dalia_site.listing import page_url
 
 # The main navigation, in order; each entry shows only to users its endpoint lets in.
 NAVIGATION = (
@@ -65,4 +66,6 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(action_label)
     app.add_template_filter(object_label)
     app.add_template_global(_navigation, "navigation")
+    app.add_template_global(page_url)
+    app.add_template_global(lambda endpoint: may_access(current_user, endpoint), "can")
     app.add_template_global(lambda: app.config["SITE"], "site")

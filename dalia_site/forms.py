@@ -6,9 +6,18 @@ from flask_wtf import FlaskForm
 from wtforms.fields.choices import SelectChoice
 
 
+def _without_nul(value):
+    """NUL characters are never meant (PostgreSQL refuses them in text): they are dropped."""
+    return value.replace("\x00", "") if isinstance(value, str) else value
+
+
 class Form(FlaskForm):
     class Meta:
         locales = ("fr_FR", "fr")
+
+        def bind_field(self, form, unbound_field, options):
+            filters = [*unbound_field.kwargs.get("filters", ()), _without_nul]
+            return unbound_field.bind(form=form, filters=filters, **options)
 
 
 def choices(pairs: Iterable[tuple[str, str]]) -> list[SelectChoice]:

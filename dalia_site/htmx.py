@@ -40,3 +40,4 @@ def render_page(template_name: str, block: str, **context):
     response = make_response(body)
     response.vary.add("HX-Request")
     return response
+

@@ -1,9 +1,19 @@
 from wtforms import DateField, EmailField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, Email, Length, Optional
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from dalia_site.auth.forms import REQUIRED
+from dalia_site.domain.text import InvalidValue, normalise_email
 from dalia_site.forms import Form, choices, strip
 from dalia_site.models.staff import ROLE_LABELS
+
+
+def email_address(form, field):
+    """The domain's rule for an email address, so the form and `create-user` agree."""
+    try:
+        normalise_email(field.data or "")
+    except InvalidValue as error:
+        raise ValidationError(str(error)) from error
+
 
 ROLE_CHOICES = choices(ROLE_LABELS.items())
 ONE_TIME_HELP = ("Au moins 12 caractères. Communiquez-le de vive voix : la personne devra le "
@@ -15,7 +25,7 @@ class StaffForm(Form):
 
     name = StringField("Nom et prénom", validators=[DataRequired(REQUIRED), Length(max=120)])
     email = EmailField("Adresse e-mail", filters=[strip], validators=[
-        DataRequired(REQUIRED), Email("Adresse e-mail invalide."), Length(max=254)])
+        DataRequired(REQUIRED), email_address])
     role = SelectField("Rôle", choices=ROLE_CHOICES, validators=[DataRequired(REQUIRED)])
     password = PasswordField("Mot de passe provisoire", description=ONE_TIME_HELP,
                              validators=[DataRequired(REQUIRED), Length(max=200)],
@@ -46,3 +56,14 @@ class AuditFilterForm(Form):
     object_type = SelectField("Objet", choices=[], validators=[Optional()])
     date_from = DateField("Du", validators=[Optional()])
     date_to = DateField("Au", validators=[Optional()])
+
+    def validate_date_from(self, field):
+        _within_reason(field)
+
+    def validate_date_to(self, field):
+        _within_reason(field)
+
+
+def _within_reason(field):
+    if field.data and not 2000 <= field.data.year <= 2100:
+        raise ValidationError("Date hors des limites du journal (années 2000 à 2100).")

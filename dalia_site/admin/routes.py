@@ -14,6 +14,7 @@ from dalia_site.extensions import db
 from dalia_site.filters import site_zone
 from dalia_site.forms import choices
 from dalia_site.htmx import render_page
+from dalia_site.listing import paginate
 from dalia_site.models import AuditEvent, StaffUser
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
@@ -89,6 +90,8 @@ def staff_edit(user_id: int):
 @roles("admin")
 def staff_set_active(user_id: int):
     user = _staff_or_404(user_id)
+    if request.form.get("active") not in ("0", "1"):
+        abort(400)
     active = request.form.get("active") == "1"
     try:
         accounts.update_staff(db.session, current_user, user, user.name, user.role, active)
@@ -162,8 +165,5 @@ def audit_log():
     if not form.validate():
         # Invalid filters are shown as errors; the log then shows nothing rather than everything.
         return render_page("admin/audit_log.html", "results", form=form, page=None), 400
-    page = db.paginate(_audit_query(form), per_page=AUDIT_PAGE_SIZE, max_per_page=AUDIT_PAGE_SIZE,
-                       error_out=False)
-    if page.page > 1 and not page.items:
-        abort(404)
+    page = paginate(_audit_query(form), AUDIT_PAGE_SIZE)
     return render_page("admin/audit_log.html", "results", form=form, page=page)

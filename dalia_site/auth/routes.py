@@ -1,5 +1,6 @@
 """Login, logout and the change of one's own password."""
 
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
@@ -8,7 +9,7 @@ from sqlalchemy import select
 
 from dalia_site.access import ALL_STAFF, public, roles
 from dalia_site.auth.forms import ChangePasswordForm, LoginForm
-from dalia_site.domain import accounts
+from dalia_site.domain import accounts, ratelimit
 from dalia_site.extensions import db, login_manager
 from dalia_site.models import StaffUser
 from dalia_site.models.types import utcnow
@@ -16,11 +17,14 @@ from dalia_site.models.types import utcnow
 bp = Blueprint("auth", __name__, template_folder="templates")
 
 LOGIN_FAILED = "Adresse e-mail ou mot de passe incorrect."
+# Beyond the per-account throttling: one address trying many accounts is stopped too.
+ADDRESS_LIMIT, ADDRESS_WINDOW = 60, timedelta(minutes=15)
 
 
 @login_manager.user_loader
 def load_user(session_token: str) -> StaffUser | None:
-    return db.session.scalar(select(StaffUser).where(StaffUser.session_token == session_token))
+    return db.session.scalar(select(StaffUser).where(StaffUser.session_token == session_token,
+                                                     StaffUser.active.is_(True)))
 
 
 def _safe_next(target: str | None) -> str:
@@ -40,6 +44,11 @@ def login():
         return redirect(url_for("core.home"))
     form = LoginForm()
     status = 200
+    if request.method == "POST" and not ratelimit.allow(
+            db.session, f"login:{request.remote_addr}", ADDRESS_LIMIT, ADDRESS_WINDOW):
+        db.session.commit()
+        form.form_errors.append("Trop de tentatives depuis cette adresse. Réessayez plus tard.")
+        return render_template("auth/login.html", form=form), 429
     if form.validate_on_submit():
         result = accounts.authenticate(
             db.session, form.email.data, form.password.data, ip=request.remote_addr

@@ -5,13 +5,14 @@ The rule that a site always keeps an active admin lives here and nowhere else.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from dalia_site.domain import audit
+from dalia_site.domain import audit, text
 from dalia_site.domain.passwords import hash_password, password_problems, verify_password
 from dalia_site.models import ROLES, LoginAttempt, StaffUser
 from dalia_site.models.types import utcnow
@@ -25,7 +26,15 @@ class AccountError(ValueError):
 
 
 def normalise_email(email: str) -> str:
+    """For lookups: trimmed and lowercased (a new account's email is validated by
+    text.normalise_email)."""
     return email.strip().lower()
+
+
+def throttle_key(email: str) -> str:
+    """Login attempts are counted per typed email, kept only as a hash: a password typed in the
+    email box by mistake is never stored."""
+    return hashlib.sha256(normalise_email(email).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -57,10 +66,12 @@ def authenticate(
     """Check a login. Throttling is keyed on the email typed, whether or not an account has it,
     so neither the message nor the throttling tells which emails exist."""
     now = now or utcnow()
-    email = normalise_email(email)
+    key = throttle_key(email)
+    email = normalise_email(email)[:254]
+    session.execute(delete(LoginAttempt).where(LoginAttempt.at < now - timedelta(days=1)))
     failures = session.scalars(
         select(LoginAttempt.at).where(
-            LoginAttempt.email == email,
+            LoginAttempt.email == key,
             LoginAttempt.succeeded.is_(False),
             LoginAttempt.at > now - FAILURE_WINDOW,
         )
@@ -72,14 +83,15 @@ def authenticate(
     user = session.scalar(select(StaffUser).where(StaffUser.email == email))
     valid = verify_password(user.password_hash if user else None, password)
     ok = bool(user and valid and user.active)
-    session.add(LoginAttempt(email=email, at=now, succeeded=ok, user_id=user.id if user else None))
+    session.add(LoginAttempt(email=key, at=now, succeeded=ok, user_id=user.id if user else None))
     if ok:
         user.last_login_at = now
         audit.record(session, user, "auth.login", "staff_user", user.id, "Connexion", ip=ip)
         return LoginResult(user=user)
-    # Whoever failed is unknown: the event names the account tried, not an actor.
+    # Whoever failed is unknown: the event names the account tried (never what was typed).
     audit.record(session, None, "auth.login_failed", "staff_user", user.id if user else None,
-                 f"Échec de connexion pour {email}", ip=ip)
+                 f"Échec de connexion sur le compte {user.email}" if user
+                 else "Échec de connexion : adresse inconnue", ip=ip)
     return LoginResult(user=None)
 
 
@@ -103,6 +115,15 @@ def _check_keeps_an_admin(session: Session, user: StaffUser, role: str, active: 
             )
 
 
+def _checked_name(name: str) -> str:
+    name = " ".join(name.split())
+    if not name:
+        raise AccountError("Le nom est obligatoire.")
+    if len(name) > 120:
+        raise AccountError("Le nom est trop long (120 caractères au plus).")
+    return name
+
+
 def _check_new_password(password: str, email: str, name: str) -> None:
     problems = password_problems(password, email, name)
     if problems:
@@ -113,12 +134,15 @@ def create_staff(
     session: Session, actor: StaffUser | None, email: str, name: str, role: str, password: str
 ) -> StaffUser:
     """A new account whose password is a one-time password, to change at first login."""
-    email = normalise_email(email)
-    name = name.strip()
+    try:
+        email = text.normalise_email(email)
+    except text.InvalidValue as error:
+        raise AccountError(str(error)) from error
+    name = _checked_name(name)
     if role not in ROLES:
         raise AccountError(f"Rôle inconnu : {role}.")
-    if not name:
-        raise AccountError("Le nom est obligatoire.")
+    if not email:
+        raise AccountError("L'adresse e-mail est obligatoire.")
     if session.scalar(select(StaffUser.id).where(StaffUser.email == email)) is not None:
         raise AccountError("Un compte existe déjà avec cette adresse e-mail.")
     _check_new_password(password, email, name)
@@ -137,11 +161,9 @@ def update_staff(
     session: Session, actor: StaffUser, user: StaffUser, name: str, role: str, active: bool
 ) -> bool:
     """Change name, role and status; returns whether anything changed."""
-    name = name.strip()
+    name = _checked_name(name)
     if role not in ROLES:
         raise AccountError(f"Rôle inconnu : {role}.")
-    if not name:
-        raise AccountError("Le nom est obligatoire.")
     _check_keeps_an_admin(session, user, role, active)
     before = {"nom": user.name, "rôle": user.role, "actif": user.active}
     after = {"nom": name, "rôle": role, "actif": active}

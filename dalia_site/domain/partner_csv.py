@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -39,12 +40,13 @@ _CATEGORY_BY_FOLDED = {fold(label): code for code, label in PARTNER_CATEGORIES.i
 
 
 def neutralise(cell: str) -> str:
-    """A cell a spreadsheet would run as a formula is prefixed with a quote (CSV injection)."""
-    return "'" + cell if cell.startswith(FORMULA_START) else cell
+    """A cell a spreadsheet would run as a formula is prefixed with a quote (CSV injection);
+    so is one that already starts with a quote, so that the import gives back the same text."""
+    return "'" + cell if cell.startswith((*FORMULA_START, "'")) else cell
 
 
 def _unneutralise(cell: str) -> str:
-    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_START) else cell
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith((*FORMULA_START, "'")) else cell
 
 
 def export_csv(organisations: list[PartnerOrganisation]) -> str:
@@ -111,7 +113,11 @@ def _archived(value: str) -> bool | None:
 def plan_import(session: Session, text: str, departement: str = "") -> ImportPlan:
     """Check every line; nothing is written."""
     plan = ImportPlan()
-    rows = list(csv.reader(io.StringIO(text), delimiter=";"))
+    try:
+        rows = list(csv.reader(io.StringIO(text), delimiter=";"))
+    except csv.Error as error:
+        plan.errors.append(LineError(0, "", f"Fichier CSV illisible : {error}."))
+        return plan
     if not rows:
         plan.errors.append(LineError(1, "", "Le fichier est vide."))
         return plan
@@ -157,7 +163,8 @@ def plan_import(session: Session, text: str, departement: str = "") -> ImportPla
                                          str(error)))
             continue
         raw_id = cells["id"]
-        known = existing.get(int(raw_id)) if raw_id.isdigit() else None
+        numeric = re.fullmatch(r"[0-9]{1,9}", raw_id) is not None
+        known = existing.get(int(raw_id)) if numeric else None
         if departement and postcode_outside(cleaned["postcode"], departement) and (
                 known is None or known.postcode != cleaned["postcode"]):
             plan.warnings.append(LineError(number, "code_postal", f"{cleaned['postcode']} est hors "
@@ -165,7 +172,7 @@ def plan_import(session: Session, text: str, departement: str = "") -> ImportPla
         if not raw_id:
             plan.creates.append((number, cleaned, archived))
             continue
-        if not raw_id.isdigit() or int(raw_id) not in existing:
+        if known is None:
             plan.errors.append(LineError(number, "id", f"Aucun partenaire n° {raw_id} : laissez "
                                                        "l'id vide pour en créer un."))
             continue

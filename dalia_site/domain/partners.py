@@ -16,6 +16,7 @@ from dalia_site.domain.text import (
     InvalidValue,
     contains_all_words,
     fold,
+    normalise_email,
     normalise_phone,
     normalise_postcode,
     postcode_departement,
@@ -32,12 +33,12 @@ ORGANISATION_FIELDS = ("name", "category", "address", "postcode", "commune", "ph
                        "website", "opening_hours", "finess", "notes")
 CONTACT_FIELDS = ("name", "role", "phone", "email")
 FINESS_RE = re.compile(r"^(\d{2}|2[AB])\d{7}$")
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 FIELD_LABELS = {
     "name": "nom", "category": "catégorie", "address": "adresse", "postcode": "code postal",
     "commune": "commune", "phone": "téléphone", "email": "e-mail", "website": "site web",
     "opening_hours": "horaires", "finess": "FINESS", "notes": "notes", "role": "fonction",
 }
+CONTACT_LENGTHS = {"name": 120, "role": 120, "email": 254}
 MAX_LENGTHS = {"name": 200, "address": 300, "commune": 120, "website": 300,
                "opening_hours": 200, "email": 254, "role": 120, "notes": 5000}
 
@@ -47,13 +48,15 @@ class PartnerError(FieldError):
 
 
 def clean_email(field: str, value: str) -> str:
-    value = value.strip()
-    if value and not EMAIL_RE.match(value):
-        raise PartnerError(field, "Adresse e-mail invalide (ex. contact@cpts.fr).")
-    return value.lower()
+    try:
+        return normalise_email(value)
+    except InvalidValue as error:
+        raise PartnerError(field, str(error)) from error
 
 
-def _clean_common(values: Mapping[str, object], fields: Iterable[str]) -> dict[str, str]:
+def _clean_common(values: Mapping[str, object], fields: Iterable[str],
+                  lengths: Mapping[str, int] | None = None) -> dict[str, str]:
+    lengths = lengths or MAX_LENGTHS
     cleaned = {}
     for field in fields:
         value = values.get(field, "")
@@ -62,8 +65,8 @@ def _clean_common(values: Mapping[str, object], fields: Iterable[str]) -> dict[s
         if not isinstance(value, str):
             raise PartnerError(field, "doit être du texte")
         value = value.strip()
-        if len(value) > MAX_LENGTHS.get(field, 300):
-            raise PartnerError(field, f"Trop long ({MAX_LENGTHS.get(field, 300)} caractères au plus).")
+        if len(value) > lengths.get(field, 300):
+            raise PartnerError(field, f"Trop long ({lengths.get(field, 300)} caractères au plus).")
         cleaned[field] = value
     try:
         if "phone" in cleaned:
@@ -73,6 +76,13 @@ def _clean_common(values: Mapping[str, object], fields: Iterable[str]) -> dict[s
     if "email" in cleaned:
         cleaned["email"] = clean_email("email", cleaned["email"])
     return cleaned
+
+
+def normalise_finess(raw: str) -> str:
+    finess = raw.upper().replace(" ", "")
+    if finess and not FINESS_RE.match(finess):
+        raise PartnerError("finess", "Numéro FINESS invalide : 9 caractères (ex. 110780061).")
+    return finess
 
 
 def clean_organisation(values: Mapping[str, object]) -> dict[str, object]:
@@ -86,10 +96,7 @@ def clean_organisation(values: Mapping[str, object]) -> dict[str, object]:
         cleaned["postcode"] = normalise_postcode(cleaned["postcode"])
     except InvalidValue as error:
         raise PartnerError("postcode", str(error)) from error
-    finess = cleaned["finess"].upper().replace(" ", "")
-    if finess and not FINESS_RE.match(finess):
-        raise PartnerError("finess", "Numéro FINESS invalide : 9 caractères (ex. 110780061).")
-    cleaned["finess"] = finess or None
+    cleaned["finess"] = normalise_finess(cleaned["finess"]) or None
     website = cleaned["website"]
     if website and not re.match(r"^(https?://)?[\w.-]+\.[a-z]{2,}(/\S*)?$", website, re.I):
         raise PartnerError("website", "Adresse de site web invalide (ex. www.cpts-exemple.fr).")
@@ -97,7 +104,7 @@ def clean_organisation(values: Mapping[str, object]) -> dict[str, object]:
 
 
 def clean_contact(values: Mapping[str, object]) -> dict[str, str]:
-    cleaned = _clean_common(values, CONTACT_FIELDS)
+    cleaned = _clean_common(values, CONTACT_FIELDS, CONTACT_LENGTHS)
     if not (cleaned["name"] or cleaned["role"]):
         raise PartnerError("name", "Indiquez au moins le nom ou la fonction de la personne.")
     return cleaned
@@ -192,7 +199,8 @@ def set_archived(session: Session, actor, organisation: PartnerOrganisation, arc
     organisation.active = not archived
     audit.record(session, actor, "partner.archive" if archived else "partner.restore",
                  "partner_organisation", organisation.id,
-                 f"{organisation.name} : {'archivé' if archived else 'rétabli'}")
+                 f"{organisation.name} : " + audit.describe_changes({"actif": archived},
+                                                                    {"actif": not archived}))
 
 
 def add_contact(session: Session, actor, organisation: PartnerOrganisation,
@@ -201,8 +209,9 @@ def add_contact(session: Session, actor, organisation: PartnerOrganisation,
     session.add(contact)
     session.flush()
     _refresh_search_text(session, organisation)
+    added = audit.describe_changes({}, _labelled({f: getattr(contact, f) for f in CONTACT_FIELDS}))
     audit.record(session, actor, "partner.contact_create", "partner_organisation",
-                 organisation.id, f"{organisation.name} : personne ajoutée ({contact.name or contact.role})")
+                 organisation.id, f"{organisation.name} : personne ajoutée ({added})")
     return contact
 
 

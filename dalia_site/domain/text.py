@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+EMAIL_MESSAGE = "Adresse e-mail invalide (ex. contact@cpts.fr)."
 PHONE_MESSAGE = "Numéro de téléphone invalide : 10 chiffres attendus (ex. 05 65 36 73 87)."
 POSTCODE_MESSAGE = "Code postal invalide : 5 chiffres attendus (ex. 12000)."
 # Short numbers a partner may publish: 15, 112, 3646 (Assurance Maladie), 116 117 (SAS)…
@@ -94,6 +96,14 @@ def format_phone(stored: str) -> str:
     if len(stored) == 4:
         return f"{stored[:2]} {stored[2:]}"
     return stored
+
+
+def normalise_email(raw: str) -> str:
+    """'  Marie@Example.ORG ' -> 'marie@example.org'; '' stays ''; a malformed one is refused."""
+    value = raw.strip().lower()
+    if value and (len(value) > 254 or not EMAIL_RE.match(value)):
+        raise InvalidValue(EMAIL_MESSAGE)
+    return value
 
 
 def normalise_postcode(raw: str) -> str:

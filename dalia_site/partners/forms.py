@@ -6,7 +6,7 @@ from wtforms import BooleanField, EmailField, SelectField, StringField, TelField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from dalia_site.auth.forms import REQUIRED
-from dalia_site.domain.partners import FINESS_RE, PartnerError, clean_email, postcode_outside
+from dalia_site.domain.partners import PartnerError, clean_email, normalise_finess, postcode_outside
 from dalia_site.domain.text import InvalidValue, normalise_phone, normalise_postcode
 from dalia_site.forms import Form, choices, strip
 from dalia_site.models.partners import PARTNER_CATEGORIES
@@ -29,14 +29,16 @@ def email_address(form, field):
 
 
 class PartnerForm(Form):
-    """Create and edit share this form (and its template, partners/_form.html)."""
+    """Create and edit share this form (and its template, partners/form.html)."""
 
     name = StringField("Nom", validators=[DataRequired(REQUIRED), Length(max=200)])
     category = SelectField("Catégorie", choices=CATEGORY_CHOICES, validators=[DataRequired(REQUIRED)])
     address = StringField("Adresse", validators=[Optional(), Length(max=300)])
     postcode = StringField("Code postal", validators=[Optional(), Length(max=10)],
                            render_kw={"inputmode": "numeric", "autocomplete": "off"})
-    confirm_postcode = BooleanField("Je confirme ce code postal hors du département")
+    confirm_postcode = BooleanField("Je confirme ce code postal hors du département",
+                                    description="À cocher seulement pour un partenaire situé "
+                                                "hors du département du site.")
     commune = StringField("Commune", validators=[Optional(), Length(max=120)])
     phone = TelField("Téléphone", validators=[french_phone],
                      description="Ex. 05 65 36 73 87 ; numéros courts acceptés (15, 36 46…).")
@@ -59,13 +61,14 @@ class PartnerForm(Form):
             self.needs_postcode_confirmation = True
             raise ValidationError(
                 f"Ce code postal est hors du département du site ({departement}) : cochez la "
-                "case de confirmation ci-dessous si c'est bien voulu."
+                "case « Je confirme ce code postal hors du département » si c'est bien voulu."
             )
 
     def validate_finess(self, field):
-        value = (field.data or "").upper().replace(" ", "")
-        if value and not FINESS_RE.match(value):
-            raise ValidationError("Numéro FINESS invalide : 9 caractères (ex. 110780061).")
+        try:
+            normalise_finess(field.data or "")
+        except PartnerError as error:
+            raise ValidationError(str(error)) from error
 
     needs_postcode_confirmation = False
     # At edit, the postcode already on file was confirmed when it was entered (or came from the
@@ -102,6 +105,3 @@ class ImportForm(Form):
     file = FileField("Fichier CSV (UTF-8, séparateur « ; »)",
                      validators=[FileRequired("Choisissez un fichier CSV.")])
 
-
-class ArchiveForm(Form):
-    archived = BooleanField()

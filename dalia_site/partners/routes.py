@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import (
     Blueprint,
     Response,
@@ -22,6 +24,7 @@ from dalia_site.domain import partner_csv, partners
 from dalia_site.domain.text import format_phone
 from dalia_site.extensions import db
 from dalia_site.htmx import render_page, wants_fragment
+from dalia_site.listing import paginate
 from dalia_site.models import PartnerContact, PartnerImport, PartnerOrganisation, PartnerReferralLink
 from dalia_site.models.partners import PARTNER_CATEGORIES
 from dalia_site.models.types import utcnow
@@ -60,10 +63,7 @@ def index():
     q = request.args.get("q", "").strip()[:100]
     category = request.args.get("categorie", "")
     archived = request.args.get("archives") == "1"
-    page = db.paginate(_list_query(q, category, archived), per_page=PAGE_SIZE,
-                       max_per_page=PAGE_SIZE, error_out=False)
-    if page.page > 1 and not page.items:
-        abort(404)
+    page = paginate(_list_query(q, category, archived), PAGE_SIZE)
     return render_page("partners/index.html", "results", page=page, q=q, category=category,
                        archived=archived, categories=PARTNER_CATEGORIES)
 
@@ -158,12 +158,22 @@ def edit(org_id: int):
     return render_template("partners/form.html", form=form, organisation=organisation), status
 
 
-@bp.route("/valider/<field>", methods=["POST"])
+@bp.route("/valider/<kind>/<field>", methods=["POST"])
 @roles(*EDITORS)
-def validate_field(field: str):
+def validate_field(kind: str, field: str):
     """Inline validation: the same form validators, answered with just the field's message."""
-    form = PartnerForm()
-    if field not in ("phone", "email", "postcode", "finess", "name") or field not in form:
+    if kind == "partenaire" and field in ("phone", "email", "postcode", "finess"):
+        form = PartnerForm()
+        org_id = request.args.get("fiche", "")
+        if org_id.isascii() and org_id.isdigit():
+            organisation = db.session.get(PartnerOrganisation, int(org_id))
+            form.stored_postcode = organisation.postcode if organisation else ""
+    elif kind == "personne" and field in ("phone", "email"):
+        prefix = request.args.get("prefixe", "")
+        if not re.fullmatch(r"contact|personne-[0-9]{1,9}", prefix):
+            abort(404)
+        form = ContactForm(prefix=prefix)
+    else:
         abort(404)
     form.validate()
     response = Response(render_template("_field_error.html", field=form[field]))
@@ -267,7 +277,7 @@ def export():
         select(PartnerOrganisation).order_by(PartnerOrganisation.name, PartnerOrganisation.id)
     ).all()
     filename = f"annuaire-{utcnow():%Y-%m-%d}.csv"
-    return Response(partner_csv.export_csv(organisations), mimetype="text/csv; charset=utf-8",
+    return Response(partner_csv.export_csv(organisations), content_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 

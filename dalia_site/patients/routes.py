@@ -13,6 +13,7 @@ from dalia_site.domain.text import contains_all_words
 from dalia_site.extensions import db
 from dalia_site.forms import choices, submit
 from dalia_site.htmx import render_page
+from dalia_site.listing import paginate
 from dalia_site.models import Patient, Referral
 from dalia_site.models.patients import PATIENT_STATUSES
 from dalia_site.referrals.forms import DacHandoverForm, PatientForm, StatusForm
@@ -34,9 +35,7 @@ def index():
         query = query.where(Patient.status == status)
     query = query.order_by(func.lower(Patient.last_name), func.lower(Patient.first_names),
                            Patient.id)
-    page = db.paginate(query, per_page=PAGE_SIZE, max_per_page=PAGE_SIZE, error_out=False)
-    if page.page > 1 and not page.items:
-        abort(404)
+    page = paginate(query, PAGE_SIZE)
     return render_page("patients/index.html", "results", page=page, q=q, status=status,
                        statuses=PATIENT_STATUSES)
 

@@ -48,8 +48,13 @@ def head_revision() -> str:
 
 @contextmanager
 def site_app(folder: Path):
-    """The site's app inside an app context; its connections are closed on the way out."""
+    """The site's app inside an app context; its connections are closed on the way out.
+    A SQLite site whose database file is missing is an error here, never silently recreated."""
     app = create_app(folder)
+    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    if url.get_backend_name() == "sqlite" and not Path(url.database).is_file():
+        raise SiteConfigError(f"{url.database} : base de données introuvable (restaurez une "
+                              "sauvegarde avec `dalia restore`)")
     with app.app_context():
         try:
             yield app
@@ -130,13 +135,18 @@ def check_site(folder: Path) -> tuple[list[str], list[str]]:
     return problems, to_complete
 
 
-def _libpq_url(url) -> str:
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+def _libpq(url) -> tuple[str, dict[str, str]]:
+    """The URL for pg_dump / pg_restore without its password, which goes in their environment
+    (a command line is visible to every local user through `ps`)."""
+    env = dict(os.environ)
+    if url.password:
+        env["PGPASSWORD"] = url.password
+    return url.set(drivername="postgresql", password=None).render_as_string(), env
 
 
-def _run(command: list[str], what: str) -> None:
+def _run(command: list[str], what: str, env: dict[str, str] | None = None) -> None:
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=3600)
+        result = subprocess.run(command, capture_output=True, text=True, timeout=3600, env=env)
     except FileNotFoundError as error:
         raise MaintenanceError(f"{what} : {command[0]} introuvable (apt-get install "
                                "postgresql-client)") from error
@@ -154,6 +164,8 @@ def backup_site(folder: Path, out: Path | None = None) -> Path:
         target = Path(target).resolve()
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.partial")
+        # Created 0600 before a byte is written: a backup holds health data.
+        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
         try:
             if sqlite:
                 source = sqlite3.connect(make_url(db.engine.url).database)
@@ -163,9 +175,9 @@ def backup_site(folder: Path, out: Path | None = None) -> Path:
                 destination.close()
                 source.close()
             else:
-                _run(["pg_dump", "--format=custom", "--no-owner", "--file", str(partial),
-                      _libpq_url(db.engine.url)], "pg_dump")
-            os.chmod(partial, 0o600)  # a backup holds health data
+                url, env = _libpq(db.engine.url)
+                _run(["pg_dump", "--format=custom", "--no-owner", "--file", str(partial), url],
+                     "pg_dump", env)
             partial.replace(target)
         finally:
             partial.unlink(missing_ok=True)
@@ -249,8 +261,9 @@ def restore_site(folder: Path, backup: Path) -> Path:
             destination.close()
             source.close()
     else:
+        libpq_url, env = _libpq(url)
         _run(["pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction",
-              "--dbname", _libpq_url(url), str(backup)], "pg_restore")
+              "--dbname", libpq_url, str(backup)], "pg_restore", env)
     return safety
 
 

@@ -16,6 +16,7 @@ from dalia_site.domain.text import FieldError
 from dalia_site.extensions import db
 from dalia_site.forms import attach_errors, choices, submit
 from dalia_site.htmx import render_block, render_page, wants_fragment
+from dalia_site.listing import paginate
 from dalia_site.models import PartnerOrganisation, Patient, Referral
 from dalia_site.models.patients import REFERRAL_STATUSES
 from dalia_site.referrals.forms import DecisionForm, PublicReferralForm, StaffReferralForm
@@ -133,10 +134,7 @@ def _queue_query(status: str, source: str):
 
 def _queue_context():
     status, source = _queue_filters()
-    page = db.paginate(_queue_query(status, source), per_page=PAGE_SIZE, max_per_page=PAGE_SIZE,
-                       error_out=False)
-    if page.page > 1 and not page.items:
-        abort(404)
+    page = paginate(_queue_query(status, source), PAGE_SIZE)
     return {"page": page, "status": status, "source": source, "counts": _counters(),
             "statuses": REFERRAL_STATUSES, "sources": _partner_choices()[1:],
             "decision_form": DecisionForm(), "partner_names": _partner_names()}

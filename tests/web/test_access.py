@@ -51,7 +51,7 @@ EXPECTED = {
     "patients.edit": {"admin", "assistant"},
 }
 URL_VALUES = {"user_id": 1, "filename": "dalia.css", "org_id": 1, "contact_id": 1, "link_id": 1,
-              "import_id": 1, "field": "phone", "referral_id": 1, "patient_id": 1,
+              "import_id": 1, "field": "phone", "kind": "partenaire", "referral_id": 1, "patient_id": 1,
               "token": "lien-inconnu"}
 
 

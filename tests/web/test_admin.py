@@ -102,7 +102,7 @@ def test_an_email_already_taken_in_another_case_is_refused(app, auth, admin, mak
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [
-    ("email", "pas-une-adresse", "Adresse e-mail invalide."),
+    ("email", "pas-une-adresse", "Adresse e-mail invalide (ex. contact@cpts.fr)."),
     ("email", "", "Ce champ est obligatoire."),
     ("name", "", "Ce champ est obligatoire."),
     ("name", "   ", "Ce champ est obligatoire."),

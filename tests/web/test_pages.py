@@ -99,7 +99,7 @@ def test_every_page_of_a_role_is_protected_and_free_of_inline_code(client, as_ro
 
 def test_an_unknown_address_is_a_french_404(client):
     """A mistyped address says 'Page introuvable' in French, with a way back home."""
-    response = client.get("/adressages/42")
+    response = client.get("/nulle-part/42")
     assert response.status_code == 404
     text = page_text(response)
     assert "Page introuvable" in text

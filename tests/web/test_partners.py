@@ -41,8 +41,8 @@ NEW_PARTNER = {
     "email": "Contact@Pharmacie-Dome.fr", "website": "www.pharmacie-dome.fr",
     "opening_hours": "du lundi au samedi, 9h-19h", "finess": "110780061", "notes": "",
 }
-OUTSIDE_MESSAGE = ("Ce code postal est hors du département du site (11) : cochez la case de "
-                   "confirmation ci-dessous si c'est bien voulu.")
+OUTSIDE_MESSAGE = ("Ce code postal est hors du département du site (11) : cochez la case "
+                   "« Je confirme ce code postal hors du département » si c'est bien voulu.")
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -263,8 +263,8 @@ def test_archiving_hides_a_partner_until_restored(app, client, auth, as_role):
     assert CPAM in listed(client.get("/annuaire"))
     assert [(e.action, e.summary, e.object_id) for e in
             events(app, "partner.archive") + events(app, "partner.restore")] == [
-        ("partner.archive", f"{CPAM} : archivé", str(cpam)),
-        ("partner.restore", f"{CPAM} : rétabli", str(cpam)),
+        ("partner.archive", f"{CPAM} : actif : oui → non", str(cpam)),
+        ("partner.restore", f"{CPAM} : actif : non → oui", str(cpam)),
     ]
 
 
@@ -328,8 +328,8 @@ def test_a_postcode_outside_the_departement_needs_confirmation(app, auth, admin)
     ("postcode", "12000", OUTSIDE_MESSAGE),
 ])
 def test_inline_validation_answers_just_the_fields_message(auth, admin, field, value, message):
-    """POST /annuaire/valider/<field> answers the <p> that replaces the one under the field."""
-    response = auth.post(f"/annuaire/valider/{field}", {field: value},
+    """POST /annuaire/valider/partenaire/<field> answers the <p> that replaces the one under the field."""
+    response = auth.post(f"/annuaire/valider/partenaire/{field}", {field: value},
                          headers={"HX-Request": "true"})
     assert response.status_code == 200
     body = html.unescape(response.get_data(as_text=True)).strip()
@@ -402,7 +402,8 @@ def test_people_are_added_edited_and_removed_and_searched(app, client, auth, adm
 
     assert [(e.action, e.summary) for e in events(app, "partner.contact_create")
             + events(app, "partner.contact_update") + events(app, "partner.contact_delete")] == [
-        ("partner.contact_create", f"{CPAM} : personne ajoutée (Émilie Fabre)"),
+        ("partner.contact_create", f"{CPAM} : personne ajoutée (nom : — → Émilie Fabre ; "
+                                   "fonction : — → Conseillère ; téléphone : — → 0468112233)"),
         ("partner.contact_update",
          f"{CPAM} / Émilie Fabre : fonction : Conseillère → Conseillère santé"),
         ("partner.contact_delete", f"{CPAM} : personne retirée (nom : Émilie Fabre, "
@@ -709,3 +710,24 @@ def test_an_import_flags_a_postcode_outside_the_departement_before_confirmation(
     assert "À vérifier avant de confirmer" in text
     assert "ligne 2, code_postal : 12000 est hors du département du site (11)." in text
     assert "Confirmer l'import" in text
+
+
+def test_a_persons_phone_is_checked_inline_too(auth, admin):
+    """The add-a-person form checks its phone as the organisation's form does."""
+    response = auth.post("/annuaire/valider/personne/phone?prefixe=contact",
+                         {"contact-phone": "05 65"}, headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert "<html" not in response.get_data(as_text=True)
+    assert field_error(response, "contact-phone") == (
+        "Numéro de téléphone invalide : 10 chiffres attendus (ex. 05 65 36 73 87).")
+    assert auth.post("/annuaire/valider/personne/phone?prefixe=autre",
+                     {"contact-phone": "05 65"}).status_code == 404
+
+
+def test_the_inline_postcode_check_knows_the_postcode_on_file(app, auth, admin):
+    """Editing the ARS (Montpellier, 34067) does not ask to confirm its postcode again."""
+    ars = org_id(app, "Agence Régionale de Santé Occitanie")
+    kept = auth.post(f"/annuaire/valider/partenaire/postcode?fiche={ars}", {"postcode": "34067"})
+    assert field_error(kept, "postcode") == ""
+    moved = auth.post(f"/annuaire/valider/partenaire/postcode?fiche={ars}", {"postcode": "31000"})
+    assert "hors du département du site (11)" in field_error(moved, "postcode")

@@ -1,0 +1,31 @@
+"""Paginated lists: one way to read the page number, paginate a query and link to other pages."""
+
+from __future__ import annotations
+
+from flask import abort, request, url_for
+
+from dalia_site.extensions import db
+
+MAX_PAGE = 100_000
+
+
+def page_number() -> int:
+    """The ?page= of a list, bounded: a huge or odd value is page 1, never an overflow."""
+    raw = request.args.get("page", "1")
+    return int(raw) if raw.isascii() and raw.isdigit() and 0 < int(raw) <= MAX_PAGE else 1
+
+
+def paginate(query, per_page: int):
+    """A page of `query`; a page past the end is a 404 (page 1 of an empty list is not)."""
+    page = db.paginate(query, page=page_number(), per_page=per_page, max_per_page=per_page,
+                       error_out=False)
+    if page.page > 1 and not page.items:
+        abort(404)
+    return page
+
+
+def page_url(page: int) -> str:
+    """The current list's URL at another page, keeping its filters (and only real ones)."""
+    args = {k: v for k, v in request.args.items()
+            if k != "page" and k != "endpoint" and not k.startswith("_")}
+    return url_for(request.endpoint, **(request.view_args or {}), **args, page=page)
