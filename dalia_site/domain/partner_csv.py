@@ -8,12 +8,13 @@ no line has an error, in one transaction.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, selectinload
 
 from dalia_site.domain import audit
 from dalia_site.domain.partners import (
@@ -26,7 +27,7 @@ from dalia_site.domain.partners import (
     update_organisation,
 )
 from dalia_site.domain.text import fold, format_phone
-from dalia_site.models.partners import PARTNER_CATEGORIES, PartnerOrganisation
+from dalia_site.models.partners import PARTNER_CATEGORIES, PartnerImport, PartnerOrganisation
 
 BOM = "\ufeff"
 COLUMNS = ("id", "nom", "categorie", "adresse", "code_postal", "commune", "telephone", "email",
@@ -77,6 +78,9 @@ class ImportPlan:
     # Accepted but worth a look before confirming (e.g. a postcode outside the département).
     warnings: list[LineError] = field(default_factory=list)
     unchanged: int = 0
+    # (id, last change) of every organisation the file names: a change since the preview
+    # (by a colleague, say) makes the confirmation refuse rather than overwrite it.
+    baseline: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -189,9 +193,45 @@ def plan_import(session: Session, text: str, departement: str = "") -> ImportPla
             plan.unchanged += 1
         else:
             plan.updates.append((number, org_id, cleaned, archived))
+    plan.baseline = sorted((org_id, existing[org_id].updated_at.isoformat()) for org_id in seen_ids)
     if not plan.errors and not (plan.creates or plan.updates or plan.unchanged):
         plan.errors.append(LineError(2, "", "Le fichier ne contient aucune ligne de partenaire."))
     return plan
+
+
+def digest(plan: ImportPlan) -> str:
+    """What the admin saw in the preview: a confirmation applies exactly that, or nothing."""
+    seen = (plan.creates, plan.updates, plan.unchanged, plan.baseline)
+    return hashlib.sha256(repr(seen).encode()).hexdigest()
+
+
+def stage_import(session: Session, actor, filename: str, text: str,
+                 departement: str) -> tuple[ImportPlan, PartnerImport | None]:
+    """Plan an upload; a valid one waits (in the database) for the admin's confirmation."""
+    plan = plan_import(session, text, departement)
+    if not plan.valid:
+        return plan, None
+    # Older uploads of this admin that were never confirmed are dropped.
+    session.execute(delete(PartnerImport).where(PartnerImport.created_by_id == actor.id))
+    pending = PartnerImport(created_by_id=actor.id, filename=filename[:255], content=text,
+                            digest=digest(plan))
+    session.add(pending)
+    session.flush()
+    return plan, pending
+
+
+def confirm_import(session: Session, actor, pending: PartnerImport,
+                   departement: str) -> tuple[ImportPlan, bool]:
+    """Apply a staged upload if the directory has not changed since its preview.
+
+    Returns the plan as it stands now and whether it was applied; the caller commits.
+    """
+    plan = plan_import(session, pending.content, departement)
+    if not plan.valid or digest(plan) != pending.digest:
+        return plan, False
+    apply_import(session, actor, plan, pending.filename)
+    session.delete(pending)
+    return plan, True
 
 
 def apply_import(session: Session, actor, plan: ImportPlan, filename: str = "") -> None:
@@ -200,8 +240,13 @@ def apply_import(session: Session, actor, plan: ImportPlan, filename: str = "") 
         raise ValueError("an import with errors is never applied")
     for _, values, archived in plan.creates:
         set_archived(session, actor, create_organisation(session, actor, values), archived)
+    # One query for the organisations to update and their people (their search text needs them).
+    ids = [org_id for _, org_id, _, _ in plan.updates]
+    organisations = {org.id: org for org in session.scalars(
+        select(PartnerOrganisation).where(PartnerOrganisation.id.in_(ids))
+        .options(selectinload(PartnerOrganisation.contacts)))}
     for _, org_id, values, archived in plan.updates:
-        org = session.get(PartnerOrganisation, org_id)
+        org = organisations[org_id]
         update_organisation(session, actor, org, values)
         set_archived(session, actor, org, archived)
     audit.record(session, actor, "partner.import", "partner_organisation", None,

@@ -7,6 +7,7 @@ import re
 import secrets
 from collections.abc import Iterable, Mapping
 
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
@@ -165,9 +166,12 @@ def postcode_outside(postcode: str, departement: str) -> bool:
 
 
 def _refresh_search_text(session: Session, organisation: PartnerOrganisation) -> None:
-    contacts = session.scalars(
-        select(PartnerContact).where(PartnerContact.organisation_id == organisation.id)
-    ).all() if organisation.id else []
+    if "contacts" not in sa_inspect(organisation).unloaded:
+        contacts = organisation.contacts  # already loaded with the organisation: no query
+    else:
+        contacts = session.scalars(
+            select(PartnerContact).where(PartnerContact.organisation_id == organisation.id)
+        ).all() if organisation.id else []
     organisation.search_text = search_text(organisation, contacts)
 
 

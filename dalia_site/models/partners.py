@@ -118,3 +118,4 @@ class PartnerImport(db.Model):
     created_by_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"))
     filename: Mapped[str] = mapped_column(String(255), default="")
     content: Mapped[str] = mapped_column(Text)
+    digest: Mapped[str] = mapped_column(String(64), default="")  # of the plan the admin saw

@@ -16,7 +16,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from dalia_site.access import roles
@@ -298,19 +298,12 @@ def import_upload():
     except partners.PartnerError as error:
         form.file.errors = [str(error)]
         return render_template("partners/import.html", form=form, plan=None), 422
-    plan = partner_csv.plan_import(db.session, text, _departement())
-    pending = None
-    if plan.valid:
-        # Older uploads of this admin that were never confirmed are dropped.
-        db.session.execute(delete(PartnerImport).where(
-            PartnerImport.created_by_id == current_user.id))
-        pending = PartnerImport(created_by_id=current_user.id, filename=upload.filename or "",
-                                content=text)
-        db.session.add(pending)
-        db.session.commit()
-    status = 200 if plan.valid else 422
+    filename = (upload.filename or "")[:255]
+    plan, pending = partner_csv.stage_import(db.session, current_user, filename, text,
+                                             _departement())
+    db.session.commit()
     return render_template("partners/import.html", form=form, plan=plan, pending=pending,
-                           filename=upload.filename), status
+                           filename=filename), 200 if plan.valid else 422
 
 
 @bp.route("/import/<int:import_id>/confirmer", methods=["POST"])
@@ -319,13 +312,14 @@ def import_confirm(import_id: int):
     pending = db.session.get(PartnerImport, import_id)
     if pending is None or pending.created_by_id != current_user.id:
         abort(404)
-    # The directory may have changed since the preview: plan again, apply only if still valid.
-    plan = partner_csv.plan_import(db.session, pending.content, _departement())
-    if not plan.valid:
+    plan, applied = partner_csv.confirm_import(db.session, current_user, pending, _departement())
+    if not applied:
+        # The directory changed since the preview: nothing is applied, the new plan is shown.
+        db.session.rollback()
+        flash("L'annuaire a changé depuis l'aperçu : rien n'a été importé. Vérifiez le nouvel "
+              "aperçu et renvoyez le fichier.", "error")
         return render_template("partners/import.html", form=ImportForm(), plan=plan,
                                pending=None, filename=pending.filename), 409
-    partner_csv.apply_import(db.session, current_user, plan, pending.filename)
-    db.session.delete(pending)
     db.session.commit()
     flash(f"Import terminé : {len(plan.creates)} partenaire(s) créé(s), {len(plan.updates)} "
           f"modifié(s), {plan.unchanged} inchangé(s).", "success")

@@ -731,3 +731,23 @@ def test_the_inline_postcode_check_knows_the_postcode_on_file(app, auth, admin):
     assert field_error(kept, "postcode") == ""
     moved = auth.post(f"/annuaire/valider/partenaire/postcode?fiche={ars}", {"postcode": "31000"})
     assert "hors du département du site (11)" in field_error(moved, "postcode")
+
+
+def test_a_colleagues_edit_since_the_preview_is_never_overwritten(app, client, auth, admin):
+    """The file changes a phone; a colleague edits that partner before the admin confirms:
+    the confirmation refuses (409) and the colleague's edit stays."""
+    cpam = org_id(app, CPAM)
+    rows = parse_csv(client.get("/annuaire/export.csv").get_data(as_text=True))
+    line = next(r for r in rows if r[0] == str(cpam))
+    line[6] = "04 68 00 00 01"
+    preview = upload(auth, csv_file(";".join(line)))
+    assert preview.status_code == 200
+    with app.app_context():
+        organisation = db.session.get(PartnerOrganisation, cpam)
+        organisation.notes = "Modifié par une collègue"
+        db.session.commit()
+    response = auth.post(f"/annuaire/import/{pending_import_id(preview)}/confirmer")
+    assert response.status_code == 409
+    assert "L'annuaire a changé depuis l'aperçu" in page_text(response)
+    assert organisation(app, CPAM).notes == "Modifié par une collègue"
+    assert organisation(app, CPAM).phone == ""

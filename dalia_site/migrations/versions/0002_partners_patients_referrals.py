@@ -1,8 +1,8 @@
-"""patients, referrals, outbox, rate limits
+"""partners, site identity, patients, referrals, outbox, rate limits
 
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-11-25 17:08:34.740835
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-25 17:21:32.793987
 
 """
 from alembic import op
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0003'
-down_revision = '0002'
+revision = '0002'
+down_revision = '0001'
 branch_labels = None
 depends_on = None
 
@@ -31,6 +31,30 @@ def upgrade():
     )
     with op.batch_alter_table('outbound_email', schema=None) as batch_op:
         batch_op.create_index('ix_outbound_email_pending', ['sent_at', 'attempts'], unique=False)
+
+    op.create_table('partner_organisation',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('category', sa.String(length=30), nullable=False),
+    sa.Column('address', sa.String(length=300), nullable=False),
+    sa.Column('postcode', sa.String(length=5), nullable=False),
+    sa.Column('commune', sa.String(length=120), nullable=False),
+    sa.Column('phone', sa.String(length=20), nullable=False),
+    sa.Column('email', sa.String(length=254), nullable=False),
+    sa.Column('website', sa.String(length=300), nullable=False),
+    sa.Column('opening_hours', sa.String(length=200), nullable=False),
+    sa.Column('finess', sa.String(length=9), nullable=True),
+    sa.Column('notes', sa.Text(), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('search_text', sa.Text(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint("category IN ('cpts', 'dac', 'sas', 'samu_urgences', 'hopital_clinique', 'cpam', 'ars', 'cdom', 'collectivite', 'msp_esp', 'pharmacie', 'infirmiers_liberaux', 'ehpad', 'autre')", name=op.f('ck_partner_organisation_category')),
+    sa.CheckConstraint('finess IS NULL OR length(finess) = 9', name=op.f('ck_partner_organisation_finess_length')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_partner_organisation'))
+    )
+    with op.batch_alter_table('partner_organisation', schema=None) as batch_op:
+        batch_op.create_index('ix_partner_organisation_category_active', ['category', 'active'], unique=False)
 
     op.create_table('patient',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -74,6 +98,54 @@ def upgrade():
     )
     with op.batch_alter_table('rate_limit_hit', schema=None) as batch_op:
         batch_op.create_index('ix_rate_limit_hit_key_at', ['key', 'at'], unique=False)
+
+    op.create_table('site_identity',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('slug', sa.String(length=63), nullable=False),
+    sa.Column('site_uid', sa.String(length=36), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_site_identity')),
+    sa.UniqueConstraint('site_uid', name=op.f('uq_site_identity_site_uid'))
+    )
+    op.create_table('partner_contact',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('organisation_id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=120), nullable=False),
+    sa.Column('role', sa.String(length=120), nullable=False),
+    sa.Column('phone', sa.String(length=20), nullable=False),
+    sa.Column('email', sa.String(length=254), nullable=False),
+    sa.ForeignKeyConstraint(['organisation_id'], ['partner_organisation.id'], name=op.f('fk_partner_contact_organisation_id_partner_organisation'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_partner_contact'))
+    )
+    with op.batch_alter_table('partner_contact', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_partner_contact_organisation_id'), ['organisation_id'], unique=False)
+
+    op.create_table('partner_import',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('created_by_id', sa.Integer(), nullable=False),
+    sa.Column('filename', sa.String(length=255), nullable=False),
+    sa.Column('content', sa.Text(), nullable=False),
+    sa.Column('digest', sa.String(length=64), nullable=False),
+    sa.ForeignKeyConstraint(['created_by_id'], ['staff_user.id'], name=op.f('fk_partner_import_created_by_id_staff_user')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_partner_import'))
+    )
+    op.create_table('partner_referral_link',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('organisation_id', sa.Integer(), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('label', sa.String(length=120), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('created_by_id', sa.Integer(), nullable=True),
+    sa.Column('revoked_at', sa.DateTime(), nullable=True),
+    sa.Column('last_used_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['created_by_id'], ['staff_user.id'], name=op.f('fk_partner_referral_link_created_by_id_staff_user')),
+    sa.ForeignKeyConstraint(['organisation_id'], ['partner_organisation.id'], name=op.f('fk_partner_referral_link_organisation_id_partner_organisation'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_partner_referral_link')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_partner_referral_link_token_hash'))
+    )
+    with op.batch_alter_table('partner_referral_link', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_partner_referral_link_organisation_id'), ['organisation_id'], unique=False)
 
     op.create_table('referral',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -139,6 +211,16 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_referral_patient_id'))
 
     op.drop_table('referral')
+    with op.batch_alter_table('partner_referral_link', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_partner_referral_link_organisation_id'))
+
+    op.drop_table('partner_referral_link')
+    op.drop_table('partner_import')
+    with op.batch_alter_table('partner_contact', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_partner_contact_organisation_id'))
+
+    op.drop_table('partner_contact')
+    op.drop_table('site_identity')
     with op.batch_alter_table('rate_limit_hit', schema=None) as batch_op:
         batch_op.drop_index('ix_rate_limit_hit_key_at')
 
@@ -147,6 +229,10 @@ def downgrade():
         batch_op.drop_index('ix_patient_birth_date')
 
     op.drop_table('patient')
+    with op.batch_alter_table('partner_organisation', schema=None) as batch_op:
+        batch_op.drop_index('ix_partner_organisation_category_active')
+
+    op.drop_table('partner_organisation')
     with op.batch_alter_table('outbound_email', schema=None) as batch_op:
         batch_op.drop_index('ix_outbound_email_pending')
 
