@@ -743,8 +743,7 @@ def test_a_colleagues_edit_since_the_preview_is_never_overwritten(app, client, a
     preview = upload(auth, csv_file(";".join(line)))
     assert preview.status_code == 200
     with app.app_context():
-        organisation = db.session.get(PartnerOrganisation, cpam)
-        organisation.notes = "Modifié par une collègue"
+        db.session.get(PartnerOrganisation, cpam).notes = "Modifié par une collègue"
         db.session.commit()
     response = auth.post(f"/annuaire/import/{pending_import_id(preview)}/confirmer")
     assert response.status_code == 409
