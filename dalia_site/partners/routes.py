@@ -19,11 +19,11 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from dalia_site.access import roles
+from dalia_site.access import may_access, roles
 from dalia_site.domain import partner_csv, partners
 from dalia_site.domain.text import format_phone
 from dalia_site.extensions import db
-from dalia_site.htmx import render_page, wants_fragment
+from dalia_site.htmx import render_block, render_page, wants_fragment
 from dalia_site.listing import paginate
 from dalia_site.models import PartnerContact, PartnerImport, PartnerOrganisation, PartnerReferralLink
 from dalia_site.models.partners import PARTNER_CATEGORIES
@@ -88,7 +88,7 @@ def _links(org_id: int) -> list[PartnerReferralLink]:
 
 def _show(organisation, status=200, contact_form=None, link_form=None, new_link_url=None,
           edit_contact=None):
-    can_edit = current_user.role in EDITORS
+    can_edit = may_access(current_user, "partners.edit")
     return render_template(
         "partners/show.html", organisation=organisation, can_edit=can_edit,
         links=_links(organisation.id) if can_edit else [],
@@ -230,10 +230,15 @@ def edit_contact(org_id: int, contact_id: int):
 @roles(*EDITORS)
 def delete_contact(org_id: int, contact_id: int):
     contact = _contact_or_404(org_id, contact_id)
+    who = contact.name or contact.role
     partners.delete_contact(db.session, current_user, contact)
     db.session.commit()
     if wants_fragment():
-        return "", 200  # the row is removed by the swap
+        # The people section comes back without the row, and says who was removed.
+        return render_block("partners/show.html", "people", removed=who,
+                            organisation=_load_with_contacts(org_id),
+                            can_edit=True, contact_form=ContactForm(prefix="contact"),
+                            edit_contact=None)
     flash("Personne retirée de la fiche.", "success")
     return redirect(url_for("partners.show", org_id=org_id, _anchor="personnes"), 303)
 
@@ -254,7 +259,10 @@ def create_link(org_id: int):
         return _show(organisation, 422, link_form=form)
     db.session.commit()
     # Shown once, in this response only: never stored in clear, never put in a flash cookie.
-    url = url_for("referrals.partner_form", token=token, _external=True)
+    domain = current_app.config["SITE"]["domain"]
+    # The public host of site.toml, not the Host header of this request.
+    url = (f"https://{domain}{url_for('referrals.partner_form', token=token)}" if domain
+           else url_for("referrals.partner_form", token=token, _external=True))
     return _show(organisation, 201, new_link_url=url)
 
 

@@ -7,7 +7,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from dalia_site.access import roles
+from dalia_site.access import may_access, roles
 from dalia_site.domain import patients
 from dalia_site.domain.text import contains_all_words
 from dalia_site.extensions import db
@@ -59,7 +59,7 @@ def _show(patient: Patient, status: int = 200, status_form=None, dac_form=None):
     return render_template(
         "patients/show.html", patient=patient, timeline=patients.timeline(db.session, patient),
         dac=patients.territory_dac(db.session), status_form=status_form or _status_form(patient),
-        dac_form=dac_form or DacHandoverForm(), can_edit=current_user.role in EDITORS,
+        dac_form=dac_form or DacHandoverForm(), can_edit=may_access(current_user, "patients.edit"),
     ), status
 
 
