@@ -287,6 +287,7 @@ def demo(instances_dir, no_serve, port):
     """(Re)crée le site de démonstration instances/demo et le sert sur 127.0.0.1."""
     from dalia_site.domain import accounts
     from dalia_site.extensions import db
+    from dalia_site.provisioning import demo as demo_data
 
     instances = _instances(instances_dir)
     folder = instances / DEMO_SLUG
@@ -306,8 +307,10 @@ def demo(instances_dir, no_serve, port):
         for role, email, name in DEMO_STAFF[1:]:
             user = accounts.create_staff(db.session, None, email, name, role, passwords[role])
             user.must_change_password = False
+        db.session.flush()
+        referrals = demo_data.seed_referrals(db.session, app.config["SITE"]["name"])
         db.session.commit()
-    click.echo(f"Site de démonstration prêt : {created.path}")
+    click.echo(f"Site de démonstration prêt : {created.path} ({referrals} adressages fictifs)")
     click.echo("Comptes (mots de passe régénérés à chaque `make demo`) :")
     for role, email, _ in DEMO_STAFF:
         click.echo(f"  {role:<10} {email:<32} {passwords[role]}")

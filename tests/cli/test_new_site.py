@@ -13,7 +13,7 @@ from dalia_site import create_app
 from dalia_site.commands import cli
 from dalia_site.domain import accounts
 from dalia_site.extensions import db
-from dalia_site.models import StaffUser
+from dalia_site.models import Referral, StaffUser
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -186,6 +186,9 @@ def test_demo_builds_a_site_with_one_account_per_role_and_rebuilds_it(instances)
     app = create_app(instances / "demo")
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(StaffUser)) == 4
+        # A few invented referrals, in every state, so the queue and patients are not empty
+        states = db.session.scalars(select(Referral.status)).all()
+        assert sorted(states) == ["accepted", "declined", "new", "new", "waiting_list"]
         db.engine.dispose()
 
 
