@@ -28,6 +28,7 @@ def create_app(site_dir: str | Path, overrides: dict | None = None) -> Flask:
     from dalia_site.partners.routes import bp as partners_bp
     from dalia_site.patients.routes import bp as patients_bp
     from dalia_site.referrals.routes import bp as referrals_bp
+    from dalia_site.roster.routes import bp as roster_bp
 
     app = Flask(__name__)
     # Ids in URLs fit the database's integer: a longer number is a 404, not an overflow.
@@ -48,7 +49,8 @@ def create_app(site_dir: str | Path, overrides: dict | None = None) -> Flask:
     app.before_request(access.guard)
     csrf.init_app(app)
 
-    for blueprint in (core_bp, auth_bp, referrals_bp, patients_bp, partners_bp, admin_bp):
+    for blueprint in (core_bp, auth_bp, referrals_bp, patients_bp, roster_bp, partners_bp,
+                      admin_bp):
         app.register_blueprint(blueprint)
 
     security_headers.init_app(app)

@@ -19,6 +19,8 @@ SECRET_FILE = "secret_key"
 SQLITE_FILE = "dalia.sqlite3"
 SMTP_PASSWORD_FILE = "smtp_password"  # optional, mode 0600, like secret_key
 MIN_SECRET_LENGTH = 32
+WEEKDAY_NAMES = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+HOURS_RE = re.compile(r"([01]\d:[0-5]\d|2[0-3]:[0-5]\d)-([01]\d:[0-5]\d|2[0-3]:[0-5]\d)")
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 DEPARTEMENT_RE = re.compile(r"^(0[1-9]|[1-8][0-9]|9[0-5]|2A|2B|97[1-6])$")
 
@@ -51,6 +53,9 @@ SCHEMA = (
     Key("territory", "de_departement", str, ""),
     Key("territory", "postcode_prefixes", list, ()),
     Key("territory", "communes", list, ()),
+    Key("hours", "open_days", list, ("lundi", "mardi", "mercredi", "jeudi", "vendredi")),
+    Key("hours", "morning", str, "08:30-12:30"),
+    Key("hours", "afternoon", str, "13:30-17:30"),
     Key("database", "url", str, ""),
     Key("mail", "host", str, ""),
     Key("mail", "port", int, 25),
@@ -73,9 +78,15 @@ def check_value(key: Key, value: object, where: str) -> None:
     if key.kind is list:
         if not all(isinstance(item, str) and item.strip() for item in value):
             fail("doit être une liste de textes non vides")
+        if key.name == "open_days" and not set(value) <= set(WEEKDAY_NAMES):
+            fail(f"doit lister des jours parmi {', '.join(WEEKDAY_NAMES)}")
         if key.name == "postcode_prefixes" and not all(re.fullmatch(r"\d{2,5}", v) for v in value):
             fail('doit lister des débuts de codes postaux (ex. ["12"] ou ["12000", "12850"])')
         return
+    if key.section == "hours" and key.name in ("morning", "afternoon"):
+        match = HOURS_RE.fullmatch(value)
+        if not match or match.group(1) >= match.group(2):
+            fail('doit être une plage « HH:MM-HH:MM » (ex. "08:30-12:30")')
     if key.name == "slug" and not SLUG_RE.match(value):
         fail("doit être en minuscules, chiffres et tirets (ex. « tarn-et-garonne »)")
     if key.name in ("name", "territory") and not value.strip():

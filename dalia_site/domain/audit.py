@@ -36,12 +36,22 @@ ACTION_LABELS = {
     "patient.status": "Changement de statut",
     "patient.referral_attached": "Adressage rattaché",
     "patient.dac_handover": "Transmission au DAC",
+    "roster.member_create": "Ajout d'un membre de l'équipe",
+    "roster.member_update": "Modification d'un membre de l'équipe",
+    "roster.session_add": "Vacation proposée",
+    "roster.session_withdraw": "Vacation retirée",
+    "roster.pattern_add": "Vacation hebdomadaire ajoutée",
+    "roster.pattern_exception": "Absence notée",
+    "roster.pattern_end": "Vacation hebdomadaire arrêtée",
+    "roster.ics_token": "Lien d'agenda créé",
+    "roster.ics_revoke": "Lien d'agenda révoqué",
 }
 OBJECT_LABELS = {
     "staff_user": "Compte",
     "partner_organisation": "Partenaire",
     "referral": "Adressage",
     "patient": "Patient",
+    "team_member": "Membre de l'équipe",
 }
 
 

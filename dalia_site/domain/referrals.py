@@ -256,15 +256,17 @@ def decide(
     if referral.status not in ("new", "waiting_list") or referral.status == decision:
         raise FieldError("decision", f"Cet adressage est déjà « {referral.status_label} ».")
     if decision == "declined":
-        decline_reason = _text({"decline_reason": decline_reason}, "decline_reason",
-                               "Indiquez le motif du refus.")
-        if orientation not in ORIENTATIONS:
-            raise FieldError("orientation", "Indiquez vers qui le patient est orienté.")
-        if orientation == "partner" and orientation_partner is None:
-            raise FieldError("orientation_partner", "Choisissez le partenaire de l'annuaire.")
-        orientation_detail = _text({"orientation_detail": orientation_detail},
-                                   "orientation_detail",
-                                   "Précisez l'orientation." if orientation == "other" else None)
+        with Collector() as check:
+            decline_reason = check("decline_reason", _text, {"decline_reason": decline_reason},
+                                   "decline_reason", "Indiquez le motif du refus.")
+            check("orientation", _choice, "orientation", orientation, ORIENTATIONS,
+                  "Indiquez vers qui le patient est orienté.")
+            if orientation == "partner" and orientation_partner is None:
+                check("orientation_partner", _choice, "orientation_partner", None, (),
+                      "Choisissez le partenaire de l'annuaire.")
+            orientation_detail = check(
+                "orientation_detail", _text, {"orientation_detail": orientation_detail},
+                "orientation_detail", "Précisez l'orientation." if orientation == "other" else None)
     else:
         decline_reason, orientation, orientation_partner, orientation_detail = "", None, None, ""
     patient = session.get(Patient, referral.patient_id) if referral.patient_id else None

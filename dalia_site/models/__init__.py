@@ -11,6 +11,7 @@ from dalia_site.models.partners import (
 )
 from dalia_site.models.patients import Patient, Referral
 from dalia_site.models.ratelimit import RateLimitHit
+from dalia_site.models.roster import PatternException, RosterSession, TeamMember, WeeklyPattern
 from dalia_site.models.site import SiteIdentity
 from dalia_site.models.staff import ROLES, LoginAttempt, StaffUser
 
@@ -24,9 +25,13 @@ __all__ = [
     "PartnerImport",
     "PartnerOrganisation",
     "PartnerReferralLink",
+    "PatternException",
     "Patient",
     "RateLimitHit",
     "Referral",
+    "RosterSession",
     "SiteIdentity",
     "StaffUser",
+    "TeamMember",
+    "WeeklyPattern",
 ]

@@ -14,12 +14,17 @@ from dalia_site.domain import audit, eligibility, partners, ratelimit, referrals
 from dalia_site.domain.mail import send_pending
 from dalia_site.domain.text import FieldError
 from dalia_site.extensions import db
-from dalia_site.forms import attach_errors, choices, submit
+from dalia_site.forms import choices, submit
 from dalia_site.htmx import render_block, render_page, wants_fragment
 from dalia_site.listing import paginate
 from dalia_site.models import PartnerOrganisation, Patient, Referral
 from dalia_site.models.patients import REFERRAL_STATUSES
-from dalia_site.referrals.forms import DecisionForm, PublicReferralForm, StaffReferralForm
+from dalia_site.referrals.forms import (
+    STAFF_CHANNELS,
+    DecisionForm,
+    PublicReferralForm,
+    StaffReferralForm,
+)
 
 bp = Blueprint("referrals", __name__, template_folder="templates")
 
@@ -89,17 +94,23 @@ def create():
     form = StaffReferralForm()
     form.source_id.choices = _partner_choices()
     if request.method == "POST":
-        source_id = form.source_id.data
+        source_id = form.source_id.data or ""
         source = db.session.get(PartnerOrganisation, int(source_id)) \
-            if source_id and source_id.isdigit() else None
-        if source_id and source is None:
-            attach_errors(form, {"source_id": "Partenaire inconnu."})
-        channel = "direct" if source is None else form.channel.data
+            if source_id.isascii() and source_id.isdigit() else None
+        channel = "direct" if not source_id else form.channel.data
         if source is not None and channel == "direct":
             channel = "phone"
-        ok, referral = submit(form, lambda: referrals.receive(
-            db.session, current_user, channel, form.identity(), form.referrer(),
-            form.reason.data, source=source, site_name=_site_name()))
+
+        def record():
+            if source_id and (source is None or not source.active):
+                raise FieldError("source_id", "Partenaire inconnu ou archivé.")
+            if channel not in dict(STAFF_CHANNELS):
+                raise FieldError("channel", "Choisissez comment l'adressage a été reçu.")
+            return referrals.receive(db.session, current_user, channel, form.identity(),
+                                     form.referrer(), form.reason.data, source=source,
+                                     site_name=_site_name())
+
+        ok, referral = submit(form, record)
         if ok:
             _send_mail_now()
             flash(f"Adressage {referral.reference} enregistré.", "success")

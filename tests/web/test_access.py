@@ -14,6 +14,7 @@ EXPECTED = {
     "static": PUBLIC,
     "core.healthz": PUBLIC,
     "referrals.partner_form": PUBLIC,
+    "roster.calendar_feed": PUBLIC,
     "auth.login": PUBLIC,
     "core.home": ALL,
     "auth.logout": ALL,
@@ -49,10 +50,25 @@ EXPECTED = {
     "patients.set_status": {"admin", "assistant", "clinician"},
     "patients.dac_handover": {"admin", "assistant", "clinician"},
     "patients.edit": {"admin", "assistant"},
+    "roster.week": {"admin", "assistant", "clinician"},
+    "roster.month": {"admin", "assistant", "clinician"},
+    "roster.team": {"admin", "assistant"},
+    "roster.member_create": {"admin", "assistant"},
+    "roster.member_edit": {"admin", "assistant"},
+    "roster.member_set_active": {"admin", "assistant"},
+    "roster.member": {"admin", "assistant", "clinician"},
+    "roster.my_sessions": {"admin", "assistant", "clinician"},
+    "roster.session_add": {"admin", "assistant", "clinician"},
+    "roster.session_withdraw": {"admin", "assistant", "clinician"},
+    "roster.pattern_add": {"admin", "assistant"},
+    "roster.pattern_exception": {"admin", "assistant", "clinician"},
+    "roster.pattern_end": {"admin", "assistant"},
+    "roster.calendar_link": {"admin", "assistant", "clinician"},
+    "roster.calendar_revoke": {"admin", "assistant", "clinician"},
 }
 URL_VALUES = {"user_id": 1, "filename": "dalia.css", "org_id": 1, "contact_id": 1, "link_id": 1,
               "import_id": 1, "field": "phone", "kind": "partenaire", "referral_id": 1, "patient_id": 1,
-              "token": "lien-inconnu"}
+              "token": "lien-inconnu", "member_id": 1, "session_id": 1, "pattern_id": 1}
 
 
 def routes(app):

@@ -1,0 +1,438 @@
+"""The roster: who works when, the overlap rule, half-day coverage and the calendar feed.
+
+Weekly patterns hold local wall-clock times; an occurrence is built for each date in the site's
+timezone, so 8h30 stays 8h30 across the daylight-saving changes of March and October.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from dalia_site.domain import audit
+from dalia_site.domain.text import Collector, FieldError, normalise_email, normalise_phone
+from dalia_site.models import PatternException, RosterSession, TeamMember, WeeklyPattern
+from dalia_site.models.roster import (
+    ASSISTANTS,
+    DOCTOR_STATUSES,
+    DOCTORS,
+    HEALTH_PROFESSIONS,
+    JUNIOR_STATUSES,
+    NURSES,
+    PROFESSIONS,
+    TEAMS,
+    WEEKDAYS,
+)
+
+HORIZON = timedelta(days=366)  # how far ahead a new weekly pattern is checked for overlaps
+
+
+# --- Team members -------------------------------------------------------------------------------
+
+def rpps_is_valid(rpps: str) -> bool:
+    """11 digits whose last one is the Luhn check digit of the first ten."""
+    if len(rpps) != 11 or not rpps.isascii() or not rpps.isdigit():
+        return False
+    total = 0
+    for index, digit in enumerate(int(c) for c in reversed(rpps)):
+        if index % 2:
+            digit *= 2
+            digit -= 9 if digit > 9 else 0
+        total += digit
+    return total % 10 == 0
+
+
+def _rpps(value: str, profession: str) -> str | None:
+    value = value.replace(" ", "")
+    if not value:
+        return None
+    if profession not in HEALTH_PROFESSIONS:
+        raise FieldError("rpps", "Seuls les médecins et infirmier·es ont un numéro RPPS.")
+    if not rpps_is_valid(value):
+        raise FieldError("rpps", "Numéro RPPS invalide : 11 chiffres dont une clé de contrôle.")
+    return value
+
+
+def _name(value: str) -> str:
+    value = " ".join(value.split())
+    if not value:
+        raise FieldError("name", "Le nom est obligatoire.")
+    if len(value) > 120:
+        raise FieldError("name", "120 caractères au plus.")
+    return value
+
+
+def _choice(field_name: str, value: object, allowed: Mapping, message: str) -> str:
+    if value not in allowed:
+        raise FieldError(field_name, message)
+    return value
+
+
+def clean_member(values: Mapping[str, object]) -> dict[str, object]:
+    cleaned: dict[str, object] = {}
+    with Collector() as check:
+        cleaned["name"] = check("name", _name, str(values.get("name") or ""))
+        profession = check("profession", _choice, "profession", values.get("profession"),
+                           PROFESSIONS, "Choisissez la profession.")
+        cleaned["profession"] = profession
+        cleaned["team"] = check("team", _choice, "team", values.get("team"), TEAMS,
+                                "Choisissez l'équipe.")
+        status = values.get("doctor_status") or None
+        if profession in DOCTORS:
+            cleaned["doctor_status"] = check("doctor_status", _choice, "doctor_status", status,
+                                             DOCTOR_STATUSES, "Précisez le statut du médecin.")
+        else:
+            cleaned["doctor_status"] = None
+        cleaned["rpps"] = check("rpps", _rpps, str(values.get("rpps") or ""), profession)
+        cleaned["phone"] = check("phone", normalise_phone, str(values.get("phone") or ""))
+        cleaned["email"] = check("email", normalise_email, str(values.get("email") or ""))
+    return cleaned
+
+
+def save_member(session: Session, actor, member: TeamMember | None,
+                values: Mapping[str, object], staff_user_id: int | None) -> TeamMember:
+    cleaned = clean_member(values) | {"staff_user_id": staff_user_id}
+    if cleaned["rpps"] and session.scalar(select(TeamMember.id).where(
+            TeamMember.rpps == cleaned["rpps"], TeamMember.id != (member.id if member else 0))):
+        raise FieldError("rpps", "Ce numéro RPPS est déjà celui d'un autre membre.")
+    if staff_user_id and session.scalar(select(TeamMember.id).where(
+            TeamMember.staff_user_id == staff_user_id,
+            TeamMember.id != (member.id if member else 0))):
+        raise FieldError("staff_user_id", "Ce compte est déjà lié à un autre membre.")
+    if member is None:
+        member = TeamMember(**cleaned, active=True)
+        session.add(member)
+        session.flush()
+        audit.record(session, actor, "roster.member_create", "team_member", member.id,
+                     f"{member.name} ({member.profession_label}) ajouté·e à l'équipe")
+        return member
+    before = {k: getattr(member, k) for k in cleaned}
+    changes = audit.describe_changes(before, cleaned)
+    for key, value in cleaned.items():
+        setattr(member, key, value)
+    if changes:
+        audit.record(session, actor, "roster.member_update", "team_member", member.id,
+                     f"{member.name} : {changes}")
+    return member
+
+
+def set_member_active(session: Session, actor, member: TeamMember, active: bool) -> None:
+    if member.active == active:
+        return
+    member.active = active
+    audit.record(session, actor, "roster.member_update", "team_member", member.id,
+                 f"{member.name} : " + audit.describe_changes({"actif": not active},
+                                                              {"actif": active}))
+
+
+# --- Occurrences and the overlap rule ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Occurrence:
+    member_id: int
+    starts_at: datetime
+    ends_at: datetime
+    kind: str  # "pattern" or "session"
+    ref_id: int
+
+
+def local(day: date, at: time, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, at, tzinfo=zone)
+
+
+def pattern_days(pattern: WeeklyPattern, first: date, last: date,
+                 skipped: Iterable[date] = ()) -> list[date]:
+    """The dates in [first, last] on which a weekly pattern happens."""
+    skipped = set(skipped)
+    start = max(first, pattern.valid_from)
+    end = min(last, pattern.valid_until) if pattern.valid_until else last
+    day = start + timedelta(days=(pattern.weekday - start.weekday()) % 7)
+    days = []
+    while day <= end:
+        if day not in skipped:
+            days.append(day)
+        day += timedelta(days=7)
+    return days
+
+
+def occurrences(session: Session, first: date, last: date, zone: ZoneInfo,
+                member_ids: Iterable[int] | None = None) -> list[Occurrence]:
+    """Every session of [first, last] (local dates): one-offs and weekly patterns, three queries."""
+    start, end = local(first, time(), zone), local(last + timedelta(days=1), time(), zone)
+    sessions = select(RosterSession).where(RosterSession.starts_at < end,
+                                           RosterSession.ends_at > start)
+    patterns = select(WeeklyPattern).options(selectinload(WeeklyPattern.exceptions)).where(
+        WeeklyPattern.valid_from <= last,
+        (WeeklyPattern.valid_until.is_(None)) | (WeeklyPattern.valid_until >= first))
+    if member_ids is not None:
+        ids = list(member_ids)
+        sessions = sessions.where(RosterSession.member_id.in_(ids))
+        patterns = patterns.where(WeeklyPattern.member_id.in_(ids))
+    found = [Occurrence(s.member_id, s.starts_at, s.ends_at, "session", s.id)
+             for s in session.scalars(sessions)]
+    for pattern in session.scalars(patterns):
+        for day in pattern_days(pattern, first, last, (e.day for e in pattern.exceptions)):
+            found.append(Occurrence(pattern.member_id, local(day, pattern.start_time, zone),
+                                    local(day, pattern.end_time, zone), "pattern", pattern.id))
+    return sorted(found, key=lambda o: (o.starts_at, o.member_id))
+
+
+def _conflict_message(occurrence: Occurrence, zone: ZoneInfo) -> str:
+    start = occurrence.starts_at.astimezone(zone)
+    end = occurrence.ends_at.astimezone(zone)
+    return (f"Ce membre a déjà une vacation le {start:%d/%m/%Y} de {start:%Hh%M} à "
+            f"{end:%Hh%M} : deux vacations ne peuvent pas se chevaucher.")
+
+
+def check_no_overlap(session: Session, member_id: int, spans: Iterable[tuple[datetime, datetime]],
+                     zone: ZoneInfo, ignore: tuple[str, int] | None = None) -> None:
+    spans = sorted(spans)
+    if not spans:
+        return
+    first = spans[0][0].astimezone(zone).date()
+    last = spans[-1][1].astimezone(zone).date()
+    existing = [o for o in occurrences(session, first, last, zone, [member_id])
+                if (o.kind, o.ref_id) != ignore]
+    for start, end in spans:
+        for other in existing:
+            if start < other.ends_at and other.starts_at < end:
+                raise FieldError("starts_at", _conflict_message(other, zone))
+
+
+# --- Sessions -----------------------------------------------------------------------------------
+
+def add_session(session: Session, actor, member: TeamMember, day: date | None,
+                start: time | None, end: time | None, zone: ZoneInfo, note: str = "",
+                today: date | None = None) -> RosterSession:
+    """A one-off session (e.g. a half-day a volunteer doctor offers)."""
+    if day is None:
+        raise FieldError("day", "Indiquez la date (jj/mm/aaaa).")
+    if start is None or end is None:
+        raise FieldError("starts_at", "Indiquez l'heure de début et de fin.")
+    if day < (today or date.today()):
+        raise FieldError("day", "La date est passée.")
+    if start >= end:
+        raise FieldError("starts_at", "L'heure de fin doit suivre l'heure de début.")
+    if not member.active:
+        raise FieldError("member_id", "Ce membre n'est plus actif dans l'équipe.")
+    starts_at, ends_at = local(day, start, zone), local(day, end, zone)
+    check_no_overlap(session, member.id, [(starts_at, ends_at)], zone)
+    roster_session = RosterSession(member_id=member.id, starts_at=starts_at, ends_at=ends_at,
+                                   note=note.strip()[:200],
+                                   created_by_id=actor.id if actor else None)
+    session.add(roster_session)
+    session.flush()
+    audit.record(session, actor, "roster.session_add", "team_member", member.id,
+                 f"{member.name} : vacation le {day:%d/%m/%Y} de {start:%Hh%M} à {end:%Hh%M}")
+    return roster_session
+
+
+def booked_appointments(session: Session, roster_session: RosterSession) -> list:
+    """Appointments that a withdrawal would strand. Booking does not exist yet: none can be."""
+    return []
+
+
+def withdraw_session(session: Session, actor, roster_session: RosterSession,
+                     zone: ZoneInfo) -> None:
+    booked = booked_appointments(session, roster_session)
+    if booked:
+        raise FieldError("session", "Des rendez-vous sont pris sur cette vacation : "
+                         + ", ".join(str(b) for b in booked))
+    member = session.get(TeamMember, roster_session.member_id)
+    start = roster_session.starts_at.astimezone(zone)
+    session.delete(roster_session)
+    audit.record(session, actor, "roster.session_withdraw", "team_member", member.id,
+                 f"{member.name} : vacation du {start:%d/%m/%Y à %Hh%M} retirée")
+
+
+def add_pattern(session: Session, actor, member: TeamMember, weekday: int | None,
+                start: time | None, end: time | None, valid_from: date | None,
+                valid_until: date | None, zone: ZoneInfo) -> WeeklyPattern:
+    """'Every Tuesday morning' for a member of the stable team; refused if it overlaps anything
+    the member already has within a year."""
+    if weekday not in range(7):
+        raise FieldError("weekday", "Choisissez le jour de la semaine.")
+    if start is None or end is None or start >= end:
+        raise FieldError("starts_at", "Indiquez une heure de début suivie d'une heure de fin.")
+    if valid_from is None:
+        raise FieldError("valid_from", "Indiquez la date de début (jj/mm/aaaa).")
+    if valid_until is not None and valid_until < valid_from:
+        raise FieldError("valid_until", "La date de fin doit suivre la date de début.")
+    pattern = WeeklyPattern(member_id=member.id, weekday=weekday, start_time=start,
+                            end_time=end, valid_from=valid_from, valid_until=valid_until)
+    pattern.exceptions = []
+    horizon = min(valid_until or valid_from + HORIZON, valid_from + HORIZON)
+    spans = [(local(d, start, zone), local(d, end, zone))
+             for d in pattern_days(pattern, valid_from, horizon)]
+    check_no_overlap(session, member.id, spans, zone)
+    session.add(pattern)
+    session.flush()
+    audit.record(session, actor, "roster.pattern_add", "team_member", member.id,
+                 f"{member.name} : chaque {WEEKDAYS[weekday]} de {start:%Hh%M} à {end:%Hh%M} "
+                 f"à partir du {valid_from:%d/%m/%Y}"
+                 + (f" jusqu'au {valid_until:%d/%m/%Y}" if valid_until else ""))
+    return pattern
+
+
+def add_exception(session: Session, actor, pattern: WeeklyPattern, day: date | None,
+                  reason: str = "") -> PatternException:
+    if day is None:
+        raise FieldError("day", "Indiquez la date (jj/mm/aaaa).")
+    if day.weekday() != pattern.weekday or not pattern_days(pattern, day, day):
+        raise FieldError("day", f"Ce modèle n'a pas lieu ce jour-là (chaque "
+                                f"{WEEKDAYS[pattern.weekday]}).")
+    if session.scalar(select(PatternException.id).where(PatternException.pattern_id == pattern.id,
+                                                        PatternException.day == day)):
+        raise FieldError("day", "Cette absence est déjà notée.")
+    exception = PatternException(pattern_id=pattern.id, day=day, reason=reason.strip()[:120])
+    session.add(exception)
+    member = session.get(TeamMember, pattern.member_id)
+    audit.record(session, actor, "roster.pattern_exception", "team_member", member.id,
+                 f"{member.name} : absent·e le {day:%d/%m/%Y}" + (f" ({reason})" if reason else ""))
+    return exception
+
+
+def end_pattern(session: Session, actor, pattern: WeeklyPattern, today: date) -> None:
+    """Stop a weekly pattern from today on (past occurrences stay as history)."""
+    member = session.get(TeamMember, pattern.member_id)
+    if pattern.valid_from >= today:
+        session.delete(pattern)
+    else:
+        pattern.valid_until = today - timedelta(days=1)
+    audit.record(session, actor, "roster.pattern_end", "team_member", member.id,
+                 f"{member.name} : fin du modèle du {WEEKDAYS[pattern.weekday]}")
+
+
+# --- Half-days and coverage -----------------------------------------------------------------------
+
+@dataclass
+class HalfDay:
+    day: date
+    label: str  # "matin" or "après-midi"
+    starts_at: datetime
+    ends_at: datetime
+    open: bool
+    members: list[TeamMember] = field(default_factory=list)
+    alerts: list[str] = field(default_factory=list)
+
+    @property
+    def has_doctor(self) -> bool:
+        return any(m.profession in DOCTORS for m in self.members)
+
+    @property
+    def has_nurse(self) -> bool:
+        return any(m.profession in NURSES for m in self.members)
+
+    @property
+    def gap(self) -> bool:
+        """Open to patients but without a doctor or a nurse."""
+        return self.open and not (self.has_doctor and self.has_nurse)
+
+
+def hours_range(value: str) -> tuple[time, time]:
+    start, end = value.split("-")
+    return time.fromisoformat(start), time.fromisoformat(end)
+
+
+def coverage_alerts(members: list[TeamMember], open_to_patients: bool) -> list[str]:
+    """The coverage rules of a half-day, as French alerts (empty when covered)."""
+    alerts = []
+    if open_to_patients:
+        if not any(m.profession in DOCTORS for m in members):
+            alerts.append("Aucun médecin")
+        if not any(m.profession in NURSES for m in members):
+            alerts.append("Aucun·e infirmier·e")
+        if not any(m.profession in ASSISTANTS for m in members):
+            alerts.append("Aucun·e assistant·e médical·e")
+    juniors = [m for m in members if m.profession in DOCTORS and m.doctor_status in JUNIOR_STATUSES]
+    seniors = [m for m in members if m.profession in DOCTORS
+               and m.doctor_status not in JUNIOR_STATUSES]
+    if juniors and not seniors:
+        alerts.append(f"{', '.join(m.name for m in juniors)} : pas de médecin senior présent")
+    return alerts
+
+
+def half_days(session: Session, first: date, last: date, hours: Mapping[str, object],
+              zone: ZoneInfo) -> list[HalfDay]:
+    """Every half-day of [first, last] with who is on duty and its alerts (four queries)."""
+    open_days = {WEEKDAYS.index(d) for d in hours["open_days"]}
+    windows = (("matin", *hours_range(hours["morning"])),
+               ("après-midi", *hours_range(hours["afternoon"])))
+    found = occurrences(session, first, last, zone)
+    members = {m.id: m for m in session.scalars(
+        select(TeamMember).where(TeamMember.id.in_({o.member_id for o in found})))}
+    result = []
+    day = first
+    while day <= last:
+        for label, start, end in windows:
+            half = HalfDay(day, label, local(day, start, zone), local(day, end, zone),
+                           open=day.weekday() in open_days)
+            on_duty = {o.member_id for o in found
+                       if o.starts_at < half.ends_at and half.starts_at < o.ends_at}
+            half.members = sorted((members[i] for i in on_duty if members[i].active),
+                                  key=lambda m: (m.profession, m.name))
+            half.alerts = coverage_alerts(half.members, half.open)
+            result.append(half)
+        day += timedelta(days=1)
+    return result
+
+
+# --- Calendar feed ------------------------------------------------------------------------------
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_calendar_token(session: Session, actor, member: TeamMember) -> str:
+    """A new private feed address; the previous one stops working."""
+    token = secrets.token_urlsafe(24)
+    member.ics_token_hash = _token_hash(token)
+    audit.record(session, actor, "roster.ics_token", "team_member", member.id,
+                 f"{member.name} : nouveau lien d'agenda (l'ancien ne fonctionne plus)")
+    return token
+
+
+def revoke_calendar_token(session: Session, actor, member: TeamMember) -> None:
+    member.ics_token_hash = None
+    audit.record(session, actor, "roster.ics_revoke", "team_member", member.id,
+                 f"{member.name} : lien d'agenda révoqué")
+
+
+def member_for_calendar(session: Session, token: str) -> TeamMember | None:
+    member = session.scalar(select(TeamMember).where(
+        TeamMember.ics_token_hash == _token_hash(token)))
+    return member if member is not None and member.active else None
+
+
+def calendar(session: Session, member: TeamMember, site_name: str, zone: ZoneInfo,
+             today: date, domain: str = "dalia.invalid") -> bytes:
+    """The member's sessions from 60 days back to a year ahead, as an iCalendar file whose
+    times carry the site's timezone (with its daylight-saving rules in a VTIMEZONE)."""
+    from icalendar import Calendar, Event
+
+    cal = Calendar()
+    cal.add("prodid", "-//URPS Occitanie//DALIA site kit//FR")
+    cal.add("version", "2.0")
+    cal.add("x-wr-calname", f"{site_name} — vacations de {member.name}")
+    cal.add("x-wr-timezone", str(zone))
+    stamp = datetime.now(tz=zone).replace(microsecond=0)
+    for occurrence in occurrences(session, today - timedelta(days=60),
+                                  today + timedelta(days=365), zone, [member.id]):
+        event = Event()
+        start = occurrence.starts_at.astimezone(zone)
+        event.add("uid", f"{occurrence.kind}-{occurrence.ref_id}-{start:%Y%m%d}@{domain}")
+        event.add("dtstamp", stamp)
+        event.add("dtstart", start)
+        event.add("dtend", occurrence.ends_at.astimezone(zone))
+        event.add("summary", f"Vacation {site_name}")
+        cal.add_component(event)
+    cal.add_missing_timezones()
+    return cal.to_ical()
+

@@ -1,0 +1,147 @@
+"""The team and its sessions: weekly patterns (stable team) with exceptions, one-off sessions
+(volunteer doctors' half-days)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    SmallInteger,
+    String,
+    Time,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from dalia_site.extensions import db
+from dalia_site.models.types import UTCDateTime, utcnow
+
+PROFESSIONS = {
+    "medecin": "Médecin",
+    "ipa": "Infirmier·e en pratique avancée (IPA)",
+    "infirmier_azalee": "Infirmier·e Azalée",
+    "infirmier": "Infirmier·e",
+    "assistant_medical": "Assistant·e médical·e",
+    "secretariat": "Secrétariat",
+    "coordination": "Coordination",
+}
+DOCTORS = ("medecin",)
+NURSES = ("ipa", "infirmier_azalee", "infirmier")
+ASSISTANTS = ("assistant_medical",)
+HEALTH_PROFESSIONS = DOCTORS + NURSES  # those with an RPPS number
+TEAMS = {"flexible": "Équipe flexible", "stable": "Équipe stable"}
+DOCTOR_STATUSES = {
+    "retraite": "Retraité·e",
+    "remplacant": "Remplaçant·e",
+    "saspas": "SASPAS",
+    "interne": "Interne",
+    "salarie": "Salarié·e",
+    "installe": "Installé·e",
+}
+JUNIOR_STATUSES = ("interne", "saspas")  # need a senior doctor on the same half-day
+WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+
+
+def _in(column: str, values) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class TeamMember(db.Model):
+    __tablename__ = "team_member"
+    __table_args__ = (
+        CheckConstraint(_in("profession", PROFESSIONS), name="profession"),
+        CheckConstraint(_in("team", TEAMS), name="team"),
+        CheckConstraint(f"doctor_status IS NULL OR {_in('doctor_status', DOCTOR_STATUSES)}",
+                        name="doctor_status"),
+        CheckConstraint("rpps IS NULL OR length(rpps) = 11", name="rpps_length"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    profession: Mapped[str] = mapped_column(String(20))
+    team: Mapped[str] = mapped_column(String(10))
+    doctor_status: Mapped[str | None] = mapped_column(String(12))
+    rpps: Mapped[str | None] = mapped_column(String(11), unique=True)
+    phone: Mapped[str] = mapped_column(String(20), default="")
+    email: Mapped[str] = mapped_column(String(254), default="")
+    staff_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The private calendar feed: only the SHA-256 of its token is stored.
+    ics_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def profession_label(self) -> str:
+        return PROFESSIONS[self.profession]
+
+    @property
+    def is_doctor(self) -> bool:
+        return self.profession in DOCTORS
+
+    @property
+    def is_nurse(self) -> bool:
+        return self.profession in NURSES
+
+
+class WeeklyPattern(db.Model):
+    """'Every Tuesday 8h30–12h30 from 2 March': times are local (Europe/Paris) wall-clock times."""
+
+    __tablename__ = "weekly_pattern"
+    __table_args__ = (
+        CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday"),
+        CheckConstraint("start_time < end_time", name="times_in_order"),
+        CheckConstraint("valid_until IS NULL OR valid_until >= valid_from", name="dates_in_order"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("team_member.id", ondelete="CASCADE"),
+                                           index=True)
+    weekday: Mapped[int] = mapped_column(SmallInteger)
+    start_time: Mapped[time] = mapped_column(Time)
+    end_time: Mapped[time] = mapped_column(Time)
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[date | None] = mapped_column(Date)
+
+    member: Mapped[TeamMember] = relationship(lazy="raise")
+    exceptions: Mapped[list[PatternException]] = relationship(
+        back_populates="pattern", cascade="all, delete-orphan", lazy="raise",
+        order_by="PatternException.day")
+
+
+class PatternException(db.Model):
+    """A day a weekly pattern does not happen (holiday, absence)."""
+
+    __tablename__ = "pattern_exception"
+    __table_args__ = (UniqueConstraint("pattern_id", "day", name="uq_pattern_exception_day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pattern_id: Mapped[int] = mapped_column(ForeignKey("weekly_pattern.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(String(120), default="")
+
+    pattern: Mapped[WeeklyPattern] = relationship(back_populates="exceptions", lazy="raise")
+
+
+class RosterSession(db.Model):
+    """A one-off session, e.g. a half-day a volunteer doctor offers."""
+
+    __tablename__ = "roster_session"
+    __table_args__ = (
+        CheckConstraint("starts_at < ends_at", name="times_in_order"),
+        Index("ix_roster_session_span", "starts_at", "ends_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("team_member.id", ondelete="CASCADE"),
+                                           index=True)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    note: Mapped[str] = mapped_column(String(200), default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+
+    member: Mapped[TeamMember] = relationship(lazy="raise")

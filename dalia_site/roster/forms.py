@@ -1,0 +1,53 @@
+"""Roster forms: they parse dates and times; the rules are in domain/roster."""
+
+from wtforms import DateField, SelectField, StringField, TelField, TimeField
+from wtforms.validators import Optional
+
+from dalia_site.forms import Form, Marked, choices, strip
+from dalia_site.models.roster import DOCTOR_STATUSES, PROFESSIONS, TEAMS, WEEKDAYS
+
+TEXT = {"filters": [strip]}
+HALF_DAYS = choices([("matin", "Matin"), ("apres-midi", "Après-midi"), ("autre", "Autre horaire")])
+
+
+class MemberForm(Form):
+    name = StringField("Nom et prénom", validators=[Marked()], **TEXT)
+    profession = SelectField("Profession", choices=choices(PROFESSIONS.items()),
+                             validators=[Marked()], validate_choice=False)
+    team = SelectField("Équipe", choices=choices(TEAMS.items()), validate_choice=False)
+    doctor_status = SelectField("Statut (médecins)",
+                                choices=choices([("", "—"), *DOCTOR_STATUSES.items()]),
+                                validate_choice=False)
+    rpps = StringField("N° RPPS", **TEXT, description="11 chiffres (médecins, infirmier·es)",
+                       render_kw={"inputmode": "numeric"})
+    phone = TelField("Téléphone", **TEXT)
+    email = StringField("E-mail", **TEXT)
+    staff_user_id = SelectField("Compte sur le site", choices=[], validate_choice=False,
+                                description="Pour que la personne gère ses propres vacations.")
+
+    def values(self) -> dict:
+        return {k: self[k].data for k in ("name", "profession", "team", "doctor_status", "rpps",
+                                          "phone", "email")}
+
+
+class TimesMixin:
+    half_day = SelectField("Créneau", choices=HALF_DAYS, validate_choice=False)
+    start = TimeField("Début (si autre horaire)", validators=[Optional()])
+    end = TimeField("Fin (si autre horaire)", validators=[Optional()])
+
+
+class SessionForm(TimesMixin, Form):
+    day = DateField("Date", validators=[Marked()])
+    note = StringField("Remarque (facultatif)", **TEXT)
+
+
+class PatternForm(TimesMixin, Form):
+    weekday = SelectField("Chaque", choices=choices((str(i), d) for i, d in enumerate(WEEKDAYS)),
+                          validate_choice=False)
+    valid_from = DateField("À partir du", validators=[Marked()])
+    valid_until = DateField("Jusqu'au (facultatif)", validators=[Optional()])
+
+
+class ExceptionForm(Form):
+    day = DateField("Date d'absence", validators=[Marked()])
+    reason = StringField("Motif (facultatif)", **TEXT, description="Ex. congés, formation")

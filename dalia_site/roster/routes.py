@@ -1,0 +1,309 @@
+"""The team roster: members, their sessions and weekly patterns, the planning, calendar feeds."""
+
+from __future__ import annotations
+
+from datetime import date, time, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from dalia_site.access import public, roles
+from dalia_site.domain import roster
+from dalia_site.domain.text import FieldError
+from dalia_site.extensions import db
+from dalia_site.forms import choices, submit
+from dalia_site.htmx import render_page
+from dalia_site.models import RosterSession, StaffUser, TeamMember, WeeklyPattern
+from dalia_site.models.types import utcnow
+from dalia_site.roster.forms import ExceptionForm, MemberForm, PatternForm, SessionForm
+
+bp = Blueprint("roster", __name__, template_folder="templates")
+
+READERS = ("admin", "assistant", "clinician")
+MANAGERS = ("admin", "assistant")
+
+
+def _zone() -> ZoneInfo:
+    return ZoneInfo(current_app.config["SITE"]["timezone"])
+
+
+def _today() -> date:
+    return utcnow().astimezone(_zone()).date()
+
+
+def _hours() -> dict:
+    return current_app.config["SITE_SETTINGS"]["hours"]
+
+
+def _date_arg(name: str, default: date) -> date:
+    try:
+        value = date.fromisoformat(request.args.get(name, ""))
+    except ValueError:
+        return default
+    return value if date(2000, 1, 1) <= value <= date(2100, 12, 31) else default
+
+
+# --- Planning -----------------------------------------------------------------------------------
+
+@bp.route("/planning")
+@roles(*READERS)
+def week():
+    today = _today()
+    monday = _date_arg("semaine", today)
+    monday -= timedelta(days=monday.weekday())
+    halves = roster.half_days(db.session, monday, monday + timedelta(days=6), _hours(), _zone())
+    days = [monday + timedelta(days=i) for i in range(7)]
+    return render_page("roster/week.html", "planning", monday=monday, days=days,
+                       mornings=halves[0::2], afternoons=halves[1::2], today=today,
+                       previous=monday - timedelta(days=7), next=monday + timedelta(days=7))
+
+
+@bp.route("/planning/mois")
+@roles(*READERS)
+def month():
+    today = _today()
+    first = _date_arg("mois", today).replace(day=1)
+    last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    start = first - timedelta(days=first.weekday())
+    end = last + timedelta(days=6 - last.weekday())
+    halves = roster.half_days(db.session, start, end, _hours(), _zone())
+    by_day = {}
+    for half in halves:
+        by_day.setdefault(half.day, []).append(half)
+    weeks = [[start + timedelta(days=w * 7 + d) for d in range(7)]
+             for w in range(((end - start).days + 1) // 7)]
+    return render_page("roster/month.html", "planning", first=first, weeks=weeks, by_day=by_day,
+                       today=today, previous=(first - timedelta(days=1)).replace(day=1),
+                       next=last + timedelta(days=1))
+
+
+# --- Team ---------------------------------------------------------------------------------------
+
+@bp.route("/equipe")
+@roles(*MANAGERS)
+def team():
+    members = db.session.scalars(select(TeamMember).order_by(
+        TeamMember.active.desc(), TeamMember.team, func.lower(TeamMember.name))).all()
+    return render_template("roster/team.html", members=members)
+
+
+def _account_choices(form: MemberForm) -> None:
+    accounts = db.session.execute(select(StaffUser.id, StaffUser.name, StaffUser.email).where(
+        StaffUser.active.is_(True)).order_by(func.lower(StaffUser.name))).all()
+    form.staff_user_id.choices = choices(
+        [("", "Aucun")] + [(str(i), f"{name} <{email}>") for i, name, email in accounts])
+
+
+def _member_form_page(member: TeamMember | None):
+    form = MemberForm(obj=member)
+    _account_choices(form)
+    if request.method == "GET":
+        if member:
+            form.staff_user_id.data = str(member.staff_user_id or "")
+            form.doctor_status.data = member.doctor_status or ""
+        return render_template("roster/member_form.html", form=form, member=member)
+    account = form.staff_user_id.data
+    account_id = int(account) if account and account.isascii() and account.isdigit() else None
+    ok, saved = submit(form, lambda: roster.save_member(db.session, current_user, member,
+                                                        form.values(), account_id))
+    if not ok:
+        return render_template("roster/member_form.html", form=form, member=member), 422
+    flash(f"{saved.name} : fiche enregistrée.", "success")
+    return redirect(url_for("roster.member", member_id=saved.id), 303)
+
+
+@bp.route("/equipe/nouveau", methods=["GET", "POST"])
+@roles(*MANAGERS)
+def member_create():
+    return _member_form_page(None)
+
+
+@bp.route("/equipe/<int:member_id>/modifier", methods=["GET", "POST"])
+@roles(*MANAGERS)
+def member_edit(member_id: int):
+    return _member_form_page(db.get_or_404(TeamMember, member_id))
+
+
+@bp.route("/equipe/<int:member_id>/statut", methods=["POST"])
+@roles(*MANAGERS)
+def member_set_active(member_id: int):
+    member = db.get_or_404(TeamMember, member_id)
+    if request.form.get("active") not in ("0", "1"):
+        abort(400)
+    roster.set_member_active(db.session, current_user, member, request.form["active"] == "1")
+    db.session.commit()
+    flash(f"{member.name} : {'réactivé·e' if member.active else 'retiré·e de l’équipe'}.", "success")
+    return redirect(url_for("roster.team"), 303)
+
+
+# --- A member's sessions (managers for everyone, a clinician for their own) -----------------------
+
+def _member_in_reach(member_id: int) -> TeamMember:
+    """The member whose sessions the user may manage: anyone for managers, oneself otherwise."""
+    member = db.get_or_404(TeamMember, member_id)
+    if current_user.role not in MANAGERS and member.staff_user_id != current_user.id:
+        abort(403)
+    return member
+
+
+def _member_page(member: TeamMember, status: int = 200, session_form=None, pattern_form=None,
+                 exception_forms=None, calendar_url: str | None = None):
+    today = _today()
+    upcoming = roster.occurrences(db.session, today, today + timedelta(days=90), _zone(),
+                                  [member.id])
+    patterns = db.session.scalars(select(WeeklyPattern).where(
+        WeeklyPattern.member_id == member.id).options(selectinload(WeeklyPattern.exceptions))
+        .order_by(WeeklyPattern.weekday, WeeklyPattern.start_time)).all()
+    exception_forms = exception_forms or {}
+    for pattern in patterns:
+        exception_forms.setdefault(pattern.id, ExceptionForm(prefix=f"absence-{pattern.id}"))
+    return render_template(
+        "roster/member.html", member=member, upcoming=upcoming, patterns=patterns,
+        session_form=session_form or SessionForm(prefix="vacation"),
+        pattern_form=pattern_form or PatternForm(prefix="modele"),
+        exception_forms=exception_forms, can_manage=current_user.role in MANAGERS,
+        calendar_url=calendar_url, zone=_zone(), today=today,
+    ), status
+
+
+@bp.route("/equipe/<int:member_id>")
+@roles(*READERS)
+def member(member_id: int):
+    return _member_page(_member_in_reach(member_id))
+
+
+@bp.route("/mes-vacations")
+@roles(*READERS)
+def my_sessions():
+    mine = db.session.scalar(select(TeamMember.id).where(
+        TeamMember.staff_user_id == current_user.id))
+    if mine is None:
+        return render_template("roster/no_member.html"), 404
+    return redirect(url_for("roster.member", member_id=mine))
+
+
+def _times(form) -> tuple[time | None, time | None]:
+    if form.half_day.data in ("matin", "apres-midi"):
+        return roster.hours_range(_hours()["morning" if form.half_day.data == "matin" else "afternoon"])
+    return form.start.data, form.end.data
+
+
+@bp.route("/equipe/<int:member_id>/vacations", methods=["POST"])
+@roles(*READERS)
+def session_add(member_id: int):
+    member = _member_in_reach(member_id)
+    form = SessionForm(prefix="vacation")
+    start, end = _times(form)
+    ok, added = submit(form, lambda: roster.add_session(
+        db.session, current_user, member, form.day.data, start, end, _zone(), form.note.data or "",
+        today=_today()))
+    if not ok:
+        return _member_page(member, 422, session_form=form)
+    flash(f"Vacation du {added.starts_at.astimezone(_zone()):%d/%m/%Y} enregistrée.", "success")
+    return redirect(url_for("roster.member", member_id=member_id), 303)
+
+
+@bp.route("/equipe/<int:member_id>/vacations/<int:session_id>/retirer", methods=["POST"])
+@roles(*READERS)
+def session_withdraw(member_id: int, session_id: int):
+    member = _member_in_reach(member_id)
+    roster_session = db.session.get(RosterSession, session_id)
+    if roster_session is None or roster_session.member_id != member.id:
+        abort(404)
+    try:
+        roster.withdraw_session(db.session, current_user, roster_session, _zone())
+    except FieldError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+        return redirect(url_for("roster.member", member_id=member_id), 303)
+    db.session.commit()
+    flash("Vacation retirée.", "success")
+    return redirect(url_for("roster.member", member_id=member_id), 303)
+
+
+@bp.route("/equipe/<int:member_id>/modeles", methods=["POST"])
+@roles(*MANAGERS)
+def pattern_add(member_id: int):
+    member = db.get_or_404(TeamMember, member_id)
+    form = PatternForm(prefix="modele")
+    start, end = _times(form)
+    weekday = int(form.weekday.data) if (form.weekday.data or "").isdigit() else None
+    ok, _ = submit(form, lambda: roster.add_pattern(
+        db.session, current_user, member, weekday, start, end, form.valid_from.data,
+        form.valid_until.data, _zone()))
+    if not ok:
+        return _member_page(member, 422, pattern_form=form)
+    flash("Vacation hebdomadaire enregistrée.", "success")
+    return redirect(url_for("roster.member", member_id=member_id), 303)
+
+
+def _pattern_of(member: TeamMember, pattern_id: int) -> WeeklyPattern:
+    pattern = db.session.get(WeeklyPattern, pattern_id)
+    if pattern is None or pattern.member_id != member.id:
+        abort(404)
+    return pattern
+
+
+@bp.route("/equipe/<int:member_id>/modeles/<int:pattern_id>/absence", methods=["POST"])
+@roles(*READERS)
+def pattern_exception(member_id: int, pattern_id: int):
+    member = _member_in_reach(member_id)
+    pattern = _pattern_of(member, pattern_id)
+    form = ExceptionForm(prefix=f"absence-{pattern_id}")
+    ok, _ = submit(form, lambda: roster.add_exception(db.session, current_user, pattern,
+                                                      form.day.data, form.reason.data or ""))
+    if not ok:
+        return _member_page(member, 422, exception_forms={pattern_id: form})
+    flash("Absence enregistrée.", "success")
+    return redirect(url_for("roster.member", member_id=member_id), 303)
+
+
+@bp.route("/equipe/<int:member_id>/modeles/<int:pattern_id>/terminer", methods=["POST"])
+@roles(*MANAGERS)
+def pattern_end(member_id: int, pattern_id: int):
+    member = db.get_or_404(TeamMember, member_id)
+    roster.end_pattern(db.session, current_user, _pattern_of(member, pattern_id), _today())
+    db.session.commit()
+    flash("Vacation hebdomadaire arrêtée à partir d'aujourd'hui.", "success")
+    return redirect(url_for("roster.member", member_id=member_id), 303)
+
+
+# --- Calendar feed ------------------------------------------------------------------------------
+
+@bp.route("/equipe/<int:member_id>/agenda", methods=["POST"])
+@roles(*READERS)
+def calendar_link(member_id: int):
+    member = _member_in_reach(member_id)
+    token = roster.new_calendar_token(db.session, current_user, member)
+    db.session.commit()
+    domain = current_app.config["SITE"]["domain"]
+    path = url_for("roster.calendar_feed", token=token)
+    # Shown once, in this response only; the site's public host when it has one.
+    url = f"https://{domain}{path}" if domain else url_for("roster.calendar_feed", token=token,
+                                                           _external=True)
+    return _member_page(member, 201, calendar_url=url)
+
+
+@bp.route("/equipe/<int:member_id>/agenda/revoquer", methods=["POST"])
+@roles(*READERS)
+def calendar_revoke(member_id: int):
+    member = _member_in_reach(member_id)
+    roster.revoke_calendar_token(db.session, current_user, member)
+    db.session.commit()
+    flash("Lien d'agenda révoqué : il ne fonctionne plus.", "success")
+    return redirect(url_for("roster.member", member_id=member_id), 303)
+
+
+@bp.route("/agenda/<token>.ics")
+@public
+def calendar_feed(token: str):
+    member = roster.member_for_calendar(db.session, token)
+    if member is None:
+        abort(404)
+    body = roster.calendar(db.session, member, current_app.config["SITE"]["name"], _zone(),
+                           _today(), current_app.config["SITE"]["domain"] or "dalia.invalid")
+    return Response(body, content_type="text/calendar; charset=utf-8",
+                    headers={"Content-Disposition": 'inline; filename="vacations.ics"'})
