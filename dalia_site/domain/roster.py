@@ -203,7 +203,7 @@ def check_no_overlap(session: Session, member_id: int, spans: Iterable[tuple[dat
     for start, end in spans:
         for other in existing:
             if start < other.ends_at and other.starts_at < end:
-                raise FieldError("starts_at", _conflict_message(other, zone))
+                raise FieldError("start", _conflict_message(other, zone))
 
 
 # --- Sessions -----------------------------------------------------------------------------------
@@ -215,11 +215,11 @@ def add_session(session: Session, actor, member: TeamMember, day: date | None,
     if day is None:
         raise FieldError("day", "Indiquez la date (jj/mm/aaaa).")
     if start is None or end is None:
-        raise FieldError("starts_at", "Indiquez l'heure de début et de fin.")
+        raise FieldError("start", "Indiquez l'heure de début et de fin.")
     if day < (today or date.today()):
         raise FieldError("day", "La date est passée.")
     if start >= end:
-        raise FieldError("starts_at", "L'heure de fin doit suivre l'heure de début.")
+        raise FieldError("start", "L'heure de fin doit suivre l'heure de début.")
     if not member.active:
         raise FieldError("member_id", "Ce membre n'est plus actif dans l'équipe.")
     starts_at, ends_at = local(day, start, zone), local(day, end, zone)
@@ -260,7 +260,7 @@ def add_pattern(session: Session, actor, member: TeamMember, weekday: int | None
     if weekday not in range(7):
         raise FieldError("weekday", "Choisissez le jour de la semaine.")
     if start is None or end is None or start >= end:
-        raise FieldError("starts_at", "Indiquez une heure de début suivie d'une heure de fin.")
+        raise FieldError("start", "Indiquez une heure de début suivie d'une heure de fin.")
     if valid_from is None:
         raise FieldError("valid_from", "Indiquez la date de début (jj/mm/aaaa).")
     if valid_until is not None and valid_until < valid_from:
