@@ -293,6 +293,8 @@ def add_exception(session: Session, actor, pattern: WeeklyPattern, day: date | N
         raise FieldError("day", "Cette absence est déjà notée.")
     exception = PatternException(pattern_id=pattern.id, day=day, reason=reason.strip()[:120])
     session.add(exception)
+    session.flush()
+    session.expire(pattern, ["exceptions"])  # the next occurrences() sees the new absence
     member = session.get(TeamMember, pattern.member_id)
     audit.record(session, actor, "roster.pattern_exception", "team_member", member.id,
                  f"{member.name} : absent·e le {day:%d/%m/%Y}" + (f" ({reason})" if reason else ""))
