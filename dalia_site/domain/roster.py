@@ -18,7 +18,13 @@ from sqlalchemy.orm import Session, selectinload
 
 from dalia_site.domain import audit
 from dalia_site.domain.text import Collector, FieldError, normalise_email, normalise_phone
-from dalia_site.models import PatternException, RosterSession, TeamMember, WeeklyPattern
+from dalia_site.models import (
+    PatternException,
+    RosterSession,
+    StaffUser,
+    TeamMember,
+    WeeklyPattern,
+)
 from dalia_site.models.roster import (
     ASSISTANTS,
     DOCTOR_STATUSES,
@@ -99,6 +105,10 @@ def clean_member(values: Mapping[str, object]) -> dict[str, object]:
 def save_member(session: Session, actor, member: TeamMember | None,
                 values: Mapping[str, object], staff_user_id: int | None) -> TeamMember:
     cleaned = clean_member(values) | {"staff_user_id": staff_user_id}
+    current = member.staff_user_id if member else None
+    if staff_user_id and staff_user_id != current and not session.scalar(select(StaffUser.id).where(
+            StaffUser.id == staff_user_id, StaffUser.active.is_(True))):
+        raise FieldError("staff_user_id", "Choisissez un compte actif dans la liste.")
     if cleaned["rpps"] and session.scalar(select(TeamMember.id).where(
             TeamMember.rpps == cleaned["rpps"], TeamMember.id != (member.id if member else 0))):
         raise FieldError("rpps", "Ce numéro RPPS est déjà celui d'un autre membre.")
@@ -265,6 +275,8 @@ def add_pattern(session: Session, actor, member: TeamMember, weekday: int | None
         raise FieldError("valid_from", "Indiquez la date de début (jj/mm/aaaa).")
     if valid_until is not None and valid_until < valid_from:
         raise FieldError("valid_until", "La date de fin doit suivre la date de début.")
+    if not member.active:
+        raise FieldError("weekday", "Ce membre n'est plus actif dans l'équipe.")
     pattern = WeeklyPattern(member_id=member.id, weekday=weekday, start_time=start,
                             end_time=end, valid_from=valid_from, valid_until=valid_until)
     pattern.exceptions = []
@@ -301,8 +313,11 @@ def add_exception(session: Session, actor, pattern: WeeklyPattern, day: date | N
     return exception
 
 
-def end_pattern(session: Session, actor, pattern: WeeklyPattern, today: date) -> None:
-    """Stop a weekly pattern from today on (past occurrences stay as history)."""
+def end_pattern(session: Session, actor, pattern: WeeklyPattern, today: date) -> bool:
+    """Stop a weekly pattern from today on (past occurrences stay as history); False when it
+    had already ended (nothing changes)."""
+    if pattern.valid_until is not None and pattern.valid_until < today:
+        return False
     member = session.get(TeamMember, pattern.member_id)
     if pattern.valid_from >= today:
         session.delete(pattern)
@@ -310,6 +325,7 @@ def end_pattern(session: Session, actor, pattern: WeeklyPattern, today: date) ->
         pattern.valid_until = today - timedelta(days=1)
     audit.record(session, actor, "roster.pattern_end", "team_member", member.id,
                  f"{member.name} : fin du modèle du {WEEKDAYS[pattern.weekday]}")
+    return True
 
 
 # --- Half-days and coverage -----------------------------------------------------------------------

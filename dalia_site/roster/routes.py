@@ -265,9 +265,11 @@ def pattern_exception(member_id: int, pattern_id: int):
 @roles(*MANAGERS)
 def pattern_end(member_id: int, pattern_id: int):
     member = db.get_or_404(TeamMember, member_id)
-    roster.end_pattern(db.session, current_user, _pattern_of(member, pattern_id), _today())
-    db.session.commit()
-    flash("Vacation hebdomadaire arrêtée à partir d'aujourd'hui.", "success")
+    if roster.end_pattern(db.session, current_user, _pattern_of(member, pattern_id), _today()):
+        db.session.commit()
+        flash("Vacation hebdomadaire arrêtée à partir d'aujourd'hui.", "success")
+    else:
+        flash("Cette vacation hebdomadaire est déjà terminée.", "info")
     return redirect(url_for("roster.member", member_id=member_id), 303)
 
 

@@ -12,6 +12,7 @@ from dalia_site.commands import cli
 from dalia_site.domain import accounts
 from dalia_site.extensions import db
 from dalia_site.models import StaffUser
+from dalia_site.provisioning.maintenance import head_revision
 
 PASSWORD = "mot de passe des tests CLI"
 TERRITORIES = {"aveyron": "12", "lozere": "48", "ariege": "09", "tarn-et-garonne": "82",
@@ -175,7 +176,8 @@ def test_upgrade_all_backs_up_migrates_and_survives_a_broken_site(instances):
     result = run("upgrade", "--all", "--instances-dir", instances)
     assert result.exit_code == 1
     lines = {line.split()[1]: line for line in result.stdout.splitlines() if line[:2] in ("ok", "ÉC")}
-    assert "0001 → 0002" in lines["aveyron"] and "0001 → 0002" in lines["lozere"]
+    head = head_revision()
+    assert f"0001 → {head}" in lines["aveyron"] and f"0001 → {head}" in lines["lozere"]
     assert "déjà à jour" in lines["ariege"]
     assert lines["carcassonne"].startswith("ÉCHEC")
     assert result.stdout.splitlines()[-1] == "3 site(s) à jour, 1 en échec"
