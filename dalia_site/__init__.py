@@ -21,6 +21,7 @@ def create_app(site_dir: str | Path, overrides: dict | None = None) -> Flask:
     from dalia_site import access, filters, security_headers
     from dalia_site.admin.routes import bp as admin_bp
     from dalia_site.auth.routes import bp as auth_bp
+    from dalia_site.booking.routes import bp as booking_bp
     from dalia_site.config import flask_config
     from dalia_site.core.routes import bp as core_bp
     from dalia_site.errors import register_error_handlers
@@ -49,8 +50,8 @@ def create_app(site_dir: str | Path, overrides: dict | None = None) -> Flask:
     app.before_request(access.guard)
     csrf.init_app(app)
 
-    for blueprint in (core_bp, auth_bp, referrals_bp, patients_bp, roster_bp, partners_bp,
-                      admin_bp):
+    for blueprint in (core_bp, auth_bp, referrals_bp, patients_bp, booking_bp, roster_bp,
+                      partners_bp, admin_bp):
         app.register_blueprint(blueprint)
 
     security_headers.init_app(app)

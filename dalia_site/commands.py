@@ -254,6 +254,44 @@ def send_mail(slug, all_sites, instances_dir):
         raise SystemExit(1)
 
 
+@cli.command("send-reminders")
+@click.argument("slug", required=False)
+@click.option("--all", "all_sites", is_flag=True, help="Tous les sites du dossier.")
+@instances_option
+def send_reminders(slug, all_sites, instances_dir):
+    """Rappels par e-mail des rendez-vous du lendemain (une fois par rendez-vous), puis envoi."""
+    from zoneinfo import ZoneInfo
+
+    from dalia_site.domain.booking import queue_reminders
+    from dalia_site.domain.mail import send_pending
+    from dalia_site.extensions import db
+    from dalia_site.models.types import utcnow
+
+    if bool(slug) == all_sites:
+        _fail("indiquez un site ou --all (pas les deux)")
+    folders = (maintenance.site_folders(_instances(instances_dir)) if all_sites
+               else [_site_dir(instances_dir, slug)])
+    failures = 0
+    for folder in folders:
+        try:
+            with maintenance.site_app(folder) as app:
+                zone = ZoneInfo(app.config["SITE"]["timezone"])
+                name = app.config["SITE"]["name"]
+                queued = queue_reminders(db.session, name, app.config["SITE_SETTINGS"]["visits"],
+                                         zone, utcnow().astimezone(zone).date())
+                db.session.commit()  # queued and marked together: never twice
+                sent, failed = send_pending(db.session, app.config["MAIL"], name, limit=1000)
+        except SiteConfigError as error:
+            click.secho(f"{folder.name} : {error}", fg="red", err=True)
+            failures += 1
+            continue
+        failures += failed
+        click.echo(f"{folder.name} : {queued} rappel(s) préparé(s), {sent} e-mail(s) envoyé(s), "
+                   f"{failed} en échec (réessayés au prochain passage)")
+    if failures:
+        raise SystemExit(1)
+
+
 def _serve(folder: Path, port: int, host: str = "127.0.0.1") -> None:
     from werkzeug.serving import run_simple
 

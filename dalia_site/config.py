@@ -56,6 +56,12 @@ SCHEMA = (
     Key("hours", "open_days", list, ("lundi", "mardi", "mercredi", "jeudi", "vendredi")),
     Key("hours", "morning", str, "08:30-12:30"),
     Key("hours", "afternoon", str, "13:30-17:30"),
+    Key("visits", "first_minutes", int, 60),
+    Key("visits", "doctor_minutes", int, 30),
+    Key("visits", "nurse_minutes", int, 30),
+    Key("visits", "address", str, ""),
+    Key("visits", "what_to_bring", str, "Carte Vitale, ordonnances en cours, derniers résultats "
+                                         "d'analyses et comptes rendus, carnet de santé."),
     Key("database", "url", str, ""),
     Key("mail", "host", str, ""),
     Key("mail", "port", int, 25),
@@ -100,6 +106,8 @@ def check_value(key: Key, value: object, where: str) -> None:
             fail(f"n'est pas un fuseau horaire connu : {value!r}")
     if key.name == "idle_timeout_minutes" and not 1 <= value <= 24 * 60:
         fail("doit être compris entre 1 et 1440 minutes")
+    if key.section == "visits" and key.name.endswith("_minutes") and not 10 <= value <= 240:
+        fail("doit être une durée en minutes entre 10 et 240")
     if key.section == "mail" and key.name == "port" and not 1 <= value <= 65535:
         fail("doit être un port entre 1 et 65535")
     if key.name == "proxy_hops" and not 0 <= value <= 5:

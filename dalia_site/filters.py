@@ -18,6 +18,7 @@ NAVIGATION = (
     ("core.home", "Accueil"),
     ("referrals.queue", "Adressages"),
     ("patients.index", "Patients"),
+    ("booking.day", "Agenda"),
     ("roster.week", "Planning"),
     ("partners.index", "Annuaire"),
     ("admin.staff_list", "Comptes"),

@@ -24,9 +24,9 @@ MANUAL_STATUSES = ("follow_up", "gp_found", "discharged")
 _SHOWN = {"sex": SEXES, "ald": ALD_CHOICES, "gp_status": GP_CHOICES}
 
 
-def record_view(session: Session, actor, patient: Patient, what: str = "fiche") -> None:
+def record_view(session: Session, actor, patient_id: int, what: str = "fiche") -> None:
     """Every read of a patient's identity leaves a trace with the reader's name."""
-    audit.record(session, actor, "patient.view", "patient", patient.id, f"Consultation : {what}")
+    audit.record(session, actor, "patient.view", "patient", patient_id, f"Consultation : {what}")
 
 
 def _shown(field: str, value):

@@ -245,16 +245,20 @@ def add_session(session: Session, actor, member: TeamMember, day: date | None,
 
 
 def booked_appointments(session: Session, roster_session: RosterSession) -> list:
-    """Appointments that a withdrawal would strand. Booking does not exist yet: none can be."""
-    return []
+    """Booked appointments that a withdrawal of this session would strand."""
+    from dalia_site.domain.booking import booked_in  # booking builds on the roster
+
+    return booked_in(session, roster_session.member_id, roster_session.starts_at,
+                     roster_session.ends_at)
 
 
 def withdraw_session(session: Session, actor, roster_session: RosterSession,
                      zone: ZoneInfo) -> None:
     booked = booked_appointments(session, roster_session)
     if booked:
-        raise FieldError("session", "Des rendez-vous sont pris sur cette vacation : "
-                         + ", ".join(str(b) for b in booked))
+        raise FieldError("session", "Des rendez-vous sont pris sur cette vacation ; déplacez-les "
+                         "d'abord : " + ", ".join(
+                             f"n° {a.id} à {a.starts_at.astimezone(zone):%Hh%M}" for a in booked))
     member = session.get(TeamMember, roster_session.member_id)
     start = roster_session.starts_at.astimezone(zone)
     session.delete(roster_session)

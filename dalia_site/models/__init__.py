@@ -1,6 +1,7 @@
 """SQLAlchemy models, one module per capability; imported here so Alembic sees them all."""
 
 from dalia_site.models.audit import AuditEvent
+from dalia_site.models.booking import Appointment, AppointmentClinician
 from dalia_site.models.mail import OutboundEmail
 from dalia_site.models.partners import (
     PARTNER_CATEGORIES,
@@ -16,6 +17,8 @@ from dalia_site.models.site import SiteIdentity
 from dalia_site.models.staff import ROLES, LoginAttempt, StaffUser
 
 __all__ = [
+    "Appointment",
+    "AppointmentClinician",
     "PARTNER_CATEGORIES",
     "ROLES",
     "AuditEvent",

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from dalia_site.access import may_access, roles
-from dalia_site.domain import patients
+from dalia_site.domain import booking, patients
 from dalia_site.domain.text import contains_all_words
 from dalia_site.extensions import db
 from dalia_site.forms import choices, submit
 from dalia_site.htmx import render_page
 from dalia_site.listing import paginate
-from dalia_site.models import Patient, Referral
+from dalia_site.models import Patient, Referral, TeamMember
+from dalia_site.models.booking import KINDS
 from dalia_site.models.patients import PATIENT_STATUSES
+from dalia_site.models.roster import DOCTORS, NURSES
+from dalia_site.models.types import utcnow
 from dalia_site.referrals.forms import DacHandoverForm, PatientForm, StatusForm
 
 bp = Blueprint("patients", __name__, url_prefix="/patients", template_folder="templates")
@@ -40,7 +45,8 @@ def index():
                        statuses=PATIENT_STATUSES)
 
 
-def _patient_or_404(patient_id: int) -> Patient:
+def load_patient(patient_id: int) -> Patient:
+    """The patient with what the patient page shows of it, or 404."""
     patient = db.session.scalar(select(Patient).where(Patient.id == patient_id).options(
         selectinload(Patient.referrals).selectinload(Referral.source)))
     if patient is None:
@@ -55,19 +61,36 @@ def _status_form(patient: Patient) -> StatusForm:
     return form
 
 
-def _show(patient: Patient, status: int = 200, status_form=None, dac_form=None):
-    return render_template(
-        "patients/show.html", patient=patient, timeline=patients.timeline(db.session, patient),
-        dac=patients.territory_dac(db.session), status_form=status_form or _status_form(patient),
-        dac_form=dac_form or DacHandoverForm(), can_edit=may_access(current_user, "patients.edit"),
-    ), status
+def patient_context(patient: Patient, **extra) -> dict:
+    """Everything the patient page shows; booking adds its slots through `extra`."""
+    appointments = booking.appointments_of(db.session, patient)
+    now = utcnow()
+    context = {
+        "patient": patient, "timeline": patients.timeline(db.session, patient),
+        "dac": patients.territory_dac(db.session), "status_form": _status_form(patient),
+        "dac_form": DacHandoverForm(), "can_edit": may_access(current_user, "patients.edit"),
+        "upcoming": [a for a in appointments if a.status == "booked" and a.ends_at > now],
+        "past": [a for a in appointments if not (a.status == "booked" and a.ends_at > now)][::-1],
+        "proposed": booking.next_kind(appointments), "slots": None,
+        "clinicians": db.session.scalars(select(TeamMember).where(
+            TeamMember.active.is_(True), TeamMember.profession.in_(DOCTORS + NURSES))
+            .order_by(func.lower(TeamMember.name))).all(),
+        "kinds": KINDS, "zone": ZoneInfo(current_app.config["SITE"]["timezone"]), "now": now,
+        "slot_kind": None, "slot_members": {}, "slot_message": "", "override_reason": "",
+        "reschedule": None,
+    }
+    return context | extra
+
+
+def _show(patient: Patient, status: int = 200, **extra):
+    return render_template("patients/show.html", **patient_context(patient, **extra)), status
 
 
 @bp.route("/<int:patient_id>")
 @roles(*READERS)
 def show(patient_id: int):
-    patient = _patient_or_404(patient_id)
-    patients.record_view(db.session, current_user, patient)
+    patient = load_patient(patient_id)
+    patients.record_view(db.session, current_user, patient.id)
     db.session.commit()
     return _show(patient)
 
@@ -75,10 +98,10 @@ def show(patient_id: int):
 @bp.route("/<int:patient_id>/modifier", methods=["GET", "POST"])
 @roles(*EDITORS)
 def edit(patient_id: int):
-    patient = _patient_or_404(patient_id)
+    patient = load_patient(patient_id)
     form = PatientForm(obj=patient)
     if request.method == "GET":
-        patients.record_view(db.session, current_user, patient, "formulaire de modification")
+        patients.record_view(db.session, current_user, patient.id, "formulaire de modification")
         db.session.commit()
         return render_template("patients/form.html", form=form, patient=patient)
     ok, changed = submit(form, lambda: patients.update_identity(
@@ -93,7 +116,7 @@ def edit(patient_id: int):
 @bp.route("/<int:patient_id>/statut", methods=["POST"])
 @roles(*READERS)
 def set_status(patient_id: int):
-    patient = _patient_or_404(patient_id)
+    patient = load_patient(patient_id)
     form = _status_form(patient)
     ok, _ = submit(form, lambda: patients.set_status(db.session, current_user, patient,
                                                      form.status.data))
@@ -106,7 +129,7 @@ def set_status(patient_id: int):
 @bp.route("/<int:patient_id>/dac", methods=["POST"])
 @roles(*READERS)
 def dac_handover(patient_id: int):
-    patient = _patient_or_404(patient_id)
+    patient = load_patient(patient_id)
     form = DacHandoverForm()
     ok, _ = submit(form, lambda: patients.record_dac_handover(
         db.session, current_user, patient, form.handover_on.data, form.patient_informed.data,

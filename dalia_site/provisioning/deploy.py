@@ -16,6 +16,8 @@ RENDERED = {
     "dalia-backup@.timer.j2": "dalia-backup@.timer",
     "dalia-mail@.service.j2": "dalia-mail@.service",
     "dalia-mail@.timer.j2": "dalia-mail@.timer",
+    "dalia-reminders@.service.j2": "dalia-reminders@.service",
+    "dalia-reminders@.timer.j2": "dalia-reminders@.timer",
 }
 _jinja = jinja2.Environment(  # noqa: S701 - config files, not HTML
     loader=jinja2.FileSystemLoader(DEPLOY_TEMPLATES), keep_trailing_newline=True,

@@ -32,7 +32,7 @@ def test_new_site_renders_the_deploy_files_of_the_site(two_sites):
     deploy = two_sites / "aveyron" / "deploy"
     assert sorted(p.name for p in deploy.iterdir()) == [
         "dalia-backup@.service", "dalia-backup@.timer", "dalia-mail@.service", "dalia-mail@.timer",
-        "dalia@.service", "nginx.conf"]
+        "dalia-reminders@.service", "dalia-reminders@.timer", "dalia@.service", "nginx.conf"]
     nginx = (deploy / "nginx.conf").read_text()
     assert "server_name dalia-aveyron.example.fr;" in nginx
     assert "unix:/run/dalia/aveyron/gunicorn.sock" in nginx
@@ -80,7 +80,9 @@ def test_systemd_accepts_the_rendered_units(two_sites, tmp_path):
                                ("dalia-backup@.service", "dalia-backup@aveyron.service"),
                                ("dalia-backup@.timer", "dalia-backup@aveyron.timer"),
                                ("dalia-mail@.service", "dalia-mail@aveyron.service"),
-                               ("dalia-mail@.timer", "dalia-mail@aveyron.timer")):
+                               ("dalia-mail@.timer", "dalia-mail@aveyron.timer"),
+                               ("dalia-reminders@.service", "dalia-reminders@aveyron.service"),
+                               ("dalia-reminders@.timer", "dalia-reminders@aveyron.timer")):
         shutil.copy(deploy / rendered, tmp_path / instance)
         units.append(str(tmp_path / instance))
     result = subprocess.run([analyze, "verify", "--man=no", *units], capture_output=True,

@@ -50,6 +50,16 @@ EXPECTED = {
     "patients.set_status": {"admin", "assistant", "clinician"},
     "patients.dac_handover": {"admin", "assistant", "clinician"},
     "patients.edit": {"admin", "assistant"},
+    "booking.slots": {"admin", "assistant"},
+    "booking.book": {"admin", "assistant"},
+    "booking.cancel": {"admin", "assistant"},
+    "booking.reschedule": {"admin", "assistant"},
+    "booking.mark": {"admin", "assistant", "clinician"},
+    "booking.walk_in": {"admin", "assistant", "clinician"},
+    "booking.convocation": {"admin", "assistant", "clinician"},
+    "booking.convocation_ics": {"admin", "assistant", "clinician"},
+    "booking.day": {"admin", "assistant", "clinician"},
+    "booking.week": {"admin", "assistant", "clinician"},
     "roster.week": {"admin", "assistant", "clinician"},
     "roster.month": {"admin", "assistant", "clinician"},
     "roster.team": {"admin", "assistant"},
@@ -68,7 +78,8 @@ EXPECTED = {
 }
 URL_VALUES = {"user_id": 1, "filename": "dalia.css", "org_id": 1, "contact_id": 1, "link_id": 1,
               "import_id": 1, "field": "phone", "kind": "partenaire", "referral_id": 1, "patient_id": 1,
-              "token": "lien-inconnu", "member_id": 1, "session_id": 1, "pattern_id": 1}
+              "token": "lien-inconnu", "member_id": 1, "session_id": 1, "pattern_id": 1,
+              "appointment_id": 1}
 
 
 def routes(app):

@@ -1,0 +1,286 @@
+"""Booking: slots proposed on the patient page, appointments, the day and week agenda."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from dalia_site.access import roles
+from dalia_site.domain import booking, patients
+from dalia_site.domain.roster import occurrences
+from dalia_site.domain.text import FieldError
+from dalia_site.extensions import db
+from dalia_site.htmx import render_page
+from dalia_site.models import Appointment, AppointmentClinician, Patient, TeamMember
+from dalia_site.models.booking import KINDS
+from dalia_site.models.roster import DOCTORS, NURSES
+from dalia_site.models.types import utcnow
+from dalia_site.patients.routes import load_patient, patient_context
+
+bp = Blueprint("booking", __name__, template_folder="templates")
+
+READERS = ("admin", "assistant", "clinician")
+BOOKERS = ("admin", "assistant")
+
+
+def _zone() -> ZoneInfo:
+    return ZoneInfo(current_app.config["SITE"]["timezone"])
+
+
+def _visits() -> dict:
+    return current_app.config["SITE_SETTINGS"]["visits"]
+
+
+def _appointment_or_404(appointment_id: int) -> Appointment:
+    appointment = db.session.scalar(
+        select(Appointment).where(Appointment.id == appointment_id).options(
+            selectinload(Appointment.patient),
+            selectinload(Appointment.clinicians).selectinload(AppointmentClinician.member)))
+    if appointment is None:
+        abort(404)
+    return appointment
+
+
+def _kind_choice(patient: Patient) -> tuple[str, str]:
+    proposed = booking.next_kind(booking.appointments_of(db.session, patient))
+    kind = request.values.get("kind") or proposed
+    if kind not in KINDS:
+        abort(400)
+    return kind, proposed
+
+
+def _slots_page(patient: Patient, status: int = 200, message: str = "", reschedule=None):
+    """The patient page with its slot list, or just the list for htmx (same block)."""
+    kind, proposed = (reschedule.kind, reschedule.kind) if reschedule else _kind_choice(patient)
+    slots = booking.free_slots(db.session, kind, _visits(), _zone(), patient=patient)
+    members = {m.id: m for m in db.session.scalars(select(TeamMember).where(
+        TeamMember.id.in_({i for s in slots for i in s.member_ids})))}
+    context = patient_context(patient, slots=slots, slot_kind=kind, slot_members=members,
+                              slot_message=message, override_reason=request.values.get(
+                                  "override_reason", ""), reschedule=reschedule)
+    return render_page("patients/show.html", "slots", **context), status
+
+
+@bp.route("/patients/<int:patient_id>/creneaux")
+@roles(*BOOKERS)
+def slots(patient_id: int):
+    return _slots_page(load_patient(patient_id))
+
+
+def _slot_from_form() -> tuple[datetime, list[int]]:
+    try:
+        start = datetime.fromisoformat(request.form.get("start", ""))
+        member_ids = [int(i) for i in request.form.get("members", "").split(",")]
+    except ValueError:
+        abort(400)
+    if start.tzinfo is None or not member_ids or len(member_ids) > 2:
+        abort(400)
+    return start, member_ids
+
+
+@bp.route("/patients/<int:patient_id>/rendez-vous", methods=["POST"])
+@roles(*BOOKERS)
+def book(patient_id: int):
+    patient = load_patient(patient_id)
+    kind, _ = _kind_choice(patient)
+    start, member_ids = _slot_from_form()
+    try:
+        appointment = booking.book(db.session, current_user, patient, kind, start, member_ids,
+                                   _visits(), _zone(), request.form.get("override_reason", ""))
+    except FieldError as error:
+        db.session.rollback()
+        # Someone was faster, or the choice is refused: the reason, with a fresh list of slots.
+        return _slots_page(load_patient(patient_id), 409 if isinstance(error, booking.SlotTaken) else 422,
+                           message=str(error))
+    db.session.commit()
+    flash("Rendez-vous confirmé.", "success")
+    return redirect(url_for("booking.convocation", appointment_id=appointment.id), 303)
+
+
+@bp.route("/rendez-vous/<int:appointment_id>/annuler", methods=["POST"])
+@roles(*BOOKERS)
+def cancel(appointment_id: int):
+    appointment = _appointment_or_404(appointment_id)
+    try:
+        booking.cancel(db.session, current_user, appointment, request.form.get("reason", ""))
+    except FieldError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+        return redirect(url_for("patients.show", patient_id=appointment.patient_id), 303)
+    db.session.commit()
+    flash("Rendez-vous annulé.", "success")
+    return redirect(url_for("patients.show", patient_id=appointment.patient_id), 303)
+
+
+@bp.route("/rendez-vous/<int:appointment_id>/reporter", methods=["GET", "POST"])
+@roles(*BOOKERS)
+def reschedule(appointment_id: int):
+    appointment = _appointment_or_404(appointment_id)
+    patient = load_patient(appointment.patient_id)
+    if appointment.status != "booked":
+        abort(409)
+    if request.method == "GET":
+        return _slots_page(patient, reschedule=appointment)
+    start, member_ids = _slot_from_form()
+    try:
+        moved = booking.reschedule(db.session, current_user, appointment, start, member_ids,
+                                   _visits(), _zone())
+    except FieldError as error:
+        db.session.rollback()
+        return _slots_page(load_patient(patient.id), 409 if isinstance(error, booking.SlotTaken)
+                           else 422, message=str(error),
+                           reschedule=_appointment_or_404(appointment_id))
+    db.session.commit()
+    flash("Rendez-vous reporté.", "success")
+    return redirect(url_for("booking.convocation", appointment_id=moved.id), 303)
+
+
+@bp.route("/rendez-vous/<int:appointment_id>/statut", methods=["POST"])
+@roles(*READERS)
+def mark(appointment_id: int):
+    appointment = _appointment_or_404(appointment_id)
+    try:
+        booking.mark(db.session, current_user, appointment, request.form.get("status", ""))
+    except FieldError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+    else:
+        db.session.commit()
+        flash(f"Rendez-vous : {appointment.status_label.lower()}.", "success")
+    target = request.form.get("retour")
+    if target == "agenda":
+        day = appointment.starts_at.astimezone(_zone()).date()
+        return redirect(url_for("booking.day", jour=day.isoformat()), 303)
+    return redirect(url_for("patients.show", patient_id=appointment.patient_id), 303)
+
+
+@bp.route("/patients/<int:patient_id>/sans-rendez-vous", methods=["POST"])
+@roles(*READERS)
+def walk_in(patient_id: int):
+    patient = load_patient(patient_id)
+    member_id = request.form.get("member_id", "")
+    member = db.session.get(TeamMember, int(member_id)) \
+        if member_id.isascii() and member_id.isdigit() else None
+    try:
+        if member is None or not member.active:
+            raise FieldError("member_id", "Choisissez le soignant qui a reçu le patient.")
+        booking.record_walk_in(db.session, current_user, patient, request.form.get("kind", ""),
+                               member, _visits())
+    except FieldError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+        return redirect(url_for("patients.show", patient_id=patient_id), 303)
+    db.session.commit()
+    flash("Consultation sans rendez-vous enregistrée.", "success")
+    return redirect(url_for("patients.show", patient_id=patient_id), 303)
+
+
+def _trace_view(appointment_id: int, what: str) -> None:
+    """Audit the read first (the commit ends the transaction the page then reads in)."""
+    patient_id = db.session.scalar(select(Appointment.patient_id).where(
+        Appointment.id == appointment_id))
+    if patient_id is None:
+        abort(404)
+    patients.record_view(db.session, current_user, patient_id, what)
+    db.session.commit()
+
+
+@bp.route("/rendez-vous/<int:appointment_id>/convocation")
+@roles(*READERS)
+def convocation(appointment_id: int):
+    _trace_view(appointment_id, "convocation")
+    appointment = _appointment_or_404(appointment_id)
+    return render_template("booking/convocation.html", appointment=appointment,
+                           members=[c.member for c in appointment.clinicians],
+                           visits=_visits(), zone=_zone())
+
+
+@bp.route("/rendez-vous/<int:appointment_id>/convocation.ics")
+@roles(*READERS)
+def convocation_ics(appointment_id: int):
+    _trace_view(appointment_id, "convocation (.ics)")
+    appointment = _appointment_or_404(appointment_id)
+    site = current_app.config["SITE"]
+    body = booking.convocation_ics(appointment, [c.member for c in appointment.clinicians],
+                                   site["name"], _visits()["address"], _zone(),
+                                   site["domain"] or "dalia.invalid")
+    return Response(body, content_type="text/calendar; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="rendez-vous-{appointment.id}.ics"'})
+
+
+# --- Agenda -------------------------------------------------------------------------------------
+
+def _day_arg() -> date:
+    today = utcnow().astimezone(_zone()).date()
+    try:
+        value = date.fromisoformat(request.args.get("jour", ""))
+    except ValueError:
+        return today
+    return value if date(2000, 1, 1) <= value <= date(2100, 12, 31) else today
+
+
+def _appointments_between(first: date, last: date) -> list[Appointment]:
+    zone = _zone()
+    start = datetime.combine(first, datetime.min.time(), tzinfo=zone)
+    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+    return list(db.session.scalars(
+        select(Appointment).where(Appointment.starts_at >= start, Appointment.starts_at < end,
+                                  Appointment.status != "cancelled")
+        .options(selectinload(Appointment.patient),
+                 selectinload(Appointment.clinicians).selectinload(AppointmentClinician.member))
+        .order_by(Appointment.starts_at)))
+
+
+def _record_agenda_view(appointments: list[Appointment], what: str) -> None:
+    """The agenda shows patients' names: the reading is traced like a patient page (after
+    rendering, since the commit expires what the page reads)."""
+    for patient_id in sorted({a.patient_id for a in appointments}):
+        patients.record_view(db.session, current_user, patient_id, what)
+    db.session.commit()
+
+
+@bp.route("/agenda")
+@roles(*READERS)
+def day():
+    zone = _zone()
+    on = _day_arg()
+    duty = occurrences(db.session, on, on, zone)
+    members = {m.id: m for m in db.session.scalars(select(TeamMember).where(
+        TeamMember.id.in_({o.member_id for o in duty}),
+        TeamMember.profession.in_(DOCTORS + NURSES)))}
+    appointments = _appointments_between(on, on)
+    columns = []
+    for member_id in sorted(members, key=lambda i: (members[i].profession, members[i].name)):
+        columns.append({
+            "member": members[member_id],
+            "spans": [o for o in duty if o.member_id == member_id],
+            "appointments": [a for a in appointments
+                             if member_id in {c.member_id for c in a.clinicians}],
+        })
+    page = render_page("booking/day.html", "agenda", on=on, columns=columns, zone=zone,
+                       previous=on - timedelta(days=1), next=on + timedelta(days=1))
+    _record_agenda_view(appointments, f"agenda du {on:%d/%m/%Y}")
+    return page
+
+
+@bp.route("/agenda/semaine")
+@roles(*READERS)
+def week():
+    on = _day_arg()
+    monday = on - timedelta(days=on.weekday())
+    appointments = _appointments_between(monday, monday + timedelta(days=6))
+    days = [monday + timedelta(days=i) for i in range(7)]
+    zone = _zone()
+    by_day = {d: [a for a in appointments if a.starts_at.astimezone(zone).date() == d]
+              for d in days}
+    page = render_page("booking/week.html", "agenda", days=days, by_day=by_day, zone=zone,
+                       monday=monday, previous=monday - timedelta(days=7),
+                       next=monday + timedelta(days=7))
+    _record_agenda_view(appointments, f"agenda de la semaine du {monday:%d/%m/%Y}")
+    return page
+

@@ -1,0 +1,359 @@
+"""Booking: free slots from the roster, the pair first visit, alternation, and the booking itself.
+
+No double booking, whatever the page showed: a booking runs in a transaction that first locks
+the rows of the clinicians and of the patient (a row lock on PostgreSQL, the database write lock
+on SQLite), then checks for overlaps, then writes. Concurrent bookings of one slot queue up on
+those locks; the first wins, the others see its appointment and are refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, selectinload
+
+from dalia_site.domain import audit, mail
+from dalia_site.domain.roster import occurrences
+from dalia_site.domain.text import FieldError
+from dalia_site.models import Appointment, AppointmentClinician, Patient, TeamMember
+from dalia_site.models.booking import KINDS
+from dalia_site.models.roster import DOCTORS, NURSES
+from dalia_site.models.types import utcnow
+
+GRID = timedelta(minutes=15)  # slots start on the quarter hour
+HORIZON = timedelta(days=60)
+TAKEN = "Ce créneau vient d'être pris : choisissez-en un autre dans la liste à jour."
+ACTIVE = ("booked", "honoured")  # appointments that hold their clinicians' time
+
+
+class SlotTaken(FieldError):
+    def __init__(self):
+        super().__init__("slot", TAKEN)
+
+
+@dataclass(frozen=True)
+class Slot:
+    starts_at: datetime
+    ends_at: datetime
+    member_ids: tuple[int, ...]  # the doctor first for a first visit, then the nurse
+
+    @property
+    def key(self) -> str:
+        return f"{self.starts_at.isoformat()}|{','.join(map(str, self.member_ids))}"
+
+
+def length(kind: str, visits: Mapping[str, int]) -> timedelta:
+    return timedelta(minutes=visits[f"{kind}_minutes"])
+
+
+# --- Alternation --------------------------------------------------------------------------------
+
+def next_kind(history: Iterable[Appointment]) -> str:
+    """The kind to propose: a first visit, then nurse after doctor (the first visit counts as a
+    doctor visit) and doctor after nurse. Cancelled visits and no-shows do not count."""
+    held = [a for a in history if a.status in ACTIVE]
+    if not held:
+        return "first"
+    last = max(held, key=lambda a: a.starts_at)
+    return "nurse" if last.kind in ("first", "doctor") else "doctor"
+
+
+# --- Free slots ---------------------------------------------------------------------------------
+
+def _busy(session: Session, start: datetime, end: datetime) -> dict[int, list[tuple]]:
+    """Booked time per clinician in [start, end)."""
+    rows = session.execute(
+        select(AppointmentClinician.member_id, Appointment.starts_at, Appointment.ends_at)
+        .join(Appointment).where(Appointment.status.in_(ACTIVE), Appointment.starts_at < end,
+                                 Appointment.ends_at > start))
+    busy: dict[int, list[tuple]] = {}
+    for member_id, s, e in rows:
+        busy.setdefault(member_id, []).append((s, e))
+    return busy
+
+
+def _free_spans(spans: list[tuple], busy: list[tuple]) -> list[tuple]:
+    """Working spans minus busy spans."""
+    free = []
+    for start, end in sorted(spans):
+        cursor = start
+        for b_start, b_end in sorted(busy):
+            if b_end <= cursor or b_start >= end:
+                continue
+            if b_start > cursor:
+                free.append((cursor, b_start))
+            cursor = max(cursor, b_end)
+        if cursor < end:
+            free.append((cursor, end))
+    return free
+
+
+def _fits(free: list[tuple], start: datetime, end: datetime) -> bool:
+    return any(s <= start and end <= e for s, e in free)
+
+
+def _starts(free: list[tuple], duration: timedelta, earliest: datetime) -> Iterable[datetime]:
+    for span_start, span_end in free:
+        # Quarter hours of the local wall clock: spans start on them in practice.
+        start = max(span_start, earliest)
+        offset = (start - span_start) % GRID
+        if offset:
+            start += GRID - offset
+        while start + duration <= span_end:
+            yield start
+            start += GRID
+
+
+def free_slots(session: Session, kind: str, visits: Mapping[str, int], zone: ZoneInfo,
+               now: datetime | None = None, patient: Patient | None = None, limit: int = 8,
+               horizon: timedelta = HORIZON) -> list[Slot]:
+    """The next free slots for a visit of `kind` (first = a doctor and a nurse together), at most
+    one per start time, earliest first; none overlapping the patient's own appointments."""
+    if kind not in KINDS:
+        raise FieldError("kind", "Type de rendez-vous inconnu.")
+    now = now or utcnow()
+    first_day = now.astimezone(zone).date()
+    last_day = (now + horizon).astimezone(zone).date()
+    duration = length(kind, visits)
+    members = {m.id: m for m in session.scalars(select(TeamMember).where(
+        TeamMember.active.is_(True), TeamMember.profession.in_(DOCTORS + NURSES)))}
+    spans: dict[int, list[tuple]] = {}
+    for o in occurrences(session, first_day, last_day, zone, members):
+        spans.setdefault(o.member_id, []).append((o.starts_at, o.ends_at))
+    busy = _busy(session, now, now + horizon + timedelta(days=1))
+    free = {mid: _free_spans(s, busy.get(mid, [])) for mid, s in spans.items()}
+    patient_busy = []
+    if patient is not None and patient.id:
+        patient_busy = [(a.starts_at, a.ends_at) for a in session.scalars(
+            select(Appointment).where(Appointment.patient_id == patient.id,
+                                      Appointment.status == "booked"))]
+    doctors = sorted(mid for mid in free if members[mid].profession in DOCTORS)
+    nurses = sorted(mid for mid in free if members[mid].profession in NURSES)
+    leads = doctors if kind in ("first", "doctor") else nurses
+    candidates: dict[datetime, Slot] = {}
+    for lead in leads:
+        for start in _starts(free[lead], duration, now):
+            end = start + duration
+            if start in candidates or any(s < end and start < e for s, e in patient_busy):
+                continue
+            if kind == "first":
+                partner = next((n for n in nurses if _fits(free[n], start, end)), None)
+                if partner is None:
+                    continue
+                candidates[start] = Slot(start, end, (lead, partner))
+            else:
+                candidates[start] = Slot(start, end, (lead,))
+    return [candidates[s] for s in sorted(candidates)][:limit]
+
+
+# --- Booking ------------------------------------------------------------------------------------
+
+def _lock(session: Session, patient: Patient, member_ids: Iterable[int]) -> None:
+    """Take the rows' write locks before reading anything the booking depends on."""
+    session.execute(update(TeamMember).where(TeamMember.id.in_(sorted(member_ids)))
+                    .values(id=TeamMember.id).execution_options(synchronize_session=False))
+    session.execute(update(Patient).where(Patient.id == patient.id)
+                    .values(id=Patient.id).execution_options(synchronize_session=False))
+
+
+def _check_free(session: Session, patient: Patient, members: list[TeamMember],
+                start: datetime, end: datetime, zone: ZoneInfo,
+                ignore: int | None = None) -> None:
+    """The slot lies within each clinician's session and overlaps nothing booked."""
+    day = start.astimezone(zone).date()
+    on_duty = occurrences(session, day, day, zone, [m.id for m in members])
+    for member in members:
+        if not any(o.member_id == member.id and o.starts_at <= start and end <= o.ends_at
+                   for o in on_duty):
+            raise SlotTaken()
+    clash = select(Appointment.id).where(
+        Appointment.status == "booked", Appointment.starts_at < end, Appointment.ends_at > start)
+    if ignore is not None:
+        clash = clash.where(Appointment.id != ignore)
+    taken = session.scalar(clash.join(AppointmentClinician).where(
+        AppointmentClinician.member_id.in_([m.id for m in members])).limit(1))
+    if taken is not None:
+        raise SlotTaken()
+    if session.scalar(clash.where(Appointment.patient_id == patient.id).limit(1)) is not None:
+        raise FieldError("slot", "Le patient a déjà un rendez-vous sur ce créneau.")
+
+
+def _members_for(session: Session, kind: str, member_ids: list[int]) -> list[TeamMember]:
+    members = list(session.scalars(select(TeamMember).where(TeamMember.id.in_(member_ids),
+                                                            TeamMember.active.is_(True))))
+    doctors = [m for m in members if m.profession in DOCTORS]
+    nurses = [m for m in members if m.profession in NURSES]
+    expected = {"first": (1, 1), "doctor": (1, 0), "nurse": (0, 1)}[kind]
+    if len(members) != len(set(member_ids)) or (len(doctors), len(nurses)) != expected:
+        raise FieldError("slot", "Ce créneau ne correspond pas au type de rendez-vous.")
+    return doctors + nurses
+
+
+def book(session: Session, actor, patient: Patient, kind: str, start: datetime,
+         member_ids: list[int], visits: Mapping[str, int], zone: ZoneInfo,
+         override_reason: str = "", now: datetime | None = None) -> Appointment:
+    """Book a slot; SlotTaken when someone was faster. The caller commits (or rolls back)."""
+    if patient.status != "follow_up":
+        raise FieldError("patient", "Seuls les patients acceptés (en suivi) peuvent avoir un "
+                                    "rendez-vous.")
+    if kind not in KINDS:
+        raise FieldError("kind", "Type de rendez-vous inconnu.")
+    if start <= (now or utcnow()):
+        raise FieldError("slot", "Ce créneau est passé.")
+    end = start + length(kind, visits)
+    _lock(session, patient, member_ids)  # before any read the decision depends on
+    history = session.scalars(select(Appointment).where(Appointment.patient_id == patient.id))
+    proposed = next_kind(history)
+    override_reason = " ".join(override_reason.split())[:300]
+    if kind != proposed and not override_reason:
+        raise FieldError("override_reason", f"L'alternance propose : {KINDS[proposed].lower()}. "
+                                            "Indiquez pourquoi vous choisissez un autre type.")
+    members = _members_for(session, kind, member_ids)
+    _check_free(session, patient, members, start, end, zone)
+    appointment = Appointment(patient_id=patient.id, kind=kind, starts_at=start, ends_at=end,
+                              status="booked", created_by_id=actor.id if actor else None,
+                              override_reason=override_reason if kind != proposed else "")
+    appointment.clinicians = [AppointmentClinician(member_id=m.id) for m in members]
+    session.add(appointment)
+    session.flush()
+    local = start.astimezone(zone)
+    audit.record(session, actor, "appointment.book", "patient", patient.id,
+                 f"Rendez-vous n° {appointment.id} ({KINDS[kind].lower()}) le "
+                 f"{local:%d/%m/%Y à %Hh%M} avec {', '.join(m.name for m in members)}"
+                 + (f" — hors alternance : {override_reason}" if appointment.override_reason
+                    else ""))
+    return appointment
+
+
+def cancel(session: Session, actor, appointment: Appointment, reason: str) -> None:
+    reason = " ".join(reason.split())[:300]
+    if appointment.status != "booked":
+        raise FieldError("reason", f"Ce rendez-vous est « {appointment.status_label} ».")
+    if not reason:
+        raise FieldError("reason", "Indiquez le motif de l'annulation.")
+    appointment.status = "cancelled"
+    appointment.cancel_reason = reason
+    audit.record(session, actor, "appointment.cancel", "patient", appointment.patient_id,
+                 f"Rendez-vous n° {appointment.id} annulé : {reason}")
+
+
+def reschedule(session: Session, actor, appointment: Appointment, start: datetime,
+               member_ids: list[int], visits: Mapping[str, int], zone: ZoneInfo,
+               now: datetime | None = None) -> Appointment:
+    """Move to another slot: the old one is cancelled only if the new one is booked."""
+    patient = session.get(Patient, appointment.patient_id)
+    cancel(session, actor, appointment, "Reporté")
+    session.flush()
+    moved = book(session, actor, patient, appointment.kind, start, member_ids, visits, zone,
+                 override_reason=appointment.override_reason or "report", now=now)
+    return moved
+
+
+def mark(session: Session, actor, appointment: Appointment, status: str,
+         now: datetime | None = None) -> None:
+    """Honoured or no-show, once the appointment has started."""
+    if status not in ("honoured", "no_show"):
+        raise FieldError("status", "Statut inconnu.")
+    if appointment.status not in ("booked", "honoured", "no_show"):
+        raise FieldError("status", f"Ce rendez-vous est « {appointment.status_label} ».")
+    if appointment.starts_at > (now or utcnow()):
+        raise FieldError("status", "Ce rendez-vous n'a pas encore eu lieu.")
+    appointment.status = status
+    audit.record(session, actor, "appointment.mark", "patient", appointment.patient_id,
+                 f"Rendez-vous n° {appointment.id} : {appointment.status_label.lower()}")
+
+
+def record_walk_in(session: Session, actor, patient: Patient, kind: str, member: TeamMember,
+                   visits: Mapping[str, int], now: datetime | None = None) -> Appointment:
+    """A consultation held without an appointment (the patient came in directly)."""
+    if patient.status not in ("follow_up", "referred", "waiting_list"):
+        raise FieldError("patient", "Ce patient n'est pas suivi par le centre.")
+    expected = DOCTORS if kind == "doctor" else NURSES if kind == "nurse" else ()
+    if member.profession not in expected:
+        raise FieldError("member_id", "Choisissez un médecin pour une consultation médecin, "
+                                      "un·e infirmier·e pour une consultation infirmière.")
+    now = now or utcnow()
+    appointment = Appointment(patient_id=patient.id, kind=kind, walk_in=True, starts_at=now,
+                              ends_at=now + length(kind, visits), status="honoured",
+                              created_by_id=actor.id if actor else None)
+    appointment.clinicians = [AppointmentClinician(member_id=member.id)]
+    session.add(appointment)
+    session.flush()
+    audit.record(session, actor, "appointment.walk_in", "patient", patient.id,
+                 f"Consultation sans rendez-vous n° {appointment.id} avec {member.name}")
+    return appointment
+
+
+def appointments_of(session: Session, patient: Patient) -> list[Appointment]:
+    return list(session.scalars(
+        select(Appointment).where(Appointment.patient_id == patient.id)
+        .options(selectinload(Appointment.clinicians).selectinload(AppointmentClinician.member))
+        .order_by(Appointment.starts_at)))
+
+
+def booked_in(session: Session, member_id: int, start: datetime, end: datetime) -> list[Appointment]:
+    """The member's booked appointments within [start, end) (a session they want to withdraw)."""
+    return list(session.scalars(
+        select(Appointment).join(AppointmentClinician)
+        .where(AppointmentClinician.member_id == member_id, Appointment.status == "booked",
+               Appointment.starts_at < end, Appointment.ends_at > start)
+        .order_by(Appointment.starts_at)))
+
+
+# --- Convocation and reminders ------------------------------------------------------------------
+
+def convocation_ics(appointment: Appointment, members: list[TeamMember], site_name: str,
+                    address: str, zone: ZoneInfo, domain: str = "dalia.invalid") -> bytes:
+    from icalendar import Calendar, Event
+
+    cal = Calendar()
+    cal.add("prodid", "-//URPS Occitanie//DALIA site kit//FR")
+    cal.add("version", "2.0")
+    event = Event()
+    event.add("uid", f"rdv-{appointment.id}@{domain}")
+    event.add("dtstamp", utcnow().astimezone(zone).replace(microsecond=0))
+    event.add("dtstart", appointment.starts_at.astimezone(zone))
+    event.add("dtend", appointment.ends_at.astimezone(zone))
+    event.add("summary", f"Rendez-vous {site_name}")
+    if address:
+        event.add("location", address)
+    event.add("description", f"{KINDS[appointment.kind]} avec "
+                             f"{', '.join(m.name for m in members)}.")
+    cal.add_component(event)
+    cal.add_missing_timezones()
+    return cal.to_ical()
+
+
+def queue_reminders(session: Session, site_name: str, visits: Mapping[str, object],
+                    zone: ZoneInfo, today: date) -> int:
+    """Queue tomorrow's reminders for patients with an email; each appointment once only
+    (marked in the same transaction as its email enters the outbox)."""
+    tomorrow = today + timedelta(days=1)
+    start = datetime.combine(tomorrow, time(), tzinfo=zone)
+    due = session.scalars(
+        select(Appointment).where(Appointment.status == "booked",
+                                  Appointment.reminder_queued_at.is_(None),
+                                  Appointment.starts_at >= start,
+                                  Appointment.starts_at < start + timedelta(days=1))
+        .options(selectinload(Appointment.patient),
+                 selectinload(Appointment.clinicians).selectinload(AppointmentClinician.member)))
+    count = 0
+    for appointment in due:
+        patient = appointment.patient
+        if not patient.email:
+            continue
+        local = appointment.starts_at.astimezone(zone)
+        who = ", ".join(c.member.name for c in appointment.clinicians)
+        mail.queue(session, patient.email, f"{site_name} — rappel de votre rendez-vous demain",
+                   f"Bonjour,\n\nNous vous rappelons votre rendez-vous au centre {site_name} "
+                   f"demain, le {local:%d/%m/%Y} à {local:%Hh%M}, avec {who}.\n"
+                   + (f"Adresse : {visits['address']}\n" if visits.get("address") else "")
+                   + f"À apporter : {visits['what_to_bring']}\n\n"
+                   "En cas d'empêchement, merci de prévenir le centre pour libérer le créneau.\n")
+        appointment.reminder_queued_at = utcnow()
+        count += 1
+    return count

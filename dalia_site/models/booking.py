@@ -1,0 +1,70 @@
+"""Appointments: the pair's first visit, then follow-ups alternating doctor and nurse."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from dalia_site.extensions import db
+from dalia_site.models.types import UTCDateTime, utcnow
+
+KINDS = {"first": "Première consultation (médecin et infirmier·e)",
+         "doctor": "Consultation médecin", "nurse": "Consultation infirmière"}
+STATUSES = {"booked": "Prévu", "honoured": "Honoré", "no_show": "Non venu",
+            "cancelled": "Annulé"}
+
+
+def _in(column: str, values) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Appointment(db.Model):
+    __tablename__ = "appointment"
+    __table_args__ = (
+        CheckConstraint(_in("kind", KINDS), name="kind"),
+        CheckConstraint(_in("status", STATUSES), name="status"),
+        CheckConstraint("starts_at < ends_at", name="times_in_order"),
+        Index("ix_appointment_span", "starts_at", "ends_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    walk_in: Mapped[bool] = mapped_column(Boolean, default=False)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(10), default="booked")
+    cancel_reason: Mapped[str] = mapped_column(String(300), default="")
+    # Set when staff chose another kind than the alternation proposed, and why.
+    override_reason: Mapped[str] = mapped_column(String(300), default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reminder_queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    patient = relationship("Patient", lazy="raise")
+    clinicians: Mapped[list[AppointmentClinician]] = relationship(
+        back_populates="appointment", cascade="all, delete-orphan", lazy="raise")
+
+    @property
+    def kind_label(self) -> str:
+        return KINDS[self.kind]
+
+    @property
+    def status_label(self) -> str:
+        return STATUSES[self.status]
+
+
+class AppointmentClinician(db.Model):
+    """Who sees the patient: one clinician, or the doctor and the nurse of a first visit."""
+
+    __tablename__ = "appointment_clinician"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appointment_id: Mapped[int] = mapped_column(ForeignKey("appointment.id", ondelete="CASCADE"),
+                                                index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("team_member.id"), index=True)
+
+    appointment: Mapped[Appointment] = relationship(back_populates="clinicians", lazy="raise")
+    member = relationship("TeamMember", lazy="raise")
