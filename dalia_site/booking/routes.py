@@ -255,7 +255,9 @@ def day():
         TeamMember.profession.in_(DOCTORS + NURSES)))}
     appointments = _appointments_between(on, on)
     columns = []
-    for member_id in sorted(members, key=lambda i: (members[i].profession, members[i].name)):
+    # Doctors first, then nurses, by name.
+    for member_id in sorted(members, key=lambda i: (members[i].profession not in DOCTORS,
+                                                    members[i].name)):
         columns.append({
             "member": members[member_id],
             "spans": [o for o in duty if o.member_id == member_id],
