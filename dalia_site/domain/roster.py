@@ -10,7 +10,7 @@ import hashlib
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -37,7 +37,7 @@ from dalia_site.models.roster import (
     WEEKDAYS,
 )
 
-HORIZON = timedelta(days=366)  # how far ahead a new weekly pattern is checked for overlaps
+FURTHEST = timedelta(days=2 * 366)  # how far ahead sessions and patterns may be planned
 
 
 # --- Team members -------------------------------------------------------------------------------
@@ -157,6 +157,24 @@ def local(day: date, at: time, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, at, tzinfo=zone)
 
 
+def _check_wall_clock(day: date, at: time, zone: ZoneInfo) -> None:
+    """Refuse a local time that the clock change skips or repeats (e.g. 2h30 on the last Sunday
+    of March): the session would not have one meaning."""
+    moment = local(day, at, zone)
+    round_trip = moment.astimezone(UTC).astimezone(zone)
+    if round_trip.replace(tzinfo=None) != moment.replace(tzinfo=None) or (
+            local(day, at, zone).replace(fold=1).utcoffset() != moment.utcoffset()):
+        raise FieldError("start", f"{at:%Hh%M} n'existe pas ou est ambiguë le {day:%d/%m/%Y} "
+                                  "(changement d'heure) : choisissez une autre heure.")
+
+
+def _check_planning_dates(day: date, today: date, field_name: str) -> None:
+    if day < today:
+        raise FieldError(field_name, "La date est passée.")
+    if day > today + FURTHEST:
+        raise FieldError(field_name, "Date trop lointaine (deux ans au plus).")
+
+
 def pattern_days(pattern: WeeklyPattern, first: date, last: date,
                  skipped: Iterable[date] = ()) -> list[date]:
     """The dates in [first, last] on which a weekly pattern happens."""
@@ -226,10 +244,11 @@ def add_session(session: Session, actor, member: TeamMember, day: date | None,
         raise FieldError("day", "Indiquez la date (jj/mm/aaaa).")
     if start is None or end is None:
         raise FieldError("start", "Indiquez l'heure de début et de fin.")
-    if day < (today or date.today()):
-        raise FieldError("day", "La date est passée.")
+    _check_planning_dates(day, today or date.today(), "day")
     if start >= end:
         raise FieldError("start", "L'heure de fin doit suivre l'heure de début.")
+    _check_wall_clock(day, start, zone)
+    _check_wall_clock(day, end, zone)
     if not member.active:
         raise FieldError("member_id", "Ce membre n'est plus actif dans l'équipe.")
     starts_at, ends_at = local(day, start, zone), local(day, end, zone)
@@ -253,7 +272,9 @@ def booked_appointments(session: Session, roster_session: RosterSession) -> list
 
 
 def withdraw_session(session: Session, actor, roster_session: RosterSession,
-                     zone: ZoneInfo) -> None:
+                     zone: ZoneInfo, now: datetime | None = None) -> None:
+    if roster_session.starts_at <= (now or datetime.now(UTC)):
+        raise FieldError("session", "Une vacation commencée ou passée reste dans l'historique.")
     booked = booked_appointments(session, roster_session)
     if booked:
         raise FieldError("session", "Des rendez-vous sont pris sur cette vacation ; déplacez-les "
@@ -268,7 +289,8 @@ def withdraw_session(session: Session, actor, roster_session: RosterSession,
 
 def add_pattern(session: Session, actor, member: TeamMember, weekday: int | None,
                 start: time | None, end: time | None, valid_from: date | None,
-                valid_until: date | None, zone: ZoneInfo) -> WeeklyPattern:
+                valid_until: date | None, zone: ZoneInfo,
+                today: date | None = None) -> WeeklyPattern:
     """'Every Tuesday morning' for a member of the stable team; refused if it overlaps anything
     the member already has within a year."""
     if weekday not in range(7):
@@ -281,13 +303,39 @@ def add_pattern(session: Session, actor, member: TeamMember, weekday: int | None
         raise FieldError("valid_until", "La date de fin doit suivre la date de début.")
     if not member.active:
         raise FieldError("weekday", "Ce membre n'est plus actif dans l'équipe.")
+    for at in (start, end):
+        if at.replace(second=0, microsecond=0) != at:
+            raise FieldError("start", "Heures à la minute près.")
+    if time(2) <= start < time(3) or time(2) < end <= time(3):
+        # Every week would include the Sundays of the clock changes.
+        raise FieldError("start", "Entre 2h et 3h, l'heure change deux dimanches par an : "
+                                  "choisissez d'autres horaires.")
+    if valid_from > (today or date.today()) + FURTHEST or (
+            valid_until is not None and valid_until > valid_from + 5 * FURTHEST):
+        raise FieldError("valid_from", "Dates trop lointaines.")
     pattern = WeeklyPattern(member_id=member.id, weekday=weekday, start_time=start,
                             end_time=end, valid_from=valid_from, valid_until=valid_until)
     pattern.exceptions = []
-    horizon = min(valid_until or valid_from + HORIZON, valid_from + HORIZON)
-    spans = [(local(d, start, zone), local(d, end, zone))
-             for d in pattern_days(pattern, valid_from, horizon)]
-    check_no_overlap(session, member.id, spans, zone)
+    # Against the member's other weekly patterns: same day, times and date ranges crossing.
+    for other in session.scalars(select(WeeklyPattern).where(
+            WeeklyPattern.member_id == member.id, WeeklyPattern.weekday == weekday)):
+        ranges_cross = (other.valid_until is None or other.valid_until >= valid_from) and (
+            valid_until is None or valid_until >= other.valid_from)
+        if ranges_cross and other.start_time < end and start < other.end_time:
+            raise FieldError("start", f"Ce membre a déjà une vacation chaque {WEEKDAYS[weekday]} "
+                                      f"de {other.start_time:%Hh%M} à {other.end_time:%Hh%M} : "
+                                      "deux vacations ne peuvent pas se chevaucher.")
+    # Against every one-off session to come within the pattern's dates, however far.
+    first = max(valid_from, today or date.today())
+    for one_off in session.scalars(select(RosterSession).where(
+            RosterSession.member_id == member.id,
+            RosterSession.ends_at > local(first, time(), zone))):
+        day = one_off.starts_at.astimezone(zone).date()
+        if pattern_days(pattern, day, day) and local(day, start, zone) < one_off.ends_at \
+                and one_off.starts_at < local(day, end, zone):
+            raise FieldError("start", _conflict_message(
+                Occurrence(member.id, one_off.starts_at, one_off.ends_at, "session", one_off.id),
+                zone))
     session.add(pattern)
     session.flush()
     audit.record(session, actor, "roster.pattern_add", "team_member", member.id,
@@ -298,23 +346,35 @@ def add_pattern(session: Session, actor, member: TeamMember, weekday: int | None
 
 
 def add_exception(session: Session, actor, pattern: WeeklyPattern, day: date | None,
-                  reason: str = "") -> PatternException:
+                  reason: str = "", until: date | None = None,
+                  today: date | None = None) -> list[PatternException]:
+    """An absence: the pattern's days from `day` to `until` (one day when omitted) are off."""
     if day is None:
         raise FieldError("day", "Indiquez la date (jj/mm/aaaa).")
-    if day.weekday() != pattern.weekday or not pattern_days(pattern, day, day):
-        raise FieldError("day", f"Ce modèle n'a pas lieu ce jour-là (chaque "
-                                f"{WEEKDAYS[pattern.weekday]}).")
-    if session.scalar(select(PatternException.id).where(PatternException.pattern_id == pattern.id,
-                                                        PatternException.day == day)):
-        raise FieldError("day", "Cette absence est déjà notée.")
-    exception = PatternException(pattern_id=pattern.id, day=day, reason=reason.strip()[:120])
-    session.add(exception)
+    until = until or day
+    if until < day:
+        raise FieldError("until", "La fin de l'absence doit suivre son début.")
+    if day < (today or date.today()):
+        raise FieldError("day", "Une absence se note pour aujourd'hui ou plus tard.")
+    if until > day + timedelta(days=366):
+        raise FieldError("until", "Une absence d'un an au plus.")
+    known = set(session.scalars(select(PatternException.day).where(
+        PatternException.pattern_id == pattern.id)))
+    days = [d for d in pattern_days(pattern, day, until) if d not in known]
+    if not days:
+        raise FieldError("day", f"Aucun {WEEKDAYS[pattern.weekday]} de vacation à noter "
+                                "absent sur ces dates.")
+    reason = reason.strip()[:120]
+    added = [PatternException(pattern_id=pattern.id, day=d, reason=reason) for d in days]
+    session.add_all(added)
     session.flush()
     session.expire(pattern, ["exceptions"])  # the next occurrences() sees the new absence
     member = session.get(TeamMember, pattern.member_id)
+    period = f"le {day:%d/%m/%Y}" if len(days) == 1 else (
+        f"du {days[0]:%d/%m/%Y} au {days[-1]:%d/%m/%Y} ({len(days)} {WEEKDAYS[pattern.weekday]}s)")
     audit.record(session, actor, "roster.pattern_exception", "team_member", member.id,
-                 f"{member.name} : absent·e le {day:%d/%m/%Y}" + (f" ({reason})" if reason else ""))
-    return exception
+                 f"{member.name} : absent·e {period}" + (f" ({reason})" if reason else ""))
+    return added
 
 
 def end_pattern(session: Session, actor, pattern: WeeklyPattern, today: date) -> bool:

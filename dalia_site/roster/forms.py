@@ -49,5 +49,7 @@ class PatternForm(TimesMixin, Form):
 
 
 class ExceptionForm(Form):
-    day = DateField("Date d'absence", validators=[Marked()])
+    day = DateField("Absent·e à partir du", validators=[Marked()])
+    until = DateField("Jusqu'au (facultatif)", validators=[Optional()],
+                      description="Pour des congés : les jours de vacation de la période.")
     reason = StringField("Motif (facultatif)", **TEXT, description="Ex. congés, formation")

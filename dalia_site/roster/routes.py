@@ -230,10 +230,10 @@ def pattern_add(member_id: int):
     member = db.get_or_404(TeamMember, member_id)
     form = PatternForm(prefix="modele")
     start, end = _times(form)
-    weekday = int(form.weekday.data) if (form.weekday.data or "").isdigit() else None
+    weekday = int(form.weekday.data) if form.weekday.data in tuple("0123456") else None
     ok, _ = submit(form, lambda: roster.add_pattern(
         db.session, current_user, member, weekday, start, end, form.valid_from.data,
-        form.valid_until.data, _zone()))
+        form.valid_until.data, _zone(), today=_today()))
     if not ok:
         return _member_page(member, 422, pattern_form=form)
     flash("Vacation hebdomadaire enregistrée.", "success")
@@ -254,7 +254,8 @@ def pattern_exception(member_id: int, pattern_id: int):
     pattern = _pattern_of(member, pattern_id)
     form = ExceptionForm(prefix=f"absence-{pattern_id}")
     ok, _ = submit(form, lambda: roster.add_exception(db.session, current_user, pattern,
-                                                      form.day.data, form.reason.data or ""))
+                                                      form.day.data, form.reason.data or "",
+                                                      form.until.data, today=_today()))
     if not ok:
         return _member_page(member, 422, exception_forms={pattern_id: form})
     flash("Absence enregistrée.", "success")

@@ -1,6 +1,6 @@
 """Roster rules on a real database, without HTTP: RPPS, patterns, DST, overlaps, coverage, ICS."""
 
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -56,7 +56,7 @@ def test_a_weekly_pattern_skips_its_exceptions_and_stops_at_its_end(session):
     days = [o.starts_at.date() for o in roster.occurrences(
         session, date(2027, 1, 1), date(2027, 2, 28), PARIS, [nurse.id])]
     assert days == [date(2027, 1, 5), date(2027, 1, 19), date(2027, 1, 26)]
-    with pytest.raises(FieldError, match="n'a pas lieu ce jour-là"):
+    with pytest.raises(FieldError, match="Aucun mardi de vacation à noter absent"):
         roster.add_exception(session, None, pattern, date(2027, 1, 13))
 
 
@@ -152,3 +152,52 @@ def test_a_calendar_token_is_stored_hashed_and_replaced(session):
     assert roster.member_for_calendar(session, first) is None
     roster.revoke_calendar_token(session, None, doctor)
     assert roster.member_for_calendar(session, second) is None
+
+
+def test_an_absence_over_a_period_takes_off_each_day_of_the_pattern_in_it(session):
+    nurse = member(session, "Nina", "ipa", team="stable")
+    pattern = roster.add_pattern(session, None, nurse, 1, *MORNING, date(2027, 1, 1), None, PARIS,
+                                 today=TODAY)
+    added = roster.add_exception(session, None, pattern, date(2027, 1, 4), "congés",
+                                 until=date(2027, 1, 24), today=TODAY)
+    assert [e.day for e in added] == [date(2027, 1, 5), date(2027, 1, 12), date(2027, 1, 19)]
+    days = [o.starts_at.date() for o in roster.occurrences(
+        session, date(2027, 1, 1), date(2027, 1, 31), PARIS, [nurse.id])]
+    assert days == [date(2027, 1, 26)]
+    with pytest.raises(FieldError, match="aujourd'hui ou plus tard"):
+        roster.add_exception(session, None, pattern, date(2026, 12, 29), today=TODAY)
+
+
+def test_a_pattern_from_the_past_is_checked_against_sessions_years_ahead(session):
+    """A one-off far ahead is found even when the pattern started long ago."""
+    doctor = member(session, "Dr Anne")
+    roster.add_session(session, None, doctor, date(2028, 3, 7), *MORNING, PARIS, today=TODAY)
+    with pytest.raises(FieldError, match="le 07/03/2028"):
+        roster.add_pattern(session, None, doctor, 1, *MORNING, date(2025, 1, 7), None, PARIS,
+                           today=TODAY)
+    roster.add_pattern(session, None, doctor, 2, *MORNING, date(2025, 1, 7), None, PARIS,
+                       today=TODAY)
+    with pytest.raises(FieldError, match="chaque mercredi de 08h30 à 12h30"):
+        roster.add_pattern(session, None, doctor, 2, time(12), time(13), date(2029, 1, 1), None,
+                           PARIS, today=TODAY)
+
+
+def test_times_skipped_by_the_spring_clock_change_are_refused(session):
+    doctor = member(session, "Dr Nuit")
+    with pytest.raises(FieldError, match="n'existe pas ou est ambiguë le 28/03/2027"):
+        roster.add_session(session, None, doctor, date(2027, 3, 28), time(2, 30), time(4),
+                           PARIS, today=TODAY)
+    with pytest.raises(FieldError, match="Entre 2h et 3h"):
+        roster.add_pattern(session, None, doctor, 6, time(2, 30), time(4), date(2027, 1, 3),
+                           None, PARIS, today=TODAY)
+
+
+def test_a_started_session_cannot_be_withdrawn(session):
+    doctor = member(session, "Dr Anne")
+    planned = roster.add_session(session, None, doctor, date(2027, 2, 2), *MORNING, PARIS,
+                                 today=TODAY)
+    with pytest.raises(FieldError, match="reste dans l'historique"):
+        roster.withdraw_session(session, None, planned, PARIS,
+                                now=datetime(2027, 2, 2, 10, tzinfo=PARIS))
+    roster.withdraw_session(session, None, planned, PARIS,
+                            now=datetime(2027, 2, 1, 10, tzinfo=PARIS))

@@ -517,7 +517,7 @@ def test_an_absence_removes_that_one_day_only(app, client, auth, as_role):
         f"absence-{pattern_id}-day": wednesday.isoformat()})
     assert response.status_code == 422
     assert field_error(response, f"absence-{pattern_id}-day") == (
-        "Ce modèle n'a pas lieu ce jour-là (chaque mardi).")
+        "Aucun mardi de vacation à noter absent sur ces dates.")
     assert actions(app).count("roster.pattern_exception") == 1
 
 
