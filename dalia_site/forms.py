@@ -76,3 +76,12 @@ def submit(form, action):
         return False, None
     db.session.commit()
     return True, result
+
+
+def parse_id(raw: object) -> int | None:
+    """An id typed in a form or a query string: ASCII digits within the database's integers,
+    else None (never an exception, never an overflow)."""
+    if not isinstance(raw, str) or not raw.isascii() or not raw.isdigit() or len(raw) > 10:
+        return None
+    value = int(raw)
+    return value if 0 < value < 2**31 else None

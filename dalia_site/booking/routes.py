@@ -15,6 +15,7 @@ from dalia_site.domain import booking, patients
 from dalia_site.domain.roster import occurrences
 from dalia_site.domain.text import FieldError
 from dalia_site.extensions import db
+from dalia_site.forms import parse_id
 from dalia_site.htmx import render_page
 from dalia_site.models import Appointment, AppointmentClinician, Patient, TeamMember
 from dalia_site.models.booking import KINDS
@@ -75,10 +76,11 @@ def slots(patient_id: int):
 def _slot_from_form() -> tuple[datetime, list[int]]:
     try:
         start = datetime.fromisoformat(request.form.get("start", ""))
-        member_ids = [int(i) for i in request.form.get("members", "").split(",")]
+        member_ids = [parse_id(i) for i in request.form.get("members", "").split(",")]
     except ValueError:
         abort(400)
-    if start.tzinfo is None or not member_ids or len(member_ids) > 2:
+    if start.tzinfo is None or not member_ids or len(member_ids) > 2 or None in member_ids \
+            or not date(2000, 1, 1) <= start.date() <= date(2100, 1, 1):
         abort(400)
     return start, member_ids
 
@@ -163,9 +165,7 @@ def mark(appointment_id: int):
 @roles(*READERS)
 def walk_in(patient_id: int):
     patient = load_patient(patient_id)
-    member_id = request.form.get("member_id", "")
-    member = db.session.get(TeamMember, int(member_id)) \
-        if member_id.isascii() and member_id.isdigit() else None
+    member = db.session.get(TeamMember, parse_id(request.form.get("member_id")) or 0)
     try:
         if member is None or not member.active:
             raise FieldError("member_id", "Choisissez le soignant qui a reçu le patient.")
@@ -237,10 +237,10 @@ def _appointments_between(first: date, last: date) -> list[Appointment]:
 
 
 def _record_agenda_view(appointments: list[Appointment], what: str) -> None:
-    """The agenda shows patients' names: the reading is traced like a patient page (after
-    rendering, since the commit expires what the page reads)."""
-    for patient_id in sorted({a.patient_id for a in appointments}):
-        patients.record_view(db.session, current_user, patient_id, what)
+    """The agenda shows patients' names: the reading is traced (after rendering, since the
+    commit expires what the page reads)."""
+    patients.record_list_view(db.session, current_user, [a.patient_id for a in appointments],
+                              what)
     db.session.commit()
 
 

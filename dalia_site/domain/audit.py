@@ -32,6 +32,8 @@ ACTION_LABELS = {
     "referral.decision": "Décision de tri",
     "patient.create": "Création du dossier",
     "patient.view": "Consultation du dossier",
+    "patient.list_view": "Consultation d'une liste de patients",
+    "referral.list_view": "Consultation de la file des adressages",
     "patient.update": "Modification du dossier",
     "patient.status": "Changement de statut",
     "patient.referral_attached": "Adressage rattaché",

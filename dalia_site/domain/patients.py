@@ -29,6 +29,15 @@ def record_view(session: Session, actor, patient_id: int, what: str = "fiche") -
     audit.record(session, actor, "patient.view", "patient", patient_id, f"Consultation : {what}")
 
 
+def record_list_view(session: Session, actor, patient_ids, what: str) -> None:
+    """A list that shows identities (search results, agenda, queue) is traced too: one event
+    naming the patients' numbers, never their names."""
+    ids = sorted(set(patient_ids))
+    if ids:
+        audit.record(session, actor, "patient.list_view", "patient", None,
+                     f"{what} : patients n° {', '.join(map(str, ids))}")
+
+
 def _shown(field: str, value):
     if isinstance(value, date):
         return value.strftime("%d/%m/%Y")
@@ -80,6 +89,9 @@ def record_dac_handover(session: Session, actor, patient: Patient, on: date | No
                         patient_informed: bool, gp_informed: bool) -> None:
     """Handover of a complex situation to the DAC: the patient must have been told (they may
     object), and the médecin traitant too when there is one."""
+    if patient.dac_handover_on is not None:
+        raise FieldError("handover_on", f"Transmission déjà enregistrée le "
+                                        f"{patient.dac_handover_on:%d/%m/%Y}.")
     if on is None:
         raise FieldError("handover_on", "Indiquez la date de la transmission (jj/mm/aaaa).")
     if on > date.today():

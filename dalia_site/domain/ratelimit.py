@@ -16,9 +16,9 @@ def allow(session: Session, key: str, limit: int, window: timedelta,
     """Count this hit against `key`; False once `limit` hits fall within `window`."""
     now = now or utcnow()
     session.execute(delete(RateLimitHit).where(RateLimitHit.at < now - timedelta(days=1)))
-    recent = session.scalar(select(func.count()).select_from(RateLimitHit).where(
-        RateLimitHit.key == key, RateLimitHit.at > now - window))
-    if recent >= limit:
-        return False
+    # Written first, counted after: requests racing each other all see each other's hits.
     session.add(RateLimitHit(key=key[:100], at=now))
-    return True
+    session.flush()
+    recent = session.scalar(select(func.count()).select_from(RateLimitHit).where(
+        RateLimitHit.key == key[:100], RateLimitHit.at > now - window))
+    return recent <= limit

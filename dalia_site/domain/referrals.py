@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from dalia_site.domain import audit, mail
@@ -203,9 +203,18 @@ def receive(
     return referral
 
 
+def _lock(session: Session, referral: Referral) -> None:
+    """Hold the referral's row until commit and read it afresh: two people deciding at the same
+    moment are served one after the other, and the second sees the first's decision."""
+    session.execute(update(Referral).where(Referral.id == referral.id)
+                    .values(id=Referral.id).execution_options(synchronize_session=False))
+    session.refresh(referral)
+
+
 def resolve_identity(session: Session, actor, referral: Referral,
                      patient: Patient | None = None) -> Patient:
     """Attach the referral to an existing patient (confirmed by a person) or create one."""
+    _lock(session, referral)
     if referral.patient_id is not None:
         raise FieldError("patient", "Cet adressage est déjà rattaché à un patient.")
     if patient is None:
@@ -253,6 +262,7 @@ def decide(
     """Record the human decision on a referral; the referrer hears of it by reference only."""
     if decision not in DECISIONS:
         raise FieldError("decision", "Décision inconnue.")
+    _lock(session, referral)
     if referral.status not in ("new", "waiting_list") or referral.status == decision:
         raise FieldError("decision", f"Cet adressage est déjà « {referral.status_label} ».")
     if decision == "declined":

@@ -23,6 +23,7 @@ from dalia_site.access import may_access, roles
 from dalia_site.domain import partner_csv, partners
 from dalia_site.domain.text import format_phone
 from dalia_site.extensions import db
+from dalia_site.forms import parse_id
 from dalia_site.htmx import render_block, render_page, wants_fragment
 from dalia_site.listing import paginate
 from dalia_site.models import PartnerContact, PartnerImport, PartnerOrganisation, PartnerReferralLink
@@ -164,10 +165,8 @@ def validate_field(kind: str, field: str):
     """Inline validation: the same form validators, answered with just the field's message."""
     if kind == "partenaire" and field in ("phone", "email", "postcode", "finess"):
         form = PartnerForm()
-        org_id = request.args.get("fiche", "")
-        if org_id.isascii() and org_id.isdigit():
-            organisation = db.session.get(PartnerOrganisation, int(org_id))
-            form.stored_postcode = organisation.postcode if organisation else ""
+        organisation = db.session.get(PartnerOrganisation, parse_id(request.args.get("fiche")) or 0)
+        form.stored_postcode = organisation.postcode if organisation else ""
     elif kind == "personne" and field in ("phone", "email"):
         prefix = request.args.get("prefixe", "")
         if not re.fullmatch(r"contact|personne-[0-9]{1,9}", prefix):

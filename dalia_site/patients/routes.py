@@ -41,8 +41,12 @@ def index():
     query = query.order_by(func.lower(Patient.last_name), func.lower(Patient.first_names),
                            Patient.id)
     page = paginate(query, PAGE_SIZE)
-    return render_page("patients/index.html", "results", page=page, q=q, status=status,
-                       statuses=PATIENT_STATUSES)
+    response = render_page("patients/index.html", "results", page=page, q=q, status=status,
+                           statuses=PATIENT_STATUSES)
+    patients.record_list_view(db.session, current_user, [p.id for p in page.items],
+                              "recherche de patients")
+    db.session.commit()
+    return response
 
 
 def load_patient(patient_id: int) -> Patient:

@@ -10,11 +10,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from dalia_site.access import public, roles
-from dalia_site.domain import audit, eligibility, partners, ratelimit, referrals
+from dalia_site.domain import audit, eligibility, partners, patients, ratelimit, referrals
 from dalia_site.domain.mail import send_pending
 from dalia_site.domain.text import FieldError
 from dalia_site.extensions import db
-from dalia_site.forms import choices, submit
+from dalia_site.forms import choices, parse_id, submit
 from dalia_site.htmx import render_block, render_page, wants_fragment
 from dalia_site.listing import paginate
 from dalia_site.models import PartnerOrganisation, Patient, Referral
@@ -95,15 +95,15 @@ def create():
     form.source_id.choices = _partner_choices()
     if request.method == "POST":
         source_id = form.source_id.data or ""
-        source = db.session.get(PartnerOrganisation, int(source_id)) \
-            if source_id.isascii() and source_id.isdigit() else None
+        source = db.session.get(PartnerOrganisation, parse_id(source_id) or 0)
         channel = "direct" if not source_id else form.channel.data
-        if source is not None and channel == "direct":
-            channel = "phone"
 
         def record():
             if source_id and (source is None or not source.active):
                 raise FieldError("source_id", "Partenaire inconnu ou archivé.")
+            if source is not None and channel == "direct":
+                raise FieldError("channel", "Un accès direct n'a pas de partenaire : choisissez "
+                                            "« Accès direct » comme partenaire, ou le canal reçu.")
             if channel not in dict(STAFF_CHANNELS):
                 raise FieldError("channel", "Choisissez comment l'adressage a été reçu.")
             return referrals.receive(db.session, current_user, channel, form.identity(),
@@ -138,8 +138,8 @@ def _queue_query(status: str, source: str):
         query = query.where(Referral.status == status)
     if source == "direct":
         query = query.where(Referral.channel == "direct")
-    elif source.isdigit():
-        query = query.where(Referral.source_id == int(source))
+    elif parse_id(source):
+        query = query.where(Referral.source_id == parse_id(source))
     return query.order_by(Referral.received_at.desc(), Referral.id.desc())
 
 
@@ -159,15 +159,24 @@ def _partner_names() -> list[str]:
 @bp.route("/adressages")
 @roles(*TRIAGE)
 def queue():
-    return render_page("referrals/queue.html", "rows", **_queue_context())
+    context = _queue_context()
+    response = render_page("referrals/queue.html", "rows", **context)
+    # The queue shows the identities carried by the referrals: the reading is traced.
+    shown = [r.id for r in context["page"].items]
+    if shown:
+        audit.record(db.session, current_user, "referral.list_view", "referral", None,
+                     f"File des adressages : n° {', '.join(map(str, shown))}")
+        db.session.commit()
+    return response
 
 
 @bp.route("/adressages/compteurs")
 @roles(*TRIAGE)
 def counters():
     """The counters block of the queue, refreshed by htmx after each inline decision."""
-    return render_block("referrals/queue.html", "counters", counts=_counters(),
-                        status=_queue_filters()[0], source="", statuses=REFERRAL_STATUSES)
+    status, source = _queue_filters()
+    return render_block("referrals/queue.html", "counters", counts=_counters(), status=status,
+                        source=source, statuses=REFERRAL_STATUSES)
 
 
 def _referral_or_404(referral_id: int) -> Referral:
@@ -193,10 +202,17 @@ def _show(referral: Referral, status: int = 200, decision_form: DecisionForm | N
 @roles(*TRIAGE)
 def show(referral_id: int):
     referral = _referral_or_404(referral_id)
+    response = _show(referral)
     audit.record(db.session, current_user, "referral.view", "referral", referral.id,
                  f"Consultation de l'adressage {referral.reference}")
+    if referral.patient_id:
+        patients.record_view(db.session, current_user, referral.patient_id,
+                             f"adressage {referral.reference}")
+    duplicates = referrals.find_duplicates(db.session, referral) if not referral.patient_id else []
+    patients.record_list_view(db.session, current_user, [p.id for p in duplicates],
+                              f"doublons possibles de l'adressage {referral.reference}")
     db.session.commit()
-    return _show(referral)
+    return response
 
 
 @bp.route("/adressages/<int:referral_id>/rattacher", methods=["POST"])
@@ -207,7 +223,7 @@ def attach(referral_id: int):
     chosen = request.form.get("patient_id", "")
     patient = None
     if chosen != "nouveau":
-        patient = db.session.get(Patient, int(chosen)) if chosen.isdigit() else None
+        patient = db.session.get(Patient, parse_id(chosen) or 0)
         if patient is None or patient not in referrals.find_duplicates(db.session, referral):
             abort(400)
     try:

@@ -14,7 +14,7 @@ from dalia_site.access import public, roles
 from dalia_site.domain import roster
 from dalia_site.domain.text import FieldError
 from dalia_site.extensions import db
-from dalia_site.forms import choices, submit
+from dalia_site.forms import choices, parse_id, submit
 from dalia_site.htmx import render_page
 from dalia_site.models import RosterSession, StaffUser, TeamMember, WeeklyPattern
 from dalia_site.models.types import utcnow
@@ -105,8 +105,7 @@ def _member_form_page(member: TeamMember | None):
             form.staff_user_id.data = str(member.staff_user_id or "")
             form.doctor_status.data = member.doctor_status or ""
         return render_template("roster/member_form.html", form=form, member=member)
-    account = form.staff_user_id.data
-    account_id = int(account) if account and account.isascii() and account.isdigit() else None
+    account_id = parse_id(form.staff_user_id.data)
     ok, saved = submit(form, lambda: roster.save_member(db.session, current_user, member,
                                                         form.values(), account_id))
     if not ok:

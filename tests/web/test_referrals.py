@@ -281,11 +281,10 @@ def test_the_public_form_without_csrf_token_is_refused(app, client, dac_link):
 
 # --- staff entry --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("channel", "stored_channel"), [
-    ("phone", "phone"), ("fax", "fax"), ("direct", "phone")])
+@pytest.mark.parametrize(("channel", "stored_channel"), [("phone", "phone"), ("fax", "fax")])
 def test_an_assistant_records_a_referral_received_from_a_partner(app, client, auth, as_role,
                                                                  channel, stored_channel):
-    """A partner chosen: the channel is how it came ("direct" makes no sense with a partner)."""
+    """A partner chosen: the channel is how it came."""
     user = as_role("assistant")
     dac = org_id(app, DAC)
     response = auth.post("/adressages/nouveau", FORM | {"source_id": str(dac), "channel": channel})
@@ -572,3 +571,13 @@ def test_attaching_to_a_patient_who_is_not_a_match_is_refused(app, auth, as_role
     assert response.status_code == 400
     assert load(app, Referral, rid).patient_id is None
     assert stored(app)["Patient"] == 2
+
+
+def test_a_direct_access_with_a_partner_is_refused(app, auth, as_role):
+    """'Accès direct' as the channel with a partner chosen is a contradiction: nothing stored."""
+    as_role("assistant")
+    response = auth.post("/adressages/nouveau", FORM | {"source_id": str(org_id(app, DAC)),
+                                                        "channel": "direct"})
+    assert response.status_code == 422
+    assert "Un accès direct n'a pas de partenaire" in page_text(response)
+    assert all_referrals(app) == []
