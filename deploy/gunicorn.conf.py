@@ -25,7 +25,9 @@ preload_app = False
 accesslog = "-"
 errorlog = "-"
 loglevel = "info"
-# Access log without query strings: a search box's query may hold a patient's name.
+# Access log without query strings (a search box's query may hold a patient's name) and with
+# the private tokens of referral-form and calendar-feed paths masked.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+logger_class = "dalia_site.gunicorn_logging.MaskingLogger"
 forwarded_allow_ips = os.environ.get("DALIA_FORWARDED_ALLOW_IPS", "127.0.0.1")
 proc_name = "dalia-" + os.path.basename(os.environ.get("DALIA_SITE", "site").rstrip("/"))

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from dalia_site.models import OutboundEmail
@@ -25,17 +26,30 @@ def queue(session: Session, to: str, subject: str, body: str) -> OutboundEmail:
     return email
 
 
+CLAIM_TIMEOUT = timedelta(minutes=10)  # a sender that died releases its emails after this
+
+
+def _claim(session: Session, email_id: int, now) -> bool:
+    claimed = session.execute(
+        update(OutboundEmail).where(
+            OutboundEmail.id == email_id, OutboundEmail.sent_at.is_(None),
+            or_(OutboundEmail.claimed_at.is_(None),
+                OutboundEmail.claimed_at < now - CLAIM_TIMEOUT))
+        .values(claimed_at=now).execution_options(synchronize_session=False))
+    session.commit()
+    return claimed.rowcount == 1
+
+
 def send_pending(session: Session, settings: dict, site_name: str, limit: int = 100) -> tuple[int, int]:
-    """Send what waits in the outbox; returns (sent, failed). Each email is committed on its own,
-    so one that is sent is never sent twice, and one that fails is retried next time."""
+    """Send what waits in the outbox; returns (sent, failed). Each email is claimed, then sent,
+    then committed on its own: one that is sent is never sent again, by this run or another; one
+    that fails stays in the outbox for the next run. An unreachable server costs no attempt."""
     if not settings.get("host") or not settings.get("from_address"):
         return 0, 0
     pending = session.scalars(
-        select(OutboundEmail).where(OutboundEmail.sent_at.is_(None),
-                                    OutboundEmail.attempts < MAX_ATTEMPTS)
-        .order_by(OutboundEmail.id).limit(limit)
-    ).all()
-    sent = failed = 0
+        select(OutboundEmail.id).where(OutboundEmail.sent_at.is_(None),
+                                       OutboundEmail.attempts < MAX_ATTEMPTS)
+        .order_by(OutboundEmail.id).limit(limit)).all()
     if not pending:
         return 0, 0
     try:
@@ -45,13 +59,17 @@ def send_pending(session: Session, settings: dict, site_name: str, limit: int = 
         if settings.get("username"):
             smtp.login(settings["username"], settings.get("password", ""))
     except (OSError, smtplib.SMTPException) as error:
-        for email in pending:
-            email.attempts += 1
-            email.last_error = f"connexion SMTP : {error}"[:500]
+        session.execute(update(OutboundEmail).where(OutboundEmail.id.in_(pending))
+                        .values(last_error=f"connexion SMTP : {error}"[:500])
+                        .execution_options(synchronize_session=False))
         session.commit()
         return 0, len(pending)
+    sent = failed = 0
     with smtp:
-        for email in pending:
+        for email_id in pending:
+            if not _claim(session, email_id, utcnow()):
+                continue  # another sender has it
+            email = session.get(OutboundEmail, email_id)
             message = EmailMessage()
             message["From"] = formataddr((site_name, settings["from_address"]))
             message["To"] = email.to
@@ -63,6 +81,7 @@ def send_pending(session: Session, settings: dict, site_name: str, limit: int = 
                 smtp.send_message(message)
             except smtplib.SMTPException as error:
                 email.last_error = str(error)[:500]
+                email.claimed_at = None
                 failed += 1
             else:
                 email.sent_at = utcnow()

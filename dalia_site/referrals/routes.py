@@ -11,7 +11,6 @@ from sqlalchemy.orm import selectinload
 
 from dalia_site.access import public, roles
 from dalia_site.domain import audit, eligibility, partners, patients, ratelimit, referrals
-from dalia_site.domain.mail import send_pending
 from dalia_site.domain.text import FieldError
 from dalia_site.extensions import db
 from dalia_site.forms import choices, parse_id, submit
@@ -37,11 +36,6 @@ LINK_LIMIT, ADDRESS_LIMIT, LIMIT_WINDOW = 20, 30, timedelta(hours=1)
 
 def _site_name() -> str:
     return current_app.config["SITE"]["name"]
-
-
-def _send_mail_now() -> None:
-    """Best effort after commit; what fails waits in the outbox for `dalia send-mail`."""
-    send_pending(db.session, current_app.config["MAIL"], _site_name(), limit=5)
 
 
 # --- The partner's private link (public, write-only) ------------------------------------------
@@ -72,7 +66,6 @@ def partner_form(token: str):
     if not ok:
         return render_template("referrals/public_form.html", form=form,
                                organisation=organisation), 422
-    _send_mail_now()
     # Only the reference is shown back: nothing of what was stored is read again.
     return render_template("referrals/public_done.html", reference=referral.reference), 201
 
@@ -112,7 +105,6 @@ def create():
 
         ok, referral = submit(form, record)
         if ok:
-            _send_mail_now()
             flash(f"Adressage {referral.reference} enregistré.", "success")
             return redirect(url_for("referrals.show", referral_id=referral.id), 303)
         return render_template("referrals/form.html", form=form), 422
@@ -253,8 +245,6 @@ def decide(referral_id: int):
         db.session, current_user, referral, decision, form.decline_reason.data,
         form.orientation.data or None, partner, form.orientation_detail.data,
         site_name=_site_name()))
-    if ok:
-        _send_mail_now()
     if wants_fragment():
         # Inline in the queue: the row comes back updated (or with the messages), and the
         # counters are told to refresh themselves.

@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -57,3 +58,28 @@ def test_wsgi_without_dalia_site_explains_what_to_set(tmp_path):
                             capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode != 0
     assert "DALIA_SITE n'est pas défini" in result.stderr
+
+
+def test_the_access_log_masks_private_link_tokens(sqlite_site_template, tmp_path):
+    """A referral-form or calendar-feed token never lands in gunicorn's access log."""
+    site = tmp_path / "site"
+    shutil.copytree(sqlite_site_template, site)
+    port = free_port()
+    env = dict(os.environ, DALIA_SITE=str(site), DALIA_BIND=f"127.0.0.1:{port}", DALIA_WORKERS="1")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
+         "dalia_site.wsgi:app"],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for(f"http://127.0.0.1:{port}/healthz")
+        for path in ("/adressage/secret-token-123", "/agenda/secret-feed-456.ics"):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5)  # noqa: S310
+            except urllib.error.HTTPError as error:
+                assert error.code == 404
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=20)[0].decode()
+    assert '"GET /adressage/…" 404' in output and '"GET /agenda/….ics" 404' in output
+    assert "secret-token-123" not in output and "secret-feed-456" not in output

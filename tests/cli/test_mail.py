@@ -103,7 +103,8 @@ def test_an_smtp_failure_is_recorded_and_retried_next_run(mail_site, smtp_port):
     failed = send(mail_site)  # nothing listens on the port yet
     assert failed.exit_code == 1
     [email] = outbox(mail_site)
-    assert email.sent_at is None and email.attempts == 1 and "connexion SMTP" in email.last_error
+    # An unreachable server costs no attempt: the email is never given up for that
+    assert email.sent_at is None and email.attempts == 0 and "connexion SMTP" in email.last_error
     inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
     controller.start()
@@ -114,7 +115,7 @@ def test_an_smtp_failure_is_recorded_and_retried_next_run(mail_site, smtp_port):
     assert retried.exit_code == 0
     assert len(inbox.messages) == 1
     [email] = outbox(mail_site)
-    assert email.sent_at is not None and email.attempts == 2
+    assert email.sent_at is not None and email.attempts == 1
 
 
 def test_without_an_smtp_server_configured_emails_wait_in_the_outbox(site_dir):
@@ -123,3 +124,18 @@ def test_without_an_smtp_server_configured_emails_wait_in_the_outbox(site_dir):
     assert result.exit_code == 0 and "pas de serveur SMTP" in result.output
     [email] = outbox(site_dir)
     assert email.sent_at is None and email.attempts == 0
+
+
+def test_an_email_claimed_by_one_sender_is_not_sent_by_another(site_dir):
+    """Two runs at once (a timer and a manual run, or two hosts): each email goes once."""
+    from dalia_site.domain.mail import _claim
+    from dalia_site.models.types import utcnow
+
+    referral_received(site_dir)
+    app = create_app(site_dir)
+    with app.app_context():
+        [email_id] = db.session.scalars(select(OutboundEmail.id)).all()
+        now = utcnow()
+        assert _claim(db.session, email_id, now) is True
+        assert _claim(db.session, email_id, now) is False
+        db.engine.dispose()
