@@ -263,7 +263,7 @@ def decide(
     if decision not in DECISIONS:
         raise FieldError("decision", "Décision inconnue.")
     _lock(session, referral)
-    if referral.status not in ("new", "waiting_list") or referral.status == decision:
+    if not referral.decidable or referral.status == decision:
         raise FieldError("decision", f"Cet adressage est déjà « {referral.status_label} ».")
     if decision == "declined":
         with Collector() as check:

@@ -56,6 +56,14 @@ class IdentityMixin:
     def full_name(self) -> str:
         return f"{self.last_name.upper()} {self.first_names}"
 
+    @property
+    def sex_label(self) -> str:
+        return SEXES[self.sex]
+
+    @property
+    def ald_label_text(self) -> str:
+        return ALD_CHOICES[self.ald]
+
 
 class Patient(IdentityMixin, db.Model):
     __tablename__ = "patient"
@@ -132,6 +140,11 @@ class Referral(IdentityMixin, db.Model):
     @property
     def channel_label(self) -> str:
         return CHANNELS[self.channel]
+
+    @property
+    def decidable(self) -> bool:
+        """A decision can still be taken (or the waiting list left)."""
+        return self.status in ("new", "waiting_list")
 
     @property
     def orientation_label(self) -> str:

@@ -80,6 +80,14 @@ class TeamMember(db.Model):
         return PROFESSIONS[self.profession]
 
     @property
+    def doctor_status_label(self) -> str:
+        return DOCTOR_STATUSES.get(self.doctor_status, "")
+
+    @property
+    def team_label(self) -> str:
+        return TEAMS[self.team]
+
+    @property
     def is_doctor(self) -> bool:
         return self.profession in DOCTORS
 

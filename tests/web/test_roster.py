@@ -632,13 +632,18 @@ def test_the_month_lists_each_half_days_count_and_gaps(client, as_role, covered_
     assert response.status_code == 200
     assert f"{MONTHS[monday.month - 1].capitalize()} {monday.year}" in page_text(response)
     assert month_halves(response, monday) == [
-        "M (matin) : 0 pers. — manque médecin et infirmier·e",
-        "AM (après-midi) : 0 pers. — manque médecin et infirmier·e"]
+        "M (matin) : 0 pers. — manque médecin et infirmier·e ⚠ Aucun·e assistant·e médical·e",
+        "AM (après-midi) : 0 pers. — manque médecin et infirmier·e "
+        "⚠ Aucun·e assistant·e médical·e"]
     assert month_halves(response, monday + timedelta(days=1)) == [
         "M (matin) : 2 pers. — manque médecin", "AM (après-midi) : 2 pers. — manque infirmier·e"]
     assert month_halves(response, monday + timedelta(days=2))[0] == "M (matin) : 3 pers."
+    # The other alerts of the week view are flagged too
+    assert month_halves(response, monday + timedelta(days=3))[0] == (
+        "M (matin) : 2 pers. ⚠ Aucun·e assistant·e médical·e")
     assert month_halves(response, monday + timedelta(days=4)) == [
-        "M (matin) : 3 pers.", "AM (après-midi) : 4 pers."]
+        "M (matin) : 3 pers. ⚠ Karim Benali : pas de médecin senior présent",
+        "AM (après-midi) : 4 pers."]
     assert month_halves(response, monday + timedelta(days=5)) == [
         "M (matin) : fermé", "AM (après-midi) : fermé"]
 
