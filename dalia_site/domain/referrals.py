@@ -17,6 +17,7 @@ from dalia_site.domain.partners import clean_email
 from dalia_site.domain.text import (
     Collector,
     FieldError,
+    choice,
     fold,
     normalise_phone,
     normalise_postcode,
@@ -69,12 +70,6 @@ def clean_birth_date(value: object, today: date) -> date:
     return value
 
 
-def _choice(field: str, value: object, allowed, message: str) -> str:
-    if value not in allowed:
-        raise FieldError(field, message)
-    return value
-
-
 def _postcode_or_commune(postcode: str | None, commune: str | None) -> None:
     if not postcode and not commune:
         raise FieldError("postcode", "Indiquez le code postal ou la commune du patient.")
@@ -91,10 +86,10 @@ def clean_identity(values: Mapping[str, object], today: date | None = None) -> d
                                 ("ald_label", None), ("gp_name", None)):
             cleaned[field] = check(field, _text, values, field, required)
         cleaned["birth_date"] = check("birth_date", clean_birth_date, values.get("birth_date"), today)
-        cleaned["sex"] = check("sex", _choice, "sex", values.get("sex"), SEXES, "Indiquez le sexe.")
-        cleaned["ald"] = check("ald", _choice, "ald", values.get("ald"), ALD_CHOICES,
+        cleaned["sex"] = check("sex", choice, "sex", values.get("sex"), SEXES, "Indiquez le sexe.")
+        cleaned["ald"] = check("ald", choice, "ald", values.get("ald"), ALD_CHOICES,
                                "Indiquez si le patient a une ALD.")
-        cleaned["gp_status"] = check("gp_status", _choice, "gp_status", values.get("gp_status"),
+        cleaned["gp_status"] = check("gp_status", choice, "gp_status", values.get("gp_status"),
                                      GP_CHOICES, "Indiquez s'il a un médecin traitant.")
         cleaned["postcode"] = check("postcode", lambda: normalise_postcode(
             _text(values, "postcode")))
@@ -269,10 +264,10 @@ def decide(
         with Collector() as check:
             decline_reason = check("decline_reason", _text, {"decline_reason": decline_reason},
                                    "decline_reason", "Indiquez le motif du refus.")
-            check("orientation", _choice, "orientation", orientation, ORIENTATIONS,
+            check("orientation", choice, "orientation", orientation, ORIENTATIONS,
                   "Indiquez vers qui le patient est orienté.")
             if orientation == "partner" and orientation_partner is None:
-                check("orientation_partner", _choice, "orientation_partner", None, (),
+                check("orientation_partner", choice, "orientation_partner", None, (),
                       "Choisissez le partenaire de l'annuaire.")
             orientation_detail = check(
                 "orientation_detail", _text, {"orientation_detail": orientation_detail},

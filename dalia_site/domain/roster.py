@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from dalia_site.domain import audit
-from dalia_site.domain.text import Collector, FieldError, normalise_email, normalise_phone
+from dalia_site.domain.text import Collector, FieldError, choice, normalise_email, normalise_phone
 from dalia_site.models import (
     PatternException,
     RosterSession,
@@ -75,24 +75,18 @@ def _name(value: str) -> str:
     return value
 
 
-def _choice(field_name: str, value: object, allowed: Mapping, message: str) -> str:
-    if value not in allowed:
-        raise FieldError(field_name, message)
-    return value
-
-
 def clean_member(values: Mapping[str, object]) -> dict[str, object]:
     cleaned: dict[str, object] = {}
     with Collector() as check:
         cleaned["name"] = check("name", _name, str(values.get("name") or ""))
-        profession = check("profession", _choice, "profession", values.get("profession"),
+        profession = check("profession", choice, "profession", values.get("profession"),
                            PROFESSIONS, "Choisissez la profession.")
         cleaned["profession"] = profession
-        cleaned["team"] = check("team", _choice, "team", values.get("team"), TEAMS,
+        cleaned["team"] = check("team", choice, "team", values.get("team"), TEAMS,
                                 "Choisissez l'équipe.")
         status = values.get("doctor_status") or None
         if profession in DOCTORS:
-            cleaned["doctor_status"] = check("doctor_status", _choice, "doctor_status", status,
+            cleaned["doctor_status"] = check("doctor_status", choice, "doctor_status", status,
                                              DOCTOR_STATUSES, "Précisez le statut du médecin.")
         else:
             cleaned["doctor_status"] = None
@@ -402,7 +396,7 @@ class HalfDay:
     ends_at: datetime
     open: bool
     members: list[TeamMember] = field(default_factory=list)
-    alerts: list[str] = field(default_factory=list)
+    alerts: list = field(default_factory=list)
 
     @property
     def has_doctor(self) -> bool:
@@ -411,6 +405,11 @@ class HalfDay:
     @property
     def has_nurse(self) -> bool:
         return any(m.profession in NURSES for m in self.members)
+
+    @property
+    def other_alerts(self) -> list[Alert]:
+        """The alerts beyond the missing doctor or nurse (which `gap` already says)."""
+        return [a for a in self.alerts if a.code not in ("no_doctor", "no_nurse")]
 
     @property
     def gap(self) -> bool:
@@ -423,21 +422,33 @@ def hours_range(value: str) -> tuple[time, time]:
     return time.fromisoformat(start), time.fromisoformat(end)
 
 
-def coverage_alerts(members: list[TeamMember], open_to_patients: bool) -> list[str]:
+class Alert(str):
+    """A coverage alert: its French text, and a code the pages can sort on."""
+
+    code: str
+
+    def __new__(cls, code: str, text: str):
+        alert = super().__new__(cls, text)
+        alert.code = code
+        return alert
+
+
+def coverage_alerts(members: list[TeamMember], open_to_patients: bool) -> list[Alert]:
     """The coverage rules of a half-day, as French alerts (empty when covered)."""
     alerts = []
     if open_to_patients:
         if not any(m.profession in DOCTORS for m in members):
-            alerts.append("Aucun médecin")
+            alerts.append(Alert("no_doctor", "Aucun médecin"))
         if not any(m.profession in NURSES for m in members):
-            alerts.append("Aucun·e infirmier·e")
+            alerts.append(Alert("no_nurse", "Aucun·e infirmier·e"))
         if not any(m.profession in ASSISTANTS for m in members):
-            alerts.append("Aucun·e assistant·e médical·e")
+            alerts.append(Alert("no_assistant", "Aucun·e assistant·e médical·e"))
     juniors = [m for m in members if m.profession in DOCTORS and m.doctor_status in JUNIOR_STATUSES]
     seniors = [m for m in members if m.profession in DOCTORS
                and m.doctor_status not in JUNIOR_STATUSES]
     if juniors and not seniors:
-        alerts.append(f"{', '.join(m.name for m in juniors)} : pas de médecin senior présent")
+        alerts.append(Alert("no_senior", f"{', '.join(m.name for m in juniors)} : pas de "
+                                         "médecin senior présent"))
     return alerts
 
 

@@ -63,6 +63,13 @@ class Collector:
         return False
 
 
+def choice(field: str, value: object, allowed, message: str):
+    """`value` if it is one of `allowed`, else FieldError(field, message)."""
+    if value not in allowed:
+        raise FieldError(field, message)
+    return value
+
+
 def contains_all_words(column, query: str) -> list:
     """SQL conditions: every word of `query`, folded, is in `column` (a folded search text)."""
     return [column.contains(word, autoescape=True) for word in fold(query).split()]
