@@ -2,6 +2,7 @@
 
 from collections.abc import Iterable
 
+import wtforms
 from flask_wtf import FlaskForm
 from wtforms.fields.choices import SelectChoice
 
@@ -85,3 +86,14 @@ def parse_id(raw: object) -> int | None:
         return None
     value = int(raw)
     return value if 0 < value < 2**31 else None
+
+
+class DateField(wtforms.DateField):
+    """A date typed as the browser's date picker sends it (2026-11-22) or as people write it
+    (22/11/2026), with a French message that says which format is expected."""
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        kwargs.setdefault("format", ["%Y-%m-%d", "%d/%m/%Y"])
+        kwargs.setdefault("invalid_value_message",
+                          "Date invalide : jj/mm/aaaa attendu (ex. 22/11/2026).")
+        super().__init__(label, validators, **kwargs)

@@ -1,9 +1,9 @@
-from wtforms import DateField, EmailField, PasswordField, SelectField, StringField
+from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from dalia_site.auth.forms import REQUIRED
 from dalia_site.domain.text import InvalidValue, normalise_email
-from dalia_site.forms import Form, choices, strip
+from dalia_site.forms import DateField, Form, choices, strip
 from dalia_site.models.staff import ROLE_LABELS
 
 

@@ -2,7 +2,6 @@
 
 from wtforms import (
     BooleanField,
-    DateField,
     EmailField,
     RadioField,
     SelectField,
@@ -12,7 +11,7 @@ from wtforms import (
 )
 from wtforms.validators import Optional
 
-from dalia_site.forms import Form, Marked, choices, strip
+from dalia_site.forms import DateField, Form, Marked, choices, strip
 from dalia_site.models.patients import ALD_CHOICES, CHANNELS, GP_CHOICES, ORIENTATIONS, SEXES
 
 TEXT = {"filters": [strip]}

@@ -1,9 +1,9 @@
 """Roster forms: they parse dates and times; the rules are in domain/roster."""
 
-from wtforms import DateField, SelectField, StringField, TelField, TimeField
+from wtforms import SelectField, StringField, TelField, TimeField
 from wtforms.validators import Optional
 
-from dalia_site.forms import Form, Marked, choices, strip
+from dalia_site.forms import DateField, Form, Marked, choices, strip
 from dalia_site.models.roster import DOCTOR_STATUSES, PROFESSIONS, TEAMS, WEEKDAYS
 
 TEXT = {"filters": [strip]}

@@ -358,8 +358,8 @@ def test_a_boosted_navigation_gets_the_whole_page(client, admin):
 
 
 @pytest.mark.parametrize(("query", "message"), [
-    ("date_from=2020-13-45", "N'est pas une date valide."),
-    ("date_to=hier", "N'est pas une date valide."),
+    ("date_from=2020-13-45", "Date invalide : jj/mm/aaaa attendu (ex. 22/11/2026)."),
+    ("date_to=hier", "Date invalide : jj/mm/aaaa attendu (ex. 22/11/2026)."),
     ("actor=abc", "Filtres invalides : corrigez les champs signalés."),
     ("actor=²", "Filtres invalides : corrigez les champs signalés."),
     ("actor=99999999999999999999", "Filtres invalides : corrigez les champs signalés."),

@@ -248,7 +248,7 @@ TOMORROW = (date.today() + timedelta(days=1)).isoformat()
 @pytest.mark.parametrize(("changes", "field", "message"), [
     ({"birth_date": TOMORROW}, "birth_date", "La date de naissance ne peut pas être dans le futur."),
     ({"birth_date": "1899-12-31"}, "birth_date", "La date de naissance doit être postérieure à 1900."),
-    ({"birth_date": "31/02/1950"}, "birth_date", "N'est pas une date valide."),
+    ({"birth_date": "31/02/1950"}, "birth_date", "Date invalide : jj/mm/aaaa attendu (ex. 22/11/2026)."),
     ({"postcode": "1100"}, "postcode", POSTCODE_MESSAGE),
     ({"last_name": "  "}, "last_name", "Le nom est obligatoire."),
     ({"first_names": ""}, "first_names", "Le prénom est obligatoire."),
@@ -581,3 +581,13 @@ def test_a_direct_access_with_a_partner_is_refused(app, auth, as_role):
     assert response.status_code == 422
     assert "Un accès direct n'a pas de partenaire" in page_text(response)
     assert all_referrals(app) == []
+
+
+def test_a_birth_date_typed_the_french_way_is_understood(app, client, dac_link):
+    """22/11/1950 works as well as the date picker's 1950-11-22 (browsers without one)."""
+    page = client.get(f"/adressage/{dac_link[1]}")
+    response = client.post(f"/adressage/{dac_link[1]}", data=FORM | {
+        "csrf_token": csrf_from(page.get_data(as_text=True)), "birth_date": "22/11/1950"})
+    assert response.status_code == 201
+    (referral,) = all_referrals(app)
+    assert referral.birth_date == date(1950, 11, 22)
