@@ -222,15 +222,9 @@ def restore(slug, file, instances_dir):
     click.echo(f"Site {slug} restauré depuis {file} (données précédentes : {safety.name})")
 
 
-@cli.command("send-mail")
-@click.argument("slug", required=False)
-@click.option("--all", "all_sites", is_flag=True, help="Tous les sites du dossier.")
-@instances_option
-def send_mail(slug, all_sites, instances_dir):
-    """Envoie les e-mails en attente (accusés de réception, décisions) ; à lancer par un timer."""
-    from dalia_site.domain.mail import send_pending
-    from dalia_site.extensions import db
-
+def _each_site(slug: str | None, all_sites: bool, instances_dir: Path | None, work) -> None:
+    """Run `work(app)` -> (report line, failures) for one site or all; one failing site does not
+    stop the others; non-zero exit if any failed."""
     if bool(slug) == all_sites:
         _fail("indiquez un site ou --all (pas les deux)")
     folders = (maintenance.site_folders(_instances(instances_dir)) if all_sites
@@ -239,24 +233,43 @@ def send_mail(slug, all_sites, instances_dir):
     for folder in folders:
         try:
             with maintenance.site_app(folder) as app:
-                if not app.config["MAIL"]["host"]:
-                    click.echo(f"{folder.name} : pas de serveur SMTP dans site.toml [mail]")
-                    continue
-                sent, failed = send_pending(db.session, app.config["MAIL"],
-                                            app.config["SITE"]["name"], limit=1000)
+                line, failed = work(app)
         except SiteConfigError as error:
             click.secho(f"{folder.name} : {error}", fg="red", err=True)
             failures += 1
             continue
         failures += failed
-        click.echo(f"{folder.name} : {sent} envoyé(s), {failed} en échec (réessayés au prochain passage)")
+        click.echo(f"{folder.name} : {line}")
     if failures:
         raise SystemExit(1)
 
 
+sites_argument = click.argument("slug", required=False)
+all_option = click.option("--all", "all_sites", is_flag=True, help="Tous les sites du dossier.")
+
+
+@cli.command("send-mail")
+@sites_argument
+@all_option
+@instances_option
+def send_mail(slug, all_sites, instances_dir):
+    """Envoie les e-mails en attente (accusés de réception, décisions) ; à lancer par un timer."""
+    from dalia_site.domain.mail import send_pending
+    from dalia_site.extensions import db
+
+    def work(app):
+        if not app.config["MAIL"]["host"]:
+            return "pas de serveur SMTP dans site.toml [mail]", 0
+        sent, failed = send_pending(db.session, app.config["MAIL"], app.config["SITE"]["name"],
+                                    limit=1000)
+        return f"{sent} envoyé(s), {failed} en échec (réessayés au prochain passage)", failed
+
+    _each_site(slug, all_sites, instances_dir, work)
+
+
 @cli.command("send-reminders")
-@click.argument("slug", required=False)
-@click.option("--all", "all_sites", is_flag=True, help="Tous les sites du dossier.")
+@sites_argument
+@all_option
 @instances_option
 def send_reminders(slug, all_sites, instances_dir):
     """Rappels par e-mail des rendez-vous du lendemain (une fois par rendez-vous), puis envoi."""
@@ -267,29 +280,17 @@ def send_reminders(slug, all_sites, instances_dir):
     from dalia_site.extensions import db
     from dalia_site.models.types import utcnow
 
-    if bool(slug) == all_sites:
-        _fail("indiquez un site ou --all (pas les deux)")
-    folders = (maintenance.site_folders(_instances(instances_dir)) if all_sites
-               else [_site_dir(instances_dir, slug)])
-    failures = 0
-    for folder in folders:
-        try:
-            with maintenance.site_app(folder) as app:
-                zone = ZoneInfo(app.config["SITE"]["timezone"])
-                name = app.config["SITE"]["name"]
-                queued = queue_reminders(db.session, name, app.config["SITE_SETTINGS"]["visits"],
-                                         zone, utcnow().astimezone(zone).date())
-                db.session.commit()  # queued and marked together: never twice
-                sent, failed = send_pending(db.session, app.config["MAIL"], name, limit=1000)
-        except SiteConfigError as error:
-            click.secho(f"{folder.name} : {error}", fg="red", err=True)
-            failures += 1
-            continue
-        failures += failed
-        click.echo(f"{folder.name} : {queued} rappel(s) préparé(s), {sent} e-mail(s) envoyé(s), "
-                   f"{failed} en échec (réessayés au prochain passage)")
-    if failures:
-        raise SystemExit(1)
+    def work(app):
+        zone = ZoneInfo(app.config["SITE"]["timezone"])
+        name = app.config["SITE"]["name"]
+        queued = queue_reminders(db.session, name, app.config["SITE_SETTINGS"]["visits"], zone,
+                                 utcnow().astimezone(zone).date())
+        db.session.commit()  # queued and marked together: never twice
+        sent, failed = send_pending(db.session, app.config["MAIL"], name, limit=1000)
+        return (f"{queued} rappel(s) préparé(s), {sent} e-mail(s) envoyé(s), {failed} en échec "
+                "(réessayés au prochain passage)"), failed
+
+    _each_site(slug, all_sites, instances_dir, work)
 
 
 def _serve(folder: Path, port: int, host: str = "127.0.0.1") -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -15,6 +14,7 @@ from dalia_site.domain import booking, patients
 from dalia_site.domain.roster import occurrences
 from dalia_site.domain.text import FieldError
 from dalia_site.extensions import db
+from dalia_site.filters import site_zone
 from dalia_site.forms import parse_id
 from dalia_site.htmx import render_page
 from dalia_site.models import Appointment, AppointmentClinician, Patient, TeamMember
@@ -28,9 +28,6 @@ bp = Blueprint("booking", __name__, template_folder="templates")
 READERS = ("admin", "assistant", "clinician")
 BOOKERS = ("admin", "assistant")
 
-
-def _zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config["SITE"]["timezone"])
 
 
 def _visits() -> dict:
@@ -58,7 +55,7 @@ def _kind_choice(patient: Patient) -> tuple[str, str]:
 def _slots_page(patient: Patient, status: int = 200, message: str = "", reschedule=None):
     """The patient page with its slot list, or just the list for htmx (same block)."""
     kind, proposed = (reschedule.kind, reschedule.kind) if reschedule else _kind_choice(patient)
-    slots = booking.free_slots(db.session, kind, _visits(), _zone(), patient=patient)
+    slots = booking.free_slots(db.session, kind, _visits(), site_zone(), patient=patient)
     members = {m.id: m for m in db.session.scalars(select(TeamMember).where(
         TeamMember.id.in_({i for s in slots for i in s.member_ids})))}
     context = patient_context(patient, slots=slots, slot_kind=kind, slot_members=members,
@@ -93,7 +90,7 @@ def book(patient_id: int):
     start, member_ids = _slot_from_form()
     try:
         appointment = booking.book(db.session, current_user, patient, kind, start, member_ids,
-                                   _visits(), _zone(), request.form.get("override_reason", ""))
+                                   _visits(), site_zone(), request.form.get("override_reason", ""))
     except FieldError as error:
         db.session.rollback()
         # Someone was faster, or the choice is refused: the reason, with a fresh list of slots.
@@ -131,7 +128,7 @@ def reschedule(appointment_id: int):
     start, member_ids = _slot_from_form()
     try:
         moved = booking.reschedule(db.session, current_user, appointment, start, member_ids,
-                                   _visits(), _zone())
+                                   _visits(), site_zone())
     except FieldError as error:
         db.session.rollback()
         return _slots_page(load_patient(patient.id), 409 if isinstance(error, booking.SlotTaken)
@@ -156,7 +153,7 @@ def mark(appointment_id: int):
         flash(f"Rendez-vous : {appointment.status_label.lower()}.", "success")
     target = request.form.get("retour")
     if target == "agenda":
-        day = appointment.starts_at.astimezone(_zone()).date()
+        day = appointment.starts_at.astimezone(site_zone()).date()
         return redirect(url_for("booking.day", jour=day.isoformat()), 303)
     return redirect(url_for("patients.show", patient_id=appointment.patient_id), 303)
 
@@ -197,7 +194,7 @@ def convocation(appointment_id: int):
     appointment = _appointment_or_404(appointment_id)
     return render_template("booking/convocation.html", appointment=appointment,
                            members=[c.member for c in appointment.clinicians],
-                           visits=_visits(), zone=_zone())
+                           visits=_visits(), zone=site_zone())
 
 
 @bp.route("/rendez-vous/<int:appointment_id>/convocation.ics")
@@ -207,7 +204,7 @@ def convocation_ics(appointment_id: int):
     appointment = _appointment_or_404(appointment_id)
     site = current_app.config["SITE"]
     body = booking.convocation_ics(appointment, [c.member for c in appointment.clinicians],
-                                   site["name"], _visits()["address"], _zone(),
+                                   site["name"], _visits()["address"], site_zone(),
                                    site["domain"] or "dalia.invalid")
     return Response(body, content_type="text/calendar; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="rendez-vous-{appointment.id}.ics"'})
@@ -216,7 +213,7 @@ def convocation_ics(appointment_id: int):
 # --- Agenda -------------------------------------------------------------------------------------
 
 def _day_arg() -> date:
-    today = utcnow().astimezone(_zone()).date()
+    today = utcnow().astimezone(site_zone()).date()
     try:
         value = date.fromisoformat(request.args.get("jour", ""))
     except ValueError:
@@ -225,7 +222,7 @@ def _day_arg() -> date:
 
 
 def _appointments_between(first: date, last: date) -> list[Appointment]:
-    zone = _zone()
+    zone = site_zone()
     start = datetime.combine(first, datetime.min.time(), tzinfo=zone)
     end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=zone)
     return list(db.session.scalars(
@@ -247,7 +244,7 @@ def _record_agenda_view(appointments: list[Appointment], what: str) -> None:
 @bp.route("/agenda")
 @roles(*READERS)
 def day():
-    zone = _zone()
+    zone = site_zone()
     on = _day_arg()
     duty = occurrences(db.session, on, on, zone)
     members = {m.id: m for m in db.session.scalars(select(TeamMember).where(
@@ -277,7 +274,7 @@ def week():
     monday = on - timedelta(days=on.weekday())
     appointments = _appointments_between(monday, monday + timedelta(days=6))
     days = [monday + timedelta(days=i) for i in range(7)]
-    zone = _zone()
+    zone = site_zone()
     by_day = {d: [a for a in appointments if a.starts_at.astimezone(zone).date() == d]
               for d in days}
     page = render_page("booking/week.html", "agenda", days=days, by_day=by_day, zone=zone,

@@ -8,7 +8,7 @@ from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dalia_site.extensions import db
-from dalia_site.models.types import UTCDateTime, utcnow
+from dalia_site.models.types import UTCDateTime, one_of, utcnow
 
 KINDS = {"first": "Première consultation (médecin et infirmier·e)",
          "doctor": "Consultation médecin", "nurse": "Consultation infirmière"}
@@ -16,15 +16,12 @@ STATUSES = {"booked": "Prévu", "honoured": "Honoré", "no_show": "Non venu",
             "cancelled": "Annulé"}
 
 
-def _in(column: str, values) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
 
 class Appointment(db.Model):
     __tablename__ = "appointment"
     __table_args__ = (
-        CheckConstraint(_in("kind", KINDS), name="kind"),
-        CheckConstraint(_in("status", STATUSES), name="status"),
+        CheckConstraint(one_of("kind", KINDS), name="kind"),
+        CheckConstraint(one_of("status", STATUSES), name="status"),
         CheckConstraint("starts_at < ends_at", name="times_in_order"),
         Index("ix_appointment_span", "starts_at", "ends_at"),
     )

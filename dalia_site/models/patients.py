@@ -9,7 +9,7 @@ from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dalia_site.extensions import db
-from dalia_site.models.types import UTCDateTime, utcnow
+from dalia_site.models.types import UTCDateTime, one_of, utcnow
 
 SEXES = {"F": "Femme", "M": "Homme", "X": "Autre / non précisé"}
 ALD_CHOICES = {"yes": "Oui", "unknown": "Ne sait pas", "no": "Non"}
@@ -29,9 +29,6 @@ CHANNELS = {"link": "Lien partenaire", "phone": "Téléphone", "mail": "Courrier
 ORIENTATIONS = {"sas": "SAS (soins non programmés)", "dac": "DAC (situation complexe)",
                 "partner": "Un partenaire de l'annuaire", "other": "Autre"}
 
-
-def _in(column: str, values) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class IdentityMixin:
@@ -68,10 +65,10 @@ class IdentityMixin:
 class Patient(IdentityMixin, db.Model):
     __tablename__ = "patient"
     __table_args__ = (
-        CheckConstraint(_in("status", PATIENT_STATUSES), name="status"),
-        CheckConstraint(_in("sex", SEXES), name="sex"),
-        CheckConstraint(_in("ald", ALD_CHOICES), name="ald"),
-        CheckConstraint(_in("gp_status", GP_CHOICES), name="gp_status"),
+        CheckConstraint(one_of("status", PATIENT_STATUSES), name="status"),
+        CheckConstraint(one_of("sex", SEXES), name="sex"),
+        CheckConstraint(one_of("ald", ALD_CHOICES), name="ald"),
+        CheckConstraint(one_of("gp_status", GP_CHOICES), name="gp_status"),
         Index("ix_patient_birth_date", "birth_date"),
     )
 
@@ -98,9 +95,9 @@ class Patient(IdentityMixin, db.Model):
 class Referral(IdentityMixin, db.Model):
     __tablename__ = "referral"
     __table_args__ = (
-        CheckConstraint(_in("status", REFERRAL_STATUSES), name="status"),
-        CheckConstraint(_in("channel", CHANNELS), name="channel"),
-        CheckConstraint(f"orientation IS NULL OR {_in('orientation', ORIENTATIONS)}",
+        CheckConstraint(one_of("status", REFERRAL_STATUSES), name="status"),
+        CheckConstraint(one_of("channel", CHANNELS), name="channel"),
+        CheckConstraint(f"orientation IS NULL OR {one_of('orientation', ORIENTATIONS)}",
                         name="orientation"),
         CheckConstraint("(channel = 'direct') = (source_id IS NULL)", name="direct_has_no_source"),
         Index("ix_referral_status_received", "status", "received_at"),

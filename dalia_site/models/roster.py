@@ -19,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dalia_site.extensions import db
-from dalia_site.models.types import UTCDateTime, utcnow
+from dalia_site.models.types import UTCDateTime, one_of, utcnow
 
 PROFESSIONS = {
     "medecin": "Médecin",
@@ -47,16 +47,13 @@ JUNIOR_STATUSES = ("interne", "saspas")  # need a senior doctor on the same half
 WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 
 
-def _in(column: str, values) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
 
 class TeamMember(db.Model):
     __tablename__ = "team_member"
     __table_args__ = (
-        CheckConstraint(_in("profession", PROFESSIONS), name="profession"),
-        CheckConstraint(_in("team", TEAMS), name="team"),
-        CheckConstraint(f"doctor_status IS NULL OR {_in('doctor_status', DOCTOR_STATUSES)}",
+        CheckConstraint(one_of("profession", PROFESSIONS), name="profession"),
+        CheckConstraint(one_of("team", TEAMS), name="team"),
+        CheckConstraint(f"doctor_status IS NULL OR {one_of('doctor_status', DOCTOR_STATUSES)}",
                         name="doctor_status"),
         CheckConstraint("rpps IS NULL OR length(rpps) = 11", name="rpps_length"),
     )

@@ -25,3 +25,8 @@ class UTCDateTime(TypeDecorator):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def one_of(column: str, values) -> str:
+    """SQL text of a CHECK constraint: `column` takes one of `values` (the keys of a dict)."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"

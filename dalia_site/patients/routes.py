@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
@@ -13,6 +11,7 @@ from dalia_site.access import may_access, roles
 from dalia_site.domain import booking, patients
 from dalia_site.domain.text import contains_all_words
 from dalia_site.extensions import db
+from dalia_site.filters import site_zone
 from dalia_site.forms import choices, submit
 from dalia_site.htmx import render_page
 from dalia_site.listing import paginate
@@ -79,7 +78,7 @@ def patient_context(patient: Patient, **extra) -> dict:
         "clinicians": db.session.scalars(select(TeamMember).where(
             TeamMember.active.is_(True), TeamMember.profession.in_(DOCTORS + NURSES))
             .order_by(func.lower(TeamMember.name))).all(),
-        "kinds": KINDS, "zone": ZoneInfo(current_app.config["SITE"]["timezone"]), "now": now,
+        "kinds": KINDS, "zone": site_zone(), "now": now,
         "slot_kind": None, "slot_members": {}, "slot_message": "", "override_reason": "",
         "reschedule": None,
     }

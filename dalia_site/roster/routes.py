@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, time, timedelta
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -14,6 +13,7 @@ from dalia_site.access import public, roles
 from dalia_site.domain import roster
 from dalia_site.domain.text import FieldError
 from dalia_site.extensions import db
+from dalia_site.filters import site_zone
 from dalia_site.forms import choices, parse_id, submit
 from dalia_site.htmx import render_page
 from dalia_site.models import RosterSession, StaffUser, TeamMember, WeeklyPattern
@@ -26,12 +26,9 @@ READERS = ("admin", "assistant", "clinician")
 MANAGERS = ("admin", "assistant")
 
 
-def _zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config["SITE"]["timezone"])
-
 
 def _today() -> date:
-    return utcnow().astimezone(_zone()).date()
+    return utcnow().astimezone(site_zone()).date()
 
 
 def _hours() -> dict:
@@ -54,7 +51,7 @@ def week():
     today = _today()
     monday = _date_arg("semaine", today)
     monday -= timedelta(days=monday.weekday())
-    halves = roster.half_days(db.session, monday, monday + timedelta(days=6), _hours(), _zone())
+    halves = roster.half_days(db.session, monday, monday + timedelta(days=6), _hours(), site_zone())
     days = [monday + timedelta(days=i) for i in range(7)]
     return render_page("roster/week.html", "planning", monday=monday, days=days,
                        mornings=halves[0::2], afternoons=halves[1::2], today=today,
@@ -69,7 +66,7 @@ def month():
     last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
     start = first - timedelta(days=first.weekday())
     end = last + timedelta(days=6 - last.weekday())
-    halves = roster.half_days(db.session, start, end, _hours(), _zone())
+    halves = roster.half_days(db.session, start, end, _hours(), site_zone())
     by_day = {}
     for half in halves:
         by_day.setdefault(half.day, []).append(half)
@@ -151,7 +148,7 @@ def _member_in_reach(member_id: int) -> TeamMember:
 def _member_page(member: TeamMember, status: int = 200, session_form=None, pattern_form=None,
                  exception_forms=None, calendar_url: str | None = None):
     today = _today()
-    upcoming = roster.occurrences(db.session, today, today + timedelta(days=90), _zone(),
+    upcoming = roster.occurrences(db.session, today, today + timedelta(days=90), site_zone(),
                                   [member.id])
     patterns = db.session.scalars(select(WeeklyPattern).where(
         WeeklyPattern.member_id == member.id).options(selectinload(WeeklyPattern.exceptions))
@@ -164,7 +161,7 @@ def _member_page(member: TeamMember, status: int = 200, session_form=None, patte
         session_form=session_form or SessionForm(prefix="vacation"),
         pattern_form=pattern_form or PatternForm(prefix="modele"),
         exception_forms=exception_forms, can_manage=current_user.role in MANAGERS,
-        calendar_url=calendar_url, zone=_zone(), today=today,
+        calendar_url=calendar_url, zone=site_zone(), today=today,
     ), status
 
 
@@ -197,11 +194,11 @@ def session_add(member_id: int):
     form = SessionForm(prefix="vacation")
     start, end = _times(form)
     ok, added = submit(form, lambda: roster.add_session(
-        db.session, current_user, member, form.day.data, start, end, _zone(), form.note.data or "",
+        db.session, current_user, member, form.day.data, start, end, site_zone(), form.note.data or "",
         today=_today()))
     if not ok:
         return _member_page(member, 422, session_form=form)
-    flash(f"Vacation du {added.starts_at.astimezone(_zone()):%d/%m/%Y} enregistrée.", "success")
+    flash(f"Vacation du {added.starts_at.astimezone(site_zone()):%d/%m/%Y} enregistrée.", "success")
     return redirect(url_for("roster.member", member_id=member_id), 303)
 
 
@@ -213,7 +210,7 @@ def session_withdraw(member_id: int, session_id: int):
     if roster_session is None or roster_session.member_id != member.id:
         abort(404)
     try:
-        roster.withdraw_session(db.session, current_user, roster_session, _zone())
+        roster.withdraw_session(db.session, current_user, roster_session, site_zone())
     except FieldError as error:
         db.session.rollback()
         flash(str(error), "error")
@@ -232,7 +229,7 @@ def pattern_add(member_id: int):
     weekday = int(form.weekday.data) if form.weekday.data in tuple("0123456") else None
     ok, _ = submit(form, lambda: roster.add_pattern(
         db.session, current_user, member, weekday, start, end, form.valid_from.data,
-        form.valid_until.data, _zone(), today=_today()))
+        form.valid_until.data, site_zone(), today=_today()))
     if not ok:
         return _member_page(member, 422, pattern_form=form)
     flash("Vacation hebdomadaire enregistrée.", "success")
@@ -305,7 +302,7 @@ def calendar_feed(token: str):
     member = roster.member_for_calendar(db.session, token)
     if member is None:
         abort(404)
-    body = roster.calendar(db.session, member, current_app.config["SITE"]["name"], _zone(),
+    body = roster.calendar(db.session, member, current_app.config["SITE"]["name"], site_zone(),
                            _today(), current_app.config["SITE"]["domain"] or "dalia.invalid")
     return Response(body, content_type="text/calendar; charset=utf-8",
                     headers={"Content-Disposition": 'inline; filename="vacations.ics"'})
