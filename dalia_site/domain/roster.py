@@ -6,10 +6,8 @@ timezone, so 8h30 stays 8h30 across the daylight-saving changes of March and Oct
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -26,12 +24,9 @@ from dalia_site.models import (
     WeeklyPattern,
 )
 from dalia_site.models.roster import (
-    ASSISTANTS,
     DOCTOR_STATUSES,
     DOCTORS,
     HEALTH_PROFESSIONS,
-    JUNIOR_STATUSES,
-    NURSES,
     PROFESSIONS,
     TEAMS,
     WEEKDAYS,
@@ -384,148 +379,3 @@ def end_pattern(session: Session, actor, pattern: WeeklyPattern, today: date) ->
     audit.record(session, actor, "roster.pattern_end", "team_member", member.id,
                  f"{member.name} : fin du modèle du {WEEKDAYS[pattern.weekday]}")
     return True
-
-
-# --- Half-days and coverage -----------------------------------------------------------------------
-
-@dataclass
-class HalfDay:
-    day: date
-    label: str  # "matin" or "après-midi"
-    starts_at: datetime
-    ends_at: datetime
-    open: bool
-    members: list[TeamMember] = field(default_factory=list)
-    alerts: list = field(default_factory=list)
-
-    @property
-    def has_doctor(self) -> bool:
-        return any(m.profession in DOCTORS for m in self.members)
-
-    @property
-    def has_nurse(self) -> bool:
-        return any(m.profession in NURSES for m in self.members)
-
-    @property
-    def other_alerts(self) -> list[Alert]:
-        """The alerts beyond the missing doctor or nurse (which `gap` already says)."""
-        return [a for a in self.alerts if a.code not in ("no_doctor", "no_nurse")]
-
-    @property
-    def gap(self) -> bool:
-        """Open to patients but without a doctor or a nurse."""
-        return self.open and not (self.has_doctor and self.has_nurse)
-
-
-def hours_range(value: str) -> tuple[time, time]:
-    start, end = value.split("-")
-    return time.fromisoformat(start), time.fromisoformat(end)
-
-
-class Alert(str):
-    """A coverage alert: its French text, and a code the pages can sort on."""
-
-    code: str
-
-    def __new__(cls, code: str, text: str):
-        alert = super().__new__(cls, text)
-        alert.code = code
-        return alert
-
-
-def coverage_alerts(members: list[TeamMember], open_to_patients: bool) -> list[Alert]:
-    """The coverage rules of a half-day, as French alerts (empty when covered)."""
-    alerts = []
-    if open_to_patients:
-        if not any(m.profession in DOCTORS for m in members):
-            alerts.append(Alert("no_doctor", "Aucun médecin"))
-        if not any(m.profession in NURSES for m in members):
-            alerts.append(Alert("no_nurse", "Aucun·e infirmier·e"))
-        if not any(m.profession in ASSISTANTS for m in members):
-            alerts.append(Alert("no_assistant", "Aucun·e assistant·e médical·e"))
-    juniors = [m for m in members if m.profession in DOCTORS and m.doctor_status in JUNIOR_STATUSES]
-    seniors = [m for m in members if m.profession in DOCTORS
-               and m.doctor_status not in JUNIOR_STATUSES]
-    if juniors and not seniors:
-        alerts.append(Alert("no_senior", f"{', '.join(m.name for m in juniors)} : pas de "
-                                         "médecin senior présent"))
-    return alerts
-
-
-def half_days(session: Session, first: date, last: date, hours: Mapping[str, object],
-              zone: ZoneInfo) -> list[HalfDay]:
-    """Every half-day of [first, last] with who is on duty and its alerts (four queries)."""
-    open_days = {WEEKDAYS.index(d) for d in hours["open_days"]}
-    windows = (("matin", *hours_range(hours["morning"])),
-               ("après-midi", *hours_range(hours["afternoon"])))
-    found = occurrences(session, first, last, zone)
-    members = {m.id: m for m in session.scalars(
-        select(TeamMember).where(TeamMember.id.in_({o.member_id for o in found})))}
-    result = []
-    day = first
-    while day <= last:
-        for label, start, end in windows:
-            half = HalfDay(day, label, local(day, start, zone), local(day, end, zone),
-                           open=day.weekday() in open_days)
-            on_duty = {o.member_id for o in found
-                       if o.starts_at < half.ends_at and half.starts_at < o.ends_at}
-            half.members = sorted((members[i] for i in on_duty if members[i].active),
-                                  key=lambda m: (m.profession, m.name))
-            half.alerts = coverage_alerts(half.members, half.open)
-            result.append(half)
-        day += timedelta(days=1)
-    return result
-
-
-# --- Calendar feed ------------------------------------------------------------------------------
-
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def new_calendar_token(session: Session, actor, member: TeamMember) -> str:
-    """A new private feed address; the previous one stops working."""
-    token = secrets.token_urlsafe(24)
-    member.ics_token_hash = _token_hash(token)
-    audit.record(session, actor, "roster.ics_token", "team_member", member.id,
-                 f"{member.name} : nouveau lien d'agenda (l'ancien ne fonctionne plus)")
-    return token
-
-
-def revoke_calendar_token(session: Session, actor, member: TeamMember) -> None:
-    member.ics_token_hash = None
-    audit.record(session, actor, "roster.ics_revoke", "team_member", member.id,
-                 f"{member.name} : lien d'agenda révoqué")
-
-
-def member_for_calendar(session: Session, token: str) -> TeamMember | None:
-    member = session.scalar(select(TeamMember).where(
-        TeamMember.ics_token_hash == _token_hash(token)))
-    return member if member is not None and member.active else None
-
-
-def calendar(session: Session, member: TeamMember, site_name: str, zone: ZoneInfo,
-             today: date, domain: str = "dalia.invalid") -> bytes:
-    """The member's sessions from 60 days back to a year ahead, as an iCalendar file whose
-    times carry the site's timezone (with its daylight-saving rules in a VTIMEZONE)."""
-    from icalendar import Calendar, Event
-
-    cal = Calendar()
-    cal.add("prodid", "-//URPS Occitanie//DALIA site kit//FR")
-    cal.add("version", "2.0")
-    cal.add("x-wr-calname", f"{site_name} — vacations de {member.name}")
-    cal.add("x-wr-timezone", str(zone))
-    stamp = datetime.now(tz=zone).replace(microsecond=0)
-    for occurrence in occurrences(session, today - timedelta(days=60),
-                                  today + timedelta(days=365), zone, [member.id]):
-        event = Event()
-        start = occurrence.starts_at.astimezone(zone)
-        event.add("uid", f"{occurrence.kind}-{occurrence.ref_id}-{start:%Y%m%d}@{domain}")
-        event.add("dtstamp", stamp)
-        event.add("dtstart", start)
-        event.add("dtend", occurrence.ends_at.astimezone(zone))
-        event.add("summary", f"Vacation {site_name}")
-        cal.add_component(event)
-    cal.add_missing_timezones()
-    return cal.to_ical()
-

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from dalia_site.access import public, roles
-from dalia_site.domain import roster
+from dalia_site.domain import planning, roster
 from dalia_site.domain.text import FieldError
 from dalia_site.extensions import db
 from dalia_site.filters import site_zone
@@ -51,7 +51,7 @@ def week():
     today = _today()
     monday = _date_arg("semaine", today)
     monday -= timedelta(days=monday.weekday())
-    halves = roster.half_days(db.session, monday, monday + timedelta(days=6), _hours(), site_zone())
+    halves = planning.half_days(db.session, monday, monday + timedelta(days=6), _hours(), site_zone())
     days = [monday + timedelta(days=i) for i in range(7)]
     return render_page("roster/week.html", "planning", monday=monday, days=days,
                        mornings=halves[0::2], afternoons=halves[1::2], today=today,
@@ -66,7 +66,7 @@ def month():
     last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
     start = first - timedelta(days=first.weekday())
     end = last + timedelta(days=6 - last.weekday())
-    halves = roster.half_days(db.session, start, end, _hours(), site_zone())
+    halves = planning.half_days(db.session, start, end, _hours(), site_zone())
     by_day = {}
     for half in halves:
         by_day.setdefault(half.day, []).append(half)
@@ -183,7 +183,7 @@ def my_sessions():
 
 def _times(form) -> tuple[time | None, time | None]:
     if form.half_day.data in ("matin", "apres-midi"):
-        return roster.hours_range(_hours()["morning" if form.half_day.data == "matin" else "afternoon"])
+        return planning.hours_range(_hours()["morning" if form.half_day.data == "matin" else "afternoon"])
     return form.start.data, form.end.data
 
 
@@ -276,7 +276,7 @@ def pattern_end(member_id: int, pattern_id: int):
 @roles(*READERS)
 def calendar_link(member_id: int):
     member = _member_in_reach(member_id)
-    token = roster.new_calendar_token(db.session, current_user, member)
+    token = planning.new_calendar_token(db.session, current_user, member)
     db.session.commit()
     domain = current_app.config["SITE"]["domain"]
     path = url_for("roster.calendar_feed", token=token)
@@ -290,7 +290,7 @@ def calendar_link(member_id: int):
 @roles(*READERS)
 def calendar_revoke(member_id: int):
     member = _member_in_reach(member_id)
-    roster.revoke_calendar_token(db.session, current_user, member)
+    planning.revoke_calendar_token(db.session, current_user, member)
     db.session.commit()
     flash("Lien d'agenda révoqué : il ne fonctionne plus.", "success")
     return redirect(url_for("roster.member", member_id=member_id), 303)
@@ -299,10 +299,10 @@ def calendar_revoke(member_id: int):
 @bp.route("/agenda/<token>.ics")
 @public
 def calendar_feed(token: str):
-    member = roster.member_for_calendar(db.session, token)
+    member = planning.member_for_calendar(db.session, token)
     if member is None:
         abort(404)
-    body = roster.calendar(db.session, member, current_app.config["SITE"]["name"], site_zone(),
+    body = planning.calendar(db.session, member, current_app.config["SITE"]["name"], site_zone(),
                            _today(), current_app.config["SITE"]["domain"] or "dalia.invalid")
     return Response(body, content_type="text/calendar; charset=utf-8",
                     headers={"Content-Disposition": 'inline; filename="vacations.ics"'})

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from icalendar import Calendar
 
-from dalia_site.domain import roster
+from dalia_site.domain import planning, roster
 from dalia_site.domain.text import FieldError, FieldErrors
 from dalia_site.extensions import db
 
@@ -112,7 +112,7 @@ def test_coverage_alerts_name_what_is_missing(session):
     day = date(2027, 2, 3)  # a Wednesday
     for someone in (intern, nurse):
         roster.add_session(session, None, someone, day, *MORNING, PARIS, today=TODAY)
-    morning, afternoon = roster.half_days(session, day, day, HOURS, PARIS)
+    morning, afternoon = planning.half_days(session, day, day, HOURS, PARIS)
     assert not morning.gap  # a doctor and a nurse
     assert morning.alerts == ["Aucun·e assistant·e médical·e",
                               "Léa (interne) : pas de médecin senior présent"]
@@ -120,13 +120,13 @@ def test_coverage_alerts_name_what_is_missing(session):
     senior = member(session, "Dr Bravo", status="remplacant")
     for someone in (senior, assistant):
         roster.add_session(session, None, someone, day, *MORNING, PARIS, today=TODAY)
-    morning, _ = roster.half_days(session, day, day, HOURS, PARIS)
+    morning, _ = planning.half_days(session, day, day, HOURS, PARIS)
     assert morning.alerts == []
 
 
 def test_weekends_are_closed_and_never_gaps(session):
     saturday = date(2027, 2, 6)
-    halves = roster.half_days(session, saturday, saturday + timedelta(days=1), HOURS, PARIS)
+    halves = planning.half_days(session, saturday, saturday + timedelta(days=1), HOURS, PARIS)
     assert [(h.open, h.gap, h.alerts) for h in halves] == [(False, False, [])] * 4
 
 
@@ -134,7 +134,7 @@ def test_the_calendar_feed_parses_with_local_times_in_winter_and_summer(session)
     doctor = member(session, "Dr Anne")
     roster.add_session(session, None, doctor, date(2027, 1, 12), *MORNING, PARIS, today=TODAY)
     roster.add_session(session, None, doctor, date(2027, 7, 13), *MORNING, PARIS, today=TODAY)
-    feed = Calendar.from_ical(roster.calendar(session, doctor, "DALIA Test", PARIS, TODAY))
+    feed = Calendar.from_ical(planning.calendar(session, doctor, "DALIA Test", PARIS, TODAY))
     events = sorted(feed.walk("VEVENT"), key=lambda e: e.decoded("dtstart"))
     assert [e.decoded("dtstart").strftime("%d/%m %H:%M %Z") for e in events] == [
         "12/01 08:30 CET", "13/07 08:30 CEST"]
@@ -145,13 +145,13 @@ def test_the_calendar_feed_parses_with_local_times_in_winter_and_summer(session)
 
 def test_a_calendar_token_is_stored_hashed_and_replaced(session):
     doctor = member(session, "Dr Anne")
-    first = roster.new_calendar_token(session, None, doctor)
-    assert roster.member_for_calendar(session, first) is doctor
+    first = planning.new_calendar_token(session, None, doctor)
+    assert planning.member_for_calendar(session, first) is doctor
     assert first not in (doctor.ics_token_hash or "")
-    second = roster.new_calendar_token(session, None, doctor)
-    assert roster.member_for_calendar(session, first) is None
-    roster.revoke_calendar_token(session, None, doctor)
-    assert roster.member_for_calendar(session, second) is None
+    second = planning.new_calendar_token(session, None, doctor)
+    assert planning.member_for_calendar(session, first) is None
+    planning.revoke_calendar_token(session, None, doctor)
+    assert planning.member_for_calendar(session, second) is None
 
 
 def test_an_absence_over_a_period_takes_off_each_day_of_the_pattern_in_it(session):
