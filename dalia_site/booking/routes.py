@@ -16,7 +16,7 @@ from dalia_site.domain.text import FieldError
 from dalia_site.extensions import db
 from dalia_site.filters import site_zone
 from dalia_site.forms import parse_id
-from dalia_site.htmx import render_page
+from dalia_site.htmx import render_page, wants_fragment
 from dalia_site.models import Appointment, AppointmentClinician, Patient, TeamMember
 from dalia_site.models.booking import KINDS
 from dalia_site.models.roster import DOCTORS, NURSES
@@ -61,7 +61,13 @@ def _slots_page(patient: Patient, status: int = 200, message: str = "", reschedu
     context = patient_context(patient, slots=slots, slot_kind=kind, slot_members=members,
                               slot_message=message, override_reason=request.values.get(
                                   "override_reason", ""), reschedule=reschedule)
-    return render_page("patients/show.html", "slots", **context), status
+    response = render_page("patients/show.html", "slots", **context)
+    if not wants_fragment():
+        # The whole patient page was shown: traced like the patient page itself (after
+        # rendering, since the commit expires what the page reads).
+        patients.record_view(db.session, current_user, patient.id, "créneaux de rendez-vous")
+        db.session.commit()
+    return response, status
 
 
 @bp.route("/patients/<int:patient_id>/creneaux")

@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from dalia_site.domain import audit, mail
-from dalia_site.domain.roster import occurrences
+from dalia_site.domain.roster import lock_members, occurrences
 from dalia_site.domain.text import FieldError
 from dalia_site.models import Appointment, AppointmentClinician, Patient, TeamMember
 from dalia_site.models.booking import KINDS
@@ -25,7 +25,8 @@ from dalia_site.models.roster import DOCTORS, NURSES
 from dalia_site.models.types import utcnow
 
 GRID = timedelta(minutes=15)  # slots start on the quarter hour
-HORIZON = timedelta(days=60)
+HORIZON = timedelta(days=60)  # how far ahead slots are proposed
+FURTHEST = timedelta(days=366)  # how far ahead a booking may be
 TAKEN = "Ce créneau vient d'être pris : choisissez-en un autre dans la liste à jour."
 ACTIVE = ("booked", "honoured")  # appointments that hold their clinicians' time
 
@@ -96,13 +97,24 @@ def _fits(free: list[tuple], start: datetime, end: datetime) -> bool:
     return any(s <= start and end <= e for s, e in free)
 
 
-def _starts(free: list[tuple], duration: timedelta, earliest: datetime) -> Iterable[datetime]:
+def on_grid(moment: datetime, zone: ZoneInfo) -> bool:
+    local_time = moment.astimezone(zone)
+    return local_time.minute % 15 == 0 and local_time.second == 0 and local_time.microsecond == 0
+
+
+def _next_on_grid(moment: datetime, zone: ZoneInfo) -> datetime:
+    """The first quarter hour of the local clock at or after `moment`."""
+    local_time = moment.astimezone(zone)
+    midnight = local_time.replace(hour=0, minute=0, second=0, microsecond=0)
+    elapsed = local_time - midnight
+    steps = -(-elapsed // GRID)  # ceiling
+    return (midnight + steps * GRID).astimezone(moment.tzinfo)
+
+
+def _starts(free: list[tuple], duration: timedelta, earliest: datetime,
+            zone: ZoneInfo) -> Iterable[datetime]:
     for span_start, span_end in free:
-        # Quarter hours of the local wall clock: spans start on them in practice.
-        start = max(span_start, earliest)
-        offset = (start - span_start) % GRID
-        if offset:
-            start += GRID - offset
+        start = _next_on_grid(max(span_start, earliest), zone)
         while start + duration <= span_end:
             yield start
             start += GRID
@@ -136,7 +148,7 @@ def free_slots(session: Session, kind: str, visits: Mapping[str, int], zone: Zon
     leads = doctors if kind in ("first", "doctor") else nurses
     candidates: dict[datetime, Slot] = {}
     for lead in leads:
-        for start in _starts(free[lead], duration, now):
+        for start in _starts(free[lead], duration, now, zone):
             end = start + duration
             if start in candidates or any(s < end and start < e for s, e in patient_busy):
                 continue
@@ -154,10 +166,16 @@ def free_slots(session: Session, kind: str, visits: Mapping[str, int], zone: Zon
 
 def _lock(session: Session, patient: Patient, member_ids: Iterable[int]) -> None:
     """Take the rows' write locks before reading anything the booking depends on."""
-    session.execute(update(TeamMember).where(TeamMember.id.in_(sorted(member_ids)))
-                    .values(id=TeamMember.id).execution_options(synchronize_session=False))
+    lock_members(session, member_ids)
     session.execute(update(Patient).where(Patient.id == patient.id)
                     .values(id=Patient.id).execution_options(synchronize_session=False))
+
+
+def _lock_appointment(session: Session, appointment: Appointment) -> None:
+    """Hold the appointment's row and read its state afresh (two people changing it at once)."""
+    session.execute(update(Appointment).where(Appointment.id == appointment.id)
+                    .values(id=Appointment.id).execution_options(synchronize_session=False))
+    session.refresh(appointment)
 
 
 def _check_free(session: Session, patient: Patient, members: list[TeamMember],
@@ -171,7 +189,7 @@ def _check_free(session: Session, patient: Patient, members: list[TeamMember],
                    for o in on_duty):
             raise SlotTaken()
     clash = select(Appointment.id).where(
-        Appointment.status == "booked", Appointment.starts_at < end, Appointment.ends_at > start)
+        Appointment.status.in_(ACTIVE), Appointment.starts_at < end, Appointment.ends_at > start)
     if ignore is not None:
         clash = clash.where(Appointment.id != ignore)
     taken = session.scalar(clash.join(AppointmentClinician).where(
@@ -202,8 +220,11 @@ def book(session: Session, actor, patient: Patient, kind: str, start: datetime,
                                     "rendez-vous.")
     if kind not in KINDS:
         raise FieldError("kind", "Type de rendez-vous inconnu.")
-    if start <= (now or utcnow()):
+    now = now or utcnow()
+    if start <= now:
         raise FieldError("slot", "Ce créneau est passé.")
+    if start > now + FURTHEST or not on_grid(start, zone):
+        raise FieldError("slot", "Ce créneau n'est pas proposé par le planning.")
     end = start + length(kind, visits)
     _lock(session, patient, member_ids)  # before any read the decision depends on
     history = session.scalars(select(Appointment).where(Appointment.patient_id == patient.id))
@@ -231,6 +252,7 @@ def book(session: Session, actor, patient: Patient, kind: str, start: datetime,
 
 def cancel(session: Session, actor, appointment: Appointment, reason: str) -> None:
     reason = " ".join(reason.split())[:300]
+    _lock_appointment(session, appointment)
     if appointment.status != "booked":
         raise FieldError("reason", f"Ce rendez-vous est « {appointment.status_label} ».")
     if not reason:
@@ -258,6 +280,7 @@ def mark(session: Session, actor, appointment: Appointment, status: str,
     """Honoured or no-show, once the appointment has started."""
     if status not in ("honoured", "no_show"):
         raise FieldError("status", "Statut inconnu.")
+    _lock_appointment(session, appointment)
     if appointment.status not in ("booked", "honoured", "no_show"):
         raise FieldError("status", f"Ce rendez-vous est « {appointment.status_label} ».")
     if appointment.starts_at > (now or utcnow()):
@@ -276,9 +299,21 @@ def record_walk_in(session: Session, actor, patient: Patient, kind: str, member:
     if member.profession not in expected:
         raise FieldError("member_id", "Choisissez un médecin pour une consultation médecin, "
                                       "un·e infirmier·e pour une consultation infirmière.")
-    now = now or utcnow()
+    now = (now or utcnow()).replace(second=0, microsecond=0)
+    _lock(session, patient, [member.id])
+    # The walk-in holds the clinician's and the patient's time until their next appointment.
+    following = select(Appointment).join(AppointmentClinician).where(
+        Appointment.status.in_(ACTIVE), Appointment.ends_at > now,
+        (AppointmentClinician.member_id == member.id) | (Appointment.patient_id == patient.id))
+    end = now + length(kind, visits)
+    for other in session.scalars(following.order_by(Appointment.starts_at)):
+        if other.starts_at <= now:
+            raise FieldError("member_id", "Le soignant ou le patient est en rendez-vous en ce "
+                                          "moment : enregistrez la consultation après.")
+        end = min(end, other.starts_at)
+        break
     appointment = Appointment(patient_id=patient.id, kind=kind, walk_in=True, starts_at=now,
-                              ends_at=now + length(kind, visits), status="honoured",
+                              ends_at=end, status="honoured",
                               created_by_id=actor.id if actor else None)
     appointment.clinicians = [AppointmentClinician(member_id=member.id)]
     session.add(appointment)
@@ -346,6 +381,13 @@ def queue_reminders(session: Session, site_name: str, visits: Mapping[str, objec
         patient = appointment.patient
         if not patient.email:
             continue
+        # Claimed first: a second run at the same moment finds it taken and queues nothing.
+        claimed = session.execute(
+            update(Appointment).where(Appointment.id == appointment.id,
+                                      Appointment.reminder_queued_at.is_(None))
+            .values(reminder_queued_at=utcnow()).execution_options(synchronize_session=False))
+        if claimed.rowcount != 1:
+            continue
         local = appointment.starts_at.astimezone(zone)
         who = ", ".join(c.member.name for c in appointment.clinicians)
         mail.queue(session, patient.email, f"{site_name} — rappel de votre rendez-vous demain",
@@ -353,7 +395,7 @@ def queue_reminders(session: Session, site_name: str, visits: Mapping[str, objec
                    f"demain, le {local:%d/%m/%Y} à {local:%Hh%M}, avec {who}.\n"
                    + (f"Adresse : {visits['address']}\n" if visits.get("address") else "")
                    + f"À apporter : {visits['what_to_bring']}\n\n"
-                   "En cas d'empêchement, merci de prévenir le centre pour libérer le créneau.\n")
-        appointment.reminder_queued_at = utcnow()
+                   "En cas d'empêchement, merci de prévenir le centre pour libérer le créneau.\n",
+                   appointment_id=appointment.id)
         count += 1
     return count

@@ -20,8 +20,9 @@ from dalia_site.models.types import utcnow
 MAX_ATTEMPTS = 10
 
 
-def queue(session: Session, to: str, subject: str, body: str) -> OutboundEmail:
-    email = OutboundEmail(to=to, subject=subject[:200], body=body)
+def queue(session: Session, to: str, subject: str, body: str,
+          appointment_id: int | None = None) -> OutboundEmail:
+    email = OutboundEmail(to=to, subject=subject[:200], body=body, appointment_id=appointment_id)
     session.add(email)
     return email
 
@@ -38,6 +39,14 @@ def _claim(session: Session, email_id: int, now) -> bool:
         .values(claimed_at=now).execution_options(synchronize_session=False))
     session.commit()
     return claimed.rowcount == 1
+
+
+def _still_due(session: Session, appointment_id: int) -> bool:
+    from dalia_site.models import Appointment
+
+    appointment = session.get(Appointment, appointment_id)
+    return appointment is not None and appointment.status == "booked" \
+        and appointment.starts_at > utcnow()
 
 
 def send_pending(session: Session, settings: dict, site_name: str, limit: int = 100) -> tuple[int, int]:
@@ -70,6 +79,12 @@ def send_pending(session: Session, settings: dict, site_name: str, limit: int = 
             if not _claim(session, email_id, utcnow()):
                 continue  # another sender has it
             email = session.get(OutboundEmail, email_id)
+            if email.appointment_id is not None and not _still_due(session, email.appointment_id):
+                email.attempts = MAX_ATTEMPTS  # a reminder of a cancelled or past appointment
+                email.last_error = "rendez-vous annulé, déplacé ou passé : rappel abandonné"
+                email.claimed_at = None
+                session.commit()
+                continue
             message = EmailMessage()
             message["From"] = formataddr((site_name, settings["from_address"]))
             message["To"] = email.to

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from dalia_site.domain import audit
@@ -260,10 +260,18 @@ def booked_appointments(session: Session, roster_session: RosterSession) -> list
                      roster_session.ends_at)
 
 
+def lock_members(session: Session, member_ids) -> None:
+    """Hold these members' rows until commit (a row lock on PostgreSQL, the write lock on
+    SQLite): bookings and withdrawals touching the same clinician run one after the other."""
+    session.execute(update(TeamMember).where(TeamMember.id.in_(sorted(member_ids)))
+                    .values(id=TeamMember.id).execution_options(synchronize_session=False))
+
+
 def withdraw_session(session: Session, actor, roster_session: RosterSession,
                      zone: ZoneInfo, now: datetime | None = None) -> None:
     if roster_session.starts_at <= (now or datetime.now(UTC)):
         raise FieldError("session", "Une vacation commencée ou passée reste dans l'historique.")
+    lock_members(session, [roster_session.member_id])  # no booking slips in meanwhile
     booked = booked_appointments(session, roster_session)
     if booked:
         raise FieldError("session", "Des rendez-vous sont pris sur cette vacation ; déplacez-les "

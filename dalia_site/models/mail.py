@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dalia_site.extensions import db
@@ -23,5 +23,7 @@ class OutboundEmail(db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Taken by one sender at a time: two runs (or two hosts) never send the same email.
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A reminder belongs to its appointment: dropped if that is cancelled or past before sending.
+    appointment_id: Mapped[int | None] = mapped_column(ForeignKey("appointment.id"))
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str] = mapped_column(String(500), default="")

@@ -189,3 +189,29 @@ def test_a_reminder_that_cannot_be_sent_waits_and_goes_next_run(mail_site, smtp_
     assert f"le {tomorrow:%d/%m/%Y} à 09h00, avec {DOCTOR}." in message.get_content()
     [email] = outbox(mail_site)  # the same email, not a second one
     assert email.sent_at is not None and email.attempts == 1 and email.last_error == ""
+
+
+def test_a_reminder_whose_appointment_was_cancelled_before_it_left_is_dropped(mail_site,
+                                                                              smtp_port):
+    """SMTP was down when the reminder was queued; the visit is cancelled; the retry sends
+    nothing and gives the reminder up."""
+    tomorrow = site_today() + timedelta(days=1)
+    booked_id = appointment(mail_site, "Rouquette", tomorrow, email="odile.rouquette@example.org")
+    assert remind(mail_site).exit_code == 1  # queued, not sent: nothing listens yet
+    app = create_app(mail_site)
+    with app.app_context():
+        db.session.get(Appointment, booked_id).status = "cancelled"
+        db.session.commit()
+        db.engine.dispose()
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    try:
+        retried = CliRunner().invoke(cli, ["send-mail", mail_site.name, "--instances-dir",
+                                           str(mail_site.parent)])
+    finally:
+        controller.stop()
+    assert retried.exit_code == 0, retried.output
+    assert inbox.messages == []
+    [email] = outbox(mail_site)
+    assert email.sent_at is None and "rappel abandonné" in email.last_error

@@ -164,3 +164,48 @@ def test_only_accepted_patients_can_be_booked(session):
     with pytest.raises(FieldError, match="Seuls les patients acceptés"):
         booking.book(session, None, waiting, "first", at(MONDAY, 9), [nurse.id], VISITS, PARIS,
                      now=at(MONDAY, 7))
+
+
+def test_an_honoured_visit_or_a_walk_in_holds_its_time_against_new_bookings(session):
+    doctor = member(session, "Dr Anne")
+    on_duty(session, doctor, MONDAY, time(9, 0), time(12, 0))
+    first = accepted_patient(session)
+    seen = booking.record_walk_in(session, None, first, "doctor", doctor, VISITS,
+                                  now=at(MONDAY, 9, 7))
+    assert (seen.starts_at, seen.ends_at) == (at(MONDAY, 9, 7), at(MONDAY, 9, 37))
+    other = accepted_patient(session, "Roques")
+    with pytest.raises(booking.SlotTaken):
+        booking.book(session, None, other, "doctor", at(MONDAY, 9, 15), [doctor.id], VISITS,
+                     PARIS, "avis médical d'abord", now=at(MONDAY, 9, 10))
+    # Proposals stay on the quarter hours of the clock after an off-grid walk-in
+    starts = [s.starts_at for s in slots(session, "doctor", now=at(MONDAY, 9, 10))]
+    assert starts[0] == at(MONDAY, 9, 45)
+    assert all(s.astimezone(PARIS).minute % 15 == 0 and s.second == 0 for s in starts)
+
+
+def test_a_booking_off_the_quarter_hours_or_too_far_ahead_is_refused(session):
+    doctor, nurse = member(session, "Dr Anne"), member(session, "Nina", "ipa")
+    for someone in (doctor, nurse):
+        on_duty(session, someone, MONDAY, time(9, 0), time(12, 0))
+    patient = accepted_patient(session)
+    for start in (at(MONDAY, 9, 7), at(MONDAY, 9, 0) + timedelta(seconds=13),
+                  at(MONDAY, 9) + timedelta(days=400)):
+        with pytest.raises(FieldError, match="n'est pas proposé par le planning"):
+            booking.book(session, None, patient, "first", start, [doctor.id, nurse.id], VISITS,
+                         PARIS, now=at(MONDAY, 7))
+
+
+def test_a_walk_in_ends_at_the_clinicians_next_appointment_and_not_during_one(session):
+    doctor, nurse = member(session, "Dr Anne"), member(session, "Nina", "ipa")
+    for someone in (doctor, nurse):
+        on_duty(session, someone, MONDAY, time(9, 0), time(12, 0))
+    booked = accepted_patient(session)
+    booking.book(session, None, booked, "first", at(MONDAY, 10), [doctor.id, nurse.id], VISITS,
+                 PARIS, now=at(MONDAY, 7))
+    walker = accepted_patient(session, "Roques")
+    seen = booking.record_walk_in(session, None, walker, "doctor", doctor, VISITS,
+                                  now=at(MONDAY, 9, 50))
+    assert seen.ends_at == at(MONDAY, 10)
+    with pytest.raises(FieldError, match="en rendez-vous en ce moment"):
+        booking.record_walk_in(session, None, walker, "doctor", doctor, VISITS,
+                               now=at(MONDAY, 10, 20))
