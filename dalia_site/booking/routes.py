@@ -55,7 +55,10 @@ def _kind_choice(patient: Patient) -> tuple[str, str]:
 def _slots_page(patient: Patient, status: int = 200, message: str = "", reschedule=None):
     """The patient page with its slot list, or just the list for htmx (same block)."""
     kind, proposed = (reschedule.kind, reschedule.kind) if reschedule else _kind_choice(patient)
-    slots = booking.free_slots(db.session, kind, _visits(), site_zone(), patient=patient)
+    slots = booking.free_slots(db.session, kind, _visits(), site_zone(), patient=patient,
+                               moving=reschedule.id if reschedule else None)
+    if reschedule:  # its own time is no move
+        slots = [s for s in slots if s.starts_at != reschedule.starts_at]
     members = {m.id: m for m in db.session.scalars(select(TeamMember).where(
         TeamMember.id.in_({i for s in slots for i in s.member_ids})))}
     context = patient_context(patient, slots=slots, slot_kind=kind, slot_members=members,

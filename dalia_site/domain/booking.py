@@ -55,22 +55,24 @@ def length(kind: str, visits: Mapping[str, int]) -> timedelta:
 
 def next_kind(history: Iterable[Appointment]) -> str:
     """The kind to propose: a first visit, then nurse after doctor (the first visit counts as a
-    doctor visit) and doctor after nurse. Cancelled visits and no-shows do not count."""
+    doctor visit) and doctor after nurse. Cancelled visits and no-shows do not count; until the
+    pair has seen the patient once, the first visit is what is proposed."""
     held = [a for a in history if a.status in ACTIVE]
-    if not held:
-        return "first"
+    if not any(a.kind == "first" for a in held):
+        return "first"  # walk-ins alone do not replace the pair's first visit
     last = max(held, key=lambda a: a.starts_at)
     return "nurse" if last.kind in ("first", "doctor") else "doctor"
 
 
 # --- Free slots ---------------------------------------------------------------------------------
 
-def _busy(session: Session, start: datetime, end: datetime) -> dict[int, list[tuple]]:
-    """Booked time per clinician in [start, end)."""
+def _busy(session: Session, start: datetime, end: datetime,
+          ignore: int | None = None) -> dict[int, list[tuple]]:
+    """Booked time per clinician in [start, end) (but the appointment being moved)."""
     rows = session.execute(
         select(AppointmentClinician.member_id, Appointment.starts_at, Appointment.ends_at)
         .join(Appointment).where(Appointment.status.in_(ACTIVE), Appointment.starts_at < end,
-                                 Appointment.ends_at > start))
+                                 Appointment.ends_at > start, Appointment.id != (ignore or 0)))
     busy: dict[int, list[tuple]] = {}
     for member_id, s, e in rows:
         busy.setdefault(member_id, []).append((s, e))
@@ -122,7 +124,7 @@ def _starts(free: list[tuple], duration: timedelta, earliest: datetime,
 
 def free_slots(session: Session, kind: str, visits: Mapping[str, int], zone: ZoneInfo,
                now: datetime | None = None, patient: Patient | None = None, limit: int = 8,
-               horizon: timedelta = HORIZON) -> list[Slot]:
+               horizon: timedelta = HORIZON, moving: int | None = None) -> list[Slot]:
     """The next free slots for a visit of `kind` (first = a doctor and a nurse together), at most
     one per start time, earliest first; none overlapping the patient's own appointments."""
     if kind not in KINDS:
@@ -136,13 +138,14 @@ def free_slots(session: Session, kind: str, visits: Mapping[str, int], zone: Zon
     spans: dict[int, list[tuple]] = {}
     for o in occurrences(session, first_day, last_day, zone, members):
         spans.setdefault(o.member_id, []).append((o.starts_at, o.ends_at))
-    busy = _busy(session, now, now + horizon + timedelta(days=1))
+    busy = _busy(session, now, now + horizon + timedelta(days=1), ignore=moving)
     free = {mid: _free_spans(s, busy.get(mid, [])) for mid, s in spans.items()}
     patient_busy = []
     if patient is not None and patient.id:
         patient_busy = [(a.starts_at, a.ends_at) for a in session.scalars(
             select(Appointment).where(Appointment.patient_id == patient.id,
-                                      Appointment.status == "booked"))]
+                                      Appointment.status == "booked",
+                                      Appointment.id != (moving or 0)))]
     doctors = sorted(mid for mid in free if members[mid].profession in DOCTORS)
     nurses = sorted(mid for mid in free if members[mid].profession in NURSES)
     leads = doctors if kind in ("first", "doctor") else nurses

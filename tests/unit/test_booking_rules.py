@@ -123,6 +123,7 @@ def visit(kind, status="honoured", days=0):
     ([visit("first"), visit("nurse", "no_show", days=30)], "nurse"),
     ([visit("first", "cancelled")], "first"),
     ([visit("first"), visit("nurse", "booked", days=30)], "doctor"),
+    ([visit("doctor")], "first"),  # a walk-in does not replace the pair's first visit
 ])
 def test_follow_ups_alternate_and_the_first_visit_counts_as_a_doctor_visit(history, expected):
     assert booking.next_kind(history) == expected
@@ -209,3 +210,17 @@ def test_a_walk_in_ends_at_the_clinicians_next_appointment_and_not_during_one(se
     with pytest.raises(FieldError, match="en rendez-vous en ce moment"):
         booking.record_walk_in(session, None, walker, "doctor", doctor, VISITS,
                                now=at(MONDAY, 10, 20))
+
+
+def test_rescheduling_can_move_a_visit_within_its_own_time(session):
+    nurse = member(session, "Nina", "ipa")
+    on_duty(session, nurse, MONDAY, time(9, 0), time(10, 0))
+    patient = accepted_patient(session)
+    held = booking.book(session, None, patient, "nurse", at(MONDAY, 9), [nurse.id], VISITS, PARIS,
+                        "suivi infirmier d'abord", now=at(MONDAY, 7))
+    proposed = [s.starts_at for s in booking.free_slots(
+        session, "nurse", VISITS, PARIS, now=at(MONDAY, 7), patient=patient, moving=held.id)]
+    assert at(MONDAY, 9, 15) in proposed  # overlaps the visit being moved: offered anyway
+    moved = booking.reschedule(session, None, held, at(MONDAY, 9, 15), [nurse.id], VISITS, PARIS,
+                               now=at(MONDAY, 7))
+    assert (held.status, moved.starts_at) == ("cancelled", at(MONDAY, 9, 15))

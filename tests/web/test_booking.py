@@ -384,7 +384,8 @@ def test_a_rescheduled_appointment_moves_to_the_new_slot(app, client, auth, as_r
 
     page = client.get(f"/rendez-vous/{old}/reporter")
     assert f"Reporter le rendez-vous du {team.day:%d/%m/%Y} à 08h30" in page_text(page)
-    assert offered(page)[0] == (at(team.day, 9, 30), team.pair)
+    # Its own time is not offered, but a quarter of an hour later is (the visit may overlap itself)
+    assert offered(page)[0] == (at(team.day, 8, 45), team.pair)
     assert f'action="/rendez-vous/{old}/reporter"' in page.get_data(as_text=True)
 
     response = auth.post(f"/rendez-vous/{old}/reporter", {
