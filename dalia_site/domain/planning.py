@@ -137,9 +137,13 @@ def member_for_calendar(session: Session, token: str) -> TeamMember | None:
 
 def calendar(session: Session, member: TeamMember, site_name: str, zone: ZoneInfo,
              today: date, domain: str = "dalia.invalid") -> bytes:
-    """The member's sessions from 60 days back to a year ahead, as an iCalendar file whose
-    times carry the site's timezone (with its daylight-saving rules in a VTIMEZONE)."""
+    """The member's sessions and booked appointments from 60 days back to a year ahead, as an
+    iCalendar file whose times carry the site's timezone (with its daylight-saving rules in a
+    VTIMEZONE). An appointment says its kind, never who the patient is: a calendar app is not
+    a place for health data."""
     from icalendar import Calendar, Event
+
+    from dalia_site.models import Appointment, AppointmentClinician
 
     cal = Calendar()
     cal.add("prodid", "-//URPS Occitanie//DALIA site kit//FR")
@@ -156,6 +160,20 @@ def calendar(session: Session, member: TeamMember, site_name: str, zone: ZoneInf
         event.add("dtstart", start)
         event.add("dtend", occurrence.ends_at.astimezone(zone))
         event.add("summary", f"Vacation {site_name}")
+        cal.add_component(event)
+    first = local(today - timedelta(days=60), time(), zone)
+    appointments = session.scalars(
+        select(Appointment).join(AppointmentClinician).where(
+            AppointmentClinician.member_id == member.id, Appointment.status == "booked",
+            Appointment.starts_at >= first,
+            Appointment.starts_at < first + timedelta(days=60 + 366)))
+    for appointment in appointments:
+        event = Event()
+        event.add("uid", f"rdv-{appointment.id}@{domain}")
+        event.add("dtstamp", stamp)
+        event.add("dtstart", appointment.starts_at.astimezone(zone))
+        event.add("dtend", appointment.ends_at.astimezone(zone))
+        event.add("summary", f"Rendez-vous : {appointment.kind_label.lower()}")
         cal.add_component(event)
     cal.add_missing_timezones()
     return cal.to_ical()

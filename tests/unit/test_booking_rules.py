@@ -224,3 +224,22 @@ def test_rescheduling_can_move_a_visit_within_its_own_time(session):
     moved = booking.reschedule(session, None, held, at(MONDAY, 9, 15), [nurse.id], VISITS, PARIS,
                                now=at(MONDAY, 7))
     assert (held.status, moved.starts_at) == ("cancelled", at(MONDAY, 9, 15))
+
+
+def test_a_clinicians_calendar_feed_shows_their_appointments_without_the_patient(session):
+    from icalendar import Calendar
+
+    from dalia_site.domain import planning
+
+    doctor, nurse = member(session, "Dr Anne"), member(session, "Nina", "ipa")
+    for someone in (doctor, nurse):
+        on_duty(session, someone, MONDAY, time(9, 0), time(12, 0))
+    patient = accepted_patient(session, "Rouquette")
+    booking.book(session, None, patient, "first", at(MONDAY, 10), [doctor.id, nurse.id], VISITS,
+                 PARIS, now=at(MONDAY, 7))
+    feed = planning.calendar(session, nurse, "DALIA Test", PARIS, MONDAY - timedelta(days=1))
+    events = {str(e["summary"]): e for e in Calendar.from_ical(feed).walk("VEVENT")}
+    visit = events["Rendez-vous : première consultation (médecin et infirmier·e)"]
+    assert visit.decoded("dtstart") == at(MONDAY, 10)
+    assert "Vacation DALIA Test" in events
+    assert b"Rouquette" not in feed and b"Martine" not in feed
