@@ -1,8 +1,8 @@
-"""Paginated lists: one way to read the page number, paginate a query and link to other pages."""
+"""Links and lists: the page number, paginating a query, links to other pages, public links."""
 
 from __future__ import annotations
 
-from flask import abort, request, url_for
+from flask import abort, current_app, request, url_for
 
 from dalia_site.extensions import db
 
@@ -29,3 +29,12 @@ def page_url(page: int) -> str:
     args = {k: v for k, v in request.args.items()
             if k != "page" and k != "endpoint" and not k.startswith("_")}
     return url_for(request.endpoint, **(request.view_args or {}), **args, page=page)
+
+
+def public_url(endpoint: str, **values) -> str:
+    """An absolute link to give out (a private link shown once): on the public host of
+    site.toml when it has one, never the Host header the request happened to carry."""
+    domain = current_app.config["SITE"]["domain"]
+    if domain:
+        return f"https://{domain}{url_for(endpoint, **values)}"
+    return url_for(endpoint, **values, _external=True)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
-import secrets
 from collections.abc import Iterable, Mapping
 
 from sqlalchemy import inspect as sa_inspect
@@ -22,6 +20,7 @@ from dalia_site.domain.text import (
     normalise_postcode,
     postcode_departement,
 )
+from dalia_site.domain.tokens import new_token, token_hash
 from dalia_site.models.partners import (
     PARTNER_CATEGORIES,
     PartnerContact,
@@ -254,18 +253,14 @@ def search_filter(query: str):
 
 # Referral links -------------------------------------------------------------------------------
 
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def create_referral_link(session: Session, actor, organisation: PartnerOrganisation,
                          label: str = "") -> tuple[PartnerReferralLink, str]:
     """A new link; returns it with its token, which is stored only as a hash."""
     if not organisation.active:
         raise PartnerError("label", "Ce partenaire est archivé : rétablissez-le d'abord.")
     label = label.strip()[:120]
-    token = secrets.token_urlsafe(24)
-    link = PartnerReferralLink(organisation_id=organisation.id, token_hash=_token_hash(token),
+    token, hashed = new_token()
+    link = PartnerReferralLink(organisation_id=organisation.id, token_hash=hashed,
                                label=label, created_by_id=actor.id if actor else None)
     session.add(link)
     session.flush()
@@ -287,5 +282,5 @@ def revoke_referral_link(session: Session, actor, link: PartnerReferralLink) -> 
 def find_referral_link(session: Session, token: str) -> PartnerReferralLink | None:
     """The active link with this token, or None (unknown or revoked)."""
     link = session.scalar(select(PartnerReferralLink).where(
-        PartnerReferralLink.token_hash == _token_hash(token)))
+        PartnerReferralLink.token_hash == token_hash(token)))
     return link if link is not None and link.active else None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -14,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from dalia_site.domain import audit
 from dalia_site.domain.roster import local, occurrences
+from dalia_site.domain.tokens import new_token, token_hash
 from dalia_site.models import TeamMember
 from dalia_site.models.roster import ASSISTANTS, DOCTORS, JUNIOR_STATUSES, NURSES, WEEKDAYS
 
@@ -110,14 +109,9 @@ def half_days(session: Session, first: date, last: date, hours: Mapping[str, obj
 
 # --- Calendar feed ------------------------------------------------------------------------------
 
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def new_calendar_token(session: Session, actor, member: TeamMember) -> str:
     """A new private feed address; the previous one stops working."""
-    token = secrets.token_urlsafe(24)
-    member.ics_token_hash = _token_hash(token)
+    token, member.ics_token_hash = new_token()
     audit.record(session, actor, "roster.ics_token", "team_member", member.id,
                  f"{member.name} : nouveau lien d'agenda (l'ancien ne fonctionne plus)")
     return token
@@ -131,7 +125,7 @@ def revoke_calendar_token(session: Session, actor, member: TeamMember) -> None:
 
 def member_for_calendar(session: Session, token: str) -> TeamMember | None:
     member = session.scalar(select(TeamMember).where(
-        TeamMember.ics_token_hash == _token_hash(token)))
+        TeamMember.ics_token_hash == token_hash(token)))
     return member if member is not None and member.active else None
 
 

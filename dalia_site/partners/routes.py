@@ -25,7 +25,7 @@ from dalia_site.domain.text import format_phone
 from dalia_site.extensions import db
 from dalia_site.forms import parse_id
 from dalia_site.htmx import render_block, render_page, wants_fragment
-from dalia_site.listing import paginate
+from dalia_site.listing import paginate, public_url
 from dalia_site.models import PartnerContact, PartnerImport, PartnerOrganisation, PartnerReferralLink
 from dalia_site.models.partners import PARTNER_CATEGORIES
 from dalia_site.models.types import utcnow
@@ -258,11 +258,7 @@ def create_link(org_id: int):
         return _show(organisation, 422, link_form=form)
     db.session.commit()
     # Shown once, in this response only: never stored in clear, never put in a flash cookie.
-    domain = current_app.config["SITE"]["domain"]
-    # The public host of site.toml, not the Host header of this request.
-    url = (f"https://{domain}{url_for('referrals.partner_form', token=token)}" if domain
-           else url_for("referrals.partner_form", token=token, _external=True))
-    return _show(organisation, 201, new_link_url=url)
+    return _show(organisation, 201, new_link_url=public_url("referrals.partner_form", token=token))
 
 
 @bp.route("/<int:org_id>/liens/<int:link_id>/revoquer", methods=["POST"])

@@ -16,6 +16,7 @@ from dalia_site.extensions import db
 from dalia_site.filters import site_zone
 from dalia_site.forms import choices, parse_id, submit
 from dalia_site.htmx import render_page
+from dalia_site.listing import public_url
 from dalia_site.models import RosterSession, StaffUser, TeamMember, WeeklyPattern
 from dalia_site.models.types import utcnow
 from dalia_site.roster.forms import ExceptionForm, MemberForm, PatternForm, SessionForm
@@ -278,12 +279,8 @@ def calendar_link(member_id: int):
     member = _member_in_reach(member_id)
     token = planning.new_calendar_token(db.session, current_user, member)
     db.session.commit()
-    domain = current_app.config["SITE"]["domain"]
-    path = url_for("roster.calendar_feed", token=token)
-    # Shown once, in this response only; the site's public host when it has one.
-    url = f"https://{domain}{path}" if domain else url_for("roster.calendar_feed", token=token,
-                                                           _external=True)
-    return _member_page(member, 201, calendar_url=url)
+    # Shown once, in this response only.
+    return _member_page(member, 201, calendar_url=public_url("roster.calendar_feed", token=token))
 
 
 @bp.route("/equipe/<int:member_id>/agenda/revoquer", methods=["POST"])
