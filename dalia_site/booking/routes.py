@@ -73,6 +73,15 @@ def _slots_page(patient: Patient, status: int = 200, message: str = "", reschedu
     return response, status
 
 
+def _refused(error: FieldError, patient_id: int, moving_id: int | None = None):
+    """Someone was faster (409), or the choice is refused (422): the reason, with a fresh list
+    of slots. Everything is read again after the rollback."""
+    db.session.rollback()
+    return _slots_page(load_patient(patient_id), 409 if isinstance(error, booking.SlotTaken)
+                       else 422, message=str(error),
+                       reschedule=_appointment_or_404(moving_id) if moving_id else None)
+
+
 @bp.route("/patients/<int:patient_id>/creneaux")
 @roles(*BOOKERS)
 def slots(patient_id: int):
@@ -101,10 +110,7 @@ def book(patient_id: int):
         appointment = booking.book(db.session, current_user, patient, kind, start, member_ids,
                                    _visits(), site_zone(), request.form.get("override_reason", ""))
     except FieldError as error:
-        db.session.rollback()
-        # Someone was faster, or the choice is refused: the reason, with a fresh list of slots.
-        return _slots_page(load_patient(patient_id), 409 if isinstance(error, booking.SlotTaken) else 422,
-                           message=str(error))
+        return _refused(error, patient_id)
     db.session.commit()
     flash("Rendez-vous confirmé.", "success")
     return redirect(url_for("booking.convocation", appointment_id=appointment.id), 303)
@@ -139,10 +145,7 @@ def reschedule(appointment_id: int):
         moved = booking.reschedule(db.session, current_user, appointment, start, member_ids,
                                    _visits(), site_zone())
     except FieldError as error:
-        db.session.rollback()
-        return _slots_page(load_patient(patient.id), 409 if isinstance(error, booking.SlotTaken)
-                           else 422, message=str(error),
-                           reschedule=_appointment_or_404(appointment_id))
+        return _refused(error, patient.id, appointment_id)
     db.session.commit()
     flash("Rendez-vous reporté.", "success")
     return redirect(url_for("booking.convocation", appointment_id=moved.id), 303)

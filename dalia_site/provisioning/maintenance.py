@@ -154,6 +154,18 @@ def _run(command: list[str], what: str, env: dict[str, str] | None = None) -> No
         raise MaintenanceError(f"{what} : {result.stderr.strip().splitlines()[-1]}")
 
 
+def _sqlite_copy(source_path: Path, destination_path: Path) -> None:
+    """SQLite's online backup API: a consistent copy even while the source is being written."""
+    source = sqlite3.connect(source_path)
+    destination = sqlite3.connect(destination_path)
+    try:
+        with destination:
+            source.backup(destination)
+    finally:
+        destination.close()
+        source.close()
+
+
 def backup_site(folder: Path, out: Path | None = None) -> Path:
     """A consistent snapshot of the site's database, written under a temporary name then renamed."""
     with site_app(folder) as app:
@@ -168,12 +180,7 @@ def backup_site(folder: Path, out: Path | None = None) -> Path:
         os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
         try:
             if sqlite:
-                source = sqlite3.connect(make_url(db.engine.url).database)
-                destination = sqlite3.connect(partial)
-                with destination:
-                    source.backup(destination)
-                destination.close()
-                source.close()
+                _sqlite_copy(Path(make_url(db.engine.url).database), partial)
             else:
                 url, env = _libpq(db.engine.url)
                 _run(["pg_dump", "--format=custom", "--no-owner", "--file", str(partial), url],
@@ -254,12 +261,7 @@ def restore_site(folder: Path, backup: Path) -> Path:
         with tempfile.TemporaryDirectory() as scratch:
             copy = Path(scratch) / "restore.sqlite3"
             shutil.copyfile(backup, copy)
-            source = sqlite3.connect(copy)
-            destination = sqlite3.connect(database)
-            with destination:
-                source.backup(destination)
-            destination.close()
-            source.close()
+            _sqlite_copy(copy, Path(database))
     else:
         libpq_url, env = _libpq(url)
         _run(["pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction",
