@@ -1,9 +1,7 @@
 """Emails to referring professionals, received by a real SMTP server (aiosmtpd) on loopback."""
 
 from datetime import date
-from email import message_from_bytes, policy
 
-import pytest
 from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 from sqlalchemy import select
@@ -13,35 +11,12 @@ from dalia_site.commands import cli
 from dalia_site.domain import referrals
 from dalia_site.extensions import db
 from dalia_site.models import OutboundEmail, PartnerOrganisation
-from tests.cli.test_gunicorn import free_port
+from tests.cli.mailtools import Inbox, outbox
 
 IDENTITY = {"last_name": "Rouquette", "first_names": "Adèle", "birth_date": date(1947, 6, 2),
             "sex": "F", "postcode": "11000", "ald": "yes", "ald_label": "insuffisance cardiaque",
             "gp_status": "none"}
 REFERRER = {"referrer_name": "IDE Combes", "referrer_email": "ide.combes@example.org"}
-
-
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp_port():
-    return free_port()
-
-
-@pytest.fixture
-def mail_site(site_dir, smtp_port):
-    toml = site_dir / "site.toml"
-    toml.write_text(toml.read_text().replace(
-        'host = ""', 'host = "127.0.0.1"').replace("port = 25", f"port = {smtp_port}").replace(
-        'from_address = ""', 'from_address = "dalia@carcassonne.example.org"'))
-    return site_dir
 
 
 def referral_received(site_dir, decide_with: str | None = None) -> str:
@@ -64,14 +39,6 @@ def send(site_dir):
     return CliRunner().invoke(cli, ["send-mail", site_dir.name, "--instances-dir",
                                     str(site_dir.parent)])
 
-
-def outbox(site_dir) -> list[OutboundEmail]:
-    app = create_app(site_dir)
-    with app.app_context():
-        rows = db.session.scalars(select(OutboundEmail).order_by(OutboundEmail.id)).all()
-        db.session.expunge_all()
-        db.engine.dispose()
-    return rows
 
 
 def test_acknowledgement_and_decision_arrive_by_reference_only_and_once(mail_site, smtp_port):

@@ -16,38 +16,12 @@ from dalia_site import create_app
 from dalia_site.commands import cli
 from dalia_site.domain import referrals
 from dalia_site.extensions import db
-from dalia_site.models import Appointment, AppointmentClinician, OutboundEmail, Patient, TeamMember
-from tests.cli.test_gunicorn import free_port
-from tests.cli.test_mail import Inbox
+from dalia_site.models import Appointment, AppointmentClinician, Patient, TeamMember
+from tests.cli.mailtools import Inbox, outbox
 from tests.web.test_roster import PARIS
 
 SITE = "DALIA Bassin Carcassonnais"
 DOCTOR, NURSE = "Dr Jeanne Audouy", "Sophie Bonnafous"
-
-
-@pytest.fixture
-def smtp_port():
-    return free_port()
-
-
-@pytest.fixture
-def mail_site(site_dir, smtp_port):
-    """The site with [mail] pointing at 127.0.0.1:smtp_port (where nothing listens yet)."""
-    toml = site_dir / "site.toml"
-    toml.write_text(toml.read_text().replace(
-        'host = ""', 'host = "127.0.0.1"').replace("port = 25", f"port = {smtp_port}").replace(
-        'from_address = ""', 'from_address = "dalia@carcassonne.example.org"'))
-    return site_dir
-
-
-@pytest.fixture
-def smtp_server(smtp_port):
-    """A real SMTP server on loopback: its inbox."""
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
-    controller.start()
-    yield inbox
-    controller.stop()
 
 
 def site_today() -> date:
@@ -93,14 +67,6 @@ def remind(site_dir):
     return CliRunner().invoke(cli, ["send-reminders", site_dir.name, "--instances-dir",
                                     str(site_dir.parent)])
 
-
-def outbox(site_dir) -> list[OutboundEmail]:
-    app = create_app(site_dir)
-    with app.app_context():
-        rows = db.session.scalars(select(OutboundEmail).order_by(OutboundEmail.id)).all()
-        db.session.expunge_all()
-        db.engine.dispose()
-    return rows
 
 
 def test_tomorrows_appointment_is_reminded_once(mail_site, smtp_server):
