@@ -23,7 +23,7 @@ from dalia_site.access import may_access, roles
 from dalia_site.domain import partner_csv, partners
 from dalia_site.domain.text import format_phone
 from dalia_site.extensions import db
-from dalia_site.forms import parse_id
+from dalia_site.forms import parse_id, submit
 from dalia_site.htmx import render_block, render_page, wants_fragment
 from dalia_site.listing import paginate, public_url
 from dalia_site.models import PartnerContact, PartnerImport, PartnerOrganisation, PartnerReferralLink
@@ -106,16 +106,9 @@ def show(org_id: int):
 
 
 def _apply(form, change, *target):
-    """Run a domain change with a validated form's values and commit it: (True, result).
-    A refusal goes back on the form's field and nothing is written: (False, None)."""
-    try:
-        result = change(db.session, current_user, *target, form.values())
-    except partners.PartnerError as error:
-        db.session.rollback()
-        form[error.field].errors = [*form[error.field].errors, str(error)]
-        return False, None
-    db.session.commit()
-    return True, result
+    """The shared submit() (validate, one domain call, commit or roll back with the messages on
+    their fields), with the form's values and the current user."""
+    return submit(form, lambda: change(db.session, current_user, *target, form.values()))
 
 
 def _save(form: PartnerForm, organisation: PartnerOrganisation | None):
