@@ -31,16 +31,24 @@ def wait_for(url: str, deadline: float = 20.0) -> bytes:
             time.sleep(0.2)
 
 
-def test_site_under_gunicorn_answers_health_and_login(sqlite_site_template, tmp_path):
+def start_gunicorn(template, tmp_path, workers: int):
+    """A copy of the provisioned site under gunicorn with deploy/gunicorn.conf.py, as deployed;
+    its output (access log included) is read when it is stopped."""
     site = tmp_path / "site"
-    shutil.copytree(sqlite_site_template, site)
+    shutil.copytree(template, site)
     port = free_port()
-    env = dict(os.environ, DALIA_SITE=str(site), DALIA_BIND=f"127.0.0.1:{port}", DALIA_WORKERS="2")
+    env = dict(os.environ, DALIA_SITE=str(site), DALIA_BIND=f"127.0.0.1:{port}",
+               DALIA_WORKERS=str(workers))
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
          "dalia_site.wsgi:app"],
         env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
+    return server, port
+
+
+def test_site_under_gunicorn_answers_health_and_login(sqlite_site_template, tmp_path):
+    server, port = start_gunicorn(sqlite_site_template, tmp_path, workers=2)
     try:
         assert b'"status":"ok"' in wait_for(f"http://127.0.0.1:{port}/healthz").replace(b" ", b"")
         login = wait_for(f"http://127.0.0.1:{port}/connexion").decode()
@@ -62,15 +70,7 @@ def test_wsgi_without_dalia_site_explains_what_to_set(tmp_path):
 
 def test_the_access_log_masks_private_link_tokens(sqlite_site_template, tmp_path):
     """A referral-form or calendar-feed token never lands in gunicorn's access log."""
-    site = tmp_path / "site"
-    shutil.copytree(sqlite_site_template, site)
-    port = free_port()
-    env = dict(os.environ, DALIA_SITE=str(site), DALIA_BIND=f"127.0.0.1:{port}", DALIA_WORKERS="1")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
-         "dalia_site.wsgi:app"],
-        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
+    server, port = start_gunicorn(sqlite_site_template, tmp_path, workers=1)
     try:
         wait_for(f"http://127.0.0.1:{port}/healthz")
         for path in ("/adressage/secret-token-123", "/agenda/secret-feed-456.ics"):
