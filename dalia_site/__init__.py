@@ -19,6 +19,7 @@ class BoundedInt(IntegerConverter):
 def create_app(site_dir: str | Path, overrides: dict | None = None) -> Flask:
     """The app serving one site folder (site.toml + secret_key + its database)."""
     from dalia_site import access, filters, security_headers
+    from dalia_site.activity.routes import bp as activity_bp
     from dalia_site.admin.routes import bp as admin_bp
     from dalia_site.auth.routes import bp as auth_bp
     from dalia_site.booking.routes import bp as booking_bp
@@ -51,7 +52,7 @@ def create_app(site_dir: str | Path, overrides: dict | None = None) -> Flask:
     csrf.init_app(app)
 
     for blueprint in (core_bp, auth_bp, referrals_bp, patients_bp, booking_bp, roster_bp,
-                      partners_bp, admin_bp):
+                      partners_bp, activity_bp, admin_bp):
         app.register_blueprint(blueprint)
 
     security_headers.init_app(app)

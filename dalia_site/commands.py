@@ -293,6 +293,80 @@ def send_reminders(slug, all_sites, instances_dir):
     _each_site(slug, all_sites, instances_dir, work)
 
 
+DATE_FORMATS = ["%Y-%m-%d", "%d/%m/%Y"]
+
+
+def _decimal_comma(value):
+    """French Excel reads 2,604 as a number, 2.604 as text."""
+    return str(value).replace(".", ",") if isinstance(value, float) else value
+
+ALL_SITES_COLUMNS = ("site", "du", "au", "patients_received", "consultations", "patients_per_hour",
+                     "direct_access_share", "no_show_rate", "referrals_received",
+                     "median_days_referral_to_first_visit", "patients_given_gp")
+
+
+@cli.command()
+@sites_argument
+@all_option
+@click.option("--from", "first", type=click.DateTime(DATE_FORMATS),
+              help="Premier jour (défaut : un an avant --to).")
+@click.option("--to", "last", type=click.DateTime(DATE_FORMATS),
+              help="Dernier jour (défaut : aujourd'hui).")
+@click.option("--format", "fmt", type=click.Choice(["text", "csv", "json"]), default="text",
+              show_default=True)
+@instances_option
+def report(slug, all_sites, first, last, fmt, instances_dir):
+    """Chiffres d'activité d'une période : un site en détail, ou une ligne par site (--all)."""
+    import json
+    from zoneinfo import ZoneInfo
+
+    from dalia_site.domain import activity
+    from dalia_site.domain.spreadsheet import csv_text
+    from dalia_site.extensions import db
+    from dalia_site.models.types import utcnow
+
+    def figures(app):
+        zone = ZoneInfo(app.config["SITE"]["timezone"])
+        end = last.date() if last else utcnow().astimezone(zone).date()
+        try:
+            period = activity.Period(first.date() if first else activity.Period.year_to(end).first,
+                                     end)
+        except activity.PeriodError as error:
+            _fail(str(error))
+        return activity.compute(db.session, period, zone)
+
+    if bool(slug) == all_sites:
+        _fail("indiquez un site ou --all (pas les deux)")
+    if slug:
+        with maintenance.site_app(_site_dir(instances_dir, slug)) as app:
+            result = figures(app)
+            name = app.config["SITE"]["name"]
+        render = {"text": activity.as_text, "csv": activity.as_csv, "json": activity.as_json}[fmt]
+        click.echo(render(result, name), nl=False)
+        return
+    if fmt == "text":
+        _each_site(None, True, instances_dir, lambda app: (activity.one_line(figures(app)), 0))
+        return
+    rows, failures = [], 0
+    for folder in maintenance.site_folders(_instances(instances_dir)):
+        try:
+            with maintenance.site_app(folder) as app:
+                values = activity.as_dict(figures(app), folder.name)
+        except SiteConfigError as error:
+            click.secho(f"{folder.name} : {error}", fg="red", err=True)
+            failures += 1
+            continue
+        values["du"], values["au"] = values["period"]["from"], values["period"]["to"]
+        rows.append({column: values[column] for column in ALL_SITES_COLUMNS})
+    if fmt == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        click.echo(csv_text([ALL_SITES_COLUMNS, *([_decimal_comma(row[c]) for c in ALL_SITES_COLUMNS]
+                                                  for row in rows)]), nl=False)
+    if failures:
+        raise SystemExit(1)
+
+
 def _serve(folder: Path, port: int, host: str = "127.0.0.1") -> None:
     from werkzeug.serving import run_simple
 
@@ -310,10 +384,10 @@ def serve(slug, port, instances_dir):
     _serve(_site_dir(instances_dir, slug), port)
 
 
-DEMO_STAFF = (
+DEMO_STAFF = (  # the clinician and the assistant are members of the demo's team
     ("admin", "admin@demo.dalia.invalid", "Camille Admin"),
-    ("assistant", "assistante@demo.dalia.invalid", "Sandrine Assistante"),
-    ("clinician", "medecin@demo.dalia.invalid", "Dr Paul Médecin"),
+    ("assistant", "assistante@demo.dalia.invalid", "Nadia Benali"),
+    ("clinician", "medecin@demo.dalia.invalid", "Dr Paul Séverac"),
     ("reporting", "suivi@demo.dalia.invalid", "Suivi URPS"),
 )
 
@@ -323,9 +397,14 @@ DEMO_STAFF = (
 @click.option("--no-serve", is_flag=True, help="Créer le site de démonstration sans le servir.")
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 def demo(instances_dir, no_serve, port):
-    """(Re)crée le site de démonstration instances/demo et le sert sur 127.0.0.1."""
-    from dalia_site.domain import accounts
+    """(Re)crée le site de démonstration instances/demo, avec une année d'activité fictive qui
+    reproduit le bilan d'un an de Carcassonne, et le sert sur 127.0.0.1."""
+    import gc
+    from zoneinfo import ZoneInfo
+
+    from dalia_site.domain import accounts, activity
     from dalia_site.extensions import db
+    from dalia_site.models.types import utcnow
     from dalia_site.provisioning import demo as demo_data
 
     instances = _instances(instances_dir)
@@ -342,14 +421,29 @@ def demo(instances_dir, no_serve, port):
     except (ProvisioningError, SiteConfigError) as error:
         _fail(str(error))
     app = _load_app(created.path)
-    with app.app_context():
-        for role, email, name in DEMO_STAFF[1:]:
-            user = accounts.create_staff(db.session, None, email, name, role, passwords[role])
-            user.must_change_password = False
-        db.session.flush()
-        referrals = demo_data.seed_referrals(db.session, app.config["SITE"]["name"])
-        db.session.commit()
-    click.echo(f"Site de démonstration prêt : {created.path} ({referrals} adressages fictifs)")
+    site, settings = app.config["SITE"], app.config["SITE_SETTINGS"]
+    zone = ZoneInfo(site["timezone"])
+    try:
+        with app.app_context():
+            for role, email, name in DEMO_STAFF[1:]:
+                user = accounts.create_staff(db.session, None, email, name, role, passwords[role])
+                user.must_change_password = False
+            db.session.flush()
+            plan = demo_data.plan_year(utcnow().astimezone(zone).date(), zone, settings["hours"],
+                                       settings["visits"])
+            gc.disable()  # a year of objects in one session: the collector would rescan them
+            with click.progressbar(demo_data.Replay(db.session, plan, site, settings),
+                                   label="Une année d'activité fictive", file=sys.stderr) as steps:
+                for _ in steps:
+                    pass
+            gc.enable()
+            db.session.commit()
+            figures = activity.compute(db.session, plan.period, zone)
+    except BaseException:
+        shutil.rmtree(created.path, ignore_errors=True)  # never a half-made demo
+        raise
+    click.echo(f"Site de démonstration prêt : {created.path}")
+    click.echo(f"Activité : {activity.one_line(figures)}")
     click.echo("Comptes (mots de passe régénérés à chaque `make demo`) :")
     for role, email, _ in DEMO_STAFF:
         click.echo(f"  {role:<10} {email:<32} {passwords[role]}")

@@ -21,6 +21,7 @@ NAVIGATION = (
     ("booking.day", "Agenda"),
     ("roster.week", "Planning"),
     ("partners.index", "Annuaire"),
+    ("activity.index", "Activité"),
     ("admin.staff_list", "Comptes"),
     ("admin.audit_log", "Journal d'audit"),
 )

@@ -26,41 +26,25 @@ from dalia_site.domain.partners import (
     set_archived,
     update_organisation,
 )
+from dalia_site.domain.spreadsheet import csv_text, unneutralise
 from dalia_site.domain.text import fold, format_phone
 from dalia_site.models.partners import PARTNER_CATEGORIES, PartnerImport, PartnerOrganisation
 
-BOM = "\ufeff"
 COLUMNS = ("id", "nom", "categorie", "adresse", "code_postal", "commune", "telephone", "email",
            "site_web", "horaires", "finess", "notes", "archive")
 COLUMN_FIELDS = dict(zip(COLUMNS[1:12], ORGANISATION_FIELDS, strict=True))
 FIELD_COLUMNS = {v: k for k, v in COLUMN_FIELDS.items()}
 MAX_BYTES = 2 * 1024 * 1024
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _CATEGORY_BY_FOLDED = {fold(label): code for code, label in PARTNER_CATEGORIES.items()} | {
     fold(code): code for code in PARTNER_CATEGORIES}
 
 
-def neutralise(cell: str) -> str:
-    """A cell a spreadsheet would run as a formula is prefixed with a quote (CSV injection);
-    so is one that already starts with a quote, so that the import gives back the same text."""
-    return "'" + cell if cell.startswith((*FORMULA_START, "'")) else cell
-
-
-def _unneutralise(cell: str) -> str:
-    return cell[1:] if cell.startswith("'") and cell[1:].startswith((*FORMULA_START, "'")) else cell
-
-
 def export_csv(organisations: list[PartnerOrganisation]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    writer.writerow(COLUMNS)
-    for org in organisations:
-        writer.writerow([neutralise(str(value)) for value in (
-            org.id, org.name, org.category_label, org.address, org.postcode, org.commune,
-            format_phone(org.phone), org.email, org.website, org.opening_hours, org.finess or "",
-            org.notes, "oui" if not org.active else "non",
-        )])
-    return BOM + out.getvalue()
+    return csv_text([COLUMNS, *([
+        org.id, org.name, org.category_label, org.address, org.postcode, org.commune,
+        format_phone(org.phone), org.email, org.website, org.opening_hours, org.finess or "",
+        org.notes, "oui" if not org.active else "non",
+    ] for org in organisations)])
 
 
 @dataclass(frozen=True)
@@ -148,7 +132,7 @@ def plan_import(session: Session, text: str, departement: str = "") -> ImportPla
             plan.errors.append(LineError(number, "", f"{len(row)} colonnes au lieu de "
                                                      f"{len(COLUMNS)}."))
             continue
-        cells = dict(zip(COLUMNS, (_unneutralise(cell.strip()) for cell in row), strict=True))
+        cells = dict(zip(COLUMNS, (unneutralise(cell.strip()) for cell in row), strict=True))
         values = {COLUMN_FIELDS[c]: cells[c] for c in COLUMN_FIELDS}
         category = _CATEGORY_BY_FOLDED.get(fold(values["category"]))
         if category is None:

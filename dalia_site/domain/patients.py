@@ -18,6 +18,7 @@ from dalia_site.domain.referrals import (
 from dalia_site.domain.text import FieldError
 from dalia_site.models import AuditEvent, PartnerOrganisation, Patient, Referral, StaffUser
 from dalia_site.models.patients import ALD_CHOICES, GP_CHOICES, PATIENT_STATUSES, SEXES
+from dalia_site.models.types import utcnow
 
 # Statuses staff set by hand; the others follow from triage decisions.
 MANUAL_STATUSES = ("follow_up", "gp_found", "discharged")
@@ -74,6 +75,7 @@ def set_status(session: Session, actor, patient: Patient, status: str) -> None:
     audit.record(session, actor, "patient.status", "patient", patient.id,
                  f"statut : {patient.status_label} → {PATIENT_STATUSES[status]}")
     patient.status = status
+    patient.gp_found_at = utcnow() if status == "gp_found" else None
 
 
 def territory_dac(session: Session) -> PartnerOrganisation | None:

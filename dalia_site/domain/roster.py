@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from dalia_site.domain import audit
 from dalia_site.domain.text import Collector, FieldError, choice, normalise_email, normalise_phone
@@ -185,7 +185,7 @@ def occurrences(session: Session, first: date, last: date, zone: ZoneInfo,
     start, end = local(first, time(), zone), local(last + timedelta(days=1), time(), zone)
     sessions = select(RosterSession).where(RosterSession.starts_at < end,
                                            RosterSession.ends_at > start)
-    patterns = select(WeeklyPattern).options(selectinload(WeeklyPattern.exceptions)).where(
+    patterns = select(WeeklyPattern).where(
         WeeklyPattern.valid_from <= last,
         (WeeklyPattern.valid_until.is_(None)) | (WeeklyPattern.valid_until >= first))
     if member_ids is not None:
@@ -194,8 +194,16 @@ def occurrences(session: Session, first: date, last: date, zone: ZoneInfo,
         patterns = patterns.where(WeeklyPattern.member_id.in_(ids))
     found = [Occurrence(s.member_id, s.starts_at, s.ends_at, "session", s.id)
              for s in session.scalars(sessions)]
-    for pattern in session.scalars(patterns):
-        for day in pattern_days(pattern, first, last, (e.day for e in pattern.exceptions)):
+    patterns = session.scalars(patterns).all()
+    skipped: dict[int, set[date]] = {}
+    if patterns:  # only the absences within the dates asked for
+        for pattern_id, day in session.execute(select(PatternException.pattern_id,
+                                                      PatternException.day).where(
+                PatternException.pattern_id.in_([p.id for p in patterns]),
+                PatternException.day.between(first, last))):
+            skipped.setdefault(pattern_id, set()).add(day)
+    for pattern in patterns:
+        for day in pattern_days(pattern, first, last, skipped.get(pattern.id, ())):
             found.append(Occurrence(pattern.member_id, local(day, pattern.start_time, zone),
                                     local(day, pattern.end_time, zone), "pattern", pattern.id))
     return sorted(found, key=lambda o: (o.starts_at, o.member_id))

@@ -77,6 +77,8 @@ class Patient(IdentityMixin, db.Model):
     # Information on the use of their data (RGPD) and their objection, if any.
     informed_on: Mapped[date | None] = mapped_column(Date)
     objected: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When the centre found them a médecin traitant (status gp_found): an activity figure.
+    gp_found_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     dac_handover_on: Mapped[date | None] = mapped_column(Date)
     dac_patient_informed: Mapped[bool] = mapped_column(Boolean, default=False)
     dac_gp_informed: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -101,6 +103,7 @@ class Referral(IdentityMixin, db.Model):
                         name="orientation"),
         CheckConstraint("(channel = 'direct') = (source_id IS NULL)", name="direct_has_no_source"),
         Index("ix_referral_status_received", "status", "received_at"),
+        Index("ix_referral_received_at", "received_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,5 +1,8 @@
-"""Column types shared by the models."""
+"""Column types shared by the models, and the clock everything reads the time from."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime
@@ -23,8 +26,26 @@ class UTCDateTime(TypeDecorator):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
+# Set only by `clock_at`: the demo builds a past year through the app's own domain functions,
+# and every timestamp they write (received_at, audit events…) must be that past moment.
+_frozen_now: ContextVar[datetime | None] = ContextVar("frozen_now", default=None)
+
+
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    frozen = _frozen_now.get()
+    return frozen if frozen is not None else datetime.now(UTC)
+
+
+@contextmanager
+def clock_at(moment: datetime) -> Iterator[None]:
+    """Within the block, `utcnow()` answers `moment` (an aware datetime)."""
+    if moment.tzinfo is None:
+        raise ValueError("clock_at needs an aware datetime")
+    token = _frozen_now.set(moment.astimezone(UTC))
+    try:
+        yield
+    finally:
+        _frozen_now.reset(token)
 
 
 def one_of(column: str, values) -> str:

@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, inspect, select
+from sqlalchemy import inspect
 
 from dalia_site import create_app
 from dalia_site.commands import cli
 from dalia_site.domain import accounts
 from dalia_site.extensions import db
-from dalia_site.models import Referral, StaffUser
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -172,24 +171,6 @@ def test_create_user_adds_an_account_with_a_one_time_password(instances):
 def test_create_user_on_an_unknown_site_fails_in_one_line(instances):
     result = run("create-user", "nulle-part", "a@b.fr", "--role", "admin", "--instances-dir", instances)
     assert result.exit_code == 1 and "site inconnu : 'nulle-part'" in result.stderr
-
-
-def test_demo_builds_a_site_with_one_account_per_role_and_rebuilds_it(instances):
-    first = run("demo", "--no-serve", "--instances-dir", instances)
-    assert first.exit_code == 0, first.output
-    second = run("demo", "--no-serve", "--instances-dir", instances)
-    assert second.exit_code == 0
-    lines = [line.split() for line in second.stdout.splitlines() if "@demo.dalia.invalid" in line]
-    assert [role for role, _, _ in lines] == ["admin", "assistant", "clinician", "reporting"]
-    for _, email, password in lines:
-        assert can_log_in(instances / "demo", email, password)
-    app = create_app(instances / "demo")
-    with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(StaffUser)) == 4
-        # A few invented referrals, in every state, so the queue and patients are not empty
-        states = db.session.scalars(select(Referral.status)).all()
-        assert sorted(states) == ["accepted", "declined", "new", "new", "waiting_list"]
-        db.engine.dispose()
 
 
 def test_cli_py_and_the_dalia_script_are_the_same_command():

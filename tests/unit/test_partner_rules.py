@@ -2,8 +2,8 @@
 
 import pytest
 
-from dalia_site.domain.partner_csv import neutralise
 from dalia_site.domain.partners import PartnerError, clean_organisation, postcode_outside
+from dalia_site.domain.spreadsheet import neutralise
 from dalia_site.domain.text import (
     PHONE_MESSAGE,
     InvalidValue,

@@ -1,0 +1,349 @@
+"""Activity figures for a period: what a centre reports to its funders (the one-year review of
+seed 001 is the model). Aggregates only, never a patient's identity.
+
+Definitions (a period is a range of local dates, both ends included):
+- patients received: distinct patients with at least one consultation held in the period;
+- consultations: appointments held (status honoured, walk-ins included) in the period; a pair's
+  first visit is one consultation;
+- staffed hours: hours during which at least one doctor or nurse was on the roster (the union of
+  their sessions); patients per staffed hour = consultations / staffed hours;
+- direct access: patients received whose first contact with the centre was not a partner's
+  referral (their earliest referral came in by "accès direct");
+- referral to first visit: days from a patient's earliest referral to their first consultation
+  ever, for the patients whose first consultation falls in the period (median);
+- no-show rate: no-shows / (no-shows + booked appointments held), walk-ins left out;
+- patients given a médecin traitant: patients marked so in the period.
+
+The number of queries is fixed: it does not grow with the data.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from functools import partial
+from statistics import median
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.orm import Session
+
+from dalia_site.domain.roster import occurrences
+from dalia_site.domain.spreadsheet import csv_text
+from dalia_site.models import Appointment, PartnerOrganisation, Patient, Referral, TeamMember
+from dalia_site.models.booking import KINDS
+from dalia_site.models.partners import PARTNER_CATEGORIES
+from dalia_site.models.patients import REFERRAL_STATUSES
+from dalia_site.models.roster import DOCTORS, NURSES
+
+MONTHS = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.",
+          "nov.", "déc.")
+DIRECT = "direct"  # the "category" of referrals nobody sent
+SOURCE_LABELS = {DIRECT: "Accès direct"} | PARTNER_CATEGORIES
+LONGEST = timedelta(days=366 * 20)  # a longer period is a typing error
+EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)
+
+
+class PeriodError(ValueError):
+    """A period that cannot be reported on, with the French message that says why."""
+
+
+@dataclass(frozen=True)
+class Period:
+    first: date
+    last: date
+
+    def __post_init__(self):
+        if not (EARLIEST <= self.first and self.last <= LATEST):
+            raise PeriodError(f"Dates entre {EARLIEST:%d/%m/%Y} et {LATEST:%d/%m/%Y} seulement.")
+        if self.first > self.last:
+            raise PeriodError("La date de début doit précéder la date de fin.")
+        if self.last - self.first > LONGEST:
+            raise PeriodError("Période trop longue : vingt ans au plus.")
+
+    @classmethod
+    def year_to(cls, last: date) -> Period:
+        """The twelve months that end on `last` (the default period)."""
+        try:
+            first = last.replace(year=last.year - 1) + timedelta(days=1)
+        except ValueError:  # 29 February
+            first = last.replace(year=last.year - 1, day=28) + timedelta(days=2)
+        return cls(first, last)
+
+    def bounds(self, zone: ZoneInfo) -> tuple[datetime, datetime]:
+        """[start, end) as aware datetimes: local midnight to the midnight after the last day."""
+        return (datetime.combine(self.first, time(), tzinfo=zone),
+                datetime.combine(self.last + timedelta(days=1), time(), tzinfo=zone))
+
+    def months(self) -> list[tuple[date, date]]:
+        """The calendar months the period touches, each clipped to the period."""
+        months, start = [], self.first
+        while start <= self.last:
+            following = (start.replace(day=1) + timedelta(days=32)).replace(day=1)
+            months.append((start, min(self.last, following - timedelta(days=1))))
+            start = following
+        return months
+
+    @property
+    def label(self) -> str:
+        return f"du {self.first:%d/%m/%Y} au {self.last:%d/%m/%Y}"
+
+
+def month_label(day: date) -> str:
+    return f"{MONTHS[day.month - 1]} {day.year}"
+
+
+@dataclass
+class Activity:
+    period: Period
+    patients_received: int = 0
+    consultations: int = 0
+    by_kind: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    walk_ins: int = 0
+    no_shows: int = 0
+    booked_held: int = 0  # booked appointments that were held (the no-show rate's other part)
+    staffed_hours: float = 0.0
+    direct_patients: int = 0
+    referrals: dict[str, dict[str, int]] = field(default_factory=dict)  # source -> status -> n
+    days_to_first_visit: list[int] = field(default_factory=list)
+    gp_found: int = 0
+    monthly: list[tuple[date, dict[str, int]]] = field(default_factory=list)
+
+    @property
+    def patients_per_hour(self) -> float | None:
+        return self.consultations / self.staffed_hours if self.staffed_hours else None
+
+    @property
+    def direct_access_share(self) -> float | None:
+        return self.direct_patients / self.patients_received if self.patients_received else None
+
+    @property
+    def no_show_rate(self) -> float | None:
+        seen = self.no_shows + self.booked_held
+        return self.no_shows / seen if seen else None
+
+    @property
+    def median_days_to_first_visit(self) -> float | None:
+        return median(self.days_to_first_visit) if self.days_to_first_visit else None
+
+    @property
+    def referrals_received(self) -> int:
+        return sum(sum(row.values()) for row in self.referrals.values())
+
+    @property
+    def referrals_by_status(self) -> dict[str, int]:
+        totals = dict.fromkeys(REFERRAL_STATUSES, 0)
+        for row in self.referrals.values():
+            for status, count in row.items():
+                totals[status] += count
+        return totals
+
+    @property
+    def referral_rows(self) -> list[tuple[str, str, dict[str, int], int]]:
+        """(source code, label, counts by status, total), largest first."""
+        rows = [(source, SOURCE_LABELS[source], counts, sum(counts.values()))
+                for source, counts in self.referrals.items()]
+        return sorted(rows, key=lambda row: (-row[3], row[1]))
+
+
+def compute(session: Session, period: Period, zone: ZoneInfo) -> Activity:
+    """Every figure of the period, in a fixed number of queries."""
+    start, end = period.bounds(zone)
+    result = Activity(period)
+    in_period = and_(Appointment.starts_at >= start, Appointment.starts_at < end)
+    honoured = Appointment.status == "honoured"
+
+    # 1. Appointments by kind, status and walk-in.
+    for kind, status, walk_in, count in session.execute(
+            select(Appointment.kind, Appointment.status, Appointment.walk_in, func.count())
+            .where(in_period).group_by(Appointment.kind, Appointment.status, Appointment.walk_in)):
+        if status == "honoured":
+            result.consultations += count
+            result.by_kind[kind] += count
+            if walk_in:
+                result.walk_ins += count
+            else:
+                result.booked_held += count
+        elif status == "no_show":
+            result.no_shows += count
+
+    # 2. Patients received, and how many of them came directly (their earliest referral).
+    first_referral = select(
+        Referral.patient_id, Referral.channel,
+        func.row_number().over(partition_by=Referral.patient_id,
+                               order_by=(Referral.received_at, Referral.id)).label("rank"),
+    ).where(Referral.patient_id.is_not(None)).subquery()
+    received = select(Appointment.patient_id).where(in_period, honoured).distinct().subquery()
+    result.patients_received, result.direct_patients = session.execute(
+        select(func.count(), func.count(case((first_referral.c.channel == "direct", 1))))
+        .select_from(received)
+        .outerjoin(first_referral, and_(first_referral.c.patient_id == received.c.patient_id,
+                                        first_referral.c.rank == 1))).one()
+
+    # 3. Consultations per month and kind (month bounds in local time).
+    months = period.months()
+    bucket = case(*((Appointment.starts_at < datetime.combine(last + timedelta(days=1), time(),
+                                                              tzinfo=zone), index)
+                    for index, (_, last) in enumerate(months)), else_=len(months))
+    counts = [dict.fromkeys(KINDS, 0) for _ in months]
+    for index, kind, count in session.execute(
+            select(bucket, Appointment.kind, func.count()).where(in_period, honoured)
+            .group_by(bucket, Appointment.kind)):
+        if index < len(months):
+            counts[index][kind] += count
+    result.monthly = [(first, count) for (first, _), count in zip(months, counts, strict=True)]
+
+    # 4. Referrals received, by the category of who sent them and by decision.
+    for category, status, count in session.execute(
+            select(PartnerOrganisation.category, Referral.status, func.count())
+            .select_from(Referral).outerjoin(PartnerOrganisation,
+                                             Referral.source_id == PartnerOrganisation.id)
+            .where(Referral.received_at >= start, Referral.received_at < end)
+            .group_by(PartnerOrganisation.category, Referral.status)):
+        row = result.referrals.setdefault(category or DIRECT, dict.fromkeys(REFERRAL_STATUSES, 0))
+        row[status] += count
+
+    # 5. From the earliest referral to the first consultation, for patients first seen now.
+    first_seen = (select(Appointment.patient_id, func.min(Appointment.starts_at).label("at"))
+                  .where(honoured).group_by(Appointment.patient_id).subquery())
+    referred = (select(Referral.patient_id, func.min(Referral.received_at).label("at"))
+                .where(Referral.patient_id.is_not(None)).group_by(Referral.patient_id).subquery())
+    for seen_at, referred_at in session.execute(
+            select(first_seen.c.at, referred.c.at)
+            .join(referred, referred.c.patient_id == first_seen.c.patient_id)
+            .where(first_seen.c.at >= start, first_seen.c.at < end)):
+        days = (seen_at.astimezone(zone).date() - referred_at.astimezone(zone).date()).days
+        result.days_to_first_visit.append(max(days, 0))
+
+    # 6. Patients given a médecin traitant.
+    result.gp_found = session.scalar(select(func.count()).select_from(Patient).where(
+        Patient.gp_found_at >= start, Patient.gp_found_at < end))
+
+    # 7. Staffed hours: the union of the clinicians' sessions.
+    clinicians = session.scalars(select(TeamMember.id).where(
+        TeamMember.profession.in_(DOCTORS + NURSES))).all()
+    result.staffed_hours = _union_hours(
+        (o.starts_at, o.ends_at) for o in occurrences(session, period.first, period.last, zone,
+                                                       clinicians))
+    return result
+
+
+def _union_hours(spans) -> float:
+    total, cursor = timedelta(), None
+    for start, end in sorted(spans):
+        if cursor is None or start > cursor:
+            total += end - start
+            cursor = end
+        elif end > cursor:
+            total += end - cursor
+            cursor = end
+    return total.total_seconds() / 3600
+
+
+# --- What the page, the exports and the CLI show ------------------------------------------------
+
+def number_fr(value: float | None, decimals: int = 1, group: bool = True) -> str:
+    """2.6 -> '2,6', 2260 -> '2 260' (a narrow space between thousands unless `group` is off,
+    as a spreadsheet wants); None -> '—'."""
+    if value is None:
+        return "—"
+    return f"{value:,.{decimals}f}".replace(",", "\u202f" if group else "").replace(".", ",")
+
+
+def share_fr(value: float | None) -> str:
+    return "—" if value is None else f"{number_fr(value * 100, 0)} %"
+
+
+def summary(activity: Activity, group: bool = True) -> list[tuple[str, str]]:
+    """The headline figures as (label, French text), in the order of the yearly review."""
+    kinds = activity.by_kind
+    num = partial(number_fr, group=group)
+    return [
+        ("Patients reçus", num(activity.patients_received, 0)),
+        ("Consultations", num(activity.consultations, 0)),
+        ("dont premières consultations en binôme médecin-infirmier·e", num(kinds["first"], 0)),
+        ("dont consultations de suivi médecin", num(kinds["doctor"], 0)),
+        ("dont consultations de suivi infirmières", num(kinds["nurse"], 0)),
+        ("dont sans rendez-vous", num(activity.walk_ins, 0)),
+        ("Heures de présence soignante", num(activity.staffed_hours, 0)),
+        ("Patients par heure de présence soignante", num(activity.patients_per_hour, 1)),
+        ("Patients venus directement (sans adressage)", share_fr(activity.direct_access_share)),
+        ("Adressages reçus", num(activity.referrals_received, 0)),
+        ("Délai médian de l'adressage à la première consultation",
+         "—" if activity.median_days_to_first_visit is None
+         else f"{num(activity.median_days_to_first_visit, 0)} jours"),
+        ("Taux de rendez-vous non honorés", share_fr(activity.no_show_rate)),
+        ("Patients ayant trouvé un médecin traitant", num(activity.gp_found, 0)),
+    ]
+
+
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def as_dict(activity: Activity, site: str = "") -> dict:
+    """The figures as plain values (the JSON export and `dalia report --format json`)."""
+    return {
+        "site": site,
+        "period": {"from": activity.period.first.isoformat(),
+                   "to": activity.period.last.isoformat()},
+        "patients_received": activity.patients_received,
+        "consultations": activity.consultations,
+        "consultations_by_kind": dict(activity.by_kind),
+        "walk_ins": activity.walk_ins,
+        "staffed_hours": round(activity.staffed_hours, 2),
+        "patients_per_hour": _rounded(activity.patients_per_hour, 3),
+        "direct_access_share": _rounded(activity.direct_access_share, 4),
+        "referrals_received": activity.referrals_received,
+        "referrals_by_decision": activity.referrals_by_status,
+        "referrals_by_source": {source: {"label": label, "total": total, **counts}
+                                for source, label, counts, total in activity.referral_rows},
+        "median_days_referral_to_first_visit": activity.median_days_to_first_visit,
+        "no_show_rate": _rounded(activity.no_show_rate, 4),
+        "no_shows": activity.no_shows,
+        "patients_given_gp": activity.gp_found,
+        "consultations_by_month": [{"month": f"{first:%Y-%m}", **counts}
+                                   for first, counts in activity.monthly],
+    }
+
+
+def as_json(activity: Activity, site: str = "") -> str:
+    return json.dumps(as_dict(activity, site), ensure_ascii=False, indent=2) + "\n"
+
+
+def as_csv(activity: Activity, site: str = "") -> str:
+    """One sheet for French Excel: the headline figures, then the months, then the referrals."""
+    statuses = list(REFERRAL_STATUSES)
+    rows: list[list[object]] = [["Indicateur", "Valeur"], ["Centre", site],
+                                ["Période", activity.period.label],
+                                *map(list, summary(activity, group=False)),
+                                [], ["Mois", *(KINDS[k] for k in KINDS), "Total"]]
+    rows += [[month_label(first), *(counts[k] for k in KINDS), sum(counts.values())]
+             for first, counts in activity.monthly]
+    rows += [[], ["Adressages par origine", *(REFERRAL_STATUSES[s] for s in statuses), "Total"]]
+    rows += [[label, *(counts[s] for s in statuses), total]
+             for _, label, counts, total in activity.referral_rows]
+    return csv_text(rows)
+
+
+def as_text(activity: Activity, site: str = "") -> str:
+    lines = [f"{site} — activité {activity.period.label}" if site
+             else f"Activité {activity.period.label}"]
+    width = max(len(label) for label, _ in summary(activity))
+    lines += [f"  {label:<{width}}  {value}" for label, value in summary(activity)]
+    if activity.referral_rows:
+        lines.append("  Adressages par origine :")
+        lines += [f"    {label} : {total} (acceptés {counts['accepted']}, refusés "
+                  f"{counts['declined']}, liste d'attente {counts['waiting_list']}, à trier "
+                  f"{counts['new']})" for _, label, counts, total in activity.referral_rows]
+    return "\n".join(lines) + "\n"
+
+
+def one_line(activity: Activity) -> str:
+    """The figures URPS follows across sites, on one line (`dalia report --all`)."""
+    return (f"{activity.patients_received} patients reçus, {activity.consultations} consultations,"
+            f" {number_fr(activity.patients_per_hour)} patients/heure, accès direct "
+            f"{share_fr(activity.direct_access_share)}, non venus {share_fr(activity.no_show_rate)}"
+            f" ({activity.period.label})")
+
