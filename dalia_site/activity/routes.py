@@ -30,13 +30,14 @@ def _period(form: PeriodForm) -> activity.Period | None:
     if not form.validate():
         return None
     last = form.au.data or utcnow().astimezone(site_zone()).date()
-    first = form.du.data or activity.Period.year_to(last).first
     try:
-        period = activity.Period(first, last)
+        period = activity.Period(form.du.data or activity.Period.year_to(last).first, last)
     except activity.PeriodError as error:
         form.du.errors = [*form.du.errors, str(error)]
         return None
-    form.du.data, form.au.data = period.first, period.last  # the fields show the period shown
+    # The fields show the period shown, as the date picker writes it, whatever was typed.
+    form.du.data, form.au.data = period.first, period.last
+    form.du.raw_data = form.au.raw_data = None
     return period
 
 
@@ -77,7 +78,7 @@ def _context(form: PeriodForm, period: activity.Period | None) -> dict:
 def index():
     form = PeriodForm(request.args)
     period = _period(form)
-    response = render_page("activity/index.html", "figures", **_context(form, period))
+    response = render_page("activity/index.html", "activity", **_context(form, period))
     if period is None:
         response.status_code = 400
     return response

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from dalia_site.access import roles
 from dalia_site.domain import booking, patients
@@ -21,7 +21,7 @@ from dalia_site.models import Appointment, AppointmentClinician, Patient, TeamMe
 from dalia_site.models.booking import KINDS
 from dalia_site.models.roster import DOCTORS, NURSES
 from dalia_site.models.types import utcnow
-from dalia_site.patients.routes import load_patient, patient_context
+from dalia_site.patients.routes import load_patient
 
 bp = Blueprint("booking", __name__, template_folder="templates")
 
@@ -37,8 +37,8 @@ def _visits() -> dict:
 def _appointment_or_404(appointment_id: int) -> Appointment:
     appointment = db.session.scalar(
         select(Appointment).where(Appointment.id == appointment_id).options(
-            selectinload(Appointment.patient),
-            selectinload(Appointment.clinicians).selectinload(AppointmentClinician.member)))
+            joinedload(Appointment.patient),
+            selectinload(Appointment.clinicians).joinedload(AppointmentClinician.member)))
     if appointment is None:
         abort(404)
     return appointment
@@ -53,21 +53,22 @@ def _kind_choice(patient: Patient) -> tuple[str, str]:
 
 
 def _slots_page(patient: Patient, status: int = 200, message: str = "", reschedule=None):
-    """The patient page with its slot list, or just the list for htmx (same block)."""
+    """The page for choosing a slot, or just its list for htmx (the same block)."""
     kind, proposed = (reschedule.kind, reschedule.kind) if reschedule else _kind_choice(patient)
     slots = booking.free_slots(db.session, kind, _visits(), site_zone(), patient=patient,
                                moving=reschedule.id if reschedule else None)
     if reschedule:  # its own time is no move
         slots = [s for s in slots if s.starts_at != reschedule.starts_at]
-    members = {m.id: m for m in db.session.scalars(select(TeamMember).where(
-        TeamMember.id.in_({i for s in slots for i in s.member_ids})))}
-    context = patient_context(patient, slots=slots, slot_kind=kind, slot_members=members,
-                              slot_message=message, override_reason=request.values.get(
-                                  "override_reason", ""), reschedule=reschedule)
-    response = render_page("patients/show.html", "slots", **context)
+    block = {"slots": slots, "slot_kind": kind, "slot_members": {m.id: m for s in slots
+                                                                 for m in s.members},
+             "slot_message": message, "override_reason": request.values.get("override_reason", ""),
+             "reschedule": reschedule}
+    # Without JavaScript, a page of its own for choosing the slot; with htmx, its block alone.
+    response = render_page("booking/slots.html", "slots", patient=patient, proposed=proposed,
+                           kinds=KINDS, zone=site_zone(), **block)
     if not wants_fragment():
-        # The whole patient page was shown: traced like the patient page itself (after
-        # rendering, since the commit expires what the page reads).
+        # The page names the patient: traced like the patient page (after rendering, since
+        # the commit expires what the page reads).
         patients.record_view(db.session, current_user, patient.id, "créneaux de rendez-vous")
         db.session.commit()
     return response, status
@@ -135,7 +136,7 @@ def cancel(appointment_id: int):
 @roles(*BOOKERS)
 def reschedule(appointment_id: int):
     appointment = _appointment_or_404(appointment_id)
-    patient = load_patient(appointment.patient_id)
+    patient = appointment.patient
     if appointment.status != "booked":
         abort(409)
     if request.method == "GET":
@@ -240,8 +241,8 @@ def _appointments_between(first: date, last: date) -> list[Appointment]:
     return list(db.session.scalars(
         select(Appointment).where(Appointment.starts_at >= start, Appointment.starts_at < end,
                                   Appointment.status != "cancelled")
-        .options(selectinload(Appointment.patient),
-                 selectinload(Appointment.clinicians).selectinload(AppointmentClinician.member))
+        .options(joinedload(Appointment.patient),
+                 selectinload(Appointment.clinicians).joinedload(AppointmentClinician.member))
         .order_by(Appointment.starts_at)))
 
 

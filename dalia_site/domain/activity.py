@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from dalia_site.domain.roster import occurrences
 from dalia_site.domain.spreadsheet import csv_text
-from dalia_site.models import Appointment, PartnerOrganisation, Patient, Referral, TeamMember
+from dalia_site.models import Appointment, PartnerOrganisation, Patient, Referral
 from dalia_site.models.booking import KINDS
 from dalia_site.models.partners import PARTNER_CATEGORIES
 from dalia_site.models.patients import REFERRAL_STATUSES
@@ -41,7 +41,7 @@ MONTHS = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "s
           "nov.", "déc.")
 DIRECT = "direct"  # the "category" of referrals nobody sent
 SOURCE_LABELS = {DIRECT: "Accès direct"} | PARTNER_CATEGORIES
-LONGEST = timedelta(days=366 * 20)  # a longer period is a typing error
+LONGEST_YEARS = 20  # a longer period is a typing error
 EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)
 
 
@@ -59,17 +59,13 @@ class Period:
             raise PeriodError(f"Dates entre {EARLIEST:%d/%m/%Y} et {LATEST:%d/%m/%Y} seulement.")
         if self.first > self.last:
             raise PeriodError("La date de début doit précéder la date de fin.")
-        if self.last - self.first > LONGEST:
+        if self.last >= _years_later(self.first, LONGEST_YEARS):
             raise PeriodError("Période trop longue : vingt ans au plus.")
 
     @classmethod
     def year_to(cls, last: date) -> Period:
         """The twelve months that end on `last` (the default period)."""
-        try:
-            first = last.replace(year=last.year - 1) + timedelta(days=1)
-        except ValueError:  # 29 February
-            first = last.replace(year=last.year - 1, day=28) + timedelta(days=2)
-        return cls(first, last)
+        return cls(_years_later(last + timedelta(days=1), -1), last)
 
     def bounds(self, zone: ZoneInfo) -> tuple[datetime, datetime]:
         """[start, end) as aware datetimes: local midnight to the midnight after the last day."""
@@ -88,6 +84,14 @@ class Period:
     @property
     def label(self) -> str:
         return f"du {self.first:%d/%m/%Y} au {self.last:%d/%m/%Y}"
+
+
+def _years_later(day: date, years: int) -> date:
+    """The same date `years` later (or earlier); 29 February becomes 1 March."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return date(day.year + years, 3, 1)
 
 
 def month_label(day: date) -> str:
@@ -154,11 +158,18 @@ def compute(session: Session, period: Period, zone: ZoneInfo) -> Activity:
     in_period = and_(Appointment.starts_at >= start, Appointment.starts_at < end)
     honoured = Appointment.status == "honoured"
 
-    # 1. Appointments by kind, status and walk-in.
-    for kind, status, walk_in, count in session.execute(
-            select(Appointment.kind, Appointment.status, Appointment.walk_in, func.count())
-            .where(in_period).group_by(Appointment.kind, Appointment.status, Appointment.walk_in)):
+    # 1. Appointments by month (local month bounds), kind, status and walk-in.
+    months = period.months()
+    bucket = case(*((Appointment.starts_at < datetime.combine(last + timedelta(days=1), time(),
+                                                              tzinfo=zone), index)
+                    for index, (_, last) in enumerate(months)), else_=len(months) - 1)
+    monthly = [dict.fromkeys(KINDS, 0) for _ in months]
+    for index, kind, status, walk_in, count in session.execute(
+            select(bucket, Appointment.kind, Appointment.status, Appointment.walk_in, func.count())
+            .where(in_period)
+            .group_by(bucket, Appointment.kind, Appointment.status, Appointment.walk_in)):
         if status == "honoured":
+            monthly[index][kind] += count
             result.consultations += count
             result.by_kind[kind] += count
             if walk_in:
@@ -167,34 +178,21 @@ def compute(session: Session, period: Period, zone: ZoneInfo) -> Activity:
                 result.booked_held += count
         elif status == "no_show":
             result.no_shows += count
+    result.monthly = [(first, counts) for (first, _), counts in zip(months, monthly, strict=True)]
 
-    # 2. Patients received, and how many of them came directly (their earliest referral).
-    first_referral = select(
-        Referral.patient_id, Referral.channel,
-        func.row_number().over(partition_by=Referral.patient_id,
-                               order_by=(Referral.received_at, Referral.id)).label("rank"),
-    ).where(Referral.patient_id.is_not(None)).subquery()
-    received = select(Appointment.patient_id).where(in_period, honoured).distinct().subquery()
-    result.patients_received, result.direct_patients = session.execute(
-        select(func.count(), func.count(case((first_referral.c.channel == "direct", 1))))
-        .select_from(received)
-        .outerjoin(first_referral, and_(first_referral.c.patient_id == received.c.patient_id,
-                                        first_referral.c.rank == 1))).one()
+    # 2. Patients received, how many of them came directly (their earliest referral), and the
+    #    patients given a médecin traitant. Per received patient, index lookups only.
+    received = select(Appointment.patient_id.label("id")).where(in_period, honoured) \
+        .distinct().subquery()
+    first_channel = (select(Referral.channel).where(Referral.patient_id == received.c.id)
+                     .order_by(Referral.received_at, Referral.id).limit(1).scalar_subquery())
+    gp_found = select(func.count()).select_from(Patient).where(
+        Patient.gp_found_at >= start, Patient.gp_found_at < end).scalar_subquery()
+    result.patients_received, result.direct_patients, result.gp_found = session.execute(
+        select(func.count(), func.count(case((first_channel == "direct", 1))), gp_found)
+        .select_from(received)).one()
 
-    # 3. Consultations per month and kind (month bounds in local time).
-    months = period.months()
-    bucket = case(*((Appointment.starts_at < datetime.combine(last + timedelta(days=1), time(),
-                                                              tzinfo=zone), index)
-                    for index, (_, last) in enumerate(months)), else_=len(months))
-    counts = [dict.fromkeys(KINDS, 0) for _ in months]
-    for index, kind, count in session.execute(
-            select(bucket, Appointment.kind, func.count()).where(in_period, honoured)
-            .group_by(bucket, Appointment.kind)):
-        if index < len(months):
-            counts[index][kind] += count
-    result.monthly = [(first, count) for (first, _), count in zip(months, counts, strict=True)]
-
-    # 4. Referrals received, by the category of who sent them and by decision.
+    # 3. Referrals received, by the category of who sent them and by decision.
     for category, status, count in session.execute(
             select(PartnerOrganisation.category, Referral.status, func.count())
             .select_from(Referral).outerjoin(PartnerOrganisation,
@@ -204,28 +202,24 @@ def compute(session: Session, period: Period, zone: ZoneInfo) -> Activity:
         row = result.referrals.setdefault(category or DIRECT, dict.fromkeys(REFERRAL_STATUSES, 0))
         row[status] += count
 
-    # 5. From the earliest referral to the first consultation, for patients first seen now.
-    first_seen = (select(Appointment.patient_id, func.min(Appointment.starts_at).label("at"))
-                  .where(honoured).group_by(Appointment.patient_id).subquery())
-    referred = (select(Referral.patient_id, func.min(Referral.received_at).label("at"))
-                .where(Referral.patient_id.is_not(None)).group_by(Referral.patient_id).subquery())
+    # 4. From the earliest referral to the first consultation ever, for the patients received
+    #    whose first consultation falls in the period.
+    first_seen = (select(func.min(Appointment.starts_at)).where(
+        Appointment.patient_id == received.c.id, honoured).scalar_subquery())
+    referred = (select(func.min(Referral.received_at)).where(
+        Referral.patient_id == received.c.id).scalar_subquery())
+    delays = select(first_seen.label("seen"), referred.label("referred")).select_from(received) \
+        .subquery()
     for seen_at, referred_at in session.execute(
-            select(first_seen.c.at, referred.c.at)
-            .join(referred, referred.c.patient_id == first_seen.c.patient_id)
-            .where(first_seen.c.at >= start, first_seen.c.at < end)):
+            select(delays.c.seen, delays.c.referred).where(
+                delays.c.seen >= start, delays.c.referred.is_not(None))):
         days = (seen_at.astimezone(zone).date() - referred_at.astimezone(zone).date()).days
         result.days_to_first_visit.append(max(days, 0))
 
-    # 6. Patients given a médecin traitant.
-    result.gp_found = session.scalar(select(func.count()).select_from(Patient).where(
-        Patient.gp_found_at >= start, Patient.gp_found_at < end))
-
-    # 7. Staffed hours: the union of the clinicians' sessions.
-    clinicians = session.scalars(select(TeamMember.id).where(
-        TeamMember.profession.in_(DOCTORS + NURSES))).all()
+    # 5. Staffed hours: the union of the clinicians' sessions.
     result.staffed_hours = _union_hours(
         (o.starts_at, o.ends_at) for o in occurrences(session, period.first, period.last, zone,
-                                                       clinicians))
+                                                       professions=DOCTORS + NURSES))
     return result
 
 

@@ -8,13 +8,14 @@ those locks; the first wins, the others see its appointment and are refused.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from dalia_site.domain import audit, mail
 from dalia_site.domain.roster import lock_members, occurrences
@@ -25,6 +26,7 @@ from dalia_site.models.roster import DOCTORS, NURSES
 from dalia_site.models.types import utcnow
 
 GRID = timedelta(minutes=15)  # slots start on the quarter hour
+_LATEST = datetime.max.replace(tzinfo=UTC)  # sorts after any end: bisects on start alone
 HORIZON = timedelta(days=60)  # how far ahead slots are proposed
 FURTHEST = timedelta(days=366)  # how far ahead a booking may be
 TAKEN = "Ce créneau vient d'être pris : choisissez-en un autre dans la liste à jour."
@@ -41,6 +43,7 @@ class Slot:
     starts_at: datetime
     ends_at: datetime
     member_ids: tuple[int, ...]  # the doctor first for a first visit, then the nurse
+    members: tuple[TeamMember, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def key(self) -> str:
@@ -66,17 +69,22 @@ def next_kind(history: Iterable[Appointment]) -> str:
 
 # --- Free slots ---------------------------------------------------------------------------------
 
-def _busy(session: Session, start: datetime, end: datetime,
-          ignore: int | None = None) -> dict[int, list[tuple]]:
-    """Booked time per clinician in [start, end) (but the appointment being moved)."""
+def _busy(session: Session, start: datetime, end: datetime, ignore: int | None = None,
+          patient_id: int | None = None) -> tuple[dict[int, list[tuple]], list[tuple]]:
+    """Booked time in [start, end) (but the appointment being moved): per clinician, and the
+    patient's own."""
     rows = session.execute(
-        select(AppointmentClinician.member_id, Appointment.starts_at, Appointment.ends_at)
+        select(AppointmentClinician.member_id, Appointment.starts_at, Appointment.ends_at,
+               Appointment.patient_id)
         .join(Appointment).where(Appointment.status.in_(ACTIVE), Appointment.starts_at < end,
                                  Appointment.ends_at > start, Appointment.id != (ignore or 0)))
     busy: dict[int, list[tuple]] = {}
-    for member_id, s, e in rows:
+    own = set()
+    for member_id, s, e, patient in rows:
         busy.setdefault(member_id, []).append((s, e))
-    return busy
+        if patient_id is not None and patient == patient_id:
+            own.add((s, e))
+    return busy, sorted(own)
 
 
 def _free_spans(spans: list[tuple], busy: list[tuple]) -> list[tuple]:
@@ -96,7 +104,9 @@ def _free_spans(spans: list[tuple], busy: list[tuple]) -> list[tuple]:
 
 
 def _fits(free: list[tuple], start: datetime, end: datetime) -> bool:
-    return any(s <= start and end <= e for s, e in free)
+    """[start, end) lies within one of the free spans (sorted, not overlapping)."""
+    index = bisect.bisect_right(free, (start, _LATEST)) - 1
+    return index >= 0 and free[index][0] <= start and end <= free[index][1]
 
 
 def on_grid(moment: datetime, zone: ZoneInfo) -> bool:
@@ -138,20 +148,18 @@ def free_slots(session: Session, kind: str, visits: Mapping[str, int], zone: Zon
     spans: dict[int, list[tuple]] = {}
     for o in occurrences(session, first_day, last_day, zone, members):
         spans.setdefault(o.member_id, []).append((o.starts_at, o.ends_at))
-    busy = _busy(session, now, now + horizon + timedelta(days=1), ignore=moving)
+    busy, patient_busy = _busy(session, now, now + horizon + timedelta(days=1), ignore=moving,
+                               patient_id=patient.id if patient is not None else None)
     free = {mid: _free_spans(s, busy.get(mid, [])) for mid, s in spans.items()}
-    patient_busy = []
-    if patient is not None and patient.id:
-        patient_busy = [(a.starts_at, a.ends_at) for a in session.scalars(
-            select(Appointment).where(Appointment.patient_id == patient.id,
-                                      Appointment.status == "booked",
-                                      Appointment.id != (moving or 0)))]
     doctors = sorted(mid for mid in free if members[mid].profession in DOCTORS)
     nurses = sorted(mid for mid in free if members[mid].profession in NURSES)
     leads = doctors if kind in ("first", "doctor") else nurses
     candidates: dict[datetime, Slot] = {}
+    cutoff = None  # once `limit` start times are known, later ones cannot make the list
     for lead in leads:
         for start in _starts(free[lead], duration, now, zone):
+            if cutoff is not None and start > cutoff:
+                break
             end = start + duration
             if start in candidates or any(s < end and start < e for s, e in patient_busy):
                 continue
@@ -159,9 +167,12 @@ def free_slots(session: Session, kind: str, visits: Mapping[str, int], zone: Zon
                 partner = next((n for n in nurses if _fits(free[n], start, end)), None)
                 if partner is None:
                     continue
-                candidates[start] = Slot(start, end, (lead, partner))
+                candidates[start] = Slot(start, end, (lead, partner),
+                                         (members[lead], members[partner]))
             else:
-                candidates[start] = Slot(start, end, (lead,))
+                candidates[start] = Slot(start, end, (lead,), (members[lead],))
+        if len(candidates) >= limit:
+            cutoff = sorted(candidates)[limit - 1]
     return [candidates[s] for s in sorted(candidates)][:limit]
 
 
@@ -327,10 +338,11 @@ def record_walk_in(session: Session, actor, patient: Patient, kind: str, member:
 
 
 def appointments_of(session: Session, patient: Patient) -> list[Appointment]:
+    """The patient's appointments with who sees them, oldest first (one query)."""
     return list(session.scalars(
         select(Appointment).where(Appointment.patient_id == patient.id)
-        .options(selectinload(Appointment.clinicians).selectinload(AppointmentClinician.member))
-        .order_by(Appointment.starts_at)))
+        .options(joinedload(Appointment.clinicians).joinedload(AppointmentClinician.member))
+        .order_by(Appointment.starts_at, Appointment.id)).unique())
 
 
 def booked_in(session: Session, member_id: int, start: datetime, end: datetime) -> list[Appointment]:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import String, and_, cast, or_, select
 from sqlalchemy.orm import Session
 
 from dalia_site.domain import audit
@@ -75,7 +75,10 @@ def set_status(session: Session, actor, patient: Patient, status: str) -> None:
     audit.record(session, actor, "patient.status", "patient", patient.id,
                  f"statut : {patient.status_label} → {PATIENT_STATUSES[status]}")
     patient.status = status
-    patient.gp_found_at = utcnow() if status == "gp_found" else None
+    if status == "gp_found":
+        patient.gp_found_at = utcnow()
+    elif status == "follow_up":  # set back by hand: the médecin traitant was not found after all
+        patient.gp_found_at = None
 
 
 def territory_dac(session: Session) -> PartnerOrganisation | None:
@@ -124,17 +127,15 @@ class TimelineEntry:
 
 def timeline(session: Session, patient: Patient) -> list[TimelineEntry]:
     """Referrals, decisions and status changes of a patient, oldest first (views left out)."""
-    referral_ids = [str(r) for r in session.scalars(
-        select(Referral.id).where(Referral.patient_id == patient.id))]
-    events = session.scalars(
-        select(AuditEvent).where(
+    referral_ids = select(cast(Referral.id, String)).where(Referral.patient_id == patient.id)
+    events = session.execute(
+        select(AuditEvent.at, AuditEvent.action, AuditEvent.summary, StaffUser.name)
+        .outerjoin(StaffUser, StaffUser.id == AuditEvent.actor_id)
+        .where(
             or_(and_(AuditEvent.object_type == "patient", AuditEvent.object_id == str(patient.id)),
                 and_(AuditEvent.object_type == "referral", AuditEvent.object_id.in_(referral_ids))),
             AuditEvent.action.not_in(("patient.view", "referral.view")),
-        ).order_by(AuditEvent.at, AuditEvent.id)
-    ).all()
-    names = dict(session.execute(select(StaffUser.id, StaffUser.name).where(
-        StaffUser.id.in_({e.actor_id for e in events if e.actor_id}))).all())
-    return [TimelineEntry(e.at, e.action, e.summary, names.get(e.actor_id, "partenaire / système"))
-            for e in events]
+        ).order_by(AuditEvent.at, AuditEvent.id))
+    return [TimelineEntry(at, action, summary, name or "partenaire / système")
+            for at, action, summary, name in events]
 

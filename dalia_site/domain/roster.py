@@ -180,30 +180,35 @@ def pattern_days(pattern: WeeklyPattern, first: date, last: date,
 
 
 def occurrences(session: Session, first: date, last: date, zone: ZoneInfo,
-                member_ids: Iterable[int] | None = None) -> list[Occurrence]:
-    """Every session of [first, last] (local dates): one-offs and weekly patterns, three queries."""
+                member_ids: Iterable[int] | None = None,
+                professions: Iterable[str] | None = None) -> list[Occurrence]:
+    """Every session of [first, last] (local dates): one-offs and weekly patterns less their
+    absences, in two queries; only some members' or some professions' when asked."""
     start, end = local(first, time(), zone), local(last + timedelta(days=1), time(), zone)
-    sessions = select(RosterSession).where(RosterSession.starts_at < end,
-                                           RosterSession.ends_at > start)
-    patterns = select(WeeklyPattern).where(
+    sessions = select(RosterSession.member_id, RosterSession.starts_at, RosterSession.ends_at,
+                      RosterSession.id).where(RosterSession.starts_at < end,
+                                              RosterSession.ends_at > start)
+    # Each pattern once, or once per absence it has within the dates.
+    patterns = select(WeeklyPattern, PatternException.day).outerjoin(
+        PatternException, (PatternException.pattern_id == WeeklyPattern.id)
+        & PatternException.day.between(first, last)).where(
         WeeklyPattern.valid_from <= last,
         (WeeklyPattern.valid_until.is_(None)) | (WeeklyPattern.valid_until >= first))
     if member_ids is not None:
         ids = list(member_ids)
         sessions = sessions.where(RosterSession.member_id.in_(ids))
         patterns = patterns.where(WeeklyPattern.member_id.in_(ids))
-    found = [Occurrence(s.member_id, s.starts_at, s.ends_at, "session", s.id)
-             for s in session.scalars(sessions)]
-    patterns = session.scalars(patterns).all()
-    skipped: dict[int, set[date]] = {}
-    if patterns:  # only the absences within the dates asked for
-        for pattern_id, day in session.execute(select(PatternException.pattern_id,
-                                                      PatternException.day).where(
-                PatternException.pattern_id.in_([p.id for p in patterns]),
-                PatternException.day.between(first, last))):
-            skipped.setdefault(pattern_id, set()).add(day)
-    for pattern in patterns:
-        for day in pattern_days(pattern, first, last, skipped.get(pattern.id, ())):
+    if professions is not None:
+        wanted = TeamMember.profession.in_(list(professions))
+        sessions = sessions.join(TeamMember, TeamMember.id == RosterSession.member_id).where(wanted)
+        patterns = patterns.join(TeamMember, TeamMember.id == WeeklyPattern.member_id).where(wanted)
+    found = [Occurrence(member_id, starts_at, ends_at, "session", ref)
+             for member_id, starts_at, ends_at, ref in session.execute(sessions)]
+    skipped: dict[WeeklyPattern, set[date]] = {}
+    for pattern, absent in session.execute(patterns):
+        skipped.setdefault(pattern, set()).update([absent] if absent else [])
+    for pattern, absences in skipped.items():
+        for day in pattern_days(pattern, first, last, absences):
             found.append(Occurrence(pattern.member_id, local(day, pattern.start_time, zone),
                                     local(day, pattern.end_time, zone), "pattern", pattern.id))
     return sorted(found, key=lambda o: (o.starts_at, o.member_id))

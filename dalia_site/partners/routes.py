@@ -17,7 +17,7 @@ from flask import (
 )
 from flask_login import current_user
 from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from dalia_site.access import may_access, roles
 from dalia_site.domain import partner_csv, partners
@@ -40,6 +40,7 @@ bp = Blueprint("partners", __name__, url_prefix="/annuaire", template_folder="te
 
 READERS = ("admin", "assistant", "clinician")
 EDITORS = ("admin", "assistant")
+SUGGESTIONS = 15
 PAGE_SIZE = 25
 
 
@@ -69,6 +70,20 @@ def index():
                        archived=archived, categories=PARTNER_CATEGORIES)
 
 
+@bp.route("/suggestions")
+@roles(*READERS)
+def suggestions():
+    """Names for a partner field's suggestions, as the user types (htmx fills its datalist):
+    a few matches rather than the whole directory in every page."""
+    q = request.args.get("orientation_partner", "").strip()[:100]
+    names = []
+    if len(q) >= 2:
+        names = db.session.scalars(select(PartnerOrganisation.name).where(
+            PartnerOrganisation.active.is_(True), *partners.search_filter(q))
+            .order_by(func.lower(PartnerOrganisation.name)).limit(SUGGESTIONS)).all()
+    return render_template("partners/_suggestions.html", names=names)
+
+
 def _load_with_contacts(org_id: int) -> PartnerOrganisation:
     organisation = db.session.scalar(
         select(PartnerOrganisation).where(PartnerOrganisation.id == org_id)
@@ -82,7 +97,7 @@ def _load_with_contacts(org_id: int) -> PartnerOrganisation:
 def _links(org_id: int) -> list[PartnerReferralLink]:
     return db.session.scalars(
         select(PartnerReferralLink).where(PartnerReferralLink.organisation_id == org_id)
-        .options(selectinload(PartnerReferralLink.created_by))
+        .options(joinedload(PartnerReferralLink.created_by))
         .order_by(PartnerReferralLink.revoked_at.is_not(None), PartnerReferralLink.created_at.desc())
     ).all()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from dalia_site.access import may_access, roles
 from dalia_site.domain import booking, patients
@@ -50,8 +50,8 @@ def index():
 
 def load_patient(patient_id: int) -> Patient:
     """The patient with what the patient page shows of it, or 404."""
-    patient = db.session.scalar(select(Patient).where(Patient.id == patient_id).options(
-        selectinload(Patient.referrals).selectinload(Referral.source)))
+    patient = db.session.execute(select(Patient).where(Patient.id == patient_id).options(
+        joinedload(Patient.referrals).joinedload(Referral.source))).unique().scalar_one_or_none()
     if patient is None:
         abort(404)
     return patient
@@ -93,9 +93,11 @@ def _show(patient: Patient, status: int = 200, **extra):
 @roles(*READERS)
 def show(patient_id: int):
     patient = load_patient(patient_id)
+    page = _show(patient)
+    # Traced after rendering (the commit expires what the page reads); no trace, no page.
     patients.record_view(db.session, current_user, patient.id)
     db.session.commit()
-    return _show(patient)
+    return page
 
 
 @bp.route("/<int:patient_id>/modifier", methods=["GET", "POST"])

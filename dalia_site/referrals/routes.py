@@ -7,7 +7,7 @@ from datetime import timedelta
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from dalia_site.access import public, roles
 from dalia_site.domain import audit, eligibility, partners, patients, ratelimit, referrals
@@ -125,7 +125,7 @@ def _counters() -> dict[str, int]:
 
 
 def _queue_query(status: str, source: str):
-    query = select(Referral).options(selectinload(Referral.source))
+    query = select(Referral).options(joinedload(Referral.source))
     if status != "tous":
         query = query.where(Referral.status == status)
     if source == "direct":
@@ -140,12 +140,7 @@ def _queue_context():
     page = paginate(_queue_query(status, source), PAGE_SIZE)
     return {"page": page, "status": status, "source": source, "counts": _counters(),
             "statuses": REFERRAL_STATUSES, "sources": _partner_choices()[1:],
-            "decision_form": DecisionForm(), "partner_names": _partner_names()}
-
-
-def _partner_names() -> list[str]:
-    return list(db.session.scalars(select(PartnerOrganisation.name).where(
-        PartnerOrganisation.active.is_(True)).order_by(func.lower(PartnerOrganisation.name))))
+            "decision_form": DecisionForm()}
 
 
 @bp.route("/adressages")
@@ -173,8 +168,8 @@ def counters():
 
 def _referral_or_404(referral_id: int) -> Referral:
     referral = db.session.scalar(select(Referral).where(Referral.id == referral_id).options(
-        selectinload(Referral.source), selectinload(Referral.patient),
-        selectinload(Referral.decided_by), selectinload(Referral.orientation_partner)))
+        joinedload(Referral.source), joinedload(Referral.patient),
+        joinedload(Referral.decided_by), joinedload(Referral.orientation_partner)))
     if referral is None:
         abort(404)
     return referral
@@ -186,7 +181,7 @@ def _show(referral: Referral, status: int = 200, decision_form: DecisionForm | N
     return render_template(
         "referrals/show.html", referral=referral, duplicates=duplicates,
         checklist=eligibility.checklist(referral, territory),
-        decision_form=decision_form or DecisionForm(), partner_names=_partner_names(),
+        decision_form=decision_form or DecisionForm(),
     ), status
 
 
@@ -250,7 +245,7 @@ def decide(referral_id: int):
         # counters are told to refresh themselves.
         db.session.refresh(referral)
         response = render_block("referrals/queue.html", "row", referral=referral,
-                                decision_form=form, partner_names=[], inline_errors=not ok)
+                                decision_form=form, inline_errors=not ok)
         return response, (200 if ok else 422), {"HX-Trigger": "referrals-changed"}
     if not ok:
         return _show(_referral_or_404(referral_id), 422, decision_form=form)

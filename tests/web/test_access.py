@@ -37,6 +37,7 @@ EXPECTED = {
     "partners.create_link": {"admin", "assistant"},
     "partners.revoke_link": {"admin", "assistant"},
     "partners.export": {"admin", "assistant"},
+    "partners.suggestions": {"admin", "assistant", "clinician"},
     "activity.index": {"admin", "assistant", "reporting"},
     "activity.report": {"admin", "assistant", "reporting"},
     "activity.export_csv": {"admin", "assistant", "reporting"},

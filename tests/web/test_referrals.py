@@ -458,10 +458,15 @@ def test_a_decline_to_the_sas_is_recorded_and_told_by_reference_only(app, client
 
 
 def test_a_decline_to_a_partner_names_it(app, client, auth, as_role, queue):
-    """The partner typed from the datalist is the one of the directory, named in the e-mail."""
+    """The partner typed from the suggestions is the one of the directory, named in the e-mail."""
     as_role("clinician")
     rid = queue["new direct"]
-    assert f'<option value="{DAC}">' in page_text(client.get(f"/adressages/{rid}"))  # datalist
+    page = page_text(client.get(f"/adressages/{rid}"))
+    assert 'hx-get="/annuaire/suggestions"' in page and '<datalist id="partenaires">' in page
+    typed = DAC.split()[0][:4].lower()  # a few letters typed in the field
+    suggested = page_text(client.get("/annuaire/suggestions", query_string={
+        "orientation_partner": typed}, headers={"HX-Request": "true"}))
+    assert f'<option value="{DAC}">' in suggested and "<html" not in suggested
     response = auth.post(f"/adressages/{rid}/decision", {
         "decision": "declined", "decline_reason": "Situation complexe à domicile",
         "orientation": "partner", "orientation_partner": DAC, "orientation_detail": "appel fait"})
