@@ -23,8 +23,10 @@ from dalia_site.provisioning.deploy import render_deploy
 from dalia_site.provisioning.templates import load_template
 
 FILES_DIR = Path(__file__).parent / "files"
-_jinja = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(FILES_DIR), keep_trailing_newline=True, autoescape=False,  # noqa: S701 - TOML, not HTML
+# TOML, not HTML: no HTML escaping; values are quoted by the `toml` filter below.
+_jinja = jinja2.Environment(  # nosec B701
+    loader=jinja2.FileSystemLoader(FILES_DIR), keep_trailing_newline=True,
+    autoescape=False,  # noqa: S701
 )
 # JSON strings, integers and booleans are valid TOML values.
 _jinja.filters["toml"] = lambda value: json.dumps(value, ensure_ascii=False)
