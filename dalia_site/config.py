@@ -14,6 +14,8 @@ from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dalia_site.models.booking import MAX_VISIT_MINUTES
+
 SITE_FILE = "site.toml"
 SECRET_FILE = "secret_key"
 SQLITE_FILE = "dalia.sqlite3"
@@ -106,8 +108,9 @@ def check_value(key: Key, value: object, where: str) -> None:
             fail(f"n'est pas un fuseau horaire connu : {value!r}")
     if key.name == "idle_timeout_minutes" and not 1 <= value <= 24 * 60:
         fail("doit être compris entre 1 et 1440 minutes")
-    if key.section == "visits" and key.name.endswith("_minutes") and not 10 <= value <= 240:
-        fail("doit être une durée en minutes entre 10 et 240")
+    if key.section == "visits" and key.name.endswith("_minutes") and \
+            not 10 <= value <= MAX_VISIT_MINUTES:
+        fail(f"doit être une durée en minutes entre 10 et {MAX_VISIT_MINUTES}")
     if key.section == "mail" and key.name == "port" and not 1 <= value <= 65535:
         fail("doit être un port entre 1 et 65535")
     if key.name == "proxy_hops" and not 0 <= value <= 5:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import Blueprint, Response, current_app, render_template, request
+from sqlalchemy import func, select
 
 from dalia_site.access import roles
 from dalia_site.activity import charts
@@ -16,6 +17,7 @@ from dalia_site.domain import activity
 from dalia_site.extensions import db
 from dalia_site.filters import site_zone
 from dalia_site.htmx import render_page
+from dalia_site.models import Appointment, AuditEvent, Referral, RosterSession
 from dalia_site.models.patients import REFERRAL_STATUSES
 from dalia_site.models.types import utcnow
 
@@ -56,8 +58,27 @@ def _presets(today) -> list[tuple[str, activity.Period]]:
     ]
 
 
+CACHED_PERIODS = 16
+
+
+def _data_version() -> tuple:
+    """Changes whenever the figures may: every write of the app leaves an audit event in its
+    own transaction; the newest rows of the counted tables catch anything else."""
+    newest = [select(func.max(model.id)).scalar_subquery()
+              for model in (AuditEvent, Appointment, Referral, RosterSession)]
+    return tuple(db.session.execute(select(*newest)).one())
+
+
 def _figures(period: activity.Period) -> activity.Activity:
-    return activity.compute(db.session, period, site_zone())
+    """The figures of the period, computed again only when the data changed since (each
+    worker keeps the last few periods asked for: the page, its exports and its report)."""
+    cache = current_app.extensions.setdefault("dalia_activity", {})
+    key = (period, _data_version())
+    figures = cache.pop(key, None) or activity.compute(db.session, period, site_zone())
+    cache[key] = figures  # most recently used last
+    while len(cache) > CACHED_PERIODS:
+        cache.pop(next(iter(cache)))
+    return figures
 
 
 def _context(form: PeriodForm, period: activity.Period | None) -> dict:

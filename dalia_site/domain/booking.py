@@ -21,7 +21,7 @@ from dalia_site.domain import audit, mail
 from dalia_site.domain.roster import lock_members, occurrences
 from dalia_site.domain.text import FieldError
 from dalia_site.models import Appointment, AppointmentClinician, Patient, TeamMember
-from dalia_site.models.booking import KINDS
+from dalia_site.models.booking import KINDS, LONGEST_VISIT
 from dalia_site.models.roster import DOCTORS, NURSES
 from dalia_site.models.types import utcnow
 
@@ -77,6 +77,7 @@ def _busy(session: Session, start: datetime, end: datetime, ignore: int | None =
         select(AppointmentClinician.member_id, Appointment.starts_at, Appointment.ends_at,
                Appointment.patient_id)
         .join(Appointment).where(Appointment.status.in_(ACTIVE), Appointment.starts_at < end,
+                                 Appointment.starts_at > start - LONGEST_VISIT,
                                  Appointment.ends_at > start, Appointment.id != (ignore or 0)))
     busy: dict[int, list[tuple]] = {}
     own = set()
@@ -88,13 +89,16 @@ def _busy(session: Session, start: datetime, end: datetime, ignore: int | None =
 
 
 def _free_spans(spans: list[tuple], busy: list[tuple]) -> list[tuple]:
-    """Working spans minus busy spans."""
-    free = []
+    """Working spans minus busy spans (one pass over each, both sorted)."""
+    busy = sorted(busy)
+    free, first = [], 0
     for start, end in sorted(spans):
+        while first < len(busy) and busy[first][1] <= start:
+            first += 1  # over before this span, so before every later one too
         cursor = start
-        for b_start, b_end in sorted(busy):
-            if b_end <= cursor or b_start >= end:
-                continue
+        for b_start, b_end in busy[first:]:
+            if b_start >= end:
+                break
             if b_start > cursor:
                 free.append((cursor, b_start))
             cursor = max(cursor, b_end)
@@ -203,7 +207,8 @@ def _check_free(session: Session, patient: Patient, members: list[TeamMember],
                    for o in on_duty):
             raise SlotTaken()
     clash = select(Appointment.id).where(
-        Appointment.status.in_(ACTIVE), Appointment.starts_at < end, Appointment.ends_at > start)
+        Appointment.status.in_(ACTIVE), Appointment.starts_at < end,
+        Appointment.starts_at > start - LONGEST_VISIT, Appointment.ends_at > start)
     if ignore is not None:
         clash = clash.where(Appointment.id != ignore)
     taken = session.scalar(clash.join(AppointmentClinician).where(
@@ -318,6 +323,7 @@ def record_walk_in(session: Session, actor, patient: Patient, kind: str, member:
     # The walk-in holds the clinician's and the patient's time until their next appointment.
     following = select(Appointment).join(AppointmentClinician).where(
         Appointment.status.in_(ACTIVE), Appointment.ends_at > now,
+        Appointment.starts_at > now - LONGEST_VISIT,
         (AppointmentClinician.member_id == member.id) | (Appointment.patient_id == patient.id))
     end = now + length(kind, visits)
     for other in session.scalars(following.order_by(Appointment.starts_at)):
@@ -350,7 +356,8 @@ def booked_in(session: Session, member_id: int, start: datetime, end: datetime) 
     return list(session.scalars(
         select(Appointment).join(AppointmentClinician)
         .where(AppointmentClinician.member_id == member_id, Appointment.status == "booked",
-               Appointment.starts_at < end, Appointment.ends_at > start)
+               Appointment.starts_at < end, Appointment.starts_at > start - LONGEST_VISIT,
+               Appointment.ends_at > start)
         .order_by(Appointment.starts_at)))
 
 

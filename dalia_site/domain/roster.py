@@ -27,6 +27,7 @@ from dalia_site.models.roster import (
     DOCTOR_STATUSES,
     DOCTORS,
     HEALTH_PROFESSIONS,
+    LONGEST_SESSION,
     PROFESSIONS,
     TEAMS,
     WEEKDAYS,
@@ -187,6 +188,7 @@ def occurrences(session: Session, first: date, last: date, zone: ZoneInfo,
     start, end = local(first, time(), zone), local(last + timedelta(days=1), time(), zone)
     sessions = select(RosterSession.member_id, RosterSession.starts_at, RosterSession.ends_at,
                       RosterSession.id).where(RosterSession.starts_at < end,
+                                              RosterSession.starts_at > start - LONGEST_SESSION,
                                               RosterSession.ends_at > start)
     # Each pattern once, or once per absence it has within the dates.
     patterns = select(WeeklyPattern, PatternException.day).outerjoin(

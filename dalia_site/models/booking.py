@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -12,6 +12,10 @@ from dalia_site.models.types import UTCDateTime, one_of, utcnow
 
 KINDS = {"first": "Première consultation (médecin et infirmier·e)",
          "doctor": "Consultation médecin", "nurse": "Consultation infirmière"}
+# The longest a visit lasts (site.toml's visit lengths are bounded by it): a query for what
+# overlaps a moment looks no further back than this, so it stays an index range scan.
+MAX_VISIT_MINUTES = 240
+LONGEST_VISIT = timedelta(minutes=MAX_VISIT_MINUTES)
 STATUSES = {"booked": "Prévu", "honoured": "Honoré", "no_show": "Non venu",
             "cancelled": "Annulé"}
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import (
     Boolean,
@@ -44,6 +44,8 @@ DOCTOR_STATUSES = {
     "installe": "Installé·e",
 }
 JUNIOR_STATUSES = ("interne", "saspas")  # need a senior doctor on the same half-day
+# A one-off session starts and ends on the same day: overlap queries look back no further.
+LONGEST_SESSION = timedelta(days=1)
 WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 
 

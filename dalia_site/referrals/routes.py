@@ -135,11 +135,24 @@ def _queue_query(status: str, source: str):
     return query.order_by(Referral.received_at.desc(), Referral.id.desc())
 
 
+def _sources_in(status: str, source: str) -> list:
+    """The partners whose referrals are in this list (and the one filtered on): the filter
+    offers the origins that exist here, not the whole directory."""
+    listed = select(Referral.source_id).where(Referral.source_id.is_not(None))
+    if status != "tous":
+        listed = listed.where(Referral.status == status)
+    rows = db.session.execute(
+        select(PartnerOrganisation.id, PartnerOrganisation.name)
+        .where(PartnerOrganisation.id.in_(listed) | (PartnerOrganisation.id == (parse_id(source) or 0)))
+        .order_by(func.lower(PartnerOrganisation.name))).all()
+    return choices((str(i), n) for i, n in rows)
+
+
 def _queue_context():
     status, source = _queue_filters()
     page = paginate(_queue_query(status, source), PAGE_SIZE)
     return {"page": page, "status": status, "source": source, "counts": _counters(),
-            "statuses": REFERRAL_STATUSES, "sources": _partner_choices()[1:],
+            "statuses": REFERRAL_STATUSES, "sources": _sources_in(status, source),
             "decision_form": DecisionForm()}
 
 
