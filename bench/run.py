@@ -132,33 +132,15 @@ def first_load_bytes(base: str, html: bytes, cookie: str) -> int:
 
 
 def query_counts(site: Path, cookie_pages: list[tuple[str, str, bool]]) -> dict[str, int]:
-    """SQL statements per request, counted in-process on the seeded site (as the test does)."""
-    from sqlalchemy import event
-
+    """SQL statements of each page's first request, counted in-process on the seeded site."""
+    from bench.queries import page_queries
     from dalia_site import create_app
-    from dalia_site.extensions import db
 
     app = create_app(site)
     app.config["WTF_CSRF_ENABLED"] = False
     client = app.test_client()
     client.post("/connexion", data={"email": "admin@bench.invalid", "password": PASSWORD})
-    counts = {}
-    with app.app_context():
-        engine = db.engine
-    statements = []
-
-    def count(*_args):
-        statements.append(1)
-
-    event.listen(engine, "before_cursor_execute", count)
-    for label, path, partial in cookie_pages:
-        client.get(path, headers={"HX-Request": "true"} if partial else {})  # warm up
-        statements.clear()
-        response = client.get(path, headers={"HX-Request": "true"} if partial else {})
-        assert response.status_code == 200, (path, response.status_code)
-        counts[label] = len(statements)
-    event.remove(engine, "before_cursor_execute", count)
-    return counts
+    return page_queries(app, client, cookie_pages)
 
 
 def page_size(url: str, cookie: str | None) -> int:

@@ -9,8 +9,9 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
+from bench.queries import page_queries
 from bench.seed import seed
 from dalia_site.domain import partners, planning
 from dalia_site.extensions import db
@@ -83,26 +84,9 @@ def pages(ids: dict) -> list[tuple[str, str, bool]]:
 
 
 def count_queries(app, client, ids) -> dict[str, int]:
-    with app.app_context():
-        engine = db.engine
-    statements = []
-
-    def count(*_args):
-        statements.append(1)
-
-    counts = {}
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        for label, path, partial in pages(ids):
-            headers = {"HX-Request": "true"} if partial else {}
-            statements.clear()
-            response = client.get(path, headers=headers)
-            expected = 302 if label == "mes vacations" else 200  # to the member's own page
-            assert response.status_code == expected, (label, path, response.status_code)
-            counts[label] = len(statements)
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-    return counts
+    # "mes vacations" sends the user to their own member page.
+    return page_queries(app, client, pages(ids),
+                        lambda label: 302 if label == "mes vacations" else 200)
 
 
 def ids_of(app, admin: StaffUser) -> dict:
