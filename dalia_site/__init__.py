@@ -27,6 +27,7 @@ def create_app(site_dir: str | Path, overrides: dict | None = None) -> Flask:
     from dalia_site.core.routes import bp as core_bp
     from dalia_site.errors import register_error_handlers
     from dalia_site.extensions import csrf, db, login_manager, migrate
+    from dalia_site.forms import refuse_nul_characters
     from dalia_site.partners.routes import bp as partners_bp
     from dalia_site.patients.routes import bp as patients_bp
     from dalia_site.referrals.routes import bp as referrals_bp
@@ -49,6 +50,7 @@ def create_app(site_dir: str | Path, overrides: dict | None = None) -> Flask:
     login_manager.init_app(app)
     # The role guard runs before the CSRF check: a refused user hears "refused", not "form expired".
     app.before_request(access.guard)
+    app.before_request(refuse_nul_characters)
     csrf.init_app(app)
 
     for blueprint in (core_bp, auth_bp, referrals_bp, patients_bp, booking_bp, roster_bp,

@@ -3,8 +3,20 @@
 from collections.abc import Iterable
 
 import wtforms
+from flask import abort, request
 from flask_wtf import FlaskForm
 from wtforms.fields.choices import SelectChoice
+
+NUL_MESSAGE = "La demande contient un caractère invalide (caractère nul) : retapez le texte."
+
+
+def refuse_nul_characters():
+    """Before every request: a NUL character in the query string or a form is never meant
+    (PostgreSQL refuses it in text), whether a WTForms form or the view itself reads the value."""
+    for values in (request.args, request.form):
+        for key, value in values.items(multi=True):
+            if any(isinstance(text, str) and "\x00" in text for text in (key, value)):
+                abort(400, description=NUL_MESSAGE)
 
 
 def _without_nul(value):

@@ -12,7 +12,9 @@ MAX_PAGE = 100_000
 def page_number() -> int:
     """The ?page= of a list, bounded: a huge or odd value is page 1, never an overflow."""
     raw = request.args.get("page", "1")
-    return int(raw) if raw.isascii() and raw.isdigit() and 0 < int(raw) <= MAX_PAGE else 1
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= len(str(MAX_PAGE))):
+        return 1
+    return int(raw) if 0 < int(raw) <= MAX_PAGE else 1
 
 
 def paginate(query, per_page: int):

@@ -12,7 +12,7 @@ from dalia_site.admin.forms import AuditFilterForm, OneTimePasswordForm, StaffFo
 from dalia_site.domain import accounts, audit
 from dalia_site.extensions import db
 from dalia_site.filters import site_zone
-from dalia_site.forms import choices
+from dalia_site.forms import choices, parse_id
 from dalia_site.htmx import render_page
 from dalia_site.listing import paginate
 from dalia_site.models import AuditEvent, StaffUser
@@ -131,7 +131,7 @@ def _audit_query(form: AuditFilterForm):
         AuditEvent.at.desc(), AuditEvent.id.desc()
     )
     if form.actor.data:
-        query = query.where(AuditEvent.actor_id == int(form.actor.data))
+        query = query.where(AuditEvent.actor_id == (parse_id(form.actor.data) or 0))
     if form.action.data:
         query = query.where(AuditEvent.action == form.action.data)
     if form.object_type.data:

@@ -65,6 +65,8 @@ class Period:
     @classmethod
     def year_to(cls, last: date) -> Period:
         """The twelve months that end on `last` (the default period)."""
+        if not EARLIEST <= last <= LATEST:
+            raise PeriodError(f"Dates entre {EARLIEST:%d/%m/%Y} et {LATEST:%d/%m/%Y} seulement.")
         return cls(_years_later(last + timedelta(days=1), -1), last)
 
     def bounds(self, zone: ZoneInfo) -> tuple[datetime, datetime]:

@@ -33,7 +33,9 @@ def _error_page(status: int, message: str | None = None):
 
 
 def _http_error(error: HTTPException):
-    return _error_page(error.code or 500)
+    # A message given by the app itself (abort(400, description=…)) says what was wrong.
+    own = error.description if error.description != type(error).description else None
+    return _error_page(error.code or 500, own)
 
 
 def _csrf_error(error: CSRFError):
