@@ -44,8 +44,8 @@ TARGET_DIRECT_SHARE = 0.11
 ARRIVALS = 1180  # referrals over the year; triage and the last weeks leave 921+ patients seen
 WEEKLY_SLOTS = ((0, "afternoon"), (1, "morning"), (1, "afternoon"), (3, "morning"), (4, "morning"))
 NO_SHOW = 0.07
-CALL_AHEAD = timedelta(days=28)  # when the assistants call a patient to book the next visit
-ROSTER_AHEAD = timedelta(days=180)  # volunteers sign up for their half-days six months ahead
+CALL_AHEAD = timedelta(days=14)  # when the assistants call a patient to book the next visit
+ROSTER_AHEAD = timedelta(days=90)  # volunteers sign up for their half-days three months ahead
 HORIZON = timedelta(days=200)  # the simulated roster runs this far past today
 
 DOCTORS = (  # (name, status): eight volunteer doctors (seed 001)
@@ -357,7 +357,7 @@ def plan_year(today: date, zone: ZoneInfo, hours: Mapping[str, str],
         if visit.status == "no_show":
             book(patient, visit.kind, visit.ends_at + timedelta(days=rng.randint(7, 15)),
                  visit.ends_at)
-        else:  # the assistants call the patient a month before the next visit is due
+        else:  # the assistants call the patient two weeks before the next visit is due
             following = "nurse" if visit.kind in ("first", "doctor") else "doctor"
             due = visit.starts_at + timedelta(weeks=rng.uniform(8, 14))
             call = _office_time(max(visit.ends_at, due - CALL_AHEAD), zone, rng)
