@@ -17,6 +17,8 @@ def refuse_nul_characters():
         for key, value in values.items(multi=True):
             if any(isinstance(text, str) and "\x00" in text for text in (key, value)):
                 abort(400, description=NUL_MESSAGE)
+    if any("\x00" in (upload.filename or "") for upload in request.files.values()):
+        abort(400, description=NUL_MESSAGE)
 
 
 def _without_nul(value):

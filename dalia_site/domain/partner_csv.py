@@ -35,6 +35,9 @@ COLUMNS = ("id", "nom", "categorie", "adresse", "code_postal", "commune", "telep
 COLUMN_FIELDS = dict(zip(COLUMNS[1:12], ORGANISATION_FIELDS, strict=True))
 FIELD_COLUMNS = {v: k for k, v in COLUMN_FIELDS.items()}
 MAX_BYTES = 2 * 1024 * 1024
+# Never meant in a CSV, and PostgreSQL refuses it in text.
+NUL_IN_FILE = ("Le fichier contient un caractère invalide (caractère nul) : réenregistrez-le en "
+               "« CSV UTF-8 » depuis votre tableur.")
 _CATEGORY_BY_FOLDED = {fold(label): code for code, label in PARTNER_CATEGORIES.items()} | {
     fold(code): code for code in PARTNER_CATEGORIES}
 
@@ -79,6 +82,8 @@ def decode(data: bytes) -> str:
                                       f"{MAX_BYTES // 1_048_576} Mo au plus.")
     if not data.strip(b"\xef\xbb\xbf \r\n\t"):
         raise PartnerError("fichier", "Le fichier est vide.")
+    if b"\x00" in data:
+        raise PartnerError("fichier", NUL_IN_FILE)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -101,6 +106,9 @@ def _archived(value: str) -> bool | None:
 def plan_import(session: Session, text: str, departement: str = "") -> ImportPlan:
     """Check every line; nothing is written."""
     plan = ImportPlan()
+    if "\x00" in text:
+        plan.errors.append(LineError(0, "", NUL_IN_FILE))
+        return plan
     try:
         rows = list(csv.reader(io.StringIO(text), delimiter=";"))
     except csv.Error as error:

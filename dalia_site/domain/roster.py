@@ -368,7 +368,8 @@ def add_exception(session: Session, actor, pattern: WeeklyPattern, day: date | N
         raise FieldError("until", "La fin de l'absence doit suivre son début.")
     if day < (today or date.today()):
         raise FieldError("day", "Une absence se note pour aujourd'hui ou plus tard.")
-    if until > day + timedelta(days=366):
+    _check_planning_dates(day, today or date.today(), "day")  # and not years ahead
+    if (until - day).days > 366:
         raise FieldError("until", "Une absence d'un an au plus.")
     known = set(session.scalars(select(PatternException.day).where(
         PatternException.pattern_id == pattern.id)))

@@ -735,6 +735,8 @@ def test_partner_import_upload(site, content, filename, data, with_file):
 @given(rows=st.one_of(PARTNER_ROWS,
                       st.lists(st.lists(CSV_CELL, min_size=13, max_size=13), min_size=1, max_size=3)),
        data=form({}))
+# Found by this test (see test_partner_import_upload): a staged NUL ends up in a partner's name.
+@example(rows=[_partner_row("Pharma\x00cie", "", "", "", "non")], data={})
 def test_partner_import_confirm(site, admin, rows, data):
     """An import staged as the upload does it (only a valid one waits), then confirmed."""
     with site.app.app_context():
