@@ -28,7 +28,9 @@ bench: $(STAMP)
 	$(PY) bench/run.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check dalia_site tests cli.py
+	$(VENV)/bin/ruff check dalia_site tests bench cli.py
+	$(VENV)/bin/ruff format --check dalia_site tests bench cli.py
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -10,8 +10,12 @@ from sqlalchemy import event
 from dalia_site.extensions import db
 
 
-def page_queries(app, client, pages: Iterable[tuple[str, str, bool]],
-                 expected_status: Callable[[str], int] = lambda label: 200) -> dict[str, int]:
+def page_queries(
+    app,
+    client,
+    pages: Iterable[tuple[str, str, bool]],
+    expected_status: Callable[[str], int] = lambda label: 200,
+) -> dict[str, int]:
     """{label: statements} for each (label, path, htmx partial), fetched once by `client`."""
     with app.app_context():
         engine = db.engine
@@ -26,8 +30,7 @@ def page_queries(app, client, pages: Iterable[tuple[str, str, bool]],
         for label, path, partial in pages:
             statements.clear()
             response = client.get(path, headers={"HX-Request": "true"} if partial else {})
-            assert response.status_code == expected_status(label), (label, path,
-                                                                    response.status_code)
+            assert response.status_code == expected_status(label), (label, path, response.status_code)
             counts[label] = len(statements)
     finally:
         event.remove(engine, "before_cursor_execute", count)

@@ -51,8 +51,7 @@ def pages(patient_id: int, today) -> list[tuple[str, str, bool]]:
         ("recherche de partenaires (htmx)", "/annuaire?q=pharmacie", True),
         ("fiche patient", f"/patients/{patient_id}", False),
         ("activité d'une année", f"/activite?{year}", False),
-        ("créneaux d'une première consultation (htmx)",
-         f"/patients/{patient_id}/creneaux?kind=first", True),
+        ("créneaux d'une première consultation (htmx)", f"/patients/{patient_id}/creneaux?kind=first", True),
     ]
 
 
@@ -63,10 +62,23 @@ def free_port() -> int:
 
 
 def start_gunicorn(app: str, port: int, env: dict) -> subprocess.Popen:
-    command = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
-               "--access-logfile", "/dev/null", app]
-    server = subprocess.Popen(command, env=dict(os.environ, DALIA_BIND=f"127.0.0.1:{port}", **env),
-                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-c",
+        str(ROOT / "deploy" / "gunicorn.conf.py"),
+        "--access-logfile",
+        "/dev/null",
+        app,
+    ]
+    server = subprocess.Popen(
+        command,
+        env=dict(os.environ, DALIA_BIND=f"127.0.0.1:{port}", **env),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     for _ in range(100):
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)  # noqa: S310
@@ -83,8 +95,9 @@ def login_cookie(base: str) -> str:
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     page = opener.open(base + "/connexion").read().decode()
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    data = urllib.parse.urlencode({"csrf_token": token, "email": "admin@bench.invalid",
-                                   "password": PASSWORD}).encode()
+    data = urllib.parse.urlencode(
+        {"csrf_token": token, "email": "admin@bench.invalid", "password": PASSWORD}
+    ).encode()
     opener.open(base + "/connexion", data=data).read()
     return "; ".join(f"{c.name}={c.value}" for c in jar)
 
@@ -112,8 +125,12 @@ def wrk(url: str, script: Path | None) -> dict[str, float]:
         value, unit = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
         return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-            "p50": ms("50"), "p99": ms("99"), "errors": int(non_2xx.group(1)) if non_2xx else 0}
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50": ms("50"),
+        "p99": ms("99"),
+        "errors": int(non_2xx.group(1)) if non_2xx else 0,
+    }
 
 
 def fetch(url: str, cookie: str | None, partial: bool = False) -> bytes:
@@ -166,8 +183,9 @@ def seeded_site(workdir: Path) -> tuple[Path, dict[str, int], int, float]:
     from dalia_site.extensions import db
     from dalia_site.models import Appointment, Patient
 
-    site = create_site("carcassonne", workdir, slug="bench", admin_email="admin@bench.invalid",
-                       admin_password=PASSWORD).path
+    site = create_site(
+        "carcassonne", workdir, slug="bench", admin_email="admin@bench.invalid", admin_password=PASSWORD
+    ).path
     app = create_app(site)
     zone = ZoneInfo(app.config["SITE"]["timezone"])
     started = time.perf_counter()
@@ -175,8 +193,13 @@ def seeded_site(workdir: Path) -> tuple[Path, dict[str, int], int, float]:
         counts = seed(zone, datetime.now(zone).date())
         # A patient in follow-up with a long history: the heaviest patient page.
         patient_id = db.session.scalar(
-            select(Appointment.patient_id).join(Patient).where(Patient.status == "follow_up")
-            .group_by(Appointment.patient_id).order_by(func.count().desc()).limit(1))
+            select(Appointment.patient_id)
+            .join(Patient)
+            .where(Patient.status == "follow_up")
+            .group_by(Appointment.patient_id)
+            .order_by(func.count().desc())
+            .limit(1)
+        )
         db.engine.dispose()
     return site, counts, patient_id, time.perf_counter() - started
 
@@ -203,8 +226,10 @@ def main() -> None:
         base = f"http://127.0.0.1:{site_port}"
         cookie = login_cookie(base)
         hello = wrk(f"http://127.0.0.1:{hello_port}/", None)
-        print(f"hello-world {hello['rps']:8.0f} req/s  p50 {hello['p50']:.1f} ms  "
-              f"p99 {hello['p99']:.1f} ms", flush=True)
+        print(
+            f"hello-world {hello['rps']:8.0f} req/s  p50 {hello['p50']:.1f} ms  p99 {hello['p99']:.1f} ms",
+            flush=True,
+        )
         rows = []
         for label, path, partial in page_list:
             result = wrk(base + path, lua_script(workdir, cookie, partial))
@@ -212,8 +237,11 @@ def main() -> None:
             result["size"] = len(body)
             result["first_load"] = None if partial else first_load_bytes(base, body, cookie)
             rows.append((label, path, partial, result))
-            print(f"{label:<44} {result['rps']:7.0f} req/s  p50 {result['p50']:.1f} ms  "
-                  f"p99 {result['p99']:.1f} ms  {result['size']} o", flush=True)
+            print(
+                f"{label:<44} {result['rps']:7.0f} req/s  p50 {result['p50']:.1f} ms  "
+                f"p99 {result['p99']:.1f} ms  {result['size']} o",
+                flush=True,
+            )
         rss = worker_rss_mb(servers[0])
     finally:
         for server in servers:
@@ -225,9 +253,14 @@ def main() -> None:
 
 
 def write_results(counts, seed_seconds, hello, rows, queries, rss) -> None:
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-               platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     memory = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
     met = []
     lines = [
@@ -239,7 +272,8 @@ def write_results(counts, seed_seconds, hello, rows, queries, rss) -> None:
         f"{platform.platform()}, Python {platform.python_version()}, SQLite {sqlite_version()}.",
         "",
         f"**Data:** ten years of a busy centre, seeded in {seed_seconds:.0f} s: "
-        + ", ".join(f"{n:,} {table}".replace(",", "\u202f") for table, n in counts.items()) + ".",
+        + ", ".join(f"{n:,} {table}".replace(",", "\u202f") for table, n in counts.items())
+        + ".",
         "",
         f"**Load:** wrk -t2 -c{CONNECTIONS} -d{DURATION} on loopback with a Lua script that "
         "carries the session cookie (and `HX-Request: true` for htmx partials); gunicorn with "
@@ -255,20 +289,29 @@ def write_results(counts, seed_seconds, hello, rows, queries, rss) -> None:
     ]
     for label, path, partial, r in rows:
         ratio = r["rps"] / hello["rps"]
-        checks = [ratio >= TARGET_RATIO, r["p99"] < TARGET_P99_MS, r["errors"] == 0,
-                  queries[label] <= TARGET_QUERIES,
-                  (r["size"] <= TARGET_PARTIAL_BYTES) if partial
-                  else (r["first_load"] <= TARGET_FIRST_LOAD_BYTES)]
+        checks = [
+            ratio >= TARGET_RATIO,
+            r["p99"] < TARGET_P99_MS,
+            r["errors"] == 0,
+            queries[label] <= TARGET_QUERIES,
+            (r["size"] <= TARGET_PARTIAL_BYTES) if partial else (r["first_load"] <= TARGET_FIRST_LOAD_BYTES),
+        ]
         met.append(all(checks))
         lines.append(
             f"| {label} `{path}` | {r['rps']:.0f} | {ratio:.0%} | {r['p50']:.1f} | {r['p99']:.1f} "
             f"| {r['errors']} | {queries[label]} | {r['size']} | "
             f"{'—' if partial else r['first_load']} | "
             f"{verdict(r['size'] <= TARGET_PARTIAL_BYTES) if partial else '—'} | "
-            f"{verdict(all(checks))} |")
-    lines += ["", f"Largest worker RSS after the run: {rss:.0f} MB (target ≤ {TARGET_RSS_MB} MB): "
-              f"{verdict(rss <= TARGET_RSS_MB)}.", "",
-              f"Every target met: {verdict(all(met) and rss <= TARGET_RSS_MB)}.", ""]
+            f"{verdict(all(checks))} |"
+        )
+    lines += [
+        "",
+        f"Largest worker RSS after the run: {rss:.0f} MB (target ≤ {TARGET_RSS_MB} MB): "
+        f"{verdict(rss <= TARGET_RSS_MB)}.",
+        "",
+        f"Every target met: {verdict(all(met) and rss <= TARGET_RSS_MB)}.",
+        "",
+    ]
     (ROOT / "bench" / "RESULTS.md").write_text("\n".join(lines), encoding="utf-8")
     print("\n".join(lines))
 

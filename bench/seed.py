@@ -46,7 +46,7 @@ CHUNK = 5000
 
 def _chunks(rows: list[dict]):
     for start in range(0, len(rows), CHUNK):
-        yield rows[start:start + CHUNK]
+        yield rows[start : start + CHUNK]
 
 
 def _insert(model, rows: list[dict]) -> None:
@@ -58,8 +58,9 @@ def _ids(model) -> list[int]:
     return list(db.session.scalars(select(model.id).order_by(model.id)))
 
 
-def seed(zone: ZoneInfo, today: date, seed_value: int = 10, scale: float = 1.0,
-         years: int = YEARS) -> dict[str, int]:
+def seed(
+    zone: ZoneInfo, today: date, seed_value: int = 10, scale: float = 1.0, years: int = YEARS
+) -> dict[str, int]:
     """Fill a provisioned site (`scale` < 1 for a smaller centre, as the query-count test does;
     it may be called again to grow the data); returns the row counts added."""
     rng = random.Random(seed_value)  # noqa: S311 -- load-test data
@@ -72,17 +73,38 @@ def seed(zone: ZoneInfo, today: date, seed_value: int = 10, scale: float = 1.0,
     holidays = set().union(*(closures(y) for y in range(first_day.year, today.year + 2)))
 
     # --- Team: 40 members, the stable team on weekly patterns, volunteers on sessions ---------
-    team = ([("medecin", "flexible", rng.choice(("retraite", "remplacant", "saspas", "installe")))
-             for _ in range(16)] + [("ipa", "stable", None)] * 2
-            + [("infirmier_azalee", "stable", None)] * 2 + [("infirmier", "stable", None)] * 6
-            + [("assistant_medical", "stable", None)] * 10 + [("secretariat", "stable", None)] * 2
-            + [("coordination", "stable", None)] * 2)
+    team = (
+        [
+            ("medecin", "flexible", rng.choice(("retraite", "remplacant", "saspas", "installe")))
+            for _ in range(16)
+        ]
+        + [("ipa", "stable", None)] * 2
+        + [("infirmier_azalee", "stable", None)] * 2
+        + [("infirmier", "stable", None)] * 6
+        + [("assistant_medical", "stable", None)] * 10
+        + [("secretariat", "stable", None)] * 2
+        + [("coordination", "stable", None)] * 2
+    )
     known_members, known_patterns = set(_ids(TeamMember)), set(_ids(WeeklyPattern))
-    _insert(TeamMember, [{"name": f"{rng.choice(WOMEN + MEN)} {rng.choice(SURNAMES)}",
-                          "profession": p, "team": t, "doctor_status": s, "active": True,
-                          "created_at": datetime.now(UTC)} for p, t, s in team])
-    members = [(i, p) for i, p in db.session.execute(select(TeamMember.id, TeamMember.profession))
-               if i not in known_members]
+    _insert(
+        TeamMember,
+        [
+            {
+                "name": f"{rng.choice(WOMEN + MEN)} {rng.choice(SURNAMES)}",
+                "profession": p,
+                "team": t,
+                "doctor_status": s,
+                "active": True,
+                "created_at": datetime.now(UTC),
+            }
+            for p, t, s in team
+        ],
+    )
+    members = [
+        (i, p)
+        for i, p in db.session.execute(select(TeamMember.id, TeamMember.profession))
+        if i not in known_members
+    ]
     doctors = [i for i, p in members if p == "medecin"]
     nurses = [i for i, p in members if p in ("ipa", "infirmier_azalee", "infirmier")]
     stable = [i for i, p in members if p != "medecin"]
@@ -90,14 +112,31 @@ def seed(zone: ZoneInfo, today: date, seed_value: int = 10, scale: float = 1.0,
     for member in stable:
         for weekday in rng.sample(range(5), 3):
             start, end = HALVES[rng.randrange(2)]
-            patterns.append({"member_id": member, "weekday": weekday, "start_time": start,
-                             "end_time": end, "valid_from": first_day, "valid_until": None})
+            patterns.append(
+                {
+                    "member_id": member,
+                    "weekday": weekday,
+                    "start_time": start,
+                    "end_time": end,
+                    "valid_from": first_day,
+                    "valid_until": None,
+                }
+            )
     _insert(WeeklyPattern, patterns)
-    pattern_rows = [(i, w) for i, w in db.session.execute(
-        select(WeeklyPattern.id, WeeklyPattern.weekday)) if i not in known_patterns]
-    _insert(PatternException, [{"pattern_id": pid, "day": day, "reason": "Congés"}
-                               for pid, weekday in pattern_rows for day in sorted(holidays)
-                               if day.weekday() == weekday and first_day <= day])
+    pattern_rows = [
+        (i, w)
+        for i, w in db.session.execute(select(WeeklyPattern.id, WeeklyPattern.weekday))
+        if i not in known_patterns
+    ]
+    _insert(
+        PatternException,
+        [
+            {"pattern_id": pid, "day": day, "reason": "Congés"}
+            for pid, weekday in pattern_rows
+            for day in sorted(holidays)
+            if day.weekday() == weekday and first_day <= day
+        ],
+    )
 
     def local(day: date, at: time) -> datetime:
         return datetime.combine(day, at, tzinfo=zone).astimezone(UTC)
@@ -111,8 +150,15 @@ def seed(zone: ZoneInfo, today: date, seed_value: int = 10, scale: float = 1.0,
     for day in days:
         for start, end in HALVES:
             for doctor in rng.sample(doctors, 2):
-                sessions.append({"member_id": doctor, "starts_at": local(day, start),
-                                 "ends_at": local(day, end), "note": "", "created_by_id": admin})
+                sessions.append(
+                    {
+                        "member_id": doctor,
+                        "starts_at": local(day, start),
+                        "ends_at": local(day, end),
+                        "note": "",
+                        "created_by_id": admin,
+                    }
+                )
     _insert(RosterSession, sessions)
 
     # --- Partners ---------------------------------------------------------------------------
@@ -121,38 +167,75 @@ def seed(zone: ZoneInfo, today: date, seed_value: int = 10, scale: float = 1.0,
     organisations = []
     for number in range(max(0, round(PARTNERS * scale) - existing)):
         category = rng.choice(categories)
-        org = PartnerOrganisation(name=f"{PARTNER_CATEGORIES[category]} {rng.choice(SURNAMES)} "
-                                       f"n° {number + 1}", category=category,
-                                  commune=rng.choice(("Carcassonne", "Trèbes", "Limoux", "Bram")),
-                                  postcode="11000", phone="", email="", address="", website="",
-                                  opening_hours="", notes="", active=True)
-        organisations.append({"name": org.name, "category": category, "commune": org.commune,
-                              "postcode": org.postcode, "active": True,
-                              "search_text": partner_search_text(org, [])})
+        org = PartnerOrganisation(
+            name=f"{PARTNER_CATEGORIES[category]} {rng.choice(SURNAMES)} n° {number + 1}",
+            category=category,
+            commune=rng.choice(("Carcassonne", "Trèbes", "Limoux", "Bram")),
+            postcode="11000",
+            phone="",
+            email="",
+            address="",
+            website="",
+            opening_hours="",
+            notes="",
+            active=True,
+        )
+        organisations.append(
+            {
+                "name": org.name,
+                "category": category,
+                "commune": org.commune,
+                "postcode": org.postcode,
+                "active": True,
+                "search_text": partner_search_text(org, []),
+            }
+        )
     _insert(PartnerOrganisation, organisations)
     partner_ids = _ids(PartnerOrganisation)
-    _insert(PartnerContact, [{"organisation_id": pid, "name": f"{rng.choice(WOMEN)} "
-                              f"{rng.choice(SURNAMES)}", "role": "Coordination", "phone": "",
-                              "email": ""} for pid in partner_ids[::2]])
+    _insert(
+        PartnerContact,
+        [
+            {
+                "organisation_id": pid,
+                "name": f"{rng.choice(WOMEN)} {rng.choice(SURNAMES)}",
+                "role": "Coordination",
+                "phone": "",
+                "email": "",
+            }
+            for pid in partner_ids[::2]
+        ],
+    )
 
     # --- Patients and their referrals -------------------------------------------------------
     span = (today - first_day).days
     people = []
     for _ in range(patients_wanted):
         sex = rng.choice("FM")
-        patient = Patient(last_name=rng.choice(SURNAMES), first_names=rng.choice(
-            WOMEN if sex == "F" else MEN), birth_name="",
-            birth_date=date(1930, 1, 1) + timedelta(days=rng.randrange(60 * 365)))
-        people.append({"last_name": patient.last_name, "first_names": patient.first_names,
-                       "birth_name": "", "birth_date": patient.birth_date, "sex": sex,
-                       "postcode": "11000", "commune": "Carcassonne", "ald": "yes",
-                       "gp_status": "none", "status": rng.choices(
-                           ("follow_up", "gp_found", "discharged", "declined", "waiting_list"),
-                           (70, 12, 8, 7, 3))[0],
-                       "search_text": patient_search_text(patient),
-                       "phone": f"0639 98{rng.randrange(10_000):04d}".replace(" ", ""),
-                       "created_at": local(first_day + timedelta(days=rng.randrange(span)),
-                                           time(10))})
+        patient = Patient(
+            last_name=rng.choice(SURNAMES),
+            first_names=rng.choice(WOMEN if sex == "F" else MEN),
+            birth_name="",
+            birth_date=date(1930, 1, 1) + timedelta(days=rng.randrange(60 * 365)),
+        )
+        people.append(
+            {
+                "last_name": patient.last_name,
+                "first_names": patient.first_names,
+                "birth_name": "",
+                "birth_date": patient.birth_date,
+                "sex": sex,
+                "postcode": "11000",
+                "commune": "Carcassonne",
+                "ald": "yes",
+                "gp_status": "none",
+                "status": rng.choices(
+                    ("follow_up", "gp_found", "discharged", "declined", "waiting_list"), (70, 12, 8, 7, 3)
+                )[0],
+                "search_text": patient_search_text(patient),
+                "phone": f"0639 98{rng.randrange(10_000):04d}".replace(" ", ""),
+                "created_at": local(first_day + timedelta(days=rng.randrange(span)), time(10)),
+            }
+        )
     before = set(_ids(Patient))
     _insert(Patient, people)
     patient_ids = [i for i in _ids(Patient) if i not in before]
@@ -165,18 +248,41 @@ def seed(zone: ZoneInfo, today: date, seed_value: int = 10, scale: float = 1.0,
         if number >= referrals_wanted - 5:  # whatever the scale, a few waiting to be triaged
             received = local(today - timedelta(days=number % 5), time(9))
         direct = rng.random() < 0.11
-        status = {"follow_up": "accepted", "gp_found": "accepted", "discharged": "accepted",
-                  "declined": "declined", "waiting_list": "waiting_list"}[person["status"]]
+        status = {
+            "follow_up": "accepted",
+            "gp_found": "accepted",
+            "discharged": "accepted",
+            "declined": "declined",
+            "waiting_list": "waiting_list",
+        }[person["status"]]
         recent = received.date() > today - timedelta(days=10)
-        referrals.append({
-            "reference": f"DAL-{received:%Y}-{seed_value}-{number:06d}", "received_at": received,
-            "channel": "direct" if direct else rng.choice(("phone", "mail", "fax", "link")),
-            "source_id": None if direct else rng.choice(partner_ids),
-            "referrer_name": "" if direct else "Dr Adresseur", "reason": "Suivi programmé",
-            "status": "new" if recent else status, "patient_id": None if recent else pid,
-            "decided_at": None if recent else received + timedelta(days=1),
-            **{k: person[k] for k in ("last_name", "first_names", "birth_name", "birth_date",
-                                      "sex", "postcode", "commune", "ald", "gp_status")}})
+        referrals.append(
+            {
+                "reference": f"DAL-{received:%Y}-{seed_value}-{number:06d}",
+                "received_at": received,
+                "channel": "direct" if direct else rng.choice(("phone", "mail", "fax", "link")),
+                "source_id": None if direct else rng.choice(partner_ids),
+                "referrer_name": "" if direct else "Dr Adresseur",
+                "reason": "Suivi programmé",
+                "status": "new" if recent else status,
+                "patient_id": None if recent else pid,
+                "decided_at": None if recent else received + timedelta(days=1),
+                **{
+                    k: person[k]
+                    for k in (
+                        "last_name",
+                        "first_names",
+                        "birth_name",
+                        "birth_date",
+                        "sex",
+                        "postcode",
+                        "commune",
+                        "ald",
+                        "gp_status",
+                    )
+                },
+            }
+        )
     _insert(Referral, referrals)
 
     # --- Appointments: about ten a working day, a few weeks ahead ---------------------------
@@ -202,34 +308,76 @@ def seed(zone: ZoneInfo, today: date, seed_value: int = 10, scale: float = 1.0,
             if kind == "first" and lead not in doctors:
                 kind = "nurse"
             length = timedelta(minutes=60 if kind == "first" else 30)
-            status = "booked" if at > now else rng.choices(
-                ("honoured", "no_show", "cancelled"), (88, 7, 5))[0]
-            appointments.append({"patient_id": rng.choice(followed), "kind": kind,
-                                 "starts_at": at, "ends_at": at + length, "status": status,
-                                 "walk_in": False, "created_by_id": admin,
-                                 "created_at": at - timedelta(days=20)})
+            status = (
+                "booked" if at > now else rng.choices(("honoured", "no_show", "cancelled"), (88, 7, 5))[0]
+            )
+            appointments.append(
+                {
+                    "patient_id": rng.choice(followed),
+                    "kind": kind,
+                    "starts_at": at,
+                    "ends_at": at + length,
+                    "status": status,
+                    "walk_in": False,
+                    "created_by_id": admin,
+                    "created_at": at - timedelta(days=20),
+                }
+            )
             pairs.append([lead] + ([rng.choice(nurses)] if kind == "first" else []))
     before = set(_ids(Appointment))
     _insert(Appointment, appointments)
     appointment_ids = [i for i in _ids(Appointment) if i not in before]
-    _insert(AppointmentClinician, [{"appointment_id": aid, "member_id": member}
-                                   for aid, members_of in zip(appointment_ids, pairs, strict=True)
-                                   for member in dict.fromkeys(members_of)])
+    _insert(
+        AppointmentClinician,
+        [
+            {"appointment_id": aid, "member_id": member}
+            for aid, members_of in zip(appointment_ids, pairs, strict=True)
+            for member in dict.fromkeys(members_of)
+        ],
+    )
 
     # --- The audit trail of a decade: every booking, decision and many patient views --------
-    events = [{"at": a["created_at"], "actor_id": admin, "action": "appointment.book",
-               "object_type": "patient", "object_id": str(a["patient_id"]),
-               "summary": "Rendez-vous pris"} for a in appointments]
-    events += [{"at": r["received_at"], "actor_id": admin, "action": "referral.receive",
-                "object_type": "referral", "object_id": str(number + 1),
-                "summary": f"Adressage {r['reference']} reçu"} for number, r in enumerate(referrals)]
-    events += [{"at": local(first_day + timedelta(days=rng.randrange(span)), time(11)),
-                "actor_id": admin, "action": "patient.view", "object_type": "patient",
-                "object_id": str(rng.choice(patient_ids)), "summary": "Consultation de la fiche"}
-               for _ in range(audit_views)]
+    events = [
+        {
+            "at": a["created_at"],
+            "actor_id": admin,
+            "action": "appointment.book",
+            "object_type": "patient",
+            "object_id": str(a["patient_id"]),
+            "summary": "Rendez-vous pris",
+        }
+        for a in appointments
+    ]
+    events += [
+        {
+            "at": r["received_at"],
+            "actor_id": admin,
+            "action": "referral.receive",
+            "object_type": "referral",
+            "object_id": str(number + 1),
+            "summary": f"Adressage {r['reference']} reçu",
+        }
+        for number, r in enumerate(referrals)
+    ]
+    events += [
+        {
+            "at": local(first_day + timedelta(days=rng.randrange(span)), time(11)),
+            "actor_id": admin,
+            "action": "patient.view",
+            "object_type": "patient",
+            "object_id": str(rng.choice(patient_ids)),
+            "summary": "Consultation de la fiche",
+        }
+        for _ in range(audit_views)
+    ]
     _insert(AuditEvent, events)
     db.session.commit()
-    return {"team_member": len(team), "partner_organisation": len(organisations),
-            "patient": len(patient_ids), "referral": len(referrals),
-            "appointment": len(appointment_ids), "roster_session": len(sessions),
-            "audit_event": len(events)}
+    return {
+        "team_member": len(team),
+        "partner_organisation": len(organisations),
+        "patient": len(patient_ids),
+        "referral": len(referrals),
+        "appointment": len(appointment_ids),
+        "roster_session": len(sessions),
+        "audit_event": len(events),
+    }

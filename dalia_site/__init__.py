@@ -41,7 +41,9 @@ def create_app(site_dir: str | Path, overrides: dict | None = None) -> Flask:
 
     if app.config["PROXY_HOPS"]:
         app.wsgi_app = ProxyFix(
-            app.wsgi_app, x_for=app.config["PROXY_HOPS"], x_proto=app.config["PROXY_HOPS"],
+            app.wsgi_app,
+            x_for=app.config["PROXY_HOPS"],
+            x_proto=app.config["PROXY_HOPS"],
             x_host=app.config["PROXY_HOPS"],
         )
 
@@ -53,8 +55,17 @@ def create_app(site_dir: str | Path, overrides: dict | None = None) -> Flask:
     app.before_request(refuse_nul_characters)
     csrf.init_app(app)
 
-    for blueprint in (core_bp, auth_bp, referrals_bp, patients_bp, booking_bp, roster_bp,
-                      partners_bp, activity_bp, admin_bp):
+    for blueprint in (
+        core_bp,
+        auth_bp,
+        referrals_bp,
+        patients_bp,
+        booking_bp,
+        roster_bp,
+        partners_bp,
+        activity_bp,
+        admin_bp,
+    ):
         app.register_blueprint(blueprint)
 
     security_headers.init_app(app)

@@ -29,7 +29,9 @@ DEMO_SLUG = "demo"
 DEMO_TEMPLATE = "carcassonne"
 
 instances_option = click.option(
-    "--instances-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+    "--instances-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
     help="Dossier des sites (défaut : ./instances ou DALIA_INSTANCES_DIR).",
 )
 
@@ -78,8 +80,12 @@ def new_site(template, slug, instances_dir, domain, admin_email, database_url):
     """Crée un site configuré, migré et prêt à servir à partir d'un modèle de territoire."""
     try:
         created = create_site(
-            template, _instances(instances_dir), slug=slug, domain=domain,
-            admin_email=admin_email, database_url=database_url,
+            template,
+            _instances(instances_dir),
+            slug=slug,
+            domain=domain,
+            admin_email=admin_email,
+            database_url=database_url,
             admin_password=os.environ.get("DALIA_ADMIN_PASSWORD") or None,
             progress=lambda step: click.echo(f"  … {step}", err=True),
         )
@@ -130,8 +136,9 @@ def templates():
             click.echo(f"{slug:<18} modèle invalide : {error}")
             continue
         site = template.site
-        click.echo(f"{slug:<18} {site['name']:<34} {site['departement']:>3}  "
-                   f"{len(template.partners)} partenaires")
+        click.echo(
+            f"{slug:<18} {site['name']:<34} {site['departement']:>3}  {len(template.partners)} partenaires"
+        )
 
 
 @cli.command()
@@ -145,8 +152,9 @@ def sites(instances_dir):
     click.echo(f"{'site':<18} {'nom':<34} {'schéma':<14} {'patients':>8}  dernière sauvegarde")
     for folder in folders:
         info = maintenance.summarise(folder)
-        click.echo(f"{info.slug:<18} {info.name:<34} {info.schema:<14} {info.patients:>8}  "
-                   f"{info.last_backup}")
+        click.echo(
+            f"{info.slug:<18} {info.name:<34} {info.schema:<14} {info.patients:>8}  {info.last_backup}"
+        )
 
 
 @cli.command()
@@ -161,8 +169,10 @@ def check(slug, instances_dir):
         click.echo(f"à compléter  {line}")
     if problems:
         raise SystemExit(1)
-    click.echo(f"{slug} : configuration et base valides"
-               + (f", {len(to_complete)} point(s) à compléter" if to_complete else ""))
+    click.echo(
+        f"{slug} : configuration et base valides"
+        + (f", {len(to_complete)} point(s) à compléter" if to_complete else "")
+    )
 
 
 @cli.command()
@@ -173,11 +183,13 @@ def upgrade(slug, all_sites, instances_dir):
     """Sauvegarde puis applique les migrations en attente (un site, ou --all)."""
     if bool(slug) == all_sites:
         _fail("indiquez un site ou --all (pas les deux)")
-    folders = (maintenance.site_folders(_instances(instances_dir)) if all_sites
-               else [_site_dir(instances_dir, slug)])
+    folders = (
+        maintenance.site_folders(_instances(instances_dir)) if all_sites else [_site_dir(instances_dir, slug)]
+    )
     results = []
-    with click.progressbar(folders, label="Mise à jour", file=sys.stderr,
-                           item_show_func=lambda f: f.name if f else "") as bar:
+    with click.progressbar(
+        folders, label="Mise à jour", file=sys.stderr, item_show_func=lambda f: f.name if f else ""
+    ) as bar:
         for folder in bar:
             results.append(maintenance.upgrade_site(folder))
     for result in results:
@@ -192,8 +204,9 @@ def upgrade(slug, all_sites, instances_dir):
 @cli.command()
 @click.argument("slug")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Fichier de sortie.")
-@click.option("--keep", type=click.IntRange(1),
-              help="Ne garder que les N sauvegardes datées les plus récentes.")
+@click.option(
+    "--keep", type=click.IntRange(1), help="Ne garder que les N sauvegardes datées les plus récentes."
+)
 @instances_option
 def backup(slug, out, keep, instances_dir):
     """Sauvegarde cohérente de la base du site (même pendant qu'il sert)."""
@@ -227,8 +240,9 @@ def _each_site(slug: str | None, all_sites: bool, instances_dir: Path | None, wo
     stop the others; non-zero exit if any failed."""
     if bool(slug) == all_sites:
         _fail("indiquez un site ou --all (pas les deux)")
-    folders = (maintenance.site_folders(_instances(instances_dir)) if all_sites
-               else [_site_dir(instances_dir, slug)])
+    folders = (
+        maintenance.site_folders(_instances(instances_dir)) if all_sites else [_site_dir(instances_dir, slug)]
+    )
     failures = 0
     for folder in folders:
         try:
@@ -260,8 +274,7 @@ def send_mail(slug, all_sites, instances_dir):
     def work(app):
         if not app.config["MAIL"]["host"]:
             return "pas de serveur SMTP dans site.toml [mail]", 0
-        sent, failed = send_pending(db.session, app.config["MAIL"], app.config["SITE"]["name"],
-                                    limit=1000)
+        sent, failed = send_pending(db.session, app.config["MAIL"], app.config["SITE"]["name"], limit=1000)
         return f"{sent} envoyé(s), {failed} en échec (réessayés au prochain passage)", failed
 
     _each_site(slug, all_sites, instances_dir, work)
@@ -283,12 +296,15 @@ def send_reminders(slug, all_sites, instances_dir):
     def work(app):
         zone = ZoneInfo(app.config["SITE"]["timezone"])
         name = app.config["SITE"]["name"]
-        queued = queue_reminders(db.session, name, app.config["SITE_SETTINGS"]["visits"], zone,
-                                 utcnow().astimezone(zone).date())
+        queued = queue_reminders(
+            db.session, name, app.config["SITE_SETTINGS"]["visits"], zone, utcnow().astimezone(zone).date()
+        )
         db.session.commit()  # queued and marked together: never twice
         sent, failed = send_pending(db.session, app.config["MAIL"], name, limit=1000)
-        return (f"{queued} rappel(s) préparé(s), {sent} e-mail(s) envoyé(s), {failed} en échec "
-                "(réessayés au prochain passage)"), failed
+        return (
+            f"{queued} rappel(s) préparé(s), {sent} e-mail(s) envoyé(s), {failed} en échec "
+            "(réessayés au prochain passage)"
+        ), failed
 
     _each_site(slug, all_sites, instances_dir, work)
 
@@ -300,20 +316,32 @@ def _decimal_comma(value):
     """French Excel reads 2,604 as a number, 2.604 as text."""
     return str(value).replace(".", ",") if isinstance(value, float) else value
 
-ALL_SITES_COLUMNS = ("site", "du", "au", "patients_received", "consultations", "patients_per_hour",
-                     "direct_access_share", "no_show_rate", "referrals_received",
-                     "median_days_referral_to_first_visit", "patients_given_gp")
+
+ALL_SITES_COLUMNS = (
+    "site",
+    "du",
+    "au",
+    "patients_received",
+    "consultations",
+    "patients_per_hour",
+    "direct_access_share",
+    "no_show_rate",
+    "referrals_received",
+    "median_days_referral_to_first_visit",
+    "patients_given_gp",
+)
 
 
 @cli.command()
 @sites_argument
 @all_option
-@click.option("--from", "first", type=click.DateTime(DATE_FORMATS),
-              help="Premier jour (défaut : un an avant --to).")
-@click.option("--to", "last", type=click.DateTime(DATE_FORMATS),
-              help="Dernier jour (défaut : aujourd'hui).")
-@click.option("--format", "fmt", type=click.Choice(["text", "csv", "json"]), default="text",
-              show_default=True)
+@click.option(
+    "--from", "first", type=click.DateTime(DATE_FORMATS), help="Premier jour (défaut : un an avant --to)."
+)
+@click.option("--to", "last", type=click.DateTime(DATE_FORMATS), help="Dernier jour (défaut : aujourd'hui).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "csv", "json"]), default="text", show_default=True
+)
 @instances_option
 def report(slug, all_sites, first, last, fmt, instances_dir):
     """Chiffres d'activité d'une période : un site en détail, ou une ligne par site (--all)."""
@@ -329,8 +357,7 @@ def report(slug, all_sites, first, last, fmt, instances_dir):
         zone = ZoneInfo(app.config["SITE"]["timezone"])
         end = last.date() if last else utcnow().astimezone(zone).date()
         try:
-            period = activity.Period(first.date() if first else activity.Period.year_to(end).first,
-                                     end)
+            period = activity.Period(first.date() if first else activity.Period.year_to(end).first, end)
         except activity.PeriodError as error:
             _fail(str(error))
         return activity.compute(db.session, period, zone)
@@ -361,8 +388,12 @@ def report(slug, all_sites, first, last, fmt, instances_dir):
     if fmt == "json":
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
     else:
-        click.echo(csv_text([ALL_SITES_COLUMNS, *([_decimal_comma(row[c]) for c in ALL_SITES_COLUMNS]
-                                                  for row in rows)]), nl=False)
+        click.echo(
+            csv_text(
+                [ALL_SITES_COLUMNS, *([_decimal_comma(row[c]) for c in ALL_SITES_COLUMNS] for row in rows)]
+            ),
+            nl=False,
+        )
     if failures:
         raise SystemExit(1)
 
@@ -416,8 +447,13 @@ def demo(instances_dir, no_serve, port):
         shutil.rmtree(folder)  # the demo holds only synthetic data: rebuilt on every run
     passwords = {role: generate_password() for role, _, _ in DEMO_STAFF}
     try:
-        created = create_site(DEMO_TEMPLATE, instances, slug=DEMO_SLUG,
-                              admin_email=DEMO_STAFF[0][1], admin_password=passwords["admin"])
+        created = create_site(
+            DEMO_TEMPLATE,
+            instances,
+            slug=DEMO_SLUG,
+            admin_email=DEMO_STAFF[0][1],
+            admin_password=passwords["admin"],
+        )
     except (ProvisioningError, SiteConfigError) as error:
         _fail(str(error))
     app = _load_app(created.path)
@@ -429,11 +465,15 @@ def demo(instances_dir, no_serve, port):
                 user = accounts.create_staff(db.session, None, email, name, role, passwords[role])
                 user.must_change_password = False
             db.session.flush()
-            plan = demo_data.plan_year(utcnow().astimezone(zone).date(), zone, settings["hours"],
-                                       settings["visits"])
+            plan = demo_data.plan_year(
+                utcnow().astimezone(zone).date(), zone, settings["hours"], settings["visits"]
+            )
             gc.disable()  # a year of objects in one session: the collector would rescan them
-            with click.progressbar(demo_data.Replay(db.session, plan, site, settings),
-                                   label="Une année d'activité fictive", file=sys.stderr) as steps:
+            with click.progressbar(
+                demo_data.Replay(db.session, plan, site, settings),
+                label="Une année d'activité fictive",
+                file=sys.stderr,
+            ) as steps:
                 for _ in steps:
                     pass
             gc.enable()

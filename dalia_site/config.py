@@ -62,8 +62,13 @@ SCHEMA = (
     Key("visits", "doctor_minutes", int, 30),
     Key("visits", "nurse_minutes", int, 30),
     Key("visits", "address", str, ""),
-    Key("visits", "what_to_bring", str, "Carte Vitale, ordonnances en cours, derniers résultats "
-                                         "d'analyses et comptes rendus, carnet de santé."),
+    Key(
+        "visits",
+        "what_to_bring",
+        str,
+        "Carte Vitale, ordonnances en cours, derniers résultats "
+        "d'analyses et comptes rendus, carnet de santé.",
+    ),
     Key("database", "url", str, ""),
     Key("mail", "host", str, ""),
     Key("mail", "port", int, 25),
@@ -108,8 +113,7 @@ def check_value(key: Key, value: object, where: str) -> None:
             fail(f"n'est pas un fuseau horaire connu : {value!r}")
     if key.name == "idle_timeout_minutes" and not 1 <= value <= 24 * 60:
         fail("doit être compris entre 1 et 1440 minutes")
-    if key.section == "visits" and key.name.endswith("_minutes") and \
-            not 10 <= value <= MAX_VISIT_MINUTES:
+    if key.section == "visits" and key.name.endswith("_minutes") and not 10 <= value <= MAX_VISIT_MINUTES:
         fail(f"doit être une durée en minutes entre 10 et {MAX_VISIT_MINUTES}")
     if key.section == "mail" and key.name == "port" and not 1 <= value <= 65535:
         fail("doit être un port entre 1 et 65535")
@@ -164,8 +168,7 @@ def read_secret_key(site_dir: Path) -> str:
     secret = path.read_text(encoding="utf-8").strip()
     if len(secret) < MIN_SECRET_LENGTH:
         raise SiteConfigError(
-            f"{path} : clé secrète trop courte ({len(secret)} caractères, minimum "
-            f"{MIN_SECRET_LENGTH})"
+            f"{path} : clé secrète trop courte ({len(secret)} caractères, minimum {MIN_SECRET_LENGTH})"
         )
     return secret
 
@@ -199,8 +202,7 @@ def flask_config(site_dir: str | Path) -> dict[str, object]:
         "SQLALCHEMY_DATABASE_URI": url,
         # A server connection may be dropped under us (restart, idle timeout); a file cannot.
         # hide_parameters: a database error in the logs never carries what a user typed.
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": url.startswith("postgresql"),
-                                      "hide_parameters": True},
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": url.startswith("postgresql"), "hide_parameters": True},
         "IDLE_TIMEOUT": timedelta(minutes=security["idle_timeout_minutes"]),
         "PERMANENT_SESSION_LIFETIME": timedelta(minutes=security["idle_timeout_minutes"]),
         "SESSION_COOKIE_NAME": f"dalia_{settings['site']['slug']}",

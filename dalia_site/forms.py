@@ -108,6 +108,5 @@ class DateField(wtforms.DateField):
 
     def __init__(self, label=None, validators=None, **kwargs):
         kwargs.setdefault("format", ["%Y-%m-%d", "%d/%m/%Y"])
-        kwargs.setdefault("invalid_value_message",
-                          "Date invalide : jj/mm/aaaa attendu (ex. 22/11/2026).")
+        kwargs.setdefault("invalid_value_message", "Date invalide : jj/mm/aaaa attendu (ex. 22/11/2026).")
         super().__init__(label, validators, **kwargs)

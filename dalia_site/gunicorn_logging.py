@@ -17,6 +17,7 @@ class MaskingLogger(Logger):
         atoms = super().atoms(resp, req, environ, request_time)
         for key in ("U", "r"):
             if key in atoms:
-                atoms[key] = mask(atoms[key]) if key == "U" else " ".join(
-                    mask(part) for part in atoms[key].split(" "))
+                atoms[key] = (
+                    mask(atoms[key]) if key == "U" else " ".join(mask(part) for part in atoms[key].split(" "))
+                )
         return atoms

@@ -40,4 +40,3 @@ def render_page(template_name: str, block: str, **context):
     response = make_response(body)
     response.vary.add("HX-Request")
     return response
-

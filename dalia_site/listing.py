@@ -19,8 +19,7 @@ def page_number() -> int:
 
 def paginate(query, per_page: int):
     """A page of `query`; a page past the end is a 404 (page 1 of an empty list is not)."""
-    page = db.paginate(query, page=page_number(), per_page=per_page, max_per_page=per_page,
-                       error_out=False)
+    page = db.paginate(query, page=page_number(), per_page=per_page, max_per_page=per_page, error_out=False)
     if page.page > 1 and not page.items:
         abort(404)
     return page
@@ -28,8 +27,9 @@ def paginate(query, per_page: int):
 
 def page_url(page: int) -> str:
     """The current list's URL at another page, keeping its filters (and only real ones)."""
-    args = {k: v for k, v in request.args.items()
-            if k != "page" and k != "endpoint" and not k.startswith("_")}
+    args = {
+        k: v for k, v in request.args.items() if k != "page" and k != "endpoint" and not k.startswith("_")
+    }
     return url_for(request.endpoint, **(request.view_args or {}), **args, page=page)
 
 

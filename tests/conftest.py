@@ -43,16 +43,23 @@ def pg_server():
 @pytest.fixture(scope="session")
 def sqlite_site_template(tmp_path_factory) -> Path:
     instances = tmp_path_factory.mktemp("template-sqlite")
-    return create_site("carcassonne", instances, slug="test", admin_email=ADMIN_EMAIL,
-                       admin_password=PASSWORD).path
+    return create_site(
+        "carcassonne", instances, slug="test", admin_email=ADMIN_EMAIL, admin_password=PASSWORD
+    ).path
 
 
 @pytest.fixture(scope="session")
 def pg_site_template(tmp_path_factory, pg_server) -> Path:
     pg_server.sql("CREATE DATABASE dalia_template")
     instances = tmp_path_factory.mktemp("template-pg")
-    return create_site("carcassonne", instances, slug="test", admin_email=ADMIN_EMAIL,
-                       admin_password=PASSWORD, database_url=pg_server.url("dalia_template")).path
+    return create_site(
+        "carcassonne",
+        instances,
+        slug="test",
+        admin_email=ADMIN_EMAIL,
+        admin_password=PASSWORD,
+        database_url=pg_server.url("dalia_template"),
+    ).path
 
 
 @pytest.fixture
@@ -143,9 +150,15 @@ class AuthActions:
 
     def login(self, email: str, password: str = PASSWORD, follow: bool = False):
         token = self.csrf()
-        return self.client.post("/connexion", data={
-            "csrf_token": token, "email": email, "password": password,
-        }, follow_redirects=follow)
+        return self.client.post(
+            "/connexion",
+            data={
+                "csrf_token": token,
+                "email": email,
+                "password": password,
+            },
+            follow_redirects=follow,
+        )
 
     def login_as(self, user: StaffUser):
         response = self.login(user.email)

@@ -20,8 +20,7 @@ class PostgresUnavailable(RuntimeError):
 
 
 def _bin_dir() -> Path:
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                        key=lambda p: int(Path(p).parts[-3]))
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
     if not candidates:
         raise PostgresUnavailable(
             "PostgreSQL introuvable (/usr/lib/postgresql/*/bin/initdb) : "
@@ -63,13 +62,32 @@ class PostgresServer:
         if self.as_postgres:
             shutil.chown(self.dir, "postgres", "postgres")
             os.chmod(self.base, 0o755)
-        self._run(str(self.bin / "initdb"), "-D", str(self.dir), "-A", "trust", "-E", "UTF8",
-                  "--locale=C.UTF-8", "-U", "postgres")
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.dir), "-w", "-t", "60", "-l",
-                  str(self.dir / "server.log"), "-o",
-                  f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off "
-                  "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
-                  "start")
+        self._run(
+            str(self.bin / "initdb"),
+            "-D",
+            str(self.dir),
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "-U",
+            "postgres",
+        )
+        self._run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.dir),
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(self.dir / "server.log"),
+            "-o",
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+            "start",
+        )
         return self
 
     def stop(self) -> None:
@@ -84,6 +102,7 @@ class PostgresServer:
     def sql(self, statement: str) -> None:
         import psycopg
 
-        with psycopg.connect(host="127.0.0.1", port=self.port, user="postgres",
-                             dbname="postgres", autocommit=True) as connection:
+        with psycopg.connect(
+            host="127.0.0.1", port=self.port, user="postgres", dbname="postgres", autocommit=True
+        ) as connection:
             connection.execute(statement)

@@ -50,8 +50,7 @@ class Chart:
     labels: list[Tick]  # category labels
 
 
-def monthly(months: list[tuple[date, dict[str, int]]], width: int = 720,
-            height: int = 260) -> Chart:
+def monthly(months: list[tuple[date, dict[str, int]]], width: int = 720, height: int = 260) -> Chart:
     """Consultations per month, stacked by kind (first visits at the bottom)."""
     left, bottom, top = 44, 28, 10
     plot_height = height - bottom - top
@@ -66,25 +65,45 @@ def monthly(months: list[tuple[date, dict[str, int]]], width: int = 720,
             h = counts[kind] / scale_max * plot_height
             y -= h
             if counts[kind]:
-                bars.append(Bar(round(left + index * slot + slot * 0.15, 1), round(y, 1),
-                                round(slot * 0.7, 1), round(h, 1), kind,
-                                f"{month_label(first)} : {counts[kind]} {KIND_SHORT[kind].lower()}"))
-    ticks = [Tick(round(height - bottom - v / scale_max * plot_height, 1), str(v))
-             for v in range(0, scale_max + 1, step)]
-    labels = [Tick(round(left + (i + 0.5) * slot, 1), month_label(first).split()[0])
-              for i, (first, _) in enumerate(months)]
+                bars.append(
+                    Bar(
+                        round(left + index * slot + slot * 0.15, 1),
+                        round(y, 1),
+                        round(slot * 0.7, 1),
+                        round(h, 1),
+                        kind,
+                        f"{month_label(first)} : {counts[kind]} {KIND_SHORT[kind].lower()}",
+                    )
+                )
+    ticks = [
+        Tick(round(height - bottom - v / scale_max * plot_height, 1), str(v))
+        for v in range(0, scale_max + 1, step)
+    ]
+    labels = [
+        Tick(round(left + (i + 0.5) * slot, 1), month_label(first).split()[0])
+        for i, (first, _) in enumerate(months)
+    ]
     return Chart(width, height, bars, ticks, labels)
 
 
-def sources(rows: list[tuple[str, str, dict[str, int], int]], width: int = 720,
-            row_height: int = 26) -> Chart:
+def sources(
+    rows: list[tuple[str, str, dict[str, int], int]], width: int = 720, row_height: int = 26
+) -> Chart:
     """Referrals by who sent them: one horizontal bar per source, largest first."""
     left, right = 190, 50
     height = max(len(rows), 1) * row_height + 8
     top_value = max([total for *_, total in rows] + [1])
-    bars = [Bar(left, i * row_height + 4, round((width - left - right) * total / top_value, 1),
-                row_height - 8, "source", f"{label} : {total}", str(total))
-            for i, (_, label, _, total) in enumerate(rows)]
-    labels = [Tick(i * row_height + row_height / 2 + 4, label)
-              for i, (_, label, _, _) in enumerate(rows)]
+    bars = [
+        Bar(
+            left,
+            i * row_height + 4,
+            round((width - left - right) * total / top_value, 1),
+            row_height - 8,
+            "source",
+            f"{label} : {total}",
+            str(total),
+        )
+        for i, (_, label, _, total) in enumerate(rows)
+    ]
+    labels = [Tick(i * row_height + row_height / 2 + 4, label) for i, (_, label, _, _) in enumerate(rows)]
     return Chart(width, height, bars, [], labels)

@@ -49,12 +49,17 @@ def _presets(today) -> list[tuple[str, activity.Period]]:
     return [
         ("12 derniers mois", activity.Period.year_to(today)),
         (f"Année {today.year} à ce jour", activity.Period(today.replace(month=1, day=1), today)),
-        (f"Année {today.year - 1}", activity.Period(today.replace(year=today.year - 1, month=1,
-                                                                  day=1),
-                                                    today.replace(year=today.year - 1, month=12,
-                                                                  day=31))),
-        (activity.month_label(last_month_end).capitalize(),
-         activity.Period(last_month_end.replace(day=1), last_month_end)),
+        (
+            f"Année {today.year - 1}",
+            activity.Period(
+                today.replace(year=today.year - 1, month=1, day=1),
+                today.replace(year=today.year - 1, month=12, day=31),
+            ),
+        ),
+        (
+            activity.month_label(last_month_end).capitalize(),
+            activity.Period(last_month_end.replace(day=1), last_month_end),
+        ),
     ]
 
 
@@ -64,8 +69,10 @@ CACHED_PERIODS = 16
 def _data_version() -> tuple:
     """Changes whenever the figures may: every write of the app leaves an audit event in its
     own transaction; the newest rows of the counted tables catch anything else."""
-    newest = [select(func.max(model.id)).scalar_subquery()
-              for model in (AuditEvent, Appointment, Referral, RosterSession)]
+    newest = [
+        select(func.max(model.id)).scalar_subquery()
+        for model in (AuditEvent, Appointment, Referral, RosterSession)
+    ]
     return tuple(db.session.execute(select(*newest)).one())
 
 
@@ -85,12 +92,17 @@ def _context(form: PeriodForm, period: activity.Period | None) -> dict:
     figures = _figures(period) if period else None
     today = utcnow().astimezone(site_zone()).date()
     return {
-        "form": form, "period": period, "figures": figures,
+        "form": form,
+        "period": period,
+        "figures": figures,
         "summary": activity.summary(figures) if figures else [],
         "months_chart": charts.monthly(figures.monthly) if figures else None,
         "sources_chart": charts.sources(figures.referral_rows) if figures else None,
-        "kinds": charts.KIND_SHORT, "referral_statuses": REFERRAL_STATUSES,
-        "month_label": activity.month_label, "presets": _presets(today), "today": today,
+        "kinds": charts.KIND_SHORT,
+        "referral_statuses": REFERRAL_STATUSES,
+        "month_label": activity.month_label,
+        "presets": _presets(today),
+        "today": today,
     }
 
 
@@ -120,12 +132,16 @@ def _export(extension: str, mimetype: str, body) -> Response:
     period = _period(form)
     if period is None:
         errors = " ".join(e for field in form for e in field.errors)
-        return Response(f"Période invalide : {errors}\n", status=400,
-                        content_type="text/plain; charset=utf-8")
+        return Response(
+            f"Période invalide : {errors}\n", status=400, content_type="text/plain; charset=utf-8"
+        )
     site = current_app.config["SITE"]
     filename = f"activite-{site['slug']}-{period.first:%Y-%m-%d}-{period.last:%Y-%m-%d}.{extension}"
-    return Response(body(_figures(period), site["name"]), content_type=mimetype,
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return Response(
+        body(_figures(period), site["name"]),
+        content_type=mimetype,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 @bp.route("/export.csv")

@@ -16,20 +16,24 @@ def email_address(form, field):
 
 
 ROLE_CHOICES = choices(ROLE_LABELS.items())
-ONE_TIME_HELP = ("Au moins 12 caractères. Communiquez-le de vive voix : la personne devra le "
-                 "remplacer à sa première connexion.")
+ONE_TIME_HELP = (
+    "Au moins 12 caractères. Communiquez-le de vive voix : la personne devra le "
+    "remplacer à sa première connexion."
+)
 
 
 class StaffForm(Form):
     """Create and edit share this form; the email is only set at creation."""
 
     name = StringField("Nom et prénom", validators=[DataRequired(REQUIRED), Length(max=120)])
-    email = EmailField("Adresse e-mail", filters=[strip], validators=[
-        DataRequired(REQUIRED), email_address])
+    email = EmailField("Adresse e-mail", filters=[strip], validators=[DataRequired(REQUIRED), email_address])
     role = SelectField("Rôle", choices=ROLE_CHOICES, validators=[DataRequired(REQUIRED)])
-    password = PasswordField("Mot de passe provisoire", description=ONE_TIME_HELP,
-                             validators=[DataRequired(REQUIRED), Length(max=200)],
-                             render_kw={"autocomplete": "new-password"})
+    password = PasswordField(
+        "Mot de passe provisoire",
+        description=ONE_TIME_HELP,
+        validators=[DataRequired(REQUIRED), Length(max=200)],
+        render_kw={"autocomplete": "new-password"},
+    )
 
     def for_edit(self):
         """At edit, email and password are not part of the form (the password has its own)."""
@@ -39,9 +43,12 @@ class StaffForm(Form):
 
 
 class OneTimePasswordForm(Form):
-    password = PasswordField("Mot de passe provisoire", description=ONE_TIME_HELP,
-                             validators=[DataRequired(REQUIRED), Length(max=200)],
-                             render_kw={"autocomplete": "new-password"})
+    password = PasswordField(
+        "Mot de passe provisoire",
+        description=ONE_TIME_HELP,
+        validators=[DataRequired(REQUIRED), Length(max=200)],
+        render_kw={"autocomplete": "new-password"},
+    )
 
 
 class AuditFilterForm(Form):

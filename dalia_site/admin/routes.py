@@ -29,9 +29,7 @@ def _staff_or_404(user_id: int) -> StaffUser:
 @bp.route("/comptes")
 @roles("admin")
 def staff_list():
-    users = db.session.scalars(
-        select(StaffUser).order_by(StaffUser.active.desc(), StaffUser.name)
-    ).all()
+    users = db.session.scalars(select(StaffUser).order_by(StaffUser.active.desc(), StaffUser.name)).all()
     return render_template("admin/staff_list.html", users=users)
 
 
@@ -43,7 +41,11 @@ def staff_create():
     if form.validate_on_submit():
         try:
             user = accounts.create_staff(
-                db.session, current_user, form.email.data, form.name.data, form.role.data,
+                db.session,
+                current_user,
+                form.email.data,
+                form.name.data,
+                form.role.data,
                 form.password.data,
             )
         except accounts.AccountError as error:
@@ -52,8 +54,7 @@ def staff_create():
             status = 422
         else:
             db.session.commit()
-            flash(f"Compte de {user.name} créé. Transmettez-lui le mot de passe provisoire.",
-                  "success")
+            flash(f"Compte de {user.name} créé. Transmettez-lui le mot de passe provisoire.", "success")
             return redirect(url_for("admin.staff_list"))
     elif request.method == "POST":
         status = 422
@@ -117,18 +118,21 @@ def staff_one_time_password(user_id: int):
             password_form.password.errors.append(str(error))
         else:
             db.session.commit()
-            flash(f"Mot de passe provisoire défini pour {user.name} ; il devra le changer à sa "
-                  "prochaine connexion.", "success")
+            flash(
+                f"Mot de passe provisoire défini pour {user.name} ; il devra le changer à sa "
+                "prochaine connexion.",
+                "success",
+            )
             return redirect(url_for("admin.staff_list"), 303)
     form = StaffForm(obj=user).for_edit()
-    return render_template(
-        "admin/staff_form.html", form=form, user=user, password_form=password_form
-    ), 422
+    return render_template("admin/staff_form.html", form=form, user=user, password_form=password_form), 422
 
 
 def _audit_query(form: AuditFilterForm):
-    query = select(AuditEvent).options(joinedload(AuditEvent.actor)).order_by(
-        AuditEvent.at.desc(), AuditEvent.id.desc()
+    query = (
+        select(AuditEvent)
+        .options(joinedload(AuditEvent.actor))
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
     )
     if form.actor.data:
         query = query.where(AuditEvent.actor_id == (parse_id(form.actor.data) or 0))
@@ -151,9 +155,7 @@ def _audit_filter_form() -> AuditFilterForm:
     form.actor.choices = choices([("", "Tous")] + [(str(i), name) for i, name in staff])
     actions = db.session.scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action))
     form.action.choices = choices([("", "Toutes")] + [(a, audit.action_label(a)) for a in actions])
-    types = db.session.scalars(
-        select(AuditEvent.object_type).distinct().order_by(AuditEvent.object_type)
-    )
+    types = db.session.scalars(select(AuditEvent.object_type).distinct().order_by(AuditEvent.object_type))
     form.object_type.choices = choices([("", "Tous")] + [(t, audit.object_label(t)) for t in types])
     return form
 

@@ -7,26 +7,36 @@ REQUIRED = "Ce champ est obligatoire."
 
 
 class LoginForm(Form):
-    email = EmailField("Adresse e-mail", filters=[strip],
-                       validators=[DataRequired(REQUIRED), Length(max=254)],
-                       render_kw={"autocomplete": "username", "autofocus": True})
-    password = PasswordField("Mot de passe", validators=[DataRequired(REQUIRED), Length(max=200)],
-                             render_kw={"autocomplete": "current-password"})
+    email = EmailField(
+        "Adresse e-mail",
+        filters=[strip],
+        validators=[DataRequired(REQUIRED), Length(max=254)],
+        render_kw={"autocomplete": "username", "autofocus": True},
+    )
+    password = PasswordField(
+        "Mot de passe",
+        validators=[DataRequired(REQUIRED), Length(max=200)],
+        render_kw={"autocomplete": "current-password"},
+    )
 
 
 class ChangePasswordForm(Form):
     current_password = PasswordField(
-        "Mot de passe actuel", validators=[DataRequired(REQUIRED), Length(max=200)],
+        "Mot de passe actuel",
+        validators=[DataRequired(REQUIRED), Length(max=200)],
         render_kw={"autocomplete": "current-password"},
     )
     new_password = PasswordField(
-        "Nouveau mot de passe", validators=[DataRequired(REQUIRED), Length(max=200)],
+        "Nouveau mot de passe",
+        validators=[DataRequired(REQUIRED), Length(max=200)],
         description="Au moins 12 caractères ; une phrase de passe est idéale.",
         render_kw={"autocomplete": "new-password"},
     )
     confirm_password = PasswordField(
         "Confirmez le nouveau mot de passe",
-        validators=[DataRequired(REQUIRED),
-                    EqualTo("new_password", "Les deux mots de passe ne sont pas identiques.")],
+        validators=[
+            DataRequired(REQUIRED),
+            EqualTo("new_password", "Les deux mots de passe ne sont pas identiques."),
+        ],
         render_kw={"autocomplete": "new-password"},
     )

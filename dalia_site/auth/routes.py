@@ -23,16 +23,22 @@ ADDRESS_LIMIT, ADDRESS_WINDOW = 60, timedelta(minutes=15)
 
 @login_manager.user_loader
 def load_user(session_token: str) -> StaffUser | None:
-    return db.session.scalar(select(StaffUser).where(StaffUser.session_token == session_token,
-                                                     StaffUser.active.is_(True)))
+    return db.session.scalar(
+        select(StaffUser).where(StaffUser.session_token == session_token, StaffUser.active.is_(True))
+    )
 
 
 def _safe_next(target: str | None) -> str:
     """Only a path on this site, never another host (open redirect)."""
     if target:
         parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and target.startswith("/") \
-                and not target.startswith("//") and "\\" not in target:
+        if (
+            not parts.scheme
+            and not parts.netloc
+            and target.startswith("/")
+            and not target.startswith("//")
+            and "\\" not in target
+        ):
             return target
     return url_for("core.home")
 
@@ -45,7 +51,8 @@ def login():
     form = LoginForm()
     status = 200
     if request.method == "POST" and not ratelimit.allow(
-            db.session, f"login:{request.remote_addr}", ADDRESS_LIMIT, ADDRESS_WINDOW):
+        db.session, f"login:{request.remote_addr}", ADDRESS_LIMIT, ADDRESS_WINDOW
+    ):
         db.session.commit()
         form.form_errors.append("Trop de tentatives depuis cette adresse. Réessayez plus tard.")
         return render_template("auth/login.html", form=form), 429

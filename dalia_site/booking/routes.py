@@ -29,16 +29,19 @@ READERS = ("admin", "assistant", "clinician")
 BOOKERS = ("admin", "assistant")
 
 
-
 def _visits() -> dict:
     return current_app.config["SITE_SETTINGS"]["visits"]
 
 
 def _appointment_or_404(appointment_id: int) -> Appointment:
     appointment = db.session.scalar(
-        select(Appointment).where(Appointment.id == appointment_id).options(
+        select(Appointment)
+        .where(Appointment.id == appointment_id)
+        .options(
             joinedload(Appointment.patient),
-            selectinload(Appointment.clinicians).joinedload(AppointmentClinician.member)))
+            selectinload(Appointment.clinicians).joinedload(AppointmentClinician.member),
+        )
+    )
     if appointment is None:
         abort(404)
     return appointment
@@ -55,17 +58,34 @@ def _kind_choice(patient: Patient) -> tuple[str, str]:
 def _slots_page(patient: Patient, status: int = 200, message: str = "", reschedule=None):
     """The page for choosing a slot, or just its list for htmx (the same block)."""
     kind, proposed = (reschedule.kind, reschedule.kind) if reschedule else _kind_choice(patient)
-    slots = booking.free_slots(db.session, kind, _visits(), site_zone(), patient=patient,
-                               moving=reschedule.id if reschedule else None)
+    slots = booking.free_slots(
+        db.session,
+        kind,
+        _visits(),
+        site_zone(),
+        patient=patient,
+        moving=reschedule.id if reschedule else None,
+    )
     if reschedule:  # its own time is no move
         slots = [s for s in slots if s.starts_at != reschedule.starts_at]
-    block = {"slots": slots, "slot_kind": kind, "slot_members": {m.id: m for s in slots
-                                                                 for m in s.members},
-             "slot_message": message, "override_reason": request.values.get("override_reason", ""),
-             "reschedule": reschedule}
+    block = {
+        "slots": slots,
+        "slot_kind": kind,
+        "slot_members": {m.id: m for s in slots for m in s.members},
+        "slot_message": message,
+        "override_reason": request.values.get("override_reason", ""),
+        "reschedule": reschedule,
+    }
     # Without JavaScript, a page of its own for choosing the slot; with htmx, its block alone.
-    response = render_page("booking/slots.html", "slots", patient=patient, proposed=proposed,
-                           kinds=KINDS, zone=site_zone(), **block)
+    response = render_page(
+        "booking/slots.html",
+        "slots",
+        patient=patient,
+        proposed=proposed,
+        kinds=KINDS,
+        zone=site_zone(),
+        **block,
+    )
     if not wants_fragment():
         # The page names the patient: traced like the patient page (after rendering, since
         # the commit expires what the page reads).
@@ -78,9 +98,12 @@ def _refused(error: FieldError, patient_id: int, moving_id: int | None = None):
     """Someone was faster (409), or the choice is refused (422): the reason, with a fresh list
     of slots. Everything is read again after the rollback."""
     db.session.rollback()
-    return _slots_page(load_patient(patient_id), 409 if isinstance(error, booking.SlotTaken)
-                       else 422, message=str(error),
-                       reschedule=_appointment_or_404(moving_id) if moving_id else None)
+    return _slots_page(
+        load_patient(patient_id),
+        409 if isinstance(error, booking.SlotTaken) else 422,
+        message=str(error),
+        reschedule=_appointment_or_404(moving_id) if moving_id else None,
+    )
 
 
 @bp.route("/patients/<int:patient_id>/creneaux")
@@ -95,8 +118,13 @@ def _slot_from_form() -> tuple[datetime, list[int]]:
         member_ids = [parse_id(i) for i in request.form.get("members", "").split(",")]
     except ValueError:
         abort(400)
-    if start.tzinfo is None or not member_ids or len(member_ids) > 2 or None in member_ids \
-            or not date(2000, 1, 1) <= start.date() <= date(2100, 1, 1):
+    if (
+        start.tzinfo is None
+        or not member_ids
+        or len(member_ids) > 2
+        or None in member_ids
+        or not date(2000, 1, 1) <= start.date() <= date(2100, 1, 1)
+    ):
         abort(400)
     return start, member_ids
 
@@ -108,8 +136,17 @@ def book(patient_id: int):
     kind, _ = _kind_choice(patient)
     start, member_ids = _slot_from_form()
     try:
-        appointment = booking.book(db.session, current_user, patient, kind, start, member_ids,
-                                   _visits(), site_zone(), request.form.get("override_reason", ""))
+        appointment = booking.book(
+            db.session,
+            current_user,
+            patient,
+            kind,
+            start,
+            member_ids,
+            _visits(),
+            site_zone(),
+            request.form.get("override_reason", ""),
+        )
     except FieldError as error:
         return _refused(error, patient_id)
     db.session.commit()
@@ -143,8 +180,9 @@ def reschedule(appointment_id: int):
         return _slots_page(patient, reschedule=appointment)
     start, member_ids = _slot_from_form()
     try:
-        moved = booking.reschedule(db.session, current_user, appointment, start, member_ids,
-                                   _visits(), site_zone())
+        moved = booking.reschedule(
+            db.session, current_user, appointment, start, member_ids, _visits(), site_zone()
+        )
     except FieldError as error:
         return _refused(error, patient.id, appointment_id)
     db.session.commit()
@@ -179,8 +217,9 @@ def walk_in(patient_id: int):
     try:
         if member is None or not member.active:
             raise FieldError("member_id", "Choisissez le soignant qui a reçu le patient.")
-        booking.record_walk_in(db.session, current_user, patient, request.form.get("kind", ""),
-                               member, _visits())
+        booking.record_walk_in(
+            db.session, current_user, patient, request.form.get("kind", ""), member, _visits()
+        )
     except FieldError as error:
         db.session.rollback()
         flash(str(error), "error")
@@ -192,8 +231,7 @@ def walk_in(patient_id: int):
 
 def _trace_view(appointment_id: int, what: str) -> None:
     """Audit the read first (the commit ends the transaction the page then reads in)."""
-    patient_id = db.session.scalar(select(Appointment.patient_id).where(
-        Appointment.id == appointment_id))
+    patient_id = db.session.scalar(select(Appointment.patient_id).where(Appointment.id == appointment_id))
     if patient_id is None:
         abort(404)
     patients.record_view(db.session, current_user, patient_id, what)
@@ -205,9 +243,13 @@ def _trace_view(appointment_id: int, what: str) -> None:
 def convocation(appointment_id: int):
     _trace_view(appointment_id, "convocation")
     appointment = _appointment_or_404(appointment_id)
-    return render_template("booking/convocation.html", appointment=appointment,
-                           members=[c.member for c in appointment.clinicians],
-                           visits=_visits(), zone=site_zone())
+    return render_template(
+        "booking/convocation.html",
+        appointment=appointment,
+        members=[c.member for c in appointment.clinicians],
+        visits=_visits(),
+        zone=site_zone(),
+    )
 
 
 @bp.route("/rendez-vous/<int:appointment_id>/convocation.ics")
@@ -216,14 +258,23 @@ def convocation_ics(appointment_id: int):
     _trace_view(appointment_id, "convocation (.ics)")
     appointment = _appointment_or_404(appointment_id)
     site = current_app.config["SITE"]
-    body = booking.convocation_ics(appointment, [c.member for c in appointment.clinicians],
-                                   site["name"], _visits()["address"], site_zone(),
-                                   site["domain"] or "dalia.invalid")
-    return Response(body, content_type="text/calendar; charset=utf-8", headers={
-        "Content-Disposition": f'attachment; filename="rendez-vous-{appointment.id}.ics"'})
+    body = booking.convocation_ics(
+        appointment,
+        [c.member for c in appointment.clinicians],
+        site["name"],
+        _visits()["address"],
+        site_zone(),
+        site["domain"] or "dalia.invalid",
+    )
+    return Response(
+        body,
+        content_type="text/calendar; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="rendez-vous-{appointment.id}.ics"'},
+    )
 
 
 # --- Agenda -------------------------------------------------------------------------------------
+
 
 def _day_arg() -> date:
     today = utcnow().astimezone(site_zone()).date()
@@ -238,19 +289,25 @@ def _appointments_between(first: date, last: date) -> list[Appointment]:
     zone = site_zone()
     start = datetime.combine(first, datetime.min.time(), tzinfo=zone)
     end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=zone)
-    return list(db.session.scalars(
-        select(Appointment).where(Appointment.starts_at >= start, Appointment.starts_at < end,
-                                  Appointment.status != "cancelled")
-        .options(joinedload(Appointment.patient),
-                 selectinload(Appointment.clinicians).joinedload(AppointmentClinician.member))
-        .order_by(Appointment.starts_at)))
+    return list(
+        db.session.scalars(
+            select(Appointment)
+            .where(
+                Appointment.starts_at >= start, Appointment.starts_at < end, Appointment.status != "cancelled"
+            )
+            .options(
+                joinedload(Appointment.patient),
+                selectinload(Appointment.clinicians).joinedload(AppointmentClinician.member),
+            )
+            .order_by(Appointment.starts_at)
+        )
+    )
 
 
 def _record_agenda_view(appointments: list[Appointment], what: str) -> None:
     """The agenda shows patients' names: the reading is traced (after rendering, since the
     commit expires what the page reads)."""
-    patients.record_list_view(db.session, current_user, [a.patient_id for a in appointments],
-                              what)
+    patients.record_list_view(db.session, current_user, [a.patient_id for a in appointments], what)
     db.session.commit()
 
 
@@ -260,22 +317,34 @@ def day():
     zone = site_zone()
     on = _day_arg()
     duty = occurrences(db.session, on, on, zone)
-    members = {m.id: m for m in db.session.scalars(select(TeamMember).where(
-        TeamMember.id.in_({o.member_id for o in duty}),
-        TeamMember.profession.in_(DOCTORS + NURSES)))}
+    members = {
+        m.id: m
+        for m in db.session.scalars(
+            select(TeamMember).where(
+                TeamMember.id.in_({o.member_id for o in duty}), TeamMember.profession.in_(DOCTORS + NURSES)
+            )
+        )
+    }
     appointments = _appointments_between(on, on)
     columns = []
     # Doctors first, then nurses, by name.
-    for member_id in sorted(members, key=lambda i: (members[i].profession not in DOCTORS,
-                                                    members[i].name)):
-        columns.append({
-            "member": members[member_id],
-            "spans": [o for o in duty if o.member_id == member_id],
-            "appointments": [a for a in appointments
-                             if member_id in {c.member_id for c in a.clinicians}],
-        })
-    page = render_page("booking/day.html", "agenda", on=on, columns=columns, zone=zone,
-                       previous=on - timedelta(days=1), next=on + timedelta(days=1))
+    for member_id in sorted(members, key=lambda i: (members[i].profession not in DOCTORS, members[i].name)):
+        columns.append(
+            {
+                "member": members[member_id],
+                "spans": [o for o in duty if o.member_id == member_id],
+                "appointments": [a for a in appointments if member_id in {c.member_id for c in a.clinicians}],
+            }
+        )
+    page = render_page(
+        "booking/day.html",
+        "agenda",
+        on=on,
+        columns=columns,
+        zone=zone,
+        previous=on - timedelta(days=1),
+        next=on + timedelta(days=1),
+    )
     _record_agenda_view(appointments, f"agenda du {on:%d/%m/%Y}")
     return page
 
@@ -288,11 +357,16 @@ def week():
     appointments = _appointments_between(monday, monday + timedelta(days=6))
     days = [monday + timedelta(days=i) for i in range(7)]
     zone = site_zone()
-    by_day = {d: [a for a in appointments if a.starts_at.astimezone(zone).date() == d]
-              for d in days}
-    page = render_page("booking/week.html", "agenda", days=days, by_day=by_day, zone=zone,
-                       monday=monday, previous=monday - timedelta(days=7),
-                       next=monday + timedelta(days=7))
+    by_day = {d: [a for a in appointments if a.starts_at.astimezone(zone).date() == d] for d in days}
+    page = render_page(
+        "booking/week.html",
+        "agenda",
+        days=days,
+        by_day=by_day,
+        zone=zone,
+        monday=monday,
+        previous=monday - timedelta(days=7),
+        next=monday + timedelta(days=7),
+    )
     _record_agenda_view(appointments, f"agenda de la semaine du {monday:%d/%m/%Y}")
     return page
-

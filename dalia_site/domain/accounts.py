@@ -89,9 +89,15 @@ def authenticate(
         audit.record(session, user, "auth.login", "staff_user", user.id, "Connexion", ip=ip)
         return LoginResult(user=user)
     # Whoever failed is unknown: the event names the account tried (never what was typed).
-    audit.record(session, None, "auth.login_failed", "staff_user", user.id if user else None,
-                 f"Échec de connexion sur le compte {user.email}" if user
-                 else "Échec de connexion : adresse inconnue", ip=ip)
+    audit.record(
+        session,
+        None,
+        "auth.login_failed",
+        "staff_user",
+        user.id if user else None,
+        f"Échec de connexion sur le compte {user.email}" if user else "Échec de connexion : adresse inconnue",
+        ip=ip,
+    )
     return LoginResult(user=None)
 
 
@@ -99,8 +105,7 @@ def _active_admin_count(session: Session) -> int:
     # FOR UPDATE (PostgreSQL) holds the admin rows until commit, so two admins stepping down at
     # the same moment cannot both see the other one still there. SQLite serialises writers.
     admins = session.scalars(
-        select(StaffUser.id).where(StaffUser.role == "admin", StaffUser.active.is_(True))
-        .with_for_update()
+        select(StaffUser.id).where(StaffUser.role == "admin", StaffUser.active.is_(True)).with_for_update()
     ).all()
     return len(admins)
 
@@ -147,13 +152,18 @@ def create_staff(
         raise AccountError("Un compte existe déjà avec cette adresse e-mail.")
     _check_new_password(password, email, name)
     user = StaffUser(
-        email=email, name=name, role=role, active=True,
-        password_hash=hash_password(password), must_change_password=True,
+        email=email,
+        name=name,
+        role=role,
+        active=True,
+        password_hash=hash_password(password),
+        must_change_password=True,
     )
     session.add(user)
     session.flush()
-    audit.record(session, actor, "staff.create", "staff_user", user.id,
-                 f"Compte créé : {name} <{email}>, rôle {role}")
+    audit.record(
+        session, actor, "staff.create", "staff_user", user.id, f"Compte créé : {name} <{email}>, rôle {role}"
+    )
     return user
 
 
@@ -177,21 +187,18 @@ def update_staff(
     return True
 
 
-def set_one_time_password(
-    session: Session, actor: StaffUser, user: StaffUser, password: str
-) -> None:
+def set_one_time_password(session: Session, actor: StaffUser, user: StaffUser, password: str) -> None:
     """An admin sets a password that the user must replace at next login."""
     _check_new_password(password, user.email, user.name)
     user.password_hash = hash_password(password)
     user.must_change_password = True
     user.end_sessions()
-    audit.record(session, actor, "staff.one_time_password", "staff_user", user.id,
-                 "Mot de passe provisoire défini")
+    audit.record(
+        session, actor, "staff.one_time_password", "staff_user", user.id, "Mot de passe provisoire défini"
+    )
 
 
-def change_own_password(
-    session: Session, user: StaffUser, current_password: str, new_password: str
-) -> None:
+def change_own_password(session: Session, user: StaffUser, current_password: str, new_password: str) -> None:
     if not verify_password(user.password_hash, current_password):
         raise AccountError("Le mot de passe actuel est incorrect.")
     if current_password == new_password:
@@ -200,8 +207,9 @@ def change_own_password(
     user.password_hash = hash_password(new_password)
     user.must_change_password = False
     user.end_sessions()  # other browsers where this account is open are logged out
-    audit.record(session, user, "auth.password_changed", "staff_user", user.id,
-                 "Mot de passe changé par l'utilisateur")
+    audit.record(
+        session, user, "auth.password_changed", "staff_user", user.id, "Mot de passe changé par l'utilisateur"
+    )
 
 
 def end_session(session: Session, user: StaffUser, ip: str | None = None) -> None:

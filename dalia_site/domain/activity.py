@@ -37,8 +37,7 @@ from dalia_site.models.partners import PARTNER_CATEGORIES
 from dalia_site.models.patients import REFERRAL_STATUSES
 from dalia_site.models.roster import DOCTORS, NURSES
 
-MONTHS = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.",
-          "nov.", "déc.")
+MONTHS = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc.")
 DIRECT = "direct"  # the "category" of referrals nobody sent
 SOURCE_LABELS = {DIRECT: "Accès direct"} | PARTNER_CATEGORIES
 LONGEST_YEARS = 20  # a longer period is a typing error
@@ -71,8 +70,10 @@ class Period:
 
     def bounds(self, zone: ZoneInfo) -> tuple[datetime, datetime]:
         """[start, end) as aware datetimes: local midnight to the midnight after the last day."""
-        return (datetime.combine(self.first, time(), tzinfo=zone),
-                datetime.combine(self.last + timedelta(days=1), time(), tzinfo=zone))
+        return (
+            datetime.combine(self.first, time(), tzinfo=zone),
+            datetime.combine(self.last + timedelta(days=1), time(), tzinfo=zone),
+        )
 
     def months(self) -> list[tuple[date, date]]:
         """The calendar months the period touches, each clipped to the period."""
@@ -148,8 +149,10 @@ class Activity:
     @property
     def referral_rows(self) -> list[tuple[str, str, dict[str, int], int]]:
         """(source code, label, counts by status, total), largest first."""
-        rows = [(source, SOURCE_LABELS[source], counts, sum(counts.values()))
-                for source, counts in self.referrals.items()]
+        rows = [
+            (source, SOURCE_LABELS[source], counts, sum(counts.values()))
+            for source, counts in self.referrals.items()
+        ]
         return sorted(rows, key=lambda row: (-row[3], row[1]))
 
 
@@ -162,14 +165,19 @@ def compute(session: Session, period: Period, zone: ZoneInfo) -> Activity:
 
     # 1. Appointments by month (local month bounds), kind, status and walk-in.
     months = period.months()
-    bucket = case(*((Appointment.starts_at < datetime.combine(last + timedelta(days=1), time(),
-                                                              tzinfo=zone), index)
-                    for index, (_, last) in enumerate(months)), else_=len(months) - 1)
+    bucket = case(
+        *(
+            (Appointment.starts_at < datetime.combine(last + timedelta(days=1), time(), tzinfo=zone), index)
+            for index, (_, last) in enumerate(months)
+        ),
+        else_=len(months) - 1,
+    )
     monthly = [dict.fromkeys(KINDS, 0) for _ in months]
     for index, kind, status, walk_in, count in session.execute(
-            select(bucket, Appointment.kind, Appointment.status, Appointment.walk_in, func.count())
-            .where(in_period)
-            .group_by(bucket, Appointment.kind, Appointment.status, Appointment.walk_in)):
+        select(bucket, Appointment.kind, Appointment.status, Appointment.walk_in, func.count())
+        .where(in_period)
+        .group_by(bucket, Appointment.kind, Appointment.status, Appointment.walk_in)
+    ):
         if status == "honoured":
             monthly[index][kind] += count
             result.consultations += count
@@ -184,44 +192,57 @@ def compute(session: Session, period: Period, zone: ZoneInfo) -> Activity:
 
     # 2. Patients received, how many of them came directly (their earliest referral), and the
     #    patients given a médecin traitant. Per received patient, index lookups only.
-    received = select(Appointment.patient_id.label("id")).where(in_period, honoured) \
-        .distinct().subquery()
-    first_channel = (select(Referral.channel).where(Referral.patient_id == received.c.id)
-                     .order_by(Referral.received_at, Referral.id).limit(1).scalar_subquery())
-    gp_found = select(func.count()).select_from(Patient).where(
-        Patient.gp_found_at >= start, Patient.gp_found_at < end).scalar_subquery()
+    received = select(Appointment.patient_id.label("id")).where(in_period, honoured).distinct().subquery()
+    first_channel = (
+        select(Referral.channel)
+        .where(Referral.patient_id == received.c.id)
+        .order_by(Referral.received_at, Referral.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    gp_found = (
+        select(func.count())
+        .select_from(Patient)
+        .where(Patient.gp_found_at >= start, Patient.gp_found_at < end)
+        .scalar_subquery()
+    )
     result.patients_received, result.direct_patients, result.gp_found = session.execute(
-        select(func.count(), func.count(case((first_channel == "direct", 1))), gp_found)
-        .select_from(received)).one()
+        select(func.count(), func.count(case((first_channel == "direct", 1))), gp_found).select_from(received)
+    ).one()
 
     # 3. Referrals received, by the category of who sent them and by decision.
     for category, status, count in session.execute(
-            select(PartnerOrganisation.category, Referral.status, func.count())
-            .select_from(Referral).outerjoin(PartnerOrganisation,
-                                             Referral.source_id == PartnerOrganisation.id)
-            .where(Referral.received_at >= start, Referral.received_at < end)
-            .group_by(PartnerOrganisation.category, Referral.status)):
+        select(PartnerOrganisation.category, Referral.status, func.count())
+        .select_from(Referral)
+        .outerjoin(PartnerOrganisation, Referral.source_id == PartnerOrganisation.id)
+        .where(Referral.received_at >= start, Referral.received_at < end)
+        .group_by(PartnerOrganisation.category, Referral.status)
+    ):
         row = result.referrals.setdefault(category or DIRECT, dict.fromkeys(REFERRAL_STATUSES, 0))
         row[status] += count
 
     # 4. From the earliest referral to the first consultation ever, for the patients received
     #    whose first consultation falls in the period.
-    first_seen = (select(func.min(Appointment.starts_at)).where(
-        Appointment.patient_id == received.c.id, honoured).scalar_subquery())
-    referred = (select(func.min(Referral.received_at)).where(
-        Referral.patient_id == received.c.id).scalar_subquery())
-    delays = select(first_seen.label("seen"), referred.label("referred")).select_from(received) \
-        .subquery()
+    first_seen = (
+        select(func.min(Appointment.starts_at))
+        .where(Appointment.patient_id == received.c.id, honoured)
+        .scalar_subquery()
+    )
+    referred = (
+        select(func.min(Referral.received_at)).where(Referral.patient_id == received.c.id).scalar_subquery()
+    )
+    delays = select(first_seen.label("seen"), referred.label("referred")).select_from(received).subquery()
     for seen_at, referred_at in session.execute(
-            select(delays.c.seen, delays.c.referred).where(
-                delays.c.seen >= start, delays.c.referred.is_not(None))):
+        select(delays.c.seen, delays.c.referred).where(delays.c.seen >= start, delays.c.referred.is_not(None))
+    ):
         days = (seen_at.astimezone(zone).date() - referred_at.astimezone(zone).date()).days
         result.days_to_first_visit.append(max(days, 0))
 
     # 5. Staffed hours: the union of the clinicians' sessions.
     result.staffed_hours = _union_hours(
-        (o.starts_at, o.ends_at) for o in occurrences(session, period.first, period.last, zone,
-                                                       professions=DOCTORS + NURSES))
+        (o.starts_at, o.ends_at)
+        for o in occurrences(session, period.first, period.last, zone, professions=DOCTORS + NURSES)
+    )
     return result
 
 
@@ -238,6 +259,7 @@ def _union_hours(spans) -> float:
 
 
 # --- What the page, the exports and the CLI show ------------------------------------------------
+
 
 def number_fr(value: float | None, decimals: int = 1, group: bool = True) -> str:
     """2.6 -> '2,6', 2260 -> '2 260' (a narrow space between thousands unless `group` is off,
@@ -266,9 +288,12 @@ def summary(activity: Activity, group: bool = True) -> list[tuple[str, str]]:
         ("Patients par heure de présence soignante", num(activity.patients_per_hour, 1)),
         ("Patients venus directement (sans adressage)", share_fr(activity.direct_access_share)),
         ("Adressages reçus", num(activity.referrals_received, 0)),
-        ("Délai médian de l'adressage à la première consultation",
-         "—" if activity.median_days_to_first_visit is None
-         else f"{num(activity.median_days_to_first_visit, 0)} jours"),
+        (
+            "Délai médian de l'adressage à la première consultation",
+            "—"
+            if activity.median_days_to_first_visit is None
+            else f"{num(activity.median_days_to_first_visit, 0)} jours",
+        ),
         ("Taux de rendez-vous non honorés", share_fr(activity.no_show_rate)),
         ("Patients ayant trouvé un médecin traitant", num(activity.gp_found, 0)),
     ]
@@ -282,8 +307,7 @@ def as_dict(activity: Activity, site: str = "") -> dict:
     """The figures as plain values (the JSON export and `dalia report --format json`)."""
     return {
         "site": site,
-        "period": {"from": activity.period.first.isoformat(),
-                   "to": activity.period.last.isoformat()},
+        "period": {"from": activity.period.first.isoformat(), "to": activity.period.last.isoformat()},
         "patients_received": activity.patients_received,
         "consultations": activity.consultations,
         "consultations_by_kind": dict(activity.by_kind),
@@ -293,14 +317,17 @@ def as_dict(activity: Activity, site: str = "") -> dict:
         "direct_access_share": _rounded(activity.direct_access_share, 4),
         "referrals_received": activity.referrals_received,
         "referrals_by_decision": activity.referrals_by_status,
-        "referrals_by_source": {source: {"label": label, "total": total, **counts}
-                                for source, label, counts, total in activity.referral_rows},
+        "referrals_by_source": {
+            source: {"label": label, "total": total, **counts}
+            for source, label, counts, total in activity.referral_rows
+        },
         "median_days_referral_to_first_visit": activity.median_days_to_first_visit,
         "no_show_rate": _rounded(activity.no_show_rate, 4),
         "no_shows": activity.no_shows,
         "patients_given_gp": activity.gp_found,
-        "consultations_by_month": [{"month": f"{first:%Y-%m}", **counts}
-                                   for first, counts in activity.monthly],
+        "consultations_by_month": [
+            {"month": f"{first:%Y-%m}", **counts} for first, counts in activity.monthly
+        ],
     }
 
 
@@ -311,35 +338,45 @@ def as_json(activity: Activity, site: str = "") -> str:
 def as_csv(activity: Activity, site: str = "") -> str:
     """One sheet for French Excel: the headline figures, then the months, then the referrals."""
     statuses = list(REFERRAL_STATUSES)
-    rows: list[list[object]] = [["Indicateur", "Valeur"], ["Centre", site],
-                                ["Période", activity.period.label],
-                                *map(list, summary(activity, group=False)),
-                                [], ["Mois", *(KINDS[k] for k in KINDS), "Total"]]
-    rows += [[month_label(first), *(counts[k] for k in KINDS), sum(counts.values())]
-             for first, counts in activity.monthly]
+    rows: list[list[object]] = [
+        ["Indicateur", "Valeur"],
+        ["Centre", site],
+        ["Période", activity.period.label],
+        *map(list, summary(activity, group=False)),
+        [],
+        ["Mois", *(KINDS[k] for k in KINDS), "Total"],
+    ]
+    rows += [
+        [month_label(first), *(counts[k] for k in KINDS), sum(counts.values())]
+        for first, counts in activity.monthly
+    ]
     rows += [[], ["Adressages par origine", *(REFERRAL_STATUSES[s] for s in statuses), "Total"]]
-    rows += [[label, *(counts[s] for s in statuses), total]
-             for _, label, counts, total in activity.referral_rows]
+    rows += [
+        [label, *(counts[s] for s in statuses), total] for _, label, counts, total in activity.referral_rows
+    ]
     return csv_text(rows)
 
 
 def as_text(activity: Activity, site: str = "") -> str:
-    lines = [f"{site} — activité {activity.period.label}" if site
-             else f"Activité {activity.period.label}"]
+    lines = [f"{site} — activité {activity.period.label}" if site else f"Activité {activity.period.label}"]
     width = max(len(label) for label, _ in summary(activity))
     lines += [f"  {label:<{width}}  {value}" for label, value in summary(activity)]
     if activity.referral_rows:
         lines.append("  Adressages par origine :")
-        lines += [f"    {label} : {total} (acceptés {counts['accepted']}, refusés "
-                  f"{counts['declined']}, liste d'attente {counts['waiting_list']}, à trier "
-                  f"{counts['new']})" for _, label, counts, total in activity.referral_rows]
+        lines += [
+            f"    {label} : {total} (acceptés {counts['accepted']}, refusés "
+            f"{counts['declined']}, liste d'attente {counts['waiting_list']}, à trier "
+            f"{counts['new']})"
+            for _, label, counts, total in activity.referral_rows
+        ]
     return "\n".join(lines) + "\n"
 
 
 def one_line(activity: Activity) -> str:
     """The figures URPS follows across sites, on one line (`dalia report --all`)."""
-    return (f"{activity.patients_received} patients reçus, {activity.consultations} consultations,"
-            f" {number_fr(activity.patients_per_hour)} patients/heure, accès direct "
-            f"{share_fr(activity.direct_access_share)}, non venus {share_fr(activity.no_show_rate)}"
-            f" ({activity.period.label})")
-
+    return (
+        f"{activity.patients_received} patients reçus, {activity.consultations} consultations,"
+        f" {number_fr(activity.patients_per_hour)} patients/heure, accès direct "
+        f"{share_fr(activity.direct_access_share)}, non venus {share_fr(activity.no_show_rate)}"
+        f" ({activity.period.label})"
+    )

@@ -56,6 +56,7 @@ def length(kind: str, visits: Mapping[str, int]) -> timedelta:
 
 # --- Alternation --------------------------------------------------------------------------------
 
+
 def next_kind(history: Iterable[Appointment]) -> str:
     """The kind to propose: a first visit, then nurse after doctor (the first visit counts as a
     doctor visit) and doctor after nurse. Cancelled visits and no-shows do not count; until the
@@ -69,16 +70,25 @@ def next_kind(history: Iterable[Appointment]) -> str:
 
 # --- Free slots ---------------------------------------------------------------------------------
 
-def _busy(session: Session, start: datetime, end: datetime, ignore: int | None = None,
-          patient_id: int | None = None) -> tuple[dict[int, list[tuple]], list[tuple]]:
+
+def _busy(
+    session: Session, start: datetime, end: datetime, ignore: int | None = None, patient_id: int | None = None
+) -> tuple[dict[int, list[tuple]], list[tuple]]:
     """Booked time in [start, end) (but the appointment being moved): per clinician, and the
     patient's own."""
     rows = session.execute(
-        select(AppointmentClinician.member_id, Appointment.starts_at, Appointment.ends_at,
-               Appointment.patient_id)
-        .join(Appointment).where(Appointment.status.in_(ACTIVE), Appointment.starts_at < end,
-                                 Appointment.starts_at > start - LONGEST_VISIT,
-                                 Appointment.ends_at > start, Appointment.id != (ignore or 0)))
+        select(
+            AppointmentClinician.member_id, Appointment.starts_at, Appointment.ends_at, Appointment.patient_id
+        )
+        .join(Appointment)
+        .where(
+            Appointment.status.in_(ACTIVE),
+            Appointment.starts_at < end,
+            Appointment.starts_at > start - LONGEST_VISIT,
+            Appointment.ends_at > start,
+            Appointment.id != (ignore or 0),
+        )
+    )
     busy: dict[int, list[tuple]] = {}
     own = set()
     for member_id, s, e, patient in rows:
@@ -127,8 +137,7 @@ def _next_on_grid(moment: datetime, zone: ZoneInfo) -> datetime:
     return (midnight + steps * GRID).astimezone(moment.tzinfo)
 
 
-def _starts(free: list[tuple], duration: timedelta, earliest: datetime,
-            zone: ZoneInfo) -> Iterable[datetime]:
+def _starts(free: list[tuple], duration: timedelta, earliest: datetime, zone: ZoneInfo) -> Iterable[datetime]:
     for span_start, span_end in free:
         start = _next_on_grid(max(span_start, earliest), zone)
         while start + duration <= span_end:
@@ -136,9 +145,17 @@ def _starts(free: list[tuple], duration: timedelta, earliest: datetime,
             start += GRID
 
 
-def free_slots(session: Session, kind: str, visits: Mapping[str, int], zone: ZoneInfo,
-               now: datetime | None = None, patient: Patient | None = None, limit: int = 8,
-               horizon: timedelta = HORIZON, moving: int | None = None) -> list[Slot]:
+def free_slots(
+    session: Session,
+    kind: str,
+    visits: Mapping[str, int],
+    zone: ZoneInfo,
+    now: datetime | None = None,
+    patient: Patient | None = None,
+    limit: int = 8,
+    horizon: timedelta = HORIZON,
+    moving: int | None = None,
+) -> list[Slot]:
     """The next free slots for a visit of `kind` (first = a doctor and a nurse together), at most
     one per start time, earliest first; none overlapping the patient's own appointments."""
     if kind not in KINDS:
@@ -147,13 +164,22 @@ def free_slots(session: Session, kind: str, visits: Mapping[str, int], zone: Zon
     first_day = now.astimezone(zone).date()
     last_day = (now + horizon).astimezone(zone).date()
     duration = length(kind, visits)
-    members = {m.id: m for m in session.scalars(select(TeamMember).where(
-        TeamMember.active.is_(True), TeamMember.profession.in_(DOCTORS + NURSES)))}
+    members = {
+        m.id: m
+        for m in session.scalars(
+            select(TeamMember).where(TeamMember.active.is_(True), TeamMember.profession.in_(DOCTORS + NURSES))
+        )
+    }
     spans: dict[int, list[tuple]] = {}
     for o in occurrences(session, first_day, last_day, zone, members):
         spans.setdefault(o.member_id, []).append((o.starts_at, o.ends_at))
-    busy, patient_busy = _busy(session, now, now + horizon + timedelta(days=1), ignore=moving,
-                               patient_id=patient.id if patient is not None else None)
+    busy, patient_busy = _busy(
+        session,
+        now,
+        now + horizon + timedelta(days=1),
+        ignore=moving,
+        patient_id=patient.id if patient is not None else None,
+    )
     free = {mid: _free_spans(s, busy.get(mid, [])) for mid, s in spans.items()}
     doctors = sorted(mid for mid in free if members[mid].profession in DOCTORS)
     nurses = sorted(mid for mid in free if members[mid].profession in NURSES)
@@ -171,8 +197,7 @@ def free_slots(session: Session, kind: str, visits: Mapping[str, int], zone: Zon
                 partner = next((n for n in nurses if _fits(free[n], start, end)), None)
                 if partner is None:
                     continue
-                candidates[start] = Slot(start, end, (lead, partner),
-                                         (members[lead], members[partner]))
+                candidates[start] = Slot(start, end, (lead, partner), (members[lead], members[partner]))
             else:
                 candidates[start] = Slot(start, end, (lead,), (members[lead],))
         if len(candidates) >= limit:
@@ -182,37 +207,57 @@ def free_slots(session: Session, kind: str, visits: Mapping[str, int], zone: Zon
 
 # --- Booking ------------------------------------------------------------------------------------
 
+
 def _lock(session: Session, patient: Patient, member_ids: Iterable[int]) -> None:
     """Take the rows' write locks before reading anything the booking depends on."""
     lock_members(session, member_ids)
-    session.execute(update(Patient).where(Patient.id == patient.id)
-                    .values(id=Patient.id).execution_options(synchronize_session=False))
+    session.execute(
+        update(Patient)
+        .where(Patient.id == patient.id)
+        .values(id=Patient.id)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _lock_appointment(session: Session, appointment: Appointment) -> None:
     """Hold the appointment's row and read its state afresh (two people changing it at once)."""
-    session.execute(update(Appointment).where(Appointment.id == appointment.id)
-                    .values(id=Appointment.id).execution_options(synchronize_session=False))
+    session.execute(
+        update(Appointment)
+        .where(Appointment.id == appointment.id)
+        .values(id=Appointment.id)
+        .execution_options(synchronize_session=False)
+    )
     session.refresh(appointment)
 
 
-def _check_free(session: Session, patient: Patient, members: list[TeamMember],
-                start: datetime, end: datetime, zone: ZoneInfo,
-                ignore: int | None = None) -> None:
+def _check_free(
+    session: Session,
+    patient: Patient,
+    members: list[TeamMember],
+    start: datetime,
+    end: datetime,
+    zone: ZoneInfo,
+    ignore: int | None = None,
+) -> None:
     """The slot lies within each clinician's session and overlaps nothing booked."""
     day = start.astimezone(zone).date()
     on_duty = occurrences(session, day, day, zone, [m.id for m in members])
     for member in members:
-        if not any(o.member_id == member.id and o.starts_at <= start and end <= o.ends_at
-                   for o in on_duty):
+        if not any(o.member_id == member.id and o.starts_at <= start and end <= o.ends_at for o in on_duty):
             raise SlotTaken()
     clash = select(Appointment.id).where(
-        Appointment.status.in_(ACTIVE), Appointment.starts_at < end,
-        Appointment.starts_at > start - LONGEST_VISIT, Appointment.ends_at > start)
+        Appointment.status.in_(ACTIVE),
+        Appointment.starts_at < end,
+        Appointment.starts_at > start - LONGEST_VISIT,
+        Appointment.ends_at > start,
+    )
     if ignore is not None:
         clash = clash.where(Appointment.id != ignore)
-    taken = session.scalar(clash.join(AppointmentClinician).where(
-        AppointmentClinician.member_id.in_([m.id for m in members])).limit(1))
+    taken = session.scalar(
+        clash.join(AppointmentClinician)
+        .where(AppointmentClinician.member_id.in_([m.id for m in members]))
+        .limit(1)
+    )
     if taken is not None:
         raise SlotTaken()
     if session.scalar(clash.where(Appointment.patient_id == patient.id).limit(1)) is not None:
@@ -220,8 +265,9 @@ def _check_free(session: Session, patient: Patient, members: list[TeamMember],
 
 
 def _members_for(session: Session, kind: str, member_ids: list[int]) -> list[TeamMember]:
-    members = list(session.scalars(select(TeamMember).where(TeamMember.id.in_(member_ids),
-                                                            TeamMember.active.is_(True))))
+    members = list(
+        session.scalars(select(TeamMember).where(TeamMember.id.in_(member_ids), TeamMember.active.is_(True)))
+    )
     doctors = [m for m in members if m.profession in DOCTORS]
     nurses = [m for m in members if m.profession in NURSES]
     expected = {"first": (1, 1), "doctor": (1, 0), "nurse": (0, 1)}[kind]
@@ -230,13 +276,21 @@ def _members_for(session: Session, kind: str, member_ids: list[int]) -> list[Tea
     return doctors + nurses
 
 
-def book(session: Session, actor, patient: Patient, kind: str, start: datetime,
-         member_ids: list[int], visits: Mapping[str, int], zone: ZoneInfo,
-         override_reason: str = "", now: datetime | None = None) -> Appointment:
+def book(
+    session: Session,
+    actor,
+    patient: Patient,
+    kind: str,
+    start: datetime,
+    member_ids: list[int],
+    visits: Mapping[str, int],
+    zone: ZoneInfo,
+    override_reason: str = "",
+    now: datetime | None = None,
+) -> Appointment:
     """Book a slot; SlotTaken when someone was faster. The caller commits (or rolls back)."""
     if patient.status != "follow_up":
-        raise FieldError("patient", "Seuls les patients acceptés (en suivi) peuvent avoir un "
-                                    "rendez-vous.")
+        raise FieldError("patient", "Seuls les patients acceptés (en suivi) peuvent avoir un rendez-vous.")
     if kind not in KINDS:
         raise FieldError("kind", "Type de rendez-vous inconnu.")
     now = now or utcnow()
@@ -250,22 +304,36 @@ def book(session: Session, actor, patient: Patient, kind: str, start: datetime,
     proposed = next_kind(history)
     override_reason = " ".join(override_reason.split())[:300]
     if kind != proposed and not override_reason:
-        raise FieldError("override_reason", f"L'alternance propose : {KINDS[proposed].lower()}. "
-                                            "Indiquez pourquoi vous choisissez un autre type.")
+        raise FieldError(
+            "override_reason",
+            f"L'alternance propose : {KINDS[proposed].lower()}. "
+            "Indiquez pourquoi vous choisissez un autre type.",
+        )
     members = _members_for(session, kind, member_ids)
     _check_free(session, patient, members, start, end, zone)
-    appointment = Appointment(patient_id=patient.id, kind=kind, starts_at=start, ends_at=end,
-                              status="booked", created_by_id=actor.id if actor else None,
-                              override_reason=override_reason if kind != proposed else "")
+    appointment = Appointment(
+        patient_id=patient.id,
+        kind=kind,
+        starts_at=start,
+        ends_at=end,
+        status="booked",
+        created_by_id=actor.id if actor else None,
+        override_reason=override_reason if kind != proposed else "",
+    )
     appointment.clinicians = [AppointmentClinician(member_id=m.id) for m in members]
     session.add(appointment)
     session.flush()
     local = start.astimezone(zone)
-    audit.record(session, actor, "appointment.book", "patient", patient.id,
-                 f"Rendez-vous n° {appointment.id} ({KINDS[kind].lower()}) le "
-                 f"{local:%d/%m/%Y à %Hh%M} avec {', '.join(m.name for m in members)}"
-                 + (f" — hors alternance : {override_reason}" if appointment.override_reason
-                    else ""))
+    audit.record(
+        session,
+        actor,
+        "appointment.book",
+        "patient",
+        patient.id,
+        f"Rendez-vous n° {appointment.id} ({KINDS[kind].lower()}) le "
+        f"{local:%d/%m/%Y à %Hh%M} avec {', '.join(m.name for m in members)}"
+        + (f" — hors alternance : {override_reason}" if appointment.override_reason else ""),
+    )
     return appointment
 
 
@@ -278,24 +346,46 @@ def cancel(session: Session, actor, appointment: Appointment, reason: str) -> No
         raise FieldError("reason", "Indiquez le motif de l'annulation.")
     appointment.status = "cancelled"
     appointment.cancel_reason = reason
-    audit.record(session, actor, "appointment.cancel", "patient", appointment.patient_id,
-                 f"Rendez-vous n° {appointment.id} annulé : {reason}")
+    audit.record(
+        session,
+        actor,
+        "appointment.cancel",
+        "patient",
+        appointment.patient_id,
+        f"Rendez-vous n° {appointment.id} annulé : {reason}",
+    )
 
 
-def reschedule(session: Session, actor, appointment: Appointment, start: datetime,
-               member_ids: list[int], visits: Mapping[str, int], zone: ZoneInfo,
-               now: datetime | None = None) -> Appointment:
+def reschedule(
+    session: Session,
+    actor,
+    appointment: Appointment,
+    start: datetime,
+    member_ids: list[int],
+    visits: Mapping[str, int],
+    zone: ZoneInfo,
+    now: datetime | None = None,
+) -> Appointment:
     """Move to another slot: the old one is cancelled only if the new one is booked."""
     patient = session.get(Patient, appointment.patient_id)
     cancel(session, actor, appointment, "Reporté")
     session.flush()
-    moved = book(session, actor, patient, appointment.kind, start, member_ids, visits, zone,
-                 override_reason=appointment.override_reason or "report", now=now)
+    moved = book(
+        session,
+        actor,
+        patient,
+        appointment.kind,
+        start,
+        member_ids,
+        visits,
+        zone,
+        override_reason=appointment.override_reason or "report",
+        now=now,
+    )
     return moved
 
 
-def mark(session: Session, actor, appointment: Appointment, status: str,
-         now: datetime | None = None) -> None:
+def mark(session: Session, actor, appointment: Appointment, status: str, now: datetime | None = None) -> None:
     """Honoured or no-show, once the appointment has started."""
     if status not in ("honoured", "no_show"):
         raise FieldError("status", "Statut inconnu.")
@@ -305,66 +395,122 @@ def mark(session: Session, actor, appointment: Appointment, status: str,
     if appointment.starts_at > (now or utcnow()):
         raise FieldError("status", "Ce rendez-vous n'a pas encore eu lieu.")
     appointment.status = status
-    audit.record(session, actor, "appointment.mark", "patient", appointment.patient_id,
-                 f"Rendez-vous n° {appointment.id} : {appointment.status_label.lower()}")
+    audit.record(
+        session,
+        actor,
+        "appointment.mark",
+        "patient",
+        appointment.patient_id,
+        f"Rendez-vous n° {appointment.id} : {appointment.status_label.lower()}",
+    )
 
 
-def record_walk_in(session: Session, actor, patient: Patient, kind: str, member: TeamMember,
-                   visits: Mapping[str, int], now: datetime | None = None) -> Appointment:
+def record_walk_in(
+    session: Session,
+    actor,
+    patient: Patient,
+    kind: str,
+    member: TeamMember,
+    visits: Mapping[str, int],
+    now: datetime | None = None,
+) -> Appointment:
     """A consultation held without an appointment (the patient came in directly)."""
     if patient.status not in ("follow_up", "referred", "waiting_list"):
         raise FieldError("patient", "Ce patient n'est pas suivi par le centre.")
     expected = DOCTORS if kind == "doctor" else NURSES if kind == "nurse" else ()
     if member.profession not in expected:
-        raise FieldError("member_id", "Choisissez un médecin pour une consultation médecin, "
-                                      "un·e infirmier·e pour une consultation infirmière.")
+        raise FieldError(
+            "member_id",
+            "Choisissez un médecin pour une consultation médecin, "
+            "un·e infirmier·e pour une consultation infirmière.",
+        )
     now = (now or utcnow()).replace(second=0, microsecond=0)
     _lock(session, patient, [member.id])
     # The walk-in holds the clinician's and the patient's time until their next appointment.
-    following = select(Appointment).join(AppointmentClinician).where(
-        Appointment.status.in_(ACTIVE), Appointment.ends_at > now,
-        Appointment.starts_at > now - LONGEST_VISIT,
-        (AppointmentClinician.member_id == member.id) | (Appointment.patient_id == patient.id))
+    following = (
+        select(Appointment)
+        .join(AppointmentClinician)
+        .where(
+            Appointment.status.in_(ACTIVE),
+            Appointment.ends_at > now,
+            Appointment.starts_at > now - LONGEST_VISIT,
+            (AppointmentClinician.member_id == member.id) | (Appointment.patient_id == patient.id),
+        )
+    )
     end = now + length(kind, visits)
     for other in session.scalars(following.order_by(Appointment.starts_at)):
         if other.starts_at <= now:
-            raise FieldError("member_id", "Le soignant ou le patient est en rendez-vous en ce "
-                                          "moment : enregistrez la consultation après.")
+            raise FieldError(
+                "member_id",
+                "Le soignant ou le patient est en rendez-vous en ce "
+                "moment : enregistrez la consultation après.",
+            )
         end = min(end, other.starts_at)
         break
-    appointment = Appointment(patient_id=patient.id, kind=kind, walk_in=True, starts_at=now,
-                              ends_at=end, status="honoured",
-                              created_by_id=actor.id if actor else None)
+    appointment = Appointment(
+        patient_id=patient.id,
+        kind=kind,
+        walk_in=True,
+        starts_at=now,
+        ends_at=end,
+        status="honoured",
+        created_by_id=actor.id if actor else None,
+    )
     appointment.clinicians = [AppointmentClinician(member_id=member.id)]
     session.add(appointment)
     session.flush()
-    audit.record(session, actor, "appointment.walk_in", "patient", patient.id,
-                 f"Consultation sans rendez-vous n° {appointment.id} avec {member.name}")
+    audit.record(
+        session,
+        actor,
+        "appointment.walk_in",
+        "patient",
+        patient.id,
+        f"Consultation sans rendez-vous n° {appointment.id} avec {member.name}",
+    )
     return appointment
 
 
 def appointments_of(session: Session, patient: Patient) -> list[Appointment]:
     """The patient's appointments with who sees them, oldest first (one query)."""
-    return list(session.scalars(
-        select(Appointment).where(Appointment.patient_id == patient.id)
-        .options(joinedload(Appointment.clinicians).joinedload(AppointmentClinician.member))
-        .order_by(Appointment.starts_at, Appointment.id)).unique())
+    return list(
+        session.scalars(
+            select(Appointment)
+            .where(Appointment.patient_id == patient.id)
+            .options(joinedload(Appointment.clinicians).joinedload(AppointmentClinician.member))
+            .order_by(Appointment.starts_at, Appointment.id)
+        ).unique()
+    )
 
 
 def booked_in(session: Session, member_id: int, start: datetime, end: datetime) -> list[Appointment]:
     """The member's booked appointments within [start, end) (a session they want to withdraw)."""
-    return list(session.scalars(
-        select(Appointment).join(AppointmentClinician)
-        .where(AppointmentClinician.member_id == member_id, Appointment.status == "booked",
-               Appointment.starts_at < end, Appointment.starts_at > start - LONGEST_VISIT,
-               Appointment.ends_at > start)
-        .order_by(Appointment.starts_at)))
+    return list(
+        session.scalars(
+            select(Appointment)
+            .join(AppointmentClinician)
+            .where(
+                AppointmentClinician.member_id == member_id,
+                Appointment.status == "booked",
+                Appointment.starts_at < end,
+                Appointment.starts_at > start - LONGEST_VISIT,
+                Appointment.ends_at > start,
+            )
+            .order_by(Appointment.starts_at)
+        )
+    )
 
 
 # --- Convocation and reminders ------------------------------------------------------------------
 
-def convocation_ics(appointment: Appointment, members: list[TeamMember], site_name: str,
-                    address: str, zone: ZoneInfo, domain: str = "dalia.invalid") -> bytes:
+
+def convocation_ics(
+    appointment: Appointment,
+    members: list[TeamMember],
+    site_name: str,
+    address: str,
+    zone: ZoneInfo,
+    domain: str = "dalia.invalid",
+) -> bytes:
     from icalendar import Calendar, Event
 
     cal = Calendar()
@@ -378,26 +524,32 @@ def convocation_ics(appointment: Appointment, members: list[TeamMember], site_na
     event.add("summary", f"Rendez-vous {site_name}")
     if address:
         event.add("location", address)
-    event.add("description", f"{KINDS[appointment.kind]} avec "
-                             f"{', '.join(m.name for m in members)}.")
+    event.add("description", f"{KINDS[appointment.kind]} avec {', '.join(m.name for m in members)}.")
     cal.add_component(event)
     cal.add_missing_timezones()
     return cal.to_ical()
 
 
-def queue_reminders(session: Session, site_name: str, visits: Mapping[str, object],
-                    zone: ZoneInfo, today: date) -> int:
+def queue_reminders(
+    session: Session, site_name: str, visits: Mapping[str, object], zone: ZoneInfo, today: date
+) -> int:
     """Queue tomorrow's reminders for patients with an email; each appointment once only
     (marked in the same transaction as its email enters the outbox)."""
     tomorrow = today + timedelta(days=1)
     start = datetime.combine(tomorrow, time(), tzinfo=zone)
     due = session.scalars(
-        select(Appointment).where(Appointment.status == "booked",
-                                  Appointment.reminder_queued_at.is_(None),
-                                  Appointment.starts_at >= start,
-                                  Appointment.starts_at < start + timedelta(days=1))
-        .options(selectinload(Appointment.patient),
-                 selectinload(Appointment.clinicians).selectinload(AppointmentClinician.member)))
+        select(Appointment)
+        .where(
+            Appointment.status == "booked",
+            Appointment.reminder_queued_at.is_(None),
+            Appointment.starts_at >= start,
+            Appointment.starts_at < start + timedelta(days=1),
+        )
+        .options(
+            selectinload(Appointment.patient),
+            selectinload(Appointment.clinicians).selectinload(AppointmentClinician.member),
+        )
+    )
     count = 0
     for appointment in due:
         patient = appointment.patient
@@ -405,19 +557,25 @@ def queue_reminders(session: Session, site_name: str, visits: Mapping[str, objec
             continue
         # Claimed first: a second run at the same moment finds it taken and queues nothing.
         claimed = session.execute(
-            update(Appointment).where(Appointment.id == appointment.id,
-                                      Appointment.reminder_queued_at.is_(None))
-            .values(reminder_queued_at=utcnow()).execution_options(synchronize_session=False))
+            update(Appointment)
+            .where(Appointment.id == appointment.id, Appointment.reminder_queued_at.is_(None))
+            .values(reminder_queued_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
         if claimed.rowcount != 1:
             continue
         local = appointment.starts_at.astimezone(zone)
         who = ", ".join(c.member.name for c in appointment.clinicians)
-        mail.queue(session, patient.email, f"{site_name} — rappel de votre rendez-vous demain",
-                   f"Bonjour,\n\nNous vous rappelons votre rendez-vous au centre {site_name} "
-                   f"demain, le {local:%d/%m/%Y} à {local:%Hh%M}, avec {who}.\n"
-                   + (f"Adresse : {visits['address']}\n" if visits.get("address") else "")
-                   + f"À apporter : {visits['what_to_bring']}\n\n"
-                   "En cas d'empêchement, merci de prévenir le centre pour libérer le créneau.\n",
-                   appointment_id=appointment.id)
+        mail.queue(
+            session,
+            patient.email,
+            f"{site_name} — rappel de votre rendez-vous demain",
+            f"Bonjour,\n\nNous vous rappelons votre rendez-vous au centre {site_name} "
+            f"demain, le {local:%d/%m/%Y} à {local:%Hh%M}, avec {who}.\n"
+            + (f"Adresse : {visits['address']}\n" if visits.get("address") else "")
+            + f"À apporter : {visits['what_to_bring']}\n\n"
+            "En cas d'empêchement, merci de prévenir le centre pour libérer le créneau.\n",
+            appointment_id=appointment.id,
+        )
         count += 1
     return count

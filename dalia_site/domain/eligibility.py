@@ -51,8 +51,12 @@ def has_no_gp(gp_status: str, gp_name: str) -> Criterion:
 def checklist(identity, territory: dict) -> list[Criterion]:
     """The three criteria for a referral or a patient (anything with the identity fields)."""
     return [
-        lives_in_territory(identity.postcode, identity.commune,
-                           territory.get("postcode_prefixes", []), territory.get("communes", [])),
+        lives_in_territory(
+            identity.postcode,
+            identity.commune,
+            territory.get("postcode_prefixes", []),
+            territory.get("communes", []),
+        ),
         has_ald(identity.ald, identity.ald_label),
         has_no_gp(identity.gp_status, identity.gp_name),
     ]

@@ -20,8 +20,9 @@ from dalia_site.models.types import utcnow
 MAX_ATTEMPTS = 10
 
 
-def queue(session: Session, to: str, subject: str, body: str,
-          appointment_id: int | None = None) -> OutboundEmail:
+def queue(
+    session: Session, to: str, subject: str, body: str, appointment_id: int | None = None
+) -> OutboundEmail:
     email = OutboundEmail(to=to, subject=subject[:200], body=body, appointment_id=appointment_id)
     session.add(email)
     return email
@@ -32,11 +33,15 @@ CLAIM_TIMEOUT = timedelta(minutes=10)  # a sender that died releases its emails 
 
 def _claim(session: Session, email_id: int, now) -> bool:
     claimed = session.execute(
-        update(OutboundEmail).where(
-            OutboundEmail.id == email_id, OutboundEmail.sent_at.is_(None),
-            or_(OutboundEmail.claimed_at.is_(None),
-                OutboundEmail.claimed_at < now - CLAIM_TIMEOUT))
-        .values(claimed_at=now).execution_options(synchronize_session=False))
+        update(OutboundEmail)
+        .where(
+            OutboundEmail.id == email_id,
+            OutboundEmail.sent_at.is_(None),
+            or_(OutboundEmail.claimed_at.is_(None), OutboundEmail.claimed_at < now - CLAIM_TIMEOUT),
+        )
+        .values(claimed_at=now)
+        .execution_options(synchronize_session=False)
+    )
     session.commit()
     return claimed.rowcount == 1
 
@@ -45,8 +50,7 @@ def _still_due(session: Session, appointment_id: int) -> bool:
     from dalia_site.models import Appointment
 
     appointment = session.get(Appointment, appointment_id)
-    return appointment is not None and appointment.status == "booked" \
-        and appointment.starts_at > utcnow()
+    return appointment is not None and appointment.status == "booked" and appointment.starts_at > utcnow()
 
 
 def send_pending(session: Session, settings: dict, site_name: str, limit: int = 100) -> tuple[int, int]:
@@ -56,9 +60,11 @@ def send_pending(session: Session, settings: dict, site_name: str, limit: int = 
     if not settings.get("host") or not settings.get("from_address"):
         return 0, 0
     pending = session.scalars(
-        select(OutboundEmail.id).where(OutboundEmail.sent_at.is_(None),
-                                       OutboundEmail.attempts < MAX_ATTEMPTS)
-        .order_by(OutboundEmail.id).limit(limit)).all()
+        select(OutboundEmail.id)
+        .where(OutboundEmail.sent_at.is_(None), OutboundEmail.attempts < MAX_ATTEMPTS)
+        .order_by(OutboundEmail.id)
+        .limit(limit)
+    ).all()
     if not pending:
         return 0, 0
     try:
@@ -68,9 +74,12 @@ def send_pending(session: Session, settings: dict, site_name: str, limit: int = 
         if settings.get("username"):
             smtp.login(settings["username"], settings.get("password", ""))
     except (OSError, smtplib.SMTPException) as error:
-        session.execute(update(OutboundEmail).where(OutboundEmail.id.in_(pending))
-                        .values(last_error=f"connexion SMTP : {error}"[:500])
-                        .execution_options(synchronize_session=False))
+        session.execute(
+            update(OutboundEmail)
+            .where(OutboundEmail.id.in_(pending))
+            .values(last_error=f"connexion SMTP : {error}"[:500])
+            .execution_options(synchronize_session=False)
+        )
         session.commit()
         return 0, len(pending)
     sent = failed = 0

@@ -30,24 +30,58 @@ from dalia_site.domain.spreadsheet import csv_text, unneutralise
 from dalia_site.domain.text import fold, format_phone
 from dalia_site.models.partners import PARTNER_CATEGORIES, PartnerImport, PartnerOrganisation
 
-COLUMNS = ("id", "nom", "categorie", "adresse", "code_postal", "commune", "telephone", "email",
-           "site_web", "horaires", "finess", "notes", "archive")
+COLUMNS = (
+    "id",
+    "nom",
+    "categorie",
+    "adresse",
+    "code_postal",
+    "commune",
+    "telephone",
+    "email",
+    "site_web",
+    "horaires",
+    "finess",
+    "notes",
+    "archive",
+)
 COLUMN_FIELDS = dict(zip(COLUMNS[1:12], ORGANISATION_FIELDS, strict=True))
 FIELD_COLUMNS = {v: k for k, v in COLUMN_FIELDS.items()}
 MAX_BYTES = 2 * 1024 * 1024
 # Never meant in a CSV, and PostgreSQL refuses it in text.
-NUL_IN_FILE = ("Le fichier contient un caractère invalide (caractère nul) : réenregistrez-le en "
-               "« CSV UTF-8 » depuis votre tableur.")
+NUL_IN_FILE = (
+    "Le fichier contient un caractère invalide (caractère nul) : réenregistrez-le en "
+    "« CSV UTF-8 » depuis votre tableur."
+)
 _CATEGORY_BY_FOLDED = {fold(label): code for code, label in PARTNER_CATEGORIES.items()} | {
-    fold(code): code for code in PARTNER_CATEGORIES}
+    fold(code): code for code in PARTNER_CATEGORIES
+}
 
 
 def export_csv(organisations: list[PartnerOrganisation]) -> str:
-    return csv_text([COLUMNS, *([
-        org.id, org.name, org.category_label, org.address, org.postcode, org.commune,
-        format_phone(org.phone), org.email, org.website, org.opening_hours, org.finess or "",
-        org.notes, "oui" if not org.active else "non",
-    ] for org in organisations)])
+    return csv_text(
+        [
+            COLUMNS,
+            *(
+                [
+                    org.id,
+                    org.name,
+                    org.category_label,
+                    org.address,
+                    org.postcode,
+                    org.commune,
+                    format_phone(org.phone),
+                    org.email,
+                    org.website,
+                    org.opening_hours,
+                    org.finess or "",
+                    org.notes,
+                    "oui" if not org.active else "non",
+                ]
+                for org in organisations
+            ),
+        ]
+    )
 
 
 @dataclass(frozen=True)
@@ -78,8 +112,9 @@ def decode(data: bytes) -> str:
     """The text of an uploaded file, or PartnerError with what to do about it."""
     if len(data) > MAX_BYTES:
         size = f"{len(data) / 1_048_576:.1f}".replace(".", ",")
-        raise PartnerError("fichier", f"Fichier trop volumineux ({size} Mo) : "
-                                      f"{MAX_BYTES // 1_048_576} Mo au plus.")
+        raise PartnerError(
+            "fichier", f"Fichier trop volumineux ({size} Mo) : {MAX_BYTES // 1_048_576} Mo au plus."
+        )
     if not data.strip(b"\xef\xbb\xbf \r\n\t"):
         raise PartnerError("fichier", "Le fichier est vide.")
     if b"\x00" in data:
@@ -88,9 +123,10 @@ def decode(data: bytes) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise PartnerError(
-            "fichier", "Le fichier n'est pas encodé en UTF-8 (octet illisible à la position "
+            "fichier",
+            "Le fichier n'est pas encodé en UTF-8 (octet illisible à la position "
             f"{error.start}). Dans Excel : « Enregistrer sous » → « CSV UTF-8 (délimité par des "
-            "points-virgules) »."
+            "points-virgules) ».",
         ) from error
 
 
@@ -128,8 +164,9 @@ def plan_import(session: Session, text: str, departement: str = "") -> ImportPla
             detail.append(f"inconnues : {', '.join(extra)}")
         if not detail:
             detail.append("ordre différent")
-        plan.errors.append(LineError(1, "", f"Colonnes attendues : {';'.join(COLUMNS)} "
-                                            f"({' ; '.join(detail)})."))
+        plan.errors.append(
+            LineError(1, "", f"Colonnes attendues : {';'.join(COLUMNS)} ({' ; '.join(detail)}).")
+        )
         return plan
     existing = {org.id: org for org in session.scalars(select(PartnerOrganisation))}
     seen_ids: dict[int, int] = {}
@@ -137,15 +174,19 @@ def plan_import(session: Session, text: str, departement: str = "") -> ImportPla
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(COLUMNS):
-            plan.errors.append(LineError(number, "", f"{len(row)} colonnes au lieu de "
-                                                     f"{len(COLUMNS)}."))
+            plan.errors.append(LineError(number, "", f"{len(row)} colonnes au lieu de {len(COLUMNS)}."))
             continue
         cells = dict(zip(COLUMNS, (unneutralise(cell.strip()) for cell in row), strict=True))
         values = {COLUMN_FIELDS[c]: cells[c] for c in COLUMN_FIELDS}
         category = _CATEGORY_BY_FOLDED.get(fold(values["category"]))
         if category is None:
-            plan.errors.append(LineError(number, "categorie", f"Catégorie inconnue : "
-                                         f"{values['category']!r} (ex. CPTS, DAC, Pharmacie)."))
+            plan.errors.append(
+                LineError(
+                    number,
+                    "categorie",
+                    f"Catégorie inconnue : {values['category']!r} (ex. CPTS, DAC, Pharmacie).",
+                )
+            )
             continue
         values["category"] = category
         archived = _archived(cells["archive"])
@@ -155,32 +196,40 @@ def plan_import(session: Session, text: str, departement: str = "") -> ImportPla
         try:
             cleaned = clean_organisation(values)
         except PartnerError as error:
-            plan.errors.append(LineError(number, FIELD_COLUMNS.get(error.field, error.field),
-                                         str(error)))
+            plan.errors.append(LineError(number, FIELD_COLUMNS.get(error.field, error.field), str(error)))
             continue
         raw_id = cells["id"]
         numeric = re.fullmatch(r"[0-9]{1,9}", raw_id) is not None
         known = existing.get(int(raw_id)) if numeric else None
-        if departement and postcode_outside(cleaned["postcode"], departement) and (
-                known is None or known.postcode != cleaned["postcode"]):
-            plan.warnings.append(LineError(number, "code_postal", f"{cleaned['postcode']} est hors "
-                                           f"du département du site ({departement})."))
+        if (
+            departement
+            and postcode_outside(cleaned["postcode"], departement)
+            and (known is None or known.postcode != cleaned["postcode"])
+        ):
+            plan.warnings.append(
+                LineError(
+                    number,
+                    "code_postal",
+                    f"{cleaned['postcode']} est hors du département du site ({departement}).",
+                )
+            )
         if not raw_id:
             plan.creates.append((number, cleaned, archived))
             continue
         if known is None:
-            plan.errors.append(LineError(number, "id", f"Aucun partenaire n° {raw_id} : laissez "
-                                                       "l'id vide pour en créer un."))
+            plan.errors.append(
+                LineError(number, "id", f"Aucun partenaire n° {raw_id} : laissez l'id vide pour en créer un.")
+            )
             continue
         org_id = int(raw_id)
         if org_id in seen_ids:
-            plan.errors.append(LineError(number, "id", f"Id {org_id} déjà présent ligne "
-                                                       f"{seen_ids[org_id]}."))
+            plan.errors.append(LineError(number, "id", f"Id {org_id} déjà présent ligne {seen_ids[org_id]}."))
             continue
         seen_ids[org_id] = number
         org = existing[org_id]
-        same = all(getattr(org, f) == cleaned[f] for f in ORGANISATION_FIELDS) \
-            and org.active == (not archived)
+        same = all(getattr(org, f) == cleaned[f] for f in ORGANISATION_FIELDS) and org.active == (
+            not archived
+        )
         if same:
             plan.unchanged += 1
         else:
@@ -197,23 +246,26 @@ def digest(plan: ImportPlan) -> str:
     return hashlib.sha256(repr(seen).encode()).hexdigest()
 
 
-def stage_import(session: Session, actor, filename: str, text: str,
-                 departement: str) -> tuple[ImportPlan, PartnerImport | None]:
+def stage_import(
+    session: Session, actor, filename: str, text: str, departement: str
+) -> tuple[ImportPlan, PartnerImport | None]:
     """Plan an upload; a valid one waits (in the database) for the admin's confirmation."""
     plan = plan_import(session, text, departement)
     if not plan.valid:
         return plan, None
     # Older uploads of this admin that were never confirmed are dropped.
     session.execute(delete(PartnerImport).where(PartnerImport.created_by_id == actor.id))
-    pending = PartnerImport(created_by_id=actor.id, filename=filename[:255], content=text,
-                            digest=digest(plan))
+    pending = PartnerImport(
+        created_by_id=actor.id, filename=filename[:255], content=text, digest=digest(plan)
+    )
     session.add(pending)
     session.flush()
     return plan, pending
 
 
-def confirm_import(session: Session, actor, pending: PartnerImport,
-                   departement: str) -> tuple[ImportPlan, bool]:
+def confirm_import(
+    session: Session, actor, pending: PartnerImport, departement: str
+) -> tuple[ImportPlan, bool]:
     """Apply a staged upload if the directory has not changed since its preview.
 
     Returns the plan as it stands now and whether it was applied; the caller commits.
@@ -234,13 +286,24 @@ def apply_import(session: Session, actor, plan: ImportPlan, filename: str = "") 
         set_archived(session, actor, create_organisation(session, actor, values), archived)
     # One query for the organisations to update and their people (their search text needs them).
     ids = [org_id for _, org_id, _, _ in plan.updates]
-    organisations = {org.id: org for org in session.scalars(
-        select(PartnerOrganisation).where(PartnerOrganisation.id.in_(ids))
-        .options(selectinload(PartnerOrganisation.contacts)))}
+    organisations = {
+        org.id: org
+        for org in session.scalars(
+            select(PartnerOrganisation)
+            .where(PartnerOrganisation.id.in_(ids))
+            .options(selectinload(PartnerOrganisation.contacts))
+        )
+    }
     for _, org_id, values, archived in plan.updates:
         org = organisations[org_id]
         update_organisation(session, actor, org, values)
         set_archived(session, actor, org, archived)
-    audit.record(session, actor, "partner.import", "partner_organisation", None,
-                 f"Import CSV {filename} : {len(plan.creates)} créé(s), {len(plan.updates)} "
-                 f"modifié(s), {plan.unchanged} inchangé(s)")
+    audit.record(
+        session,
+        actor,
+        "partner.import",
+        "partner_organisation",
+        None,
+        f"Import CSV {filename} : {len(plan.creates)} créé(s), {len(plan.updates)} "
+        f"modifié(s), {plan.unchanged} inchangé(s)",
+    )

@@ -29,18 +29,46 @@ from dalia_site.models.partners import (
 )
 from dalia_site.models.types import utcnow
 
-ORGANISATION_FIELDS = ("name", "category", "address", "postcode", "commune", "phone", "email",
-                       "website", "opening_hours", "finess", "notes")
+ORGANISATION_FIELDS = (
+    "name",
+    "category",
+    "address",
+    "postcode",
+    "commune",
+    "phone",
+    "email",
+    "website",
+    "opening_hours",
+    "finess",
+    "notes",
+)
 CONTACT_FIELDS = ("name", "role", "phone", "email")
 FINESS_RE = re.compile(r"^(\d{2}|2[AB])\d{7}$")
 FIELD_LABELS = {
-    "name": "nom", "category": "catégorie", "address": "adresse", "postcode": "code postal",
-    "commune": "commune", "phone": "téléphone", "email": "e-mail", "website": "site web",
-    "opening_hours": "horaires", "finess": "FINESS", "notes": "notes", "role": "fonction",
+    "name": "nom",
+    "category": "catégorie",
+    "address": "adresse",
+    "postcode": "code postal",
+    "commune": "commune",
+    "phone": "téléphone",
+    "email": "e-mail",
+    "website": "site web",
+    "opening_hours": "horaires",
+    "finess": "FINESS",
+    "notes": "notes",
+    "role": "fonction",
 }
 CONTACT_LENGTHS = {"name": 120, "role": 120, "email": 254}
-MAX_LENGTHS = {"name": 200, "address": 300, "commune": 120, "website": 300,
-               "opening_hours": 200, "email": 254, "role": 120, "notes": 5000}
+MAX_LENGTHS = {
+    "name": 200,
+    "address": 300,
+    "commune": 120,
+    "website": 300,
+    "opening_hours": 200,
+    "email": 254,
+    "role": 120,
+    "notes": 5000,
+}
 
 
 class PartnerError(FieldError):
@@ -54,8 +82,9 @@ def clean_email(field: str, value: str) -> str:
         raise PartnerError(field, str(error)) from error
 
 
-def _clean_common(values: Mapping[str, object], fields: Iterable[str],
-                  lengths: Mapping[str, int] | None = None) -> dict[str, str]:
+def _clean_common(
+    values: Mapping[str, object], fields: Iterable[str], lengths: Mapping[str, int] | None = None
+) -> dict[str, str]:
     lengths = lengths or MAX_LENGTHS
     cleaned = {}
     for field in fields:
@@ -111,14 +140,21 @@ def clean_contact(values: Mapping[str, object]) -> dict[str, str]:
 
 
 def search_text(organisation: PartnerOrganisation, contacts: Iterable[PartnerContact]) -> str:
-    parts = [organisation.name, organisation.commune, organisation.postcode,
-             PARTNER_CATEGORIES[organisation.category], organisation.category]
+    parts = [
+        organisation.name,
+        organisation.commune,
+        organisation.postcode,
+        PARTNER_CATEGORIES[organisation.category],
+        organisation.category,
+    ]
     parts += [f"{c.name} {c.role}" for c in contacts]
     return fold(" ".join(parts))
 
 
 def create_organisation(
-    session: Session, actor, values: Mapping[str, object],
+    session: Session,
+    actor,
+    values: Mapping[str, object],
     contacts: Iterable[Mapping[str, object]] = (),
 ) -> PartnerOrganisation:
     cleaned = clean_organisation(values)
@@ -128,8 +164,14 @@ def create_organisation(
     organisation.search_text = search_text(organisation, people)
     session.add(organisation)
     session.flush()
-    audit.record(session, actor, "partner.create", "partner_organisation", organisation.id,
-                 f"Partenaire créé : {audit.describe_changes(_labelled({}), _labelled(cleaned))}")
+    audit.record(
+        session,
+        actor,
+        "partner.create",
+        "partner_organisation",
+        organisation.id,
+        f"Partenaire créé : {audit.describe_changes(_labelled({}), _labelled(cleaned))}",
+    )
     return organisation
 
 
@@ -144,9 +186,16 @@ def missing_details(session: Session) -> list[str]:
     ).all()
     lines = []
     for organisation in organisations:
-        missing = [label for field, label in (("phone", "téléphone"), ("email", "e-mail"),
-                                              ("address", "adresse"), ("commune", "commune"))
-                   if not getattr(organisation, field)]
+        missing = [
+            label
+            for field, label in (
+                ("phone", "téléphone"),
+                ("email", "e-mail"),
+                ("address", "adresse"),
+                ("commune", "commune"),
+            )
+            if not getattr(organisation, field)
+        ]
         if missing:
             lines.append(f"{organisation.name} : {', '.join(missing)} à compléter")
         for person in organisation.contacts:
@@ -168,15 +217,21 @@ def _refresh_search_text(session: Session, organisation: PartnerOrganisation) ->
     if "contacts" not in sa_inspect(organisation).unloaded:
         contacts = organisation.contacts  # already loaded with the organisation: no query
     else:
-        contacts = session.scalars(
-            select(PartnerContact).where(PartnerContact.organisation_id == organisation.id)
-        ).all() if organisation.id else []
+        contacts = (
+            session.scalars(
+                select(PartnerContact).where(PartnerContact.organisation_id == organisation.id)
+            ).all()
+            if organisation.id
+            else []
+        )
     organisation.search_text = search_text(organisation, contacts)
 
 
 def _labelled(values: Mapping[str, object]) -> dict[str, object]:
-    return {FIELD_LABELS.get(k, k): (PARTNER_CATEGORIES.get(v, v) if k == "category" else v)
-            for k, v in values.items()}
+    return {
+        FIELD_LABELS.get(k, k): (PARTNER_CATEGORIES.get(v, v) if k == "category" else v)
+        for k, v in values.items()
+    }
 
 
 def update_organisation(
@@ -191,8 +246,14 @@ def update_organisation(
     for field, value in cleaned.items():
         setattr(organisation, field, value)
     _refresh_search_text(session, organisation)
-    audit.record(session, actor, "partner.update", "partner_organisation", organisation.id,
-                 f"{organisation.name} : {changes}")
+    audit.record(
+        session,
+        actor,
+        "partner.update",
+        "partner_organisation",
+        organisation.id,
+        f"{organisation.name} : {changes}",
+    )
     return True
 
 
@@ -200,26 +261,36 @@ def set_archived(session: Session, actor, organisation: PartnerOrganisation, arc
     if organisation.active != archived:
         return
     organisation.active = not archived
-    audit.record(session, actor, "partner.archive" if archived else "partner.restore",
-                 "partner_organisation", organisation.id,
-                 f"{organisation.name} : " + audit.describe_changes({"actif": archived},
-                                                                    {"actif": not archived}))
+    audit.record(
+        session,
+        actor,
+        "partner.archive" if archived else "partner.restore",
+        "partner_organisation",
+        organisation.id,
+        f"{organisation.name} : " + audit.describe_changes({"actif": archived}, {"actif": not archived}),
+    )
 
 
-def add_contact(session: Session, actor, organisation: PartnerOrganisation,
-                values: Mapping[str, object]) -> PartnerContact:
+def add_contact(
+    session: Session, actor, organisation: PartnerOrganisation, values: Mapping[str, object]
+) -> PartnerContact:
     contact = PartnerContact(organisation_id=organisation.id, **clean_contact(values))
     session.add(contact)
     session.flush()
     _refresh_search_text(session, organisation)
     added = audit.describe_changes({}, _labelled({f: getattr(contact, f) for f in CONTACT_FIELDS}))
-    audit.record(session, actor, "partner.contact_create", "partner_organisation",
-                 organisation.id, f"{organisation.name} : personne ajoutée ({added})")
+    audit.record(
+        session,
+        actor,
+        "partner.contact_create",
+        "partner_organisation",
+        organisation.id,
+        f"{organisation.name} : personne ajoutée ({added})",
+    )
     return contact
 
 
-def update_contact(session: Session, actor, contact: PartnerContact,
-                   values: Mapping[str, object]) -> bool:
+def update_contact(session: Session, actor, contact: PartnerContact, values: Mapping[str, object]) -> bool:
     cleaned = clean_contact(values)
     before = {field: getattr(contact, field) for field in CONTACT_FIELDS}
     changes = audit.describe_changes(_labelled(before), _labelled(cleaned))
@@ -229,20 +300,33 @@ def update_contact(session: Session, actor, contact: PartnerContact,
         setattr(contact, field, value)
     organisation = session.get(PartnerOrganisation, contact.organisation_id)
     _refresh_search_text(session, organisation)
-    audit.record(session, actor, "partner.contact_update", "partner_organisation",
-                 organisation.id, f"{organisation.name} / {contact.name or contact.role} : {changes}")
+    audit.record(
+        session,
+        actor,
+        "partner.contact_update",
+        "partner_organisation",
+        organisation.id,
+        f"{organisation.name} / {contact.name or contact.role} : {changes}",
+    )
     return True
 
 
 def delete_contact(session: Session, actor, contact: PartnerContact) -> None:
     organisation = session.get(PartnerOrganisation, contact.organisation_id)
-    details = ", ".join(f"{FIELD_LABELS.get(f, f)} : {getattr(contact, f)}"
-                        for f in CONTACT_FIELDS if getattr(contact, f))
+    details = ", ".join(
+        f"{FIELD_LABELS.get(f, f)} : {getattr(contact, f)}" for f in CONTACT_FIELDS if getattr(contact, f)
+    )
     session.delete(contact)
     session.flush()
     _refresh_search_text(session, organisation)
-    audit.record(session, actor, "partner.contact_delete", "partner_organisation",
-                 organisation.id, f"{organisation.name} : personne retirée ({details})")
+    audit.record(
+        session,
+        actor,
+        "partner.contact_delete",
+        "partner_organisation",
+        organisation.id,
+        f"{organisation.name} : personne retirée ({details})",
+    )
 
 
 def search_filter(query: str):
@@ -253,20 +337,31 @@ def search_filter(query: str):
 
 # Referral links -------------------------------------------------------------------------------
 
-def create_referral_link(session: Session, actor, organisation: PartnerOrganisation,
-                         label: str = "") -> tuple[PartnerReferralLink, str]:
+
+def create_referral_link(
+    session: Session, actor, organisation: PartnerOrganisation, label: str = ""
+) -> tuple[PartnerReferralLink, str]:
     """A new link; returns it with its token, which is stored only as a hash."""
     if not organisation.active:
         raise PartnerError("label", "Ce partenaire est archivé : rétablissez-le d'abord.")
     label = label.strip()[:120]
     token, hashed = new_token()
-    link = PartnerReferralLink(organisation_id=organisation.id, token_hash=hashed,
-                               label=label, created_by_id=actor.id if actor else None)
+    link = PartnerReferralLink(
+        organisation_id=organisation.id,
+        token_hash=hashed,
+        label=label,
+        created_by_id=actor.id if actor else None,
+    )
     session.add(link)
     session.flush()
-    audit.record(session, actor, "partner.link_create", "partner_organisation", organisation.id,
-                 f"{organisation.name} : lien d'adressage n° {link.id} créé"
-                 + (f" ({label})" if label else ""))
+    audit.record(
+        session,
+        actor,
+        "partner.link_create",
+        "partner_organisation",
+        organisation.id,
+        f"{organisation.name} : lien d'adressage n° {link.id} créé" + (f" ({label})" if label else ""),
+    )
     return link, token
 
 
@@ -275,12 +370,19 @@ def revoke_referral_link(session: Session, actor, link: PartnerReferralLink) -> 
         return
     link.revoked_at = utcnow()
     organisation = session.get(PartnerOrganisation, link.organisation_id)
-    audit.record(session, actor, "partner.link_revoke", "partner_organisation", organisation.id,
-                 f"{organisation.name} : lien d'adressage n° {link.id} révoqué")
+    audit.record(
+        session,
+        actor,
+        "partner.link_revoke",
+        "partner_organisation",
+        organisation.id,
+        f"{organisation.name} : lien d'adressage n° {link.id} révoqué",
+    )
 
 
 def find_referral_link(session: Session, token: str) -> PartnerReferralLink | None:
     """The active link with this token, or None (unknown or revoked)."""
-    link = session.scalar(select(PartnerReferralLink).where(
-        PartnerReferralLink.token_hash == token_hash(token)))
+    link = session.scalar(
+        select(PartnerReferralLink).where(PartnerReferralLink.token_hash == token_hash(token))
+    )
     return link if link is not None and link.active else None

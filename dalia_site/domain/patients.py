@@ -35,8 +35,14 @@ def record_list_view(session: Session, actor, patient_ids, what: str) -> None:
     naming the patients' numbers, never their names."""
     ids = sorted(set(patient_ids))
     if ids:
-        audit.record(session, actor, "patient.list_view", "patient", None,
-                     f"{what} : patients n° {', '.join(map(str, ids))}")
+        audit.record(
+            session,
+            actor,
+            "patient.list_view",
+            "patient",
+            None,
+            f"{what} : patients n° {', '.join(map(str, ids))}",
+        )
 
 
 def _shown(field: str, value):
@@ -45,8 +51,14 @@ def _shown(field: str, value):
     return _SHOWN.get(field, {}).get(value, value)
 
 
-def update_identity(session: Session, actor, patient: Patient, values: Mapping[str, object],
-                    informed_on: date | None, objected: bool) -> bool:
+def update_identity(
+    session: Session,
+    actor,
+    patient: Patient,
+    values: Mapping[str, object],
+    informed_on: date | None,
+    objected: bool,
+) -> bool:
     cleaned = clean_identity(values)
     if informed_on is not None and informed_on > date.today():
         raise FieldError("informed_on", "La date d'information ne peut pas être dans le futur.")
@@ -62,8 +74,7 @@ def update_identity(session: Session, actor, patient: Patient, values: Mapping[s
     patient.search_text = patient_search_text(patient)
     # The trail names the fields, not their values: identity stays in the patient's record.
     changed = [f for f in before if before[f] != after[f]]
-    audit.record(session, actor, "patient.update", "patient", patient.id,
-                 f"Modifié : {', '.join(changed)}")
+    audit.record(session, actor, "patient.update", "patient", patient.id, f"Modifié : {', '.join(changed)}")
     return True
 
 
@@ -72,8 +83,14 @@ def set_status(session: Session, actor, patient: Patient, status: str) -> None:
         raise FieldError("status", "Ce statut ne se choisit pas à la main.")
     if status == patient.status:
         return
-    audit.record(session, actor, "patient.status", "patient", patient.id,
-                 f"statut : {patient.status_label} → {PATIENT_STATUSES[status]}")
+    audit.record(
+        session,
+        actor,
+        "patient.status",
+        "patient",
+        patient.id,
+        f"statut : {patient.status_label} → {PATIENT_STATUSES[status]}",
+    )
     patient.status = status
     if status == "gp_found":
         patient.gp_found_at = utcnow()
@@ -84,37 +101,50 @@ def set_status(session: Session, actor, patient: Patient, status: str) -> None:
 def territory_dac(session: Session) -> PartnerOrganisation | None:
     """The DAC of the site's territory, from the partner directory."""
     return session.scalar(
-        select(PartnerOrganisation).where(PartnerOrganisation.category == "dac",
-                                          PartnerOrganisation.active.is_(True))
-        .order_by(PartnerOrganisation.id).limit(1)
+        select(PartnerOrganisation)
+        .where(PartnerOrganisation.category == "dac", PartnerOrganisation.active.is_(True))
+        .order_by(PartnerOrganisation.id)
+        .limit(1)
     )
 
 
-def record_dac_handover(session: Session, actor, patient: Patient, on: date | None,
-                        patient_informed: bool, gp_informed: bool) -> None:
+def record_dac_handover(
+    session: Session, actor, patient: Patient, on: date | None, patient_informed: bool, gp_informed: bool
+) -> None:
     """Handover of a complex situation to the DAC: the patient must have been told (they may
     object), and the médecin traitant too when there is one."""
     if patient.dac_handover_on is not None:
-        raise FieldError("handover_on", f"Transmission déjà enregistrée le "
-                                        f"{patient.dac_handover_on:%d/%m/%Y}.")
+        raise FieldError(
+            "handover_on", f"Transmission déjà enregistrée le {patient.dac_handover_on:%d/%m/%Y}."
+        )
     if on is None:
         raise FieldError("handover_on", "Indiquez la date de la transmission (jj/mm/aaaa).")
     if on > date.today():
         raise FieldError("handover_on", "La date de transmission ne peut pas être dans le futur.")
     if not patient_informed:
-        raise FieldError("patient_informed", "Le patient doit être informé de la transmission "
-                                             "au DAC (il peut s'y opposer).")
+        raise FieldError(
+            "patient_informed",
+            "Le patient doit être informé de la transmission au DAC (il peut s'y opposer).",
+        )
     if patient.gp_status == "has" and not gp_informed:
         raise FieldError("gp_informed", "Le médecin traitant doit être informé de la transmission.")
     if patient.objected:
-        raise FieldError("patient_informed", "Le patient s'est opposé au partage de ses données : "
-                                             "pas de transmission au DAC.")
+        raise FieldError(
+            "patient_informed",
+            "Le patient s'est opposé au partage de ses données : pas de transmission au DAC.",
+        )
     patient.dac_handover_on = on
     patient.dac_patient_informed = True
     patient.dac_gp_informed = gp_informed
-    audit.record(session, actor, "patient.dac_handover", "patient", patient.id,
-                 f"Transmission au DAC le {on:%d/%m/%Y} (patient informé"
-                 + (", médecin traitant informé)" if gp_informed else ")"))
+    audit.record(
+        session,
+        actor,
+        "patient.dac_handover",
+        "patient",
+        patient.id,
+        f"Transmission au DAC le {on:%d/%m/%Y} (patient informé"
+        + (", médecin traitant informé)" if gp_informed else ")"),
+    )
 
 
 @dataclass(frozen=True)
@@ -132,10 +162,15 @@ def timeline(session: Session, patient: Patient) -> list[TimelineEntry]:
         select(AuditEvent.at, AuditEvent.action, AuditEvent.summary, StaffUser.name)
         .outerjoin(StaffUser, StaffUser.id == AuditEvent.actor_id)
         .where(
-            or_(and_(AuditEvent.object_type == "patient", AuditEvent.object_id == str(patient.id)),
-                and_(AuditEvent.object_type == "referral", AuditEvent.object_id.in_(referral_ids))),
+            or_(
+                and_(AuditEvent.object_type == "patient", AuditEvent.object_id == str(patient.id)),
+                and_(AuditEvent.object_type == "referral", AuditEvent.object_id.in_(referral_ids)),
+            ),
             AuditEvent.action.not_in(("patient.view", "referral.view")),
-        ).order_by(AuditEvent.at, AuditEvent.id))
-    return [TimelineEntry(at, action, summary, name or "partenaire / système")
-            for at, action, summary, name in events]
-
+        )
+        .order_by(AuditEvent.at, AuditEvent.id)
+    )
+    return [
+        TimelineEntry(at, action, summary, name or "partenaire / système")
+        for at, action, summary, name in events
+    ]

@@ -18,6 +18,7 @@ from dalia_site.models.roster import ASSISTANTS, DOCTORS, JUNIOR_STATUSES, NURSE
 
 # --- Half-days and coverage -----------------------------------------------------------------------
 
+
 @dataclass
 class HalfDay:
     day: date
@@ -74,33 +75,38 @@ def coverage_alerts(members: list[TeamMember], open_to_patients: bool) -> list[A
         if not any(m.profession in ASSISTANTS for m in members):
             alerts.append(Alert("no_assistant", "Aucun·e assistant·e médical·e"))
     juniors = [m for m in members if m.profession in DOCTORS and m.doctor_status in JUNIOR_STATUSES]
-    seniors = [m for m in members if m.profession in DOCTORS
-               and m.doctor_status not in JUNIOR_STATUSES]
+    seniors = [m for m in members if m.profession in DOCTORS and m.doctor_status not in JUNIOR_STATUSES]
     if juniors and not seniors:
-        alerts.append(Alert("no_senior", f"{', '.join(m.name for m in juniors)} : pas de "
-                                         "médecin senior présent"))
+        alerts.append(
+            Alert("no_senior", f"{', '.join(m.name for m in juniors)} : pas de médecin senior présent")
+        )
     return alerts
 
 
-def half_days(session: Session, first: date, last: date, hours: Mapping[str, object],
-              zone: ZoneInfo) -> list[HalfDay]:
+def half_days(
+    session: Session, first: date, last: date, hours: Mapping[str, object], zone: ZoneInfo
+) -> list[HalfDay]:
     """Every half-day of [first, last] with who is on duty and its alerts (four queries)."""
     open_days = {WEEKDAYS.index(d) for d in hours["open_days"]}
-    windows = (("matin", *hours_range(hours["morning"])),
-               ("après-midi", *hours_range(hours["afternoon"])))
+    windows = (("matin", *hours_range(hours["morning"])), ("après-midi", *hours_range(hours["afternoon"])))
     found = occurrences(session, first, last, zone)
-    members = {m.id: m for m in session.scalars(
-        select(TeamMember).where(TeamMember.id.in_({o.member_id for o in found})))}
+    members = {
+        m.id: m
+        for m in session.scalars(select(TeamMember).where(TeamMember.id.in_({o.member_id for o in found})))
+    }
     result = []
     day = first
     while day <= last:
         for label, start, end in windows:
-            half = HalfDay(day, label, local(day, start, zone), local(day, end, zone),
-                           open=day.weekday() in open_days)
-            on_duty = {o.member_id for o in found
-                       if o.starts_at < half.ends_at and half.starts_at < o.ends_at}
-            half.members = sorted((members[i] for i in on_duty if members[i].active),
-                                  key=lambda m: (m.profession, m.name))
+            half = HalfDay(
+                day, label, local(day, start, zone), local(day, end, zone), open=day.weekday() in open_days
+            )
+            on_duty = {
+                o.member_id for o in found if o.starts_at < half.ends_at and half.starts_at < o.ends_at
+            }
+            half.members = sorted(
+                (members[i] for i in on_duty if members[i].active), key=lambda m: (m.profession, m.name)
+            )
             half.alerts = coverage_alerts(half.members, half.open)
             result.append(half)
         day += timedelta(days=1)
@@ -109,28 +115,46 @@ def half_days(session: Session, first: date, last: date, hours: Mapping[str, obj
 
 # --- Calendar feed ------------------------------------------------------------------------------
 
+
 def new_calendar_token(session: Session, actor, member: TeamMember) -> str:
     """A new private feed address; the previous one stops working."""
     token, member.ics_token_hash = new_token()
-    audit.record(session, actor, "roster.ics_token", "team_member", member.id,
-                 f"{member.name} : nouveau lien d'agenda (l'ancien ne fonctionne plus)")
+    audit.record(
+        session,
+        actor,
+        "roster.ics_token",
+        "team_member",
+        member.id,
+        f"{member.name} : nouveau lien d'agenda (l'ancien ne fonctionne plus)",
+    )
     return token
 
 
 def revoke_calendar_token(session: Session, actor, member: TeamMember) -> None:
     member.ics_token_hash = None
-    audit.record(session, actor, "roster.ics_revoke", "team_member", member.id,
-                 f"{member.name} : lien d'agenda révoqué")
+    audit.record(
+        session,
+        actor,
+        "roster.ics_revoke",
+        "team_member",
+        member.id,
+        f"{member.name} : lien d'agenda révoqué",
+    )
 
 
 def member_for_calendar(session: Session, token: str) -> TeamMember | None:
-    member = session.scalar(select(TeamMember).where(
-        TeamMember.ics_token_hash == token_hash(token)))
+    member = session.scalar(select(TeamMember).where(TeamMember.ics_token_hash == token_hash(token)))
     return member if member is not None and member.active else None
 
 
-def calendar(session: Session, member: TeamMember, site_name: str, zone: ZoneInfo,
-             today: date, domain: str = "dalia.invalid") -> bytes:
+def calendar(
+    session: Session,
+    member: TeamMember,
+    site_name: str,
+    zone: ZoneInfo,
+    today: date,
+    domain: str = "dalia.invalid",
+) -> bytes:
     """The member's sessions and booked appointments from 60 days back to a year ahead, as an
     iCalendar file whose times carry the site's timezone (with its daylight-saving rules in a
     VTIMEZONE). An appointment says its kind, never who the patient is: a calendar app is not
@@ -145,8 +169,9 @@ def calendar(session: Session, member: TeamMember, site_name: str, zone: ZoneInf
     cal.add("x-wr-calname", f"{site_name} — vacations de {member.name}")
     cal.add("x-wr-timezone", str(zone))
     stamp = datetime.now(tz=zone).replace(microsecond=0)
-    for occurrence in occurrences(session, today - timedelta(days=60),
-                                  today + timedelta(days=365), zone, [member.id]):
+    for occurrence in occurrences(
+        session, today - timedelta(days=60), today + timedelta(days=365), zone, [member.id]
+    ):
         event = Event()
         start = occurrence.starts_at.astimezone(zone)
         event.add("uid", f"{occurrence.kind}-{occurrence.ref_id}-{start:%Y%m%d}@{domain}")
@@ -157,10 +182,15 @@ def calendar(session: Session, member: TeamMember, site_name: str, zone: ZoneInf
         cal.add_component(event)
     first = local(today - timedelta(days=60), time(), zone)
     appointments = session.scalars(
-        select(Appointment).join(AppointmentClinician).where(
-            AppointmentClinician.member_id == member.id, Appointment.status == "booked",
+        select(Appointment)
+        .join(AppointmentClinician)
+        .where(
+            AppointmentClinician.member_id == member.id,
+            Appointment.status == "booked",
             Appointment.starts_at >= first,
-            Appointment.starts_at < first + timedelta(days=60 + 366)))
+            Appointment.starts_at < first + timedelta(days=60 + 366),
+        )
+    )
     for appointment in appointments:
         event = Event()
         event.add("uid", f"rdv-{appointment.id}@{domain}")

@@ -11,14 +11,16 @@ from dalia_site.models import RateLimitHit
 from dalia_site.models.types import utcnow
 
 
-def allow(session: Session, key: str, limit: int, window: timedelta,
-          now: datetime | None = None) -> bool:
+def allow(session: Session, key: str, limit: int, window: timedelta, now: datetime | None = None) -> bool:
     """Count this hit against `key`; False once `limit` hits fall within `window`."""
     now = now or utcnow()
     session.execute(delete(RateLimitHit).where(RateLimitHit.at < now - timedelta(days=1)))
     # Written first, counted after: requests racing each other all see each other's hits.
     session.add(RateLimitHit(key=key[:100], at=now))
     session.flush()
-    recent = session.scalar(select(func.count()).select_from(RateLimitHit).where(
-        RateLimitHit.key == key[:100], RateLimitHit.at > now - window))
+    recent = session.scalar(
+        select(func.count())
+        .select_from(RateLimitHit)
+        .where(RateLimitHit.key == key[:100], RateLimitHit.at > now - window)
+    )
     return recent <= limit

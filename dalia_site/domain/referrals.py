@@ -32,19 +32,54 @@ from dalia_site.models.patients import (
 )
 from dalia_site.models.types import utcnow
 
-IDENTITY_FIELDS = ("last_name", "first_names", "birth_name", "birth_date", "sex", "phone", "email",
-                   "address", "postcode", "commune", "ald", "ald_label", "gp_status", "gp_name")
+IDENTITY_FIELDS = (
+    "last_name",
+    "first_names",
+    "birth_name",
+    "birth_date",
+    "sex",
+    "phone",
+    "email",
+    "address",
+    "postcode",
+    "commune",
+    "ald",
+    "ald_label",
+    "gp_status",
+    "gp_name",
+)
 REFERRER_FIELDS = ("referrer_name", "referrer_profession", "referrer_phone", "referrer_email")
 OLDEST_BIRTH_DATE = date(1900, 1, 1)
 MAX_REASON = 1000
-LENGTHS = {"last_name": 100, "first_names": 150, "birth_name": 100, "address": 300,
-           "commune": 120, "ald_label": 120, "gp_name": 150, "referrer_name": 120,
-           "referrer_profession": 120, "decline_reason": 500, "orientation_detail": 300}
-FIELD_LABELS = {"last_name": "nom", "first_names": "prénoms", "birth_name": "nom de naissance",
-                "birth_date": "date de naissance", "sex": "sexe", "phone": "téléphone",
-                "email": "e-mail", "address": "adresse", "postcode": "code postal",
-                "commune": "commune", "ald": "ALD", "ald_label": "libellé ALD",
-                "gp_status": "médecin traitant", "gp_name": "nom du médecin traitant"}
+LENGTHS = {
+    "last_name": 100,
+    "first_names": 150,
+    "birth_name": 100,
+    "address": 300,
+    "commune": 120,
+    "ald_label": 120,
+    "gp_name": 150,
+    "referrer_name": 120,
+    "referrer_profession": 120,
+    "decline_reason": 500,
+    "orientation_detail": 300,
+}
+FIELD_LABELS = {
+    "last_name": "nom",
+    "first_names": "prénoms",
+    "birth_name": "nom de naissance",
+    "birth_date": "date de naissance",
+    "sex": "sexe",
+    "phone": "téléphone",
+    "email": "e-mail",
+    "address": "adresse",
+    "postcode": "code postal",
+    "commune": "commune",
+    "ald": "ALD",
+    "ald_label": "libellé ALD",
+    "gp_status": "médecin traitant",
+    "gp_name": "nom du médecin traitant",
+}
 
 
 def _text(values: Mapping[str, object], field: str, required: str | None = None) -> str:
@@ -80,19 +115,30 @@ def clean_identity(values: Mapping[str, object], today: date | None = None) -> d
     today = today or date.today()
     cleaned: dict[str, object] = {}
     with Collector() as check:
-        for field, required in (("last_name", "Le nom est obligatoire."),
-                                ("first_names", "Le prénom est obligatoire."),
-                                ("birth_name", None), ("address", None), ("commune", None),
-                                ("ald_label", None), ("gp_name", None)):
+        for field, required in (
+            ("last_name", "Le nom est obligatoire."),
+            ("first_names", "Le prénom est obligatoire."),
+            ("birth_name", None),
+            ("address", None),
+            ("commune", None),
+            ("ald_label", None),
+            ("gp_name", None),
+        ):
             cleaned[field] = check(field, _text, values, field, required)
         cleaned["birth_date"] = check("birth_date", clean_birth_date, values.get("birth_date"), today)
         cleaned["sex"] = check("sex", choice, "sex", values.get("sex"), SEXES, "Indiquez le sexe.")
-        cleaned["ald"] = check("ald", choice, "ald", values.get("ald"), ALD_CHOICES,
-                               "Indiquez si le patient a une ALD.")
-        cleaned["gp_status"] = check("gp_status", choice, "gp_status", values.get("gp_status"),
-                                     GP_CHOICES, "Indiquez s'il a un médecin traitant.")
-        cleaned["postcode"] = check("postcode", lambda: normalise_postcode(
-            _text(values, "postcode")))
+        cleaned["ald"] = check(
+            "ald", choice, "ald", values.get("ald"), ALD_CHOICES, "Indiquez si le patient a une ALD."
+        )
+        cleaned["gp_status"] = check(
+            "gp_status",
+            choice,
+            "gp_status",
+            values.get("gp_status"),
+            GP_CHOICES,
+            "Indiquez s'il a un médecin traitant.",
+        )
+        cleaned["postcode"] = check("postcode", lambda: normalise_postcode(_text(values, "postcode")))
         if "postcode" not in check.errors:
             check("postcode", _postcode_or_commune, cleaned["postcode"], cleaned["commune"])
         cleaned["phone"] = check("phone", lambda: normalise_phone(_text(values, "phone")))
@@ -111,14 +157,19 @@ def clean_referrer(values: Mapping[str, object], required: bool) -> dict[str, st
     cleaned = {}
     with Collector() as check:
         cleaned["referrer_name"] = check(
-            "referrer_name", _text, values, "referrer_name",
-            "Le nom du professionnel qui adresse est obligatoire." if required else None)
-        cleaned["referrer_profession"] = check("referrer_profession", _text, values,
-                                               "referrer_profession")
-        cleaned["referrer_phone"] = check("referrer_phone", lambda: normalise_phone(
-            _text(values, "referrer_phone")))
-        cleaned["referrer_email"] = check("referrer_email", lambda: clean_email(
-            "referrer_email", _text(values, "referrer_email")))
+            "referrer_name",
+            _text,
+            values,
+            "referrer_name",
+            "Le nom du professionnel qui adresse est obligatoire." if required else None,
+        )
+        cleaned["referrer_profession"] = check("referrer_profession", _text, values, "referrer_profession")
+        cleaned["referrer_phone"] = check(
+            "referrer_phone", lambda: normalise_phone(_text(values, "referrer_phone"))
+        )
+        cleaned["referrer_email"] = check(
+            "referrer_email", lambda: clean_email("referrer_email", _text(values, "referrer_email"))
+        )
         if required and not check.errors.keys() & {"referrer_phone", "referrer_email"}:
             check("referrer_phone", _reachable, cleaned["referrer_phone"], cleaned["referrer_email"])
     return cleaned
@@ -173,41 +224,63 @@ def receive(
     with Collector() as check:
         cleaned = check("identity", clean_identity, identity)
         who = check("referrer", clean_referrer, referrer, channel != "direct")
-        reason = check("reason", _text, {"reason": reason}, "reason",
-                       "Le motif est obligatoire." if channel != "direct" else None)
-    referral = Referral(channel=channel, source_id=source.id if source else None,
-                        link_id=link.id if link else None, reason=reason,
-                        received_by_id=actor.id if actor else None, received_at=utcnow(),
-                        **cleaned, **who)
+        reason = check(
+            "reason",
+            _text,
+            {"reason": reason},
+            "reason",
+            "Le motif est obligatoire." if channel != "direct" else None,
+        )
+    referral = Referral(
+        channel=channel,
+        source_id=source.id if source else None,
+        link_id=link.id if link else None,
+        reason=reason,
+        received_by_id=actor.id if actor else None,
+        received_at=utcnow(),
+        **cleaned,
+        **who,
+    )
     session.add(referral)
     session.flush()
     referral.reference = reference_for(referral)
-    origin = f"lien n° {link.id} de {source.name}" if link else (
-        source.name if source else "accès direct")
-    audit.record(session, actor, "referral.receive", "referral", referral.id,
-                 f"Adressage {referral.reference} reçu ({CHANNELS[channel]}, {origin})")
+    origin = f"lien n° {link.id} de {source.name}" if link else (source.name if source else "accès direct")
+    audit.record(
+        session,
+        actor,
+        "referral.receive",
+        "referral",
+        referral.id,
+        f"Adressage {referral.reference} reçu ({CHANNELS[channel]}, {origin})",
+    )
     if link is not None:
         link.last_used_at = referral.received_at
     if referral.referrer_email:
-        mail.queue(session, referral.referrer_email,
-                   f"{site_name} — adressage {referral.reference} reçu",
-                   f"Bonjour,\n\nLe centre {site_name} a bien reçu votre adressage "
-                   f"n° {referral.reference} le {referral.received_at:%d/%m/%Y}.\n"
-                   "Vous recevrez sa décision par e-mail, sous cette même référence.\n\n"
-                   "Ce message ne contient volontairement aucune donnée concernant le patient.\n")
+        mail.queue(
+            session,
+            referral.referrer_email,
+            f"{site_name} — adressage {referral.reference} reçu",
+            f"Bonjour,\n\nLe centre {site_name} a bien reçu votre adressage "
+            f"n° {referral.reference} le {referral.received_at:%d/%m/%Y}.\n"
+            "Vous recevrez sa décision par e-mail, sous cette même référence.\n\n"
+            "Ce message ne contient volontairement aucune donnée concernant le patient.\n",
+        )
     return referral
 
 
 def _lock(session: Session, referral: Referral) -> None:
     """Hold the referral's row until commit and read it afresh: two people deciding at the same
     moment are served one after the other, and the second sees the first's decision."""
-    session.execute(update(Referral).where(Referral.id == referral.id)
-                    .values(id=Referral.id).execution_options(synchronize_session=False))
+    session.execute(
+        update(Referral)
+        .where(Referral.id == referral.id)
+        .values(id=Referral.id)
+        .execution_options(synchronize_session=False)
+    )
     session.refresh(referral)
 
 
-def resolve_identity(session: Session, actor, referral: Referral,
-                     patient: Patient | None = None) -> Patient:
+def resolve_identity(session: Session, actor, referral: Referral, patient: Patient | None = None) -> Patient:
     """Attach the referral to an existing patient (confirmed by a person) or create one."""
     _lock(session, referral)
     if referral.patient_id is not None:
@@ -217,21 +290,40 @@ def resolve_identity(session: Session, actor, referral: Referral,
         patient.search_text = patient_search_text(patient)
         session.add(patient)
         session.flush()
-        audit.record(session, actor, "patient.create", "patient", patient.id,
-                     f"Patient créé depuis l'adressage {referral.reference}")
+        audit.record(
+            session,
+            actor,
+            "patient.create",
+            "patient",
+            patient.id,
+            f"Patient créé depuis l'adressage {referral.reference}",
+        )
     else:
-        audit.record(session, actor, "patient.referral_attached", "patient", patient.id,
-                     f"Adressage {referral.reference} rattaché (doublon confirmé)")
+        audit.record(
+            session,
+            actor,
+            "patient.referral_attached",
+            "patient",
+            patient.id,
+            f"Adressage {referral.reference} rattaché (doublon confirmé)",
+        )
     referral.patient_id = patient.id
-    audit.record(session, actor, "referral.attach", "referral", referral.id,
-                 f"Adressage {referral.reference} rattaché au patient n° {patient.id}")
+    audit.record(
+        session,
+        actor,
+        "referral.attach",
+        "referral",
+        referral.id,
+        f"Adressage {referral.reference} rattaché au patient n° {patient.id}",
+    )
     return patient
 
 
 def patient_search_text(patient) -> str:
     birth = patient.birth_date
-    return fold(f"{patient.last_name} {patient.first_names} {patient.birth_name} "
-                f"{birth:%d/%m/%Y} {birth:%Y-%m-%d}")
+    return fold(
+        f"{patient.last_name} {patient.first_names} {patient.birth_name} {birth:%d/%m/%Y} {birth:%Y-%m-%d}"
+    )
 
 
 DECISIONS = {"accepted", "declined", "waiting_list"}
@@ -262,23 +354,47 @@ def decide(
         raise FieldError("decision", f"Cet adressage est déjà « {referral.status_label} ».")
     if decision == "declined":
         with Collector() as check:
-            decline_reason = check("decline_reason", _text, {"decline_reason": decline_reason},
-                                   "decline_reason", "Indiquez le motif du refus.")
-            check("orientation", choice, "orientation", orientation, ORIENTATIONS,
-                  "Indiquez vers qui le patient est orienté.")
+            decline_reason = check(
+                "decline_reason",
+                _text,
+                {"decline_reason": decline_reason},
+                "decline_reason",
+                "Indiquez le motif du refus.",
+            )
+            check(
+                "orientation",
+                choice,
+                "orientation",
+                orientation,
+                ORIENTATIONS,
+                "Indiquez vers qui le patient est orienté.",
+            )
             if orientation == "partner" and orientation_partner is None:
-                check("orientation_partner", choice, "orientation_partner", None, (),
-                      "Choisissez le partenaire de l'annuaire.")
+                check(
+                    "orientation_partner",
+                    choice,
+                    "orientation_partner",
+                    None,
+                    (),
+                    "Choisissez le partenaire de l'annuaire.",
+                )
             orientation_detail = check(
-                "orientation_detail", _text, {"orientation_detail": orientation_detail},
-                "orientation_detail", "Précisez l'orientation." if orientation == "other" else None)
+                "orientation_detail",
+                _text,
+                {"orientation_detail": orientation_detail},
+                "orientation_detail",
+                "Précisez l'orientation." if orientation == "other" else None,
+            )
     else:
         decline_reason, orientation, orientation_partner, orientation_detail = "", None, None, ""
     patient = session.get(Patient, referral.patient_id) if referral.patient_id else None
     if patient is None:
         if find_duplicates(session, referral):
-            raise FieldError("patient", "Des patients existants correspondent à cette identité : "
-                                        "confirmez d'abord s'il s'agit de l'un d'eux.")
+            raise FieldError(
+                "patient",
+                "Des patients existants correspondent à cette identité : "
+                "confirmez d'abord s'il s'agit de l'un d'eux.",
+            )
         patient = resolve_identity(session, actor, referral)
     referral.status = decision
     referral.decided_by_id = actor.id if actor else None
@@ -287,14 +403,26 @@ def decide(
     referral.orientation = orientation
     referral.orientation_partner_id = orientation_partner.id if orientation_partner else None
     referral.orientation_detail = orientation_detail
-    audit.record(session, actor, "referral.decision", "referral", referral.id,
-                 f"Adressage {referral.reference} : {referral.status_label}"
-                 + (f", orientation {ORIENTATIONS[orientation]}" if orientation else ""))
+    audit.record(
+        session,
+        actor,
+        "referral.decision",
+        "referral",
+        referral.id,
+        f"Adressage {referral.reference} : {referral.status_label}"
+        + (f", orientation {ORIENTATIONS[orientation]}" if orientation else ""),
+    )
     new_status, applies_from = PATIENT_STATUS_AFTER[decision]
     if patient.status in applies_from and patient.status != new_status:
-        audit.record(session, actor, "patient.status", "patient", patient.id,
-                     f"statut : {patient.status_label} → "
-                     f"{Patient(status=new_status).status_label} (adressage {referral.reference})")
+        audit.record(
+            session,
+            actor,
+            "patient.status",
+            "patient",
+            patient.id,
+            f"statut : {patient.status_label} → "
+            f"{Patient(status=new_status).status_label} (adressage {referral.reference})",
+        )
         patient.status = new_status
     if referral.referrer_email:
         _queue_decision_email(session, referral, orientation_partner, site_name)
@@ -303,15 +431,19 @@ def decide(
 
 def _queue_decision_email(session: Session, referral: Referral, partner, site_name: str) -> None:
     if referral.status == "accepted":
-        outcome = ("a été accepté : le centre contacte le patient pour lui proposer un premier "
-                   "rendez-vous.")
+        outcome = "a été accepté : le centre contacte le patient pour lui proposer un premier rendez-vous."
     elif referral.status == "waiting_list":
         outcome = "est inscrit sur liste d'attente : le centre vous tiendra informé."
     else:
         target = partner.name if partner is not None else ORIENTATIONS[referral.orientation]
-        outcome = (f"n'a pas pu être retenu. Orientation proposée : {target}. "
-                   "Le centre reste joignable pour en parler.")
-    mail.queue(session, referral.referrer_email,
-               f"{site_name} — décision pour l'adressage {referral.reference}",
-               f"Bonjour,\n\nVotre adressage n° {referral.reference} {outcome}\n\n"
-               "Ce message ne contient volontairement aucune donnée concernant le patient.\n")
+        outcome = (
+            f"n'a pas pu être retenu. Orientation proposée : {target}. "
+            "Le centre reste joignable pour en parler."
+        )
+    mail.queue(
+        session,
+        referral.referrer_email,
+        f"{site_name} — décision pour l'adressage {referral.reference}",
+        f"Bonjour,\n\nVotre adressage n° {referral.reference} {outcome}\n\n"
+        "Ce message ne contient volontairement aucune donnée concernant le patient.\n",
+    )

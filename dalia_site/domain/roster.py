@@ -38,6 +38,7 @@ FURTHEST = timedelta(days=2 * 366)  # how far ahead sessions and patterns may be
 
 # --- Team members -------------------------------------------------------------------------------
 
+
 def rpps_is_valid(rpps: str) -> bool:
     """11 digits whose last one is the Luhn check digit of the first ten."""
     if len(rpps) != 11 or not rpps.isascii() or not rpps.isdigit():
@@ -75,15 +76,26 @@ def clean_member(values: Mapping[str, object]) -> dict[str, object]:
     cleaned: dict[str, object] = {}
     with Collector() as check:
         cleaned["name"] = check("name", _name, str(values.get("name") or ""))
-        profession = check("profession", choice, "profession", values.get("profession"),
-                           PROFESSIONS, "Choisissez la profession.")
+        profession = check(
+            "profession",
+            choice,
+            "profession",
+            values.get("profession"),
+            PROFESSIONS,
+            "Choisissez la profession.",
+        )
         cleaned["profession"] = profession
-        cleaned["team"] = check("team", choice, "team", values.get("team"), TEAMS,
-                                "Choisissez l'équipe.")
+        cleaned["team"] = check("team", choice, "team", values.get("team"), TEAMS, "Choisissez l'équipe.")
         status = values.get("doctor_status") or None
         if profession in DOCTORS:
-            cleaned["doctor_status"] = check("doctor_status", choice, "doctor_status", status,
-                                             DOCTOR_STATUSES, "Précisez le statut du médecin.")
+            cleaned["doctor_status"] = check(
+                "doctor_status",
+                choice,
+                "doctor_status",
+                status,
+                DOCTOR_STATUSES,
+                "Précisez le statut du médecin.",
+            )
         else:
             cleaned["doctor_status"] = None
         cleaned["rpps"] = check("rpps", _rpps, str(values.get("rpps") or ""), profession)
@@ -92,34 +104,56 @@ def clean_member(values: Mapping[str, object]) -> dict[str, object]:
     return cleaned
 
 
-def save_member(session: Session, actor, member: TeamMember | None,
-                values: Mapping[str, object], staff_user_id: int | None) -> TeamMember:
+def save_member(
+    session: Session,
+    actor,
+    member: TeamMember | None,
+    values: Mapping[str, object],
+    staff_user_id: int | None,
+) -> TeamMember:
     cleaned = clean_member(values) | {"staff_user_id": staff_user_id}
     current = member.staff_user_id if member else None
-    if staff_user_id and staff_user_id != current and not session.scalar(select(StaffUser.id).where(
-            StaffUser.id == staff_user_id, StaffUser.active.is_(True))):
+    if (
+        staff_user_id
+        and staff_user_id != current
+        and not session.scalar(
+            select(StaffUser.id).where(StaffUser.id == staff_user_id, StaffUser.active.is_(True))
+        )
+    ):
         raise FieldError("staff_user_id", "Choisissez un compte actif dans la liste.")
-    if cleaned["rpps"] and session.scalar(select(TeamMember.id).where(
-            TeamMember.rpps == cleaned["rpps"], TeamMember.id != (member.id if member else 0))):
+    if cleaned["rpps"] and session.scalar(
+        select(TeamMember.id).where(
+            TeamMember.rpps == cleaned["rpps"], TeamMember.id != (member.id if member else 0)
+        )
+    ):
         raise FieldError("rpps", "Ce numéro RPPS est déjà celui d'un autre membre.")
-    if staff_user_id and session.scalar(select(TeamMember.id).where(
-            TeamMember.staff_user_id == staff_user_id,
-            TeamMember.id != (member.id if member else 0))):
+    if staff_user_id and session.scalar(
+        select(TeamMember.id).where(
+            TeamMember.staff_user_id == staff_user_id, TeamMember.id != (member.id if member else 0)
+        )
+    ):
         raise FieldError("staff_user_id", "Ce compte est déjà lié à un autre membre.")
     if member is None:
         member = TeamMember(**cleaned, active=True)
         session.add(member)
         session.flush()
-        audit.record(session, actor, "roster.member_create", "team_member", member.id,
-                     f"{member.name} ({member.profession_label}) ajouté·e à l'équipe")
+        audit.record(
+            session,
+            actor,
+            "roster.member_create",
+            "team_member",
+            member.id,
+            f"{member.name} ({member.profession_label}) ajouté·e à l'équipe",
+        )
         return member
     before = {k: getattr(member, k) for k in cleaned}
     changes = audit.describe_changes(before, cleaned)
     for key, value in cleaned.items():
         setattr(member, key, value)
     if changes:
-        audit.record(session, actor, "roster.member_update", "team_member", member.id,
-                     f"{member.name} : {changes}")
+        audit.record(
+            session, actor, "roster.member_update", "team_member", member.id, f"{member.name} : {changes}"
+        )
     return member
 
 
@@ -127,12 +161,18 @@ def set_member_active(session: Session, actor, member: TeamMember, active: bool)
     if member.active == active:
         return
     member.active = active
-    audit.record(session, actor, "roster.member_update", "team_member", member.id,
-                 f"{member.name} : " + audit.describe_changes({"actif": not active},
-                                                              {"actif": active}))
+    audit.record(
+        session,
+        actor,
+        "roster.member_update",
+        "team_member",
+        member.id,
+        f"{member.name} : " + audit.describe_changes({"actif": not active}, {"actif": active}),
+    )
 
 
 # --- Occurrences and the overlap rule ----------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Occurrence:
@@ -153,9 +193,13 @@ def _check_wall_clock(day: date, at: time, zone: ZoneInfo) -> None:
     moment = local(day, at, zone)
     round_trip = moment.astimezone(UTC).astimezone(zone)
     if round_trip.replace(tzinfo=None) != moment.replace(tzinfo=None) or (
-            local(day, at, zone).replace(fold=1).utcoffset() != moment.utcoffset()):
-        raise FieldError("start", f"{at:%Hh%M} n'existe pas ou est ambiguë le {day:%d/%m/%Y} "
-                                  "(changement d'heure) : choisissez une autre heure.")
+        local(day, at, zone).replace(fold=1).utcoffset() != moment.utcoffset()
+    ):
+        raise FieldError(
+            "start",
+            f"{at:%Hh%M} n'existe pas ou est ambiguë le {day:%d/%m/%Y} "
+            "(changement d'heure) : choisissez une autre heure.",
+        )
 
 
 def _check_planning_dates(day: date, today: date, field_name: str) -> None:
@@ -165,8 +209,7 @@ def _check_planning_dates(day: date, today: date, field_name: str) -> None:
         raise FieldError(field_name, "Date trop lointaine (deux ans au plus).")
 
 
-def pattern_days(pattern: WeeklyPattern, first: date, last: date,
-                 skipped: Iterable[date] = ()) -> list[date]:
+def pattern_days(pattern: WeeklyPattern, first: date, last: date, skipped: Iterable[date] = ()) -> list[date]:
     """The dates in [first, last] on which a weekly pattern happens."""
     skipped = set(skipped)
     start = max(first, pattern.valid_from)
@@ -180,22 +223,36 @@ def pattern_days(pattern: WeeklyPattern, first: date, last: date,
     return days
 
 
-def occurrences(session: Session, first: date, last: date, zone: ZoneInfo,
-                member_ids: Iterable[int] | None = None,
-                professions: Iterable[str] | None = None) -> list[Occurrence]:
+def occurrences(
+    session: Session,
+    first: date,
+    last: date,
+    zone: ZoneInfo,
+    member_ids: Iterable[int] | None = None,
+    professions: Iterable[str] | None = None,
+) -> list[Occurrence]:
     """Every session of [first, last] (local dates): one-offs and weekly patterns less their
     absences, in two queries; only some members' or some professions' when asked."""
     start, end = local(first, time(), zone), local(last + timedelta(days=1), time(), zone)
-    sessions = select(RosterSession.member_id, RosterSession.starts_at, RosterSession.ends_at,
-                      RosterSession.id).where(RosterSession.starts_at < end,
-                                              RosterSession.starts_at > start - LONGEST_SESSION,
-                                              RosterSession.ends_at > start)
+    sessions = select(
+        RosterSession.member_id, RosterSession.starts_at, RosterSession.ends_at, RosterSession.id
+    ).where(
+        RosterSession.starts_at < end,
+        RosterSession.starts_at > start - LONGEST_SESSION,
+        RosterSession.ends_at > start,
+    )
     # Each pattern once, or once per absence it has within the dates.
-    patterns = select(WeeklyPattern, PatternException.day).outerjoin(
-        PatternException, (PatternException.pattern_id == WeeklyPattern.id)
-        & PatternException.day.between(first, last)).where(
-        WeeklyPattern.valid_from <= last,
-        (WeeklyPattern.valid_until.is_(None)) | (WeeklyPattern.valid_until >= first))
+    patterns = (
+        select(WeeklyPattern, PatternException.day)
+        .outerjoin(
+            PatternException,
+            (PatternException.pattern_id == WeeklyPattern.id) & PatternException.day.between(first, last),
+        )
+        .where(
+            WeeklyPattern.valid_from <= last,
+            (WeeklyPattern.valid_until.is_(None)) | (WeeklyPattern.valid_until >= first),
+        )
+    )
     if member_ids is not None:
         ids = list(member_ids)
         sessions = sessions.where(RosterSession.member_id.in_(ids))
@@ -204,34 +261,51 @@ def occurrences(session: Session, first: date, last: date, zone: ZoneInfo,
         wanted = TeamMember.profession.in_(list(professions))
         sessions = sessions.join(TeamMember, TeamMember.id == RosterSession.member_id).where(wanted)
         patterns = patterns.join(TeamMember, TeamMember.id == WeeklyPattern.member_id).where(wanted)
-    found = [Occurrence(member_id, starts_at, ends_at, "session", ref)
-             for member_id, starts_at, ends_at, ref in session.execute(sessions)]
+    found = [
+        Occurrence(member_id, starts_at, ends_at, "session", ref)
+        for member_id, starts_at, ends_at, ref in session.execute(sessions)
+    ]
     skipped: dict[WeeklyPattern, set[date]] = {}
     for pattern, absent in session.execute(patterns):
         skipped.setdefault(pattern, set()).update([absent] if absent else [])
     for pattern, absences in skipped.items():
         for day in pattern_days(pattern, first, last, absences):
-            found.append(Occurrence(pattern.member_id, local(day, pattern.start_time, zone),
-                                    local(day, pattern.end_time, zone), "pattern", pattern.id))
+            found.append(
+                Occurrence(
+                    pattern.member_id,
+                    local(day, pattern.start_time, zone),
+                    local(day, pattern.end_time, zone),
+                    "pattern",
+                    pattern.id,
+                )
+            )
     return sorted(found, key=lambda o: (o.starts_at, o.member_id))
 
 
 def _conflict_message(occurrence: Occurrence, zone: ZoneInfo) -> str:
     start = occurrence.starts_at.astimezone(zone)
     end = occurrence.ends_at.astimezone(zone)
-    return (f"Ce membre a déjà une vacation le {start:%d/%m/%Y} de {start:%Hh%M} à "
-            f"{end:%Hh%M} : deux vacations ne peuvent pas se chevaucher.")
+    return (
+        f"Ce membre a déjà une vacation le {start:%d/%m/%Y} de {start:%Hh%M} à "
+        f"{end:%Hh%M} : deux vacations ne peuvent pas se chevaucher."
+    )
 
 
-def check_no_overlap(session: Session, member_id: int, spans: Iterable[tuple[datetime, datetime]],
-                     zone: ZoneInfo, ignore: tuple[str, int] | None = None) -> None:
+def check_no_overlap(
+    session: Session,
+    member_id: int,
+    spans: Iterable[tuple[datetime, datetime]],
+    zone: ZoneInfo,
+    ignore: tuple[str, int] | None = None,
+) -> None:
     spans = sorted(spans)
     if not spans:
         return
     first = spans[0][0].astimezone(zone).date()
     last = spans[-1][1].astimezone(zone).date()
-    existing = [o for o in occurrences(session, first, last, zone, [member_id])
-                if (o.kind, o.ref_id) != ignore]
+    existing = [
+        o for o in occurrences(session, first, last, zone, [member_id]) if (o.kind, o.ref_id) != ignore
+    ]
     for start, end in spans:
         for other in existing:
             if start < other.ends_at and other.starts_at < end:
@@ -240,9 +314,18 @@ def check_no_overlap(session: Session, member_id: int, spans: Iterable[tuple[dat
 
 # --- Sessions -----------------------------------------------------------------------------------
 
-def add_session(session: Session, actor, member: TeamMember, day: date | None,
-                start: time | None, end: time | None, zone: ZoneInfo, note: str = "",
-                today: date | None = None) -> RosterSession:
+
+def add_session(
+    session: Session,
+    actor,
+    member: TeamMember,
+    day: date | None,
+    start: time | None,
+    end: time | None,
+    zone: ZoneInfo,
+    note: str = "",
+    today: date | None = None,
+) -> RosterSession:
     """A one-off session (e.g. a half-day a volunteer doctor offers)."""
     if day is None:
         raise FieldError("day", "Indiquez la date (jj/mm/aaaa).")
@@ -257,13 +340,23 @@ def add_session(session: Session, actor, member: TeamMember, day: date | None,
         raise FieldError("member_id", "Ce membre n'est plus actif dans l'équipe.")
     starts_at, ends_at = local(day, start, zone), local(day, end, zone)
     check_no_overlap(session, member.id, [(starts_at, ends_at)], zone)
-    roster_session = RosterSession(member_id=member.id, starts_at=starts_at, ends_at=ends_at,
-                                   note=note.strip()[:200],
-                                   created_by_id=actor.id if actor else None)
+    roster_session = RosterSession(
+        member_id=member.id,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        note=note.strip()[:200],
+        created_by_id=actor.id if actor else None,
+    )
     session.add(roster_session)
     session.flush()
-    audit.record(session, actor, "roster.session_add", "team_member", member.id,
-                 f"{member.name} : vacation le {day:%d/%m/%Y} de {start:%Hh%M} à {end:%Hh%M}")
+    audit.record(
+        session,
+        actor,
+        "roster.session_add",
+        "team_member",
+        member.id,
+        f"{member.name} : vacation le {day:%d/%m/%Y} de {start:%Hh%M} à {end:%Hh%M}",
+    )
     return roster_session
 
 
@@ -271,38 +364,58 @@ def booked_appointments(session: Session, roster_session: RosterSession) -> list
     """Booked appointments that a withdrawal of this session would strand."""
     from dalia_site.domain.booking import booked_in  # booking builds on the roster
 
-    return booked_in(session, roster_session.member_id, roster_session.starts_at,
-                     roster_session.ends_at)
+    return booked_in(session, roster_session.member_id, roster_session.starts_at, roster_session.ends_at)
 
 
 def lock_members(session: Session, member_ids) -> None:
     """Hold these members' rows until commit (a row lock on PostgreSQL, the write lock on
     SQLite): bookings and withdrawals touching the same clinician run one after the other."""
-    session.execute(update(TeamMember).where(TeamMember.id.in_(sorted(member_ids)))
-                    .values(id=TeamMember.id).execution_options(synchronize_session=False))
+    session.execute(
+        update(TeamMember)
+        .where(TeamMember.id.in_(sorted(member_ids)))
+        .values(id=TeamMember.id)
+        .execution_options(synchronize_session=False)
+    )
 
 
-def withdraw_session(session: Session, actor, roster_session: RosterSession,
-                     zone: ZoneInfo, now: datetime | None = None) -> None:
+def withdraw_session(
+    session: Session, actor, roster_session: RosterSession, zone: ZoneInfo, now: datetime | None = None
+) -> None:
     if roster_session.starts_at <= (now or datetime.now(UTC)):
         raise FieldError("session", "Une vacation commencée ou passée reste dans l'historique.")
     lock_members(session, [roster_session.member_id])  # no booking slips in meanwhile
     booked = booked_appointments(session, roster_session)
     if booked:
-        raise FieldError("session", "Des rendez-vous sont pris sur cette vacation ; déplacez-les "
-                         "d'abord : " + ", ".join(
-                             f"n° {a.id} à {a.starts_at.astimezone(zone):%Hh%M}" for a in booked))
+        raise FieldError(
+            "session",
+            "Des rendez-vous sont pris sur cette vacation ; déplacez-les "
+            "d'abord : " + ", ".join(f"n° {a.id} à {a.starts_at.astimezone(zone):%Hh%M}" for a in booked),
+        )
     member = session.get(TeamMember, roster_session.member_id)
     start = roster_session.starts_at.astimezone(zone)
     session.delete(roster_session)
-    audit.record(session, actor, "roster.session_withdraw", "team_member", member.id,
-                 f"{member.name} : vacation du {start:%d/%m/%Y à %Hh%M} retirée")
+    audit.record(
+        session,
+        actor,
+        "roster.session_withdraw",
+        "team_member",
+        member.id,
+        f"{member.name} : vacation du {start:%d/%m/%Y à %Hh%M} retirée",
+    )
 
 
-def add_pattern(session: Session, actor, member: TeamMember, weekday: int | None,
-                start: time | None, end: time | None, valid_from: date | None,
-                valid_until: date | None, zone: ZoneInfo,
-                today: date | None = None) -> WeeklyPattern:
+def add_pattern(
+    session: Session,
+    actor,
+    member: TeamMember,
+    weekday: int | None,
+    start: time | None,
+    end: time | None,
+    valid_from: date | None,
+    valid_until: date | None,
+    zone: ZoneInfo,
+    today: date | None = None,
+) -> WeeklyPattern:
     """'Every Tuesday morning' for a member of the stable team; refused if it overlaps anything
     the member already has within a year."""
     if weekday not in range(7):
@@ -320,46 +433,78 @@ def add_pattern(session: Session, actor, member: TeamMember, weekday: int | None
             raise FieldError("start", "Heures à la minute près.")
     if time(2) <= start < time(3) or time(2) < end <= time(3):
         # Every week would include the Sundays of the clock changes.
-        raise FieldError("start", "Entre 2h et 3h, l'heure change deux dimanches par an : "
-                                  "choisissez d'autres horaires.")
+        raise FieldError(
+            "start", "Entre 2h et 3h, l'heure change deux dimanches par an : choisissez d'autres horaires."
+        )
     if valid_from > (today or date.today()) + FURTHEST or (
-            valid_until is not None and valid_until > valid_from + 5 * FURTHEST):
+        valid_until is not None and valid_until > valid_from + 5 * FURTHEST
+    ):
         raise FieldError("valid_from", "Dates trop lointaines.")
-    pattern = WeeklyPattern(member_id=member.id, weekday=weekday, start_time=start,
-                            end_time=end, valid_from=valid_from, valid_until=valid_until)
+    pattern = WeeklyPattern(
+        member_id=member.id,
+        weekday=weekday,
+        start_time=start,
+        end_time=end,
+        valid_from=valid_from,
+        valid_until=valid_until,
+    )
     pattern.exceptions = []
     # Against the member's other weekly patterns: same day, times and date ranges crossing.
-    for other in session.scalars(select(WeeklyPattern).where(
-            WeeklyPattern.member_id == member.id, WeeklyPattern.weekday == weekday)):
+    for other in session.scalars(
+        select(WeeklyPattern).where(WeeklyPattern.member_id == member.id, WeeklyPattern.weekday == weekday)
+    ):
         ranges_cross = (other.valid_until is None or other.valid_until >= valid_from) and (
-            valid_until is None or valid_until >= other.valid_from)
+            valid_until is None or valid_until >= other.valid_from
+        )
         if ranges_cross and other.start_time < end and start < other.end_time:
-            raise FieldError("start", f"Ce membre a déjà une vacation chaque {WEEKDAYS[weekday]} "
-                                      f"de {other.start_time:%Hh%M} à {other.end_time:%Hh%M} : "
-                                      "deux vacations ne peuvent pas se chevaucher.")
+            raise FieldError(
+                "start",
+                f"Ce membre a déjà une vacation chaque {WEEKDAYS[weekday]} "
+                f"de {other.start_time:%Hh%M} à {other.end_time:%Hh%M} : "
+                "deux vacations ne peuvent pas se chevaucher.",
+            )
     # Against every one-off session to come within the pattern's dates, however far.
     first = max(valid_from, today or date.today())
-    for one_off in session.scalars(select(RosterSession).where(
-            RosterSession.member_id == member.id,
-            RosterSession.ends_at > local(first, time(), zone))):
+    for one_off in session.scalars(
+        select(RosterSession).where(
+            RosterSession.member_id == member.id, RosterSession.ends_at > local(first, time(), zone)
+        )
+    ):
         day = one_off.starts_at.astimezone(zone).date()
-        if pattern_days(pattern, day, day) and local(day, start, zone) < one_off.ends_at \
-                and one_off.starts_at < local(day, end, zone):
-            raise FieldError("start", _conflict_message(
-                Occurrence(member.id, one_off.starts_at, one_off.ends_at, "session", one_off.id),
-                zone))
+        if (
+            pattern_days(pattern, day, day)
+            and local(day, start, zone) < one_off.ends_at
+            and one_off.starts_at < local(day, end, zone)
+        ):
+            raise FieldError(
+                "start",
+                _conflict_message(
+                    Occurrence(member.id, one_off.starts_at, one_off.ends_at, "session", one_off.id), zone
+                ),
+            )
     session.add(pattern)
     session.flush()
-    audit.record(session, actor, "roster.pattern_add", "team_member", member.id,
-                 f"{member.name} : chaque {WEEKDAYS[weekday]} de {start:%Hh%M} à {end:%Hh%M} "
-                 f"à partir du {valid_from:%d/%m/%Y}"
-                 + (f" jusqu'au {valid_until:%d/%m/%Y}" if valid_until else ""))
+    audit.record(
+        session,
+        actor,
+        "roster.pattern_add",
+        "team_member",
+        member.id,
+        f"{member.name} : chaque {WEEKDAYS[weekday]} de {start:%Hh%M} à {end:%Hh%M} "
+        f"à partir du {valid_from:%d/%m/%Y}" + (f" jusqu'au {valid_until:%d/%m/%Y}" if valid_until else ""),
+    )
     return pattern
 
 
-def add_exception(session: Session, actor, pattern: WeeklyPattern, day: date | None,
-                  reason: str = "", until: date | None = None,
-                  today: date | None = None) -> list[PatternException]:
+def add_exception(
+    session: Session,
+    actor,
+    pattern: WeeklyPattern,
+    day: date | None,
+    reason: str = "",
+    until: date | None = None,
+    today: date | None = None,
+) -> list[PatternException]:
     """An absence: the pattern's days from `day` to `until` (one day when omitted) are off."""
     if day is None:
         raise FieldError("day", "Indiquez la date (jj/mm/aaaa).")
@@ -371,22 +516,33 @@ def add_exception(session: Session, actor, pattern: WeeklyPattern, day: date | N
     _check_planning_dates(day, today or date.today(), "day")  # and not years ahead
     if (until - day).days > 366:
         raise FieldError("until", "Une absence d'un an au plus.")
-    known = set(session.scalars(select(PatternException.day).where(
-        PatternException.pattern_id == pattern.id)))
+    known = set(
+        session.scalars(select(PatternException.day).where(PatternException.pattern_id == pattern.id))
+    )
     days = [d for d in pattern_days(pattern, day, until) if d not in known]
     if not days:
-        raise FieldError("day", f"Aucun {WEEKDAYS[pattern.weekday]} de vacation à noter "
-                                "absent sur ces dates.")
+        raise FieldError(
+            "day", f"Aucun {WEEKDAYS[pattern.weekday]} de vacation à noter absent sur ces dates."
+        )
     reason = reason.strip()[:120]
     added = [PatternException(pattern_id=pattern.id, day=d, reason=reason) for d in days]
     session.add_all(added)
     session.flush()
     session.expire(pattern, ["exceptions"])  # the next occurrences() sees the new absence
     member = session.get(TeamMember, pattern.member_id)
-    period = f"le {day:%d/%m/%Y}" if len(days) == 1 else (
-        f"du {days[0]:%d/%m/%Y} au {days[-1]:%d/%m/%Y} ({len(days)} {WEEKDAYS[pattern.weekday]}s)")
-    audit.record(session, actor, "roster.pattern_exception", "team_member", member.id,
-                 f"{member.name} : absent·e {period}" + (f" ({reason})" if reason else ""))
+    period = (
+        f"le {day:%d/%m/%Y}"
+        if len(days) == 1
+        else (f"du {days[0]:%d/%m/%Y} au {days[-1]:%d/%m/%Y} ({len(days)} {WEEKDAYS[pattern.weekday]}s)")
+    )
+    audit.record(
+        session,
+        actor,
+        "roster.pattern_exception",
+        "team_member",
+        member.id,
+        f"{member.name} : absent·e {period}" + (f" ({reason})" if reason else ""),
+    )
     return added
 
 
@@ -400,6 +556,12 @@ def end_pattern(session: Session, actor, pattern: WeeklyPattern, today: date) ->
         session.delete(pattern)
     else:
         pattern.valid_until = today - timedelta(days=1)
-    audit.record(session, actor, "roster.pattern_end", "team_member", member.id,
-                 f"{member.name} : fin du modèle du {WEEKDAYS[pattern.weekday]}")
+    audit.record(
+        session,
+        actor,
+        "roster.pattern_end",
+        "team_member",
+        member.id,
+        f"{member.name} : fin du modèle du {WEEKDAYS[pattern.weekday]}",
+    )
     return True

@@ -36,8 +36,8 @@ class FieldErrors(InvalidValue):
 class Collector:
     """Runs each field's check and gathers the messages, so a form shows all its errors at once.
 
-        with Collector() as check:
-            cleaned["postcode"] = check("postcode", normalise_postcode, raw)
+    with Collector() as check:
+        cleaned["postcode"] = check("postcode", normalise_postcode, raw)
     """
 
     def __init__(self):
@@ -84,7 +84,7 @@ def normalise_phone(raw: str) -> str:
         raise InvalidValue(PHONE_MESSAGE)
     digits = re.sub(r"\D", "", text)
     if text.startswith("+33") or digits.startswith("0033"):
-        digits = "0" + digits[4 if digits.startswith("0033") else 2:].lstrip("0")
+        digits = "0" + digits[4 if digits.startswith("0033") else 2 :].lstrip("0")
     elif text.startswith("+"):
         raise InvalidValue(PHONE_MESSAGE)
     if len(digits) == 10 and digits[0] == "0" and digits[1] != "0":
@@ -97,7 +97,7 @@ def normalise_phone(raw: str) -> str:
 def format_phone(stored: str) -> str:
     """'0565367387' -> '05 65 36 73 87'; '116117' -> '116 117'; '3646' -> '36 46'."""
     if len(stored) == 10:
-        return " ".join(stored[i:i + 2] for i in range(0, 10, 2))
+        return " ".join(stored[i : i + 2] for i in range(0, 10, 2))
     if len(stored) == 6:
         return f"{stored[:3]} {stored[3:]}"
     if len(stored) == 4:

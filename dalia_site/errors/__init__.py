@@ -11,25 +11,34 @@ from dalia_site.htmx import render_page
 MESSAGES = {
     400: ("Requête invalide", "La demande envoyée n'est pas valide."),
     401: ("Connexion nécessaire", "Connectez-vous pour accéder à cette page."),
-    403: ("Accès refusé", "Votre rôle ne permet pas d'accéder à cette page. "
-          "Adressez-vous à l'administrateur du site si vous pensez que c'est une erreur."),
+    403: (
+        "Accès refusé",
+        "Votre rôle ne permet pas d'accéder à cette page. "
+        "Adressez-vous à l'administrateur du site si vous pensez que c'est une erreur.",
+    ),
     404: ("Page introuvable", "Cette page n'existe pas ou plus."),
     405: ("Méthode non autorisée", "Cette action n'est pas possible de cette façon."),
     413: ("Envoi trop volumineux", "Le fichier ou le formulaire envoyé est trop volumineux."),
     429: ("Trop de demandes", "Trop de demandes en peu de temps. Patientez puis réessayez."),
-    503: ("Service momentanément indisponible", "La base de données du site ne répond pas. "
-          "Réessayez dans quelques instants ; si cela dure, prévenez l'administrateur du site."),
-    500: ("Erreur du serveur", "Une erreur inattendue s'est produite. Elle a été enregistrée ; "
-          "réessayez dans un instant et, si elle persiste, prévenez l'administrateur du site."),
+    503: (
+        "Service momentanément indisponible",
+        "La base de données du site ne répond pas. "
+        "Réessayez dans quelques instants ; si cela dure, prévenez l'administrateur du site.",
+    ),
+    500: (
+        "Erreur du serveur",
+        "Une erreur inattendue s'est produite. Elle a été enregistrée ; "
+        "réessayez dans un instant et, si elle persiste, prévenez l'administrateur du site.",
+    ),
 }
-CSRF_MESSAGE = ("Le formulaire a expiré ou n'a pas pu être vérifié. Rechargez la page et "
-                "renvoyez-le.")
+CSRF_MESSAGE = "Le formulaire a expiré ou n'a pas pu être vérifié. Rechargez la page et renvoyez-le."
 
 
 def _error_page(status: int, message: str | None = None):
     title, default = MESSAGES.get(status, (f"Erreur {status}", ""))
-    return render_page("errors/error.html", "message", status=status, title=title,
-                       message=message or default), status
+    return render_page(
+        "errors/error.html", "message", status=status, title=title, message=message or default
+    ), status
 
 
 def _http_error(error: HTTPException):

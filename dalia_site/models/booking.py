@@ -10,15 +10,16 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from dalia_site.extensions import db
 from dalia_site.models.types import UTCDateTime, one_of, utcnow
 
-KINDS = {"first": "Première consultation (médecin et infirmier·e)",
-         "doctor": "Consultation médecin", "nurse": "Consultation infirmière"}
+KINDS = {
+    "first": "Première consultation (médecin et infirmier·e)",
+    "doctor": "Consultation médecin",
+    "nurse": "Consultation infirmière",
+}
 # The longest a visit lasts (site.toml's visit lengths are bounded by it): a query for what
 # overlaps a moment looks no further back than this, so it stays an index range scan.
 MAX_VISIT_MINUTES = 240
 LONGEST_VISIT = timedelta(minutes=MAX_VISIT_MINUTES)
-STATUSES = {"booked": "Prévu", "honoured": "Honoré", "no_show": "Non venu",
-            "cancelled": "Annulé"}
-
+STATUSES = {"booked": "Prévu", "honoured": "Honoré", "no_show": "Non venu", "cancelled": "Annulé"}
 
 
 class Appointment(db.Model):
@@ -46,7 +47,8 @@ class Appointment(db.Model):
 
     patient = relationship("Patient", lazy="raise")
     clinicians: Mapped[list[AppointmentClinician]] = relationship(
-        back_populates="appointment", cascade="all, delete-orphan", lazy="raise")
+        back_populates="appointment", cascade="all, delete-orphan", lazy="raise"
+    )
 
     @property
     def kind_label(self) -> str:
@@ -63,8 +65,7 @@ class AppointmentClinician(db.Model):
     __tablename__ = "appointment_clinician"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    appointment_id: Mapped[int] = mapped_column(ForeignKey("appointment.id", ondelete="CASCADE"),
-                                                index=True)
+    appointment_id: Mapped[int] = mapped_column(ForeignKey("appointment.id", ondelete="CASCADE"), index=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("team_member.id"), index=True)
 
     appointment: Mapped[Appointment] = relationship(back_populates="clinicians", lazy="raise")

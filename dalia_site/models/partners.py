@@ -56,7 +56,9 @@ class PartnerOrganisation(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     contacts: Mapped[list[PartnerContact]] = relationship(
-        back_populates="organisation", cascade="all, delete-orphan", lazy="raise",
+        back_populates="organisation",
+        cascade="all, delete-orphan",
+        lazy="raise",
         order_by="PartnerContact.name",
     )
 
@@ -77,8 +79,7 @@ class PartnerContact(db.Model):
     phone: Mapped[str] = mapped_column(String(20), default="")
     email: Mapped[str] = mapped_column(String(254), default="")
 
-    organisation: Mapped[PartnerOrganisation] = relationship(back_populates="contacts",
-                                                             lazy="raise")
+    organisation: Mapped[PartnerOrganisation] = relationship(back_populates="contacts", lazy="raise")
 
 
 class PartnerReferralLink(db.Model):

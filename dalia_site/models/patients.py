@@ -22,13 +22,25 @@ PATIENT_STATUSES = {
     "discharged": "Sorti",
     "declined": "Non retenu",
 }
-REFERRAL_STATUSES = {"new": "Nouveau", "accepted": "Accepté", "waiting_list": "Liste d'attente",
-                     "declined": "Refusé"}
-CHANNELS = {"link": "Lien partenaire", "phone": "Téléphone", "mail": "Courrier / e-mail",
-            "fax": "Fax", "direct": "Accès direct"}
-ORIENTATIONS = {"sas": "SAS (soins non programmés)", "dac": "DAC (situation complexe)",
-                "partner": "Un partenaire de l'annuaire", "other": "Autre"}
-
+REFERRAL_STATUSES = {
+    "new": "Nouveau",
+    "accepted": "Accepté",
+    "waiting_list": "Liste d'attente",
+    "declined": "Refusé",
+}
+CHANNELS = {
+    "link": "Lien partenaire",
+    "phone": "Téléphone",
+    "mail": "Courrier / e-mail",
+    "fax": "Fax",
+    "direct": "Accès direct",
+}
+ORIENTATIONS = {
+    "sas": "SAS (soins non programmés)",
+    "dac": "DAC (situation complexe)",
+    "partner": "Un partenaire de l'annuaire",
+    "other": "Autre",
+}
 
 
 class IdentityMixin:
@@ -86,8 +98,9 @@ class Patient(IdentityMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
-    referrals: Mapped[list[Referral]] = relationship(back_populates="patient", lazy="raise",
-                                                     order_by="Referral.received_at")
+    referrals: Mapped[list[Referral]] = relationship(
+        back_populates="patient", lazy="raise", order_by="Referral.received_at"
+    )
 
     @property
     def status_label(self) -> str:
@@ -99,8 +112,7 @@ class Referral(IdentityMixin, db.Model):
     __table_args__ = (
         CheckConstraint(one_of("status", REFERRAL_STATUSES), name="status"),
         CheckConstraint(one_of("channel", CHANNELS), name="channel"),
-        CheckConstraint(f"orientation IS NULL OR {one_of('orientation', ORIENTATIONS)}",
-                        name="orientation"),
+        CheckConstraint(f"orientation IS NULL OR {one_of('orientation', ORIENTATIONS)}", name="orientation"),
         CheckConstraint("(channel = 'direct') = (source_id IS NULL)", name="direct_has_no_source"),
         Index("ix_referral_status_received", "status", "received_at"),
         Index("ix_referral_received_at", "received_at"),
@@ -129,8 +141,9 @@ class Referral(IdentityMixin, db.Model):
 
     patient: Mapped[Patient | None] = relationship(back_populates="referrals", lazy="raise")
     source = relationship("PartnerOrganisation", foreign_keys=[source_id], lazy="raise")
-    orientation_partner = relationship("PartnerOrganisation", foreign_keys=[orientation_partner_id],
-                                       lazy="raise")
+    orientation_partner = relationship(
+        "PartnerOrganisation", foreign_keys=[orientation_partner_id], lazy="raise"
+    )
     decided_by = relationship("StaffUser", foreign_keys=[decided_by_id], lazy="raise")
 
     @property

@@ -49,14 +49,14 @@ LONGEST_SESSION = timedelta(days=1)
 WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 
 
-
 class TeamMember(db.Model):
     __tablename__ = "team_member"
     __table_args__ = (
         CheckConstraint(one_of("profession", PROFESSIONS), name="profession"),
         CheckConstraint(one_of("team", TEAMS), name="team"),
-        CheckConstraint(f"doctor_status IS NULL OR {one_of('doctor_status', DOCTOR_STATUSES)}",
-                        name="doctor_status"),
+        CheckConstraint(
+            f"doctor_status IS NULL OR {one_of('doctor_status', DOCTOR_STATUSES)}", name="doctor_status"
+        ),
         CheckConstraint("rpps IS NULL OR length(rpps) = 11", name="rpps_length"),
     )
 
@@ -106,8 +106,7 @@ class WeeklyPattern(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    member_id: Mapped[int] = mapped_column(ForeignKey("team_member.id", ondelete="CASCADE"),
-                                           index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("team_member.id", ondelete="CASCADE"), index=True)
     weekday: Mapped[int] = mapped_column(SmallInteger)
     start_time: Mapped[time] = mapped_column(Time)
     end_time: Mapped[time] = mapped_column(Time)
@@ -116,8 +115,8 @@ class WeeklyPattern(db.Model):
 
     member: Mapped[TeamMember] = relationship(lazy="raise")
     exceptions: Mapped[list[PatternException]] = relationship(
-        back_populates="pattern", cascade="all, delete-orphan", lazy="raise",
-        order_by="PatternException.day")
+        back_populates="pattern", cascade="all, delete-orphan", lazy="raise", order_by="PatternException.day"
+    )
 
 
 class PatternException(db.Model):
@@ -144,8 +143,7 @@ class RosterSession(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    member_id: Mapped[int] = mapped_column(ForeignKey("team_member.id", ondelete="CASCADE"),
-                                           index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("team_member.id", ondelete="CASCADE"), index=True)
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
     note: Mapped[str] = mapped_column(String(200), default="")

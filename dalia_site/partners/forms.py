@@ -34,20 +34,33 @@ class PartnerForm(Form):
     name = StringField("Nom", validators=[DataRequired(REQUIRED), Length(max=200)])
     category = SelectField("Catégorie", choices=CATEGORY_CHOICES, validators=[DataRequired(REQUIRED)])
     address = StringField("Adresse", validators=[Optional(), Length(max=300)])
-    postcode = StringField("Code postal", validators=[Optional(), Length(max=10)],
-                           render_kw={"inputmode": "numeric", "autocomplete": "off"})
-    confirm_postcode = BooleanField("Je confirme ce code postal hors du département",
-                                    description="À cocher seulement pour un partenaire situé "
-                                                "hors du département du site.")
+    postcode = StringField(
+        "Code postal",
+        validators=[Optional(), Length(max=10)],
+        render_kw={"inputmode": "numeric", "autocomplete": "off"},
+    )
+    confirm_postcode = BooleanField(
+        "Je confirme ce code postal hors du département",
+        description="À cocher seulement pour un partenaire situé hors du département du site.",
+    )
     commune = StringField("Commune", validators=[Optional(), Length(max=120)])
-    phone = TelField("Téléphone", validators=[french_phone],
-                     description="Ex. 05 65 36 73 87 ; numéros courts acceptés (15, 36 46…).")
+    phone = TelField(
+        "Téléphone",
+        validators=[french_phone],
+        description="Ex. 05 65 36 73 87 ; numéros courts acceptés (15, 36 46…).",
+    )
     email = EmailField("E-mail", filters=[strip], validators=[email_address])
     website = StringField("Site web", validators=[Optional(), Length(max=300)])
-    opening_hours = StringField("Horaires", validators=[Optional(), Length(max=200)],
-                                description="Ex. du lundi au vendredi, 8h30–18h30")
-    finess = StringField("N° FINESS", validators=[Optional(), Length(max=12)],
-                         description="9 caractères, pour les établissements.")
+    opening_hours = StringField(
+        "Horaires",
+        validators=[Optional(), Length(max=200)],
+        description="Ex. du lundi au vendredi, 8h30–18h30",
+    )
+    finess = StringField(
+        "N° FINESS",
+        validators=[Optional(), Length(max=12)],
+        description="9 caractères, pour les établissements.",
+    )
     notes = TextAreaField("Notes", validators=[Optional(), Length(max=5000)])
 
     def validate_postcode(self, field):
@@ -76,9 +89,22 @@ class PartnerForm(Form):
     stored_postcode = ""
 
     def values(self) -> dict[str, str]:
-        return {name: self[name].data or "" for name in (
-            "name", "category", "address", "postcode", "commune", "phone", "email", "website",
-            "opening_hours", "finess", "notes")}
+        return {
+            name: self[name].data or ""
+            for name in (
+                "name",
+                "category",
+                "address",
+                "postcode",
+                "commune",
+                "phone",
+                "email",
+                "website",
+                "opening_hours",
+                "finess",
+                "notes",
+            )
+        }
 
 
 class ContactForm(Form):
@@ -97,11 +123,14 @@ class ContactForm(Form):
 
 
 class ReferralLinkForm(Form):
-    label = StringField("Libellé (facultatif)", validators=[Optional(), Length(max=120)],
-                        description="Ex. « Urgences, poste de l'IDE d'orientation »")
+    label = StringField(
+        "Libellé (facultatif)",
+        validators=[Optional(), Length(max=120)],
+        description="Ex. « Urgences, poste de l'IDE d'orientation »",
+    )
 
 
 class ImportForm(Form):
-    file = FileField("Fichier CSV (UTF-8, séparateur « ; »)",
-                     validators=[FileRequired("Choisissez un fichier CSV.")])
-
+    file = FileField(
+        "Fichier CSV (UTF-8, séparateur « ; »)", validators=[FileRequired("Choisissez un fichier CSV.")]
+    )

@@ -55,8 +55,7 @@ def _list_query(q: str, category: str, archived: bool):
         conditions.append(PartnerOrganisation.category == category)
     if not archived:
         conditions.append(PartnerOrganisation.active.is_(True))
-    return query.where(*conditions).order_by(func.lower(PartnerOrganisation.name),
-                                             PartnerOrganisation.id)
+    return query.where(*conditions).order_by(func.lower(PartnerOrganisation.name), PartnerOrganisation.id)
 
 
 @bp.route("")
@@ -66,8 +65,15 @@ def index():
     category = request.args.get("categorie", "")
     archived = request.args.get("archives") == "1"
     page = paginate(_list_query(q, category, archived), PAGE_SIZE)
-    return render_page("partners/index.html", "results", page=page, q=q, category=category,
-                       archived=archived, categories=PARTNER_CATEGORIES)
+    return render_page(
+        "partners/index.html",
+        "results",
+        page=page,
+        q=q,
+        category=category,
+        archived=archived,
+        categories=PARTNER_CATEGORIES,
+    )
 
 
 @bp.route("/suggestions")
@@ -78,15 +84,19 @@ def suggestions():
     q = request.args.get("orientation_partner", "").strip()[:100]
     names = []
     if len(q) >= 2:
-        names = db.session.scalars(select(PartnerOrganisation.name).where(
-            PartnerOrganisation.active.is_(True), *partners.search_filter(q))
-            .order_by(func.lower(PartnerOrganisation.name)).limit(SUGGESTIONS)).all()
+        names = db.session.scalars(
+            select(PartnerOrganisation.name)
+            .where(PartnerOrganisation.active.is_(True), *partners.search_filter(q))
+            .order_by(func.lower(PartnerOrganisation.name))
+            .limit(SUGGESTIONS)
+        ).all()
     return render_template("partners/_suggestions.html", names=names)
 
 
 def _load_with_contacts(org_id: int) -> PartnerOrganisation:
     organisation = db.session.scalar(
-        select(PartnerOrganisation).where(PartnerOrganisation.id == org_id)
+        select(PartnerOrganisation)
+        .where(PartnerOrganisation.id == org_id)
         .options(selectinload(PartnerOrganisation.contacts))
     )
     if organisation is None:
@@ -96,20 +106,23 @@ def _load_with_contacts(org_id: int) -> PartnerOrganisation:
 
 def _links(org_id: int) -> list[PartnerReferralLink]:
     return db.session.scalars(
-        select(PartnerReferralLink).where(PartnerReferralLink.organisation_id == org_id)
+        select(PartnerReferralLink)
+        .where(PartnerReferralLink.organisation_id == org_id)
         .options(joinedload(PartnerReferralLink.created_by))
         .order_by(PartnerReferralLink.revoked_at.is_not(None), PartnerReferralLink.created_at.desc())
     ).all()
 
 
-def _show(organisation, status=200, contact_form=None, link_form=None, new_link_url=None,
-          edit_contact=None):
+def _show(organisation, status=200, contact_form=None, link_form=None, new_link_url=None, edit_contact=None):
     can_edit = may_access(current_user, "partners.edit")
     return render_template(
-        "partners/show.html", organisation=organisation, can_edit=can_edit,
+        "partners/show.html",
+        organisation=organisation,
+        can_edit=can_edit,
         links=_links(organisation.id) if can_edit else [],
         contact_form=contact_form or ContactForm(prefix="contact"),
-        link_form=link_form or ReferralLinkForm(prefix="lien"), new_link_url=new_link_url,
+        link_form=link_form or ReferralLinkForm(prefix="lien"),
+        new_link_url=new_link_url,
         edit_contact=edit_contact,
     ), status
 
@@ -224,8 +237,9 @@ def edit_contact(org_id: int, contact_id: int):
     form = ContactForm(prefix=f"personne-{contact_id}", obj=contact)
     if request.method == "GET" and contact.phone:
         form.phone.data = format_phone(contact.phone)
-    ok, changed = _apply(form, partners.update_contact, contact) if form.validate_on_submit() \
-        else (False, None)
+    ok, changed = (
+        _apply(form, partners.update_contact, contact) if form.validate_on_submit() else (False, None)
+    )
     if ok:
         flash("Coordonnées mises à jour." if changed else "Aucune modification.", "success")
         return redirect(url_for("partners.show", org_id=org_id, _anchor="personnes"), 303)
@@ -242,10 +256,15 @@ def delete_contact(org_id: int, contact_id: int):
     db.session.commit()
     if wants_fragment():
         # The people section comes back without the row, and says who was removed.
-        return render_block("partners/show.html", "people", removed=who,
-                            organisation=_load_with_contacts(org_id),
-                            can_edit=True, contact_form=ContactForm(prefix="contact"),
-                            edit_contact=None)
+        return render_block(
+            "partners/show.html",
+            "people",
+            removed=who,
+            organisation=_load_with_contacts(org_id),
+            can_edit=True,
+            contact_form=ContactForm(prefix="contact"),
+            edit_contact=None,
+        )
     flash("Personne retirée de la fiche.", "success")
     return redirect(url_for("partners.show", org_id=org_id, _anchor="personnes"), 303)
 
@@ -258,8 +277,9 @@ def create_link(org_id: int):
     if not form.validate_on_submit():
         return _show(organisation, 422, link_form=form)
     try:
-        _, token = partners.create_referral_link(db.session, current_user, organisation,
-                                                 form.label.data or "")
+        _, token = partners.create_referral_link(
+            db.session, current_user, organisation, form.label.data or ""
+        )
     except partners.PartnerError as error:
         db.session.rollback()
         form.label.errors = [str(error)]
@@ -288,8 +308,11 @@ def export():
         select(PartnerOrganisation).order_by(PartnerOrganisation.name, PartnerOrganisation.id)
     ).all()
     filename = f"annuaire-{utcnow():%Y-%m-%d}.csv"
-    return Response(partner_csv.export_csv(organisations), content_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return Response(
+        partner_csv.export_csv(organisations),
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 def _departement() -> str:
@@ -310,11 +333,11 @@ def import_upload():
         form.file.errors = [str(error)]
         return render_template("partners/import.html", form=form, plan=None), 422
     filename = (upload.filename or "")[:255]
-    plan, pending = partner_csv.stage_import(db.session, current_user, filename, text,
-                                             _departement())
+    plan, pending = partner_csv.stage_import(db.session, current_user, filename, text, _departement())
     db.session.commit()
-    return render_template("partners/import.html", form=form, plan=plan, pending=pending,
-                           filename=filename), 200 if plan.valid else 422
+    return render_template(
+        "partners/import.html", form=form, plan=plan, pending=pending, filename=filename
+    ), 200 if plan.valid else 422
 
 
 @bp.route("/import/<int:import_id>/confirmer", methods=["POST"])
@@ -327,11 +350,18 @@ def import_confirm(import_id: int):
     if not applied:
         # The directory changed since the preview: nothing is applied, the new plan is shown.
         db.session.rollback()
-        flash("L'annuaire a changé depuis l'aperçu : rien n'a été importé. Vérifiez le nouvel "
-              "aperçu et renvoyez le fichier.", "error")
-        return render_template("partners/import.html", form=ImportForm(), plan=plan,
-                               pending=None, filename=pending.filename), 409
+        flash(
+            "L'annuaire a changé depuis l'aperçu : rien n'a été importé. Vérifiez le nouvel "
+            "aperçu et renvoyez le fichier.",
+            "error",
+        )
+        return render_template(
+            "partners/import.html", form=ImportForm(), plan=plan, pending=None, filename=pending.filename
+        ), 409
     db.session.commit()
-    flash(f"Import terminé : {len(plan.creates)} partenaire(s) créé(s), {len(plan.updates)} "
-          f"modifié(s), {plan.unchanged} inchangé(s).", "success")
+    flash(
+        f"Import terminé : {len(plan.creates)} partenaire(s) créé(s), {len(plan.updates)} "
+        f"modifié(s), {plan.unchanged} inchangé(s).",
+        "success",
+    )
     return redirect(url_for("partners.index"), 303)

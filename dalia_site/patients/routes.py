@@ -37,21 +37,27 @@ def index():
     query = select(Patient).where(*contains_all_words(Patient.search_text, q))
     if status in PATIENT_STATUSES:
         query = query.where(Patient.status == status)
-    query = query.order_by(func.lower(Patient.last_name), func.lower(Patient.first_names),
-                           Patient.id)
+    query = query.order_by(func.lower(Patient.last_name), func.lower(Patient.first_names), Patient.id)
     page = paginate(query, PAGE_SIZE)
-    response = render_page("patients/index.html", "results", page=page, q=q, status=status,
-                           statuses=PATIENT_STATUSES)
-    patients.record_list_view(db.session, current_user, [p.id for p in page.items],
-                              "recherche de patients")
+    response = render_page(
+        "patients/index.html", "results", page=page, q=q, status=status, statuses=PATIENT_STATUSES
+    )
+    patients.record_list_view(db.session, current_user, [p.id for p in page.items], "recherche de patients")
     db.session.commit()
     return response
 
 
 def load_patient(patient_id: int) -> Patient:
     """The patient with what the patient page shows of it, or 404."""
-    patient = db.session.execute(select(Patient).where(Patient.id == patient_id).options(
-        joinedload(Patient.referrals).joinedload(Referral.source))).unique().scalar_one_or_none()
+    patient = (
+        db.session.execute(
+            select(Patient)
+            .where(Patient.id == patient_id)
+            .options(joinedload(Patient.referrals).joinedload(Referral.source))
+        )
+        .unique()
+        .scalar_one_or_none()
+    )
     if patient is None:
         abort(404)
     return patient
@@ -59,8 +65,9 @@ def load_patient(patient_id: int) -> Patient:
 
 def _status_form(patient: Patient) -> StatusForm:
     form = StatusForm()
-    form.status.choices = choices((s, PATIENT_STATUSES[s]) for s in patients.MANUAL_STATUSES
-                                  if s != patient.status)
+    form.status.choices = choices(
+        (s, PATIENT_STATUSES[s]) for s in patients.MANUAL_STATUSES if s != patient.status
+    )
     return form
 
 
@@ -69,17 +76,28 @@ def patient_context(patient: Patient, **extra) -> dict:
     appointments = booking.appointments_of(db.session, patient)
     now = utcnow()
     context = {
-        "patient": patient, "timeline": patients.timeline(db.session, patient),
-        "dac": patients.territory_dac(db.session), "status_form": _status_form(patient),
-        "dac_form": DacHandoverForm(), "can_edit": may_access(current_user, "patients.edit"),
+        "patient": patient,
+        "timeline": patients.timeline(db.session, patient),
+        "dac": patients.territory_dac(db.session),
+        "status_form": _status_form(patient),
+        "dac_form": DacHandoverForm(),
+        "can_edit": may_access(current_user, "patients.edit"),
         "upcoming": [a for a in appointments if a.status == "booked" and a.ends_at > now],
         "past": [a for a in appointments if not (a.status == "booked" and a.ends_at > now)][::-1],
-        "proposed": booking.next_kind(appointments), "slots": None,
-        "clinicians": db.session.scalars(select(TeamMember).where(
-            TeamMember.active.is_(True), TeamMember.profession.in_(DOCTORS + NURSES))
-            .order_by(func.lower(TeamMember.name))).all(),
-        "kinds": KINDS, "zone": site_zone(), "now": now,
-        "slot_kind": None, "slot_members": {}, "slot_message": "", "override_reason": "",
+        "proposed": booking.next_kind(appointments),
+        "slots": None,
+        "clinicians": db.session.scalars(
+            select(TeamMember)
+            .where(TeamMember.active.is_(True), TeamMember.profession.in_(DOCTORS + NURSES))
+            .order_by(func.lower(TeamMember.name))
+        ).all(),
+        "kinds": KINDS,
+        "zone": site_zone(),
+        "now": now,
+        "slot_kind": None,
+        "slot_members": {},
+        "slot_message": "",
+        "override_reason": "",
         "reschedule": None,
     }
     return context | extra
@@ -109,9 +127,12 @@ def edit(patient_id: int):
         patients.record_view(db.session, current_user, patient.id, "formulaire de modification")
         db.session.commit()
         return render_template("patients/form.html", form=form, patient=patient)
-    ok, changed = submit(form, lambda: patients.update_identity(
-        db.session, current_user, patient, form.identity(), form.informed_on.data,
-        form.objected.data))
+    ok, changed = submit(
+        form,
+        lambda: patients.update_identity(
+            db.session, current_user, patient, form.identity(), form.informed_on.data, form.objected.data
+        ),
+    )
     if not ok:
         return render_template("patients/form.html", form=form, patient=patient), 422
     flash("Dossier mis à jour." if changed else "Aucune modification.", "success")
@@ -123,8 +144,7 @@ def edit(patient_id: int):
 def set_status(patient_id: int):
     patient = load_patient(patient_id)
     form = _status_form(patient)
-    ok, _ = submit(form, lambda: patients.set_status(db.session, current_user, patient,
-                                                     form.status.data))
+    ok, _ = submit(form, lambda: patients.set_status(db.session, current_user, patient, form.status.data))
     if not ok:
         return _show(patient, 422, status_form=form)
     flash(f"Statut : {patient.status_label}.", "success")
@@ -136,9 +156,17 @@ def set_status(patient_id: int):
 def dac_handover(patient_id: int):
     patient = load_patient(patient_id)
     form = DacHandoverForm()
-    ok, _ = submit(form, lambda: patients.record_dac_handover(
-        db.session, current_user, patient, form.handover_on.data, form.patient_informed.data,
-        form.gp_informed.data))
+    ok, _ = submit(
+        form,
+        lambda: patients.record_dac_handover(
+            db.session,
+            current_user,
+            patient,
+            form.handover_on.data,
+            form.patient_informed.data,
+            form.gp_informed.data,
+        ),
+    )
     if not ok:
         return _show(patient, 422, dac_form=form)
     flash("Transmission au DAC enregistrée.", "success")

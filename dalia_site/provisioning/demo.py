@@ -49,16 +49,22 @@ ROSTER_AHEAD = timedelta(days=90)  # volunteers sign up for their half-days thre
 HORIZON = timedelta(days=200)  # the simulated roster runs this far past today
 
 DOCTORS = (  # (name, status): eight volunteer doctors (seed 001)
-    ("Dr Paul Séverac", "retraite"), ("Dr Hélène Rouquette", "retraite"),
-    ("Dr Bernard Aussel", "retraite"), ("Dr Claire Vidal", "remplacant"),
-    ("Dr Mathieu Cabanel", "remplacant"), ("Dr Inès Bories", "saspas"),
-    ("Dr Julien Fontvieille", "interne"), ("Dr Sophie Maury", "installe"),
+    ("Dr Paul Séverac", "retraite"),
+    ("Dr Hélène Rouquette", "retraite"),
+    ("Dr Bernard Aussel", "retraite"),
+    ("Dr Claire Vidal", "remplacant"),
+    ("Dr Mathieu Cabanel", "remplacant"),
+    ("Dr Inès Bories", "saspas"),
+    ("Dr Julien Fontvieille", "interne"),
+    ("Dr Sophie Maury", "installe"),
 )
 # (name, profession, the weekly slots they work): the Azalée nurse and the IPA of seed 001, and a
 # nurse of the stable team three half-days a week (the first visits need a nurse every time).
-NURSES = (("Martine Escande", "infirmier_azalee", (0, 1, 2, 3, 4)),
-          ("Laure Carrière", "ipa", (0, 1, 2, 3, 4)),
-          ("Thomas Pujol", "infirmier", (1, 3, 4)))
+NURSES = (
+    ("Martine Escande", "infirmier_azalee", (0, 1, 2, 3, 4)),
+    ("Laure Carrière", "ipa", (0, 1, 2, 3, 4)),
+    ("Thomas Pujol", "infirmier", (1, 3, 4)),
+)
 ASSISTANTS = ("Nadia Benali", "Coralie Roux")
 INVENTED_PARTNERS = (  # the template's partners are public bodies; these local ones are invented
     ("Cabinet infirmier des Remparts (fictif)", "infirmiers_liberaux", "Carcassonne"),
@@ -70,48 +76,205 @@ INVENTED_PARTNERS = (  # the template's partners are public bodies; these local 
     ("Service social de secteur (fictif)", "autre", "Carcassonne"),
 )
 # Who refers, by partner category (weights), and how.
-SOURCES = {"infirmiers_liberaux": 26, "samu_urgences": 10, "hopital_clinique": 14, "sas": 9,
-           "dac": 6, "pharmacie": 13, "msp_esp": 9, "cpts": 6, "ehpad": 3, "autre": 4}
+SOURCES = {
+    "infirmiers_liberaux": 26,
+    "samu_urgences": 10,
+    "hopital_clinique": 14,
+    "sas": 9,
+    "dac": 6,
+    "pharmacie": 13,
+    "msp_esp": 9,
+    "cpts": 6,
+    "ehpad": 3,
+    "autre": 4,
+}
 CHANNELS = {"phone": 55, "mail": 25, "link": 15, "fax": 5}
-REFERRERS = {"infirmiers_liberaux": "IDE libérale", "samu_urgences": "Régulation SAMU",
-             "hopital_clinique": "Service des urgences", "sas": "Opérateur SAS",
-             "dac": "Coordinatrice DAC", "pharmacie": "Pharmacien·ne", "msp_esp": "Médecin de la MSP",
-             "cpts": "Coordination CPTS", "ehpad": "IDEC de l'EHPAD", "autre": "Assistante sociale"}
-SURNAMES = ("Martin", "Bernard", "Fabre", "Roux", "Vidal", "Mas", "Garcia", "Martinez", "Lopez",
-            "Sanchez", "Blanc", "Rouquette", "Cros", "Bonnet", "Marty", "Combes", "Pujol", "Bousquet",
-            "Cazals", "Gleizes", "Alary", "Azéma", "Barthe", "Bonnafous", "Calvet", "Cathala",
-            "Durand", "Escudier", "Faure", "Fournier", "Gaubert", "Guiraud", "Laffont", "Lacombe",
-            "Mailhac", "Maury", "Miquel", "Molinier", "Nègre", "Olive", "Pagès", "Peyre", "Pons",
-            "Raynaud", "Rivière", "Rouanet", "Salvat", "Sabatier", "Séguier", "Teisseire",
-            "Tournier", "Vergnes", "Viguier", "Baylac", "Cabrol", "Delpech", "Estève", "Ferrié",
-            "Joulia", "Lautier", "Mounié", "Py", "Sarda", "Triquet", "Ournac", "Saint-Martin")
-WOMEN = ("Marie", "Jeanne", "Monique", "Martine", "Françoise", "Christiane", "Josette",
-         "Danielle", "Nicole", "Sylvie", "Brigitte", "Chantal", "Odette", "Huguette", "Yvette",
-         "Catherine", "Isabelle", "Nathalie", "Sandrine", "Véronique", "Mireille", "Colette",
-         "Paulette", "Simone", "Ginette", "Éliane", "Annie", "Michèle", "Céline", "Fatima")
-MEN = ("Jean", "Pierre", "Michel", "André", "Jacques", "Bernard", "Alain", "Gérard", "Christian",
-       "Daniel", "Roger", "Marcel", "René", "Henri", "Louis", "Claude", "Serge", "Patrick",
-       "Jean-Pierre", "Jean-Claude", "Philippe", "Guy", "Robert", "Francis", "Joël", "Thierry",
-       "Éric", "Mohamed", "Antoine", "Paul")
-COMMUNES = (("11000", "Carcassonne", 50), ("11800", "Trèbes", 8), ("11620", "Villemoustaussou", 5),
-            ("11090", "Carcassonne", 4), ("11570", "Cazilhac", 4), ("11610", "Pennautier", 5),
-            ("11600", "Conques-sur-Orbiel", 4), ("11170", "Pézens", 3), ("11250", "Leuc", 2),
-            ("11150", "Bram", 4), ("11290", "Arzens", 2), ("11700", "Capendu", 4),
-            ("11160", "Villegly", 2), ("11880", "Palaja", 3))
-ALD_LABELS = ("Diabète de type 2", "Insuffisance cardiaque", "Hypertension artérielle sévère",
-              "Insuffisance respiratoire chronique", "Affection psychiatrique de longue durée",
-              "Maladie coronaire", "Insuffisance rénale chronique", "Polyarthrite rhumatoïde",
-              "")
+REFERRERS = {
+    "infirmiers_liberaux": "IDE libérale",
+    "samu_urgences": "Régulation SAMU",
+    "hopital_clinique": "Service des urgences",
+    "sas": "Opérateur SAS",
+    "dac": "Coordinatrice DAC",
+    "pharmacie": "Pharmacien·ne",
+    "msp_esp": "Médecin de la MSP",
+    "cpts": "Coordination CPTS",
+    "ehpad": "IDEC de l'EHPAD",
+    "autre": "Assistante sociale",
+}
+SURNAMES = (
+    "Martin",
+    "Bernard",
+    "Fabre",
+    "Roux",
+    "Vidal",
+    "Mas",
+    "Garcia",
+    "Martinez",
+    "Lopez",
+    "Sanchez",
+    "Blanc",
+    "Rouquette",
+    "Cros",
+    "Bonnet",
+    "Marty",
+    "Combes",
+    "Pujol",
+    "Bousquet",
+    "Cazals",
+    "Gleizes",
+    "Alary",
+    "Azéma",
+    "Barthe",
+    "Bonnafous",
+    "Calvet",
+    "Cathala",
+    "Durand",
+    "Escudier",
+    "Faure",
+    "Fournier",
+    "Gaubert",
+    "Guiraud",
+    "Laffont",
+    "Lacombe",
+    "Mailhac",
+    "Maury",
+    "Miquel",
+    "Molinier",
+    "Nègre",
+    "Olive",
+    "Pagès",
+    "Peyre",
+    "Pons",
+    "Raynaud",
+    "Rivière",
+    "Rouanet",
+    "Salvat",
+    "Sabatier",
+    "Séguier",
+    "Teisseire",
+    "Tournier",
+    "Vergnes",
+    "Viguier",
+    "Baylac",
+    "Cabrol",
+    "Delpech",
+    "Estève",
+    "Ferrié",
+    "Joulia",
+    "Lautier",
+    "Mounié",
+    "Py",
+    "Sarda",
+    "Triquet",
+    "Ournac",
+    "Saint-Martin",
+)
+WOMEN = (
+    "Marie",
+    "Jeanne",
+    "Monique",
+    "Martine",
+    "Françoise",
+    "Christiane",
+    "Josette",
+    "Danielle",
+    "Nicole",
+    "Sylvie",
+    "Brigitte",
+    "Chantal",
+    "Odette",
+    "Huguette",
+    "Yvette",
+    "Catherine",
+    "Isabelle",
+    "Nathalie",
+    "Sandrine",
+    "Véronique",
+    "Mireille",
+    "Colette",
+    "Paulette",
+    "Simone",
+    "Ginette",
+    "Éliane",
+    "Annie",
+    "Michèle",
+    "Céline",
+    "Fatima",
+)
+MEN = (
+    "Jean",
+    "Pierre",
+    "Michel",
+    "André",
+    "Jacques",
+    "Bernard",
+    "Alain",
+    "Gérard",
+    "Christian",
+    "Daniel",
+    "Roger",
+    "Marcel",
+    "René",
+    "Henri",
+    "Louis",
+    "Claude",
+    "Serge",
+    "Patrick",
+    "Jean-Pierre",
+    "Jean-Claude",
+    "Philippe",
+    "Guy",
+    "Robert",
+    "Francis",
+    "Joël",
+    "Thierry",
+    "Éric",
+    "Mohamed",
+    "Antoine",
+    "Paul",
+)
+COMMUNES = (
+    ("11000", "Carcassonne", 50),
+    ("11800", "Trèbes", 8),
+    ("11620", "Villemoustaussou", 5),
+    ("11090", "Carcassonne", 4),
+    ("11570", "Cazilhac", 4),
+    ("11610", "Pennautier", 5),
+    ("11600", "Conques-sur-Orbiel", 4),
+    ("11170", "Pézens", 3),
+    ("11250", "Leuc", 2),
+    ("11150", "Bram", 4),
+    ("11290", "Arzens", 2),
+    ("11700", "Capendu", 4),
+    ("11160", "Villegly", 2),
+    ("11880", "Palaja", 3),
+)
+ALD_LABELS = (
+    "Diabète de type 2",
+    "Insuffisance cardiaque",
+    "Hypertension artérielle sévère",
+    "Insuffisance respiratoire chronique",
+    "Affection psychiatrique de longue durée",
+    "Maladie coronaire",
+    "Insuffisance rénale chronique",
+    "Polyarthrite rhumatoïde",
+    "",
+)
 DECLINES = (  # (weight, what differs in the identity, reason, orientation)
     (5, {"postcode": "34500", "commune": "Béziers"}, "Hors du territoire du centre", "sas"),
-    (3, {"gp_status": "has", "gp_name": "Dr Traitant (fictif)"},
-     "A un médecin traitant : à orienter vers lui", "other"),
+    (
+        3,
+        {"gp_status": "has", "gp_name": "Dr Traitant (fictif)"},
+        "A un médecin traitant : à orienter vers lui",
+        "other",
+    ),
     (2, {"ald": "no"}, "Pas d'affection de longue durée", "other"),
     (2, {}, "Situation complexe relevant de la coordination du DAC", "dac"),
 )
 
 
 # --- The plan -----------------------------------------------------------------------------------
+
 
 @dataclass
 class HalfDay:
@@ -155,8 +318,7 @@ class PlannedPatient:
     removed: bool = False
 
     def past_honoured(self, kind: set[str], now: datetime) -> list[PlannedVisit]:
-        return [v for v in self.visits if v.kind in kind and v.status == "honoured"
-                and v.starts_at < now]
+        return [v for v in self.visits if v.kind in kind and v.status == "honoured" and v.starts_at < now]
 
 
 @dataclass
@@ -169,8 +331,14 @@ class Plan:
 
     @property
     def staffed_hours(self) -> float:
-        return sum((h.ends_at - h.starts_at).total_seconds() for h in self.half_days
-                   if self.period.first <= h.day <= self.period.last) / 3600
+        return (
+            sum(
+                (h.ends_at - h.starts_at).total_seconds()
+                for h in self.half_days
+                if self.period.first <= h.day <= self.period.last
+            )
+            / 3600
+        )
 
 
 def _easter(year: int) -> date:
@@ -181,15 +349,16 @@ def _easter(year: int) -> date:
     h = (19 * a + b - d - g + 15) % 30
     i, k = divmod(c, 4)
     m = (32 + 2 * e + 2 * i - h - k) % 7
-    n = (h + m - 7 * ((a + 11 * h + 22 * m) // 451) + 114)
+    n = h + m - 7 * ((a + 11 * h + 22 * m) // 451) + 114
     return date(year, n // 31, n % 31 + 1)
 
 
 def closures(year: int) -> set[date]:
     """Public holidays, two weeks in August and the week of Christmas."""
     easter = _easter(year)
-    days = {date(year, m, d) for m, d in ((1, 1), (5, 1), (5, 8), (7, 14), (8, 15), (11, 1),
-                                         (11, 11), (12, 25))}
+    days = {
+        date(year, m, d) for m, d in ((1, 1), (5, 1), (5, 8), (7, 14), (8, 15), (11, 1), (11, 11), (12, 25))
+    }
     days |= {easter + timedelta(days=n) for n in (1, 39, 50)}
     days |= {date(year, 8, 8) + timedelta(days=n) for n in range(15)}
     days |= {date(year, 12, 24) + timedelta(days=n) for n in range(8)}
@@ -200,8 +369,9 @@ def _weighted(rng: random.Random, weights: Mapping[str, int]) -> str:
     return rng.choices(list(weights), weights=list(weights.values()))[0]
 
 
-def _half_days(period: Period, now: datetime, zone: ZoneInfo, hours: Mapping[str, str],
-               rng: random.Random) -> tuple[list[HalfDay], list[tuple[date, str]]]:
+def _half_days(
+    period: Period, now: datetime, zone: ZoneInfo, hours: Mapping[str, str], rng: random.Random
+) -> tuple[list[HalfDay], list[tuple[date, str]]]:
     """The centre's staffed half-days: the weekly slots less the closures, then a few more closed
     days (trainings, absences) until the year's staffed hours give seed 001's 2.6 per hour."""
     candidates, closed = [], []
@@ -239,10 +409,11 @@ def _half_days(period: Period, now: datetime, zone: ZoneInfo, hours: Mapping[str
         slot = WEEKLY_SLOTS.index((day.weekday(), half))
         nurses = [n for n, (*_, slots) in enumerate(NURSES) if slot in slots]
         senior = rng.choice(seniors)  # an intern or a SASPAS never works without one
-        doctors = [senior, *rng.sample([i for i in range(len(DOCTORS)) if i != senior],
-                                       len(nurses) - 1)]  # as many pairs as nurses
-        half_days.append(HalfDay(day, start, end, doctors, nurses,
-                                 int((end - start).total_seconds() // 900)))
+        doctors = [
+            senior,
+            *rng.sample([i for i in range(len(DOCTORS)) if i != senior], len(nurses) - 1),
+        ]  # as many pairs as nurses
+        half_days.append(HalfDay(day, start, end, doctors, nurses, int((end - start).total_seconds() // 900)))
     for h in half_days:
         h.busy = {key: [False] * h.slots for key in h.members()}
     return half_days, closed
@@ -258,7 +429,7 @@ class Scheduler:
 
     def find(self, kind: str, earliest: datetime) -> tuple[datetime, tuple[str, ...]] | None:
         need = self.visits[f"{kind}_minutes"] // 15
-        for h in self.half_days[bisect.bisect_left(self.starts, earliest):]:
+        for h in self.half_days[bisect.bisect_left(self.starts, earliest) :]:
             doctors = [f"d{d}" for d in h.doctors]
             nurses = [f"n{n}" for n in h.nurses]
             # As the centre's assistants do: the first five eighths of each half-day are kept for first
@@ -269,18 +440,19 @@ class Scheduler:
             else:
                 quarters = reversed(range(h.slots * 5 // 8, h.slots - need + 1))
             for q in quarters:
-                free = [key for key in h.busy if not any(h.busy[key][q:q + need])]
+                free = [key for key in h.busy if not any(h.busy[key][q : q + need])]
                 if kind == "first":
-                    pair = (next((d for d in doctors if d in free), None),
-                            next((n for n in nurses if n in free), None))
+                    pair = (
+                        next((d for d in doctors if d in free), None),
+                        next((n for n in nurses if n in free), None),
+                    )
                     chosen = pair if None not in pair else None
                 else:
-                    lead = next((m for m in (doctors if kind == "doctor" else nurses)
-                                 if m in free), None)
+                    lead = next((m for m in (doctors if kind == "doctor" else nurses) if m in free), None)
                     chosen = (lead,) if lead else None
                 if chosen:
                     for key in chosen:
-                        h.busy[key][q:q + need] = [True] * need
+                        h.busy[key][q : q + need] = [True] * need
                     return h.starts_at + timedelta(minutes=15 * q), chosen
         return None
 
@@ -289,7 +461,7 @@ class Scheduler:
         q = int((visit.starts_at - h.starts_at).total_seconds() // 900)
         need = int((visit.ends_at - visit.starts_at).total_seconds() // 900)
         for key in visit.members:
-            h.busy[key][q:q + need] = [False] * need
+            h.busy[key][q : q + need] = [False] * need
 
 
 def _identity(rng: random.Random, taken: set) -> dict:
@@ -302,14 +474,21 @@ def _identity(rng: random.Random, taken: set) -> dict:
         if key not in taken:
             taken.add(key)
             break
-    postcode, commune = rng.choices([(p, c) for p, c, _ in COMMUNES],
-                                    weights=[w for *_, w in COMMUNES])[0]
+    postcode, commune = rng.choices([(p, c) for p, c, _ in COMMUNES], weights=[w for *_, w in COMMUNES])[0]
     ald = "yes" if rng.random() < 0.85 else "unknown"
-    return {"last_name": last, "first_names": first, "birth_date": born, "sex": sex,
-            "postcode": postcode, "commune": commune, "ald": ald,
-            "ald_label": rng.choice(ALD_LABELS) if ald == "yes" else "", "gp_status": "none",
-            "phone": f"0639 98{rng.randrange(10_000):04d}" if rng.random() < 0.9 else "",
-            "birth_name": ""}
+    return {
+        "last_name": last,
+        "first_names": first,
+        "birth_date": born,
+        "sex": sex,
+        "postcode": postcode,
+        "commune": commune,
+        "ald": ald,
+        "ald_label": rng.choice(ALD_LABELS) if ald == "yes" else "",
+        "gp_status": "none",
+        "phone": f"0639 98{rng.randrange(10_000):04d}" if rng.random() < 0.9 else "",
+        "birth_name": "",
+    }
 
 
 def _office_time(moment: datetime, zone: ZoneInfo, rng: random.Random) -> datetime:
@@ -322,8 +501,9 @@ def _office_time(moment: datetime, zone: ZoneInfo, rng: random.Random) -> dateti
     return local.replace(minute=rng.randrange(0, 60), second=0, microsecond=0).astimezone(UTC)
 
 
-def plan_year(today: date, zone: ZoneInfo, hours: Mapping[str, str],
-              visits: Mapping[str, int], seed: int = SEED) -> Plan:
+def plan_year(
+    today: date, zone: ZoneInfo, hours: Mapping[str, str], visits: Mapping[str, int], seed: int = SEED
+) -> Plan:
     """The year that ends today, simulated and then trimmed to seed 001's figures. What has
     happened is what happened before today: the same day gives the same year."""
     rng = random.Random(seed)  # noqa: S311 -- synthetic data, not secrets
@@ -344,8 +524,9 @@ def plan_year(today: date, zone: ZoneInfo, hours: Mapping[str, str],
         if found is None:
             return
         start, members = found
-        visit = PlannedVisit(patient, kind, start, start + timedelta(
-            minutes=visits[f"{kind}_minutes"]), members, booked_at)
+        visit = PlannedVisit(
+            patient, kind, start, start + timedelta(minutes=visits[f"{kind}_minutes"]), members, booked_at
+        )
         patient.visits.append(visit)
         at(visit.ends_at, held, visit)
 
@@ -355,8 +536,7 @@ def plan_year(today: date, zone: ZoneInfo, hours: Mapping[str, str],
         patient = visit.patient
         visit.status = "no_show" if rng.random() < NO_SHOW else "honoured"
         if visit.status == "no_show":
-            book(patient, visit.kind, visit.ends_at + timedelta(days=rng.randint(7, 15)),
-                 visit.ends_at)
+            book(patient, visit.kind, visit.ends_at + timedelta(days=rng.randint(7, 15)), visit.ends_at)
         else:  # the assistants call the patient two weeks before the next visit is due
             following = "nurse" if visit.kind in ("first", "doctor") else "doctor"
             due = visit.starts_at + timedelta(weeks=rng.uniform(8, 14))
@@ -366,8 +546,9 @@ def plan_year(today: date, zone: ZoneInfo, hours: Mapping[str, str],
 
     def decided(patient):
         if patient.decision == "accepted":
-            book(patient, "first", patient.decided_at + timedelta(days=rng.randint(2, 21)),
-                 patient.decided_at)
+            book(
+                patient, "first", patient.decided_at + timedelta(days=rng.randint(2, 21)), patient.decided_at
+            )
 
     # Referrals arrive from the opening, a little more often in the first months (the backlog
     # of patients without a médecin traitant: 3,000 on the territory, seed 001).
@@ -404,8 +585,9 @@ def _seen(patient: PlannedPatient, now: datetime) -> bool:
     return bool(patient.past_honoured({"first"}, now))
 
 
-def _trim_to_targets(planned: list[PlannedPatient], scheduler: Scheduler, now: datetime,
-                     rng: random.Random, zone: ZoneInfo) -> None:
+def _trim_to_targets(
+    planned: list[PlannedPatient], scheduler: Scheduler, now: datetime, rng: random.Random, zone: ZoneInfo
+) -> None:
     """Seed 001's counts exactly: patients seen beyond 921 never existed; follow-ups beyond
     the 2,260 consultations end with the patient leaving (a médecin traitant found, mostly)."""
     seen = [p for p in planned if _seen(p, now)]
@@ -455,6 +637,7 @@ def _assign_sources(planned: list[PlannedPatient], now: datetime, rng: random.Ra
 
 # --- The replay through the domain --------------------------------------------------------------
 
+
 @dataclass
 class Context:
     session: Session
@@ -482,43 +665,70 @@ def _setup(ctx: Context, plan: Plan, hours: Mapping[str, str]) -> None:
     session, zone = ctx.session, ctx.zone
     today = plan.period.first - timedelta(days=7)
     for name, status in DOCTORS:
-        ctx.doctors.append(roster.save_member(
-            session, ctx.admin, None, {"name": name, "profession": "medecin", "team": "flexible",
-                                       "doctor_status": status},
-            ctx.clinician.id if not ctx.doctors else None))
+        ctx.doctors.append(
+            roster.save_member(
+                session,
+                ctx.admin,
+                None,
+                {"name": name, "profession": "medecin", "team": "flexible", "doctor_status": status},
+                ctx.clinician.id if not ctx.doctors else None,
+            )
+        )
     for name, profession, _ in NURSES:
-        ctx.nurses.append(roster.save_member(session, ctx.admin, None, {
-            "name": name, "profession": profession, "team": "stable"}, None))
-    assistants = [roster.save_member(session, ctx.admin, None, {
-        "name": name, "profession": "assistant_medical", "team": "stable"},
-        ctx.assistant.id if not index else None) for index, name in enumerate(ASSISTANTS)]
+        ctx.nurses.append(
+            roster.save_member(
+                session, ctx.admin, None, {"name": name, "profession": profession, "team": "stable"}, None
+            )
+        )
+    assistants = [
+        roster.save_member(
+            session,
+            ctx.admin,
+            None,
+            {"name": name, "profession": "assistant_medical", "team": "stable"},
+            ctx.assistant.id if not index else None,
+        )
+        for index, name in enumerate(ASSISTANTS)
+    ]
     closed = {}
     for day, half in plan.closed:
         closed.setdefault((day.weekday(), half), []).append(day)
     for slot_index, (weekday, half) in enumerate(WEEKLY_SLOTS):
         start, end = hours_range(hours[half])
-        members = [nurse for nurse, (*_, slots) in zip(ctx.nurses, NURSES, strict=True)
-                   if slot_index in slots] + [assistants[slot_index % len(assistants)]]
+        members = [
+            nurse for nurse, (*_, slots) in zip(ctx.nurses, NURSES, strict=True) if slot_index in slots
+        ] + [assistants[slot_index % len(assistants)]]
         for member in members:
-            pattern = roster.add_pattern(session, ctx.admin, member, weekday, start, end,
-                                         plan.period.first, None, zone, today=today)
+            pattern = roster.add_pattern(
+                session, ctx.admin, member, weekday, start, end, plan.period.first, None, zone, today=today
+            )
             for day in closed.get((weekday, half), []):
-                roster.add_exception(session, ctx.admin, pattern, day, "Centre fermé",
-                                     today=today)
+                roster.add_exception(session, ctx.admin, pattern, day, "Centre fermé", today=today)
     for name, category, commune in INVENTED_PARTNERS:
-        partners.create_organisation(session, ctx.admin, {
-            "name": name, "category": category, "commune": commune,
-            "notes": "Partenaire fictif du site de démonstration."})
+        partners.create_organisation(
+            session,
+            ctx.admin,
+            {
+                "name": name,
+                "category": category,
+                "commune": commune,
+                "notes": "Partenaire fictif du site de démonstration.",
+            },
+        )
     session.flush()
     invented = {name for name, _, _ in INVENTED_PARTNERS}
-    for organisation in session.scalars(select(PartnerOrganisation).where(
-            PartnerOrganisation.active.is_(True)).order_by(PartnerOrganisation.id)):
+    for organisation in session.scalars(
+        select(PartnerOrganisation)
+        .where(PartnerOrganisation.active.is_(True))
+        .order_by(PartnerOrganisation.id)
+    ):
         if organisation.category != "autre" or organisation.name in invented:  # not URPS itself
             ctx.sources.setdefault(organisation.category, []).append(organisation)
     for category in ("infirmiers_liberaux", "pharmacie", "msp_esp"):
         for organisation in ctx.sources.get(category, []):
-            link, _token = partners.create_referral_link(session, ctx.admin, organisation,
-                                                         "Formulaire d'adressage")
+            link, _token = partners.create_referral_link(
+                session, ctx.admin, organisation, "Formulaire d'adressage"
+            )
             ctx.links[organisation.id] = link
 
 
@@ -546,8 +756,16 @@ def _events(plan: Plan, zone: ZoneInfo) -> list[tuple]:
 
 def _add_session(ctx: Context, h: HalfDay, doctor: int) -> None:
     local_start, local_end = h.starts_at.astimezone(ctx.zone), h.ends_at.astimezone(ctx.zone)
-    roster.add_session(ctx.session, ctx.admin, ctx.doctors[doctor], h.day, local_start.time(),
-                       local_end.time(), ctx.zone, today=h.day - ROSTER_AHEAD)
+    roster.add_session(
+        ctx.session,
+        ctx.admin,
+        ctx.doctors[doctor],
+        h.day,
+        local_start.time(),
+        local_end.time(),
+        ctx.zone,
+        today=h.day - ROSTER_AHEAD,
+    )
 
 
 def _receive(ctx: Context, patient: PlannedPatient) -> None:
@@ -562,11 +780,21 @@ def _receive(ctx: Context, patient: PlannedPatient) -> None:
             channel = "phone"
     referrer = {}
     if source is not None:
-        referrer = {"referrer_name": f"{REFERRERS[source.category]} ({source.name})"[:120],
-                    "referrer_phone": f"0536 49{patient.number % 10_000:04d}"}
-    referral = referrals.receive(ctx.session, None if link else ctx.assistant, channel,
-                                 patient.identity, referrer, patient.reason, source=source,
-                                 link=link, site_name=ctx.site_name)
+        referrer = {
+            "referrer_name": f"{REFERRERS[source.category]} ({source.name})"[:120],
+            "referrer_phone": f"0536 49{patient.number % 10_000:04d}",
+        }
+    referral = referrals.receive(
+        ctx.session,
+        None if link else ctx.assistant,
+        channel,
+        patient.identity,
+        referrer,
+        patient.reason,
+        source=source,
+        link=link,
+        site_name=ctx.site_name,
+    )
     ctx.referral_of[patient.number] = referral
 
 
@@ -575,31 +803,44 @@ def _decide(ctx: Context, patient: PlannedPatient) -> None:
     actor = ctx.clinician if patient.number % 3 == 0 else ctx.assistant
     if patient.decision == "declined":
         _, _, reason, orientation = patient.decline
-        result = referrals.decide(ctx.session, actor, referral, "declined", reason, orientation,
-                                  orientation_detail="Orientation proposée au patient par "
-                                  "téléphone." if orientation == "other" else "",
-                                  site_name=ctx.site_name)
+        result = referrals.decide(
+            ctx.session,
+            actor,
+            referral,
+            "declined",
+            reason,
+            orientation,
+            orientation_detail="Orientation proposée au patient par téléphone."
+            if orientation == "other"
+            else "",
+            site_name=ctx.site_name,
+        )
     else:
-        result = referrals.decide(ctx.session, actor, referral, patient.decision,
-                                  site_name=ctx.site_name)
+        result = referrals.decide(ctx.session, actor, referral, patient.decision, site_name=ctx.site_name)
     ctx.patient_of[patient.number] = result
 
 
 def _book(ctx: Context, visit: PlannedVisit) -> None:
     patient = ctx.patient_of[visit.patient.number]
     ctx.appointment_of[id(visit)] = booking.book(
-        ctx.session, ctx.assistant, patient, visit.kind, visit.starts_at.astimezone(UTC),
-        ctx.members(visit.members), ctx.visits, ctx.zone, now=visit.booked_at)
+        ctx.session,
+        ctx.assistant,
+        patient,
+        visit.kind,
+        visit.starts_at.astimezone(UTC),
+        ctx.members(visit.members),
+        ctx.visits,
+        ctx.zone,
+        now=visit.booked_at,
+    )
 
 
 def _mark(ctx: Context, visit: PlannedVisit) -> None:
-    booking.mark(ctx.session, ctx.clinician, ctx.appointment_of[id(visit)], visit.status,
-                 now=visit.ends_at)
+    booking.mark(ctx.session, ctx.clinician, ctx.appointment_of[id(visit)], visit.status, now=visit.ends_at)
 
 
 def _exit(ctx: Context, patient: PlannedPatient) -> None:
-    patients.set_status(ctx.session, ctx.clinician, ctx.patient_of[patient.number],
-                        patient.exit_status)
+    patients.set_status(ctx.session, ctx.clinician, ctx.patient_of[patient.number], patient.exit_status)
 
 
 class Replay:
@@ -610,16 +851,24 @@ class Replay:
         self.zone = ZoneInfo(site["timezone"])
         self.plan, self.hours = plan, settings["hours"]
         users = {u.role: u for u in session.scalars(select(StaffUser).order_by(StaffUser.id))}
-        self.ctx = Context(session, site["name"], self.zone, settings["visits"],
-                           users["assistant"], users["clinician"], users["admin"])
+        self.ctx = Context(
+            session,
+            site["name"],
+            self.zone,
+            settings["visits"],
+            users["assistant"],
+            users["clinician"],
+            users["admin"],
+        )
         self.events = _events(plan, self.zone)
 
     def __len__(self) -> int:
         return 1 + len(self.events)
 
     def __iter__(self) -> Iterator[None]:
-        before_opening = datetime.combine(self.plan.period.first - timedelta(days=7), time(9),
-                                          tzinfo=self.zone)
+        before_opening = datetime.combine(
+            self.plan.period.first - timedelta(days=7), time(9), tzinfo=self.zone
+        )
         # Flushed inside the clock: column defaults (an audit event's time) are set at flush.
         with clock_at(before_opening):
             _setup(self.ctx, self.plan, self.hours)

@@ -21,7 +21,8 @@ RENDERED = {
 }
 # Config files (nginx, systemd), not HTML: no HTML escaping.
 _jinja = jinja2.Environment(  # noqa: S701  # nosec B701
-    loader=jinja2.FileSystemLoader(DEPLOY_TEMPLATES), keep_trailing_newline=True,
+    loader=jinja2.FileSystemLoader(DEPLOY_TEMPLATES),
+    keep_trailing_newline=True,
     undefined=jinja2.StrictUndefined,
 )
 
@@ -46,9 +47,15 @@ def render_deploy(
     """
     name = server_name(site)
     values = {
-        "slug": site["slug"], "name": site["name"], "server_name": name,
-        "site_dir": instances_dir / site["slug"], "instances_dir": instances_dir, "kit_dir": kit_dir,
-        "static_dir": STATIC_DIR, "user": user, "group": group,
+        "slug": site["slug"],
+        "name": site["name"],
+        "server_name": name,
+        "site_dir": instances_dir / site["slug"],
+        "instances_dir": instances_dir,
+        "kit_dir": kit_dir,
+        "static_dir": STATIC_DIR,
+        "user": user,
+        "group": group,
         "certificate": certificate or f"/etc/letsencrypt/live/{name}/fullchain.pem",
         "certificate_key": certificate_key or f"/etc/letsencrypt/live/{name}/privkey.pem",
     }

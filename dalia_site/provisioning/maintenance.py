@@ -38,8 +38,11 @@ class MaintenanceError(Exception):
 def site_folders(instances_dir: Path) -> list[Path]:
     if not instances_dir.is_dir():
         return []
-    return sorted(p for p in instances_dir.iterdir()
-                  if p.is_dir() and not p.name.startswith(".") and (p / SITE_FILE).is_file())
+    return sorted(
+        p
+        for p in instances_dir.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and (p / SITE_FILE).is_file()
+    )
 
 
 def head_revision() -> str:
@@ -53,8 +56,9 @@ def site_app(folder: Path):
     app = create_app(folder)
     url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
     if url.get_backend_name() == "sqlite" and not Path(url.database).is_file():
-        raise SiteConfigError(f"{url.database} : base de données introuvable (restaurez une "
-                              "sauvegarde avec `dalia restore`)")
+        raise SiteConfigError(
+            f"{url.database} : base de données introuvable (restaurez une sauvegarde avec `dalia restore`)"
+        )
     with app.app_context():
         try:
             yield app
@@ -89,21 +93,28 @@ class SiteSummary:
 def summarise(folder: Path) -> SiteSummary:
     """One line of `dalia sites`; a broken site is listed with its error rather than hidden."""
     backup = last_backup(folder)
-    backup_text = datetime.fromtimestamp(backup.stat().st_mtime).strftime("%d/%m/%Y %Hh%M") \
-        if backup else "jamais"
+    backup_text = (
+        datetime.fromtimestamp(backup.stat().st_mtime).strftime("%d/%m/%Y %Hh%M") if backup else "jamais"
+    )
     try:
         with site_app(folder) as app:
             revision = current_revision()
-            schema = "absent" if revision is None else (
-                f"{revision} (à jour)" if revision == head_revision()
-                else f"{revision} (mise à jour disponible : {head_revision()})")
+            schema = (
+                "absent"
+                if revision is None
+                else (
+                    f"{revision} (à jour)"
+                    if revision == head_revision()
+                    else f"{revision} (mise à jour disponible : {head_revision()})"
+                )
+            )
             tables = inspect(db.engine).get_table_names()
-            patients = str(db.session.scalar(text("SELECT count(*) FROM patient"))) \
-                if "patient" in tables else "0"
+            patients = (
+                str(db.session.scalar(text("SELECT count(*) FROM patient"))) if "patient" in tables else "0"
+            )
             name = app.config["SITE"]["name"]
     except (SiteConfigError, SQLAlchemyError) as error:
-        return SiteSummary(folder.name, "?", f"erreur : {str(error).splitlines()[0]}", "?",
-                           backup_text)
+        return SiteSummary(folder.name, "?", f"erreur : {str(error).splitlines()[0]}", "?", backup_text)
     return SiteSummary(folder.name, name, schema, patients, backup_text)
 
 
@@ -121,14 +132,17 @@ def check_site(folder: Path) -> tuple[list[str], list[str]]:
             except SQLAlchemyError as error:
                 return [f"base de données injoignable : {str(error).splitlines()[0]}"], []
             if revision != head_revision():
-                problems.append(f"schéma de la base en version {revision}, attendu "
-                                f"{head_revision()} : lancez `dalia upgrade {folder.name}`")
+                problems.append(
+                    f"schéma de la base en version {revision}, attendu "
+                    f"{head_revision()} : lancez `dalia upgrade {folder.name}`"
+                )
                 return problems, to_complete
             if not site["cpts"]:
                 to_complete.append("site.toml : [site] cpts (nom de la CPTS porteuse) à compléter")
             if not site["domain"]:
-                to_complete.append("site.toml : [site] domain (nom d'hôte public) à compléter "
-                                   "avant la mise en ligne")
+                to_complete.append(
+                    "site.toml : [site] domain (nom d'hôte public) à compléter avant la mise en ligne"
+                )
             to_complete += missing_details(db.session)
     except SiteConfigError as error:
         problems.append(str(error))
@@ -148,8 +162,9 @@ def _run(command: list[str], what: str, env: dict[str, str] | None = None) -> No
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=3600, env=env)
     except FileNotFoundError as error:
-        raise MaintenanceError(f"{what} : {command[0]} introuvable (apt-get install "
-                               "postgresql-client)") from error
+        raise MaintenanceError(
+            f"{what} : {command[0]} introuvable (apt-get install postgresql-client)"
+        ) from error
     if result.returncode != 0:
         raise MaintenanceError(f"{what} : {result.stderr.strip().splitlines()[-1]}")
 
@@ -183,8 +198,9 @@ def backup_site(folder: Path, out: Path | None = None) -> Path:
                 _sqlite_copy(Path(make_url(db.engine.url).database), partial)
             else:
                 url, env = _libpq(db.engine.url)
-                _run(["pg_dump", "--format=custom", "--no-owner", "--file", str(partial), url],
-                     "pg_dump", env)
+                _run(
+                    ["pg_dump", "--format=custom", "--no-owner", "--file", str(partial), url], "pg_dump", env
+                )
             partial.replace(target)
         finally:
             partial.unlink(missing_ok=True)
@@ -194,8 +210,11 @@ def backup_site(folder: Path, out: Path | None = None) -> Path:
 def prune_backups(folder: Path, slug: str, keep: int) -> list[Path]:
     """Remove all but the `keep` newest dated backups of the site (safety copies made before a
     restore, and files written with --out elsewhere, are never removed)."""
-    dated = sorted((p for p in (folder / "backups").glob(f"{slug}-2*") if p.is_file()),
-                   key=lambda p: p.name, reverse=True)
+    dated = sorted(
+        (p for p in (folder / "backups").glob(f"{slug}-2*") if p.is_file()),
+        key=lambda p: p.name,
+        reverse=True,
+    )
     removed = dated[keep:]
     for path in removed:
         path.unlink()
@@ -215,12 +234,16 @@ def _backup_identity(backup: Path) -> tuple[str, str] | None:
             connection.close()
         return tuple(row) if row else None
     if head.startswith(PGDUMP_MAGIC):
-        result = subprocess.run(["pg_restore", "--data-only", "--table=site_identity", "-f", "-",
-                                 str(backup)], capture_output=True, text=True, timeout=600)
+        result = subprocess.run(
+            ["pg_restore", "--data-only", "--table=site_identity", "-f", "-", str(backup)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         lines = result.stdout.splitlines()
         for index, line in enumerate(lines):
             if line.startswith("COPY ") and "site_identity" in line and index + 1 < len(lines):
-                columns = line[line.index("(") + 1:line.index(")")].replace('"', "").split(", ")
+                columns = line[line.index("(") + 1 : line.index(")")].replace('"', "").split(", ")
                 values = dict(zip(columns, lines[index + 1].split("\t"), strict=False))
                 return values.get("slug"), values.get("site_uid")
         return None
@@ -252,9 +275,11 @@ def restore_site(folder: Path, backup: Path) -> Path:
         sqlite = _is_sqlite()
         database = make_url(db.engine.url).database if sqlite else None
         url = db.engine.url
-    safety = backup_site(folder, folder / "backups" /
-                         f"{slug}-avant-restauration-{datetime.now():%Y%m%d-%H%M%S}."
-                         f"{'sqlite3' if sqlite else 'pgdump'}")
+    safety = backup_site(
+        folder,
+        folder / "backups" / f"{slug}-avant-restauration-{datetime.now():%Y%m%d-%H%M%S}."
+        f"{'sqlite3' if sqlite else 'pgdump'}",
+    )
     if sqlite:
         # The backup API writes into the live database under SQLite's own locks: readers of a
         # serving site see the old data or the new, never a mix.
@@ -264,8 +289,20 @@ def restore_site(folder: Path, backup: Path) -> Path:
             _sqlite_copy(copy, Path(database))
     else:
         libpq_url, env = _libpq(url)
-        _run(["pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction",
-              "--dbname", libpq_url, str(backup)], "pg_restore", env)
+        _run(
+            [
+                "pg_restore",
+                "--clean",
+                "--if-exists",
+                "--no-owner",
+                "--single-transaction",
+                "--dbname",
+                libpq_url,
+                str(backup),
+            ],
+            "pg_restore",
+            env,
+        )
     return safety
 
 

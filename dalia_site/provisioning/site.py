@@ -25,7 +25,8 @@ from dalia_site.provisioning.templates import load_template
 FILES_DIR = Path(__file__).parent / "files"
 # TOML, not HTML: no HTML escaping; values are quoted by the `toml` filter below.
 _jinja = jinja2.Environment(  # nosec B701
-    loader=jinja2.FileSystemLoader(FILES_DIR), keep_trailing_newline=True,
+    loader=jinja2.FileSystemLoader(FILES_DIR),
+    keep_trailing_newline=True,
     autoescape=False,  # noqa: S701
 )
 # JSON strings, integers and booleans are valid TOML values.
@@ -65,9 +66,13 @@ def write_site_files(folder: Path, template, slug: str, domain: str, database_ur
     site = dict(template.site, slug=slug, timezone="Europe/Paris", domain=domain)
     https = bool(domain)
     toml = _jinja.get_template("site.toml.j2").render(
-        site=site, territory=template.territory, template=template.slug,
+        site=site,
+        territory=template.territory,
+        template=template.slug,
         created=date.today().strftime("%d/%m/%Y"),
-        database_url=database_url, https=https, proxy_hops=1 if https else 0,
+        database_url=database_url,
+        https=https,
+        proxy_hops=1 if https else 0,
     )
     (folder / SITE_FILE).write_text(toml, encoding="utf-8")
     secret_path = folder / SECRET_FILE
@@ -145,8 +150,9 @@ def create_site(
             for partner in template.partners:
                 partners.create_organisation(db.session, None, partner.values, partner.contacts)
             progress("premier compte administrateur")
-            admin = accounts.create_staff(db.session, None, admin_email,
-                                          "Administrateur du site", "admin", password)
+            admin = accounts.create_staff(
+                db.session, None, admin_email, "Administrateur du site", "admin", password
+            )
             # A generated password is a one-time password; one the operator chose is not.
             admin.must_change_password = generated
             db.session.commit()
@@ -166,5 +172,4 @@ def create_site(
         if isinstance(error, Exception):
             raise ProvisioningError(f"création du site {slug!r} impossible : {error}") from error
         raise
-    return CreatedSite(path=final, admin_email=admin_email,
-                       admin_password=password if generated else None)
+    return CreatedSite(path=final, admin_email=admin_email, admin_password=password if generated else None)

@@ -23,8 +23,20 @@ TEMPLATE_KEYS = {
     "site": ("name", "territory", "departement", "cpts"),
     "territory": ("de_departement", "postcode_prefixes", "communes"),
 }
-PARTNER_KEYS = {"name", "category", "address", "postcode", "commune", "phone", "email", "website",
-                "opening_hours", "finess", "notes", "contacts"}
+PARTNER_KEYS = {
+    "name",
+    "category",
+    "address",
+    "postcode",
+    "commune",
+    "phone",
+    "email",
+    "website",
+    "opening_hours",
+    "finess",
+    "notes",
+    "contacts",
+}
 
 
 class TemplateError(SiteConfigError):
@@ -54,8 +66,11 @@ def template_slugs() -> list[str]:
     root = templates_dir()
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir()
-                  if p.is_dir() and not p.name.startswith(("_", ".")) and (p / TEMPLATE_FILE).is_file())
+    return sorted(
+        p.name
+        for p in root.iterdir()
+        if p.is_dir() and not p.name.startswith(("_", ".")) and (p / TEMPLATE_FILE).is_file()
+    )
 
 
 def _read_toml(path: Path) -> dict:
@@ -128,14 +143,16 @@ def load_template(slug: str) -> TerritoryTemplate:
     data = _read_toml(path)
     unknown = set(data) - {"site", "territory", "partners"}
     if unknown:
-        raise TemplateError(f"{path} : {sorted(unknown)[0]} est inconnu (attendu : [site], "
-                            "[territory], [[partners]])")
+        raise TemplateError(
+            f"{path} : {sorted(unknown)[0]} est inconnu (attendu : [site], [territory], [[partners]])"
+        )
     site = _section(data, path, "site")
     territory = _section(data, path, "territory", required=False)
-    names = {"de_departement": territory["de_departement"] or f"({site['departement']})",
-             "departement": site["departement"]}
+    names = {
+        "de_departement": territory["de_departement"] or f"({site['departement']})",
+        "departement": site["departement"],
+    }
     common_path = root / COMMON_PARTNERS
     partners = _partners(_read_toml(common_path), common_path, names) if common_path.is_file() else []
     partners += _partners(data, path, names)
-    return TerritoryTemplate(slug=slug, path=path, site=site, territory=territory,
-                             partners=partners)
+    return TerritoryTemplate(slug=slug, path=path, site=site, territory=territory, partners=partners)

@@ -20,50 +20,83 @@ TEXT = {"filters": [strip]}
 class IdentityForm(Form):
     """The patient's identity: the same fields for a partner, an assistant and the patient page."""
 
-    last_name = StringField("Nom d'usage", validators=[Marked()], **TEXT,
-                            render_kw={"autocomplete": "off"})
-    first_names = StringField("Prénom(s)", validators=[Marked()], **TEXT,
-                              render_kw={"autocomplete": "off"})
+    last_name = StringField("Nom d'usage", validators=[Marked()], **TEXT, render_kw={"autocomplete": "off"})
+    first_names = StringField("Prénom(s)", validators=[Marked()], **TEXT, render_kw={"autocomplete": "off"})
     birth_name = StringField("Nom de naissance (si différent)", **TEXT)
-    birth_date = DateField("Date de naissance", validators=[Marked()],
-                           description="jj/mm/aaaa")
-    sex = RadioField("Sexe", choices=choices(SEXES.items()), validators=[Marked()],
-                     validate_choice=False)
+    birth_date = DateField("Date de naissance", validators=[Marked()], description="jj/mm/aaaa")
+    sex = RadioField("Sexe", choices=choices(SEXES.items()), validators=[Marked()], validate_choice=False)
     phone = TelField("Téléphone du patient", **TEXT)
     email = EmailField("E-mail du patient (facultatif)", **TEXT)
     address = StringField("Adresse", **TEXT)
-    postcode = StringField("Code postal", validators=[Marked()], **TEXT,
-                           render_kw={"inputmode": "numeric"})
+    postcode = StringField("Code postal", validators=[Marked()], **TEXT, render_kw={"inputmode": "numeric"})
     commune = StringField("Commune", **TEXT)
-    ald = RadioField("Affection de longue durée (ALD)", choices=choices(ALD_CHOICES.items()),
-                     validators=[Marked()], validate_choice=False, default="unknown")
-    ald_label = StringField("ALD, en quelques mots (facultatif)", **TEXT,
-                            description="Ex. « diabète de type 2 » — pas de compte rendu médical.")
-    gp_status = RadioField("Médecin traitant", choices=choices(GP_CHOICES.items()),
-                           validators=[Marked()], validate_choice=False, default="none")
+    ald = RadioField(
+        "Affection de longue durée (ALD)",
+        choices=choices(ALD_CHOICES.items()),
+        validators=[Marked()],
+        validate_choice=False,
+        default="unknown",
+    )
+    ald_label = StringField(
+        "ALD, en quelques mots (facultatif)",
+        **TEXT,
+        description="Ex. « diabète de type 2 » — pas de compte rendu médical.",
+    )
+    gp_status = RadioField(
+        "Médecin traitant",
+        choices=choices(GP_CHOICES.items()),
+        validators=[Marked()],
+        validate_choice=False,
+        default="none",
+    )
     gp_name = StringField("Nom du médecin traitant", **TEXT)
 
     def identity(self) -> dict:
-        return {name: self[name].data for name in (
-            "last_name", "first_names", "birth_name", "birth_date", "sex", "phone", "email",
-            "address", "postcode", "commune", "ald", "ald_label", "gp_status", "gp_name")}
+        return {
+            name: self[name].data
+            for name in (
+                "last_name",
+                "first_names",
+                "birth_name",
+                "birth_date",
+                "sex",
+                "phone",
+                "email",
+                "address",
+                "postcode",
+                "commune",
+                "ald",
+                "ald_label",
+                "gp_status",
+                "gp_name",
+            )
+        }
 
 
 class PublicReferralForm(IdentityForm):
     referrer_name = StringField("Votre nom", validators=[Marked()], **TEXT)
-    referrer_profession = StringField("Votre profession", **TEXT,
-                                      description="Ex. infirmière libérale, pharmacien, urgentiste")
+    referrer_profession = StringField(
+        "Votre profession", **TEXT, description="Ex. infirmière libérale, pharmacien, urgentiste"
+    )
     referrer_phone = TelField("Votre téléphone", **TEXT)
-    referrer_email = EmailField("Votre e-mail", **TEXT,
-                                description="Pour recevoir l'accusé de réception puis la décision "
-                                            "(par référence, sans donnée du patient).")
-    reason = TextAreaField("Motif de l'adressage", validators=[Marked()], **TEXT,
-                           description="En quelques lignes (1 000 caractères au plus), sans "
-                                       "compte rendu médical.")
+    referrer_email = EmailField(
+        "Votre e-mail",
+        **TEXT,
+        description="Pour recevoir l'accusé de réception puis la décision "
+        "(par référence, sans donnée du patient).",
+    )
+    reason = TextAreaField(
+        "Motif de l'adressage",
+        validators=[Marked()],
+        **TEXT,
+        description="En quelques lignes (1 000 caractères au plus), sans compte rendu médical.",
+    )
 
     def referrer(self) -> dict:
-        return {name: self[name].data for name in (
-            "referrer_name", "referrer_profession", "referrer_phone", "referrer_email")}
+        return {
+            name: self[name].data
+            for name in ("referrer_name", "referrer_profession", "referrer_phone", "referrer_email")
+        }
 
 
 STAFF_CHANNELS = [(k, v) for k, v in CHANNELS.items() if k != "link"]
@@ -73,9 +106,12 @@ class StaffReferralForm(PublicReferralForm):
     """An assistant records a referral received by phone, mail or fax, or a direct access."""
 
     channel = SelectField("Reçu par", choices=choices(STAFF_CHANNELS), validate_choice=False)
-    source_id = SelectField("Partenaire qui adresse", choices=[], validate_choice=False,
-                            description="Laissez « Accès direct » si le patient est venu de "
-                                        "lui-même.")
+    source_id = SelectField(
+        "Partenaire qui adresse",
+        choices=[],
+        validate_choice=False,
+        description="Laissez « Accès direct » si le patient est venu de lui-même.",
+    )
 
 
 class PatientForm(IdentityForm):
@@ -85,11 +121,12 @@ class PatientForm(IdentityForm):
 
 class DecisionForm(Form):
     decline_reason = TextAreaField("Motif du refus", **TEXT)
-    orientation = SelectField("Orientation proposée",
-                              choices=choices([("", "— choisir —"), *ORIENTATIONS.items()]),
-                              validate_choice=False)
-    orientation_partner = StringField("Partenaire (annuaire)", **TEXT,
-                                      render_kw={"list": "partenaires"})
+    orientation = SelectField(
+        "Orientation proposée",
+        choices=choices([("", "— choisir —"), *ORIENTATIONS.items()]),
+        validate_choice=False,
+    )
+    orientation_partner = StringField("Partenaire (annuaire)", **TEXT, render_kw={"list": "partenaires"})
     orientation_detail = StringField("Précision", **TEXT)
 
 

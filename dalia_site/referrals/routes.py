@@ -40,6 +40,7 @@ def _site_name() -> str:
 
 # --- The partner's private link (public, write-only) ------------------------------------------
 
+
 @bp.route("/adressage/<token>", methods=["GET", "POST"])
 @public
 def partner_form(token: str):
@@ -55,22 +56,37 @@ def partner_form(token: str):
     form = PublicReferralForm()
     if request.method == "GET":
         return render_template("referrals/public_form.html", form=form, organisation=organisation)
-    allowed = all([ratelimit.allow(db.session, f"link:{link.id}", LINK_LIMIT, LIMIT_WINDOW),
-                   ratelimit.allow(db.session, address, ADDRESS_LIMIT, LIMIT_WINDOW)])
+    allowed = all(
+        [
+            ratelimit.allow(db.session, f"link:{link.id}", LINK_LIMIT, LIMIT_WINDOW),
+            ratelimit.allow(db.session, address, ADDRESS_LIMIT, LIMIT_WINDOW),
+        ]
+    )
     db.session.commit()  # the hit counts even when the form is refused
     if not allowed:
         abort(429)
-    ok, referral = submit(form, lambda: referrals.receive(
-        db.session, None, "link", form.identity(), form.referrer(), form.reason.data,
-        source=organisation, link=link, site_name=_site_name()))
+    ok, referral = submit(
+        form,
+        lambda: referrals.receive(
+            db.session,
+            None,
+            "link",
+            form.identity(),
+            form.referrer(),
+            form.reason.data,
+            source=organisation,
+            link=link,
+            site_name=_site_name(),
+        ),
+    )
     if not ok:
-        return render_template("referrals/public_form.html", form=form,
-                               organisation=organisation), 422
+        return render_template("referrals/public_form.html", form=form, organisation=organisation), 422
     # Only the reference is shown back: nothing of what was stored is read again.
     return render_template("referrals/public_done.html", reference=referral.reference), 201
 
 
 # --- Staff: entry, queue, triage --------------------------------------------------------------
+
 
 def _partner_choices() -> list:
     rows = db.session.execute(
@@ -95,13 +111,23 @@ def create():
             if source_id and (source is None or not source.active):
                 raise FieldError("source_id", "Partenaire inconnu ou archivé.")
             if source is not None and channel == "direct":
-                raise FieldError("channel", "Un accès direct n'a pas de partenaire : choisissez "
-                                            "« Accès direct » comme partenaire, ou le canal reçu.")
+                raise FieldError(
+                    "channel",
+                    "Un accès direct n'a pas de partenaire : choisissez "
+                    "« Accès direct » comme partenaire, ou le canal reçu.",
+                )
             if channel not in dict(STAFF_CHANNELS):
                 raise FieldError("channel", "Choisissez comment l'adressage a été reçu.")
-            return referrals.receive(db.session, current_user, channel, form.identity(),
-                                     form.referrer(), form.reason.data, source=source,
-                                     site_name=_site_name())
+            return referrals.receive(
+                db.session,
+                current_user,
+                channel,
+                form.identity(),
+                form.referrer(),
+                form.reason.data,
+                source=source,
+                site_name=_site_name(),
+            )
 
         ok, referral = submit(form, record)
         if ok:
@@ -144,16 +170,23 @@ def _sources_in(status: str, source: str) -> list:
     rows = db.session.execute(
         select(PartnerOrganisation.id, PartnerOrganisation.name)
         .where(PartnerOrganisation.id.in_(listed) | (PartnerOrganisation.id == (parse_id(source) or 0)))
-        .order_by(func.lower(PartnerOrganisation.name))).all()
+        .order_by(func.lower(PartnerOrganisation.name))
+    ).all()
     return choices((str(i), n) for i, n in rows)
 
 
 def _queue_context():
     status, source = _queue_filters()
     page = paginate(_queue_query(status, source), PAGE_SIZE)
-    return {"page": page, "status": status, "source": source, "counts": _counters(),
-            "statuses": REFERRAL_STATUSES, "sources": _sources_in(status, source),
-            "decision_form": DecisionForm()}
+    return {
+        "page": page,
+        "status": status,
+        "source": source,
+        "counts": _counters(),
+        "statuses": REFERRAL_STATUSES,
+        "sources": _sources_in(status, source),
+        "decision_form": DecisionForm(),
+    }
 
 
 @bp.route("/adressages")
@@ -164,8 +197,14 @@ def queue():
     # The queue shows the identities carried by the referrals: the reading is traced.
     shown = [r.id for r in context["page"].items]
     if shown:
-        audit.record(db.session, current_user, "referral.list_view", "referral", None,
-                     f"File des adressages : n° {', '.join(map(str, shown))}")
+        audit.record(
+            db.session,
+            current_user,
+            "referral.list_view",
+            "referral",
+            None,
+            f"File des adressages : n° {', '.join(map(str, shown))}",
+        )
         db.session.commit()
     return response
 
@@ -175,14 +214,27 @@ def queue():
 def counters():
     """The counters block of the queue, refreshed by htmx after each inline decision."""
     status, source = _queue_filters()
-    return render_block("referrals/queue.html", "counters", counts=_counters(), status=status,
-                        source=source, statuses=REFERRAL_STATUSES)
+    return render_block(
+        "referrals/queue.html",
+        "counters",
+        counts=_counters(),
+        status=status,
+        source=source,
+        statuses=REFERRAL_STATUSES,
+    )
 
 
 def _referral_or_404(referral_id: int) -> Referral:
-    referral = db.session.scalar(select(Referral).where(Referral.id == referral_id).options(
-        joinedload(Referral.source), joinedload(Referral.patient),
-        joinedload(Referral.decided_by), joinedload(Referral.orientation_partner)))
+    referral = db.session.scalar(
+        select(Referral)
+        .where(Referral.id == referral_id)
+        .options(
+            joinedload(Referral.source),
+            joinedload(Referral.patient),
+            joinedload(Referral.decided_by),
+            joinedload(Referral.orientation_partner),
+        )
+    )
     if referral is None:
         abort(404)
     return referral
@@ -192,7 +244,9 @@ def _show(referral: Referral, status: int = 200, decision_form: DecisionForm | N
     territory = current_app.config["SITE_SETTINGS"]["territory"]
     duplicates = referrals.find_duplicates(db.session, referral) if referral.patient_id is None else []
     return render_template(
-        "referrals/show.html", referral=referral, duplicates=duplicates,
+        "referrals/show.html",
+        referral=referral,
+        duplicates=duplicates,
         checklist=eligibility.checklist(referral, territory),
         decision_form=decision_form or DecisionForm(),
     ), status
@@ -203,14 +257,23 @@ def _show(referral: Referral, status: int = 200, decision_form: DecisionForm | N
 def show(referral_id: int):
     referral = _referral_or_404(referral_id)
     response = _show(referral)
-    audit.record(db.session, current_user, "referral.view", "referral", referral.id,
-                 f"Consultation de l'adressage {referral.reference}")
+    audit.record(
+        db.session,
+        current_user,
+        "referral.view",
+        "referral",
+        referral.id,
+        f"Consultation de l'adressage {referral.reference}",
+    )
     if referral.patient_id:
-        patients.record_view(db.session, current_user, referral.patient_id,
-                             f"adressage {referral.reference}")
+        patients.record_view(db.session, current_user, referral.patient_id, f"adressage {referral.reference}")
     duplicates = referrals.find_duplicates(db.session, referral) if not referral.patient_id else []
-    patients.record_list_view(db.session, current_user, [p.id for p in duplicates],
-                              f"doublons possibles de l'adressage {referral.reference}")
+    patients.record_list_view(
+        db.session,
+        current_user,
+        [p.id for p in duplicates],
+        f"doublons possibles de l'adressage {referral.reference}",
+    )
     db.session.commit()
     return response
 
@@ -233,8 +296,12 @@ def attach(referral_id: int):
         flash(str(error), "error")
         return redirect(url_for("referrals.show", referral_id=referral_id), 303)
     db.session.commit()
-    flash("Adressage rattaché au patient existant." if chosen != "nouveau"
-          else "Nouveau patient créé pour cet adressage.", "success")
+    flash(
+        "Adressage rattaché au patient existant."
+        if chosen != "nouveau"
+        else "Nouveau patient créé pour cet adressage.",
+        "success",
+    )
     return redirect(url_for("referrals.show", referral_id=referral_id), 303)
 
 
@@ -246,19 +313,33 @@ def decide(referral_id: int):
     form = DecisionForm()
     partner = None
     if form.orientation.data == "partner" and form.orientation_partner.data:
-        partner = db.session.scalar(select(PartnerOrganisation).where(
-            PartnerOrganisation.name == form.orientation_partner.data,
-            PartnerOrganisation.active.is_(True)))
-    ok, _ = submit(form, lambda: referrals.decide(
-        db.session, current_user, referral, decision, form.decline_reason.data,
-        form.orientation.data or None, partner, form.orientation_detail.data,
-        site_name=_site_name()))
+        partner = db.session.scalar(
+            select(PartnerOrganisation).where(
+                PartnerOrganisation.name == form.orientation_partner.data,
+                PartnerOrganisation.active.is_(True),
+            )
+        )
+    ok, _ = submit(
+        form,
+        lambda: referrals.decide(
+            db.session,
+            current_user,
+            referral,
+            decision,
+            form.decline_reason.data,
+            form.orientation.data or None,
+            partner,
+            form.orientation_detail.data,
+            site_name=_site_name(),
+        ),
+    )
     if wants_fragment():
         # Inline in the queue: the row comes back updated (or with the messages), and the
         # counters are told to refresh themselves.
         db.session.refresh(referral)
-        response = render_block("referrals/queue.html", "row", referral=referral,
-                                decision_form=form, inline_errors=not ok)
+        response = render_block(
+            "referrals/queue.html", "row", referral=referral, decision_form=form, inline_errors=not ok
+        )
         return response, (200 if ok else 422), {"HX-Trigger": "referrals-changed"}
     if not ok:
         return _show(_referral_or_404(referral_id), 422, decision_form=form)

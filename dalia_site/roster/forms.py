@@ -12,22 +12,32 @@ HALF_DAYS = choices([("matin", "Matin"), ("apres-midi", "Après-midi"), ("autre"
 
 class MemberForm(Form):
     name = StringField("Nom et prénom", validators=[Marked()], **TEXT)
-    profession = SelectField("Profession", choices=choices(PROFESSIONS.items()),
-                             validators=[Marked()], validate_choice=False)
+    profession = SelectField(
+        "Profession", choices=choices(PROFESSIONS.items()), validators=[Marked()], validate_choice=False
+    )
     team = SelectField("Équipe", choices=choices(TEAMS.items()), validate_choice=False)
-    doctor_status = SelectField("Statut (médecins)",
-                                choices=choices([("", "—"), *DOCTOR_STATUSES.items()]),
-                                validate_choice=False)
-    rpps = StringField("N° RPPS", **TEXT, description="11 chiffres (médecins, infirmier·es)",
-                       render_kw={"inputmode": "numeric"})
+    doctor_status = SelectField(
+        "Statut (médecins)", choices=choices([("", "—"), *DOCTOR_STATUSES.items()]), validate_choice=False
+    )
+    rpps = StringField(
+        "N° RPPS",
+        **TEXT,
+        description="11 chiffres (médecins, infirmier·es)",
+        render_kw={"inputmode": "numeric"},
+    )
     phone = TelField("Téléphone", **TEXT)
     email = StringField("E-mail", **TEXT)
-    staff_user_id = SelectField("Compte sur le site", choices=[], validate_choice=False,
-                                description="Pour que la personne gère ses propres vacations.")
+    staff_user_id = SelectField(
+        "Compte sur le site",
+        choices=[],
+        validate_choice=False,
+        description="Pour que la personne gère ses propres vacations.",
+    )
 
     def values(self) -> dict:
-        return {k: self[k].data for k in ("name", "profession", "team", "doctor_status", "rpps",
-                                          "phone", "email")}
+        return {
+            k: self[k].data for k in ("name", "profession", "team", "doctor_status", "rpps", "phone", "email")
+        }
 
 
 class TimesMixin:
@@ -42,14 +52,18 @@ class SessionForm(TimesMixin, Form):
 
 
 class PatternForm(TimesMixin, Form):
-    weekday = SelectField("Chaque", choices=choices((str(i), d) for i, d in enumerate(WEEKDAYS)),
-                          validate_choice=False)
+    weekday = SelectField(
+        "Chaque", choices=choices((str(i), d) for i, d in enumerate(WEEKDAYS)), validate_choice=False
+    )
     valid_from = DateField("À partir du", validators=[Marked()])
     valid_until = DateField("Jusqu'au (facultatif)", validators=[Optional()])
 
 
 class ExceptionForm(Form):
     day = DateField("Absent·e à partir du", validators=[Marked()])
-    until = DateField("Jusqu'au (facultatif)", validators=[Optional()],
-                      description="Pour des congés : les jours de vacation de la période.")
+    until = DateField(
+        "Jusqu'au (facultatif)",
+        validators=[Optional()],
+        description="Pour des congés : les jours de vacation de la période.",
+    )
     reason = StringField("Motif (facultatif)", **TEXT, description="Ex. congés, formation")

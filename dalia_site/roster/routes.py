@@ -27,7 +27,6 @@ READERS = ("admin", "assistant", "clinician")
 MANAGERS = ("admin", "assistant")
 
 
-
 def _today() -> date:
     return utcnow().astimezone(site_zone()).date()
 
@@ -46,6 +45,7 @@ def _date_arg(name: str, default: date) -> date:
 
 # --- Planning -----------------------------------------------------------------------------------
 
+
 @bp.route("/planning")
 @roles(*READERS)
 def week():
@@ -54,9 +54,17 @@ def week():
     monday -= timedelta(days=monday.weekday())
     halves = planning.half_days(db.session, monday, monday + timedelta(days=6), _hours(), site_zone())
     days = [monday + timedelta(days=i) for i in range(7)]
-    return render_page("roster/week.html", "planning", monday=monday, days=days,
-                       mornings=halves[0::2], afternoons=halves[1::2], today=today,
-                       previous=monday - timedelta(days=7), next=monday + timedelta(days=7))
+    return render_page(
+        "roster/week.html",
+        "planning",
+        monday=monday,
+        days=days,
+        mornings=halves[0::2],
+        afternoons=halves[1::2],
+        today=today,
+        previous=monday - timedelta(days=7),
+        next=monday + timedelta(days=7),
+    )
 
 
 @bp.route("/planning/mois")
@@ -71,28 +79,42 @@ def month():
     by_day = {}
     for half in halves:
         by_day.setdefault(half.day, []).append(half)
-    weeks = [[start + timedelta(days=w * 7 + d) for d in range(7)]
-             for w in range(((end - start).days + 1) // 7)]
-    return render_page("roster/month.html", "planning", first=first, weeks=weeks, by_day=by_day,
-                       today=today, previous=(first - timedelta(days=1)).replace(day=1),
-                       next=last + timedelta(days=1))
+    weeks = [
+        [start + timedelta(days=w * 7 + d) for d in range(7)] for w in range(((end - start).days + 1) // 7)
+    ]
+    return render_page(
+        "roster/month.html",
+        "planning",
+        first=first,
+        weeks=weeks,
+        by_day=by_day,
+        today=today,
+        previous=(first - timedelta(days=1)).replace(day=1),
+        next=last + timedelta(days=1),
+    )
 
 
 # --- Team ---------------------------------------------------------------------------------------
 
+
 @bp.route("/equipe")
 @roles(*MANAGERS)
 def team():
-    members = db.session.scalars(select(TeamMember).order_by(
-        TeamMember.active.desc(), TeamMember.team, func.lower(TeamMember.name))).all()
+    members = db.session.scalars(
+        select(TeamMember).order_by(TeamMember.active.desc(), TeamMember.team, func.lower(TeamMember.name))
+    ).all()
     return render_template("roster/team.html", members=members)
 
 
 def _account_choices(form: MemberForm) -> None:
-    accounts = db.session.execute(select(StaffUser.id, StaffUser.name, StaffUser.email).where(
-        StaffUser.active.is_(True)).order_by(func.lower(StaffUser.name))).all()
+    accounts = db.session.execute(
+        select(StaffUser.id, StaffUser.name, StaffUser.email)
+        .where(StaffUser.active.is_(True))
+        .order_by(func.lower(StaffUser.name))
+    ).all()
     form.staff_user_id.choices = choices(
-        [("", "Aucun")] + [(str(i), f"{name} <{email}>") for i, name, email in accounts])
+        [("", "Aucun")] + [(str(i), f"{name} <{email}>") for i, name, email in accounts]
+    )
 
 
 def _member_form_page(member: TeamMember | None):
@@ -104,8 +126,9 @@ def _member_form_page(member: TeamMember | None):
             form.doctor_status.data = member.doctor_status or ""
         return render_template("roster/member_form.html", form=form, member=member)
     account_id = parse_id(form.staff_user_id.data)
-    ok, saved = submit(form, lambda: roster.save_member(db.session, current_user, member,
-                                                        form.values(), account_id))
+    ok, saved = submit(
+        form, lambda: roster.save_member(db.session, current_user, member, form.values(), account_id)
+    )
     if not ok:
         return render_template("roster/member_form.html", form=form, member=member), 422
     flash(f"{saved.name} : fiche enregistrée.", "success")
@@ -138,6 +161,7 @@ def member_set_active(member_id: int):
 
 # --- A member's sessions (managers for everyone, a clinician for their own) -----------------------
 
+
 def _member_in_reach(member_id: int) -> TeamMember:
     """The member whose sessions the user may manage: anyone for managers, oneself otherwise."""
     member = db.get_or_404(TeamMember, member_id)
@@ -146,23 +170,37 @@ def _member_in_reach(member_id: int) -> TeamMember:
     return member
 
 
-def _member_page(member: TeamMember, status: int = 200, session_form=None, pattern_form=None,
-                 exception_forms=None, calendar_url: str | None = None):
+def _member_page(
+    member: TeamMember,
+    status: int = 200,
+    session_form=None,
+    pattern_form=None,
+    exception_forms=None,
+    calendar_url: str | None = None,
+):
     today = _today()
-    upcoming = roster.occurrences(db.session, today, today + timedelta(days=90), site_zone(),
-                                  [member.id])
-    patterns = db.session.scalars(select(WeeklyPattern).where(
-        WeeklyPattern.member_id == member.id).options(selectinload(WeeklyPattern.exceptions))
-        .order_by(WeeklyPattern.weekday, WeeklyPattern.start_time)).all()
+    upcoming = roster.occurrences(db.session, today, today + timedelta(days=90), site_zone(), [member.id])
+    patterns = db.session.scalars(
+        select(WeeklyPattern)
+        .where(WeeklyPattern.member_id == member.id)
+        .options(selectinload(WeeklyPattern.exceptions))
+        .order_by(WeeklyPattern.weekday, WeeklyPattern.start_time)
+    ).all()
     exception_forms = exception_forms or {}
     for pattern in patterns:
         exception_forms.setdefault(pattern.id, ExceptionForm(prefix=f"absence-{pattern.id}"))
     return render_template(
-        "roster/member.html", member=member, upcoming=upcoming, patterns=patterns,
+        "roster/member.html",
+        member=member,
+        upcoming=upcoming,
+        patterns=patterns,
         session_form=session_form or SessionForm(prefix="vacation"),
         pattern_form=pattern_form or PatternForm(prefix="modele"),
-        exception_forms=exception_forms, can_manage=current_user.role in MANAGERS,
-        calendar_url=calendar_url, zone=site_zone(), today=today,
+        exception_forms=exception_forms,
+        can_manage=current_user.role in MANAGERS,
+        calendar_url=calendar_url,
+        zone=site_zone(),
+        today=today,
     ), status
 
 
@@ -175,8 +213,7 @@ def member(member_id: int):
 @bp.route("/mes-vacations")
 @roles(*READERS)
 def my_sessions():
-    mine = db.session.scalar(select(TeamMember.id).where(
-        TeamMember.staff_user_id == current_user.id))
+    mine = db.session.scalar(select(TeamMember.id).where(TeamMember.staff_user_id == current_user.id))
     if mine is None:
         return render_template("roster/no_member.html"), 404
     return redirect(url_for("roster.member", member_id=mine))
@@ -194,9 +231,20 @@ def session_add(member_id: int):
     member = _member_in_reach(member_id)
     form = SessionForm(prefix="vacation")
     start, end = _times(form)
-    ok, added = submit(form, lambda: roster.add_session(
-        db.session, current_user, member, form.day.data, start, end, site_zone(), form.note.data or "",
-        today=_today()))
+    ok, added = submit(
+        form,
+        lambda: roster.add_session(
+            db.session,
+            current_user,
+            member,
+            form.day.data,
+            start,
+            end,
+            site_zone(),
+            form.note.data or "",
+            today=_today(),
+        ),
+    )
     if not ok:
         return _member_page(member, 422, session_form=form)
     flash(f"Vacation du {added.starts_at.astimezone(site_zone()):%d/%m/%Y} enregistrée.", "success")
@@ -228,9 +276,21 @@ def pattern_add(member_id: int):
     form = PatternForm(prefix="modele")
     start, end = _times(form)
     weekday = int(form.weekday.data) if form.weekday.data in tuple("0123456") else None
-    ok, _ = submit(form, lambda: roster.add_pattern(
-        db.session, current_user, member, weekday, start, end, form.valid_from.data,
-        form.valid_until.data, site_zone(), today=_today()))
+    ok, _ = submit(
+        form,
+        lambda: roster.add_pattern(
+            db.session,
+            current_user,
+            member,
+            weekday,
+            start,
+            end,
+            form.valid_from.data,
+            form.valid_until.data,
+            site_zone(),
+            today=_today(),
+        ),
+    )
     if not ok:
         return _member_page(member, 422, pattern_form=form)
     flash("Vacation hebdomadaire enregistrée.", "success")
@@ -250,9 +310,18 @@ def pattern_exception(member_id: int, pattern_id: int):
     member = _member_in_reach(member_id)
     pattern = _pattern_of(member, pattern_id)
     form = ExceptionForm(prefix=f"absence-{pattern_id}")
-    ok, _ = submit(form, lambda: roster.add_exception(db.session, current_user, pattern,
-                                                      form.day.data, form.reason.data or "",
-                                                      form.until.data, today=_today()))
+    ok, _ = submit(
+        form,
+        lambda: roster.add_exception(
+            db.session,
+            current_user,
+            pattern,
+            form.day.data,
+            form.reason.data or "",
+            form.until.data,
+            today=_today(),
+        ),
+    )
     if not ok:
         return _member_page(member, 422, exception_forms={pattern_id: form})
     flash("Absence enregistrée.", "success")
@@ -272,6 +341,7 @@ def pattern_end(member_id: int, pattern_id: int):
 
 
 # --- Calendar feed ------------------------------------------------------------------------------
+
 
 @bp.route("/equipe/<int:member_id>/agenda", methods=["POST"])
 @roles(*READERS)
@@ -299,7 +369,16 @@ def calendar_feed(token: str):
     member = planning.member_for_calendar(db.session, token)
     if member is None:
         abort(404)
-    body = planning.calendar(db.session, member, current_app.config["SITE"]["name"], site_zone(),
-                           _today(), current_app.config["SITE"]["domain"] or "dalia.invalid")
-    return Response(body, content_type="text/calendar; charset=utf-8",
-                    headers={"Content-Disposition": 'inline; filename="vacations.ics"'})
+    body = planning.calendar(
+        db.session,
+        member,
+        current_app.config["SITE"]["name"],
+        site_zone(),
+        _today(),
+        current_app.config["SITE"]["domain"] or "dalia.invalid",
+    )
+    return Response(
+        body,
+        content_type="text/calendar; charset=utf-8",
+        headers={"Content-Disposition": 'inline; filename="vacations.ics"'},
+    )

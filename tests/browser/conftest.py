@@ -30,8 +30,14 @@ from tests.conftest import PASSWORD, ROLES
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 AXE_FILE = Path(__file__).parent / "vendor" / "axe.min.js"
 AXE_URL = "/__tests__/axe.min.js"  # answered by Playwright (context.route), never by the app
@@ -63,6 +69,7 @@ assert set(STAFF) == set(ROLES)
 
 # --- Chromium -------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args, browser_name):
     """Debian's Chromium: Playwright's own browser download does not work on these machines."""
@@ -73,6 +80,7 @@ def browser_type_launch_args(browser_type_launch_args, browser_name):
 
 # --- The live site --------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def live_app(sqlite_site_template, tmp_path_factory):
     """A provisioned site with one user per role (personal password already chosen)."""
@@ -81,8 +89,7 @@ def live_app(sqlite_site_template, tmp_path_factory):
     app = create_app(site_dir)
     with app.app_context():
         for staff in STAFF.values():
-            user = accounts.create_staff(db.session, None, staff.email, staff.name, staff.role,
-                                         PASSWORD)
+            user = accounts.create_staff(db.session, None, staff.email, staff.name, staff.role, PASSWORD)
             user.must_change_password = False
         db.session.commit()
     yield app
@@ -118,11 +125,19 @@ def context(new_context, base_url):
     violations (console) and uncaught script errors."""
     ctx = new_context()
     ctx.set_default_timeout(ACTION_TIMEOUT_MS)
-    ctx.route(base_url + AXE_URL, lambda route: route.fulfill(
-        path=AXE_FILE, content_type="text/javascript; charset=utf-8"))
+    ctx.route(
+        base_url + AXE_URL,
+        lambda route: route.fulfill(path=AXE_FILE, content_type="text/javascript; charset=utf-8"),
+    )
     complaints = _complaints.setdefault(ctx, [])
-    ctx.on("console", lambda message: complaints.append(f"console {message.type}: {message.text}")
-           if CSP_MARKER in message.text else None)
+    ctx.on(
+        "console",
+        lambda message: (
+            complaints.append(f"console {message.type}: {message.text}")
+            if CSP_MARKER in message.text
+            else None
+        ),
+    )
     ctx.on("weberror", lambda error: complaints.append(f"uncaught error: {error.error}"))
     yield ctx
     _complaints.pop(ctx, None)
@@ -138,11 +153,14 @@ def csp_violations(page: Page) -> list[str]:
 
 # --- Checks run on every page ---------------------------------------------------------------
 
+
 def _describe(violations: list[dict]) -> str:
     lines = []
     for v in violations:
-        targets = "; ".join(" ".join(node["target"]) if isinstance(node["target"], list)
-                            else str(node["target"]) for node in v["nodes"])
+        targets = "; ".join(
+            " ".join(node["target"]) if isinstance(node["target"], list) else str(node["target"])
+            for node in v["nodes"]
+        )
         lines.append(f"- {v['id']} [{v['impact']}] {v['help']} ({v['helpUrl']})\n    on: {targets}")
     return "\n".join(lines)
 
@@ -151,13 +169,10 @@ def check_a11y(page: Page) -> None:
     """axe-core on the page as it is now: no serious or critical violation."""
     if not page.evaluate("() => typeof window.axe === 'object'"):
         page.add_script_tag(url=AXE_URL)
-    results = page.evaluate(
-        "async () => await axe.run(document, {resultTypes: ['violations']})"
-    )
+    results = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
     blocking = [v for v in results["violations"] if v["impact"] in BLOCKING_IMPACTS]
     assert not blocking, (
-        f"axe-core: {len(blocking)} serious/critical violation(s) on {page.url}:\n"
-        + _describe(blocking)
+        f"axe-core: {len(blocking)} serious/critical violation(s) on {page.url}:\n" + _describe(blocking)
     )
 
 

@@ -41,8 +41,7 @@ class Person:
     def traces(self) -> list[str]:
         """What would betray this person on a page or in a file (compared in lower case)."""
         birth = self.birth_date
-        return [self.last_name, self.first_names, f"{birth:%d/%m/%Y}", birth.isoformat(),
-                f"{birth:%d%m%Y}"]
+        return [self.last_name, self.first_names, f"{birth:%d/%m/%Y}", birth.isoformat(), f"{birth:%d%m%Y}"]
 
 
 # Three patients seen last year (two came directly, one was referred by the DAC), and a fourth
@@ -87,10 +86,22 @@ def at(day: date, hour: int, minute: int = 0) -> datetime:
 
 
 def identity(person: Person) -> dict:
-    return {"last_name": person.last_name, "first_names": person.first_names, "birth_name": "",
-            "birth_date": person.birth_date, "sex": "F", "phone": "04 68 11 22 33", "email": "",
-            "address": "5 rue de Verdun", "postcode": "11000", "commune": "Carcassonne",
-            "ald": "yes", "ald_label": "diabète", "gp_status": "none", "gp_name": ""}
+    return {
+        "last_name": person.last_name,
+        "first_names": person.first_names,
+        "birth_name": "",
+        "birth_date": person.birth_date,
+        "sex": "F",
+        "phone": "04 68 11 22 33",
+        "email": "",
+        "address": "5 rue de Verdun",
+        "postcode": "11000",
+        "commune": "Carcassonne",
+        "ald": "yes",
+        "ald_label": "diabète",
+        "gp_status": "none",
+        "gp_name": "",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -100,8 +111,7 @@ def last_year(live_app) -> int:
     visits = live_app.config["SITE_SETTINGS"]["visits"]
     with live_app.app_context():
         session = db.session
-        doctor = TeamMember(name=DOCTOR, profession="medecin", team="stable",
-                            doctor_status="salarie")
+        doctor = TeamMember(name=DOCTOR, profession="medecin", team="stable", doctor_status="salarie")
         nurse = TeamMember(name=NURSE, profession="infirmier_azalee", team="stable")
         session.add_all([doctor, nurse])
         session.flush()
@@ -112,27 +122,43 @@ def last_year(live_app) -> int:
 
         dac = session.scalar(select(PartnerOrganisation).where(PartnerOrganisation.name == DAC))
         received = {}
-        for person, when, source in ((ODILE, at(date(YEAR, 2, 17), 10), None),
-                                     (GASTON, at(date(YEAR, 2, 24), 11), None),
-                                     (BERTHE, at(date(YEAR, 3, 24), 14), dac),
-                                     (AMBROISE, at(date(YEAR, 5, 5), 9), None)):
+        for person, when, source in (
+            (ODILE, at(date(YEAR, 2, 17), 10), None),
+            (GASTON, at(date(YEAR, 2, 24), 11), None),
+            (BERTHE, at(date(YEAR, 3, 24), 14), dac),
+            (AMBROISE, at(date(YEAR, 5, 5), 9), None),
+        ):
             if source is None:
-                referral = referrals.receive(session, None, "direct", identity(person),
-                                             {"referrer_name": ""}, "Venue à l'accueil.")
+                referral = referrals.receive(
+                    session, None, "direct", identity(person), {"referrer_name": ""}, "Venue à l'accueil."
+                )
             else:
                 referral = referrals.receive(
-                    session, None, "phone", identity(person),
+                    session,
+                    None,
+                    "phone",
+                    identity(person),
                     {"referrer_name": "Inès Barthe", "referrer_phone": "04 68 00 00 01"},
-                    "Sortie d'hospitalisation.", source=source)
-            session.execute(update(Referral).where(Referral.id == referral.id)
-                            .values(received_at=when))
+                    "Sortie d'hospitalisation.",
+                    source=source,
+                )
+            session.execute(update(Referral).where(Referral.id == referral.id).values(received_at=when))
             session.refresh(referral)
             decision = "waiting_list" if person is AMBROISE else "accepted"
             received[person] = referrals.decide(session, None, referral, decision)
 
         def held(person, kind, start, members, status="honoured"):
-            appointment = booking.book(session, None, received[person], kind, start, members,
-                                       visits, PARIS, now=start - timedelta(days=1))
+            appointment = booking.book(
+                session,
+                None,
+                received[person],
+                kind,
+                start,
+                members,
+                visits,
+                PARIS,
+                now=start - timedelta(days=1),
+            )
             booking.mark(session, None, appointment, status, now=start + timedelta(hours=1))
 
         held(ODILE, "first", at(MARCH, 8, 30), pair)
@@ -146,6 +172,7 @@ def last_year(live_app) -> int:
 
 
 # --- What the pages show ----------------------------------------------------------------------
+
 
 def main_nav(page: Page) -> Locator:
     return page.get_by_role("navigation", name="Navigation principale")
@@ -166,22 +193,19 @@ def period_label(first: date, last: date) -> str:
 def figure(page: Page, label: str) -> Locator:
     """The value of a headline figure, by its row header."""
     table = page.get_by_role("table", name=re.compile(r"^Chiffres "))
-    row = table.get_by_role("row").filter(has=page.get_by_role("rowheader", name=label,
-                                                                exact=True))
+    row = table.get_by_role("row").filter(has=page.get_by_role("rowheader", name=label, exact=True))
     return row.get_by_role("cell")
 
 
 def expect_figures(page: Page, first: date, last: date, figures: dict[str, str]) -> None:
-    expect(page.get_by_role("heading", level=2, name=f"Chiffres {period_label(first, last)}")
-           ).to_be_visible()
+    expect(page.get_by_role("heading", level=2, name=f"Chiffres {period_label(first, last)}")).to_be_visible()
     for label, value in figures.items():
         expect(figure(page, label), label).to_have_text(value)
 
 
 def assert_no_patient_identity(text: str, where: str) -> None:
     folded = text.lower()
-    leaks = [trace for person in PATIENTS for trace in person.traces()
-             if trace.lower() in folded]
+    leaks = [trace for person in PATIENTS for trace in person.traces() if trace.lower() in folded]
     assert not leaks, f"{where} shows a patient's identity: {leaks}"
 
 
@@ -193,8 +217,9 @@ def assert_page_anonymous(page: Page) -> None:
 def swap_period(page: Page, control: Locator, query: str) -> None:
     """A period asked for by htmx: only #activite is swapped, the address is pushed."""
     mark_document(page)
-    with page.expect_response(lambda r: f"/activite?{query}" in r.url
-                              and r.request.headers.get("hx-request") == "true") as swap:
+    with page.expect_response(
+        lambda r: f"/activite?{query}" in r.url and r.request.headers.get("hx-request") == "true"
+    ) as swap:
         control.click()
     assert swap.value.status == 200
     assert "<html" not in swap.value.text().lower(), "htmx got the whole page, not the figures"
@@ -218,6 +243,7 @@ def printed_pages(page: Page) -> int:
 
 # --- The journeys -----------------------------------------------------------------------------
 
+
 def test_a_reporting_user_reads_last_years_figures_and_exports_them(page: Page, last_year):
     year = last_year
     january, december = date(year, 1, 1), date(year, 12, 31)
@@ -230,8 +256,7 @@ def test_a_reporting_user_reads_last_years_figures_and_exports_them(page: Page, 
     # March only, through the period form: the figures change in place.
     field(page, "Du").fill(f"{year}-03-01")
     field(page, "Au").fill(f"{year}-03-31")
-    swap_period(page, page.get_by_role("button", name="Afficher"),
-                f"du={year}-03-01&au={year}-03-31")
+    swap_period(page, page.get_by_role("button", name="Afficher"), f"du={year}-03-01&au={year}-03-31")
     expect_figures(page, date(year, 3, 1), date(year, 3, 31), MARCH_FIGURES)
     months = page.get_by_role("table").filter(has=page.get_by_role("columnheader", name="Mois"))
     expect(months.get_by_role("row")).to_have_count(2)  # the header and March
@@ -239,9 +264,13 @@ def test_a_reporting_user_reads_last_years_figures_and_exports_them(page: Page, 
     assert_page_anonymous(page)
 
     # The whole year, through its preset link.
-    swap_period(page, page.get_by_role("navigation", name="Périodes courantes")
-                .get_by_role("link", name=f"Année {year}", exact=True),
-                f"du={january.isoformat()}&au={december.isoformat()}")
+    swap_period(
+        page,
+        page.get_by_role("navigation", name="Périodes courantes").get_by_role(
+            "link", name=f"Année {year}", exact=True
+        ),
+        f"du={january.isoformat()}&au={december.isoformat()}",
+    )
     expect_figures(page, january, december, YEAR_FIGURES)
     # What the period form reads now; checked at the end, so that the rest of the journey runs.
     form_period = (field(page, "Du").input_value(), field(page, "Au").input_value())
@@ -251,26 +280,32 @@ def test_a_reporting_user_reads_last_years_figures_and_exports_them(page: Page, 
     months_chart = chart(page, f"Consultations par mois et par type, {label}")
     expect(months_chart).to_be_visible()
     expect(months_chart.locator(":scope > title")).to_have_text(
-        f"Consultations par mois et par type, {label}")
+        f"Consultations par mois et par type, {label}"
+    )
     expect(months_chart.locator(":scope > desc")).to_contain_text("5 consultations en tout")
     expect(months_chart.locator("rect")).to_have_count(4)  # March 1, April 2, May 1 stacks
     expect(months_chart.locator("rect > title")).to_have_text(
-        [f"mars {year} : 2 premières (binôme)", f"avr. {year} : 1 premières (binôme)",
-         f"avr. {year} : 1 suivi infirmier", f"mai {year} : 1 suivi médecin"])
+        [
+            f"mars {year} : 2 premières (binôme)",
+            f"avr. {year} : 1 premières (binôme)",
+            f"avr. {year} : 1 suivi infirmier",
+            f"mai {year} : 1 suivi médecin",
+        ]
+    )
     sources_chart = chart(page, f"Adressages reçus par origine, {label}")
     expect(sources_chart).to_be_visible()
-    expect(sources_chart.locator(":scope > title")).to_have_text(
-        f"Adressages reçus par origine, {label}")
+    expect(sources_chart.locator(":scope > title")).to_have_text(f"Adressages reçus par origine, {label}")
     expect(sources_chart.locator(":scope > desc")).to_contain_text("4 adressages en tout")
     expect(sources_chart.locator("rect > title")).to_have_text(["Accès direct : 3", "DAC : 1"])
     by_month = page.get_by_role("table").filter(has=page.get_by_role("columnheader", name="Mois"))
     expect(by_month.get_by_role("row")).to_have_count(13)  # the header and twelve months
     for month, cells in (("mars", "2002"), ("avr.", "1012"), ("mai", "0101"), ("juin", "0000")):
-        expect(by_month.get_by_role("row").filter(
-            has=page.get_by_role("rowheader", name=f"{month} {year}", exact=True))
+        expect(
+            by_month.get_by_role("row").filter(
+                has=page.get_by_role("rowheader", name=f"{month} {year}", exact=True)
+            )
         ).to_have_text(f"{month} {year}{cells}")
-    by_source = page.get_by_role("table").filter(
-        has=page.get_by_role("columnheader", name="Origine"))
+    by_source = page.get_by_role("table").filter(has=page.get_by_role("columnheader", name="Origine"))
     expect(by_source.get_by_role("row")).to_have_count(4)  # header, two origins, total
     # New, accepted, waiting list, declined, total.
     expect(by_source.get_by_role("row").nth(1)).to_have_text("Accès direct02103")
@@ -300,8 +335,9 @@ def test_a_reporting_user_reads_last_years_figures_and_exports_them(page: Page, 
 
     # The printable report of the same period, with the same figures and nothing more.
     follow(page, page.get_by_role("link", name="Rapport imprimable"))
-    expect(page).to_have_url(re.compile(
-        rf"/activite/rapport\?du={january.isoformat()}&au={december.isoformat()}$"))
+    expect(page).to_have_url(
+        re.compile(rf"/activite/rapport\?du={january.isoformat()}&au={december.isoformat()}$")
+    )
     expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"^Rapport d'activité — "))
     expect_figures(page, january, december, YEAR_FIGURES)
     expect(chart(page, f"Consultations par mois et par type, {label}")).to_be_visible()
@@ -313,11 +349,12 @@ def test_a_reporting_user_reads_last_years_figures_and_exports_them(page: Page, 
     # the figures and the next "Afficher" mixes the two periods.
     assert form_period == (january.isoformat(), december.isoformat()), (
         f"after « Année {year} » the figures are {label} but the period form still reads "
-        f"Du {form_period[0]} / Au {form_period[1]}")
+        f"Du {form_period[0]} / Au {form_period[1]}"
+    )
 
 
 def test_the_printable_report_fits_on_one_a4_page(page: Page, last_year):
-    """"Imprimez cette page… elle tient sur une feuille": the report of the period the activity
+    """ "Imprimez cette page… elle tient sur une feuille": the report of the period the activity
     page opens with (the twelve months to today), then last year's."""
     year = last_year
     log_in(page, STAFF["reporting"].email)
@@ -327,12 +364,16 @@ def test_the_printable_report_fits_on_one_a4_page(page: Page, last_year):
     pages["12 derniers mois"] = printed_pages(page)
 
     follow(page, page.get_by_role("link", name="Retour à la page d'activité"))
-    swap_period(page, page.get_by_role("navigation", name="Périodes courantes")
-                .get_by_role("link", name=f"Année {year}", exact=True),
-                f"du={year}-01-01&au={year}-12-31")
+    swap_period(
+        page,
+        page.get_by_role("navigation", name="Périodes courantes").get_by_role(
+            "link", name=f"Année {year}", exact=True
+        ),
+        f"du={year}-01-01&au={year}-12-31",
+    )
     follow(page, page.get_by_role("link", name="Rapport imprimable"))
-    expect(page.get_by_role("heading", level=2, name=f"Chiffres du 01/01/{year} au 31/12/{year}")
-           ).to_be_visible()
+    expect(
+        page.get_by_role("heading", level=2, name=f"Chiffres du 01/01/{year} au 31/12/{year}")
+    ).to_be_visible()
     pages[f"Année {year}"] = printed_pages(page)
     assert pages == dict.fromkeys(pages, 1), f"A4 pages printed per report: {pages}"
-

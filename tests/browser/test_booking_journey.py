@@ -23,10 +23,22 @@ PARIS = ZoneInfo("Europe/Paris")
 MORNING = (time(8, 30), time(12, 30))
 DOCTOR, NURSE = "Dr Anne Sabatier", "Julie Cros"
 PATIENT = "BASTIDE Rose"
-IDENTITY = {"last_name": "Bastide", "first_names": "Rose", "birth_name": "",
-            "birth_date": date(1949, 4, 12), "sex": "F", "phone": "04 68 47 00 00", "email": "",
-            "address": "2 rue Victor Hugo", "postcode": "11000", "commune": "Carcassonne",
-            "ald": "yes", "ald_label": "BPCO", "gp_status": "none", "gp_name": ""}
+IDENTITY = {
+    "last_name": "Bastide",
+    "first_names": "Rose",
+    "birth_name": "",
+    "birth_date": date(1949, 4, 12),
+    "sex": "F",
+    "phone": "04 68 47 00 00",
+    "email": "",
+    "address": "2 rue Victor Hugo",
+    "postcode": "11000",
+    "commune": "Carcassonne",
+    "ald": "yes",
+    "ald_label": "BPCO",
+    "gp_status": "none",
+    "gp_name": "",
+}
 
 
 def at(day: date, hour: int, minute: int = 0) -> datetime:
@@ -40,14 +52,19 @@ def clinic(live_app) -> dict:
     with live_app.app_context():
         members = {}
         for name, profession in ((DOCTOR, "medecin"), (NURSE, "infirmier_azalee")):
-            member = TeamMember(name=name, profession=profession, team="stable",
-                                doctor_status="salarie" if profession == "medecin" else None)
+            member = TeamMember(
+                name=name,
+                profession=profession,
+                team="stable",
+                doctor_status="salarie" if profession == "medecin" else None,
+            )
             db.session.add(member)
             db.session.flush()
             roster.add_session(db.session, None, member, tomorrow, *MORNING, PARIS)
             members[name] = member.id
-        referral = referrals.receive(db.session, None, "direct", IDENTITY,
-                                     {"referrer_name": ""}, "Suivi BPCO.")
+        referral = referrals.receive(
+            db.session, None, "direct", IDENTITY, {"referrer_name": ""}, "Suivi BPCO."
+        )
         patient = referrals.decide(db.session, None, referral, "accepted")
         db.session.commit()
         return {"tomorrow": tomorrow, "patient": patient.id, "members": members}
@@ -58,12 +75,17 @@ def move_to_yesterday(live_app, clinic: dict) -> date:
     (booking refuses the past, so the database is changed directly)."""
     yesterday = datetime.now(PARIS).date() - timedelta(days=1)
     with live_app.app_context():
-        db.session.execute(update(Appointment).where(
-            Appointment.patient_id == clinic["patient"], Appointment.kind == "first").values(
-            starts_at=at(yesterday, 8, 30), ends_at=at(yesterday, 9, 30)))
+        db.session.execute(
+            update(Appointment)
+            .where(Appointment.patient_id == clinic["patient"], Appointment.kind == "first")
+            .values(starts_at=at(yesterday, 8, 30), ends_at=at(yesterday, 9, 30))
+        )
         for member_id in clinic["members"].values():
-            db.session.add(RosterSession(member_id=member_id, starts_at=at(yesterday, 8, 30),
-                                         ends_at=at(yesterday, 12, 30)))
+            db.session.add(
+                RosterSession(
+                    member_id=member_id, starts_at=at(yesterday, 8, 30), ends_at=at(yesterday, 12, 30)
+                )
+            )
         db.session.commit()
     return yesterday
 
@@ -73,10 +95,11 @@ def main_nav(page: Page):
 
 
 def show_free_slots(page: Page) -> None:
-    """"Voir les créneaux libres": the list comes by htmx into the booking block."""
+    """ "Voir les créneaux libres": the list comes by htmx into the booking block."""
     page.evaluate("() => { window.sameDocument = true; }")
-    with page.expect_response(lambda r: "/creneaux" in r.url
-                              and r.request.headers.get("hx-request") == "true") as swap:
+    with page.expect_response(
+        lambda r: "/creneaux" in r.url and r.request.headers.get("hx-request") == "true"
+    ) as swap:
         page.get_by_role("button", name="Voir les créneaux libres").click()
     assert swap.value.status == 200
     expect(page.get_by_role("list", name="Créneaux libres")).to_be_visible()
@@ -85,8 +108,9 @@ def show_free_slots(page: Page) -> None:
 
 
 def agenda_day_by_htmx(page: Page, link: str, day: date) -> None:
-    with page.expect_response(lambda r: f"/agenda?jour={day.isoformat()}" in r.url
-                              and r.request.headers.get("hx-request") == "true") as swap:
+    with page.expect_response(
+        lambda r: f"/agenda?jour={day.isoformat()}" in r.url and r.request.headers.get("hx-request") == "true"
+    ) as swap:
         page.get_by_role("link", name=link).click()
     assert swap.value.status == 200
     expect(page.get_by_role("heading", level=2)).to_contain_text(f"{day:%d/%m/%Y}")
@@ -111,8 +135,7 @@ def test_an_assistant_books_the_pair_then_the_nurse_follow_up(page: Page, live_a
     follow(page, slot)
     expect(page).to_have_url(re.compile(r"/rendez-vous/\d+/convocation$"))
     expect(page.get_by_role("status")).to_have_text("Rendez-vous confirmé.")
-    expect(page.get_by_role("heading", level=1)).to_have_text(
-        "Convocation — DALIA Bassin Carcassonnais")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Convocation — DALIA Bassin Carcassonnais")
     convocation = page.locator("dl.facts")
     expect(convocation).to_contain_text(f"{tomorrow:%d/%m/%Y}")
     expect(convocation).to_contain_text("08h30 (durée prévue : 60 minutes)")
@@ -124,12 +147,13 @@ def test_an_assistant_books_the_pair_then_the_nurse_follow_up(page: Page, live_a
     yesterday = move_to_yesterday(live_app, clinic)
     follow(page, page.get_by_role("link", name="← Dossier du patient"))
     expect(page.get_by_text("Aucun rendez-vous à venir.")).to_be_visible()
-    follow(page, page.get_by_role("button", name=f"Marquer « honoré » le rendez-vous du "
-                                                 f"{yesterday:%d/%m/%Y}"))
+    follow(
+        page, page.get_by_role("button", name=f"Marquer « honoré » le rendez-vous du {yesterday:%d/%m/%Y}")
+    )
     expect(page.get_by_role("status")).to_have_text("Rendez-vous : honoré.")
-    expect(page.get_by_role("listitem").filter(has_text=f"{yesterday:%d/%m/%Y} à 08h30")
-           ).to_contain_text("Première consultation (médecin et infirmier·e) avec "
-                             f"{DOCTOR}, {NURSE} : honoré")
+    expect(page.get_by_role("listitem").filter(has_text=f"{yesterday:%d/%m/%Y} à 08h30")).to_contain_text(
+        f"Première consultation (médecin et infirmier·e) avec {DOCTOR}, {NURSE} : honoré"
+    )
 
     # The follow-up the alternation proposes is a nurse's; booked tomorrow at 08:30.
     expect(page.get_by_text("L'alternance propose : consultation infirmière.")).to_be_visible()
@@ -149,8 +173,7 @@ def test_an_assistant_books_the_pair_then_the_nurse_follow_up(page: Page, live_a
     agenda_day_by_htmx(page, "← Jour précédent", yesterday)
     for name in (DOCTOR, NURSE):
         expect(column(page, name)).to_contain_text(f"08h30–09h30 {PATIENT}")
-        expect(column(page, name)).to_contain_text(
-            "Première consultation (médecin et infirmier·e) — honoré")
+        expect(column(page, name)).to_contain_text("Première consultation (médecin et infirmier·e) — honoré")
     agenda_day_by_htmx(page, "Jour suivant →", yesterday + timedelta(days=1))
     agenda_day_by_htmx(page, "Jour suivant →", tomorrow)
     expect(column(page, NURSE)).to_contain_text(f"08h30–09h00 {PATIENT}")

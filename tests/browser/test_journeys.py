@@ -73,8 +73,7 @@ def test_a_clinician_is_refused_the_staff_accounts(page: Page):
     expect(page.get_by_text("Comptes de l'équipe")).to_have_count(0)
 
     follow(page, page.get_by_role("link", name="Retour à l'accueil"))
-    expect(page.get_by_role("heading", level=1)).to_have_text(
-        f"Bonjour {STAFF['clinician'].name}")
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Bonjour {STAFF['clinician'].name}")
 
 
 def test_an_admin_creates_an_account_whose_owner_then_chooses_a_password(page: Page):
@@ -137,8 +136,9 @@ def test_an_admin_filters_the_audit_log_without_reloading_the_page(page: Page):
     expect(results.get_by_role("cell", name="Connexion", exact=True).first).to_be_visible()
 
     page.evaluate("() => { window.sameDocument = true; }")
-    with page.expect_response(lambda r: "/admin/journal?" in r.url
-                              and r.request.headers.get("hx-request") == "true") as swap:
+    with page.expect_response(
+        lambda r: "/admin/journal?" in r.url and r.request.headers.get("hx-request") == "true"
+    ) as swap:
         field(page, "Action").select_option(label="Échec de connexion")
     assert swap.value.status == 200
 

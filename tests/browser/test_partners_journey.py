@@ -21,9 +21,11 @@ def main_nav(page: Page):
 
 def search(page: Page, text: str) -> None:
     """Type in "Rechercher" and wait for the htmx answer that swaps the results in."""
-    with page.expect_response(lambda r: "/annuaire?" in r.url
-                              and r.request.headers.get("hx-request") == "true"
-                              and f"q={text}" in r.url) as swap:
+    with page.expect_response(
+        lambda r: (
+            "/annuaire?" in r.url and r.request.headers.get("hx-request") == "true" and f"q={text}" in r.url
+        )
+    ) as swap:
         field(page, "Rechercher").fill(text)
     assert swap.value.status == 200
 

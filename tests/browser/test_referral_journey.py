@@ -66,7 +66,8 @@ def test_a_partner_refers_a_patient_who_is_accepted_then_found(page: Page, dac_l
     # The partner, not logged in, opens its private link and gets a reference, nothing else.
     visit(page, dac_link)
     expect(page.get_by_role("heading", level=1)).to_have_text(
-        "Adresser un patient au centre DALIA Bassin Carcassonnais")
+        "Adresser un patient au centre DALIA Bassin Carcassonnais"
+    )
     expect(page.get_by_text(f"Formulaire réservé à {DAC}.", exact=False)).to_be_visible()
     fill_patient(page, "Lagarde", "Mireille", "1947-06-21")
     field(page, "Votre nom").fill("Inès Barthe")
@@ -89,11 +90,13 @@ def test_a_partner_refers_a_patient_who_is_accepted_then_found(page: Page, dac_l
     follow(page, row.get_by_role("link", name=reference))
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Adressage {reference} (Nouveau)")
     expect(page.get_by_role("heading", name="Critères d'éligibilité")).to_be_visible()
-    expect(page.locator("ul.checklist > li")).to_have_text([
-        re.compile(r"Habite le territoire — code postal 11000 dans la zone du site\s+\(rempli\)"),
-        re.compile(r"Affection de longue durée \(ALD\) — insuffisance cardiaque\s+\(rempli\)"),
-        re.compile(r"Sans médecin traitant — aucun médecin traitant déclaré\s+\(rempli\)"),
-    ])
+    expect(page.locator("ul.checklist > li")).to_have_text(
+        [
+            re.compile(r"Habite le territoire — code postal 11000 dans la zone du site\s+\(rempli\)"),
+            re.compile(r"Affection de longue durée \(ALD\) — insuffisance cardiaque\s+\(rempli\)"),
+            re.compile(r"Sans médecin traitant — aucun médecin traitant déclaré\s+\(rempli\)"),
+        ]
+    )
     follow(page, page.get_by_role("button", name=f"Accepter l'adressage {reference}"))
     expect(page.get_by_role("status")).to_have_text(f"Adressage {reference} : accepté.")
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Adressage {reference} (Accepté)")
@@ -102,8 +105,11 @@ def test_a_partner_refers_a_patient_who_is_accepted_then_found(page: Page, dac_l
     # The patient is found by the search box, without reloading the page.
     follow(page, main_nav(page).get_by_role("link", name="Patients"))
     mark_document(page)
-    with page.expect_response(lambda r: "/patients?" in r.url and "q=lagarde" in r.url
-                              and r.request.headers.get("hx-request") == "true") as swap:
+    with page.expect_response(
+        lambda r: (
+            "/patients?" in r.url and "q=lagarde" in r.url and r.request.headers.get("hx-request") == "true"
+        )
+    ) as swap:
         field(page, "Rechercher un patient").fill("lagarde")
     assert swap.value.status == 200
     results = page.locator("#patients")
@@ -125,8 +131,7 @@ def test_an_assistant_records_a_direct_access(page: Page):
     log_in(page, STAFF["assistant"].email)
     follow(page, main_nav(page).get_by_role("link", name="Adressages"))
     follow(page, page.get_by_role("link", name="Enregistrer un adressage ou un accès direct"))
-    expect(page.get_by_role("heading", level=1)).to_have_text(
-        "Enregistrer un adressage ou un accès direct")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Enregistrer un adressage ou un accès direct")
     expect(field(page, "Partenaire qui adresse")).to_have_value("")
     fill_patient(page, "Sarda", "Josette", "1952-11-02")
     follow(page, page.get_by_role("button", name="Enregistrer", exact=True))
@@ -139,8 +144,9 @@ def test_an_assistant_records_a_direct_access(page: Page):
 
     follow(page, page.get_by_role("link", name="← File des adressages"))
     mark_document(page)
-    with page.expect_response(lambda r: "source=direct" in r.url
-                              and r.request.headers.get("hx-request") == "true"):
+    with page.expect_response(
+        lambda r: "source=direct" in r.url and r.request.headers.get("hx-request") == "true"
+    ):
         field(page, "Origine").select_option(label="Accès direct")
     rows = page.locator("#adressages")
     expect(rows.get_by_role("link", name=reference)).to_be_visible()

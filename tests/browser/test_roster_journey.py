@@ -20,8 +20,20 @@ from tests.conftest import PASSWORD
 
 PARIS = ZoneInfo("Europe/Paris")
 MORNING = (time(8, 30), time(12, 30))
-MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
-          "octobre", "novembre", "décembre")
+MONTHS = (
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+)
 DOCTOR_EMAIL = "marie.roques@test.dalia.invalid"
 DOCTOR = "Marie Roques"
 NURSE = "Sophie Bonnafous"
@@ -44,16 +56,22 @@ def stable_team(live_app) -> date:
     with live_app.app_context():
         user = accounts.create_staff(db.session, None, DOCTOR_EMAIL, DOCTOR, "clinician", PASSWORD)
         user.must_change_password = False
-        db.session.add(TeamMember(name=DOCTOR, profession="medecin", team="flexible",
-                                  doctor_status="retraite", rpps="10000000009",
-                                  staff_user_id=user.id))
+        db.session.add(
+            TeamMember(
+                name=DOCTOR,
+                profession="medecin",
+                team="flexible",
+                doctor_status="retraite",
+                rpps="10000000009",
+                staff_user_id=user.id,
+            )
+        )
         for name, profession in ((NURSE, "infirmier_azalee"), (ASSISTANT, "assistant_medical")):
             member = TeamMember(name=name, profession=profession, team="stable")
             db.session.add(member)
             db.session.flush()
             for weekday in (1, 2, 3):
-                roster.add_pattern(db.session, None, member, weekday, *MORNING, monday, last,
-                                   PARIS)
+                roster.add_pattern(db.session, None, member, weekday, *MORNING, monday, last, PARIS)
         db.session.commit()
     return monday
 
@@ -73,12 +91,14 @@ def same_document(page: Page) -> bool:
 def next_month_by_htmx(page: Page, month: date) -> None:
     """On the month planning, "Suivant →" swaps next month in without reloading the page."""
     mark_document(page)
-    with page.expect_response(lambda r: "/planning/mois?mois=" in r.url
-                              and r.request.headers.get("hx-request") == "true") as swap:
+    with page.expect_response(
+        lambda r: "/planning/mois?mois=" in r.url and r.request.headers.get("hx-request") == "true"
+    ) as swap:
         page.get_by_role("link", name="Suivant →").click()
     assert swap.value.status == 200
     expect(page.get_by_role("heading", level=2)).to_have_text(
-        f"{MONTHS[month.month - 1].capitalize()} {month.year}")
+        f"{MONTHS[month.month - 1].capitalize()} {month.year}"
+    )
     expect(page).to_have_url(re.compile(rf"/planning/mois\?mois={month:%Y-%m}-01$"))
     assert same_document(page), "the page was reloaded"
     check_page(page)
@@ -143,10 +163,12 @@ def test_a_volunteer_doctor_offers_two_half_days_that_fill_the_gaps(page: Page, 
     follow(page, main_nav(page).get_by_role("link", name="Planning"))
     follow(page, page.get_by_role("link", name="Mois", exact=True))
     next_month_by_htmx(page, month)
-    follow(page, day_cell(page, tuesday).get_by_role("link", name=f"{tuesday.day} "
-                                                     f"{MONTHS[tuesday.month - 1]}"))
+    follow(
+        page, day_cell(page, tuesday).get_by_role("link", name=f"{tuesday.day} {MONTHS[tuesday.month - 1]}")
+    )
     expect(page.get_by_role("heading", level=2)).to_have_text(
-        f"Semaine du {monday:%d/%m/%Y} au {monday + timedelta(days=6):%d/%m/%Y}")
+        f"Semaine du {monday:%d/%m/%Y} au {monday + timedelta(days=6):%d/%m/%Y}"
+    )
     for day in (tuesday, thursday):
         cell = half_day_cell(page, "Matin", day)
         expect(cell).to_contain_text(DOCTOR)

@@ -16,9 +16,12 @@ def smtp_port():
 def mail_site(site_dir, smtp_port):
     """The site with [mail] pointing at 127.0.0.1:smtp_port (where nothing listens yet)."""
     toml = site_dir / "site.toml"
-    toml.write_text(toml.read_text().replace(
-        'host = ""', 'host = "127.0.0.1"').replace("port = 25", f"port = {smtp_port}").replace(
-        'from_address = ""', 'from_address = "dalia@carcassonne.example.org"'))
+    toml.write_text(
+        toml.read_text()
+        .replace('host = ""', 'host = "127.0.0.1"')
+        .replace("port = 25", f"port = {smtp_port}")
+        .replace('from_address = ""', 'from_address = "dalia@carcassonne.example.org"')
+    )
     return site_dir
 
 

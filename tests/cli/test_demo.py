@@ -27,8 +27,12 @@ from dalia_site.models import (
 )
 from tests.cli.test_new_site import can_log_in
 
-SEED_001 = {"patients_received": 921, "consultations": 2260, "patients_per_hour": 2.6,
-            "direct_access_share": 0.11}
+SEED_001 = {
+    "patients_received": 921,
+    "consultations": 2260,
+    "patients_per_hour": 2.6,
+    "direct_access_share": 0.11,
+}
 
 
 def run(*args):
@@ -63,8 +67,7 @@ def test_the_demo_year_reproduces_the_one_year_review_of_seed_001_within_2_perce
     figures = report_json(demo[0])
     for key, expected in SEED_001.items():
         assert abs(figures[key] - expected) <= 0.02 * expected, (key, figures[key])
-    assert "921 patients reçus, 2260 consultations, 2,6 patients/heure, accès direct 11 %" \
-        in demo[1].stdout
+    assert "921 patients reçus, 2260 consultations, 2,6 patients/heure, accès direct 11 %" in demo[1].stdout
 
 
 def test_the_demo_shows_a_progress_bar_and_how_to_log_in_with_each_role(demo):
@@ -86,16 +89,17 @@ def test_the_demo_team_is_the_one_of_seed_001(demo_app):
         # Volunteers offer half-days; the stable team works weekly patterns.
         assert db.session.scalar(select(func.count()).select_from(RosterSession)) > 400
         assert db.session.scalar(select(func.count(func.distinct(WeeklyPattern.member_id)))) >= 4
-        assert db.session.scalar(select(StaffUser.name).where(StaffUser.role == "clinician")) \
-            in {m.name for m in doctors}
+        assert db.session.scalar(select(StaffUser.name).where(StaffUser.role == "clinician")) in {
+            m.name for m in doctors
+        }
 
 
 def test_the_demo_year_follows_the_booking_rules(demo_app):
     """Pair first visits, then nurse and doctor in turn; no clinician booked twice at once."""
     with demo_app.app_context():
         appointments = db.session.scalars(
-            select(Appointment).options(selectinload(Appointment.clinicians))
-            .order_by(Appointment.starts_at)).all()
+            select(Appointment).options(selectinload(Appointment.clinicians)).order_by(Appointment.starts_at)
+        ).all()
         professions = dict(db.session.execute(select(TeamMember.id, TeamMember.profession)).all())
         held_kinds = defaultdict(list)
         busy = defaultdict(list)
@@ -122,18 +126,22 @@ def test_the_demo_year_follows_the_booking_rules(demo_app):
 def test_the_demo_was_written_through_the_app_and_dated_in_its_year(demo_app):
     with demo_app.app_context():
         appointments = db.session.scalar(select(func.count()).select_from(Appointment))
-        booked = db.session.scalar(select(func.count()).where(
-            AuditEvent.action == "appointment.book"))
+        booked = db.session.scalar(select(func.count()).where(AuditEvent.action == "appointment.book"))
         assert booked == appointments
         first_received = db.session.scalar(select(func.min(Referral.received_at)))
-        first_audit = db.session.scalar(select(func.min(AuditEvent.at)).where(
-            AuditEvent.action == "referral.receive"))
+        first_audit = db.session.scalar(
+            select(func.min(AuditEvent.at)).where(AuditEvent.action == "referral.receive")
+        )
         assert first_audit == first_received  # events carry the moment they happened
         assert db.session.scalar(select(func.count()).where(Referral.reference.is_(None))) == 0
         statuses = set(db.session.scalars(select(Patient.status).distinct()))
         assert {"follow_up", "gp_found", "declined", "waiting_list"} <= statuses
         assert set(db.session.scalars(select(Referral.status).distinct())) == {
-            "new", "accepted", "declined", "waiting_list"}
+            "new",
+            "accepted",
+            "declined",
+            "waiting_list",
+        }
 
 
 def test_the_demo_is_deterministic_and_rebuilt_on_every_run(demo, tmp_path):
@@ -156,8 +164,7 @@ def test_the_demo_never_deletes_a_folder_that_is_not_a_demo(tmp_path):
 
 def test_report_text_csv_and_json_of_a_period(demo):
     instances = demo[0]
-    text = run("report", "demo", "--from", "01/01/2026", "--to", "31/03/2026",
-               "--instances-dir", instances)
+    text = run("report", "demo", "--from", "01/01/2026", "--to", "31/03/2026", "--instances-dir", instances)
     assert text.exit_code == 0
     assert "activité du 01/01/2026 au 31/03/2026" in text.stdout
     quarter = report_json(instances, "--from", "2026-01-01", "--to", "2026-03-31")
@@ -165,8 +172,7 @@ def test_report_text_csv_and_json_of_a_period(demo):
     months = quarter["consultations_by_month"]
     assert [m["month"] for m in months] == ["2026-01", "2026-02", "2026-03"]
     assert sum(m["first"] + m["doctor"] + m["nurse"] for m in months) == quarter["consultations"]
-    received = next(line for line in text.stdout.splitlines()
-                    if line.strip().startswith("Patients reçus"))
+    received = next(line for line in text.stdout.splitlines() if line.strip().startswith("Patients reçus"))
     assert received.split()[-1] == str(quarter["patients_received"])
 
     sheet = run("report", "demo", "--format", "csv", "--instances-dir", instances)
@@ -190,18 +196,22 @@ def test_report_all_gives_one_line_per_site(demo):
     rows = list(csv.reader(io.StringIO(table.removeprefix(BOM)), delimiter=";"))
     assert [row[0] for row in rows[1:]] == ["aveyron", "demo"]
     assert rows[2][rows[0].index("patients_per_hour")].startswith("2,6")
-    listed = json.loads(run("report", "--all", "--format", "json", "--instances-dir",
-                            instances).stdout)
+    listed = json.loads(run("report", "--all", "--format", "json", "--instances-dir", instances).stdout)
     assert [site["site"] for site in listed] == ["aveyron", "demo"]
 
 
-@pytest.mark.parametrize("args, message", [
-    (("demo", "--from", "2026-02-01", "--to", "2026-01-01"),
-     "La date de début doit précéder la date de fin."),
-    (("demo", "--from", "1990-01-01"), "Dates entre 01/01/2000 et 31/12/2099 seulement."),
-    (("nulle-part",), "site inconnu : 'nulle-part'"),
-    (("demo", "--all"), "indiquez un site ou --all (pas les deux)"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ("demo", "--from", "2026-02-01", "--to", "2026-01-01"),
+            "La date de début doit précéder la date de fin.",
+        ),
+        (("demo", "--from", "1990-01-01"), "Dates entre 01/01/2000 et 31/12/2099 seulement."),
+        (("nulle-part",), "site inconnu : 'nulle-part'"),
+        (("demo", "--all"), "indiquez un site ou --all (pas les deux)"),
+    ],
+)
 def test_report_refuses_bad_input_in_one_line(demo, args, message):
     result = run("report", *args, "--instances-dir", demo[0])
     assert result.exit_code == 1

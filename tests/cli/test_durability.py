@@ -64,8 +64,7 @@ HALF_DAYS = ((clock(8, 30), clock(12, 30)), (clock(13, 30), clock(17, 30)))
 FIRST_VISIT_HOURS = tuple(clock(h, 30) for h in (8, 9, 10, 11, 13, 14, 15, 16))
 REFERENCE_RE = re.compile(r'<p class="reference">(DAL-\d{4}-\d+)</p>')
 CONVOCATION_RE = re.compile(r"/rendez-vous/(\d+)/convocation$")
-SYLLABLES = ("ba", "ce", "di", "fo", "gu", "la", "me", "ni", "po", "ru", "sa", "te", "vi", "zo",
-             "ka", "lu")
+SYLLABLES = ("ba", "ce", "di", "fo", "gu", "la", "me", "ni", "po", "ru", "sa", "te", "vi", "zo", "ka", "lu")
 
 
 def word(n: int, prefix: str = "") -> str:
@@ -78,6 +77,7 @@ def word(n: int, prefix: str = "") -> str:
 
 
 # --- the site and its server ------------------------------------------------------------------
+
 
 def provision(template: Path, tmp_path: Path) -> Path:
     """A copy of the provisioned site, behind one trusted reverse proxy."""
@@ -102,15 +102,27 @@ class Gunicorn:
 
     def start(self) -> Gunicorn:
         self.port = free_port()
-        env = dict(os.environ, DALIA_SITE=str(self.site), DALIA_BIND=f"127.0.0.1:{self.port}",
-                   PYTHONPATH=str(ROOT))
+        env = dict(
+            os.environ, DALIA_SITE=str(self.site), DALIA_BIND=f"127.0.0.1:{self.port}", PYTHONPATH=str(ROOT)
+        )
         env.pop("DALIA_WORKERS", None)  # the workers the config chooses, as deployed
         with self.log.open("ab") as output:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
-                 "dalia_site.wsgi:app"],
-                env=env, cwd=self.site.parent, stdout=output, stderr=subprocess.STDOUT,
-                start_new_session=True, preexec_fn=self._limits if self.file_size_limit else None)
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "-c",
+                    str(ROOT / "deploy" / "gunicorn.conf.py"),
+                    "dalia_site.wsgi:app",
+                ],
+                env=env,
+                cwd=self.site.parent,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=self._limits if self.file_size_limit else None,
+            )
         body = wait_for(f"http://127.0.0.1:{self.port}/healthz", deadline=30)
         assert b'"status":"ok"' in body.replace(b" ", b"")
         return self
@@ -141,6 +153,7 @@ class Gunicorn:
 
 # --- an HTTP user agent -----------------------------------------------------------------------
 
+
 @dataclass
 class Answer:
     status: int
@@ -158,8 +171,14 @@ class Browser:
         self.cookies: dict[str, str] = {}
         self.csrf = ""
 
-    def request(self, method: str, path: str, fields: dict | None = None,
-                headers: dict | None = None, address: str | None = None) -> Answer:
+    def request(
+        self,
+        method: str,
+        path: str,
+        fields: dict | None = None,
+        headers: dict | None = None,
+        address: str | None = None,
+    ) -> Answer:
         sent = {"X-Forwarded-For": address or self.address, **(headers or {})}
         if self.cookies:
             sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
@@ -182,13 +201,18 @@ class Browser:
                     self.cookies.pop(name, None)
                 else:
                     self.cookies[name] = morsel.value
-        return Answer(response.status, response.headers.get("Location", ""),
-                      html.unescape(data.decode("utf-8", "replace")), seconds)
+        return Answer(
+            response.status,
+            response.headers.get("Location", ""),
+            html.unescape(data.decode("utf-8", "replace")),
+            seconds,
+        )
 
     def login(self, email: str) -> Browser:
         token = csrf_from(self.request("GET", "/connexion").text)
-        answer = self.request("POST", "/connexion",
-                              {"csrf_token": token, "email": email, "password": PASSWORD})
+        answer = self.request(
+            "POST", "/connexion", {"csrf_token": token, "email": email, "password": PASSWORD}
+        )
         assert answer.status == 302, (answer.status, answer.text[:500])
         home = self.request("GET", "/")
         assert home.status == 200, home.status
@@ -208,13 +232,22 @@ class Browser:
         return answer
 
     def post_referral(self, token: str, identity: dict, address: str) -> Answer:
-        return self.request("POST", f"/adressage/{token}", {"csrf_token": self.csrf, **identity},
-                            address=address)
+        return self.request(
+            "POST", f"/adressage/{token}", {"csrf_token": self.csrf, **identity}, address=address
+        )
 
     def book(self, patient_id: int, slot: Slot) -> Answer:
-        return self.request("POST", f"/patients/{patient_id}/rendez-vous", {
-            "csrf_token": self.csrf, "kind": "first", "start": slot.start.isoformat(),
-            "members": f"{slot.doctor},{slot.nurse}", "override_reason": ""})
+        return self.request(
+            "POST",
+            f"/patients/{patient_id}/rendez-vous",
+            {
+                "csrf_token": self.csrf,
+                "kind": "first",
+                "start": slot.start.isoformat(),
+                "members": f"{slot.doctor},{slot.nurse}",
+                "override_reason": "",
+            },
+        )
 
 
 def in_threads(target, count: int, name: str) -> tuple[list[threading.Thread], list[str]]:
@@ -244,8 +277,7 @@ def join(threads: list[threading.Thread], timeout: float) -> None:
 def logged_in(port: int, emails: list[str], addresses: list[str]) -> list[Browser]:
     """Browsers logged in through the form, all at once (argon2 checks take a while each)."""
     browsers = [Browser(port, address) for address in addresses]
-    threads, raised = in_threads(lambda i: browsers[i].login(emails[i % len(emails)]),
-                                 len(browsers), "login")
+    threads, raised = in_threads(lambda i: browsers[i].login(emails[i % len(emails)]), len(browsers), "login")
     join(threads, 120)
     assert not raised, raised
     return browsers
@@ -253,14 +285,27 @@ def logged_in(port: int, emails: list[str], addresses: list[str]) -> list[Browse
 
 def referral_identity(n: int, prefix: str) -> dict:
     """What a partner types for a patient of its own (a unique name)."""
-    return {"last_name": word(n, prefix), "first_names": word(n * 7 + 3, "Pre"),
-            "birth_name": "", "birth_date": (date(1935, 1, 1) + timedelta(days=n % 20000))
-            .strftime("%d/%m/%Y"), "sex": "FM"[n % 2], "phone": "", "email": "",
-            "address": "", "postcode": "11000", "commune": "Carcassonne", "ald": "unknown",
-            "ald_label": "", "gp_status": "none", "gp_name": "",
-            "referrer_name": "Inès Barthe", "referrer_profession": "infirmière libérale",
-            "referrer_phone": "04 68 72 00 00", "referrer_email": "",
-            "reason": f"Sans médecin traitant depuis son déménagement (demande {n})."}
+    return {
+        "last_name": word(n, prefix),
+        "first_names": word(n * 7 + 3, "Pre"),
+        "birth_name": "",
+        "birth_date": (date(1935, 1, 1) + timedelta(days=n % 20000)).strftime("%d/%m/%Y"),
+        "sex": "FM"[n % 2],
+        "phone": "",
+        "email": "",
+        "address": "",
+        "postcode": "11000",
+        "commune": "Carcassonne",
+        "ald": "unknown",
+        "ald_label": "",
+        "gp_status": "none",
+        "gp_name": "",
+        "referrer_name": "Inès Barthe",
+        "referrer_profession": "infirmière libérale",
+        "referrer_phone": "04 68 72 00 00",
+        "referrer_email": "",
+        "reason": f"Sans médecin traitant depuis son déménagement (demande {n}).",
+    }
 
 
 class Addresses:
@@ -292,6 +337,7 @@ class Links:
 
 # --- seeding the site (the app's own domain functions, in this process) -----------------------
 
+
 @dataclass(frozen=True)
 class Slot:
     start: datetime
@@ -308,8 +354,7 @@ class Seed:
     assistants: list[str] = field(default_factory=list)
 
 
-def seed_site(site: Path, password_hash: str, pairs: int, patients: int, links: int,
-              assistants: int) -> Seed:
+def seed_site(site: Path, password_hash: str, pairs: int, patients: int, links: int, assistants: int) -> Seed:
     """`pairs` doctor + nurse pairs on duty every weekday from today on, `patients` accepted
     patients (follow-up, never booked), partner links and assistant accounts."""
     seed = Seed()
@@ -317,23 +362,49 @@ def seed_site(site: Path, password_hash: str, pairs: int, patients: int, links: 
     app = create_app(site)
     with app.app_context():
         for i in range(pairs):
-            doctor = roster.save_member(db.session, None, None, {
-                "name": f"Dr {word(i, 'Med')}", "profession": "medecin", "team": "flexible",
-                "doctor_status": "retraite"}, None)
-            nurse = roster.save_member(db.session, None, None, {
-                "name": word(i, "Inf"), "profession": "infirmier_azalee", "team": "stable"}, None)
+            doctor = roster.save_member(
+                db.session,
+                None,
+                None,
+                {
+                    "name": f"Dr {word(i, 'Med')}",
+                    "profession": "medecin",
+                    "team": "flexible",
+                    "doctor_status": "retraite",
+                },
+                None,
+            )
+            nurse = roster.save_member(
+                db.session,
+                None,
+                None,
+                {"name": word(i, "Inf"), "profession": "infirmier_azalee", "team": "stable"},
+                None,
+            )
             for member in (doctor, nurse):
                 for weekday in range(5):
                     for start, end in HALF_DAYS:
-                        roster.add_pattern(db.session, None, member, weekday, start, end, today,
-                                           None, PARIS, today=today)
+                        roster.add_pattern(
+                            db.session, None, member, weekday, start, end, today, None, PARIS, today=today
+                        )
             seed.pairs.append((doctor.id, nurse.id))
         for n in range(patients):
-            identity = {"last_name": word(n, "Pat"), "first_names": word(n * 3 + 1, "Sui"),
-                        "birth_name": "", "birth_date": date(1930, 1, 1) + timedelta(days=n * 7),
-                        "sex": "FM"[n % 2], "phone": "", "email": "", "address": "",
-                        "postcode": "11000", "commune": "Carcassonne", "ald": "unknown",
-                        "ald_label": "", "gp_status": "none", "gp_name": ""}
+            identity = {
+                "last_name": word(n, "Pat"),
+                "first_names": word(n * 3 + 1, "Sui"),
+                "birth_name": "",
+                "birth_date": date(1930, 1, 1) + timedelta(days=n * 7),
+                "sex": "FM"[n % 2],
+                "phone": "",
+                "email": "",
+                "address": "",
+                "postcode": "11000",
+                "commune": "Carcassonne",
+                "ald": "unknown",
+                "ald_label": "",
+                "gp_status": "none",
+                "gp_name": "",
+            }
             referral = referrals.receive(db.session, None, "direct", identity, {}, "")
             patient = referrals.decide(db.session, None, referral, "accepted")
             assert patient.status == "follow_up"
@@ -341,16 +412,26 @@ def seed_site(site: Path, password_hash: str, pairs: int, patients: int, links: 
             seed.patient_names[patient.id] = identity["last_name"]
             if n % 200 == 199:
                 db.session.commit()
-        organisation = db.session.scalars(select(PartnerOrganisation).where(
-            PartnerOrganisation.active.is_(True)).order_by(PartnerOrganisation.id)).first()
+        organisation = db.session.scalars(
+            select(PartnerOrganisation)
+            .where(PartnerOrganisation.active.is_(True))
+            .order_by(PartnerOrganisation.id)
+        ).first()
         for i in range(links):
             _, token = partners.create_referral_link(db.session, None, organisation, f"essai {i}")
             seed.links.append(token)
         for i in range(assistants):
             email = f"assistante{i}@durabilite.dalia.invalid"
-            db.session.add(StaffUser(email=email, name=f"Assistante {word(i)}", role="assistant",
-                                     active=True, password_hash=password_hash,
-                                     must_change_password=False))
+            db.session.add(
+                StaffUser(
+                    email=email,
+                    name=f"Assistante {word(i)}",
+                    role="assistant",
+                    active=True,
+                    password_hash=password_hash,
+                    must_change_password=False,
+                )
+            )
             seed.assistants.append(email)
         db.session.commit()
         db.session.remove()
@@ -374,6 +455,7 @@ def free_first_visit_slots(pairs: list[tuple[int, int]], count: int) -> list[Slo
 
 # --- reading the database directly ------------------------------------------------------------
 
+
 def database(site: Path) -> sqlite3.Connection:
     return sqlite3.connect(site / "dalia.sqlite3", timeout=30)
 
@@ -395,21 +477,28 @@ def integrity_problems(connection: sqlite3.Connection) -> list[str]:
     if foreign:
         problems.append(f"foreign_key_check: {foreign[:10]}")
     for referral_id, reference, received_at in connection.execute(
-            "SELECT id, reference, received_at FROM referral"):
+        "SELECT id, reference, received_at FROM referral"
+    ):
         if reference != f"DAL-{utc(received_at):%Y}-{referral_id:05d}":
             problems.append(f"referral {referral_id}: reference {reference!r}")
     unaudited = connection.execute(
         "SELECT id FROM referral WHERE CAST(id AS TEXT) NOT IN (SELECT object_id FROM audit_event "
-        "WHERE action = 'referral.receive')").fetchall()
+        "WHERE action = 'referral.receive')"
+    ).fetchall()
     if unaudited:
         problems.append(f"referrals without their audit event: {unaudited[:10]}")
     for appointment_id, kind, clinicians in connection.execute(
-            "SELECT a.id, a.kind, count(c.id) FROM appointment a LEFT JOIN appointment_clinician c "
-            "ON c.appointment_id = a.id GROUP BY a.id"):
+        "SELECT a.id, a.kind, count(c.id) FROM appointment a LEFT JOIN appointment_clinician c "
+        "ON c.appointment_id = a.id GROUP BY a.id"
+    ):
         if clinicians != (2 if kind == "first" else 1):
             problems.append(f"appointment {appointment_id} ({kind}) with {clinicians} clinician(s)")
-    booked = {int(summary.split("n° ")[1].split(" ")[0]) for (summary,) in connection.execute(
-        "SELECT summary FROM audit_event WHERE action = 'appointment.book'")}
+    booked = {
+        int(summary.split("n° ")[1].split(" ")[0])
+        for (summary,) in connection.execute(
+            "SELECT summary FROM audit_event WHERE action = 'appointment.book'"
+        )
+    }
     unaudited = [i for (i,) in connection.execute("SELECT id FROM appointment") if i not in booked]
     if unaudited:
         problems.append(f"appointments without their audit event: {unaudited[:10]}")
@@ -428,7 +517,8 @@ def double_bookings(connection: sqlite3.Connection) -> list[tuple]:
         "JOIN appointment_clinician c2 ON c2.member_id = c1.member_id AND c2.appointment_id > a1.id "
         "JOIN appointment a2 ON a2.id = c2.appointment_id "
         "WHERE a1.status IN ('booked', 'honoured') AND a2.status IN ('booked', 'honoured') "
-        "AND a1.starts_at < a2.ends_at AND a2.starts_at < a1.ends_at").fetchall()
+        "AND a1.starts_at < a2.ends_at AND a2.starts_at < a1.ends_at"
+    ).fetchall()
 
 
 def missing_referrals(connection: sqlite3.Connection, acknowledged: dict[str, dict]) -> list[str]:
@@ -437,31 +527,54 @@ def missing_referrals(connection: sqlite3.Connection, acknowledged: dict[str, di
     for reference, sent in acknowledged.items():
         row = connection.execute(
             "SELECT last_name, first_names, birth_date, sex, postcode, reason, channel, link_id "
-            "FROM referral WHERE reference = ?", (reference,)).fetchone()
+            "FROM referral WHERE reference = ?",
+            (reference,),
+        ).fetchone()
         expected_birth = datetime.strptime(sent["birth_date"], "%d/%m/%Y").date().isoformat()
-        if row is None or row[:6] != (sent["last_name"], sent["first_names"], expected_birth,
-                                      sent["sex"], sent["postcode"], sent["reason"]) \
-                or row[6] != "link" or row[7] is None:
+        if (
+            row is None
+            or row[:6]
+            != (
+                sent["last_name"],
+                sent["first_names"],
+                expected_birth,
+                sent["sex"],
+                sent["postcode"],
+                sent["reason"],
+            )
+            or row[6] != "link"
+            or row[7] is None
+        ):
             missing.append(f"{reference}: {row}")
     return missing
 
 
-def missing_appointments(connection: sqlite3.Connection,
-                         acknowledged: list[tuple[int, int, Slot]]) -> list[str]:
+def missing_appointments(
+    connection: sqlite3.Connection, acknowledged: list[tuple[int, int, Slot]]
+) -> list[str]:
     """Acknowledged bookings (appointment id, patient, slot) absent or not as booked. A list, not
     a mapping by id: two acknowledgements naming one id are two bookings to find."""
     missing = []
     for appointment_id, patient_id, slot in acknowledged:
         row = connection.execute(
-            "SELECT patient_id, starts_at, status, kind FROM appointment WHERE id = ?",
-            (appointment_id,)).fetchone()
-        members = {m for (m,) in connection.execute(
-            "SELECT member_id FROM appointment_clinician WHERE appointment_id = ?",
-            (appointment_id,))}
-        if row is None or row[0] != patient_id or utc(row[1]) != slot.start \
-                or row[2:] != ("booked", "first") or members != {slot.doctor, slot.nurse}:
-            missing.append(f"appointment {appointment_id} (patient {patient_id}): {row}, "
-                           f"clinicians {members}")
+            "SELECT patient_id, starts_at, status, kind FROM appointment WHERE id = ?", (appointment_id,)
+        ).fetchone()
+        members = {
+            m
+            for (m,) in connection.execute(
+                "SELECT member_id FROM appointment_clinician WHERE appointment_id = ?", (appointment_id,)
+            )
+        }
+        if (
+            row is None
+            or row[0] != patient_id
+            or utc(row[1]) != slot.start
+            or row[2:] != ("booked", "first")
+            or members != {slot.doctor, slot.nurse}
+        ):
+            missing.append(
+                f"appointment {appointment_id} (patient {patient_id}): {row}, clinicians {members}"
+            )
     return missing
 
 
@@ -481,11 +594,16 @@ class Write:
     slot: Slot | None = None
 
 
-def test_kill_9_mid_burst_loses_no_acknowledged_write(sqlite_site_template, password_hash,
-                                                      tmp_path):
+def test_kill_9_mid_burst_loses_no_acknowledged_write(sqlite_site_template, password_hash, tmp_path):
     site = provision(sqlite_site_template, tmp_path)
-    seed = seed_site(site, password_hash, pairs=4, patients=300, links=BURST_WRITES // LINK_USES + 2,
-                     assistants=BURST_THREADS)
+    seed = seed_site(
+        site,
+        password_hash,
+        pairs=4,
+        patients=300,
+        links=BURST_WRITES // LINK_USES + 2,
+        assistants=BURST_THREADS,
+    )
     slots = free_first_visit_slots(seed.pairs, BURST_BOOKINGS + 1)
     writes = [Write("booking", n, seed.patients[n], slots[n]) for n in range(BURST_BOOKINGS)]
     writes += [Write("referral", n) for n in range(BURST_WRITES - BURST_BOOKINGS)]
@@ -496,8 +614,7 @@ def test_kill_9_mid_burst_loses_no_acknowledged_write(sqlite_site_template, pass
 
     server = Gunicorn(site, tmp_path / "gunicorn.log").start()
     try:
-        staff = logged_in(server.port, seed.assistants,
-                          [f"192.168.1.{i + 1}" for i in range(BURST_THREADS)])
+        staff = logged_in(server.port, seed.assistants, [f"192.168.1.{i + 1}" for i in range(BURST_THREADS)])
         partners_ = [Browser(server.port, f"192.168.2.{i + 1}") for i in range(BURST_THREADS)]
         answered: list[tuple[Write, Answer]] = []
         in_flight_failures: list[tuple[Write, str]] = []  # cut by the kill
@@ -529,7 +646,8 @@ def test_kill_9_mid_burst_loses_no_acknowledged_write(sqlite_site_template, pass
                 except (OSError, http.client.HTTPException) as error:
                     with lock:
                         (in_flight_failures if killing.is_set() else failures_before_kill).append(
-                            (write, repr(error)))
+                            (write, repr(error))
+                        )
                     return
                 with lock:
                     answered.append((write, answer))
@@ -540,7 +658,8 @@ def test_kill_9_mid_burst_loses_no_acknowledged_write(sqlite_site_template, pass
         limit = time.monotonic() + 120
         while not half_answered.wait(0.05):  # unless a writer stopped on its own
             assert any(t.is_alive() for t in threads) and time.monotonic() < limit, (
-                f"{len(answered)} answers, then: {raised} {failures_before_kill[:3]}")
+                f"{len(answered)} answers, then: {raised} {failures_before_kill[:3]}"
+            )
         killing.set()
         server.kill()
         join(threads, REQUEST_TIMEOUT + 5)
@@ -550,8 +669,11 @@ def test_kill_9_mid_burst_loses_no_acknowledged_write(sqlite_site_template, pass
         assert not failures_before_kill, failures_before_kill[:5]
         assert len(answers) < BURST_WRITES, "the burst ended before the kill: nothing was tested"
         # Distinct slots and patients: before the kill, every write was accepted.
-        unexpected = [(w.kind, w.number, a.status, a.text[:200]) for w, a in answers
-                      if a.status != {"booking": 303, "referral": 201}[w.kind]]
+        unexpected = [
+            (w.kind, w.number, a.status, a.text[:200])
+            for w, a in answers
+            if a.status != {"booking": 303, "referral": 201}[w.kind]
+        ]
         assert not unexpected, unexpected
         acknowledged_bookings: list[tuple[int, int, Slot]] = []
         acknowledged_referrals: dict[str, dict] = {}
@@ -582,17 +704,21 @@ def test_kill_9_mid_burst_loses_no_acknowledged_write(sqlite_site_template, pass
             stored = {
                 "appointments": connection.execute("SELECT count(*) FROM appointment").fetchone()[0],
                 "referrals from the form": connection.execute(
-                    "SELECT count(*) FROM referral WHERE channel = 'link'").fetchone()[0]}
+                    "SELECT count(*) FROM referral WHERE channel = 'link'"
+                ).fetchone()[0],
+            }
         connection.close()
         # The restarted site takes new writes.
         after = reader.book(seed.patients[BURST_BOOKINGS], slots[BURST_BOOKINGS])
     finally:
         server.stop()
-    print(f"\nkill -9 after {len(answers)} answers of {BURST_WRITES} writes "
-          f"({len(in_flight_failures)} request(s) cut in flight): "
-          f"{len(acknowledged_bookings)} acknowledged bookings and "
-          f"{len(acknowledged_referrals)} acknowledged referrals checked after restart; "
-          f"stored: {stored}")
+    print(
+        f"\nkill -9 after {len(answers)} answers of {BURST_WRITES} writes "
+        f"({len(in_flight_failures)} request(s) cut in flight): "
+        f"{len(acknowledged_bookings)} acknowledged bookings and "
+        f"{len(acknowledged_referrals)} acknowledged referrals checked after restart; "
+        f"stored: {stored}"
+    )
     assert not problems, problems
     assert not lost_referrals, f"{len(lost_referrals)} acknowledged referrals lost: {lost_referrals[:5]}"
     assert not lost_bookings, f"{len(lost_bookings)} acknowledged bookings lost: {lost_bookings[:5]}"
@@ -610,15 +736,20 @@ FULL_DISK_WRITES = 60
 FULL_DISK_SLACK = 64 * 1024  # bytes any file may grow beyond the database's size
 
 
-def test_a_full_disk_acknowledges_no_write_it_did_not_store(sqlite_site_template, password_hash,
-                                                            tmp_path):
+def test_a_full_disk_acknowledges_no_write_it_did_not_store(sqlite_site_template, password_hash, tmp_path):
     """gunicorn runs with a file size limit just above the database's size: once the write-ahead
     log reaches it, commits fail as on a full disk. A write may then be refused (5xx), never
     acknowledged without being stored; once space is back, the site serves and takes writes."""
     site = provision(sqlite_site_template, tmp_path)
     bookings = FULL_DISK_WRITES // 2
-    seed = seed_site(site, password_hash, pairs=4, patients=bookings + 1,
-                     links=FULL_DISK_WRITES // LINK_USES + 2, assistants=1)
+    seed = seed_site(
+        site,
+        password_hash,
+        pairs=4,
+        patients=bookings + 1,
+        links=FULL_DISK_WRITES // LINK_USES + 2,
+        assistants=1,
+    )
     slots = free_first_visit_slots(seed.pairs, bookings + 1)
     links, addresses = Links(seed.links), Addresses()
     server = Gunicorn(site, tmp_path / "gunicorn.log")
@@ -648,8 +779,11 @@ def test_a_full_disk_acknowledges_no_write_it_did_not_store(sqlite_site_template
     print(f"\nfull disk: {dict(sorted(statuses.items()))}")
     refused = sum(c for k, c in statuses.items() if re.search(r"[ /]5\d\d$", k))
     assert refused, f"the limit was never reached, nothing was tested: {statuses}"
-    honest = {k: c for k, c in statuses.items()
-              if not re.fullmatch(r"booking (303|5\d\d)|referral 200/(201|5\d\d)", k)}
+    honest = {
+        k: c
+        for k, c in statuses.items()
+        if not re.fullmatch(r"booking (303|5\d\d)|referral 200/(201|5\d\d)", k)
+    }
     assert not honest, honest
     server.file_size_limit = None  # space is back
     server.start()
@@ -664,23 +798,31 @@ def test_a_full_disk_acknowledges_no_write_it_did_not_store(sqlite_site_template
     finally:
         server.stop()
     assert not problems, problems
-    assert not lost_bookings, (f"{len(lost_bookings)} of {len(acknowledged_bookings)} acknowledged "
-                               f"bookings are not stored: {lost_bookings[:5]}")
+    assert not lost_bookings, (
+        f"{len(lost_bookings)} of {len(acknowledged_bookings)} acknowledged "
+        f"bookings are not stored: {lost_bookings[:5]}"
+    )
     assert not lost_referrals, lost_referrals[:5]
     assert after.status == 303, (after.status, after.text[:300])
 
 
 # --- 2. backup while referrals arrive ---------------------------------------------------------
 
+
 def dalia(*args) -> subprocess.CompletedProcess:
     """The `dalia` command line of this checkout, in its own process."""
-    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *map(str, args)],
-                          capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    return subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
 
 
-def test_backup_while_referrals_arrive_is_complete_and_restores(sqlite_site_template,
-                                                                password_hash, tmp_path):
+def test_backup_while_referrals_arrive_is_complete_and_restores(
+    sqlite_site_template, password_hash, tmp_path
+):
     site = provision(sqlite_site_template, tmp_path)
     seed = seed_site(site, password_hash, pairs=0, patients=0, links=60, assistants=0)
     links, addresses = Links(seed.links), Addresses()
@@ -731,15 +873,17 @@ def test_backup_while_referrals_arrive_is_complete_and_restores(sqlite_site_temp
     for out, before, acknowledged_after in backups:
         with sqlite3.connect(f"file:{out}?mode=ro", uri=True) as copy:
             problems = integrity_problems(copy)
-            in_backup = copy.execute("SELECT count(*) FROM referral WHERE channel = 'link'"
-                                     ).fetchone()[0]
+            in_backup = copy.execute("SELECT count(*) FROM referral WHERE channel = 'link'").fetchone()[0]
             incomplete = copy.execute(
                 "SELECT id FROM referral WHERE reference IS NULL OR last_name = '' OR "
-                "first_names = '' OR birth_date IS NULL OR sex = '' OR reason = ''").fetchall()
+                "first_names = '' OR birth_date IS NULL OR sex = '' OR reason = ''"
+            ).fetchall()
             lost = missing_referrals(copy, before)
         copy.close()
-        print(f"\nbackup {out.name}: {in_backup} referrals ({len(before)} acknowledged before it "
-              f"began, {acknowledged_after} when it ended)")
+        print(
+            f"\nbackup {out.name}: {in_backup} referrals ({len(before)} acknowledged before it "
+            f"began, {acknowledged_after} when it ended)"
+        )
         assert not problems, (out.name, problems)
         assert not incomplete, (out.name, incomplete)
         assert not lost, (out.name, lost[:5])
@@ -754,8 +898,9 @@ def test_backup_while_referrals_arrive_is_complete_and_restores(sqlite_site_temp
     assert result.returncode == 0, result.stdout + result.stderr
     with database(site) as connection:
         assert integrity_problems(connection) == []
-        assert connection.execute("SELECT reference, last_name FROM referral ORDER BY id"
-                                  ).fetchall() == expected
+        assert (
+            connection.execute("SELECT reference, last_name FROM referral ORDER BY id").fetchall() == expected
+        )
     connection.close()
     server = Gunicorn(site, tmp_path / "gunicorn-restored.log").start()
     try:
@@ -771,8 +916,13 @@ def test_backup_while_referrals_arrive_is_complete_and_restores(sqlite_site_temp
 # --- 3. load ----------------------------------------------------------------------------------
 
 LOAD_MIX = (("agenda", 30), ("search", 30), ("booking", 20), ("referral", 20))
-EXPECTED = {"agenda": {200}, "search": {200}, "booking": {303, 409}, "referral form": {200},
-            "referral post": {201}}
+EXPECTED = {
+    "agenda": {200},
+    "search": {200},
+    "booking": {303, 409},
+    "referral form": {200},
+    "referral post": {201},
+}
 LOAD_ACCOUNTS = 10
 LOAD_PATIENTS = 500  # each confirmed booking uses up a patient
 LOAD_LINKS = 300
@@ -817,11 +967,11 @@ class PatientPool:
             self._free.append(patient_id)
 
 
-def test_fifty_clients_mixed_workload_no_errors_and_latencies(sqlite_site_template,
-                                                              password_hash, tmp_path):
+def test_fifty_clients_mixed_workload_no_errors_and_latencies(sqlite_site_template, password_hash, tmp_path):
     site = provision(sqlite_site_template, tmp_path)
-    seed = seed_site(site, password_hash, pairs=4, patients=LOAD_PATIENTS, links=LOAD_LINKS,
-                     assistants=LOAD_ACCOUNTS)
+    seed = seed_site(
+        site, password_hash, pairs=4, patients=LOAD_PATIENTS, links=LOAD_LINKS, assistants=LOAD_ACCOUNTS
+    )
     slots = free_first_visit_slots(seed.pairs, 3000)
     board, pool = SlotBoard(slots), PatientPool(seed.patients)
     links, addresses = Links(seed.links), Addresses()
@@ -837,8 +987,9 @@ def test_fifty_clients_mixed_workload_no_errors_and_latencies(sqlite_site_templa
     try:
         # A pool of assistant accounts, each logged in once before the clock starts; each session
         # is shared by LOAD_CLIENTS / LOAD_ACCOUNTS clients (as tabs of one browser would).
-        sessions = logged_in(server.port, seed.assistants,
-                             [f"172.16.0.{i + 1}" for i in range(LOAD_ACCOUNTS)])
+        sessions = logged_in(
+            server.port, seed.assistants, [f"172.16.0.{i + 1}" for i in range(LOAD_ACCOUNTS)]
+        )
         staff = [sessions[i % LOAD_ACCOUNTS].tab(f"172.16.1.{i + 1}") for i in range(LOAD_CLIENTS)]
         partner_browsers = [Browser(server.port, b.address) for b in staff]
         start_line = threading.Barrier(LOAD_CLIENTS + 1)
@@ -866,8 +1017,10 @@ def test_fifty_clients_mixed_workload_no_errors_and_latencies(sqlite_site_templa
                         record(kind, browser.request("GET", f"/agenda?jour={day.isoformat()}"))
                     elif kind == "search":
                         query = urllib.parse.quote(chooser.choice(search_words))
-                        record(kind, browser.request("GET", f"/patients?q={query}",
-                                                     headers={"HX-Request": "true"}))
+                        record(
+                            kind,
+                            browser.request("GET", f"/patients?q={query}", headers={"HX-Request": "true"}),
+                        )
                     elif kind == "booking":
                         slot_index, slot = board.current()
                         patient_id = pool.take()
@@ -909,51 +1062,70 @@ def test_fifty_clients_mixed_workload_no_errors_and_latencies(sqlite_site_templa
     assert not raised, raised[:5]
 
     def summary(values: list[float]) -> dict:
-        return {"requests": len(values), "p50_ms": round(percentile(values, 0.50) * 1000, 1),
-                "p99_ms": round(percentile(values, 0.99) * 1000, 1)}
+        return {
+            "requests": len(values),
+            "p50_ms": round(percentile(values, 0.50) * 1000, 1),
+            "p99_ms": round(percentile(values, 0.99) * 1000, 1),
+        }
 
     every = [s for kind in EXPECTED for s in latencies[kind]]
     figures = {
-        "clients": LOAD_CLIENTS, "seconds": round(elapsed, 1), "requests": len(every),
+        "clients": LOAD_CLIENTS,
+        "seconds": round(elapsed, 1),
+        "requests": len(every),
         "requests_per_second": round(len(every) / elapsed, 1),
         "server": "gunicorn, deploy/gunicorn.conf.py (sync workers, default count)",
-        "database": "SQLite (WAL)", "cores": os.cpu_count(),
+        "database": "SQLite (WAL)",
+        "cores": os.cpu_count(),
         "load_average_1min": {"before": round(load_before[0], 2), "after": round(load_after[0], 2)},
-        "by_type": {kind: summary(latencies[kind]) | {
-            "statuses": {str(k): v for k, v in sorted(statuses[kind].items())}}
-            for kind in EXPECTED},
-        "booking_by_outcome": {"confirmed (303)": summary(latencies["booking 303"] or [0.0]),
-                               "slot taken (409)": summary(latencies["booking 409"] or [0.0])},
+        "by_type": {
+            kind: summary(latencies[kind])
+            | {"statuses": {str(k): v for k, v in sorted(statuses[kind].items())}}
+            for kind in EXPECTED
+        },
+        "booking_by_outcome": {
+            "confirmed (303)": summary(latencies["booking 303"] or [0.0]),
+            "slot taken (409)": summary(latencies["booking 409"] or [0.0]),
+        },
         "overall": summary(every),
         "connection_errors_or_timeouts": len(errors),
-        "server_errors_5xx": sum(c for counts in statuses.values()
-                                 for status, c in counts.items() if status >= 500),
+        "server_errors_5xx": sum(
+            c for counts in statuses.values() for status, c in counts.items() if status >= 500
+        ),
     }
-    (tmp_path / "load-figures.json").write_text(json.dumps(figures, indent=2, ensure_ascii=False),
-                                                encoding="utf-8")
-    print(f"\nLoad: {LOAD_CLIENTS} clients for {elapsed:.0f} s, {len(every)} requests "
-          f"({figures['requests_per_second']}/s), SQLite, {figures['server']}, "
-          f"{os.cpu_count()} cores, load average {load_before[0]:.1f} before / "
-          f"{load_after[0]:.1f} after")
+    (tmp_path / "load-figures.json").write_text(
+        json.dumps(figures, indent=2, ensure_ascii=False), encoding="utf-8"
+    )
+    print(
+        f"\nLoad: {LOAD_CLIENTS} clients for {elapsed:.0f} s, {len(every)} requests "
+        f"({figures['requests_per_second']}/s), SQLite, {figures['server']}, "
+        f"{os.cpu_count()} cores, load average {load_before[0]:.1f} before / "
+        f"{load_after[0]:.1f} after"
+    )
     print(f"{'type':<24}{'requests':>9}{'p50 ms':>9}{'p99 ms':>9}  statuses")
-    rows = [(kind, figures["by_type"][kind], figures["by_type"][kind]["statuses"])
-            for kind in EXPECTED]
-    rows += [(f"  booking {outcome}", values, "") for outcome, values
-             in figures["booking_by_outcome"].items()]
+    rows = [(kind, figures["by_type"][kind], figures["by_type"][kind]["statuses"]) for kind in EXPECTED]
+    rows += [
+        (f"  booking {outcome}", values, "") for outcome, values in figures["booking_by_outcome"].items()
+    ]
     rows.append(("overall", figures["overall"], ""))
     for label, values, codes in rows:
         print(f"{label:<24}{values['requests']:>9}{values['p50_ms']:>9}{values['p99_ms']:>9}  {codes}")
-    print(f"connection errors or timeouts: {len(errors)}, 5xx: {figures['server_errors_5xx']}; "
-          f"figures written to {tmp_path / 'load-figures.json'}")
+    print(
+        f"connection errors or timeouts: {len(errors)}, 5xx: {figures['server_errors_5xx']}; "
+        f"figures written to {tmp_path / 'load-figures.json'}"
+    )
 
     assert not errors, f"{len(errors)} connection errors or timeouts: {errors[:5]}"
-    unexpected = {kind: {s: c for s, c in counts.items() if s not in EXPECTED[kind]}
-                  for kind, counts in statuses.items() if kind in EXPECTED}
+    unexpected = {
+        kind: {s: c for s, c in counts.items() if s not in EXPECTED[kind]}
+        for kind, counts in statuses.items()
+        if kind in EXPECTED
+    }
     assert not any(unexpected.values()), unexpected
     for kind in EXPECTED:
         assert len(latencies[kind]) >= 10, f"too few {kind} requests: {len(latencies[kind])}"
     assert statuses["booking"][303] >= 5 and statuses["booking"][409] >= 5
-    assert "Traceback" not in log, log[log.index("Traceback") - 500:][:3000]
+    assert "Traceback" not in log, log[log.index("Traceback") - 500 :][:3000]
     with database(site) as connection:
         double = double_bookings(connection)
         problems = integrity_problems(connection)

@@ -37,12 +37,20 @@ def start_gunicorn(template, tmp_path, workers: int):
     site = tmp_path / "site"
     shutil.copytree(template, site)
     port = free_port()
-    env = dict(os.environ, DALIA_SITE=str(site), DALIA_BIND=f"127.0.0.1:{port}",
-               DALIA_WORKERS=str(workers))
+    env = dict(os.environ, DALIA_SITE=str(site), DALIA_BIND=f"127.0.0.1:{port}", DALIA_WORKERS=str(workers))
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
-         "dalia_site.wsgi:app"],
-        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            str(ROOT / "deploy" / "gunicorn.conf.py"),
+            "dalia_site.wsgi:app",
+        ],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     return server, port
 
@@ -62,8 +70,13 @@ def test_site_under_gunicorn_answers_health_and_login(sqlite_site_template, tmp_
 
 def test_wsgi_without_dalia_site_explains_what_to_set(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "DALIA_SITE"}
-    result = subprocess.run([sys.executable, "-c", "import dalia_site.wsgi"], env=env,
-                            capture_output=True, text=True, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-c", "import dalia_site.wsgi"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert result.returncode != 0
     assert "DALIA_SITE n'est pas défini" in result.stderr
 

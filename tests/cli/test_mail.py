@@ -13,22 +13,28 @@ from dalia_site.extensions import db
 from dalia_site.models import OutboundEmail, PartnerOrganisation
 from tests.cli.mailtools import Inbox, outbox
 
-IDENTITY = {"last_name": "Rouquette", "first_names": "Adèle", "birth_date": date(1947, 6, 2),
-            "sex": "F", "postcode": "11000", "ald": "yes", "ald_label": "insuffisance cardiaque",
-            "gp_status": "none"}
+IDENTITY = {
+    "last_name": "Rouquette",
+    "first_names": "Adèle",
+    "birth_date": date(1947, 6, 2),
+    "sex": "F",
+    "postcode": "11000",
+    "ald": "yes",
+    "ald_label": "insuffisance cardiaque",
+    "gp_status": "none",
+}
 REFERRER = {"referrer_name": "IDE Combes", "referrer_email": "ide.combes@example.org"}
 
 
 def referral_received(site_dir, decide_with: str | None = None) -> str:
     app = create_app(site_dir)
     with app.app_context():
-        source = db.session.scalar(select(PartnerOrganisation).where(
-            PartnerOrganisation.category == "cpts"))
-        referral = referrals.receive(db.session, None, "phone", IDENTITY, REFERRER,
-                                     "Suivi après hospitalisation", source=source)
+        source = db.session.scalar(select(PartnerOrganisation).where(PartnerOrganisation.category == "cpts"))
+        referral = referrals.receive(
+            db.session, None, "phone", IDENTITY, REFERRER, "Suivi après hospitalisation", source=source
+        )
         if decide_with:
-            referrals.decide(db.session, None, referral, "declined", "Hors territoire",
-                             decide_with)
+            referrals.decide(db.session, None, referral, "declined", "Hors territoire", decide_with)
         db.session.commit()
         reference = referral.reference
         db.engine.dispose()
@@ -36,9 +42,7 @@ def referral_received(site_dir, decide_with: str | None = None) -> str:
 
 
 def send(site_dir):
-    return CliRunner().invoke(cli, ["send-mail", site_dir.name, "--instances-dir",
-                                    str(site_dir.parent)])
-
+    return CliRunner().invoke(cli, ["send-mail", site_dir.name, "--instances-dir", str(site_dir.parent)])
 
 
 def test_acknowledgement_and_decision_arrive_by_reference_only_and_once(mail_site, smtp_port):

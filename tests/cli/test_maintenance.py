@@ -15,13 +15,20 @@ from dalia_site.models import StaffUser
 from dalia_site.provisioning.maintenance import head_revision
 
 PASSWORD = "mot de passe des tests CLI"
-TERRITORIES = {"aveyron": "12", "lozere": "48", "ariege": "09", "tarn-et-garonne": "82",
-               "carcassonne": "11", "centre-tarn": "81"}
+TERRITORIES = {
+    "aveyron": "12",
+    "lozere": "48",
+    "ariege": "09",
+    "tarn-et-garonne": "82",
+    "carcassonne": "11",
+    "centre-tarn": "81",
+}
 
 
 def run(*args, env=None):
-    return CliRunner().invoke(cli, [str(a) for a in args],
-                              env={"DALIA_ADMIN_PASSWORD": PASSWORD, **(env or {})})
+    return CliRunner().invoke(
+        cli, [str(a) for a in args], env={"DALIA_ADMIN_PASSWORD": PASSWORD, **(env or {})}
+    )
 
 
 @pytest.fixture
@@ -40,9 +47,13 @@ def snapshot(folder: Path) -> dict[str, list[tuple]]:
     app = create_app(folder)
     with app.app_context():
         tables = sorted(inspect(db.engine).get_table_names())
-        rows = {t: sorted(map(tuple, db.session.execute(text(f'SELECT * FROM "{t}"')).all()),  # noqa: S608
-                          key=repr)
-                for t in tables}
+        rows = {
+            t: sorted(
+                map(tuple, db.session.execute(text(f'SELECT * FROM "{t}"')).all()),  # noqa: S608
+                key=repr,
+            )
+            for t in tables
+        }
         db.engine.dispose()
     return rows
 
@@ -50,8 +61,7 @@ def snapshot(folder: Path) -> dict[str, list[tuple]]:
 def change_data(folder: Path) -> None:
     app = create_app(folder)
     with app.app_context():
-        accounts.create_staff(db.session, None, "apres@centre.fr", "Après", "assistant",
-                              "provisoire-123456")
+        accounts.create_staff(db.session, None, "apres@centre.fr", "Après", "assistant", "provisoire-123456")
         db.session.execute(text("UPDATE partner_organisation SET phone = '0565367387'"))
         db.session.commit()
         db.engine.dispose()
@@ -96,8 +106,7 @@ def test_check_lists_the_contact_details_to_complete(instances):
     new_site(instances, "carcassonne")
     result = run("check", "carcassonne", "--instances-dir", instances)
     assert result.exit_code == 0, result.output
-    assert "à compléter  Agence Régionale de Santé Occitanie : téléphone, e-mail à compléter" \
-        in result.output
+    assert "à compléter  Agence Régionale de Santé Occitanie : téléphone, e-mail à compléter" in result.output
     assert "CPAM de l'Aude : téléphone, e-mail, adresse, commune à compléter" in result.output
     # Contacts that the source documents give are not listed
     assert "Laure MAURY" not in result.output and "Sandrine DUVAL" not in result.output

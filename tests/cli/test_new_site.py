@@ -38,8 +38,9 @@ def can_log_in(folder: Path, email: str, password: str) -> bool:
 
 
 def test_new_site_creates_a_served_site_whose_admin_can_log_in(instances):
-    result = run("new-site", "carcassonne", "--instances-dir", instances,
-                 "--admin-email", "Admin@Carcassonne.fr")
+    result = run(
+        "new-site", "carcassonne", "--instances-dir", instances, "--admin-email", "Admin@Carcassonne.fr"
+    )
     assert result.exit_code == 0, result.output
     folder = instances / "carcassonne"
     assert stat.S_IMODE((folder / "secret_key").stat().st_mode) == 0o600
@@ -50,8 +51,15 @@ def test_new_site_creates_a_served_site_whose_admin_can_log_in(instances):
 
 
 def test_admin_password_from_the_environment_is_not_printed(instances):
-    result = run("new-site", "carcassonne", "--slug", "carca2", "--instances-dir", instances,
-                 env={"DALIA_ADMIN_PASSWORD": "choisi par l'URPS"})
+    result = run(
+        "new-site",
+        "carcassonne",
+        "--slug",
+        "carca2",
+        "--instances-dir",
+        instances,
+        env={"DALIA_ADMIN_PASSWORD": "choisi par l'URPS"},
+    )
     assert result.exit_code == 0
     assert "choisi par l'URPS" not in result.output
     assert can_log_in(instances / "carca2", "admin@carca2.invalid", "choisi par l'URPS")
@@ -63,16 +71,18 @@ def test_existing_slug_is_refused_and_left_untouched(instances):
     result = run("new-site", "carcassonne", "--instances-dir", instances)
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [
-        f"Erreur : le site 'carcassonne' existe déjà : {instances / 'carcassonne'} "
-        "(rien n'a été modifié)"
+        f"Erreur : le site 'carcassonne' existe déjà : {instances / 'carcassonne'} (rien n'a été modifié)"
     ]
     assert (instances / "carcassonne" / "site.toml").read_text() == before
 
 
-@pytest.mark.parametrize("args, message", [
-    (("new-site", "atlantide"), "modèle de territoire inconnu : 'atlantide'"),
-    (("new-site", "carcassonne", "--slug", "Mauvais Nom"), "nom de site invalide"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("new-site", "atlantide"), "modèle de territoire inconnu : 'atlantide'"),
+        (("new-site", "carcassonne", "--slug", "Mauvais Nom"), "nom de site invalide"),
+    ],
+)
 def test_bad_arguments_give_one_line_and_no_folder(instances, args, message):
     result = run(*args, "--instances-dir", instances)
     assert result.exit_code == 1
@@ -82,8 +92,9 @@ def test_bad_arguments_give_one_line_and_no_folder(instances, args, message):
 
 def test_failure_after_the_database_was_created_leaves_nothing(instances):
     """An admin password that the policy refuses fails at the last step: all is removed."""
-    result = run("new-site", "carcassonne", "--instances-dir", instances,
-                 env={"DALIA_ADMIN_PASSWORD": "court"})
+    result = run(
+        "new-site", "carcassonne", "--instances-dir", instances, env={"DALIA_ADMIN_PASSWORD": "court"}
+    )
     assert result.exit_code == 1
     assert "premier administrateur refusé" in result.stderr
     assert list(instances.iterdir()) == []
@@ -102,17 +113,29 @@ def test_failure_while_rendering_deploy_files_leaves_nothing(instances, monkeypa
     assert list(instances.iterdir()) == []
 
 
-@pytest.mark.parametrize("content, message", [
-    ('[site]\nname = "X"\nterritory = "X"\n', "[site] departement est obligatoire et absent"),
-    ('[site]\nname = "X"\nterritory = "X"\ndepartement = 12\n', "[site] departement doit être de type texte"),
-    ('[site\nname = "X"\n', "TOML invalide"),
-    ('[territory]\nde_departement = "du Tarn"\n', "la section [site] est obligatoire"),
-    ('name = "X"\n[site]\n', "name est inconnu (attendu : [site], [territory], [[partners]])"),
-    ('[site]\nname = "X"\nterritory = "X"\ndepartement = "12"\n[[partners]]\nname = "SAMU"\n'
-     'category = "samu"\n', "partners[1].category : Catégorie inconnue : 'samu'"),
-    ('[site]\nname = "X"\nterritory = "X"\ndepartement = "12"\n[[partners]]\nname = "CPAM"\n'
-     'category = "cpam"\nphone = "05 65"\n', "partners[1].phone : Numéro de téléphone invalide"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('[site]\nname = "X"\nterritory = "X"\n', "[site] departement est obligatoire et absent"),
+        (
+            '[site]\nname = "X"\nterritory = "X"\ndepartement = 12\n',
+            "[site] departement doit être de type texte",
+        ),
+        ('[site\nname = "X"\n', "TOML invalide"),
+        ('[territory]\nde_departement = "du Tarn"\n', "la section [site] est obligatoire"),
+        ('name = "X"\n[site]\n', "name est inconnu (attendu : [site], [territory], [[partners]])"),
+        (
+            '[site]\nname = "X"\nterritory = "X"\ndepartement = "12"\n[[partners]]\nname = "SAMU"\n'
+            'category = "samu"\n',
+            "partners[1].category : Catégorie inconnue : 'samu'",
+        ),
+        (
+            '[site]\nname = "X"\nterritory = "X"\ndepartement = "12"\n[[partners]]\nname = "CPAM"\n'
+            'category = "cpam"\nphone = "05 65"\n',
+            "partners[1].phone : Numéro de téléphone invalide",
+        ),
+    ],
+)
 def test_broken_template_names_its_file_and_key(instances, tmp_path, monkeypatch, content, message):
     templates = tmp_path / "templates"
     (templates / "cassé").mkdir(parents=True)
@@ -129,14 +152,22 @@ def test_broken_template_names_its_file_and_key(instances, tmp_path, monkeypatch
 def test_new_site_on_postgresql_creates_the_schema_and_refuses_a_used_database(instances, pg_server):
     pg_server.sql("CREATE DATABASE dalia_cli_pg")
     url = pg_server.url("dalia_cli_pg")
-    result = run("new-site", "carcassonne", "--instances-dir", instances, "--database-url", url,
-                 env={"DALIA_ADMIN_PASSWORD": "mot de passe postgres"})
+    result = run(
+        "new-site",
+        "carcassonne",
+        "--instances-dir",
+        instances,
+        "--database-url",
+        url,
+        env={"DALIA_ADMIN_PASSWORD": "mot de passe postgres"},
+    )
     assert result.exit_code == 0, result.output
     assert not (instances / "carcassonne" / "dalia.sqlite3").exists()
     assert can_log_in(instances / "carcassonne", "admin@carcassonne.invalid", "mot de passe postgres")
 
-    again = run("new-site", "carcassonne", "--slug", "autre", "--instances-dir", instances,
-                "--database-url", url)
+    again = run(
+        "new-site", "carcassonne", "--slug", "autre", "--instances-dir", instances, "--database-url", url
+    )
     assert again.exit_code == 1 and "n'est pas vide" in again.stderr
     assert not (instances / "autre").exists()
 
@@ -145,8 +176,15 @@ def test_new_site_on_postgresql_creates_the_schema_and_refuses_a_used_database(i
 def test_failed_new_site_on_postgresql_drops_what_it_created(instances, pg_server):
     pg_server.sql("CREATE DATABASE dalia_cli_fail")
     url = pg_server.url("dalia_cli_fail")
-    result = run("new-site", "carcassonne", "--instances-dir", instances, "--database-url", url,
-                 env={"DALIA_ADMIN_PASSWORD": "court"})
+    result = run(
+        "new-site",
+        "carcassonne",
+        "--instances-dir",
+        instances,
+        "--database-url",
+        url,
+        env={"DALIA_ADMIN_PASSWORD": "court"},
+    )
     assert result.exit_code == 1
     from sqlalchemy import create_engine
 
@@ -158,13 +196,23 @@ def test_failed_new_site_on_postgresql_drops_what_it_created(instances, pg_serve
 
 def test_create_user_adds_an_account_with_a_one_time_password(instances):
     run("new-site", "carcassonne", "--instances-dir", instances)
-    result = run("create-user", "carcassonne", "IPA@centre.fr", "--role", "clinician",
-                 "--name", "Nina IPA", "--instances-dir", instances)
+    result = run(
+        "create-user",
+        "carcassonne",
+        "IPA@centre.fr",
+        "--role",
+        "clinician",
+        "--name",
+        "Nina IPA",
+        "--instances-dir",
+        instances,
+    )
     assert result.exit_code == 0, result.output
     password = result.stdout.split("affiché une seule fois) : ")[1].strip()
     assert can_log_in(instances / "carcassonne", "ipa@centre.fr", password)
-    duplicate = run("create-user", "carcassonne", "ipa@centre.fr", "--role", "admin",
-                    "--instances-dir", instances)
+    duplicate = run(
+        "create-user", "carcassonne", "ipa@centre.fr", "--role", "admin", "--instances-dir", instances
+    )
     assert duplicate.exit_code == 1 and "existe déjà" in duplicate.stderr
 
 
@@ -174,10 +222,12 @@ def test_create_user_on_an_unknown_site_fails_in_one_line(instances):
 
 
 def test_cli_py_and_the_dalia_script_are_the_same_command():
-    via_file = subprocess.run([sys.executable, str(ROOT / "cli.py"), "--help"],
-                              capture_output=True, text=True, check=True)
-    via_script = subprocess.run([str(Path(sys.executable).parent / "dalia"), "--help"],
-                                capture_output=True, text=True, check=True)
+    via_file = subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), "--help"], capture_output=True, text=True, check=True
+    )
+    via_script = subprocess.run(
+        [str(Path(sys.executable).parent / "dalia"), "--help"], capture_output=True, text=True, check=True
+    )
     assert "new-site" in via_file.stdout
     assert via_file.stdout.replace("cli.py", "dalia") == via_script.stdout
 
@@ -191,21 +241,44 @@ def test_serve_runs_the_site_and_its_admin_logs_in(instances):
 
     from tests.cli.test_gunicorn import free_port, wait_for
 
-    assert run("new-site", "aveyron", "--instances-dir", instances,
-               env={"DALIA_ADMIN_PASSWORD": "mot de passe du serveur local"}).exit_code == 0
+    assert (
+        run(
+            "new-site",
+            "aveyron",
+            "--instances-dir",
+            instances,
+            env={"DALIA_ADMIN_PASSWORD": "mot de passe du serveur local"},
+        ).exit_code
+        == 0
+    )
     port = free_port()
-    server = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "serve", "aveyron", "--port",
-                               str(port), "--instances-dir", str(instances)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "cli.py"),
+            "serve",
+            "aveyron",
+            "--port",
+            str(port),
+            "--instances-dir",
+            str(instances),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         wait_for(base + "/healthz")
-        opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
         login = opener.open(base + "/connexion").read().decode()
         token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', login).group(1)
-        form = urllib.parse.urlencode({"csrf_token": token, "email": "admin@aveyron.invalid",
-                                       "password": "mot de passe du serveur local"}).encode()
+        form = urllib.parse.urlencode(
+            {
+                "csrf_token": token,
+                "email": "admin@aveyron.invalid",
+                "password": "mot de passe du serveur local",
+            }
+        ).encode()
         home = opener.open(base + "/connexion", data=form).read().decode()
     finally:
         server.terminate()

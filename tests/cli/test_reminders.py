@@ -28,8 +28,15 @@ def site_today() -> date:
     return datetime.now(PARIS).date()
 
 
-def appointment(site_dir, last_name: str, day: date, email: str = "", status: str = "booked",
-                at: time = time(9), pair: bool = False) -> int:
+def appointment(
+    site_dir,
+    last_name: str,
+    day: date,
+    email: str = "",
+    status: str = "booked",
+    at: time = time(9),
+    pair: bool = False,
+) -> int:
     """A patient (with `email`, or none) and their appointment on `day` at `at` (Paris time)."""
     app = create_app(site_dir)
     with app.app_context():
@@ -37,25 +44,45 @@ def appointment(site_dir, last_name: str, day: date, email: str = "", status: st
         for name, profession in ((DOCTOR, "medecin"), (NURSE, "infirmier_azalee")):
             member = db.session.scalar(select(TeamMember).where(TeamMember.name == name))
             if member is None:
-                member = TeamMember(name=name, profession=profession, team="stable",
-                                    doctor_status="retraite" if profession == "medecin" else None)
+                member = TeamMember(
+                    name=name,
+                    profession=profession,
+                    team="stable",
+                    doctor_status="retraite" if profession == "medecin" else None,
+                )
                 db.session.add(member)
                 db.session.flush()
             members.append(member)
-        patient = Patient(last_name=last_name, first_names="Odile", birth_name="",
-                          birth_date=date(1950, 3, 15), sex="F", phone="0468112233", email=email,
-                          address="", postcode="11000", commune="Carcassonne", ald="yes",
-                          ald_label="", gp_status="none", gp_name="", status="follow_up")
+        patient = Patient(
+            last_name=last_name,
+            first_names="Odile",
+            birth_name="",
+            birth_date=date(1950, 3, 15),
+            sex="F",
+            phone="0468112233",
+            email=email,
+            address="",
+            postcode="11000",
+            commune="Carcassonne",
+            ald="yes",
+            ald_label="",
+            gp_status="none",
+            gp_name="",
+            status="follow_up",
+        )
         patient.search_text = referrals.patient_search_text(patient)
         db.session.add(patient)
         db.session.flush()
         start = datetime.combine(day, at, tzinfo=PARIS)
-        booked = Appointment(patient_id=patient.id, kind="first" if pair else "doctor",
-                             starts_at=start, ends_at=start + timedelta(minutes=30),
-                             status=status, cancel_reason="Empêché" if status == "cancelled"
-                             else "")
-        booked.clinicians = [AppointmentClinician(member_id=m.id)
-                             for m in (members if pair else members[:1])]
+        booked = Appointment(
+            patient_id=patient.id,
+            kind="first" if pair else "doctor",
+            starts_at=start,
+            ends_at=start + timedelta(minutes=30),
+            status=status,
+            cancel_reason="Empêché" if status == "cancelled" else "",
+        )
+        booked.clinicians = [AppointmentClinician(member_id=m.id) for m in (members if pair else members[:1])]
         db.session.add(booked)
         db.session.commit()
         booked_id = booked.id
@@ -64,9 +91,7 @@ def appointment(site_dir, last_name: str, day: date, email: str = "", status: st
 
 
 def remind(site_dir):
-    return CliRunner().invoke(cli, ["send-reminders", site_dir.name, "--instances-dir",
-                                    str(site_dir.parent)])
-
+    return CliRunner().invoke(cli, ["send-reminders", site_dir.name, "--instances-dir", str(site_dir.parent)])
 
 
 def test_tomorrows_appointment_is_reminded_once(mail_site, smtp_server):
@@ -88,16 +113,27 @@ def test_tomorrows_appointment_is_reminded_once(mail_site, smtp_server):
     assert "À apporter : Carte Vitale" in body
 
 
-@pytest.mark.parametrize(("day_offset", "email", "status"), [
-    (2, "odile.rouquette@example.org", "booked"),
-    (1, "odile.rouquette@example.org", "cancelled"),
-    (1, "", "booked"),
-    (0, "odile.rouquette@example.org", "booked"),
-], ids=["day-after-tomorrow", "cancelled", "no-email", "today"])
+@pytest.mark.parametrize(
+    ("day_offset", "email", "status"),
+    [
+        (2, "odile.rouquette@example.org", "booked"),
+        (1, "odile.rouquette@example.org", "cancelled"),
+        (1, "", "booked"),
+        (0, "odile.rouquette@example.org", "booked"),
+    ],
+    ids=["day-after-tomorrow", "cancelled", "no-email", "today"],
+)
 def test_no_reminder_for_other_days_cancelled_visits_or_patients_without_email(
-        mail_site, smtp_server, day_offset, email, status):
-    appointment(mail_site, "Rouquette", site_today() + timedelta(days=day_offset), email=email,
-                status=status, at=time(23, 30))
+    mail_site, smtp_server, day_offset, email, status
+):
+    appointment(
+        mail_site,
+        "Rouquette",
+        site_today() + timedelta(days=day_offset),
+        email=email,
+        status=status,
+        at=time(23, 30),
+    )
 
     result = remind(mail_site)
 
@@ -111,15 +147,16 @@ def test_late_evening_appointments_tomorrow_are_reminded(mail_site, smtp_server)
     """Tomorrow is the site's (Paris) tomorrow, from midnight to midnight: 00:15 there is still
     today in UTC."""
     tomorrow = site_today() + timedelta(days=1)
-    appointment(mail_site, "Rouquette", tomorrow, email="odile.rouquette@example.org",
-                at=time(0, 15))
+    appointment(mail_site, "Rouquette", tomorrow, email="odile.rouquette@example.org", at=time(0, 15))
     appointment(mail_site, "Cazals", tomorrow, email="anne.cazals@example.org", at=time(23, 30))
 
     result = remind(mail_site)
 
     assert result.exit_code == 0, result.output
     assert sorted(m["To"] for m in smtp_server.messages) == [
-        "anne.cazals@example.org", "odile.rouquette@example.org"]
+        "anne.cazals@example.org",
+        "odile.rouquette@example.org",
+    ]
     bodies = " ".join(m.get_content() for m in smtp_server.messages)
     assert "à 00h15" in bodies and "à 23h30" in bodies
 
@@ -157,8 +194,7 @@ def test_a_reminder_that_cannot_be_sent_waits_and_goes_next_run(mail_site, smtp_
     assert email.sent_at is not None and email.attempts == 1 and email.last_error == ""
 
 
-def test_a_reminder_whose_appointment_was_cancelled_before_it_left_is_dropped(mail_site,
-                                                                              smtp_port):
+def test_a_reminder_whose_appointment_was_cancelled_before_it_left_is_dropped(mail_site, smtp_port):
     """SMTP was down when the reminder was queued; the visit is cancelled; the retry sends
     nothing and gives the reminder up."""
     tomorrow = site_today() + timedelta(days=1)
@@ -173,8 +209,9 @@ def test_a_reminder_whose_appointment_was_cancelled_before_it_left_is_dropped(ma
     controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
     controller.start()
     try:
-        retried = CliRunner().invoke(cli, ["send-mail", mail_site.name, "--instances-dir",
-                                           str(mail_site.parent)])
+        retried = CliRunner().invoke(
+            cli, ["send-mail", mail_site.name, "--instances-dir", str(mail_site.parent)]
+        )
     finally:
         controller.stop()
     assert retried.exit_code == 0, retried.output

@@ -38,20 +38,26 @@ def test_policy_constants_are_those_of_the_issue():
     assert FAILURE_WINDOW == timedelta(minutes=15)
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ("  Laure.Maury@Example.ORG ", "laure.maury@example.org"),
-    ("a@b.fr", "a@b.fr"),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("  Laure.Maury@Example.ORG ", "laure.maury@example.org"),
+        ("a@b.fr", "a@b.fr"),
+    ],
+)
 def test_emails_are_compared_trimmed_and_lowercased(raw, expected):
     assert normalise_email(raw) == expected
 
 
-@pytest.mark.parametrize("password, message", [
-    ("court", "Le mot de passe doit contenir au moins 12 caractères."),
-    ("marie.dupont", "Le mot de passe ne doit pas reprendre l'adresse e-mail."),
-    ("aaaaaaaaaaaaaa", "Le mot de passe est trop répétitif."),
-    ("mariedupontxy", None),
-])
+@pytest.mark.parametrize(
+    "password, message",
+    [
+        ("court", "Le mot de passe doit contenir au moins 12 caractères."),
+        ("marie.dupont", "Le mot de passe ne doit pas reprendre l'adresse e-mail."),
+        ("aaaaaaaaaaaaaa", "Le mot de passe est trop répétitif."),
+        ("mariedupontxy", None),
+    ],
+)
 def test_password_policy_messages(password, message):
     problems = password_problems(password, "marie.dupont@cpts.fr", "Marie Dupont")
     if message is None:

@@ -28,13 +28,15 @@ def count(session, model, *where) -> int:
 
 
 def test_created_account_has_a_one_time_password_and_an_audit_event(session):
-    user = accounts.create_staff(session, admin(session), " Nina.IPA@Centre.FR ", "Nina Ipa",
-                                 "clinician", "provisoire-123456")
+    user = accounts.create_staff(
+        session, admin(session), " Nina.IPA@Centre.FR ", "Nina Ipa", "clinician", "provisoire-123456"
+    )
     session.commit()
     assert user.email == "nina.ipa@centre.fr"
     assert user.must_change_password
-    event = session.scalar(select(AuditEvent).where(
-        AuditEvent.action == "staff.create", AuditEvent.object_id == str(user.id)))
+    event = session.scalar(
+        select(AuditEvent).where(AuditEvent.action == "staff.create", AuditEvent.object_id == str(user.id))
+    )
     assert event.object_id == str(user.id) and event.actor_id == admin(session).id
 
 
@@ -47,8 +49,7 @@ def test_account_and_its_audit_event_are_written_together_or_not_at_all(session)
 
 def test_same_email_in_another_case_is_refused(session):
     with pytest.raises(accounts.AccountError, match="existe déjà"):
-        accounts.create_staff(session, None, ADMIN_EMAIL.upper(), "Bis", "admin",
-                              "provisoire-123456")
+        accounts.create_staff(session, None, ADMIN_EMAIL.upper(), "Bis", "admin", "provisoire-123456")
 
 
 def test_database_refuses_an_uppercase_email_written_around_the_domain(session):
@@ -75,8 +76,7 @@ def test_last_active_admin_can_be_neither_demoted_nor_deactivated(session):
 
 def test_an_admin_can_step_down_once_another_admin_exists(session):
     first = admin(session)
-    accounts.create_staff(session, first, "second@centre.fr", "Second", "admin",
-                          "provisoire-123456")
+    accounts.create_staff(session, first, "second@centre.fr", "Second", "admin", "provisoire-123456")
     token = first.session_token
     assert accounts.update_staff(session, first, first, first.name, "assistant", True)
     session.commit()

@@ -80,15 +80,26 @@ def session(app):
 
 # --- Building data through the domain ----------------------------------------------------------
 
+
 def member(session, name, profession="medecin"):
-    return roster.save_member(session, None, None, {
-        "name": name, "profession": profession, "team": "flexible",
-        "doctor_status": "retraite" if profession == "medecin" else None}, None)
+    return roster.save_member(
+        session,
+        None,
+        None,
+        {
+            "name": name,
+            "profession": profession,
+            "team": "flexible",
+            "doctor_status": "retraite" if profession == "medecin" else None,
+        },
+        None,
+    )
 
 
 def on_duty(session, someone, day, start, end):
-    return roster.add_session(session, None, someone, day, time(start), time(end), PARIS,
-                              today=day - timedelta(days=7))
+    return roster.add_session(
+        session, None, someone, day, time(start), time(end), PARIS, today=day - timedelta(days=7)
+    )
 
 
 def partner(session, name, category):
@@ -97,15 +108,28 @@ def partner(session, name, category):
 
 def receive(session, moment, last_name, birth_date, source=None):
     """A referral received at `moment` (local time), direct unless a partner sent it."""
-    identity = {"last_name": last_name, "first_names": "Martine", "birth_date": birth_date,
-                "sex": "F", "postcode": "11000", "ald": "yes", "gp_status": "none"}
+    identity = {
+        "last_name": last_name,
+        "first_names": "Martine",
+        "birth_date": birth_date,
+        "sex": "F",
+        "postcode": "11000",
+        "ald": "yes",
+        "gp_status": "none",
+    }
     with clock_at(moment):
         if source is None:
             referral = referrals.receive(session, None, "direct", identity, {}, "")
         else:
-            referral = referrals.receive(session, None, "phone", identity, {
-                "referrer_name": "Dr Martin", "referrer_phone": "05 65 36 73 87"},
-                "suivi demandé", source=source)
+            referral = referrals.receive(
+                session,
+                None,
+                "phone",
+                identity,
+                {"referrer_name": "Dr Martin", "referrer_phone": "05 65 36 73 87"},
+                "suivi demandé",
+                source=source,
+            )
         session.flush()
     return referral
 
@@ -124,8 +148,9 @@ def book(session, patient, kind, start, members, reason=""):
     """Booked three days ahead, as the assistant would."""
     now = start - timedelta(days=3)
     with clock_at(now):
-        appointment = booking.book(session, None, patient, kind, start, [m.id for m in members],
-                                   VISITS, PARIS, reason, now=now)
+        appointment = booking.book(
+            session, None, patient, kind, start, [m.id for m in members], VISITS, PARIS, reason, now=now
+        )
         session.flush()
     return appointment
 
@@ -139,8 +164,7 @@ def mark(session, appointment, status="honoured"):
 
 def walk_in(session, patient, kind, someone, moment):
     with clock_at(moment):
-        appointment = booking.record_walk_in(session, None, patient, kind, someone, VISITS,
-                                             now=moment)
+        appointment = booking.record_walk_in(session, None, patient, kind, someone, VISITS, now=moment)
         session.flush()
     return appointment
 
@@ -154,9 +178,14 @@ def set_status(session, moment, patient, status):
 def held(session, patient, kind, start, status="honoured", walk_in=False):
     """An appointment written as it stands after the fact (booking refuses past slots)."""
     with clock_at(start):
-        appointment = Appointment(patient_id=patient.id, kind=kind, starts_at=start,
-                                  ends_at=start + timedelta(minutes=30), status=status,
-                                  walk_in=walk_in)
+        appointment = Appointment(
+            patient_id=patient.id,
+            kind=kind,
+            starts_at=start,
+            ends_at=start + timedelta(minutes=30),
+            status=status,
+            walk_in=walk_in,
+        )
         session.add(appointment)
         session.flush()
     return appointment
@@ -164,8 +193,7 @@ def held(session, patient, kind, start, status="honoured", walk_in=False):
 
 def accepted_patient(session, last_name, birth_date, moment=None):
     moment = moment or at(date(2027, 1, 4), 10)
-    return decide(session, moment + timedelta(hours=1),
-                  receive(session, moment, last_name, birth_date))
+    return decide(session, moment + timedelta(hours=1), receive(session, moment, last_name, birth_date))
 
 
 def compute(session, period=FORTNIGHT):
@@ -174,11 +202,15 @@ def compute(session, period=FORTNIGHT):
 
 def build_roster(session):
     """The team and its sessions (see the module docstring): 10 staffed hours in FORTNIGHT."""
-    team = SimpleNamespace(anne=member(session, "Dr Anne"), bruno=member(session, "Dr Bruno"),
-                           nina=member(session, "Nina", "ipa"),
-                           aline=member(session, "Aline", "assistant_medical"))
-    mondays = roster.add_pattern(session, None, team.nina, 0, time(9), time(12), feb(1), None,
-                                 PARIS, today=date(2027, 1, 25))
+    team = SimpleNamespace(
+        anne=member(session, "Dr Anne"),
+        bruno=member(session, "Dr Bruno"),
+        nina=member(session, "Nina", "ipa"),
+        aline=member(session, "Aline", "assistant_medical"),
+    )
+    mondays = roster.add_pattern(
+        session, None, team.nina, 0, time(9), time(12), feb(1), None, PARIS, today=date(2027, 1, 25)
+    )
     roster.add_exception(session, None, mondays, feb(22), "congés", today=feb(10))
     on_duty(session, team.anne, feb(8), 9, 12)  # before the period
     on_duty(session, team.anne, feb(15), 8, 11)
@@ -199,21 +231,38 @@ def fortnight(session):
     cpts = partner(session, "CPTS de la Montagne Noire", "cpts")
     dac = partner(session, "DAC de l'Aude", "dac")
 
-    vidal = decide(session, at(date(2027, 1, 21), 10),
-                   receive(session, at(date(2027, 1, 20), 10), "Vidal", date(1939, 12, 5)))
-    fabre = decide(session, at(feb(2), 10), receive(session, at(feb(1), 10), "Fabre",
-                                                    date(1950, 1, 1)))
-    roques = decide(session, at(feb(11), 10), receive(session, at(feb(10), 10), "Roques",
-                                                      date(1948, 6, 2), pharmacy))
-    decide(session, at(feb(16), 11), receive(session, at(feb(16), 10), "Roques", date(1948, 6, 2)),
-           patient=roques)
-    martin = decide(session, at(feb(18), 11), receive(session, at(feb(18), 10), "Martin",
-                                                      date(1960, 3, 3), cpts))
-    decide(session, at(feb(21), 10), receive(session, at(feb(20), 10), "Blanc", date(1955, 4, 4),
-                                             pharmacy),
-           "declined", decline_reason="Hors territoire", orientation="sas")
-    decide(session, at(feb(26), 10), receive(session, at(feb(25), 10), "Garcia", date(1944, 7, 7),
-                                             dac), "waiting_list")
+    vidal = decide(
+        session,
+        at(date(2027, 1, 21), 10),
+        receive(session, at(date(2027, 1, 20), 10), "Vidal", date(1939, 12, 5)),
+    )
+    fabre = decide(session, at(feb(2), 10), receive(session, at(feb(1), 10), "Fabre", date(1950, 1, 1)))
+    roques = decide(
+        session, at(feb(11), 10), receive(session, at(feb(10), 10), "Roques", date(1948, 6, 2), pharmacy)
+    )
+    decide(
+        session,
+        at(feb(16), 11),
+        receive(session, at(feb(16), 10), "Roques", date(1948, 6, 2)),
+        patient=roques,
+    )
+    martin = decide(
+        session, at(feb(18), 11), receive(session, at(feb(18), 10), "Martin", date(1960, 3, 3), cpts)
+    )
+    decide(
+        session,
+        at(feb(21), 10),
+        receive(session, at(feb(20), 10), "Blanc", date(1955, 4, 4), pharmacy),
+        "declined",
+        decline_reason="Hors territoire",
+        orientation="sas",
+    )
+    decide(
+        session,
+        at(feb(26), 10),
+        receive(session, at(feb(25), 10), "Garcia", date(1944, 7, 7), dac),
+        "waiting_list",
+    )
     receive(session, at(feb(28), 23, 30), "Petit", date(1951, 8, 8), cpts)
     receive(session, at(date(2027, 3, 1), 0, 30), "Roux", date(1952, 9, 9), cpts)
     receive(session, at(feb(14), 23, 30), "Moreau", date(1953, 10, 10), cpts)
@@ -239,11 +288,20 @@ def fortnight(session):
     set_status(session, at(feb(26), 10), fabre, "gp_found")
     set_status(session, at(date(2027, 3, 1), 0, 30), roques, "gp_found")
     session.flush()
-    return SimpleNamespace(team=team, fabre=fabre, roques=roques, vidal=vidal, martin=martin,
-                           cpts=cpts, pharmacy=pharmacy, dac=dac)
+    return SimpleNamespace(
+        team=team,
+        fabre=fabre,
+        roques=roques,
+        vidal=vidal,
+        martin=martin,
+        cpts=cpts,
+        pharmacy=pharmacy,
+        dac=dac,
+    )
 
 
 # --- The figures of the fortnight ---------------------------------------------------------------
+
 
 def test_patients_received_counts_each_patient_with_a_held_consultation_once(session, fortnight):
     """Fabre (seen twice), Roques and Vidal; not Martin, whose visits were cancelled or booked."""
@@ -278,11 +336,14 @@ def test_referrals_of_the_period_by_source_and_decision(session, fortnight):
         "pharmacie": {"new": 0, "accepted": 0, "waiting_list": 0, "declined": 1},
         "dac": {"new": 0, "accepted": 0, "waiting_list": 1, "declined": 0},
     }
-    assert figures.referrals_by_status == {"new": 1, "accepted": 2, "waiting_list": 1,
-                                           "declined": 1}
+    assert figures.referrals_by_status == {"new": 1, "accepted": 2, "waiting_list": 1, "declined": 1}
     assert figures.referrals_received == 5
     assert [(source, total) for source, _, _, total in figures.referral_rows] == [
-        ("cpts", 2), ("direct", 1), ("dac", 1), ("pharmacie", 1)]  # then by label
+        ("cpts", 2),
+        ("direct", 1),
+        ("dac", 1),
+        ("pharmacie", 1),
+    ]  # then by label
 
 
 def test_median_days_from_earliest_referral_to_first_visit_ever(session, fortnight):
@@ -309,6 +370,7 @@ def test_a_one_month_period_has_one_monthly_bucket_with_the_kinds(session, fortn
 
 
 # --- Focused rules --------------------------------------------------------------------------------
+
 
 def test_appointments_count_by_local_midnight_at_both_ends_of_the_period(session):
     inside = accepted_patient(session, "Dedans", date(1950, 1, 1))
@@ -383,16 +445,25 @@ def test_days_to_first_visit_are_counted_in_local_dates(session):
 def test_a_patient_is_direct_when_the_earliest_referral_was_direct_whatever_came_later(session):
     partner_first = partner(session, "Cabinet infirmier des Halles", "infirmiers_liberaux")
     direct_then_partner = accepted_patient(session, "Directe", date(1950, 1, 1), at(feb(1), 10))
-    decide(session, at(feb(3), 11), receive(session, at(feb(3), 10), "Directe", date(1950, 1, 1),
-                                            partner_first), patient=direct_then_partner)
+    decide(
+        session,
+        at(feb(3), 11),
+        receive(session, at(feb(3), 10), "Directe", date(1950, 1, 1), partner_first),
+        patient=direct_then_partner,
+    )
     held(session, direct_then_partner, "first", at(feb(16), 9))
     figures = compute(session)
     assert (figures.patients_received, figures.direct_patients) == (1, 1)
 
-    partner_then_direct = decide(session, at(feb(2), 11), receive(
-        session, at(feb(2), 10), "Adressée", date(1951, 1, 1), partner_first))
-    decide(session, at(feb(4), 11), receive(session, at(feb(4), 10), "Adressée", date(1951, 1, 1)),
-           patient=partner_then_direct)
+    partner_then_direct = decide(
+        session, at(feb(2), 11), receive(session, at(feb(2), 10), "Adressée", date(1951, 1, 1), partner_first)
+    )
+    decide(
+        session,
+        at(feb(4), 11),
+        receive(session, at(feb(4), 10), "Adressée", date(1951, 1, 1)),
+        patient=partner_then_direct,
+    )
     held(session, partner_then_direct, "first", at(feb(17), 9))
     figures = compute(session)
     assert (figures.patients_received, figures.direct_patients) == (2, 1)
@@ -430,40 +501,52 @@ def test_monthly_buckets_are_clipped_to_the_period(session):
     held(session, someone, "doctor", at(date(2027, 4, 10), 10))
     held(session, someone, "doctor", at(date(2027, 4, 11), 0, 30))  # after it
     figures = compute(session, activity.Period(date(2027, 3, 15), date(2027, 4, 10)))
-    assert figures.monthly == [(date(2027, 3, 15), {"first": 0, "doctor": 0, "nurse": 1}),
-                               (date(2027, 4, 1), {"first": 0, "doctor": 1, "nurse": 0})]
+    assert figures.monthly == [
+        (date(2027, 3, 15), {"first": 0, "doctor": 0, "nurse": 1}),
+        (date(2027, 4, 1), {"first": 0, "doctor": 1, "nurse": 0}),
+    ]
 
 
 # --- The period ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("first, last, message", [
-    (date(2027, 3, 2), date(2027, 3, 1), "La date de début doit précéder la date de fin."),
-    (date(1999, 12, 31), date(2027, 3, 1), "Dates entre 01/01/2000 et 31/12/2099 seulement."),
-    (date(2027, 3, 1), date(2100, 1, 1), "Dates entre 01/01/2000 et 31/12/2099 seulement."),
-    (date(2000, 1, 1), date(2021, 1, 1), "Période trop longue : vingt ans au plus."),
-    (date(2070, 1, 1), date(2099, 12, 31), "Période trop longue : vingt ans au plus."),
-])
+
+@pytest.mark.parametrize(
+    "first, last, message",
+    [
+        (date(2027, 3, 2), date(2027, 3, 1), "La date de début doit précéder la date de fin."),
+        (date(1999, 12, 31), date(2027, 3, 1), "Dates entre 01/01/2000 et 31/12/2099 seulement."),
+        (date(2027, 3, 1), date(2100, 1, 1), "Dates entre 01/01/2000 et 31/12/2099 seulement."),
+        (date(2000, 1, 1), date(2021, 1, 1), "Période trop longue : vingt ans au plus."),
+        (date(2070, 1, 1), date(2099, 12, 31), "Période trop longue : vingt ans au plus."),
+    ],
+)
 def test_an_impossible_period_is_refused_with_a_french_message(first, last, message):
     with pytest.raises(activity.PeriodError) as error:
         activity.Period(first, last)
     assert str(error.value) == message
 
 
-@pytest.mark.parametrize("first, last", [
-    (date(2000, 1, 1), date(2019, 12, 31)),  # twenty years exactly
-    (date(2027, 3, 1), date(2027, 3, 1)),  # one day
-    (date(2080, 1, 1), date(2099, 12, 31)),
-])
+@pytest.mark.parametrize(
+    "first, last",
+    [
+        (date(2000, 1, 1), date(2019, 12, 31)),  # twenty years exactly
+        (date(2027, 3, 1), date(2027, 3, 1)),  # one day
+        (date(2080, 1, 1), date(2099, 12, 31)),
+    ],
+)
 def test_possible_periods_are_accepted(first, last):
     assert activity.Period(first, last).first == first
 
 
-@pytest.mark.parametrize("last, first", [
-    (date(2027, 5, 15), date(2026, 5, 16)),
-    (date(2027, 2, 28), date(2026, 3, 1)),
-    (date(2027, 12, 31), date(2027, 1, 1)),
-    (date(2028, 2, 28), date(2027, 3, 1)),
-])
+@pytest.mark.parametrize(
+    "last, first",
+    [
+        (date(2027, 5, 15), date(2026, 5, 16)),
+        (date(2027, 2, 28), date(2026, 3, 1)),
+        (date(2027, 12, 31), date(2027, 1, 1)),
+        (date(2028, 2, 28), date(2027, 3, 1)),
+    ],
+)
 def test_year_to_is_the_twelve_months_ending_that_day(last, first):
     assert activity.Period.year_to(last) == activity.Period(first, last)
 
@@ -473,20 +556,25 @@ def test_year_to_29_february_is_march_to_february():
     default period of the activity page on that day must not drop 1 March 2027."""
     period = activity.Period.year_to(date(2028, 2, 29))
     assert period.first == date(2027, 3, 1)
-    assert len(period.months()) == 12 and period.months()[0] == (date(2027, 3, 1),
-                                                                  date(2027, 3, 31))
+    assert len(period.months()) == 12 and period.months()[0] == (date(2027, 3, 1), date(2027, 3, 31))
 
 
 def test_months_are_clipped_to_the_period_and_cross_the_new_year():
     assert activity.Period(date(2027, 11, 15), date(2028, 2, 10)).months() == [
-        (date(2027, 11, 15), date(2027, 11, 30)), (date(2027, 12, 1), date(2027, 12, 31)),
-        (date(2028, 1, 1), date(2028, 1, 31)), (date(2028, 2, 1), date(2028, 2, 10))]
+        (date(2027, 11, 15), date(2027, 11, 30)),
+        (date(2027, 12, 1), date(2027, 12, 31)),
+        (date(2028, 1, 1), date(2028, 1, 31)),
+        (date(2028, 2, 1), date(2028, 2, 10)),
+    ]
     assert activity.Period(date(2028, 2, 3), date(2028, 2, 3)).months() == [
-        (date(2028, 2, 3), date(2028, 2, 3))]
+        (date(2028, 2, 3), date(2028, 2, 3))
+    ]
     assert activity.Period(date(2028, 2, 1), date(2028, 3, 1)).months()[0][1] == date(2028, 2, 29)
     assert activity.Period(date(2027, 1, 31), date(2027, 3, 31)).months() == [
-        (date(2027, 1, 31), date(2027, 1, 31)), (date(2027, 2, 1), date(2027, 2, 28)),
-        (date(2027, 3, 1), date(2027, 3, 31))]
+        (date(2027, 1, 31), date(2027, 1, 31)),
+        (date(2027, 2, 1), date(2027, 2, 28)),
+        (date(2027, 3, 1), date(2027, 3, 31)),
+    ]
 
 
 def test_period_bounds_are_local_midnights():
@@ -496,6 +584,7 @@ def test_period_bounds_are_local_midnights():
 
 
 # --- Query count --------------------------------------------------------------------------------
+
 
 @contextmanager
 def counting_statements(engine):
@@ -525,23 +614,31 @@ def add_much_more(session, fortnight):
     statuses = ("honoured", "no_show", "cancelled", "booked")
     for n in range(30):
         arrived = at(feb(1) + timedelta(days=n % 28), 8 + n % 10)
-        referral = receive(session, arrived, f"Patient{n}", date(1940, 1, 1) + timedelta(days=n),
-                           sources[n % 4])
-        someone = decide(session, arrived + timedelta(hours=2), referral,
-                         "accepted" if n % 5 else "waiting_list")
+        referral = receive(
+            session, arrived, f"Patient{n}", date(1940, 1, 1) + timedelta(days=n), sources[n % 4]
+        )
+        someone = decide(
+            session, arrived + timedelta(hours=2), referral, "accepted" if n % 5 else "waiting_list"
+        )
         for k in range(4):
-            held(session, someone, ("first", "doctor", "nurse")[(n + k) % 3],
-                 at(feb(10 + (n + k) % 18), 8 + k), statuses[(n + k) % 4], walk_in=(n + k) % 7 == 0)
+            held(
+                session,
+                someone,
+                ("first", "doctor", "nurse")[(n + k) % 3],
+                at(feb(10 + (n + k) % 18), 8 + k),
+                statuses[(n + k) % 4],
+                walk_in=(n + k) % 7 == 0,
+            )
         if n % 3 == 0:
             set_status(session, at(feb(15 + n % 14), 12), someone, "gp_found")
     for n in range(6):
         someone = member(session, f"Renfort {n}", ("medecin", "infirmier")[n % 2])
         for day in range(15, 28, 3):
             on_duty(session, someone, feb(day), 13 + n % 3, 18)
-        weekly = roster.add_pattern(session, None, someone, 1 + n % 4, time(8), time(12), feb(1),
-                                    None, PARIS, today=date(2027, 1, 25))
-        roster.add_exception(session, None, weekly, feb(15), "formation", until=feb(28),
-                             today=feb(10))
+        weekly = roster.add_pattern(
+            session, None, someone, 1 + n % 4, time(8), time(12), feb(1), None, PARIS, today=date(2027, 1, 25)
+        )
+        roster.add_exception(session, None, weekly, feb(15), "formation", until=feb(28), today=feb(10))
     session.flush()
 
 
@@ -557,6 +654,7 @@ def test_the_number_of_queries_does_not_grow_with_the_data(session, fortnight):
 
 
 # --- Exports ------------------------------------------------------------------------------------
+
 
 def csv_rows(text: str) -> list[list[str]]:
     assert text.startswith("\ufeff")
@@ -579,12 +677,13 @@ def test_csv_export_is_for_french_excel(session, fortnight):
     assert values["Taux de rendez-vous non honorés"] == "33 %"
     assert values["Patients ayant trouvé un médecin traitant"] == "1"
     assert ["févr. 2027", "2", "2", "1", "5"] in rows
-    start = rows.index(["Adressages par origine", "Nouveau", "Accepté", "Liste d'attente",
-                        "Refusé", "Total"])
-    assert rows[start + 1:] == [["CPTS", "1", "1", "0", "0", "2"],
-                                ["Accès direct", "0", "1", "0", "0", "1"],
-                                ["DAC", "0", "0", "1", "0", "1"],
-                                ["Pharmacie", "0", "0", "0", "1", "1"]]
+    start = rows.index(["Adressages par origine", "Nouveau", "Accepté", "Liste d'attente", "Refusé", "Total"])
+    assert rows[start + 1 :] == [
+        ["CPTS", "1", "1", "0", "0", "2"],
+        ["Accès direct", "0", "1", "0", "0", "1"],
+        ["DAC", "0", "0", "1", "0", "1"],
+        ["Pharmacie", "0", "0", "0", "1", "1"],
+    ]
 
 
 def test_json_export_has_the_headline_figures_as_plain_numbers(session, fortnight):
@@ -600,11 +699,9 @@ def test_json_export_has_the_headline_figures_as_plain_numbers(session, fortnigh
     assert data["consultations_by_kind"] == {"first": 2, "doctor": 2, "nurse": 1}
     assert data["staffed_hours"] == 10.0 and data["no_show_rate"] == pytest.approx(1 / 3, abs=1e-4)
     assert data["median_days_referral_to_first_visit"] == 9.5
-    assert data["referrals_by_decision"] == {"new": 1, "accepted": 2, "waiting_list": 1,
-                                             "declined": 1}
+    assert data["referrals_by_decision"] == {"new": 1, "accepted": 2, "waiting_list": 1, "declined": 1}
     assert data["referrals_by_source"]["direct"]["label"] == "Accès direct"
-    assert data["consultations_by_month"] == [{"month": "2027-02", "first": 2, "doctor": 2,
-                                               "nurse": 1}]
+    assert data["consultations_by_month"] == [{"month": "2027-02", "first": 2, "doctor": 2, "nurse": 1}]
     assert data["patients_given_gp"] == 1
 
 
@@ -612,36 +709,44 @@ def test_text_report_and_one_line_summary_use_french_numbers(session, fortnight)
     figures = compute(session)
     assert activity.one_line(figures) == (
         "3 patients reçus, 5 consultations, 0,5 patients/heure, accès direct 67 %, non venus "
-        "33 % (du 15/02/2027 au 28/02/2027)")
+        "33 % (du 15/02/2027 au 28/02/2027)"
+    )
     assert "CPTS : 2 (acceptés 1, refusés 0, liste d'attente 0, à trier 1)" in activity.as_text(
-        figures, "DALIA Test")
+        figures, "DALIA Test"
+    )
 
 
-@pytest.mark.parametrize("value, decimals, group, text", [
-    (2.6, 1, True, "2,6"),
-    (2260, 0, True, "2\u202f260"),
-    (2260, 0, False, "2260"),
-    (1234567.891, 2, True, "1\u202f234\u202f567,89"),
-    (0.5, 1, True, "0,5"),
-    (0, 0, True, "0"),
-    (None, 1, True, "—"),
-])
+@pytest.mark.parametrize(
+    "value, decimals, group, text",
+    [
+        (2.6, 1, True, "2,6"),
+        (2260, 0, True, "2\u202f260"),
+        (2260, 0, False, "2260"),
+        (1234567.891, 2, True, "1\u202f234\u202f567,89"),
+        (0.5, 1, True, "0,5"),
+        (0, 0, True, "0"),
+        (None, 1, True, "—"),
+    ],
+)
 def test_number_fr(value, decimals, group, text):
     assert activity.number_fr(value, decimals, group) == text
 
 
-@pytest.mark.parametrize("value, text", [
-    (0.4567, "46 %"), (2 / 3, "67 %"), (1.0, "100 %"), (0.0, "0 %"), (None, "—")])
+@pytest.mark.parametrize(
+    "value, text", [(0.4567, "46 %"), (2 / 3, "67 %"), (1.0, "100 %"), (0.0, "0 %"), (None, "—")]
+)
 def test_share_fr(value, text):
     assert activity.share_fr(value) == text
 
 
 # --- Charts -------------------------------------------------------------------------------------
 
-MONTHS = [(date(2027, 1, 1), {"first": 2, "doctor": 3, "nurse": 1}),
-          (date(2027, 2, 1), {"first": 0, "doctor": 10, "nurse": 4}),
-          (date(2027, 3, 1), {"first": 0, "doctor": 0, "nurse": 0}),
-          (date(2027, 4, 1), {"first": 5, "doctor": 0, "nurse": 2})]
+MONTHS = [
+    (date(2027, 1, 1), {"first": 2, "doctor": 3, "nurse": 1}),
+    (date(2027, 2, 1), {"first": 0, "doctor": 10, "nurse": 4}),
+    (date(2027, 3, 1), {"first": 0, "doctor": 0, "nurse": 0}),
+    (date(2027, 4, 1), {"first": 5, "doctor": 0, "nurse": 2}),
+]
 
 
 def test_monthly_chart_stacks_each_month_in_proportion_to_its_total():
@@ -682,8 +787,7 @@ def test_monthly_chart_without_consultations_has_no_bars():
 
 
 def test_sources_chart_keeps_the_order_given_and_scales_the_largest_to_full_width():
-    rows = [("pharmacie", "Pharmacie", {}, 3), ("direct", "Accès direct", {}, 6),
-            ("dac", "DAC", {}, 1)]
+    rows = [("pharmacie", "Pharmacie", {}, 3), ("direct", "Accès direct", {}, 6), ("dac", "DAC", {}, 1)]
     chart = charts.sources(rows, width=720, row_height=26)
     full = 720 - 190 - 50
     assert [bar.title for bar in chart.bars] == ["Pharmacie : 3", "Accès direct : 6", "DAC : 1"]
@@ -699,9 +803,10 @@ def test_sources_chart_of_no_referrals_is_empty():
     assert chart.bars == [] and chart.labels == [] and chart.height == 34
 
 
-@pytest.mark.parametrize("maximum, step", [
-    (0, 1), (3, 1), (4, 1), (8, 2), (14, 5), (20, 5), (40, 10), (45, 20), (100, 50),
-    (2260, 1000)])
+@pytest.mark.parametrize(
+    "maximum, step",
+    [(0, 1), (3, 1), (4, 1), (8, 2), (14, 5), (20, 5), (40, 10), (45, 20), (100, 50), (2260, 1000)],
+)
 def test_nice_step(maximum, step):
     assert charts.nice_step(maximum) == step
 

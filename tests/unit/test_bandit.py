@@ -16,7 +16,11 @@ BANDIT = Path(sys.executable).with_name("bandit")
 def run_bandit() -> dict:
     result = subprocess.run(
         [str(BANDIT), "-r", "dalia_site", "-lll", "-f", "json", "-q"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     # 0: nothing found, 1: issues found; anything else (or no JSON) is bandit failing to run.
     assert result.returncode in (0, 1), f"bandit failed ({result.returncode}): {result.stderr}"

@@ -43,18 +43,25 @@ def test_database_url_from_site_toml_is_used(folder):
     assert flask_config(folder)["SQLALCHEMY_DATABASE_URI"].endswith("/dalia_aveyron")
 
 
-@pytest.mark.parametrize("change, message", [
-    (('departement = "12"', ""), "[site] departement est obligatoire et absent"),
-    (('departement = "12"', "departement = 12"), "[site] departement doit être de type texte"),
-    (('departement = "12"', 'departement = "123"'), "[site] departement doit être un numéro"),
-    (('slug = "aveyron"', 'slug = "Aveyron Sud"'), "[site] slug doit être en minuscules"),
-    (("idle_timeout_minutes = 20", "idle_timeout_minutes = true"),
-     "[security] idle_timeout_minutes doit être de type entier"),
-    (("idle_timeout_minutes = 20", "idle_timeout_minutes = 0"),
-     "[security] idle_timeout_minutes doit être compris entre 1 et 1440"),
-    (("idle_timeout_minutes = 20", "idle_timeout = 20"), "[security] idle_timeout est une clé inconnue"),
-    (('name = "DALIA Aveyron"', 'name = "DALIA'), "TOML invalide"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (('departement = "12"', ""), "[site] departement est obligatoire et absent"),
+        (('departement = "12"', "departement = 12"), "[site] departement doit être de type texte"),
+        (('departement = "12"', 'departement = "123"'), "[site] departement doit être un numéro"),
+        (('slug = "aveyron"', 'slug = "Aveyron Sud"'), "[site] slug doit être en minuscules"),
+        (
+            ("idle_timeout_minutes = 20", "idle_timeout_minutes = true"),
+            "[security] idle_timeout_minutes doit être de type entier",
+        ),
+        (
+            ("idle_timeout_minutes = 20", "idle_timeout_minutes = 0"),
+            "[security] idle_timeout_minutes doit être compris entre 1 et 1440",
+        ),
+        (("idle_timeout_minutes = 20", "idle_timeout = 20"), "[security] idle_timeout est une clé inconnue"),
+        (('name = "DALIA Aveyron"', 'name = "DALIA'), "TOML invalide"),
+    ],
+)
 def test_malformed_site_toml_names_file_and_key(folder, change, message):
     old, new = change
     (folder / "site.toml").write_text(VALID.replace(old, new))
@@ -65,7 +72,7 @@ def test_malformed_site_toml_names_file_and_key(folder, change, message):
 
 
 def test_unknown_timezone_is_refused(folder):
-    (folder / "site.toml").write_text(VALID.replace('[security]', 'timezone = "Europe/Albi"\n[security]'))
+    (folder / "site.toml").write_text(VALID.replace("[security]", 'timezone = "Europe/Albi"\n[security]'))
     with pytest.raises(SiteConfigError, match=r"\[site\] timezone n'est pas un fuseau horaire connu"):
         flask_config(folder)
 

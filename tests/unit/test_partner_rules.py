@@ -14,34 +14,45 @@ from dalia_site.domain.text import (
 )
 
 
-@pytest.mark.parametrize("raw, stored", [
-    ("05 65 36 73 87", "0565367387"),
-    ("05.65.36.73.87", "0565367387"),
-    ("05 65 367 387", "0565367387"),
-    ("+33 5 65 36 73 87", "0565367387"),
-    ("+33 (0)5 65 36 73 87", "0565367387"),
-    ("0033565367387", "0565367387"),
-    ("07-56-00-68-14", "0756006814"),
-    ("36 46", "3646"),
-    ("116 117", "116117"),
-    ("15", "15"),
-    ("", ""),
-])
+@pytest.mark.parametrize(
+    "raw, stored",
+    [
+        ("05 65 36 73 87", "0565367387"),
+        ("05.65.36.73.87", "0565367387"),
+        ("05 65 367 387", "0565367387"),
+        ("+33 5 65 36 73 87", "0565367387"),
+        ("+33 (0)5 65 36 73 87", "0565367387"),
+        ("0033565367387", "0565367387"),
+        ("07-56-00-68-14", "0756006814"),
+        ("36 46", "3646"),
+        ("116 117", "116117"),
+        ("15", "15"),
+        ("", ""),
+    ],
+)
 def test_french_phone_numbers_are_stored_as_digits(raw, stored):
     assert normalise_phone(raw) == stored
 
 
-@pytest.mark.parametrize("raw", ["05 65", "0565367387 1", "00 00 00 00 00", "+44 20 7946 0958",
-                                 "05 65 36 73 8a", "1234567890", "12"])
+@pytest.mark.parametrize(
+    "raw",
+    ["05 65", "0565367387 1", "00 00 00 00 00", "+44 20 7946 0958", "05 65 36 73 8a", "1234567890", "12"],
+)
 def test_invalid_phone_numbers_are_refused_with_the_french_message(raw):
     with pytest.raises(InvalidValue) as error:
         normalise_phone(raw)
     assert str(error.value) == PHONE_MESSAGE
 
 
-@pytest.mark.parametrize("stored, shown", [
-    ("0565367387", "05 65 36 73 87"), ("116117", "116 117"), ("3646", "36 46"), ("15", "15"),
-])
+@pytest.mark.parametrize(
+    "stored, shown",
+    [
+        ("0565367387", "05 65 36 73 87"),
+        ("116117", "116 117"),
+        ("3646", "36 46"),
+        ("15", "15"),
+    ],
+)
 def test_phone_numbers_are_shown_in_pairs(stored, shown):
     assert format_phone(stored) == shown
 
@@ -57,10 +68,18 @@ def test_bad_postcodes_are_refused(raw):
         normalise_postcode(raw)
 
 
-@pytest.mark.parametrize("postcode, departement, outside", [
-    ("12000", "12", False), ("11000", "12", True), ("09000", "09", False), ("", "12", False),
-    ("20000", "2A", False), ("97400", "974", False), ("97400", "971", True),
-])
+@pytest.mark.parametrize(
+    "postcode, departement, outside",
+    [
+        ("12000", "12", False),
+        ("11000", "12", True),
+        ("09000", "09", False),
+        ("", "12", False),
+        ("20000", "2A", False),
+        ("97400", "974", False),
+        ("97400", "971", True),
+    ],
+)
 def test_postcode_outside_the_sites_departement(postcode, departement, outside):
     assert postcode_outside(postcode, departement) is outside
 
@@ -71,9 +90,16 @@ def test_search_folding_ignores_accents_case_and_punctuation():
 
 
 def test_clean_organisation_normalises_and_names_the_bad_field():
-    cleaned = clean_organisation({"name": " CPAM de l'Aveyron ", "category": "cpam",
-                                  "phone": "36 46", "email": "Contact@CPAM.fr",
-                                  "postcode": "12000", "finess": "12 0780 061"})
+    cleaned = clean_organisation(
+        {
+            "name": " CPAM de l'Aveyron ",
+            "category": "cpam",
+            "phone": "36 46",
+            "email": "Contact@CPAM.fr",
+            "postcode": "12000",
+            "finess": "12 0780 061",
+        }
+    )
     assert cleaned["name"] == "CPAM de l'Aveyron"
     assert cleaned["phone"] == "3646" and cleaned["email"] == "contact@cpam.fr"
     assert cleaned["finess"] == "120780061"
@@ -90,10 +116,16 @@ def test_clean_organisation_normalises_and_names_the_bad_field():
         assert error.value.field == field and message in str(error.value)
 
 
-@pytest.mark.parametrize("cell, exported", [
-    ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
-    ("+33 5 65", "'+33 5 65"), ("-1", "'-1"), ("@SUM(A1)", "'@SUM(A1)"),
-    ("CPAM", "CPAM"), ("05 65 36 73 87", "05 65 36 73 87"),
-])
+@pytest.mark.parametrize(
+    "cell, exported",
+    [
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
+        ("+33 5 65", "'+33 5 65"),
+        ("-1", "'-1"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("CPAM", "CPAM"),
+        ("05 65 36 73 87", "05 65 36 73 87"),
+    ],
+)
 def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(cell, exported):
     assert neutralise(cell) == exported

@@ -14,9 +14,18 @@ TODAY = date(2026, 11, 25)
 
 
 def person(**fields):
-    values = {"last_name": "Dupont", "first_names": "Marie", "birth_name": "",
-              "birth_date": date(1950, 3, 15), "postcode": "11000", "commune": "Carcassonne",
-              "ald": "yes", "ald_label": "diabète", "gp_status": "none", "gp_name": ""} | fields
+    values = {
+        "last_name": "Dupont",
+        "first_names": "Marie",
+        "birth_name": "",
+        "birth_date": date(1950, 3, 15),
+        "postcode": "11000",
+        "commune": "Carcassonne",
+        "ald": "yes",
+        "ald_label": "diabète",
+        "gp_status": "none",
+        "gp_name": "",
+    } | fields
     return SimpleNamespace(**values)
 
 
@@ -31,34 +40,45 @@ def test_an_eligible_patient_meets_all_three_criteria():
     assert states(person(postcode="", commune="limoux")) == [MET, MET, MET]
 
 
-@pytest.mark.parametrize("fields, expected", [
-    ({"postcode": "12000", "commune": "Rodez"}, [NOT_MET, MET, MET]),
-    ({"postcode": "", "commune": ""}, [UNKNOWN, MET, MET]),
-    ({"ald": "unknown"}, [MET, UNKNOWN, MET]),
-    ({"ald": "no"}, [MET, NOT_MET, MET]),
-    ({"gp_status": "has", "gp_name": "Dr Martin"}, [MET, MET, NOT_MET]),
-])
+@pytest.mark.parametrize(
+    "fields, expected",
+    [
+        ({"postcode": "12000", "commune": "Rodez"}, [NOT_MET, MET, MET]),
+        ({"postcode": "", "commune": ""}, [UNKNOWN, MET, MET]),
+        ({"ald": "unknown"}, [MET, UNKNOWN, MET]),
+        ({"ald": "no"}, [MET, NOT_MET, MET]),
+        ({"gp_status": "has", "gp_name": "Dr Martin"}, [MET, MET, NOT_MET]),
+    ],
+)
 def test_each_criterion_can_be_met_not_met_or_unknown(fields, expected):
     assert states(person(**fields)) == expected
     assert not all_met(checklist(person(**fields), TERRITORY))
 
 
-@pytest.mark.parametrize("a, b", [
-    (person(last_name="Saint-Étienne", first_names="Jean-Pierre"),
-     person(last_name="SAINT ETIENNE", first_names="jean pierre")),
-    (person(last_name="Martin", birth_name="Dupont"), person(last_name="Dupont")),
-    (person(first_names="Marie Claire"), person(first_names="MARIE")),
-    (person(last_name="Lefèvre"), person(last_name="lefevre")),
-])
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        (
+            person(last_name="Saint-Étienne", first_names="Jean-Pierre"),
+            person(last_name="SAINT ETIENNE", first_names="jean pierre"),
+        ),
+        (person(last_name="Martin", birth_name="Dupont"), person(last_name="Dupont")),
+        (person(first_names="Marie Claire"), person(first_names="MARIE")),
+        (person(last_name="Lefèvre"), person(last_name="lefevre")),
+    ],
+)
 def test_same_person_ignores_accents_case_hyphens_and_married_names(a, b):
     assert same_person(a, b) and same_person(b, a)
 
 
-@pytest.mark.parametrize("a, b", [
-    (person(), person(birth_date=date(1950, 3, 16))),
-    (person(), person(first_names="Marc")),
-    (person(), person(last_name="Durand")),
-])
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        (person(), person(birth_date=date(1950, 3, 16))),
+        (person(), person(first_names="Marc")),
+        (person(), person(last_name="Durand")),
+    ],
+)
 def test_different_people_are_not_matched(a, b):
     assert not same_person(a, b)
 
@@ -67,9 +87,18 @@ def test_name_key_drops_accents_case_hyphens_and_spaces():
     assert name_key(" Saint-Jean d'Angély ") == name_key("SAINT JEAN D ANGELY") == "saintjeandangely"
 
 
-VALID = {"last_name": " Dupont ", "first_names": "Marie", "birth_date": date(1950, 3, 15),
-         "sex": "F", "postcode": "11 000", "ald": "yes", "gp_status": "has", "gp_name": "",
-         "phone": "+33 5 65 36 73 87", "email": "Marie@Example.org"}
+VALID = {
+    "last_name": " Dupont ",
+    "first_names": "Marie",
+    "birth_date": date(1950, 3, 15),
+    "sex": "F",
+    "postcode": "11 000",
+    "ald": "yes",
+    "gp_status": "has",
+    "gp_name": "",
+    "phone": "+33 5 65 36 73 87",
+    "email": "Marie@Example.org",
+}
 
 
 def test_a_valid_identity_is_normalised():
@@ -79,8 +108,14 @@ def test_a_valid_identity_is_normalised():
 
 
 def test_every_bad_field_is_reported_at_once():
-    bad = VALID | {"last_name": "", "birth_date": date(1899, 12, 31), "sex": "?",
-                   "postcode": "1100", "phone": "05 65", "email": "pas un e-mail"}
+    bad = VALID | {
+        "last_name": "",
+        "birth_date": date(1899, 12, 31),
+        "sex": "?",
+        "postcode": "1100",
+        "phone": "05 65",
+        "email": "pas un e-mail",
+    }
     with pytest.raises(FieldErrors) as error:
         clean_identity(bad, TODAY)
     assert error.value.errors == {
@@ -93,10 +128,13 @@ def test_every_bad_field_is_reported_at_once():
     }
 
 
-@pytest.mark.parametrize("birth_date, message", [
-    (date(2026, 11, 26), "La date de naissance ne peut pas être dans le futur."),
-    (None, "La date de naissance est obligatoire (jj/mm/aaaa)."),
-])
+@pytest.mark.parametrize(
+    "birth_date, message",
+    [
+        (date(2026, 11, 26), "La date de naissance ne peut pas être dans le futur."),
+        (None, "La date de naissance est obligatoire (jj/mm/aaaa)."),
+    ],
+)
 def test_birth_date_bounds(birth_date, message):
     with pytest.raises(FieldErrors) as error:
         clean_identity(VALID | {"birth_date": birth_date}, TODAY)
@@ -113,6 +151,5 @@ def test_a_patient_needs_a_postcode_or_a_commune():
 def test_a_referrer_must_be_reachable_except_for_direct_access():
     with pytest.raises(FieldErrors) as error:
         clean_referrer({"referrer_name": "IDE Martin"}, required=True)
-    assert error.value.errors == {
-        "referrer_phone": "Indiquez un téléphone ou un e-mail pour vous joindre."}
+    assert error.value.errors == {"referrer_phone": "Indiquez un téléphone ou un e-mail pour vous joindre."}
     assert clean_referrer({}, required=False)["referrer_name"] == ""

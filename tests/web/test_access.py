@@ -81,10 +81,23 @@ EXPECTED = {
     "roster.calendar_link": {"admin", "assistant", "clinician"},
     "roster.calendar_revoke": {"admin", "assistant", "clinician"},
 }
-URL_VALUES = {"user_id": 1, "filename": "dalia.css", "org_id": 1, "contact_id": 1, "link_id": 1,
-              "import_id": 1, "field": "phone", "kind": "partenaire", "referral_id": 1, "patient_id": 1,
-              "token": "lien-inconnu", "member_id": 1, "session_id": 1, "pattern_id": 1,
-              "appointment_id": 1}
+URL_VALUES = {
+    "user_id": 1,
+    "filename": "dalia.css",
+    "org_id": 1,
+    "contact_id": 1,
+    "link_id": 1,
+    "import_id": 1,
+    "field": "phone",
+    "kind": "partenaire",
+    "referral_id": 1,
+    "patient_id": 1,
+    "token": "lien-inconnu",
+    "member_id": 1,
+    "session_id": 1,
+    "pattern_id": 1,
+    "appointment_id": 1,
+}
 
 
 def routes(app):

@@ -41,18 +41,41 @@ ROUTES = ("/activite", "/activite/rapport", "/activite/export.csv", "/activite/e
 READERS = ("admin", "assistant", "reporting")
 MORNING = (time(8, 30), time(12, 30))
 ROUQUETTE = IDENTITY  # Rouquette Odile Marie, née Fabre, 15/03/1950
-BENEZECH = IDENTITY | {"last_name": "Bénézech", "first_names": "Élodie", "birth_name": "Vergnes",
-                       "birth_date": date(1948, 2, 1), "phone": "04 68 44 55 66"}
-CAZALS = IDENTITY | {"last_name": "Cazals", "first_names": "Philomène", "birth_name": "",
-                     "birth_date": date(1933, 7, 9), "phone": "04 68 77 88 99"}
-MONTHS_FR = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.",
-             "nov.", "déc.")
+BENEZECH = IDENTITY | {
+    "last_name": "Bénézech",
+    "first_names": "Élodie",
+    "birth_name": "Vergnes",
+    "birth_date": date(1948, 2, 1),
+    "phone": "04 68 44 55 66",
+}
+CAZALS = IDENTITY | {
+    "last_name": "Cazals",
+    "first_names": "Philomène",
+    "birth_name": "",
+    "birth_date": date(1933, 7, 9),
+    "phone": "04 68 77 88 99",
+}
+MONTHS_FR = (
+    "janv.",
+    "févr.",
+    "mars",
+    "avr.",
+    "mai",
+    "juin",
+    "juil.",
+    "août",
+    "sept.",
+    "oct.",
+    "nov.",
+    "déc.",
+)
 INVALID_DATE = "Date invalide : jj/mm/aaaa attendu (ex. 22/11/2026)."
 ORDER = "La date de début doit précéder la date de fin."
 RANGE = "Dates entre 01/01/2000 et 31/12/2099 seulement."
 
 
 # --- the centre ---------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Centre:
@@ -98,17 +121,22 @@ def centre(app) -> Centre:
     with app.app_context():
         visits = app.config["SITE_SETTINGS"]["visits"]
         session = db.session
-        doctor = TeamMember(name="Dr Jeanne Audouy", profession="medecin", team="flexible",
-                            doctor_status="retraite", active=True)
-        nurse = TeamMember(name="Sophie Bonnafous", profession="infirmier_azalee", team="stable",
-                           active=True)
+        doctor = TeamMember(
+            name="Dr Jeanne Audouy",
+            profession="medecin",
+            team="flexible",
+            doctor_status="retraite",
+            active=True,
+        )
+        nurse = TeamMember(name="Sophie Bonnafous", profession="infirmier_azalee", team="stable", active=True)
         session.add_all([doctor, nurse])
         session.flush()
         for day in (day1, day2):
             with clock_at(at(day - timedelta(days=30), 9)):
                 for member in (doctor, nurse):
-                    roster.add_session(session, None, member, day, *MORNING, PARIS,
-                                       today=day - timedelta(days=30))
+                    roster.add_session(
+                        session, None, member, day, *MORNING, PARIS, today=day - timedelta(days=30)
+                    )
                 session.flush()
 
         dac = session.scalar(select(PartnerOrganisation).where(PartnerOrganisation.name == DAC))
@@ -116,16 +144,18 @@ def centre(app) -> Centre:
 
         def referred(moment: datetime, identity: dict, decide: bool) -> tuple[Referral, Patient]:
             with clock_at(moment):
-                referral = referrals.receive(session, None, "phone", identity, REFERRER,
-                                             "Suivi à organiser.", source=dac)
+                referral = referrals.receive(
+                    session, None, "phone", identity, REFERRER, "Suivi à organiser.", source=dac
+                )
                 patient = referrals.decide(session, None, referral, "accepted") if decide else None
                 session.flush()
             return referral, patient
 
         def direct(moment: datetime, identity: dict) -> tuple[Referral, Patient]:
             with clock_at(moment):
-                referral = referrals.receive(session, None, "direct", identity, REFERRER,
-                                             "Vient de lui-même.")
+                referral = referrals.receive(
+                    session, None, "direct", identity, REFERRER, "Vient de lui-même."
+                )
                 patient = referrals.decide(session, None, referral, "accepted")
                 session.flush()
             return referral, patient
@@ -134,12 +164,14 @@ def centre(app) -> Centre:
         ref_b, elodie = direct(at(day2 - timedelta(days=36), 10), BENEZECH)
         ref_c, _ = referred(at(m1.replace(day=10), 10), CAZALS, decide=False)
 
-        def held(patient: Patient, kind: str, start: datetime, members: list[int],
-                 status: str = "honoured") -> None:
+        def held(
+            patient: Patient, kind: str, start: datetime, members: list[int], status: str = "honoured"
+        ) -> None:
             booked_at = start - timedelta(days=7)
             with clock_at(booked_at):
-                appointment = booking.book(session, None, patient, kind, start, members, visits,
-                                           PARIS, now=booked_at)
+                appointment = booking.book(
+                    session, None, patient, kind, start, members, visits, PARIS, now=booked_at
+                )
                 session.flush()
             with clock_at(start + timedelta(hours=2)):
                 booking.mark(session, None, appointment, status, now=start + timedelta(hours=2))
@@ -151,15 +183,16 @@ def centre(app) -> Centre:
         held(odile, "nurse", at(day2, 9), [nurse.id])
         held(elodie, "first", at(day2, 10, 30), pair)
         with clock_at(at(day2, 11, 45)):
-            booking.record_walk_in(session, None, odile, "doctor", doctor, visits,
-                                   now=at(day2, 11, 45))
+            booking.record_walk_in(session, None, odile, "doctor", doctor, visits, now=at(day2, 11, 45))
             session.flush()
         session.commit()
-        return Centre((m0, m1, m2), (odile.id, elodie.id),
-                      (ref_a.reference, ref_b.reference, ref_c.reference))
+        return Centre(
+            (m0, m1, m2), (odile.id, elodie.id), (ref_a.reference, ref_b.reference, ref_c.reference)
+        )
 
 
 # --- reading the pages --------------------------------------------------------------------------
+
 
 def body(response) -> str:
     return response.get_data(as_text=True)
@@ -174,20 +207,29 @@ def figures(response) -> dict[str, str]:
     """The headline table: label -> value, as read."""
     table = re.search(r'<table class="figures"[^>]*>(.*?)</table>', body(response), re.S)
     assert table, "no figures table"
-    return {text_of(label): text_of(value) for label, value in re.findall(
-        r'<th scope="row">(.*?)</th><td>(.*?)</td></tr>', table.group(1), re.S)}
+    return {
+        text_of(label): text_of(value)
+        for label, value in re.findall(r'<th scope="row">(.*?)</th><td>(.*?)</td></tr>', table.group(1), re.S)
+    }
 
 
 def data_table(response, summary: str) -> tuple[list[str], list[list[str]], list[list[str]]]:
     """The table under a <summary>: (header cells, body rows, footer rows), each cell as read."""
-    match = re.search(rf"<summary>{re.escape(summary)}</summary>\s*<table>(.*?)</table>",
-                      body(response), re.S)
+    match = re.search(
+        rf"<summary>{re.escape(summary)}</summary>\s*<table>(.*?)</table>", body(response), re.S
+    )
     assert match, f"no table « {summary} »"
 
     def rows(part: str) -> list[list[str]]:
         section = re.search(rf"<{part}>(.*?)</{part}>", match.group(1), re.S)
-        return [[text_of(cell) for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)]
-                for row in re.findall(r"<tr>(.*?)</tr>", section.group(1), re.S)] if section else []
+        return (
+            [
+                [text_of(cell) for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)]
+                for row in re.findall(r"<tr>(.*?)</tr>", section.group(1), re.S)
+            ]
+            if section
+            else []
+        )
 
     head = rows("thead")
     return head[0] if head else [], rows("tbody"), rows("tfoot")
@@ -199,15 +241,19 @@ def charts(response) -> list[tuple[str, str]]:
     for svg in re.findall(r'<svg\b[^>]*\brole="img"[^>]*>(.*?)</svg>', body(response), re.S):
         title = re.match(r"\s*<title[^>]*>(.*?)</title>", svg, re.S)
         desc = re.search(r"<desc[^>]*>(.*?)</desc>", svg, re.S)
-        found.append((text_of(title.group(1)) if title else "", text_of(desc.group(1)) if desc
-                      else ""))
+        found.append((text_of(title.group(1)) if title else "", text_of(desc.group(1)) if desc else ""))
     return found
 
 
 def links(markup: str) -> list[tuple[dict[str, str], str]]:
     """Each <a> of some markup: (its attributes, entities decoded; its text)."""
-    return [({name: html.unescape(value) for name, value in re.findall(r'([\w-]+)="([^"]*)"', attrs)},
-             text_of(label)) for attrs, label in re.findall(r"<a\b([^>]*)>(.*?)</a>", markup, re.S)]
+    return [
+        (
+            {name: html.unescape(value) for name, value in re.findall(r'([\w-]+)="([^"]*)"', attrs)},
+            text_of(label),
+        )
+        for attrs, label in re.findall(r"<a\b([^>]*)>(.*?)</a>", markup, re.S)
+    ]
 
 
 def field_value(response, name: str) -> str:
@@ -234,9 +280,14 @@ def htmx_get(client, path: str, **query):
 
 def events(app, *actions: str) -> list[tuple[str, str, str]]:
     with app.app_context():
-        return [tuple(row) for row in db.session.execute(
-            select(AuditEvent.action, AuditEvent.object_type, AuditEvent.object_id)
-            .where(AuditEvent.action.in_(actions)).order_by(AuditEvent.id))]
+        return [
+            tuple(row)
+            for row in db.session.execute(
+                select(AuditEvent.action, AuditEvent.object_type, AuditEvent.object_id)
+                .where(AuditEvent.action.in_(actions))
+                .order_by(AuditEvent.id)
+            )
+        ]
 
 
 def span(first: date, last: date) -> str:
@@ -262,9 +313,9 @@ EXPECTED_FIGURES = {
 
 # --- who reads the figures ----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("role", READERS)
-def test_admin_assistant_and_reporting_open_the_page_the_report_and_both_exports(client, as_role,
-                                                                              role):
+def test_admin_assistant_and_reporting_open_the_page_the_report_and_both_exports(client, as_role, role):
     as_role(role)
     page, report, csv_file, json_file = (client.get(path) for path in ROUTES)
 
@@ -296,6 +347,7 @@ def test_anonymous_visitors_are_sent_to_the_login_page(client):
 
 # --- the figures and the charts -----------------------------------------------------------------
 
+
 def test_the_page_shows_the_figures_of_the_period(client, as_role, centre):
     as_role("assistant")
 
@@ -313,13 +365,17 @@ def test_the_charts_are_images_with_a_title_and_a_description(client, as_role, c
 
     period = span(centre.first, centre.last)
     assert charts(response) == [
-        (f"Consultations par mois et par type, {period}",
-         "Histogramme empilé : premières consultations en binôme, suivis médecin et suivis "
-         "infirmiers, mois par mois ; 4 consultations en tout. Les valeurs sont dans le tableau "
-         "qui suit."),
-        (f"Adressages reçus par origine, {period}",
-         "Barres horizontales, de l'origine la plus fréquente à la moins fréquente ; 3 adressages "
-         "en tout. Les valeurs sont dans le tableau qui suit."),
+        (
+            f"Consultations par mois et par type, {period}",
+            "Histogramme empilé : premières consultations en binôme, suivis médecin et suivis "
+            "infirmiers, mois par mois ; 4 consultations en tout. Les valeurs sont dans le tableau "
+            "qui suit.",
+        ),
+        (
+            f"Adressages reçus par origine, {period}",
+            "Barres horizontales, de l'origine la plus fréquente à la moins fréquente ; 3 adressages "
+            "en tout. Les valeurs sont dans le tableau qui suit.",
+        ),
     ]
     svg = body(response)
     # Each chart names itself through its own title and description.
@@ -353,8 +409,10 @@ def test_the_referrals_table_gives_each_origin_by_decision(client, as_role, cent
 
     head, rows, foot = data_table(response, "Tableau des adressages par origine et par décision")
     assert head == ["Origine", "Nouveau", "Accepté", "Liste d'attente", "Refusé", "Total"]
-    assert rows == [["DAC", "1", "1", "0", "0", "2"],  # the largest first
-                    ["Accès direct", "0", "1", "0", "0", "1"]]
+    assert rows == [
+        ["DAC", "1", "1", "0", "0", "2"],  # the largest first
+        ["Accès direct", "0", "1", "0", "0", "1"],
+    ]
     assert foot == [["Total", "1", "2", "0", "0", "3"]]
 
 
@@ -362,8 +420,9 @@ def test_a_period_without_activity_says_so_and_shows_zeros(client, as_role, cent
     as_role("assistant")
     before = centre.first - timedelta(days=1)
 
-    response = client.get("/activite", query_string={"du": before.replace(day=1).isoformat(),
-                                                      "au": before.isoformat()})
+    response = client.get(
+        "/activite", query_string={"du": before.replace(day=1).isoformat(), "au": before.isoformat()}
+    )
 
     assert response.status_code == 200
     shown = figures(response)
@@ -384,11 +443,13 @@ def test_the_printable_report_shows_the_same_figures_and_charts(client, as_role,
     assert f"Rapport d'activité — {app.config['SITE']['name']}" in html.unescape(body(report))
     assert figures(report) == figures(page) == EXPECTED_FIGURES
     assert charts(report) == charts(page)
-    assert (data_table(report, "Tableau des consultations par mois")
-            == data_table(page, "Tableau des consultations par mois"))
+    assert data_table(report, "Tableau des consultations par mois") == data_table(
+        page, "Tableau des consultations par mois"
+    )
 
 
 # --- the htmx swap ------------------------------------------------------------------------------
+
 
 def test_changing_the_period_with_htmx_swaps_only_the_figures(client, as_role, centre):
     """The swap is the block inside #activite (the period form, the common periods and the
@@ -400,15 +461,13 @@ def test_changing_the_period_with_htmx_swaps_only_the_figures(client, as_role, c
 
     assert fragment.status_code == 200
     part = body(fragment)
-    for whole_page in ("<html", "<head", "<body", "<h1", "Navigation principale", "<footer",
-                       'id="activite"'):
+    for whole_page in ("<html", "<head", "<body", "<h1", "Navigation principale", "<footer", 'id="activite"'):
         assert whole_page not in part, whole_page
     assert "HX-Request" in fragment.headers["Vary"]
     assert "HX-Request" in full.headers["Vary"]  # the full page too: caches keep both apart
     assert figures(fragment) == figures(full) == EXPECTED_FIGURES
     assert charts(fragment) == charts(full)
-    for table in ("Tableau des consultations par mois",
-                  "Tableau des adressages par origine et par décision"):
+    for table in ("Tableau des consultations par mois", "Tableau des adressages par origine et par décision"):
         assert data_table(fragment, table) == data_table(full, table)
     # The links of the fragment keep the period shown.
     hrefs = [attrs.get("href") for attrs, _ in links(part)]
@@ -432,6 +491,7 @@ def test_the_full_page_holds_the_same_fragment_in_its_swap_target(client, as_rol
 
 # --- the period ---------------------------------------------------------------------------------
 
+
 def test_the_default_period_is_the_twelve_months_to_today_and_fills_the_fields(client, as_role):
     as_role("assistant")
 
@@ -446,9 +506,20 @@ def test_the_default_period_is_the_twelve_months_to_today_and_fills_the_fields(c
     assert "Chiffres du 11/03/2025 au 10/03/2026" in text_of(body(fragment))
     head, rows, _ = data_table(response, "Tableau des consultations par mois")
     assert [row[0] for row in rows] == [
-        "mars 2025", "avr. 2025", "mai 2025", "juin 2025", "juil. 2025", "août 2025",
-        "sept. 2025", "oct. 2025", "nov. 2025", "déc. 2025", "janv. 2026", "févr. 2026",
-        "mars 2026"]
+        "mars 2025",
+        "avr. 2025",
+        "mai 2025",
+        "juin 2025",
+        "juil. 2025",
+        "août 2025",
+        "sept. 2025",
+        "oct. 2025",
+        "nov. 2025",
+        "déc. 2025",
+        "janv. 2026",
+        "févr. 2026",
+        "mars 2026",
+    ]
 
 
 def test_the_common_periods_are_offered_as_links(client, as_role):
@@ -457,8 +528,7 @@ def test_the_common_periods_are_offered_as_links(client, as_role):
     with clock_at(at(date(2026, 3, 10), 10)):
         response = client.get("/activite")
 
-    nav = re.search(r'<nav class="presets" aria-label="Périodes courantes">(.*?)</nav>',
-                    body(response), re.S)
+    nav = re.search(r'<nav class="presets" aria-label="Périodes courantes">(.*?)</nav>', body(response), re.S)
     assert nav, "no presets"
     presets = links(nav.group(1))
     assert [(attrs["href"], label) for attrs, label in presets] == [
@@ -486,13 +556,16 @@ def test_dates_are_read_as_typed_or_as_the_date_picker_sends_them(client, as_rol
     assert [row[0] for row in rows] == ["janv. 2026", "févr. 2026"]
 
 
-@pytest.mark.parametrize(("query", "du", "au"), [
-    pytest.param({"du": "31/01/2026", "au": "27/02/2026"}, "2026-01-31", "2026-02-27",
-                 id="typed-dd/mm/yyyy"),
-    pytest.param({"du": "", "au": ""}, "2025-03-11", "2026-03-10", id="submitted-empty"),
-])
-def test_the_date_fields_show_the_period_shown_whichever_way_it_was_typed(client, as_role, query,
-                                                                         du, au):
+@pytest.mark.parametrize(
+    ("query", "du", "au"),
+    [
+        pytest.param(
+            {"du": "31/01/2026", "au": "27/02/2026"}, "2026-01-31", "2026-02-27", id="typed-dd/mm/yyyy"
+        ),
+        pytest.param({"du": "", "au": ""}, "2025-03-11", "2026-03-10", id="submitted-empty"),
+    ],
+)
+def test_the_date_fields_show_the_period_shown_whichever_way_it_was_typed(client, as_role, query, du, au):
     """The fields are date pickers (<input type="date">): a browser keeps only a value written
     2026-01-31 and shows any other as an empty field. The page says it shows the period in the
     fields ("the fields show the period shown"): they must hold it in that form."""
@@ -529,6 +602,7 @@ def test_only_an_end_date_shows_the_twelve_months_to_it(client, as_role):
 
 # --- a period that cannot be read ---------------------------------------------------------------
 
+
 @pytest.fixture
 def as_in_production(app):
     """An unexpected exception answers the 500 page, as in production, instead of reaching the
@@ -544,14 +618,19 @@ BAD_PERIODS = [
     pytest.param({"du": "01/01/1900", "au": "31/12/1900"}, "du", RANGE, id="both-before-2000"),
     pytest.param({"du": "x" * 5000}, "du", INVALID_DATE, id="5000-characters"),
     pytest.param({"au": "2026-02-30"}, "au", INVALID_DATE, id="30-february"),
-    pytest.param({"du": "2000-01-01", "au": "2099-12-31"}, "du",
-                 "Période trop longue : vingt ans au plus.", id="longer-than-20-years"),
+    pytest.param(
+        {"du": "2000-01-01", "au": "2099-12-31"},
+        "du",
+        "Période trop longue : vingt ans au plus.",
+        id="longer-than-20-years",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("query", "field", "message"), BAD_PERIODS)
-def test_a_bad_period_gets_a_clear_french_message_on_the_page(client, as_role, as_in_production,
-                                                              query, field, message):
+def test_a_bad_period_gets_a_clear_french_message_on_the_page(
+    client, as_role, as_in_production, query, field, message
+):
     as_role("assistant")
 
     response = client.get("/activite", query_string=query)
@@ -565,8 +644,7 @@ def test_a_bad_period_gets_a_clear_french_message_on_the_page(client, as_role, a
 
 
 @pytest.mark.parametrize(("query", "field", "message"), BAD_PERIODS)
-def test_a_bad_period_in_the_report_says_why(client, as_role, as_in_production, query, field,
-                                             message):
+def test_a_bad_period_in_the_report_says_why(client, as_role, as_in_production, query, field, message):
     as_role("reporting")
 
     response = client.get("/activite/rapport", query_string=query)
@@ -578,8 +656,9 @@ def test_a_bad_period_in_the_report_says_why(client, as_role, as_in_production, 
 
 @pytest.mark.parametrize("path", ["/activite/export.csv", "/activite/export.json"])
 @pytest.mark.parametrize(("query", "field", "message"), BAD_PERIODS)
-def test_an_export_of_a_bad_period_is_refused_in_plain_french(client, as_role, as_in_production,
-                                                              path, query, field, message):
+def test_an_export_of_a_bad_period_is_refused_in_plain_french(
+    client, as_role, as_in_production, path, query, field, message
+):
     as_role("reporting")
 
     response = client.get(path, query_string=query)
@@ -592,8 +671,7 @@ def test_an_export_of_a_bad_period_is_refused_in_plain_french(client, as_role, a
 
 
 @pytest.mark.parametrize("path", ROUTES)
-def test_an_end_date_alone_before_2000_is_refused_not_a_server_error(client, as_role,
-                                                                   as_in_production, path):
+def test_an_end_date_alone_before_2000_is_refused_not_a_server_error(client, as_role, as_in_production, path):
     """Only `au`: the start is then the twelve months before it, which fall before 2000 too.
     The period is as bad as any other and must be refused with the same message (400)."""
     as_role("reporting")
@@ -621,6 +699,7 @@ def test_a_bad_period_asked_with_htmx_says_what_is_wrong(client, as_role, as_in_
 
 # --- the exports --------------------------------------------------------------------------------
 
+
 def test_the_csv_export_opens_in_french_excel(app, client, as_role, centre):
     as_role("assistant")
 
@@ -631,8 +710,8 @@ def test_the_csv_export_opens_in_french_excel(app, client, as_role, centre):
     assert response.mimetype_params.get("charset") == "utf-8"
     slug = app.config["SITE"]["slug"]
     assert response.headers["Content-Disposition"] == (
-        f'attachment; filename="activite-{slug}-{centre.first.isoformat()}-'
-        f'{centre.last.isoformat()}.csv"')
+        f'attachment; filename="activite-{slug}-{centre.first.isoformat()}-{centre.last.isoformat()}.csv"'
+    )
     text = body(response)
     assert text.startswith("\ufeffIndicateur;Valeur\r\n")
     rows = csv_rows(response)
@@ -642,16 +721,28 @@ def test_the_csv_export_opens_in_french_excel(app, client, as_role, centre):
     assert values == EXPECTED_FIGURES
     assert "Patients par heure de présence soignante;0,5\r\n" in text  # a decimal comma
     assert "0.5" not in text
-    months = rows.index(["Mois", "Première consultation (médecin et infirmier·e)",
-                         "Consultation médecin", "Consultation infirmière", "Total"])
+    months = rows.index(
+        [
+            "Mois",
+            "Première consultation (médecin et infirmier·e)",
+            "Consultation médecin",
+            "Consultation infirmière",
+            "Total",
+        ]
+    )
     m0, m1, m2 = centre.months
-    assert rows[months + 1:months + 4] == [[month_label(m0), "0", "0", "0", "0"],
-                                           [month_label(m1), "1", "0", "0", "1"],
-                                           [month_label(m2), "1", "1", "1", "3"]]
-    origins = rows.index(["Adressages par origine", "Nouveau", "Accepté", "Liste d'attente",
-                          "Refusé", "Total"])
-    assert rows[origins + 1:] == [["DAC", "1", "1", "0", "0", "2"],
-                                  ["Accès direct", "0", "1", "0", "0", "1"]]
+    assert rows[months + 1 : months + 4] == [
+        [month_label(m0), "0", "0", "0", "0"],
+        [month_label(m1), "1", "0", "0", "1"],
+        [month_label(m2), "1", "1", "1", "3"],
+    ]
+    origins = rows.index(
+        ["Adressages par origine", "Nouveau", "Accepté", "Liste d'attente", "Refusé", "Total"]
+    )
+    assert rows[origins + 1 :] == [
+        ["DAC", "1", "1", "0", "0", "2"],
+        ["Accès direct", "0", "1", "0", "0", "1"],
+    ]
 
 
 def test_the_json_export_gives_the_figures_as_numbers(app, client, as_role, centre):
@@ -663,8 +754,8 @@ def test_the_json_export_gives_the_figures_as_numbers(app, client, as_role, cent
     assert response.mimetype == "application/json"
     slug = app.config["SITE"]["slug"]
     assert response.headers["Content-Disposition"] == (
-        f'attachment; filename="activite-{slug}-{centre.first.isoformat()}-'
-        f'{centre.last.isoformat()}.json"')
+        f'attachment; filename="activite-{slug}-{centre.first.isoformat()}-{centre.last.isoformat()}.json"'
+    )
     data = json.loads(body(response))
     assert data["site"] == app.config["SITE"]["name"]
     assert data["period"] == {"from": centre.first.isoformat(), "to": centre.last.isoformat()}
@@ -679,8 +770,7 @@ def test_the_json_export_gives_the_figures_as_numbers(app, client, as_role, cent
     assert data["no_show_rate"] == 0.25 and data["no_shows"] == 1
     assert data["median_days_referral_to_first_visit"] == 25
     assert data["referrals_received"] == 3
-    assert data["referrals_by_decision"] == {"new": 1, "accepted": 2, "waiting_list": 0,
-                                             "declined": 0}
+    assert data["referrals_by_decision"] == {"new": 1, "accepted": 2, "waiting_list": 0, "declined": 0}
     m0, m1, m2 = centre.months
     assert data["consultations_by_month"] == [
         {"month": f"{m0:%Y-%m}", "first": 0, "doctor": 0, "nurse": 0},
@@ -700,23 +790,31 @@ def test_the_exports_and_the_page_agree(client, as_role, centre):
     assert int(page["Patients reçus"]) == data["patients_received"]
     assert int(page["Consultations"]) == data["consultations"]
     assert page["Patients par heure de présence soignante"] == f"{data['patients_per_hour']:.1f}".replace(
-        ".", ",")
+        ".", ","
+    )
     assert page["Patients venus directement (sans adressage)"] == (
-        f"{round(data['direct_access_share'] * 100)} %")
+        f"{round(data['direct_access_share'] * 100)} %"
+    )
 
 
 # --- what the reporting role never sees ---------------------------------------------------------
 
+
 def identity_traces(identity: dict) -> list[str]:
     birth = identity["birth_date"]
-    return [identity["last_name"], *identity["first_names"].split(), identity["birth_name"],
-            f"{birth:%d/%m/%Y}", birth.isoformat(), identity["phone"]]
+    return [
+        identity["last_name"],
+        *identity["first_names"].split(),
+        identity["birth_name"],
+        f"{birth:%d/%m/%Y}",
+        birth.isoformat(),
+        identity["phone"],
+    ]
 
 
 def test_the_reporting_role_never_sees_who_the_patients_are(client, as_role, centre):
     as_role("reporting")
-    traces = [t for identity in (ROUQUETTE, BENEZECH, CAZALS) for t in identity_traces(identity)
-              if t]
+    traces = [t for identity in (ROUQUETTE, BENEZECH, CAZALS) for t in identity_traces(identity) if t]
     responses = {}
     for path in ROUTES:
         responses[path] = client.get(path, query_string=centre.query)
@@ -734,6 +832,7 @@ def test_the_reporting_role_never_sees_who_the_patients_are(client, as_role, cen
 
 
 # --- aggregates only ----------------------------------------------------------------------------
+
 
 def test_reading_the_figures_leaves_no_trace_of_a_patient_read(app, client, as_role, centre):
     as_role("assistant")
@@ -753,9 +852,11 @@ def test_reading_the_figures_leaves_no_trace_of_a_patient_read(app, client, as_r
 def test_the_page_never_links_to_a_patient_or_a_referral(client, as_role, centre):
     as_role("admin")
 
-    for response in (client.get("/activite", query_string=centre.query),
-                     client.get("/activite/rapport", query_string=centre.query),
-                     htmx_get(client, "/activite", **centre.query)):
+    for response in (
+        client.get("/activite", query_string=centre.query),
+        client.get("/activite/rapport", query_string=centre.query),
+        htmx_get(client, "/activite", **centre.query),
+    ):
         page = body(response)
         assert re.findall(r'href="/patients/[^"]*"', page) == []
         assert re.findall(r'href="/adressages/[^"]*"', page) == []

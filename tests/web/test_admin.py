@@ -13,8 +13,12 @@ from tests.conftest import ADMIN_EMAIL, PASSWORD, AuthActions
 
 LAST_ADMIN = "dernier compte administrateur"
 ONE_TIME = "provisoire-2026-abc"
-NEW_ACCOUNT = {"name": "Marie Dupont", "email": "Marie.Dupont@Exemple.FR", "role": "assistant",
-               "password": ONE_TIME}
+NEW_ACCOUNT = {
+    "name": "Marie Dupont",
+    "email": "Marie.Dupont@Exemple.FR",
+    "role": "assistant",
+    "password": ONE_TIME,
+}
 
 
 def page_text(response) -> str:
@@ -68,6 +72,7 @@ def admin(auth):
 
 # --- creating accounts --------------------------------------------------------------------------
 
+
 def test_admin_creates_a_staff_account_with_a_one_time_password(app, client, auth, admin):
     """The new account is stored lowercased, audited, and must change its password at first login."""
     response = auth.post("/admin/comptes/nouveau", NEW_ACCOUNT)
@@ -80,7 +85,11 @@ def test_admin_creates_a_staff_account_with_a_one_time_password(app, client, aut
     with app.app_context():
         user = db.session.scalar(select(StaffUser).where(StaffUser.name == "Marie Dupont"))
         assert (user.email, user.role, user.active, user.must_change_password) == (
-            "marie.dupont@exemple.fr", "assistant", True, True)
+            "marie.dupont@exemple.fr",
+            "assistant",
+            True,
+            True,
+        )
     (event,) = [e for e in events(app, "staff.create") if e.actor_id == admin]
     assert event.object_id == str(user.id)
     assert "marie.dupont@exemple.fr" in event.summary
@@ -101,16 +110,19 @@ def test_an_email_already_taken_in_another_case_is_refused(app, auth, admin, mak
     assert [e for e in events(app, "staff.create") if e.actor_id == admin] == []
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("email", "pas-une-adresse", "Adresse e-mail invalide (ex. contact@cpts.fr)."),
-    ("email", "", "Ce champ est obligatoire."),
-    ("name", "", "Ce champ est obligatoire."),
-    ("name", "   ", "Ce champ est obligatoire."),
-    ("password", "court", "Le mot de passe doit contenir au moins 12 caractères."),
-    ("password", "aaaaaaaaaaaaaaaa", "Le mot de passe est trop répétitif."),
-    ("password", "marie.dupont", "Le mot de passe ne doit pas reprendre l'adresse e-mail."),
-    ("role", "superadmin", "N'est pas un choix valide."),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("email", "pas-une-adresse", "Adresse e-mail invalide (ex. contact@cpts.fr)."),
+        ("email", "", "Ce champ est obligatoire."),
+        ("name", "", "Ce champ est obligatoire."),
+        ("name", "   ", "Ce champ est obligatoire."),
+        ("password", "court", "Le mot de passe doit contenir au moins 12 caractères."),
+        ("password", "aaaaaaaaaaaaaaaa", "Le mot de passe est trop répétitif."),
+        ("password", "marie.dupont", "Le mot de passe ne doit pas reprendre l'adresse e-mail."),
+        ("role", "superadmin", "N'est pas un choix valide."),
+    ],
+)
 def test_a_refused_account_says_why_and_writes_nothing(app, auth, admin, field, value, message):
     """Each bad field gets its French message (422); no account and no audit line are written."""
     before = staff_count(app)
@@ -122,6 +134,7 @@ def test_a_refused_account_says_why_and_writes_nothing(app, auth, admin, field, 
 
 
 # --- editing, deactivating ----------------------------------------------------------------------
+
 
 def test_changing_a_role_is_audited_and_ends_the_users_session(app, auth, admin, make_user):
     """An assistant made clinician is logged out at once; the log says what changed."""
@@ -162,8 +175,7 @@ def test_deactivating_and_reactivating_an_account(app, client, auth, admin, make
     auth.post(f"/admin/comptes/{user.id}/statut", {"active": "1"})
     assert staff(app, user.id).active is True
     assert AuthActions(browser).login(user.email).status_code == 302
-    assert [e.summary for e in events(app, "staff.update")] == [
-        "actif : oui → non", "actif : non → oui"]
+    assert [e.summary for e in events(app, "staff.update")] == ["actif : oui → non", "actif : non → oui"]
 
 
 LAST_ADMIN_ACTIONS = {
@@ -173,8 +185,9 @@ LAST_ADMIN_ACTIONS = {
 
 
 @pytest.mark.parametrize("action", LAST_ADMIN_ACTIONS)
-def test_the_last_active_admin_can_be_neither_deactivated_nor_demoted(app, client, auth, admin,
-                                                                      make_user, action):
+def test_the_last_active_admin_can_be_neither_deactivated_nor_demoted(
+    app, client, auth, admin, make_user, action
+):
     """The site always keeps an admin; an inactive second admin does not count."""
     make_user("admin", active=False)
     path, data = LAST_ADMIN_ACTIONS[action]
@@ -187,8 +200,7 @@ def test_the_last_active_admin_can_be_neither_deactivated_nor_demoted(app, clien
 
 
 @pytest.mark.parametrize("action", LAST_ADMIN_ACTIONS)
-def test_an_admin_can_step_down_once_another_admin_exists(app, client, auth, admin, make_user,
-                                                          action):
+def test_an_admin_can_step_down_once_another_admin_exists(app, client, auth, admin, make_user, action):
     """With a second active admin the first may leave the role, and is logged out at once."""
     make_user("admin")
     path, data = LAST_ADMIN_ACTIONS[action]
@@ -201,6 +213,7 @@ def test_an_admin_can_step_down_once_another_admin_exists(app, client, auth, adm
 
 
 # --- one-time passwords set by the admin --------------------------------------------------------
+
 
 def test_admin_sets_a_one_time_password(app, auth, admin, make_user):
     """The user is logged out, the old password stops working, the new one must be replaced."""
@@ -229,11 +242,14 @@ def test_a_too_short_one_time_password_is_refused(app, auth, admin, make_user, p
     assert events(app, "staff.one_time_password") == []
 
 
-@pytest.mark.parametrize(("method", "path", "data"), [
-    ("GET", "/admin/comptes/9999", None),
-    ("POST", "/admin/comptes/9999/statut", {"active": "0"}),
-    ("POST", "/admin/comptes/9999/mot-de-passe", {"otp-password": ONE_TIME}),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "data"),
+    [
+        ("GET", "/admin/comptes/9999", None),
+        ("POST", "/admin/comptes/9999/statut", {"active": "0"}),
+        ("POST", "/admin/comptes/9999/mot-de-passe", {"otp-password": ONE_TIME}),
+    ],
+)
 def test_an_unknown_account_is_a_french_404(client, auth, admin, method, path, data):
     """An account number that does not exist answers the French 'page not found'."""
     response = client.get(path) if method == "GET" else auth.post(path, data)
@@ -243,11 +259,13 @@ def test_an_unknown_account_is_a_french_404(client, auth, admin, method, path, d
 
 # --- the audit log ------------------------------------------------------------------------------
 
+
 def add_events(app, count=1, **fields):
     with app.app_context():
         db.session.add_all(
-            AuditEvent(**{"action": "test.lot", "object_type": "test",
-                          "summary": f"événement {i + 1}"} | fields)
+            AuditEvent(
+                **{"action": "test.lot", "object_type": "test", "summary": f"événement {i + 1}"} | fields
+            )
             for i in range(count)
         )
         db.session.commit()
@@ -259,8 +277,7 @@ def test_the_audit_log_lists_who_did_what(client, admin):
     assert response.status_code == 200
     rows = [html.unescape(row) for row in table_rows(response)]
     assert "Connexion" in rows[0] and "Administrateur du site" in rows[0]
-    assert any("Création de compte" in row and "Compte créé : Administrateur du site" in row
-               for row in rows)
+    assert any("Création de compte" in row and "Compte créé : Administrateur du site" in row for row in rows)
 
 
 def test_the_audit_log_filters_by_action(app, client, admin):
@@ -287,18 +304,20 @@ WINTER_NIGHT = datetime(2020, 1, 10, 23, 30, tzinfo=UTC)  # 11/01/2020 à 00h30 
 SUMMER_NIGHT = datetime(2020, 7, 1, 22, 30, tzinfo=UTC)  # 02/07/2020 à 00h30 in Paris
 
 
-@pytest.mark.parametrize(("date_from", "date_to", "shown"), [
-    ("2020-01-11", "2020-01-11", ["hiver"]),
-    ("2020-07-02", "2020-07-02", ["été"]),
-    ("2020-01-10", "2020-01-10", []),
-    ("", "2020-07-01", ["hiver"]),
-])
+@pytest.mark.parametrize(
+    ("date_from", "date_to", "shown"),
+    [
+        ("2020-01-11", "2020-01-11", ["hiver"]),
+        ("2020-07-02", "2020-07-02", ["été"]),
+        ("2020-01-10", "2020-01-10", []),
+        ("", "2020-07-01", ["hiver"]),
+    ],
+)
 def test_the_audit_log_filters_by_dates_of_the_site(app, client, admin, date_from, date_to, shown):
     """Dates are days in Europe/Paris: a 00h30 event belongs to its French day, winter and summer."""
     add_events(app, action="test.date", summary="hiver", at=WINTER_NIGHT)
     add_events(app, action="test.date", summary="été", at=SUMMER_NIGHT)
-    response = client.get(f"/admin/journal?action=test.date&date_from={date_from}"
-                          f"&date_to={date_to}")
+    response = client.get(f"/admin/journal?action=test.date&date_from={date_from}&date_to={date_to}")
     assert response.status_code == 200
     rows = [html.unescape(row) for row in table_rows(response)]
     assert [summary for row in rows for summary in ("hiver", "été") if summary in row] == shown
@@ -357,13 +376,16 @@ def test_a_boosted_navigation_gets_the_whole_page(client, admin):
         assert "<html" in body and "<table>" in body and "<form" in body, header
 
 
-@pytest.mark.parametrize(("query", "message"), [
-    ("date_from=2020-13-45", "Date invalide : jj/mm/aaaa attendu (ex. 22/11/2026)."),
-    ("date_to=hier", "Date invalide : jj/mm/aaaa attendu (ex. 22/11/2026)."),
-    ("actor=abc", "Filtres invalides : corrigez les champs signalés."),
-    ("actor=²", "Filtres invalides : corrigez les champs signalés."),
-    ("actor=99999999999999999999", "Filtres invalides : corrigez les champs signalés."),
-])
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("date_from=2020-13-45", "Date invalide : jj/mm/aaaa attendu (ex. 22/11/2026)."),
+        ("date_to=hier", "Date invalide : jj/mm/aaaa attendu (ex. 22/11/2026)."),
+        ("actor=abc", "Filtres invalides : corrigez les champs signalés."),
+        ("actor=²", "Filtres invalides : corrigez les champs signalés."),
+        ("actor=99999999999999999999", "Filtres invalides : corrigez les champs signalés."),
+    ],
+)
 def test_an_invalid_filter_is_a_400_with_a_french_message(client, admin, query, message):
     """A hand-edited or mistyped filter is explained; the log shows nothing rather than everything."""
     response = client.get(f"/admin/journal?{query}")

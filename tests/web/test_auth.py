@@ -40,11 +40,11 @@ def events(app, action):
 
 
 def login_with_next(auth, target, email=ADMIN_EMAIL):
-    return auth.post("/connexion?" + urlencode({"next": target}),
-                     {"email": email, "password": PASSWORD})
+    return auth.post("/connexion?" + urlencode({"next": target}), {"email": email, "password": PASSWORD})
 
 
 # --- logging in ---------------------------------------------------------------------------------
+
 
 def test_login_leads_home_where_the_user_is_greeted_by_name(client, auth):
     """A good email and password open the home page, which greets the admin by name."""
@@ -64,10 +64,13 @@ def test_wrong_password_and_unknown_email_look_exactly_the_same(auth):
     assert form_errors(wrong_password) == form_errors(unknown_email) != ""
 
 
-@pytest.mark.parametrize(("email", "password", "message"), [
-    ("", PASSWORD, "Ce champ est obligatoire."),
-    (ADMIN_EMAIL, "", "Ce champ est obligatoire."),
-])
+@pytest.mark.parametrize(
+    ("email", "password", "message"),
+    [
+        ("", PASSWORD, "Ce champ est obligatoire."),
+        (ADMIN_EMAIL, "", "Ce champ est obligatoire."),
+    ],
+)
 def test_login_form_requires_both_fields(auth, email, password, message):
     """An empty field is pointed out in French and nobody is logged in."""
     response = auth.login(email, password)
@@ -102,6 +105,7 @@ def test_login_without_csrf_token_is_refused_as_an_expired_form(client):
 
 # --- throttling ---------------------------------------------------------------------------------
 
+
 def test_five_failures_lock_an_email_even_for_the_right_password(auth, make_user):
     """After 5 failures in 15 minutes the 6th try is refused (429); a colleague still logs in."""
     for attempt in range(5):
@@ -119,9 +123,10 @@ def test_five_failures_lock_an_email_even_for_the_right_password(auth, make_user
 def add_failures(app, email, *minutes_ago):
     now = datetime.now(UTC)
     with app.app_context():
-        db.session.add_all(LoginAttempt(email=throttle_key(email), at=now - timedelta(minutes=m),
-                                        succeeded=False)
-                           for m in minutes_ago)
+        db.session.add_all(
+            LoginAttempt(email=throttle_key(email), at=now - timedelta(minutes=m), succeeded=False)
+            for m in minutes_ago
+        )
         db.session.commit()
 
 
@@ -143,6 +148,7 @@ def test_failures_older_than_fifteen_minutes_no_longer_count(app, auth):
 
 # --- where login leads --------------------------------------------------------------------------
 
+
 def test_login_returns_to_the_page_first_asked_for(client):
     """An anonymous visit to the audit log leads to login, then back to that very page."""
     asked = client.get("/admin/journal?action=auth.login")
@@ -151,8 +157,7 @@ def test_login_returns_to_the_page_first_asked_for(client):
     body = login_page.get_data(as_text=True)
     action = html.unescape(re.search(r'<form method="post" action="([^"]+)"', body).group(1))
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', body).group(1)
-    response = client.post(action, data={"csrf_token": token, "email": ADMIN_EMAIL,
-                                         "password": PASSWORD})
+    response = client.post(action, data={"csrf_token": token, "email": ADMIN_EMAIL, "password": PASSWORD})
     assert response.status_code == 302
     assert response.location == "/admin/journal?action=auth.login"
 
@@ -164,11 +169,14 @@ def test_next_with_a_local_path_is_followed(auth):
     assert response.location == "/admin/comptes"
 
 
-@pytest.mark.parametrize("target", [
-    "https://evil.example/",
-    "//evil.example",
-    "/\\evil.example",
-])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example/",
+        "//evil.example",
+        "/\\evil.example",
+    ],
+)
 def test_next_pointing_off_site_is_ignored(auth, target):
     """No open redirect: a next parameter that leaves the site leads home instead."""
     response = login_with_next(auth, target)
@@ -177,6 +185,7 @@ def test_next_pointing_off_site_is_ignored(auth, target):
 
 
 # --- the session cookie -------------------------------------------------------------------------
+
 
 def _session_set_cookie(response, app) -> str:
     name = app.config["SESSION_COOKIE_NAME"]
@@ -204,7 +213,8 @@ def test_session_cookie_is_secure_when_the_site_is_served_over_https(site_dir):
         login_page = client.get("/connexion", base_url="https://localhost")
         token = csrf_from(login_page.get_data(as_text=True))
         response = client.post(
-            "/connexion", base_url="https://localhost",
+            "/connexion",
+            base_url="https://localhost",
             headers={"Referer": "https://localhost/connexion"},  # as a browser sends over https
             data={"csrf_token": token, "email": ADMIN_EMAIL, "password": PASSWORD},
         )
@@ -219,6 +229,7 @@ def test_session_cookie_is_secure_when_the_site_is_served_over_https(site_dir):
 
 
 # --- idle timeout and logout --------------------------------------------------------------------
+
 
 def _last_seen(client, minutes_ago: int) -> None:
     with client.session_transaction() as session:
@@ -263,8 +274,8 @@ def test_logout_ends_the_session_even_for_a_replayed_cookie(app, client, auth):
 
 # --- one-time passwords and changing one's password ---------------------------------------------
 
-def test_a_one_time_password_user_must_choose_a_password_before_anything_else(client, auth,
-                                                                              make_user):
+
+def test_a_one_time_password_user_must_choose_a_password_before_anything_else(client, auth, make_user):
     """With a one-time password, every page leads to /mot-de-passe until it is changed."""
     user = make_user("clinician", must_change_password=True)
     response = auth.login(user.email)
@@ -277,31 +288,34 @@ def test_a_one_time_password_user_must_choose_a_password_before_anything_else(cl
     assert fragment.headers["HX-Redirect"] == "/mot-de-passe"
     assert "Votre mot de passe actuel est provisoire" in page_text(client.get("/mot-de-passe"))
 
-    changed = auth.post("/mot-de-passe", {"current_password": PASSWORD,
-                                          "new_password": NEW_PASSWORD,
-                                          "confirm_password": NEW_PASSWORD})
+    changed = auth.post(
+        "/mot-de-passe",
+        {"current_password": PASSWORD, "new_password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD},
+    )
     assert changed.status_code == 302
     home = client.get("/")
     assert home.status_code == 200
     assert f"Bonjour {user.name}" in page_text(home)
 
 
-@pytest.mark.parametrize(("current", "new", "confirm", "message"), [
-    ("pas le bon mot de passe", NEW_PASSWORD, NEW_PASSWORD, "Le mot de passe actuel est incorrect."),
-    (PASSWORD, NEW_PASSWORD, NEW_PASSWORD + " !",
-     "Les deux mots de passe ne sont pas identiques."),
-    (PASSWORD, "trop court", "trop court",
-     "Le mot de passe doit contenir au moins 12 caractères."),
-    (PASSWORD, PASSWORD, PASSWORD, "Le nouveau mot de passe doit être différent de l'actuel."),
-    (PASSWORD, "", "", "Ce champ est obligatoire."),
-])
-def test_a_refused_password_change_says_why_and_changes_nothing(app, auth, make_user,
-                                                                password_hash, current, new,
-                                                                confirm, message):
+@pytest.mark.parametrize(
+    ("current", "new", "confirm", "message"),
+    [
+        ("pas le bon mot de passe", NEW_PASSWORD, NEW_PASSWORD, "Le mot de passe actuel est incorrect."),
+        (PASSWORD, NEW_PASSWORD, NEW_PASSWORD + " !", "Les deux mots de passe ne sont pas identiques."),
+        (PASSWORD, "trop court", "trop court", "Le mot de passe doit contenir au moins 12 caractères."),
+        (PASSWORD, PASSWORD, PASSWORD, "Le nouveau mot de passe doit être différent de l'actuel."),
+        (PASSWORD, "", "", "Ce champ est obligatoire."),
+    ],
+)
+def test_a_refused_password_change_says_why_and_changes_nothing(
+    app, auth, make_user, password_hash, current, new, confirm, message
+):
     """Each mistake gets its French message (422) and the password stays as it was."""
     user = auth.login_as(make_user("assistant"))
-    response = auth.post("/mot-de-passe", {"current_password": current, "new_password": new,
-                                           "confirm_password": confirm})
+    response = auth.post(
+        "/mot-de-passe", {"current_password": current, "new_password": new, "confirm_password": confirm}
+    )
     assert response.status_code == 422
     assert message in page_text(response)
     with app.app_context():
@@ -316,9 +330,10 @@ def test_changing_password_logs_out_the_other_sessions(app, client, auth, make_u
     AuthActions(other_browser).login_as(user)
     auth.login_as(user)
 
-    response = auth.post("/mot-de-passe", {"current_password": PASSWORD,
-                                           "new_password": NEW_PASSWORD,
-                                           "confirm_password": NEW_PASSWORD})
+    response = auth.post(
+        "/mot-de-passe",
+        {"current_password": PASSWORD, "new_password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD},
+    )
     assert response.status_code == 302
     assert "Votre mot de passe a été changé." in page_text(client.get(response.location))
     assert client.get("/").status_code == 200
@@ -331,14 +346,17 @@ def test_changing_password_logs_out_the_other_sessions(app, client, auth, make_u
 
 # --- the audit trail of authentication ----------------------------------------------------------
 
+
 def test_logins_failures_logouts_and_password_changes_are_audited(app, auth, make_user):
     """Each step of a user's session leaves a line in the audit log, with its IP."""
     user = make_user("clinician")
     auth.login("inconnu@test.dalia.invalid", PASSWORD)
     auth.login(user.email, "pas le bon mot de passe")
     auth.login_as(user)
-    auth.post("/mot-de-passe", {"current_password": PASSWORD, "new_password": NEW_PASSWORD,
-                                "confirm_password": NEW_PASSWORD})
+    auth.post(
+        "/mot-de-passe",
+        {"current_password": PASSWORD, "new_password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD},
+    )
     auth.logout()
 
     stranger, known = events(app, "auth.login_failed")
@@ -353,5 +371,6 @@ def test_logins_failures_logouts_and_password_changes_are_audited(app, auth, mak
     assert events(app, "auth.login")[0].ip == "127.0.0.1"
     with app.app_context():
         attempts = db.session.scalar(
-            select(func.count()).select_from(LoginAttempt).where(LoginAttempt.user_id == user.id))
+            select(func.count()).select_from(LoginAttempt).where(LoginAttempt.user_id == user.id)
+        )
     assert attempts == 2

@@ -25,14 +25,17 @@ from tests.web.test_roster import PARIS, make_member, make_session
 
 DOCTOR, NURSE = "Dr Jeanne Audouy", "Sophie Bonnafous"
 TAKEN = "Ce créneau vient d'être pris : choisissez-en un autre dans la liste à jour."
-ALTERNATION = ("L'alternance propose : consultation infirmière. Indiquez pourquoi vous choisissez "
-               "un autre type.")
-WHAT_TO_BRING = ("Carte Vitale, ordonnances en cours, derniers résultats d'analyses et comptes "
-                 "rendus, carnet de santé.")
+ALTERNATION = (
+    "L'alternance propose : consultation infirmière. Indiquez pourquoi vous choisissez un autre type."
+)
+WHAT_TO_BRING = (
+    "Carte Vitale, ordonnances en cours, derniers résultats d'analyses et comptes rendus, carnet de santé."
+)
 MORNING = (time(8, 30), time(12, 30))
 
 
 # --- the team, the patients, the clock ----------------------------------------------------------
+
 
 def tomorrow() -> date:
     return datetime.now(PARIS).date() + timedelta(days=1)
@@ -68,8 +71,14 @@ def team(app) -> Team:
 def accepted(app, last_name: str = "Rouquette", **identity) -> int:
     """A patient whose referral was accepted: "follow_up", the only status that can be booked."""
     with app.app_context():
-        referral = referrals.receive(db.session, None, "direct", IDENTITY | {
-            "last_name": last_name, "birth_name": ""} | identity, REFERRER, "Suivi à organiser.")
+        referral = referrals.receive(
+            db.session,
+            None,
+            "direct",
+            IDENTITY | {"last_name": last_name, "birth_name": ""} | identity,
+            REFERRER,
+            "Suivi à organiser.",
+        )
         patient = referrals.decide(db.session, None, referral, "accepted")
         db.session.commit()
         assert patient.status == "follow_up"
@@ -78,22 +87,28 @@ def accepted(app, last_name: str = "Rouquette", **identity) -> int:
 
 def patient_with_status(app, status: str) -> int:
     with app.app_context():
-        patient = Patient(**IDENTITY | {"status": status, "informed_on": INFORMED,
-                                        "last_name": f"Statut-{status}"})
+        patient = Patient(
+            **IDENTITY | {"status": status, "informed_on": INFORMED, "last_name": f"Statut-{status}"}
+        )
         patient.search_text = referrals.patient_search_text(patient)
         db.session.add(patient)
         db.session.commit()
         return patient.id
 
 
-def past_appointment(app, patient_id: int, member_ids: list[int], kind: str = "first",
-                     hours_ago: int = 2) -> int:
+def past_appointment(
+    app, patient_id: int, member_ids: list[int], kind: str = "first", hours_ago: int = 2
+) -> int:
     """An appointment that has started already, stored directly (booking refuses the past)."""
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=hours_ago)
     with app.app_context():
-        appointment = Appointment(patient_id=patient_id, kind=kind, starts_at=start,
-                                  ends_at=start + timedelta(minutes=60 if kind == "first" else 30),
-                                  status="booked")
+        appointment = Appointment(
+            patient_id=patient_id,
+            kind=kind,
+            starts_at=start,
+            ends_at=start + timedelta(minutes=60 if kind == "first" else 30),
+            status="booked",
+        )
         appointment.clinicians = [AppointmentClinician(member_id=m) for m in member_ids]
         db.session.add(appointment)
         db.session.commit()
@@ -101,6 +116,7 @@ def past_appointment(app, patient_id: int, member_ids: list[int], kind: str = "f
 
 
 # --- reading the database and the pages ---------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Booked:
@@ -118,17 +134,31 @@ class Booked:
 
 def stored(app) -> list[Booked]:
     with app.app_context():
-        rows = db.session.scalars(select(Appointment).options(
-            selectinload(Appointment.clinicians)).order_by(Appointment.id)).all()
-        return [Booked(a.id, a.patient_id, a.kind, a.status, a.starts_at, a.ends_at,
-                       tuple(c.member_id for c in sorted(a.clinicians, key=lambda c: c.id)),
-                       a.walk_in, a.override_reason, a.cancel_reason) for a in rows]
+        rows = db.session.scalars(
+            select(Appointment).options(selectinload(Appointment.clinicians)).order_by(Appointment.id)
+        ).all()
+        return [
+            Booked(
+                a.id,
+                a.patient_id,
+                a.kind,
+                a.status,
+                a.starts_at,
+                a.ends_at,
+                tuple(c.member_id for c in sorted(a.clinicians, key=lambda c: c.id)),
+                a.walk_in,
+                a.override_reason,
+                a.cancel_reason,
+            )
+            for a in rows
+        ]
 
 
 def events(app, action: str) -> list[AuditEvent]:
     with app.app_context():
-        rows = db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)
-                                  .order_by(AuditEvent.id)).all()
+        rows = db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
+        ).all()
         db.session.expunge_all()
         return rows
 
@@ -148,37 +178,59 @@ def seen(response) -> str:
 
 def offered(response) -> list[tuple[datetime, str]]:
     """The slot buttons of the page or fragment: (start, "doctorId,nurseId" or "memberId")."""
-    return [(datetime.fromisoformat(start), members) for start, members in re.findall(
-        r'name="start" value="([^"]+)">\s*<input type="hidden" name="members" value="([^"]+)"',
-        response.get_data(as_text=True))]
+    return [
+        (datetime.fromisoformat(start), members)
+        for start, members in re.findall(
+            r'name="start" value="([^"]+)">\s*<input type="hidden" name="members" value="([^"]+)"',
+            response.get_data(as_text=True),
+        )
+    ]
 
 
 def slot_labels(response) -> list[str]:
     match = re.search(r'<ul class="slots"[^>]*>(.*?)</ul>', response.get_data(as_text=True), re.S)
-    return [text_of(b) for b in re.findall(r"<button[^>]*>(.*?)</button>", match.group(1), re.S)
-            ] if match else []
+    return (
+        [text_of(b) for b in re.findall(r"<button[^>]*>(.*?)</button>", match.group(1), re.S)]
+        if match
+        else []
+    )
 
 
 def flashes(client, response) -> str:
     """The messages shown on the page a redirect leads to."""
     assert response.status_code == 303, response.status_code
     page = client.get(response.location)
-    match = re.search(r'<div class="flashes" role="status">(.*?)</div>', page.get_data(as_text=True),
-                      re.S)
+    match = re.search(r'<div class="flashes" role="status">(.*?)</div>', page.get_data(as_text=True), re.S)
     return text_of(match.group(1)) if match else ""
 
 
-def book(auth, patient_id: int, start: datetime | str, members: str, kind: str = "first",
-         reason: str = "", **kwargs):
-    return auth.post(f"/patients/{patient_id}/rendez-vous", {
-        "kind": kind, "start": start if isinstance(start, str) else start.isoformat(),
-        "members": members, "override_reason": reason}, **kwargs)
+def book(
+    auth,
+    patient_id: int,
+    start: datetime | str,
+    members: str,
+    kind: str = "first",
+    reason: str = "",
+    **kwargs,
+):
+    return auth.post(
+        f"/patients/{patient_id}/rendez-vous",
+        {
+            "kind": kind,
+            "start": start if isinstance(start, str) else start.isoformat(),
+            "members": members,
+            "override_reason": reason,
+        },
+        **kwargs,
+    )
 
 
 def slots(client, patient_id: int, kind: str | None = None, htmx: bool = False):
-    response = client.get(f"/patients/{patient_id}/creneaux",
-                          query_string={"kind": kind} if kind else {},
-                          headers={"HX-Request": "true"} if htmx else {})
+    response = client.get(
+        f"/patients/{patient_id}/creneaux",
+        query_string={"kind": kind} if kind else {},
+        headers={"HX-Request": "true"} if htmx else {},
+    )
     assert response.status_code == 200
     return response
 
@@ -192,8 +244,8 @@ def appointment_id(response) -> int:
 
 # --- the slots proposed on the patient page -----------------------------------------------------
 
-def test_a_first_visit_is_proposed_with_the_doctor_and_the_nurse_together(app, client, as_role,
-                                                                         team):
+
+def test_a_first_visit_is_proposed_with_the_doctor_and_the_nurse_together(app, client, as_role, team):
     as_role("assistant")
     patient = accepted(app)
 
@@ -205,10 +257,10 @@ def test_a_first_visit_is_proposed_with_the_doctor_and_the_nurse_together(app, c
     proposed = offered(response)
     # Hourly visits in a 08:30-12:30 morning, one per quarter hour: 08:30 ... 11:30, 8 at most.
     assert [start for start, _ in proposed] == [
-        at(team.day, 8, 30) + timedelta(minutes=15 * i) for i in range(8)]
+        at(team.day, 8, 30) + timedelta(minutes=15 * i) for i in range(8)
+    ]
     assert {members for _, members in proposed} == {team.pair}
-    assert slot_labels(response)[0].endswith(
-        f"{team.day:%d/%m/%Y} à 08h30 — {DOCTOR} et {NURSE}")
+    assert slot_labels(response)[0].endswith(f"{team.day:%d/%m/%Y} à 08h30 — {DOCTOR} et {NURSE}")
     assert "<html" in response.get_data(as_text=True)  # a plain GET gets the whole page
 
 
@@ -251,11 +303,13 @@ def test_only_accepted_patients_can_be_booked(app, auth, as_role, team, status):
     assert events(app, "appointment.book") == []
     # The page sent back says why (the patient's page without its booking block, which only
     # accepted patients have, must still carry the message).
-    assert "Seuls les patients acceptés (en suivi) peuvent avoir un rendez-vous." in seen(
-        response), "the 422 page does not say why the booking was refused"
+    assert "Seuls les patients acceptés (en suivi) peuvent avoir un rendez-vous." in seen(response), (
+        "the 422 page does not say why the booking was refused"
+    )
 
 
 # --- booking ------------------------------------------------------------------------------------
+
 
 def test_booking_a_first_visit_leads_to_its_convocation(app, client, auth, as_role, team):
     user = as_role("assistant")
@@ -267,16 +321,16 @@ def test_booking_a_first_visit_leads_to_its_convocation(app, client, auth, as_ro
     new_id = appointment_id(response)
     [appointment] = stored(app)
     assert appointment.id == new_id
-    assert (appointment.patient_id, appointment.kind, appointment.status) == (
-        patient, "first", "booked")
+    assert (appointment.patient_id, appointment.kind, appointment.status) == (patient, "first", "booked")
     assert appointment.members == (team.doctor, team.nurse)
-    assert (appointment.starts_at, appointment.ends_at) == (at(team.day, 8, 30),
-                                                            at(team.day, 9, 30))
+    assert (appointment.starts_at, appointment.ends_at) == (at(team.day, 8, 30), at(team.day, 9, 30))
     assert appointment.override_reason == ""
     [event] = events(app, "appointment.book")
     assert (event.actor_id, event.object_type, event.object_id) == (user.id, "patient", str(patient))
-    assert event.summary == (f"Rendez-vous n° {new_id} (première consultation (médecin et "
-                             f"infirmier·e)) le {team.day:%d/%m/%Y} à 08h30 avec {DOCTOR}, {NURSE}")
+    assert event.summary == (
+        f"Rendez-vous n° {new_id} (première consultation (médecin et "
+        f"infirmier·e)) le {team.day:%d/%m/%Y} à 08h30 avec {DOCTOR}, {NURSE}"
+    )
     convocation = client.get(response.location)
     assert "Rendez-vous confirmé." in page_text(convocation)
 
@@ -286,15 +340,17 @@ def test_booking_a_first_visit_leads_to_its_convocation(app, client, auth, as_ro
 
 
 def test_after_the_first_visit_a_nurse_is_proposed_and_leaving_the_alternation_needs_a_reason(
-        app, client, auth, as_role, team):
+    app, client, auth, as_role, team
+):
     as_role("assistant")
     patient = accepted(app)
     appointment_id(book(auth, patient, at(team.day, 8, 30), team.pair))
 
     response = slots(client, patient)
     assert "L'alternance propose : consultation infirmière ." in seen(response)
-    assert re.search(r'<option value="nurse" selected>Consultation infirmière \(proposé\)</option>',
-                     page_text(response))
+    assert re.search(
+        r'<option value="nurse" selected>Consultation infirmière \(proposé\)</option>', page_text(response)
+    )
     # The nurse alone, after the first visit that holds her and the patient until 09:30.
     assert offered(response)[0] == (at(team.day, 9, 30), str(team.nurse))
     assert {members for _, members in offered(response)} == {str(team.nurse)}
@@ -306,15 +362,21 @@ def test_after_the_first_visit_a_nurse_is_proposed_and_leaving_the_alternation_n
     assert len(stored(app)) == 1
 
     # With a reason, booked and the reason kept.
-    allowed = book(auth, patient, at(team.day, 10), str(team.doctor), kind="doctor",
-                   reason="  Résultats   d'analyses à revoir ")
+    allowed = book(
+        auth,
+        patient,
+        at(team.day, 10),
+        str(team.doctor),
+        kind="doctor",
+        reason="  Résultats   d'analyses à revoir ",
+    )
     new_id = appointment_id(allowed)
     [_, doctor_visit] = stored(app)
-    assert (doctor_visit.id, doctor_visit.kind, doctor_visit.members) == (
-        new_id, "doctor", (team.doctor,))
+    assert (doctor_visit.id, doctor_visit.kind, doctor_visit.members) == (new_id, "doctor", (team.doctor,))
     assert doctor_visit.override_reason == "Résultats d'analyses à revoir"
     assert events(app, "appointment.book")[-1].summary.endswith(
-        "— hors alternance : Résultats d'analyses à revoir")
+        "— hors alternance : Résultats d'analyses à revoir"
+    )
 
 
 def test_a_slot_taken_meanwhile_is_refused_with_a_fresh_list(app, client, auth, as_role, team):
@@ -344,8 +406,7 @@ def test_a_patient_cannot_be_booked_twice_at_the_same_time(app, client, auth, as
     offers = offered(slots(client, patient, kind="doctor"))
     assert offers[0] == (at(team.day, 9, 30), str(team.doctor))
     # ...and a forged request for it is refused.
-    response = book(auth, patient, at(team.day, 9), str(other_doctor), kind="doctor",
-                    reason="urgence")
+    response = book(auth, patient, at(team.day, 9), str(other_doctor), kind="doctor", reason="urgence")
 
     assert response.status_code == 422
     assert "Le patient a déjà un rendez-vous sur ce créneau." in page_text(response)
@@ -353,6 +414,7 @@ def test_a_patient_cannot_be_booked_twice_at_the_same_time(app, client, auth, as
 
 
 # --- cancel, reschedule, honoured ---------------------------------------------------------------
+
 
 def test_a_cancellation_needs_a_reason_and_frees_the_slot(app, client, auth, as_role, team):
     user = as_role("assistant")
@@ -370,8 +432,7 @@ def test_a_cancellation_needs_a_reason_and_frees_the_slot(app, client, auth, as_
     [appointment] = stored(app)
     assert (appointment.status, appointment.cancel_reason) == ("cancelled", "Hospitalisée")
     [event] = events(app, "appointment.cancel")
-    assert (event.actor_id, event.summary) == (user.id,
-                                               f"Rendez-vous n° {new_id} annulé : Hospitalisée")
+    assert (event.actor_id, event.summary) == (user.id, f"Rendez-vous n° {new_id} annulé : Hospitalisée")
     assert offered(slots(client, other))[0] == (at(team.day, 8, 30), team.pair)
     # Cancelled, it does not count: the patient's next proposal is a first visit again.
     assert "L'alternance propose : première consultation" in seen(slots(client, patient))
@@ -388,14 +449,20 @@ def test_a_rescheduled_appointment_moves_to_the_new_slot(app, client, auth, as_r
     assert offered(page)[0] == (at(team.day, 8, 45), team.pair)
     assert f'action="/rendez-vous/{old}/reporter"' in page.get_data(as_text=True)
 
-    response = auth.post(f"/rendez-vous/{old}/reporter", {
-        "start": at(team.day, 10, 30).isoformat(), "members": team.pair})
+    response = auth.post(
+        f"/rendez-vous/{old}/reporter", {"start": at(team.day, 10, 30).isoformat(), "members": team.pair}
+    )
 
     new = appointment_id(response)
     before, after = stored(app)
     assert (before.id, before.status, before.cancel_reason) == (old, "cancelled", "Reporté")
     assert (after.id, after.status, after.kind, after.starts_at, after.members) == (
-        new, "booked", "first", at(team.day, 10, 30), (team.doctor, team.nurse))
+        new,
+        "booked",
+        "first",
+        at(team.day, 10, 30),
+        (team.doctor, team.nurse),
+    )
 
 
 def test_rescheduling_to_a_taken_slot_keeps_the_old_appointment(app, client, auth, as_role, team):
@@ -404,8 +471,9 @@ def test_rescheduling_to_a_taken_slot_keeps_the_old_appointment(app, client, aut
     old = appointment_id(book(auth, patient, at(team.day, 8, 30), team.pair))
     appointment_id(book(auth, other, at(team.day, 10, 30), team.pair))
 
-    response = auth.post(f"/rendez-vous/{old}/reporter", {
-        "start": at(team.day, 10, 30).isoformat(), "members": team.pair})
+    response = auth.post(
+        f"/rendez-vous/{old}/reporter", {"start": at(team.day, 10, 30).isoformat(), "members": team.pair}
+    )
 
     assert response.status_code == 409
     assert TAKEN in page_text(response)
@@ -415,15 +483,21 @@ def test_rescheduling_to_a_taken_slot_keeps_the_old_appointment(app, client, aut
     assert len(stored(app)) == 2
 
 
-def test_honoured_or_no_show_only_once_the_appointment_has_started(app, client, auth, as_role,
-                                                                   team):
+def test_honoured_or_no_show_only_once_the_appointment_has_started(app, client, auth, as_role, team):
     as_role("clinician")
     patient = accepted(app)
     with app.app_context():
-        future = Appointment(patient_id=patient, kind="first", starts_at=at(team.day, 8, 30),
-                             ends_at=at(team.day, 9, 30), status="booked")
-        future.clinicians = [AppointmentClinician(member_id=team.doctor),
-                             AppointmentClinician(member_id=team.nurse)]
+        future = Appointment(
+            patient_id=patient,
+            kind="first",
+            starts_at=at(team.day, 8, 30),
+            ends_at=at(team.day, 9, 30),
+            status="booked",
+        )
+        future.clinicians = [
+            AppointmentClinician(member_id=team.doctor),
+            AppointmentClinician(member_id=team.nurse),
+        ]
         db.session.add(future)
         db.session.commit()
         future_id = future.id
@@ -435,26 +509,32 @@ def test_honoured_or_no_show_only_once_the_appointment_has_started(app, client, 
     honoured = auth.post(f"/rendez-vous/{past_id}/statut", {"status": "honoured"})
     assert honoured.location == f"/patients/{patient}"
     assert flashes(client, honoured) == "Rendez-vous : honoré."
-    no_show = auth.post(f"/rendez-vous/{past_id}/statut", {"status": "no_show",
-                                                           "retour": "agenda"})
+    no_show = auth.post(f"/rendez-vous/{past_id}/statut", {"status": "no_show", "retour": "agenda"})
     assert no_show.location.startswith("/agenda?jour=")
     statuses = {a.id: a.status for a in stored(app)}
     assert statuses == {future_id: "booked", past_id: "no_show"}
     assert [e.summary for e in events(app, "appointment.mark")] == [
-        f"Rendez-vous n° {past_id} : honoré", f"Rendez-vous n° {past_id} : non venu"]
+        f"Rendez-vous n° {past_id} : honoré",
+        f"Rendez-vous n° {past_id} : non venu",
+    ]
 
 
 def test_a_walk_in_is_recorded_as_an_honoured_consultation(app, client, auth, as_role, team):
     user = as_role("clinician")
     patient = accepted(app)
 
-    response = auth.post(f"/patients/{patient}/sans-rendez-vous",
-                         {"kind": "doctor", "member_id": str(team.doctor)})
+    response = auth.post(
+        f"/patients/{patient}/sans-rendez-vous", {"kind": "doctor", "member_id": str(team.doctor)}
+    )
 
     assert flashes(client, response) == "Consultation sans rendez-vous enregistrée."
     [walk_in] = stored(app)
     assert (walk_in.kind, walk_in.status, walk_in.walk_in, walk_in.members) == (
-        "doctor", "honoured", True, (team.doctor,))
+        "doctor",
+        "honoured",
+        True,
+        (team.doctor,),
+    )
     assert walk_in.starts_at <= datetime.now(UTC) < walk_in.ends_at
     [event] = events(app, "appointment.walk_in")
     assert event.actor_id == user.id and DOCTOR in event.summary
@@ -466,16 +546,20 @@ def test_a_walk_in_doctor_consultation_with_a_nurse_is_refused(app, client, auth
     as_role("assistant")
     patient = accepted(app)
 
-    response = auth.post(f"/patients/{patient}/sans-rendez-vous",
-                         {"kind": "doctor", "member_id": str(team.nurse)})
+    response = auth.post(
+        f"/patients/{patient}/sans-rendez-vous", {"kind": "doctor", "member_id": str(team.nurse)}
+    )
 
-    assert flashes(client, response) == ("Choisissez un médecin pour une consultation médecin, "
-                                         "un·e infirmier·e pour une consultation infirmière.")
+    assert flashes(client, response) == (
+        "Choisissez un médecin pour une consultation médecin, "
+        "un·e infirmier·e pour une consultation infirmière."
+    )
     assert stored(app) == []
     assert events(app, "appointment.walk_in") == []
 
 
 # --- convocation, .ics, audit -------------------------------------------------------------------
+
 
 @pytest.fixture
 def first_visit(app, auth, as_role, team):
@@ -493,8 +577,7 @@ def test_the_convocation_says_when_where_with_whom_and_what_to_bring(client, tea
 
     assert response.status_code == 200
     facts = dict(re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", page_text(response), re.S))
-    weekday = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi",
-               "dimanche")[team.day.weekday()]
+    weekday = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")[team.day.weekday()]
     assert facts["Date"] == f"{weekday} {team.day:%d/%m/%Y}"
     assert facts["Heure"] == "08h30 (durée prévue : 60 minutes)"
     assert text_of(facts["Avec"]) == f"{DOCTOR} (médecin), {NURSE} (infirmier·e azalée)"
@@ -515,8 +598,7 @@ def test_the_ics_opens_in_a_calendar_at_paris_local_time(client, team, first_vis
 
     assert response.status_code == 200
     assert response.mimetype == "text/calendar"
-    assert response.headers["Content-Disposition"] == (
-        f'attachment; filename="rendez-vous-{new_id}.ics"')
+    assert response.headers["Content-Disposition"] == (f'attachment; filename="rendez-vous-{new_id}.ics"')
     calendar = icalendar.Calendar.from_ical(response.data)
     [event] = calendar.walk("VEVENT")
     assert event["DTSTART"].params["TZID"] == "Europe/Paris"
@@ -541,8 +623,10 @@ def test_every_convocation_and_agenda_view_is_audited(app, client, auth, team, f
     for path in (f"/rendez-vous/{new_id}/convocation", f"/rendez-vous/{new_id}/convocation.ics"):
         assert client.get(path).status_code == 200
     views = [(e.actor_id, e.object_id, e.summary) for e in events(app, "patient.view")]
-    assert views == [(user.id, str(patient), "Consultation : convocation"),
-                     (user.id, str(patient), "Consultation : convocation (.ics)")]
+    assert views == [
+        (user.id, str(patient), "Consultation : convocation"),
+        (user.id, str(patient), "Consultation : convocation (.ics)"),
+    ]
 
     numbers = ", ".join(map(str, sorted([patient, other])))
     client.get(f"/agenda?jour={team.day}")
@@ -550,20 +634,31 @@ def test_every_convocation_and_agenda_view_is_audited(app, client, auth, team, f
     client.get(f"/agenda?jour={team.day}", headers={"HX-Request": "true"})
     client.get(f"/agenda?jour={team.day + timedelta(days=1)}")  # nobody's name: nothing to trace
     lists = [(e.actor_id, e.object_type, e.summary) for e in events(app, "patient.list_view")]
-    assert lists == [(user.id, "patient", f"{what} : patients n° {numbers}") for what in (
-        f"agenda du {team.day:%d/%m/%Y}", f"agenda de la semaine du {monday:%d/%m/%Y}",
-        f"agenda du {team.day:%d/%m/%Y}")]
+    assert lists == [
+        (user.id, "patient", f"{what} : patients n° {numbers}")
+        for what in (
+            f"agenda du {team.day:%d/%m/%Y}",
+            f"agenda de la semaine du {monday:%d/%m/%Y}",
+            f"agenda du {team.day:%d/%m/%Y}",
+        )
+    ]
     assert "ROUQUETTE" not in " ".join(summary for _, _, summary in lists)
     assert len(events(app, "patient.view")) == 2
 
 
 # --- the agenda ---------------------------------------------------------------------------------
 
+
 def agenda_columns(response) -> dict[str, str]:
     """{column heading: what the column reads} of the day agenda."""
-    return {text_of(heading): text_of(body) for heading, body in re.findall(
-        r'<section class="agenda-column"[^>]*>\s*<h3[^>]*>(.*?)</h3>(.*?)</section>',
-        response.get_data(as_text=True), re.S)}
+    return {
+        text_of(heading): text_of(body)
+        for heading, body in re.findall(
+            r'<section class="agenda-column"[^>]*>\s*<h3[^>]*>(.*?)</h3>(.*?)</section>',
+            response.get_data(as_text=True),
+            re.S,
+        )
+    }
 
 
 def test_the_day_agenda_has_a_column_per_clinician_on_duty(app, client, team, first_visit):
@@ -579,23 +674,28 @@ def test_the_day_agenda_has_a_column_per_clinician_on_duty(app, client, team, fi
     assert response.status_code == 200
     columns = agenda_columns(response)
     # Doctors first, then nurses by name; the medical assistant and the doctor off duty: none.
-    assert list(columns) == [f"{DOCTOR} Médecin",
-                             "Inès Barthe Infirmier·e en pratique avancée (IPA)",
-                             f"{NURSE} Infirmier·e Azalée"]
-    visit = ("08h30–09h30 ROUQUETTE Odile Marie Première consultation (médecin et infirmier·e) "
-             "— prévu")
+    assert list(columns) == [
+        f"{DOCTOR} Médecin",
+        "Inès Barthe Infirmier·e en pratique avancée (IPA)",
+        f"{NURSE} Infirmier·e Azalée",
+    ]
+    visit = "08h30–09h30 ROUQUETTE Odile Marie Première consultation (médecin et infirmier·e) — prévu"
     assert columns[f"{DOCTOR} Médecin"] == f"Vacation : 08h30–12h30 {visit}"
     assert columns[f"{NURSE} Infirmier·e Azalée"] == f"Vacation : 08h30–12h30 {visit}"
     assert columns["Inès Barthe Infirmier·e en pratique avancée (IPA)"] == (
-        "Vacation : 13h30–17h30 Aucun rendez-vous.")
+        "Vacation : 13h30–17h30 Aucun rendez-vous."
+    )
     assert f'href="/patients/{patient}"' in response.get_data(as_text=True)
 
 
 def test_the_next_day_of_the_agenda_comes_as_a_fragment_for_htmx(client, team, first_visit):
     page = client.get("/agenda", query_string={"jour": team.day.isoformat()})
     following = team.day + timedelta(days=1)
-    link = re.search(r'<a href="([^"]+)" hx-get="([^"]+)" hx-target="#agenda" hx-push-url="true" '
-                     r'rel="next">Jour suivant →</a>', page.get_data(as_text=True))
+    link = re.search(
+        r'<a href="([^"]+)" hx-get="([^"]+)" hx-target="#agenda" hx-push-url="true" '
+        r'rel="next">Jour suivant →</a>',
+        page.get_data(as_text=True),
+    )
     assert link and link.group(1) == link.group(2) == f"/agenda?jour={following}"
 
     response = client.get(link.group(2), headers={"HX-Request": "true"})
@@ -619,9 +719,14 @@ def test_the_week_agenda_lists_appointments_day_by_day(app, client, auth, team, 
     response = client.get("/agenda/semaine", query_string={"jour": team.day.isoformat()})
 
     assert response.status_code == 200
-    days = {text_of(h): text_of(body) for h, body in re.findall(
-        r'<section aria-labelledby="jour-[^"]+">\s*<h3[^>]*>(.*?)</h3>(.*?)</section>',
-        response.get_data(as_text=True), re.S)}
+    days = {
+        text_of(h): text_of(body)
+        for h, body in re.findall(
+            r'<section aria-labelledby="jour-[^"]+">\s*<h3[^>]*>(.*?)</h3>(.*?)</section>',
+            response.get_data(as_text=True),
+            re.S,
+        )
+    }
     assert len(days) == 7
     names = ("Lundi", "Mardi", "Mercredi", "Jeudi", "Vendredi", "Samedi", "Dimanche")
     for offset, name in enumerate(names):
@@ -629,23 +734,25 @@ def test_the_week_agenda_lists_appointments_day_by_day(app, client, auth, team, 
         heading = f"{name} {day:%d/%m/%Y} ({1 if day == team.day else 0} rendez-vous)"
         assert heading in days, (heading, list(days))
         if day == team.day:
-            assert days[heading] == (f"08h30 ROUQUETTE Odile Marie — première consultation "
-                                     f"(médecin et infirmier·e) avec {DOCTOR} et {NURSE} (prévu)")
+            assert days[heading] == (
+                f"08h30 ROUQUETTE Odile Marie — première consultation "
+                f"(médecin et infirmier·e) avec {DOCTOR} et {NURSE} (prévu)"
+            )
         else:
             assert days[heading] == ""
     assert "CAZALS" not in page_text(response)  # cancelled: not on the agenda
 
 
-def test_a_session_with_a_booked_appointment_cannot_be_withdrawn(app, client, auth, team,
-                                                                 first_visit):
+def test_a_session_with_a_booked_appointment_cannot_be_withdrawn(app, client, auth, team, first_visit):
     _, _, new_id = first_visit
     path = f"/equipe/{team.doctor}/vacations/{team.doctor_session}/retirer"
 
     refused = auth.post(path)
 
     assert refused.location == f"/equipe/{team.doctor}"
-    assert flashes(client, refused) == ("Des rendez-vous sont pris sur cette vacation ; "
-                                        f"déplacez-les d'abord : n° {new_id} à 08h30")
+    assert flashes(client, refused) == (
+        f"Des rendez-vous sont pris sur cette vacation ; déplacez-les d'abord : n° {new_id} à 08h30"
+    )
     with app.app_context():
         assert db.session.get(RosterSession, team.doctor_session) is not None
 
@@ -657,29 +764,49 @@ def test_a_session_with_a_booked_appointment_cannot_be_withdrawn(app, client, au
 
 # --- bad input ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("start", "members", "kind", "status", "message"), [
-    ("not-a-date", "PAIR", "first", 400, None),
-    ("NAIVE", "PAIR", "first", 400, None),
-    ("START", "x", "first", 400, None),
-    ("START", "", "first", 400, None),
-    ("START", "PAIR,NURSE", "first", 400, None),
-    ("START", "PAIR", "surprise", 400, None),
-    ("PAST", "PAIR", "first", 422, "Ce créneau est passé."),
-    ("START", "DOCTOR", "first", 422, "Ce créneau ne correspond pas au type de rendez-vous."),
-    ("START", "DOCTOR,DOCTOR", "first", 422,
-     "Ce créneau ne correspond pas au type de rendez-vous."),
-    ("START", "NURSE", "doctor", 422, "Ce créneau ne correspond pas au type de rendez-vous."),
-], ids=["not-a-date", "naive-datetime", "members-x", "no-members", "three-members",
-        "unknown-kind", "past", "first-without-nurse", "same-doctor-twice", "doctor-kind-nurse"])
-def test_bad_booking_input_is_refused_and_stores_nothing(app, client, auth, as_role, team, start,
-                                                         members, kind, status, message):
+
+@pytest.mark.parametrize(
+    ("start", "members", "kind", "status", "message"),
+    [
+        ("not-a-date", "PAIR", "first", 400, None),
+        ("NAIVE", "PAIR", "first", 400, None),
+        ("START", "x", "first", 400, None),
+        ("START", "", "first", 400, None),
+        ("START", "PAIR,NURSE", "first", 400, None),
+        ("START", "PAIR", "surprise", 400, None),
+        ("PAST", "PAIR", "first", 422, "Ce créneau est passé."),
+        ("START", "DOCTOR", "first", 422, "Ce créneau ne correspond pas au type de rendez-vous."),
+        ("START", "DOCTOR,DOCTOR", "first", 422, "Ce créneau ne correspond pas au type de rendez-vous."),
+        ("START", "NURSE", "doctor", 422, "Ce créneau ne correspond pas au type de rendez-vous."),
+    ],
+    ids=[
+        "not-a-date",
+        "naive-datetime",
+        "members-x",
+        "no-members",
+        "three-members",
+        "unknown-kind",
+        "past",
+        "first-without-nurse",
+        "same-doctor-twice",
+        "doctor-kind-nurse",
+    ],
+)
+def test_bad_booking_input_is_refused_and_stores_nothing(
+    app, client, auth, as_role, team, start, members, kind, status, message
+):
     as_role("assistant")
     patient = accepted(app)
-    values = {"START": at(team.day, 8, 30).isoformat(),
-              "NAIVE": at(team.day, 8, 30).replace(tzinfo=None).isoformat(),
-              "PAST": at(team.day - timedelta(days=2), 8, 30).isoformat()}
-    members = members.replace("PAIR", team.pair).replace("DOCTOR", str(team.doctor)).replace(
-        "NURSE", str(team.nurse))
+    values = {
+        "START": at(team.day, 8, 30).isoformat(),
+        "NAIVE": at(team.day, 8, 30).replace(tzinfo=None).isoformat(),
+        "PAST": at(team.day - timedelta(days=2), 8, 30).isoformat(),
+    }
+    members = (
+        members.replace("PAIR", team.pair)
+        .replace("DOCTOR", str(team.doctor))
+        .replace("NURSE", str(team.nurse))
+    )
     reason = "hors alternance" if kind == "doctor" else ""
 
     response = book(auth, patient, values.get(start, start), members, kind=kind, reason=reason)

@@ -59,8 +59,12 @@ def logged_in(port: int, email: str) -> tuple[str, str]:
 def post(port: int, path: str, cookie: str, values: dict) -> tuple[int, str]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
-        connection.request("POST", path, body=urllib.parse.urlencode(values), headers={
-            "Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"})
+        connection.request(
+            "POST",
+            path,
+            body=urllib.parse.urlencode(values),
+            headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
+        )
         response = connection.getresponse()
         return response.status, html.unescape(response.read().decode())
     finally:
@@ -73,8 +77,9 @@ def test_twenty_simultaneous_bookings_of_one_slot_store_exactly_one(app, make_us
     nurse = make_member(app, NURSE, profession="infirmier_azalee")
     make_session(app, doctor, day, MORNING)
     make_session(app, nurse, day, MORNING)
-    patients = [accepted(app, f"Patient{chr(65 + i)}", first_names=f"Prénom{chr(65 + i)}")
-                for i in range(THREADS)]
+    patients = [
+        accepted(app, f"Patient{chr(65 + i)}", first_names=f"Prénom{chr(65 + i)}") for i in range(THREADS)
+    ]
     start = at(day, 8, 30)
     assistant = make_user("assistant")
 
@@ -86,9 +91,18 @@ def test_twenty_simultaneous_bookings_of_one_slot_store_exactly_one(app, make_us
         def book(patient_id: int) -> None:
             barrier.wait(timeout=30)
             try:
-                results[patient_id] = post(port, f"/patients/{patient_id}/rendez-vous", cookie, {
-                    "csrf_token": token, "kind": "first", "start": start.isoformat(),
-                    "members": f"{doctor},{nurse}", "override_reason": ""})
+                results[patient_id] = post(
+                    port,
+                    f"/patients/{patient_id}/rendez-vous",
+                    cookie,
+                    {
+                        "csrf_token": token,
+                        "kind": "first",
+                        "start": start.isoformat(),
+                        "members": f"{doctor},{nurse}",
+                        "override_reason": "",
+                    },
+                )
             except Exception as error:  # reported below, with the others
                 results[patient_id] = (0, repr(error))
 
@@ -106,10 +120,8 @@ def test_twenty_simultaneous_bookings_of_one_slot_store_exactly_one(app, make_us
         if status == 409:
             assert TAKEN in body, f"patient {patient_id}: 409 without the message"
             # A fresh list: the next free pair slot, once the winner's hour is over.
-            fresh = [datetime.fromisoformat(s) for s in re.findall(
-                r'name="start" value="([^"]+)"', body)]
+            fresh = [datetime.fromisoformat(s) for s in re.findall(r'name="start" value="([^"]+)"', body)]
             assert fresh and fresh[0] == at(day, 9, 30), (patient_id, fresh[:2])
     with app.app_context():
         stored = db.session.scalars(select(Appointment)).all()
-        assert [(a.patient_id, a.starts_at, a.status) for a in stored] == [
-            (winners[0], start, "booked")]
+        assert [(a.patient_id, a.starts_at, a.status) for a in stored] == [(winners[0], start, "booked")]

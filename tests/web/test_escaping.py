@@ -66,8 +66,9 @@ def check_page(client, url: str, *markers: str, headers: dict | None = None, sta
 
 def check_body(body: str, where: str, *markers: str) -> str:
     live = LIVE.search(body)
-    assert live is None, (f"{where}: unescaped markup in the page: "
-                          f"…{body[max(0, live.start() - 200):live.end() + 200]}…")
+    assert live is None, (
+        f"{where}: unescaped markup in the page: …{body[max(0, live.start() - 200) : live.end() + 200]}…"
+    )
     lowered = body.lower()
     missing = [m for m in markers if escaped(m).lower() not in lowered]
     assert not missing, f"{where}: the escaped text of {missing} is not in the page"
@@ -89,7 +90,7 @@ def only(app, model, *conditions):
 def csv_rows(response) -> list[list[str]]:
     text = response.get_data(as_text=True)
     assert text.startswith(BOM)
-    return list(csv.reader(io.StringIO(text[len(BOM):]), delimiter=";"))
+    return list(csv.reader(io.StringIO(text[len(BOM) :]), delimiter=";"))
 
 
 # --- what the forms store -----------------------------------------------------------------------
@@ -99,19 +100,32 @@ REFERRER_MARKERS = ("adresseur", "profession", "motif")
 
 
 def identity_form(prefix: str = "") -> dict:
-    return {"last_name": payload(f"{prefix}nom-usage"), "first_names": payload(f"{prefix}prenoms"),
-            "birth_name": payload(f"{prefix}nom-naissance"), "birth_date": "1950-03-15", "sex": "F",
-            "phone": "04 68 11 22 33", "email": "", "address": payload(f"{prefix}adresse"),
-            "postcode": "11000", "commune": payload(f"{prefix}commune"), "ald": "yes",
-            "ald_label": payload(f"{prefix}ald"), "gp_status": "has",
-            "gp_name": payload(f"{prefix}medecin")}
+    return {
+        "last_name": payload(f"{prefix}nom-usage"),
+        "first_names": payload(f"{prefix}prenoms"),
+        "birth_name": payload(f"{prefix}nom-naissance"),
+        "birth_date": "1950-03-15",
+        "sex": "F",
+        "phone": "04 68 11 22 33",
+        "email": "",
+        "address": payload(f"{prefix}adresse"),
+        "postcode": "11000",
+        "commune": payload(f"{prefix}commune"),
+        "ald": "yes",
+        "ald_label": payload(f"{prefix}ald"),
+        "gp_status": "has",
+        "gp_name": payload(f"{prefix}medecin"),
+    }
 
 
 def referrer_form(prefix: str = "") -> dict:
-    return {"referrer_name": payload(f"{prefix}adresseur"),
-            "referrer_profession": payload(f"{prefix}profession"),
-            "referrer_phone": "04 68 72 00 00", "referrer_email": "ines@exemple.fr",
-            "reason": payload(f"{prefix}motif")}
+    return {
+        "referrer_name": payload(f"{prefix}adresseur"),
+        "referrer_profession": payload(f"{prefix}profession"),
+        "referrer_phone": "04 68 72 00 00",
+        "referrer_email": "ines@exemple.fr",
+        "reason": payload(f"{prefix}motif"),
+    }
 
 
 def markers(prefix: str, names) -> list[str]:
@@ -119,10 +133,19 @@ def markers(prefix: str, names) -> list[str]:
 
 
 def partner_form(name: str, **changes) -> dict:
-    return {"name": name, "category": "pharmacie", "address": payload("partenaire-adresse"),
-            "postcode": "11000", "commune": payload("partenaire-commune"), "phone": "",
-            "email": "", "website": "", "opening_hours": payload("partenaire-horaires"),
-            "finess": "", "notes": payload("partenaire-notes")} | changes
+    return {
+        "name": name,
+        "category": "pharmacie",
+        "address": payload("partenaire-adresse"),
+        "postcode": "11000",
+        "commune": payload("partenaire-commune"),
+        "phone": "",
+        "email": "",
+        "website": "",
+        "opening_hours": payload("partenaire-horaires"),
+        "finess": "",
+        "notes": payload("partenaire-notes"),
+    } | changes
 
 
 def create_partner(app, auth, name: str, **changes) -> int:
@@ -138,11 +161,18 @@ def new_link(auth, org_id: int, label: str = "") -> str:
 
 # --- staff accounts -----------------------------------------------------------------------------
 
+
 def test_staff_names_are_escaped_wherever_they_show(app, client, auth, as_role):
     admin = as_role("admin")
-    response = auth.post("/admin/comptes/nouveau", {
-        "name": payload("compte"), "email": "compte@test.dalia.invalid", "role": "clinician",
-        "password": "une phrase de passe longue"})
+    response = auth.post(
+        "/admin/comptes/nouveau",
+        {
+            "name": payload("compte"),
+            "email": "compte@test.dalia.invalid",
+            "role": "clinician",
+            "password": "une phrase de passe longue",
+        },
+    )
     assert response.status_code == 302
     check_page(client, response.location, "compte")  # the list, with its flash message
     user_id = only(app, StaffUser, StaffUser.email == "compte@test.dalia.invalid")
@@ -155,23 +185,27 @@ def test_staff_names_are_escaped_wherever_they_show(app, client, auth, as_role):
     check_page(client, "/admin/journal?action=staff.create", "compte")
     check_page(client, "/admin/journal", "moi")
     check_page(client, "/equipe/nouveau", "compte", "moi")  # the account a member is linked to
-    check_page(client, "/admin/journal?action=staff.create", "compte",
-               headers={"HX-Request": "true"})
+    check_page(client, "/admin/journal?action=staff.create", "compte", headers={"HX-Request": "true"})
 
 
 def test_a_refused_account_form_shows_what_was_typed_escaped(client, auth, as_role):
     as_role("admin")
-    response = auth.post("/admin/comptes/nouveau", {
-        "name": payload("compte-refuse"), "email": "pas-une-adresse", "role": "clinician",
-        "password": "une phrase de passe longue"})
+    response = auth.post(
+        "/admin/comptes/nouveau",
+        {
+            "name": payload("compte-refuse"),
+            "email": "pas-une-adresse",
+            "role": "clinician",
+            "password": "une phrase de passe longue",
+        },
+    )
     assert response.status_code == 422
     check_body(response.get_data(as_text=True), "staff form (422)", "compte-refuse")
 
 
 # --- partners -----------------------------------------------------------------------------------
 
-PARTNER_MARKERS = ("partenaire-adresse", "partenaire-commune", "partenaire-horaires",
-                   "partenaire-notes")
+PARTNER_MARKERS = ("partenaire-adresse", "partenaire-commune", "partenaire-horaires", "partenaire-notes")
 
 
 def test_partner_fields_are_escaped_wherever_they_show(app, client, auth, as_role):
@@ -179,14 +213,15 @@ def test_partner_fields_are_escaped_wherever_they_show(app, client, auth, as_rol
     response = auth.post("/annuaire/nouveau", partner_form(payload("partenaire")))
     org = created_id(response, r"/annuaire/(\d+)$")
     check_page(client, response.location, "partenaire", *PARTNER_MARKERS)  # with its flash
-    response = auth.post(f"/annuaire/{org}/personnes", {"contact-name": payload("personne"),
-                                                        "contact-role": payload("fonction")})
+    response = auth.post(
+        f"/annuaire/{org}/personnes",
+        {"contact-name": payload("personne"), "contact-role": payload("fonction")},
+    )
     assert response.status_code == 303
     contact = only(app, PartnerContact, PartnerContact.organisation_id == org)
     token = new_link(auth, org, payload("lien"))
 
-    check_page(client, f"/annuaire/{org}", "partenaire", "personne", "fonction", "lien",
-               *PARTNER_MARKERS)
+    check_page(client, f"/annuaire/{org}", "partenaire", "personne", "fonction", "lien", *PARTNER_MARKERS)
     check_page(client, f"/annuaire/{org}/modifier", "partenaire", *PARTNER_MARKERS)
     check_page(client, f"/annuaire/{org}/personnes/{contact}", "personne", "fonction")
     check_page(client, "/annuaire?q=alert", "partenaire", "personne", "partenaire-commune")
@@ -201,8 +236,10 @@ def test_partner_fields_are_escaped_wherever_they_show(app, client, auth, as_rol
     check_page(anonymous, f"/adressage/{token}", "partenaire")
 
     # A deleted person is named in the message htmx swaps in.
-    response = client.post(f"/annuaire/{org}/personnes/{contact}/supprimer",
-                           headers={"HX-Request": "true", "X-CSRFToken": auth.csrf()})
+    response = client.post(
+        f"/annuaire/{org}/personnes/{contact}/supprimer",
+        headers={"HX-Request": "true", "X-CSRFToken": auth.csrf()},
+    )
     assert response.status_code == 200
     check_body(response.get_data(as_text=True), "contact deleted (htmx)", "personne")
     # Archived: the flash names it.
@@ -214,10 +251,10 @@ def test_a_refused_partner_form_shows_what_was_typed_escaped(client, auth, as_ro
     as_role("assistant")
     response = auth.post("/annuaire/nouveau", partner_form(payload("partenaire"), phone="12"))
     assert response.status_code == 422
-    check_body(response.get_data(as_text=True), "partner form (422)", "partenaire",
-               *PARTNER_MARKERS)
-    response = auth.post("/annuaire/1/personnes", {"contact-name": payload("personne"),
-                                                   "contact-phone": "12"})
+    check_body(response.get_data(as_text=True), "partner form (422)", "partenaire", *PARTNER_MARKERS)
+    response = auth.post(
+        "/annuaire/1/personnes", {"contact-name": payload("personne"), "contact-phone": "12"}
+    )
     assert response.status_code == 422
     check_body(response.get_data(as_text=True), "contact form (422)", "personne")
 
@@ -226,21 +263,30 @@ def test_the_import_preview_escapes_what_the_file_holds(client, auth, as_role):
     as_role("admin")
     header = ";".join(COLUMNS)
     good = f";{payload('import-nom')};Pharmacie;;11000;{payload('import-commune')};;;;;;;non"
-    response = client.post("/annuaire/import", data={
-        "csrf_token": auth.csrf(),
-        "file": (io.BytesIO(f"{header}\r\n{good}\r\n".encode()), "annuaire.csv")})
+    response = client.post(
+        "/annuaire/import",
+        data={
+            "csrf_token": auth.csrf(),
+            "file": (io.BytesIO(f"{header}\r\n{good}\r\n".encode()), "annuaire.csv"),
+        },
+    )
     assert response.status_code == 200
     check_body(response.get_data(as_text=True), "import preview", "import-nom")
     bad = f";Pharmacie du Pont;{payload('import-categorie')};;11000;;;;;;;;non"
-    response = client.post("/annuaire/import", data={
-        "csrf_token": auth.csrf(),
-        "file": (io.BytesIO(f"{header}\r\n{bad}\r\n".encode()), payload("fichier") + ".csv")})
+    response = client.post(
+        "/annuaire/import",
+        data={
+            "csrf_token": auth.csrf(),
+            "file": (io.BytesIO(f"{header}\r\n{bad}\r\n".encode()), payload("fichier") + ".csv"),
+        },
+    )
     assert response.status_code == 422
     body = check_body(response.get_data(as_text=True), "import errors")
     assert "&lt;script&gt;alert(" in body  # the unknown category is quoted back, escaped
 
 
 # --- referrals and patients ---------------------------------------------------------------------
+
 
 def test_referral_and_patient_fields_are_escaped_wherever_they_show(app, client, auth, as_role):
     as_role("admin")
@@ -250,13 +296,17 @@ def test_referral_and_patient_fields_are_escaped_wherever_they_show(app, client,
     form_page = anonymous.get(f"/adressage/{token}").get_data(as_text=True)
     csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form_page).group(1)
     # Refused first (a postcode of letters): the form comes back with what was typed, escaped.
-    response = anonymous.post(f"/adressage/{token}", data={
-        "csrf_token": csrf, **identity_form(), **referrer_form(), "postcode": "ABCDE"})
+    response = anonymous.post(
+        f"/adressage/{token}",
+        data={"csrf_token": csrf, **identity_form(), **referrer_form(), "postcode": "ABCDE"},
+    )
     assert response.status_code == 422
-    check_body(response.get_data(as_text=True), "public form (422)", "source",
-               *IDENTITY_MARKERS, *REFERRER_MARKERS)
-    response = anonymous.post(f"/adressage/{token}", data={
-        "csrf_token": csrf, **identity_form(), **referrer_form()})
+    check_body(
+        response.get_data(as_text=True), "public form (422)", "source", *IDENTITY_MARKERS, *REFERRER_MARKERS
+    )
+    response = anonymous.post(
+        f"/adressage/{token}", data={"csrf_token": csrf, **identity_form(), **referrer_form()}
+    )
     assert response.status_code == 201, response.get_data(as_text=True)
     check_body(response.get_data(as_text=True), "public form done")
     referral = only(app, Referral, Referral.source_id == org)
@@ -267,8 +317,11 @@ def test_referral_and_patient_fields_are_escaped_wherever_they_show(app, client,
     check_page(client, f"/adressages/{referral}", "source", *every)
 
     # Accepted inline from the queue (htmx): the row comes back with the identity.
-    response = client.post(f"/adressages/{referral}/decision", data={"decision": "accepted"},
-                           headers={"HX-Request": "true", "X-CSRFToken": auth.csrf()})
+    response = client.post(
+        f"/adressages/{referral}/decision",
+        data={"decision": "accepted"},
+        headers={"HX-Request": "true", "X-CSRFToken": auth.csrf()},
+    )
     assert response.status_code == 200
     check_body(response.get_data(as_text=True), "decision row (htmx)", "nom-usage", "prenoms")
     patient = patient_of(app, referral)
@@ -279,8 +332,9 @@ def test_referral_and_patient_fields_are_escaped_wherever_they_show(app, client,
     check_page(client, "/patients?q=alert", "nom-usage", headers={"HX-Request": "true"})
 
     # The patient's identity edited through its form.
-    response = auth.post(f"/patients/{patient}/modifier", identity_form("edite-") | {
-        "informed_on": "2025-01-06"})
+    response = auth.post(
+        f"/patients/{patient}/modifier", identity_form("edite-") | {"informed_on": "2025-01-06"}
+    )
     assert response.status_code == 303, response.get_data(as_text=True)
     check_page(client, response.location, *markers("edite-", IDENTITY_MARKERS))
     check_page(client, "/patients", "edite-nom-usage", "edite-prenoms")
@@ -293,14 +347,26 @@ def patient_of(app, referral_id: int) -> int:
 
 def test_a_staff_referral_and_a_refusal_are_escaped(app, client, auth, as_role):
     as_role("assistant")
-    response = auth.post("/adressages/nouveau", identity_form("tel-") | referrer_form("tel-") | {
-        "channel": "phone", "source_id": str(only(app, PartnerOrganisation,
-                                                  PartnerOrganisation.name == "DAC de l'Aude"))})
+    response = auth.post(
+        "/adressages/nouveau",
+        identity_form("tel-")
+        | referrer_form("tel-")
+        | {
+            "channel": "phone",
+            "source_id": str(only(app, PartnerOrganisation, PartnerOrganisation.name == "DAC de l'Aude")),
+        },
+    )
     referral = created_id(response, r"/adressages/(\d+)$")
     check_page(client, response.location, *markers("tel-", IDENTITY_MARKERS + REFERRER_MARKERS))
-    response = auth.post(f"/adressages/{referral}/decision", {
-        "decision": "declined", "decline_reason": payload("refus"), "orientation": "other",
-        "orientation_detail": payload("orientation")})
+    response = auth.post(
+        f"/adressages/{referral}/decision",
+        {
+            "decision": "declined",
+            "decline_reason": payload("refus"),
+            "orientation": "other",
+            "orientation_detail": payload("orientation"),
+        },
+    )
     assert response.status_code == 303, response.get_data(as_text=True)
     check_page(client, f"/adressages/{referral}", "refus", "orientation", "tel-nom-usage")
     check_page(client, "/adressages?statut=declined", "tel-nom-usage")
@@ -308,55 +374,91 @@ def test_a_staff_referral_and_a_refusal_are_escaped(app, client, auth, as_role):
 
 def test_a_refused_referral_form_shows_what_was_typed_escaped(app, client, auth, as_role):
     as_role("assistant")
-    form = identity_form() | referrer_form() | {"channel": "phone", "source_id": "",
-                                                "postcode": "ABCDE"}
+    form = identity_form() | referrer_form() | {"channel": "phone", "source_id": "", "postcode": "ABCDE"}
     response = auth.post("/adressages/nouveau", form)
     assert response.status_code == 422
-    check_body(response.get_data(as_text=True), "referral form (422)", *IDENTITY_MARKERS,
-               *REFERRER_MARKERS)
+    check_body(response.get_data(as_text=True), "referral form (422)", *IDENTITY_MARKERS, *REFERRER_MARKERS)
     # A refusal without its orientation is refused: the page and the htmx row give back what was
     # typed, escaped.
     dac = only(app, PartnerOrganisation, PartnerOrganisation.name == "DAC de l'Aude")
-    referral = created_id(auth.post("/adressages/nouveau", form | {"postcode": "11000",
-                                                                   "source_id": str(dac)}),
-                          r"/adressages/(\d+)$")
-    decision = {"decision": "declined", "decline_reason": payload("refus"),
-                "orientation_detail": payload("detail")}
+    referral = created_id(
+        auth.post("/adressages/nouveau", form | {"postcode": "11000", "source_id": str(dac)}),
+        r"/adressages/(\d+)$",
+    )
+    decision = {
+        "decision": "declined",
+        "decline_reason": payload("refus"),
+        "orientation_detail": payload("detail"),
+    }
     response = auth.post(f"/adressages/{referral}/decision", decision)
     assert response.status_code == 422
     check_body(response.get_data(as_text=True), "decision (422)", "refus", "detail", "nom-usage")
-    response = client.post(f"/adressages/{referral}/decision", data=decision,
-                           headers={"HX-Request": "true", "X-CSRFToken": auth.csrf()})
+    response = client.post(
+        f"/adressages/{referral}/decision",
+        data=decision,
+        headers={"HX-Request": "true", "X-CSRFToken": auth.csrf()},
+    )
     assert response.status_code == 422
     check_body(response.get_data(as_text=True), "decision row (htmx, 422)", "refus", "detail")
 
 
 # --- the team, its planning, appointments -------------------------------------------------------
 
+
 def test_team_and_appointment_texts_are_escaped_wherever_they_show(app, client, auth, as_role):
     as_role("admin")
-    doctor = created_id(auth.post("/equipe/nouveau", {
-        "name": payload("docteur"), "profession": "medecin", "team": "flexible",
-        "doctor_status": "retraite", "rpps": "", "phone": "", "email": "", "staff_user_id": ""}),
-        r"/equipe/(\d+)$")
-    nurse = created_id(auth.post("/equipe/nouveau", {
-        "name": payload("infirmiere"), "profession": "infirmier_azalee", "team": "stable",
-        "doctor_status": "", "rpps": "", "phone": "", "email": "", "staff_user_id": ""}),
-        r"/equipe/(\d+)$")
+    doctor = created_id(
+        auth.post(
+            "/equipe/nouveau",
+            {
+                "name": payload("docteur"),
+                "profession": "medecin",
+                "team": "flexible",
+                "doctor_status": "retraite",
+                "rpps": "",
+                "phone": "",
+                "email": "",
+                "staff_user_id": "",
+            },
+        ),
+        r"/equipe/(\d+)$",
+    )
+    nurse = created_id(
+        auth.post(
+            "/equipe/nouveau",
+            {
+                "name": payload("infirmiere"),
+                "profession": "infirmier_azalee",
+                "team": "stable",
+                "doctor_status": "",
+                "rpps": "",
+                "phone": "",
+                "email": "",
+                "staff_user_id": "",
+            },
+        ),
+        r"/equipe/(\d+)$",
+    )
     day = next_weekday(today())
     for member in (doctor, nurse):
-        response = auth.post(f"/equipe/{member}/vacations", {
-            "vacation-day": day.isoformat(), "vacation-half_day": "matin",
-            "vacation-note": payload("note")})
+        response = auth.post(
+            f"/equipe/{member}/vacations",
+            {"vacation-day": day.isoformat(), "vacation-half_day": "matin", "vacation-note": payload("note")},
+        )
         assert response.status_code == 303, response.get_data(as_text=True)
-    response = auth.post(f"/equipe/{doctor}/modeles", {
-        "modele-weekday": "0", "modele-half_day": "apres-midi",
-        "modele-valid_from": today().isoformat()})
+    response = auth.post(
+        f"/equipe/{doctor}/modeles",
+        {"modele-weekday": "0", "modele-half_day": "apres-midi", "modele-valid_from": today().isoformat()},
+    )
     assert response.status_code == 303, response.get_data(as_text=True)
     pattern = only(app, WeeklyPattern, WeeklyPattern.member_id == doctor)
-    response = auth.post(f"/equipe/{doctor}/modeles/{pattern}/absence", {
-        f"absence-{pattern}-day": next_weekday(today(), 0).isoformat(),
-        f"absence-{pattern}-reason": payload("absence")})
+    response = auth.post(
+        f"/equipe/{doctor}/modeles/{pattern}/absence",
+        {
+            f"absence-{pattern}-day": next_weekday(today(), 0).isoformat(),
+            f"absence-{pattern}-reason": payload("absence"),
+        },
+    )
     assert response.status_code == 303, response.get_data(as_text=True)
 
     check_page(client, "/equipe", "docteur", "infirmiere")
@@ -369,18 +471,25 @@ def test_team_and_appointment_texts_are_escaped_wherever_they_show(app, client, 
 
     # A patient accepted, then booked with a doctor outside the alternation (the reason is kept).
     with app.app_context():
-        patient = Patient(**{k: v for k, v in identity_form("rdv-").items()
-                             if k not in ("birth_date",)}, birth_date=date(1950, 3, 15),
-                          status="follow_up", search_text="rdv")
+        patient = Patient(
+            **{k: v for k, v in identity_form("rdv-").items() if k not in ("birth_date",)},
+            birth_date=date(1950, 3, 15),
+            status="follow_up",
+            search_text="rdv",
+        )
         db.session.add(patient)
         db.session.commit()
         patient = patient.id
-    slots = check_page(client, f"/patients/{patient}/creneaux?kind=doctor", "docteur",
-                       "rdv-nom-usage")
-    start, members = re.search(r'name="start" value="([^"]+)">\s*<input type="hidden" '
-                               r'name="members" value="([^"]+)"', slots).groups()
-    response = auth.post(f"/patients/{patient}/rendez-vous", {
-        "kind": "doctor", "start": start, "members": members, "override_reason": payload("hors")})
+    slots = check_page(client, f"/patients/{patient}/creneaux?kind=doctor", "docteur", "rdv-nom-usage")
+    start, members = re.search(
+        r'name="start" value="([^"]+)">\s*<input type="hidden" '
+        r'name="members" value="([^"]+)"',
+        slots,
+    ).groups()
+    response = auth.post(
+        f"/patients/{patient}/rendez-vous",
+        {"kind": "doctor", "start": start, "members": members, "override_reason": payload("hors")},
+    )
     booked = created_id(response, r"/rendez-vous/(\d+)/convocation")
     check_page(client, f"/rendez-vous/{booked}/convocation", "docteur", "rdv-nom-usage")
     check_page(client, f"/agenda?jour={day.isoformat()}", "docteur", "infirmiere", "rdv-nom-usage")
@@ -397,9 +506,16 @@ def test_team_and_appointment_texts_are_escaped_wherever_they_show(app, client, 
 
 def test_a_refused_member_form_shows_what_was_typed_escaped(client, auth, as_role):
     as_role("assistant")
-    response = auth.post("/equipe/nouveau", {"name": payload("membre"), "profession": "medecin",
-                                             "team": "flexible", "doctor_status": "",
-                                             "rpps": "123"})
+    response = auth.post(
+        "/equipe/nouveau",
+        {
+            "name": payload("membre"),
+            "profession": "medecin",
+            "team": "flexible",
+            "doctor_status": "",
+            "rpps": "123",
+        },
+    )
     assert response.status_code == 422
     check_body(response.get_data(as_text=True), "member form (422)", "membre")
 
@@ -412,8 +528,9 @@ FORMULAS = ('=HYPERLINK("http://x")', "@SUM(1)", "+33 1 23", "-2+3", "=1+1")
 def test_the_partner_csv_neutralises_cells_a_spreadsheet_would_run(app, client, auth, as_role):
     as_role("admin")
     for formula in FORMULAS:
-        create_partner(app, auth, formula, notes=formula, commune="@commune",
-                       opening_hours="-9h", address="+1 rue")
+        create_partner(
+            app, auth, formula, notes=formula, commune="@commune", opening_hours="-9h", address="+1 rue"
+        )
     response = client.get("/annuaire/export.csv")
     assert response.status_code == 200
     rows = {row[1]: row for row in csv_rows(response)[1:]}
@@ -445,8 +562,13 @@ def test_the_activity_csv_neutralises_a_site_name_starting_with_equals(formula_s
     user = make_user("reporting")
     page = client.get("/connexion").get_data(as_text=True)
     csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
-    assert client.post("/connexion", data={"csrf_token": csrf, "email": user.email,
-                                           "password": "correct horse battery staple"}).status_code == 302
+    assert (
+        client.post(
+            "/connexion",
+            data={"csrf_token": csrf, "email": user.email, "password": "correct horse battery staple"},
+        ).status_code
+        == 302
+    )
     response = client.get("/activite/export.csv")
     assert response.status_code == 200
     rows = csv_rows(response)

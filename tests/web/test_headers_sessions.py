@@ -38,6 +38,7 @@ HTMX = {"HX-Request": "true"}
 
 # --- helpers ------------------------------------------------------------------------------------
 
+
 def page_text(response) -> str:
     return html.unescape(response.get_data(as_text=True))
 
@@ -62,7 +63,11 @@ def assert_protective_headers(response, what: str) -> None:
     assert response.headers.get("X-Content-Type-Options") == "nosniff", what
     assert response.headers.get("X-Frame-Options") == "DENY", what
     assert response.headers.get("Referrer-Policy") in (
-        "same-origin", "no-referrer", "strict-origin-when-cross-origin", "strict-origin"), what
+        "same-origin",
+        "no-referrer",
+        "strict-origin-when-cross-origin",
+        "strict-origin",
+    ), what
 
 
 def hsts_max_age(response) -> int | None:
@@ -105,8 +110,9 @@ def logged_in(app, user_or_email):
 
 def login_events(app) -> list[AuditEvent]:
     with app.app_context():
-        return db.session.scalars(select(AuditEvent).where(AuditEvent.action == "auth.login")
-                                  .order_by(AuditEvent.id)).all()
+        return db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "auth.login").order_by(AuditEvent.id)
+        ).all()
 
 
 def toml_value(value) -> str:
@@ -125,8 +131,7 @@ def make_app(site_dir):
         toml = site_dir / "site.toml"
         text = toml.read_text(encoding="utf-8")
         for key, value in settings.items():
-            text, found = re.subn(rf"^{key} = .*$", f"{key} = {toml_value(value)}", text,
-                                  flags=re.M)
+            text, found = re.subn(rf"^{key} = .*$", f"{key} = {toml_value(value)}", text, flags=re.M)
             assert found == 1, key
         toml.write_text(text, encoding="utf-8")
         app = create_app(site_dir, {"TESTING": True})
@@ -151,8 +156,7 @@ class Record:
 def record(app) -> Record:
     """A patient admitted from a referral, with a first visit (doctor) two hours ago."""
     with app.app_context():
-        referral = referrals.receive(db.session, None, "direct", IDENTITY, REFERRER,
-                                     "Suivi à organiser.")
+        referral = referrals.receive(db.session, None, "direct", IDENTITY, REFERRER, "Suivi à organiser.")
         patient = referrals.decide(db.session, None, referral, "accepted")
         db.session.commit()
         referral_id, patient_id = referral.id, patient.id
@@ -162,8 +166,10 @@ def record(app) -> Record:
 
 # --- 1. the protective headers on every kind of response ---------------------------------------
 
+
 def test_every_kind_of_response_carries_csp_nosniff_referrer_policy_and_no_framing(
-        app, client, auth, make_user, record):
+    app, client, auth, make_user, record
+):
     """Pages, htmx fragments and redirects, error pages, downloads: all carry the headers."""
 
     @app.route("/panne-pour-le-test")
@@ -206,6 +212,7 @@ def test_every_kind_of_response_carries_csp_nosniff_referrer_policy_and_no_frami
 
 # --- 2. HSTS: over https only, and behind the trusted proxy -------------------------------------
 
+
 def test_hsts_is_sent_over_https_and_never_over_plain_http(client):
     """HSTS for at least a year on an https request; a plain http answer must not carry it."""
     for path in ("/connexion", "/page-qui-n-existe-pas", "/"):
@@ -222,10 +229,16 @@ def test_behind_the_trusted_proxy_x_forwarded_proto_https_means_https(make_app):
     nginx = {"base_url": "http://localhost", "headers": FORWARDED_HTTPS}
     login_page = client.get("/connexion", **nginx)
     assert hsts_max_age(login_page) >= ONE_YEAR
-    response = client.post("/connexion", base_url="http://localhost", headers=FORWARDED_HTTPS | {
-        "Referer": "https://localhost/connexion"}, data={
-        "csrf_token": csrf_from(login_page.get_data(as_text=True)),
-        "email": ADMIN_EMAIL, "password": PASSWORD})
+    response = client.post(
+        "/connexion",
+        base_url="http://localhost",
+        headers=FORWARDED_HTTPS | {"Referer": "https://localhost/connexion"},
+        data={
+            "csrf_token": csrf_from(login_page.get_data(as_text=True)),
+            "email": ADMIN_EMAIL,
+            "password": PASSWORD,
+        },
+    )
     assert response.status_code == 302
     assert hsts_max_age(response) >= ONE_YEAR
     cookie = client.get_cookie(cookie_name(app))
@@ -242,12 +255,16 @@ def test_x_forwarded_headers_are_ignored_without_a_trusted_proxy(app, client, au
     response = client.get("/connexion", headers=FORWARDED_HTTPS)
     assert "Strict-Transport-Security" not in response.headers
     token = csrf_from(response.get_data(as_text=True))
-    client.post("/connexion", headers=FORWARDED_HTTPS, data={
-        "csrf_token": token, "email": ADMIN_EMAIL, "password": PASSWORD})
+    client.post(
+        "/connexion",
+        headers=FORWARDED_HTTPS,
+        data={"csrf_token": token, "email": ADMIN_EMAIL, "password": PASSWORD},
+    )
     assert [e.ip for e in login_events(app)] == ["127.0.0.1"]
 
 
 # --- 3. the session cookie: per-site name, nothing else, short life -----------------------------
+
 
 def test_the_session_cookie_is_named_after_the_site_and_is_the_only_one(app, auth, make_app):
     """dalia_<slug>: two sites on one server never overwrite each other's session; no remember-me
@@ -268,11 +285,11 @@ def test_the_session_cookie_is_named_after_the_site_and_is_the_only_one(app, aut
     other_browser.set_cookie("dalia_test", cookie.value)
     assert is_anonymous(other_browser)
     other_login = AuthActions(other_browser).login(ADMIN_EMAIL)
-    assert {h.split("=", 1)[0] for h in other_login.headers.getlist("Set-Cookie")} == {
-        "dalia_autre-site"}
+    assert {h.split("=", 1)[0] for h in other_login.headers.getlist("Set-Cookie")} == {"dalia_autre-site"}
 
 
 # --- 4. the idle timeout, on the app's clock ----------------------------------------------------
+
 
 def test_activity_within_the_configured_timeout_keeps_the_session_open(make_app):
     """idle_timeout_minutes = 10: a click every 9 minutes keeps the user in well past 10 minutes."""
@@ -316,6 +333,7 @@ def test_after_the_configured_idle_minutes_the_session_is_over_for_every_copy(ma
 
 # --- 5. logout, replayed in a fresh browser -----------------------------------------------------
 
+
 def test_a_cookie_copied_before_logout_opens_nothing_in_another_browser(app, client, auth):
     """The thief's browser, with the cookie and even the CSRF token, can neither read nor write."""
     auth.login(ADMIN_EMAIL)
@@ -326,13 +344,24 @@ def test_a_cookie_copied_before_logout_opens_nothing_in_another_browser(app, cli
     assert auth.logout().location == "/connexion"
     thief = browser_with(app, copy)
     assert is_anonymous(thief)
-    write = thief.post("/admin/comptes/nouveau", data={
-        "csrf_token": token, "name": "Complice", "email": "complice@exemple.fr",
-        "role": "admin", "password": "provisoire-2026-abc"})
+    write = thief.post(
+        "/admin/comptes/nouveau",
+        data={
+            "csrf_token": token,
+            "name": "Complice",
+            "email": "complice@exemple.fr",
+            "role": "admin",
+            "password": "provisoire-2026-abc",
+        },
+    )
     assert write.status_code == 302 and write.location.startswith("/connexion")
     with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(StaffUser)
-                                 .where(StaffUser.email == "complice@exemple.fr")) == 0
+        assert (
+            db.session.scalar(
+                select(func.count()).select_from(StaffUser).where(StaffUser.email == "complice@exemple.fr")
+            )
+            == 0
+        )
 
 
 def test_logout_ends_every_session_of_the_account(app, auth, make_user):
@@ -348,15 +377,17 @@ def test_logout_ends_every_session_of_the_account(app, auth, make_user):
 
 # --- 6. a password change -----------------------------------------------------------------------
 
+
 def test_a_password_change_also_kills_a_copy_of_the_changing_browsers_own_cookie(app, make_user):
     """Changing one's password after a theft locks the thief out, while the user stays in."""
     user = make_user("assistant")
     browser = logged_in(app, user)
     copy = stolen_cookie(app, browser)
 
-    changed = AuthActions(browser).post("/mot-de-passe", {
-        "current_password": PASSWORD, "new_password": NEW_PASSWORD,
-        "confirm_password": NEW_PASSWORD})
+    changed = AuthActions(browser).post(
+        "/mot-de-passe",
+        {"current_password": PASSWORD, "new_password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD},
+    )
     assert changed.status_code == 302
     assert browser.get("/").status_code == 200  # deliberate: login_user with the new token
     assert stolen_cookie(app, browser) != copy
@@ -367,9 +398,14 @@ def test_a_refused_password_change_ends_no_session(app, make_user):
     """A wrong current password changes nothing: the user's other browser stays logged in."""
     user = make_user("assistant")
     browser, other = logged_in(app, user), logged_in(app, user)
-    refused = AuthActions(browser).post("/mot-de-passe", {
-        "current_password": "pas le bon mot de passe", "new_password": NEW_PASSWORD,
-        "confirm_password": NEW_PASSWORD})
+    refused = AuthActions(browser).post(
+        "/mot-de-passe",
+        {
+            "current_password": "pas le bon mot de passe",
+            "new_password": NEW_PASSWORD,
+            "confirm_password": NEW_PASSWORD,
+        },
+    )
     assert refused.status_code == 422
     assert browser.get("/").status_code == 200
     assert other.get("/").status_code == 200
@@ -377,12 +413,18 @@ def test_a_refused_password_change_ends_no_session(app, make_user):
 
 # --- 7. role change and deactivation by an admin ------------------------------------------------
 
-@pytest.mark.parametrize(("first", "then"), [
-    ("/statut", {"active": "0"}),
-    ("", {"role": "clinician"}),
-], ids=["deactivation", "role-change"])
+
+@pytest.mark.parametrize(
+    ("first", "then"),
+    [
+        ("/statut", {"active": "0"}),
+        ("", {"role": "clinician"}),
+    ],
+    ids=["deactivation", "role-change"],
+)
 def test_undoing_a_deactivation_or_role_change_does_not_revive_the_old_session(
-        app, auth, make_user, first, then):
+    app, auth, make_user, first, then
+):
     """Deactivated then reactivated, or made clinician then assistant again: the cookie the user
     held (or a thief copied) before stays dead; the user logs in again."""
     user = make_user("assistant")
@@ -402,6 +444,7 @@ def test_undoing_a_deactivation_or_role_change_does_not_revive_the_old_session(
 
 
 # --- 8. no-store on every page that shows health data -------------------------------------------
+
 
 def test_pages_and_files_with_health_data_are_never_stored(client, auth, record):
     """Patient and referral pages, their htmx fragments, the agenda, convocations, exports and the

@@ -35,8 +35,11 @@ def assert_protective_headers(response, page=True):
     assert "'unsafe-eval'" not in policy["script-src"]
     assert policy["frame-ancestors"] == "'none'"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
-    assert response.headers["Referrer-Policy"] in ("same-origin", "no-referrer",
-                                                   "strict-origin-when-cross-origin")
+    assert response.headers["Referrer-Policy"] in (
+        "same-origin",
+        "no-referrer",
+        "strict-origin-when-cross-origin",
+    )
     if page:
         assert "no-store" in response.headers["Cache-Control"]
 
@@ -53,12 +56,14 @@ def assert_no_inline_code(response):
 
 
 def navigation(response) -> str:
-    match = re.search(r'<nav aria-label="Navigation principale">.*?</nav>',
-                      response.get_data(as_text=True), re.S)
+    match = re.search(
+        r'<nav aria-label="Navigation principale">.*?</nav>', response.get_data(as_text=True), re.S
+    )
     return html.unescape(match.group(0)) if match else ""
 
 
 # --- headers and inline code, for every role ----------------------------------------------------
+
 
 def test_anonymous_responses_carry_the_protective_headers(client):
     """Login, a 404, a redirect to login and the health check all carry CSP and friends."""
@@ -76,8 +81,11 @@ def test_static_files_are_protected_but_may_be_cached(client):
 
 def test_pages_seen_before_login_have_no_inline_code(client):
     """The login page, with and without errors, and the 404 page run no inline code."""
-    for response in (client.get("/connexion"), client.get("/page-qui-n-existe-pas"),
-                     client.post("/connexion", data={"email": "x"})):
+    for response in (
+        client.get("/connexion"),
+        client.get("/page-qui-n-existe-pas"),
+        client.post("/connexion", data={"email": "x"}),
+    ):
         assert_no_inline_code(response)
 
 
@@ -88,14 +96,14 @@ def test_every_page_of_a_role_is_protected_and_free_of_inline_code(client, as_ro
     paths = EVERY_ROLE_PAGES + ADMIN_PAGES
     for path in paths:
         response = client.get(path)
-        expected = 404 if "existe-pas" in path else 403 if (
-            path in ADMIN_PAGES and role != "admin") else 200
+        expected = 404 if "existe-pas" in path else 403 if (path in ADMIN_PAGES and role != "admin") else 200
         assert response.status_code == expected, path
         assert_protective_headers(response)
         assert_no_inline_code(response)
 
 
 # --- error pages --------------------------------------------------------------------------------
+
 
 def test_an_unknown_address_is_a_french_404(client):
     """A mistyped address says 'Page introuvable' in French, with a way back home."""
@@ -114,8 +122,7 @@ def test_an_unexpected_error_is_a_french_500_and_nothing_half_written(app, clien
     def failing_halfway():
         db.session.add(AuditEvent(action="test.panne", object_type="test", summary="avant"))
         db.session.flush()
-        db.session.add(StaffUser(email=ADMIN_EMAIL, name="Doublon", role="admin",
-                                 password_hash="x"))
+        db.session.add(StaffUser(email=ADMIN_EMAIL, name="Doublon", role="admin", password_hash="x"))
         db.session.flush()  # the email is taken: IntegrityError
         return "jamais"
 
@@ -127,13 +134,15 @@ def test_an_unexpected_error_is_a_french_500_and_nothing_half_written(app, clien
     assert "Erreur du serveur" in text and "réessayez dans un instant" in text
     assert "Se déconnecter" in text  # still logged in, with the usual layout
     with app.app_context():
-        written = db.session.scalar(select(func.count()).select_from(AuditEvent)
-                                    .where(AuditEvent.action == "test.panne"))
+        written = db.session.scalar(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "test.panne")
+        )
     assert written == 0
     assert client.get("/").status_code == 200
 
 
 # --- health check -------------------------------------------------------------------------------
+
 
 def test_healthz_says_ok_when_the_database_answers(client):
     """Monitoring gets 200 and a small JSON body."""
@@ -167,7 +176,8 @@ def test_healthz_is_503_when_the_database_is_unreachable(app_without_database):
 
 
 def test_a_logged_in_user_gets_a_french_error_page_when_the_database_is_down(
-        app, client, auth, app_without_database):
+    app, client, auth, app_without_database
+):
     """During a database outage the staff see the French error page, not a bare server error."""
     auth.login(ADMIN_EMAIL)
     name = app.config["SESSION_COOKIE_NAME"]
@@ -185,6 +195,7 @@ def test_a_logged_in_user_gets_a_french_error_page_when_the_database_is_down(
 
 # --- the htmx script ----------------------------------------------------------------------------
 
+
 def test_the_htmx_script_served_is_the_pinned_release(client):
     """The script the layout loads is served and is byte for byte the recorded htmx release."""
     recorded = (STATIC / "htmx.VERSION").read_text()
@@ -198,6 +209,7 @@ def test_the_htmx_script_served_is_the_pinned_release(client):
 
 
 # --- the layout ---------------------------------------------------------------------------------
+
 
 def test_the_layout_is_french_with_landmarks_and_a_skip_link(client, as_role):
     """lang=fr, a skip link to <main>, and for a logged-in user a labelled navigation."""

@@ -32,20 +32,34 @@ CPAM = "CPAM de l'Aude"
 URPS = "URPS Médecins Libéraux d'Occitanie"
 ARS = "Agence Régionale de Santé Occitanie"
 CDOM = "Conseil départemental de l'Ordre des médecins de l'Aude"
-IN_CARCASSONNE = {"CPTS du Bassin Carcassonnais", "Carcassonne Agglo",
-                  "Centre hospitalier de Carcassonne", "Centre médical DALIA du Bassin Carcassonnais"}
+IN_CARCASSONNE = {
+    "CPTS du Bassin Carcassonnais",
+    "Carcassonne Agglo",
+    "Centre hospitalier de Carcassonne",
+    "Centre médical DALIA du Bassin Carcassonnais",
+}
 PROVISIONED = 12
 NEW_PARTNER = {
-    "name": "Pharmacie du Dôme", "category": "pharmacie", "address": "12 rue de Verdun",
-    "postcode": "11000", "commune": "Carcassonne", "phone": "+33 5 65 36 73 87",
-    "email": "Contact@Pharmacie-Dome.fr", "website": "www.pharmacie-dome.fr",
-    "opening_hours": "du lundi au samedi, 9h-19h", "finess": "110780061", "notes": "",
+    "name": "Pharmacie du Dôme",
+    "category": "pharmacie",
+    "address": "12 rue de Verdun",
+    "postcode": "11000",
+    "commune": "Carcassonne",
+    "phone": "+33 5 65 36 73 87",
+    "email": "Contact@Pharmacie-Dome.fr",
+    "website": "www.pharmacie-dome.fr",
+    "opening_hours": "du lundi au samedi, 9h-19h",
+    "finess": "110780061",
+    "notes": "",
 }
-OUTSIDE_MESSAGE = ("Ce code postal est hors du département du site (11) : cochez la case "
-                   "« Je confirme ce code postal hors du département » si c'est bien voulu.")
+OUTSIDE_MESSAGE = (
+    "Ce code postal est hors du département du site (11) : cochez la case "
+    "« Je confirme ce code postal hors du département » si c'est bien voulu."
+)
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
 
 def page_text(response) -> str:
     return html.unescape(response.get_data(as_text=True))
@@ -59,15 +73,15 @@ def table_rows(response) -> list[str]:
 
 def table_rows_of(response, section: str) -> list[str]:
     """The body rows of the table in <section id=section>."""
-    match = re.search(rf'<section id="{section}".*?<tbody>(.*?)</tbody>',
-                      response.get_data(as_text=True), re.S)
+    match = re.search(
+        rf'<section id="{section}".*?<tbody>(.*?)</tbody>', response.get_data(as_text=True), re.S
+    )
     return [html.unescape(r) for r in re.findall(r"<tr.*?</tr>", match.group(1), re.S)] if match else []
 
 
 def listed(response) -> set[str]:
     """The names of the partners in the results table."""
-    return {re.search(r'<a href="/annuaire/\d+">(.*?)</a>', row).group(1)
-            for row in table_rows(response)}
+    return {re.search(r'<a href="/annuaire/\d+">(.*?)</a>', row).group(1) for row in table_rows(response)}
 
 
 def org_id(app, name: str) -> int:
@@ -86,7 +100,8 @@ def organisation(app, name: str) -> PartnerOrganisation | None:
 def events(app, action: str) -> list[AuditEvent]:
     with app.app_context():
         return db.session.scalars(
-            select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)).all()
+            select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
+        ).all()
 
 
 def count(app, model) -> int:
@@ -102,25 +117,33 @@ def snapshot(app) -> list[tuple]:
 
 
 def field_error(response, field: str) -> str:
-    match = re.search(rf'<p class="error" id="{field}-erreur"[^>]*>(.*?)</p>',
-                      response.get_data(as_text=True), re.S)
+    match = re.search(
+        rf'<p class="error" id="{field}-erreur"[^>]*>(.*?)</p>', response.get_data(as_text=True), re.S
+    )
     return html.unescape(match.group(1)) if match else ""
 
 
 def line_errors(response) -> list[tuple[int, str, str]]:
     """(line, column, message) from the import preview's error table."""
-    return [(int(line), column, message) for line, column, message in re.findall(
-        r"<tr><td>(\d+)</td><td>(.*?)</td><td>(.*?)</td></tr>", page_text(response))]
+    return [
+        (int(line), column, message)
+        for line, column, message in re.findall(
+            r"<tr><td>(\d+)</td><td>(.*?)</td><td>(.*?)</td></tr>", page_text(response)
+        )
+    ]
 
 
 def edit_form_values(response) -> dict[str, str]:
     """What the browser would send from the edit form as rendered: inputs (ticked boxes only),
     the selected options, the textareas."""
-    form = re.search(r'<form method="post" action="/annuaire/\d+/modifier".*?</form>',
-                     response.get_data(as_text=True), re.S).group(0)
+    form = re.search(
+        r'<form method="post" action="/annuaire/\d+/modifier".*?</form>',
+        response.get_data(as_text=True),
+        re.S,
+    ).group(0)
     values = {}
     for tag in re.findall(r"<input\b[^>]*>", form):
-        attrs = dict(re.findall(r'([\w-]+)(?:="([^"]*)")?', tag[len("<input"):]))
+        attrs = dict(re.findall(r'([\w-]+)(?:="([^"]*)")?', tag[len("<input") :]))
         if attrs.get("type") == "checkbox" and "checked" not in attrs:
             continue
         values[attrs["name"]] = html.unescape(attrs.get("value", ""))
@@ -142,13 +165,15 @@ def csv_file(*lines: str, header: str = HEADER) -> bytes:
 
 
 def upload(auth, content: bytes, filename: str = "annuaire.csv"):
-    return auth.post("/annuaire/import", {"file": (io.BytesIO(content), filename)},
-                     content_type="multipart/form-data")
+    return auth.post(
+        "/annuaire/import", {"file": (io.BytesIO(content), filename)}, content_type="multipart/form-data"
+    )
 
 
 def pending_import_id(response) -> int:
-    return int(re.search(r'action="/annuaire/import/(\d+)/confirmer"',
-                         response.get_data(as_text=True)).group(1))
+    return int(
+        re.search(r'action="/annuaire/import/(\d+)/confirmer"', response.get_data(as_text=True)).group(1)
+    )
 
 
 def parse_csv(text: str) -> list[list[str]]:
@@ -164,13 +189,17 @@ def admin(auth):
 
 # --- the list: search, filter, archives, pages, htmx --------------------------------------------
 
-@pytest.mark.parametrize(("query", "expected"), [
-    ("potignon", {URPS}),                      # a person's name, in lower case
-    ("MÉDECINS", {URPS, CDOM}),                # capitals and accents ignored
-    ("carcassonne", IN_CARCASSONNE),           # the commune
-    ("Duval sandrine", {"Centre médical DALIA du Bassin Carcassonnais"}),  # every word, any order
-    ("hôpital", {"Centre hospitalier de Carcassonne"}),  # the category's label
-])
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("potignon", {URPS}),  # a person's name, in lower case
+        ("MÉDECINS", {URPS, CDOM}),  # capitals and accents ignored
+        ("carcassonne", IN_CARCASSONNE),  # the commune
+        ("Duval sandrine", {"Centre médical DALIA du Bassin Carcassonnais"}),  # every word, any order
+        ("hôpital", {"Centre hospitalier de Carcassonne"}),  # the category's label
+    ],
+)
 def test_search_ignores_accents_and_case(client, admin, query, expected):
     """Name, commune, category and people's names are searched, accents and case ignored."""
     response = client.get("/annuaire", query_string={"q": query})
@@ -188,9 +217,10 @@ def test_a_search_without_match_says_so(client, admin):
 def test_the_category_filter_keeps_one_category(client, admin):
     """Two collectivités among the twelve; combined with a search, one."""
     assert listed(client.get("/annuaire?categorie=collectivite")) == {
-        "Carcassonne Agglo", "Conseil départemental de l'Aude"}
-    assert listed(client.get("/annuaire?categorie=collectivite&q=carcassonne")) == {
-        "Carcassonne Agglo"}
+        "Carcassonne Agglo",
+        "Conseil départemental de l'Aude",
+    }
+    assert listed(client.get("/annuaire?categorie=collectivite&q=carcassonne")) == {"Carcassonne Agglo"}
     assert len(listed(client.get("/annuaire?categorie=inconnue"))) == PROVISIONED
 
 
@@ -222,8 +252,9 @@ def test_the_list_has_twenty_five_partners_per_page(app, client, admin):
     """Thirty more partners make two pages; filters are kept in the page links; page 99 is a 404."""
     with app.app_context():
         for n in range(30):
-            partners.create_organisation(db.session, None, {
-                "name": f"Pharmacie n° {n + 1:02d}", "category": "pharmacie"})
+            partners.create_organisation(
+                db.session, None, {"name": f"Pharmacie n° {n + 1:02d}", "category": "pharmacie"}
+            )
         db.session.commit()
 
     first = client.get("/annuaire")
@@ -261,14 +292,17 @@ def test_archiving_hides_a_partner_until_restored(app, client, auth, as_role):
     auth.post(f"/annuaire/{cpam}/archiver", {"archived": "0"})
     assert organisation(app, CPAM).active is True
     assert CPAM in listed(client.get("/annuaire"))
-    assert [(e.action, e.summary, e.object_id) for e in
-            events(app, "partner.archive") + events(app, "partner.restore")] == [
+    assert [
+        (e.action, e.summary, e.object_id)
+        for e in events(app, "partner.archive") + events(app, "partner.restore")
+    ] == [
         ("partner.archive", f"{CPAM} : actif : oui → non", str(cpam)),
         ("partner.restore", f"{CPAM} : actif : non → oui", str(cpam)),
     ]
 
 
 # --- creating and editing -----------------------------------------------------------------------
+
 
 def test_a_new_partner_is_stored_normalised_and_shown_formatted(app, client, auth, as_role):
     """'+33 5 65 36 73 87' is stored 0565367387 and read 05 65 36 73 87; the e-mail lowercased."""
@@ -278,7 +312,12 @@ def test_a_new_partner_is_stored_normalised_and_shown_formatted(app, client, aut
     stored = organisation(app, "Pharmacie du Dôme")
     assert response.location == f"/annuaire/{stored.id}"
     assert (stored.phone, stored.email, stored.postcode, stored.finess, stored.category) == (
-        "0565367387", "contact@pharmacie-dome.fr", "11000", "110780061", "pharmacie")
+        "0565367387",
+        "contact@pharmacie-dome.fr",
+        "11000",
+        "110780061",
+        "pharmacie",
+    )
 
     text = page_text(client.get(response.location))
     assert "Partenaire « Pharmacie du Dôme » ajouté." in text
@@ -286,17 +325,21 @@ def test_a_new_partner_is_stored_normalised_and_shown_formatted(app, client, aut
     event = events(app, "partner.create")[-1]
     assert (event.actor_id, event.object_id) == (user.id, str(stored.id))
     assert event.summary.startswith(
-        "Partenaire créé : nom : — → Pharmacie du Dôme ; catégorie : — → Pharmacie ; ")
+        "Partenaire créé : nom : — → Pharmacie du Dôme ; catégorie : — → Pharmacie ; "
+    )
     assert " ; téléphone : — → 0565367387 ; " in event.summary
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("phone", "05 65", PHONE_MESSAGE),
-    ("email", "contact@pharmacie", "Adresse e-mail invalide (ex. contact@cpts.fr)."),
-    ("postcode", "1200", POSTCODE_MESSAGE),
-    ("finess", "12345", "Numéro FINESS invalide : 9 caractères (ex. 110780061)."),
-    ("name", "  ", "Ce champ est obligatoire."),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("phone", "05 65", PHONE_MESSAGE),
+        ("email", "contact@pharmacie", "Adresse e-mail invalide (ex. contact@cpts.fr)."),
+        ("postcode", "1200", POSTCODE_MESSAGE),
+        ("finess", "12345", "Numéro FINESS invalide : 9 caractères (ex. 110780061)."),
+        ("name", "  ", "Ce champ est obligatoire."),
+    ],
+)
 def test_a_refused_partner_says_why_and_stores_nothing(app, auth, admin, field, value, message):
     """Each bad field gets its French message under it (422); nothing is stored or audited."""
     before = snapshot(app)
@@ -322,15 +365,19 @@ def test_a_postcode_outside_the_departement_needs_confirmation(app, auth, admin)
     assert organisation(app, "Pharmacie du Dôme").postcode == "12000"
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("phone", "05 65", PHONE_MESSAGE),
-    ("phone", "05 65 36 73 87", ""),
-    ("postcode", "12000", OUTSIDE_MESSAGE),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("phone", "05 65", PHONE_MESSAGE),
+        ("phone", "05 65 36 73 87", ""),
+        ("postcode", "12000", OUTSIDE_MESSAGE),
+    ],
+)
 def test_inline_validation_answers_just_the_fields_message(auth, admin, field, value, message):
     """POST /annuaire/valider/partenaire/<field> answers the <p> that replaces the one under the field."""
-    response = auth.post(f"/annuaire/valider/partenaire/{field}", {field: value},
-                         headers={"HX-Request": "true"})
+    response = auth.post(
+        f"/annuaire/valider/partenaire/{field}", {field: value}, headers={"HX-Request": "true"}
+    )
     assert response.status_code == 200
     body = html.unescape(response.get_data(as_text=True)).strip()
     assert body == f'<p class="error" id="{field}-erreur" aria-live="polite">{message}</p>'
@@ -340,8 +387,9 @@ def test_inline_validation_answers_just_the_fields_message(auth, admin, field, v
 def test_an_edit_is_audited_with_before_and_after(app, client, auth, admin):
     """Adding the CPAM's phone: the audit says 'téléphone : — → 0565367387'; the form shows it back."""
     cpam = org_id(app, CPAM)
-    response = auth.post(f"/annuaire/{cpam}/modifier",
-                         {"name": CPAM, "category": "cpam", "phone": "05 65 36 73 87"})
+    response = auth.post(
+        f"/annuaire/{cpam}/modifier", {"name": CPAM, "category": "cpam", "phone": "05 65 36 73 87"}
+    )
     assert response.status_code == 303
     assert organisation(app, CPAM).phone == "0565367387"
     assert "Fiche mise à jour." in page_text(client.get(f"/annuaire/{cpam}"))
@@ -350,15 +398,15 @@ def test_an_edit_is_audited_with_before_and_after(app, client, auth, admin):
     assert event.summary == f"{CPAM} : téléphone : — → 0565367387"
     assert 'value="05 65 36 73 87"' in client.get(f"/annuaire/{cpam}/modifier").get_data(as_text=True)
 
-    auth.post(f"/annuaire/{cpam}/modifier", {"name": CPAM, "category": "cpam",
-                                             "phone": "0565367387", "commune": "Carcassonne"})
-    assert [e.summary for e in events(app, "partner.update")][1:] == [
-        f"{CPAM} : commune : — → Carcassonne"]
+    auth.post(
+        f"/annuaire/{cpam}/modifier",
+        {"name": CPAM, "category": "cpam", "phone": "0565367387", "commune": "Carcassonne"},
+    )
+    assert [e.summary for e in events(app, "partner.update")][1:] == [f"{CPAM} : commune : — → Carcassonne"]
     assert CPAM in listed(client.get("/annuaire?q=carcassonne"))
 
 
-def test_a_partner_already_outside_the_departement_is_edited_without_reconfirming(app, client,
-                                                                                auth, admin):
+def test_a_partner_already_outside_the_departement_is_edited_without_reconfirming(app, client, auth, admin):
     """The ARS has been in Montpellier (34067) since provisioning: changing its phone through its
     edit form, sent as rendered, must not stumble on a postcode nobody touched."""
     ars = org_id(app, ARS)
@@ -374,12 +422,19 @@ def test_a_partner_already_outside_the_departement_is_edited_without_reconfirmin
 
 # --- people at an organisation ------------------------------------------------------------------
 
+
 def test_people_are_added_edited_and_removed_and_searched(app, client, auth, admin):
     """Each change is audited; the person's name finds the organisation, until removed."""
     cpam = org_id(app, CPAM)
-    added = auth.post(f"/annuaire/{cpam}/personnes", {
-        "contact-name": "Émilie Fabre", "contact-role": "Conseillère",
-        "contact-phone": "04 68 11 22 33", "contact-email": ""})
+    added = auth.post(
+        f"/annuaire/{cpam}/personnes",
+        {
+            "contact-name": "Émilie Fabre",
+            "contact-role": "Conseillère",
+            "contact-phone": "04 68 11 22 33",
+            "contact-email": "",
+        },
+    )
     assert added.status_code == 303
     assert added.location == f"/annuaire/{cpam}#personnes"
     with app.app_context():
@@ -388,14 +443,19 @@ def test_people_are_added_edited_and_removed_and_searched(app, client, auth, adm
     assert '<a href="tel:0468112233">04 68 11 22 33</a>' in page_text(client.get(f"/annuaire/{cpam}"))
     assert listed(client.get("/annuaire?q=EMILIE")) == {CPAM}
 
-    edited = auth.post(f"/annuaire/{cpam}/personnes/{person.id}", {
-        f"personne-{person.id}-name": "Émilie Fabre", f"personne-{person.id}-role": "Conseillère santé",
-        f"personne-{person.id}-phone": "04 68 11 22 33", f"personne-{person.id}-email": ""})
+    edited = auth.post(
+        f"/annuaire/{cpam}/personnes/{person.id}",
+        {
+            f"personne-{person.id}-name": "Émilie Fabre",
+            f"personne-{person.id}-role": "Conseillère santé",
+            f"personne-{person.id}-phone": "04 68 11 22 33",
+            f"personne-{person.id}-email": "",
+        },
+    )
     assert edited.status_code == 303
     assert listed(client.get("/annuaire?q=conseillere sante")) == {CPAM}
 
-    removed = auth.post(f"/annuaire/{cpam}/personnes/{person.id}/supprimer",
-                        headers={"HX-Request": "true"})
+    removed = auth.post(f"/annuaire/{cpam}/personnes/{person.id}/supprimer", headers={"HX-Request": "true"})
     assert removed.status_code == 200
     section = removed.get_data(as_text=True)
     assert "<html" not in section and "Émilie Fabre a été retiré·e de la fiche." in section
@@ -403,22 +463,32 @@ def test_people_are_added_edited_and_removed_and_searched(app, client, auth, adm
     assert count(app, PartnerContact) == 4
     assert listed(client.get("/annuaire?q=emilie")) == set()
 
-    assert [(e.action, e.summary) for e in events(app, "partner.contact_create")
-            + events(app, "partner.contact_update") + events(app, "partner.contact_delete")] == [
-        ("partner.contact_create", f"{CPAM} : personne ajoutée (nom : — → Émilie Fabre ; "
-                                   "fonction : — → Conseillère ; téléphone : — → 0468112233)"),
-        ("partner.contact_update",
-         f"{CPAM} / Émilie Fabre : fonction : Conseillère → Conseillère santé"),
-        ("partner.contact_delete", f"{CPAM} : personne retirée (nom : Émilie Fabre, "
-                                   "fonction : Conseillère santé, téléphone : 0468112233)"),
+    assert [
+        (e.action, e.summary)
+        for e in events(app, "partner.contact_create")
+        + events(app, "partner.contact_update")
+        + events(app, "partner.contact_delete")
+    ] == [
+        (
+            "partner.contact_create",
+            f"{CPAM} : personne ajoutée (nom : — → Émilie Fabre ; "
+            "fonction : — → Conseillère ; téléphone : — → 0468112233)",
+        ),
+        ("partner.contact_update", f"{CPAM} / Émilie Fabre : fonction : Conseillère → Conseillère santé"),
+        (
+            "partner.contact_delete",
+            f"{CPAM} : personne retirée (nom : Émilie Fabre, "
+            "fonction : Conseillère santé, téléphone : 0468112233)",
+        ),
     ]
 
 
 def test_removing_a_person_without_htmx_redirects_to_the_page(app, auth, admin):
     urps = org_id(app, URPS)
     with app.app_context():
-        potignon = db.session.scalar(select(PartnerContact.id)
-                                     .where(PartnerContact.name == "Mathilde POTIGNON"))
+        potignon = db.session.scalar(
+            select(PartnerContact.id).where(PartnerContact.name == "Mathilde POTIGNON")
+        )
     response = auth.post(f"/annuaire/{urps}/personnes/{potignon}/supprimer")
     assert response.status_code == 303
     assert response.location == f"/annuaire/{urps}#personnes"
@@ -441,24 +511,33 @@ def test_a_person_of_another_organisation_is_a_404(app, client, auth, admin):
 
 # --- clinicians read, they do not write ---------------------------------------------------------
 
+
 def test_a_clinician_reads_the_directory_without_edit_buttons(app, client, auth, as_role):
     """The page and its people are shown; no button to change them; every write is a 403."""
     as_role("clinician")
     urps = org_id(app, URPS)
     text = page_text(client.get(f"/annuaire/{urps}"))
     assert URPS in text and "Mathilde POTIGNON" in text and "07 57 76 89 10" in text
-    for control in ("Modifier la fiche", "Archiver", "Ajouter une personne", "Retirer",
-                    "Liens d'adressage", "Créer un lien"):
+    for control in (
+        "Modifier la fiche",
+        "Archiver",
+        "Ajouter une personne",
+        "Retirer",
+        "Liens d'adressage",
+        "Créer un lien",
+    ):
         assert control not in text, control
     index = page_text(client.get("/annuaire"))
     assert "Ajouter un partenaire" not in index and "Exporter" not in index
 
     before = snapshot(app)
-    for path, data in ((f"/annuaire/{urps}/modifier", {"name": "Changé", "category": "autre"}),
-                       (f"/annuaire/{urps}/archiver", {"archived": "1"}),
-                       (f"/annuaire/{urps}/personnes", {"contact-name": "Intrus"}),
-                       (f"/annuaire/{urps}/liens", {"lien-label": "intrus"}),
-                       ("/annuaire/nouveau", NEW_PARTNER)):
+    for path, data in (
+        (f"/annuaire/{urps}/modifier", {"name": "Changé", "category": "autre"}),
+        (f"/annuaire/{urps}/archiver", {"archived": "1"}),
+        (f"/annuaire/{urps}/personnes", {"contact-name": "Intrus"}),
+        (f"/annuaire/{urps}/liens", {"lien-label": "intrus"}),
+        ("/annuaire/nouveau", NEW_PARTNER),
+    ):
         assert auth.post(path, data).status_code == 403, path
     assert snapshot(app) == before
     assert count(app, PartnerContact) == 4 and count(app, PartnerReferralLink) == 0
@@ -466,14 +545,16 @@ def test_a_clinician_reads_the_directory_without_edit_buttons(app, client, auth,
 
 # --- private referral links ---------------------------------------------------------------------
 
+
 def test_a_referral_link_is_shown_once_stored_hashed_and_revocable(app, client, auth, admin):
     """The token appears in the 201 response only; the database keeps its sha256; revoked, it
     no longer finds its link."""
     cpam = org_id(app, CPAM)
     created = auth.post(f"/annuaire/{cpam}/liens", {"lien-label": "Urgences, IOA"})
     assert created.status_code == 201
-    token = re.search(r'value="http://localhost/adressage/([A-Za-z0-9_-]{32})"',
-                      created.get_data(as_text=True)).group(1)
+    token = re.search(
+        r'value="http://localhost/adressage/([A-Za-z0-9_-]{32})"', created.get_data(as_text=True)
+    ).group(1)
 
     with app.app_context():
         (link,) = db.session.scalars(select(PartnerReferralLink)).all()
@@ -516,17 +597,27 @@ def test_an_archived_partner_gets_no_referral_link(app, client, auth, admin):
 
 # --- CSV export ---------------------------------------------------------------------------------
 
+
 def test_the_export_is_a_csv_for_french_excel_with_formulas_neutralised(app, client, auth, admin):
     """UTF-8 with BOM, ';', the documented columns; cells starting =, +, -, @ get a quote, and
     importing the export back changes nothing."""
     trap = '=HYPERLINK("http://exemple.invalid";"clic")'
-    auth.post("/annuaire/nouveau", {"name": trap, "category": "autre", "address": "+33 rue du Piège",
-                                    "opening_hours": "-1", "notes": "@SOMME(A1:A9)"})
+    auth.post(
+        "/annuaire/nouveau",
+        {
+            "name": trap,
+            "category": "autre",
+            "address": "+33 rue du Piège",
+            "opening_hours": "-1",
+            "notes": "@SOMME(A1:A9)",
+        },
+    )
     response = client.get("/annuaire/export.csv")
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
-    assert re.fullmatch(r'attachment; filename="annuaire-\d{4}-\d{2}-\d{2}\.csv"',
-                        response.headers["Content-Disposition"])
+    assert re.fullmatch(
+        r'attachment; filename="annuaire-\d{4}-\d{2}-\d{2}\.csv"', response.headers["Content-Disposition"]
+    )
     data = response.get_data()
     assert data.startswith(b"\xef\xbb\xbf")
     text = data.decode("utf-8")
@@ -536,11 +627,25 @@ def test_the_export_is_a_csv_for_french_excel_with_formulas_neutralised(app, cli
     assert len(rows) == 1 + PROVISIONED + 1
     (trapped,) = [row for row in rows if "HYPERLINK" in row[1]]
     assert (trapped[1], trapped[3], trapped[9], trapped[11]) == (
-        "'" + trap, "'+33 rue du Piège", "'-1", "'@SOMME(A1:A9)")
+        "'" + trap,
+        "'+33 rue du Piège",
+        "'-1",
+        "'@SOMME(A1:A9)",
+    )
     (urps,) = [row for row in rows if row[1] == URPS]
-    assert urps[2:] == ["Autre", "", "", "", "", "", "", "", "",
-                        "Ingénierie, mise en œuvre et suivi opérationnel du projet DALIA (seed 000).",
-                        "non"]
+    assert urps[2:] == [
+        "Autre",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "Ingénierie, mise en œuvre et suivi opérationnel du projet DALIA (seed 000).",
+        "non",
+    ]
 
     before = snapshot(app)
     preview = upload(auth, data)
@@ -551,13 +656,29 @@ def test_the_export_is_a_csv_for_french_excel_with_formulas_neutralised(app, cli
 
 # --- CSV import ---------------------------------------------------------------------------------
 
+
 def edited_export(client) -> bytes:
     """The export with the CPAM's phone filled in and a new pharmacy without id."""
     rows = parse_csv(client.get("/annuaire/export.csv").get_data(as_text=True))
     (cpam,) = [row for row in rows if row[1] == CPAM]
     cpam[6] = "04 68 11 22 33"
-    rows.append(["", "Pharmacie du Dôme", "pharmacie", "12 rue de Verdun", "11000", "Carcassonne",
-                 "05.65.36.73.87", "", "", "", "", "", "non"])
+    rows.append(
+        [
+            "",
+            "Pharmacie du Dôme",
+            "pharmacie",
+            "12 rue de Verdun",
+            "11000",
+            "Carcassonne",
+            "05.65.36.73.87",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "non",
+        ]
+    )
     out = io.StringIO()
     csv.writer(out, delimiter=";", lineterminator="\r\n").writerows(rows)
     return (BOM + out.getvalue()).encode()
@@ -582,34 +703,48 @@ def test_an_edited_export_is_previewed_then_applied_on_confirmation(app, client,
     confirmed = auth.post(f"/annuaire/import/{pending_import_id(preview)}/confirmer")
     assert confirmed.status_code == 303
     assert confirmed.location == "/annuaire"
-    assert (f"Import terminé : 1 partenaire(s) créé(s), 1 modifié(s), {PROVISIONED - 1} "
-            "inchangé(s).") in page_text(client.get("/annuaire"))
+    assert (
+        f"Import terminé : 1 partenaire(s) créé(s), 1 modifié(s), {PROVISIONED - 1} inchangé(s)."
+    ) in page_text(client.get("/annuaire"))
     assert organisation(app, CPAM).phone == "0468112233"
     created = organisation(app, "Pharmacie du Dôme")
     assert (created.category, created.phone, created.postcode, created.active) == (
-        "pharmacie", "0565367387", "11000", True)
+        "pharmacie",
+        "0565367387",
+        "11000",
+        True,
+    )
     (event,) = events(app, "partner.import")
     assert (event.actor_id, event.summary) == (
-        admin, f"Import CSV annuaire.csv : 1 créé(s), 1 modifié(s), {PROVISIONED - 1} inchangé(s)")
-    assert [e.summary for e in events(app, "partner.update")] == [
-        f"{CPAM} : téléphone : — → 0468112233"]
+        admin,
+        f"Import CSV annuaire.csv : 1 créé(s), 1 modifié(s), {PROVISIONED - 1} inchangé(s)",
+    )
+    assert [e.summary for e in events(app, "partner.update")] == [f"{CPAM} : téléphone : — → 0468112233"]
     assert count(app, PartnerImport) == 0
 
 
 MALFORMED_LINES = {
     "wrong columns": (
         csv_file(";Pharmacie du Dôme;Pharmacie;Carcassonne", header="id;nom;categorie;ville"),
-        (1, "—", f"Colonnes attendues : {HEADER} (manquantes : adresse, code_postal, commune, "
-                 "telephone, email, site_web, horaires, finess, notes, archive ; inconnues : ville)."),
+        (
+            1,
+            "—",
+            f"Colonnes attendues : {HEADER} (manquantes : adresse, code_postal, commune, "
+            "telephone, email, site_web, horaires, finess, notes, archive ; inconnues : ville).",
+        ),
     ),
     "bad phone on line 3": (
-        csv_file(csv_row(nom="Pharmacie du Dôme", categorie="Pharmacie"),
-                 csv_row(nom="Pharmacie de la Cité", categorie="Pharmacie", telephone="05 65")),
+        csv_file(
+            csv_row(nom="Pharmacie du Dôme", categorie="Pharmacie"),
+            csv_row(nom="Pharmacie de la Cité", categorie="Pharmacie", telephone="05 65"),
+        ),
         (3, "telephone", PHONE_MESSAGE),
     ),
     "duplicate id": (
-        csv_file(csv_row(id="{cpam}", nom=CPAM, categorie="CPAM"),
-                 csv_row(id="{cpam}", nom=CPAM, categorie="CPAM", telephone="3646")),
+        csv_file(
+            csv_row(id="{cpam}", nom=CPAM, categorie="CPAM"),
+            csv_row(id="{cpam}", nom=CPAM, categorie="CPAM", telephone="3646"),
+        ),
         (3, "id", "Id {cpam} déjà présent ligne 2."),
     ),
     "unknown id": (
@@ -642,16 +777,22 @@ def test_a_malformed_import_lists_each_bad_line_and_changes_nothing(app, auth, a
     assert count(app, PartnerImport) == 0
 
 
-LATIN_1 = csv_file(csv_row(nom="Pharmacie du Dôme", categorie="Pharmacie")).decode().encode("latin-1",
-                                                                                             "ignore")
+LATIN_1 = (
+    csv_file(csv_row(nom="Pharmacie du Dôme", categorie="Pharmacie")).decode().encode("latin-1", "ignore")
+)
 MALFORMED_FILES = {
-    "Latin-1": (LATIN_1, "Le fichier n'est pas encodé en UTF-8 (octet illisible à la position "
-                         f"{LATIN_1.index('ô'.encode('latin-1'))}). Dans Excel : « Enregistrer "
-                         "sous » → « CSV UTF-8 (délimité par des points-virgules) »."),
+    "Latin-1": (
+        LATIN_1,
+        "Le fichier n'est pas encodé en UTF-8 (octet illisible à la position "
+        f"{LATIN_1.index('ô'.encode('latin-1'))}). Dans Excel : « Enregistrer "
+        "sous » → « CSV UTF-8 (délimité par des points-virgules) ».",
+    ),
     "empty": (b"", "Le fichier est vide."),
     "BOM only": (BOM.encode() + b"\r\n", "Le fichier est vide."),
-    "5 MB": (csv_file(csv_row(nom="Gros", categorie="Autre", notes="x" * 5 * 1024 * 1024)),
-             "Fichier trop volumineux (5,0 Mo) : 2 Mo au plus."),
+    "5 MB": (
+        csv_file(csv_row(nom="Gros", categorie="Autre", notes="x" * 5 * 1024 * 1024)),
+        "Fichier trop volumineux (5,0 Mo) : 2 Mo au plus.",
+    ),
 }
 
 
@@ -686,9 +827,13 @@ def test_only_the_uploader_can_confirm_an_import(app, client, auth, admin, make_
 def test_an_import_made_invalid_since_the_preview_is_refused_at_confirmation(app, auth, admin):
     """The CPAM disappears between preview and confirmation: 409, the error, nothing applied."""
     cpam = org_id(app, CPAM)
-    preview = upload(auth, csv_file(csv_row(id=str(cpam), nom=CPAM, categorie="CPAM",
-                                            telephone="3646"),
-                                    csv_row(nom="Pharmacie du Dôme", categorie="Pharmacie")))
+    preview = upload(
+        auth,
+        csv_file(
+            csv_row(id=str(cpam), nom=CPAM, categorie="CPAM", telephone="3646"),
+            csv_row(nom="Pharmacie du Dôme", categorie="Pharmacie"),
+        ),
+    )
     assert preview.status_code == 200
     with app.app_context():
         db.session.execute(delete(PartnerOrganisation).where(PartnerOrganisation.id == cpam))
@@ -698,7 +843,8 @@ def test_an_import_made_invalid_since_the_preview_is_refused_at_confirmation(app
     response = auth.post(f"/annuaire/import/{pending_import_id(preview)}/confirmer")
     assert response.status_code == 409
     assert line_errors(response) == [
-        (2, "id", f"Aucun partenaire n° {cpam} : laissez l'id vide pour en créer un.")]
+        (2, "id", f"Aucun partenaire n° {cpam} : laissez l'id vide pour en créer un.")
+    ]
     assert snapshot(app) == before
     assert organisation(app, "Pharmacie du Dôme") is None
     assert events(app, "partner.import") == []
@@ -706,8 +852,12 @@ def test_an_import_made_invalid_since_the_preview_is_refused_at_confirmation(app
 
 def test_an_import_flags_a_postcode_outside_the_departement_before_confirmation(app, auth, admin):
     """A new row in another département is accepted, but the preview asks to check it."""
-    response = upload(auth, csv_file(csv_row(nom="Pharmacie du Causse", categorie="Pharmacie",
-                                             code_postal="12000", commune="Rodez")))
+    response = upload(
+        auth,
+        csv_file(
+            csv_row(nom="Pharmacie du Causse", categorie="Pharmacie", code_postal="12000", commune="Rodez")
+        ),
+    )
     assert response.status_code == 200
     text = page_text(response)
     assert "À vérifier avant de confirmer" in text
@@ -717,14 +867,20 @@ def test_an_import_flags_a_postcode_outside_the_departement_before_confirmation(
 
 def test_a_persons_phone_is_checked_inline_too(auth, admin):
     """The add-a-person form checks its phone as the organisation's form does."""
-    response = auth.post("/annuaire/valider/personne/phone?prefixe=contact",
-                         {"contact-phone": "05 65"}, headers={"HX-Request": "true"})
+    response = auth.post(
+        "/annuaire/valider/personne/phone?prefixe=contact",
+        {"contact-phone": "05 65"},
+        headers={"HX-Request": "true"},
+    )
     assert response.status_code == 200
     assert "<html" not in response.get_data(as_text=True)
     assert field_error(response, "contact-phone") == (
-        "Numéro de téléphone invalide : 10 chiffres attendus (ex. 05 65 36 73 87).")
-    assert auth.post("/annuaire/valider/personne/phone?prefixe=autre",
-                     {"contact-phone": "05 65"}).status_code == 404
+        "Numéro de téléphone invalide : 10 chiffres attendus (ex. 05 65 36 73 87)."
+    )
+    assert (
+        auth.post("/annuaire/valider/personne/phone?prefixe=autre", {"contact-phone": "05 65"}).status_code
+        == 404
+    )
 
 
 def test_the_inline_postcode_check_knows_the_postcode_on_file(app, auth, admin):

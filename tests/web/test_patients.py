@@ -19,12 +19,28 @@ from dalia_site.filters import date_fr
 from dalia_site.models import AuditEvent, PartnerOrganisation, Patient, Referral
 
 DAC = "DAC de l'Aude"
-IDENTITY = {"last_name": "Rouquette", "first_names": "Odile Marie", "birth_name": "Fabre",
-            "birth_date": date(1950, 3, 15), "sex": "F", "phone": "04 68 11 22 33", "email": "",
-            "address": "3 rue de la Liberté", "postcode": "11000", "commune": "Carcassonne",
-            "ald": "yes", "ald_label": "diabète de type 2", "gp_status": "none", "gp_name": ""}
-REFERRER = {"referrer_name": "Inès Barthe", "referrer_profession": "infirmière libérale",
-            "referrer_phone": "04 68 72 00 00", "referrer_email": ""}
+IDENTITY = {
+    "last_name": "Rouquette",
+    "first_names": "Odile Marie",
+    "birth_name": "Fabre",
+    "birth_date": date(1950, 3, 15),
+    "sex": "F",
+    "phone": "04 68 11 22 33",
+    "email": "",
+    "address": "3 rue de la Liberté",
+    "postcode": "11000",
+    "commune": "Carcassonne",
+    "ald": "yes",
+    "ald_label": "diabète de type 2",
+    "gp_status": "none",
+    "gp_name": "",
+}
+REFERRER = {
+    "referrer_name": "Inès Barthe",
+    "referrer_profession": "infirmière libérale",
+    "referrer_phone": "04 68 72 00 00",
+    "referrer_email": "",
+}
 # The edit form as the page sends it back unchanged.
 INFORMED = date(2025, 1, 6)
 EDIT_FORM = IDENTITY | {"birth_date": "1950-03-15", "informed_on": INFORMED.isoformat()}
@@ -33,13 +49,15 @@ TODAY = date.today()
 
 # --- helpers ------------------------------------------------------------------------------------
 
+
 def page_text(response) -> str:
     return html.unescape(response.get_data(as_text=True))
 
 
 def field_error(response, field: str) -> str:
-    match = re.search(rf'<p class="error" id="{field}-erreur"[^>]*>(.*?)</p>',
-                      response.get_data(as_text=True), re.S)
+    match = re.search(
+        rf'<p class="error" id="{field}-erreur"[^>]*>(.*?)</p>', response.get_data(as_text=True), re.S
+    )
     return html.unescape(match.group(1)) if match else ""
 
 
@@ -57,7 +75,8 @@ def timeline(response) -> list[tuple[str, str, str]]:
 def events(app, action: str) -> list[AuditEvent]:
     with app.app_context():
         return db.session.scalars(
-            select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)).all()
+            select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
+        ).all()
 
 
 def load(app, patient_id: int) -> Patient:
@@ -79,8 +98,15 @@ def admit(app, actor=None, source: str | None = DAC, **identity) -> int:
     by `actor`."""
     with app.app_context():
         org = db.session.scalar(select(PartnerOrganisation).where(PartnerOrganisation.name == source))
-        referral = referrals.receive(db.session, actor, "phone" if org else "direct",
-                                     IDENTITY | identity, REFERRER, "Suivi à organiser.", source=org)
+        referral = referrals.receive(
+            db.session,
+            actor,
+            "phone" if org else "direct",
+            IDENTITY | identity,
+            REFERRER,
+            "Suivi à organiser.",
+            source=org,
+        )
         patient = referrals.decide(db.session, actor, referral, "accepted")
         db.session.commit()
         return patient.id
@@ -98,32 +124,43 @@ def make_patient(app, **fields) -> int:
 
 # --- search -------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def patients(app) -> dict[str, int]:
     """Four patients; two share some digits of Odile ROUQUETTE's birth date (15/03/1950)."""
     return {
         "ROUQUETTE Odile Marie": make_patient(app),
-        "SAINT-ÉTIENNE Jean-Pierre": make_patient(app, last_name="SAINT-ÉTIENNE",
-                                                  first_names="Jean-Pierre", birth_name="",
-                                                  birth_date=date(1948, 2, 1), sex="M"),
-        "BÉNÉZECH Élodie": make_patient(app, last_name="Bénézech", first_names="Élodie",
-                                        birth_name="", birth_date=date(1915, 3, 19)),
-        "CAZALS Anne": make_patient(app, last_name="Cazals", first_names="Anne", birth_name="",
-                                    birth_date=date(1950, 5, 3)),
+        "SAINT-ÉTIENNE Jean-Pierre": make_patient(
+            app,
+            last_name="SAINT-ÉTIENNE",
+            first_names="Jean-Pierre",
+            birth_name="",
+            birth_date=date(1948, 2, 1),
+            sex="M",
+        ),
+        "BÉNÉZECH Élodie": make_patient(
+            app, last_name="Bénézech", first_names="Élodie", birth_name="", birth_date=date(1915, 3, 19)
+        ),
+        "CAZALS Anne": make_patient(
+            app, last_name="Cazals", first_names="Anne", birth_name="", birth_date=date(1950, 5, 3)
+        ),
     }
 
 
-@pytest.mark.parametrize(("query", "expected"), [
-    ("rouquette", ["ROUQUETTE Odile Marie"]),
-    ("ODILE rouquette", ["ROUQUETTE Odile Marie"]),            # any order, any case
-    ("fabre", ["ROUQUETTE Odile Marie"]),                      # the birth name
-    ("benezech", ["BÉNÉZECH Élodie"]),                         # accents ignored
-    ("Saint Étienne", ["SAINT-ÉTIENNE Jean-Pierre"]),          # hyphens and accents ignored
-    ("jean-pierre", ["SAINT-ÉTIENNE Jean-Pierre"]),
-    ("15/03/1950", ["ROUQUETTE Odile Marie"]),                 # the birth date as typed
-    ("1950", ["CAZALS Anne", "ROUQUETTE Odile Marie"]),
-    ("dupont", []),
-])
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("rouquette", ["ROUQUETTE Odile Marie"]),
+        ("ODILE rouquette", ["ROUQUETTE Odile Marie"]),  # any order, any case
+        ("fabre", ["ROUQUETTE Odile Marie"]),  # the birth name
+        ("benezech", ["BÉNÉZECH Élodie"]),  # accents ignored
+        ("Saint Étienne", ["SAINT-ÉTIENNE Jean-Pierre"]),  # hyphens and accents ignored
+        ("jean-pierre", ["SAINT-ÉTIENNE Jean-Pierre"]),
+        ("15/03/1950", ["ROUQUETTE Odile Marie"]),  # the birth date as typed
+        ("1950", ["CAZALS Anne", "ROUQUETTE Odile Marie"]),
+        ("dupont", []),
+    ],
+)
 def test_patients_are_found_by_name_or_birth_date(client, as_role, patients, query, expected):
     as_role("clinician")
     response = client.get("/patients", query_string={"q": query})
@@ -145,6 +182,7 @@ def test_an_htmx_search_gets_only_the_results(client, as_role, patients):
 
 # --- the patient page ---------------------------------------------------------------------------
 
+
 def test_the_patient_page_shows_identity_referrals_dac_and_timeline(app, client, make_user, as_role):
     triage = make_user("assistant", name="Sandrine Duval")
     patient_id = admit(app, triage)
@@ -153,30 +191,40 @@ def test_the_patient_page_shows_identity_referrals_dac_and_timeline(app, client,
     assert response.status_code == 200
     text = page_text(response)
     assert "<h1>ROUQUETTE Odile Marie <small>(En suivi)</small></h1>" in text
-    for shown in ("15/03/1950 — née / né Fabre", "<dd>Femme</dd>",
-                  "3 rue de la Liberté 11000 Carcassonne", "04 68 11 22 33",
-                  "<dd>Oui — diabète de type 2</dd>", "<dt>Médecin traitant</dt><dd>aucun</dd>"):
+    for shown in (
+        "15/03/1950 — née / né Fabre",
+        "<dd>Femme</dd>",
+        "3 rue de la Liberté 11000 Carcassonne",
+        "04 68 11 22 33",
+        "<dd>Oui — diabète de type 2</dd>",
+        "<dt>Médecin traitant</dt><dd>aucun</dd>",
+    ):
         assert shown in text, shown
 
     with app.app_context():
         referral = db.session.scalar(select(Referral).where(Referral.patient_id == patient_id))
-        dac_id = db.session.scalar(select(PartnerOrganisation.id)
-                                   .where(PartnerOrganisation.name == DAC))
+        dac_id = db.session.scalar(select(PartnerOrganisation.id).where(PartnerOrganisation.name == DAC))
         received = date_fr(referral.received_at)  # in the site's timezone
-    assert (f'<a href="/adressages/{referral.id}">{referral.reference}</a> — reçu le '
-            f"{received} (Téléphone, {DAC}) : Accepté") in text
+    assert (
+        f'<a href="/adressages/{referral.id}">{referral.reference}</a> — reçu le '
+        f"{received} (Téléphone, {DAC}) : Accepté"
+    ) in text
     assert f'DAC du territoire : <a href="/annuaire/{dac_id}">{DAC}</a>' in text
 
     assert timeline(response) == [
-        ("Adressage reçu", f"Adressage {referral.reference} reçu (Téléphone, {DAC})",
-         "Sandrine Duval"),
-        ("Création du dossier", f"Patient créé depuis l'adressage {referral.reference}",
-         "Sandrine Duval"),
-        ("Rattachement d'adressage",
-         f"Adressage {referral.reference} rattaché au patient n° {patient_id}", "Sandrine Duval"),
+        ("Adressage reçu", f"Adressage {referral.reference} reçu (Téléphone, {DAC})", "Sandrine Duval"),
+        ("Création du dossier", f"Patient créé depuis l'adressage {referral.reference}", "Sandrine Duval"),
+        (
+            "Rattachement d'adressage",
+            f"Adressage {referral.reference} rattaché au patient n° {patient_id}",
+            "Sandrine Duval",
+        ),
         ("Décision de tri", f"Adressage {referral.reference} : Accepté", "Sandrine Duval"),
-        ("Changement de statut",
-         f"statut : Adressé → En suivi (adressage {referral.reference})", "Sandrine Duval"),
+        (
+            "Changement de statut",
+            f"statut : Adressé → En suivi (adressage {referral.reference})",
+            "Sandrine Duval",
+        ),
     ]
 
 
@@ -188,18 +236,30 @@ def test_each_view_of_a_patient_page_is_audited_with_the_viewer(app, client, aut
         assert client.get(f"/patients/{patient_id}").status_code == 200
         auth.logout()
     assert [(e.actor_id, e.object_id, e.summary) for e in events(app, "patient.view")] == [
-        (viewer.id, str(patient_id), "Consultation : fiche") for viewer in viewers]
+        (viewer.id, str(patient_id), "Consultation : fiche") for viewer in viewers
+    ]
 
 
 # --- editing the identity -----------------------------------------------------------------------
 
-@pytest.mark.parametrize(("changes", "field", "message"), [
-    ({"birth_date": (TODAY + timedelta(days=1)).isoformat()}, "birth_date",
-     "La date de naissance ne peut pas être dans le futur."),
-    ({"phone": "05 65"}, "phone", PHONE_MESSAGE),
-    ({"informed_on": (TODAY + timedelta(days=1)).isoformat()}, "informed_on",
-     "La date d'information ne peut pas être dans le futur."),
-], ids=["future birth date", "bad phone", "informed in the future"])
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        (
+            {"birth_date": (TODAY + timedelta(days=1)).isoformat()},
+            "birth_date",
+            "La date de naissance ne peut pas être dans le futur.",
+        ),
+        ({"phone": "05 65"}, "phone", PHONE_MESSAGE),
+        (
+            {"informed_on": (TODAY + timedelta(days=1)).isoformat()},
+            "informed_on",
+            "La date d'information ne peut pas être dans le futur.",
+        ),
+    ],
+    ids=["future birth date", "bad phone", "informed in the future"],
+)
 def test_a_refused_edit_says_why_and_changes_nothing(app, auth, as_role, changes, field, message):
     patient_id = make_patient(app)
     as_role("assistant")
@@ -214,14 +274,25 @@ def test_a_refused_edit_says_why_and_changes_nothing(app, auth, as_role, changes
 def test_an_edit_is_audited_by_field_names_without_values(app, client, auth, as_role):
     patient_id = make_patient(app)
     user = as_role("assistant")
-    response = auth.post(f"/patients/{patient_id}/modifier", EDIT_FORM | {
-        "last_name": "Rouquette-Azéma", "postcode": "11800", "commune": "Trèbes",
-        "phone": "05 65 36 73 87"})
+    response = auth.post(
+        f"/patients/{patient_id}/modifier",
+        EDIT_FORM
+        | {
+            "last_name": "Rouquette-Azéma",
+            "postcode": "11800",
+            "commune": "Trèbes",
+            "phone": "05 65 36 73 87",
+        },
+    )
     assert response.status_code == 303
     assert response.location == f"/patients/{patient_id}"
     patient = load(app, patient_id)
     assert (patient.last_name, patient.postcode, patient.commune, patient.phone) == (
-        "Rouquette-Azéma", "11800", "Trèbes", "0565367387")
+        "Rouquette-Azéma",
+        "11800",
+        "Trèbes",
+        "0565367387",
+    )
 
     (event,) = events(app, "patient.update")
     assert (event.actor_id, event.object_id) == (user.id, str(patient_id))
@@ -232,6 +303,7 @@ def test_an_edit_is_audited_by_field_names_without_values(app, client, auth, as_
 
 
 # --- status, and what a clinician may do --------------------------------------------------------
+
 
 def test_a_clinician_views_and_changes_the_status_but_cannot_edit(app, client, auth, as_role):
     patient_id = make_patient(app)
@@ -244,8 +316,9 @@ def test_a_clinician_views_and_changes_the_status_but_cannot_edit(app, client, a
     assert load(app, patient_id).status == "gp_found"
     (event,) = events(app, "patient.status")
     assert (event.actor_id, event.summary) == (user.id, "statut : En suivi → Médecin traitant trouvé")
-    assert ("Changement de statut", "statut : En suivi → Médecin traitant trouvé", user.name) in \
-        timeline(client.get(f"/patients/{patient_id}"))
+    assert ("Changement de statut", "statut : En suivi → Médecin traitant trouvé", user.name) in timeline(
+        client.get(f"/patients/{patient_id}")
+    )
 
     refused = auth.post(f"/patients/{patient_id}/statut", {"status": "declined"})
     assert refused.status_code == 422
@@ -253,8 +326,9 @@ def test_a_clinician_views_and_changes_the_status_but_cannot_edit(app, client, a
 
     before = snapshot(app, patient_id)
     assert client.get(f"/patients/{patient_id}/modifier").status_code == 403
-    assert auth.post(f"/patients/{patient_id}/modifier",
-                     EDIT_FORM | {"last_name": "Piraté"}).status_code == 403
+    assert (
+        auth.post(f"/patients/{patient_id}/modifier", EDIT_FORM | {"last_name": "Piraté"}).status_code == 403
+    )
     assert snapshot(app, patient_id) == before
 
 
@@ -263,18 +337,39 @@ def test_a_clinician_views_and_changes_the_status_but_cannot_edit(app, client, a
 HAS_GP = {"gp_status": "has", "gp_name": "Dr Vidal"}
 
 
-@pytest.mark.parametrize(("patient", "data", "field", "message"), [
-    ({}, {}, "patient_informed",
-     "Le patient doit être informé de la transmission au DAC (il peut s'y opposer)."),
-    (HAS_GP, {"patient_informed": "y"}, "gp_informed",
-     "Le médecin traitant doit être informé de la transmission."),
-    ({"objected": True}, {"patient_informed": "y"}, "patient_informed",
-     "Le patient s'est opposé au partage de ses données : pas de transmission au DAC."),
-    ({}, {"patient_informed": "y", "handover_on": (TODAY + timedelta(days=1)).isoformat()},
-     "handover_on", "La date de transmission ne peut pas être dans le futur."),
-], ids=["patient not informed", "GP not informed", "patient objected", "future date"])
-def test_a_dac_handover_is_refused_until_people_are_informed(app, auth, as_role, patient, data,
-                                                             field, message):
+@pytest.mark.parametrize(
+    ("patient", "data", "field", "message"),
+    [
+        (
+            {},
+            {},
+            "patient_informed",
+            "Le patient doit être informé de la transmission au DAC (il peut s'y opposer).",
+        ),
+        (
+            HAS_GP,
+            {"patient_informed": "y"},
+            "gp_informed",
+            "Le médecin traitant doit être informé de la transmission.",
+        ),
+        (
+            {"objected": True},
+            {"patient_informed": "y"},
+            "patient_informed",
+            "Le patient s'est opposé au partage de ses données : pas de transmission au DAC.",
+        ),
+        (
+            {},
+            {"patient_informed": "y", "handover_on": (TODAY + timedelta(days=1)).isoformat()},
+            "handover_on",
+            "La date de transmission ne peut pas être dans le futur.",
+        ),
+    ],
+    ids=["patient not informed", "GP not informed", "patient objected", "future date"],
+)
+def test_a_dac_handover_is_refused_until_people_are_informed(
+    app, auth, as_role, patient, data, field, message
+):
     patient_id = make_patient(app, **patient)
     as_role("clinician")
     before = snapshot(app, patient_id)
@@ -288,23 +383,30 @@ def test_a_dac_handover_is_refused_until_people_are_informed(app, auth, as_role,
 def test_a_dac_handover_is_stored_shown_and_audited(app, client, auth, as_role):
     patient_id = make_patient(app, **HAS_GP)
     user = as_role("assistant")
-    response = auth.post(f"/patients/{patient_id}/dac", {
-        "handover_on": TODAY.isoformat(), "patient_informed": "y", "gp_informed": "y"})
+    response = auth.post(
+        f"/patients/{patient_id}/dac",
+        {"handover_on": TODAY.isoformat(), "patient_informed": "y", "gp_informed": "y"},
+    )
     assert response.status_code == 303
     patient = load(app, patient_id)
     assert (patient.dac_handover_on, patient.dac_patient_informed, patient.dac_gp_informed) == (
-        TODAY, True, True)
+        TODAY,
+        True,
+        True,
+    )
     said = f"Transmission au DAC le {TODAY:%d/%m/%Y} (patient informé, médecin traitant informé)"
     (event,) = events(app, "patient.dac_handover")
     assert (event.actor_id, event.summary) == (user.id, said)
     text = page_text(client.get(f"/patients/{patient_id}"))
     assert "Transmission au DAC enregistrée." in text
-    assert (f"Situation transmise au DAC le {TODAY:%d/%m/%Y} (patient informé, médecin traitant "
-            "informé).") in text
+    assert (
+        f"Situation transmise au DAC le {TODAY:%d/%m/%Y} (patient informé, médecin traitant informé)."
+    ) in text
     assert "Enregistrer la transmission" not in text
 
 
 # --- the reporting role -------------------------------------------------------------------------
+
 
 def test_the_reporting_role_never_sees_a_patient(app, client, auth, as_role):
     """403 on every patient and referral page, reads and writes; not a name anywhere."""
@@ -313,16 +415,25 @@ def test_the_reporting_role_never_sees_a_patient(app, client, auth, as_role):
         referral_id = db.session.scalar(select(Referral.id))
     as_role("reporting")
     before = snapshot(app, patient_id)
-    reads = ["/patients", "/patients?q=rouquette", f"/patients/{patient_id}",
-             f"/patients/{patient_id}/modifier", "/adressages", "/adressages?statut=tous",
-             "/adressages/compteurs", f"/adressages/{referral_id}", "/adressages/nouveau"]
-    writes = {f"/patients/{patient_id}/modifier": EDIT_FORM,
-              f"/patients/{patient_id}/statut": {"status": "gp_found"},
-              f"/patients/{patient_id}/dac": {"handover_on": TODAY.isoformat(),
-                                              "patient_informed": "y"},
-              f"/adressages/{referral_id}/decision": {"decision": "declined"},
-              f"/adressages/{referral_id}/rattacher": {"patient_id": "nouveau"},
-              "/adressages/nouveau": EDIT_FORM}
+    reads = [
+        "/patients",
+        "/patients?q=rouquette",
+        f"/patients/{patient_id}",
+        f"/patients/{patient_id}/modifier",
+        "/adressages",
+        "/adressages?statut=tous",
+        "/adressages/compteurs",
+        f"/adressages/{referral_id}",
+        "/adressages/nouveau",
+    ]
+    writes = {
+        f"/patients/{patient_id}/modifier": EDIT_FORM,
+        f"/patients/{patient_id}/statut": {"status": "gp_found"},
+        f"/patients/{patient_id}/dac": {"handover_on": TODAY.isoformat(), "patient_informed": "y"},
+        f"/adressages/{referral_id}/decision": {"decision": "declined"},
+        f"/adressages/{referral_id}/rattacher": {"patient_id": "nouveau"},
+        "/adressages/nouveau": EDIT_FORM,
+    }
     responses = [(url, client.get(url)) for url in reads]
     responses += [(url, auth.post(url, data)) for url, data in writes.items()]
     responses += [(url, client.get(url, headers={"HX-Request": "true"})) for url in reads[:2]]

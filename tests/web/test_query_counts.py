@@ -85,8 +85,7 @@ def pages(ids: dict) -> list[tuple[str, str, bool]]:
 
 def count_queries(app, client, ids) -> dict[str, int]:
     # "mes vacations" sends the user to their own member page.
-    return page_queries(app, client, pages(ids),
-                        lambda label: 302 if label == "mes vacations" else 200)
+    return page_queries(app, client, pages(ids), lambda label: 302 if label == "mes vacations" else 200)
 
 
 def ids_of(app, admin: StaffUser) -> dict:
@@ -96,25 +95,40 @@ def ids_of(app, admin: StaffUser) -> dict:
     with app.app_context():
         follow_up = select(Patient.id).where(Patient.status == "follow_up")
         patient = db.session.scalar(
-            select(Appointment.patient_id).where(Appointment.patient_id.in_(follow_up))
-            .group_by(Appointment.patient_id).order_by(db.func.count().desc()).limit(1))
-        appointment = db.session.scalar(select(Appointment.id).where(
-            Appointment.status == "booked", Appointment.starts_at > utcnow()).limit(1))
-        contact = db.session.execute(select(PartnerContact.organisation_id, PartnerContact.id)
-                                     .limit(1)).one()
+            select(Appointment.patient_id)
+            .where(Appointment.patient_id.in_(follow_up))
+            .group_by(Appointment.patient_id)
+            .order_by(db.func.count().desc())
+            .limit(1)
+        )
+        appointment = db.session.scalar(
+            select(Appointment.id)
+            .where(Appointment.status == "booked", Appointment.starts_at > utcnow())
+            .limit(1)
+        )
+        contact = db.session.execute(select(PartnerContact.organisation_id, PartnerContact.id).limit(1)).one()
         organisation = db.session.get(PartnerOrganisation, contact[0])
         _, link_token = partners.create_referral_link(db.session, None, organisation, "test")
-        member = db.session.scalar(select(TeamMember).where(TeamMember.profession == "medecin")
-                                   .order_by(TeamMember.id).limit(1))
+        member = db.session.scalar(
+            select(TeamMember).where(TeamMember.profession == "medecin").order_by(TeamMember.id).limit(1)
+        )
         ics_token = planning.new_calendar_token(db.session, None, member)
         if db.session.scalar(select(TeamMember.id).where(TeamMember.staff_user_id == admin.id)) is None:
             member.staff_user_id = admin.id  # "mes vacations" are this doctor's
         referral = db.session.scalar(select(Referral.id).order_by(Referral.status != "new").limit(1))
         db.session.commit()
-        return {"today": datetime.now(zone).date(), "patient": patient,
-                "appointment": appointment, "partner": contact[0], "contact": contact[1],
-                "member": member.id, "referral": referral, "admin": admin.id,
-                "link_token": link_token, "ics_token": ics_token}
+        return {
+            "today": datetime.now(zone).date(),
+            "patient": patient,
+            "appointment": appointment,
+            "partner": contact[0],
+            "contact": contact[1],
+            "member": member.id,
+            "referral": referral,
+            "admin": admin.id,
+            "link_token": link_token,
+            "ics_token": ics_token,
+        }
 
 
 @pytest.fixture
@@ -124,8 +138,7 @@ def admin_client(app, client, make_user, auth):
     return admin
 
 
-def test_every_page_reads_the_database_at_most_8_times_whatever_the_data_size(app, client,
-                                                                               admin_client):
+def test_every_page_reads_the_database_at_most_8_times_whatever_the_data_size(app, client, admin_client):
     zone = ZoneInfo(app.config["SITE"]["timezone"])
     today = datetime.now(zone).date()
     with app.app_context():

@@ -29,31 +29,60 @@ from tests.conftest import csrf_from
 DAC = "DAC de l'Aude"
 HOSPITAL = "Centre hospitalier de Carcassonne"
 INVALID_LINK = "Ce lien d'adressage n'est pas valide"
-DUPLICATES_FIRST = ("Des patients existants correspondent à cette identité : confirmez d'abord "
-                    "s'il s'agit de l'un d'eux.")
-IDENTITY = {"last_name": "Rouquette", "first_names": "Odile Marie", "birth_name": "Fabre",
-            "birth_date": date(1950, 3, 15), "sex": "F", "phone": "04 68 11 22 33", "email": "",
-            "address": "3 rue de la Liberté", "postcode": "11000", "commune": "Carcassonne",
-            "ald": "yes", "ald_label": "diabète de type 2", "gp_status": "none", "gp_name": ""}
-REFERRER = {"referrer_name": "Inès Barthe", "referrer_profession": "infirmière libérale",
-            "referrer_phone": "", "referrer_email": "ines.barthe@exemple.fr"}
+DUPLICATES_FIRST = (
+    "Des patients existants correspondent à cette identité : confirmez d'abord s'il s'agit de l'un d'eux."
+)
+IDENTITY = {
+    "last_name": "Rouquette",
+    "first_names": "Odile Marie",
+    "birth_name": "Fabre",
+    "birth_date": date(1950, 3, 15),
+    "sex": "F",
+    "phone": "04 68 11 22 33",
+    "email": "",
+    "address": "3 rue de la Liberté",
+    "postcode": "11000",
+    "commune": "Carcassonne",
+    "ald": "yes",
+    "ald_label": "diabète de type 2",
+    "gp_status": "none",
+    "gp_name": "",
+}
+REFERRER = {
+    "referrer_name": "Inès Barthe",
+    "referrer_profession": "infirmière libérale",
+    "referrer_phone": "",
+    "referrer_email": "ines.barthe@exemple.fr",
+}
 REASON = "Plus de médecin traitant depuis son départ en retraite ; suivi à organiser."
 # The partner's form as a browser sends it (dates as <input type="date"> sends them).
 FORM = IDENTITY | {"birth_date": "1950-03-15"} | REFERRER | {"reason": REASON}
 # What must never come back to a partner, nor go out in an e-mail.
-PATIENT_TRACES = ("Rouquette", "ROUQUETTE", "Odile", "Fabre", "15/03/1950", "1950-03-15",
-                  "Liberté", "0468112233", "04 68 11 22 33", "diabète")
+PATIENT_TRACES = (
+    "Rouquette",
+    "ROUQUETTE",
+    "Odile",
+    "Fabre",
+    "15/03/1950",
+    "1950-03-15",
+    "Liberté",
+    "0468112233",
+    "04 68 11 22 33",
+    "diabète",
+)
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
 
 def page_text(response) -> str:
     return html.unescape(response.get_data(as_text=True))
 
 
 def field_error(response, field: str) -> str:
-    match = re.search(rf'<p class="error" id="{field}-erreur"[^>]*>(.*?)</p>',
-                      response.get_data(as_text=True), re.S)
+    match = re.search(
+        rf'<p class="error" id="{field}-erreur"[^>]*>(.*?)</p>', response.get_data(as_text=True), re.S
+    )
     return html.unescape(match.group(1)) if match else ""
 
 
@@ -71,8 +100,10 @@ def send_form(client, token: str, csrf_token: str | None = None, **changes):
 def stored(app) -> dict[str, int]:
     """How many referrals, patients and queued e-mails the database holds."""
     with app.app_context():
-        return {model.__name__: db.session.scalar(select(func.count()).select_from(model))
-                for model in (Referral, Patient, OutboundEmail)}
+        return {
+            model.__name__: db.session.scalar(select(func.count()).select_from(model))
+            for model in (Referral, Patient, OutboundEmail)
+        }
 
 
 def org_id(app, name: str) -> int:
@@ -101,11 +132,18 @@ def make_referral(app, source: str | None = DAC, decision: str | None = None, **
     """A referral received by phone from `source` (a direct access when None), decided if asked."""
     with app.app_context():
         org = db.session.scalar(select(PartnerOrganisation).where(PartnerOrganisation.name == source))
-        referral = referrals.receive(db.session, None, "phone" if org else "direct",
-                                     IDENTITY | identity, REFERRER, REASON, source=org)
+        referral = referrals.receive(
+            db.session, None, "phone" if org else "direct", IDENTITY | identity, REFERRER, REASON, source=org
+        )
         if decision:
-            referrals.decide(db.session, None, referral, decision, "Hors critères",
-                             "sas" if decision == "declined" else None)
+            referrals.decide(
+                db.session,
+                None,
+                referral,
+                decision,
+                "Hors critères",
+                "sas" if decision == "declined" else None,
+            )
         db.session.commit()
         return referral.id
 
@@ -125,14 +163,19 @@ def row_ids(response) -> list[int]:
 
 def counters(response) -> dict[str, int]:
     """{"Nouveau": 2, "Accepté": 1, …} from the counters of the queue."""
-    return {label: int(n) for label, n in
-            re.findall(r">([^<>]+?) : <strong>(\d+)</strong>", page_text(response))}
+    return {
+        label: int(n) for label, n in re.findall(r">([^<>]+?) : <strong>(\d+)</strong>", page_text(response))
+    }
 
 
 def checklist(response) -> list[tuple[str, str, str, str]]:
     """(state, criterion, detail, what a screen reader says) for each line of the checklist."""
-    return re.findall(r'<li class="state-(\w+)"><strong>(.*?)</strong> — (.*?)\s*'
-                      r'<span class="visually-hidden">\((.*?)\)</span></li>', page_text(response), re.S)
+    return re.findall(
+        r'<li class="state-(\w+)"><strong>(.*?)</strong> — (.*?)\s*'
+        r'<span class="visually-hidden">\((.*?)\)</span></li>',
+        page_text(response),
+        re.S,
+    )
 
 
 @pytest.fixture
@@ -146,6 +189,7 @@ def dac_link(app) -> tuple[int, str]:
 
 
 # --- the partner's private link -----------------------------------------------------------------
+
 
 def test_the_link_shows_the_form_with_the_partners_name(client, dac_link):
     response = client.get(f"/adressage/{dac_link[1]}")
@@ -171,11 +215,18 @@ def test_a_referral_through_the_link_gives_a_reference_and_nothing_back(app, cli
         (referral,) = db.session.scalars(select(Referral)).all()
         link = db.session.get(PartnerReferralLink, link_id)
         assert (referral.reference, referral.channel, referral.source_id, referral.link_id) == (
-            reference, "link", org_id(app, DAC), link_id)
+            reference,
+            "link",
+            org_id(app, DAC),
+            link_id,
+        )
         assert reference == f"DAL-{referral.received_at:%Y}-{referral.id:05d}"
         assert (referral.status, referral.patient_id, referral.received_by_id) == ("new", None, None)
         assert (referral.last_name, referral.birth_date, referral.phone) == (
-            "Rouquette", date(1950, 3, 15), "0468112233")
+            "Rouquette",
+            date(1950, 3, 15),
+            "0468112233",
+        )
         assert link.last_used_at == referral.received_at
     assert stored(app)["Patient"] == 0  # a patient exists only once triage resolves the identity
 
@@ -198,8 +249,9 @@ def test_a_link_that_is_no_longer_valid_gets_a_clear_page_and_no_form(app, clien
         if case == "revoked":
             partners.revoke_referral_link(db.session, None, link)
         elif case == "archived partner":
-            partners.set_archived(db.session, None,
-                                  db.session.get(PartnerOrganisation, link.organisation_id), True)
+            partners.set_archived(
+                db.session, None, db.session.get(PartnerOrganisation, link.organisation_id), True
+            )
         db.session.commit()
     if case == "unknown":
         token = token[:-4] + "AAAA"
@@ -245,21 +297,38 @@ def test_unknown_links_from_one_address_are_stopped_after_the_limit(client):
 TOMORROW = (date.today() + timedelta(days=1)).isoformat()
 
 
-@pytest.mark.parametrize(("changes", "field", "message"), [
-    ({"birth_date": TOMORROW}, "birth_date", "La date de naissance ne peut pas être dans le futur."),
-    ({"birth_date": "1899-12-31"}, "birth_date", "La date de naissance doit être postérieure à 1900."),
-    ({"birth_date": "31/02/1950"}, "birth_date", "Date invalide : jj/mm/aaaa attendu (ex. 22/11/2026)."),
-    ({"postcode": "1100"}, "postcode", POSTCODE_MESSAGE),
-    ({"last_name": "  "}, "last_name", "Le nom est obligatoire."),
-    ({"first_names": ""}, "first_names", "Le prénom est obligatoire."),
-    ({"sex": None}, "sex", "Indiquez le sexe."),
-    ({"reason": "x" * 10240}, "reason", "1000 caractères au plus (10240 saisis)."),
-    ({"referrer_phone": "", "referrer_email": ""}, "referrer_phone",
-     "Indiquez un téléphone ou un e-mail pour vous joindre."),
-], ids=["future birth", "before 1900", "unreadable date", "postcode", "no last name",
-        "no first name", "no sex", "10 KB reason", "no way to reach the referrer"])
-def test_bad_input_on_the_public_form_says_why_and_stores_nothing(app, client, dac_link, changes,
-                                                                   field, message):
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"birth_date": TOMORROW}, "birth_date", "La date de naissance ne peut pas être dans le futur."),
+        ({"birth_date": "1899-12-31"}, "birth_date", "La date de naissance doit être postérieure à 1900."),
+        ({"birth_date": "31/02/1950"}, "birth_date", "Date invalide : jj/mm/aaaa attendu (ex. 22/11/2026)."),
+        ({"postcode": "1100"}, "postcode", POSTCODE_MESSAGE),
+        ({"last_name": "  "}, "last_name", "Le nom est obligatoire."),
+        ({"first_names": ""}, "first_names", "Le prénom est obligatoire."),
+        ({"sex": None}, "sex", "Indiquez le sexe."),
+        ({"reason": "x" * 10240}, "reason", "1000 caractères au plus (10240 saisis)."),
+        (
+            {"referrer_phone": "", "referrer_email": ""},
+            "referrer_phone",
+            "Indiquez un téléphone ou un e-mail pour vous joindre.",
+        ),
+    ],
+    ids=[
+        "future birth",
+        "before 1900",
+        "unreadable date",
+        "postcode",
+        "no last name",
+        "no first name",
+        "no sex",
+        "10 KB reason",
+        "no way to reach the referrer",
+    ],
+)
+def test_bad_input_on_the_public_form_says_why_and_stores_nothing(
+    app, client, dac_link, changes, field, message
+):
     before = stored(app)
     response = send_form(client, dac_link[1], **changes)
     assert response.status_code == 422
@@ -281,9 +350,11 @@ def test_the_public_form_without_csrf_token_is_refused(app, client, dac_link):
 
 # --- staff entry --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(("channel", "stored_channel"), [("phone", "phone"), ("fax", "fax")])
-def test_an_assistant_records_a_referral_received_from_a_partner(app, client, auth, as_role,
-                                                                 channel, stored_channel):
+def test_an_assistant_records_a_referral_received_from_a_partner(
+    app, client, auth, as_role, channel, stored_channel
+):
     """A partner chosen: the channel is how it came."""
     user = as_role("assistant")
     dac = org_id(app, DAC)
@@ -292,7 +363,11 @@ def test_an_assistant_records_a_referral_received_from_a_partner(app, client, au
     (referral,) = all_referrals(app)
     assert response.location == f"/adressages/{referral.id}"
     assert (referral.channel, referral.source_id, referral.received_by_id, referral.link_id) == (
-        stored_channel, dac, user.id, None)
+        stored_channel,
+        dac,
+        user.id,
+        None,
+    )
     assert f"Adressage {referral.reference} enregistré." in page_text(client.get(response.location))
 
 
@@ -304,7 +379,11 @@ def test_a_direct_access_needs_no_referrer(app, auth, as_role):
     assert response.status_code == 303
     (referral,) = all_referrals(app)
     assert (referral.channel, referral.source_id, referral.referrer_name, referral.reason) == (
-        "direct", None, "", "")
+        "direct",
+        None,
+        "",
+        "",
+    )
     assert stored(app)["OutboundEmail"] == 0
 
 
@@ -318,11 +397,12 @@ def test_a_staff_referral_from_an_unknown_partner_is_refused(app, auth, as_role)
 
 
 def test_a_staff_entry_cannot_claim_to_come_through_a_partners_link(app, auth, as_role):
-    """"Lien partenaire" is not among the channels offered at the desk: a referral marked as
+    """ "Lien partenaire" is not among the channels offered at the desk: a referral marked as
     received through a link must have come through one."""
     as_role("assistant")
-    response = auth.post("/adressages/nouveau",
-                         FORM | {"source_id": str(org_id(app, DAC)), "channel": "link"})
+    response = auth.post(
+        "/adressages/nouveau", FORM | {"source_id": str(org_id(app, DAC)), "channel": "link"}
+    )
     assert response.status_code == 422
     assert field_error(response, "channel")
     assert all_referrals(app) == []
@@ -338,6 +418,7 @@ def test_a_clinician_cannot_record_a_referral(app, client, auth, as_role):
 
 # --- the triage queue ---------------------------------------------------------------------------
 
+
 @pytest.fixture
 def queue(app):
     """Four referrals: new from the DAC, new direct, accepted from the DAC, waiting from the
@@ -346,8 +427,7 @@ def queue(app):
         "new dac": make_referral(app, DAC, last_name="Abadie", birth_name=""),
         "new direct": make_referral(app, None, last_name="Bonnet", birth_name=""),
         "accepted dac": make_referral(app, DAC, "accepted", last_name="Cazals", birth_name=""),
-        "waiting hospital": make_referral(app, HOSPITAL, "waiting_list", last_name="Durand",
-                                          birth_name=""),
+        "waiting hospital": make_referral(app, HOSPITAL, "waiting_list", last_name="Durand", birth_name=""),
     }
 
 
@@ -369,7 +449,11 @@ def test_the_queue_filters_by_status_and_source_and_counts(app, client, as_role,
         assert response.status_code == 200
         assert {by_id[i] for i in row_ids(response)} == names, query
     assert counters(client.get("/adressages")) == {
-        "Nouveau": 2, "Accepté": 1, "Liste d'attente": 1, "Refusé": 0}
+        "Nouveau": 2,
+        "Accepté": 1,
+        "Liste d'attente": 1,
+        "Refusé": 0,
+    }
 
 
 def test_an_htmx_filter_gets_only_the_rows(client, as_role, queue):
@@ -382,12 +466,12 @@ def test_an_htmx_filter_gets_only_the_rows(client, as_role, queue):
     assert "HX-Request" in response.headers["Vary"]
 
 
-def test_an_inline_accept_returns_the_row_and_refreshes_the_counters(app, client, auth, as_role,
-                                                                     queue):
+def test_an_inline_accept_returns_the_row_and_refreshes_the_counters(app, client, auth, as_role, queue):
     as_role("assistant")
     rid = queue["new dac"]
-    response = auth.post(f"/adressages/{rid}/decision", {"decision": "accepted"},
-                         headers={"HX-Request": "true"})
+    response = auth.post(
+        f"/adressages/{rid}/decision", {"decision": "accepted"}, headers={"HX-Request": "true"}
+    )
     assert response.status_code == 200
     body = page_text(response).strip()
     assert "<html" not in body
@@ -403,48 +487,69 @@ def test_an_inline_accept_returns_the_row_and_refreshes_the_counters(app, client
     assert counters(refreshed) == {"Nouveau": 1, "Accepté": 2, "Liste d'attente": 1, "Refusé": 0}
 
 
-@pytest.mark.parametrize(("data", "messages"), [
-    ({}, {"decline_reason": "Indiquez le motif du refus.",
-          "orientation": "Indiquez vers qui le patient est orienté."}),
-    ({"decline_reason": "Hors territoire"},
-     {"orientation": "Indiquez vers qui le patient est orienté."}),
-    ({"decline_reason": "Hors territoire", "orientation": "partner",
-      "orientation_partner": "Boulangerie Sanchez"},
-     {"orientation_partner": "Choisissez le partenaire de l'annuaire."}),
-    ({"decline_reason": "Hors territoire", "orientation": "other"},
-     {"orientation_detail": "Précisez l'orientation."}),
-], ids=["nothing", "no orientation", "unknown partner", "other without detail"])
-def test_an_inline_decline_says_what_is_missing_in_the_row(app, auth, as_role, queue, data,
-                                                           messages):
+@pytest.mark.parametrize(
+    ("data", "messages"),
+    [
+        (
+            {},
+            {
+                "decline_reason": "Indiquez le motif du refus.",
+                "orientation": "Indiquez vers qui le patient est orienté.",
+            },
+        ),
+        ({"decline_reason": "Hors territoire"}, {"orientation": "Indiquez vers qui le patient est orienté."}),
+        (
+            {
+                "decline_reason": "Hors territoire",
+                "orientation": "partner",
+                "orientation_partner": "Boulangerie Sanchez",
+            },
+            {"orientation_partner": "Choisissez le partenaire de l'annuaire."},
+        ),
+        (
+            {"decline_reason": "Hors territoire", "orientation": "other"},
+            {"orientation_detail": "Précisez l'orientation."},
+        ),
+    ],
+    ids=["nothing", "no orientation", "unknown partner", "other without detail"],
+)
+def test_an_inline_decline_says_what_is_missing_in_the_row(app, auth, as_role, queue, data, messages):
     """422: the row comes back with each message under its field; nothing is decided or sent."""
     as_role("assistant")
     rid = queue["new dac"]
     before = stored(app)
-    response = auth.post(f"/adressages/{rid}/decision", {"decision": "declined", **data},
-                         headers={"HX-Request": "true"})
+    response = auth.post(
+        f"/adressages/{rid}/decision", {"decision": "declined", **data}, headers={"HX-Request": "true"}
+    )
     assert response.status_code == 422
     body = response.get_data(as_text=True)
     assert "<html" not in body and body.strip().startswith(f'<tr id="adressage-{rid}">')
     assert "<details open>" in body
-    shown = {f: field_error(response, f"{f}-{rid}") for f in
-             ("decline_reason", "orientation", "orientation_partner", "orientation_detail")}
+    shown = {
+        f: field_error(response, f"{f}-{rid}")
+        for f in ("decline_reason", "orientation", "orientation_partner", "orientation_detail")
+    }
     assert {f: m for f, m in shown.items() if m} == messages
     assert load(app, Referral, rid).status == "new"
     assert stored(app) == before
 
 
-def test_a_decline_to_the_sas_is_recorded_and_told_by_reference_only(app, client, auth, as_role,
-                                                                     queue):
+def test_a_decline_to_the_sas_is_recorded_and_told_by_reference_only(app, client, auth, as_role, queue):
     user = as_role("assistant")
     rid = queue["new dac"]
-    response = auth.post(f"/adressages/{rid}/decision", {
-        "decision": "declined", "decline_reason": "Besoin de soins non programmés",
-        "orientation": "sas"})
+    response = auth.post(
+        f"/adressages/{rid}/decision",
+        {"decision": "declined", "decline_reason": "Besoin de soins non programmés", "orientation": "sas"},
+    )
     assert response.status_code == 303
     assert response.location == f"/adressages/{rid}"
     referral = load(app, Referral, rid)
     assert (referral.status, referral.orientation, referral.decline_reason, referral.decided_by_id) == (
-        "declined", "sas", "Besoin de soins non programmés", user.id)
+        "declined",
+        "sas",
+        "Besoin de soins non programmés",
+        user.id,
+    )
     assert load(app, Patient, referral.patient_id).status == "declined"
 
     decision = emails(app)[-1]
@@ -464,12 +569,24 @@ def test_a_decline_to_a_partner_names_it(app, client, auth, as_role, queue):
     page = page_text(client.get(f"/adressages/{rid}"))
     assert 'hx-get="/annuaire/suggestions"' in page and '<datalist id="partenaires">' in page
     typed = DAC.split()[0][:4].lower()  # a few letters typed in the field
-    suggested = page_text(client.get("/annuaire/suggestions", query_string={
-        "orientation_partner": typed}, headers={"HX-Request": "true"}))
+    suggested = page_text(
+        client.get(
+            "/annuaire/suggestions",
+            query_string={"orientation_partner": typed},
+            headers={"HX-Request": "true"},
+        )
+    )
     assert f'<option value="{DAC}">' in suggested and "<html" not in suggested
-    response = auth.post(f"/adressages/{rid}/decision", {
-        "decision": "declined", "decline_reason": "Situation complexe à domicile",
-        "orientation": "partner", "orientation_partner": DAC, "orientation_detail": "appel fait"})
+    response = auth.post(
+        f"/adressages/{rid}/decision",
+        {
+            "decision": "declined",
+            "decline_reason": "Situation complexe à domicile",
+            "orientation": "partner",
+            "orientation_partner": DAC,
+            "orientation_detail": "appel fait",
+        },
+    )
     assert response.status_code == 303
     referral = load(app, Referral, rid)
     assert (referral.orientation, referral.orientation_partner_id) == ("partner", org_id(app, DAC))
@@ -479,16 +596,36 @@ def test_a_decline_to_a_partner_names_it(app, client, auth, as_role, queue):
 
 # --- the triage screen --------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("identity", "expected"), [
-    ({}, [("met", "Habite le territoire", "code postal 11000 dans la zone du site", "rempli"),
-          ("met", "Affection de longue durée (ALD)", "diabète de type 2", "rempli"),
-          ("met", "Sans médecin traitant", "aucun médecin traitant déclaré", "rempli")]),
-    ({"postcode": "12000", "commune": "Rodez", "ald": "unknown", "ald_label": "",
-      "gp_status": "has", "gp_name": "Dr Vidal"},
-     [("not_met", "Habite le territoire", "12000 Rodez hors de la zone du site", "non rempli"),
-      ("unknown", "Affection de longue durée (ALD)", "à vérifier (ALD probable ?)", "à vérifier"),
-      ("not_met", "Sans médecin traitant", "médecin traitant : Dr Vidal", "non rempli")]),
-], ids=["eligible", "outside, ALD unknown, has a GP"])
+
+@pytest.mark.parametrize(
+    ("identity", "expected"),
+    [
+        (
+            {},
+            [
+                ("met", "Habite le territoire", "code postal 11000 dans la zone du site", "rempli"),
+                ("met", "Affection de longue durée (ALD)", "diabète de type 2", "rempli"),
+                ("met", "Sans médecin traitant", "aucun médecin traitant déclaré", "rempli"),
+            ],
+        ),
+        (
+            {
+                "postcode": "12000",
+                "commune": "Rodez",
+                "ald": "unknown",
+                "ald_label": "",
+                "gp_status": "has",
+                "gp_name": "Dr Vidal",
+            },
+            [
+                ("not_met", "Habite le territoire", "12000 Rodez hors de la zone du site", "non rempli"),
+                ("unknown", "Affection de longue durée (ALD)", "à vérifier (ALD probable ?)", "à vérifier"),
+                ("not_met", "Sans médecin traitant", "médecin traitant : Dr Vidal", "non rempli"),
+            ],
+        ),
+    ],
+    ids=["eligible", "outside, ALD unknown, has a GP"],
+)
 def test_the_triage_screen_shows_the_eligibility_checklist(app, client, as_role, identity, expected):
     as_role("clinician")
     rid = make_referral(app, **identity)
@@ -505,16 +642,21 @@ def test_viewing_a_referral_is_audited_with_the_viewers_name(app, client, as_rol
         rows = db.session.execute(
             select(AuditEvent.object_id, AuditEvent.summary, StaffUser.name)
             .join(StaffUser, AuditEvent.actor_id == StaffUser.id)
-            .where(AuditEvent.action == "referral.view")).all()
+            .where(AuditEvent.action == "referral.view")
+        ).all()
         reference = db.session.get(Referral, rid).reference
-    assert [tuple(r) for r in rows] == [
-        (str(rid), f"Consultation de l'adressage {reference}", user.name)]
+    assert [tuple(r) for r in rows] == [(str(rid), f"Consultation de l'adressage {reference}", user.name)]
 
 
 # --- duplicates ---------------------------------------------------------------------------------
 
-SAINT_ETIENNE = {"last_name": "SAINT-ÉTIENNE", "first_names": "Jean-Pierre", "birth_name": "",
-                 "birth_date": date(1948, 2, 1), "sex": "M"}
+SAINT_ETIENNE = {
+    "last_name": "SAINT-ÉTIENNE",
+    "first_names": "Jean-Pierre",
+    "birth_name": "",
+    "birth_date": date(1948, 2, 1),
+    "sex": "M",
+}
 
 
 @pytest.fixture
@@ -524,13 +666,13 @@ def duplicate(app):
     return {
         "existing": make_patient(app, **SAINT_ETIENNE, status="discharged"),
         "other": make_patient(app, **SAINT_ETIENNE | {"last_name": "MARTY", "first_names": "Paul"}),
-        "referral": make_referral(app, **SAINT_ETIENNE | {"last_name": "saint etienne",
-                                                          "first_names": "jean pierre"}),
+        "referral": make_referral(
+            app, **SAINT_ETIENNE | {"last_name": "saint etienne", "first_names": "jean pierre"}
+        ),
     }
 
 
-def test_a_probable_duplicate_is_listed_and_decided_only_once_resolved(app, client, auth, as_role,
-                                                                       duplicate):
+def test_a_probable_duplicate_is_listed_and_decided_only_once_resolved(app, client, auth, as_role, duplicate):
     as_role("assistant")
     rid, existing = duplicate["referral"], duplicate["existing"]
     text = page_text(client.get(f"/adressages/{rid}"))
@@ -571,8 +713,7 @@ def test_a_referral_that_matches_nobody_after_all_gets_a_new_patient(app, auth, 
 def test_attaching_to_a_patient_who_is_not_a_match_is_refused(app, auth, as_role, duplicate, chosen):
     as_role("assistant")
     rid = duplicate["referral"]
-    response = auth.post(f"/adressages/{rid}/rattacher",
-                         {"patient_id": str(duplicate.get(chosen, chosen))})
+    response = auth.post(f"/adressages/{rid}/rattacher", {"patient_id": str(duplicate.get(chosen, chosen))})
     assert response.status_code == 400
     assert load(app, Referral, rid).patient_id is None
     assert stored(app)["Patient"] == 2
@@ -581,8 +722,9 @@ def test_attaching_to_a_patient_who_is_not_a_match_is_refused(app, auth, as_role
 def test_a_direct_access_with_a_partner_is_refused(app, auth, as_role):
     """'Accès direct' as the channel with a partner chosen is a contradiction: nothing stored."""
     as_role("assistant")
-    response = auth.post("/adressages/nouveau", FORM | {"source_id": str(org_id(app, DAC)),
-                                                        "channel": "direct"})
+    response = auth.post(
+        "/adressages/nouveau", FORM | {"source_id": str(org_id(app, DAC)), "channel": "direct"}
+    )
     assert response.status_code == 422
     assert "Un accès direct n'a pas de partenaire" in page_text(response)
     assert all_referrals(app) == []
@@ -591,8 +733,10 @@ def test_a_direct_access_with_a_partner_is_refused(app, auth, as_role):
 def test_a_birth_date_typed_the_french_way_is_understood(app, client, dac_link):
     """22/11/1950 works as well as the date picker's 1950-11-22 (browsers without one)."""
     page = client.get(f"/adressage/{dac_link[1]}")
-    response = client.post(f"/adressage/{dac_link[1]}", data=FORM | {
-        "csrf_token": csrf_from(page.get_data(as_text=True)), "birth_date": "22/11/1950"})
+    response = client.post(
+        f"/adressage/{dac_link[1]}",
+        data=FORM | {"csrf_token": csrf_from(page.get_data(as_text=True)), "birth_date": "22/11/1950"},
+    )
     assert response.status_code == 201
     (referral,) = all_referrals(app)
     assert referral.birth_date == date(1950, 11, 22)

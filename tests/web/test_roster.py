@@ -25,17 +25,39 @@ MORNING = (time(8, 30), time(12, 30))
 AFTERNOON = (time(13, 30), time(17, 30))
 VALID_RPPS = "10000000009"
 OTHER_VALID_RPPS = "10101010105"
-NEW_MEMBER = {"name": "Jeanne Audouy", "profession": "medecin", "team": "flexible",
-              "doctor_status": "retraite", "rpps": VALID_RPPS, "phone": "06 12 34 56 78",
-              "email": "J.Audouy@Exemple.fr", "staff_user_id": ""}
-OVERLAP = ("Ce membre a déjà une vacation le {day:%d/%m/%Y} de {start} à {end} : deux vacations "
-           "ne peuvent pas se chevaucher.")
+NEW_MEMBER = {
+    "name": "Jeanne Audouy",
+    "profession": "medecin",
+    "team": "flexible",
+    "doctor_status": "retraite",
+    "rpps": VALID_RPPS,
+    "phone": "06 12 34 56 78",
+    "email": "J.Audouy@Exemple.fr",
+    "staff_user_id": "",
+}
+OVERLAP = (
+    "Ce membre a déjà une vacation le {day:%d/%m/%Y} de {start} à {end} : deux vacations "
+    "ne peuvent pas se chevaucher."
+)
 NO_MEMBER = "Votre compte n'est relié à aucun membre"
-MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
-          "octobre", "novembre", "décembre")
+MONTHS = (
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+)
 
 
 # --- dates --------------------------------------------------------------------------------------
+
 
 def today() -> date:
     """The site's today (Europe/Paris), as the app computes it."""
@@ -77,6 +99,7 @@ def coming(month: int) -> date:
 
 # --- helpers ------------------------------------------------------------------------------------
 
+
 def page_text(response) -> str:
     return html.unescape(response.get_data(as_text=True))
 
@@ -87,20 +110,28 @@ def text_of(fragment: str) -> str:
 
 
 def field_error(response, field: str) -> str:
-    match = re.search(rf'<p class="error" id="{field}-erreur"[^>]*>(.*?)</p>',
-                      response.get_data(as_text=True), re.S)
+    match = re.search(
+        rf'<p class="error" id="{field}-erreur"[^>]*>(.*?)</p>', response.get_data(as_text=True), re.S
+    )
     return html.unescape(match.group(1)) if match else ""
 
 
-def make_member(app, name: str, profession: str = "medecin", team: str | None = None,
-                doctor_status: str | None = None, **fields) -> int:
+def make_member(
+    app,
+    name: str,
+    profession: str = "medecin",
+    team: str | None = None,
+    doctor_status: str | None = None,
+    **fields,
+) -> int:
     """A team member stored directly; doctors are retired volunteers unless told otherwise."""
     if profession == "medecin":
         doctor_status = doctor_status or "retraite"
     team = team or ("flexible" if profession == "medecin" else "stable")
     with app.app_context():
-        member = TeamMember(name=name, profession=profession, team=team,
-                            doctor_status=doctor_status, active=True, **fields)
+        member = TeamMember(
+            name=name, profession=profession, team=team, doctor_status=doctor_status, active=True, **fields
+        )
         db.session.add(member)
         db.session.commit()
         return member.id
@@ -109,18 +140,19 @@ def make_member(app, name: str, profession: str = "medecin", team: str | None = 
 def make_session(app, member_id: int, day: date, times=MORNING) -> int:
     with app.app_context():
         member = db.session.get(TeamMember, member_id)
-        added = roster.add_session(db.session, None, member, day, *times, PARIS,
-                                   today=today())
+        added = roster.add_session(db.session, None, member, day, *times, PARIS, today=today())
         db.session.commit()
         return added.id
 
 
-def make_pattern(app, member_id: int, weekday: int, valid_from: date,
-                 valid_until: date | None = None, times=MORNING) -> int:
+def make_pattern(
+    app, member_id: int, weekday: int, valid_from: date, valid_until: date | None = None, times=MORNING
+) -> int:
     with app.app_context():
         member = db.session.get(TeamMember, member_id)
-        pattern = roster.add_pattern(db.session, None, member, weekday, *times, valid_from,
-                                     valid_until, PARIS)
+        pattern = roster.add_pattern(
+            db.session, None, member, weekday, *times, valid_from, valid_until, PARIS
+        )
         db.session.commit()
         return pattern.id
 
@@ -140,8 +172,9 @@ def count(app, model) -> int:
 
 def events(app, prefix: str = "roster.") -> list[AuditEvent]:
     with app.app_context():
-        return db.session.scalars(select(AuditEvent).where(AuditEvent.action.startswith(prefix))
-                                  .order_by(AuditEvent.id)).all()
+        return db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action.startswith(prefix)).order_by(AuditEvent.id)
+        ).all()
 
 
 def actions(app) -> list[str]:
@@ -158,29 +191,38 @@ def member_form(**changes) -> dict:
 
 
 def session_form(day: date, half_day: str = "matin", **times) -> dict:
-    return {"vacation-day": day.isoformat(), "vacation-half_day": half_day,
-            **{f"vacation-{k}": v for k, v in times.items()}}
+    return {
+        "vacation-day": day.isoformat(),
+        "vacation-half_day": half_day,
+        **{f"vacation-{k}": v for k, v in times.items()},
+    }
 
 
-def pattern_form(weekday: int, valid_from: date, half_day: str = "matin",
-                 valid_until: date | None = None) -> dict:
-    return {"modele-weekday": str(weekday), "modele-half_day": half_day,
-            "modele-valid_from": valid_from.isoformat(),
-            "modele-valid_until": valid_until.isoformat() if valid_until else ""}
+def pattern_form(
+    weekday: int, valid_from: date, half_day: str = "matin", valid_until: date | None = None
+) -> dict:
+    return {
+        "modele-weekday": str(weekday),
+        "modele-half_day": half_day,
+        "modele-valid_from": valid_from.isoformat(),
+        "modele-valid_until": valid_until.isoformat() if valid_until else "",
+    }
 
 
 def upcoming_rows(response) -> list[str]:
     """The rows of "Prochaines vacations" on a member's page, as read."""
-    match = re.search(r'aria-labelledby="prochaines-titre".*?<tbody>(.*?)</tbody>',
-                      response.get_data(as_text=True), re.S)
+    match = re.search(
+        r'aria-labelledby="prochaines-titre".*?<tbody>(.*?)</tbody>', response.get_data(as_text=True), re.S
+    )
     return [text_of(row) for row in re.findall(r"<tr.*?</tr>", match.group(1), re.S)] if match else []
 
 
 def week_cells(response, monday: date) -> dict[tuple[date, str], str]:
     """{(day, "Matin" | "Après-midi"): what the cell of the week planning reads}."""
     cells = {}
-    for label, row in re.findall(r'<th scope="row">(Matin|Après-midi)</th>(.*?)</tr>',
-                                 response.get_data(as_text=True), re.S):
+    for label, row in re.findall(
+        r'<th scope="row">(Matin|Après-midi)</th>(.*?)</tr>', response.get_data(as_text=True), re.S
+    ):
         tds = re.findall(r"<td\b[^>]*>(.*?)</td>", row, re.S)
         assert len(tds) == 7, f"{label}: {len(tds)} cells"
         for offset, td in enumerate(tds):
@@ -189,8 +231,7 @@ def week_cells(response, monday: date) -> dict[tuple[date, str], str]:
 
 
 def week(client, monday: date, **headers):
-    response = client.get("/planning", query_string={"semaine": monday.isoformat()},
-                          headers=headers)
+    response = client.get("/planning", query_string={"semaine": monday.isoformat()}, headers=headers)
     assert response.status_code == 200
     return response
 
@@ -198,8 +239,7 @@ def week(client, monday: date, **headers):
 def month_halves(response, day: date) -> list[str]:
     """The half-day lines of `day`'s cell in the month planning."""
     body = response.get_data(as_text=True)
-    cell = re.search(rf'<td\b[^>]*>\s*<a href="/planning\?semaine={day.isoformat()}".*?</td>',
-                     body, re.S)
+    cell = re.search(rf'<td\b[^>]*>\s*<a href="/planning\?semaine={day.isoformat()}".*?</td>', body, re.S)
     assert cell, f"no cell for {day}"
     return [text_of(p) for p in re.findall(r'<p class="half[^"]*">(.*?)</p>', cell.group(0), re.S)]
 
@@ -222,6 +262,7 @@ def clinician(app, make_user, auth):
 
 # --- team members -------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("role", ["admin", "assistant"])
 def test_a_manager_adds_a_member_to_the_team(app, client, auth, as_role, role):
     user = as_role(role)
@@ -231,13 +272,19 @@ def test_a_manager_adds_a_member_to_the_team(app, client, auth, as_role, role):
         member = db.session.scalar(select(TeamMember))
     assert response.location == f"/equipe/{member.id}"
     assert (member.name, member.profession, member.team, member.doctor_status) == (
-        "Jeanne Audouy", "medecin", "flexible", "retraite")
-    assert (member.rpps, member.phone, member.email) == (VALID_RPPS, "0612345678",
-                                                         "j.audouy@exemple.fr")
+        "Jeanne Audouy",
+        "medecin",
+        "flexible",
+        "retraite",
+    )
+    assert (member.rpps, member.phone, member.email) == (VALID_RPPS, "0612345678", "j.audouy@exemple.fr")
     assert member.active and member.staff_user_id is None
     [event] = events(app)
     assert (event.action, event.actor_id, event.object_id) == (
-        "roster.member_create", user.id, str(member.id))
+        "roster.member_create",
+        user.id,
+        str(member.id),
+    )
     assert "Jeanne Audouy (Médecin) ajouté·e à l'équipe" in event.summary
 
     team = client.get("/equipe")
@@ -245,23 +292,36 @@ def test_a_manager_adds_a_member_to_the_team(app, client, auth, as_role, role):
     assert "06 12 34 56 78" in page_text(team)
 
 
-@pytest.mark.parametrize(("changes", "field", "message"), [
-    ({"name": "  "}, "name", "Le nom est obligatoire."),
-    ({"doctor_status": ""}, "doctor_status", "Précisez le statut du médecin."),
-    ({"rpps": "10000000008"}, "rpps",
-     "Numéro RPPS invalide : 11 chiffres dont une clé de contrôle."),
-    ({"rpps": "12345678901"}, "rpps",
-     "Numéro RPPS invalide : 11 chiffres dont une clé de contrôle."),
-    ({"profession": "assistant_medical", "team": "stable"}, "rpps",
-     "Seuls les médecins et infirmier·es ont un numéro RPPS."),
-    ({"rpps": OTHER_VALID_RPPS}, "rpps", "Ce numéro RPPS est déjà celui d'un autre membre."),
-    ({"phone": "06 12 34"}, "phone", PHONE_MESSAGE),
-    ({"email": "jeanne.audouy@"}, "email", EMAIL_MESSAGE),
-    ({"staff_user_id": "LINKED"}, "staff_user_id", "Ce compte est déjà lié à un autre membre."),
-], ids=["no-name", "doctor-without-status", "rpps-check-digit", "rpps-12345678901",
-        "rpps-of-an-assistant", "rpps-taken", "phone", "email", "account-taken"])
-def test_a_refused_member_says_why_and_stores_nothing(app, make_user, auth, as_role, changes,
-                                                      field, message):
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"name": "  "}, "name", "Le nom est obligatoire."),
+        ({"doctor_status": ""}, "doctor_status", "Précisez le statut du médecin."),
+        ({"rpps": "10000000008"}, "rpps", "Numéro RPPS invalide : 11 chiffres dont une clé de contrôle."),
+        ({"rpps": "12345678901"}, "rpps", "Numéro RPPS invalide : 11 chiffres dont une clé de contrôle."),
+        (
+            {"profession": "assistant_medical", "team": "stable"},
+            "rpps",
+            "Seuls les médecins et infirmier·es ont un numéro RPPS.",
+        ),
+        ({"rpps": OTHER_VALID_RPPS}, "rpps", "Ce numéro RPPS est déjà celui d'un autre membre."),
+        ({"phone": "06 12 34"}, "phone", PHONE_MESSAGE),
+        ({"email": "jeanne.audouy@"}, "email", EMAIL_MESSAGE),
+        ({"staff_user_id": "LINKED"}, "staff_user_id", "Ce compte est déjà lié à un autre membre."),
+    ],
+    ids=[
+        "no-name",
+        "doctor-without-status",
+        "rpps-check-digit",
+        "rpps-12345678901",
+        "rpps-of-an-assistant",
+        "rpps-taken",
+        "phone",
+        "email",
+        "account-taken",
+    ],
+)
+def test_a_refused_member_says_why_and_stores_nothing(app, make_user, auth, as_role, changes, field, message):
     linked = make_user("clinician")
     make_member(app, "Pierre Vidal", rpps=OTHER_VALID_RPPS, staff_user_id=linked.id)
     as_role("assistant")
@@ -293,14 +353,16 @@ def test_an_edit_is_audited_field_by_field(app, client, auth, as_role):
 
     form = client.get(f"/equipe/{member_id}/modifier")
     assert 'value="Jeanne Audouy"' in form.get_data(as_text=True)
-    response = auth.post(f"/equipe/{member_id}/modifier", member_form(team="stable",
-                                                                        doctor_status="salarie"))
+    response = auth.post(f"/equipe/{member_id}/modifier", member_form(team="stable", doctor_status="salarie"))
     assert response.status_code == 303
     member = load(app, TeamMember, member_id)
     assert (member.team, member.doctor_status, member.phone) == ("stable", "salarie", "0612345678")
     [event] = events(app)
     assert (event.action, event.actor_id, event.object_id) == (
-        "roster.member_update", user.id, str(member_id))
+        "roster.member_update",
+        user.id,
+        str(member_id),
+    )
     assert "team : flexible → stable" in event.summary
     assert "doctor_status : retraite → salarie" in event.summary
 
@@ -333,8 +395,8 @@ def test_a_member_is_taken_off_the_team_then_back(app, client, auth, as_role):
 
 # --- a clinician's own sessions -----------------------------------------------------------------
 
-def test_a_clinician_offers_then_withdraws_a_half_day_on_their_own_page(app, client, auth,
-                                                                         clinician):
+
+def test_a_clinician_offers_then_withdraws_a_half_day_on_their_own_page(app, client, auth, clinician):
     user, member_id = clinician
     day = next_month_day(2)
 
@@ -349,7 +411,8 @@ def test_a_clinician_offers_then_withdraws_a_half_day_on_their_own_page(app, cli
     page = client.get(response.location)
     assert f"Vacation du {day:%d/%m/%Y} enregistrée." in page_text(page)
     assert upcoming_rows(page) == [
-        f"mercredi {day:%d/%m/%Y} 13h30 – 17h30 Ponctuelle Retirer la vacation du {day:%d/%m/%Y}"]
+        f"mercredi {day:%d/%m/%Y} 13h30 – 17h30 Ponctuelle Retirer la vacation du {day:%d/%m/%Y}"
+    ]
     with app.app_context():
         stored = db.session.scalar(select(RosterSession))
     assert stored.starts_at == datetime.combine(day, AFTERNOON[0], PARIS)
@@ -362,7 +425,9 @@ def test_a_clinician_offers_then_withdraws_a_half_day_on_their_own_page(app, cli
     assert upcoming_rows(page) == []
     assert count(app, RosterSession) == 0
     assert [(e.action, e.actor_id) for e in events(app)] == [
-        ("roster.session_add", user.id), ("roster.session_withdraw", user.id)]
+        ("roster.session_add", user.id),
+        ("roster.session_withdraw", user.id),
+    ]
 
 
 def test_a_clinician_cannot_touch_another_members_sessions(app, client, auth, clinician):
@@ -379,7 +444,8 @@ def test_a_clinician_cannot_touch_another_members_sessions(app, client, auth, cl
         f"/equipe/{other_id}/vacations": session_form(day, "apres-midi"),
         f"/equipe/{other_id}/vacations/{other_session}/retirer": {},
         f"/equipe/{other_id}/modeles/{other_pattern}/absence": {
-            f"absence-{other_pattern}-day": next_weekday(0, next_month_first()).isoformat()},
+            f"absence-{other_pattern}-day": next_weekday(0, next_month_first()).isoformat()
+        },
         f"/equipe/{other_id}/agenda": {},
         f"/equipe/{other_id}/agenda/revoquer": {},
         # Weekly patterns are the managers' business, even on one's own page.
@@ -405,23 +471,25 @@ def test_a_clinician_without_a_member_is_told_so(client, as_role):
 
 # --- the overlap rule and other refusals --------------------------------------------------------
 
+
 def test_a_one_off_session_overlapping_another_is_refused(app, auth, as_role):
     user = as_role("assistant")
     member_id = make_member(app, "Jeanne Audouy")
     day = next_month_day(1)
     make_session(app, member_id, day)
 
-    response = auth.post(f"/equipe/{member_id}/vacations",
-                         session_form(day, "autre", start="12:00", end="13:00"))
+    response = auth.post(
+        f"/equipe/{member_id}/vacations", session_form(day, "autre", start="12:00", end="13:00")
+    )
     assert response.status_code == 422
-    assert field_error(response, "vacation-start") == OVERLAP.format(day=day, start="08h30",
-                                                                     end="12h30")
+    assert field_error(response, "vacation-start") == OVERLAP.format(day=day, start="08h30", end="12h30")
     assert count(app, RosterSession) == 1
     assert done_by(app, user) == []
 
     # Right after the morning is not an overlap.
-    response = auth.post(f"/equipe/{member_id}/vacations",
-                         session_form(day, "autre", start="12:30", end="13:30"))
+    response = auth.post(
+        f"/equipe/{member_id}/vacations", session_form(day, "autre", start="12:30", end="13:30")
+    )
     assert response.status_code == 303
     assert count(app, RosterSession) == 2
 
@@ -434,13 +502,11 @@ def test_a_one_off_session_on_a_weekly_pattern_occurrence_is_refused(app, auth, 
 
     response = auth.post(f"/equipe/{member_id}/vacations", session_form(tuesday, "matin"))
     assert response.status_code == 422
-    assert field_error(response, "vacation-start") == OVERLAP.format(day=tuesday, start="08h30",
-                                                                     end="12h30")
+    assert field_error(response, "vacation-start") == OVERLAP.format(day=tuesday, start="08h30", end="12h30")
     assert count(app, RosterSession) == 0
     assert done_by(app, user) == []
     # That Tuesday afternoon is free.
-    assert auth.post(f"/equipe/{member_id}/vacations",
-                     session_form(tuesday, "apres-midi")).status_code == 303
+    assert auth.post(f"/equipe/{member_id}/vacations", session_form(tuesday, "apres-midi")).status_code == 303
 
 
 def test_a_new_weekly_pattern_overlapping_a_one_off_within_a_year_is_refused(app, auth, as_role):
@@ -451,8 +517,7 @@ def test_a_new_weekly_pattern_overlapping_a_one_off_within_a_year_is_refused(app
 
     response = auth.post(f"/equipe/{member_id}/modeles", pattern_form(3, today()))
     assert response.status_code == 422
-    assert field_error(response, "modele-start") == OVERLAP.format(day=thursday, start="11h00",
-                                                                   end="12h00")
+    assert field_error(response, "modele-start") == OVERLAP.format(day=thursday, start="11h00", end="12h00")
     assert count(app, WeeklyPattern) == 0
     assert done_by(app, user) == []
 
@@ -460,8 +525,7 @@ def test_a_new_weekly_pattern_overlapping_a_one_off_within_a_year_is_refused(app
 def test_a_session_in_the_past_is_refused(app, auth, as_role):
     as_role("assistant")
     member_id = make_member(app, "Jeanne Audouy")
-    response = auth.post(f"/equipe/{member_id}/vacations",
-                         session_form(today() - timedelta(days=1)))
+    response = auth.post(f"/equipe/{member_id}/vacations", session_form(today() - timedelta(days=1)))
     assert response.status_code == 422
     assert field_error(response, "vacation-day") == "La date est passée."
     assert count(app, RosterSession) == 0
@@ -469,6 +533,7 @@ def test_a_session_in_the_past_is_refused(app, auth, as_role):
 
 
 # --- weekly patterns, absences, end -------------------------------------------------------------
+
 
 def test_every_tuesday_morning_shows_in_the_planning_week_after_week(app, client, auth, as_role):
     user = as_role("assistant")
@@ -497,27 +562,34 @@ def test_an_absence_removes_that_one_day_only(app, client, auth, as_role):
     pattern_id = make_pattern(app, member_id, 1, first)
     absent = first + timedelta(days=8)  # the second Tuesday
 
-    response = auth.post(f"/equipe/{member_id}/modeles/{pattern_id}/absence", {
-        f"absence-{pattern_id}-day": absent.isoformat(),
-        f"absence-{pattern_id}-reason": "formation"})
+    response = auth.post(
+        f"/equipe/{member_id}/modeles/{pattern_id}/absence",
+        {f"absence-{pattern_id}-day": absent.isoformat(), f"absence-{pattern_id}-reason": "formation"},
+    )
     assert response.status_code == 303
     page = page_text(client.get(response.location))
     assert "Absence enregistrée." in page
     assert f"Absences : {absent:%d/%m/%Y} (formation)" in page
 
-    for monday, present in ((first, True), (first + timedelta(days=7), False),
-                            (first + timedelta(days=14), True)):
+    for monday, present in (
+        (first, True),
+        (first + timedelta(days=7), False),
+        (first + timedelta(days=14), True),
+    ):
         cell = week_cells(week(client, monday), monday)[(monday + timedelta(days=1), "Matin")]
         assert ("Sophie Bonnafous" in cell) is present, monday
     assert actions(app)[-1] == "roster.pattern_exception"
 
     # A day the pattern does not happen is refused, and nothing is added.
     wednesday = absent + timedelta(days=1)
-    response = auth.post(f"/equipe/{member_id}/modeles/{pattern_id}/absence", {
-        f"absence-{pattern_id}-day": wednesday.isoformat()})
+    response = auth.post(
+        f"/equipe/{member_id}/modeles/{pattern_id}/absence",
+        {f"absence-{pattern_id}-day": wednesday.isoformat()},
+    )
     assert response.status_code == 422
     assert field_error(response, f"absence-{pattern_id}-day") == (
-        "Aucun mardi de vacation à noter absent sur ces dates.")
+        "Aucun mardi de vacation à noter absent sur ces dates."
+    )
     assert actions(app).count("roster.pattern_exception") == 1
 
 
@@ -555,6 +627,7 @@ def test_ending_a_pattern_that_has_already_ended_changes_nothing(app, client, au
 
 # --- the planning -------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def covered_week(app) -> date:
     """A week of next month whose half-days each test one coverage rule; returns its Monday."""
@@ -565,12 +638,12 @@ def covered_week(app) -> date:
     intern = make_member(app, "Karim Benali", doctor_status="interne")
     tuesday, wednesday, thursday, friday = (monday + timedelta(days=i) for i in (1, 2, 3, 4))
     on_duty = [
-        (tuesday, MORNING, (nurse, assistant)),                      # no doctor
-        (tuesday, AFTERNOON, (doctor, assistant)),                   # no nurse
-        (wednesday, MORNING, (doctor, nurse, assistant)),            # all there
-        (thursday, MORNING, (doctor, nurse)),                        # no medical assistant
-        (friday, MORNING, (intern, nurse, assistant)),               # an intern alone
-        (friday, AFTERNOON, (intern, doctor, nurse, assistant)),     # an intern with a senior
+        (tuesday, MORNING, (nurse, assistant)),  # no doctor
+        (tuesday, AFTERNOON, (doctor, assistant)),  # no nurse
+        (wednesday, MORNING, (doctor, nurse, assistant)),  # all there
+        (thursday, MORNING, (doctor, nurse)),  # no medical assistant
+        (friday, MORNING, (intern, nurse, assistant)),  # an intern alone
+        (friday, AFTERNOON, (intern, doctor, nurse, assistant)),  # an intern with a senior
     ]
     for day, times, members in on_duty:
         for member_id in members:
@@ -584,8 +657,10 @@ def test_the_week_shows_who_is_on_each_half_day_and_the_gaps(client, as_role, co
     response = week(client, monday)
     text = page_text(response)
     cells = week_cells(response, monday)
-    day = {name: monday + timedelta(days=i) for i, name in enumerate(
-        ("lun", "mar", "mer", "jeu", "ven", "sam", "dim"))}
+    day = {
+        name: monday + timedelta(days=i)
+        for i, name in enumerate(("lun", "mar", "mer", "jeu", "ven", "sam", "dim"))
+    }
 
     assert f"Semaine du {monday:%d/%m/%Y} au {day['dim']:%d/%m/%Y}" in text
     assert "6 demi-journées ouvertes aux patients sans médecin ou sans infirmier·e." in text
@@ -633,30 +708,36 @@ def test_the_month_lists_each_half_days_count_and_gaps(client, as_role, covered_
     assert f"{MONTHS[monday.month - 1].capitalize()} {monday.year}" in page_text(response)
     assert month_halves(response, monday) == [
         "M (matin) : 0 pers. — manque médecin et infirmier·e ⚠ Aucun·e assistant·e médical·e",
-        "AM (après-midi) : 0 pers. — manque médecin et infirmier·e "
-        "⚠ Aucun·e assistant·e médical·e"]
+        "AM (après-midi) : 0 pers. — manque médecin et infirmier·e ⚠ Aucun·e assistant·e médical·e",
+    ]
     assert month_halves(response, monday + timedelta(days=1)) == [
-        "M (matin) : 2 pers. — manque médecin", "AM (après-midi) : 2 pers. — manque infirmier·e"]
+        "M (matin) : 2 pers. — manque médecin",
+        "AM (après-midi) : 2 pers. — manque infirmier·e",
+    ]
     assert month_halves(response, monday + timedelta(days=2))[0] == "M (matin) : 3 pers."
     # The other alerts of the week view are flagged too
     assert month_halves(response, monday + timedelta(days=3))[0] == (
-        "M (matin) : 2 pers. ⚠ Aucun·e assistant·e médical·e")
+        "M (matin) : 2 pers. ⚠ Aucun·e assistant·e médical·e"
+    )
     assert month_halves(response, monday + timedelta(days=4)) == [
         "M (matin) : 3 pers. ⚠ Karim Benali : pas de médecin senior présent",
-        "AM (après-midi) : 4 pers."]
+        "AM (après-midi) : 4 pers.",
+    ]
     assert month_halves(response, monday + timedelta(days=5)) == [
-        "M (matin) : fermé", "AM (après-midi) : fermé"]
+        "M (matin) : fermé",
+        "AM (après-midi) : fermé",
+    ]
 
-    fragment = client.get("/planning/mois", query_string={"mois": monday.isoformat()},
-                          headers={"HX-Request": "true"})
+    fragment = client.get(
+        "/planning/mois", query_string={"mois": monday.isoformat()}, headers={"HX-Request": "true"}
+    )
     body = fragment.get_data(as_text=True)
     assert "<html" not in body
     following = (monday.replace(day=28) + timedelta(days=4)).replace(day=1)
     assert f'hx-get="/planning/mois?mois={following.isoformat()}"' in body
 
 
-@pytest.mark.parametrize("value", ["", "demain", "2027-13-45", "1999-12-31", "2101-01-01",
-                                   "2027-02-30", "0"])
+@pytest.mark.parametrize("value", ["", "demain", "2027-13-45", "1999-12-31", "2101-01-01", "2027-02-30", "0"])
 def test_a_bad_week_or_month_falls_back_to_the_current_one(client, as_role, value):
     as_role("clinician")
     monday = monday_of(today())
@@ -669,6 +750,7 @@ def test_a_bad_week_or_month_falls_back_to_the_current_one(client, as_role, valu
 
 
 # --- the calendar feed --------------------------------------------------------------------------
+
 
 def vevents(app, path: str) -> list:
     """The feed read without logging in, as a calendar app does, parsed back by icalendar."""
@@ -694,12 +776,12 @@ def test_a_calendar_feed_gives_paris_times_in_winter_and_summer(app, client, aut
     path = feed_path(response)
     assert "copiez-le maintenant, il ne sera plus affiché" in page_text(response)
     assert path.removeprefix("/agenda/").removesuffix(".ics") not in page_text(
-        client.get(f"/equipe/{member_id}"))
+        client.get(f"/equipe/{member_id}")
+    )
 
     events_ = vevents(app, path)
     starts = [e["DTSTART"].dt for e in events_]
-    assert [d.date() for d in starts] == [winter, winter + timedelta(days=7),
-                                          summer + timedelta(days=2)]
+    assert [d.date() for d in starts] == [winter, winter + timedelta(days=7), summer + timedelta(days=2)]
     for event, start in zip(events_, starts, strict=True):
         assert start.tzinfo.key == "Europe/Paris"
         assert start.time() == time(8, 30)
@@ -710,8 +792,7 @@ def test_a_calendar_feed_gives_paris_times_in_winter_and_summer(app, client, aut
     assert (event.actor_id, event.object_id) == (user.id, str(member_id))
 
 
-def test_a_calendar_link_is_replaced_revoked_and_dies_with_the_member(app, client, auth, as_role,
-                                                                      clinician):
+def test_a_calendar_link_is_replaced_revoked_and_dies_with_the_member(app, client, auth, as_role, clinician):
     user, member_id = clinician
     anonymous = app.test_client()
     first = feed_path(auth.post(f"/equipe/{member_id}/agenda"))
@@ -726,8 +807,10 @@ def test_a_calendar_link_is_replaced_revoked_and_dies_with_the_member(app, clien
     assert anonymous.get(second).status_code == 404
     assert anonymous.get("/agenda/lien-inconnu.ics").status_code == 404
     assert [(e.action, e.actor_id) for e in events(app)] == [
-        ("roster.ics_token", user.id), ("roster.ics_token", user.id),
-        ("roster.ics_revoke", user.id)]
+        ("roster.ics_token", user.id),
+        ("roster.ics_token", user.id),
+        ("roster.ics_revoke", user.id),
+    ]
 
     # A member an assistant takes off the team: their feed stops.
     third = feed_path(auth.post(f"/equipe/{member_id}/agenda"))
