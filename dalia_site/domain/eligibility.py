@@ -60,7 +60,3 @@ def checklist(identity, territory: dict) -> list[Criterion]:
         has_ald(identity.ald, identity.ald_label),
         has_no_gp(identity.gp_status, identity.gp_name),
     ]
-
-
-def all_met(criteria: list[Criterion]) -> bool:
-    return all(c.state == MET for c in criteria)

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from dalia_site.domain.eligibility import MET, NOT_MET, UNKNOWN, all_met, checklist
+from dalia_site.domain.eligibility import MET, NOT_MET, UNKNOWN, checklist
 from dalia_site.domain.referrals import clean_identity, clean_referrer, name_key, same_person
 from dalia_site.domain.text import FieldErrors
 
@@ -35,7 +35,6 @@ def states(identity) -> list[str]:
 
 def test_an_eligible_patient_meets_all_three_criteria():
     assert states(person()) == [MET, MET, MET]
-    assert all_met(checklist(person(), TERRITORY))
     # A commune of the site's list counts, whatever its case, even without a postcode
     assert states(person(postcode="", commune="limoux")) == [MET, MET, MET]
 
@@ -52,7 +51,6 @@ def test_an_eligible_patient_meets_all_three_criteria():
 )
 def test_each_criterion_can_be_met_not_met_or_unknown(fields, expected):
     assert states(person(**fields)) == expected
-    assert not all_met(checklist(person(**fields), TERRITORY))
 
 
 @pytest.mark.parametrize(
