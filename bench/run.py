@@ -18,15 +18,14 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
-from datetime import datetime, timedelta
+from datetime import datetime
 from http.cookiejar import CookieJar
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import func  # noqa: E402
-
+from bench.pages import pages  # noqa: E402
 from dalia_site.provisioning.site import create_site  # noqa: E402
 
 PASSWORD = "banc d'essai du site DALIA"
@@ -38,21 +37,6 @@ TARGET_PARTIAL_BYTES = 10 * 1024
 TARGET_FIRST_LOAD_BYTES = 100 * 1024
 TARGET_QUERIES = 8
 TARGET_RSS_MB = 80
-
-
-def pages(patient_id: int, today) -> list[tuple[str, str, bool]]:
-    """(label, path, htmx partial) of the pages a centre's team uses all day."""
-    year = f"du={today.replace(year=today.year - 1) + timedelta(days=1)}&au={today}"
-    return [
-        ("agenda du jour", f"/agenda?jour={today}", False),
-        ("agenda de la semaine", f"/agenda/semaine?jour={today}", False),
-        ("file des adressages", "/adressages", False),
-        ("recherche de patients (htmx)", "/patients?q=martin", True),
-        ("recherche de partenaires (htmx)", "/annuaire?q=pharmacie", True),
-        ("fiche patient", f"/patients/{patient_id}", False),
-        ("activité d'une année", f"/activite?{year}", False),
-        ("créneaux d'une première consultation (htmx)", f"/patients/{patient_id}/creneaux?kind=first", True),
-    ]
 
 
 def free_port() -> int:
@@ -148,7 +132,7 @@ def first_load_bytes(base: str, html: bytes, cookie: str) -> int:
     return len(html) + sum(len(fetch(base + a.decode(), cookie)) for a in assets)
 
 
-def query_counts(site: Path, cookie_pages: list[tuple[str, str, bool]]) -> dict[str, int]:
+def query_counts(site: Path, cookie_pages: list) -> dict[str, int]:
     """SQL statements of each page's first request, counted in-process on the seeded site."""
     from bench.queries import page_queries
     from dalia_site import create_app
@@ -173,15 +157,17 @@ def worker_rss_mb(master: subprocess.Popen) -> float:
     return max(sizes)
 
 
-def seeded_site(workdir: Path) -> tuple[Path, dict[str, int], int, float]:
+def seeded_site(workdir: Path) -> tuple[Path, dict[str, int], dict, float]:
+    """Ten years of data, then the ids bench/pages.py's list needs (the same as the tests')."""
     from zoneinfo import ZoneInfo
 
     from sqlalchemy import select
 
+    from bench.pages import page_ids
     from bench.seed import seed
     from dalia_site import create_app
     from dalia_site.extensions import db
-    from dalia_site.models import Appointment, Patient
+    from dalia_site.models import StaffUser
 
     site = create_site(
         "carcassonne", workdir, slug="bench", admin_email="admin@bench.invalid", admin_password=PASSWORD
@@ -191,17 +177,12 @@ def seeded_site(workdir: Path) -> tuple[Path, dict[str, int], int, float]:
     started = time.perf_counter()
     with app.app_context():
         counts = seed(zone, datetime.now(zone).date())
-        # A patient in follow-up with a long history: the heaviest patient page.
-        patient_id = db.session.scalar(
-            select(Appointment.patient_id)
-            .join(Patient)
-            .where(Patient.status == "follow_up")
-            .group_by(Appointment.patient_id)
-            .order_by(func.count().desc())
-            .limit(1)
-        )
+        admin_id = db.session.scalar(select(StaffUser.id).where(StaffUser.email == "admin@bench.invalid"))
+    seconds = time.perf_counter() - started
+    ids = page_ids(app, admin_id)
+    with app.app_context():
         db.engine.dispose()
-    return site, counts, patient_id, time.perf_counter() - started
+    return site, counts, ids, seconds
 
 
 def verdict(ok: bool) -> str:
@@ -213,10 +194,9 @@ def main() -> None:
         sys.exit("wrk est introuvable : apt-get install -y wrk (make bench le fait en root)")
     workdir = Path(tempfile.mkdtemp(prefix="dalia-bench-"))
     print("Dix ans d'activité d'un centre chargé…", flush=True)
-    site, counts, patient_id, seed_seconds = seeded_site(workdir)
+    site, counts, ids, seed_seconds = seeded_site(workdir)
     print(f"  {counts} en {seed_seconds:.0f} s", flush=True)
-    today = datetime.now().date()
-    page_list = pages(patient_id, today)
+    page_list = [page for page in pages(ids) if page.benchmarked]
     site_port, hello_port = free_port(), free_port()
     servers = [
         start_gunicorn("dalia_site.wsgi:app", site_port, {"DALIA_SITE": str(site)}),
@@ -231,7 +211,8 @@ def main() -> None:
             flush=True,
         )
         rows = []
-        for label, path, partial in page_list:
+        for page in page_list:
+            label, path, partial = page.label, page.path, page.partial
             result = wrk(base + path, lua_script(workdir, cookie, partial))
             body = fetch(base + path, cookie, partial)
             result["size"] = len(body)

@@ -1,0 +1,141 @@
+"""The one list of the app's GET pages, filled with real ids of a seeded site.
+
+tests/web/test_query_counts.py counts the SQL statements of every page of the list;
+bench/run.py loads with wrk those marked `benchmarked` (the pages a centre's team uses all day)
+and reports their statement counts. A new page is added here, once, and both see it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from dalia_site.domain import partners, planning
+from dalia_site.extensions import db
+from dalia_site.models import (
+    Appointment,
+    PartnerContact,
+    PartnerOrganisation,
+    Patient,
+    Referral,
+    TeamMember,
+)
+from dalia_site.models.types import utcnow
+
+
+@dataclass(frozen=True)
+class Page:
+    label: str
+    path: str
+    partial: bool = False  # fetched with `HX-Request: true` (an htmx swap)
+    status: int = 200  # what an admin gets
+    benchmarked: bool = False  # also loaded with wrk by bench/run.py
+
+
+def pages(ids: dict) -> list[Page]:
+    """Every GET page of the app, for the ids `page_ids` returns."""
+    today: date = ids["today"]
+    year = f"du={today - timedelta(days=364)}&au={today}"
+    patient, appointment, member, partner = ids["patient"], ids["appointment"], ids["member"], ids["partner"]
+    return [
+        Page("accueil", "/"),
+        Page("file des adressages", "/adressages", benchmarked=True),
+        Page("file des adressages (htmx)", "/adressages?statut=tous&page=2", partial=True),
+        Page("compteurs des adressages", "/adressages/compteurs", partial=True),
+        Page("nouvel adressage", "/adressages/nouveau"),
+        Page("adressage", f"/adressages/{ids['referral']}"),
+        Page("formulaire partenaire", f"/adressage/{ids['link_token']}"),
+        Page("patients", "/patients"),
+        Page("recherche de patients (htmx)", "/patients?q=martin", partial=True, benchmarked=True),
+        Page("fiche patient", f"/patients/{patient}", benchmarked=True),
+        Page("modifier un patient", f"/patients/{patient}/modifier"),
+        Page("créneaux (page)", f"/patients/{patient}/creneaux?kind=first"),
+        Page(
+            "créneaux d'une première consultation (htmx)",
+            f"/patients/{patient}/creneaux?kind=first",
+            partial=True,
+            benchmarked=True,
+        ),
+        Page("créneaux (htmx)", f"/patients/{patient}/creneaux?kind=nurse", partial=True),
+        Page("agenda du jour", f"/agenda?jour={today}", benchmarked=True),
+        Page("agenda du jour (htmx)", f"/agenda?jour={today - timedelta(days=1)}", partial=True),
+        Page("agenda de la semaine", f"/agenda/semaine?jour={today}", benchmarked=True),
+        Page("convocation", f"/rendez-vous/{appointment}/convocation"),
+        Page("convocation .ics", f"/rendez-vous/{appointment}/convocation.ics"),
+        Page("reporter un rendez-vous", f"/rendez-vous/{appointment}/reporter"),
+        Page("planning de la semaine", f"/planning?semaine={today}"),
+        Page("planning du mois", "/planning/mois"),
+        Page("équipe", "/equipe"),
+        Page("membre de l'équipe", f"/equipe/{member}"),
+        Page("modifier un membre", f"/equipe/{member}/modifier"),
+        Page("nouveau membre", "/equipe/nouveau"),
+        # The admin is this doctor (page_ids makes sure): "mes vacations" sends to their page.
+        Page("mes vacations", "/mes-vacations", status=302),
+        Page("agenda .ics d'un membre", f"/agenda/{ids['ics_token']}.ics"),
+        Page("annuaire", "/annuaire"),
+        Page("recherche de partenaires (htmx)", "/annuaire?q=pharmacie", partial=True, benchmarked=True),
+        Page("suggestions de partenaires", "/annuaire/suggestions?orientation_partner=ph", partial=True),
+        Page("partenaire", f"/annuaire/{partner}"),
+        Page("modifier un partenaire", f"/annuaire/{partner}/modifier"),
+        Page("modifier une personne", f"/annuaire/{partner}/personnes/{ids['contact']}"),
+        Page("nouveau partenaire", "/annuaire/nouveau"),
+        Page("import de l'annuaire", "/annuaire/import"),
+        Page("export de l'annuaire", "/annuaire/export.csv"),
+        Page("activité d'une année", f"/activite?{year}", benchmarked=True),
+        Page("activité (htmx)", f"/activite?{year}", partial=True),
+        Page("rapport d'activité", f"/activite/rapport?{year}"),
+        Page("activité en CSV", f"/activite/export.csv?{year}"),
+        Page("activité en JSON", f"/activite/export.json?{year}"),
+        Page("comptes", "/admin/comptes"),
+        Page("modifier un compte", f"/admin/comptes/{ids['admin']}"),
+        Page("nouveau compte", "/admin/comptes/nouveau"),
+        Page("journal d'audit", "/admin/journal"),
+        Page("mot de passe", "/mot-de-passe"),
+    ]
+
+
+def page_ids(app, admin_id: int) -> dict:
+    """A patient in follow-up with the longest history (the heaviest patient page), a booked
+    appointment to come, and one of each other object the pages show; plus a partner link and a
+    calendar feed token (both created here). The admin becomes a doctor if no member is theirs."""
+    zone = ZoneInfo(app.config["SITE"]["timezone"])
+    with app.app_context():
+        follow_up = select(Patient.id).where(Patient.status == "follow_up")
+        patient = db.session.scalar(
+            select(Appointment.patient_id)
+            .where(Appointment.patient_id.in_(follow_up))
+            .group_by(Appointment.patient_id)
+            .order_by(func.count().desc())
+            .limit(1)
+        )
+        appointment = db.session.scalar(
+            select(Appointment.id)
+            .where(Appointment.status == "booked", Appointment.starts_at > utcnow())
+            .limit(1)
+        )
+        contact = db.session.execute(select(PartnerContact.organisation_id, PartnerContact.id).limit(1)).one()
+        organisation = db.session.get(PartnerOrganisation, contact[0])
+        _, link_token = partners.create_referral_link(db.session, None, organisation, "test")
+        member = db.session.scalar(
+            select(TeamMember).where(TeamMember.profession == "medecin").order_by(TeamMember.id).limit(1)
+        )
+        ics_token = planning.new_calendar_token(db.session, None, member)
+        if db.session.scalar(select(TeamMember.id).where(TeamMember.staff_user_id == admin_id)) is None:
+            member.staff_user_id = admin_id  # "mes vacations" are this doctor's
+        referral = db.session.scalar(select(Referral.id).order_by(Referral.status != "new").limit(1))
+        db.session.commit()
+        return {
+            "today": datetime.now(zone).date(),
+            "patient": patient,
+            "appointment": appointment,
+            "partner": contact[0],
+            "contact": contact[1],
+            "member": member.id,
+            "referral": referral,
+            "admin": admin_id,
+            "link_token": link_token,
+            "ics_token": ics_token,
+        }
