@@ -1,8 +1,12 @@
-"""`dalia demo` builds a year that reproduces seed 001, and `dalia report` reads it back."""
+"""`dalia demo` builds a year that reproduces seed 001, and `dalia report` reads it back.
+
+The demo is built once per session (the `demo` fixture of tests/cli/conftest.py) and only read
+here; the test of a rebuild builds a second one over a copy."""
 
 import csv
 import io
 import json
+import shutil
 from collections import defaultdict
 from pathlib import Path
 
@@ -37,16 +41,6 @@ SEED_001 = {
 
 def run(*args):
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """One demo site for the module (it takes a while), next to an ordinary site."""
-    instances = tmp_path_factory.mktemp("demo") / "instances"
-    result = run("demo", "--no-serve", "--instances-dir", instances)
-    assert result.exit_code == 0, result.output
-    assert run("new-site", "aveyron", "--instances-dir", instances).exit_code == 0
-    return instances, result
 
 
 @pytest.fixture(scope="module")
@@ -145,8 +139,10 @@ def test_the_demo_was_written_through_the_app_and_dated_in_its_year(demo_app):
 
 
 def test_the_demo_is_deterministic_and_rebuilt_on_every_run(demo, tmp_path):
+    """A second build over a copy of the session's demo (the shared one stays untouched): the old
+    folder is replaced, not added to, and the new year is the same as the first build's."""
     again = tmp_path / "instances"
-    assert run("demo", "--no-serve", "--instances-dir", again).exit_code == 0
+    shutil.copytree(demo[0] / "demo", again / "demo")
     (again / "demo" / "marker").write_text("ancien")
     assert run("demo", "--no-serve", "--instances-dir", again).exit_code == 0
     assert not (again / "demo" / "marker").exists()
