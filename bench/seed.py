@@ -31,7 +31,7 @@ from dalia_site.models import (
     TeamMember,
     WeeklyPattern,
 )
-from dalia_site.models.partners import PARTNER_CATEGORIES
+from dalia_site.models.vocabulary import PartnerCategory
 from dalia_site.provisioning.demo import MEN, SURNAMES, WOMEN, closures
 
 PATIENTS = 10_000
@@ -162,13 +162,13 @@ def seed(
     _insert(RosterSession, sessions)
 
     # --- Partners ---------------------------------------------------------------------------
-    categories = list(PARTNER_CATEGORIES)
+    categories = list(PartnerCategory)
     existing = len(_ids(PartnerOrganisation))
     organisations = []
     for number in range(max(0, round(PARTNERS * scale) - existing)):
         category = rng.choice(categories)
         org = PartnerOrganisation(
-            name=f"{PARTNER_CATEGORIES[category]} {rng.choice(SURNAMES)} n° {number + 1}",
+            name=f"{category.label} {rng.choice(SURNAMES)} n° {number + 1}",
             category=category,
             commune=rng.choice(("Carcassonne", "Trèbes", "Limoux", "Bram")),
             postcode="11000",

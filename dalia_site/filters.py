@@ -12,6 +12,7 @@ from dalia_site.access import may_access
 from dalia_site.domain.audit import action_label, object_label
 from dalia_site.domain.text import format_phone
 from dalia_site.listing import page_url
+from dalia_site.models.vocabulary import TEMPLATE_GLOBALS
 
 # The main navigation, in order; each entry shows only to users its endpoint lets in.
 NAVIGATION = (
@@ -72,3 +73,4 @@ def init_app(app: Flask) -> None:
     app.add_template_global(page_url)
     app.add_template_global(lambda endpoint: may_access(current_user, endpoint), "can")
     app.add_template_global(lambda: app.config["SITE"], "site")
+    app.jinja_env.globals.update(TEMPLATE_GLOBALS)  # AppointmentStatus.BOOKED… and their labels

@@ -9,9 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from dalia_site.domain.activity import month_label
-from dalia_site.models.booking import KINDS
-
-KIND_SHORT = {"first": "Premières (binôme)", "doctor": "Suivi médecin", "nurse": "Suivi infirmier"}
+from dalia_site.models.vocabulary import AppointmentKind
 
 
 @dataclass(frozen=True)
@@ -61,7 +59,7 @@ def monthly(months: list[tuple[date, dict[str, int]]], width: int = 720, height:
     bars = []
     for index, (first, counts) in enumerate(months):
         y = height - bottom
-        for kind in KINDS:
+        for kind in AppointmentKind:
             h = counts[kind] / scale_max * plot_height
             y -= h
             if counts[kind]:
@@ -72,7 +70,7 @@ def monthly(months: list[tuple[date, dict[str, int]]], width: int = 720, height:
                         round(slot * 0.7, 1),
                         round(h, 1),
                         kind,
-                        f"{month_label(first)} : {counts[kind]} {KIND_SHORT[kind].lower()}",
+                        f"{month_label(first)} : {counts[kind]} {kind.short_label.lower()}",
                     )
                 )
     ticks = [

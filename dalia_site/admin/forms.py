@@ -4,7 +4,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from dalia_site.auth.forms import REQUIRED
 from dalia_site.domain.text import InvalidValue, normalise_email
 from dalia_site.forms import DateField, Form, choices, strip
-from dalia_site.models.staff import ROLE_LABELS
+from dalia_site.models.vocabulary import Role
 
 
 def email_address(form, field):
@@ -15,7 +15,7 @@ def email_address(form, field):
         raise ValidationError(str(error)) from error
 
 
-ROLE_CHOICES = choices(ROLE_LABELS.items())
+ROLE_CHOICES = choices(Role.choices())
 ONE_TIME_HELP = (
     "Au moins 12 caractères. Communiquez-le de vive voix : la personne devra le "
     "remplacer à sa première connexion."

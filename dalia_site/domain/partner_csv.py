@@ -28,7 +28,8 @@ from dalia_site.domain.partners import (
 )
 from dalia_site.domain.spreadsheet import csv_text, unneutralise
 from dalia_site.domain.text import fold, format_phone
-from dalia_site.models.partners import PARTNER_CATEGORIES, PartnerImport, PartnerOrganisation
+from dalia_site.models.partners import PartnerImport, PartnerOrganisation
+from dalia_site.models.vocabulary import PartnerCategory
 
 COLUMNS = (
     "id",
@@ -53,9 +54,7 @@ NUL_IN_FILE = (
     "Le fichier contient un caractère invalide (caractère nul) : réenregistrez-le en "
     "« CSV UTF-8 » depuis votre tableur."
 )
-_CATEGORY_BY_FOLDED = {fold(label): code for code, label in PARTNER_CATEGORIES.items()} | {
-    fold(code): code for code in PARTNER_CATEGORIES
-}
+_CATEGORY_BY_FOLDED = {fold(c.label): c for c in PartnerCategory} | {fold(c): c for c in PartnerCategory}
 
 
 def export_csv(organisations: list[PartnerOrganisation]) -> str:

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import TypeVar
+
+from dalia_site.models.vocabulary import Vocabulary
+
+V = TypeVar("V", bound=Vocabulary)
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 EMAIL_MESSAGE = "Adresse e-mail invalide (ex. contact@cpts.fr)."
@@ -63,11 +68,11 @@ class Collector:
         return False
 
 
-def choice(field: str, value: object, allowed, message: str):
-    """`value` if it is one of `allowed`, else FieldError(field, message)."""
-    if value not in allowed:
+def choice(field: str, value: object, allowed: type[V], message: str) -> V:
+    """The member of `allowed` whose code is `value`, else FieldError(field, message)."""
+    if not allowed.has(value):
         raise FieldError(field, message)
-    return value
+    return allowed(value)
 
 
 def contains_all_words(column, query: str) -> list:
@@ -105,9 +110,15 @@ def format_phone(stored: str) -> str:
     return stored
 
 
+def email_key(raw: str) -> str:
+    """How emails are compared: '  Marie@Example.ORG ' -> 'marie@example.org'. Never refuses
+    anything: a login or its throttling looks up whatever was typed."""
+    return raw.strip().lower()
+
+
 def normalise_email(raw: str) -> str:
-    """'  Marie@Example.ORG ' -> 'marie@example.org'; '' stays ''; a malformed one is refused."""
-    value = raw.strip().lower()
+    """An email to store: its `email_key`, refused if malformed; '' stays ''."""
+    value = email_key(raw)
     if value and (len(value) > 254 or not EMAIL_RE.match(value)):
         raise InvalidValue(EMAIL_MESSAGE)
     return value

@@ -4,7 +4,6 @@ from dalia_site.models.audit import AuditEvent
 from dalia_site.models.booking import Appointment, AppointmentClinician
 from dalia_site.models.mail import OutboundEmail
 from dalia_site.models.partners import (
-    PARTNER_CATEGORIES,
     PartnerContact,
     PartnerImport,
     PartnerOrganisation,
@@ -14,13 +13,11 @@ from dalia_site.models.patients import Patient, Referral
 from dalia_site.models.ratelimit import RateLimitHit
 from dalia_site.models.roster import PatternException, RosterSession, TeamMember, WeeklyPattern
 from dalia_site.models.site import SiteIdentity
-from dalia_site.models.staff import ROLES, LoginAttempt, StaffUser
+from dalia_site.models.staff import LoginAttempt, StaffUser
 
 __all__ = [
     "Appointment",
     "AppointmentClinician",
-    "PARTNER_CATEGORIES",
-    "ROLES",
     "AuditEvent",
     "LoginAttempt",
     "OutboundEmail",

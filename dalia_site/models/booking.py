@@ -8,36 +8,33 @@ from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dalia_site.extensions import db
-from dalia_site.models.types import UTCDateTime, one_of, utcnow
+from dalia_site.models.types import UTCDateTime, utcnow
+from dalia_site.models.vocabulary import AppointmentKind, AppointmentStatus, VocabularyType, one_of
 
-KINDS = {
-    "first": "Première consultation (médecin et infirmier·e)",
-    "doctor": "Consultation médecin",
-    "nurse": "Consultation infirmière",
-}
 # The longest a visit lasts (site.toml's visit lengths are bounded by it): a query for what
 # overlaps a moment looks no further back than this, so it stays an index range scan.
 MAX_VISIT_MINUTES = 240
 LONGEST_VISIT = timedelta(minutes=MAX_VISIT_MINUTES)
-STATUSES = {"booked": "Prévu", "honoured": "Honoré", "no_show": "Non venu", "cancelled": "Annulé"}
 
 
 class Appointment(db.Model):
     __tablename__ = "appointment"
     __table_args__ = (
-        CheckConstraint(one_of("kind", KINDS), name="kind"),
-        CheckConstraint(one_of("status", STATUSES), name="status"),
+        CheckConstraint(one_of("kind", AppointmentKind), name="kind"),
+        CheckConstraint(one_of("status", AppointmentStatus), name="status"),
         CheckConstraint("starts_at < ends_at", name="times_in_order"),
         Index("ix_appointment_span", "starts_at", "ends_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(10))
+    kind: Mapped[AppointmentKind] = mapped_column(VocabularyType(AppointmentKind, 10))
     walk_in: Mapped[bool] = mapped_column(Boolean, default=False)
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(String(10), default="booked")
+    status: Mapped[AppointmentStatus] = mapped_column(
+        VocabularyType(AppointmentStatus, 10), default=AppointmentStatus.BOOKED
+    )
     cancel_reason: Mapped[str] = mapped_column(String(300), default="")
     # Set when staff chose another kind than the alternation proposed, and why.
     override_reason: Mapped[str] = mapped_column(String(300), default="")
@@ -52,11 +49,11 @@ class Appointment(db.Model):
 
     @property
     def kind_label(self) -> str:
-        return KINDS[self.kind]
+        return self.kind.label
 
     @property
     def status_label(self) -> str:
-        return STATUSES[self.status]
+        return self.status.label
 
 
 class AppointmentClinician(db.Model):

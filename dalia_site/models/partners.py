@@ -9,37 +9,20 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dalia_site.extensions import db
 from dalia_site.models.types import UTCDateTime, utcnow
-
-PARTNER_CATEGORIES = {
-    "cpts": "CPTS",
-    "dac": "DAC",
-    "sas": "SAS",
-    "samu_urgences": "SAMU / urgences",
-    "hopital_clinique": "Hôpital / clinique",
-    "cpam": "CPAM",
-    "ars": "ARS",
-    "cdom": "CDOM",
-    "collectivite": "Collectivité",
-    "msp_esp": "MSP / ESP",
-    "pharmacie": "Pharmacie",
-    "infirmiers_liberaux": "Infirmiers libéraux",
-    "ehpad": "EHPAD",
-    "autre": "Autre",
-}
-_CATEGORY_LIST = ", ".join(f"'{code}'" for code in PARTNER_CATEGORIES)
+from dalia_site.models.vocabulary import PartnerCategory, VocabularyType, one_of
 
 
 class PartnerOrganisation(db.Model):
     __tablename__ = "partner_organisation"
     __table_args__ = (
-        CheckConstraint(f"category IN ({_CATEGORY_LIST})", name="category"),
+        CheckConstraint(one_of("category", PartnerCategory), name="category"),
         CheckConstraint("finess IS NULL OR length(finess) = 9", name="finess_length"),
         Index("ix_partner_organisation_category_active", "category", "active"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    category: Mapped[str] = mapped_column(String(30))
+    category: Mapped[PartnerCategory] = mapped_column(VocabularyType(PartnerCategory, 30))
     address: Mapped[str] = mapped_column(String(300), default="")
     postcode: Mapped[str] = mapped_column(String(5), default="")
     commune: Mapped[str] = mapped_column(String(120), default="")
@@ -64,7 +47,7 @@ class PartnerOrganisation(db.Model):
 
     @property
     def category_label(self) -> str:
-        return PARTNER_CATEGORIES[self.category]
+        return self.category.label
 
 
 class PartnerContact(db.Model):

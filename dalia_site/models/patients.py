@@ -9,38 +9,18 @@ from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dalia_site.extensions import db
-from dalia_site.models.types import UTCDateTime, one_of, utcnow
-
-SEXES = {"F": "Femme", "M": "Homme", "X": "Autre / non précisé"}
-ALD_CHOICES = {"yes": "Oui", "unknown": "Ne sait pas", "no": "Non"}
-GP_CHOICES = {"none": "Pas de médecin traitant", "has": "A un médecin traitant"}
-PATIENT_STATUSES = {
-    "referred": "Adressé",
-    "waiting_list": "Liste d'attente",
-    "follow_up": "En suivi",
-    "gp_found": "Médecin traitant trouvé",
-    "discharged": "Sorti",
-    "declined": "Non retenu",
-}
-REFERRAL_STATUSES = {
-    "new": "Nouveau",
-    "accepted": "Accepté",
-    "waiting_list": "Liste d'attente",
-    "declined": "Refusé",
-}
-CHANNELS = {
-    "link": "Lien partenaire",
-    "phone": "Téléphone",
-    "mail": "Courrier / e-mail",
-    "fax": "Fax",
-    "direct": "Accès direct",
-}
-ORIENTATIONS = {
-    "sas": "SAS (soins non programmés)",
-    "dac": "DAC (situation complexe)",
-    "partner": "Un partenaire de l'annuaire",
-    "other": "Autre",
-}
+from dalia_site.models.types import UTCDateTime, utcnow
+from dalia_site.models.vocabulary import (
+    Ald,
+    Channel,
+    GpStatus,
+    Orientation,
+    PatientStatus,
+    ReferralStatus,
+    Sex,
+    VocabularyType,
+    one_of,
+)
 
 
 class IdentityMixin:
@@ -50,15 +30,15 @@ class IdentityMixin:
     first_names: Mapped[str] = mapped_column(String(150))
     birth_name: Mapped[str] = mapped_column(String(100), default="")
     birth_date: Mapped[date] = mapped_column(Date)
-    sex: Mapped[str] = mapped_column(String(1))
+    sex: Mapped[Sex] = mapped_column(VocabularyType(Sex, 1))
     phone: Mapped[str] = mapped_column(String(20), default="")
     email: Mapped[str] = mapped_column(String(254), default="")
     address: Mapped[str] = mapped_column(String(300), default="")
     postcode: Mapped[str] = mapped_column(String(5), default="")
     commune: Mapped[str] = mapped_column(String(120), default="")
-    ald: Mapped[str] = mapped_column(String(10), default="unknown")
+    ald: Mapped[Ald] = mapped_column(VocabularyType(Ald, 10), default=Ald.UNKNOWN)
     ald_label: Mapped[str] = mapped_column(String(120), default="")
-    gp_status: Mapped[str] = mapped_column(String(10), default="none")
+    gp_status: Mapped[GpStatus] = mapped_column(VocabularyType(GpStatus, 10), default=GpStatus.NONE)
     gp_name: Mapped[str] = mapped_column(String(150), default="")
 
     @property
@@ -67,25 +47,32 @@ class IdentityMixin:
 
     @property
     def sex_label(self) -> str:
-        return SEXES[self.sex]
+        return self.sex.label
 
     @property
     def ald_label_text(self) -> str:
-        return ALD_CHOICES[self.ald]
+        return self.ald.label
+
+    @property
+    def has_gp(self) -> bool:
+        """The patient has a médecin traitant (the DAC handover then informs them)."""
+        return self.gp_status == "has"
 
 
 class Patient(IdentityMixin, db.Model):
     __tablename__ = "patient"
     __table_args__ = (
-        CheckConstraint(one_of("status", PATIENT_STATUSES), name="status"),
-        CheckConstraint(one_of("sex", SEXES), name="sex"),
-        CheckConstraint(one_of("ald", ALD_CHOICES), name="ald"),
-        CheckConstraint(one_of("gp_status", GP_CHOICES), name="gp_status"),
+        CheckConstraint(one_of("status", PatientStatus), name="status"),
+        CheckConstraint(one_of("sex", Sex), name="sex"),
+        CheckConstraint(one_of("ald", Ald), name="ald"),
+        CheckConstraint(one_of("gp_status", GpStatus), name="gp_status"),
         Index("ix_patient_birth_date", "birth_date"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    status: Mapped[str] = mapped_column(String(20), default="referred")
+    status: Mapped[PatientStatus] = mapped_column(
+        VocabularyType(PatientStatus, 20), default=PatientStatus.REFERRED
+    )
     # Information on the use of their data (RGPD) and their objection, if any.
     informed_on: Mapped[date | None] = mapped_column(Date)
     objected: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -104,23 +91,23 @@ class Patient(IdentityMixin, db.Model):
 
     @property
     def status_label(self) -> str:
-        return PATIENT_STATUSES[self.status]
+        return self.status.label
 
 
 class Referral(IdentityMixin, db.Model):
     __tablename__ = "referral"
     __table_args__ = (
-        CheckConstraint(one_of("status", REFERRAL_STATUSES), name="status"),
-        CheckConstraint(one_of("channel", CHANNELS), name="channel"),
-        CheckConstraint(f"orientation IS NULL OR {one_of('orientation', ORIENTATIONS)}", name="orientation"),
-        CheckConstraint("(channel = 'direct') = (source_id IS NULL)", name="direct_has_no_source"),
+        CheckConstraint(one_of("status", ReferralStatus), name="status"),
+        CheckConstraint(one_of("channel", Channel), name="channel"),
+        CheckConstraint(f"orientation IS NULL OR {one_of('orientation', Orientation)}", name="orientation"),
+        CheckConstraint(f"(channel = '{Channel.DIRECT}') = (source_id IS NULL)", name="direct_has_no_source"),
         Index("ix_referral_status_received", "status", "received_at"),
         Index("ix_referral_received_at", "received_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str | None] = mapped_column(String(20), unique=True)
-    channel: Mapped[str] = mapped_column(String(10))
+    channel: Mapped[Channel] = mapped_column(VocabularyType(Channel, 10))
     source_id: Mapped[int | None] = mapped_column(ForeignKey("partner_organisation.id"), index=True)
     link_id: Mapped[int | None] = mapped_column(ForeignKey("partner_referral_link.id"))
     referrer_name: Mapped[str] = mapped_column(String(120), default="")
@@ -130,12 +117,14 @@ class Referral(IdentityMixin, db.Model):
     reason: Mapped[str] = mapped_column(String(1000), default="")
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     received_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
-    status: Mapped[str] = mapped_column(String(20), default="new")
+    status: Mapped[ReferralStatus] = mapped_column(
+        VocabularyType(ReferralStatus, 20), default=ReferralStatus.NEW
+    )
     patient_id: Mapped[int | None] = mapped_column(ForeignKey("patient.id"), index=True)
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     decline_reason: Mapped[str] = mapped_column(String(500), default="")
-    orientation: Mapped[str | None] = mapped_column(String(10))
+    orientation: Mapped[Orientation | None] = mapped_column(VocabularyType(Orientation, 10))
     orientation_partner_id: Mapped[int | None] = mapped_column(ForeignKey("partner_organisation.id"))
     orientation_detail: Mapped[str] = mapped_column(String(300), default="")
 
@@ -148,17 +137,17 @@ class Referral(IdentityMixin, db.Model):
 
     @property
     def status_label(self) -> str:
-        return REFERRAL_STATUSES[self.status]
+        return self.status.label
 
     @property
     def channel_label(self) -> str:
-        return CHANNELS[self.channel]
+        return self.channel.label
 
     @property
     def decidable(self) -> bool:
         """A decision can still be taken (or the waiting list left)."""
-        return self.status in ("new", "waiting_list")
+        return self.status.is_open
 
     @property
     def orientation_label(self) -> str:
-        return ORIENTATIONS.get(self.orientation, "")
+        return "" if self.orientation is None else self.orientation.label

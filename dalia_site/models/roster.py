@@ -19,31 +19,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dalia_site.extensions import db
-from dalia_site.models.types import UTCDateTime, one_of, utcnow
+from dalia_site.models.types import UTCDateTime, utcnow
+from dalia_site.models.vocabulary import DoctorStatus, Profession, Team, VocabularyType, one_of
 
-PROFESSIONS = {
-    "medecin": "Médecin",
-    "ipa": "Infirmier·e en pratique avancée (IPA)",
-    "infirmier_azalee": "Infirmier·e Azalée",
-    "infirmier": "Infirmier·e",
-    "assistant_medical": "Assistant·e médical·e",
-    "secretariat": "Secrétariat",
-    "coordination": "Coordination",
-}
-DOCTORS = ("medecin",)
-NURSES = ("ipa", "infirmier_azalee", "infirmier")
-ASSISTANTS = ("assistant_medical",)
-HEALTH_PROFESSIONS = DOCTORS + NURSES  # those with an RPPS number
-TEAMS = {"flexible": "Équipe flexible", "stable": "Équipe stable"}
-DOCTOR_STATUSES = {
-    "retraite": "Retraité·e",
-    "remplacant": "Remplaçant·e",
-    "saspas": "SASPAS",
-    "interne": "Interne",
-    "salarie": "Salarié·e",
-    "installe": "Installé·e",
-}
-JUNIOR_STATUSES = ("interne", "saspas")  # need a senior doctor on the same half-day
 # A one-off session starts and ends on the same day: overlap queries look back no further.
 LONGEST_SESSION = timedelta(days=1)
 WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
@@ -52,19 +30,19 @@ WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanc
 class TeamMember(db.Model):
     __tablename__ = "team_member"
     __table_args__ = (
-        CheckConstraint(one_of("profession", PROFESSIONS), name="profession"),
-        CheckConstraint(one_of("team", TEAMS), name="team"),
+        CheckConstraint(one_of("profession", Profession), name="profession"),
+        CheckConstraint(one_of("team", Team), name="team"),
         CheckConstraint(
-            f"doctor_status IS NULL OR {one_of('doctor_status', DOCTOR_STATUSES)}", name="doctor_status"
+            f"doctor_status IS NULL OR {one_of('doctor_status', DoctorStatus)}", name="doctor_status"
         ),
         CheckConstraint("rpps IS NULL OR length(rpps) = 11", name="rpps_length"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
-    profession: Mapped[str] = mapped_column(String(20))
-    team: Mapped[str] = mapped_column(String(10))
-    doctor_status: Mapped[str | None] = mapped_column(String(12))
+    profession: Mapped[Profession] = mapped_column(VocabularyType(Profession, 20))
+    team: Mapped[Team] = mapped_column(VocabularyType(Team, 10))
+    doctor_status: Mapped[DoctorStatus | None] = mapped_column(VocabularyType(DoctorStatus, 12))
     rpps: Mapped[str | None] = mapped_column(String(11), unique=True)
     phone: Mapped[str] = mapped_column(String(20), default="")
     email: Mapped[str] = mapped_column(String(254), default="")
@@ -76,23 +54,28 @@ class TeamMember(db.Model):
 
     @property
     def profession_label(self) -> str:
-        return PROFESSIONS[self.profession]
+        return self.profession.label
 
     @property
     def doctor_status_label(self) -> str:
-        return DOCTOR_STATUSES.get(self.doctor_status, "")
+        return "" if self.doctor_status is None else self.doctor_status.label
 
     @property
     def team_label(self) -> str:
-        return TEAMS[self.team]
+        return self.team.label
 
     @property
     def is_doctor(self) -> bool:
-        return self.profession in DOCTORS
+        return self.profession.is_doctor
 
     @property
     def is_nurse(self) -> bool:
-        return self.profession in NURSES
+        return self.profession.is_nurse
+
+    @property
+    def is_junior_doctor(self) -> bool:
+        """An intern or SASPAS: needs a senior doctor on the same half-day."""
+        return self.is_doctor and self.doctor_status is not None and self.doctor_status.is_junior
 
 
 class WeeklyPattern(db.Model):

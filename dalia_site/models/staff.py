@@ -11,14 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from dalia_site.extensions import db
 from dalia_site.models.types import UTCDateTime, utcnow
-
-ROLES = ("admin", "assistant", "clinician", "reporting")
-ROLE_LABELS = {
-    "admin": "Administrateur·rice",
-    "assistant": "Assistant·e médical·e / secrétariat",
-    "clinician": "Soignant·e (médecin, IPA, infirmier·e)",
-    "reporting": "Suivi de l'activité (URPS, ARS, CPAM)",
-}
+from dalia_site.models.vocabulary import Role, VocabularyType, one_of
 
 
 def new_session_token() -> str:
@@ -29,13 +22,13 @@ class StaffUser(UserMixin, db.Model):
     __tablename__ = "staff_user"
     __table_args__ = (
         CheckConstraint("email = lower(email)", name="email_lowercase"),
-        CheckConstraint("role IN ('admin', 'assistant', 'clinician', 'reporting')", name="role"),
+        CheckConstraint(one_of("role", Role), name="role"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
     name: Mapped[str] = mapped_column(String(120))
-    role: Mapped[str] = mapped_column(String(20))
+    role: Mapped[Role] = mapped_column(VocabularyType(Role, 20))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -53,7 +46,7 @@ class StaffUser(UserMixin, db.Model):
 
     @property
     def role_label(self) -> str:
-        return ROLE_LABELS[self.role]
+        return self.role.label
 
     def end_sessions(self) -> None:
         self.session_token = new_session_token()

@@ -9,9 +9,9 @@ from dalia_site.auth.forms import REQUIRED
 from dalia_site.domain.partners import PartnerError, clean_email, normalise_finess, postcode_outside
 from dalia_site.domain.text import InvalidValue, normalise_phone, normalise_postcode
 from dalia_site.forms import Form, choices, strip
-from dalia_site.models.partners import PARTNER_CATEGORIES
+from dalia_site.models.vocabulary import PartnerCategory
 
-CATEGORY_CHOICES = choices(PARTNER_CATEGORIES.items())
+CATEGORY_CHOICES = choices(PartnerCategory.choices())
 
 
 def french_phone(form, field):

@@ -12,7 +12,7 @@ from wtforms import (
 from wtforms.validators import Optional
 
 from dalia_site.forms import DateField, Form, Marked, choices, strip
-from dalia_site.models.patients import ALD_CHOICES, CHANNELS, GP_CHOICES, ORIENTATIONS, SEXES
+from dalia_site.models.vocabulary import Ald, Channel, GpStatus, Orientation, Sex
 
 TEXT = {"filters": [strip]}
 
@@ -24,7 +24,7 @@ class IdentityForm(Form):
     first_names = StringField("Prénom(s)", validators=[Marked()], **TEXT, render_kw={"autocomplete": "off"})
     birth_name = StringField("Nom de naissance (si différent)", **TEXT)
     birth_date = DateField("Date de naissance", validators=[Marked()], description="jj/mm/aaaa")
-    sex = RadioField("Sexe", choices=choices(SEXES.items()), validators=[Marked()], validate_choice=False)
+    sex = RadioField("Sexe", choices=choices(Sex.choices()), validators=[Marked()], validate_choice=False)
     phone = TelField("Téléphone du patient", **TEXT)
     email = EmailField("E-mail du patient (facultatif)", **TEXT)
     address = StringField("Adresse", **TEXT)
@@ -32,7 +32,7 @@ class IdentityForm(Form):
     commune = StringField("Commune", **TEXT)
     ald = RadioField(
         "Affection de longue durée (ALD)",
-        choices=choices(ALD_CHOICES.items()),
+        choices=choices(Ald.choices()),
         validators=[Marked()],
         validate_choice=False,
         default="unknown",
@@ -44,7 +44,7 @@ class IdentityForm(Form):
     )
     gp_status = RadioField(
         "Médecin traitant",
-        choices=choices(GP_CHOICES.items()),
+        choices=choices(GpStatus.choices()),
         validators=[Marked()],
         validate_choice=False,
         default="none",
@@ -99,7 +99,7 @@ class PublicReferralForm(IdentityForm):
         }
 
 
-STAFF_CHANNELS = [(k, v) for k, v in CHANNELS.items() if k != "link"]
+STAFF_CHANNELS = Channel.choices(c for c in Channel if c != Channel.LINK)
 
 
 class StaffReferralForm(PublicReferralForm):
@@ -123,7 +123,7 @@ class DecisionForm(Form):
     decline_reason = TextAreaField("Motif du refus", **TEXT)
     orientation = SelectField(
         "Orientation proposée",
-        choices=choices([("", "— choisir —"), *ORIENTATIONS.items()]),
+        choices=choices([("", "— choisir —"), *Orientation.choices()]),
         validate_choice=False,
     )
     orientation_partner = StringField("Partenaire (annuaire)", **TEXT, render_kw={"list": "partenaires"})

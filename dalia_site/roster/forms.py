@@ -4,7 +4,8 @@ from wtforms import SelectField, StringField, TelField, TimeField
 from wtforms.validators import Optional
 
 from dalia_site.forms import DateField, Form, Marked, choices, strip
-from dalia_site.models.roster import DOCTOR_STATUSES, PROFESSIONS, TEAMS, WEEKDAYS
+from dalia_site.models.roster import WEEKDAYS
+from dalia_site.models.vocabulary import DoctorStatus, Profession, Team
 
 TEXT = {"filters": [strip]}
 HALF_DAYS = choices([("matin", "Matin"), ("apres-midi", "Après-midi"), ("autre", "Autre horaire")])
@@ -13,11 +14,11 @@ HALF_DAYS = choices([("matin", "Matin"), ("apres-midi", "Après-midi"), ("autre"
 class MemberForm(Form):
     name = StringField("Nom et prénom", validators=[Marked()], **TEXT)
     profession = SelectField(
-        "Profession", choices=choices(PROFESSIONS.items()), validators=[Marked()], validate_choice=False
+        "Profession", choices=choices(Profession.choices()), validators=[Marked()], validate_choice=False
     )
-    team = SelectField("Équipe", choices=choices(TEAMS.items()), validate_choice=False)
+    team = SelectField("Équipe", choices=choices(Team.choices()), validate_choice=False)
     doctor_status = SelectField(
-        "Statut (médecins)", choices=choices([("", "—"), *DOCTOR_STATUSES.items()]), validate_choice=False
+        "Statut (médecins)", choices=choices([("", "—"), *DoctorStatus.choices()]), validate_choice=False
     )
     rpps = StringField(
         "N° RPPS",

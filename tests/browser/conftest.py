@@ -25,7 +25,7 @@ from werkzeug.serving import make_server
 from dalia_site import create_app
 from dalia_site.domain import accounts
 from dalia_site.extensions import db
-from dalia_site.models.staff import ROLE_LABELS
+from dalia_site.models.vocabulary import Role
 from tests.conftest import PASSWORD, ROLES
 
 CHROMIUM = "/usr/bin/chromium"
@@ -54,7 +54,7 @@ class Staff:
 
     @property
     def role_label(self) -> str:
-        return ROLE_LABELS[self.role]
+        return Role(self.role).label
 
 
 # One account per role, all with tests.conftest.PASSWORD, created in the live site.

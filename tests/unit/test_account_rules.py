@@ -4,9 +4,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dalia_site.domain.accounts import FAILURE_WINDOW, MAX_FAILURES, normalise_email, throttle_wait
+from dalia_site.domain.accounts import FAILURE_WINDOW, MAX_FAILURES, throttle_wait
 from dalia_site.domain.audit import describe_changes
 from dalia_site.domain.passwords import hash_password, password_problems, verify_password
+from dalia_site.domain.text import email_key
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
@@ -46,7 +47,7 @@ def test_policy_constants_are_those_of_the_issue():
     ],
 )
 def test_emails_are_compared_trimmed_and_lowercased(raw, expected):
-    assert normalise_email(raw) == expected
+    assert email_key(raw) == expected
 
 
 @pytest.mark.parametrize(

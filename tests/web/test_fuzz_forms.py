@@ -46,13 +46,32 @@ from dalia_site.models import (
     StaffUser,
     TeamMember,
 )
-from dalia_site.models.booking import KINDS
-from dalia_site.models.partners import PARTNER_CATEGORIES
-from dalia_site.models.patients import ALD_CHOICES, GP_CHOICES, ORIENTATIONS, PATIENT_STATUSES, SEXES
-from dalia_site.models.roster import DOCTOR_STATUSES, PROFESSIONS, TEAMS
+from dalia_site.models.vocabulary import (
+    Ald,
+    AppointmentKind,
+    DoctorStatus,
+    GpStatus,
+    Orientation,
+    PartnerCategory,
+    PatientStatus,
+    Profession,
+    Sex,
+    Team,
+)
 from tests.conftest import ADMIN_EMAIL, PASSWORD, csrf_from
 
 PARIS = ZoneInfo("Europe/Paris")
+# The stored codes of each closed list, as a form sends them.
+KINDS = [k.value for k in AppointmentKind]
+PARTNER_CATEGORIES = [c.value for c in PartnerCategory]
+SEXES = [s.value for s in Sex]
+ALD_CHOICES = [a.value for a in Ald]
+GP_CHOICES = [g.value for g in GpStatus]
+ORIENTATIONS = [o.value for o in Orientation]
+PATIENT_STATUSES = [s.value for s in PatientStatus]
+PROFESSIONS = [p.value for p in Profession]
+TEAMS = [t.value for t in Team]
+DOCTOR_STATUSES = [s.value for s in DoctorStatus]
 FUZZ = settings(
     max_examples=200,
     deadline=None,
