@@ -1,48 +1,28 @@
+"""Alembic environment of the kit, run two ways:
+
+- by `dalia_site.database.upgrade` (provisioning, `dalia upgrade`, tests): no Flask, the caller
+  passes an open connection in `config.attributes["connection"]` and owns its transaction;
+- by `flask db migrate|upgrade|…` (developers, Flask-Migrate): the app's engine.
+"""
+
 import logging
 from logging.config import fileConfig
 
 from alembic import context
-from flask import current_app
 
-# this is the Alembic Config object, which provides
-# access to the values within the .ini file in use.
+import dalia_site.models  # noqa: F401  (every table on db.metadata, for autogenerate)
+from dalia_site.database import db
+
 config = context.config
 
-# Interpret the config file for Python logging.
-# This line sets up loggers basically.
 # Keep the app's own loggers working when migrations run inside a command or a test.
-fileConfig(config.config_file_name, disable_existing_loggers=False)
+if config.config_file_name is not None:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
 
-
-def get_engine():
-    return current_app.extensions["migrate"].db.engine
-
-
-def get_engine_url():
-    try:
-        return get_engine().url.render_as_string(hide_password=False).replace("%", "%%")
-    except AttributeError:
-        return str(get_engine().url).replace("%", "%%")
-
-
-# add your model's MetaData object here
-# for 'autogenerate' support
-# from myapp import mymodel
-# target_metadata = mymodel.Base.metadata
-config.set_main_option("sqlalchemy.url", get_engine_url())
-target_db = current_app.extensions["migrate"].db
-
-# other values from the config, defined by the needs of env.py,
-# can be acquired:
-# my_important_option = config.get_main_option("my_important_option")
-# ... etc.
-
-
-def get_metadata():
-    if hasattr(target_db, "metadatas"):
-        return target_db.metadatas[None]
-    return target_db.metadata
+target_metadata = db.metadata
+# What Flask-Migrate's defaults give `flask db`, given to plain Alembic too.
+CONFIGURE_ARGS = {"compare_type": True, "render_as_batch": True}  # SQLite alters tables by copying
 
 
 def render_item(type_, obj, autogen_context):
@@ -54,56 +34,55 @@ def render_item(type_, obj, autogen_context):
     return False
 
 
+def process_revision_directives(context, revision, directives):
+    """`flask db migrate` writes no empty migration when the models did not change."""
+    if getattr(config.cmd_opts, "autogenerate", False):
+        script = directives[0]
+        if script.upgrade_ops.is_empty():
+            directives[:] = []
+            logger.info("No changes in schema detected.")
+
+
+def flask_migrate_args():
+    """The engine and the context arguments of the app Flask-Migrate runs in."""
+    from flask import current_app
+
+    extension = current_app.extensions["migrate"]
+    args = dict(CONFIGURE_ARGS, **extension.configure_args)
+    return extension.db.engine, args
+
+
 def run_migrations_offline():
-    """Run migrations in 'offline' mode.
+    """`flask db upgrade --sql`: the SQL of the migrations, for the app's database URL."""
+    engine, args = flask_migrate_args()
+    args.setdefault("render_item", render_item)
+    context.configure(
+        url=engine.url.render_as_string(hide_password=False),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        **args,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
 
-    This configures the context with just a URL
-    and not an Engine, though an Engine is acceptable
-    here as well.  By skipping the Engine creation
-    we don't even need a DBAPI to be available.
 
-    Calls to context.execute() here emit the given string to the
-    script output.
-
-    """
-    url = config.get_main_option("sqlalchemy.url")
-    context.configure(url=url, target_metadata=get_metadata(), literal_binds=True)
-
+def run_migrations(connection, args):
+    args.setdefault("render_item", render_item)
+    if args.get("process_revision_directives") is None:
+        args["process_revision_directives"] = process_revision_directives
+    context.configure(connection=connection, target_metadata=target_metadata, **args)
     with context.begin_transaction():
         context.run_migrations()
 
 
 def run_migrations_online():
-    """Run migrations in 'online' mode.
-
-    In this scenario we need to create an Engine
-    and associate a connection with the context.
-
-    """
-
-    # this callback is used to prevent an auto-migration from being generated
-    # when there are no changes to the schema
-    # reference: http://alembic.zzzcomputing.com/en/latest/cookbook.html
-    def process_revision_directives(context, revision, directives):
-        if getattr(config.cmd_opts, "autogenerate", False):
-            script = directives[0]
-            if script.upgrade_ops.is_empty():
-                directives[:] = []
-                logger.info("No changes in schema detected.")
-
-    conf_args = current_app.extensions["migrate"].configure_args
-    conf_args.setdefault("render_item", render_item)
-    conf_args.setdefault("render_as_batch", True)  # SQLite alters tables by copying them
-    if conf_args.get("process_revision_directives") is None:
-        conf_args["process_revision_directives"] = process_revision_directives
-
-    connectable = get_engine()
-
-    with connectable.connect() as connection:
-        context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
-
-        with context.begin_transaction():
-            context.run_migrations()
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        run_migrations(connection, dict(CONFIGURE_ARGS))
+        return
+    engine, args = flask_migrate_args()
+    with engine.connect() as connection:
+        run_migrations(connection, args)
 
 
 if context.is_offline_mode():

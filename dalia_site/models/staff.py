@@ -5,11 +5,10 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from flask_login import UserMixin
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dalia_site.extensions import db
+from dalia_site.database import db
 from dalia_site.models.types import UTCDateTime, utcnow
 from dalia_site.models.vocabulary import Role, VocabularyType, one_of
 
@@ -18,7 +17,7 @@ def new_session_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-class StaffUser(UserMixin, db.Model):
+class StaffUser(db.Model):
     __tablename__ = "staff_user"
     __table_args__ = (
         CheckConstraint("email = lower(email)", name="email_lowercase"),
@@ -37,12 +36,29 @@ class StaffUser(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+    # Flask-Login's user protocol, written out (not its UserMixin) so that the models load
+    # without the web layer: the CLI and provisioning import them.
+    __hash__ = object.__hash__
+
     def get_id(self) -> str:
         return self.session_token
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive accounts
         return self.active
+
+    @property
+    def is_authenticated(self) -> bool:
+        return self.is_active
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def __eq__(self, other: object) -> bool:  # as UserMixin: the same account, whichever session
+        if isinstance(other, StaffUser):
+            return self.get_id() == other.get_id()
+        return NotImplemented
 
     @property
     def role_label(self) -> str:

@@ -1,0 +1,159 @@
+"""One site's database without the web app: its engine, a session, its migrations.
+
+Provisioning, maintenance, the demo builder and the CLI need a session and Alembic, not nine
+blueprints, a login manager and CSRF. They open a site folder here; `create_app` binds the same
+`db` to its own engine for the web. Both read the folder through `config.flask_config` (one
+validation) and get the same SQLite pragmas (the listener below is on every engine).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
+
+from dalia_site import MIGRATIONS_DIR
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic is imported by the functions that migrate: the models import this module, and a
+# command that only lists templates or serves pages should not pay for it. The config module
+# too (it imports the models: a cycle at import time).
+
+# Named constraints so that Alembic migrations can alter them on SQLite and PostgreSQL alike.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# The models' declarative base. It is Flask-SQLAlchemy's so that create_app can bind it; the
+# models work just as well with a plain Session bound to an engine (SiteDatabase.session).
+db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+
+# What the domain's functions take: a Session (the CLI's, provisioning's) or the web app's
+# request-scoped proxy of one (`db.session`), which offers the same methods.
+DbSession: TypeAlias = Session | scoped_session[Any]
+
+# What the models subclass. Flask-SQLAlchemy builds `db.Model` at run time, which a type checker
+# cannot follow; to it, the base is the plain declarative base that `db.Model` is at heart.
+if TYPE_CHECKING:
+
+    class Model(DeclarativeBase):
+        pass
+
+else:
+    Model = db.Model
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, _record):
+    """WAL lets readers work while a write commits; foreign keys are off in SQLite unless asked."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+
+@dataclass
+class SiteDatabase:
+    """An open site: its validated configuration, its engine and one session."""
+
+    folder: Path
+    config: dict  # config.flask_config(folder): the same keys the app's config gets
+    engine: Engine
+    session: Session
+
+    @property
+    def site(self) -> dict:
+        return self.config["SITE"]
+
+    @property
+    def settings(self) -> dict:
+        return self.config["SITE_SETTINGS"]
+
+    @property
+    def mail(self) -> dict:
+        return self.config["MAIL"]
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.url.get_backend_name() == "sqlite"
+
+
+def engine_for(config: dict) -> Engine:
+    return create_engine(config["SQLALCHEMY_DATABASE_URI"], **config["SQLALCHEMY_ENGINE_OPTIONS"])
+
+
+@contextmanager
+def open_site(folder: Path, *, new: bool = False) -> Iterator[SiteDatabase]:
+    """The site's database; the session is closed and the connections released on the way out.
+    A SQLite site whose database file is missing is an error, never silently recreated, unless
+    `new` (provisioning creates it)."""
+    from dalia_site.config import SiteConfigError, flask_config
+
+    config = flask_config(folder)
+    url = make_url(config["SQLALCHEMY_DATABASE_URI"])
+    if not new and url.get_backend_name() == "sqlite" and not Path(url.database).is_file():
+        raise SiteConfigError(
+            f"{url.database} : base de données introuvable (restaurez une sauvegarde avec `dalia restore`)"
+        )
+    engine = engine_for(config)
+    session = Session(engine)
+    try:
+        yield SiteDatabase(Path(config["SITE_DIR"]), config, engine, session)
+    finally:
+        session.close()
+        engine.dispose()
+
+
+def alembic_config(connection: Connection) -> Config:
+    """Alembic's configuration for our migrations, run on `connection` (see migrations/env.py)."""
+    from alembic.config import Config
+
+    config = Config(str(MIGRATIONS_DIR / "alembic.ini"))
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply the migrations up to `revision`, in one transaction where the database allows it."""
+    from alembic import command
+
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    from alembic import command
+
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
