@@ -1,5 +1,7 @@
 """Referral and identity forms. They parse (dates, choices); the rules are in domain/referrals."""
 
+from typing import Any
+
 from wtforms import (
     BooleanField,
     EmailField,
@@ -14,7 +16,8 @@ from wtforms.validators import Optional
 from dalia_site.forms import DateField, Form, Marked, choices, strip
 from dalia_site.models.vocabulary import Ald, Channel, GpStatus, Orientation, Sex
 
-TEXT = {"filters": [strip]}
+# Keyword arguments of a free-text field (`**TEXT`).
+TEXT: dict[str, Any] = {"filters": [strip]}
 
 
 class IdentityForm(Form):

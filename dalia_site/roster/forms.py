@@ -1,5 +1,7 @@
 """Roster forms: they parse dates and times; the rules are in domain/roster."""
 
+from typing import Any
+
 from wtforms import SelectField, StringField, TelField, TimeField
 from wtforms.validators import Optional
 
@@ -7,7 +9,8 @@ from dalia_site.forms import DateField, Form, Marked, choices, strip
 from dalia_site.models.roster import WEEKDAYS
 from dalia_site.models.vocabulary import DoctorStatus, Profession, Team
 
-TEXT = {"filters": [strip]}
+# Keyword arguments of a free-text field (`**TEXT`).
+TEXT: dict[str, Any] = {"filters": [strip]}
 HALF_DAYS = choices([("matin", "Matin"), ("apres-midi", "Après-midi"), ("autre", "Autre horaire")])
 
 
