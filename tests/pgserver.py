@@ -1,5 +1,7 @@
 """A throwaway PostgreSQL server for the test session: Debian's binaries, a data dir under tmp.
 
+Each pytest-xdist worker starts its own (own data dir, own port): no database name is shared.
+
 As root, the server runs as the `postgres` system user (PostgreSQL refuses to run as root).
 Any failure to start raises with the reason: PostgreSQL tests are never skipped silently.
 """
@@ -74,21 +76,31 @@ class PostgresServer:
             "-U",
             "postgres",
         )
-        self._run(
-            str(self.bin / "pg_ctl"),
-            "-D",
-            str(self.dir),
-            "-w",
-            "-t",
-            "60",
-            "-l",
-            str(self.dir / "server.log"),
-            "-o",
-            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
-            "start",
-        )
-        return self
+        for attempt in range(3):
+            try:
+                self._run(
+                    str(self.bin / "pg_ctl"),
+                    "-D",
+                    str(self.dir),
+                    "-w",
+                    "-t",
+                    "60",
+                    "-l",
+                    str(self.dir / "server.log"),
+                    "-o",
+                    f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off "
+                    "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+                    "start",
+                )
+                return self
+            except PostgresUnavailable:
+                # The free port may have been taken meanwhile (pytest-xdist workers each start a
+                # server at the same moment): try another one, then give the reason.
+                log = self.dir / "server.log"
+                if attempt == 2 or "could not bind" not in (log.read_text() if log.exists() else ""):
+                    raise
+                self.port = _free_port()
+        raise AssertionError("unreachable")
 
     def stop(self) -> None:
         try:

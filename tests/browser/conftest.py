@@ -67,6 +67,18 @@ STAFF = {
 assert set(STAFF) == set(ROLES)
 
 
+# --- Parallel runs (pytest-xdist) ------------------------------------------------------------
+
+
+def pytest_collection_modifyitems(config, items):
+    """With `-n N --dist loadgroup` (make test), every browser test runs in the same worker: one
+    Chromium and one live site for them all, instead of one per worker."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
+
 # --- Chromium -------------------------------------------------------------------------------
 
 
@@ -82,8 +94,9 @@ def browser_type_launch_args(browser_type_launch_args, browser_name):
 
 
 @pytest.fixture(scope="session")
-def live_app(sqlite_site_template, tmp_path_factory):
-    """A provisioned site with one user per role (personal password already chosen)."""
+def live_app(sqlite_site_template, tmp_path_factory, password_hash):
+    """A provisioned site with one user per role (personal password already chosen, stored with
+    the tests' cheap argon2id hash of PASSWORD: logging in takes a millisecond)."""
     site_dir = tmp_path_factory.mktemp("browser") / "instances" / "test"
     shutil.copytree(sqlite_site_template, site_dir)
     app = create_app(site_dir)
@@ -91,6 +104,7 @@ def live_app(sqlite_site_template, tmp_path_factory):
         for staff in STAFF.values():
             user = accounts.create_staff(db.session, None, staff.email, staff.name, staff.role, PASSWORD)
             user.must_change_password = False
+            user.password_hash = password_hash
         db.session.commit()
     yield app
     with app.app_context():

@@ -31,6 +31,9 @@ from dalia_site.models import (
 )
 from tests.cli.test_new_site import can_log_in
 
+# With `-n N --dist loadgroup` (make test), these tests share one worker, so one demo build.
+pytestmark = pytest.mark.xdist_group("demo")
+
 SEED_001 = {
     "patients_received": 921,
     "consultations": 2260,
