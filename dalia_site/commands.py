@@ -10,11 +10,14 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 
 from dalia_site.config import SiteConfigError
-from dalia_site.models.staff import ROLES
+from dalia_site.database import open_site
+from dalia_site.models.types import utcnow
+from dalia_site.models.vocabulary import Role
 from dalia_site.provisioning import maintenance
 from dalia_site.provisioning.site import (
     ProvisioningError,
@@ -56,6 +59,7 @@ def _site_dir(instances_dir: Path | None, slug: str) -> Path:
 
 
 def _load_app(folder: Path):
+    """The web app, for `serve` only: every other command works on the database alone."""
     from dalia_site import create_app
 
     try:
@@ -100,24 +104,26 @@ def new_site(template, slug, instances_dir, domain, admin_email, database_url):
 @cli.command("create-user")
 @click.argument("slug")
 @click.argument("email")
-@click.option("--role", required=True, type=click.Choice(ROLES))
+@click.option("--role", required=True, type=click.Choice([role.value for role in Role]))
 @click.option("--name", default="", help="Nom et prénom (défaut : l'e-mail).")
 @instances_option
 def create_user(slug, email, role, name, instances_dir):
     """Ajoute un compte ; mot de passe provisoire depuis DALIA_USER_PASSWORD ou généré."""
     from dalia_site.domain import accounts
-    from dalia_site.extensions import db
 
-    app = _load_app(_site_dir(instances_dir, slug))
+    folder = _site_dir(instances_dir, slug)
     password = os.environ.get("DALIA_USER_PASSWORD") or generate_password()
-    with app.app_context():
-        try:
-            user = accounts.create_staff(db.session, None, email, name or email, role, password)
-        except accounts.AccountError as error:
-            db.session.rollback()
-            _fail(str(error))
-        db.session.commit()
-        email = user.email
+    try:
+        with open_site(folder) as site:
+            try:
+                user = accounts.create_staff(site.session, None, email, name or email, role, password)
+            except accounts.AccountError as error:
+                site.session.rollback()
+                _fail(str(error))
+            site.session.commit()
+            email = user.email
+    except SiteConfigError as error:
+        _fail(str(error))
     click.echo(f"Compte créé : {email} ({role})")
     if not os.environ.get("DALIA_USER_PASSWORD"):
         click.echo(f"Mot de passe provisoire (affiché une seule fois) : {password}")
@@ -236,8 +242,8 @@ def restore(slug, file, instances_dir):
 
 
 def _each_site(slug: str | None, all_sites: bool, instances_dir: Path | None, work) -> None:
-    """Run `work(app)` -> (report line, failures) for one site or all; one failing site does not
-    stop the others; non-zero exit if any failed."""
+    """Run `work(site)` -> (report line, failures) on each open site (database.SiteDatabase), one or
+    all; one failing site does not stop the others; non-zero exit if any failed."""
     if bool(slug) == all_sites:
         _fail("indiquez un site ou --all (pas les deux)")
     folders = (
@@ -246,8 +252,8 @@ def _each_site(slug: str | None, all_sites: bool, instances_dir: Path | None, wo
     failures = 0
     for folder in folders:
         try:
-            with maintenance.site_app(folder) as app:
-                line, failed = work(app)
+            with open_site(folder) as site:
+                line, failed = work(site)
         except SiteConfigError as error:
             click.secho(f"{folder.name} : {error}", fg="red", err=True)
             failures += 1
@@ -269,12 +275,11 @@ all_option = click.option("--all", "all_sites", is_flag=True, help="Tous les sit
 def send_mail(slug, all_sites, instances_dir):
     """Envoie les e-mails en attente (accusés de réception, décisions) ; à lancer par un timer."""
     from dalia_site.domain.mail import send_pending
-    from dalia_site.extensions import db
 
-    def work(app):
-        if not app.config["MAIL"]["host"]:
+    def work(site):
+        if not site.mail["host"]:
             return "pas de serveur SMTP dans site.toml [mail]", 0
-        sent, failed = send_pending(db.session, app.config["MAIL"], app.config["SITE"]["name"], limit=1000)
+        sent, failed = send_pending(site.session, site.mail, site.site["name"], utcnow, limit=1000)
         return f"{sent} envoyé(s), {failed} en échec (réessayés au prochain passage)", failed
 
     _each_site(slug, all_sites, instances_dir, work)
@@ -286,21 +291,17 @@ def send_mail(slug, all_sites, instances_dir):
 @instances_option
 def send_reminders(slug, all_sites, instances_dir):
     """Rappels par e-mail des rendez-vous du lendemain (une fois par rendez-vous), puis envoi."""
-    from zoneinfo import ZoneInfo
-
     from dalia_site.domain.booking import queue_reminders
     from dalia_site.domain.mail import send_pending
-    from dalia_site.extensions import db
-    from dalia_site.models.types import utcnow
 
-    def work(app):
-        zone = ZoneInfo(app.config["SITE"]["timezone"])
-        name = app.config["SITE"]["name"]
+    def work(site):
+        zone = ZoneInfo(site.site["timezone"])
+        name = site.site["name"]
         queued = queue_reminders(
-            db.session, name, app.config["SITE_SETTINGS"]["visits"], zone, utcnow().astimezone(zone).date()
+            site.session, name, site.settings["visits"], zone, utcnow().astimezone(zone).date()
         )
-        db.session.commit()  # queued and marked together: never twice
-        sent, failed = send_pending(db.session, app.config["MAIL"], name, limit=1000)
+        site.session.commit()  # queued and marked together: never twice
+        sent, failed = send_pending(site.session, site.mail, name, utcnow, limit=1000)
         return (
             f"{queued} rappel(s) préparé(s), {sent} e-mail(s) envoyé(s), {failed} en échec "
             "(réessayés au prochain passage)"
@@ -317,10 +318,8 @@ def _decimal_comma(value):
     return str(value).replace(".", ",") if isinstance(value, float) else value
 
 
-ALL_SITES_COLUMNS = (
-    "site",
-    "du",
-    "au",
+# `report --all`: per site, its name, its period (as `report SLUG --format json` gives them) and these.
+ALL_SITES_FIGURES = (
     "patients_received",
     "consultations",
     "patients_per_hour",
@@ -346,54 +345,60 @@ ALL_SITES_COLUMNS = (
 def report(slug, all_sites, first, last, fmt, instances_dir):
     """Chiffres d'activité d'une période : un site en détail, ou une ligne par site (--all)."""
     import json
-    from zoneinfo import ZoneInfo
 
     from dalia_site.domain import activity
     from dalia_site.domain.spreadsheet import csv_text
-    from dalia_site.extensions import db
-    from dalia_site.models.types import utcnow
 
-    def figures(app):
-        zone = ZoneInfo(app.config["SITE"]["timezone"])
+    def figures(site):
+        zone = ZoneInfo(site.site["timezone"])
         end = last.date() if last else utcnow().astimezone(zone).date()
         try:
             period = activity.Period(first.date() if first else activity.Period.year_to(end).first, end)
         except activity.PeriodError as error:
             _fail(str(error))
-        return activity.compute(db.session, period, zone)
+        return activity.compute(site.session, period, zone)
 
     if bool(slug) == all_sites:
         _fail("indiquez un site ou --all (pas les deux)")
     if slug:
-        with maintenance.site_app(_site_dir(instances_dir, slug)) as app:
-            result = figures(app)
-            name = app.config["SITE"]["name"]
+        try:
+            with open_site(_site_dir(instances_dir, slug)) as site:
+                result = figures(site)
+                name = site.site["name"]
+        except SiteConfigError as error:
+            _fail(str(error))
         render = {"text": activity.as_text, "csv": activity.as_csv, "json": activity.as_json}[fmt]
         click.echo(render(result, name), nl=False)
         return
     if fmt == "text":
-        _each_site(None, True, instances_dir, lambda app: (activity.one_line(figures(app)), 0))
+        _each_site(None, True, instances_dir, lambda site: (activity.one_line(figures(site)), 0))
         return
     rows, failures = [], 0
     for folder in maintenance.site_folders(_instances(instances_dir)):
         try:
-            with maintenance.site_app(folder) as app:
-                values = activity.as_dict(figures(app), folder.name)
+            with open_site(folder) as site:
+                values = activity.as_dict(figures(site), folder.name)
         except SiteConfigError as error:
             click.secho(f"{folder.name} : {error}", fg="red", err=True)
             failures += 1
             continue
-        values["du"], values["au"] = values["period"]["from"], values["period"]["to"]
-        rows.append({column: values[column] for column in ALL_SITES_COLUMNS})
+        rows.append(
+            {"site": values["site"], "period": values["period"]} | {k: values[k] for k in ALL_SITES_FIGURES}
+        )
     if fmt == "json":
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
     else:
-        click.echo(
-            csv_text(
-                [ALL_SITES_COLUMNS, *([_decimal_comma(row[c]) for c in ALL_SITES_COLUMNS] for row in rows)]
-            ),
-            nl=False,
+        header = ("site", "from", "to", *ALL_SITES_FIGURES)
+        lines = (
+            [
+                row["site"],
+                row["period"]["from"],
+                row["period"]["to"],
+                *(_decimal_comma(row[k]) for k in ALL_SITES_FIGURES),
+            ]
+            for row in rows
         )
+        click.echo(csv_text([header, *lines]), nl=False)
     if failures:
         raise SystemExit(1)
 
@@ -431,11 +436,8 @@ def demo(instances_dir, no_serve, port):
     """(Re)crée le site de démonstration instances/demo, avec une année d'activité fictive qui
     reproduit le bilan d'un an de Carcassonne, et le sert sur 127.0.0.1."""
     import gc
-    from zoneinfo import ZoneInfo
 
     from dalia_site.domain import accounts, activity
-    from dalia_site.extensions import db
-    from dalia_site.models.types import utcnow
     from dalia_site.provisioning import demo as demo_data
 
     instances = _instances(instances_dir)
@@ -456,29 +458,30 @@ def demo(instances_dir, no_serve, port):
         )
     except (ProvisioningError, SiteConfigError) as error:
         _fail(str(error))
-    app = _load_app(created.path)
-    site, settings = app.config["SITE"], app.config["SITE_SETTINGS"]
-    zone = ZoneInfo(site["timezone"])
     try:
-        with app.app_context():
+        with open_site(created.path) as opened:
+            session, site, settings = opened.session, opened.site, opened.settings
+            zone = ZoneInfo(site["timezone"])
             for role, email, name in DEMO_STAFF[1:]:
-                user = accounts.create_staff(db.session, None, email, name, role, passwords[role])
+                user = accounts.create_staff(session, None, email, name, role, passwords[role])
                 user.must_change_password = False
-            db.session.flush()
+            session.flush()
             plan = demo_data.plan_year(
                 utcnow().astimezone(zone).date(), zone, settings["hours"], settings["visits"]
             )
             gc.disable()  # a year of objects in one session: the collector would rescan them
-            with click.progressbar(
-                demo_data.Replay(db.session, plan, site, settings),
-                label="Une année d'activité fictive",
-                file=sys.stderr,
-            ) as steps:
-                for _ in steps:
-                    pass
-            gc.enable()
-            db.session.commit()
-            figures = activity.compute(db.session, plan.period, zone)
+            try:
+                with click.progressbar(
+                    demo_data.Replay(session, plan, site, settings),
+                    label="Une année d'activité fictive",
+                    file=sys.stderr,
+                ) as steps:
+                    for _ in steps:
+                        pass
+            finally:
+                gc.enable()
+            session.commit()
+            figures = activity.compute(session, plan.period, zone)
     except BaseException:
         shutil.rmtree(created.path, ignore_errors=True)  # never a half-made demo
         raise

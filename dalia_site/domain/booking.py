@@ -570,11 +570,14 @@ def queue_reminders(
             session,
             patient.email,
             f"{site_name} — rappel de votre rendez-vous demain",
-            f"Bonjour,\n\nNous vous rappelons votre rendez-vous au centre {site_name} "
-            f"demain, le {local:%d/%m/%Y} à {local:%Hh%M}, avec {who}.\n"
-            + (f"Adresse : {visits['address']}\n" if visits.get("address") else "")
-            + f"À apporter : {visits['what_to_bring']}\n\n"
-            "En cas d'empêchement, merci de prévenir le centre pour libérer le créneau.\n",
+            mail.render(
+                "appointment_reminder.txt",
+                site_name=site_name,
+                starts_at=local,
+                clinicians=who,
+                address=visits.get("address"),
+                what_to_bring=visits["what_to_bring"],
+            ),
             appointment_id=appointment.id,
         )
         count += 1

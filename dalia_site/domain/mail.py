@@ -1,27 +1,47 @@
 """Emails: queued in the outbox in the caller's transaction, sent after commit, retried later.
 
-Referrers are told only a reference and a decision — never a patient's identity or health data.
+Their bodies are templates (templates/email/*.txt), rendered here without a Flask app: the CLI
+sends reminders with none. Referrers are told only a reference and a decision — never a
+patient's identity or health data.
 """
 
 from __future__ import annotations
 
 import smtplib
 import ssl
-from datetime import timedelta
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
+from pathlib import Path
+from typing import Any
 
+import jinja2
 from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session
 
+from dalia_site.database import DbSession
 from dalia_site.models import OutboundEmail
-from dalia_site.models.types import utcnow
 
 MAX_ATTEMPTS = 10
 
+# Plain text, not HTML: nothing to escape. Dates are formatted as the caller gives them (local).
+_templates = jinja2.Environment(  # nosec B701
+    loader=jinja2.FileSystemLoader(Path(__file__).parents[1] / "templates" / "email"),
+    autoescape=False,  # noqa: S701
+    keep_trailing_newline=True,
+    undefined=jinja2.StrictUndefined,
+)
+_templates.filters["date"] = lambda value: f"{value:%d/%m/%Y}"
+_templates.filters["time"] = lambda value: f"{value:%Hh%M}"
+
+
+def render(template: str, **values: Any) -> str:
+    """The body of an email from templates/email/`template`."""
+    return _templates.get_template(template).render(**values)
+
 
 def queue(
-    session: Session, to: str, subject: str, body: str, appointment_id: int | None = None
+    session: DbSession, to: str, subject: str, body: str, appointment_id: int | None = None
 ) -> OutboundEmail:
     email = OutboundEmail(to=to, subject=subject[:200], body=body, appointment_id=appointment_id)
     session.add(email)
@@ -31,7 +51,7 @@ def queue(
 CLAIM_TIMEOUT = timedelta(minutes=10)  # a sender that died releases its emails after this
 
 
-def _claim(session: Session, email_id: int, now) -> bool:
+def _claim(session: DbSession, email_id: int, now: datetime) -> bool:
     claimed = session.execute(
         update(OutboundEmail)
         .where(
@@ -46,17 +66,31 @@ def _claim(session: Session, email_id: int, now) -> bool:
     return claimed.rowcount == 1
 
 
-def _still_due(session: Session, appointment_id: int) -> bool:
+def _still_due(session: DbSession, appointment_id: int, now: datetime) -> bool:
     from dalia_site.models import Appointment
+    from dalia_site.models.vocabulary import AppointmentStatus
 
     appointment = session.get(Appointment, appointment_id)
-    return appointment is not None and appointment.status == "booked" and appointment.starts_at > utcnow()
+    return (
+        appointment is not None
+        and appointment.status == AppointmentStatus.BOOKED
+        and appointment.starts_at > now
+    )
 
 
-def send_pending(session: Session, settings: dict, site_name: str, limit: int = 100) -> tuple[int, int]:
+def send_pending(
+    session: DbSession,
+    settings: Mapping[str, Any],
+    site_name: str,
+    now: Callable[[], datetime],
+    limit: int = 100,
+) -> tuple[int, int]:
     """Send what waits in the outbox; returns (sent, failed). Each email is claimed, then sent,
     then committed on its own: one that is sent is never sent again, by this run or another; one
-    that fails stays in the outbox for the next run. An unreachable server costs no attempt."""
+    that fails stays in the outbox for the next run. An unreachable server costs no attempt.
+
+    `now` is the caller's clock (dalia_site.clock.now), read at each claim and each sending: a run
+    lasts as long as the SMTP server makes it, longer than a claim is held (CLAIM_TIMEOUT)."""
     if not settings.get("host") or not settings.get("from_address"):
         return 0, 0
     pending = session.scalars(
@@ -85,10 +119,10 @@ def send_pending(session: Session, settings: dict, site_name: str, limit: int = 
     sent = failed = 0
     with smtp:
         for email_id in pending:
-            if not _claim(session, email_id, utcnow()):
+            if not _claim(session, email_id, now()):
                 continue  # another sender has it
             email = session.get(OutboundEmail, email_id)
-            if email.appointment_id is not None and not _still_due(session, email.appointment_id):
+            if email.appointment_id is not None and not _still_due(session, email.appointment_id, now()):
                 email.attempts = MAX_ATTEMPTS  # a reminder of a cancelled or past appointment
                 email.last_error = "rendez-vous annulé, déplacé ou passé : rappel abandonné"
                 email.claimed_at = None
@@ -108,7 +142,7 @@ def send_pending(session: Session, settings: dict, site_name: str, limit: int = 
                 email.claimed_at = None
                 failed += 1
             else:
-                email.sent_at = utcnow()
+                email.sent_at = now()
                 email.last_error = ""
                 sent += 1
             session.commit()

@@ -260,10 +260,12 @@ def receive(
             session,
             referral.referrer_email,
             f"{site_name} — adressage {referral.reference} reçu",
-            f"Bonjour,\n\nLe centre {site_name} a bien reçu votre adressage "
-            f"n° {referral.reference} le {referral.received_at:%d/%m/%Y}.\n"
-            "Vous recevrez sa décision par e-mail, sous cette même référence.\n\n"
-            "Ce message ne contient volontairement aucune donnée concernant le patient.\n",
+            mail.render(
+                "referral_received.txt",
+                site_name=site_name,
+                reference=referral.reference,
+                received_at=referral.received_at,
+            ),
         )
     return referral
 
@@ -430,20 +432,14 @@ def decide(
 
 
 def _queue_decision_email(session: Session, referral: Referral, partner, site_name: str) -> None:
-    if referral.status == "accepted":
-        outcome = "a été accepté : le centre contacte le patient pour lui proposer un premier rendez-vous."
-    elif referral.status == "waiting_list":
-        outcome = "est inscrit sur liste d'attente : le centre vous tiendra informé."
-    else:
-        target = partner.name if partner is not None else ORIENTATIONS[referral.orientation]
-        outcome = (
-            f"n'a pas pu être retenu. Orientation proposée : {target}. "
-            "Le centre reste joignable pour en parler."
-        )
     mail.queue(
         session,
         referral.referrer_email,
         f"{site_name} — décision pour l'adressage {referral.reference}",
-        f"Bonjour,\n\nVotre adressage n° {referral.reference} {outcome}\n\n"
-        "Ce message ne contient volontairement aucune donnée concernant le patient.\n",
+        mail.render(
+            "referral_decision.txt",
+            reference=referral.reference,
+            status=referral.status,
+            orientation=partner.name if partner is not None else ORIENTATIONS.get(referral.orientation, ""),
+        ),
     )

@@ -12,20 +12,18 @@ import shutil
 import sqlite3
 import subprocess
 import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from dalia_site import MIGRATIONS_DIR, create_app
+from dalia_site import database
 from dalia_site.config import SITE_FILE, SiteConfigError
-from dalia_site.extensions import db
+from dalia_site.database import SiteDatabase, head_revision, open_site
+from dalia_site.models.types import utcnow
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PGDUMP_MAGIC = b"PGDMP"
@@ -45,35 +43,9 @@ def site_folders(instances_dir: Path) -> list[Path]:
     )
 
 
-def head_revision() -> str:
-    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
-
-
-@contextmanager
-def site_app(folder: Path):
-    """The site's app inside an app context; its connections are closed on the way out.
-    A SQLite site whose database file is missing is an error here, never silently recreated."""
-    app = create_app(folder)
-    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
-    if url.get_backend_name() == "sqlite" and not Path(url.database).is_file():
-        raise SiteConfigError(
-            f"{url.database} : base de données introuvable (restaurez une sauvegarde avec `dalia restore`)"
-        )
-    with app.app_context():
-        try:
-            yield app
-        finally:
-            db.session.remove()
-            db.engine.dispose()
-
-
-def current_revision() -> str | None:
-    with db.engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
-
-
-def _is_sqlite() -> bool:
-    return db.engine.url.get_backend_name() == "sqlite"
+def _stamp(site: SiteDatabase) -> str:
+    """A backup's date in its name: the real clock, in the site's timezone (not the server's)."""
+    return f"{utcnow().astimezone(ZoneInfo(site.site['timezone'])):%Y%m%d-%H%M%S}"
 
 
 def last_backup(folder: Path) -> Path | None:
@@ -93,12 +65,11 @@ class SiteSummary:
 def summarise(folder: Path) -> SiteSummary:
     """One line of `dalia sites`; a broken site is listed with its error rather than hidden."""
     backup = last_backup(folder)
-    backup_text = (
-        datetime.fromtimestamp(backup.stat().st_mtime).strftime("%d/%m/%Y %Hh%M") if backup else "jamais"
-    )
+    zone = UTC
     try:
-        with site_app(folder) as app:
-            revision = current_revision()
+        with open_site(folder) as site:
+            zone = ZoneInfo(site.site["timezone"])
+            revision = database.current_revision(site.engine)
             schema = (
                 "absent"
                 if revision is None
@@ -108,14 +79,23 @@ def summarise(folder: Path) -> SiteSummary:
                     else f"{revision} (mise à jour disponible : {head_revision()})"
                 )
             )
-            tables = inspect(db.engine).get_table_names()
+            tables = inspect(site.engine).get_table_names()
             patients = (
-                str(db.session.scalar(text("SELECT count(*) FROM patient"))) if "patient" in tables else "0"
+                str(site.session.scalar(text("SELECT count(*) FROM patient"))) if "patient" in tables else "0"
             )
-            name = app.config["SITE"]["name"]
+            name = site.site["name"]
     except (SiteConfigError, SQLAlchemyError) as error:
-        return SiteSummary(folder.name, "?", f"erreur : {str(error).splitlines()[0]}", "?", backup_text)
-    return SiteSummary(folder.name, name, schema, patients, backup_text)
+        return SiteSummary(
+            folder.name, "?", f"erreur : {str(error).splitlines()[0]}", "?", _backup_text(backup, zone)
+        )
+    return SiteSummary(folder.name, name, schema, patients, _backup_text(backup, zone))
+
+
+def _backup_text(backup: Path | None, zone) -> str:
+    """When the last backup was written, in the site's timezone (UTC if its config is unreadable)."""
+    if backup is None:
+        return "jamais"
+    return f"{datetime.fromtimestamp(backup.stat().st_mtime, zone):%d/%m/%Y %Hh%M}"
 
 
 def check_site(folder: Path) -> tuple[list[str], list[str]]:
@@ -125,10 +105,10 @@ def check_site(folder: Path) -> tuple[list[str], list[str]]:
     problems: list[str] = []
     to_complete: list[str] = []
     try:
-        with site_app(folder) as app:
-            site = app.config["SITE"]
+        with open_site(folder) as opened:
+            site = opened.site
             try:
-                revision = current_revision()
+                revision = database.current_revision(opened.engine)
             except SQLAlchemyError as error:
                 return [f"base de données injoignable : {str(error).splitlines()[0]}"], []
             if revision != head_revision():
@@ -143,7 +123,7 @@ def check_site(folder: Path) -> tuple[list[str], list[str]]:
                 to_complete.append(
                     "site.toml : [site] domain (nom d'hôte public) à compléter avant la mise en ligne"
                 )
-            to_complete += missing_details(db.session)
+            to_complete += missing_details(opened.session)
     except SiteConfigError as error:
         problems.append(str(error))
     return problems, to_complete
@@ -183,11 +163,10 @@ def _sqlite_copy(source_path: Path, destination_path: Path) -> None:
 
 def backup_site(folder: Path, out: Path | None = None) -> Path:
     """A consistent snapshot of the site's database, written under a temporary name then renamed."""
-    with site_app(folder) as app:
-        slug = app.config["SITE"]["slug"]
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        sqlite = _is_sqlite()
-        target = out or folder / "backups" / f"{slug}-{stamp}.{'sqlite3' if sqlite else 'pgdump'}"
+    with open_site(folder) as site:
+        slug = site.site["slug"]
+        sqlite = site.is_sqlite
+        target = out or folder / "backups" / f"{slug}-{_stamp(site)}.{'sqlite3' if sqlite else 'pgdump'}"
         target = Path(target).resolve()
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.partial")
@@ -195,9 +174,9 @@ def backup_site(folder: Path, out: Path | None = None) -> Path:
         os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
         try:
             if sqlite:
-                _sqlite_copy(Path(make_url(db.engine.url).database), partial)
+                _sqlite_copy(Path(site.engine.url.database), partial)
             else:
-                url, env = _libpq(db.engine.url)
+                url, env = _libpq(site.engine.url)
                 _run(
                     ["pg_dump", "--format=custom", "--no-owner", "--file", str(partial), url], "pg_dump", env
                 )
@@ -260,25 +239,25 @@ def restore_site(folder: Path, backup: Path) -> Path:
     identity = _backup_identity(backup)
     if identity is None:
         raise MaintenanceError(f"{backup} : sauvegarde sans identité de site, restauration refusée")
-    with site_app(folder) as app:
-        slug = app.config["SITE"]["slug"]
+    with open_site(folder) as site:
+        slug = site.site["slug"]
         try:
-            current = db.session.execute(select(SiteIdentity.slug, SiteIdentity.site_uid)).first()
+            current = site.session.execute(select(SiteIdentity.slug, SiteIdentity.site_uid)).first()
         except SQLAlchemyError:
-            db.session.rollback()
+            site.session.rollback()
             current = None
         if (current and tuple(current) != identity) or (not current and identity[0] != slug):
             raise MaintenanceError(
                 f"{backup.name} est une sauvegarde du site {identity[0]!r}, pas de {slug!r} : "
                 "restauration refusée"
             )
-        sqlite = _is_sqlite()
-        database = make_url(db.engine.url).database if sqlite else None
-        url = db.engine.url
+        sqlite = site.is_sqlite
+        database_file = site.engine.url.database if sqlite else None
+        url = site.engine.url
+        stamp = _stamp(site)
     safety = backup_site(
         folder,
-        folder / "backups" / f"{slug}-avant-restauration-{datetime.now():%Y%m%d-%H%M%S}."
-        f"{'sqlite3' if sqlite else 'pgdump'}",
+        folder / "backups" / f"{slug}-avant-restauration-{stamp}.{'sqlite3' if sqlite else 'pgdump'}",
     )
     if sqlite:
         # The backup API writes into the live database under SQLite's own locks: readers of a
@@ -286,7 +265,7 @@ def restore_site(folder: Path, backup: Path) -> Path:
         with tempfile.TemporaryDirectory() as scratch:
             copy = Path(scratch) / "restore.sqlite3"
             shutil.copyfile(backup, copy)
-            _sqlite_copy(copy, Path(database))
+            _sqlite_copy(copy, Path(database_file))
     else:
         libpq_url, env = _libpq(url)
         _run(
@@ -315,18 +294,16 @@ class UpgradeResult:
 
 def upgrade_site(folder: Path) -> UpgradeResult:
     """Back up, then apply pending migrations. Never raises: the result says what happened."""
-    from flask_migrate import upgrade
-
     slug = folder.name
     try:
-        with site_app(folder):
-            before = current_revision()
+        with open_site(folder) as site:
+            before = database.current_revision(site.engine)
         if before == head_revision():
             return UpgradeResult(slug, True, f"déjà à jour ({before})")
         backup = backup_site(folder)
-        with site_app(folder):
-            upgrade(directory=str(MIGRATIONS_DIR))
-            after = current_revision()
+        with open_site(folder) as site:
+            database.upgrade(site.engine)
+            after = database.current_revision(site.engine)
         return UpgradeResult(slug, True, f"{before or 'vide'} → {after} (sauvegarde : {backup.name})")
     except (SiteConfigError, MaintenanceError) as error:
         return UpgradeResult(slug, False, str(error))

@@ -12,13 +12,15 @@ import secrets
 import shutil
 import uuid
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import jinja2
 from sqlalchemy import inspect, text
 
+from dalia_site import database
 from dalia_site.config import SECRET_FILE, SITE_FILE, SLUG_RE, SiteConfigError
+from dalia_site.models.types import utcnow
 from dalia_site.provisioning.deploy import render_deploy
 from dalia_site.provisioning.templates import load_template
 
@@ -69,7 +71,7 @@ def write_site_files(folder: Path, template, slug: str, domain: str, database_ur
         site=site,
         territory=template.territory,
         template=template.slug,
-        created=date.today().strftime("%d/%m/%Y"),
+        created=f"{utcnow().astimezone(ZoneInfo(site['timezone'])).date():%d/%m/%Y}",
         database_url=database_url,
         https=https,
         proxy_hops=1 if https else 0,
@@ -82,27 +84,21 @@ def write_site_files(folder: Path, template, slug: str, domain: str, database_ur
     (folder / "backups").mkdir()
 
 
-def _check_empty_database(app) -> None:
-    from dalia_site.extensions import db
-
-    tables = inspect(db.engine).get_table_names()
+def _check_empty_database(engine) -> None:
+    tables = inspect(engine).get_table_names()
     if tables:
         raise ProvisioningError(
-            f"la base {db.engine.url.render_as_string(hide_password=True)} n'est pas vide "
+            f"la base {engine.url.render_as_string(hide_password=True)} n'est pas vide "
             f"({len(tables)} tables) : elle appartient peut-être à un autre site"
         )
 
 
-def _drop_schema(app) -> None:
+def _drop_schema(folder: Path) -> None:
     """Undo what a failed provisioning created in an existing PostgreSQL database."""
-    from dalia_site.extensions import db
-
-    with app.app_context():
-        db.session.rollback()
-        db.drop_all()
-        with db.engine.begin() as connection:
+    with database.open_site(folder, new=True) as site:
+        database.db.metadata.drop_all(site.engine)
+        with site.engine.begin() as connection:
             connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
-        db.engine.dispose()
 
 
 def create_site(
@@ -116,11 +112,8 @@ def create_site(
     progress=lambda step: None,
 ) -> CreatedSite:
     """Provision a configured, migrated site with its first admin; see DESIGN.md, new-site."""
-    from flask_migrate import upgrade
-
-    from dalia_site import create_app
     from dalia_site.domain import accounts, partners
-    from dalia_site.extensions import db
+    from dalia_site.domain.text import email_key
     from dalia_site.models import SiteIdentity
 
     template = load_template(template_slug)
@@ -128,42 +121,41 @@ def create_site(
     final = site_path(instances_dir, slug)
     if final.exists():
         raise ProvisioningError(f"le site {slug!r} existe déjà : {final} (rien n'a été modifié)")
-    admin_email = accounts.normalise_email(admin_email or f"admin@{domain or slug + '.invalid'}")
+    admin_email = email_key(admin_email or f"admin@{domain or slug + '.invalid'}")
     generated = admin_password is None
     password = admin_password or generate_password()
 
     temporary = instances_dir / f".{slug}.creating-{secrets.token_hex(4)}"
-    app = None
     schema_created = False
     try:
         progress("fichiers du site")
         write_site_files(temporary, template, slug, domain, database_url)
-        app = create_app(temporary)
-        with app.app_context():
+        with database.open_site(temporary, new=True) as site:
             if database_url:
-                _check_empty_database(app)
+                _check_empty_database(site.engine)
             progress("base de données")
             schema_created = True
-            upgrade(directory=app.extensions["migrate"].directory)
-            db.session.add(SiteIdentity(slug=slug, site_uid=str(uuid.uuid4())))
+            database.upgrade(site.engine)
+            session = site.session
+            session.add(SiteIdentity(slug=slug, site_uid=str(uuid.uuid4())))
             progress(f"annuaire : {len(template.partners)} partenaires")
             for partner in template.partners:
-                partners.create_organisation(db.session, None, partner.values, partner.contacts)
+                partners.create_organisation(session, None, partner.values, partner.contacts)
             progress("premier compte administrateur")
             admin = accounts.create_staff(
-                db.session, None, admin_email, "Administrateur du site", "admin", password
+                session, None, admin_email, "Administrateur du site", "admin", password
             )
             # A generated password is a one-time password; one the operator chose is not.
             admin.must_change_password = generated
-            db.session.commit()
-            db.engine.dispose()
+            session.commit()
+            site_values = dict(site.site)
         progress("fichiers de déploiement")
-        render_deploy(temporary, dict(app.config["SITE"]), instances_dir.resolve())
+        render_deploy(temporary, site_values, instances_dir.resolve())
         # Deploy files name the final folder; they are rendered before the rename on purpose.
         temporary.rename(final)
     except BaseException as error:
-        if app is not None and schema_created and database_url:
-            _drop_schema(app)
+        if schema_created and database_url:
+            _drop_schema(temporary)
         shutil.rmtree(temporary, ignore_errors=True)
         if isinstance(error, (SiteConfigError, ProvisioningError)):
             raise

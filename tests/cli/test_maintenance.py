@@ -1,5 +1,9 @@
 """templates, sites, check, backup / restore and upgrade, as URPS staff run them."""
 
+import csv
+import io
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -7,11 +11,12 @@ from click.testing import CliRunner
 from flask_migrate import downgrade
 from sqlalchemy import inspect, select, text
 
-from dalia_site import MIGRATIONS_DIR, create_app
+from dalia_site import MIGRATIONS_DIR, create_app, database
 from dalia_site.commands import cli
 from dalia_site.domain import accounts
 from dalia_site.extensions import db
 from dalia_site.models import StaffUser
+from dalia_site.models.types import clock_at
 from dalia_site.provisioning.maintenance import head_revision
 
 PASSWORD = "mot de passe des tests CLI"
@@ -168,6 +173,7 @@ def test_backup_keep_prunes_the_oldest_dated_backups(instances):
 
 
 def downgrade_to_first_revision(folder: Path) -> None:
+    """Through Flask-Migrate, as a developer's `flask db downgrade` does."""
     app = create_app(folder)
     with app.app_context():
         downgrade(directory=str(MIGRATIONS_DIR), revision="0001")
@@ -176,8 +182,10 @@ def downgrade_to_first_revision(folder: Path) -> None:
 
 def test_upgrade_all_backs_up_migrates_and_survives_a_broken_site(instances):
     behind = [new_site(instances, t) for t in ("aveyron", "lozere")]
-    for folder in behind:
-        downgrade_to_first_revision(folder)
+    downgrade_to_first_revision(behind[0])
+    with database.open_site(behind[1]) as site:  # and through plain Alembic, without Flask
+        database.downgrade(site.engine, "0001")
+        assert database.current_revision(site.engine) == "0001"
     new_site(instances, "ariege")  # already up to date
     broken = new_site(instances, "carcassonne")
     (broken / "dalia.sqlite3").write_bytes(b"ceci n'est pas une base SQLite" * 100)
@@ -196,6 +204,35 @@ def test_upgrade_all_backs_up_migrates_and_survives_a_broken_site(instances):
         with app.app_context():
             assert "site_identity" in inspect(db.engine).get_table_names()
             db.engine.dispose()
+
+
+def test_a_backup_is_named_by_the_site_s_clock_not_the_server_s(instances):
+    new_site(instances, "aveyron")
+    with clock_at(datetime(2026, 7, 1, 22, 30, tzinfo=UTC)):  # 2 July, 00:30 in Europe/Paris
+        result = run("backup", "aveyron", "--instances-dir", instances)
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().endswith("aveyron-20260702-003000.sqlite3")
+
+
+def test_report_all_speaks_one_language_the_keys_of_report_slug(instances):
+    for template in ("aveyron", "lozere"):
+        new_site(instances, template)
+    period = ("--from", "2026-01-01", "--to", "2026-03-31")
+    one = json.loads(
+        run("report", "aveyron", "--format", "json", *period, "--instances-dir", instances).stdout
+    )
+    result = run("report", "--all", "--format", "json", *period, "--instances-dir", instances)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [row["site"] for row in rows] == ["aveyron", "lozere"]
+    assert rows[0]["period"] == one["period"] == {"from": "2026-01-01", "to": "2026-03-31"}
+    assert set(rows[0]) <= set(one)
+    assert {"patients_received", "consultations", "no_show_rate", "patients_given_gp"} <= set(rows[0])
+    table = run("report", "--all", "--format", "csv", *period, "--instances-dir", instances).stdout
+    header, *lines = csv.reader(io.StringIO(table.lstrip("\ufeff")), delimiter=";")
+    assert header[:4] == ["site", "from", "to", "patients_received"]
+    assert set(header) - {"from", "to"} == set(rows[0]) - {"period"}
+    assert lines[0][:4] == ["aveyron", "2026-01-01", "2026-03-31", "0"]
 
 
 def test_upgrade_needs_a_site_or_all(instances):

@@ -285,3 +285,17 @@ def test_serve_runs_the_site_and_its_admin_logs_in(instances):
         server.wait(timeout=20)
     assert "Bonjour Administrateur du site" in home
     assert "DALIA Aveyron" in home
+
+
+def test_the_cli_and_provisioning_work_without_the_web_app():
+    """Provisioning, maintenance, the demo builder and every command but `serve` need a database,
+    not the blueprints, the login manager or CSRF: none of them is even imported."""
+    code = (
+        "import sys; import dalia_site.commands, dalia_site.provisioning.demo; "
+        "web = [m for m in sys.modules if m.startswith(('flask_login', 'flask_wtf', 'flask_migrate'))"
+        " or m.endswith('.routes')]; print(web)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert result.stdout.strip() == "[]"
