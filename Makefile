@@ -3,16 +3,44 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# Installs are pinned and hashed: requirements/dev.txt (tests, lint) and requirements/deploy.txt
+# (servers) are generated from pyproject.toml by `make lock`, the one way to change a version.
+LOCK := requirements/dev.txt
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | cksum | cut -d' ' -f1)
+FLOORS_VENV := .venv-floors
+# Every direct dependency is exercised here on SQLite: Flask-WTF file uploads and CSV (partners),
+# icalendar (roster feeds), Flask-Login and argon2 (auth), headers and sessions; the whole web
+# suite at the floors took 6 min on 2 shared cores, this part a fraction of that.
+FLOORS_TESTS := tests/unit tests/web/test_auth.py tests/web/test_partners.py tests/web/test_roster.py \
+	tests/web/test_headers_sessions.py tests/web/test_referrals.py
 
-.PHONY: demo test bench system-deps lint clean
+.PHONY: demo test bench system-deps lint clean lock floors
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,postgres]'
+	$(PY) -m pip install --quiet --require-hashes -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
 	@rm -f $(VENV)/.installed-*
 	@touch $@
+
+# The newest versions pyproject.toml allows, for Python 3.11 (Debian 12), with the hash of every file.
+lock: $(STAMP)
+	$(VENV)/bin/uv pip compile --quiet --upgrade --generate-hashes --python-version 3.11 \
+		pyproject.toml --extra dev --extra postgres -o requirements/dev.txt
+	$(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 \
+		pyproject.toml --extra postgres -c requirements/dev.txt -o requirements/deploy.txt
+
+# The floors of pyproject.toml are true: unit and SQLite web tests pass with every direct
+# dependency at its lowest allowed version (the test tools themselves from the lock).
+floors: $(STAMP) system-deps
+	rm -rf $(FLOORS_VENV)
+	$(VENV)/bin/uv venv --quiet --python $(PY) $(FLOORS_VENV)
+	$(VENV)/bin/uv pip install --quiet --python $(FLOORS_VENV)/bin/python \
+		--resolution lowest-direct -e '.[postgres]'
+	$(VENV)/bin/uv pip install --quiet --python $(FLOORS_VENV)/bin/python -c $(LOCK) \
+		pytest hypothesis pytest-xdist bandit
+	$(FLOORS_VENV)/bin/python -m pytest -p no:cacheprovider -q -m 'not postgres' $(FLOORS_TESTS)
 
 system-deps:
 	@bash scripts/system-deps.sh
@@ -33,4 +61,4 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(FLOORS_VENV) .pytest_cache

@@ -69,6 +69,7 @@ def _load_app(folder: Path):
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="dalia-site", prog_name="dalia", message="%(prog)s %(version)s")
 def cli():
     """Sites DALIA : créer, servir et entretenir le site de chaque territoire."""
 

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import jinja2
 
-KIT_DIR = Path(__file__).resolve().parents[2]
-DEPLOY_TEMPLATES = KIT_DIR / "deploy"
+from dalia_site.kit import bin_dir, deploy_folder
+
+DEPLOY_TEMPLATES = deploy_folder()
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 RENDERED = {
     "nginx-site.conf.j2": "nginx.conf",
@@ -35,7 +36,7 @@ def render_deploy(
     folder: Path,
     site: dict,
     instances_dir: Path,
-    kit_dir: Path = KIT_DIR,
+    bin_path: Path | None = None,
     certificate: str | None = None,
     certificate_key: str | None = None,
     user: str = "dalia",
@@ -44,6 +45,8 @@ def render_deploy(
     """Write folder/deploy/*: what an operator links into /etc/nginx and /etc/systemd.
 
     `folder` may be the site folder under construction; the files name its final place.
+    Commands run from `bin_path`, by default the bin/ of the environment running this code
+    (the venv the kit is installed in), never a path guessed from a checkout.
     """
     name = server_name(site)
     values = {
@@ -52,7 +55,8 @@ def render_deploy(
         "server_name": name,
         "site_dir": instances_dir / site["slug"],
         "instances_dir": instances_dir,
-        "kit_dir": kit_dir,
+        "bin_dir": bin_path or bin_dir(),
+        "deploy_dir": DEPLOY_TEMPLATES,
         "static_dir": STATIC_DIR,
         "user": user,
         "group": group,

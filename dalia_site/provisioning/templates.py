@@ -14,11 +14,10 @@ from pathlib import Path
 
 from dalia_site.config import SCHEMA, SiteConfigError, check_value
 from dalia_site.domain.partners import PartnerError, clean_contact, clean_organisation
+from dalia_site.kit import templates_folder
 
 TEMPLATE_FILE = "territory.toml"
 COMMON_PARTNERS = Path("_common") / "partners.toml"
-# The templates live beside the package in a checkout; DALIA_TEMPLATES_DIR points elsewhere.
-DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "instance_templates"
 TEMPLATE_KEYS = {
     "site": ("name", "territory", "departement", "cpts"),
     "territory": ("de_departement", "postcode_prefixes", "communes"),
@@ -59,7 +58,8 @@ class TerritoryTemplate:
 
 
 def templates_dir() -> Path:
-    return Path(os.environ.get("DALIA_TEMPLATES_DIR") or DEFAULT_TEMPLATES_DIR)
+    """The kit's instance_templates/ (shipped in the wheel); DALIA_TEMPLATES_DIR points elsewhere."""
+    return Path(os.environ.get("DALIA_TEMPLATES_DIR") or templates_folder())
 
 
 def template_slugs() -> list[str]:
