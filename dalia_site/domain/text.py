@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import TypeVar
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Literal, TypeVar
 
 from dalia_site.models.vocabulary import Vocabulary
 
 V = TypeVar("V", bound=Vocabulary)
+T = TypeVar("T")
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 EMAIL_MESSAGE = "Adresse e-mail invalide (ex. contact@cpts.fr)."
@@ -45,10 +48,10 @@ class Collector:
         cleaned["postcode"] = check("postcode", normalise_postcode, raw)
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.errors: dict[str, str] = {}
 
-    def __call__(self, field: str, function, *args):
+    def __call__(self, field: str, function: Callable[..., T], *args: Any) -> T | None:
         try:
             return function(*args)
         except FieldErrors as error:
@@ -59,10 +62,12 @@ class Collector:
             self.errors.setdefault(field, str(error))
         return None
 
-    def __enter__(self):
+    def __enter__(self) -> Collector:
         return self
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Literal[False]:
         if exc_type is None and self.errors:
             raise FieldErrors(self.errors)
         return False
@@ -72,10 +77,10 @@ def choice(field: str, value: object, allowed: type[V], message: str) -> V:
     """The member of `allowed` whose code is `value`, else FieldError(field, message)."""
     if not allowed.has(value):
         raise FieldError(field, message)
-    return allowed(value)
+    return allowed(str(value))
 
 
-def contains_all_words(column, query: str) -> list:
+def contains_all_words(column: Any, query: str) -> list[Any]:
     """SQL conditions: every word of `query`, folded, is in `column` (a folded search text)."""
     return [column.contains(word, autoescape=True) for word in fold(query).split()]
 

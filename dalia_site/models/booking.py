@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from dalia_site.extensions import db
+from dalia_site.database import Model
 from dalia_site.models.types import UTCDateTime, utcnow
 from dalia_site.models.vocabulary import AppointmentKind, AppointmentStatus, VocabularyType, one_of
 
@@ -17,7 +17,7 @@ MAX_VISIT_MINUTES = 240
 LONGEST_VISIT = timedelta(minutes=MAX_VISIT_MINUTES)
 
 
-class Appointment(db.Model):
+class Appointment(Model):
     __tablename__ = "appointment"
     __table_args__ = (
         CheckConstraint(one_of("kind", AppointmentKind), name="kind"),
@@ -56,7 +56,7 @@ class Appointment(db.Model):
         return self.status.label
 
 
-class AppointmentClinician(db.Model):
+class AppointmentClinician(Model):
     """Who sees the patient: one clinician, or the doctor and the nurse of a first visit."""
 
     __tablename__ = "appointment_clinician"

@@ -7,11 +7,11 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dalia_site.extensions import db
+from dalia_site.database import Model
 from dalia_site.models.types import UTCDateTime, utcnow
 
 
-class OutboundEmail(db.Model):
+class OutboundEmail(Model):
     __tablename__ = "outbound_email"
     __table_args__ = (Index("ix_outbound_email_pending", "sent_at", "attempts"),)
 

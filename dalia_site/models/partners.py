@@ -7,12 +7,12 @@ from datetime import datetime
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from dalia_site.extensions import db
+from dalia_site.database import Model
 from dalia_site.models.types import UTCDateTime, utcnow
 from dalia_site.models.vocabulary import PartnerCategory, VocabularyType, one_of
 
 
-class PartnerOrganisation(db.Model):
+class PartnerOrganisation(Model):
     __tablename__ = "partner_organisation"
     __table_args__ = (
         CheckConstraint(one_of("category", PartnerCategory), name="category"),
@@ -50,7 +50,7 @@ class PartnerOrganisation(db.Model):
         return self.category.label
 
 
-class PartnerContact(db.Model):
+class PartnerContact(Model):
     __tablename__ = "partner_contact"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -65,7 +65,7 @@ class PartnerContact(db.Model):
     organisation: Mapped[PartnerOrganisation] = relationship(back_populates="contacts", lazy="raise")
 
 
-class PartnerReferralLink(db.Model):
+class PartnerReferralLink(Model):
     """A private link that lets a partner send referrals without an account.
 
     Only the SHA-256 of the token is stored: the link is shown once, at creation.
@@ -92,7 +92,7 @@ class PartnerReferralLink(db.Model):
         return self.revoked_at is None
 
 
-class PartnerImport(db.Model):
+class PartnerImport(Model):
     """A CSV upload waiting for the admin's confirmation (kept in the database, not in a worker)."""
 
     __tablename__ = "partner_import"

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from dalia_site.extensions import db
+from dalia_site.database import Model
 from dalia_site.models.types import UTCDateTime, utcnow
 from dalia_site.models.vocabulary import (
     Ald,
@@ -59,7 +59,7 @@ class IdentityMixin:
         return self.gp_status == "has"
 
 
-class Patient(IdentityMixin, db.Model):
+class Patient(IdentityMixin, Model):
     __tablename__ = "patient"
     __table_args__ = (
         CheckConstraint(one_of("status", PatientStatus), name="status"),
@@ -94,7 +94,7 @@ class Patient(IdentityMixin, db.Model):
         return self.status.label
 
 
-class Referral(IdentityMixin, db.Model):
+class Referral(IdentityMixin, Model):
     __tablename__ = "referral"
     __table_args__ = (
         CheckConstraint(one_of("status", ReferralStatus), name="status"),

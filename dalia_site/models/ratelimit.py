@@ -7,11 +7,11 @@ from datetime import datetime
 from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dalia_site.extensions import db
+from dalia_site.database import Model
 from dalia_site.models.types import UTCDateTime, utcnow
 
 
-class RateLimitHit(db.Model):
+class RateLimitHit(Model):
     __tablename__ = "rate_limit_hit"
     __table_args__ = (Index("ix_rate_limit_hit_key_at", "key", "at"),)
 

@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from dalia_site.extensions import db
+from dalia_site.database import Model
 from dalia_site.models.types import UTCDateTime, utcnow
 from dalia_site.models.vocabulary import DoctorStatus, Profession, Team, VocabularyType, one_of
 
@@ -27,7 +27,7 @@ LONGEST_SESSION = timedelta(days=1)
 WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 
 
-class TeamMember(db.Model):
+class TeamMember(Model):
     __tablename__ = "team_member"
     __table_args__ = (
         CheckConstraint(one_of("profession", Profession), name="profession"),
@@ -78,7 +78,7 @@ class TeamMember(db.Model):
         return self.is_doctor and self.doctor_status is not None and self.doctor_status.is_junior
 
 
-class WeeklyPattern(db.Model):
+class WeeklyPattern(Model):
     """'Every Tuesday 8h30–12h30 from 2 March': times are local (Europe/Paris) wall-clock times."""
 
     __tablename__ = "weekly_pattern"
@@ -102,7 +102,7 @@ class WeeklyPattern(db.Model):
     )
 
 
-class PatternException(db.Model):
+class PatternException(Model):
     """A day a weekly pattern does not happen (holiday, absence)."""
 
     __tablename__ = "pattern_exception"
@@ -116,7 +116,7 @@ class PatternException(db.Model):
     pattern: Mapped[WeeklyPattern] = relationship(back_populates="exceptions", lazy="raise")
 
 
-class RosterSession(db.Model):
+class RosterSession(Model):
     """A one-off session, e.g. a half-day a volunteer doctor offers."""
 
     __tablename__ = "roster_session"

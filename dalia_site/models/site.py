@@ -7,11 +7,11 @@ from datetime import datetime
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dalia_site.extensions import db
+from dalia_site.database import Model
 from dalia_site.models.types import UTCDateTime, utcnow
 
 
-class SiteIdentity(db.Model):
+class SiteIdentity(Model):
     __tablename__ = "site_identity"
 
     id: Mapped[int] = mapped_column(primary_key=True)

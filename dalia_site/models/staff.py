@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dalia_site.database import db
+from dalia_site.database import Model
 from dalia_site.models.types import UTCDateTime, utcnow
 from dalia_site.models.vocabulary import Role, VocabularyType, one_of
 
@@ -17,7 +17,7 @@ def new_session_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-class StaffUser(db.Model):
+class StaffUser(Model):
     __tablename__ = "staff_user"
     __table_args__ = (
         CheckConstraint("email = lower(email)", name="email_lowercase"),
@@ -71,7 +71,7 @@ class StaffUser(db.Model):
         return f"<StaffUser {self.id} {self.role}>"
 
 
-class LoginAttempt(db.Model):
+class LoginAttempt(Model):
     """One login attempt, kept in the database so every worker and host sees the same count."""
 
     __tablename__ = "login_attempt"

@@ -77,7 +77,7 @@ def _members_on_assignment(mapper: Mapper[Any], class_: type) -> None:
 
 def _coercer(vocabulary: type[Vocabulary]) -> Any:
     def coerce(target: object, value: object, oldvalue: object, initiator: object) -> object:
-        return vocabulary(value) if vocabulary.has(value) else value
+        return vocabulary(str(value)) if vocabulary.has(value) else value
 
     return coerce
 
