@@ -18,7 +18,7 @@ class BoundedInt(IntegerConverter):
 
 def create_app(site_dir: str | Path, overrides: dict | None = None) -> Flask:
     """The app serving one site folder (site.toml + secret_key + its database)."""
-    from dalia_site import access, filters, security_headers
+    from dalia_site import access, filters, security_headers, unit_of_work
     from dalia_site.activity.routes import bp as activity_bp
     from dalia_site.admin.routes import bp as admin_bp
     from dalia_site.auth.routes import bp as auth_bp
@@ -48,6 +48,7 @@ def create_app(site_dir: str | Path, overrides: dict | None = None) -> Flask:
         )
 
     db.init_app(app)
+    unit_of_work.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     login_manager.init_app(app)
     # The role guard runs before the CSRF check: a refused user hears "refused", not "form expired".

@@ -12,13 +12,13 @@ from datetime import datetime
 from flask import Flask, abort, current_app, flash, redirect, request, session, url_for
 from flask_login import current_user, logout_user
 
+from dalia_site import clock
 from dalia_site.htmx import is_htmx
-from dalia_site.models import ROLES
-from dalia_site.models.types import utcnow
+from dalia_site.models.vocabulary import Role
 
 ACCESS_ATTR = "dalia_access"
 PUBLIC = "public"
-ALL_STAFF = ROLES
+ALL_STAFF = tuple(Role)
 # Flask's own static view cannot carry an attribute; it is the only allowlisted endpoint by name.
 PUBLIC_ENDPOINTS = frozenset({"static"})
 # Reachable while a one-time password must still be replaced.
@@ -26,7 +26,7 @@ PASSWORD_CHANGE_ENDPOINTS = frozenset({"auth.change_password", "auth.logout"})
 
 
 def roles(*allowed: str) -> Callable:
-    unknown = set(allowed) - set(ROLES)
+    unknown = set(allowed) - set(Role)
     if unknown or not allowed:
         raise ValueError(f"unknown roles: {unknown or 'none given'}")
 
@@ -70,7 +70,7 @@ def _login_required_response():
 
 def _idle_expired() -> bool:
     last_seen = session.get("last_seen")
-    now = utcnow()
+    now = clock.now()
     session["last_seen"] = now.isoformat()
     if last_seen is None:
         return False

@@ -67,29 +67,28 @@ def attach_errors(form, errors: dict[str, str]) -> None:
 
 
 def submit(form, action):
-    """Validate a posted form and run `action` (one domain call) in one transaction.
+    """Validate a posted form, then run `action` (one domain call) in the request's unit of work.
 
-    Returns (True, result) after commit; or (False, None) after rollback, with every message of
-    the form and of the domain attached to its field. Nothing is half-written.
+    Returns (True, result): the change is committed with the response. Or (False, None): the form
+    refused the values (the action did not run) or the domain refused the change (what it wrote
+    is rolled back); every message is attached to its field. Nothing is half-written.
     """
+    from dalia_site import unit_of_work
     from dalia_site.domain.text import FieldError, FieldErrors
-    from dalia_site.extensions import db
 
-    parsed = form.validate()
+    if not form.validate():
+        unit_of_work.keep()  # nothing was changed; the page that says why may be traced
+        return False, None
     try:
         result = action()
     except FieldErrors as error:
-        db.session.rollback()
+        unit_of_work.discard()
         attach_errors(form, error.errors)
         return False, None
     except FieldError as error:
-        db.session.rollback()
+        unit_of_work.discard()
         attach_errors(form, {error.field: str(error)})
         return False, None
-    if not parsed:
-        db.session.rollback()
-        return False, None
-    db.session.commit()
     return True, result
 
 

@@ -9,5 +9,6 @@ class PeriodForm(Form):
     class Meta:
         csrf = False
 
-    du = DateField("Du", validators=[Optional()])
-    au = DateField("Au", validators=[Optional()])
+    # In the URL as ?du=…&au=… (French, as the page's own words).
+    first = DateField("Du", validators=[Optional()], name="du")
+    last = DateField("Au", validators=[Optional()], name="au")

@@ -8,8 +8,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import Blueprint, Response, current_app, render_template, request
-from sqlalchemy import func, select
 
+from dalia_site import clock
 from dalia_site.access import roles
 from dalia_site.activity import charts
 from dalia_site.activity.forms import PeriodForm
@@ -17,9 +17,7 @@ from dalia_site.domain import activity
 from dalia_site.extensions import db
 from dalia_site.filters import site_zone
 from dalia_site.htmx import render_page
-from dalia_site.models import Appointment, AuditEvent, Referral, RosterSession
-from dalia_site.models.patients import REFERRAL_STATUSES
-from dalia_site.models.types import utcnow
+from dalia_site.models.vocabulary import AppointmentKind, ReferralStatus
 
 bp = Blueprint("activity", __name__, url_prefix="/activite", template_folder="templates")
 
@@ -31,15 +29,15 @@ def _period(form: PeriodForm) -> activity.Period | None:
     errors set."""
     if not form.validate():
         return None
-    last = form.au.data or utcnow().astimezone(site_zone()).date()
+    last = form.last.data or clock.today(site_zone())
     try:
-        period = activity.Period(form.du.data or activity.Period.year_to(last).first, last)
+        period = activity.Period(form.first.data or activity.Period.year_to(last).first, last)
     except activity.PeriodError as error:
-        form.du.errors = [*form.du.errors, str(error)]
+        form.first.errors = [*form.first.errors, str(error)]
         return None
     # The fields show the period shown, as the date picker writes it, whatever was typed.
-    form.du.data, form.au.data = period.first, period.last
-    form.du.raw_data = form.au.raw_data = None
+    form.first.data, form.last.data = period.first, period.last
+    form.first.raw_data = form.last.raw_data = None
     return period
 
 
@@ -63,34 +61,16 @@ def _presets(today) -> list[tuple[str, activity.Period]]:
     ]
 
 
-CACHED_PERIODS = 16
-
-
-def _data_version() -> tuple:
-    """Changes whenever the figures may: every write of the app leaves an audit event in its
-    own transaction; the newest rows of the counted tables catch anything else."""
-    newest = [
-        select(func.max(model.id)).scalar_subquery()
-        for model in (AuditEvent, Appointment, Referral, RosterSession)
-    ]
-    return tuple(db.session.execute(select(*newest)).one())
-
-
 def _figures(period: activity.Period) -> activity.Activity:
-    """The figures of the period, computed again only when the data changed since (each
-    worker keeps the last few periods asked for: the page, its exports and its report)."""
-    cache = current_app.extensions.setdefault("dalia_activity", {})
-    key = (period, _data_version())
-    figures = cache.pop(key, None) or activity.compute(db.session, period, site_zone())
-    cache[key] = figures  # most recently used last
-    while len(cache) > CACHED_PERIODS:
-        cache.pop(next(iter(cache)))
-    return figures
+    """The figures of the period; each worker keeps the last few periods asked for (the page,
+    its exports and its report), computed again only when the data changed."""
+    cache = current_app.extensions.setdefault("dalia_activity", activity.FiguresCache())
+    return cache.figures(db.session, period, site_zone())
 
 
 def _context(form: PeriodForm, period: activity.Period | None) -> dict:
     figures = _figures(period) if period else None
-    today = utcnow().astimezone(site_zone()).date()
+    today = clock.today(site_zone())
     return {
         "form": form,
         "period": period,
@@ -98,8 +78,8 @@ def _context(form: PeriodForm, period: activity.Period | None) -> dict:
         "summary": activity.summary(figures) if figures else [],
         "months_chart": charts.monthly(figures.monthly) if figures else None,
         "sources_chart": charts.sources(figures.referral_rows) if figures else None,
-        "kinds": charts.KIND_SHORT,
-        "referral_statuses": REFERRAL_STATUSES,
+        "kinds": AppointmentKind,
+        "referral_statuses": ReferralStatus,
         "month_label": activity.month_label,
         "presets": _presets(today),
         "today": today,

@@ -2,6 +2,7 @@ from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from dalia_site.auth.forms import REQUIRED
+from dalia_site.clock import FIRST_DAY, LAST_DAY, within_range
 from dalia_site.domain.text import InvalidValue, normalise_email
 from dalia_site.forms import DateField, Form, choices, strip
 from dalia_site.models.vocabulary import Role
@@ -72,5 +73,7 @@ class AuditFilterForm(Form):
 
 
 def _within_reason(field):
-    if field.data and not 2000 <= field.data.year <= 2100:
-        raise ValidationError("Date hors des limites du journal (années 2000 à 2100).")
+    if field.data and not within_range(field.data):
+        raise ValidationError(
+            f"Date hors des limites du journal ({FIRST_DAY:%d/%m/%Y} – {LAST_DAY:%d/%m/%Y})."
+        )

@@ -7,6 +7,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from dalia_site import unit_of_work
 from dalia_site.access import roles
 from dalia_site.admin.forms import AuditFilterForm, OneTimePasswordForm, StaffForm
 from dalia_site.domain import accounts, audit
@@ -49,11 +50,10 @@ def staff_create():
                 form.password.data,
             )
         except accounts.AccountError as error:
-            db.session.rollback()
+            unit_of_work.discard()
             form.form_errors.append(str(error))
             status = 422
         else:
-            db.session.commit()
             flash(f"Compte de {user.name} créé. Transmettez-lui le mot de passe provisoire.", "success")
             return redirect(url_for("admin.staff_list"))
     elif request.method == "POST":
@@ -73,11 +73,10 @@ def staff_edit(user_id: int):
                 db.session, current_user, user, form.name.data, form.role.data, user.active
             )
         except accounts.AccountError as error:
-            db.session.rollback()
+            unit_of_work.discard()
             form.form_errors.append(str(error))
             status = 422
         else:
-            db.session.commit()
             flash("Compte mis à jour." if changed else "Aucune modification.", "success")
             return redirect(url_for("admin.staff_list"))
     elif request.method == "POST":
@@ -97,10 +96,9 @@ def staff_set_active(user_id: int):
     try:
         accounts.update_staff(db.session, current_user, user, user.name, user.role, active)
     except accounts.AccountError as error:
-        db.session.rollback()
+        unit_of_work.discard()
         flash(str(error), "error")
         return redirect(url_for("admin.staff_list"), 303)
-    db.session.commit()
     flash(f"Compte de {user.name} {'réactivé' if active else 'désactivé'}.", "success")
     return redirect(url_for("admin.staff_list"), 303)
 
@@ -114,10 +112,9 @@ def staff_one_time_password(user_id: int):
         try:
             accounts.set_one_time_password(db.session, current_user, user, password_form.password.data)
         except accounts.AccountError as error:
-            db.session.rollback()
+            unit_of_work.discard()
             password_form.password.errors.append(str(error))
         else:
-            db.session.commit()
             flash(
                 f"Mot de passe provisoire défini pour {user.name} ; il devra le changer à sa "
                 "prochaine connexion.",

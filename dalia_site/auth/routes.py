@@ -7,12 +7,13 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 
+from dalia_site import clock, unit_of_work
 from dalia_site.access import ALL_STAFF, public, roles
 from dalia_site.auth.forms import ChangePasswordForm, LoginForm
-from dalia_site.domain import accounts, ratelimit
+from dalia_site.domain import accounts
 from dalia_site.extensions import db, login_manager
 from dalia_site.models import StaffUser
-from dalia_site.models.types import utcnow
+from dalia_site.rate_limits import Limit, rate_limited
 
 bp = Blueprint("auth", __name__, template_folder="templates")
 
@@ -43,29 +44,30 @@ def _safe_next(target: str | None) -> str:
     return url_for("core.home")
 
 
+def _too_many_tries():
+    form = LoginForm()
+    form.form_errors.append("Trop de tentatives depuis cette adresse. Réessayez plus tard.")
+    return render_template("auth/login.html", form=form), 429
+
+
 @bp.route("/connexion", methods=["GET", "POST"])
 @public
+@rate_limited(Limit("login", ADDRESS_LIMIT, ADDRESS_WINDOW), refused=_too_many_tries)
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("core.home"))
     form = LoginForm()
     status = 200
-    if request.method == "POST" and not ratelimit.allow(
-        db.session, f"login:{request.remote_addr}", ADDRESS_LIMIT, ADDRESS_WINDOW
-    ):
-        db.session.commit()
-        form.form_errors.append("Trop de tentatives depuis cette adresse. Réessayez plus tard.")
-        return render_template("auth/login.html", form=form), 429
     if form.validate_on_submit():
         result = accounts.authenticate(
             db.session, form.email.data, form.password.data, ip=request.remote_addr
         )
-        db.session.commit()
+        unit_of_work.keep()  # a failure is counted against its account, and traced
         if result.ok:
             session.clear()  # a fresh session at login: no fixation
             login_user(result.user)
             session.permanent = True
-            session["last_seen"] = utcnow().isoformat()
+            session["last_seen"] = clock.now().isoformat()
             if result.user.must_change_password:
                 flash("Choisissez votre mot de passe personnel avant de continuer.", "info")
                 return redirect(url_for("auth.change_password"))
@@ -89,7 +91,6 @@ def login():
 @roles(*ALL_STAFF)
 def logout():
     accounts.end_session(db.session, current_user, ip=request.remote_addr)
-    db.session.commit()
     logout_user()
     session.clear()
     flash("Vous êtes déconnecté·e.", "success")
@@ -107,11 +108,10 @@ def change_password():
                 db.session, current_user, form.current_password.data, form.new_password.data
             )
         except accounts.AccountError as error:
-            db.session.rollback()
+            unit_of_work.discard()
             form.form_errors.append(str(error))
             status = 422
         else:
-            db.session.commit()
             # This session follows the rotated token; the user's other sessions are ended.
             login_user(current_user._get_current_object())
             flash("Votre mot de passe a été changé.", "success")

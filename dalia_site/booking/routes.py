@@ -9,6 +9,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
+from dalia_site import clock, unit_of_work
 from dalia_site.access import roles
 from dalia_site.domain import booking, patients
 from dalia_site.domain.roster import occurrences
@@ -18,15 +19,16 @@ from dalia_site.filters import site_zone
 from dalia_site.forms import parse_id
 from dalia_site.htmx import render_page, wants_fragment
 from dalia_site.models import Appointment, AppointmentClinician, Patient, TeamMember
-from dalia_site.models.booking import KINDS
-from dalia_site.models.roster import DOCTORS, NURSES
-from dalia_site.models.types import utcnow
-from dalia_site.patients.routes import load_patient
+from dalia_site.models.vocabulary import CLINICIANS, AppointmentKind, AppointmentStatus
 
 bp = Blueprint("booking", __name__, template_folder="templates")
 
 READERS = ("admin", "assistant", "clinician")
 BOOKERS = ("admin", "assistant")
+
+
+def _patient_or_404(patient_id: int) -> Patient:
+    return patients.find(db.session, patient_id) or abort(404)
 
 
 def _visits() -> dict:
@@ -47,12 +49,12 @@ def _appointment_or_404(appointment_id: int) -> Appointment:
     return appointment
 
 
-def _kind_choice(patient: Patient) -> tuple[str, str]:
+def _kind_choice(patient: Patient) -> tuple[AppointmentKind, AppointmentKind]:
     proposed = booking.next_kind(booking.appointments_of(db.session, patient))
     kind = request.values.get("kind") or proposed
-    if kind not in KINDS:
+    if not AppointmentKind.has(kind):
         abort(400)
-    return kind, proposed
+    return AppointmentKind(kind), proposed
 
 
 def _slots_page(patient: Patient, status: int = 200, message: str = "", reschedule=None):
@@ -82,24 +84,22 @@ def _slots_page(patient: Patient, status: int = 200, message: str = "", reschedu
         "slots",
         patient=patient,
         proposed=proposed,
-        kinds=KINDS,
+        kinds=AppointmentKind,
         zone=site_zone(),
         **block,
     )
     if not wants_fragment():
-        # The page names the patient: traced like the patient page (after rendering, since
-        # the commit expires what the page reads).
+        # The page names the patient: traced like the patient page.
         patients.record_view(db.session, current_user, patient.id, "créneaux de rendez-vous")
-        db.session.commit()
     return response, status
 
 
 def _refused(error: FieldError, patient_id: int, moving_id: int | None = None):
     """Someone was faster (409), or the choice is refused (422): the reason, with a fresh list
-    of slots. Everything is read again after the rollback."""
-    db.session.rollback()
+    of slots. The refused change is rolled back first; everything is read again."""
+    unit_of_work.discard()
     return _slots_page(
-        load_patient(patient_id),
+        _patient_or_404(patient_id),
         409 if isinstance(error, booking.SlotTaken) else 422,
         message=str(error),
         reschedule=_appointment_or_404(moving_id) if moving_id else None,
@@ -109,7 +109,7 @@ def _refused(error: FieldError, patient_id: int, moving_id: int | None = None):
 @bp.route("/patients/<int:patient_id>/creneaux")
 @roles(*BOOKERS)
 def slots(patient_id: int):
-    return _slots_page(load_patient(patient_id))
+    return _slots_page(_patient_or_404(patient_id))
 
 
 def _slot_from_form() -> tuple[datetime, list[int]]:
@@ -123,7 +123,7 @@ def _slot_from_form() -> tuple[datetime, list[int]]:
         or not member_ids
         or len(member_ids) > 2
         or None in member_ids
-        or not date(2000, 1, 1) <= start.date() <= date(2100, 1, 1)
+        or not clock.within_range(start.date())
     ):
         abort(400)
     return start, member_ids
@@ -132,7 +132,7 @@ def _slot_from_form() -> tuple[datetime, list[int]]:
 @bp.route("/patients/<int:patient_id>/rendez-vous", methods=["POST"])
 @roles(*BOOKERS)
 def book(patient_id: int):
-    patient = load_patient(patient_id)
+    patient = _patient_or_404(patient_id)
     kind, _ = _kind_choice(patient)
     start, member_ids = _slot_from_form()
     try:
@@ -149,7 +149,6 @@ def book(patient_id: int):
         )
     except FieldError as error:
         return _refused(error, patient_id)
-    db.session.commit()
     flash("Rendez-vous confirmé.", "success")
     return redirect(url_for("booking.convocation", appointment_id=appointment.id), 303)
 
@@ -161,10 +160,9 @@ def cancel(appointment_id: int):
     try:
         booking.cancel(db.session, current_user, appointment, request.form.get("reason", ""))
     except FieldError as error:
-        db.session.rollback()
+        unit_of_work.discard()
         flash(str(error), "error")
         return redirect(url_for("patients.show", patient_id=appointment.patient_id), 303)
-    db.session.commit()
     flash("Rendez-vous annulé.", "success")
     return redirect(url_for("patients.show", patient_id=appointment.patient_id), 303)
 
@@ -174,8 +172,10 @@ def cancel(appointment_id: int):
 def reschedule(appointment_id: int):
     appointment = _appointment_or_404(appointment_id)
     patient = appointment.patient
-    if appointment.status != "booked":
-        abort(409)
+    try:
+        booking.ensure_reschedulable(appointment)
+    except booking.NotReschedulable as error:
+        abort(409, description=str(error))
     if request.method == "GET":
         return _slots_page(patient, reschedule=appointment)
     start, member_ids = _slot_from_form()
@@ -185,7 +185,6 @@ def reschedule(appointment_id: int):
         )
     except FieldError as error:
         return _refused(error, patient.id, appointment_id)
-    db.session.commit()
     flash("Rendez-vous reporté.", "success")
     return redirect(url_for("booking.convocation", appointment_id=moved.id), 303)
 
@@ -197,10 +196,9 @@ def mark(appointment_id: int):
     try:
         booking.mark(db.session, current_user, appointment, request.form.get("status", ""))
     except FieldError as error:
-        db.session.rollback()
+        unit_of_work.discard()
         flash(str(error), "error")
     else:
-        db.session.commit()
         flash(f"Rendez-vous : {appointment.status_label.lower()}.", "success")
     target = request.form.get("retour")
     if target == "agenda":
@@ -212,30 +210,26 @@ def mark(appointment_id: int):
 @bp.route("/patients/<int:patient_id>/sans-rendez-vous", methods=["POST"])
 @roles(*READERS)
 def walk_in(patient_id: int):
-    patient = load_patient(patient_id)
+    patient = _patient_or_404(patient_id)
     member = db.session.get(TeamMember, parse_id(request.form.get("member_id")) or 0)
     try:
-        if member is None or not member.active:
-            raise FieldError("member_id", "Choisissez le soignant qui a reçu le patient.")
         booking.record_walk_in(
             db.session, current_user, patient, request.form.get("kind", ""), member, _visits()
         )
     except FieldError as error:
-        db.session.rollback()
+        unit_of_work.discard()
         flash(str(error), "error")
         return redirect(url_for("patients.show", patient_id=patient_id), 303)
-    db.session.commit()
     flash("Consultation sans rendez-vous enregistrée.", "success")
     return redirect(url_for("patients.show", patient_id=patient_id), 303)
 
 
 def _trace_view(appointment_id: int, what: str) -> None:
-    """Audit the read first (the commit ends the transaction the page then reads in)."""
+    """The convocation names the patient: its reading is traced."""
     patient_id = db.session.scalar(select(Appointment.patient_id).where(Appointment.id == appointment_id))
     if patient_id is None:
         abort(404)
     patients.record_view(db.session, current_user, patient_id, what)
-    db.session.commit()
 
 
 @bp.route("/rendez-vous/<int:appointment_id>/convocation")
@@ -277,12 +271,12 @@ def convocation_ics(appointment_id: int):
 
 
 def _day_arg() -> date:
-    today = utcnow().astimezone(site_zone()).date()
+    today = clock.today(site_zone())
     try:
         value = date.fromisoformat(request.args.get("jour", ""))
     except ValueError:
         return today
-    return value if date(2000, 1, 1) <= value <= date(2100, 12, 31) else today
+    return value if clock.within_range(value) else today
 
 
 def _appointments_between(first: date, last: date) -> list[Appointment]:
@@ -293,7 +287,9 @@ def _appointments_between(first: date, last: date) -> list[Appointment]:
         db.session.scalars(
             select(Appointment)
             .where(
-                Appointment.starts_at >= start, Appointment.starts_at < end, Appointment.status != "cancelled"
+                Appointment.starts_at >= start,
+                Appointment.starts_at < end,
+                Appointment.status != AppointmentStatus.CANCELLED,
             )
             .options(
                 joinedload(Appointment.patient),
@@ -305,10 +301,8 @@ def _appointments_between(first: date, last: date) -> list[Appointment]:
 
 
 def _record_agenda_view(appointments: list[Appointment], what: str) -> None:
-    """The agenda shows patients' names: the reading is traced (after rendering, since the
-    commit expires what the page reads)."""
+    """The agenda shows patients' names: the reading is traced."""
     patients.record_list_view(db.session, current_user, [a.patient_id for a in appointments], what)
-    db.session.commit()
 
 
 @bp.route("/agenda")
@@ -321,14 +315,14 @@ def day():
         m.id: m
         for m in db.session.scalars(
             select(TeamMember).where(
-                TeamMember.id.in_({o.member_id for o in duty}), TeamMember.profession.in_(DOCTORS + NURSES)
+                TeamMember.id.in_({o.member_id for o in duty}), TeamMember.profession.in_(CLINICIANS)
             )
         )
     }
     appointments = _appointments_between(on, on)
     columns = []
     # Doctors first, then nurses, by name.
-    for member_id in sorted(members, key=lambda i: (members[i].profession not in DOCTORS, members[i].name)):
+    for member_id in sorted(members, key=lambda i: (not members[i].is_doctor, members[i].name)):
         columns.append(
             {
                 "member": members[member_id],

@@ -23,7 +23,6 @@ def healthz():
     try:
         db.session.execute(text("SELECT 1"))
     except SQLAlchemyError as error:
-        db.session.rollback()
         current_app.logger.error("health check: database unreachable: %s", error)
         return jsonify(status="error", database="injoignable"), 503
     return jsonify(status="ok", database="ok")

@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
 
+from dalia_site import clock
+from dalia_site.database import DbSession
 from dalia_site.domain import audit, text
 from dalia_site.domain.passwords import hash_password, password_problems, verify_password
-from dalia_site.models import ROLES, LoginAttempt, StaffUser
-from dalia_site.models.types import utcnow
+from dalia_site.models import LoginAttempt, StaffUser
+from dalia_site.models.vocabulary import Role
 
 MAX_FAILURES = 5
 FAILURE_WINDOW = timedelta(minutes=15)
@@ -25,16 +26,10 @@ class AccountError(ValueError):
     """A refused account operation; the message is shown to the user as is (French)."""
 
 
-def normalise_email(email: str) -> str:
-    """For lookups: trimmed and lowercased (a new account's email is validated by
-    text.normalise_email)."""
-    return email.strip().lower()
-
-
 def throttle_key(email: str) -> str:
     """Login attempts are counted per typed email, kept only as a hash: a password typed in the
     email box by mistake is never stored."""
-    return hashlib.sha256(normalise_email(email).encode()).hexdigest()
+    return hashlib.sha256(text.email_key(email).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -61,13 +56,13 @@ def throttle_wait(failure_times: list[datetime], now: datetime) -> timedelta | N
 
 
 def authenticate(
-    session: Session, email: str, password: str, ip: str | None = None, now: datetime | None = None
+    session: DbSession, email: str, password: str, ip: str | None = None, now: datetime | None = None
 ) -> LoginResult:
     """Check a login. Throttling is keyed on the email typed, whether or not an account has it,
     so neither the message nor the throttling tells which emails exist."""
-    now = now or utcnow()
+    now = now or clock.now()
     key = throttle_key(email)
-    email = normalise_email(email)[:254]
+    email = text.email_key(email)[:254]
     session.execute(delete(LoginAttempt).where(LoginAttempt.at < now - timedelta(days=1)))
     failures = session.scalars(
         select(LoginAttempt.at).where(
@@ -84,7 +79,7 @@ def authenticate(
     valid = verify_password(user.password_hash if user else None, password)
     ok = bool(user and valid and user.active)
     session.add(LoginAttempt(email=key, at=now, succeeded=ok, user_id=user.id if user else None))
-    if ok:
+    if ok and user is not None:
         user.last_login_at = now
         audit.record(session, user, "auth.login", "staff_user", user.id, "Connexion", ip=ip)
         return LoginResult(user=user)
@@ -101,18 +96,18 @@ def authenticate(
     return LoginResult(user=None)
 
 
-def _active_admin_count(session: Session) -> int:
+def _active_admin_count(session: DbSession) -> int:
     # FOR UPDATE (PostgreSQL) holds the admin rows until commit, so two admins stepping down at
     # the same moment cannot both see the other one still there. SQLite serialises writers.
     admins = session.scalars(
-        select(StaffUser.id).where(StaffUser.role == "admin", StaffUser.active.is_(True)).with_for_update()
+        select(StaffUser.id).where(StaffUser.role == Role.ADMIN, StaffUser.active.is_(True)).with_for_update()
     ).all()
     return len(admins)
 
 
-def _check_keeps_an_admin(session: Session, user: StaffUser, role: str, active: bool) -> None:
-    stays_admin = role == "admin" and active
-    if user.role == "admin" and user.active and not stays_admin:
+def _check_keeps_an_admin(session: DbSession, user: StaffUser, role: Role, active: bool) -> None:
+    stays_admin = role == Role.ADMIN and active
+    if user.role == Role.ADMIN and user.active and not stays_admin:
         if _active_admin_count(session) <= 1:
             raise AccountError(
                 "Impossible : c'est le dernier compte administrateur actif du site. "
@@ -135,8 +130,14 @@ def _check_new_password(password: str, email: str, name: str) -> None:
         raise AccountError(" ".join(problems))
 
 
+def _role(value: str) -> Role:
+    if not Role.has(value):
+        raise AccountError(f"Rôle inconnu : {value}.")
+    return Role(value)
+
+
 def create_staff(
-    session: Session, actor: StaffUser | None, email: str, name: str, role: str, password: str
+    session: DbSession, actor: StaffUser | None, email: str, name: str, role: str, password: str
 ) -> StaffUser:
     """A new account whose password is a one-time password, to change at first login."""
     try:
@@ -144,8 +145,7 @@ def create_staff(
     except text.InvalidValue as error:
         raise AccountError(str(error)) from error
     name = _checked_name(name)
-    if role not in ROLES:
-        raise AccountError(f"Rôle inconnu : {role}.")
+    role = _role(role)
     if not email:
         raise AccountError("L'adresse e-mail est obligatoire.")
     if session.scalar(select(StaffUser.id).where(StaffUser.email == email)) is not None:
@@ -168,12 +168,11 @@ def create_staff(
 
 
 def update_staff(
-    session: Session, actor: StaffUser, user: StaffUser, name: str, role: str, active: bool
+    session: DbSession, actor: StaffUser, user: StaffUser, name: str, role: str, active: bool
 ) -> bool:
     """Change name, role and status; returns whether anything changed."""
     name = _checked_name(name)
-    if role not in ROLES:
-        raise AccountError(f"Rôle inconnu : {role}.")
+    role = _role(role)
     _check_keeps_an_admin(session, user, role, active)
     before = {"nom": user.name, "rôle": user.role, "actif": user.active}
     after = {"nom": name, "rôle": role, "actif": active}
@@ -187,7 +186,7 @@ def update_staff(
     return True
 
 
-def set_one_time_password(session: Session, actor: StaffUser, user: StaffUser, password: str) -> None:
+def set_one_time_password(session: DbSession, actor: StaffUser, user: StaffUser, password: str) -> None:
     """An admin sets a password that the user must replace at next login."""
     _check_new_password(password, user.email, user.name)
     user.password_hash = hash_password(password)
@@ -198,7 +197,9 @@ def set_one_time_password(session: Session, actor: StaffUser, user: StaffUser, p
     )
 
 
-def change_own_password(session: Session, user: StaffUser, current_password: str, new_password: str) -> None:
+def change_own_password(
+    session: DbSession, user: StaffUser, current_password: str, new_password: str
+) -> None:
     if not verify_password(user.password_hash, current_password):
         raise AccountError("Le mot de passe actuel est incorrect.")
     if current_password == new_password:
@@ -212,7 +213,7 @@ def change_own_password(session: Session, user: StaffUser, current_password: str
     )
 
 
-def end_session(session: Session, user: StaffUser, ip: str | None = None) -> None:
+def end_session(session: DbSession, user: StaffUser, ip: str | None = None) -> None:
     """Logout: rotating the token makes the cookie worthless even if it was copied."""
     user.end_sessions()
     audit.record(session, user, "auth.logout", "staff_user", user.id, "Déconnexion", ip=ip)

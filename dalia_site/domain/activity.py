@@ -20,6 +20,7 @@ The number of queries is fixed: it does not grow with the data.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import partial
@@ -27,21 +28,27 @@ from statistics import median
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, func, select
-from sqlalchemy.orm import Session
 
+from dalia_site.clock import FIRST_DAY, LAST_DAY
+from dalia_site.database import DbSession
 from dalia_site.domain.roster import occurrences
 from dalia_site.domain.spreadsheet import csv_text
-from dalia_site.models import Appointment, PartnerOrganisation, Patient, Referral
-from dalia_site.models.booking import KINDS
-from dalia_site.models.partners import PARTNER_CATEGORIES
-from dalia_site.models.patients import REFERRAL_STATUSES
-from dalia_site.models.roster import DOCTORS, NURSES
+from dalia_site.models import Appointment, AuditEvent, PartnerOrganisation, Patient, Referral, RosterSession
+from dalia_site.models.vocabulary import (
+    CLINICIANS,
+    AppointmentKind,
+    AppointmentStatus,
+    Channel,
+    PartnerCategory,
+    ReferralStatus,
+)
 
 MONTHS = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc.")
-DIRECT = "direct"  # the "category" of referrals nobody sent
-SOURCE_LABELS = {DIRECT: "Accès direct"} | PARTNER_CATEGORIES
+# Where referrals come from: the category of the partner who sent them, or direct access.
+DIRECT = Channel.DIRECT.value
+SOURCE_LABELS = {DIRECT: Channel.DIRECT.label} | {c.value: c.label for c in PartnerCategory}
 LONGEST_YEARS = 20  # a longer period is a typing error
-EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)
+EARLIEST, LATEST = FIRST_DAY, LAST_DAY
 
 
 class PeriodError(ValueError):
@@ -106,7 +113,7 @@ class Activity:
     period: Period
     patients_received: int = 0
     consultations: int = 0
-    by_kind: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    by_kind: dict[str, int] = field(default_factory=lambda: dict.fromkeys(AppointmentKind, 0))
     walk_ins: int = 0
     no_shows: int = 0
     booked_held: int = 0  # booked appointments that were held (the no-show rate's other part)
@@ -140,7 +147,7 @@ class Activity:
 
     @property
     def referrals_by_status(self) -> dict[str, int]:
-        totals = dict.fromkeys(REFERRAL_STATUSES, 0)
+        totals: dict[str, int] = dict.fromkeys(ReferralStatus, 0)
         for row in self.referrals.values():
             for status, count in row.items():
                 totals[status] += count
@@ -156,12 +163,12 @@ class Activity:
         return sorted(rows, key=lambda row: (-row[3], row[1]))
 
 
-def compute(session: Session, period: Period, zone: ZoneInfo) -> Activity:
+def compute(session: DbSession, period: Period, zone: ZoneInfo) -> Activity:
     """Every figure of the period, in a fixed number of queries."""
     start, end = period.bounds(zone)
     result = Activity(period)
     in_period = and_(Appointment.starts_at >= start, Appointment.starts_at < end)
-    honoured = Appointment.status == "honoured"
+    honoured = Appointment.status == AppointmentStatus.HONOURED
 
     # 1. Appointments by month (local month bounds), kind, status and walk-in.
     months = period.months()
@@ -172,13 +179,13 @@ def compute(session: Session, period: Period, zone: ZoneInfo) -> Activity:
         ),
         else_=len(months) - 1,
     )
-    monthly = [dict.fromkeys(KINDS, 0) for _ in months]
+    monthly: list[dict[str, int]] = [dict.fromkeys(AppointmentKind, 0) for _ in months]
     for index, kind, status, walk_in, count in session.execute(
         select(bucket, Appointment.kind, Appointment.status, Appointment.walk_in, func.count())
         .where(in_period)
         .group_by(bucket, Appointment.kind, Appointment.status, Appointment.walk_in)
     ):
-        if status == "honoured":
+        if status == AppointmentStatus.HONOURED:
             monthly[index][kind] += count
             result.consultations += count
             result.by_kind[kind] += count
@@ -186,7 +193,7 @@ def compute(session: Session, period: Period, zone: ZoneInfo) -> Activity:
                 result.walk_ins += count
             else:
                 result.booked_held += count
-        elif status == "no_show":
+        elif status == AppointmentStatus.NO_SHOW:
             result.no_shows += count
     result.monthly = [(first, counts) for (first, _), counts in zip(months, monthly, strict=True)]
 
@@ -207,7 +214,9 @@ def compute(session: Session, period: Period, zone: ZoneInfo) -> Activity:
         .scalar_subquery()
     )
     result.patients_received, result.direct_patients, result.gp_found = session.execute(
-        select(func.count(), func.count(case((first_channel == "direct", 1))), gp_found).select_from(received)
+        select(func.count(), func.count(case((first_channel == Channel.DIRECT, 1))), gp_found).select_from(
+            received
+        )
     ).one()
 
     # 3. Referrals received, by the category of who sent them and by decision.
@@ -218,7 +227,7 @@ def compute(session: Session, period: Period, zone: ZoneInfo) -> Activity:
         .where(Referral.received_at >= start, Referral.received_at < end)
         .group_by(PartnerOrganisation.category, Referral.status)
     ):
-        row = result.referrals.setdefault(category or DIRECT, dict.fromkeys(REFERRAL_STATUSES, 0))
+        row = result.referrals.setdefault(category or DIRECT, dict.fromkeys(ReferralStatus, 0))
         row[status] += count
 
     # 4. From the earliest referral to the first consultation ever, for the patients received
@@ -241,7 +250,7 @@ def compute(session: Session, period: Period, zone: ZoneInfo) -> Activity:
     # 5. Staffed hours: the union of the clinicians' sessions.
     result.staffed_hours = _union_hours(
         (o.starts_at, o.ends_at)
-        for o in occurrences(session, period.first, period.last, zone, professions=DOCTORS + NURSES)
+        for o in occurrences(session, period.first, period.last, zone, professions=CLINICIANS)
     )
     return result
 
@@ -280,9 +289,9 @@ def summary(activity: Activity, group: bool = True) -> list[tuple[str, str]]:
     return [
         ("Patients reçus", num(activity.patients_received, 0)),
         ("Consultations", num(activity.consultations, 0)),
-        ("dont premières consultations en binôme médecin-infirmier·e", num(kinds["first"], 0)),
-        ("dont consultations de suivi médecin", num(kinds["doctor"], 0)),
-        ("dont consultations de suivi infirmières", num(kinds["nurse"], 0)),
+        ("dont premières consultations en binôme médecin-infirmier·e", num(kinds[AppointmentKind.FIRST], 0)),
+        ("dont consultations de suivi médecin", num(kinds[AppointmentKind.DOCTOR], 0)),
+        ("dont consultations de suivi infirmières", num(kinds[AppointmentKind.NURSE], 0)),
         ("dont sans rendez-vous", num(activity.walk_ins, 0)),
         ("Heures de présence soignante", num(activity.staffed_hours, 0)),
         ("Patients par heure de présence soignante", num(activity.patients_per_hour, 1)),
@@ -337,20 +346,20 @@ def as_json(activity: Activity, site: str = "") -> str:
 
 def as_csv(activity: Activity, site: str = "") -> str:
     """One sheet for French Excel: the headline figures, then the months, then the referrals."""
-    statuses = list(REFERRAL_STATUSES)
+    statuses = list(ReferralStatus)
     rows: list[list[object]] = [
         ["Indicateur", "Valeur"],
         ["Centre", site],
         ["Période", activity.period.label],
         *map(list, summary(activity, group=False)),
         [],
-        ["Mois", *(KINDS[k] for k in KINDS), "Total"],
+        ["Mois", *(k.label for k in AppointmentKind), "Total"],
     ]
     rows += [
-        [month_label(first), *(counts[k] for k in KINDS), sum(counts.values())]
+        [month_label(first), *(counts[k] for k in AppointmentKind), sum(counts.values())]
         for first, counts in activity.monthly
     ]
-    rows += [[], ["Adressages par origine", *(REFERRAL_STATUSES[s] for s in statuses), "Total"]]
+    rows += [[], ["Adressages par origine", *(s.label for s in statuses), "Total"]]
     rows += [
         [label, *(counts[s] for s in statuses), total] for _, label, counts, total in activity.referral_rows
     ]
@@ -364,9 +373,9 @@ def as_text(activity: Activity, site: str = "") -> str:
     if activity.referral_rows:
         lines.append("  Adressages par origine :")
         lines += [
-            f"    {label} : {total} (acceptés {counts['accepted']}, refusés "
-            f"{counts['declined']}, liste d'attente {counts['waiting_list']}, à trier "
-            f"{counts['new']})"
+            f"    {label} : {total} (acceptés {counts[ReferralStatus.ACCEPTED]}, refusés "
+            f"{counts[ReferralStatus.DECLINED]}, liste d'attente {counts[ReferralStatus.WAITING_LIST]}, "
+            f"à trier {counts[ReferralStatus.NEW]})"
             for _, label, counts, total in activity.referral_rows
         ]
     return "\n".join(lines) + "\n"
@@ -380,3 +389,29 @@ def one_line(activity: Activity) -> str:
         f"{share_fr(activity.direct_access_share)}, non venus {share_fr(activity.no_show_rate)}"
         f" ({activity.period.label})"
     )
+
+
+class FiguresCache:
+    """The figures of the last few periods asked for, computed again only when the data they
+    count may have changed. Every write of the app leaves an audit event; the newest rows of the
+    counted tables catch anything else."""
+
+    def __init__(self, size: int = 16) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple[object, ...], Activity] = OrderedDict()
+
+    @staticmethod
+    def data_version(session: DbSession) -> tuple[object, ...]:
+        newest = [
+            select(func.max(model.id)).scalar_subquery()
+            for model in (AuditEvent, Appointment, Referral, RosterSession)
+        ]
+        return tuple(session.execute(select(*newest)).one())
+
+    def figures(self, session: DbSession, period: Period, zone: ZoneInfo) -> Activity:
+        key = (period, self.data_version(session))
+        figures = self._entries.pop(key, None) or compute(session, period, zone)
+        self._entries[key] = figures  # most recently used last
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+        return figures

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
-
+from dalia_site.database import DbSession
 from dalia_site.models import AuditEvent, StaffUser
 
 MAX_SUMMARY = 2000
@@ -70,7 +69,7 @@ def object_label(code: str) -> str:
 
 
 def record(
-    session: Session,
+    session: DbSession,
     actor: StaffUser | None,
     action: str,
     object_type: str,

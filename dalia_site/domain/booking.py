@@ -12,29 +12,35 @@ import bisect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.orm import joinedload, selectinload
 
+from dalia_site import clock
+from dalia_site.database import DbSession
 from dalia_site.domain import audit, mail
 from dalia_site.domain.roster import lock_members, occurrences
 from dalia_site.domain.text import FieldError
-from dalia_site.models import Appointment, AppointmentClinician, Patient, TeamMember
-from dalia_site.models.booking import KINDS, LONGEST_VISIT
-from dalia_site.models.roster import DOCTORS, NURSES
-from dalia_site.models.types import utcnow
+from dalia_site.models import Appointment, AppointmentClinician, Patient, StaffUser, TeamMember
+from dalia_site.models.booking import LONGEST_VISIT
+from dalia_site.models.vocabulary import CLINICIANS, AppointmentKind, AppointmentStatus, PatientStatus
 
 GRID = timedelta(minutes=15)  # slots start on the quarter hour
 _LATEST = datetime.max.replace(tzinfo=UTC)  # sorts after any end: bisects on start alone
 HORIZON = timedelta(days=60)  # how far ahead slots are proposed
 FURTHEST = timedelta(days=366)  # how far ahead a booking may be
 TAKEN = "Ce créneau vient d'être pris : choisissez-en un autre dans la liste à jour."
-ACTIVE = ("booked", "honoured")  # appointments that hold their clinicians' time
+# Appointments that hold their clinicians' time.
+ACTIVE = (AppointmentStatus.BOOKED, AppointmentStatus.HONOURED)
+
+
+Span = tuple[datetime, datetime]  # [start, end)
 
 
 class SlotTaken(FieldError):
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__("slot", TAKEN)
 
 
@@ -50,30 +56,41 @@ class Slot:
         return f"{self.starts_at.isoformat()}|{','.join(map(str, self.member_ids))}"
 
 
-def length(kind: str, visits: Mapping[str, int]) -> timedelta:
+def length(kind: AppointmentKind, visits: Mapping[str, int]) -> timedelta:
     return timedelta(minutes=visits[f"{kind}_minutes"])
+
+
+def appointment_kind(value: str) -> AppointmentKind:
+    """The kind a form sent, or a FieldError."""
+    if not AppointmentKind.has(value):
+        raise FieldError("kind", "Type de rendez-vous inconnu.")
+    return AppointmentKind(value)
 
 
 # --- Alternation --------------------------------------------------------------------------------
 
 
-def next_kind(history: Iterable[Appointment]) -> str:
+def next_kind(history: Iterable[Appointment]) -> AppointmentKind:
     """The kind to propose: a first visit, then nurse after doctor (the first visit counts as a
     doctor visit) and doctor after nurse. Cancelled visits and no-shows do not count; until the
     pair has seen the patient once, the first visit is what is proposed."""
     held = [a for a in history if a.status in ACTIVE]
-    if not any(a.kind == "first" for a in held):
-        return "first"  # walk-ins alone do not replace the pair's first visit
+    if not any(a.kind == AppointmentKind.FIRST for a in held):
+        return AppointmentKind.FIRST  # walk-ins alone do not replace the pair's first visit
     last = max(held, key=lambda a: a.starts_at)
-    return "nurse" if last.kind in ("first", "doctor") else "doctor"
+    return AppointmentKind.DOCTOR if last.kind == AppointmentKind.NURSE else AppointmentKind.NURSE
 
 
 # --- Free slots ---------------------------------------------------------------------------------
 
 
 def _busy(
-    session: Session, start: datetime, end: datetime, ignore: int | None = None, patient_id: int | None = None
-) -> tuple[dict[int, list[tuple]], list[tuple]]:
+    session: DbSession,
+    start: datetime,
+    end: datetime,
+    ignore: int | None = None,
+    patient_id: int | None = None,
+) -> tuple[dict[int, list[Span]], list[Span]]:
     """Booked time in [start, end) (but the appointment being moved): per clinician, and the
     patient's own."""
     rows = session.execute(
@@ -89,7 +106,7 @@ def _busy(
             Appointment.id != (ignore or 0),
         )
     )
-    busy: dict[int, list[tuple]] = {}
+    busy: dict[int, list[Span]] = {}
     own = set()
     for member_id, s, e, patient in rows:
         busy.setdefault(member_id, []).append((s, e))
@@ -98,7 +115,7 @@ def _busy(
     return busy, sorted(own)
 
 
-def _free_spans(spans: list[tuple], busy: list[tuple]) -> list[tuple]:
+def _free_spans(spans: list[Span], busy: list[Span]) -> list[Span]:
     """Working spans minus busy spans (one pass over each, both sorted)."""
     busy = sorted(busy)
     free, first = [], 0
@@ -117,7 +134,7 @@ def _free_spans(spans: list[tuple], busy: list[tuple]) -> list[tuple]:
     return free
 
 
-def _fits(free: list[tuple], start: datetime, end: datetime) -> bool:
+def _fits(free: list[Span], start: datetime, end: datetime) -> bool:
     """[start, end) lies within one of the free spans (sorted, not overlapping)."""
     index = bisect.bisect_right(free, (start, _LATEST)) - 1
     return index >= 0 and free[index][0] <= start and end <= free[index][1]
@@ -137,7 +154,7 @@ def _next_on_grid(moment: datetime, zone: ZoneInfo) -> datetime:
     return (midnight + steps * GRID).astimezone(moment.tzinfo)
 
 
-def _starts(free: list[tuple], duration: timedelta, earliest: datetime, zone: ZoneInfo) -> Iterable[datetime]:
+def _starts(free: list[Span], duration: timedelta, earliest: datetime, zone: ZoneInfo) -> Iterable[datetime]:
     for span_start, span_end in free:
         start = _next_on_grid(max(span_start, earliest), zone)
         while start + duration <= span_end:
@@ -146,7 +163,7 @@ def _starts(free: list[tuple], duration: timedelta, earliest: datetime, zone: Zo
 
 
 def free_slots(
-    session: Session,
+    session: DbSession,
     kind: str,
     visits: Mapping[str, int],
     zone: ZoneInfo,
@@ -158,19 +175,18 @@ def free_slots(
 ) -> list[Slot]:
     """The next free slots for a visit of `kind` (first = a doctor and a nurse together), at most
     one per start time, earliest first; none overlapping the patient's own appointments."""
-    if kind not in KINDS:
-        raise FieldError("kind", "Type de rendez-vous inconnu.")
-    now = now or utcnow()
+    kind = appointment_kind(kind)
+    now = now or clock.now()
     first_day = now.astimezone(zone).date()
     last_day = (now + horizon).astimezone(zone).date()
     duration = length(kind, visits)
     members = {
         m.id: m
         for m in session.scalars(
-            select(TeamMember).where(TeamMember.active.is_(True), TeamMember.profession.in_(DOCTORS + NURSES))
+            select(TeamMember).where(TeamMember.active.is_(True), TeamMember.profession.in_(CLINICIANS))
         )
     }
-    spans: dict[int, list[tuple]] = {}
+    spans: dict[int, list[Span]] = {}
     for o in occurrences(session, first_day, last_day, zone, members):
         spans.setdefault(o.member_id, []).append((o.starts_at, o.ends_at))
     busy, patient_busy = _busy(
@@ -181,9 +197,9 @@ def free_slots(
         patient_id=patient.id if patient is not None else None,
     )
     free = {mid: _free_spans(s, busy.get(mid, [])) for mid, s in spans.items()}
-    doctors = sorted(mid for mid in free if members[mid].profession in DOCTORS)
-    nurses = sorted(mid for mid in free if members[mid].profession in NURSES)
-    leads = doctors if kind in ("first", "doctor") else nurses
+    doctors = sorted(mid for mid in free if members[mid].is_doctor)
+    nurses = sorted(mid for mid in free if members[mid].is_nurse)
+    leads = nurses if kind == AppointmentKind.NURSE else doctors
     candidates: dict[datetime, Slot] = {}
     cutoff = None  # once `limit` start times are known, later ones cannot make the list
     for lead in leads:
@@ -193,7 +209,7 @@ def free_slots(
             end = start + duration
             if start in candidates or any(s < end and start < e for s, e in patient_busy):
                 continue
-            if kind == "first":
+            if kind == AppointmentKind.FIRST:
                 partner = next((n for n in nurses if _fits(free[n], start, end)), None)
                 if partner is None:
                     continue
@@ -208,7 +224,7 @@ def free_slots(
 # --- Booking ------------------------------------------------------------------------------------
 
 
-def _lock(session: Session, patient: Patient, member_ids: Iterable[int]) -> None:
+def _lock(session: DbSession, patient: Patient, member_ids: Iterable[int]) -> None:
     """Take the rows' write locks before reading anything the booking depends on."""
     lock_members(session, member_ids)
     session.execute(
@@ -219,7 +235,7 @@ def _lock(session: Session, patient: Patient, member_ids: Iterable[int]) -> None
     )
 
 
-def _lock_appointment(session: Session, appointment: Appointment) -> None:
+def _lock_appointment(session: DbSession, appointment: Appointment) -> None:
     """Hold the appointment's row and read its state afresh (two people changing it at once)."""
     session.execute(
         update(Appointment)
@@ -231,7 +247,7 @@ def _lock_appointment(session: Session, appointment: Appointment) -> None:
 
 
 def _check_free(
-    session: Session,
+    session: DbSession,
     patient: Patient,
     members: list[TeamMember],
     start: datetime,
@@ -264,21 +280,23 @@ def _check_free(
         raise FieldError("slot", "Le patient a déjà un rendez-vous sur ce créneau.")
 
 
-def _members_for(session: Session, kind: str, member_ids: list[int]) -> list[TeamMember]:
+def _members_for(session: DbSession, kind: AppointmentKind, member_ids: list[int]) -> list[TeamMember]:
     members = list(
         session.scalars(select(TeamMember).where(TeamMember.id.in_(member_ids), TeamMember.active.is_(True)))
     )
-    doctors = [m for m in members if m.profession in DOCTORS]
-    nurses = [m for m in members if m.profession in NURSES]
-    expected = {"first": (1, 1), "doctor": (1, 0), "nurse": (0, 1)}[kind]
+    doctors = [m for m in members if m.is_doctor]
+    nurses = [m for m in members if m.is_nurse]
+    expected = {AppointmentKind.FIRST: (1, 1), AppointmentKind.DOCTOR: (1, 0), AppointmentKind.NURSE: (0, 1)}[
+        kind
+    ]
     if len(members) != len(set(member_ids)) or (len(doctors), len(nurses)) != expected:
         raise FieldError("slot", "Ce créneau ne correspond pas au type de rendez-vous.")
     return doctors + nurses
 
 
 def book(
-    session: Session,
-    actor,
+    session: DbSession,
+    actor: StaffUser | None,
     patient: Patient,
     kind: str,
     start: datetime,
@@ -289,11 +307,10 @@ def book(
     now: datetime | None = None,
 ) -> Appointment:
     """Book a slot; SlotTaken when someone was faster. The caller commits (or rolls back)."""
-    if patient.status != "follow_up":
+    if not may_book(patient):
         raise FieldError("patient", "Seuls les patients acceptés (en suivi) peuvent avoir un rendez-vous.")
-    if kind not in KINDS:
-        raise FieldError("kind", "Type de rendez-vous inconnu.")
-    now = now or utcnow()
+    kind = appointment_kind(kind)
+    now = now or clock.now()
     if start <= now:
         raise FieldError("slot", "Ce créneau est passé.")
     if start > now + FURTHEST or not on_grid(start, zone):
@@ -306,7 +323,7 @@ def book(
     if kind != proposed and not override_reason:
         raise FieldError(
             "override_reason",
-            f"L'alternance propose : {KINDS[proposed].lower()}. "
+            f"L'alternance propose : {proposed.label.lower()}. "
             "Indiquez pourquoi vous choisissez un autre type.",
         )
     members = _members_for(session, kind, member_ids)
@@ -316,7 +333,7 @@ def book(
         kind=kind,
         starts_at=start,
         ends_at=end,
-        status="booked",
+        status=AppointmentStatus.BOOKED,
         created_by_id=actor.id if actor else None,
         override_reason=override_reason if kind != proposed else "",
     )
@@ -330,21 +347,21 @@ def book(
         "appointment.book",
         "patient",
         patient.id,
-        f"Rendez-vous n° {appointment.id} ({KINDS[kind].lower()}) le "
+        f"Rendez-vous n° {appointment.id} ({kind.label.lower()}) le "
         f"{local:%d/%m/%Y à %Hh%M} avec {', '.join(m.name for m in members)}"
         + (f" — hors alternance : {override_reason}" if appointment.override_reason else ""),
     )
     return appointment
 
 
-def cancel(session: Session, actor, appointment: Appointment, reason: str) -> None:
+def cancel(session: DbSession, actor: StaffUser | None, appointment: Appointment, reason: str) -> None:
     reason = " ".join(reason.split())[:300]
     _lock_appointment(session, appointment)
-    if appointment.status != "booked":
+    if appointment.status != AppointmentStatus.BOOKED:
         raise FieldError("reason", f"Ce rendez-vous est « {appointment.status_label} ».")
     if not reason:
         raise FieldError("reason", "Indiquez le motif de l'annulation.")
-    appointment.status = "cancelled"
+    appointment.status = AppointmentStatus.CANCELLED
     appointment.cancel_reason = reason
     audit.record(
         session,
@@ -356,9 +373,54 @@ def cancel(session: Session, actor, appointment: Appointment, reason: str) -> No
     )
 
 
+class NotReschedulable(FieldError):
+    """Only an appointment still to come (booked) can be moved."""
+
+
+def ensure_reschedulable(appointment: Appointment) -> None:
+    if appointment.status != AppointmentStatus.BOOKED:
+        raise NotReschedulable(
+            "start", f"Ce rendez-vous est « {appointment.status_label} » : il ne peut pas être reporté."
+        )
+
+
+MARKS = (AppointmentStatus.HONOURED, AppointmentStatus.NO_SHOW)
+
+
+def marks_offered(appointment: Appointment, now: datetime) -> list[AppointmentStatus]:
+    """What an appointment can be marked as now: once it has started, a booked visit as honoured
+    or missed, a marked one corrected to the other. A walk-in was held by nature; a cancelled
+    visit stays cancelled."""
+    if (
+        appointment.walk_in
+        or appointment.status == AppointmentStatus.CANCELLED
+        or appointment.starts_at > now
+    ):
+        return []
+    return [status for status in MARKS if status != appointment.status]
+
+
+def may_book(patient: Patient) -> bool:
+    """Appointments are booked for patients in follow-up (accepted by triage)."""
+    return patient.status == PatientStatus.FOLLOW_UP
+
+
+def split_upcoming(
+    appointments: Iterable[Appointment], now: datetime
+) -> tuple[list[Appointment], list[Appointment]]:
+    """(upcoming, past): still booked and not over, soonest first; the rest (held, missed,
+    cancelled, or booked and over), latest first."""
+    upcoming: list[Appointment] = []
+    past: list[Appointment] = []
+    for appointment in sorted(appointments, key=lambda a: (a.starts_at, a.id)):
+        still_to_come = appointment.status == AppointmentStatus.BOOKED and appointment.ends_at > now
+        (upcoming if still_to_come else past).append(appointment)
+    return upcoming, past[::-1]
+
+
 def reschedule(
-    session: Session,
-    actor,
+    session: DbSession,
+    actor: StaffUser | None,
     appointment: Appointment,
     start: datetime,
     member_ids: list[int],
@@ -367,7 +429,8 @@ def reschedule(
     now: datetime | None = None,
 ) -> Appointment:
     """Move to another slot: the old one is cancelled only if the new one is booked."""
-    patient = session.get(Patient, appointment.patient_id)
+    ensure_reschedulable(appointment)
+    patient = session.get_one(Patient, appointment.patient_id)
     cancel(session, actor, appointment, "Reporté")
     session.flush()
     moved = book(
@@ -385,16 +448,22 @@ def reschedule(
     return moved
 
 
-def mark(session: Session, actor, appointment: Appointment, status: str, now: datetime | None = None) -> None:
+def mark(
+    session: DbSession,
+    actor: StaffUser | None,
+    appointment: Appointment,
+    status: str,
+    now: datetime | None = None,
+) -> None:
     """Honoured or no-show, once the appointment has started."""
-    if status not in ("honoured", "no_show"):
+    if status not in MARKS:
         raise FieldError("status", "Statut inconnu.")
     _lock_appointment(session, appointment)
-    if appointment.status not in ("booked", "honoured", "no_show"):
+    if appointment.status == AppointmentStatus.CANCELLED:
         raise FieldError("status", f"Ce rendez-vous est « {appointment.status_label} ».")
-    if appointment.starts_at > (now or utcnow()):
+    if appointment.starts_at > (now or clock.now()):
         raise FieldError("status", "Ce rendez-vous n'a pas encore eu lieu.")
-    appointment.status = status
+    appointment.status = AppointmentStatus(status)
     audit.record(
         session,
         actor,
@@ -406,25 +475,32 @@ def mark(session: Session, actor, appointment: Appointment, status: str, now: da
 
 
 def record_walk_in(
-    session: Session,
-    actor,
+    session: DbSession,
+    actor: StaffUser | None,
     patient: Patient,
     kind: str,
-    member: TeamMember,
+    member: TeamMember | None,
     visits: Mapping[str, int],
     now: datetime | None = None,
 ) -> Appointment:
-    """A consultation held without an appointment (the patient came in directly)."""
-    if patient.status not in ("follow_up", "referred", "waiting_list"):
+    """A consultation held without an appointment (the patient came in directly), by a
+    clinician of the team who is still active."""
+    if patient.status not in (PatientStatus.FOLLOW_UP, PatientStatus.REFERRED, PatientStatus.WAITING_LIST):
         raise FieldError("patient", "Ce patient n'est pas suivi par le centre.")
-    expected = DOCTORS if kind == "doctor" else NURSES if kind == "nurse" else ()
-    if member.profession not in expected:
+    if member is None or not member.active:
+        raise FieldError("member_id", "Choisissez le soignant qui a reçu le patient.")
+    if not (
+        member.is_doctor
+        if kind == AppointmentKind.DOCTOR
+        else kind == AppointmentKind.NURSE and member.is_nurse
+    ):
         raise FieldError(
             "member_id",
             "Choisissez un médecin pour une consultation médecin, "
             "un·e infirmier·e pour une consultation infirmière.",
         )
-    now = (now or utcnow()).replace(second=0, microsecond=0)
+    kind = AppointmentKind(kind)
+    now = (now or clock.now()).replace(second=0, microsecond=0)
     _lock(session, patient, [member.id])
     # The walk-in holds the clinician's and the patient's time until their next appointment.
     following = (
@@ -453,7 +529,7 @@ def record_walk_in(
         walk_in=True,
         starts_at=now,
         ends_at=end,
-        status="honoured",
+        status=AppointmentStatus.HONOURED,
         created_by_id=actor.id if actor else None,
     )
     appointment.clinicians = [AppointmentClinician(member_id=member.id)]
@@ -470,7 +546,7 @@ def record_walk_in(
     return appointment
 
 
-def appointments_of(session: Session, patient: Patient) -> list[Appointment]:
+def appointments_of(session: DbSession, patient: Patient) -> list[Appointment]:
     """The patient's appointments with who sees them, oldest first (one query)."""
     return list(
         session.scalars(
@@ -482,7 +558,7 @@ def appointments_of(session: Session, patient: Patient) -> list[Appointment]:
     )
 
 
-def booked_in(session: Session, member_id: int, start: datetime, end: datetime) -> list[Appointment]:
+def booked_in(session: DbSession, member_id: int, start: datetime, end: datetime) -> list[Appointment]:
     """The member's booked appointments within [start, end) (a session they want to withdraw)."""
     return list(
         session.scalars(
@@ -490,7 +566,7 @@ def booked_in(session: Session, member_id: int, start: datetime, end: datetime) 
             .join(AppointmentClinician)
             .where(
                 AppointmentClinician.member_id == member_id,
-                Appointment.status == "booked",
+                Appointment.status == AppointmentStatus.BOOKED,
                 Appointment.starts_at < end,
                 Appointment.starts_at > start - LONGEST_VISIT,
                 Appointment.ends_at > start,
@@ -518,20 +594,20 @@ def convocation_ics(
     cal.add("version", "2.0")
     event = Event()
     event.add("uid", f"rdv-{appointment.id}@{domain}")
-    event.add("dtstamp", utcnow().astimezone(zone).replace(microsecond=0))
+    event.add("dtstamp", clock.now().astimezone(zone).replace(microsecond=0))
     event.add("dtstart", appointment.starts_at.astimezone(zone))
     event.add("dtend", appointment.ends_at.astimezone(zone))
     event.add("summary", f"Rendez-vous {site_name}")
     if address:
         event.add("location", address)
-    event.add("description", f"{KINDS[appointment.kind]} avec {', '.join(m.name for m in members)}.")
+    event.add("description", f"{appointment.kind_label} avec {', '.join(m.name for m in members)}.")
     cal.add_component(event)
     cal.add_missing_timezones()
-    return cal.to_ical()
+    return bytes(cal.to_ical())
 
 
 def queue_reminders(
-    session: Session, site_name: str, visits: Mapping[str, object], zone: ZoneInfo, today: date
+    session: DbSession, site_name: str, visits: Mapping[str, object], zone: ZoneInfo, today: date
 ) -> int:
     """Queue tomorrow's reminders for patients with an email; each appointment once only
     (marked in the same transaction as its email enters the outbox)."""
@@ -540,7 +616,7 @@ def queue_reminders(
     due = session.scalars(
         select(Appointment)
         .where(
-            Appointment.status == "booked",
+            Appointment.status == AppointmentStatus.BOOKED,
             Appointment.reminder_queued_at.is_(None),
             Appointment.starts_at >= start,
             Appointment.starts_at < start + timedelta(days=1),
@@ -559,10 +635,10 @@ def queue_reminders(
         claimed = session.execute(
             update(Appointment)
             .where(Appointment.id == appointment.id, Appointment.reminder_queued_at.is_(None))
-            .values(reminder_queued_at=utcnow())
+            .values(reminder_queued_at=clock.now())
             .execution_options(synchronize_session=False)
         )
-        if claimed.rowcount != 1:
+        if cast(CursorResult[Any], claimed).rowcount != 1:  # an UPDATE's result is a cursor's
             continue
         local = appointment.starts_at.astimezone(zone)
         who = ", ".join(c.member.name for c in appointment.clinicians)

@@ -14,8 +14,9 @@ import re
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import selectinload
 
+from dalia_site.database import DbSession
 from dalia_site.domain import audit
 from dalia_site.domain.partners import (
     ORGANISATION_FIELDS,
@@ -28,6 +29,7 @@ from dalia_site.domain.partners import (
 )
 from dalia_site.domain.spreadsheet import csv_text, unneutralise
 from dalia_site.domain.text import fold, format_phone
+from dalia_site.models import StaffUser
 from dalia_site.models.partners import PartnerImport, PartnerOrganisation
 from dalia_site.models.vocabulary import PartnerCategory
 
@@ -138,7 +140,7 @@ def _archived(value: str) -> bool | None:
     return None
 
 
-def plan_import(session: Session, text: str, departement: str = "") -> ImportPlan:
+def plan_import(session: DbSession, text: str, departement: str = "") -> ImportPlan:
     """Check every line; nothing is written."""
     plan = ImportPlan()
     if "\x00" in text:
@@ -246,7 +248,7 @@ def digest(plan: ImportPlan) -> str:
 
 
 def stage_import(
-    session: Session, actor, filename: str, text: str, departement: str
+    session: DbSession, actor: StaffUser | None, filename: str, text: str, departement: str
 ) -> tuple[ImportPlan, PartnerImport | None]:
     """Plan an upload; a valid one waits (in the database) for the admin's confirmation."""
     plan = plan_import(session, text, departement)
@@ -263,7 +265,7 @@ def stage_import(
 
 
 def confirm_import(
-    session: Session, actor, pending: PartnerImport, departement: str
+    session: DbSession, actor: StaffUser | None, pending: PartnerImport, departement: str
 ) -> tuple[ImportPlan, bool]:
     """Apply a staged upload if the directory has not changed since its preview.
 
@@ -277,7 +279,7 @@ def confirm_import(
     return plan, True
 
 
-def apply_import(session: Session, actor, plan: ImportPlan, filename: str = "") -> None:
+def apply_import(session: DbSession, actor: StaffUser | None, plan: ImportPlan, filename: str = "") -> None:
     """Write a valid plan; the caller commits (all of it or nothing)."""
     if plan.errors:
         raise ValueError("an import with errors is never applied")

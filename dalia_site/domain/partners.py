@@ -7,8 +7,10 @@ from collections.abc import Iterable, Mapping
 
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import selectinload
 
+from dalia_site import clock
+from dalia_site.database import DbSession
 from dalia_site.domain import audit
 from dalia_site.domain.text import (
     FieldError,
@@ -21,13 +23,13 @@ from dalia_site.domain.text import (
     postcode_departement,
 )
 from dalia_site.domain.tokens import new_token, token_hash
+from dalia_site.models import StaffUser
 from dalia_site.models.partners import (
-    PARTNER_CATEGORIES,
     PartnerContact,
     PartnerOrganisation,
     PartnerReferralLink,
 )
-from dalia_site.models.types import utcnow
+from dalia_site.models.vocabulary import PartnerCategory
 
 ORGANISATION_FIELDS = (
     "name",
@@ -119,8 +121,9 @@ def clean_organisation(values: Mapping[str, object]) -> dict[str, object]:
     cleaned: dict[str, object] = _clean_common(values, ORGANISATION_FIELDS)
     if not cleaned["name"]:
         raise PartnerError("name", "Le nom est obligatoire.")
-    if cleaned["category"] not in PARTNER_CATEGORIES:
+    if not PartnerCategory.has(cleaned["category"]):
         raise PartnerError("category", f"Catégorie inconnue : {cleaned['category']!r}.")
+    cleaned["category"] = PartnerCategory(cleaned["category"])
     try:
         cleaned["postcode"] = normalise_postcode(cleaned["postcode"])
     except InvalidValue as error:
@@ -144,7 +147,7 @@ def search_text(organisation: PartnerOrganisation, contacts: Iterable[PartnerCon
         organisation.name,
         organisation.commune,
         organisation.postcode,
-        PARTNER_CATEGORIES[organisation.category],
+        organisation.category_label,
         organisation.category,
     ]
     parts += [f"{c.name} {c.role}" for c in contacts]
@@ -152,8 +155,8 @@ def search_text(organisation: PartnerOrganisation, contacts: Iterable[PartnerCon
 
 
 def create_organisation(
-    session: Session,
-    actor,
+    session: DbSession,
+    actor: StaffUser | None,
     values: Mapping[str, object],
     contacts: Iterable[Mapping[str, object]] = (),
 ) -> PartnerOrganisation:
@@ -175,7 +178,7 @@ def create_organisation(
     return organisation
 
 
-def missing_details(session: Session) -> list[str]:
+def missing_details(session: DbSession) -> list[str]:
     """'CPAM de l'Aude : téléphone, e-mail à compléter' for each active organisation or person
     whose contact details are still empty (templates leave unknown details empty on purpose)."""
     organisations = session.scalars(
@@ -213,7 +216,7 @@ def postcode_outside(postcode: str, departement: str) -> bool:
     return postcode_departement(postcode) != expected
 
 
-def _refresh_search_text(session: Session, organisation: PartnerOrganisation) -> None:
+def _refresh_search_text(session: DbSession, organisation: PartnerOrganisation) -> None:
     if "contacts" not in sa_inspect(organisation).unloaded:
         contacts = organisation.contacts  # already loaded with the organisation: no query
     else:
@@ -229,13 +232,18 @@ def _refresh_search_text(session: Session, organisation: PartnerOrganisation) ->
 
 def _labelled(values: Mapping[str, object]) -> dict[str, object]:
     return {
-        FIELD_LABELS.get(k, k): (PARTNER_CATEGORIES.get(v, v) if k == "category" else v)
+        FIELD_LABELS.get(k, k): (
+            PartnerCategory(v).label if k == "category" and PartnerCategory.has(v) else v
+        )
         for k, v in values.items()
     }
 
 
 def update_organisation(
-    session: Session, actor, organisation: PartnerOrganisation, values: Mapping[str, object]
+    session: DbSession,
+    actor: StaffUser | None,
+    organisation: PartnerOrganisation,
+    values: Mapping[str, object],
 ) -> bool:
     """Apply validated changes; the audit event lists each changed field before and after."""
     cleaned = clean_organisation(values)
@@ -257,7 +265,9 @@ def update_organisation(
     return True
 
 
-def set_archived(session: Session, actor, organisation: PartnerOrganisation, archived: bool) -> None:
+def set_archived(
+    session: DbSession, actor: StaffUser | None, organisation: PartnerOrganisation, archived: bool
+) -> None:
     if organisation.active != archived:
         return
     organisation.active = not archived
@@ -272,7 +282,10 @@ def set_archived(session: Session, actor, organisation: PartnerOrganisation, arc
 
 
 def add_contact(
-    session: Session, actor, organisation: PartnerOrganisation, values: Mapping[str, object]
+    session: DbSession,
+    actor: StaffUser | None,
+    organisation: PartnerOrganisation,
+    values: Mapping[str, object],
 ) -> PartnerContact:
     contact = PartnerContact(organisation_id=organisation.id, **clean_contact(values))
     session.add(contact)
@@ -290,7 +303,9 @@ def add_contact(
     return contact
 
 
-def update_contact(session: Session, actor, contact: PartnerContact, values: Mapping[str, object]) -> bool:
+def update_contact(
+    session: DbSession, actor: StaffUser | None, contact: PartnerContact, values: Mapping[str, object]
+) -> bool:
     cleaned = clean_contact(values)
     before = {field: getattr(contact, field) for field in CONTACT_FIELDS}
     changes = audit.describe_changes(_labelled(before), _labelled(cleaned))
@@ -298,7 +313,7 @@ def update_contact(session: Session, actor, contact: PartnerContact, values: Map
         return False
     for field, value in cleaned.items():
         setattr(contact, field, value)
-    organisation = session.get(PartnerOrganisation, contact.organisation_id)
+    organisation = session.get_one(PartnerOrganisation, contact.organisation_id)
     _refresh_search_text(session, organisation)
     audit.record(
         session,
@@ -311,8 +326,8 @@ def update_contact(session: Session, actor, contact: PartnerContact, values: Map
     return True
 
 
-def delete_contact(session: Session, actor, contact: PartnerContact) -> None:
-    organisation = session.get(PartnerOrganisation, contact.organisation_id)
+def delete_contact(session: DbSession, actor: StaffUser | None, contact: PartnerContact) -> None:
+    organisation = session.get_one(PartnerOrganisation, contact.organisation_id)
     details = ", ".join(
         f"{FIELD_LABELS.get(f, f)} : {getattr(contact, f)}" for f in CONTACT_FIELDS if getattr(contact, f)
     )
@@ -339,7 +354,7 @@ def search_filter(query: str):
 
 
 def create_referral_link(
-    session: Session, actor, organisation: PartnerOrganisation, label: str = ""
+    session: DbSession, actor: StaffUser | None, organisation: PartnerOrganisation, label: str = ""
 ) -> tuple[PartnerReferralLink, str]:
     """A new link; returns it with its token, which is stored only as a hash."""
     if not organisation.active:
@@ -365,11 +380,11 @@ def create_referral_link(
     return link, token
 
 
-def revoke_referral_link(session: Session, actor, link: PartnerReferralLink) -> None:
+def revoke_referral_link(session: DbSession, actor: StaffUser | None, link: PartnerReferralLink) -> None:
     if link.revoked_at is not None:
         return
-    link.revoked_at = utcnow()
-    organisation = session.get(PartnerOrganisation, link.organisation_id)
+    link.revoked_at = clock.now()
+    organisation = session.get_one(PartnerOrganisation, link.organisation_id)
     audit.record(
         session,
         actor,
@@ -380,9 +395,18 @@ def revoke_referral_link(session: Session, actor, link: PartnerReferralLink) -> 
     )
 
 
-def find_referral_link(session: Session, token: str) -> PartnerReferralLink | None:
+def find_referral_link(session: DbSession, token: str) -> PartnerReferralLink | None:
     """The active link with this token, or None (unknown or revoked)."""
     link = session.scalar(
         select(PartnerReferralLink).where(PartnerReferralLink.token_hash == token_hash(token))
     )
     return link if link is not None and link.active else None
+
+
+def usable_referral_link(session: DbSession, token: str) -> PartnerReferralLink | None:
+    """The link a partner may refer through: active, of a partner not archived; else None."""
+    link = find_referral_link(session, token)
+    if link is None:
+        return None
+    organisation = session.get(PartnerOrganisation, link.organisation_id)
+    return link if organisation is not None and organisation.active else None

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import String, and_, cast, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import joinedload
 
+from dalia_site import clock
+from dalia_site.database import DbSession
 from dalia_site.domain import audit
 from dalia_site.domain.referrals import (
     FIELD_LABELS,
@@ -17,20 +19,31 @@ from dalia_site.domain.referrals import (
 )
 from dalia_site.domain.text import FieldError
 from dalia_site.models import AuditEvent, PartnerOrganisation, Patient, Referral, StaffUser
-from dalia_site.models.patients import ALD_CHOICES, GP_CHOICES, PATIENT_STATUSES, SEXES
-from dalia_site.models.types import utcnow
+from dalia_site.models.vocabulary import PatientStatus, Vocabulary
 
 # Statuses staff set by hand; the others follow from triage decisions.
-MANUAL_STATUSES = ("follow_up", "gp_found", "discharged")
-_SHOWN = {"sex": SEXES, "ald": ALD_CHOICES, "gp_status": GP_CHOICES}
+MANUAL_STATUSES = (PatientStatus.FOLLOW_UP, PatientStatus.GP_FOUND, PatientStatus.DISCHARGED)
 
 
-def record_view(session: Session, actor, patient_id: int, what: str = "fiche") -> None:
+def find(session: DbSession, patient_id: int) -> Patient | None:
+    """The patient with the referrals their page shows (one query), or None."""
+    return (
+        session.execute(
+            select(Patient)
+            .where(Patient.id == patient_id)
+            .options(joinedload(Patient.referrals).joinedload(Referral.source))
+        )
+        .unique()
+        .scalar_one_or_none()
+    )
+
+
+def record_view(session: DbSession, actor: StaffUser | None, patient_id: int, what: str = "fiche") -> None:
     """Every read of a patient's identity leaves a trace with the reader's name."""
     audit.record(session, actor, "patient.view", "patient", patient_id, f"Consultation : {what}")
 
 
-def record_list_view(session: Session, actor, patient_ids, what: str) -> None:
+def record_list_view(session: DbSession, actor: StaffUser | None, patient_ids, what: str) -> None:
     """A list that shows identities (search results, agenda, queue) is traced too: one event
     naming the patients' numbers, never their names."""
     ids = sorted(set(patient_ids))
@@ -45,22 +58,25 @@ def record_list_view(session: Session, actor, patient_ids, what: str) -> None:
         )
 
 
-def _shown(field: str, value):
+def _shown(field: str, value: object) -> object:
     if isinstance(value, date):
         return value.strftime("%d/%m/%Y")
-    return _SHOWN.get(field, {}).get(value, value)
+    if isinstance(value, Vocabulary):
+        return value.label
+    return value
 
 
 def update_identity(
-    session: Session,
-    actor,
+    session: DbSession,
+    actor: StaffUser | None,
     patient: Patient,
     values: Mapping[str, object],
     informed_on: date | None,
     objected: bool,
+    today: date,
 ) -> bool:
-    cleaned = clean_identity(values)
-    if informed_on is not None and informed_on > date.today():
+    cleaned = clean_identity(values, today)
+    if informed_on is not None and informed_on > today:
         raise FieldError("informed_on", "La date d'information ne peut pas être dans le futur.")
     cleaned |= {"informed_on": informed_on, "objected": objected}
     labels = FIELD_LABELS | {"informed_on": "informé le", "objected": "opposition"}
@@ -78,9 +94,10 @@ def update_identity(
     return True
 
 
-def set_status(session: Session, actor, patient: Patient, status: str) -> None:
+def set_status(session: DbSession, actor: StaffUser | None, patient: Patient, status: str) -> None:
     if status not in MANUAL_STATUSES:
         raise FieldError("status", "Ce statut ne se choisit pas à la main.")
+    status = PatientStatus(status)
     if status == patient.status:
         return
     audit.record(
@@ -89,16 +106,16 @@ def set_status(session: Session, actor, patient: Patient, status: str) -> None:
         "patient.status",
         "patient",
         patient.id,
-        f"statut : {patient.status_label} → {PATIENT_STATUSES[status]}",
+        f"statut : {patient.status_label} → {status.label}",
     )
     patient.status = status
-    if status == "gp_found":
-        patient.gp_found_at = utcnow()
-    elif status == "follow_up":  # set back by hand: the médecin traitant was not found after all
+    if status == PatientStatus.GP_FOUND:
+        patient.gp_found_at = clock.now()
+    elif status == PatientStatus.FOLLOW_UP:  # set back by hand: the médecin traitant was not found after all
         patient.gp_found_at = None
 
 
-def territory_dac(session: Session) -> PartnerOrganisation | None:
+def territory_dac(session: DbSession) -> PartnerOrganisation | None:
     """The DAC of the site's territory, from the partner directory."""
     return session.scalar(
         select(PartnerOrganisation)
@@ -109,7 +126,13 @@ def territory_dac(session: Session) -> PartnerOrganisation | None:
 
 
 def record_dac_handover(
-    session: Session, actor, patient: Patient, on: date | None, patient_informed: bool, gp_informed: bool
+    session: DbSession,
+    actor: StaffUser | None,
+    patient: Patient,
+    on: date | None,
+    patient_informed: bool,
+    gp_informed: bool,
+    today: date,
 ) -> None:
     """Handover of a complex situation to the DAC: the patient must have been told (they may
     object), and the médecin traitant too when there is one."""
@@ -119,14 +142,14 @@ def record_dac_handover(
         )
     if on is None:
         raise FieldError("handover_on", "Indiquez la date de la transmission (jj/mm/aaaa).")
-    if on > date.today():
+    if on > today:
         raise FieldError("handover_on", "La date de transmission ne peut pas être dans le futur.")
     if not patient_informed:
         raise FieldError(
             "patient_informed",
             "Le patient doit être informé de la transmission au DAC (il peut s'y opposer).",
         )
-    if patient.gp_status == "has" and not gp_informed:
+    if patient.has_gp and not gp_informed:
         raise FieldError("gp_informed", "Le médecin traitant doit être informé de la transmission.")
     if patient.objected:
         raise FieldError(
@@ -155,7 +178,7 @@ class TimelineEntry:
     actor: str
 
 
-def timeline(session: Session, patient: Patient) -> list[TimelineEntry]:
+def timeline(session: DbSession, patient: Patient) -> list[TimelineEntry]:
     """Referrals, decisions and status changes of a patient, oldest first (views left out)."""
     referral_ids = select(cast(Referral.id, String)).where(Referral.patient_id == patient.id)
     events = session.execute(

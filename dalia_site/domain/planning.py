@@ -8,13 +8,15 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
+from dalia_site import clock
+from dalia_site.database import DbSession
 from dalia_site.domain import audit
 from dalia_site.domain.roster import local, occurrences
 from dalia_site.domain.tokens import new_token, token_hash
-from dalia_site.models import TeamMember
-from dalia_site.models.roster import ASSISTANTS, DOCTORS, JUNIOR_STATUSES, NURSES, WEEKDAYS
+from dalia_site.models import StaffUser, TeamMember
+from dalia_site.models.roster import WEEKDAYS
+from dalia_site.models.vocabulary import ASSISTANTS, AppointmentStatus
 
 # --- Half-days and coverage -----------------------------------------------------------------------
 
@@ -31,11 +33,11 @@ class HalfDay:
 
     @property
     def has_doctor(self) -> bool:
-        return any(m.profession in DOCTORS for m in self.members)
+        return any(m.is_doctor for m in self.members)
 
     @property
     def has_nurse(self) -> bool:
-        return any(m.profession in NURSES for m in self.members)
+        return any(m.is_nurse for m in self.members)
 
     @property
     def other_alerts(self) -> list[Alert]:
@@ -68,14 +70,14 @@ def coverage_alerts(members: list[TeamMember], open_to_patients: bool) -> list[A
     """The coverage rules of a half-day, as French alerts (empty when covered)."""
     alerts = []
     if open_to_patients:
-        if not any(m.profession in DOCTORS for m in members):
+        if not any(m.is_doctor for m in members):
             alerts.append(Alert("no_doctor", "Aucun médecin"))
-        if not any(m.profession in NURSES for m in members):
+        if not any(m.is_nurse for m in members):
             alerts.append(Alert("no_nurse", "Aucun·e infirmier·e"))
         if not any(m.profession in ASSISTANTS for m in members):
             alerts.append(Alert("no_assistant", "Aucun·e assistant·e médical·e"))
-    juniors = [m for m in members if m.profession in DOCTORS and m.doctor_status in JUNIOR_STATUSES]
-    seniors = [m for m in members if m.profession in DOCTORS and m.doctor_status not in JUNIOR_STATUSES]
+    juniors = [m for m in members if m.is_junior_doctor]
+    seniors = [m for m in members if m.is_doctor and not m.is_junior_doctor]
     if juniors and not seniors:
         alerts.append(
             Alert("no_senior", f"{', '.join(m.name for m in juniors)} : pas de médecin senior présent")
@@ -84,7 +86,7 @@ def coverage_alerts(members: list[TeamMember], open_to_patients: bool) -> list[A
 
 
 def half_days(
-    session: Session, first: date, last: date, hours: Mapping[str, object], zone: ZoneInfo
+    session: DbSession, first: date, last: date, hours: Mapping[str, object], zone: ZoneInfo
 ) -> list[HalfDay]:
     """Every half-day of [first, last] with who is on duty and its alerts (four queries)."""
     open_days = {WEEKDAYS.index(d) for d in hours["open_days"]}
@@ -116,7 +118,7 @@ def half_days(
 # --- Calendar feed ------------------------------------------------------------------------------
 
 
-def new_calendar_token(session: Session, actor, member: TeamMember) -> str:
+def new_calendar_token(session: DbSession, actor: StaffUser | None, member: TeamMember) -> str:
     """A new private feed address; the previous one stops working."""
     token, member.ics_token_hash = new_token()
     audit.record(
@@ -130,7 +132,7 @@ def new_calendar_token(session: Session, actor, member: TeamMember) -> str:
     return token
 
 
-def revoke_calendar_token(session: Session, actor, member: TeamMember) -> None:
+def revoke_calendar_token(session: DbSession, actor: StaffUser | None, member: TeamMember) -> None:
     member.ics_token_hash = None
     audit.record(
         session,
@@ -142,13 +144,13 @@ def revoke_calendar_token(session: Session, actor, member: TeamMember) -> None:
     )
 
 
-def member_for_calendar(session: Session, token: str) -> TeamMember | None:
+def member_for_calendar(session: DbSession, token: str) -> TeamMember | None:
     member = session.scalar(select(TeamMember).where(TeamMember.ics_token_hash == token_hash(token)))
     return member if member is not None and member.active else None
 
 
 def calendar(
-    session: Session,
+    session: DbSession,
     member: TeamMember,
     site_name: str,
     zone: ZoneInfo,
@@ -168,7 +170,7 @@ def calendar(
     cal.add("version", "2.0")
     cal.add("x-wr-calname", f"{site_name} — vacations de {member.name}")
     cal.add("x-wr-timezone", str(zone))
-    stamp = datetime.now(tz=zone).replace(microsecond=0)
+    stamp = clock.now().astimezone(zone).replace(microsecond=0)
     for occurrence in occurrences(
         session, today - timedelta(days=60), today + timedelta(days=365), zone, [member.id]
     ):
@@ -186,7 +188,7 @@ def calendar(
         .join(AppointmentClinician)
         .where(
             AppointmentClinician.member_id == member.id,
-            Appointment.status == "booked",
+            Appointment.status == AppointmentStatus.BOOKED,
             Appointment.starts_at >= first,
             Appointment.starts_at < first + timedelta(days=60 + 366),
         )

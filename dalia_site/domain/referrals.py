@@ -10,8 +10,9 @@ from collections.abc import Mapping
 from datetime import date
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 
+from dalia_site import clock
+from dalia_site.database import DbSession
 from dalia_site.domain import audit, mail
 from dalia_site.domain.partners import clean_email
 from dalia_site.domain.text import (
@@ -22,15 +23,17 @@ from dalia_site.domain.text import (
     normalise_phone,
     normalise_postcode,
 )
-from dalia_site.models import Patient, Referral
-from dalia_site.models.patients import (
-    ALD_CHOICES,
-    CHANNELS,
-    GP_CHOICES,
-    ORIENTATIONS,
-    SEXES,
+from dalia_site.models import PartnerOrganisation, Patient, Referral, StaffUser
+from dalia_site.models.vocabulary import (
+    DECISIONS,
+    Ald,
+    Channel,
+    GpStatus,
+    Orientation,
+    PatientStatus,
+    ReferralStatus,
+    Sex,
 )
-from dalia_site.models.types import utcnow
 
 IDENTITY_FIELDS = (
     "last_name",
@@ -110,9 +113,9 @@ def _postcode_or_commune(postcode: str | None, commune: str | None) -> None:
         raise FieldError("postcode", "Indiquez le code postal ou la commune du patient.")
 
 
-def clean_identity(values: Mapping[str, object], today: date | None = None) -> dict[str, object]:
-    """Validated, normalised identity; FieldErrors lists every field at fault."""
-    today = today or date.today()
+def clean_identity(values: Mapping[str, object], today: date) -> dict[str, object]:
+    """Validated, normalised identity (`today`: the site's date); FieldErrors lists every field
+    at fault."""
     cleaned: dict[str, object] = {}
     with Collector() as check:
         for field, required in (
@@ -126,16 +129,16 @@ def clean_identity(values: Mapping[str, object], today: date | None = None) -> d
         ):
             cleaned[field] = check(field, _text, values, field, required)
         cleaned["birth_date"] = check("birth_date", clean_birth_date, values.get("birth_date"), today)
-        cleaned["sex"] = check("sex", choice, "sex", values.get("sex"), SEXES, "Indiquez le sexe.")
+        cleaned["sex"] = check("sex", choice, "sex", values.get("sex"), Sex, "Indiquez le sexe.")
         cleaned["ald"] = check(
-            "ald", choice, "ald", values.get("ald"), ALD_CHOICES, "Indiquez si le patient a une ALD."
+            "ald", choice, "ald", values.get("ald"), Ald, "Indiquez si le patient a une ALD."
         )
         cleaned["gp_status"] = check(
             "gp_status",
             choice,
             "gp_status",
             values.get("gp_status"),
-            GP_CHOICES,
+            GpStatus,
             "Indiquez s'il a un médecin traitant.",
         )
         cleaned["postcode"] = check("postcode", lambda: normalise_postcode(_text(values, "postcode")))
@@ -143,7 +146,7 @@ def clean_identity(values: Mapping[str, object], today: date | None = None) -> d
             check("postcode", _postcode_or_commune, cleaned["postcode"], cleaned["commune"])
         cleaned["phone"] = check("phone", lambda: normalise_phone(_text(values, "phone")))
         cleaned["email"] = check("email", lambda: clean_email("email", _text(values, "email")))
-    if cleaned["gp_status"] == "none":
+    if cleaned["gp_status"] == GpStatus.NONE:
         cleaned["gp_name"] = ""
     return cleaned
 
@@ -192,7 +195,7 @@ def same_person(a, b) -> bool:
     return bool(names_a & names_b) and first_a == first_b
 
 
-def find_duplicates(session: Session, identity) -> list[Patient]:
+def find_duplicates(session: DbSession, identity) -> list[Patient]:
     """Existing patients who are probably this person (one query: same birth date)."""
     candidates = session.scalars(
         select(Patient).where(Patient.birth_date == identity.birth_date).order_by(Patient.id)
@@ -204,9 +207,48 @@ def reference_for(referral: Referral) -> str:
     return f"DAL-{referral.received_at:%Y}-{referral.id:05d}"
 
 
+class NotADuplicate(FieldError):
+    """The patient chosen is not one of the referral's possible duplicates."""
+
+
+def referring_partner(session: DbSession, partner_id: int | None) -> PartnerOrganisation | None:
+    """The partner a staff member says the referral came from: None for a direct access
+    (`partner_id` None); refused when the partner is unknown or archived (`partner_id` 0 for an
+    id that could not be read)."""
+    if partner_id is None:
+        return None
+    partner = session.get(PartnerOrganisation, partner_id) if partner_id else None
+    if partner is None or not partner.active:
+        raise FieldError("source_id", "Partenaire inconnu ou archivé.")
+    return partner
+
+
+def origin_channel(channel: str, source: PartnerOrganisation | None, link: object | None) -> Channel:
+    """The channel a referral is stored with. Through a partner's private link, "link"; from
+    staff, the way it was received from its partner (phone, mail, fax), and "direct" when no
+    partner referred the patient, whatever way the assistant heard of them."""
+    if link is not None:
+        if channel != Channel.LINK or source is None or not source.active:
+            raise FieldError("source_id", "Partenaire inconnu ou archivé.")
+        return Channel.LINK
+    if source is None:
+        return Channel.DIRECT
+    if not source.active:
+        raise FieldError("source_id", "Partenaire inconnu ou archivé.")
+    if channel == Channel.DIRECT:
+        raise FieldError(
+            "channel",
+            "Un accès direct n'a pas de partenaire : choisissez « Accès direct » comme "
+            "partenaire, ou le canal reçu.",
+        )
+    if not Channel.has(channel) or channel == Channel.LINK:
+        raise FieldError("channel", "Choisissez comment l'adressage a été reçu.")
+    return Channel(channel)
+
+
 def receive(
-    session: Session,
-    actor,
+    session: DbSession,
+    actor: StaffUser | None,
     channel: str,
     identity: Mapping[str, object],
     referrer: Mapping[str, object],
@@ -214,22 +256,20 @@ def receive(
     source=None,
     link=None,
     site_name: str = "DALIA",
+    today: date | None = None,
 ) -> Referral:
     """A new referral from any of the three ways in; its reference is set, the referrer's
     acknowledgement queued. The caller commits."""
-    if channel not in CHANNELS:
-        raise FieldError("channel", "Canal de réception inconnu.")
-    if (channel == "direct") != (source is None):
-        raise FieldError("source_id", "Choisissez le partenaire qui adresse (ou « accès direct »).")
+    channel = origin_channel(channel, source, link)
     with Collector() as check:
-        cleaned = check("identity", clean_identity, identity)
-        who = check("referrer", clean_referrer, referrer, channel != "direct")
+        cleaned = check("identity", clean_identity, identity, today or clock.now().date())
+        who = check("referrer", clean_referrer, referrer, channel != Channel.DIRECT)
         reason = check(
             "reason",
             _text,
             {"reason": reason},
             "reason",
-            "Le motif est obligatoire." if channel != "direct" else None,
+            "Le motif est obligatoire." if channel != Channel.DIRECT else None,
         )
     referral = Referral(
         channel=channel,
@@ -237,7 +277,7 @@ def receive(
         link_id=link.id if link else None,
         reason=reason,
         received_by_id=actor.id if actor else None,
-        received_at=utcnow(),
+        received_at=clock.now(),
         **cleaned,
         **who,
     )
@@ -251,7 +291,7 @@ def receive(
         "referral.receive",
         "referral",
         referral.id,
-        f"Adressage {referral.reference} reçu ({CHANNELS[channel]}, {origin})",
+        f"Adressage {referral.reference} reçu ({channel.label}, {origin})",
     )
     if link is not None:
         link.last_used_at = referral.received_at
@@ -270,7 +310,7 @@ def receive(
     return referral
 
 
-def _lock(session: Session, referral: Referral) -> None:
+def _lock(session: DbSession, referral: Referral) -> None:
     """Hold the referral's row until commit and read it afresh: two people deciding at the same
     moment are served one after the other, and the second sees the first's decision."""
     session.execute(
@@ -282,13 +322,18 @@ def _lock(session: Session, referral: Referral) -> None:
     session.refresh(referral)
 
 
-def resolve_identity(session: Session, actor, referral: Referral, patient: Patient | None = None) -> Patient:
-    """Attach the referral to an existing patient (confirmed by a person) or create one."""
+def resolve_identity(
+    session: DbSession, actor: StaffUser | None, referral: Referral, patient: Patient | None = None
+) -> Patient:
+    """Attach the referral to an existing patient (confirmed by a person among the possible
+    duplicates found for it) or create one."""
     _lock(session, referral)
     if referral.patient_id is not None:
         raise FieldError("patient", "Cet adressage est déjà rattaché à un patient.")
+    if patient is not None and patient not in find_duplicates(session, referral):
+        raise NotADuplicate("patient", "Ce patient n'est pas un doublon possible de cet adressage.")
     if patient is None:
-        patient = Patient(**{f: getattr(referral, f) for f in IDENTITY_FIELDS}, status="referred")
+        patient = Patient(**{f: getattr(referral, f) for f in IDENTITY_FIELDS}, status=PatientStatus.REFERRED)
         patient.search_text = patient_search_text(patient)
         session.add(patient)
         session.flush()
@@ -328,18 +373,28 @@ def patient_search_text(patient) -> str:
     )
 
 
-DECISIONS = {"accepted", "declined", "waiting_list"}
 # What a decision does to the patient's status, from the statuses where it applies.
-PATIENT_STATUS_AFTER = {
-    "accepted": ("follow_up", {"referred", "waiting_list", "declined", "discharged"}),
-    "waiting_list": ("waiting_list", {"referred", "declined", "discharged"}),
-    "declined": ("declined", {"referred", "waiting_list"}),
+PATIENT_STATUS_AFTER: dict[ReferralStatus, tuple[PatientStatus, set[PatientStatus]]] = {
+    ReferralStatus.ACCEPTED: (
+        PatientStatus.FOLLOW_UP,
+        {
+            PatientStatus.REFERRED,
+            PatientStatus.WAITING_LIST,
+            PatientStatus.DECLINED,
+            PatientStatus.DISCHARGED,
+        },
+    ),
+    ReferralStatus.WAITING_LIST: (
+        PatientStatus.WAITING_LIST,
+        {PatientStatus.REFERRED, PatientStatus.DECLINED, PatientStatus.DISCHARGED},
+    ),
+    ReferralStatus.DECLINED: (PatientStatus.DECLINED, {PatientStatus.REFERRED, PatientStatus.WAITING_LIST}),
 }
 
 
 def decide(
-    session: Session,
-    actor,
+    session: DbSession,
+    actor: StaffUser | None,
     referral: Referral,
     decision: str,
     decline_reason: str = "",
@@ -351,10 +406,11 @@ def decide(
     """Record the human decision on a referral; the referrer hears of it by reference only."""
     if decision not in DECISIONS:
         raise FieldError("decision", "Décision inconnue.")
+    decision = ReferralStatus(decision)
     _lock(session, referral)
     if not referral.decidable or referral.status == decision:
         raise FieldError("decision", f"Cet adressage est déjà « {referral.status_label} ».")
-    if decision == "declined":
+    if decision == ReferralStatus.DECLINED:
         with Collector() as check:
             decline_reason = check(
                 "decline_reason",
@@ -363,29 +419,22 @@ def decide(
                 "decline_reason",
                 "Indiquez le motif du refus.",
             )
-            check(
+            orientation = check(
                 "orientation",
                 choice,
                 "orientation",
                 orientation,
-                ORIENTATIONS,
+                Orientation,
                 "Indiquez vers qui le patient est orienté.",
             )
-            if orientation == "partner" and orientation_partner is None:
-                check(
-                    "orientation_partner",
-                    choice,
-                    "orientation_partner",
-                    None,
-                    (),
-                    "Choisissez le partenaire de l'annuaire.",
-                )
+            if orientation == Orientation.PARTNER and orientation_partner is None:
+                check.errors.setdefault("orientation_partner", "Choisissez le partenaire de l'annuaire.")
             orientation_detail = check(
                 "orientation_detail",
                 _text,
                 {"orientation_detail": orientation_detail},
                 "orientation_detail",
-                "Précisez l'orientation." if orientation == "other" else None,
+                "Précisez l'orientation." if orientation == Orientation.OTHER else None,
             )
     else:
         decline_reason, orientation, orientation_partner, orientation_detail = "", None, None, ""
@@ -400,7 +449,7 @@ def decide(
         patient = resolve_identity(session, actor, referral)
     referral.status = decision
     referral.decided_by_id = actor.id if actor else None
-    referral.decided_at = utcnow()
+    referral.decided_at = clock.now()
     referral.decline_reason = decline_reason
     referral.orientation = orientation
     referral.orientation_partner_id = orientation_partner.id if orientation_partner else None
@@ -412,7 +461,7 @@ def decide(
         "referral",
         referral.id,
         f"Adressage {referral.reference} : {referral.status_label}"
-        + (f", orientation {ORIENTATIONS[orientation]}" if orientation else ""),
+        + (f", orientation {referral.orientation_label}" if referral.orientation else ""),
     )
     new_status, applies_from = PATIENT_STATUS_AFTER[decision]
     if patient.status in applies_from and patient.status != new_status:
@@ -422,8 +471,7 @@ def decide(
             "patient.status",
             "patient",
             patient.id,
-            f"statut : {patient.status_label} → "
-            f"{Patient(status=new_status).status_label} (adressage {referral.reference})",
+            f"statut : {patient.status_label} → {new_status.label} (adressage {referral.reference})",
         )
         patient.status = new_status
     if referral.referrer_email:
@@ -431,7 +479,7 @@ def decide(
     return patient
 
 
-def _queue_decision_email(session: Session, referral: Referral, partner, site_name: str) -> None:
+def _queue_decision_email(session: DbSession, referral: Referral, partner, site_name: str) -> None:
     mail.queue(
         session,
         referral.referrer_email,
@@ -440,6 +488,6 @@ def _queue_decision_email(session: Session, referral: Referral, partner, site_na
             "referral_decision.txt",
             reference=referral.reference,
             status=referral.status,
-            orientation=partner.name if partner is not None else ORIENTATIONS.get(referral.orientation, ""),
+            orientation=partner.name if partner is not None else referral.orientation_label,
         ),
     )

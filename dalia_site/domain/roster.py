@@ -12,8 +12,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 
+from dalia_site import clock
+from dalia_site.database import DbSession
 from dalia_site.domain import audit
 from dalia_site.domain.text import Collector, FieldError, choice, normalise_email, normalise_phone
 from dalia_site.models import (
@@ -23,15 +24,8 @@ from dalia_site.models import (
     TeamMember,
     WeeklyPattern,
 )
-from dalia_site.models.roster import (
-    DOCTOR_STATUSES,
-    DOCTORS,
-    HEALTH_PROFESSIONS,
-    LONGEST_SESSION,
-    PROFESSIONS,
-    TEAMS,
-    WEEKDAYS,
-)
+from dalia_site.models.roster import LONGEST_SESSION, WEEKDAYS
+from dalia_site.models.vocabulary import CLINICIANS, DoctorStatus, Profession, Team
 
 FURTHEST = timedelta(days=2 * 366)  # how far ahead sessions and patterns may be planned
 
@@ -52,11 +46,11 @@ def rpps_is_valid(rpps: str) -> bool:
     return total % 10 == 0
 
 
-def _rpps(value: str, profession: str) -> str | None:
+def _rpps(value: str, profession: Profession | None) -> str | None:
     value = value.replace(" ", "")
     if not value:
         return None
-    if profession not in HEALTH_PROFESSIONS:
+    if profession not in CLINICIANS:
         raise FieldError("rpps", "Seuls les médecins et infirmier·es ont un numéro RPPS.")
     if not rpps_is_valid(value):
         raise FieldError("rpps", "Numéro RPPS invalide : 11 chiffres dont une clé de contrôle.")
@@ -81,19 +75,19 @@ def clean_member(values: Mapping[str, object]) -> dict[str, object]:
             choice,
             "profession",
             values.get("profession"),
-            PROFESSIONS,
+            Profession,
             "Choisissez la profession.",
         )
         cleaned["profession"] = profession
-        cleaned["team"] = check("team", choice, "team", values.get("team"), TEAMS, "Choisissez l'équipe.")
+        cleaned["team"] = check("team", choice, "team", values.get("team"), Team, "Choisissez l'équipe.")
         status = values.get("doctor_status") or None
-        if profession in DOCTORS:
+        if profession is not None and profession.is_doctor:
             cleaned["doctor_status"] = check(
                 "doctor_status",
                 choice,
                 "doctor_status",
                 status,
-                DOCTOR_STATUSES,
+                DoctorStatus,
                 "Précisez le statut du médecin.",
             )
         else:
@@ -105,8 +99,8 @@ def clean_member(values: Mapping[str, object]) -> dict[str, object]:
 
 
 def save_member(
-    session: Session,
-    actor,
+    session: DbSession,
+    actor: StaffUser | None,
     member: TeamMember | None,
     values: Mapping[str, object],
     staff_user_id: int | None,
@@ -157,7 +151,16 @@ def save_member(
     return member
 
 
-def set_member_active(session: Session, actor, member: TeamMember, active: bool) -> None:
+SCHEDULERS = ("admin", "assistant")  # roles that manage every member's sessions
+
+
+def may_manage_sessions(actor: StaffUser, member: TeamMember) -> bool:
+    """Admins and assistants manage everyone's sessions and absences; a clinician only their
+    own (the member record linked to their account)."""
+    return actor.role in SCHEDULERS or (member.staff_user_id is not None and member.staff_user_id == actor.id)
+
+
+def set_member_active(session: DbSession, actor: StaffUser | None, member: TeamMember, active: bool) -> None:
     if member.active == active:
         return
     member.active = active
@@ -224,7 +227,7 @@ def pattern_days(pattern: WeeklyPattern, first: date, last: date, skipped: Itera
 
 
 def occurrences(
-    session: Session,
+    session: DbSession,
     first: date,
     last: date,
     zone: ZoneInfo,
@@ -292,7 +295,7 @@ def _conflict_message(occurrence: Occurrence, zone: ZoneInfo) -> str:
 
 
 def check_no_overlap(
-    session: Session,
+    session: DbSession,
     member_id: int,
     spans: Iterable[tuple[datetime, datetime]],
     zone: ZoneInfo,
@@ -316,8 +319,8 @@ def check_no_overlap(
 
 
 def add_session(
-    session: Session,
-    actor,
+    session: DbSession,
+    actor: StaffUser | None,
     member: TeamMember,
     day: date | None,
     start: time | None,
@@ -331,7 +334,7 @@ def add_session(
         raise FieldError("day", "Indiquez la date (jj/mm/aaaa).")
     if start is None or end is None:
         raise FieldError("start", "Indiquez l'heure de début et de fin.")
-    _check_planning_dates(day, today or date.today(), "day")
+    _check_planning_dates(day, today or clock.today(zone), "day")
     if start >= end:
         raise FieldError("start", "L'heure de fin doit suivre l'heure de début.")
     _check_wall_clock(day, start, zone)
@@ -360,14 +363,14 @@ def add_session(
     return roster_session
 
 
-def booked_appointments(session: Session, roster_session: RosterSession) -> list:
+def booked_appointments(session: DbSession, roster_session: RosterSession) -> list:
     """Booked appointments that a withdrawal of this session would strand."""
     from dalia_site.domain.booking import booked_in  # booking builds on the roster
 
     return booked_in(session, roster_session.member_id, roster_session.starts_at, roster_session.ends_at)
 
 
-def lock_members(session: Session, member_ids) -> None:
+def lock_members(session: DbSession, member_ids) -> None:
     """Hold these members' rows until commit (a row lock on PostgreSQL, the write lock on
     SQLite): bookings and withdrawals touching the same clinician run one after the other."""
     session.execute(
@@ -379,9 +382,13 @@ def lock_members(session: Session, member_ids) -> None:
 
 
 def withdraw_session(
-    session: Session, actor, roster_session: RosterSession, zone: ZoneInfo, now: datetime | None = None
+    session: DbSession,
+    actor: StaffUser | None,
+    roster_session: RosterSession,
+    zone: ZoneInfo,
+    now: datetime | None = None,
 ) -> None:
-    if roster_session.starts_at <= (now or datetime.now(UTC)):
+    if roster_session.starts_at <= (now or clock.now()):
         raise FieldError("session", "Une vacation commencée ou passée reste dans l'historique.")
     lock_members(session, [roster_session.member_id])  # no booking slips in meanwhile
     booked = booked_appointments(session, roster_session)
@@ -391,7 +398,7 @@ def withdraw_session(
             "Des rendez-vous sont pris sur cette vacation ; déplacez-les "
             "d'abord : " + ", ".join(f"n° {a.id} à {a.starts_at.astimezone(zone):%Hh%M}" for a in booked),
         )
-    member = session.get(TeamMember, roster_session.member_id)
+    member = session.get_one(TeamMember, roster_session.member_id)
     start = roster_session.starts_at.astimezone(zone)
     session.delete(roster_session)
     audit.record(
@@ -405,8 +412,8 @@ def withdraw_session(
 
 
 def add_pattern(
-    session: Session,
-    actor,
+    session: DbSession,
+    actor: StaffUser | None,
     member: TeamMember,
     weekday: int | None,
     start: time | None,
@@ -436,9 +443,8 @@ def add_pattern(
         raise FieldError(
             "start", "Entre 2h et 3h, l'heure change deux dimanches par an : choisissez d'autres horaires."
         )
-    if valid_from > (today or date.today()) + FURTHEST or (
-        valid_until is not None and valid_until > valid_from + 5 * FURTHEST
-    ):
+    today = today or clock.today(zone)
+    if valid_from > today + FURTHEST or (valid_until is not None and valid_until > valid_from + 5 * FURTHEST):
         raise FieldError("valid_from", "Dates trop lointaines.")
     pattern = WeeklyPattern(
         member_id=member.id,
@@ -464,7 +470,7 @@ def add_pattern(
                 "deux vacations ne peuvent pas se chevaucher.",
             )
     # Against every one-off session to come within the pattern's dates, however far.
-    first = max(valid_from, today or date.today())
+    first = max(valid_from, today)
     for one_off in session.scalars(
         select(RosterSession).where(
             RosterSession.member_id == member.id, RosterSession.ends_at > local(first, time(), zone)
@@ -497,13 +503,14 @@ def add_pattern(
 
 
 def add_exception(
-    session: Session,
-    actor,
+    session: DbSession,
+    actor: StaffUser | None,
     pattern: WeeklyPattern,
     day: date | None,
     reason: str = "",
     until: date | None = None,
-    today: date | None = None,
+    *,
+    today: date,
 ) -> list[PatternException]:
     """An absence: the pattern's days from `day` to `until` (one day when omitted) are off."""
     if day is None:
@@ -511,9 +518,9 @@ def add_exception(
     until = until or day
     if until < day:
         raise FieldError("until", "La fin de l'absence doit suivre son début.")
-    if day < (today or date.today()):
+    if day < today:
         raise FieldError("day", "Une absence se note pour aujourd'hui ou plus tard.")
-    _check_planning_dates(day, today or date.today(), "day")  # and not years ahead
+    _check_planning_dates(day, today, "day")  # and not years ahead
     if (until - day).days > 366:
         raise FieldError("until", "Une absence d'un an au plus.")
     known = set(
@@ -529,7 +536,7 @@ def add_exception(
     session.add_all(added)
     session.flush()
     session.expire(pattern, ["exceptions"])  # the next occurrences() sees the new absence
-    member = session.get(TeamMember, pattern.member_id)
+    member = session.get_one(TeamMember, pattern.member_id)
     period = (
         f"le {day:%d/%m/%Y}"
         if len(days) == 1
@@ -546,12 +553,12 @@ def add_exception(
     return added
 
 
-def end_pattern(session: Session, actor, pattern: WeeklyPattern, today: date) -> bool:
+def end_pattern(session: DbSession, actor: StaffUser | None, pattern: WeeklyPattern, today: date) -> bool:
     """Stop a weekly pattern from today on (past occurrences stay as history); False when it
     had already ended (nothing changes)."""
     if pattern.valid_until is not None and pattern.valid_until < today:
         return False
-    member = session.get(TeamMember, pattern.member_id)
+    member = session.get_one(TeamMember, pattern.member_id)
     if pattern.valid_from >= today:
         session.delete(pattern)
     else:

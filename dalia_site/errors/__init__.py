@@ -5,7 +5,8 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from dalia_site.extensions import db, login_manager
+from dalia_site import unit_of_work
+from dalia_site.extensions import login_manager
 from dalia_site.htmx import render_page
 
 MESSAGES = {
@@ -51,14 +52,14 @@ def _csrf_error(error: CSRFError):
     return _error_page(400, CSRF_MESSAGE)
 
 
-def _server_error(error: Exception):
-    db.session.rollback()  # nothing half-written survives an unexpected failure
+def server_error(error: Exception):
+    unit_of_work.abandon()  # nothing half-written survives an unexpected failure
     return _error_page(500)
 
 
-def _database_unavailable(error: Exception | None = None):
+def database_unavailable(error: Exception | None = None):
     """The database does not answer: a French 503, rendered without touching it again."""
-    db.session.rollback()
+    unit_of_work.abandon()
     g._login_user = login_manager.anonymous_user()  # the layout must not load the user
     return _error_page(503)
 
@@ -66,5 +67,5 @@ def _database_unavailable(error: Exception | None = None):
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(InternalServerError, _server_error)
-    app.register_error_handler(OperationalError, _database_unavailable)
+    app.register_error_handler(InternalServerError, server_error)
+    app.register_error_handler(OperationalError, database_unavailable)

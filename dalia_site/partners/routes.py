@@ -19,16 +19,17 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 
+from dalia_site import clock, unit_of_work
 from dalia_site.access import may_access, roles
 from dalia_site.domain import partner_csv, partners
 from dalia_site.domain.text import format_phone
 from dalia_site.extensions import db
+from dalia_site.filters import site_zone
 from dalia_site.forms import parse_id, submit
 from dalia_site.htmx import render_block, render_page, wants_fragment
 from dalia_site.listing import paginate, public_url
 from dalia_site.models import PartnerContact, PartnerImport, PartnerOrganisation, PartnerReferralLink
-from dalia_site.models.partners import PARTNER_CATEGORIES
-from dalia_site.models.types import utcnow
+from dalia_site.models.vocabulary import PartnerCategory
 from dalia_site.partners.forms import (
     ContactForm,
     ImportForm,
@@ -51,7 +52,7 @@ def _organisation_or_404(org_id: int) -> PartnerOrganisation:
 def _list_query(q: str, category: str, archived: bool):
     query = select(PartnerOrganisation).options(selectinload(PartnerOrganisation.contacts))
     conditions = partners.search_filter(q)
-    if category in PARTNER_CATEGORIES:
+    if PartnerCategory.has(category):
         conditions.append(PartnerOrganisation.category == category)
     if not archived:
         conditions.append(PartnerOrganisation.active.is_(True))
@@ -72,7 +73,7 @@ def index():
         q=q,
         category=category,
         archived=archived,
-        categories=PARTNER_CATEGORIES,
+        categories=PartnerCategory,
     )
 
 
@@ -134,8 +135,8 @@ def show(org_id: int):
 
 
 def _apply(form, change, *target):
-    """The shared submit() (validate, one domain call, commit or roll back with the messages on
-    their fields), with the form's values and the current user."""
+    """The shared submit() (validate, then one domain call; refused, its messages on their
+    fields), with the form's values and the current user."""
     return submit(form, lambda: change(db.session, current_user, *target, form.values()))
 
 
@@ -156,12 +157,9 @@ def _save(form: PartnerForm, organisation: PartnerOrganisation | None):
 @roles(*EDITORS)
 def create():
     form = PartnerForm()
-    if form.validate_on_submit():
-        response = _save(form, None)
-        if response:
-            return response
-    status = 422 if request.method == "POST" else 200
-    return render_template("partners/form.html", form=form, organisation=None), status
+    if request.method == "POST":
+        return _save(form, None) or (render_template("partners/form.html", form=form, organisation=None), 422)
+    return render_template("partners/form.html", form=form, organisation=None)
 
 
 @bp.route("/<int:org_id>/modifier", methods=["GET", "POST"])
@@ -172,12 +170,12 @@ def edit(org_id: int):
     form.stored_postcode = organisation.postcode
     if request.method == "GET" and organisation.phone:
         form.phone.data = format_phone(organisation.phone)
-    if form.validate_on_submit():
-        response = _save(form, organisation)
-        if response:
-            return response
-    status = 422 if request.method == "POST" else 200
-    return render_template("partners/form.html", form=form, organisation=organisation), status
+    if request.method == "POST":
+        return _save(form, organisation) or (
+            render_template("partners/form.html", form=form, organisation=organisation),
+            422,
+        )
+    return render_template("partners/form.html", form=form, organisation=organisation)
 
 
 @bp.route("/valider/<kind>/<field>", methods=["POST"])
@@ -207,7 +205,6 @@ def archive(org_id: int):
     organisation = _organisation_or_404(org_id)
     archived = request.form.get("archived") == "1"
     partners.set_archived(db.session, current_user, organisation, archived)
-    db.session.commit()
     flash(f"« {organisation.name} » {'archivé' if archived else 'rétabli'}.", "success")
     return redirect(url_for("partners.show", org_id=org_id), 303)
 
@@ -217,7 +214,7 @@ def archive(org_id: int):
 def add_contact(org_id: int):
     organisation = _organisation_or_404(org_id)
     form = ContactForm(prefix="contact")
-    if form.validate_on_submit() and _apply(form, partners.add_contact, organisation)[0]:
+    if _apply(form, partners.add_contact, organisation)[0]:
         flash("Personne ajoutée.", "success")
         return redirect(url_for("partners.show", org_id=org_id, _anchor="personnes"), 303)
     return _show(_load_with_contacts(org_id), 422, contact_form=form)
@@ -238,7 +235,7 @@ def edit_contact(org_id: int, contact_id: int):
     if request.method == "GET" and contact.phone:
         form.phone.data = format_phone(contact.phone)
     ok, changed = (
-        _apply(form, partners.update_contact, contact) if form.validate_on_submit() else (False, None)
+        _apply(form, partners.update_contact, contact) if request.method == "POST" else (False, None)
     )
     if ok:
         flash("Coordonnées mises à jour." if changed else "Aucune modification.", "success")
@@ -253,7 +250,6 @@ def delete_contact(org_id: int, contact_id: int):
     contact = _contact_or_404(org_id, contact_id)
     who = contact.name or contact.role
     partners.delete_contact(db.session, current_user, contact)
-    db.session.commit()
     if wants_fragment():
         # The people section comes back without the row, and says who was removed.
         return render_block(
@@ -281,10 +277,9 @@ def create_link(org_id: int):
             db.session, current_user, organisation, form.label.data or ""
         )
     except partners.PartnerError as error:
-        db.session.rollback()
+        unit_of_work.discard()
         form.label.errors = [str(error)]
-        return _show(organisation, 422, link_form=form)
-    db.session.commit()
+        return _show(_load_with_contacts(org_id), 422, link_form=form)
     # Shown once, in this response only: never stored in clear, never put in a flash cookie.
     return _show(organisation, 201, new_link_url=public_url("referrals.partner_form", token=token))
 
@@ -296,7 +291,6 @@ def revoke_link(org_id: int, link_id: int):
     if link is None or link.organisation_id != org_id:
         abort(404)
     partners.revoke_referral_link(db.session, current_user, link)
-    db.session.commit()
     flash(f"Lien n° {link.id} révoqué : il n'ouvre plus le formulaire.", "success")
     return redirect(url_for("partners.show", org_id=org_id, _anchor="liens"), 303)
 
@@ -307,7 +301,7 @@ def export():
     organisations = db.session.scalars(
         select(PartnerOrganisation).order_by(PartnerOrganisation.name, PartnerOrganisation.id)
     ).all()
-    filename = f"annuaire-{utcnow():%Y-%m-%d}.csv"
+    filename = f"annuaire-{clock.today(site_zone()):%Y-%m-%d}.csv"
     return Response(
         partner_csv.export_csv(organisations),
         content_type="text/csv; charset=utf-8",
@@ -334,7 +328,6 @@ def import_upload():
         return render_template("partners/import.html", form=form, plan=None), 422
     filename = (upload.filename or "")[:255]
     plan, pending = partner_csv.stage_import(db.session, current_user, filename, text, _departement())
-    db.session.commit()
     return render_template(
         "partners/import.html", form=form, plan=plan, pending=pending, filename=filename
     ), 200 if plan.valid else 422
@@ -349,7 +342,6 @@ def import_confirm(import_id: int):
     plan, applied = partner_csv.confirm_import(db.session, current_user, pending, _departement())
     if not applied:
         # The directory changed since the preview: nothing is applied, the new plan is shown.
-        db.session.rollback()
         flash(
             "L'annuaire a changé depuis l'aperçu : rien n'a été importé. Vérifiez le nouvel "
             "aperçu et renvoyez le fichier.",
@@ -358,7 +350,6 @@ def import_confirm(import_id: int):
         return render_template(
             "partners/import.html", form=ImportForm(), plan=plan, pending=None, filename=pending.filename
         ), 409
-    db.session.commit()
     flash(
         f"Import terminé : {len(plan.creates)} partenaire(s) créé(s), {len(plan.updates)} "
         f"modifié(s), {plan.unchanged} inchangé(s).",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload
 
+from dalia_site import clock
 from dalia_site.access import may_access, roles
 from dalia_site.domain import booking, patients
 from dalia_site.domain.text import contains_all_words
@@ -15,11 +15,8 @@ from dalia_site.filters import site_zone
 from dalia_site.forms import choices, submit
 from dalia_site.htmx import render_page
 from dalia_site.listing import paginate
-from dalia_site.models import Patient, Referral, TeamMember
-from dalia_site.models.booking import KINDS
-from dalia_site.models.patients import PATIENT_STATUSES
-from dalia_site.models.roster import DOCTORS, NURSES
-from dalia_site.models.types import utcnow
+from dalia_site.models import Patient, TeamMember
+from dalia_site.models.vocabulary import CLINICIANS, AppointmentKind, PatientStatus
 from dalia_site.referrals.forms import DacHandoverForm, PatientForm, StatusForm
 
 bp = Blueprint("patients", __name__, url_prefix="/patients", template_folder="templates")
@@ -35,105 +32,98 @@ def index():
     q = request.args.get("q", "").strip()[:100]
     status = request.args.get("statut", "")
     query = select(Patient).where(*contains_all_words(Patient.search_text, q))
-    if status in PATIENT_STATUSES:
+    if PatientStatus.has(status):
         query = query.where(Patient.status == status)
     query = query.order_by(func.lower(Patient.last_name), func.lower(Patient.first_names), Patient.id)
     page = paginate(query, PAGE_SIZE)
     response = render_page(
-        "patients/index.html", "results", page=page, q=q, status=status, statuses=PATIENT_STATUSES
+        "patients/index.html", "results", page=page, q=q, status=status, statuses=PatientStatus
     )
     patients.record_list_view(db.session, current_user, [p.id for p in page.items], "recherche de patients")
-    db.session.commit()
     return response
 
 
-def load_patient(patient_id: int) -> Patient:
-    """The patient with what the patient page shows of it, or 404."""
-    patient = (
-        db.session.execute(
-            select(Patient)
-            .where(Patient.id == patient_id)
-            .options(joinedload(Patient.referrals).joinedload(Referral.source))
-        )
-        .unique()
-        .scalar_one_or_none()
-    )
-    if patient is None:
-        abort(404)
-    return patient
+def _patient_or_404(patient_id: int) -> Patient:
+    return patients.find(db.session, patient_id) or abort(404)
 
 
 def _status_form(patient: Patient) -> StatusForm:
     form = StatusForm()
     form.status.choices = choices(
-        (s, PATIENT_STATUSES[s]) for s in patients.MANUAL_STATUSES if s != patient.status
+        PatientStatus.choices(s for s in patients.MANUAL_STATUSES if s != patient.status)
     )
     return form
 
 
-def patient_context(patient: Patient, **extra) -> dict:
-    """Everything the patient page shows; booking adds its slots through `extra`."""
+def _show(patient: Patient, status: int = 200, slots: dict | None = None, **forms):
+    """The patient page (traced: every reading of a file is, whatever the outcome shown)."""
     appointments = booking.appointments_of(db.session, patient)
-    now = utcnow()
-    context = {
-        "patient": patient,
-        "timeline": patients.timeline(db.session, patient),
-        "dac": patients.territory_dac(db.session),
-        "status_form": _status_form(patient),
-        "dac_form": DacHandoverForm(),
-        "can_edit": may_access(current_user, "patients.edit"),
-        "upcoming": [a for a in appointments if a.status == "booked" and a.ends_at > now],
-        "past": [a for a in appointments if not (a.status == "booked" and a.ends_at > now)][::-1],
-        "proposed": booking.next_kind(appointments),
-        "slots": None,
-        "clinicians": db.session.scalars(
+    now = clock.now()
+    upcoming, past = booking.split_upcoming(appointments, now)
+    page = render_template(
+        "patients/show.html",
+        patient=patient,
+        timeline=patients.timeline(db.session, patient),
+        dac=patients.territory_dac(db.session),
+        status_form=forms.get("status_form") or _status_form(patient),
+        dac_form=forms.get("dac_form") or DacHandoverForm(),
+        can_edit=may_access(current_user, "patients.edit"),
+        may_book=booking.may_book(patient),
+        upcoming=upcoming,
+        past=past,
+        marks={a.id: booking.marks_offered(a, now) for a in appointments},
+        clinicians=db.session.scalars(
             select(TeamMember)
-            .where(TeamMember.active.is_(True), TeamMember.profession.in_(DOCTORS + NURSES))
+            .where(TeamMember.active.is_(True), TeamMember.profession.in_(CLINICIANS))
             .order_by(func.lower(TeamMember.name))
         ).all(),
-        "kinds": KINDS,
-        "zone": site_zone(),
-        "now": now,
-        "slot_kind": None,
-        "slot_members": {},
-        "slot_message": "",
-        "override_reason": "",
-        "reschedule": None,
-    }
-    return context | extra
-
-
-def _show(patient: Patient, status: int = 200, **extra):
-    return render_template("patients/show.html", **patient_context(patient, **extra)), status
+        kinds=AppointmentKind,
+        zone=site_zone(),
+        proposed=booking.next_kind(appointments),
+        **(
+            {
+                "slots": None,
+                "slot_kind": None,
+                "slot_members": {},
+                "slot_message": "",
+                "override_reason": "",
+                "reschedule": None,
+            }
+            | (slots or {})
+        ),
+    )
+    patients.record_view(db.session, current_user, patient.id)
+    return page, status
 
 
 @bp.route("/<int:patient_id>")
 @roles(*READERS)
 def show(patient_id: int):
-    patient = load_patient(patient_id)
-    page = _show(patient)
-    # Traced after rendering (the commit expires what the page reads); no trace, no page.
-    patients.record_view(db.session, current_user, patient.id)
-    db.session.commit()
-    return page
+    return _show(_patient_or_404(patient_id))
 
 
 @bp.route("/<int:patient_id>/modifier", methods=["GET", "POST"])
 @roles(*EDITORS)
 def edit(patient_id: int):
-    patient = load_patient(patient_id)
+    patient = _patient_or_404(patient_id)
     form = PatientForm(obj=patient)
     if request.method == "GET":
         patients.record_view(db.session, current_user, patient.id, "formulaire de modification")
-        db.session.commit()
         return render_template("patients/form.html", form=form, patient=patient)
     ok, changed = submit(
         form,
         lambda: patients.update_identity(
-            db.session, current_user, patient, form.identity(), form.informed_on.data, form.objected.data
+            db.session,
+            current_user,
+            patient,
+            form.identity(),
+            form.informed_on.data,
+            form.objected.data,
+            today=clock.today(site_zone()),
         ),
     )
     if not ok:
+        patients.record_view(db.session, current_user, patient.id, "formulaire de modification")
         return render_template("patients/form.html", form=form, patient=patient), 422
     flash("Dossier mis à jour." if changed else "Aucune modification.", "success")
     return redirect(url_for("patients.show", patient_id=patient_id), 303)
@@ -142,11 +132,11 @@ def edit(patient_id: int):
 @bp.route("/<int:patient_id>/statut", methods=["POST"])
 @roles(*READERS)
 def set_status(patient_id: int):
-    patient = load_patient(patient_id)
+    patient = _patient_or_404(patient_id)
     form = _status_form(patient)
     ok, _ = submit(form, lambda: patients.set_status(db.session, current_user, patient, form.status.data))
     if not ok:
-        return _show(patient, 422, status_form=form)
+        return _show(_patient_or_404(patient_id), 422, status_form=form)
     flash(f"Statut : {patient.status_label}.", "success")
     return redirect(url_for("patients.show", patient_id=patient_id), 303)
 
@@ -154,7 +144,7 @@ def set_status(patient_id: int):
 @bp.route("/<int:patient_id>/dac", methods=["POST"])
 @roles(*READERS)
 def dac_handover(patient_id: int):
-    patient = load_patient(patient_id)
+    patient = _patient_or_404(patient_id)
     form = DacHandoverForm()
     ok, _ = submit(
         form,
@@ -165,9 +155,10 @@ def dac_handover(patient_id: int):
             form.handover_on.data,
             form.patient_informed.data,
             form.gp_informed.data,
+            today=clock.today(site_zone()),
         ),
     )
     if not ok:
-        return _show(patient, 422, dac_form=form)
+        return _show(_patient_or_404(patient_id), 422, dac_form=form)
     flash("Transmission au DAC enregistrée.", "success")
     return redirect(url_for("patients.show", patient_id=patient_id), 303)

@@ -9,17 +9,19 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
+from dalia_site import clock
 from dalia_site.access import public, roles
-from dalia_site.domain import audit, eligibility, partners, patients, ratelimit, referrals
+from dalia_site.domain import audit, eligibility, partners, patients, referrals
 from dalia_site.domain.text import FieldError
 from dalia_site.extensions import db
+from dalia_site.filters import site_zone
 from dalia_site.forms import choices, parse_id, submit
 from dalia_site.htmx import render_block, render_page, wants_fragment
 from dalia_site.listing import paginate
 from dalia_site.models import PartnerOrganisation, Patient, Referral
-from dalia_site.models.patients import REFERRAL_STATUSES
+from dalia_site.models.vocabulary import Channel, Orientation, ReferralStatus
+from dalia_site.rate_limits import Limit, rate_limited
 from dalia_site.referrals.forms import (
-    STAFF_CHANNELS,
     DecisionForm,
     PublicReferralForm,
     StaffReferralForm,
@@ -30,6 +32,9 @@ bp = Blueprint("referrals", __name__, template_folder="templates")
 TRIAGE = ("admin", "assistant", "clinician")
 INTAKE = ("admin", "assistant")
 PAGE_SIZE = 25
+# Words that travel in URLs and forms (French, as the rest of the URLs).
+ANY_STATUS = "tous"  # the queue's filter: every status
+NEW_PATIENT = "nouveau"  # triage: the referral is nobody already known
 # The public form: per link and per address, over an hour. A burst beyond gets a 429.
 LINK_LIMIT, ADDRESS_LIMIT, LIMIT_WINDOW = 20, 30, timedelta(hours=1)
 
@@ -41,30 +46,35 @@ def _site_name() -> str:
 # --- The partner's private link (public, write-only) ------------------------------------------
 
 
+def _link_usable(token: str) -> bool:
+    return partners.usable_referral_link(db.session, token) is not None
+
+
+def _address_counted(token: str) -> str | None:
+    """Every try at an unknown link counts against the address (guessing links); on a working
+    link, only sending the form does."""
+    return request.remote_addr if request.method == "POST" or not _link_usable(token) else None
+
+
+def _link_counted(token: str) -> str | None:
+    link = partners.usable_referral_link(db.session, token)
+    return str(link.id) if link is not None else None
+
+
 @bp.route("/adressage/<token>", methods=["GET", "POST"])
 @public
+@rate_limited(
+    Limit("link", LINK_LIMIT, LIMIT_WINDOW, key=_link_counted),
+    Limit("ip", ADDRESS_LIMIT, LIMIT_WINDOW, key=_address_counted, methods=frozenset({"GET", "POST"})),
+)
 def partner_form(token: str):
-    address = f"ip:{request.remote_addr}"
-    link = partners.find_referral_link(db.session, token)
-    if link is None or not db.session.get(PartnerOrganisation, link.organisation_id).active:
-        allowed = ratelimit.allow(db.session, address, ADDRESS_LIMIT, LIMIT_WINDOW)
-        db.session.commit()
-        if not allowed:
-            abort(429)
+    link = partners.usable_referral_link(db.session, token)
+    if link is None:
         return render_template("referrals/public_invalid.html"), 404
     organisation = db.session.get(PartnerOrganisation, link.organisation_id)
     form = PublicReferralForm()
     if request.method == "GET":
         return render_template("referrals/public_form.html", form=form, organisation=organisation)
-    allowed = all(
-        [
-            ratelimit.allow(db.session, f"link:{link.id}", LINK_LIMIT, LIMIT_WINDOW),
-            ratelimit.allow(db.session, address, ADDRESS_LIMIT, LIMIT_WINDOW),
-        ]
-    )
-    db.session.commit()  # the hit counts even when the form is refused
-    if not allowed:
-        abort(429)
     ok, referral = submit(
         form,
         lambda: referrals.receive(
@@ -77,6 +87,7 @@ def partner_form(token: str):
             source=organisation,
             link=link,
             site_name=_site_name(),
+            today=clock.today(site_zone()),
         ),
     )
     if not ok:
@@ -103,33 +114,23 @@ def create():
     form = StaffReferralForm()
     form.source_id.choices = _partner_choices()
     if request.method == "POST":
-        source_id = form.source_id.data or ""
-        source = db.session.get(PartnerOrganisation, parse_id(source_id) or 0)
-        channel = "direct" if not source_id else form.channel.data
-
-        def record():
-            if source_id and (source is None or not source.active):
-                raise FieldError("source_id", "Partenaire inconnu ou archivé.")
-            if source is not None and channel == "direct":
-                raise FieldError(
-                    "channel",
-                    "Un accès direct n'a pas de partenaire : choisissez "
-                    "« Accès direct » comme partenaire, ou le canal reçu.",
-                )
-            if channel not in dict(STAFF_CHANNELS):
-                raise FieldError("channel", "Choisissez comment l'adressage a été reçu.")
-            return referrals.receive(
+        raw_source = form.source_id.data or ""
+        ok, referral = submit(
+            form,
+            lambda: referrals.receive(
                 db.session,
                 current_user,
-                channel,
+                form.channel.data or "",
                 form.identity(),
                 form.referrer(),
                 form.reason.data,
-                source=source,
+                source=referrals.referring_partner(
+                    db.session, parse_id(raw_source) or 0 if raw_source else None
+                ),
                 site_name=_site_name(),
-            )
-
-        ok, referral = submit(form, record)
+                today=clock.today(site_zone()),
+            ),
+        )
         if ok:
             flash(f"Adressage {referral.reference} enregistré.", "success")
             return redirect(url_for("referrals.show", referral_id=referral.id), 303)
@@ -139,23 +140,23 @@ def create():
 
 def _queue_filters():
     status = request.args.get("statut", "new")
-    status = status if status in REFERRAL_STATUSES or status == "tous" else "new"
+    status = status if ReferralStatus.has(status) or status == ANY_STATUS else ReferralStatus.NEW
     source = request.args.get("source", "")
     return status, source
 
 
 def _counters() -> dict[str, int]:
     rows = db.session.execute(select(Referral.status, func.count()).group_by(Referral.status))
-    counts = dict.fromkeys(REFERRAL_STATUSES, 0) | dict(rows.all())
+    counts: dict[str, int] = dict.fromkeys(ReferralStatus, 0) | dict(rows.all())
     return counts
 
 
 def _queue_query(status: str, source: str):
     query = select(Referral).options(joinedload(Referral.source))
-    if status != "tous":
+    if status != ANY_STATUS:
         query = query.where(Referral.status == status)
-    if source == "direct":
-        query = query.where(Referral.channel == "direct")
+    if source == Channel.DIRECT:
+        query = query.where(Referral.channel == Channel.DIRECT)
     elif parse_id(source):
         query = query.where(Referral.source_id == parse_id(source))
     return query.order_by(Referral.received_at.desc(), Referral.id.desc())
@@ -165,7 +166,7 @@ def _sources_in(status: str, source: str) -> list:
     """The partners whose referrals are in this list (and the one filtered on): the filter
     offers the origins that exist here, not the whole directory."""
     listed = select(Referral.source_id).where(Referral.source_id.is_not(None))
-    if status != "tous":
+    if status != ANY_STATUS:
         listed = listed.where(Referral.status == status)
     rows = db.session.execute(
         select(PartnerOrganisation.id, PartnerOrganisation.name)
@@ -183,7 +184,7 @@ def _queue_context():
         "status": status,
         "source": source,
         "counts": _counters(),
-        "statuses": REFERRAL_STATUSES,
+        "statuses": ReferralStatus,
         "sources": _sources_in(status, source),
         "decision_form": DecisionForm(),
     }
@@ -205,7 +206,6 @@ def queue():
             None,
             f"File des adressages : n° {', '.join(map(str, shown))}",
         )
-        db.session.commit()
     return response
 
 
@@ -220,13 +220,16 @@ def counters():
         counts=_counters(),
         status=status,
         source=source,
-        statuses=REFERRAL_STATUSES,
+        statuses=ReferralStatus,
     )
 
 
-def _referral_or_404(referral_id: int) -> Referral:
+def _referral_or_404(referral_id: int, fresh: bool = False) -> Referral:
+    """The referral with what its pages show; `fresh`: read again as the database now has it
+    (after a decision, with what it changed)."""
     referral = db.session.scalar(
         select(Referral)
+        .execution_options(populate_existing=fresh)
         .where(Referral.id == referral_id)
         .options(
             joinedload(Referral.source),
@@ -274,7 +277,6 @@ def show(referral_id: int):
         [p.id for p in duplicates],
         f"doublons possibles de l'adressage {referral.reference}",
     )
-    db.session.commit()
     return response
 
 
@@ -285,21 +287,21 @@ def attach(referral_id: int):
     referral = _referral_or_404(referral_id)
     chosen = request.form.get("patient_id", "")
     patient = None
-    if chosen != "nouveau":
+    if chosen != NEW_PATIENT:
         patient = db.session.get(Patient, parse_id(chosen) or 0)
-        if patient is None or patient not in referrals.find_duplicates(db.session, referral):
+        if patient is None:
             abort(400)
     try:
-        patient = referrals.resolve_identity(db.session, current_user, referral, patient)
+        referrals.resolve_identity(db.session, current_user, referral, patient)
+    except referrals.NotADuplicate as error:
+        abort(400, description=str(error))
     except FieldError as error:
-        db.session.rollback()
         flash(str(error), "error")
         return redirect(url_for("referrals.show", referral_id=referral_id), 303)
-    db.session.commit()
     flash(
-        "Adressage rattaché au patient existant."
-        if chosen != "nouveau"
-        else "Nouveau patient créé pour cet adressage.",
+        "Nouveau patient créé pour cet adressage."
+        if patient is None
+        else "Adressage rattaché au patient existant.",
         "success",
     )
     return redirect(url_for("referrals.show", referral_id=referral_id), 303)
@@ -312,7 +314,7 @@ def decide(referral_id: int):
     decision = request.form.get("decision", "")
     form = DecisionForm()
     partner = None
-    if form.orientation.data == "partner" and form.orientation_partner.data:
+    if form.orientation.data == Orientation.PARTNER and form.orientation_partner.data:
         partner = db.session.scalar(
             select(PartnerOrganisation).where(
                 PartnerOrganisation.name == form.orientation_partner.data,
@@ -336,9 +338,12 @@ def decide(referral_id: int):
     if wants_fragment():
         # Inline in the queue: the row comes back updated (or with the messages), and the
         # counters are told to refresh themselves.
-        db.session.refresh(referral)
         response = render_block(
-            "referrals/queue.html", "row", referral=referral, decision_form=form, inline_errors=not ok
+            "referrals/queue.html",
+            "row",
+            referral=_referral_or_404(referral_id, fresh=True),
+            decision_form=form,
+            inline_errors=not ok,
         )
         return response, (200 if ok else 422), {"HX-Trigger": "referrals-changed"}
     if not ok:

@@ -9,6 +9,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from dalia_site import clock, unit_of_work
 from dalia_site.access import public, roles
 from dalia_site.domain import planning, roster
 from dalia_site.domain.text import FieldError
@@ -18,7 +19,6 @@ from dalia_site.forms import choices, parse_id, submit
 from dalia_site.htmx import render_page
 from dalia_site.listing import public_url
 from dalia_site.models import RosterSession, StaffUser, TeamMember, WeeklyPattern
-from dalia_site.models.types import utcnow
 from dalia_site.roster.forms import ExceptionForm, MemberForm, PatternForm, SessionForm
 
 bp = Blueprint("roster", __name__, template_folder="templates")
@@ -28,7 +28,7 @@ MANAGERS = ("admin", "assistant")
 
 
 def _today() -> date:
-    return utcnow().astimezone(site_zone()).date()
+    return clock.today(site_zone())
 
 
 def _hours() -> dict:
@@ -40,7 +40,7 @@ def _date_arg(name: str, default: date) -> date:
         value = date.fromisoformat(request.args.get(name, ""))
     except ValueError:
         return default
-    return value if date(2000, 1, 1) <= value <= date(2100, 12, 31) else default
+    return value if clock.within_range(value) else default
 
 
 # --- Planning -----------------------------------------------------------------------------------
@@ -154,7 +154,6 @@ def member_set_active(member_id: int):
     if request.form.get("active") not in ("0", "1"):
         abort(400)
     roster.set_member_active(db.session, current_user, member, request.form["active"] == "1")
-    db.session.commit()
     flash(f"{member.name} : {'réactivé·e' if member.active else 'retiré·e de l’équipe'}.", "success")
     return redirect(url_for("roster.team"), 303)
 
@@ -165,7 +164,7 @@ def member_set_active(member_id: int):
 def _member_in_reach(member_id: int) -> TeamMember:
     """The member whose sessions the user may manage: anyone for managers, oneself otherwise."""
     member = db.get_or_404(TeamMember, member_id)
-    if current_user.role not in MANAGERS and member.staff_user_id != current_user.id:
+    if not roster.may_manage_sessions(current_user, member):
         abort(403)
     return member
 
@@ -255,16 +254,15 @@ def session_add(member_id: int):
 @roles(*READERS)
 def session_withdraw(member_id: int, session_id: int):
     member = _member_in_reach(member_id)
-    roster_session = db.session.get(RosterSession, session_id)
-    if roster_session is None or roster_session.member_id != member.id:
+    shift = db.session.get(RosterSession, session_id)
+    if shift is None or shift.member_id != member.id:
         abort(404)
     try:
-        roster.withdraw_session(db.session, current_user, roster_session, site_zone())
+        roster.withdraw_session(db.session, current_user, shift, site_zone())
     except FieldError as error:
-        db.session.rollback()
+        unit_of_work.discard()
         flash(str(error), "error")
         return redirect(url_for("roster.member", member_id=member_id), 303)
-    db.session.commit()
     flash("Vacation retirée.", "success")
     return redirect(url_for("roster.member", member_id=member_id), 303)
 
@@ -333,7 +331,6 @@ def pattern_exception(member_id: int, pattern_id: int):
 def pattern_end(member_id: int, pattern_id: int):
     member = db.get_or_404(TeamMember, member_id)
     if roster.end_pattern(db.session, current_user, _pattern_of(member, pattern_id), _today()):
-        db.session.commit()
         flash("Vacation hebdomadaire arrêtée à partir d'aujourd'hui.", "success")
     else:
         flash("Cette vacation hebdomadaire est déjà terminée.", "info")
@@ -348,7 +345,6 @@ def pattern_end(member_id: int, pattern_id: int):
 def calendar_link(member_id: int):
     member = _member_in_reach(member_id)
     token = planning.new_calendar_token(db.session, current_user, member)
-    db.session.commit()
     # Shown once, in this response only.
     return _member_page(member, 201, calendar_url=public_url("roster.calendar_feed", token=token))
 
@@ -358,7 +354,6 @@ def calendar_link(member_id: int):
 def calendar_revoke(member_id: int):
     member = _member_in_reach(member_id)
     planning.revoke_calendar_token(db.session, current_user, member)
-    db.session.commit()
     flash("Lien d'agenda révoqué : il ne fonctionne plus.", "success")
     return redirect(url_for("roster.member", member_id=member_id), 303)
 

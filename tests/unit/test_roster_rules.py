@@ -74,14 +74,14 @@ def test_a_weekly_pattern_skips_its_exceptions_and_stops_at_its_end(session):
     pattern = roster.add_pattern(
         session, None, nurse, 1, *MORNING, date(2027, 1, 1), date(2027, 1, 31), PARIS
     )
-    roster.add_exception(session, None, pattern, date(2027, 1, 12), "formation")
+    roster.add_exception(session, None, pattern, date(2027, 1, 12), "formation", today=TODAY)
     days = [
         o.starts_at.date()
         for o in roster.occurrences(session, date(2027, 1, 1), date(2027, 2, 28), PARIS, [nurse.id])
     ]
     assert days == [date(2027, 1, 5), date(2027, 1, 19), date(2027, 1, 26)]
     with pytest.raises(FieldError, match="Aucun mardi de vacation à noter absent"):
-        roster.add_exception(session, None, pattern, date(2027, 1, 13))
+        roster.add_exception(session, None, pattern, date(2027, 1, 13), today=TODAY)
 
 
 @pytest.mark.parametrize("monday", [date(2027, 3, 22), date(2027, 10, 25)])
