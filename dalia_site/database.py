@@ -40,7 +40,12 @@ NAMING_CONVENTION = {
 
 # The models' declarative base. It is Flask-SQLAlchemy's so that create_app can bind it; the
 # models work just as well with a plain Session bound to an engine (SiteDatabase.session).
-db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+# The web app's request session: one unit of work per request (unit_of_work.py) commits after the
+# page is rendered, and objects are not expired by that commit, so nothing is read again after it.
+db = SQLAlchemy(
+    metadata=MetaData(naming_convention=NAMING_CONVENTION),
+    session_options={"expire_on_commit": False},
+)
 
 # What the domain's functions take: a Session (the CLI's, provisioning's) or the web app's
 # request-scoped proxy of one (`db.session`), which offers the same methods.
