@@ -40,7 +40,7 @@ def create_app(site_dir: str | Path, overrides: dict | None = None) -> Flask:
     app.config.update(overrides or {})
 
     if app.config["PROXY_HOPS"]:
-        app.wsgi_app = ProxyFix(
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]  # Flask documents wrapping wsgi_app
             app.wsgi_app,
             x_for=app.config["PROXY_HOPS"],
             x_proto=app.config["PROXY_HOPS"],

@@ -14,6 +14,7 @@ from flask_login import current_user, logout_user
 
 from dalia_site import clock
 from dalia_site.htmx import is_htmx
+from dalia_site.models.staff import StaffUser
 from dalia_site.models.vocabulary import Role
 
 ACCESS_ATTR = "dalia_access"
@@ -23,6 +24,21 @@ ALL_STAFF = tuple(Role)
 PUBLIC_ENDPOINTS = frozenset({"static"})
 # Reachable while a one-time password must still be replaced.
 PASSWORD_CHANGE_ENDPOINTS = frozenset({"auth.change_password", "auth.logout"})
+
+
+def logged_in_user() -> StaffUser | None:
+    """The staff member of this request, or None when nobody is logged in."""
+    user = current_user._get_current_object()
+    return user if isinstance(user, StaffUser) and user.is_authenticated else None
+
+
+def current_staff() -> StaffUser:
+    """The staff member of this request, for views behind `@roles`: the guard has already refused
+    anyone not logged in, so reaching here without a user is a bug, not a visitor."""
+    user = logged_in_user()
+    if user is None:
+        abort(401)
+    return user
 
 
 def roles(*allowed: str) -> Callable:
@@ -91,17 +107,18 @@ def guard():
     if rule is None:
         current_app.logger.error("endpoint %s declares no access rule: refused", endpoint)
         abort(403)
-    if not current_user.is_authenticated:
+    user = logged_in_user()
+    if user is None:
         return _login_required_response()
     if _idle_expired():
         logout_user()
         session.clear()
         flash("Votre session a expiré après une période d'inactivité. Reconnectez-vous.", "info")
         return _login_required_response()
-    if current_user.must_change_password and endpoint not in PASSWORD_CHANGE_ENDPOINTS:
+    if user.must_change_password and endpoint not in PASSWORD_CHANGE_ENDPOINTS:
         if is_htmx():
             return "", 401, {"HX-Redirect": url_for("auth.change_password")}
         return redirect(url_for("auth.change_password"))
-    if current_user.role not in rule:
+    if user.role not in rule:
         abort(403)
     return None

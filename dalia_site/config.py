@@ -9,9 +9,11 @@ from __future__ import annotations
 import re
 import stat
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dalia_site.models.booking import MAX_VISIT_MINUTES
@@ -82,13 +84,13 @@ SCHEMA = (
 
 
 def check_value(key: Key, value: object, where: str) -> None:
-    def fail(why: str) -> None:
+    def fail(why: str) -> NoReturn:
         raise SiteConfigError(f"{where} : {key.label} {why}")
 
     # bool is a subclass of int in Python: refuse `true` where a number is expected.
     if not isinstance(value, key.kind) or (key.kind is int and isinstance(value, bool)):
         fail(f"doit être de type {_TYPE_NAMES[key.kind]} (valeur lue : {value!r})")
-    if key.kind is list:
+    if isinstance(value, list):
         if not all(isinstance(item, str) and item.strip() for item in value):
             fail("doit être une liste de textes non vides")
         if key.name == "open_days" and not set(value) <= set(WEEKDAY_NAMES):
@@ -96,6 +98,13 @@ def check_value(key: Key, value: object, where: str) -> None:
         if key.name == "postcode_prefixes" and not all(re.fullmatch(r"\d{2,5}", v) for v in value):
             fail('doit lister des débuts de codes postaux (ex. ["12"] ou ["12000", "12850"])')
         return
+    if isinstance(value, str):
+        _check_text(key, value, fail)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        _check_number(key, value, fail)
+
+
+def _check_text(key: Key, value: str, fail: Callable[[str], NoReturn]) -> None:
     if key.section == "hours" and key.name in ("morning", "afternoon"):
         match = HOURS_RE.fullmatch(value)
         if not match or match.group(1) >= match.group(2):
@@ -111,6 +120,11 @@ def check_value(key: Key, value: object, where: str) -> None:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             fail(f"n'est pas un fuseau horaire connu : {value!r}")
+    if key.section == "database" and value and not value.startswith(("postgresql", "sqlite")):
+        fail("doit commencer par postgresql+psycopg:// ou sqlite:///")
+
+
+def _check_number(key: Key, value: int, fail: Callable[[str], NoReturn]) -> None:
     if key.name == "idle_timeout_minutes" and not 1 <= value <= 24 * 60:
         fail("doit être compris entre 1 et 1440 minutes")
     if key.section == "visits" and key.name.endswith("_minutes") and not 10 <= value <= MAX_VISIT_MINUTES:
@@ -119,8 +133,6 @@ def check_value(key: Key, value: object, where: str) -> None:
         fail("doit être un port entre 1 et 65535")
     if key.name == "proxy_hops" and not 0 <= value <= 5:
         fail("doit être compris entre 0 et 5")
-    if key.section == "database" and value and not value.startswith(("postgresql", "sqlite")):
-        fail("doit commencer par postgresql+psycopg:// ou sqlite:///")
 
 
 _TYPE_NAMES = {str: "texte", int: "entier", bool: "booléen (true/false)", list: "liste"}
@@ -182,7 +194,7 @@ def _optional_secret(path: Path) -> str:
 
 
 def database_url(site_dir: Path, settings: dict[str, dict[str, object]]) -> str:
-    url = settings["database"]["url"]
+    url = str(settings["database"]["url"])
     return url or f"sqlite:///{(site_dir / SQLITE_FILE).resolve()}"
 
 
@@ -193,6 +205,9 @@ def flask_config(site_dir: str | Path) -> dict[str, object]:
         raise SiteConfigError(f"{site_dir} : dossier de site introuvable")
     settings = read_site_toml(site_dir)
     security = settings["security"]
+    minutes = security["idle_timeout_minutes"]
+    assert isinstance(minutes, int)  # read_site_toml has checked it
+    idle_timeout = timedelta(minutes=minutes)
     url = database_url(site_dir, settings)
     return {
         "SITE_DIR": site_dir,
@@ -203,8 +218,8 @@ def flask_config(site_dir: str | Path) -> dict[str, object]:
         # A server connection may be dropped under us (restart, idle timeout); a file cannot.
         # hide_parameters: a database error in the logs never carries what a user typed.
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": url.startswith("postgresql"), "hide_parameters": True},
-        "IDLE_TIMEOUT": timedelta(minutes=security["idle_timeout_minutes"]),
-        "PERMANENT_SESSION_LIFETIME": timedelta(minutes=security["idle_timeout_minutes"]),
+        "IDLE_TIMEOUT": idle_timeout,
+        "PERMANENT_SESSION_LIFETIME": idle_timeout,
         "SESSION_COOKIE_NAME": f"dalia_{settings['site']['slug']}",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

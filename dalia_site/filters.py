@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from flask import Flask, current_app
 from flask_login import current_user
 
-from dalia_site.access import may_access
+from dalia_site.access import logged_in_user, may_access
 from dalia_site.domain.audit import action_label, object_label
 from dalia_site.domain.text import format_phone
 from dalia_site.listing import page_url
@@ -57,9 +57,10 @@ def datetime_fr(value: datetime | None) -> str:
 
 
 def _navigation():
-    if not current_user.is_authenticated:
+    user = logged_in_user()
+    if user is None:
         return []
-    return [(endpoint, label) for endpoint, label in NAVIGATION if may_access(current_user, endpoint)]
+    return [(endpoint, label) for endpoint, label in NAVIGATION if may_access(user, endpoint)]
 
 
 def init_app(app: Flask) -> None:

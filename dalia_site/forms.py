@@ -5,7 +5,7 @@ from collections.abc import Iterable
 import wtforms
 from flask import abort, request
 from flask_wtf import FlaskForm
-from wtforms.fields.choices import SelectChoice
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # not in types-WTForms 3.2
 
 NUL_MESSAGE = "La demande contient un caractère invalide (caractère nul) : retapez le texte."
 

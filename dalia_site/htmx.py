@@ -24,7 +24,7 @@ def wants_fragment() -> bool:
 def render_block(template_name: str, block: str, **context) -> str:
     """Render one block of a template alone. Macros used in the block must be imported inside
     it: a template's top-level `{% from … import … %}` does not run when a block renders alone."""
-    app = current_app._get_current_object()
+    app = current_app
     app.update_template_context(context)
     template = app.jinja_env.get_or_select_template(template_name)
     block_render = template.blocks[block]

@@ -3,12 +3,11 @@
 from datetime import datetime, time, timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from dalia_site import unit_of_work
-from dalia_site.access import roles
+from dalia_site.access import current_staff, roles
 from dalia_site.admin.forms import AuditFilterForm, OneTimePasswordForm, StaffForm
 from dalia_site.domain import accounts, audit
 from dalia_site.extensions import db
@@ -43,7 +42,7 @@ def staff_create():
         try:
             user = accounts.create_staff(
                 db.session,
-                current_user,
+                current_staff(),
                 form.email.data,
                 form.name.data,
                 form.role.data,
@@ -70,7 +69,7 @@ def staff_edit(user_id: int):
     if form.validate_on_submit():
         try:
             changed = accounts.update_staff(
-                db.session, current_user, user, form.name.data, form.role.data, user.active
+                db.session, current_staff(), user, form.name.data, form.role.data, user.active
             )
         except accounts.AccountError as error:
             unit_of_work.discard()
@@ -94,7 +93,7 @@ def staff_set_active(user_id: int):
         abort(400)
     active = request.form.get("active") == "1"
     try:
-        accounts.update_staff(db.session, current_user, user, user.name, user.role, active)
+        accounts.update_staff(db.session, current_staff(), user, user.name, user.role, active)
     except accounts.AccountError as error:
         unit_of_work.discard()
         flash(str(error), "error")
@@ -110,7 +109,7 @@ def staff_one_time_password(user_id: int):
     password_form = OneTimePasswordForm(prefix="otp")
     if password_form.validate_on_submit():
         try:
-            accounts.set_one_time_password(db.session, current_user, user, password_form.password.data)
+            accounts.set_one_time_password(db.session, current_staff(), user, password_form.password.data)
         except accounts.AccountError as error:
             unit_of_work.discard()
             password_form.password.errors.append(str(error))

@@ -4,11 +4,11 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_user, logout_user
+from flask_login import login_user, logout_user
 from sqlalchemy import select
 
 from dalia_site import clock, unit_of_work
-from dalia_site.access import ALL_STAFF, public, roles
+from dalia_site.access import ALL_STAFF, current_staff, logged_in_user, public, roles
 from dalia_site.auth.forms import ChangePasswordForm, LoginForm
 from dalia_site.domain import accounts
 from dalia_site.extensions import db, login_manager
@@ -54,16 +54,16 @@ def _too_many_tries():
 @public
 @rate_limited(Limit("login", ADDRESS_LIMIT, ADDRESS_WINDOW), refused=_too_many_tries)
 def login():
-    if current_user.is_authenticated:
+    if logged_in_user() is not None:
         return redirect(url_for("core.home"))
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
         result = accounts.authenticate(
-            db.session, form.email.data, form.password.data, ip=request.remote_addr
+            db.session, form.email.data or "", form.password.data or "", ip=request.remote_addr
         )
         unit_of_work.keep()  # a failure is counted against its account, and traced
-        if result.ok:
+        if result.user is not None:
             session.clear()  # a fresh session at login: no fixation
             login_user(result.user)
             session.permanent = True
@@ -72,7 +72,7 @@ def login():
                 flash("Choisissez votre mot de passe personnel avant de continuer.", "info")
                 return redirect(url_for("auth.change_password"))
             return redirect(_safe_next(request.args.get("next")))
-        if result.throttled:
+        if result.throttled and result.retry_after is not None:
             minutes = max(1, round(result.retry_after.total_seconds() / 60))
             form.form_errors.append(
                 f"Trop de tentatives de connexion. Réessayez dans {minutes} minute"
@@ -90,7 +90,7 @@ def login():
 @bp.route("/deconnexion", methods=["POST"])
 @roles(*ALL_STAFF)
 def logout():
-    accounts.end_session(db.session, current_user, ip=request.remote_addr)
+    accounts.end_session(db.session, current_staff(), ip=request.remote_addr)
     logout_user()
     session.clear()
     flash("Vous êtes déconnecté·e.", "success")
@@ -104,8 +104,9 @@ def change_password():
     status = 200
     if form.validate_on_submit():
         try:
+            user = current_staff()
             accounts.change_own_password(
-                db.session, current_user, form.current_password.data, form.new_password.data
+                db.session, user, form.current_password.data or "", form.new_password.data or ""
             )
         except accounts.AccountError as error:
             unit_of_work.discard()
@@ -113,7 +114,7 @@ def change_password():
             status = 422
         else:
             # This session follows the rotated token; the user's other sessions are ended.
-            login_user(current_user._get_current_object())
+            login_user(user)
             flash("Votre mot de passe a été changé.", "success")
             return redirect(url_for("core.home"))
     elif request.method == "POST":

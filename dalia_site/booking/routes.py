@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
 from dalia_site import clock, unit_of_work
-from dalia_site.access import roles
+from dalia_site.access import current_staff, roles
 from dalia_site.domain import booking, patients
 from dalia_site.domain.roster import occurrences
 from dalia_site.domain.text import FieldError
@@ -90,7 +89,7 @@ def _slots_page(patient: Patient, status: int = 200, message: str = "", reschedu
     )
     if not wants_fragment():
         # The page names the patient: traced like the patient page.
-        patients.record_view(db.session, current_user, patient.id, "créneaux de rendez-vous")
+        patients.record_view(db.session, current_staff(), patient.id, "créneaux de rendez-vous")
     return response, status
 
 
@@ -138,7 +137,7 @@ def book(patient_id: int):
     try:
         appointment = booking.book(
             db.session,
-            current_user,
+            current_staff(),
             patient,
             kind,
             start,
@@ -158,7 +157,7 @@ def book(patient_id: int):
 def cancel(appointment_id: int):
     appointment = _appointment_or_404(appointment_id)
     try:
-        booking.cancel(db.session, current_user, appointment, request.form.get("reason", ""))
+        booking.cancel(db.session, current_staff(), appointment, request.form.get("reason", ""))
     except FieldError as error:
         unit_of_work.discard()
         flash(str(error), "error")
@@ -181,7 +180,7 @@ def reschedule(appointment_id: int):
     start, member_ids = _slot_from_form()
     try:
         moved = booking.reschedule(
-            db.session, current_user, appointment, start, member_ids, _visits(), site_zone()
+            db.session, current_staff(), appointment, start, member_ids, _visits(), site_zone()
         )
     except FieldError as error:
         return _refused(error, patient.id, appointment_id)
@@ -194,7 +193,7 @@ def reschedule(appointment_id: int):
 def mark(appointment_id: int):
     appointment = _appointment_or_404(appointment_id)
     try:
-        booking.mark(db.session, current_user, appointment, request.form.get("status", ""))
+        booking.mark(db.session, current_staff(), appointment, request.form.get("status", ""))
     except FieldError as error:
         unit_of_work.discard()
         flash(str(error), "error")
@@ -214,7 +213,7 @@ def walk_in(patient_id: int):
     member = db.session.get(TeamMember, parse_id(request.form.get("member_id")) or 0)
     try:
         booking.record_walk_in(
-            db.session, current_user, patient, request.form.get("kind", ""), member, _visits()
+            db.session, current_staff(), patient, request.form.get("kind", ""), member, _visits()
         )
     except FieldError as error:
         unit_of_work.discard()
@@ -229,7 +228,7 @@ def _trace_view(appointment_id: int, what: str) -> None:
     patient_id = db.session.scalar(select(Appointment.patient_id).where(Appointment.id == appointment_id))
     if patient_id is None:
         abort(404)
-    patients.record_view(db.session, current_user, patient_id, what)
+    patients.record_view(db.session, current_staff(), patient_id, what)
 
 
 @bp.route("/rendez-vous/<int:appointment_id>/convocation")
@@ -302,7 +301,7 @@ def _appointments_between(first: date, last: date) -> list[Appointment]:
 
 def _record_agenda_view(appointments: list[Appointment], what: str) -> None:
     """The agenda shows patients' names: the reading is traced."""
-    patients.record_list_view(db.session, current_user, [a.patient_id for a in appointments], what)
+    patients.record_list_view(db.session, current_staff(), [a.patient_id for a in appointments], what)
 
 
 @bp.route("/agenda")

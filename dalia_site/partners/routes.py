@@ -15,12 +15,11 @@ from flask import (
     request,
     url_for,
 )
-from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from dalia_site import clock, unit_of_work
-from dalia_site.access import may_access, roles
+from dalia_site.access import current_staff, may_access, roles
 from dalia_site.domain import partner_csv, partners
 from dalia_site.domain.text import format_phone
 from dalia_site.extensions import db
@@ -115,7 +114,7 @@ def _links(org_id: int) -> list[PartnerReferralLink]:
 
 
 def _show(organisation, status=200, contact_form=None, link_form=None, new_link_url=None, edit_contact=None):
-    can_edit = may_access(current_user, "partners.edit")
+    can_edit = may_access(current_staff(), "partners.edit")
     return render_template(
         "partners/show.html",
         organisation=organisation,
@@ -137,7 +136,7 @@ def show(org_id: int):
 def _apply(form, change, *target):
     """The shared submit() (validate, then one domain call; refused, its messages on their
     fields), with the form's values and the current user."""
-    return submit(form, lambda: change(db.session, current_user, *target, form.values()))
+    return submit(form, lambda: change(db.session, current_staff(), *target, form.values()))
 
 
 def _save(form: PartnerForm, organisation: PartnerOrganisation | None):
@@ -204,7 +203,7 @@ def validate_field(kind: str, field: str):
 def archive(org_id: int):
     organisation = _organisation_or_404(org_id)
     archived = request.form.get("archived") == "1"
-    partners.set_archived(db.session, current_user, organisation, archived)
+    partners.set_archived(db.session, current_staff(), organisation, archived)
     flash(f"« {organisation.name} » {'archivé' if archived else 'rétabli'}.", "success")
     return redirect(url_for("partners.show", org_id=org_id), 303)
 
@@ -249,7 +248,7 @@ def edit_contact(org_id: int, contact_id: int):
 def delete_contact(org_id: int, contact_id: int):
     contact = _contact_or_404(org_id, contact_id)
     who = contact.name or contact.role
-    partners.delete_contact(db.session, current_user, contact)
+    partners.delete_contact(db.session, current_staff(), contact)
     if wants_fragment():
         # The people section comes back without the row, and says who was removed.
         return render_block(
@@ -274,7 +273,7 @@ def create_link(org_id: int):
         return _show(organisation, 422, link_form=form)
     try:
         _, token = partners.create_referral_link(
-            db.session, current_user, organisation, form.label.data or ""
+            db.session, current_staff(), organisation, form.label.data or ""
         )
     except partners.PartnerError as error:
         unit_of_work.discard()
@@ -290,7 +289,7 @@ def revoke_link(org_id: int, link_id: int):
     link = db.session.get(PartnerReferralLink, link_id)
     if link is None or link.organisation_id != org_id:
         abort(404)
-    partners.revoke_referral_link(db.session, current_user, link)
+    partners.revoke_referral_link(db.session, current_staff(), link)
     flash(f"Lien n° {link.id} révoqué : il n'ouvre plus le formulaire.", "success")
     return redirect(url_for("partners.show", org_id=org_id, _anchor="liens"), 303)
 
@@ -327,7 +326,7 @@ def import_upload():
         form.file.errors = [str(error)]
         return render_template("partners/import.html", form=form, plan=None), 422
     filename = (upload.filename or "")[:255]
-    plan, pending = partner_csv.stage_import(db.session, current_user, filename, text, _departement())
+    plan, pending = partner_csv.stage_import(db.session, current_staff(), filename, text, _departement())
     return render_template(
         "partners/import.html", form=form, plan=plan, pending=pending, filename=filename
     ), 200 if plan.valid else 422
@@ -337,9 +336,9 @@ def import_upload():
 @roles("admin")
 def import_confirm(import_id: int):
     pending = db.session.get(PartnerImport, import_id)
-    if pending is None or pending.created_by_id != current_user.id:
+    if pending is None or pending.created_by_id != current_staff().id:
         abort(404)
-    plan, applied = partner_csv.confirm_import(db.session, current_user, pending, _departement())
+    plan, applied = partner_csv.confirm_import(db.session, current_staff(), pending, _departement())
     if not applied:
         # The directory changed since the preview: nothing is applied, the new plan is shown.
         flash(

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user
 from sqlalchemy import func, select
 
 from dalia_site import clock
-from dalia_site.access import may_access, roles
+from dalia_site.access import current_staff, may_access, roles
 from dalia_site.domain import booking, patients
 from dalia_site.domain.text import contains_all_words
 from dalia_site.extensions import db
@@ -39,7 +38,9 @@ def index():
     response = render_page(
         "patients/index.html", "results", page=page, q=q, status=status, statuses=PatientStatus
     )
-    patients.record_list_view(db.session, current_user, [p.id for p in page.items], "recherche de patients")
+    patients.record_list_view(
+        db.session, current_staff(), [p.id for p in page.items], "recherche de patients"
+    )
     return response
 
 
@@ -67,7 +68,7 @@ def _show(patient: Patient, status: int = 200, slots: dict | None = None, **form
         dac=patients.territory_dac(db.session),
         status_form=forms.get("status_form") or _status_form(patient),
         dac_form=forms.get("dac_form") or DacHandoverForm(),
-        can_edit=may_access(current_user, "patients.edit"),
+        can_edit=may_access(current_staff(), "patients.edit"),
         may_book=booking.may_book(patient),
         upcoming=upcoming,
         past=past,
@@ -92,7 +93,7 @@ def _show(patient: Patient, status: int = 200, slots: dict | None = None, **form
             | (slots or {})
         ),
     )
-    patients.record_view(db.session, current_user, patient.id)
+    patients.record_view(db.session, current_staff(), patient.id)
     return page, status
 
 
@@ -108,13 +109,13 @@ def edit(patient_id: int):
     patient = _patient_or_404(patient_id)
     form = PatientForm(obj=patient)
     if request.method == "GET":
-        patients.record_view(db.session, current_user, patient.id, "formulaire de modification")
+        patients.record_view(db.session, current_staff(), patient.id, "formulaire de modification")
         return render_template("patients/form.html", form=form, patient=patient)
     ok, changed = submit(
         form,
         lambda: patients.update_identity(
             db.session,
-            current_user,
+            current_staff(),
             patient,
             form.identity(),
             form.informed_on.data,
@@ -123,7 +124,7 @@ def edit(patient_id: int):
         ),
     )
     if not ok:
-        patients.record_view(db.session, current_user, patient.id, "formulaire de modification")
+        patients.record_view(db.session, current_staff(), patient.id, "formulaire de modification")
         return render_template("patients/form.html", form=form, patient=patient), 422
     flash("Dossier mis à jour." if changed else "Aucune modification.", "success")
     return redirect(url_for("patients.show", patient_id=patient_id), 303)
@@ -134,7 +135,7 @@ def edit(patient_id: int):
 def set_status(patient_id: int):
     patient = _patient_or_404(patient_id)
     form = _status_form(patient)
-    ok, _ = submit(form, lambda: patients.set_status(db.session, current_user, patient, form.status.data))
+    ok, _ = submit(form, lambda: patients.set_status(db.session, current_staff(), patient, form.status.data))
     if not ok:
         return _show(_patient_or_404(patient_id), 422, status_form=form)
     flash(f"Statut : {patient.status_label}.", "success")
@@ -150,7 +151,7 @@ def dac_handover(patient_id: int):
         form,
         lambda: patients.record_dac_handover(
             db.session,
-            current_user,
+            current_staff(),
             patient,
             form.handover_on.data,
             form.patient_informed.data,

@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from dalia_site import clock
-from dalia_site.access import public, roles
+from dalia_site.access import current_staff, public, roles
 from dalia_site.domain import audit, eligibility, partners, patients, referrals
 from dalia_site.domain.text import FieldError
 from dalia_site.extensions import db
@@ -119,7 +118,7 @@ def create():
             form,
             lambda: referrals.receive(
                 db.session,
-                current_user,
+                current_staff(),
                 form.channel.data or "",
                 form.identity(),
                 form.referrer(),
@@ -200,7 +199,7 @@ def queue():
     if shown:
         audit.record(
             db.session,
-            current_user,
+            current_staff(),
             "referral.list_view",
             "referral",
             None,
@@ -262,18 +261,20 @@ def show(referral_id: int):
     response = _show(referral)
     audit.record(
         db.session,
-        current_user,
+        current_staff(),
         "referral.view",
         "referral",
         referral.id,
         f"Consultation de l'adressage {referral.reference}",
     )
     if referral.patient_id:
-        patients.record_view(db.session, current_user, referral.patient_id, f"adressage {referral.reference}")
+        patients.record_view(
+            db.session, current_staff(), referral.patient_id, f"adressage {referral.reference}"
+        )
     duplicates = referrals.find_duplicates(db.session, referral) if not referral.patient_id else []
     patients.record_list_view(
         db.session,
-        current_user,
+        current_staff(),
         [p.id for p in duplicates],
         f"doublons possibles de l'adressage {referral.reference}",
     )
@@ -292,7 +293,7 @@ def attach(referral_id: int):
         if patient is None:
             abort(400)
     try:
-        referrals.resolve_identity(db.session, current_user, referral, patient)
+        referrals.resolve_identity(db.session, current_staff(), referral, patient)
     except referrals.NotADuplicate as error:
         abort(400, description=str(error))
     except FieldError as error:
@@ -325,7 +326,7 @@ def decide(referral_id: int):
         form,
         lambda: referrals.decide(
             db.session,
-            current_user,
+            current_staff(),
             referral,
             decision,
             form.decline_reason.data,

@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import date, time, timedelta
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from dalia_site import clock, unit_of_work
-from dalia_site.access import public, roles
+from dalia_site.access import current_staff, public, roles
 from dalia_site.domain import planning, roster
 from dalia_site.domain.text import FieldError
 from dalia_site.extensions import db
@@ -127,7 +126,7 @@ def _member_form_page(member: TeamMember | None):
         return render_template("roster/member_form.html", form=form, member=member)
     account_id = parse_id(form.staff_user_id.data)
     ok, saved = submit(
-        form, lambda: roster.save_member(db.session, current_user, member, form.values(), account_id)
+        form, lambda: roster.save_member(db.session, current_staff(), member, form.values(), account_id)
     )
     if not ok:
         return render_template("roster/member_form.html", form=form, member=member), 422
@@ -153,7 +152,7 @@ def member_set_active(member_id: int):
     member = db.get_or_404(TeamMember, member_id)
     if request.form.get("active") not in ("0", "1"):
         abort(400)
-    roster.set_member_active(db.session, current_user, member, request.form["active"] == "1")
+    roster.set_member_active(db.session, current_staff(), member, request.form["active"] == "1")
     flash(f"{member.name} : {'réactivé·e' if member.active else 'retiré·e de l’équipe'}.", "success")
     return redirect(url_for("roster.team"), 303)
 
@@ -164,7 +163,7 @@ def member_set_active(member_id: int):
 def _member_in_reach(member_id: int) -> TeamMember:
     """The member whose sessions the user may manage: anyone for managers, oneself otherwise."""
     member = db.get_or_404(TeamMember, member_id)
-    if not roster.may_manage_sessions(current_user, member):
+    if not roster.may_manage_sessions(current_staff(), member):
         abort(403)
     return member
 
@@ -196,7 +195,7 @@ def _member_page(
         session_form=session_form or SessionForm(prefix="vacation"),
         pattern_form=pattern_form or PatternForm(prefix="modele"),
         exception_forms=exception_forms,
-        can_manage=current_user.role in MANAGERS,
+        can_manage=current_staff().role in MANAGERS,
         calendar_url=calendar_url,
         zone=site_zone(),
         today=today,
@@ -212,7 +211,7 @@ def member(member_id: int):
 @bp.route("/mes-vacations")
 @roles(*READERS)
 def my_sessions():
-    mine = db.session.scalar(select(TeamMember.id).where(TeamMember.staff_user_id == current_user.id))
+    mine = db.session.scalar(select(TeamMember.id).where(TeamMember.staff_user_id == current_staff().id))
     if mine is None:
         return render_template("roster/no_member.html"), 404
     return redirect(url_for("roster.member", member_id=mine))
@@ -234,7 +233,7 @@ def session_add(member_id: int):
         form,
         lambda: roster.add_session(
             db.session,
-            current_user,
+            current_staff(),
             member,
             form.day.data,
             start,
@@ -258,7 +257,7 @@ def session_withdraw(member_id: int, session_id: int):
     if shift is None or shift.member_id != member.id:
         abort(404)
     try:
-        roster.withdraw_session(db.session, current_user, shift, site_zone())
+        roster.withdraw_session(db.session, current_staff(), shift, site_zone())
     except FieldError as error:
         unit_of_work.discard()
         flash(str(error), "error")
@@ -278,7 +277,7 @@ def pattern_add(member_id: int):
         form,
         lambda: roster.add_pattern(
             db.session,
-            current_user,
+            current_staff(),
             member,
             weekday,
             start,
@@ -312,7 +311,7 @@ def pattern_exception(member_id: int, pattern_id: int):
         form,
         lambda: roster.add_exception(
             db.session,
-            current_user,
+            current_staff(),
             pattern,
             form.day.data,
             form.reason.data or "",
@@ -330,7 +329,7 @@ def pattern_exception(member_id: int, pattern_id: int):
 @roles(*MANAGERS)
 def pattern_end(member_id: int, pattern_id: int):
     member = db.get_or_404(TeamMember, member_id)
-    if roster.end_pattern(db.session, current_user, _pattern_of(member, pattern_id), _today()):
+    if roster.end_pattern(db.session, current_staff(), _pattern_of(member, pattern_id), _today()):
         flash("Vacation hebdomadaire arrêtée à partir d'aujourd'hui.", "success")
     else:
         flash("Cette vacation hebdomadaire est déjà terminée.", "info")
@@ -344,7 +343,7 @@ def pattern_end(member_id: int, pattern_id: int):
 @roles(*READERS)
 def calendar_link(member_id: int):
     member = _member_in_reach(member_id)
-    token = planning.new_calendar_token(db.session, current_user, member)
+    token = planning.new_calendar_token(db.session, current_staff(), member)
     # Shown once, in this response only.
     return _member_page(member, 201, calendar_url=public_url("roster.calendar_feed", token=token))
 
@@ -353,7 +352,7 @@ def calendar_link(member_id: int):
 @roles(*READERS)
 def calendar_revoke(member_id: int):
     member = _member_in_reach(member_id)
-    planning.revoke_calendar_token(db.session, current_user, member)
+    planning.revoke_calendar_token(db.session, current_staff(), member)
     flash("Lien d'agenda révoqué : il ne fonctionne plus.", "success")
     return redirect(url_for("roster.member", member_id=member_id), 303)
 
