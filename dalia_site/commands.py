@@ -242,6 +242,29 @@ def restore(slug, file, instances_dir):
     click.echo(f"Site {slug} restauré depuis {file} (données précédentes : {safety.name})")
 
 
+@cli.command("move-to-postgresql")
+@click.argument("slug")
+@click.argument("url")
+@instances_option
+def move_to_postgresql(slug, url, instances_dir):
+    """Déplace un site SQLite vers une base PostgreSQL vide, données vérifiées (site arrêté)."""
+    from dalia_site.provisioning.move import MoveError
+    from dalia_site.provisioning.move import move_to_postgresql as move
+
+    try:
+        moved = move(
+            _site_dir(instances_dir, slug), url, progress=lambda step: click.echo(f"  … {step}", err=True)
+        )
+    except (MoveError, SiteConfigError) as error:
+        _fail(str(error))
+    click.echo(
+        f"Site {slug} déplacé vers {moved.url} : {len(moved.tables)} tables, {moved.rows} lignes "
+        "vérifiées (nombre et somme de contrôle par table)"
+    )
+    click.echo(f"Base SQLite conservée : {moved.sqlite_backup}")
+    click.echo(f"Redémarrez le site : systemctl restart dalia@{slug}")
+
+
 def _each_site(slug: str | None, all_sites: bool, instances_dir: Path | None, work) -> None:
     """Run `work(site)` -> (report line, failures) on each open site (database.SiteDatabase), one or
     all; one failing site does not stop the others; non-zero exit if any failed."""

@@ -32,4 +32,13 @@ loglevel = "info"
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 logger_class = "dalia_site.gunicorn_logging.MaskingLogger"
 forwarded_allow_ips = os.environ.get("DALIA_FORWARDED_ALLOW_IPS", "127.0.0.1")
+# "gunicorn: worker [dalia-aveyron]" in ps and top (setproctitle, a dependency of the kit): the
+# sites of a server told apart.
 proc_name = "dalia-" + os.path.basename(os.environ.get("DALIA_SITE", "site").rstrip("/"))
+# gunicorn's control socket (gunicornc, gunicorn >= 25.1) defaults to $HOME/.gunicorn/gunicorn.ctl:
+# one file for every site of the user, deleted by the first that stops. Each site has its own
+# (the unit sets DALIA_CONTROL_SOCKET=/run/dalia/<slug>/gunicorn.ctl), or none at all.
+if os.environ.get("DALIA_CONTROL_SOCKET"):
+    control_socket = os.environ["DALIA_CONTROL_SOCKET"]
+else:
+    control_socket_disable = True

@@ -11,7 +11,8 @@ from dalia_site.kit import bin_dir, deploy_folder
 DEPLOY_TEMPLATES = deploy_folder()
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 RENDERED = {
-    "nginx-site.conf.j2": "nginx.conf",
+    "nginx-http.conf.j2": "nginx-http.conf",
+    "nginx-https.conf.j2": "nginx-https.conf",
     "dalia@.service.j2": "dalia@.service",
     "dalia-backup@.service.j2": "dalia-backup@.service",
     "dalia-backup@.timer.j2": "dalia-backup@.timer",
