@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import partial
 from statistics import median
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, func, select
@@ -60,7 +62,7 @@ class Period:
     first: date
     last: date
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not (EARLIEST <= self.first and self.last <= LATEST):
             raise PeriodError(f"Dates entre {EARLIEST:%d/%m/%Y} et {LATEST:%d/%m/%Y} seulement.")
         if self.first > self.last:
@@ -255,7 +257,7 @@ def compute(session: DbSession, period: Period, zone: ZoneInfo) -> Activity:
     return result
 
 
-def _union_hours(spans) -> float:
+def _union_hours(spans: Iterable[tuple[datetime, datetime]]) -> float:
     total, cursor = timedelta(), None
     for start, end in sorted(spans):
         if cursor is None or start > cursor:
@@ -312,7 +314,7 @@ def _rounded(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def as_dict(activity: Activity, site: str = "") -> dict:
+def as_dict(activity: Activity, site: str = "") -> dict[str, Any]:
     """The figures as plain values (the JSON export and `dalia report --format json`)."""
     return {
         "site": site,
@@ -351,7 +353,7 @@ def as_csv(activity: Activity, site: str = "") -> str:
         ["Indicateur", "Valeur"],
         ["Centre", site],
         ["Période", activity.period.label],
-        *map(list, summary(activity, group=False)),
+        *(list[object]([label, value]) for label, value in summary(activity, group=False)),
         [],
         ["Mois", *(k.label for k in AppointmentKind), "Total"],
     ]

@@ -6,9 +6,12 @@ human and is recorded with the referral.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from dalia_site.domain.text import fold
+from dalia_site.models import Patient, Referral
 
 MET, NOT_MET, UNKNOWN = "met", "not_met", "unknown"
 
@@ -48,7 +51,7 @@ def has_no_gp(gp_status: str, gp_name: str) -> Criterion:
     return Criterion(title, NOT_MET, f"médecin traitant : {gp_name or 'oui'}")
 
 
-def checklist(identity, territory: dict) -> list[Criterion]:
+def checklist(identity: Patient | Referral, territory: Mapping[str, Any]) -> list[Criterion]:
     """The three criteria for a referral or a patient (anything with the identity fields)."""
     return [
         lives_in_territory(

@@ -14,10 +14,10 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jinja2
-from sqlalchemy import or_, select, update
+from sqlalchemy import CursorResult, or_, select, update
 
 from dalia_site.database import DbSession
 from dalia_site.models import OutboundEmail
@@ -52,15 +52,19 @@ CLAIM_TIMEOUT = timedelta(minutes=10)  # a sender that died releases its emails 
 
 
 def _claim(session: DbSession, email_id: int, now: datetime) -> bool:
-    claimed = session.execute(
-        update(OutboundEmail)
-        .where(
-            OutboundEmail.id == email_id,
-            OutboundEmail.sent_at.is_(None),
-            or_(OutboundEmail.claimed_at.is_(None), OutboundEmail.claimed_at < now - CLAIM_TIMEOUT),
-        )
-        .values(claimed_at=now)
-        .execution_options(synchronize_session=False)
+    # An UPDATE gives a CursorResult (rowcount); scoped_session.execute is typed as any Result.
+    claimed = cast(
+        "CursorResult[Any]",
+        session.execute(
+            update(OutboundEmail)
+            .where(
+                OutboundEmail.id == email_id,
+                OutboundEmail.sent_at.is_(None),
+                or_(OutboundEmail.claimed_at.is_(None), OutboundEmail.claimed_at < now - CLAIM_TIMEOUT),
+            )
+            .values(claimed_at=now)
+            .execution_options(synchronize_session=False)
+        ),
     )
     session.commit()
     return claimed.rowcount == 1
@@ -122,6 +126,8 @@ def send_pending(
             if not _claim(session, email_id, now()):
                 continue  # another sender has it
             email = session.get(OutboundEmail, email_id)
+            if email is None:
+                continue  # claimed rows are never deleted; nothing to send if it were
             if email.appointment_id is not None and not _still_due(session, email.appointment_id, now()):
                 email.attempts = MAX_ATTEMPTS  # a reminder of a cancelled or past appointment
                 email.last_error = "rendez-vous annulé, déplacé ou passé : rappel abandonné"

@@ -94,8 +94,10 @@ class LineError:
 
 @dataclass
 class ImportPlan:
-    creates: list[tuple[int, dict, bool]] = field(default_factory=list)  # line, values, archived
-    updates: list[tuple[int, int, dict, bool]] = field(default_factory=list)  # line, id, values, archived
+    creates: list[tuple[int, dict[str, object], bool]] = field(default_factory=list)  # line, values, archived
+    updates: list[tuple[int, int, dict[str, object], bool]] = field(
+        default_factory=list
+    )  # line, id, values, archived
     errors: list[LineError] = field(default_factory=list)
     # Accepted but worth a look before confirming (e.g. a postcode outside the département).
     warnings: list[LineError] = field(default_factory=list)
@@ -202,9 +204,11 @@ def plan_import(session: DbSession, text: str, departement: str = "") -> ImportP
         raw_id = cells["id"]
         numeric = re.fullmatch(r"[0-9]{1,9}", raw_id) is not None
         known = existing.get(int(raw_id)) if numeric else None
+        postcode = cleaned["postcode"]
         if (
             departement
-            and postcode_outside(cleaned["postcode"], departement)
+            and isinstance(postcode, str)
+            and postcode_outside(postcode, departement)
             and (known is None or known.postcode != cleaned["postcode"])
         ):
             plan.warnings.append(
@@ -248,7 +252,7 @@ def digest(plan: ImportPlan) -> str:
 
 
 def stage_import(
-    session: DbSession, actor: StaffUser | None, filename: str, text: str, departement: str
+    session: DbSession, actor: StaffUser, filename: str, text: str, departement: str
 ) -> tuple[ImportPlan, PartnerImport | None]:
     """Plan an upload; a valid one waits (in the database) for the admin's confirmation."""
     plan = plan_import(session, text, departement)

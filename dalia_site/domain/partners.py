@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
@@ -118,18 +119,19 @@ def normalise_finess(raw: str) -> str:
 
 def clean_organisation(values: Mapping[str, object]) -> dict[str, object]:
     """Validated and normalised organisation fields, or PartnerError naming the first bad one."""
-    cleaned: dict[str, object] = _clean_common(values, ORGANISATION_FIELDS)
-    if not cleaned["name"]:
+    text = _clean_common(values, ORGANISATION_FIELDS)
+    if not text["name"]:
         raise PartnerError("name", "Le nom est obligatoire.")
-    if not PartnerCategory.has(cleaned["category"]):
-        raise PartnerError("category", f"Catégorie inconnue : {cleaned['category']!r}.")
-    cleaned["category"] = PartnerCategory(cleaned["category"])
+    if not PartnerCategory.has(text["category"]):
+        raise PartnerError("category", f"Catégorie inconnue : {text['category']!r}.")
+    cleaned: dict[str, object] = dict(text)
+    cleaned["category"] = PartnerCategory(text["category"])
     try:
-        cleaned["postcode"] = normalise_postcode(cleaned["postcode"])
+        cleaned["postcode"] = normalise_postcode(text["postcode"])
     except InvalidValue as error:
         raise PartnerError("postcode", str(error)) from error
-    cleaned["finess"] = normalise_finess(cleaned["finess"]) or None
-    website = cleaned["website"]
+    cleaned["finess"] = normalise_finess(text["finess"]) or None
+    website = text["website"]
     if website and not re.match(r"^(https?://)?[\w.-]+\.[a-z]{2,}(/\S*)?$", website, re.I):
         raise PartnerError("website", "Adresse de site web invalide (ex. www.cpts-exemple.fr).")
     return cleaned
@@ -217,6 +219,7 @@ def postcode_outside(postcode: str, departement: str) -> bool:
 
 
 def _refresh_search_text(session: DbSession, organisation: PartnerOrganisation) -> None:
+    contacts: Sequence[PartnerContact]
     if "contacts" not in sa_inspect(organisation).unloaded:
         contacts = organisation.contacts  # already loaded with the organisation: no query
     else:
@@ -233,7 +236,9 @@ def _refresh_search_text(session: DbSession, organisation: PartnerOrganisation) 
 def _labelled(values: Mapping[str, object]) -> dict[str, object]:
     return {
         FIELD_LABELS.get(k, k): (
-            PartnerCategory(v).label if k == "category" and PartnerCategory.has(v) else v
+            PartnerCategory(v).label
+            if k == "category" and isinstance(v, str) and PartnerCategory.has(v)
+            else v
         )
         for k, v in values.items()
     }
@@ -344,7 +349,7 @@ def delete_contact(session: DbSession, actor: StaffUser | None, contact: Partner
     )
 
 
-def search_filter(query: str):
+def search_filter(query: str) -> list[Any]:
     """Conditions matching every word of `query` in the folded search text (accents and case
     ignored), for name, commune, postcode, category and people's names and roles."""
     return contains_all_words(PartnerOrganisation.search_text, query)

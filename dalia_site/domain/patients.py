@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -43,7 +43,9 @@ def record_view(session: DbSession, actor: StaffUser | None, patient_id: int, wh
     audit.record(session, actor, "patient.view", "patient", patient_id, f"Consultation : {what}")
 
 
-def record_list_view(session: DbSession, actor: StaffUser | None, patient_ids, what: str) -> None:
+def record_list_view(
+    session: DbSession, actor: StaffUser | None, patient_ids: Iterable[int], what: str
+) -> None:
     """A list that shows identities (search results, agenda, queue) is traced too: one event
     naming the patients' numbers, never their names."""
     ids = sorted(set(patient_ids))

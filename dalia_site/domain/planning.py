@@ -29,7 +29,7 @@ class HalfDay:
     ends_at: datetime
     open: bool
     members: list[TeamMember] = field(default_factory=list)
-    alerts: list = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
 
     @property
     def has_doctor(self) -> bool:
@@ -60,7 +60,7 @@ class Alert(str):
 
     code: str
 
-    def __new__(cls, code: str, text: str):
+    def __new__(cls, code: str, text: str) -> Alert:
         alert = super().__new__(cls, text)
         alert.code = code
         return alert
@@ -89,8 +89,11 @@ def half_days(
     session: DbSession, first: date, last: date, hours: Mapping[str, object], zone: ZoneInfo
 ) -> list[HalfDay]:
     """Every half-day of [first, last] with who is on duty and its alerts (four queries)."""
-    open_days = {WEEKDAYS.index(d) for d in hours["open_days"]}
-    windows = (("matin", *hours_range(hours["morning"])), ("après-midi", *hours_range(hours["afternoon"])))
+    names, morning, afternoon = hours["open_days"], hours["morning"], hours["afternoon"]
+    if not (isinstance(names, list) and isinstance(morning, str) and isinstance(afternoon, str)):
+        raise TypeError("hours: the [hours] section of site.toml, as read_site_toml checks it")
+    open_days = {WEEKDAYS.index(d) for d in names}
+    windows = (("matin", *hours_range(morning)), ("après-midi", *hours_range(afternoon)))
     found = occurrences(session, first, last, zone)
     members = {
         m.id: m
@@ -202,4 +205,5 @@ def calendar(
         event.add("summary", f"Rendez-vous : {appointment.kind_label.lower()}")
         cal.add_component(event)
     cal.add_missing_timezones()
-    return cal.to_ical()
+    ical: bytes = cal.to_ical()
+    return ical

@@ -23,4 +23,4 @@ def allow(session: DbSession, key: str, limit: int, window: timedelta, now: date
         .select_from(RateLimitHit)
         .where(RateLimitHit.key == key[:100], RateLimitHit.at > now - window)
     )
-    return recent <= limit
+    return (recent or 0) <= limit

@@ -23,7 +23,7 @@ from dalia_site.domain.text import (
     normalise_phone,
     normalise_postcode,
 )
-from dalia_site.models import PartnerOrganisation, Patient, Referral, StaffUser
+from dalia_site.models import PartnerOrganisation, PartnerReferralLink, Patient, Referral, StaffUser
 from dalia_site.models.vocabulary import (
     DECISIONS,
     Ald,
@@ -157,7 +157,7 @@ def _reachable(phone: str | None, email: str | None) -> None:
 
 
 def clean_referrer(values: Mapping[str, object], required: bool) -> dict[str, str]:
-    cleaned = {}
+    cleaned: dict[str, str | None] = {}
     with Collector() as check:
         cleaned["referrer_name"] = check(
             "referrer_name",
@@ -175,7 +175,8 @@ def clean_referrer(values: Mapping[str, object], required: bool) -> dict[str, st
         )
         if required and not check.errors.keys() & {"referrer_phone", "referrer_email"}:
             check("referrer_phone", _reachable, cleaned["referrer_phone"], cleaned["referrer_email"])
-    return cleaned
+    # The collector raised if a check failed: no value is None here.
+    return {field: value or "" for field, value in cleaned.items()}
 
 
 def name_key(name: str) -> str:
@@ -183,7 +184,7 @@ def name_key(name: str) -> str:
     return fold(name).replace(" ", "")
 
 
-def same_person(a, b) -> bool:
+def same_person(a: Patient | Referral, b: Patient | Referral) -> bool:
     """Same birth date, a last (or birth) name in common, same first first-name; accents, case,
     hyphens and spaces ignored."""
     if a.birth_date != b.birth_date:
@@ -195,7 +196,7 @@ def same_person(a, b) -> bool:
     return bool(names_a & names_b) and first_a == first_b
 
 
-def find_duplicates(session: DbSession, identity) -> list[Patient]:
+def find_duplicates(session: DbSession, identity: Patient | Referral) -> list[Patient]:
     """Existing patients who are probably this person (one query: same birth date)."""
     candidates = session.scalars(
         select(Patient).where(Patient.birth_date == identity.birth_date).order_by(Patient.id)
@@ -253,8 +254,8 @@ def receive(
     identity: Mapping[str, object],
     referrer: Mapping[str, object],
     reason: str,
-    source=None,
-    link=None,
+    source: PartnerOrganisation | None = None,
+    link: PartnerReferralLink | None = None,
     site_name: str = "DALIA",
     today: date | None = None,
 ) -> Referral:
@@ -264,13 +265,16 @@ def receive(
     with Collector() as check:
         cleaned = check("identity", clean_identity, identity, today or clock.now().date())
         who = check("referrer", clean_referrer, referrer, channel != Channel.DIRECT)
-        reason = check(
+        checked_reason = check(
             "reason",
             _text,
             {"reason": reason},
             "reason",
             "Le motif est obligatoire." if channel != Channel.DIRECT else None,
         )
+    # The collector raised if a check failed: every value is set.
+    assert cleaned is not None and who is not None and checked_reason is not None
+    reason = checked_reason
     referral = Referral(
         channel=channel,
         source_id=source.id if source else None,
@@ -284,7 +288,10 @@ def receive(
     session.add(referral)
     session.flush()
     referral.reference = reference_for(referral)
-    origin = f"lien n° {link.id} de {source.name}" if link else (source.name if source else "accès direct")
+    if link is not None and source is not None:
+        origin = f"lien n° {link.id} de {source.name}"
+    else:
+        origin = source.name if source else "accès direct"
     audit.record(
         session,
         actor,
@@ -366,7 +373,7 @@ def resolve_identity(
     return patient
 
 
-def patient_search_text(patient) -> str:
+def patient_search_text(patient: Patient) -> str:
     birth = patient.birth_date
     return fold(
         f"{patient.last_name} {patient.first_names} {patient.birth_name} {birth:%d/%m/%Y} {birth:%Y-%m-%d}"
@@ -399,7 +406,7 @@ def decide(
     decision: str,
     decline_reason: str = "",
     orientation: str | None = None,
-    orientation_partner=None,
+    orientation_partner: PartnerOrganisation | None = None,
     orientation_detail: str = "",
     site_name: str = "DALIA",
 ) -> Patient:
@@ -412,7 +419,7 @@ def decide(
         raise FieldError("decision", f"Cet adressage est déjà « {referral.status_label} ».")
     if decision == ReferralStatus.DECLINED:
         with Collector() as check:
-            decline_reason = check(
+            checked_decline_reason = check(
                 "decline_reason",
                 _text,
                 {"decline_reason": decline_reason},
@@ -429,13 +436,15 @@ def decide(
             )
             if orientation == Orientation.PARTNER and orientation_partner is None:
                 check.errors.setdefault("orientation_partner", "Choisissez le partenaire de l'annuaire.")
-            orientation_detail = check(
+            checked_detail = check(
                 "orientation_detail",
                 _text,
                 {"orientation_detail": orientation_detail},
                 "orientation_detail",
                 "Précisez l'orientation." if orientation == Orientation.OTHER else None,
             )
+        # The collector raised if a check failed: both texts are set.
+        decline_reason, orientation_detail = checked_decline_reason or "", checked_detail or ""
     else:
         decline_reason, orientation, orientation_partner, orientation_detail = "", None, None, ""
     patient = session.get(Patient, referral.patient_id) if referral.patient_id else None
@@ -479,7 +488,9 @@ def decide(
     return patient
 
 
-def _queue_decision_email(session: DbSession, referral: Referral, partner, site_name: str) -> None:
+def _queue_decision_email(
+    session: DbSession, referral: Referral, partner: PartnerOrganisation | None, site_name: str
+) -> None:
     mail.queue(
         session,
         referral.referrer_email,

@@ -18,6 +18,7 @@ from dalia_site.database import DbSession
 from dalia_site.domain import audit
 from dalia_site.domain.text import Collector, FieldError, choice, normalise_email, normalise_phone
 from dalia_site.models import (
+    Appointment,
     PatternException,
     RosterSession,
     StaffUser,
@@ -363,14 +364,14 @@ def add_session(
     return roster_session
 
 
-def booked_appointments(session: DbSession, roster_session: RosterSession) -> list:
+def booked_appointments(session: DbSession, roster_session: RosterSession) -> list[Appointment]:
     """Booked appointments that a withdrawal of this session would strand."""
     from dalia_site.domain.booking import booked_in  # booking builds on the roster
 
     return booked_in(session, roster_session.member_id, roster_session.starts_at, roster_session.ends_at)
 
 
-def lock_members(session: DbSession, member_ids) -> None:
+def lock_members(session: DbSession, member_ids: Iterable[int]) -> None:
     """Hold these members' rows until commit (a row lock on PostgreSQL, the write lock on
     SQLite): bookings and withdrawals touching the same clinician run one after the other."""
     session.execute(
@@ -425,7 +426,7 @@ def add_pattern(
 ) -> WeeklyPattern:
     """'Every Tuesday morning' for a member of the stable team; refused if it overlaps anything
     the member already has within a year."""
-    if weekday not in range(7):
+    if weekday is None or weekday not in range(7):
         raise FieldError("weekday", "Choisissez le jour de la semaine.")
     if start is None or end is None or start >= end:
         raise FieldError("start", "Indiquez une heure de début suivie d'une heure de fin.")
