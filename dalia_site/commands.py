@@ -19,6 +19,7 @@ from dalia_site.database import open_site
 from dalia_site.models.types import utcnow
 from dalia_site.models.vocabulary import Role
 from dalia_site.provisioning import maintenance
+from dalia_site.provisioning.crypto import BackupCryptoError
 from dalia_site.provisioning.site import (
     ProvisioningError,
     create_site,
@@ -220,7 +221,7 @@ def backup(slug, out, keep, instances_dir):
     folder = _site_dir(instances_dir, slug)
     try:
         path = maintenance.backup_site(folder, out)
-    except (maintenance.MaintenanceError, SiteConfigError) as error:
+    except (maintenance.MaintenanceError, BackupCryptoError, SiteConfigError) as error:
         _fail(str(error))
     click.echo(f"Sauvegarde : {path}")
     if keep:
@@ -232,12 +233,17 @@ def backup(slug, out, keep, instances_dir):
 @cli.command()
 @click.argument("slug")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--identity",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Clé privée age (age-keygen) d'une sauvegarde chiffrée.",
+)
 @instances_option
-def restore(slug, file, instances_dir):
+def restore(slug, file, identity, instances_dir):
     """Remplace les données du site par une sauvegarde de ce même site."""
     try:
-        safety = maintenance.restore_site(_site_dir(instances_dir, slug), file)
-    except (maintenance.MaintenanceError, SiteConfigError) as error:
+        safety = maintenance.restore_site(_site_dir(instances_dir, slug), file, identity)
+    except (maintenance.MaintenanceError, BackupCryptoError, SiteConfigError) as error:
         _fail(str(error))
     click.echo(f"Site {slug} restauré depuis {file} (données précédentes : {safety.name})")
 

@@ -72,6 +72,7 @@ SCHEMA = (
         "d'analyses et comptes rendus, carnet de santé.",
     ),
     Key("database", "url", str, ""),
+    Key("backup", "age_recipient", str, ""),
     Key("mail", "host", str, ""),
     Key("mail", "port", int, 25),
     Key("mail", "from_address", str, ""),
@@ -81,6 +82,9 @@ SCHEMA = (
     Key("security", "https", bool, False),
     Key("security", "proxy_hops", int, 0),
 )
+
+
+AGE_RECIPIENT_RE = re.compile(r"age1[02-9ac-hj-np-z]{58}")
 
 
 def check_value(key: Key, value: object, where: str) -> None:
@@ -122,6 +126,8 @@ def _check_text(key: Key, value: str, fail: Callable[[str], NoReturn]) -> None:
             fail(f"n'est pas un fuseau horaire connu : {value!r}")
     if key.section == "database" and value and not value.startswith(("postgresql", "sqlite")):
         fail("doit commencer par postgresql+psycopg:// ou sqlite:///")
+    if key.name == "age_recipient" and value and not AGE_RECIPIENT_RE.fullmatch(value):
+        fail("doit être une clé publique age (« age1… », donnée par age-keygen -y) ou vide")
 
 
 def _check_number(key: Key, value: int, fail: Callable[[str], NoReturn]) -> None:

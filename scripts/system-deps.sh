@@ -10,6 +10,7 @@ command -v pg_dump >/dev/null 2>&1 || packages+=(postgresql-client)
 [ -x /usr/sbin/nginx ] || packages+=(nginx)
 command -v systemd-analyze >/dev/null 2>&1 || packages+=(systemd)
 command -v openssl >/dev/null 2>&1 || packages+=(openssl)
+command -v age >/dev/null 2>&1 || packages+=(age)
 if [ "${1:-}" = "bench" ]; then
   command -v wrk >/dev/null 2>&1 || packages+=(wrk)
 fi

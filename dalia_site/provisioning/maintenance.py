@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from dalia_site import database
 from dalia_site.config import SITE_FILE, SiteConfigError
 from dalia_site.database import SiteDatabase, head_revision, open_site
+from dalia_site.provisioning import crypto
 from dalia_site.models.types import utcnow
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -167,13 +168,23 @@ def backup_site(folder: Path, out: Path | None = None) -> Path:
         slug = site.site["slug"]
         sqlite = site.is_sqlite
         target = out or folder / "backups" / f"{slug}-{_stamp(site)}.{'sqlite3' if sqlite else 'pgdump'}"
+        # With a public key in site.toml, encrypted before a byte is written (crypto.py).
+        recipient = site.settings["backup"]["age_recipient"]
+        if recipient and not str(target).endswith(crypto.SUFFIX):
+            target = Path(f"{target}{crypto.SUFFIX}")
         target = Path(target).resolve()
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.partial")
         # Created 0600 before a byte is written: a backup holds health data.
         os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
         try:
-            if sqlite:
+            if recipient and sqlite:
+                crypto.encrypt_sqlite(Path(site.engine.url.database or ""), recipient, partial)
+            elif recipient:
+                url, env = _libpq(site.engine.url)
+                command = ["pg_dump", "--format=custom", "--no-owner", url]
+                crypto.encrypt_pg_dump(command, env, recipient, partial)
+            elif sqlite:
                 _sqlite_copy(Path(site.engine.url.database), partial)
             else:
                 url, env = _libpq(site.engine.url)
@@ -229,13 +240,19 @@ def _backup_identity(backup: Path) -> tuple[str, str] | None:
     raise MaintenanceError(f"{backup} : ni une sauvegarde SQLite ni un export pg_dump")
 
 
-def restore_site(folder: Path, backup: Path) -> Path:
-    """Replace the site's data by a backup of the same site; the current data is saved first."""
-    from dalia_site.models import SiteIdentity
-
+def restore_site(folder: Path, backup: Path, identity: Path | None = None) -> Path:
+    """Replace the site's data by a backup of the same site, decrypted first with the private key
+    file `identity` if it is encrypted; the current data is saved first."""
     backup = Path(backup).resolve()
     if not backup.is_file():
         raise MaintenanceError(f"{backup} : fichier introuvable")
+    with crypto.decrypted(backup, identity, folder) as plain:
+        return _restore_plain(folder, plain)
+
+
+def _restore_plain(folder: Path, backup: Path) -> Path:
+    from dalia_site.models import SiteIdentity
+
     identity = _backup_identity(backup)
     if identity is None:
         raise MaintenanceError(f"{backup} : sauvegarde sans identité de site, restauration refusée")
