@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from dalia_site import clock
 from dalia_site.config import SiteConfigError
 from dalia_site.database import open_site
-from dalia_site.models.types import utcnow
 from dalia_site.models.vocabulary import Role
 from dalia_site.provisioning import maintenance
 from dalia_site.provisioning.crypto import BackupCryptoError
@@ -309,7 +309,7 @@ def send_mail(slug, all_sites, instances_dir):
     def work(site):
         if not site.mail["host"]:
             return "pas de serveur SMTP dans site.toml [mail]", 0
-        sent, failed = send_pending(site.session, site.mail, site.site["name"], utcnow, limit=1000)
+        sent, failed = send_pending(site.session, site.mail, site.site["name"], clock.now, limit=1000)
         return f"{sent} envoyé(s), {failed} en échec (réessayés au prochain passage)", failed
 
     _each_site(slug, all_sites, instances_dir, work)
@@ -327,11 +327,9 @@ def send_reminders(slug, all_sites, instances_dir):
     def work(site):
         zone = ZoneInfo(site.site["timezone"])
         name = site.site["name"]
-        queued = queue_reminders(
-            site.session, name, site.settings["visits"], zone, utcnow().astimezone(zone).date()
-        )
+        queued = queue_reminders(site.session, name, site.settings["visits"], zone, clock.today(zone))
         site.session.commit()  # queued and marked together: never twice
-        sent, failed = send_pending(site.session, site.mail, name, utcnow, limit=1000)
+        sent, failed = send_pending(site.session, site.mail, name, clock.now, limit=1000)
         return (
             f"{queued} rappel(s) préparé(s), {sent} e-mail(s) envoyé(s), {failed} en échec "
             "(réessayés au prochain passage)"
@@ -381,7 +379,7 @@ def report(slug, all_sites, first, last, fmt, instances_dir):
 
     def figures(site):
         zone = ZoneInfo(site.site["timezone"])
-        end = last.date() if last else utcnow().astimezone(zone).date()
+        end = last.date() if last else clock.today(zone)
         try:
             period = activity.Period(first.date() if first else activity.Period.year_to(end).first, end)
         except activity.PeriodError as error:
@@ -496,9 +494,7 @@ def demo(instances_dir, no_serve, port):
                 user = accounts.create_staff(session, None, email, name, role, passwords[role])
                 user.must_change_password = False
             session.flush()
-            plan = demo_data.plan_year(
-                utcnow().astimezone(zone).date(), zone, settings["hours"], settings["visits"]
-            )
+            plan = demo_data.plan_year(clock.today(zone), zone, settings["hours"], settings["visits"])
             gc.disable()  # a year of objects in one session: the collector would rescan them
             try:
                 with click.progressbar(

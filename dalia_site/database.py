@@ -112,15 +112,15 @@ def open_site(folder: Path, *, new: bool = False) -> Iterator[SiteDatabase]:
     from dalia_site.config import SiteConfigError, flask_config
 
     config = flask_config(folder)
-    url = make_url(config["SQLALCHEMY_DATABASE_URI"])
-    if not new and url.get_backend_name() == "sqlite" and not Path(url.database).is_file():
+    url = make_url(str(config["SQLALCHEMY_DATABASE_URI"]))
+    if not new and url.get_backend_name() == "sqlite" and not Path(str(url.database)).is_file():
         raise SiteConfigError(
             f"{url.database} : base de données introuvable (restaurez une sauvegarde avec `dalia restore`)"
         )
     engine = engine_for(config)
     session = Session(engine)
     try:
-        yield SiteDatabase(Path(config["SITE_DIR"]), config, engine, session)
+        yield SiteDatabase(Path(str(config["SITE_DIR"])), config, engine, session)
     finally:
         session.close()
         engine.dispose()
@@ -161,4 +161,7 @@ def current_revision(engine: Engine) -> str | None:
 def head_revision() -> str:
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    if head is None:
+        raise RuntimeError(f"{MIGRATIONS_DIR} : aucune migration")
+    return head

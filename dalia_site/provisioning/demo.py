@@ -27,12 +27,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dalia_site.clock import clock_at
 from dalia_site.domain import booking, partners, patients, referrals, roster
 from dalia_site.domain.activity import Period
 from dalia_site.domain.planning import hours_range
 from dalia_site.domain.text import fold
 from dalia_site.models import PartnerOrganisation, StaffUser
-from dalia_site.models.types import clock_at
 
 SEED = 2023
 # The one-year review of seed 001.

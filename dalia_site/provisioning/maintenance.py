@@ -13,18 +13,17 @@ import sqlite3
 import subprocess
 import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from dalia_site import database
+from dalia_site import clock, database
 from dalia_site.config import SITE_FILE, SiteConfigError
 from dalia_site.database import SiteDatabase, head_revision, open_site
 from dalia_site.provisioning import crypto
-from dalia_site.models.types import utcnow
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PGDUMP_MAGIC = b"PGDMP"
@@ -46,7 +45,7 @@ def site_folders(instances_dir: Path) -> list[Path]:
 
 def _stamp(site: SiteDatabase) -> str:
     """A backup's date in its name: the real clock, in the site's timezone (not the server's)."""
-    return f"{utcnow().astimezone(ZoneInfo(site.site['timezone'])):%Y%m%d-%H%M%S}"
+    return f"{clock.now().astimezone(ZoneInfo(site.site['timezone'])):%Y%m%d-%H%M%S}"
 
 
 def last_backup(folder: Path) -> Path | None:
@@ -66,7 +65,7 @@ class SiteSummary:
 def summarise(folder: Path) -> SiteSummary:
     """One line of `dalia sites`; a broken site is listed with its error rather than hidden."""
     backup = last_backup(folder)
-    zone = UTC
+    zone: tzinfo = UTC
     try:
         with open_site(folder) as site:
             zone = ZoneInfo(site.site["timezone"])
@@ -92,7 +91,7 @@ def summarise(folder: Path) -> SiteSummary:
     return SiteSummary(folder.name, name, schema, patients, _backup_text(backup, zone))
 
 
-def _backup_text(backup: Path | None, zone) -> str:
+def _backup_text(backup: Path | None, zone: tzinfo) -> str:
     """When the last backup was written, in the site's timezone (UTC if its config is unreadable)."""
     if backup is None:
         return "jamais"
@@ -185,7 +184,7 @@ def backup_site(folder: Path, out: Path | None = None) -> Path:
                 command = ["pg_dump", "--format=custom", "--no-owner", url]
                 crypto.encrypt_pg_dump(command, env, recipient, partial)
             elif sqlite:
-                _sqlite_copy(Path(site.engine.url.database), partial)
+                _sqlite_copy(Path(str(site.engine.url.database)), partial)
             else:
                 url, env = _libpq(site.engine.url)
                 _run(
@@ -269,7 +268,7 @@ def _restore_plain(folder: Path, backup: Path) -> Path:
                 "restauration refusée"
             )
         sqlite = site.is_sqlite
-        database_file = site.engine.url.database if sqlite else None
+        database_file = str(site.engine.url.database) if sqlite else None
         url = site.engine.url
         stamp = _stamp(site)
     safety = backup_site(
@@ -282,7 +281,7 @@ def _restore_plain(folder: Path, backup: Path) -> Path:
         with tempfile.TemporaryDirectory() as scratch:
             copy = Path(scratch) / "restore.sqlite3"
             shutil.copyfile(backup, copy)
-            _sqlite_copy(copy, Path(database_file))
+            _sqlite_copy(copy, Path(str(database_file)))
     else:
         libpq_url, env = _libpq(url)
         _run(

@@ -18,9 +18,8 @@ from zoneinfo import ZoneInfo
 import jinja2
 from sqlalchemy import inspect, text
 
-from dalia_site import database
+from dalia_site import clock, database
 from dalia_site.config import SECRET_FILE, SITE_FILE, SLUG_RE, SiteConfigError
-from dalia_site.models.types import utcnow
 from dalia_site.provisioning.deploy import render_deploy
 from dalia_site.provisioning.templates import load_template
 
@@ -71,7 +70,7 @@ def write_site_files(folder: Path, template, slug: str, domain: str, database_ur
         site=site,
         territory=template.territory,
         template=template.slug,
-        created=f"{utcnow().astimezone(ZoneInfo(site['timezone'])).date():%d/%m/%Y}",
+        created=f"{clock.today(ZoneInfo(site['timezone'])):%d/%m/%Y}",
         database_url=database_url,
         https=https,
         proxy_hops=1 if https else 0,

@@ -12,11 +12,11 @@ from flask_migrate import downgrade
 from sqlalchemy import inspect, select, text
 
 from dalia_site import MIGRATIONS_DIR, create_app, database
+from dalia_site.clock import clock_at
 from dalia_site.commands import cli
 from dalia_site.domain import accounts
 from dalia_site.extensions import db
 from dalia_site.models import StaffUser
-from dalia_site.models.types import clock_at
 from dalia_site.provisioning.maintenance import head_revision
 
 PASSWORD = "mot de passe des tests CLI"
