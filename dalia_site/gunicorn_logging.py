@@ -16,8 +16,7 @@ class MaskingLogger(Logger):
     def atoms(self, resp, req, environ, request_time):
         atoms = super().atoms(resp, req, environ, request_time)
         for key in ("U", "r"):
-            if key in atoms:
-                atoms[key] = (
-                    mask(atoms[key]) if key == "U" else " ".join(mask(part) for part in atoms[key].split(" "))
-                )
+            value = atoms.get(key)
+            if isinstance(value, str):
+                atoms[key] = mask(value) if key == "U" else " ".join(mask(part) for part in value.split(" "))
         return atoms

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import abort, current_app, request, url_for
 
 from dalia_site.extensions import db
@@ -30,7 +32,11 @@ def page_url(page: int) -> str:
     args = {
         k: v for k, v in request.args.items() if k != "page" and k != "endpoint" and not k.startswith("_")
     }
-    return url_for(request.endpoint, **(request.view_args or {}), **args, page=page)
+    endpoint = request.endpoint
+    if endpoint is None:
+        raise RuntimeError("page_url is for a list's own request (one whose route matched)")
+    values: dict[str, Any] = {**(request.view_args or {}), **args, "page": page}
+    return url_for(endpoint, **values)
 
 
 def public_url(endpoint: str, **values) -> str:

@@ -58,7 +58,7 @@ def monthly(months: list[tuple[date, dict[str, int]]], width: int = 720, height:
     slot = (width - left) / max(len(months), 1)
     bars = []
     for index, (first, counts) in enumerate(months):
-        y = height - bottom
+        y: float = height - bottom
         for kind in AppointmentKind:
             h = counts[kind] / scale_max * plot_height
             y -= h

@@ -43,10 +43,10 @@ def staff_create():
             user = accounts.create_staff(
                 db.session,
                 current_staff(),
-                form.email.data,
-                form.name.data,
+                form.email.data or "",
+                form.name.data or "",
                 form.role.data,
-                form.password.data,
+                form.password.data or "",
             )
         except accounts.AccountError as error:
             unit_of_work.discard()
@@ -109,10 +109,12 @@ def staff_one_time_password(user_id: int):
     password_form = OneTimePasswordForm(prefix="otp")
     if password_form.validate_on_submit():
         try:
-            accounts.set_one_time_password(db.session, current_staff(), user, password_form.password.data)
+            accounts.set_one_time_password(
+                db.session, current_staff(), user, password_form.password.data or ""
+            )
         except accounts.AccountError as error:
             unit_of_work.discard()
-            password_form.password.errors.append(str(error))
+            password_form.password.errors = [*password_form.password.errors, str(error)]
         else:
             flash(
                 f"Mot de passe provisoire défini pour {user.name} ; il devra le changer à sa "

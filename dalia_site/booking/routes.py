@@ -125,7 +125,7 @@ def _slot_from_form() -> tuple[datetime, list[int]]:
         or not clock.within_range(start.date())
     ):
         abort(400)
-    return start, member_ids
+    return start, [member_id for member_id in member_ids if member_id is not None]
 
 
 @bp.route("/patients/<int:patient_id>/rendez-vous", methods=["POST"])

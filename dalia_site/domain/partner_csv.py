@@ -11,6 +11,7 @@ import csv
 import hashlib
 import io
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select
@@ -59,7 +60,7 @@ NUL_IN_FILE = (
 _CATEGORY_BY_FOLDED = {fold(c.label): c for c in PartnerCategory} | {fold(c): c for c in PartnerCategory}
 
 
-def export_csv(organisations: list[PartnerOrganisation]) -> str:
+def export_csv(organisations: Sequence[PartnerOrganisation]) -> str:
     return csv_text(
         [
             COLUMNS,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from flask import (
     Blueprint,
@@ -82,7 +83,7 @@ def suggestions():
     """Names for a partner field's suggestions, as the user types (htmx fills its datalist):
     a few matches rather than the whole directory in every page."""
     q = request.args.get("orientation_partner", "").strip()[:100]
-    names = []
+    names: Sequence[str] = []
     if len(q) >= 2:
         names = db.session.scalars(
             select(PartnerOrganisation.name)
@@ -104,7 +105,7 @@ def _load_with_contacts(org_id: int) -> PartnerOrganisation:
     return organisation
 
 
-def _links(org_id: int) -> list[PartnerReferralLink]:
+def _links(org_id: int) -> Sequence[PartnerReferralLink]:
     return db.session.scalars(
         select(PartnerReferralLink)
         .where(PartnerReferralLink.organisation_id == org_id)
@@ -181,6 +182,7 @@ def edit(org_id: int):
 @roles(*EDITORS)
 def validate_field(kind: str, field: str):
     """Inline validation: the same form validators, answered with just the field's message."""
+    form: PartnerForm | ContactForm
     if kind == "partenaire" and field in ("phone", "email", "postcode", "finess"):
         form = PartnerForm()
         organisation = db.session.get(PartnerOrganisation, parse_id(request.args.get("fiche")) or 0)

@@ -82,7 +82,7 @@ def partner_form(token: str):
             "link",
             form.identity(),
             form.referrer(),
-            form.reason.data,
+            form.reason.data or "",
             source=organisation,
             link=link,
             site_name=_site_name(),
@@ -122,7 +122,7 @@ def create():
                 form.channel.data or "",
                 form.identity(),
                 form.referrer(),
-                form.reason.data,
+                form.reason.data or "",
                 source=referrals.referring_partner(
                     db.session, parse_id(raw_source) or 0 if raw_source else None
                 ),
@@ -144,9 +144,9 @@ def _queue_filters():
     return status, source
 
 
-def _counters() -> dict[str, int]:
+def _counters() -> dict[ReferralStatus, int]:
     rows = db.session.execute(select(Referral.status, func.count()).group_by(Referral.status))
-    counts: dict[str, int] = dict.fromkeys(ReferralStatus, 0) | dict(rows.all())
+    counts: dict[ReferralStatus, int] = dict.fromkeys(ReferralStatus, 0) | dict(rows.all())
     return counts
 
 
@@ -329,10 +329,10 @@ def decide(referral_id: int):
             current_staff(),
             referral,
             decision,
-            form.decline_reason.data,
+            form.decline_reason.data or "",
             form.orientation.data or None,
             partner,
-            form.orientation_detail.data,
+            form.orientation_detail.data or "",
             site_name=_site_name(),
         ),
     )

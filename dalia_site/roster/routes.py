@@ -75,7 +75,7 @@ def month():
     start = first - timedelta(days=first.weekday())
     end = last + timedelta(days=6 - last.weekday())
     halves = planning.half_days(db.session, start, end, _hours(), site_zone())
-    by_day = {}
+    by_day: dict[date, list[planning.HalfDay]] = {}
     for half in halves:
         by_day.setdefault(half.day, []).append(half)
     weeks = [
