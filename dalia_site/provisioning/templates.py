@@ -52,7 +52,7 @@ class Partner:
 class TerritoryTemplate:
     slug: str
     path: Path
-    site: dict[str, str]
+    site: dict[str, object]
     territory: dict[str, object]
     partners: list[Partner]
 
@@ -149,8 +149,8 @@ def load_template(slug: str) -> TerritoryTemplate:
     site = _section(data, path, "site")
     territory = _section(data, path, "territory", required=False)
     names = {
-        "de_departement": territory["de_departement"] or f"({site['departement']})",
-        "departement": site["departement"],
+        "de_departement": str(territory["de_departement"] or f"({site['departement']})"),
+        "departement": str(site["departement"]),
     }
     common_path = root / COMMON_PARTNERS
     partners = _partners(_read_toml(common_path), common_path, names) if common_path.is_file() else []
