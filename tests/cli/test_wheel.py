@@ -12,6 +12,8 @@ import pytest
 from tests.cli.test_gunicorn import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
+# With `-n N --dist loadgroup` (make test): one worker builds and installs the wheel once.
+pytestmark = pytest.mark.xdist_group("wheel")
 
 
 def uv() -> str:
