@@ -277,7 +277,7 @@ def _each_site(slug: str | None, all_sites: bool, instances_dir: Path | None, wo
     if bool(slug) == all_sites:
         _fail("indiquez un site ou --all (pas les deux)")
     folders = (
-        maintenance.site_folders(_instances(instances_dir)) if all_sites else [_site_dir(instances_dir, slug)]
+        [_site_dir(instances_dir, slug)] if slug else maintenance.site_folders(_instances(instances_dir))
     )
     failures = 0
     for folder in folders:

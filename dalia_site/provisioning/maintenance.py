@@ -234,7 +234,8 @@ def _backup_identity(backup: Path) -> tuple[str, str] | None:
             if line.startswith("COPY ") and "site_identity" in line and index + 1 < len(lines):
                 columns = line[line.index("(") + 1 : line.index(")")].replace('"', "").split(", ")
                 values = dict(zip(columns, lines[index + 1].split("\t"), strict=False))
-                return values.get("slug"), values.get("site_uid")
+                slug, site_uid = values.get("slug"), values.get("site_uid")
+                return (slug, site_uid) if slug is not None and site_uid is not None else None
         return None
     raise MaintenanceError(f"{backup} : ni une sauvegarde SQLite ni un export pg_dump")
 
