@@ -16,10 +16,11 @@ Every person here is invented. The year is made in two steps:
 from __future__ import annotations
 
 import bisect
+import functools
 import heapq
 import itertools
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -32,7 +33,16 @@ from dalia_site.domain import booking, partners, patients, referrals, roster
 from dalia_site.domain.activity import Period
 from dalia_site.domain.planning import hours_range
 from dalia_site.domain.text import fold
-from dalia_site.models import PartnerOrganisation, StaffUser
+from dalia_site.models import (
+    Appointment,
+    PartnerOrganisation,
+    PartnerReferralLink,
+    Patient,
+    Referral,
+    StaffUser,
+    TeamMember,
+)
+from dalia_site.models.vocabulary import Role
 
 SEED = 2023
 # The one-year review of seed 001.
@@ -260,7 +270,8 @@ ALD_LABELS = (
     "Polyarthrite rhumatoïde",
     "",
 )
-DECLINES = (  # (weight, what differs in the identity, reason, orientation)
+Decline = tuple[int, dict[str, str], str, str]  # (weight, identity changes, reason, orientation)
+DECLINES: tuple[Decline, ...] = (  # (weight, what differs in the identity, reason, orientation)
     (5, {"postcode": "34500", "commune": "Béziers"}, "Hors du territoire du centre", "sas"),
     (
         3,
@@ -308,7 +319,7 @@ class PlannedPatient:
     arrived_at: datetime
     decided_at: datetime
     decision: str  # accepted / declined / waiting_list / new (not triaged yet)
-    decline: tuple | None = None
+    decline: Decline | None = None
     channel: str = "phone"
     source: str | None = None  # partner category, None for direct access
     reason: str = ""
@@ -374,7 +385,8 @@ def _half_days(
 ) -> tuple[list[HalfDay], list[tuple[date, str]]]:
     """The centre's staffed half-days: the weekly slots less the closures, then a few more closed
     days (trainings, absences) until the year's staffed hours give seed 001's 2.6 per hour."""
-    candidates, closed = [], []
+    candidates: list[tuple[date, str]] = []
+    closed: list[tuple[date, str]] = []
     last = (now + HORIZON).astimezone(zone).date()
     holidays = set().union(*(closures(y) for y in range(period.first.year, last.year + 1)))
     day = period.first
@@ -435,18 +447,18 @@ class Scheduler:
             # As the centre's assistants do: the first five eighths of each half-day are kept for first
             # visits (follow-ups are booked months ahead and would leave the pairs no room);
             # follow-ups fill the rest from its end.
+            quarters: Iterable[int]
             if kind == "first":
                 quarters = range(h.slots - need + 1)
             else:
                 quarters = reversed(range(h.slots * 5 // 8, h.slots - need + 1))
             for q in quarters:
                 free = [key for key in h.busy if not any(h.busy[key][q : q + need])]
+                chosen: tuple[str, ...] | None
                 if kind == "first":
-                    pair = (
-                        next((d for d in doctors if d in free), None),
-                        next((n for n in nurses if n in free), None),
-                    )
-                    chosen = pair if None not in pair else None
+                    doctor = next((d for d in doctors if d in free), None)
+                    nurse = next((n for n in nurses if n in free), None)
+                    chosen = (doctor, nurse) if doctor is not None and nurse is not None else None
                 else:
                     lead = next((m for m in (doctors if kind == "doctor" else nurses) if m in free), None)
                     chosen = (lead,) if lead else None
@@ -643,17 +655,17 @@ class Context:
     session: Session
     site_name: str
     zone: ZoneInfo
-    visits: Mapping[str, object]
+    visits: Mapping[str, int]
     assistant: StaffUser
     clinician: StaffUser
     admin: StaffUser
-    doctors: list = field(default_factory=list)
-    nurses: list = field(default_factory=list)
+    doctors: list[TeamMember] = field(default_factory=list)
+    nurses: list[TeamMember] = field(default_factory=list)
     sources: dict[str, list[PartnerOrganisation]] = field(default_factory=dict)
-    links: dict[int, object] = field(default_factory=dict)
-    referral_of: dict[int, object] = field(default_factory=dict)
-    appointment_of: dict[int, object] = field(default_factory=dict)
-    patient_of: dict[int, object] = field(default_factory=dict)
+    links: dict[int, PartnerReferralLink] = field(default_factory=dict)
+    referral_of: dict[int, Referral] = field(default_factory=dict)
+    appointment_of: dict[int, Appointment] = field(default_factory=dict)  # by id() of the PlannedVisit
+    patient_of: dict[int, Patient] = field(default_factory=dict)
 
     def members(self, keys: tuple[str, ...]) -> list[int]:
         return [(self.doctors if k[0] == "d" else self.nurses)[int(k[1:])].id for k in keys]
@@ -690,7 +702,7 @@ def _setup(ctx: Context, plan: Plan, hours: Mapping[str, str]) -> None:
         )
         for index, name in enumerate(ASSISTANTS)
     ]
-    closed = {}
+    closed: dict[tuple[int, str], list[date]] = {}
     for day, half in plan.closed:
         closed.setdefault((day.weekday(), half), []).append(day)
     for slot_index, (weekday, half) in enumerate(WEEKLY_SLOTS):
@@ -732,26 +744,36 @@ def _setup(ctx: Context, plan: Plan, hours: Mapping[str, str]) -> None:
             ctx.links[organisation.id] = link
 
 
-def _events(plan: Plan, zone: ZoneInfo) -> list[tuple]:
-    """Every write of the year, in time order: (moment, order at that moment, action, args)."""
-    events = []
+@dataclass(frozen=True)
+class Event:
+    """One write of the replay: `apply(ctx)` at `moment`, by `order` among writes at that moment."""
+
+    moment: datetime
+    order: int
+    apply: Callable[[Context], None]
+
+
+def _events(plan: Plan, zone: ZoneInfo) -> list[Event]:
+    """Every write of the year, in time order (moment, then order at that moment)."""
+    events: list[Event] = []
     before_opening = datetime.combine(plan.period.first - timedelta(days=7), time(9), tzinfo=zone)
     for h in plan.half_days:
         signed_up = max(h.starts_at - ROSTER_AHEAD, before_opening)
         if signed_up < plan.now:
             for doctor in h.doctors:
-                events.append((signed_up, 0, _add_session, (h, doctor)))
+                events.append(Event(signed_up, 0, functools.partial(_add_session, h=h, doctor=doctor)))
     for patient in plan.patients:
-        events.append((patient.arrived_at, 1, _receive, (patient,)))
+        events.append(Event(patient.arrived_at, 1, functools.partial(_receive, patient=patient)))
         if patient.decision != "new":
-            events.append((patient.decided_at, 2, _decide, (patient,)))
+            events.append(Event(patient.decided_at, 2, functools.partial(_decide, patient=patient)))
         for visit in patient.visits:
-            events.append((visit.booked_at, 4, _book, (visit,)))
+            events.append(Event(visit.booked_at, 4, functools.partial(_book, visit=visit)))
             if visit.status != "booked":
-                events.append((visit.ends_at, 3, _mark, (visit,)))
+                events.append(Event(visit.ends_at, 3, functools.partial(_mark, visit=visit)))
         if patient.exit_status:
-            events.append((patient.exit_at, 5, _exit, (patient,)))
-    return sorted(events, key=lambda e: (e[0], e[1]))
+            assert patient.exit_at is not None  # set with exit_status (_trim_to_targets)
+            events.append(Event(patient.exit_at, 5, functools.partial(_exit, patient=patient)))
+    return sorted(events, key=lambda e: (e.moment, e.order))
 
 
 def _add_session(ctx: Context, h: HalfDay, doctor: int) -> None:
@@ -802,6 +824,7 @@ def _decide(ctx: Context, patient: PlannedPatient) -> None:
     referral = ctx.referral_of[patient.number]
     actor = ctx.clinician if patient.number % 3 == 0 else ctx.assistant
     if patient.decision == "declined":
+        assert patient.decline is not None  # drawn with the "declined" decision (plan_year)
         _, _, reason, orientation = patient.decline
         result = referrals.decide(
             ctx.session,
@@ -840,6 +863,7 @@ def _mark(ctx: Context, visit: PlannedVisit) -> None:
 
 
 def _exit(ctx: Context, patient: PlannedPatient) -> None:
+    assert patient.exit_status is not None  # only exits are scheduled (_events)
     patients.set_status(ctx.session, ctx.clinician, ctx.patient_of[patient.number], patient.exit_status)
 
 
@@ -856,9 +880,9 @@ class Replay:
             site["name"],
             self.zone,
             settings["visits"],
-            users["assistant"],
-            users["clinician"],
-            users["admin"],
+            users[Role("assistant")],
+            users[Role("clinician")],
+            users[Role("admin")],
         )
         self.events = _events(plan, self.zone)
 
@@ -874,8 +898,8 @@ class Replay:
             _setup(self.ctx, self.plan, self.hours)
             self.ctx.session.flush()
         yield
-        for moment, _, action, args in self.events:
-            with clock_at(moment):
-                action(self.ctx, *args)
+        for event in self.events:
+            with clock_at(event.moment):
+                event.apply(self.ctx)
                 self.ctx.session.flush()
             yield
