@@ -68,6 +68,14 @@ def object_label(code: str) -> str:
     return OBJECT_LABELS.get(code, code)
 
 
+def actor_label(event: AuditEvent) -> str:
+    """Who did it, as the log shows it: the staff member; for a login attempt with no known
+    account, someone unknown; otherwise a command run on the server (provisioning, timers)."""
+    if event.actor is not None:
+        return event.actor.name
+    return "Inconnu" if event.action.startswith("auth.") else "Ligne de commande"
+
+
 def record(
     session: DbSession,
     actor: StaffUser | None,

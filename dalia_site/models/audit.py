@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dalia_site.database import Model
 from dalia_site.models.types import UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from dalia_site.models.staff import StaffUser
 
 
 class AuditEvent(Model):
@@ -28,4 +32,4 @@ class AuditEvent(Model):
     summary: Mapped[str] = mapped_column(Text, default="")
     ip: Mapped[str | None] = mapped_column(String(45))
 
-    actor = relationship("StaffUser", lazy="raise")
+    actor: Mapped[StaffUser | None] = relationship(lazy="raise")

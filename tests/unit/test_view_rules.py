@@ -220,3 +220,20 @@ def test_a_clinician_manages_only_their_own_sessions(role, own, allowed):
     assert roster.may_manage_sessions(actor, SimpleNamespace(staff_user_id=None)) is (
         role in ("admin", "assistant")
     )
+
+
+# --- audit log ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("actor", "action", "shown"),
+    [
+        (SimpleNamespace(name="Alice Martin"), "patient.view", "Alice Martin"),
+        (None, "auth.login_failed", "Inconnu"),
+        (None, "staff.create", "Ligne de commande"),
+    ],
+)
+def test_the_audit_log_names_who_acted(actor, action, shown):
+    from dalia_site.domain.audit import actor_label
+
+    assert actor_label(SimpleNamespace(actor=actor, action=action)) == shown
