@@ -32,6 +32,32 @@ _database_numbers = itertools.count(1)
 CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """`--dist loadgroup` (make test runs two pytest-xdist workers) sends the tests marked
+    `xdist_group(name)` to one worker by suffixing their node ids with "@name". pytest-xdist 3.8
+    writes that suffix where pytest 9 no longer reads it (`_nodeid`; pytest 9 keeps `_id`), so the
+    groups were silently ignored: the demo was built in each worker. The suffix is written here."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    for item in items:
+        names = sorted(
+            {
+                str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                for m in item.iter_markers("xdist_group")
+            }
+        )
+        suffix = "@" + "_".join(names)
+        if not names or item.nodeid.endswith(suffix):
+            continue
+        if hasattr(item, "_id"):  # pytest >= 9
+            from _pytest.nodeid import NodeId
+
+            item._id = NodeId.parse(item.nodeid + suffix)
+        else:
+            item._nodeid = item.nodeid + suffix
+
+
 @pytest.fixture(scope="session")
 def password_hash() -> str:
     """One cheap argon2id hash of PASSWORD for every test user (see CHEAP_HASHER)."""
