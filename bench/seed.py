@@ -26,7 +26,7 @@ from dalia_site.models import (
     Patient,
     PatternException,
     Referral,
-    RosterSession,
+    Shift,
     StaffUser,
     TeamMember,
     WeeklyPattern,
@@ -159,7 +159,7 @@ def seed(
                         "created_by_id": admin,
                     }
                 )
-    _insert(RosterSession, sessions)
+    _insert(Shift, sessions)
 
     # --- Partners ---------------------------------------------------------------------------
     categories = list(PartnerCategory)

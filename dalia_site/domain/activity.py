@@ -35,7 +35,7 @@ from dalia_site.clock import FIRST_DAY, LAST_DAY
 from dalia_site.database import DbSession
 from dalia_site.domain.roster import occurrences
 from dalia_site.domain.spreadsheet import csv_text
-from dalia_site.models import Appointment, AuditEvent, PartnerOrganisation, Patient, Referral, RosterSession
+from dalia_site.models import Appointment, AuditEvent, PartnerOrganisation, Patient, Referral, Shift
 from dalia_site.models.vocabulary import (
     CLINICIANS,
     AppointmentKind,
@@ -406,7 +406,7 @@ class FiguresCache:
     def data_version(session: DbSession) -> tuple[object, ...]:
         newest = [
             select(func.max(model.id)).scalar_subquery()
-            for model in (AuditEvent, Appointment, Referral, RosterSession)
+            for model in (AuditEvent, Appointment, Referral, Shift)
         ]
         return tuple(session.execute(select(*newest)).one())
 

@@ -20,7 +20,7 @@ from dalia_site.domain.text import Collector, FieldError, choice, normalise_emai
 from dalia_site.models import (
     Appointment,
     PatternException,
-    RosterSession,
+    Shift,
     StaffUser,
     TeamMember,
     WeeklyPattern,
@@ -238,12 +238,10 @@ def occurrences(
     """Every session of [first, last] (local dates): one-offs and weekly patterns less their
     absences, in two queries; only some members' or some professions' when asked."""
     start, end = local(first, time(), zone), local(last + timedelta(days=1), time(), zone)
-    sessions = select(
-        RosterSession.member_id, RosterSession.starts_at, RosterSession.ends_at, RosterSession.id
-    ).where(
-        RosterSession.starts_at < end,
-        RosterSession.starts_at > start - LONGEST_SESSION,
-        RosterSession.ends_at > start,
+    sessions = select(Shift.member_id, Shift.starts_at, Shift.ends_at, Shift.id).where(
+        Shift.starts_at < end,
+        Shift.starts_at > start - LONGEST_SESSION,
+        Shift.ends_at > start,
     )
     # Each pattern once, or once per absence it has within the dates.
     patterns = (
@@ -259,11 +257,11 @@ def occurrences(
     )
     if member_ids is not None:
         ids = list(member_ids)
-        sessions = sessions.where(RosterSession.member_id.in_(ids))
+        sessions = sessions.where(Shift.member_id.in_(ids))
         patterns = patterns.where(WeeklyPattern.member_id.in_(ids))
     if professions is not None:
         wanted = TeamMember.profession.in_(list(professions))
-        sessions = sessions.join(TeamMember, TeamMember.id == RosterSession.member_id).where(wanted)
+        sessions = sessions.join(TeamMember, TeamMember.id == Shift.member_id).where(wanted)
         patterns = patterns.join(TeamMember, TeamMember.id == WeeklyPattern.member_id).where(wanted)
     found = [
         Occurrence(member_id, starts_at, ends_at, "session", ref)
@@ -319,7 +317,7 @@ def check_no_overlap(
 # --- Sessions -----------------------------------------------------------------------------------
 
 
-def add_session(
+def add_shift(
     session: DbSession,
     actor: StaffUser | None,
     member: TeamMember,
@@ -329,7 +327,7 @@ def add_session(
     zone: ZoneInfo,
     note: str = "",
     today: date | None = None,
-) -> RosterSession:
+) -> Shift:
     """A one-off session (e.g. a half-day a volunteer doctor offers)."""
     if day is None:
         raise FieldError("day", "Indiquez la date (jj/mm/aaaa).")
@@ -344,14 +342,14 @@ def add_session(
         raise FieldError("member_id", "Ce membre n'est plus actif dans l'équipe.")
     starts_at, ends_at = local(day, start, zone), local(day, end, zone)
     check_no_overlap(session, member.id, [(starts_at, ends_at)], zone)
-    roster_session = RosterSession(
+    shift = Shift(
         member_id=member.id,
         starts_at=starts_at,
         ends_at=ends_at,
         note=note.strip()[:200],
         created_by_id=actor.id if actor else None,
     )
-    session.add(roster_session)
+    session.add(shift)
     session.flush()
     audit.record(
         session,
@@ -361,14 +359,14 @@ def add_session(
         member.id,
         f"{member.name} : vacation le {day:%d/%m/%Y} de {start:%Hh%M} à {end:%Hh%M}",
     )
-    return roster_session
+    return shift
 
 
-def booked_appointments(session: DbSession, roster_session: RosterSession) -> list[Appointment]:
+def booked_appointments(session: DbSession, shift: Shift) -> list[Appointment]:
     """Booked appointments that a withdrawal of this session would strand."""
     from dalia_site.domain.booking import booked_in  # booking builds on the roster
 
-    return booked_in(session, roster_session.member_id, roster_session.starts_at, roster_session.ends_at)
+    return booked_in(session, shift.member_id, shift.starts_at, shift.ends_at)
 
 
 def lock_members(session: DbSession, member_ids: Iterable[int]) -> None:
@@ -382,26 +380,26 @@ def lock_members(session: DbSession, member_ids: Iterable[int]) -> None:
     )
 
 
-def withdraw_session(
+def withdraw_shift(
     session: DbSession,
     actor: StaffUser | None,
-    roster_session: RosterSession,
+    shift: Shift,
     zone: ZoneInfo,
     now: datetime | None = None,
 ) -> None:
-    if roster_session.starts_at <= (now or clock.now()):
+    if shift.starts_at <= (now or clock.now()):
         raise FieldError("session", "Une vacation commencée ou passée reste dans l'historique.")
-    lock_members(session, [roster_session.member_id])  # no booking slips in meanwhile
-    booked = booked_appointments(session, roster_session)
+    lock_members(session, [shift.member_id])  # no booking slips in meanwhile
+    booked = booked_appointments(session, shift)
     if booked:
         raise FieldError(
             "session",
             "Des rendez-vous sont pris sur cette vacation ; déplacez-les "
             "d'abord : " + ", ".join(f"n° {a.id} à {a.starts_at.astimezone(zone):%Hh%M}" for a in booked),
         )
-    member = session.get_one(TeamMember, roster_session.member_id)
-    start = roster_session.starts_at.astimezone(zone)
-    session.delete(roster_session)
+    member = session.get_one(TeamMember, shift.member_id)
+    start = shift.starts_at.astimezone(zone)
+    session.delete(shift)
     audit.record(
         session,
         actor,
@@ -473,9 +471,7 @@ def add_pattern(
     # Against every one-off session to come within the pattern's dates, however far.
     first = max(valid_from, today)
     for one_off in session.scalars(
-        select(RosterSession).where(
-            RosterSession.member_id == member.id, RosterSession.ends_at > local(first, time(), zone)
-        )
+        select(Shift).where(Shift.member_id == member.id, Shift.ends_at > local(first, time(), zone))
     ):
         day = one_off.starts_at.astimezone(zone).date()
         if (

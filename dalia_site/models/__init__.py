@@ -11,7 +11,7 @@ from dalia_site.models.partners import (
 )
 from dalia_site.models.patients import Patient, Referral
 from dalia_site.models.ratelimit import RateLimitHit
-from dalia_site.models.roster import PatternException, RosterSession, TeamMember, WeeklyPattern
+from dalia_site.models.roster import PatternException, Shift, TeamMember, WeeklyPattern
 from dalia_site.models.site import SiteIdentity
 from dalia_site.models.staff import LoginAttempt, StaffUser
 
@@ -29,7 +29,7 @@ __all__ = [
     "Patient",
     "RateLimitHit",
     "Referral",
-    "RosterSession",
+    "Shift",
     "SiteIdentity",
     "StaffUser",
     "TeamMember",

@@ -116,7 +116,7 @@ class PatternException(Model):
     pattern: Mapped[WeeklyPattern] = relationship(back_populates="exceptions", lazy="raise")
 
 
-class RosterSession(Model):
+class Shift(Model):
     """A one-off session, e.g. a half-day a volunteer doctor offers."""
 
     __tablename__ = "roster_session"

@@ -9,7 +9,7 @@ Every person here is invented. The year is made in two steps:
    the figures of seed 001: exactly 921 patients received, 2,260 consultations, 11 % direct
    access, and the staffed half-days that give 2.6 patients per hour.
 2. `replay` writes that plan through the same domain functions as the app (`referrals.receive`,
-   `decide`, `booking.book`, `mark`, `roster.add_session`…), each at its moment of the year
+   `decide`, `booking.book`, `mark`, `roster.add_shift`…), each at its moment of the year
    (`clock_at`), so the data, the audit trail and the rules are those of a real year.
 """
 
@@ -778,7 +778,7 @@ def _events(plan: Plan, zone: ZoneInfo) -> list[Event]:
 
 def _add_session(ctx: Context, h: HalfDay, doctor: int) -> None:
     local_start, local_end = h.starts_at.astimezone(ctx.zone), h.ends_at.astimezone(ctx.zone)
-    roster.add_session(
+    roster.add_shift(
         ctx.session,
         ctx.admin,
         ctx.doctors[doctor],

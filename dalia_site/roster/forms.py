@@ -50,7 +50,7 @@ class TimesMixin:
     end = TimeField("Fin (si autre horaire)", validators=[Optional()])
 
 
-class SessionForm(TimesMixin, Form):
+class ShiftForm(TimesMixin, Form):
     day = DateField("Date", validators=[Marked()])
     note = StringField("Remarque (facultatif)", **TEXT)
 

@@ -17,8 +17,8 @@ from dalia_site.filters import site_zone
 from dalia_site.forms import choices, parse_id, submit
 from dalia_site.htmx import render_page
 from dalia_site.listing import public_url
-from dalia_site.models import RosterSession, StaffUser, TeamMember, WeeklyPattern
-from dalia_site.roster.forms import ExceptionForm, MemberForm, PatternForm, SessionForm
+from dalia_site.models import Shift, StaffUser, TeamMember, WeeklyPattern
+from dalia_site.roster.forms import ExceptionForm, MemberForm, PatternForm, ShiftForm
 
 bp = Blueprint("roster", __name__, template_folder="templates")
 
@@ -192,7 +192,7 @@ def _member_page(
         member=member,
         upcoming=upcoming,
         patterns=patterns,
-        session_form=session_form or SessionForm(prefix="vacation"),
+        session_form=session_form or ShiftForm(prefix="vacation"),
         pattern_form=pattern_form or PatternForm(prefix="modele"),
         exception_forms=exception_forms,
         can_manage=current_staff().role in MANAGERS,
@@ -227,11 +227,11 @@ def _times(form) -> tuple[time | None, time | None]:
 @roles(*READERS)
 def session_add(member_id: int):
     member = _member_in_reach(member_id)
-    form = SessionForm(prefix="vacation")
+    form = ShiftForm(prefix="vacation")
     start, end = _times(form)
     ok, added = submit(
         form,
-        lambda: roster.add_session(
+        lambda: roster.add_shift(
             db.session,
             current_staff(),
             member,
@@ -249,15 +249,15 @@ def session_add(member_id: int):
     return redirect(url_for("roster.member", member_id=member_id), 303)
 
 
-@bp.route("/equipe/<int:member_id>/vacations/<int:session_id>/retirer", methods=["POST"])
+@bp.route("/equipe/<int:member_id>/vacations/<int:shift_id>/retirer", methods=["POST"])
 @roles(*READERS)
-def session_withdraw(member_id: int, session_id: int):
+def session_withdraw(member_id: int, shift_id: int):
     member = _member_in_reach(member_id)
-    shift = db.session.get(RosterSession, session_id)
+    shift = db.session.get(Shift, shift_id)
     if shift is None or shift.member_id != member.id:
         abort(404)
     try:
-        roster.withdraw_session(db.session, current_staff(), shift, site_zone())
+        roster.withdraw_shift(db.session, current_staff(), shift, site_zone())
     except FieldError as error:
         unit_of_work.discard()
         flash(str(error), "error")

@@ -117,7 +117,7 @@ def last_year(live_app) -> int:
         session.flush()
         for day in (MARCH, APRIL, MAY):
             for member in (doctor, nurse):
-                roster.add_session(session, None, member, day, *MORNING, PARIS, today=day)
+                roster.add_shift(session, None, member, day, *MORNING, PARIS, today=day)
         pair, doctor_only, nurse_only = [doctor.id, nurse.id], [doctor.id], [nurse.id]
 
         dac = session.scalar(select(PartnerOrganisation).where(PartnerOrganisation.name == DAC))

@@ -16,7 +16,7 @@ from sqlalchemy import update
 
 from dalia_site.domain import referrals, roster
 from dalia_site.extensions import db
-from dalia_site.models import Appointment, RosterSession, TeamMember
+from dalia_site.models import Appointment, Shift, TeamMember
 from tests.browser.conftest import STAFF, check_page, follow, log_in, visit
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -60,7 +60,7 @@ def clinic(live_app) -> dict:
             )
             db.session.add(member)
             db.session.flush()
-            roster.add_session(db.session, None, member, tomorrow, *MORNING, PARIS)
+            roster.add_shift(db.session, None, member, tomorrow, *MORNING, PARIS)
             members[name] = member.id
         referral = referrals.receive(
             db.session, None, "direct", IDENTITY, {"referrer_name": ""}, "Suivi BPCO."
@@ -82,9 +82,7 @@ def move_to_yesterday(live_app, clinic: dict) -> date:
         )
         for member_id in clinic["members"].values():
             db.session.add(
-                RosterSession(
-                    member_id=member_id, starts_at=at(yesterday, 8, 30), ends_at=at(yesterday, 12, 30)
-                )
+                Shift(member_id=member_id, starts_at=at(yesterday, 8, 30), ends_at=at(yesterday, 12, 30))
             )
         db.session.commit()
     return yesterday

@@ -24,7 +24,7 @@ from dalia_site.models import (
     AuditEvent,
     Patient,
     Referral,
-    RosterSession,
+    Shift,
     StaffUser,
     TeamMember,
     WeeklyPattern,
@@ -84,7 +84,7 @@ def test_the_demo_team_is_the_one_of_seed_001(demo_app):
         professions = {m.profession for m in members}
         assert {"infirmier_azalee", "ipa", "assistant_medical"} <= professions
         # Volunteers offer half-days; the stable team works weekly patterns.
-        assert db.session.scalar(select(func.count()).select_from(RosterSession)) > 400
+        assert db.session.scalar(select(func.count()).select_from(Shift)) > 400
         assert db.session.scalar(select(func.count(func.distinct(WeeklyPattern.member_id)))) >= 4
         assert db.session.scalar(select(StaffUser.name).where(StaffUser.role == "clinician")) in {
             m.name for m in doctors

@@ -97,7 +97,7 @@ def member(session, name, profession="medecin"):
 
 
 def on_duty(session, someone, day, start, end):
-    return roster.add_session(
+    return roster.add_shift(
         session, None, someone, day, time(start), time(end), PARIS, today=day - timedelta(days=7)
     )
 

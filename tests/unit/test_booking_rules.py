@@ -41,7 +41,7 @@ def member(session, name, profession="medecin", status="retraite"):
 
 
 def on_duty(session, someone, day, start, end):
-    roster.add_session(session, None, someone, day, start, end, PARIS, today=day - timedelta(days=7))
+    roster.add_shift(session, None, someone, day, start, end, PARIS, today=day - timedelta(days=7))
 
 
 def accepted_patient(session, last_name="Fabre"):

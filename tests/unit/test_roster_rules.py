@@ -100,24 +100,24 @@ def test_a_pattern_stays_at_8h30_local_across_the_daylight_saving_change(session
 
 def test_overlapping_sessions_are_refused_adjacent_ones_are_not(session):
     doctor = member(session, "Dr Anne")
-    roster.add_session(session, None, doctor, date(2027, 2, 2), *MORNING, PARIS, today=TODAY)
+    roster.add_shift(session, None, doctor, date(2027, 2, 2), *MORNING, PARIS, today=TODAY)
     with pytest.raises(FieldError, match="ne peuvent pas se chevaucher"):
-        roster.add_session(
+        roster.add_shift(
             session, None, doctor, date(2027, 2, 2), time(12, 0), time(14, 0), PARIS, today=TODAY
         )
-    roster.add_session(
+    roster.add_shift(
         session, None, doctor, date(2027, 2, 2), time(12, 30), time(17, 30), PARIS, today=TODAY
     )  # starts when the morning ends
 
 
 def test_a_pattern_is_refused_over_an_existing_session_and_vice_versa(session):
     nurse = member(session, "Inès", "infirmier", team="stable")
-    roster.add_session(session, None, nurse, date(2027, 6, 15), *MORNING, PARIS, today=TODAY)
+    roster.add_shift(session, None, nurse, date(2027, 6, 15), *MORNING, PARIS, today=TODAY)
     with pytest.raises(FieldError, match="le 15/06/2027 de 08h30 à 12h30"):
         roster.add_pattern(session, None, nurse, 1, time(9, 0), time(10, 0), date(2027, 1, 1), None, PARIS)
     roster.add_pattern(session, None, nurse, 2, *MORNING, date(2027, 1, 1), None, PARIS)
     with pytest.raises(FieldError, match="ne peuvent pas se chevaucher"):
-        roster.add_session(
+        roster.add_shift(
             session, None, nurse, date(2027, 6, 16), time(11, 0), time(13, 0), PARIS, today=TODAY
         )
 
@@ -125,9 +125,9 @@ def test_a_pattern_is_refused_over_an_existing_session_and_vice_versa(session):
 def test_a_session_in_the_past_or_backwards_is_refused(session):
     doctor = member(session, "Dr Luc")
     with pytest.raises(FieldError, match="La date est passée."):
-        roster.add_session(session, None, doctor, TODAY - timedelta(days=1), *MORNING, PARIS, today=TODAY)
+        roster.add_shift(session, None, doctor, TODAY - timedelta(days=1), *MORNING, PARIS, today=TODAY)
     with pytest.raises(FieldError, match="L'heure de fin doit suivre"):
-        roster.add_session(session, None, doctor, TODAY, time(12), time(9), PARIS, today=TODAY)
+        roster.add_shift(session, None, doctor, TODAY, time(12), time(9), PARIS, today=TODAY)
 
 
 def test_coverage_alerts_name_what_is_missing(session):
@@ -136,7 +136,7 @@ def test_coverage_alerts_name_what_is_missing(session):
     assistant = member(session, "Sandrine", "assistant_medical", team="stable")
     day = date(2027, 2, 3)  # a Wednesday
     for someone in (intern, nurse):
-        roster.add_session(session, None, someone, day, *MORNING, PARIS, today=TODAY)
+        roster.add_shift(session, None, someone, day, *MORNING, PARIS, today=TODAY)
     morning, afternoon = planning.half_days(session, day, day, HOURS, PARIS)
     assert not morning.gap  # a doctor and a nurse
     assert morning.alerts == [
@@ -146,7 +146,7 @@ def test_coverage_alerts_name_what_is_missing(session):
     assert afternoon.gap and "Aucun médecin" in afternoon.alerts
     senior = member(session, "Dr Bravo", status="remplacant")
     for someone in (senior, assistant):
-        roster.add_session(session, None, someone, day, *MORNING, PARIS, today=TODAY)
+        roster.add_shift(session, None, someone, day, *MORNING, PARIS, today=TODAY)
     morning, _ = planning.half_days(session, day, day, HOURS, PARIS)
     assert morning.alerts == []
 
@@ -159,8 +159,8 @@ def test_weekends_are_closed_and_never_gaps(session):
 
 def test_the_calendar_feed_parses_with_local_times_in_winter_and_summer(session):
     doctor = member(session, "Dr Anne")
-    roster.add_session(session, None, doctor, date(2027, 1, 12), *MORNING, PARIS, today=TODAY)
-    roster.add_session(session, None, doctor, date(2027, 7, 13), *MORNING, PARIS, today=TODAY)
+    roster.add_shift(session, None, doctor, date(2027, 1, 12), *MORNING, PARIS, today=TODAY)
+    roster.add_shift(session, None, doctor, date(2027, 7, 13), *MORNING, PARIS, today=TODAY)
     feed = Calendar.from_ical(planning.calendar(session, doctor, "DALIA Test", PARIS, TODAY))
     events = sorted(feed.walk("VEVENT"), key=lambda e: e.decoded("dtstart"))
     assert [e.decoded("dtstart").strftime("%d/%m %H:%M %Z") for e in events] == [
@@ -204,7 +204,7 @@ def test_an_absence_over_a_period_takes_off_each_day_of_the_pattern_in_it(sessio
 def test_a_pattern_from_the_past_is_checked_against_sessions_years_ahead(session):
     """A one-off far ahead is found even when the pattern started long ago."""
     doctor = member(session, "Dr Anne")
-    roster.add_session(session, None, doctor, date(2028, 3, 7), *MORNING, PARIS, today=TODAY)
+    roster.add_shift(session, None, doctor, date(2028, 3, 7), *MORNING, PARIS, today=TODAY)
     with pytest.raises(FieldError, match="le 07/03/2028"):
         roster.add_pattern(session, None, doctor, 1, *MORNING, date(2025, 1, 7), None, PARIS, today=TODAY)
     roster.add_pattern(session, None, doctor, 2, *MORNING, date(2025, 1, 7), None, PARIS, today=TODAY)
@@ -217,7 +217,7 @@ def test_a_pattern_from_the_past_is_checked_against_sessions_years_ahead(session
 def test_times_skipped_by_the_spring_clock_change_are_refused(session):
     doctor = member(session, "Dr Nuit")
     with pytest.raises(FieldError, match="n'existe pas ou est ambiguë le 28/03/2027"):
-        roster.add_session(session, None, doctor, date(2027, 3, 28), time(2, 30), time(4), PARIS, today=TODAY)
+        roster.add_shift(session, None, doctor, date(2027, 3, 28), time(2, 30), time(4), PARIS, today=TODAY)
     with pytest.raises(FieldError, match="Entre 2h et 3h"):
         roster.add_pattern(
             session, None, doctor, 6, time(2, 30), time(4), date(2027, 1, 3), None, PARIS, today=TODAY
@@ -226,7 +226,7 @@ def test_times_skipped_by_the_spring_clock_change_are_refused(session):
 
 def test_a_started_session_cannot_be_withdrawn(session):
     doctor = member(session, "Dr Anne")
-    planned = roster.add_session(session, None, doctor, date(2027, 2, 2), *MORNING, PARIS, today=TODAY)
+    planned = roster.add_shift(session, None, doctor, date(2027, 2, 2), *MORNING, PARIS, today=TODAY)
     with pytest.raises(FieldError, match="reste dans l'historique"):
-        roster.withdraw_session(session, None, planned, PARIS, now=datetime(2027, 2, 2, 10, tzinfo=PARIS))
-    roster.withdraw_session(session, None, planned, PARIS, now=datetime(2027, 2, 1, 10, tzinfo=PARIS))
+        roster.withdraw_shift(session, None, planned, PARIS, now=datetime(2027, 2, 2, 10, tzinfo=PARIS))
+    roster.withdraw_shift(session, None, planned, PARIS, now=datetime(2027, 2, 1, 10, tzinfo=PARIS))

@@ -94,7 +94,7 @@ URL_VALUES = {
     "patient_id": 1,
     "token": "lien-inconnu",
     "member_id": 1,
-    "session_id": 1,
+    "shift_id": 1,
     "pattern_id": 1,
     "appointment_id": 1,
 }

@@ -134,7 +134,7 @@ def centre(app) -> Centre:
         for day in (day1, day2):
             with clock_at(at(day - timedelta(days=30), 9)):
                 for member in (doctor, nurse):
-                    roster.add_session(
+                    roster.add_shift(
                         session, None, member, day, *MORNING, PARIS, today=day - timedelta(days=30)
                     )
                 session.flush()

@@ -19,7 +19,7 @@ from sqlalchemy.orm import selectinload
 
 from dalia_site.domain import referrals
 from dalia_site.extensions import db
-from dalia_site.models import Appointment, AppointmentClinician, AuditEvent, Patient, RosterSession
+from dalia_site.models import Appointment, AppointmentClinician, AuditEvent, Patient, Shift
 from tests.web.test_patients import IDENTITY, INFORMED, REFERRER
 from tests.web.test_roster import PARIS, make_member, make_session
 
@@ -754,12 +754,12 @@ def test_a_session_with_a_booked_appointment_cannot_be_withdrawn(app, client, au
         f"Des rendez-vous sont pris sur cette vacation ; déplacez-les d'abord : n° {new_id} à 08h30"
     )
     with app.app_context():
-        assert db.session.get(RosterSession, team.doctor_session) is not None
+        assert db.session.get(Shift, team.doctor_session) is not None
 
     auth.post(f"/rendez-vous/{new_id}/annuler", {"reason": "Vacation annulée"})
     assert flashes(client, auth.post(path)) == "Vacation retirée."
     with app.app_context():
-        assert db.session.get(RosterSession, team.doctor_session) is None
+        assert db.session.get(Shift, team.doctor_session) is None
 
 
 # --- bad input ----------------------------------------------------------------------------------

@@ -609,7 +609,7 @@ class Site:
     def session(self, member_id: int, day: date, times=(time(8, 30), time(12, 30))) -> int:
         with self.app.app_context():
             member = db.session.get(TeamMember, member_id)
-            added = roster.add_session(db.session, None, member, day, *times, PARIS, today=today())
+            added = roster.add_shift(db.session, None, member, day, *times, PARIS, today=today())
             db.session.commit()
             return added.id
 

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from dalia_site.domain import roster
 from dalia_site.domain.text import EMAIL_MESSAGE, PHONE_MESSAGE
 from dalia_site.extensions import db
-from dalia_site.models import AuditEvent, RosterSession, TeamMember, WeeklyPattern
+from dalia_site.models import AuditEvent, Shift, TeamMember, WeeklyPattern
 
 PARIS = ZoneInfo("Europe/Paris")
 MORNING = (time(8, 30), time(12, 30))
@@ -140,7 +140,7 @@ def make_member(
 def make_session(app, member_id: int, day: date, times=MORNING) -> int:
     with app.app_context():
         member = db.session.get(TeamMember, member_id)
-        added = roster.add_session(db.session, None, member, day, *times, PARIS, today=today())
+        added = roster.add_shift(db.session, None, member, day, *times, PARIS, today=today())
         db.session.commit()
         return added.id
 
@@ -383,7 +383,7 @@ def test_a_member_is_taken_off_the_team_then_back(app, client, auth, as_role):
     assert "Retiré·e" in page_text(client.get("/equipe"))
     # Gone from the planning, though the session is kept.
     assert "Jeanne Audouy" not in page_text(week(client, monday_of(day)))
-    assert count(app, RosterSession) == 1
+    assert count(app, Shift) == 1
 
     assert auth.post(f"/equipe/{member_id}/statut", {"active": "2"}).status_code == 400
     assert auth.post(f"/equipe/{member_id}/statut", {"active": "1"}).status_code == 303
@@ -414,7 +414,7 @@ def test_a_clinician_offers_then_withdraws_a_half_day_on_their_own_page(app, cli
         f"mercredi {day:%d/%m/%Y} 13h30 – 17h30 Ponctuelle Retirer la vacation du {day:%d/%m/%Y}"
     ]
     with app.app_context():
-        stored = db.session.scalar(select(RosterSession))
+        stored = db.session.scalar(select(Shift))
     assert stored.starts_at == datetime.combine(day, AFTERNOON[0], PARIS)
     assert stored.created_by_id == user.id
 
@@ -423,7 +423,7 @@ def test_a_clinician_offers_then_withdraws_a_half_day_on_their_own_page(app, cli
     page = client.get(response.location)
     assert "Vacation retirée." in page_text(page)
     assert upcoming_rows(page) == []
-    assert count(app, RosterSession) == 0
+    assert count(app, Shift) == 0
     assert [(e.action, e.actor_id) for e in events(app)] == [
         ("roster.session_add", user.id),
         ("roster.session_withdraw", user.id),
@@ -437,7 +437,7 @@ def test_a_clinician_cannot_touch_another_members_sessions(app, client, auth, cl
     other_session = make_session(app, other_id, day)
     other_pattern = make_pattern(app, other_id, 0, next_month_first())
     own_pattern = make_pattern(app, own_id, 4, next_month_first())
-    before = (count(app, RosterSession), count(app, WeeklyPattern), len(events(app)))
+    before = (count(app, Shift), count(app, WeeklyPattern), len(events(app)))
 
     assert client.get(f"/equipe/{other_id}").status_code == 403
     refused = {
@@ -458,7 +458,7 @@ def test_a_clinician_cannot_touch_another_members_sessions(app, client, auth, cl
         assert auth.post(url, data).status_code == 403, url
     for url in ("/equipe", "/equipe/nouveau", f"/equipe/{own_id}/modifier"):
         assert client.get(url).status_code == 403, url
-    assert (count(app, RosterSession), count(app, WeeklyPattern), len(events(app))) == before
+    assert (count(app, Shift), count(app, WeeklyPattern), len(events(app))) == before
     assert load(app, TeamMember, other_id).ics_token_hash is None
 
 
@@ -483,7 +483,7 @@ def test_a_one_off_session_overlapping_another_is_refused(app, auth, as_role):
     )
     assert response.status_code == 422
     assert field_error(response, "vacation-start") == OVERLAP.format(day=day, start="08h30", end="12h30")
-    assert count(app, RosterSession) == 1
+    assert count(app, Shift) == 1
     assert done_by(app, user) == []
 
     # Right after the morning is not an overlap.
@@ -491,7 +491,7 @@ def test_a_one_off_session_overlapping_another_is_refused(app, auth, as_role):
         f"/equipe/{member_id}/vacations", session_form(day, "autre", start="12:30", end="13:30")
     )
     assert response.status_code == 303
-    assert count(app, RosterSession) == 2
+    assert count(app, Shift) == 2
 
 
 def test_a_one_off_session_on_a_weekly_pattern_occurrence_is_refused(app, auth, as_role):
@@ -503,7 +503,7 @@ def test_a_one_off_session_on_a_weekly_pattern_occurrence_is_refused(app, auth, 
     response = auth.post(f"/equipe/{member_id}/vacations", session_form(tuesday, "matin"))
     assert response.status_code == 422
     assert field_error(response, "vacation-start") == OVERLAP.format(day=tuesday, start="08h30", end="12h30")
-    assert count(app, RosterSession) == 0
+    assert count(app, Shift) == 0
     assert done_by(app, user) == []
     # That Tuesday afternoon is free.
     assert auth.post(f"/equipe/{member_id}/vacations", session_form(tuesday, "apres-midi")).status_code == 303
@@ -528,7 +528,7 @@ def test_a_session_in_the_past_is_refused(app, auth, as_role):
     response = auth.post(f"/equipe/{member_id}/vacations", session_form(today() - timedelta(days=1)))
     assert response.status_code == 422
     assert field_error(response, "vacation-day") == "La date est passée."
-    assert count(app, RosterSession) == 0
+    assert count(app, Shift) == 0
     assert events(app) == []
 
 

@@ -43,7 +43,7 @@ from dalia_site.models import (
     Patient,
     PatternException,
     Referral,
-    RosterSession,
+    Shift,
     StaffUser,
     TeamMember,
     WeeklyPattern,
@@ -196,7 +196,7 @@ def counts(app) -> dict[str, int]:
             Patient,
             Referral,
             Appointment,
-            RosterSession,
+            Shift,
             WeeklyPattern,
             PatternException,
             PartnerOrganisation,
@@ -271,7 +271,7 @@ class Clinic:
     future_appointment_id: int
     doctor_id: int
     nurse_id: int
-    session_id: int
+    shift_id: int
     pattern_id: int
     org_id: int
     contact_id: int
@@ -288,7 +288,7 @@ class Clinic:
             "referral_id": self.referral_ids[0],
             "appointment_id": self.future_appointment_id,
             "member_id": self.doctor_id,
-            "session_id": self.session_id,
+            "shift_id": self.shift_id,
             "pattern_id": self.pattern_id,
             "org_id": self.org_id,
             "contact_id": self.contact_id,
@@ -323,10 +323,10 @@ def clinic(app) -> Clinic:
         session.flush()
         with clock_at(at(seen_on - timedelta(days=30), 9)):
             for member in (doctor, nurse):
-                roster.add_session(
+                roster.add_shift(
                     session, None, member, seen_on, *MORNING, PARIS, today=seen_on - timedelta(days=30)
                 )
-        future_session = roster.add_session(session, None, doctor, ahead, *MORNING, PARIS, today=today)
+        future_session = roster.add_shift(session, None, doctor, ahead, *MORNING, PARIS, today=today)
         pattern = roster.add_pattern(
             session, None, nurse, 0, *MORNING, today + timedelta(days=1), None, PARIS, today=today
         )
@@ -403,7 +403,7 @@ def clinic(app) -> Clinic:
             future_appointment_id=future.id,
             doctor_id=doctor.id,
             nurse_id=nurse.id,
-            session_id=future_session.id,
+            shift_id=future_session.id,
             pattern_id=pattern.id,
             org_id=dac.id,
             contact_id=contact_id,
@@ -524,7 +524,7 @@ def two_members(app, make_user):
         db.session.flush()
         ids = {"user_a": user_a, "a": a.id, "b": b.id, "day": day, "monday": monday}
         for key, member in (("a", a), ("b", b)):
-            ids[f"session_{key}"] = roster.add_session(
+            ids[f"session_{key}"] = roster.add_shift(
                 db.session, None, member, day, *MORNING, PARIS, today=today
             ).id
             ids[f"pattern_{key}"] = roster.add_pattern(
@@ -549,9 +549,7 @@ def roster_state(app, member_id: int) -> tuple:
     with app.app_context():
         member = db.session.get(TeamMember, member_id)
         sessions = db.session.execute(
-            select(RosterSession.id, RosterSession.starts_at)
-            .where(RosterSession.member_id == member_id)
-            .order_by(RosterSession.id)
+            select(Shift.id, Shift.starts_at).where(Shift.member_id == member_id).order_by(Shift.id)
         ).all()
         absences = db.session.execute(
             select(PatternException.pattern_id, PatternException.day)
@@ -702,7 +700,7 @@ def test_every_id_of_an_object_that_does_not_exist_is_a_404_never_a_server_error
                         "referral_id",
                         "patient_id",
                         "member_id",
-                        "session_id",
+                        "shift_id",
                         "pattern_id",
                         "appointment_id",
                     ),
