@@ -13,7 +13,7 @@ def views_of(app, patient_id: int) -> int:
         return db.session.scalar(
             select(func.count())
             .select_from(AuditEvent)
-            .where(AuditEvent.action == "patient.view", AuditEvent.object_id == patient_id)
+            .where(AuditEvent.action == "patient.view", AuditEvent.object_id == str(patient_id))
         )
 
 
