@@ -17,6 +17,7 @@ import click
 from dalia_site import clock
 from dalia_site.config import SiteConfigError
 from dalia_site.database import open_site
+from dalia_site.domain import centre
 from dalia_site.models.vocabulary import Role
 from dalia_site.provisioning import maintenance
 from dalia_site.provisioning.crypto import BackupCryptoError
@@ -327,7 +328,9 @@ def send_reminders(slug, all_sites, instances_dir):
     def work(site):
         zone = ZoneInfo(site.site["timezone"])
         name = site.site["name"]
-        queued = queue_reminders(site.session, name, site.settings["visits"], zone, clock.today(zone))
+        queued = queue_reminders(
+            site.session, name, centre.load(site.session).visits, zone, clock.today(zone)
+        )
         site.session.commit()  # queued and marked together: never twice
         sent, failed = send_pending(site.session, site.mail, name, clock.now, limit=1000)
         return (
@@ -494,7 +497,8 @@ def demo(instances_dir, no_serve, port):
                 user = accounts.create_staff(session, None, email, name, role, passwords[role])
                 user.must_change_password = False
             session.flush()
-            plan = demo_data.plan_year(clock.today(zone), zone, settings["hours"], settings["visits"])
+            settings_now = centre.load(session)
+            plan = demo_data.plan_year(clock.today(zone), zone, settings_now.hours, settings_now.visits)
             gc.disable()  # a year of objects in one session: the collector would rescan them
             try:
                 with click.progressbar(

@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from dalia_site import clock, unit_of_work
 from dalia_site.access import current_staff, roles
-from dalia_site.domain import booking, patients
+from dalia_site.domain import booking, centre, patients
 from dalia_site.domain.roster import occurrences
 from dalia_site.domain.text import FieldError
 from dalia_site.extensions import db
@@ -31,7 +31,7 @@ def _patient_or_404(patient_id: int) -> Patient:
 
 
 def _visits() -> dict:
-    return current_app.config["SITE_SETTINGS"]["visits"]
+    return centre.load(db.session).visits
 
 
 def _appointment_or_404(appointment_id: int) -> Appointment:

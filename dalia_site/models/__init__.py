@@ -12,7 +12,7 @@ from dalia_site.models.partners import (
 from dalia_site.models.patients import Patient, Referral
 from dalia_site.models.ratelimit import RateLimitHit
 from dalia_site.models.roster import PatternException, Shift, TeamMember, WeeklyPattern
-from dalia_site.models.site import SiteIdentity
+from dalia_site.models.site import CentreSettings, SiteIdentity
 from dalia_site.models.staff import LoginAttempt, StaffUser
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "RateLimitHit",
     "Referral",
     "Shift",
+    "CentreSettings",
     "SiteIdentity",
     "StaffUser",
     "TeamMember",

@@ -40,6 +40,8 @@ class Appointment(Model):
     override_reason: Mapped[str] = mapped_column(String(300), default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # « Arrivé » on today's desk: when the patient was at the front desk (undone: None).
+    arrived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reminder_queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     patient = relationship("Patient", lazy="raise")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dalia_site.database import Model
@@ -18,3 +18,27 @@ class SiteIdentity(Model):
     slug: Mapped[str] = mapped_column(String(63))
     site_uid: Mapped[str] = mapped_column(String(36), unique=True)  # a UUID made at provisioning
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CentreSettings(Model):
+    """What the centre's team changes in daily life, edited by its admin on the settings page:
+    one row. site.toml keeps only what the server needs."""
+
+    __tablename__ = "centre_settings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(150), default="")
+    address: Mapped[str] = mapped_column(String(300), default="")
+    phone: Mapped[str] = mapped_column(String(20), default="")
+    access_notes: Mapped[str] = mapped_column(Text, default="")
+    what_to_bring: Mapped[str] = mapped_column(Text, default="")
+    # Opening hours: the open weekdays ("lundi,mardi,…") and the two half-days' hours.
+    open_days: Mapped[str] = mapped_column(String(80), default="lundi,mardi,mercredi,jeudi,vendredi")
+    morning: Mapped[str] = mapped_column(String(11), default="08:30-12:30")
+    afternoon: Mapped[str] = mapped_column(String(11), default="13:30-17:30")
+    first_minutes: Mapped[int] = mapped_column(Integer, default=60)
+    doctor_minutes: Mapped[int] = mapped_column(Integer, default=30)
+    nurse_minutes: Mapped[int] = mapped_column(Integer, default=30)
+    # Set once site.toml's former [hours]/[visits] and [site] name were copied here.
+    imported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

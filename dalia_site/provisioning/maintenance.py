@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from dalia_site import clock, database
 from dalia_site.config import SITE_FILE, SiteConfigError
 from dalia_site.database import SiteDatabase, head_revision, open_site
+from dalia_site.domain import centre
 from dalia_site.provisioning import crypto
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -321,6 +322,9 @@ def upgrade_site(folder: Path) -> UpgradeResult:
         with open_site(folder) as site:
             database.upgrade(site.engine)
             after = database.current_revision(site.engine)
+            # Settings that site.toml held before the centre's settings page existed move there.
+            if centre.import_site_toml(site.session, site.settings, clock.now()):
+                site.session.commit()
         return UpgradeResult(slug, True, f"{before or 'vide'} → {after} (sauvegarde : {backup.name})")
     except (SiteConfigError, MaintenanceError) as error:
         return UpgradeResult(slug, False, str(error))

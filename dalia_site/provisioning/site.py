@@ -111,7 +111,7 @@ def create_site(
     progress=lambda step: None,
 ) -> CreatedSite:
     """Provision a configured, migrated site with its first admin; see DESIGN.md, new-site."""
-    from dalia_site.domain import accounts, partners
+    from dalia_site.domain import accounts, centre, partners
     from dalia_site.domain.text import email_key
     from dalia_site.models import SiteIdentity
 
@@ -146,6 +146,8 @@ def create_site(
             )
             # A generated password is a one-time password; one the operator chose is not.
             admin.must_change_password = generated
+            # The centre's settings start from the template's (then edited on the settings page).
+            centre.import_site_toml(session, site.settings, clock.now())
             session.commit()
             site_values = dict(site.site)
         progress("fichiers de déploiement")

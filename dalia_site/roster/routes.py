@@ -10,7 +10,7 @@ from sqlalchemy.orm import selectinload
 
 from dalia_site import clock, unit_of_work
 from dalia_site.access import current_staff, public, roles
-from dalia_site.domain import planning, roster
+from dalia_site.domain import centre, planning, roster
 from dalia_site.domain.text import FieldError
 from dalia_site.extensions import db
 from dalia_site.filters import site_zone
@@ -31,7 +31,7 @@ def _today() -> date:
 
 
 def _hours() -> dict:
-    return current_app.config["SITE_SETTINGS"]["hours"]
+    return centre.load(db.session).hours
 
 
 def _date_arg(name: str, default: date) -> date:
