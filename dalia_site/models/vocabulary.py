@@ -106,6 +106,11 @@ class Sex(Vocabulary):
     M = "M", "Homme"
     X = "X", "Autre / non précisé"
 
+    @property
+    def born(self) -> str:
+        """« né » agreed with the sex (« née le 3 mars »); « né(e) » when it is not stated."""
+        return {"F": "née", "M": "né"}.get(self.value, "né(e)")
+
 
 class Ald(Vocabulary):
     YES = "yes", "Oui"

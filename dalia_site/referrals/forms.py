@@ -38,7 +38,6 @@ class IdentityForm(Form):
         choices=choices(Ald.choices()),
         validators=[Marked()],
         validate_choice=False,
-        default="unknown",
     )
     ald_label = StringField(
         "ALD, en quelques mots (facultatif)",
@@ -50,7 +49,6 @@ class IdentityForm(Form):
         choices=choices(GpStatus.choices()),
         validators=[Marked()],
         validate_choice=False,
-        default="none",
     )
     gp_name = StringField("Nom du médecin traitant", **TEXT)
 
