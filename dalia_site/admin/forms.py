@@ -16,7 +16,8 @@ def email_address(form, field):
         raise ValidationError(str(error)) from error
 
 
-ROLE_CHOICES = choices(Role.choices())
+# No role is chosen for the admin: the list starts on a blank, never on « Administrateur·rice ».
+ROLE_CHOICES = choices([("", "— choisir un rôle —"), *Role.choices()])
 ONE_TIME_HELP = (
     "Au moins 12 caractères. Communiquez-le de vive voix : la personne devra le "
     "remplacer à sa première connexion."

@@ -15,7 +15,8 @@ from dalia_site.filters import site_zone
 from dalia_site.forms import choices, parse_id
 from dalia_site.htmx import render_page
 from dalia_site.listing import paginate
-from dalia_site.models import AuditEvent, StaffUser
+from dalia_site.models import AuditEvent, StaffUser, TeamMember
+from dalia_site.models.vocabulary import Role
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
 
@@ -30,7 +31,10 @@ def _staff_or_404(user_id: int) -> StaffUser:
 @roles("admin")
 def staff_list():
     users = db.session.scalars(select(StaffUser).order_by(StaffUser.active.desc(), StaffUser.name)).all()
-    return render_template("admin/staff_list.html", users=users)
+    with_member = set(
+        db.session.scalars(select(TeamMember.staff_user_id).where(TeamMember.staff_user_id.is_not(None)))
+    )
+    return render_template("admin/staff_list.html", users=users, with_member=with_member)
 
 
 @bp.route("/comptes/nouveau", methods=["GET", "POST"])
@@ -54,6 +58,9 @@ def staff_create():
             status = 422
         else:
             flash(f"Compte de {user.name} créé. Transmettez-lui le mot de passe provisoire.", "success")
+            if user.role == Role.CLINICIAN:
+                # One flow: a clinician has slots only through a team member, created next.
+                return redirect(url_for("roster.member_create", compte=user.id), 303)
             return redirect(url_for("admin.staff_list"))
     elif request.method == "POST":
         status = 422
@@ -167,3 +174,4 @@ def audit_log():
         return render_page("admin/audit_log.html", "results", form=form, page=None), 400
     page = paginate(_audit_query(form), AUDIT_PAGE_SIZE)
     return render_page("admin/audit_log.html", "results", form=form, page=page)
+

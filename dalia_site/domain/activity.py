@@ -280,6 +280,21 @@ def number_fr(value: float | None, decimals: int = 1, group: bool = True) -> str
     return f"{value:,.{decimals}f}".replace(",", "\u202f" if group else "").replace(".", ",")
 
 
+def hours_fr(value: float, group: bool = True) -> str:
+    """1.25 -> '1,25 h', 8.0 -> '8 h': staffed hours keep their quarters (a shift needs not be
+    whole hours), without trailing zeros."""
+    text = number_fr(value, 2, group)
+    if "," in text:
+        text = text.rstrip("0").rstrip(",")
+    return f"{text} h"
+
+
+def days_fr(value: float) -> str:
+    """0 -> '0 jour', 1 -> '1 jour', 25 -> '25 jours' (French keeps 0 and 1 singular)."""
+    days = round(value)
+    return f"{number_fr(days, 0)} jour{'s' if days >= 2 else ''}"
+
+
 def share_fr(value: float | None) -> str:
     return "—" if value is None else f"{number_fr(value * 100, 0)} %"
 
@@ -295,7 +310,7 @@ def summary(activity: Activity, group: bool = True) -> list[tuple[str, str]]:
         ("dont consultations de suivi médecin", num(kinds[AppointmentKind.DOCTOR], 0)),
         ("dont consultations de suivi infirmières", num(kinds[AppointmentKind.NURSE], 0)),
         ("dont sans rendez-vous", num(activity.walk_ins, 0)),
-        ("Heures de présence soignante", num(activity.staffed_hours, 0)),
+        ("Heures de présence soignante", hours_fr(activity.staffed_hours, group)),
         ("Patients par heure de présence soignante", num(activity.patients_per_hour, 1)),
         ("Patients venus directement (sans adressage)", share_fr(activity.direct_access_share)),
         ("Adressages reçus", num(activity.referrals_received, 0)),
@@ -303,7 +318,7 @@ def summary(activity: Activity, group: bool = True) -> list[tuple[str, str]]:
             "Délai médian de l'adressage à la première consultation",
             "—"
             if activity.median_days_to_first_visit is None
-            else f"{num(activity.median_days_to_first_visit, 0)} jours",
+            else days_fr(activity.median_days_to_first_visit),
         ),
         ("Taux de rendez-vous non honorés", share_fr(activity.no_show_rate)),
         ("Patients ayant trouvé un médecin traitant", num(activity.gp_found, 0)),

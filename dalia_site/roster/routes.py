@@ -116,6 +116,15 @@ def _account_choices(form: MemberForm) -> None:
     )
 
 
+def _new_account(account_id: int | None) -> StaffUser | None:
+    """The active account `?compte=` names, if no team member is linked to it yet."""
+    if account_id is None:
+        return None
+    account = db.session.get(StaffUser, account_id)
+    linked = db.session.scalar(select(TeamMember.id).where(TeamMember.staff_user_id == account_id))
+    return account if account and account.active and not linked else None
+
+
 def _member_form_page(member: TeamMember | None):
     form = MemberForm(obj=member)
     _account_choices(form)
@@ -123,6 +132,10 @@ def _member_form_page(member: TeamMember | None):
         if member:
             form.staff_user_id.data = str(member.staff_user_id or "")
             form.doctor_status.data = member.doctor_status or ""
+        elif account := _new_account(parse_id(request.args.get("compte"))):
+            # The next step of creating a clinician's account: the member starts from it.
+            form.staff_user_id.data = str(account.id)
+            form.name.data, form.email.data = account.name, account.email
         return render_template("roster/member_form.html", form=form, member=member)
     account_id = parse_id(form.staff_user_id.data)
     ok, saved = submit(

@@ -63,7 +63,7 @@ YEAR_FIGURES = {
     "dont consultations de suivi médecin": "1",
     "dont consultations de suivi infirmières": "1",
     "dont sans rendez-vous": "0",
-    "Heures de présence soignante": "12",
+    "Heures de présence soignante": "12 h",
     "Patients par heure de présence soignante": "0,4",  # 5 / 12
     "Patients venus directement (sans adressage)": "67 %",  # Odile and Gaston, not Berthe
     "Adressages reçus": "4",
@@ -75,7 +75,7 @@ MARCH_FIGURES = {
     "Patients reçus": "2",
     "Consultations": "2",
     "dont premières consultations en binôme médecin-infirmier·e": "2",
-    "Heures de présence soignante": "4",
+    "Heures de présence soignante": "4 h",
     "Adressages reçus": "1",  # Berthe's, on 24 March; Odile's and Gaston's came in February
     "Taux de rendez-vous non honorés": "0 %",
 }

@@ -671,7 +671,7 @@ def test_csv_export_is_for_french_excel(session, fortnight):
     assert values["Patients reçus"] == "3"
     assert values["Consultations"] == "5"
     assert values["dont sans rendez-vous"] == "1"
-    assert values["Heures de présence soignante"] == "10"
+    assert values["Heures de présence soignante"] == "10 h"
     assert values["Patients par heure de présence soignante"] == "0,5"
     assert values["Patients venus directement (sans adressage)"] == "67 %"
     assert values["Taux de rendez-vous non honorés"] == "33 %"

@@ -301,7 +301,7 @@ EXPECTED_FIGURES = {
     "dont consultations de suivi médecin": "1",
     "dont consultations de suivi infirmières": "1",
     "dont sans rendez-vous": "1",
-    "Heures de présence soignante": "8",
+    "Heures de présence soignante": "8 h",
     "Patients par heure de présence soignante": "0,5",
     "Patients venus directement (sans adressage)": "50 %",
     "Adressages reçus": "3",

@@ -3,10 +3,10 @@ an accepted referral, wording (« aux », « 0 jour », « née »), the favicon
 
 import re
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from dalia_site.extensions import db
-from dalia_site.models import Patient, Referral
+from dalia_site.models import Patient, Referral, StaffUser, TeamMember
 from tests.web.test_referrals import (
     FORM,
     csrf,
@@ -91,9 +91,10 @@ def test_a_clinician_sees_no_booking_shortcut(app, client, as_role):
 def test_the_home_page_never_says_a_les(client, as_role):
     for role in ("admin", "assistant", "clinician", "reporting"):
         as_role(role)
-        text = page_text(client.get("/"))
-        assert "Votre rôle donne accès " in text
+        text = page_text(client.get("/", follow_redirects=True))
         assert not re.search(r"\b(à|de) les\b", text), role
+        if role == "reporting":
+            assert "Votre rôle donne accès aux chiffres d'activité du centre" in text
         client.post("/deconnexion", data={"csrf_token": csrf(client)})
 
 
@@ -108,3 +109,87 @@ def test_birth_agrees_with_the_sex(app, client, as_role):
     assert "né(e)" not in queue
     with app.app_context():
         assert db.session.scalar(select(Patient.id)) is None
+
+
+# --- a clinician's account and team member: one flow ----------------------------------------------
+
+CLINICIAN_ACCOUNT = {
+    "name": "Anne Sabatier",
+    "email": "anne.sabatier@exemple.fr",
+    "role": "clinician",
+    "password": "Provisoire-2026-ok",
+}
+
+
+def selected_option(response, name: str) -> list[str]:
+    select_html = re.search(
+        rf'<select[^>]*name="{name}"[^>]*>(.*?)</select>', response.get_data(as_text=True), re.S
+    )
+    options = re.findall(r"<option([^>]*)>", select_html.group(1))
+    return [re.search(r'value="([^"]*)"', o).group(1) for o in options if "selected" in o]
+
+
+def test_a_new_account_starts_on_no_role(app, client, as_role, auth):
+    as_role("admin")
+    page = client.get("/admin/comptes/nouveau")
+    assert selected_option(page, "role") in ([], [""])
+    first = re.search(r'<select[^>]*name="role"[^>]*>\s*<option([^>]*)>([^<]*)<', page.get_data(as_text=True))
+    assert 'value=""' in first.group(1) and "Administrateur" not in first.group(2)
+    with app.app_context():
+        before = db.session.scalar(select(func.count()).select_from(StaffUser))
+    refused = auth.post("/admin/comptes/nouveau", CLINICIAN_ACCOUNT | {"role": ""})
+    assert refused.status_code == 422
+    assert field_error(refused, "role") == "Ce champ est obligatoire."
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(StaffUser)) == before
+
+
+def test_a_clinicians_account_leads_to_their_team_member(app, client, as_role, auth):
+    as_role("admin")
+    created = auth.post("/admin/comptes/nouveau", CLINICIAN_ACCOUNT)
+    with app.app_context():
+        user_id = db.session.scalar(select(StaffUser.id).where(StaffUser.email == CLINICIAN_ACCOUNT["email"]))
+    assert created.status_code == 303
+    assert created.location == f"/equipe/nouveau?compte={user_id}"
+    listing = page_text(client.get("/admin/comptes"))
+    assert "Compte de Anne Sabatier créé." in listing  # the flash, shown on the next page
+    assert f'href="/equipe/nouveau?compte={user_id}">Créer sa fiche d\'équipe' in listing
+
+    step = client.get(created.location)
+    text = page_text(step)
+    assert "Sans fiche, aucun créneau." in text
+    assert 'value="Anne Sabatier"' in text and 'value="anne.sabatier@exemple.fr"' in text
+    assert selected_option(step, "staff_user_id") == [str(user_id)]
+
+    saved = auth.post(
+        "/equipe/nouveau",
+        {
+            "name": "Anne Sabatier",
+            "profession": "medecin",
+            "team": "flexible",
+            "doctor_status": "retraite",
+            "rpps": "",
+            "phone": "",
+            "email": "anne.sabatier@exemple.fr",
+            "staff_user_id": str(user_id),
+        },
+    )
+    assert saved.status_code == 303, page_text(saved)
+    with app.app_context():
+        member = db.session.scalar(select(TeamMember).where(TeamMember.staff_user_id == user_id))
+        assert (member.name, member.profession) == ("Anne Sabatier", "medecin")
+    assert "Créer sa fiche d'équipe" not in page_text(client.get("/admin/comptes"))
+    # Once linked, the account is no longer offered as a new member's starting point.
+    again = client.get(f"/equipe/nouveau?compte={user_id}")
+    assert selected_option(again, "staff_user_id") in ([], [""])
+
+
+def test_an_assistants_account_goes_back_to_the_list(app, client, as_role, auth):
+    as_role("admin")
+    created = auth.post("/admin/comptes/nouveau", CLINICIAN_ACCOUNT | {"role": "assistant"})
+    assert created.status_code == 302 and created.location == "/admin/comptes"
+
+
+def test_the_team_member_form_says_that_without_it_there_are_no_slots(client, as_role):
+    as_role("assistant")
+    assert "Sans fiche, aucun créneau." in page_text(client.get("/equipe/nouveau"))
