@@ -48,8 +48,11 @@ system-deps:
 demo: $(STAMP)
 	$(PY) cli.py demo
 
+# Two pytest-xdist workers (PYTEST_WORKERS=0: one process); the tests marked xdist_group (browser,
+# demo, wheel) each stay in one worker, so their session fixtures are built once.
+PYTEST_WORKERS ?= 2
 test: $(STAMP) system-deps
-	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+	$(PY) -m pytest -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	@bash scripts/system-deps.sh bench
