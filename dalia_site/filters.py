@@ -24,6 +24,7 @@ NAVIGATION = (
     ("partners.index", "Annuaire"),
     ("activity.index", "Activité"),
     ("admin.staff_list", "Comptes"),
+    ("admin.centre_settings", "Réglages du centre"),
     ("admin.audit_log", "Journal d'audit"),
 )
 

@@ -1,11 +1,11 @@
-from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms import EmailField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from dalia_site.auth.forms import REQUIRED
 from dalia_site.clock import FIRST_DAY, LAST_DAY, within_range
 from dalia_site.domain.text import InvalidValue, normalise_email
 from dalia_site.forms import DateField, Form, choices, strip
-from dalia_site.models.vocabulary import Role
+from dalia_site.models.vocabulary import AppointmentKind, Role
 
 
 def email_address(form, field):
@@ -78,3 +78,34 @@ def _within_reason(field):
         raise ValidationError(
             f"Date hors des limites du journal ({FIRST_DAY:%d/%m/%Y} – {LAST_DAY:%d/%m/%Y})."
         )
+
+
+NUMERIC = {"inputmode": "numeric"}
+
+
+class CentreForm(Form):
+    """The centre's settings page. Every rule (lengths, phone, hours, visit lengths) is the
+    domain's (centre.clean): its messages are shown under the fields."""
+
+    display_name = StringField(
+        "Nom du centre (tel qu'affiché)", description="Sur les pages et les convocations.", filters=[strip]
+    )
+    address = StringField("Adresse", description="Numéro, rue, code postal et commune.", filters=[strip])
+    phone = StringField(
+        "Téléphone", description="Pour prévenir le centre (ex. 04 68 11 22 33).", filters=[strip]
+    )
+    access_notes = TextAreaField(
+        "Accès", description="Transports, stationnement, étage, accessibilité.", render_kw={"rows": 3}
+    )
+    what_to_bring = TextAreaField("À apporter", render_kw={"rows": 3})
+    morning = StringField("Matin", description="Ex. 08:30-12:30.", filters=[strip])
+    afternoon = StringField("Après-midi", description="Ex. 13:30-17:30.", filters=[strip])
+    first_minutes = StringField(f"{AppointmentKind.FIRST.label}, en minutes", render_kw=NUMERIC)
+    doctor_minutes = StringField(f"{AppointmentKind.DOCTOR.label}, en minutes", render_kw=NUMERIC)
+    nurse_minutes = StringField(f"{AppointmentKind.NURSE.label}, en minutes", render_kw=NUMERIC)
+
+    def values(self, open_days: list[str]) -> dict[str, object]:
+        """What the domain validates: the fields, and the open days ticked."""
+        return {name: field.data for name, field in self._fields.items() if name != "csrf_token"} | {
+            "open_days": open_days
+        }

@@ -8,11 +8,11 @@ from sqlalchemy.orm import joinedload
 
 from dalia_site import unit_of_work
 from dalia_site.access import current_staff, roles
-from dalia_site.admin.forms import AuditFilterForm, OneTimePasswordForm, StaffForm
-from dalia_site.domain import accounts, audit
+from dalia_site.admin.forms import AuditFilterForm, CentreForm, OneTimePasswordForm, StaffForm
+from dalia_site.domain import accounts, audit, centre
 from dalia_site.extensions import db
 from dalia_site.filters import site_zone
-from dalia_site.forms import choices, parse_id
+from dalia_site.forms import choices, parse_id, submit
 from dalia_site.htmx import render_page
 from dalia_site.listing import paginate
 from dalia_site.models import AuditEvent, StaffUser, TeamMember
@@ -175,3 +175,33 @@ def audit_log():
     page = paginate(_audit_query(form), AUDIT_PAGE_SIZE)
     return render_page("admin/audit_log.html", "results", form=form, page=page)
 
+
+@bp.route("/centre", methods=["GET", "POST"])
+@roles("admin")
+def centre_settings():
+    """The centre's settings (name as shown, address, phone, access, hours, visit lengths),
+    stored in the database and audited; site.toml keeps only what the server needs."""
+    current = centre.load(db.session)
+    if request.method == "GET":
+        form = CentreForm(obj=current)
+        return render_template(
+            "admin/centre.html",
+            form=form,
+            open_days=current.open_days,
+            centre=current,
+            weekdays=centre.WEEKDAYS,
+        )
+    form = CentreForm()
+    open_days = request.form.getlist("open_days")
+    ok, changed = submit(form, lambda: centre.update(db.session, current_staff(), form.values(open_days)))
+    if not ok:
+        page = render_template(
+            "admin/centre.html",
+            form=form,
+            open_days=tuple(open_days),
+            centre=current,
+            weekdays=centre.WEEKDAYS,
+        )
+        return page, 422
+    flash("Réglages du centre enregistrés." if changed else "Aucune modification.", "success")
+    return redirect(url_for("admin.centre_settings"), 303)

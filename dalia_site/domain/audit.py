@@ -50,6 +50,7 @@ ACTION_LABELS = {
     "roster.pattern_end": "Vacation hebdomadaire arrêtée",
     "roster.ics_token": "Lien d'agenda créé",
     "roster.ics_revoke": "Lien d'agenda révoqué",
+    "centre.update": "Réglages du centre modifiés",
 }
 OBJECT_LABELS = {
     "staff_user": "Compte",
@@ -57,6 +58,7 @@ OBJECT_LABELS = {
     "referral": "Adressage",
     "patient": "Patient",
     "team_member": "Membre de l'équipe",
+    "centre": "Réglages du centre",
 }
 
 

@@ -60,9 +60,29 @@ class Centre:
             "what_to_bring": self.what_to_bring,
         }
 
+    @property
+    def opening_text(self) -> str:
+        """The opening hours as a sentence (« du lundi au vendredi, 8h30–12h30 et 13h30–17h30 »)."""
+        indexes = [WEEKDAYS.index(day) for day in self.open_days if day in WEEKDAYS]
+        if not indexes:
+            return ""
+        if len(indexes) > 2 and indexes == list(range(indexes[0], indexes[-1] + 1)):
+            days = f"du {WEEKDAYS[indexes[0]]} au {WEEKDAYS[indexes[-1]]}"
+        elif len(indexes) == 1:
+            days = f"le {WEEKDAYS[indexes[0]]}"
+        else:
+            names = [WEEKDAYS[i] for i in indexes]
+            days = f"les {', '.join(names[:-1])} et {names[-1]}"
+        return f"{days}, {_spoken(self.morning)} et {_spoken(self.afternoon)}"
+
     def missing(self) -> list[str]:
         """The settings still to fill in, in French, for `check` and the settings page."""
         return [label for field, label in NEEDED.items() if not getattr(self, field)]
+
+
+def _spoken(hours: str) -> str:
+    """« 08:30-12:30 » as people write it: « 8h30–12h30 »."""
+    return "–".join(f"{int(part[:2])}h{part[3:5]}" for part in hours.split("-"))
 
 
 def _row(session: DbSession) -> CentreSettings:

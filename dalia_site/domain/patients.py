@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, and_, cast, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from dalia_site import clock
@@ -18,8 +19,8 @@ from dalia_site.domain.referrals import (
     patient_search_text,
 )
 from dalia_site.domain.text import FieldError
-from dalia_site.models import AuditEvent, PartnerOrganisation, Patient, Referral, StaffUser
-from dalia_site.models.vocabulary import PatientStatus, Vocabulary
+from dalia_site.models import Appointment, PartnerOrganisation, Patient, Referral, StaffUser
+from dalia_site.models.vocabulary import AppointmentStatus, PatientStatus, ReferralStatus, Vocabulary
 
 # Statuses staff set by hand; the others follow from triage decisions.
 MANUAL_STATUSES = (PatientStatus.FOLLOW_UP, PatientStatus.GP_FOUND, PatientStatus.DISCHARGED)
@@ -31,7 +32,10 @@ def find(session: DbSession, patient_id: int) -> Patient | None:
         session.execute(
             select(Patient)
             .where(Patient.id == patient_id)
-            .options(joinedload(Patient.referrals).joinedload(Referral.source))
+            .options(
+                joinedload(Patient.referrals).joinedload(Referral.source),
+                joinedload(Patient.referrals).joinedload(Referral.decided_by),
+            )
         )
         .unique()
         .scalar_one_or_none()
@@ -97,11 +101,11 @@ def update_identity(
 
 
 def set_status(session: DbSession, actor: StaffUser | None, patient: Patient, status: str) -> None:
+    if status == patient.status:  # the control shows the current status: kept as it is
+        return
     if status not in MANUAL_STATUSES:
         raise FieldError("status", "Ce statut ne se choisit pas à la main.")
     status = PatientStatus(status)
-    if status == patient.status:
-        return
     audit.record(
         session,
         actor,
@@ -172,30 +176,94 @@ def record_dac_handover(
     )
 
 
+# What a timeline line is about: the page marks each kind in its own way.
+REFERRAL, DECISION, VISIT, NO_SHOW, CANCELLED, STATUS, DAC = (
+    "referral",
+    "decision",
+    "visit",
+    "no_show",
+    "cancelled",
+    "status",
+    "dac",
+)
+
+
 @dataclass(frozen=True)
 class TimelineEntry:
-    at: datetime
-    action: str
-    summary: str
-    actor: str
+    at: datetime  # aware; for a day without a time (the DAC handover), the end of that day
+    kind: str
+    text: str
+    dated_only: bool = False  # the row holds a day, not a time: shown without an hour
 
 
-def timeline(session: DbSession, patient: Patient) -> list[TimelineEntry]:
-    """Referrals, decisions and status changes of a patient, oldest first (views left out)."""
-    referral_ids = select(cast(Referral.id, String)).where(Referral.patient_id == patient.id)
-    events = session.execute(
-        select(AuditEvent.at, AuditEvent.action, AuditEvent.summary, StaffUser.name)
-        .outerjoin(StaffUser, StaffUser.id == AuditEvent.actor_id)
-        .where(
-            or_(
-                and_(AuditEvent.object_type == "patient", AuditEvent.object_id == str(patient.id)),
-                and_(AuditEvent.object_type == "referral", AuditEvent.object_id.in_(referral_ids)),
-            ),
-            AuditEvent.action.not_in(("patient.view", "referral.view")),
+def _with_whom(appointment: Appointment) -> str:
+    names = [f"{c.member.name} ({c.member.profession.in_sentence})" for c in appointment.clinicians]
+    return " et ".join(names)
+
+
+def _referral_entries(referral: Referral) -> list[TimelineEntry]:
+    if referral.source is not None:
+        received = f"Adressage reçu de {referral.source.name} ({referral.channel.label.lower()})"
+    else:
+        received = f"Venue directe au centre ({referral.channel.label.lower()})"
+    if referral.referrer_name:
+        received += f", par {referral.referrer_name}"
+    entries = [TimelineEntry(referral.received_at, REFERRAL, received)]
+    if referral.decided_at is None or referral.status == ReferralStatus.NEW:
+        return entries
+    who = f" par {referral.decided_by.name}" if referral.decided_by is not None else ""
+    if referral.status == ReferralStatus.ACCEPTED:
+        decision = f"Adressage accepté{who} : patient en suivi"
+    elif referral.status == ReferralStatus.WAITING_LIST:
+        decision = f"Patient mis en liste d'attente{who}"
+    else:
+        decision = f"Adressage non retenu{who}"
+        if referral.decline_reason:
+            decision += f" : {referral.decline_reason}"
+        if referral.orientation is not None:
+            towards = referral.orientation_detail or referral.orientation.label
+            decision += f" — orienté vers {towards}"
+    return entries + [TimelineEntry(referral.decided_at, DECISION, decision)]
+
+
+def _visit_entry(appointment: Appointment) -> TimelineEntry:
+    what = appointment.kind.label + (" sans rendez-vous" if appointment.walk_in else "")
+    whom = _with_whom(appointment)
+    with_whom = f" avec {whom}" if whom else ""
+    status = appointment.status
+    if status == AppointmentStatus.NO_SHOW:
+        return TimelineEntry(appointment.starts_at, NO_SHOW, f"Non venu : {what.lower()}{with_whom}")
+    if status == AppointmentStatus.CANCELLED:
+        reason = f" ({appointment.cancel_reason})" if appointment.cancel_reason else ""
+        return TimelineEntry(appointment.starts_at, CANCELLED, f"Annulé : {what.lower()}{with_whom}{reason}")
+    if status == AppointmentStatus.BOOKED:  # over, not yet marked
+        return TimelineEntry(
+            appointment.starts_at, VISIT, f"{what}{with_whom} — à marquer (honoré ou non venu)"
         )
-        .order_by(AuditEvent.at, AuditEvent.id)
-    )
-    return [
-        TimelineEntry(at, action, summary, name or "partenaire / système")
-        for at, action, summary, name in events
-    ]
+    return TimelineEntry(appointment.starts_at, VISIT, f"{what}{with_whom}")
+
+
+def timeline(
+    patient: Patient, appointments: Iterable[Appointment], now: datetime, zone: ZoneInfo
+) -> list[TimelineEntry]:
+    """The patient's path in plain French, oldest first, from the rows themselves (referrals
+    with their source and decider loaded, appointments with their clinicians): referrals and
+    decisions, visits held, missed or cancelled, the médecin traitant found, the exit, the DAC
+    handover. Appointments still to come are not history: the page lists them apart."""
+    entries: list[TimelineEntry] = []
+    for referral in patient.referrals:
+        entries += _referral_entries(referral)
+    entries += [_visit_entry(a) for a in appointments if a.starts_at <= now]
+    if patient.gp_found_at is not None:
+        gp = f" : {patient.gp_name}" if patient.gp_name else ""
+        entries.append(TimelineEntry(patient.gp_found_at, STATUS, f"Médecin traitant trouvé{gp}"))
+    if patient.status == PatientStatus.DISCHARGED:
+        # The row keeps no date of its own for the exit: its last change is the closest one.
+        entries.append(TimelineEntry(patient.updated_at, STATUS, "Sortie du suivi (statut « Sorti »)"))
+    if patient.dac_handover_on is not None:
+        informed = "patient informé" + (", médecin traitant informé" if patient.dac_gp_informed else "")
+        end_of_day = datetime.combine(patient.dac_handover_on, time.max, tzinfo=zone)
+        entries.append(
+            TimelineEntry(end_of_day, DAC, f"Situation transmise au DAC ({informed})", dated_only=True)
+        )
+    return sorted(entries, key=lambda entry: entry.at)

@@ -86,7 +86,7 @@ def _coercer(vocabulary: type[Vocabulary]) -> Any:
 
 
 class AppointmentKind(Vocabulary):
-    FIRST = "first", "Première consultation (médecin et infirmier·e)", "Premières (binôme)"
+    FIRST = "first", "Première consultation (médecin et infirmière)", "Premières (binôme)"
     DOCTOR = "doctor", "Consultation médecin", "Suivi médecin"
     NURSE = "nurse", "Consultation infirmière", "Suivi infirmier"
 
@@ -192,12 +192,18 @@ class PartnerCategory(Vocabulary):
 
 class Profession(Vocabulary):
     MEDECIN = "medecin", "Médecin"
-    IPA = "ipa", "Infirmier·e en pratique avancée (IPA)"
-    INFIRMIER_AZALEE = "infirmier_azalee", "Infirmier·e Azalée"
-    INFIRMIER = "infirmier", "Infirmier·e"
-    ASSISTANT_MEDICAL = "assistant_medical", "Assistant·e médical·e"
+    IPA = "ipa", "Infirmière en pratique avancée (IPA)"
+    INFIRMIER_AZALEE = "infirmier_azalee", "Infirmière Azalée"
+    INFIRMIER = "infirmier", "Infirmière"
+    ASSISTANT_MEDICAL = "assistant_medical", "Assistante médicale"
     SECRETARIAT = "secretariat", "Secrétariat"
     COORDINATION = "coordination", "Coordination"
+
+    @property
+    def in_sentence(self) -> str:
+        """The label inside a sentence (« Laure Carrière (infirmière en pratique avancée (IPA)) »):
+        its first letter in lower case, acronyms kept."""
+        return self.label[:1].lower() + self.label[1:]
 
     @property
     def is_doctor(self) -> bool:

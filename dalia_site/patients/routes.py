@@ -49,10 +49,14 @@ def _patient_or_404(patient_id: int) -> Patient:
 
 
 def _status_form(patient: Patient) -> StatusForm:
+    """The status control shows the patient's current status selected, then the ones staff may
+    set by hand (a status that follows from triage is listed first, as it is)."""
     form = StatusForm()
-    form.status.choices = choices(
-        PatientStatus.choices(s for s in patients.MANUAL_STATUSES if s != patient.status)
-    )
+    current = [] if patient.status in patients.MANUAL_STATUSES else [patient.status]
+    form.status.choices = choices(PatientStatus.choices([*current, *patients.MANUAL_STATUSES]))
+    form.status.label.text = "Statut du patient"
+    if not form.status.data:
+        form.status.data = patient.status.value
     return form
 
 
@@ -64,7 +68,7 @@ def _show(patient: Patient, status: int = 200, slots: dict | None = None, **form
     page = render_template(
         "patients/show.html",
         patient=patient,
-        timeline=patients.timeline(db.session, patient),
+        timeline=patients.timeline(patient, appointments, now, site_zone()),
         dac=patients.territory_dac(db.session),
         status_form=forms.get("status_form") or _status_form(patient),
         dac_form=forms.get("dac_form") or DacHandoverForm(),

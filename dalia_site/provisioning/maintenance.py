@@ -124,6 +124,10 @@ def check_site(folder: Path) -> tuple[list[str], list[str]]:
                 to_complete.append(
                     "site.toml : [site] domain (nom d'hôte public) à compléter avant la mise en ligne"
                 )
+            to_complete += [
+                f"réglages du centre : {what} à compléter (page « Réglages du centre »)"
+                for what in centre.load(opened.session).missing()
+            ]
             to_complete += missing_details(opened.session)
     except SiteConfigError as error:
         problems.append(str(error))

@@ -137,7 +137,7 @@ def test_an_assistant_books_the_pair_then_the_nurse_follow_up(page: Page, live_a
     convocation = page.locator("dl.facts")
     expect(convocation).to_contain_text(f"{tomorrow:%d/%m/%Y}")
     expect(convocation).to_contain_text("08h30 (durée prévue : 60 minutes)")
-    expect(convocation).to_contain_text(f"{DOCTOR} (médecin), {NURSE} (infirmier·e azalée)")
+    expect(convocation).to_contain_text(f"{DOCTOR} (médecin), {NURSE} (infirmière Azalée)")
     expect(convocation).to_contain_text("Carte Vitale")
     expect(page.get_by_role("link", name="Ajouter à un agenda (.ics)")).to_be_visible()
 
@@ -150,7 +150,7 @@ def test_an_assistant_books_the_pair_then_the_nurse_follow_up(page: Page, live_a
     )
     expect(page.get_by_role("status")).to_have_text("Rendez-vous : honoré.")
     expect(page.get_by_role("listitem").filter(has_text=f"{yesterday:%d/%m/%Y} à 08h30")).to_contain_text(
-        f"Première consultation (médecin et infirmier·e) avec {DOCTOR}, {NURSE} : honoré"
+        f"Première consultation (médecin et infirmière) avec {DOCTOR}, {NURSE} : honoré"
     )
 
     # The follow-up the alternation proposes is a nurse's; booked tomorrow at 08:30.
@@ -163,7 +163,7 @@ def test_an_assistant_books_the_pair_then_the_nurse_follow_up(page: Page, live_a
     follow(page, slots.first)
     expect(page.get_by_role("status")).to_have_text("Rendez-vous confirmé.")
     expect(page.locator("dl.facts")).to_contain_text("Consultation infirmière")
-    expect(page.locator("dl.facts")).to_contain_text(f"{NURSE} (infirmier·e azalée)")
+    expect(page.locator("dl.facts")).to_contain_text(f"{NURSE} (infirmière Azalée)")
 
     # The day agenda: yesterday both clinicians saw her; tomorrow the nurse sees her again.
     follow(page, main_nav(page).get_by_role("link", name="Agenda"))
@@ -171,7 +171,7 @@ def test_an_assistant_books_the_pair_then_the_nurse_follow_up(page: Page, live_a
     agenda_day_by_htmx(page, "← Jour précédent", yesterday)
     for name in (DOCTOR, NURSE):
         expect(column(page, name)).to_contain_text(f"08h30–09h30 {PATIENT}")
-        expect(column(page, name)).to_contain_text("Première consultation (médecin et infirmier·e) — honoré")
+        expect(column(page, name)).to_contain_text("Première consultation (médecin et infirmière) — honoré")
     agenda_day_by_htmx(page, "Jour suivant →", yesterday + timedelta(days=1))
     agenda_day_by_htmx(page, "Jour suivant →", tomorrow)
     expect(column(page, NURSE)).to_contain_text(f"08h30–09h00 {PATIENT}")

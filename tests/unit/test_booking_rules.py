@@ -383,7 +383,7 @@ def test_a_clinicians_calendar_feed_shows_their_appointments_without_the_patient
     )
     feed = planning.calendar(session, nurse, "DALIA Test", PARIS, MONDAY - timedelta(days=1))
     events = {str(e["summary"]): e for e in Calendar.from_ical(feed).walk("VEVENT")}
-    visit = events["Rendez-vous : première consultation (médecin et infirmier·e)"]
+    visit = events["Rendez-vous : première consultation (médecin et infirmière)"]
     assert visit.decoded("dtstart") == at(MONDAY, 10)
     assert "Vacation DALIA Test" in events
     assert b"Rouquette" not in feed and b"Martine" not in feed

@@ -724,7 +724,7 @@ def test_the_csv_export_opens_in_french_excel(app, client, as_role, centre):
     months = rows.index(
         [
             "Mois",
-            "Première consultation (médecin et infirmier·e)",
+            "Première consultation (médecin et infirmière)",
             "Consultation médecin",
             "Consultation infirmière",
             "Total",

@@ -723,6 +723,7 @@ FUZZED_POSTS = {
     "admin.staff_edit",
     "admin.staff_set_active",
     "admin.staff_one_time_password",
+    "admin.centre_settings",
     "partners.create",
     "partners.edit",
     "partners.validate_field",
@@ -873,6 +874,28 @@ def test_staff_set_active(site, make_user, data):
 def test_staff_one_time_password(site, cheap_argon2, make_user, data):
     site.target = getattr(site, "target", None) or make_user("assistant")
     site.post(f"/admin/comptes/{site.target.id}/mot-de-passe", data)
+
+
+@FUZZ
+@given(
+    data=form(
+        {
+            "display_name": free(column="centre_settings.display_name"),
+            "address": free(column="centre_settings.address"),
+            "phone": st.sampled_from(["", "04 68 11 22 33", "+33 4 68 11 22 33", "123"]),
+            "access_notes": free(200),
+            "what_to_bring": free(200),
+            "open_days": st.lists(st.sampled_from(["lundi", "mardi", "samedi", "dimanche", "jamais"])),
+            "morning": st.sampled_from(["08:30-12:30", "8h30-12h", "12:30-08:30", "25:00-26:00", ""]),
+            "afternoon": st.sampled_from(["13:30-17:30", "11:00-14:00", "", "13:30"]),
+            "first_minutes": st.sampled_from(["60", "5", "241", "-30", "trente", ""]),
+            "doctor_minutes": st.sampled_from(["30", "33", "240", "99999999999999999999"]),
+            "nurse_minutes": st.sampled_from(["30", "45", "0"]),
+        }
+    )
+)
+def test_centre_settings(site, data):
+    site.post("/admin/centre", data)
 
 
 @FUZZ
