@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from dalia_site.domain import partners, planning
+from dalia_site.domain import booking, centre, partners, planning
 from dalia_site.extensions import db
 from dalia_site.models import (
     Appointment,
@@ -24,6 +25,7 @@ from dalia_site.models import (
     TeamMember,
 )
 from dalia_site.models.types import utcnow
+from dalia_site.models.vocabulary import CLINICIANS, NURSES
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ def pages(ids: dict) -> list[Page]:
         Page("recherche de patients (htmx)", "/patients?q=martin", partial=True, benchmarked=True),
         Page("fiche patient", f"/patients/{patient}", benchmarked=True),
         Page("modifier un patient", f"/patients/{patient}/modifier"),
-        Page("créneaux (page)", f"/patients/{patient}/creneaux?kind=first"),
+        Page("créneaux (page)", f"/patients/{patient}/creneaux?kind=first", benchmarked=True),
         Page(
             "créneaux d'une première consultation (htmx)",
             f"/patients/{patient}/creneaux?kind=first",
@@ -60,12 +62,29 @@ def pages(ids: dict) -> list[Page]:
             benchmarked=True,
         ),
         Page("créneaux (htmx)", f"/patients/{patient}/creneaux?kind=nurse", partial=True),
+        Page(
+            "créneaux : semaine suivante, une infirmière nommée, le matin (htmx)",
+            f"/patients/{patient}/creneaux?kind=nurse&du={today + timedelta(days=7)}"
+            f"&soignant={ids['nurse']}&moment=matin&override_reason=bench",
+            partial=True,
+            benchmarked=True,
+        ),
+        Page(
+            "confirmation d'un créneau",
+            f"/patients/{patient}/rendez-vous/confirmer?{ids['slot']}",
+            benchmarked=True,
+        ),
         Page("agenda du jour", f"/agenda?jour={today}", benchmarked=True),
         Page("agenda du jour (htmx)", f"/agenda?jour={today - timedelta(days=1)}", partial=True),
         Page("agenda de la semaine", f"/agenda/semaine?jour={today}", benchmarked=True),
         Page("convocation", f"/rendez-vous/{appointment}/convocation"),
         Page("convocation .ics", f"/rendez-vous/{appointment}/convocation.ics"),
-        Page("reporter un rendez-vous", f"/rendez-vous/{appointment}/reporter"),
+        Page("reporter un rendez-vous", f"/rendez-vous/{appointment}/reporter", benchmarked=True),
+        Page(
+            "confirmation d'un report",
+            f"/rendez-vous/{appointment}/reporter/confirmer?{ids['moved_slot']}",
+            benchmarked=True,
+        ),
         Page("planning de la semaine", f"/planning?semaine={today}"),
         Page("planning du mois", "/planning/mois"),
         Page("équipe", "/equipe"),
@@ -93,7 +112,6 @@ def pages(ids: dict) -> list[Page]:
         Page("modifier un compte", f"/admin/comptes/{ids['admin']}"),
         Page("nouveau compte", "/admin/comptes/nouveau"),
         Page("journal d'audit", "/admin/journal"),
-        Page("réglages du centre", "/admin/centre"),
         Page("mot de passe", "/mot-de-passe"),
     ]
 
@@ -127,6 +145,13 @@ def page_ids(app, admin_id: int) -> dict:
         if db.session.scalar(select(TeamMember.id).where(TeamMember.staff_user_id == admin_id)) is None:
             member.staff_user_id = admin_id  # "mes vacations" are this doctor's
         referral = db.session.scalar(select(Referral.id).order_by(Referral.status != "new").limit(1))
+        nurse = db.session.scalar(
+            select(TeamMember.id)
+            .where(TeamMember.profession.in_(NURSES), TeamMember.active.is_(True))
+            .limit(1)
+        )
+        slot = _free_slot(zone, patient)
+        moved_slot = _free_slot(zone, None, db.session.get(Appointment, appointment))
         db.session.commit()
         return {
             "today": datetime.now(zone).date(),
@@ -139,4 +164,37 @@ def page_ids(app, admin_id: int) -> dict:
             "admin": admin_id,
             "link_token": link_token,
             "ics_token": ics_token,
+            "nurse": nurse,
+            "slot": slot,
+            "moved_slot": moved_slot,
         }
+
+
+def _free_slot(zone: ZoneInfo, patient_id: int | None, moving: Appointment | None = None) -> str:
+    """The query string of the picker's confirmation for the first free slot of the patient's
+    proposed kind (or of the appointment being moved) in the coming weeks."""
+    settings = centre.load(db.session)
+    members = {
+        m.id: m
+        for m in db.session.scalars(
+            select(TeamMember).where(TeamMember.active.is_(True), TeamMember.profession.in_(CLINICIANS))
+        )
+    }
+    now = utcnow()
+    today = now.astimezone(zone).date()
+    owner = moving.patient_id if moving is not None else patient_id
+    assert owner is not None
+    for weeks in range(12):
+        picker = booking.Picker(None, today + timedelta(weeks=weeks))
+        week = booking.week_slots(
+            db.session, picker, owner, members, settings.visits, settings.hours, zone, now, moving
+        )
+        if week.slots:
+            slot = week.slots[0]
+            return urlencode(
+                {
+                    "kind": week.kind.value,
+                    "creneau": f"{slot.starts_at.isoformat()}_{','.join(map(str, slot.member_ids))}",
+                }
+            )
+    raise RuntimeError("no free slot in the next 12 weeks: the seeded roster is empty")

@@ -48,91 +48,153 @@ def _appointment_or_404(appointment_id: int) -> Appointment:
     return appointment
 
 
-def _kind_choice(patient: Patient) -> tuple[AppointmentKind, AppointmentKind]:
-    proposed = booking.next_kind(booking.appointments_of(db.session, patient))
-    kind = request.values.get("kind") or proposed
-    if not AppointmentKind.has(kind):
-        abort(400)
-    return AppointmentKind(kind), proposed
-
-
-def _slots_page(patient: Patient, status: int = 200, message: str = "", reschedule=None):
-    """The page for choosing a slot, or just its list for htmx (the same block)."""
-    kind, proposed = (reschedule.kind, reschedule.kind) if reschedule else _kind_choice(patient)
-    slots = booking.free_slots(
-        db.session,
-        kind,
-        _visits(),
-        site_zone(),
-        patient=patient,
-        moving=reschedule.id if reschedule else None,
+def _clinicians() -> dict[int, TeamMember]:
+    """The active clinicians, doctors first, then by name: the picker's list and its engine's."""
+    rows = db.session.scalars(
+        select(TeamMember).where(TeamMember.active.is_(True), TeamMember.profession.in_(CLINICIANS))
     )
-    if reschedule:  # its own time is no move
-        slots = [s for s in slots if s.starts_at != reschedule.starts_at]
-    block = {
-        "slots": slots,
-        "slot_kind": kind,
-        "slot_members": {m.id: m for s in slots for m in s.members},
-        "slot_message": message,
-        "override_reason": request.values.get("override_reason", ""),
+    return {m.id: m for m in sorted(rows, key=lambda m: (not m.is_doctor, m.name.lower()))}
+
+
+def _moving_or_404(appointment_id: int) -> Appointment:
+    """The appointment being moved, with its patient (one query: the picker's budget)."""
+    appointment = db.session.scalar(
+        select(Appointment).where(Appointment.id == appointment_id).options(joinedload(Appointment.patient))
+    )
+    if appointment is None:
+        abort(404)
+    try:
+        booking.ensure_reschedulable(appointment)
+    except booking.NotReschedulable as error:
+        abort(409, description=str(error))
+    return appointment
+
+
+def _parse_slot(start_text: str, members_text: str) -> tuple[datetime, list[int]]:
+    """A slot as the picker sends it (its start with its offset, its clinicians' ids), or 400."""
+    unreadable = "Créneau illisible : choisissez-le dans la liste des créneaux libres."
+    try:
+        start = datetime.fromisoformat(start_text)
+        member_ids = [parse_id(i) for i in members_text.split(",")]
+    except ValueError:
+        abort(400, description=unreadable)
+    if start.tzinfo is None or not member_ids or len(member_ids) > 2 or None in member_ids:
+        abort(400, description=unreadable)
+    if not clock.within_range(start.date()):
+        abort(422, description="Ce créneau n'est pas proposé par le planning.")
+    return start, [member_id for member_id in member_ids if member_id is not None]
+
+
+def _picker_page(
+    patient: Patient,
+    status: int = 200,
+    message: str = "",
+    reschedule: Appointment | None = None,
+    slot: tuple[datetime, list[int]] | None = None,
+):
+    """The slot picker (the choices, a week of free slots), or its block alone for htmx; with a
+    `slot`, its confirmation when the slot is still free, or else the reason with a fresh week
+    (409 when it was taken meanwhile, 422 for a bad choice). Nothing is written but the trace."""
+    settings = centre.load(db.session)
+    members = _clinicians()
+    zone = site_zone()
+    now = clock.now()
+    choice = {k: request.values.get(k, "") for k in ("kind", "du", "soignant", "moment", "override_reason")}
+    if slot is not None and slot[0] > now:  # the week read afresh is the slot's
+        choice["du"] = slot[0].astimezone(zone).date().isoformat()
+    week, chosen = None, None
+    try:
+        picker = booking.parse_picker(choice, members, clock.today(zone))
+        week = booking.week_slots(
+            db.session, picker, patient.id, members, settings.visits, settings.hours, zone, now, reschedule
+        )
+        if slot is not None:
+            chosen = booking.check_choice(
+                week, slot[0], slot[1], members, choice["override_reason"], settings.visits, zone, now
+            )
+    except FieldError as error:
+        unit_of_work.discard()
+        status, message = (409 if isinstance(error, booking.SlotTaken) else 422), str(error)
+    today = clock.today(zone)
+    first_day = week.picker.first_day if week else today
+    context = {
+        "today": today,
+        "previous_url": week
+        and first_day > today
+        and _week_url(patient, reschedule, choice, week, max(today, first_day - timedelta(days=7))),
+        "next_url": week and _week_url(patient, reschedule, choice, week, first_day + timedelta(days=7)),
+        "back_url": week and _week_url(patient, reschedule, choice, week, first_day),
+        "patient": patient,
         "reschedule": reschedule,
+        "week": week,
+        "choice": choice,
+        "override_reason": choice["override_reason"],
+        "clinicians": list(members.values()),
+        "hours": settings.hours,
+        "kinds": AppointmentKind,
+        "proposed": week.proposed if week else None,
+        "slot_message": message,
+        "zone": zone,
     }
-    # Without JavaScript, a page of its own for choosing the slot; with htmx, its block alone.
-    response = render_page(
-        "booking/slots.html",
-        "slots",
-        patient=patient,
-        proposed=proposed,
-        kinds=AppointmentKind,
-        zone=site_zone(),
-        **block,
-    )
-    if not wants_fragment():
+    if chosen is not None:
+        page = render_template("booking/confirm.html", slot=chosen, **context)
+        what = "confirmation de rendez-vous"
+    else:
+        page = render_page("booking/slots.html", "slots", **context)
+        what = "créneaux de rendez-vous"
+    if not wants_fragment() or chosen is not None:
         # The page names the patient: traced like the patient page.
-        patients.record_view(db.session, current_staff(), patient.id, "créneaux de rendez-vous")
-    return response, status
+        patients.record_view(db.session, current_staff(), patient.id, what)
+    return page, status
+
+
+def _week_url(patient: Patient, reschedule: Appointment | None, choice: dict, week, first_day: date) -> str:
+    """The picker on another week, with the same choices (a plain link, or htmx's swap)."""
+    args = {k: v for k, v in choice.items() if v and k not in ("du", "kind")} | {"du": first_day.isoformat()}
+    if reschedule is not None:
+        args.pop("override_reason", None)
+        return url_for("booking.reschedule", appointment_id=reschedule.id, **args)
+    return url_for("booking.slots", patient_id=patient.id, kind=week.kind.value, **args)
 
 
 def _refused(error: FieldError, patient_id: int, moving_id: int | None = None):
-    """Someone was faster (409), or the choice is refused (422): the reason, with a fresh list
+    """Someone was faster (409), or the choice is refused (422): the reason, with a fresh week
     of slots. The refused change is rolled back first; everything is read again."""
     unit_of_work.discard()
-    return _slots_page(
+    return _picker_page(
         _patient_or_404(patient_id),
         409 if isinstance(error, booking.SlotTaken) else 422,
         message=str(error),
-        reschedule=_appointment_or_404(moving_id) if moving_id else None,
+        reschedule=_moving_or_404(moving_id) if moving_id else None,
     )
 
 
 @bp.route("/patients/<int:patient_id>/creneaux")
 @roles(*BOOKERS)
 def slots(patient_id: int):
-    return _slots_page(_patient_or_404(patient_id))
+    return _picker_page(_patient_or_404(patient_id))
+
+
+@bp.route("/patients/<int:patient_id>/rendez-vous/confirmer")
+@roles(*BOOKERS)
+def confirm(patient_id: int):
+    """The slot picked, to confirm: nothing is booked until « Confirmer » is pressed."""
+    patient = _patient_or_404(patient_id)
+    start, _, members = request.args.get("creneau", "").partition("_")
+    return _picker_page(patient, slot=_parse_slot(start, members))
 
 
 def _slot_from_form() -> tuple[datetime, list[int]]:
-    try:
-        start = datetime.fromisoformat(request.form.get("start", ""))
-        member_ids = [parse_id(i) for i in request.form.get("members", "").split(",")]
-    except ValueError:
-        abort(400)
-    if (
-        start.tzinfo is None
-        or not member_ids
-        or len(member_ids) > 2
-        or None in member_ids
-        or not clock.within_range(start.date())
-    ):
-        abort(400)
-    return start, [member_id for member_id in member_ids if member_id is not None]
+    return _parse_slot(request.form.get("start", ""), request.form.get("members", ""))
 
 
 @bp.route("/patients/<int:patient_id>/rendez-vous", methods=["POST"])
 @roles(*BOOKERS)
 def book(patient_id: int):
     patient = _patient_or_404(patient_id)
-    kind, _ = _kind_choice(patient)
+    kind = request.form.get("kind", "")
+    if not AppointmentKind.has(kind):
+        abort(400, description="Type de rendez-vous inconnu.")
     start, member_ids = _slot_from_form()
     try:
         appointment = booking.book(
@@ -169,14 +231,16 @@ def cancel(appointment_id: int):
 @bp.route("/rendez-vous/<int:appointment_id>/reporter", methods=["GET", "POST"])
 @roles(*BOOKERS)
 def reschedule(appointment_id: int):
+    """The same picker and confirmation as a booking; the POST is the confirmation's."""
+    if request.method == "GET":
+        moving = _moving_or_404(appointment_id)
+        return _picker_page(moving.patient, reschedule=moving)
     appointment = _appointment_or_404(appointment_id)
     patient = appointment.patient
     try:
         booking.ensure_reschedulable(appointment)
     except booking.NotReschedulable as error:
         abort(409, description=str(error))
-    if request.method == "GET":
-        return _slots_page(patient, reschedule=appointment)
     start, member_ids = _slot_from_form()
     try:
         moved = booking.reschedule(
@@ -186,6 +250,14 @@ def reschedule(appointment_id: int):
         return _refused(error, patient.id, appointment_id)
     flash("Rendez-vous reporté.", "success")
     return redirect(url_for("booking.convocation", appointment_id=moved.id), 303)
+
+
+@bp.route("/rendez-vous/<int:appointment_id>/reporter/confirmer")
+@roles(*BOOKERS)
+def confirm_reschedule(appointment_id: int):
+    moving = _moving_or_404(appointment_id)
+    start, _, members = request.args.get("creneau", "").partition("_")
+    return _picker_page(moving.patient, reschedule=moving, slot=_parse_slot(start, members))
 
 
 @bp.route("/rendez-vous/<int:appointment_id>/statut", methods=["POST"])
@@ -240,7 +312,7 @@ def convocation(appointment_id: int):
         "booking/convocation.html",
         appointment=appointment,
         members=[c.member for c in appointment.clinicians],
-        centre=centre.load(db.session),
+        visits=_visits(),
         zone=site_zone(),
     )
 
@@ -251,12 +323,11 @@ def convocation_ics(appointment_id: int):
     _trace_view(appointment_id, "convocation (.ics)")
     appointment = _appointment_or_404(appointment_id)
     site = current_app.config["SITE"]
-    settings = centre.load(db.session)
     body = booking.convocation_ics(
         appointment,
         [c.member for c in appointment.clinicians],
-        settings.display_name or site["name"],
-        settings.address,
+        site["name"],
+        _visits()["address"],
         site_zone(),
         site["domain"] or "dalia.invalid",
     )

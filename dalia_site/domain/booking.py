@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -219,6 +219,270 @@ def free_slots(
         if len(candidates) >= limit:
             cutoff = sorted(candidates)[limit - 1]
     return [candidates[s] for s in sorted(candidates)][:limit]
+
+
+# --- The slot picker: a week of free slots, with the team's real choices ---------------------------
+
+WEEK_DAYS = 7
+HALF_DAYS = ("matin", "apres-midi")
+ANY = ""  # any clinician of the right profession (any pair for a first visit)
+
+
+@dataclass(frozen=True)
+class Picker:
+    """What the person booking chose: the kind (None: the one the alternation proposes), the
+    first day of the week shown, a named clinician (or None: any of the right profession) and a
+    half-day ("" for both)."""
+
+    kind: AppointmentKind | None
+    first_day: date
+    member_id: int | None = None
+    half_day: str = ""
+
+    @property
+    def last_day(self) -> date:
+        return self.first_day + timedelta(days=WEEK_DAYS - 1)
+
+
+@dataclass(frozen=True)
+class Held:
+    """One of the patient's appointments, as the alternation reads it."""
+
+    kind: str
+    status: str
+    starts_at: datetime
+
+
+@dataclass(frozen=True)
+class Week:
+    picker: Picker
+    kind: AppointmentKind  # the picker's, or the proposed one
+    proposed: AppointmentKind  # what the alternation proposes (the picker's kind when moving)
+    days: tuple[tuple[date, tuple[Slot, ...]], ...]  # every day of the week, free slots in order
+    free: Mapping[int, list[Span]] = field(default_factory=dict, compare=False, repr=False)
+    patient_busy: list[Span] = field(default_factory=list, compare=False, repr=False)
+
+    @property
+    def slots(self) -> list[Slot]:
+        return [slot for _, slots in self.days for slot in slots]
+
+
+def picker_dates(today: date) -> tuple[date, date]:
+    """The first days a week may start on: from today to the furthest day a booking may be."""
+    return today, today + FURTHEST - timedelta(days=1)
+
+
+def parse_picker(
+    values: Mapping[str, str],
+    members: Mapping[int, TeamMember],
+    today: date,
+) -> Picker:
+    """The picker's choices from a form (`kind`, `du`, `soignant`, `moment`), or a FieldError in
+    French: an unknown kind, a date out of range, a clinician unknown or of the wrong profession."""
+    kind = appointment_kind(values["kind"]) if values.get("kind") else None
+    raw_day = (values.get("du") or "").strip()
+    first, last = picker_dates(today)
+    try:
+        first_day = date.fromisoformat(raw_day) if raw_day else today
+    except ValueError:
+        raise FieldError("du", "Date invalide : choisissez un jour dans le calendrier.") from None
+    if not first <= first_day <= last:
+        raise FieldError("du", f"Choisissez une date entre le {first:%d/%m/%Y} et le {last:%d/%m/%Y}.")
+    half_day = values.get("moment") or ""
+    if half_day and half_day not in HALF_DAYS:
+        raise FieldError("moment", "Choisissez le matin, l'après-midi ou la journée.")
+    raw_member = (values.get("soignant") or ANY).strip()
+    if raw_member == ANY:
+        return Picker(kind, first_day, None, half_day)
+    member = members.get(int(raw_member)) if raw_member.isdigit() else None
+    if member is None:
+        raise FieldError("soignant", "Ce soignant n'est pas dans l'équipe active.")
+    if kind is not None:
+        _check_profession(kind, member)
+    return Picker(kind, first_day, member.id, half_day)
+
+
+def _check_profession(kind: AppointmentKind, member: TeamMember) -> None:
+    if kind == AppointmentKind.DOCTOR and not member.is_doctor:
+        raise FieldError("soignant", "Choisissez un médecin pour une consultation médecin.")
+    if kind == AppointmentKind.NURSE and not member.is_nurse:
+        raise FieldError("soignant", "Choisissez une infirmière pour une consultation infirmière.")
+
+
+def _alternate(held: Iterable[Held]) -> AppointmentKind:
+    """next_kind over the rows the week's one query read."""
+    active = [h for h in held if h.status in ACTIVE]
+    if not any(h.kind == AppointmentKind.FIRST for h in active):
+        return AppointmentKind.FIRST
+    last = max(active, key=lambda h: h.starts_at)
+    return AppointmentKind.DOCTOR if last.kind == AppointmentKind.NURSE else AppointmentKind.NURSE
+
+
+def _booked_and_history(
+    session: DbSession, start: datetime, end: datetime, patient_id: int, ignore: int | None
+) -> tuple[dict[int, list[Span]], list[Span], list[Held]]:
+    """In one query: the clinicians' booked time in [start, end), the patient's own, and the
+    patient's whole history for the alternation (but the appointment being moved)."""
+    in_window = (
+        (Appointment.starts_at < end)
+        & (Appointment.starts_at > start - LONGEST_VISIT)
+        & (Appointment.ends_at > start)
+    )
+    rows = session.execute(
+        select(
+            Appointment.id,
+            AppointmentClinician.member_id,
+            Appointment.starts_at,
+            Appointment.ends_at,
+            Appointment.patient_id,
+            Appointment.kind,
+            Appointment.status,
+        )
+        .join(AppointmentClinician)
+        .where(
+            Appointment.status.in_(ACTIVE),
+            Appointment.id != (ignore or 0),
+            in_window | (Appointment.patient_id == patient_id),
+        )
+    )
+    busy: dict[int, list[Span]] = {}
+    own: set[Span] = set()
+    history: dict[int, Held] = {}
+    for appointment_id, member_id, s, e, patient, kind, status in rows:
+        if patient == patient_id:
+            history[appointment_id] = Held(kind, status, s)
+        if s < end and e > start:
+            busy.setdefault(member_id, []).append((s, e))
+            if patient == patient_id:
+                own.add((s, e))
+    return busy, sorted(own), list(history.values())
+
+
+def _half_day_of(start: datetime, zone: ZoneInfo, afternoon_from: time) -> str:
+    return "matin" if start.astimezone(zone).time() < afternoon_from else "apres-midi"
+
+
+def afternoon_starts(hours: Mapping[str, Any]) -> time:
+    """Where the morning ends for the picker: the end of the centre's morning opening hours."""
+    return time.fromisoformat(str(hours["morning"]).split("-")[1])
+
+
+def week_slots(
+    session: DbSession,
+    picker: Picker,
+    patient_id: int,
+    members: Mapping[int, TeamMember],
+    visits: Mapping[str, int],
+    hours: Mapping[str, Any],
+    zone: ZoneInfo,
+    now: datetime,
+    moving: Appointment | None = None,
+) -> Week:
+    """Every free slot of the picker's week (7 local days from its first day, none in the past),
+    grouped by day: the pair for a first visit (the named clinician one of the two), one
+    clinician of the right profession otherwise, no double booking, none overlapping the
+    patient's own appointments; at most one per start time. `members` are the active clinicians;
+    an appointment being moved frees its time but its own start is no move. Three queries
+    (sessions, weekly patterns, appointments), whatever the data size; a FieldError when the
+    named clinician is not of the kind's profession."""
+    zone_start = datetime.combine(picker.first_day, time(), tzinfo=zone)
+    zone_end = datetime.combine(picker.last_day + timedelta(days=1), time(), tzinfo=zone)
+    start, end = max(now, zone_start), zone_end
+    spans: dict[int, list[Span]] = {}
+    for o in occurrences(session, picker.first_day, picker.last_day, zone, list(members)):
+        spans.setdefault(o.member_id, []).append((o.starts_at, o.ends_at))
+    busy, patient_busy, history = _booked_and_history(
+        session, start, end, patient_id, moving.id if moving is not None else None
+    )
+    proposed = AppointmentKind(moving.kind) if moving is not None else _alternate(history)
+    kind = AppointmentKind(moving.kind) if moving is not None else picker.kind or proposed
+    if picker.member_id is not None:
+        _check_profession(kind, members[picker.member_id])
+    picker = replace(picker, kind=kind)
+    duration = length(kind, visits)
+    free = {mid: _free_spans(s, busy.get(mid, [])) for mid, s in spans.items() if mid in members}
+    doctors = sorted(mid for mid in free if members[mid].is_doctor)
+    nurses = sorted(mid for mid in free if members[mid].is_nurse)
+    named = picker.member_id
+    if named is not None:  # the named clinician takes their profession's place
+        if members[named].is_doctor:
+            doctors = [named] if named in free else []
+        else:
+            nurses = [named] if named in free else []
+    leads = nurses if kind == AppointmentKind.NURSE else doctors
+    afternoon_from = afternoon_starts(hours)
+    found: dict[datetime, Slot] = {}
+    for lead in leads:
+        for slot_start in _starts(free[lead], duration, start, zone):
+            slot_end = slot_start + duration
+            if slot_start >= end or slot_start in found:
+                continue
+            if moving is not None and slot_start == moving.starts_at:
+                continue
+            if picker.half_day and _half_day_of(slot_start, zone, afternoon_from) != picker.half_day:
+                continue
+            if any(s < slot_end and slot_start < e for s, e in patient_busy):
+                continue
+            if kind == AppointmentKind.FIRST:
+                partner = next((n for n in nurses if _fits(free[n], slot_start, slot_end)), None)
+                if partner is None:
+                    continue
+                found[slot_start] = Slot(
+                    slot_start, slot_end, (lead, partner), (members[lead], members[partner])
+                )
+            else:
+                found[slot_start] = Slot(slot_start, slot_end, (lead,), (members[lead],))
+    by_day: dict[date, list[Slot]] = {picker.first_day + timedelta(days=i): [] for i in range(WEEK_DAYS)}
+    for slot_start in sorted(found):
+        by_day[slot_start.astimezone(zone).date()].append(found[slot_start])
+    days = tuple((day, tuple(slots)) for day, slots in by_day.items())
+    return Week(picker, kind, proposed, days, free, patient_busy)
+
+
+def check_choice(
+    week: Week,
+    start: datetime,
+    member_ids: Iterable[int],
+    members: Mapping[int, TeamMember],
+    override_reason: str,
+    visits: Mapping[str, int],
+    zone: ZoneInfo,
+    now: datetime,
+) -> Slot:
+    """The slot picked in `week` (read afresh, from the slot's day), before the confirmation
+    shows it: a FieldError in French when it is past, off the planning's grid, not of the kind's
+    professions, or leaves the alternation without a reason; SlotTaken when one of its
+    clinicians or the patient is no longer free then."""
+    kind = week.kind
+    if start <= now:
+        raise FieldError("slot", "Ce créneau est passé.")
+    ids = tuple(member_ids)
+    chosen = [members[i] for i in ids if i in members]
+    expected = {AppointmentKind.FIRST: (1, 1), AppointmentKind.DOCTOR: (1, 0), AppointmentKind.NURSE: (0, 1)}
+    if (
+        len(chosen) != len(set(ids))
+        or (
+            sum(m.is_doctor for m in chosen),
+            sum(m.is_nurse for m in chosen),
+        )
+        != expected[kind]
+    ):
+        raise FieldError("slot", "Ce créneau ne correspond pas au type de rendez-vous.")
+    if kind != week.proposed and not " ".join(override_reason.split()):
+        raise FieldError(
+            "override_reason",
+            f"L'alternance propose : {week.proposed.label.lower()}. "
+            "Indiquez pourquoi vous choisissez un autre type.",
+        )
+    end = start + length(kind, visits)
+    if start.astimezone(zone).date() not in dict(week.days) or not on_grid(start, zone):
+        raise FieldError("slot", "Ce créneau n'est pas proposé par le planning.")
+    if not all(_fits(week.free.get(i, []), start, end) for i in ids) or any(
+        s < end and start < e for s, e in week.patient_busy
+    ):
+        raise SlotTaken()
+    doctors_first = sorted(chosen, key=lambda m: not m.is_doctor)
+    return Slot(start, end, tuple(m.id for m in doctors_first), tuple(doctors_first))
 
 
 # --- Booking ------------------------------------------------------------------------------------

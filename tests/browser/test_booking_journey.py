@@ -100,9 +100,18 @@ def show_free_slots(page: Page) -> None:
     ) as swap:
         page.get_by_role("button", name="Voir les créneaux libres").click()
     assert swap.value.status == 200
-    expect(page.get_by_role("list", name="Créneaux libres")).to_be_visible()
+    expect(page.get_by_role("form", name="Créneaux libres")).to_be_visible()
     assert page.evaluate("() => window.sameDocument === true"), "the page was reloaded"
     check_page(page)
+
+
+WEEKDAYS = ("Lundi", "Mardi", "Mercredi", "Jeudi", "Vendredi", "Samedi", "Dimanche")
+
+
+def slot_button(page: Page, day: date, hour: str):
+    """A slot of the picker's week: its day is the group, its time the button."""
+    day_group = page.get_by_role("group", name=f"{WEEKDAYS[day.weekday()]} {day:%d/%m/%Y}")
+    return day_group.get_by_role("button", name=hour, exact=True)
 
 
 def agenda_day_by_htmx(page: Page, link: str, day: date) -> None:
@@ -129,15 +138,17 @@ def test_an_assistant_books_the_pair_then_the_nurse_follow_up(page: Page, live_a
 
     # The first visit: the doctor and the nurse together, tomorrow 08:30.
     show_free_slots(page)
-    slot = page.get_by_role("button", name=f"{tomorrow:%d/%m/%Y} à 08h30 — {DOCTOR} et {NURSE}")
-    follow(page, slot)
+    follow(page, slot_button(page, tomorrow, "08h30"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Confirmer le rendez-vous")
+    expect(page.locator("dl.facts")).to_contain_text(f"{DOCTOR} (Médecin) et {NURSE}")
+    follow(page, page.get_by_role("button", name="Confirmer"))
     expect(page).to_have_url(re.compile(r"/rendez-vous/\d+/convocation$"))
     expect(page.get_by_role("status")).to_have_text("Rendez-vous confirmé.")
     expect(page.get_by_role("heading", level=1)).to_have_text("Convocation — DALIA Bassin Carcassonnais")
     convocation = page.locator("dl.facts")
     expect(convocation).to_contain_text(f"{tomorrow:%d/%m/%Y}")
     expect(convocation).to_contain_text("08h30 (durée prévue : 60 minutes)")
-    expect(convocation).to_contain_text(f"{DOCTOR} (médecin), {NURSE} (infirmière Azalée)")
+    expect(convocation).to_contain_text(f"{DOCTOR} (médecin), {NURSE} (infirmier·e azalée)")
     expect(convocation).to_contain_text("Carte Vitale")
     expect(page.get_by_role("link", name="Ajouter à un agenda (.ics)")).to_be_visible()
 
@@ -150,20 +161,22 @@ def test_an_assistant_books_the_pair_then_the_nurse_follow_up(page: Page, live_a
     )
     expect(page.get_by_role("status")).to_have_text("Rendez-vous : honoré.")
     expect(page.get_by_role("listitem").filter(has_text=f"{yesterday:%d/%m/%Y} à 08h30")).to_contain_text(
-        f"Première consultation (médecin et infirmière) avec {DOCTOR}, {NURSE} : honoré"
+        f"Première consultation (médecin et infirmier·e) avec {DOCTOR}, {NURSE} : honoré"
     )
 
     # The follow-up the alternation proposes is a nurse's; booked tomorrow at 08:30.
     expect(page.get_by_text("L'alternance propose : consultation infirmière.")).to_be_visible()
     expect(page.get_by_label("Type de rendez-vous")).to_have_value("nurse")
     show_free_slots(page)
-    slots = page.get_by_role("list", name="Créneaux libres").get_by_role("button")
-    expect(slots.first).to_have_text(re.compile(rf"{tomorrow:%d/%m/%Y} à 08h30 — {NURSE}$"))
-    expect(page.get_by_role("list", name="Créneaux libres")).not_to_contain_text(DOCTOR)
-    follow(page, slots.first)
+    slots = page.get_by_role("form", name="Créneaux libres").get_by_role("button")
+    expect(slots.first).to_have_text("08h30")
+    follow(page, slot_button(page, tomorrow, "08h30"))
+    expect(page.locator("dl.facts")).to_contain_text(NURSE)
+    expect(page.locator("dl.facts")).not_to_contain_text(DOCTOR)
+    follow(page, page.get_by_role("button", name="Confirmer"))
     expect(page.get_by_role("status")).to_have_text("Rendez-vous confirmé.")
     expect(page.locator("dl.facts")).to_contain_text("Consultation infirmière")
-    expect(page.locator("dl.facts")).to_contain_text(f"{NURSE} (infirmière Azalée)")
+    expect(page.locator("dl.facts")).to_contain_text(f"{NURSE} (infirmier·e azalée)")
 
     # The day agenda: yesterday both clinicians saw her; tomorrow the nurse sees her again.
     follow(page, main_nav(page).get_by_role("link", name="Agenda"))
@@ -171,7 +184,7 @@ def test_an_assistant_books_the_pair_then_the_nurse_follow_up(page: Page, live_a
     agenda_day_by_htmx(page, "← Jour précédent", yesterday)
     for name in (DOCTOR, NURSE):
         expect(column(page, name)).to_contain_text(f"08h30–09h30 {PATIENT}")
-        expect(column(page, name)).to_contain_text("Première consultation (médecin et infirmière) — honoré")
+        expect(column(page, name)).to_contain_text("Première consultation (médecin et infirmier·e) — honoré")
     agenda_day_by_htmx(page, "Jour suivant →", yesterday + timedelta(days=1))
     agenda_day_by_htmx(page, "Jour suivant →", tomorrow)
     expect(column(page, NURSE)).to_contain_text(f"08h30–09h00 {PATIENT}")

@@ -177,23 +177,24 @@ def seen(response) -> str:
 
 
 def offered(response) -> list[tuple[datetime, str]]:
-    """The slot buttons of the page or fragment: (start, "doctorId,nurseId" or "memberId")."""
+    """The slot buttons of the picker's week: (start, "doctorId,nurseId" or "memberId")."""
     return [
         (datetime.fromisoformat(start), members)
         for start, members in re.findall(
-            r'name="start" value="([^"]+)">\s*<input type="hidden" name="members" value="([^"]+)"',
-            response.get_data(as_text=True),
+            r'<button name="creneau" value="([^"_]+)_([^"]+)"', response.get_data(as_text=True)
         )
     ]
 
 
 def slot_labels(response) -> list[str]:
-    match = re.search(r'<ul class="slots"[^>]*>(.*?)</ul>', response.get_data(as_text=True), re.S)
-    return (
-        [text_of(b) for b in re.findall(r"<button[^>]*>(.*?)</button>", match.group(1), re.S)]
-        if match
-        else []
-    )
+    """What each slot button of the week reads, after its day: "Lundi 30/11/2026 08h30 — …"."""
+    return [
+        f"{text_of(day)} {text_of(button)}"
+        for day, buttons in re.findall(
+            r"<legend>(.*?)</legend>(.*?)</fieldset>", response.get_data(as_text=True), re.S
+        )
+        for button in re.findall(r'<button name="creneau"[^>]*>(.*?)</button>', buttons, re.S)
+    ]
 
 
 def flashes(client, response) -> str:
@@ -250,17 +251,23 @@ def test_a_first_visit_is_proposed_with_the_doctor_and_the_nurse_together(app, c
     patient = accepted(app)
 
     page = client.get(f"/patients/{patient}")
-    assert "L'alternance propose : première consultation (médecin et infirmière) ." in seen(page)
+    assert "L'alternance propose : première consultation (médecin et infirmier·e) ." in seen(page)
     assert "Voir les créneaux libres" in page_text(page)
 
     response = slots(client, patient)
     proposed = offered(response)
-    # Hourly visits in a 08:30-12:30 morning, one per quarter hour: 08:30 ... 11:30, 8 at most.
+    # Hourly visits in a 08:30-12:30 morning, one per quarter hour: 08:30 ... 11:30 (the week).
     assert [start for start, _ in proposed] == [
-        at(team.day, 8, 30) + timedelta(minutes=15 * i) for i in range(8)
+        at(team.day, 8, 30) + timedelta(minutes=15 * i) for i in range(13)
     ]
     assert {members for _, members in proposed} == {team.pair}
-    assert slot_labels(response)[0].endswith(f"{team.day:%d/%m/%Y} à 08h30 — {DOCTOR} et {NURSE}")
+    assert slot_labels(response)[0].endswith(f"{team.day:%d/%m/%Y} 08h30")
+    # Who sees the patient is shown on the confirmation, before anything is booked.
+    confirmation = client.get(
+        f"/patients/{patient}/rendez-vous/confirmer",
+        query_string={"kind": "first", "creneau": f"{proposed[0][0].isoformat()}_{team.pair}"},
+    )
+    assert f"{DOCTOR} (Médecin) et {NURSE}" in seen(confirmation)
     assert "<html" in response.get_data(as_text=True)  # a plain GET gets the whole page
 
 
@@ -274,7 +281,7 @@ def test_the_slot_list_for_htmx_is_only_the_slots_block(app, client, as_role, te
     assert "<html" not in body and "<h1" not in body
     assert "HX-Request" in response.headers["Vary"]
     assert "Prendre un rendez-vous" in page_text(response)
-    assert len(offered(response)) == 8
+    assert len(offered(response)) == 13
 
 
 def test_no_first_visit_is_proposed_when_only_a_doctor_works(app, client, as_role):
@@ -285,7 +292,7 @@ def test_no_first_visit_is_proposed_when_only_a_doctor_works(app, client, as_rol
 
     first = slots(client, patient, kind="first", htmx=True)
     assert offered(first) == []
-    assert "Aucun créneau libre de ce type dans les 60 prochains jours" in page_text(first)
+    assert "Aucun créneau libre cette semaine avec ces choix" in page_text(first)
     # The doctor alone can still see a patient for a follow-up.
     follow_up = slots(client, patient, kind="doctor", htmx=True)
     assert offered(follow_up)[0] == (at(tomorrow(), 8, 30), str(doctor))
@@ -329,7 +336,7 @@ def test_booking_a_first_visit_leads_to_its_convocation(app, client, auth, as_ro
     assert (event.actor_id, event.object_type, event.object_id) == (user.id, "patient", str(patient))
     assert event.summary == (
         f"Rendez-vous n° {new_id} (première consultation (médecin et "
-        f"infirmière)) le {team.day:%d/%m/%Y} à 08h30 avec {DOCTOR}, {NURSE}"
+        f"infirmier·e)) le {team.day:%d/%m/%Y} à 08h30 avec {DOCTOR}, {NURSE}"
     )
     convocation = client.get(response.location)
     assert "Rendez-vous confirmé." in page_text(convocation)
@@ -580,7 +587,7 @@ def test_the_convocation_says_when_where_with_whom_and_what_to_bring(client, tea
     weekday = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")[team.day.weekday()]
     assert facts["Date"] == f"{weekday} {team.day:%d/%m/%Y}"
     assert facts["Heure"] == "08h30 (durée prévue : 60 minutes)"
-    assert text_of(facts["Avec"]) == f"{DOCTOR} (médecin), {NURSE} (infirmière Azalée)"
+    assert text_of(facts["Avec"]) == f"{DOCTOR} (médecin), {NURSE} (infirmier·e azalée)"
     assert facts["À apporter"] == WHAT_TO_BRING
     assert facts["Lieu"] == "DALIA Bassin Carcassonnais"
     assert "ROUQUETTE Odile Marie" in page_text(response)
@@ -676,13 +683,13 @@ def test_the_day_agenda_has_a_column_per_clinician_on_duty(app, client, team, fi
     # Doctors first, then nurses by name; the medical assistant and the doctor off duty: none.
     assert list(columns) == [
         f"{DOCTOR} Médecin",
-        "Inès Barthe Infirmière en pratique avancée (IPA)",
-        f"{NURSE} Infirmière Azalée",
+        "Inès Barthe Infirmier·e en pratique avancée (IPA)",
+        f"{NURSE} Infirmier·e Azalée",
     ]
-    visit = "08h30–09h30 ROUQUETTE Odile Marie Première consultation (médecin et infirmière) — prévu"
+    visit = "08h30–09h30 ROUQUETTE Odile Marie Première consultation (médecin et infirmier·e) — prévu"
     assert columns[f"{DOCTOR} Médecin"] == f"Vacation : 08h30–12h30 {visit}"
-    assert columns[f"{NURSE} Infirmière Azalée"] == f"Vacation : 08h30–12h30 {visit}"
-    assert columns["Inès Barthe Infirmière en pratique avancée (IPA)"] == (
+    assert columns[f"{NURSE} Infirmier·e Azalée"] == f"Vacation : 08h30–12h30 {visit}"
+    assert columns["Inès Barthe Infirmier·e en pratique avancée (IPA)"] == (
         "Vacation : 13h30–17h30 Aucun rendez-vous."
     )
     assert f'href="/patients/{patient}"' in response.get_data(as_text=True)
@@ -736,7 +743,7 @@ def test_the_week_agenda_lists_appointments_day_by_day(app, client, auth, team, 
         if day == team.day:
             assert days[heading] == (
                 f"08h30 ROUQUETTE Odile Marie — première consultation "
-                f"(médecin et infirmière) avec {DOCTOR} et {NURSE} (prévu)"
+                f"(médecin et infirmier·e) avec {DOCTOR} et {NURSE} (prévu)"
             )
         else:
             assert days[heading] == ""
