@@ -16,6 +16,7 @@ from dalia_site.domain import audit
 from dalia_site.domain.referrals import (
     FIELD_LABELS,
     clean_identity,
+    find_duplicates,
     patient_search_text,
 )
 from dalia_site.domain.text import FieldError
@@ -72,6 +73,29 @@ def _shown(field: str, value: object) -> object:
     return value
 
 
+class PossibleDuplicate(FieldError):
+    """The new identity is probably another patient's: the staff member checks, then confirms."""
+
+    def __init__(self, others: list[Patient]):
+        who = "D'autres patients correspondent" if len(others) > 1 else "Un autre patient correspond"
+        super().__init__(
+            "not_duplicate",
+            f"{who} à cette "
+            "identité : vérifiez qu'il ne s'agit pas de la même personne. Si ce n'est pas elle, cochez "
+            "« Ce n'est pas la même personne » et enregistrez à nouveau.",
+        )
+        self.others = others
+
+
+IDENTITY_KEYS = ("last_name", "first_names", "birth_name", "birth_date")
+
+
+def identity_duplicates(session: DbSession, patient: Patient, cleaned: Mapping[str, object]) -> list[Patient]:
+    """Other patients who are probably the person `cleaned` describes (one query)."""
+    candidate = Patient(**{key: cleaned[key] for key in IDENTITY_KEYS})
+    return [other for other in find_duplicates(session, candidate) if other.id != patient.id]
+
+
 def update_identity(
     session: DbSession,
     actor: StaffUser | None,
@@ -80,10 +104,19 @@ def update_identity(
     informed_on: date | None,
     objected: bool,
     today: date,
+    not_duplicate: bool = False,
 ) -> bool:
+    """Change a patient's identity. A change of name or birth date runs the duplicate check again:
+    PossibleDuplicate unless the staff member confirmed it is not the same person."""
     cleaned = clean_identity(values, today)
     if informed_on is not None and informed_on > today:
         raise FieldError("informed_on", "La date d'information ne peut pas être dans le futur.")
+    renamed = any(cleaned[key] != getattr(patient, key) for key in IDENTITY_KEYS)
+    if renamed and not not_duplicate:
+        with session.no_autoflush:
+            others = identity_duplicates(session, patient, cleaned)
+        if others:
+            raise PossibleDuplicate(others)
     cleaned |= {"informed_on": informed_on, "objected": objected}
     labels = FIELD_LABELS | {"informed_on": "informé le", "objected": "opposition"}
     before = {labels[f]: _shown(f, getattr(patient, f)) for f in cleaned}

@@ -115,21 +115,32 @@ def edit(patient_id: int):
     if request.method == "GET":
         patients.record_view(db.session, current_staff(), patient.id, "formulaire de modification")
         return render_template("patients/form.html", form=form, patient=patient)
-    ok, changed = submit(
-        form,
-        lambda: patients.update_identity(
-            db.session,
-            current_staff(),
-            patient,
-            form.identity(),
-            form.informed_on.data,
-            form.objected.data,
-            today=clock.today(site_zone()),
-        ),
-    )
+    duplicates: list = []
+
+    def update() -> bool:
+        try:
+            return patients.update_identity(
+                db.session,
+                current_staff(),
+                patient,
+                form.identity(),
+                form.informed_on.data,
+                form.objected.data,
+                today=clock.today(site_zone()),
+                not_duplicate=form.not_duplicate.data,
+            )
+        except patients.PossibleDuplicate as error:
+            duplicates.extend(error.others)  # shown to the assistant, who decides
+            raise
+
+    ok, changed = submit(form, update)
     if not ok:
         patients.record_view(db.session, current_staff(), patient.id, "formulaire de modification")
-        return render_template("patients/form.html", form=form, patient=patient), 422
+        if duplicates:
+            patients.record_list_view(
+                db.session, current_staff(), [other.id for other in duplicates], "doublons possibles"
+            )
+        return render_template("patients/form.html", form=form, patient=patient, duplicates=duplicates), 422
     flash("Dossier mis à jour." if changed else "Aucune modification.", "success")
     return redirect(url_for("patients.show", patient_id=patient_id), 303)
 

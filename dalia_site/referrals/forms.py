@@ -118,6 +118,8 @@ class StaffReferralForm(PublicReferralForm):
 class PatientForm(IdentityForm):
     informed_on = DateField("Informé(e) de l'usage de ses données le", validators=[Optional()])
     objected = BooleanField("S'est opposé(e) au partage de ses données")
+    # Shown only when the new identity matches another patient (domain/patients.PossibleDuplicate).
+    not_duplicate = BooleanField("Ce n'est pas la même personne")
 
 
 class DecisionForm(Form):

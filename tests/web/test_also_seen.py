@@ -193,3 +193,34 @@ def test_an_assistants_account_goes_back_to_the_list(app, client, as_role, auth)
 def test_the_team_member_form_says_that_without_it_there_are_no_slots(client, as_role):
     as_role("assistant")
     assert "Sans fiche, aucun créneau." in page_text(client.get("/equipe/nouveau"))
+
+
+# --- editing an identity runs the duplicate check again -------------------------------------------
+
+EDIT_FORM = FORM | {"informed_on": ""}
+
+
+def test_an_edit_that_makes_a_duplicate_shows_it_and_waits_for_a_confirmation(app, client, as_role, auth):
+    from tests.web.test_referrals import make_patient
+
+    odile = make_patient(app)
+    paul = make_patient(app, last_name="Rouzaud", first_names="Paul", birth_name="", sex="M")
+    as_role("assistant")
+    edit = f"/patients/{paul}/modifier"
+    # Paul's record is corrected to an identity the centre already has: Odile's.
+    refused = auth.post(edit, EDIT_FORM | {"birth_name": "", "first_names": "Odile"})
+    assert refused.status_code == 422
+    text = page_text(refused)
+    assert "1 patient existant correspond à la nouvelle identité." in text
+    assert f'<a href="/patients/{odile}">ROUQUETTE Odile Marie</a>, née le 15/03/1950' in text
+    assert field_error(refused, "not_duplicate").startswith("Un autre patient correspond à cette identité")
+    assert 'name="not_duplicate"' in text
+    with app.app_context():
+        assert db.session.get(Patient, paul).last_name == "Rouzaud"
+
+    confirmed = auth.post(edit, EDIT_FORM | {"birth_name": "", "first_names": "Odile", "not_duplicate": "y"})
+    assert confirmed.status_code == 303
+    with app.app_context():
+        assert db.session.get(Patient, paul).last_name == "Rouquette"
+    # A plain edit of a patient with no look-alike shows no confirmation.
+    assert 'name="not_duplicate"' not in page_text(client.get(f"/patients/{odile}/modifier"))
