@@ -43,7 +43,11 @@ def pages(ids: dict) -> list[Page]:
     year = f"du={today - timedelta(days=364)}&au={today}"
     patient, appointment, member, partner = ids["patient"], ids["appointment"], ids["member"], ids["partner"]
     return [
-        Page("accueil", "/"),
+        Page("accueil : bureau du jour", "/", benchmarked=True),
+        Page("bureau du jour (htmx)", f"/?jour={today}", partial=True, benchmarked=True),
+        Page("compteurs du bureau", f"/bureau/compteurs?jour={today}", partial=True),
+        Page("feuille du jour", f"/bureau/feuille?jour={today}"),
+        Page("annuler depuis le bureau", f"/bureau/rdv/{appointment}/annuler", partial=True),
         Page("file des adressages", "/adressages", benchmarked=True),
         Page("file des adressages (htmx)", "/adressages?statut=tous&page=2", partial=True),
         Page("compteurs des adressages", "/adressages/compteurs", partial=True),

@@ -25,6 +25,7 @@ def create_app(site_dir: str | Path, overrides: dict | None = None) -> Flask:
     from dalia_site.booking.routes import bp as booking_bp
     from dalia_site.config import flask_config
     from dalia_site.core.routes import bp as core_bp
+    from dalia_site.desk.routes import bp as desk_bp
     from dalia_site.errors import register_error_handlers
     from dalia_site.extensions import csrf, db, login_manager, migrate
     from dalia_site.forms import refuse_nul_characters
@@ -62,6 +63,7 @@ def create_app(site_dir: str | Path, overrides: dict | None = None) -> Flask:
         referrals_bp,
         patients_bp,
         booking_bp,
+        desk_bp,
         roster_bp,
         partners_bp,
         activity_bp,

@@ -4,8 +4,10 @@ from flask import Blueprint, current_app, jsonify, render_template
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from dalia_site.access import ALL_STAFF, public, roles
+from dalia_site.access import ALL_STAFF, current_staff, public, roles
+from dalia_site.desk.page import render_desk
 from dalia_site.extensions import db
+from dalia_site.models.vocabulary import Role
 
 bp = Blueprint("core", __name__, template_folder="templates")
 
@@ -13,7 +15,10 @@ bp = Blueprint("core", __name__, template_folder="templates")
 @bp.route("/")
 @roles(*ALL_STAFF)
 def home():
-    return render_template("core/home.html")
+    """Reporting's home page; for everyone else, today's desk (`?jour=` for another day)."""
+    if current_staff().role == Role.REPORTING:
+        return render_template("core/home.html")
+    return render_desk()
 
 
 @bp.route("/healthz")

@@ -747,6 +747,12 @@ FUZZED_POSTS = {
     "booking.reschedule",
     "booking.mark",
     "booking.walk_in",
+    "desk.arrive",
+    "desk.undo_arrival",
+    "desk.honoured",
+    "desk.no_show",
+    "desk.reopen",
+    "desk.cancel",
     "roster.member_create",
     "roster.member_edit",
     "roster.member_set_active",
@@ -1395,6 +1401,24 @@ def test_booking_walk_in(site, data):
     )
     patient = site.patient(status=data.draw(st.sampled_from(["follow_up", "referred", "discharged"])))
     site.post(f"/patients/{patient}/sans-rendez-vous", sent)
+
+
+# --- today's desk -------------------------------------------------------------------------------
+
+
+@FUZZ
+@given(
+    data=form({"motif": free(100, 1, "appointment.cancel_reason")}),
+    action=st.sampled_from(["arrivee", "annuler-arrivee", "vu", "non-venu", "prevu", "annuler"]),
+    hours=st.sampled_from([-30, -2, 0, 2, 30]),
+    htmx=st.booleans(),
+)
+def test_desk_actions(site, data, action, hours, htmx):
+    """Each one-click action of the desk, on visits of yesterday, today and tomorrow."""
+    team = team_of(site)
+    start = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(hours=hours, minutes=site.next())
+    appointment = site.appointment(site.patient(), [team.doctor], start)
+    site.post(f"/bureau/rdv/{appointment}/{action}", data, headers={"HX-Request": "true"} if htmx else {})
 
 
 # --- roster -------------------------------------------------------------------------------------

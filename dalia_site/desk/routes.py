@@ -1,0 +1,179 @@
+"""Today's desk: the front desk's one-click actions on the day's visits, the day's counts and the
+printable day list. The desk page itself is the home page (core.home renders desk/page.py)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload, selectinload
+
+from dalia_site import clock, unit_of_work
+from dalia_site.access import current_staff, roles
+from dalia_site.desk.page import appointments_of_day, day_bounds, requested_day
+from dalia_site.domain import booking, desk, patients
+from dalia_site.domain.text import FieldError
+from dalia_site.extensions import db
+from dalia_site.filters import site_zone
+from dalia_site.htmx import render_block, wants_fragment
+from dalia_site.models import Appointment
+from dalia_site.models.vocabulary import AppointmentStatus
+
+bp = Blueprint("desk", __name__, template_folder="templates")
+
+DESK = ("admin", "assistant", "clinician")
+BOOKERS = ("admin", "assistant")
+DONE = {
+    "arrive": "Arrivée enregistrée.",
+    "undo_arrival": "Arrivée annulée.",
+    "honoured": "Rendez-vous : vu.",
+    "no_show": "Rendez-vous : non venu.",
+    "reopen": "Rendez-vous de nouveau prévu.",
+    "cancel": "Rendez-vous annulé.",
+}
+CHANGED = "desk-changed"  # HX-Trigger: the day's counts refresh themselves
+
+
+def _appointment_or_404(appointment_id: int) -> Appointment:
+    appointment = db.session.scalar(
+        select(Appointment)
+        .where(Appointment.id == appointment_id)
+        .options(joinedload(Appointment.patient), selectinload(Appointment.clinicians))
+    )
+    return appointment or abort(404)
+
+
+def _block(appointment: Appointment, status: int = 200, message: str = "", cancelling: bool = False):
+    """The appointment's block of the grid alone (the same include as in the page), swapped in
+    place of the old one; the counts refresh on the HX-Trigger."""
+    zone = site_zone()
+    body = render_template(
+        "desk/_appointment.html",
+        a=appointment,
+        actions=desk.actions(appointment, clock.now(), zone),
+        message=message,
+        cancelling=cancelling,
+        may_cancel=current_staff().role in BOOKERS,
+        zone=zone,
+    )
+    response = make_response(body, status)
+    response.headers["HX-Retarget"] = f"#rdv-{appointment.id}"
+    response.headers["HX-Reswap"] = "outerHTML"
+    response.headers["HX-Trigger"] = CHANGED
+    response.vary.add("HX-Request")
+    return response
+
+
+def _act(appointment_id: int, action: str):
+    appointment = _appointment_or_404(appointment_id)
+    zone, now, actor = site_zone(), clock.now(), current_staff()
+    day = desk.local_day(appointment.starts_at, zone)
+    try:
+        if action == "arrive":
+            desk.arrive(db.session, actor, appointment, now, zone)
+        elif action == "undo_arrival":
+            desk.undo_arrival(db.session, actor, appointment, now, zone)
+        elif action in ("honoured", "no_show"):
+            desk.mark(db.session, actor, appointment, action, now, zone)
+        elif action == "reopen":
+            desk.reopen(db.session, actor, appointment, now, zone)
+        else:
+            booking.cancel(db.session, actor, appointment, request.form.get("motif", ""))
+    except FieldError as error:
+        unit_of_work.discard()
+        if wants_fragment():
+            return _block(_appointment_or_404(appointment_id), 422, str(error), cancelling=action == "cancel")
+        flash(str(error), "error")
+        return redirect(url_for("core.home", jour=day.isoformat()), 303)
+    if wants_fragment():
+        return _block(appointment, message=DONE[action])
+    flash(DONE[action], "success")
+    return redirect(url_for("core.home", jour=day.isoformat()), 303)
+
+
+@bp.route("/bureau/rdv/<int:appointment_id>/arrivee", methods=["POST"])
+@roles(*DESK)
+def arrive(appointment_id: int):
+    return _act(appointment_id, "arrive")
+
+
+@bp.route("/bureau/rdv/<int:appointment_id>/annuler-arrivee", methods=["POST"])
+@roles(*DESK)
+def undo_arrival(appointment_id: int):
+    return _act(appointment_id, "undo_arrival")
+
+
+@bp.route("/bureau/rdv/<int:appointment_id>/vu", methods=["POST"])
+@roles(*DESK)
+def honoured(appointment_id: int):
+    return _act(appointment_id, "honoured")
+
+
+@bp.route("/bureau/rdv/<int:appointment_id>/non-venu", methods=["POST"])
+@roles(*DESK)
+def no_show(appointment_id: int):
+    return _act(appointment_id, "no_show")
+
+
+@bp.route("/bureau/rdv/<int:appointment_id>/prevu", methods=["POST"])
+@roles(*DESK)
+def reopen(appointment_id: int):
+    return _act(appointment_id, "reopen")
+
+
+@bp.route("/bureau/rdv/<int:appointment_id>/annuler", methods=["GET", "POST"])
+@roles(*BOOKERS)
+def cancel(appointment_id: int):
+    """GET: the block with the reason to type (htmx), or a page of its own without JavaScript."""
+    if request.method == "POST":
+        return _act(appointment_id, "cancel")
+    appointment = _appointment_or_404(appointment_id)
+    patients.record_view(db.session, current_staff(), appointment.patient_id, "annulation depuis l'accueil")
+    if wants_fragment():
+        return _block(appointment, cancelling=True)
+    zone = site_zone()
+    return render_template(
+        "desk/cancel.html",
+        a=appointment,
+        actions=desk.actions(appointment, clock.now(), zone),
+        cancelling=True,
+        may_cancel=True,
+        message="",
+        zone=zone,
+        back=desk.local_day(appointment.starts_at, zone).isoformat(),
+    )
+
+
+@bp.route("/bureau/compteurs")
+@roles(*DESK)
+def counts():
+    """The day's counts alone, refreshed by htmx after each action (HX-Trigger: desk-changed)."""
+    day = requested_day()
+    start, end = day_bounds(day)
+    kept = Appointment.status != AppointmentStatus.CANCELLED
+    row = db.session.execute(
+        select(
+            func.count().filter(kept),
+            func.count().filter(kept, Appointment.arrived_at.is_not(None)),
+            func.count().filter(Appointment.status == AppointmentStatus.HONOURED),
+            func.count().filter(Appointment.status == AppointmentStatus.NO_SHOW),
+        ).where(Appointment.starts_at >= start, Appointment.starts_at < end)
+    ).one()
+    response = make_response(render_block("desk/desk.html", "counts", day=day, counts=desk.Counts(*row)))
+    response.vary.add("HX-Request")
+    return response
+
+
+@bp.route("/bureau/feuille")
+@roles(*DESK)
+def day_sheet():
+    """« Feuille du jour »: the day's visits by time, to print."""
+    day = requested_day()
+    appointments = appointments_of_day(day, with_members=True)
+    page = render_template("desk/sheet.html", day=day, appointments=appointments, zone=site_zone())
+    patients.record_list_view(
+        db.session,
+        current_staff(),
+        [a.patient_id for a in appointments],
+        f"feuille du jour du {day:%d/%m/%Y}",
+    )
+    return page
