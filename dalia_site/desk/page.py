@@ -103,7 +103,9 @@ def render_desk(status: int = 200):
     free = {}
     if day == today:
         for kind in (AppointmentKind.DOCTOR, AppointmentKind.NURSE):
-            free[kind] = desk.free_today(members, duty, appointments, kind, settings.visits, zone, now, limit=4)
+            free[kind] = desk.free_today(
+                members, duty, appointments, kind, settings.visits, zone, now, limit=4
+            )
     previous, following = desk.neighbours(day, settings.open_days)
     response = render_page(
         "desk/desk.html",
