@@ -116,6 +116,7 @@ def pages(ids: dict) -> list[Page]:
         Page("modifier un compte", f"/admin/comptes/{ids['admin']}"),
         Page("nouveau compte", "/admin/comptes/nouveau"),
         Page("journal d'audit", "/admin/journal"),
+        Page("réglages du centre", "/admin/centre"),
         Page("mot de passe", "/mot-de-passe"),
     ]
 

@@ -60,7 +60,11 @@ def login():
     status = 200
     if form.validate_on_submit():
         result = accounts.authenticate(
-            db.session, form.email.data or "", form.password.data or "", ip=request.remote_addr
+            db.session,
+            form.email.data or "",
+            form.password.data or "",
+            ip=request.remote_addr,
+            now=clock.now(),
         )
         unit_of_work.keep()  # a failure is counted against its account, and traced
         if result.user is not None:

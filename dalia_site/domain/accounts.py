@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 
-from dalia_site import clock
 from dalia_site.database import DbSession
 from dalia_site.domain import audit, text
 from dalia_site.domain.passwords import hash_password, password_problems, verify_password
@@ -56,11 +55,10 @@ def throttle_wait(failure_times: list[datetime], now: datetime) -> timedelta | N
 
 
 def authenticate(
-    session: DbSession, email: str, password: str, ip: str | None = None, now: datetime | None = None
+    session: DbSession, email: str, password: str, ip: str | None = None, *, now: datetime
 ) -> LoginResult:
     """Check a login. Throttling is keyed on the email typed, whether or not an account has it,
     so neither the message nor the throttling tells which emails exist."""
-    now = now or clock.now()
     key = throttle_key(email)
     email = text.email_key(email)[:254]
     session.execute(delete(LoginAttempt).where(LoginAttempt.at < now - timedelta(days=1)))

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from dalia_site import clock
 from dalia_site.database import DbSession
 from dalia_site.domain import audit
 from dalia_site.domain.text import (
@@ -385,10 +385,12 @@ def create_referral_link(
     return link, token
 
 
-def revoke_referral_link(session: DbSession, actor: StaffUser | None, link: PartnerReferralLink) -> None:
+def revoke_referral_link(
+    session: DbSession, actor: StaffUser | None, link: PartnerReferralLink, *, now: datetime
+) -> None:
     if link.revoked_at is not None:
         return
-    link.revoked_at = clock.now()
+    link.revoked_at = now
     organisation = session.get_one(PartnerOrganisation, link.organisation_id)
     audit.record(
         session,

@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from dalia_site import clock
 from dalia_site.database import DbSession
 from dalia_site.domain import audit
 from dalia_site.domain.roster import local, occurrences
@@ -159,6 +158,8 @@ def calendar(
     zone: ZoneInfo,
     today: date,
     domain: str = "dalia.invalid",
+    *,
+    now: datetime,
 ) -> bytes:
     """The member's sessions and booked appointments from 60 days back to a year ahead, as an
     iCalendar file whose times carry the site's timezone (with its daylight-saving rules in a
@@ -173,7 +174,7 @@ def calendar(
     cal.add("version", "2.0")
     cal.add("x-wr-calname", f"{site_name} — vacations de {member.name}")
     cal.add("x-wr-timezone", str(zone))
-    stamp = clock.now().astimezone(zone).replace(microsecond=0)
+    stamp = now.astimezone(zone).replace(microsecond=0)
     for occurrence in occurrences(
         session, today - timedelta(days=60), today + timedelta(days=365), zone, [member.id]
     ):

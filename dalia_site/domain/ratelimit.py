@@ -6,14 +6,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select
 
-from dalia_site import clock
 from dalia_site.database import DbSession
 from dalia_site.models import RateLimitHit
 
 
-def allow(session: DbSession, key: str, limit: int, window: timedelta, now: datetime | None = None) -> bool:
+def allow(session: DbSession, key: str, limit: int, window: timedelta, now: datetime) -> bool:
     """Count this hit against `key`; False once `limit` hits fall within `window`."""
-    now = now or clock.now()
     session.execute(delete(RateLimitHit).where(RateLimitHit.at < now - timedelta(days=1)))
     # Written first, counted after: requests racing each other all see each other's hits.
     session.add(RateLimitHit(key=key[:100], at=now))

@@ -7,11 +7,10 @@ existing patient after a human confirms the match, or a new patient. Never silen
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import select, update
 
-from dalia_site import clock
 from dalia_site.database import DbSession
 from dalia_site.domain import audit, mail
 from dalia_site.domain.partners import clean_email
@@ -257,13 +256,15 @@ def receive(
     source: PartnerOrganisation | None = None,
     link: PartnerReferralLink | None = None,
     site_name: str = "DALIA",
-    today: date | None = None,
+    *,
+    now: datetime,
+    today: date,
 ) -> Referral:
-    """A new referral from any of the three ways in; its reference is set, the referrer's
-    acknowledgement queued. The caller commits."""
+    """A new referral from any of the three ways in, received at `now` (`today`: the site's date,
+    for the birth date's check); its reference is set, the referrer's acknowledgement queued."""
     channel = origin_channel(channel, source, link)
     with Collector() as check:
-        cleaned = check("identity", clean_identity, identity, today or clock.now().date())
+        cleaned = check("identity", clean_identity, identity, today)
         who = check("referrer", clean_referrer, referrer, channel != Channel.DIRECT)
         checked_reason = check(
             "reason",
@@ -281,7 +282,7 @@ def receive(
         link_id=link.id if link else None,
         reason=reason,
         received_by_id=actor.id if actor else None,
-        received_at=clock.now(),
+        received_at=now,
         **cleaned,
         **who,
     )
@@ -409,8 +410,11 @@ def decide(
     orientation_partner: PartnerOrganisation | None = None,
     orientation_detail: str = "",
     site_name: str = "DALIA",
+    *,
+    now: datetime,
 ) -> Patient:
-    """Record the human decision on a referral; the referrer hears of it by reference only."""
+    """Record the human decision on a referral (at `now`); the referrer hears of it by reference
+    only."""
     if decision not in DECISIONS:
         raise FieldError("decision", "Décision inconnue.")
     decision = ReferralStatus(decision)
@@ -458,7 +462,7 @@ def decide(
         patient = resolve_identity(session, actor, referral)
     referral.status = decision
     referral.decided_by_id = actor.id if actor else None
-    referral.decided_at = clock.now()
+    referral.decided_at = now
     referral.decline_reason = decline_reason
     referral.orientation = orientation
     referral.orientation_partner_id = orientation_partner.id if orientation_partner else None

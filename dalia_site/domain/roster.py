@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 
-from dalia_site import clock
 from dalia_site.database import DbSession
 from dalia_site.domain import audit
 from dalia_site.domain.text import Collector, FieldError, choice, normalise_email, normalise_phone
@@ -326,14 +325,15 @@ def add_shift(
     end: time | None,
     zone: ZoneInfo,
     note: str = "",
-    today: date | None = None,
+    *,
+    today: date,
 ) -> Shift:
     """A one-off session (e.g. a half-day a volunteer doctor offers)."""
     if day is None:
         raise FieldError("day", "Indiquez la date (jj/mm/aaaa).")
     if start is None or end is None:
         raise FieldError("start", "Indiquez l'heure de début et de fin.")
-    _check_planning_dates(day, today or clock.today(zone), "day")
+    _check_planning_dates(day, today, "day")
     if start >= end:
         raise FieldError("start", "L'heure de fin doit suivre l'heure de début.")
     _check_wall_clock(day, start, zone)
@@ -385,9 +385,10 @@ def withdraw_shift(
     actor: StaffUser | None,
     shift: Shift,
     zone: ZoneInfo,
-    now: datetime | None = None,
+    *,
+    now: datetime,
 ) -> None:
-    if shift.starts_at <= (now or clock.now()):
+    if shift.starts_at <= now:
         raise FieldError("session", "Une vacation commencée ou passée reste dans l'historique.")
     lock_members(session, [shift.member_id])  # no booking slips in meanwhile
     booked = booked_appointments(session, shift)
@@ -420,7 +421,8 @@ def add_pattern(
     valid_from: date | None,
     valid_until: date | None,
     zone: ZoneInfo,
-    today: date | None = None,
+    *,
+    today: date,
 ) -> WeeklyPattern:
     """'Every Tuesday morning' for a member of the stable team; refused if it overlaps anything
     the member already has within a year."""
@@ -442,7 +444,6 @@ def add_pattern(
         raise FieldError(
             "start", "Entre 2h et 3h, l'heure change deux dimanches par an : choisissez d'autres horaires."
         )
-    today = today or clock.today(zone)
     if valid_from > today + FURTHEST or (valid_until is not None and valid_until > valid_from + 5 * FURTHEST):
         raise FieldError("valid_from", "Dates trop lointaines.")
     pattern = WeeklyPattern(

@@ -291,7 +291,7 @@ def revoke_link(org_id: int, link_id: int):
     link = db.session.get(PartnerReferralLink, link_id)
     if link is None or link.organisation_id != org_id:
         abort(404)
-    partners.revoke_referral_link(db.session, current_staff(), link)
+    partners.revoke_referral_link(db.session, current_staff(), link, now=clock.now())
     flash(f"Lien n° {link.id} révoqué : il n'ouvre plus le formulaire.", "success")
     return redirect(url_for("partners.show", org_id=org_id, _anchor="liens"), 303)
 

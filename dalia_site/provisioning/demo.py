@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dalia_site import clock
 from dalia_site.clock import clock_at
 from dalia_site.domain import booking, partners, patients, referrals, roster
 from dalia_site.domain.activity import Period
@@ -816,6 +817,8 @@ def _receive(ctx: Context, patient: PlannedPatient) -> None:
         source=source,
         link=link,
         site_name=ctx.site_name,
+        now=clock.now(),
+        today=clock.today(ctx.zone),
     )
     ctx.referral_of[patient.number] = referral
 
@@ -837,9 +840,12 @@ def _decide(ctx: Context, patient: PlannedPatient) -> None:
             if orientation == "other"
             else "",
             site_name=ctx.site_name,
+            now=clock.now(),
         )
     else:
-        result = referrals.decide(ctx.session, actor, referral, patient.decision, site_name=ctx.site_name)
+        result = referrals.decide(
+            ctx.session, actor, referral, patient.decision, site_name=ctx.site_name, now=clock.now()
+        )
     ctx.patient_of[patient.number] = result
 
 

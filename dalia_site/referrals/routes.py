@@ -87,6 +87,7 @@ def partner_form(token: str):
             link=link,
             site_name=_site_name(),
             today=clock.today(site_zone()),
+            now=clock.now(),
         ),
     )
     if not ok:
@@ -128,6 +129,7 @@ def create():
                 ),
                 site_name=_site_name(),
                 today=clock.today(site_zone()),
+                now=clock.now(),
             ),
         )
         if ok:
@@ -334,6 +336,7 @@ def decide(referral_id: int):
             partner,
             form.orientation_detail.data or "",
             site_name=_site_name(),
+            now=clock.now(),
         ),
     )
     if wants_fragment():

@@ -270,7 +270,7 @@ def session_withdraw(member_id: int, shift_id: int):
     if shift is None or shift.member_id != member.id:
         abort(404)
     try:
-        roster.withdraw_shift(db.session, current_staff(), shift, site_zone())
+        roster.withdraw_shift(db.session, current_staff(), shift, site_zone(), now=clock.now())
     except FieldError as error:
         unit_of_work.discard()
         flash(str(error), "error")
@@ -383,6 +383,7 @@ def calendar_feed(token: str):
         site_zone(),
         _today(),
         current_app.config["SITE"]["domain"] or "dalia.invalid",
+        now=clock.now(),
     )
     return Response(
         body,

@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import select, update
 
+from dalia_site import clock
 from dalia_site.domain import booking, referrals, roster
 from dalia_site.extensions import db
 from dalia_site.models import PartnerOrganisation, Referral, TeamMember
@@ -130,7 +131,14 @@ def last_year(live_app) -> int:
         ):
             if source is None:
                 referral = referrals.receive(
-                    session, None, "direct", identity(person), {"referrer_name": ""}, "Venue à l'accueil."
+                    session,
+                    None,
+                    "direct",
+                    identity(person),
+                    {"referrer_name": ""},
+                    "Venue à l'accueil.",
+                    now=clock.now(),
+                    today=clock.today(ZoneInfo("Europe/Paris")),
                 )
             else:
                 referral = referrals.receive(
@@ -141,11 +149,13 @@ def last_year(live_app) -> int:
                     {"referrer_name": "Inès Barthe", "referrer_phone": "04 68 00 00 01"},
                     "Sortie d'hospitalisation.",
                     source=source,
+                    now=clock.now(),
+                    today=clock.today(ZoneInfo("Europe/Paris")),
                 )
             session.execute(update(Referral).where(Referral.id == referral.id).values(received_at=when))
             session.refresh(referral)
             decision = "waiting_list" if person is AMBROISE else "accepted"
-            received[person] = referrals.decide(session, None, referral, decision)
+            received[person] = referrals.decide(session, None, referral, decision, now=clock.now())
 
         def held(person, kind, start, members, status="honoured"):
             appointment = booking.book(

@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import update
 
+from dalia_site import clock
 from dalia_site.domain import referrals, roster
 from dalia_site.extensions import db
 from dalia_site.models import Appointment, Shift, TeamMember
@@ -60,12 +61,27 @@ def clinic(live_app) -> dict:
             )
             db.session.add(member)
             db.session.flush()
-            roster.add_shift(db.session, None, member, tomorrow, *MORNING, PARIS)
+            roster.add_shift(
+                db.session,
+                None,
+                member,
+                tomorrow,
+                *MORNING,
+                PARIS,
+                today=clock.today(ZoneInfo("Europe/Paris")),
+            )
             members[name] = member.id
         referral = referrals.receive(
-            db.session, None, "direct", IDENTITY, {"referrer_name": ""}, "Suivi BPCO."
+            db.session,
+            None,
+            "direct",
+            IDENTITY,
+            {"referrer_name": ""},
+            "Suivi BPCO.",
+            now=clock.now(),
+            today=clock.today(ZoneInfo("Europe/Paris")),
         )
-        patient = referrals.decide(db.session, None, referral, "accepted")
+        patient = referrals.decide(db.session, None, referral, "accepted", now=clock.now())
         db.session.commit()
         return {"tomorrow": tomorrow, "patient": patient.id, "members": members}
 
@@ -148,7 +164,7 @@ def test_an_assistant_books_the_pair_then_the_nurse_follow_up(page: Page, live_a
     convocation = page.locator("dl.facts")
     expect(convocation).to_contain_text(f"{tomorrow:%d/%m/%Y}")
     expect(convocation).to_contain_text("08h30 (durée prévue : 60 minutes)")
-    expect(convocation).to_contain_text(f"{DOCTOR} (médecin), {NURSE} (infirmier·e azalée)")
+    expect(convocation).to_contain_text(f"{DOCTOR} (médecin), {NURSE} (infirmière Azalée)")
     expect(convocation).to_contain_text("Carte Vitale")
     expect(page.get_by_role("link", name="Ajouter à un agenda (.ics)")).to_be_visible()
 
@@ -160,8 +176,8 @@ def test_an_assistant_books_the_pair_then_the_nurse_follow_up(page: Page, live_a
         page, page.get_by_role("button", name=f"Marquer « honoré » le rendez-vous du {yesterday:%d/%m/%Y}")
     )
     expect(page.get_by_role("status")).to_have_text("Rendez-vous : honoré.")
-    expect(page.get_by_role("listitem").filter(has_text=f"{yesterday:%d/%m/%Y} à 08h30")).to_contain_text(
-        f"Première consultation (médecin et infirmier·e) avec {DOCTOR}, {NURSE} : honoré"
+    expect(page.get_by_role("listitem").filter(has_text=f"{yesterday:%d/%m/%Y} à 08h30 —")).to_contain_text(
+        f"Première consultation (médecin et infirmière) avec {DOCTOR}, {NURSE} : honoré"
     )
 
     # The follow-up the alternation proposes is a nurse's; booked tomorrow at 08:30.
@@ -176,7 +192,7 @@ def test_an_assistant_books_the_pair_then_the_nurse_follow_up(page: Page, live_a
     follow(page, page.get_by_role("button", name="Confirmer"))
     expect(page.get_by_role("status")).to_have_text("Rendez-vous confirmé.")
     expect(page.locator("dl.facts")).to_contain_text("Consultation infirmière")
-    expect(page.locator("dl.facts")).to_contain_text(f"{NURSE} (infirmier·e azalée)")
+    expect(page.locator("dl.facts")).to_contain_text(f"{NURSE} (infirmière Azalée)")
 
     # The day agenda: yesterday both clinicians saw her; tomorrow the nurse sees her again.
     follow(page, main_nav(page).get_by_role("link", name="Agenda"))
@@ -184,7 +200,7 @@ def test_an_assistant_books_the_pair_then_the_nurse_follow_up(page: Page, live_a
     agenda_day_by_htmx(page, "← Jour précédent", yesterday)
     for name in (DOCTOR, NURSE):
         expect(column(page, name)).to_contain_text(f"08h30–09h30 {PATIENT}")
-        expect(column(page, name)).to_contain_text("Première consultation (médecin et infirmier·e) — honoré")
+        expect(column(page, name)).to_contain_text("Première consultation (médecin et infirmière) — honoré")
     agenda_day_by_htmx(page, "Jour suivant →", yesterday + timedelta(days=1))
     agenda_day_by_htmx(page, "Jour suivant →", tomorrow)
     expect(column(page, NURSE)).to_contain_text(f"08h30–09h00 {PATIENT}")

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import Page, expect
 
+from dalia_site import clock
 from dalia_site.domain import accounts, roster
 from dalia_site.extensions import db
 from dalia_site.models import TeamMember
@@ -71,7 +72,17 @@ def stable_team(live_app) -> date:
             db.session.add(member)
             db.session.flush()
             for weekday in (1, 2, 3):
-                roster.add_pattern(db.session, None, member, weekday, *MORNING, monday, last, PARIS)
+                roster.add_pattern(
+                    db.session,
+                    None,
+                    member,
+                    weekday,
+                    *MORNING,
+                    monday,
+                    last,
+                    PARIS,
+                    today=clock.today(ZoneInfo("Europe/Paris")),
+                )
         db.session.commit()
     return monday
 

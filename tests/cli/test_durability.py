@@ -47,6 +47,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from dalia_site import clock as kit_clock
 from dalia_site import create_app
 from dalia_site.domain import partners, referrals, roster
 from dalia_site.extensions import db
@@ -406,8 +407,17 @@ def seed_site(site: Path, password_hash: str, pairs: int, patients: int, links: 
                 "gp_status": "none",
                 "gp_name": "",
             }
-            referral = referrals.receive(db.session, None, "direct", identity, {}, "")
-            patient = referrals.decide(db.session, None, referral, "accepted")
+            referral = referrals.receive(
+                db.session,
+                None,
+                "direct",
+                identity,
+                {},
+                "",
+                now=kit_clock.now(),
+                today=kit_clock.today(ZoneInfo("Europe/Paris")),
+            )
+            patient = referrals.decide(db.session, None, referral, "accepted", now=kit_clock.now())
             assert patient.status == "follow_up"
             seed.patients.append(patient.id)
             seed.patient_names[patient.id] = identity["last_name"]

@@ -1,12 +1,13 @@
 """Emails to referring professionals, received by a real SMTP server (aiosmtpd) on loopback."""
 
 from datetime import date
+from zoneinfo import ZoneInfo
 
 from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from dalia_site import create_app
+from dalia_site import clock, create_app
 from dalia_site.commands import cli
 from dalia_site.domain import referrals
 from dalia_site.extensions import db
@@ -31,10 +32,20 @@ def referral_received(site_dir, decide_with: str | None = None) -> str:
     with app.app_context():
         source = db.session.scalar(select(PartnerOrganisation).where(PartnerOrganisation.category == "cpts"))
         referral = referrals.receive(
-            db.session, None, "phone", IDENTITY, REFERRER, "Suivi après hospitalisation", source=source
+            db.session,
+            None,
+            "phone",
+            IDENTITY,
+            REFERRER,
+            "Suivi après hospitalisation",
+            source=source,
+            now=clock.now(),
+            today=clock.today(ZoneInfo("Europe/Paris")),
         )
         if decide_with:
-            referrals.decide(db.session, None, referral, "declined", "Hors territoire", decide_with)
+            referrals.decide(
+                db.session, None, referral, "declined", "Hors territoire", decide_with, now=clock.now()
+            )
         db.session.commit()
         reference = referral.reference
         db.engine.dispose()

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from flask_migrate import downgrade
 from sqlalchemy import inspect, select, text
 
-from dalia_site import MIGRATIONS_DIR, create_app, database
+from dalia_site import MIGRATIONS_DIR, clock, create_app, database
 from dalia_site.clock import clock_at
 from dalia_site.commands import cli
 from dalia_site.domain import accounts
@@ -86,7 +86,7 @@ def test_every_template_gives_a_site_whose_admin_can_log_in(instances, template)
     folder = new_site(instances, template)
     app = create_app(folder)
     with app.app_context():
-        assert accounts.authenticate(db.session, f"admin@{template}.invalid", PASSWORD).ok
+        assert accounts.authenticate(db.session, f"admin@{template}.invalid", PASSWORD, now=clock.now()).ok
         assert app.config["SITE"]["departement"] == TERRITORIES[template]
         names = db.session.scalars(text("SELECT name FROM partner_organisation")).all()
         db.session.rollback()

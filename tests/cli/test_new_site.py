@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import inspect
 
-from dalia_site import create_app
+from dalia_site import clock, create_app
 from dalia_site.commands import cli
 from dalia_site.domain import accounts
 from dalia_site.extensions import db
@@ -31,7 +31,7 @@ def run(*args, env=None):
 def can_log_in(folder: Path, email: str, password: str) -> bool:
     app = create_app(folder)
     with app.app_context():
-        ok = accounts.authenticate(db.session, email, password).ok
+        ok = accounts.authenticate(db.session, email, password, now=clock.now()).ok
         db.session.rollback()
         db.engine.dispose()
     return ok

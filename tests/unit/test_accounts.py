@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from dalia_site import clock
 from dalia_site.domain import accounts
 from dalia_site.extensions import db
 from dalia_site.models import AuditEvent, StaffUser
@@ -85,11 +86,11 @@ def test_an_admin_can_step_down_once_another_admin_exists(session):
 
 
 def test_login_with_right_password_then_throttled_after_five_failures(session):
-    assert accounts.authenticate(session, ADMIN_EMAIL, PASSWORD).ok
+    assert accounts.authenticate(session, ADMIN_EMAIL, PASSWORD, now=clock.now()).ok
     for _ in range(5):
-        assert not accounts.authenticate(session, ADMIN_EMAIL, "mauvais").ok
+        assert not accounts.authenticate(session, ADMIN_EMAIL, "mauvais", now=clock.now()).ok
     session.commit()
-    blocked = accounts.authenticate(session, ADMIN_EMAIL, PASSWORD)
+    blocked = accounts.authenticate(session, ADMIN_EMAIL, PASSWORD, now=clock.now())
     assert blocked.throttled and not blocked.ok
     later = accounts.authenticate(session, ADMIN_EMAIL, PASSWORD, now=utcnow() + timedelta(minutes=16))
     assert later.ok
@@ -97,9 +98,9 @@ def test_login_with_right_password_then_throttled_after_five_failures(session):
 
 def test_unknown_email_is_throttled_like_a_known_one(session):
     for _ in range(5):
-        result = accounts.authenticate(session, "personne@nulle.part", "x")
+        result = accounts.authenticate(session, "personne@nulle.part", "x", now=clock.now())
         assert not result.ok and not result.throttled
-    assert accounts.authenticate(session, "personne@nulle.part", "x").throttled
+    assert accounts.authenticate(session, "personne@nulle.part", "x", now=clock.now()).throttled
 
 
 def test_one_time_password_forces_a_change_and_ends_sessions(session):
@@ -108,7 +109,7 @@ def test_one_time_password_forces_a_change_and_ends_sessions(session):
     token = user.session_token
     accounts.set_one_time_password(session, admin(session), user, "nouveau-provisoire-1")
     assert user.must_change_password and user.session_token != token
-    assert accounts.authenticate(session, "a@centre.fr", "nouveau-provisoire-1").ok
+    assert accounts.authenticate(session, "a@centre.fr", "nouveau-provisoire-1", now=clock.now()).ok
 
 
 def test_changing_own_password_checks_the_current_one_and_the_policy(session):
@@ -120,5 +121,5 @@ def test_changing_own_password_checks_the_current_one_and_the_policy(session):
     with pytest.raises(accounts.AccountError, match="au moins 12 caractères"):
         accounts.change_own_password(session, user, PASSWORD, "court")
     accounts.change_own_password(session, user, PASSWORD, "une nouvelle phrase")
-    assert accounts.authenticate(session, ADMIN_EMAIL, "une nouvelle phrase").ok
+    assert accounts.authenticate(session, ADMIN_EMAIL, "une nouvelle phrase", now=clock.now()).ok
     assert not user.must_change_password

@@ -45,6 +45,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import event
 
+from dalia_site import clock
 from dalia_site.activity import charts
 from dalia_site.domain import activity, booking, partners, patients, referrals, roster
 from dalia_site.extensions import db
@@ -119,7 +120,16 @@ def receive(session, moment, last_name, birth_date, source=None):
     }
     with clock_at(moment):
         if source is None:
-            referral = referrals.receive(session, None, "direct", identity, {}, "")
+            referral = referrals.receive(
+                session,
+                None,
+                "direct",
+                identity,
+                {},
+                "",
+                now=clock.now(),
+                today=clock.today(ZoneInfo("Europe/Paris")),
+            )
         else:
             referral = referrals.receive(
                 session,
@@ -129,6 +139,8 @@ def receive(session, moment, last_name, birth_date, source=None):
                 {"referrer_name": "Dr Martin", "referrer_phone": "05 65 36 73 87"},
                 "suivi demandé",
                 source=source,
+                now=clock.now(),
+                today=clock.today(ZoneInfo("Europe/Paris")),
             )
         session.flush()
     return referral
@@ -139,7 +151,7 @@ def decide(session, moment, referral, decision="accepted", patient=None, **detai
     with clock_at(moment):
         if patient is not None:
             referrals.resolve_identity(session, None, referral, patient)
-        result = referrals.decide(session, None, referral, decision, **details)
+        result = referrals.decide(session, None, referral, decision, now=clock.now(), **details)
         session.flush()
     return result
 

@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from dalia_site import clock
 from dalia_site.domain import booking, referrals, roster
 from dalia_site.domain.text import FieldError
 from dalia_site.extensions import db
@@ -60,8 +61,10 @@ def accepted_patient(session, last_name="Fabre"):
         },
         {},
         "",
+        now=clock.now(),
+        today=clock.today(ZoneInfo("Europe/Paris")),
     )
-    return referrals.decide(session, None, referral, "accepted")
+    return referrals.decide(session, None, referral, "accepted", now=clock.now())
 
 
 def slots(session, kind, now=None, patient=None, limit=50):
@@ -251,8 +254,10 @@ def test_only_accepted_patients_can_be_booked(session):
         },
         {},
         "",
+        now=clock.now(),
+        today=clock.today(ZoneInfo("Europe/Paris")),
     )
-    waiting = referrals.decide(session, None, referral, "waiting_list")
+    waiting = referrals.decide(session, None, referral, "waiting_list", now=clock.now())
     with pytest.raises(FieldError, match="Seuls les patients acceptés"):
         booking.book(
             session, None, waiting, "first", at(MONDAY, 9), [nurse.id], VISITS, PARIS, now=at(MONDAY, 7)
@@ -381,7 +386,7 @@ def test_a_clinicians_calendar_feed_shows_their_appointments_without_the_patient
         PARIS,
         now=at(MONDAY, 7),
     )
-    feed = planning.calendar(session, nurse, "DALIA Test", PARIS, MONDAY - timedelta(days=1))
+    feed = planning.calendar(session, nurse, "DALIA Test", PARIS, MONDAY - timedelta(days=1), now=clock.now())
     events = {str(e["summary"]): e for e in Calendar.from_ical(feed).walk("VEVENT")}
     visit = events["Rendez-vous : première consultation (médecin et infirmière)"]
     assert visit.decoded("dtstart") == at(MONDAY, 10)

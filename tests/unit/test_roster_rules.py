@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from icalendar import Calendar
 
+from dalia_site import clock
 from dalia_site.domain import planning, roster
 from dalia_site.domain.text import FieldError, FieldErrors
 from dalia_site.extensions import db
@@ -72,7 +73,15 @@ def test_member_fields_are_checked_together():
 def test_a_weekly_pattern_skips_its_exceptions_and_stops_at_its_end(session):
     nurse = member(session, "Nina", "ipa", team="stable")
     pattern = roster.add_pattern(
-        session, None, nurse, 1, *MORNING, date(2027, 1, 1), date(2027, 1, 31), PARIS
+        session,
+        None,
+        nurse,
+        1,
+        *MORNING,
+        date(2027, 1, 1),
+        date(2027, 1, 31),
+        PARIS,
+        today=clock.today(ZoneInfo("Europe/Paris")),
     )
     roster.add_exception(session, None, pattern, date(2027, 1, 12), "formation", today=TODAY)
     days = [
@@ -89,7 +98,17 @@ def test_a_pattern_stays_at_8h30_local_across_the_daylight_saving_change(session
     """The week of the March (28/03/2027) and October (31/10/2027) clock changes."""
     doctor = member(session, "Dr Paul")
     for weekday in range(7):
-        roster.add_pattern(session, None, doctor, weekday, *MORNING, monday, None, PARIS)
+        roster.add_pattern(
+            session,
+            None,
+            doctor,
+            weekday,
+            *MORNING,
+            monday,
+            None,
+            PARIS,
+            today=clock.today(ZoneInfo("Europe/Paris")),
+        )
     found = roster.occurrences(session, monday, monday + timedelta(days=13), PARIS, [doctor.id])
     assert len(found) == 14
     assert {o.starts_at.astimezone(PARIS).time() for o in found} == {time(8, 30)}
@@ -114,8 +133,29 @@ def test_a_pattern_is_refused_over_an_existing_session_and_vice_versa(session):
     nurse = member(session, "Inès", "infirmier", team="stable")
     roster.add_shift(session, None, nurse, date(2027, 6, 15), *MORNING, PARIS, today=TODAY)
     with pytest.raises(FieldError, match="le 15/06/2027 de 08h30 à 12h30"):
-        roster.add_pattern(session, None, nurse, 1, time(9, 0), time(10, 0), date(2027, 1, 1), None, PARIS)
-    roster.add_pattern(session, None, nurse, 2, *MORNING, date(2027, 1, 1), None, PARIS)
+        roster.add_pattern(
+            session,
+            None,
+            nurse,
+            1,
+            time(9, 0),
+            time(10, 0),
+            date(2027, 1, 1),
+            None,
+            PARIS,
+            today=clock.today(ZoneInfo("Europe/Paris")),
+        )
+    roster.add_pattern(
+        session,
+        None,
+        nurse,
+        2,
+        *MORNING,
+        date(2027, 1, 1),
+        None,
+        PARIS,
+        today=clock.today(ZoneInfo("Europe/Paris")),
+    )
     with pytest.raises(FieldError, match="ne peuvent pas se chevaucher"):
         roster.add_shift(
             session, None, nurse, date(2027, 6, 16), time(11, 0), time(13, 0), PARIS, today=TODAY
@@ -161,7 +201,7 @@ def test_the_calendar_feed_parses_with_local_times_in_winter_and_summer(session)
     doctor = member(session, "Dr Anne")
     roster.add_shift(session, None, doctor, date(2027, 1, 12), *MORNING, PARIS, today=TODAY)
     roster.add_shift(session, None, doctor, date(2027, 7, 13), *MORNING, PARIS, today=TODAY)
-    feed = Calendar.from_ical(planning.calendar(session, doctor, "DALIA Test", PARIS, TODAY))
+    feed = Calendar.from_ical(planning.calendar(session, doctor, "DALIA Test", PARIS, TODAY, now=clock.now()))
     events = sorted(feed.walk("VEVENT"), key=lambda e: e.decoded("dtstart"))
     assert [e.decoded("dtstart").strftime("%d/%m %H:%M %Z") for e in events] == [
         "12/01 08:30 CET",

@@ -2,9 +2,11 @@
 
 from datetime import time, timedelta
 from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from dalia_site import clock
 from dalia_site.domain import booking, partners, referrals, roster
 from dalia_site.domain.text import FieldError
 from dalia_site.extensions import db
@@ -98,6 +100,8 @@ def test_a_referral_is_attached_only_to_one_of_its_suggested_duplicates(session)
         },
         {},
         "",
+        now=clock.now(),
+        today=clock.today(ZoneInfo("Europe/Paris")),
     )
     with pytest.raises(referrals.NotADuplicate):
         referrals.resolve_identity(session, None, referral, other)

@@ -25,6 +25,7 @@ EXPECTED = {
     "admin.staff_set_active": {"admin"},
     "admin.staff_one_time_password": {"admin"},
     "admin.audit_log": {"admin"},
+    "admin.centre_settings": {"admin"},
     "partners.index": {"admin", "assistant", "clinician"},
     "partners.show": {"admin", "assistant", "clinician"},
     "partners.create": {"admin", "assistant"},

@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
+from dalia_site import clock
 from dalia_site.domain import booking, referrals, roster
 from dalia_site.extensions import db
 from dalia_site.models import AuditEvent, PartnerOrganisation, Patient, Referral, TeamMember
@@ -145,18 +146,35 @@ def centre(app) -> Centre:
         def referred(moment: datetime, identity: dict, decide: bool) -> tuple[Referral, Patient]:
             with clock_at(moment):
                 referral = referrals.receive(
-                    session, None, "phone", identity, REFERRER, "Suivi à organiser.", source=dac
+                    session,
+                    None,
+                    "phone",
+                    identity,
+                    REFERRER,
+                    "Suivi à organiser.",
+                    source=dac,
+                    now=clock.now(),
+                    today=clock.today(ZoneInfo("Europe/Paris")),
                 )
-                patient = referrals.decide(session, None, referral, "accepted") if decide else None
+                patient = (
+                    referrals.decide(session, None, referral, "accepted", now=clock.now()) if decide else None
+                )
                 session.flush()
             return referral, patient
 
         def direct(moment: datetime, identity: dict) -> tuple[Referral, Patient]:
             with clock_at(moment):
                 referral = referrals.receive(
-                    session, None, "direct", identity, REFERRER, "Vient de lui-même."
+                    session,
+                    None,
+                    "direct",
+                    identity,
+                    REFERRER,
+                    "Vient de lui-même.",
+                    now=clock.now(),
+                    today=clock.today(ZoneInfo("Europe/Paris")),
                 )
-                patient = referrals.decide(session, None, referral, "accepted")
+                patient = referrals.decide(session, None, referral, "accepted", now=clock.now())
                 session.flush()
             return referral, patient
 

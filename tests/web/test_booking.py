@@ -11,12 +11,14 @@ import html
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import icalendar
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from dalia_site import clock
 from dalia_site.domain import referrals
 from dalia_site.extensions import db
 from dalia_site.models import Appointment, AppointmentClinician, AuditEvent, Patient, Shift
@@ -78,8 +80,10 @@ def accepted(app, last_name: str = "Rouquette", **identity) -> int:
             IDENTITY | {"last_name": last_name, "birth_name": ""} | identity,
             REFERRER,
             "Suivi à organiser.",
+            now=clock.now(),
+            today=clock.today(ZoneInfo("Europe/Paris")),
         )
-        patient = referrals.decide(db.session, None, referral, "accepted")
+        patient = referrals.decide(db.session, None, referral, "accepted", now=clock.now())
         db.session.commit()
         assert patient.status == "follow_up"
         return patient.id
@@ -251,7 +255,7 @@ def test_a_first_visit_is_proposed_with_the_doctor_and_the_nurse_together(app, c
     patient = accepted(app)
 
     page = client.get(f"/patients/{patient}")
-    assert "L'alternance propose : première consultation (médecin et infirmier·e) ." in seen(page)
+    assert "L'alternance propose : première consultation (médecin et infirmière) ." in seen(page)
     assert "Voir les créneaux libres" in page_text(page)
 
     response = slots(client, patient)
@@ -336,7 +340,7 @@ def test_booking_a_first_visit_leads_to_its_convocation(app, client, auth, as_ro
     assert (event.actor_id, event.object_type, event.object_id) == (user.id, "patient", str(patient))
     assert event.summary == (
         f"Rendez-vous n° {new_id} (première consultation (médecin et "
-        f"infirmier·e)) le {team.day:%d/%m/%Y} à 08h30 avec {DOCTOR}, {NURSE}"
+        f"infirmière)) le {team.day:%d/%m/%Y} à 08h30 avec {DOCTOR}, {NURSE}"
     )
     convocation = client.get(response.location)
     assert "Rendez-vous confirmé." in page_text(convocation)
@@ -587,7 +591,7 @@ def test_the_convocation_says_when_where_with_whom_and_what_to_bring(client, tea
     weekday = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")[team.day.weekday()]
     assert facts["Date"] == f"{weekday} {team.day:%d/%m/%Y}"
     assert facts["Heure"] == "08h30 (durée prévue : 60 minutes)"
-    assert text_of(facts["Avec"]) == f"{DOCTOR} (médecin), {NURSE} (infirmier·e azalée)"
+    assert text_of(facts["Avec"]) == f"{DOCTOR} (médecin), {NURSE} (infirmière Azalée)"
     assert facts["À apporter"] == WHAT_TO_BRING
     assert facts["Lieu"] == "DALIA Bassin Carcassonnais"
     assert "ROUQUETTE Odile Marie" in page_text(response)
@@ -683,13 +687,13 @@ def test_the_day_agenda_has_a_column_per_clinician_on_duty(app, client, team, fi
     # Doctors first, then nurses by name; the medical assistant and the doctor off duty: none.
     assert list(columns) == [
         f"{DOCTOR} Médecin",
-        "Inès Barthe Infirmier·e en pratique avancée (IPA)",
-        f"{NURSE} Infirmier·e Azalée",
+        "Inès Barthe Infirmière en pratique avancée (IPA)",
+        f"{NURSE} Infirmière Azalée",
     ]
-    visit = "08h30–09h30 ROUQUETTE Odile Marie Première consultation (médecin et infirmier·e) — prévu"
+    visit = "08h30–09h30 ROUQUETTE Odile Marie Première consultation (médecin et infirmière) — prévu"
     assert columns[f"{DOCTOR} Médecin"] == f"Vacation : 08h30–12h30 {visit}"
-    assert columns[f"{NURSE} Infirmier·e Azalée"] == f"Vacation : 08h30–12h30 {visit}"
-    assert columns["Inès Barthe Infirmier·e en pratique avancée (IPA)"] == (
+    assert columns[f"{NURSE} Infirmière Azalée"] == f"Vacation : 08h30–12h30 {visit}"
+    assert columns["Inès Barthe Infirmière en pratique avancée (IPA)"] == (
         "Vacation : 13h30–17h30 Aucun rendez-vous."
     )
     assert f'href="/patients/{patient}"' in response.get_data(as_text=True)
@@ -743,7 +747,7 @@ def test_the_week_agenda_lists_appointments_day_by_day(app, client, auth, team, 
         if day == team.day:
             assert days[heading] == (
                 f"08h30 ROUQUETTE Odile Marie — première consultation "
-                f"(médecin et infirmier·e) avec {DOCTOR} et {NURSE} (prévu)"
+                f"(médecin et infirmière) avec {DOCTOR} et {NURSE} (prévu)"
             )
         else:
             assert days[heading] == ""

@@ -36,6 +36,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import LargeBinary, String, cast, func, literal, or_, select, text, union_all
 
+from dalia_site import clock
 from dalia_site.domain import booking, partner_csv, partners, passwords, referrals, roster
 from dalia_site.extensions import db
 from dalia_site.models import (
@@ -580,6 +581,8 @@ class Site:
                 REFERRER | {"referrer_email": referrer_email},
                 "Suivi à organiser.",
                 source=source,
+                now=clock.now(),
+                today=clock.today(ZoneInfo("Europe/Paris")),
             )
             db.session.commit()
             return referral.id

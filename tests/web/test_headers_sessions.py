@@ -14,11 +14,12 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
 
-from dalia_site import create_app
+from dalia_site import clock, create_app
 from dalia_site.access import public
 from dalia_site.domain import referrals
 from dalia_site.extensions import db
@@ -156,8 +157,17 @@ class Record:
 def record(app) -> Record:
     """A patient admitted from a referral, with a first visit (doctor) two hours ago."""
     with app.app_context():
-        referral = referrals.receive(db.session, None, "direct", IDENTITY, REFERRER, "Suivi à organiser.")
-        patient = referrals.decide(db.session, None, referral, "accepted")
+        referral = referrals.receive(
+            db.session,
+            None,
+            "direct",
+            IDENTITY,
+            REFERRER,
+            "Suivi à organiser.",
+            now=clock.now(),
+            today=clock.today(ZoneInfo("Europe/Paris")),
+        )
+        patient = referrals.decide(db.session, None, referral, "accepted", now=clock.now())
         db.session.commit()
         referral_id, patient_id = referral.id, patient.id
     doctor = make_member(app, "Dr Jeanne Audouy")

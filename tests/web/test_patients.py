@@ -8,10 +8,12 @@ directory holds the territory's DAC, "DAC de l'Aude".
 import html
 import re
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 
+from dalia_site import clock
 from dalia_site.domain import referrals
 from dalia_site.domain.text import PHONE_MESSAGE
 from dalia_site.extensions import db
@@ -108,8 +110,10 @@ def admit(app, actor=None, source: str | None = DAC, **identity) -> int:
             REFERRER,
             "Suivi à organiser.",
             source=org,
+            now=clock.now(),
+            today=clock.today(ZoneInfo("Europe/Paris")),
         )
-        patient = referrals.decide(db.session, actor, referral, "accepted")
+        patient = referrals.decide(db.session, actor, referral, "accepted", now=clock.now())
         db.session.commit()
         return patient.id
 

@@ -7,10 +7,12 @@ its directory holds "DAC de l'Aude", the partner whose private link these tests 
 import html
 import re
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
 
+from dalia_site import clock
 from dalia_site.domain import partners, referrals
 from dalia_site.domain.text import POSTCODE_MESSAGE
 from dalia_site.extensions import db
@@ -133,7 +135,15 @@ def make_referral(app, source: str | None = DAC, decision: str | None = None, **
     with app.app_context():
         org = db.session.scalar(select(PartnerOrganisation).where(PartnerOrganisation.name == source))
         referral = referrals.receive(
-            db.session, None, "phone" if org else "direct", IDENTITY | identity, REFERRER, REASON, source=org
+            db.session,
+            None,
+            "phone" if org else "direct",
+            IDENTITY | identity,
+            REFERRER,
+            REASON,
+            source=org,
+            now=clock.now(),
+            today=clock.today(ZoneInfo("Europe/Paris")),
         )
         if decision:
             referrals.decide(
@@ -143,6 +153,7 @@ def make_referral(app, source: str | None = DAC, decision: str | None = None, **
                 decision,
                 "Hors critères",
                 "sas" if decision == "declined" else None,
+                now=clock.now(),
             )
         db.session.commit()
         return referral.id
@@ -247,7 +258,7 @@ def test_a_link_that_is_no_longer_valid_gets_a_clear_page_and_no_form(app, clien
     with app.app_context():
         link = db.session.get(PartnerReferralLink, link_id)
         if case == "revoked":
-            partners.revoke_referral_link(db.session, None, link)
+            partners.revoke_referral_link(db.session, None, link, now=clock.now())
         elif case == "archived partner":
             partners.set_archived(
                 db.session, None, db.session.get(PartnerOrganisation, link.organisation_id), True

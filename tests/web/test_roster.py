@@ -15,6 +15,7 @@ import icalendar
 import pytest
 from sqlalchemy import func, select
 
+from dalia_site import clock
 from dalia_site.domain import roster
 from dalia_site.domain.text import EMAIL_MESSAGE, PHONE_MESSAGE
 from dalia_site.extensions import db
@@ -151,7 +152,15 @@ def make_pattern(
     with app.app_context():
         member = db.session.get(TeamMember, member_id)
         pattern = roster.add_pattern(
-            db.session, None, member, weekday, *times, valid_from, valid_until, PARIS
+            db.session,
+            None,
+            member,
+            weekday,
+            *times,
+            valid_from,
+            valid_until,
+            PARIS,
+            today=clock.today(ZoneInfo("Europe/Paris")),
         )
         db.session.commit()
         return pattern.id

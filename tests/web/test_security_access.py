@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from dalia_site import create_app
+from dalia_site import clock, create_app
 from dalia_site.access import access_rule
 from dalia_site.domain import booking, partners, planning, referrals, roster
 from dalia_site.extensions import db
@@ -352,9 +352,11 @@ def clinic(app) -> Clinic:
                     REFERRER,
                     "Suivi à organiser.",
                     source=source,
+                    now=clock.now(),
+                    today=clock.today(ZoneInfo("Europe/Paris")),
                 )
                 if identity is not TARBOURIECH:
-                    patients.append(referrals.decide(session, None, referral, "accepted"))
+                    patients.append(referrals.decide(session, None, referral, "accepted", now=clock.now()))
                 session.flush()
             received.append(referral)
 
@@ -647,7 +649,7 @@ def test_a_revoked_referral_link_opens_no_form_and_stores_nothing(app, client):
     assert post_partner_form(client, token, csrf).status_code == 201  # the form itself is valid
     with app.app_context():
         link = db.session.get(PartnerReferralLink, link_id)
-        partners.revoke_referral_link(db.session, None, link)
+        partners.revoke_referral_link(db.session, None, link, now=clock.now())
         db.session.commit()
         used = link.last_used_at
     before = referrals_stored(app)
