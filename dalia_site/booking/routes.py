@@ -312,7 +312,7 @@ def convocation(appointment_id: int):
         "booking/convocation.html",
         appointment=appointment,
         members=[c.member for c in appointment.clinicians],
-        visits=_visits(),
+        centre=centre.load(db.session),
         zone=site_zone(),
     )
 
@@ -323,11 +323,12 @@ def convocation_ics(appointment_id: int):
     _trace_view(appointment_id, "convocation (.ics)")
     appointment = _appointment_or_404(appointment_id)
     site = current_app.config["SITE"]
+    settings = centre.load(db.session)
     body = booking.convocation_ics(
         appointment,
         [c.member for c in appointment.clinicians],
-        site["name"],
-        _visits()["address"],
+        settings.display_name or site["name"],
+        settings.address,
         site_zone(),
         site["domain"] or "dalia.invalid",
     )
