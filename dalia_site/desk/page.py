@@ -77,13 +77,13 @@ def waiting_referrals() -> tuple[int, list]:
     return (rows[0][2] if rows else 0), list(rows)
 
 
-def render_desk(status: int = 200):
-    """The desk for `?jour=` (today by default); on a closed day, the next open day."""
+def render_desk(status: int = 200, asked: date | None = None):
+    """The desk for `?jour=` (today by default), or for `asked`; on a closed day, the next open day."""
     zone = site_zone()
     now = clock.now()
     today = clock.today(zone)
     settings = centre.load(db.session)
-    asked = requested_day()
+    asked = asked or requested_day()
     day = desk.open_day_from(asked, settings.open_days)
     duty = occurrences(db.session, day, day, zone)
     viewer = current_staff()

@@ -9,7 +9,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from dalia_site import clock, unit_of_work
 from dalia_site.access import current_staff, roles
-from dalia_site.desk.page import appointments_of_day, day_bounds, requested_day
+from dalia_site.desk.page import appointments_of_day, day_bounds, render_desk, requested_day
 from dalia_site.domain import booking, desk, patients
 from dalia_site.domain.text import FieldError
 from dalia_site.extensions import db
@@ -83,7 +83,7 @@ def _act(appointment_id: int, action: str):
         if wants_fragment():
             return _block(_appointment_or_404(appointment_id), 422, str(error), cancelling=action == "cancel")
         flash(str(error), "error")
-        return redirect(url_for("core.home", jour=day.isoformat()), 303)
+        return render_desk(422, day)  # the desk of the visit's day, saying why
     if wants_fragment():
         return _block(appointment, message=DONE[action])
     flash(DONE[action], "success")

@@ -250,13 +250,16 @@ def test_without_javascript_each_action_posts_and_redirects_to_the_desk(app, cli
         assert response.status_code == 303 and response.location == desk
         assert "Arrivée enregistrée." in client.get(response.location).get_data(as_text=True)
         refused = auth.post(f"/bureau/rdv/{today.later}/non-venu")
-        assert refused.status_code == 303
-        assert "Ce rendez-vous n&#39;a pas encore eu lieu." in client.get(desk).get_data(as_text=True)
+        assert refused.status_code == 422  # the desk, saying why; nothing written
+        assert "Ce rendez-vous n&#39;a pas encore eu lieu." in refused.get_data(as_text=True)
+        assert '<form id="bureau" method="post"' in refused.get_data(as_text=True)
+        assert appointment(app, today.later).status == "booked"
         # Cancelling asks for a reason on a page of its own, then goes back to the desk.
         form = client.get(f"/bureau/rdv/{today.later}/annuler").get_data(as_text=True)
         assert "Motif de l'annulation" in form and '<form id="bureau"' in form
         no_reason = auth.post(f"/bureau/rdv/{today.later}/annuler", data={"motif": " "})
-        assert no_reason.status_code == 303
+        assert no_reason.status_code == 422
+        assert "Indiquez le motif de l&#39;annulation." in no_reason.get_data(as_text=True)
         assert appointment(app, today.later).status == "booked"
         done = auth.post(f"/bureau/rdv/{today.later}/annuler", data={"motif": "Hospitalisé"})
         assert done.status_code == 303 and done.location == desk
