@@ -67,11 +67,16 @@ def pages(ids: dict) -> list[Page]:
         ),
         Page("créneaux (htmx)", f"/patients/{patient}/creneaux?kind=nurse", partial=True),
         Page(
-            "créneaux : semaine suivante, une infirmière nommée, le matin (htmx)",
+            "créneaux : semaine suivante, l'après-midi (htmx)",
             f"/patients/{patient}/creneaux?kind=nurse&du={today + timedelta(days=7)}"
-            f"&soignant={ids['nurse']}&moment=matin&override_reason=bench",
+            "&moment=apres-midi&override_reason=bench",
             partial=True,
             benchmarked=True,
+        ),
+        Page(
+            "créneaux : une infirmière nommée, le matin (htmx)",
+            f"/patients/{patient}/creneaux?kind=nurse&soignant={ids['nurse']}&moment=matin&override_reason=bench",
+            partial=True,
         ),
         Page(
             "confirmation d'un créneau",

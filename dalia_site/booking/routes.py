@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -16,7 +27,7 @@ from dalia_site.domain.text import FieldError
 from dalia_site.extensions import db
 from dalia_site.filters import site_zone
 from dalia_site.forms import parse_id
-from dalia_site.htmx import render_page, wants_fragment
+from dalia_site.htmx import render_block, render_page, wants_fragment
 from dalia_site.models import Appointment, AppointmentClinician, Patient, TeamMember
 from dalia_site.models.vocabulary import CLINICIANS, AppointmentKind, AppointmentStatus
 
@@ -136,16 +147,20 @@ def _picker_page(
         "slot_message": message,
         "zone": zone,
     }
+    what = "créneaux de rendez-vous"
     if chosen is not None:
-        page = render_template("booking/confirm.html", slot=chosen, **context)
+        body = render_template("booking/confirm.html", slot=chosen, **context)
         what = "confirmation de rendez-vous"
+    elif wants_fragment():  # htmx swaps the week alone: the page's own include, its block
+        body = render_block("booking/_week.html", "week", **context)
     else:
-        page = render_page("booking/slots.html", "slots", **context)
-        what = "créneaux de rendez-vous"
+        body = render_template("booking/slots.html", **context)
     if not wants_fragment() or chosen is not None:
         # The page names the patient: traced like the patient page.
         patients.record_view(db.session, current_staff(), patient.id, what)
-    return page, status
+    response = make_response(body, status)
+    response.vary.add("HX-Request")
+    return response
 
 
 def _week_url(patient: Patient, reschedule: Appointment | None, choice: dict, week, first_day: date) -> str:

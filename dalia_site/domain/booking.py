@@ -55,6 +55,12 @@ class Slot:
     def key(self) -> str:
         return f"{self.starts_at.isoformat()}|{','.join(map(str, self.member_ids))}"
 
+    @property
+    def choice(self) -> str:
+        """The slot as the picker sends it, short (a week has a hundred or more): its start in
+        UTC (ISO 8601 basic format), then its clinicians' ids."""
+        return f"{self.starts_at.astimezone(UTC):%Y%m%dT%H%MZ}_{','.join(map(str, self.member_ids))}"
+
 
 def length(kind: AppointmentKind, visits: Mapping[str, int]) -> timedelta:
     return timedelta(minutes=visits[f"{kind}_minutes"])

@@ -284,7 +284,8 @@ def test_the_slot_list_for_htmx_is_only_the_slots_block(app, client, as_role, te
     body = response.get_data(as_text=True)
     assert "<html" not in body and "<h1" not in body
     assert "HX-Request" in response.headers["Vary"]
-    assert "Prendre un rendez-vous" in page_text(response)
+    assert "Prendre un rendez-vous" not in page_text(response)  # the week alone, not the choices
+    assert "13 créneaux libres" in page_text(response)
     assert len(offered(response)) == 13
 
 
