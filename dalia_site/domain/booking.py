@@ -393,7 +393,7 @@ def week_slots(
     named clinician is not of the kind's profession."""
     zone_start = datetime.combine(picker.first_day, time(), tzinfo=zone)
     zone_end = datetime.combine(picker.last_day + timedelta(days=1), time(), tzinfo=zone)
-    start, end = max(now, zone_start), zone_end
+    start, end = max(now, zone_start), min(zone_end, now + FURTHEST)  # bookable: not past, not too far
     spans: dict[int, list[Span]] = {}
     for o in occurrences(session, picker.first_day, picker.last_day, zone, list(members)):
         spans.setdefault(o.member_id, []).append((o.starts_at, o.ends_at))

@@ -230,3 +230,16 @@ def test_the_slot_picked_is_checked_again_before_its_confirmation(session):
         check(at(MONDAY, 9, 30), [doctor.id, nurse.id])
     with pytest.raises(booking.SlotTaken):  # past the end of their sessions
         check(at(MONDAY, 11, 15), [doctor.id, nurse.id])
+
+
+def test_the_last_week_stops_where_booking_does(session):
+    """A week starting on the last day the picker allows offers nothing a booking would refuse."""
+    nurse = member(session, "Nina", "ipa")
+    last_day = MONDAY + timedelta(days=365)
+    for day in (last_day, last_day + timedelta(days=1)):
+        on_duty(session, nurse, day, time(9), time(9, 30))
+    patient = accepted_patient(session)
+
+    found = week(session, patient, "nurse", first_day=last_day)
+
+    assert [s.starts_at for s in found.slots] == [at(last_day, 9)]  # the next day is past FURTHEST
