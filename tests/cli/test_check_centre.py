@@ -60,3 +60,11 @@ def test_check_names_the_empty_centre_settings_until_the_admin_fills_them(tmp_pa
     result = run("check", "carcassonne", "--instances-dir", instances)
     assert result.exit_code == 0, result.output
     assert "réglages du centre" not in result.output
+
+
+def test_the_demo_centre_has_its_contact_details_for_the_convocations(demo):
+    instances, _ = demo
+    with database.open_site(instances / "demo") as site:
+        stored = centre.load(site.session)
+    assert stored.missing() == []
+    assert (stored.address, stored.phone) == ("1 place de la Démonstration, 11000 Carcassonne", "0465710000")
