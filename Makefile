@@ -45,8 +45,10 @@ floors: $(STAMP) system-deps
 system-deps:
 	@bash scripts/system-deps.sh
 
+# `make demo PORT=5001` when 5000 is taken (checked before the demo year is built).
+PORT ?= 5000
 demo: $(STAMP)
-	$(PY) cli.py demo
+	$(PY) cli.py demo --port $(PORT)
 
 # Two pytest-xdist workers (PYTEST_WORKERS=0: one process); the tests marked xdist_group (browser,
 # demo, wheel) each stay in one worker, so their session fixtures are built once.

@@ -6,7 +6,6 @@ errors go to stderr as one line with a non-zero exit.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 import sys
@@ -435,10 +434,31 @@ def report(slug, all_sites, first, last, fmt, instances_dir):
         raise SystemExit(1)
 
 
+def _port_taken(port: int, host: str = "127.0.0.1") -> str | None:
+    """Why `port` cannot be served on `host` (the French line to print), or None if it can: the
+    same bind the server will do, tried before any long work (the demo builds a year first)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Werkzeug's server does
+        try:
+            probe.bind((host, port))
+        except PermissionError:
+            return f"le port {port} est réservé à l'administrateur : choisissez-en un au-delà de 1023"
+        except OSError:
+            return (
+                f"le port {port} de {host} est déjà utilisé (un autre serveur, ou une démo déjà lancée ?) : "
+                f"arrêtez-le ou choisissez un autre port (--port {port + 1}, ou make demo PORT={port + 1})"
+            )
+    return None
+
+
 def _serve(folder: Path, port: int, host: str = "127.0.0.1") -> None:
     from werkzeug.serving import run_simple
 
     app = _load_app(folder)
+    if reason := _port_taken(port, host):  # taken meanwhile: still one French line, not a traceback
+        _fail(reason)
     click.echo(f"Site {folder.name} servi sur http://{host}:{port}/ (Ctrl+C pour arrêter)")
     run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
 
@@ -449,7 +469,10 @@ def _serve(folder: Path, port: int, host: str = "127.0.0.1") -> None:
 @instances_option
 def serve(slug, port, instances_dir):
     """Sert un site en local (pour la production : gunicorn, voir deploy/)."""
-    _serve(_site_dir(instances_dir, slug), port)
+    folder = _site_dir(instances_dir, slug)
+    if reason := _port_taken(port):
+        _fail(reason)
+    _serve(folder, port)
 
 
 DEMO_STAFF = (  # the clinician and the assistant are members of the demo's team
@@ -458,13 +481,6 @@ DEMO_STAFF = (  # the clinician and the assistant are members of the demo's team
     ("clinician", "medecin@demo.dalia.invalid", "Dr Paul Séverac"),
     ("reporting", "suivi@demo.dalia.invalid", "Suivi URPS"),
 )
-# The demo centre's contact details, as its admin would fill them in: fictitious (the 04 65 71
-# numbers are reserved by ARCEP for fiction), so that convocations show what a real one prints.
-DEMO_CENTRE = {
-    "address": "1 place de la Démonstration, 11000 Carcassonne",
-    "phone": "04 65 71 00 00",
-    "access_notes": "Bus ligne 2, arrêt Gambetta. Rez-de-chaussée, accessible en fauteuil.",
-}
 
 
 @cli.command()
@@ -479,6 +495,8 @@ def demo(instances_dir, no_serve, port):
     from dalia_site.domain import accounts, activity
     from dalia_site.provisioning import demo as demo_data
 
+    if not no_serve and (reason := _port_taken(port)):
+        _fail(reason)  # before the year is built (≈ 45 s), not after
     instances = _instances(instances_dir)
     folder = instances / DEMO_SLUG
     if folder.exists():
@@ -505,7 +523,6 @@ def demo(instances_dir, no_serve, port):
                 user = accounts.create_staff(session, None, email, name, role, passwords[role])
                 user.must_change_password = False
             session.flush()
-            centre.update(session, None, dataclasses.asdict(centre.load(session)) | DEMO_CENTRE)
             settings_now = centre.load(session)
             plan = demo_data.plan_year(clock.today(zone), zone, settings_now.hours, settings_now.visits)
             gc.disable()  # a year of objects in one session: the collector would rescan them
