@@ -6,6 +6,7 @@ errors go to stderr as one line with a non-zero exit.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import sys
@@ -481,6 +482,13 @@ DEMO_STAFF = (  # the clinician and the assistant are members of the demo's team
     ("clinician", "medecin@demo.dalia.invalid", "Dr Paul Séverac"),
     ("reporting", "suivi@demo.dalia.invalid", "Suivi URPS"),
 )
+# The demo centre's contact details, as its admin would fill them in: fictitious (the 04 65 71
+# numbers are reserved by ARCEP for fiction), so that convocations show what a real one prints.
+DEMO_CENTRE = {
+    "address": "1 place de la Démonstration, 11000 Carcassonne",
+    "phone": "04 65 71 00 00",
+    "access_notes": "Bus ligne 2, arrêt Gambetta. Rez-de-chaussée, accessible en fauteuil.",
+}
 
 
 @cli.command()
@@ -523,6 +531,7 @@ def demo(instances_dir, no_serve, port):
                 user = accounts.create_staff(session, None, email, name, role, passwords[role])
                 user.must_change_password = False
             session.flush()
+            centre.update(session, None, dataclasses.asdict(centre.load(session)) | DEMO_CENTRE)
             settings_now = centre.load(session)
             plan = demo_data.plan_year(clock.today(zone), zone, settings_now.hours, settings_now.visits)
             gc.disable()  # a year of objects in one session: the collector would rescan them
