@@ -97,12 +97,24 @@ def test_an_admin_creates_an_account_whose_owner_then_chooses_a_password(page: P
     field(page, "Mot de passe provisoire").fill(provisional)
     follow(page, page.get_by_role("button", name="Créer le compte"))
 
-    expect(page).to_have_url(re.compile(r"/admin/comptes$"))
+    # A clinician's account leads straight to their team member (no member, no slots).
+    expect(page).to_have_url(re.compile(r"/equipe/nouveau\?compte=\d+$"))
     expect(page.get_by_role("status")).to_contain_text(f"Compte de {name} créé.")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Nouveau membre de l'équipe")
+    expect(page.get_by_text("Sans fiche, aucun créneau.", exact=False)).to_be_visible()
+    expect(field(page, "Nom et prénom")).to_have_value(name)
+    expect(field(page, "Compte sur le site")).to_contain_text(email)
+    field(page, "Profession").select_option(label="Médecin")
+    field(page, "Statut (médecins)").select_option(label="Retraité·e")
+    follow(page, page.get_by_role("button", name="Enregistrer"))
+    expect(page.get_by_role("status")).to_contain_text(f"{name} : fiche enregistrée.")
+
+    follow(page, main_nav(page).get_by_role("link", name="Comptes", exact=True))
     row = page.get_by_role("row").filter(has=page.get_by_role("link", name=name))
     expect(row).to_contain_text(email)
     expect(row).to_contain_text(STAFF["clinician"].role_label)
     expect(row).to_contain_text("Mot de passe provisoire")
+    expect(row).not_to_contain_text("Créer sa fiche d'équipe")
     log_out(page)
 
     # The new colleague logs in with the provisional password and must choose their own.
