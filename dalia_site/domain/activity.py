@@ -306,9 +306,9 @@ def summary(activity: Activity, group: bool = True) -> list[tuple[str, str]]:
     return [
         ("Patients reçus", num(activity.patients_received, 0)),
         ("Consultations", num(activity.consultations, 0)),
-        ("dont premières consultations en binôme médecin-infirmier·e", num(kinds[AppointmentKind.FIRST], 0)),
-        ("dont consultations de suivi médecin", num(kinds[AppointmentKind.DOCTOR], 0)),
-        ("dont consultations de suivi infirmières", num(kinds[AppointmentKind.NURSE], 0)),
+        ("dont premières consultations (médecin et infirmière)", num(kinds[AppointmentKind.FIRST], 0)),
+        ("dont consultations médecin", num(kinds[AppointmentKind.DOCTOR], 0)),
+        ("dont consultations infirmières", num(kinds[AppointmentKind.NURSE], 0)),
         ("dont sans rendez-vous", num(activity.walk_ins, 0)),
         ("Heures de présence soignante", hours_fr(activity.staffed_hours, group)),
         ("Patients par heure de présence soignante", num(activity.patients_per_hour, 1)),

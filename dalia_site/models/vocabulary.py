@@ -86,9 +86,9 @@ def _coercer(vocabulary: type[Vocabulary]) -> Any:
 
 
 class AppointmentKind(Vocabulary):
-    FIRST = "first", "Première consultation (médecin et infirmière)", "Premières (binôme)"
-    DOCTOR = "doctor", "Consultation médecin", "Suivi médecin"
-    NURSE = "nurse", "Consultation infirmière", "Suivi infirmier"
+    FIRST = "first", "Première consultation (médecin et infirmière)", "Premières consultations"
+    DOCTOR = "doctor", "Consultation médecin", "Consultations médecin"
+    NURSE = "nurse", "Consultation infirmière", "Consultations infirmières"
 
 
 class AppointmentStatus(Vocabulary):

@@ -60,9 +60,9 @@ MARCH, APRIL, MAY = date(YEAR, 3, 11), date(YEAR, 4, 15), date(YEAR, 5, 13)
 YEAR_FIGURES = {
     "Patients reçus": "3",
     "Consultations": "5",
-    "dont premières consultations en binôme médecin-infirmier·e": "3",
-    "dont consultations de suivi médecin": "1",
-    "dont consultations de suivi infirmières": "1",
+    "dont premières consultations (médecin et infirmière)": "3",
+    "dont consultations médecin": "1",
+    "dont consultations infirmières": "1",
     "dont sans rendez-vous": "0",
     "Heures de présence soignante": "12 h",
     "Patients par heure de présence soignante": "0,4",  # 5 / 12
@@ -75,7 +75,7 @@ YEAR_FIGURES = {
 MARCH_FIGURES = {
     "Patients reçus": "2",
     "Consultations": "2",
-    "dont premières consultations en binôme médecin-infirmier·e": "2",
+    "dont premières consultations (médecin et infirmière)": "2",
     "Heures de présence soignante": "4 h",
     "Adressages reçus": "1",  # Berthe's, on 24 March; Odile's and Gaston's came in February
     "Taux de rendez-vous non honorés": "0 %",
@@ -296,10 +296,10 @@ def test_a_reporting_user_reads_last_years_figures_and_exports_them(page: Page, 
     expect(months_chart.locator("rect")).to_have_count(4)  # March 1, April 2, May 1 stacks
     expect(months_chart.locator("rect > title")).to_have_text(
         [
-            f"mars {year} : 2 premières (binôme)",
-            f"avr. {year} : 1 premières (binôme)",
-            f"avr. {year} : 1 suivi infirmier",
-            f"mai {year} : 1 suivi médecin",
+            f"mars {year} : 2 premières consultations",
+            f"avr. {year} : 1 premières consultations",
+            f"avr. {year} : 1 consultations infirmières",
+            f"mai {year} : 1 consultations médecin",
         ]
     )
     sources_chart = chart(page, f"Adressages reçus par origine, {label}")

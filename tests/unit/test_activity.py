@@ -780,7 +780,7 @@ def test_monthly_chart_stacks_each_month_in_proportion_to_its_total():
     assert max(heights) <= plot_height + 0.1
     assert min(bar.y for bar in chart.bars) >= 10 - 0.1  # the tallest stays within the plot
     assert [bar.css for bar in stacks[1]] == ["doctor", "nurse"]
-    assert stacks[1][0].title == "févr. 2027 : 10 suivi médecin"
+    assert stacks[1][0].title == "févr. 2027 : 10 consultations médecin"
     assert [tick.label for tick in chart.ticks] == ["0", "5", "10", "15"]
     assert [tick.label for tick in chart.labels] == ["janv.", "févr.", "mars", "avr."]
 

@@ -315,9 +315,9 @@ def span(first: date, last: date) -> str:
 EXPECTED_FIGURES = {
     "Patients reçus": "2",
     "Consultations": "4",
-    "dont premières consultations en binôme médecin-infirmier·e": "2",
-    "dont consultations de suivi médecin": "1",
-    "dont consultations de suivi infirmières": "1",
+    "dont premières consultations (médecin et infirmière)": "2",
+    "dont consultations médecin": "1",
+    "dont consultations infirmières": "1",
     "dont sans rendez-vous": "1",
     "Heures de présence soignante": "8 h",
     "Patients par heure de présence soignante": "0,5",
@@ -411,7 +411,13 @@ def test_the_months_table_gives_the_consultations_month_by_month(client, as_role
     response = client.get("/activite", query_string=centre.query)
 
     head, rows, _ = data_table(response, "Tableau des consultations par mois")
-    assert head == ["Mois", "Premières (binôme)", "Suivi médecin", "Suivi infirmier", "Total"]
+    assert head == [
+        "Mois",
+        "Premières consultations",
+        "Consultations médecin",
+        "Consultations infirmières",
+        "Total",
+    ]
     m0, m1, m2 = centre.months
     assert rows == [
         [month_label(m0), "0", "0", "0", "0"],
