@@ -329,9 +329,8 @@ def send_reminders(slug, all_sites, instances_dir):
     def work(site):
         zone = ZoneInfo(site.site["timezone"])
         name = site.site["name"]
-        queued = queue_reminders(
-            site.session, name, centre.load(site.session).visits, zone, clock.today(zone)
-        )
+        visits = centre.load(site.session).visits
+        queued = queue_reminders(site.session, name, visits, zone, clock.today(zone), now=clock.now())
         site.session.commit()  # queued and marked together: never twice
         sent, failed = send_pending(site.session, site.mail, name, clock.now, limit=1000)
         return (

@@ -222,6 +222,7 @@ def book(patient_id: int):
             _visits(),
             site_zone(),
             request.form.get("override_reason", ""),
+            now=clock.now(),
         )
     except FieldError as error:
         return _refused(error, patient_id)
@@ -259,7 +260,14 @@ def reschedule(appointment_id: int):
     start, member_ids = _slot_from_form()
     try:
         moved = booking.reschedule(
-            db.session, current_staff(), appointment, start, member_ids, _visits(), site_zone()
+            db.session,
+            current_staff(),
+            appointment,
+            start,
+            member_ids,
+            _visits(),
+            site_zone(),
+            now=clock.now(),
         )
     except FieldError as error:
         return _refused(error, patient.id, appointment_id)
@@ -280,7 +288,9 @@ def confirm_reschedule(appointment_id: int):
 def mark(appointment_id: int):
     appointment = _appointment_or_404(appointment_id)
     try:
-        booking.mark(db.session, current_staff(), appointment, request.form.get("status", ""))
+        booking.mark(
+            db.session, current_staff(), appointment, request.form.get("status", ""), now=clock.now()
+        )
     except FieldError as error:
         unit_of_work.discard()
         flash(str(error), "error")
@@ -300,7 +310,13 @@ def walk_in(patient_id: int):
     member = db.session.get(TeamMember, parse_id(request.form.get("member_id")) or 0)
     try:
         booking.record_walk_in(
-            db.session, current_staff(), patient, request.form.get("kind", ""), member, _visits()
+            db.session,
+            current_staff(),
+            patient,
+            request.form.get("kind", ""),
+            member,
+            _visits(),
+            now=clock.now(),
         )
     except FieldError as error:
         unit_of_work.discard()
@@ -346,6 +362,7 @@ def convocation_ics(appointment_id: int):
         settings.address,
         site_zone(),
         site["domain"] or "dalia.invalid",
+        now=clock.now(),
     )
     return Response(
         body,

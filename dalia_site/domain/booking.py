@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import joinedload, selectinload
 
-from dalia_site import clock
 from dalia_site.database import DbSession
 from dalia_site.domain import audit, mail
 from dalia_site.domain.roster import lock_members, occurrences
@@ -173,7 +172,7 @@ def free_slots(
     kind: str,
     visits: Mapping[str, int],
     zone: ZoneInfo,
-    now: datetime | None = None,
+    now: datetime,
     patient: Patient | None = None,
     limit: int = 8,
     horizon: timedelta = HORIZON,
@@ -182,7 +181,6 @@ def free_slots(
     """The next free slots for a visit of `kind` (first = a doctor and a nurse together), at most
     one per start time, earliest first; none overlapping the patient's own appointments."""
     kind = appointment_kind(kind)
-    now = now or clock.now()
     first_day = now.astimezone(zone).date()
     last_day = (now + horizon).astimezone(zone).date()
     duration = length(kind, visits)
@@ -574,13 +572,13 @@ def book(
     visits: Mapping[str, int],
     zone: ZoneInfo,
     override_reason: str = "",
-    now: datetime | None = None,
+    *,
+    now: datetime,
 ) -> Appointment:
     """Book a slot; SlotTaken when someone was faster. The caller commits (or rolls back)."""
     if not may_book(patient):
         raise FieldError("patient", "Seuls les patients acceptés (en suivi) peuvent avoir un rendez-vous.")
     kind = appointment_kind(kind)
-    now = now or clock.now()
     if start <= now:
         raise FieldError("slot", "Ce créneau est passé.")
     if start > now + FURTHEST or not on_grid(start, zone):
@@ -696,7 +694,8 @@ def reschedule(
     member_ids: list[int],
     visits: Mapping[str, int],
     zone: ZoneInfo,
-    now: datetime | None = None,
+    *,
+    now: datetime,
 ) -> Appointment:
     """Move to another slot: the old one is cancelled only if the new one is booked."""
     ensure_reschedulable(appointment)
@@ -723,7 +722,8 @@ def mark(
     actor: StaffUser | None,
     appointment: Appointment,
     status: str,
-    now: datetime | None = None,
+    *,
+    now: datetime,
 ) -> None:
     """Honoured or no-show, once the appointment has started."""
     if status not in MARKS:
@@ -731,7 +731,7 @@ def mark(
     _lock_appointment(session, appointment)
     if appointment.status == AppointmentStatus.CANCELLED:
         raise FieldError("status", f"Ce rendez-vous est « {appointment.status_label} ».")
-    if appointment.starts_at > (now or clock.now()):
+    if appointment.starts_at > now:
         raise FieldError("status", "Ce rendez-vous n'a pas encore eu lieu.")
     appointment.status = AppointmentStatus(status)
     audit.record(
@@ -751,7 +751,8 @@ def record_walk_in(
     kind: str,
     member: TeamMember | None,
     visits: Mapping[str, int],
-    now: datetime | None = None,
+    *,
+    now: datetime,
 ) -> Appointment:
     """A consultation held without an appointment (the patient came in directly), by a
     clinician of the team who is still active."""
@@ -770,7 +771,7 @@ def record_walk_in(
             "un·e infirmier·e pour une consultation infirmière.",
         )
     kind = AppointmentKind(kind)
-    now = (now or clock.now()).replace(second=0, microsecond=0)
+    now = now.replace(second=0, microsecond=0)
     _lock(session, patient, [member.id])
     # The walk-in holds the clinician's and the patient's time until their next appointment.
     following = (
@@ -856,6 +857,8 @@ def convocation_ics(
     address: str,
     zone: ZoneInfo,
     domain: str = "dalia.invalid",
+    *,
+    now: datetime,
 ) -> bytes:
     from icalendar import Calendar, Event
 
@@ -864,7 +867,7 @@ def convocation_ics(
     cal.add("version", "2.0")
     event = Event()
     event.add("uid", f"rdv-{appointment.id}@{domain}")
-    event.add("dtstamp", clock.now().astimezone(zone).replace(microsecond=0))
+    event.add("dtstamp", now.astimezone(zone).replace(microsecond=0))
     event.add("dtstart", appointment.starts_at.astimezone(zone))
     event.add("dtend", appointment.ends_at.astimezone(zone))
     event.add("summary", f"Rendez-vous {site_name}")
@@ -877,7 +880,13 @@ def convocation_ics(
 
 
 def queue_reminders(
-    session: DbSession, site_name: str, visits: Mapping[str, object], zone: ZoneInfo, today: date
+    session: DbSession,
+    site_name: str,
+    visits: Mapping[str, object],
+    zone: ZoneInfo,
+    today: date,
+    *,
+    now: datetime,
 ) -> int:
     """Queue tomorrow's reminders for patients with an email; each appointment once only
     (marked in the same transaction as its email enters the outbox)."""
@@ -905,7 +914,7 @@ def queue_reminders(
         claimed = session.execute(
             update(Appointment)
             .where(Appointment.id == appointment.id, Appointment.reminder_queued_at.is_(None))
-            .values(reminder_queued_at=clock.now())
+            .values(reminder_queued_at=now)
             .execution_options(synchronize_session=False)
         )
         if cast(CursorResult[Any], claimed).rowcount != 1:  # an UPDATE's result is a cursor's

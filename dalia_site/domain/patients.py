@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from dalia_site import clock
 from dalia_site.database import DbSession
 from dalia_site.domain import audit
 from dalia_site.domain.referrals import (
@@ -133,7 +132,9 @@ def update_identity(
     return True
 
 
-def set_status(session: DbSession, actor: StaffUser | None, patient: Patient, status: str) -> None:
+def set_status(
+    session: DbSession, actor: StaffUser | None, patient: Patient, status: str, *, now: datetime
+) -> None:
     if status == patient.status:  # the control shows the current status: kept as it is
         return
     if status not in MANUAL_STATUSES:
@@ -149,7 +150,7 @@ def set_status(session: DbSession, actor: StaffUser | None, patient: Patient, st
     )
     patient.status = status
     if status == PatientStatus.GP_FOUND:
-        patient.gp_found_at = clock.now()
+        patient.gp_found_at = now
     elif status == PatientStatus.FOLLOW_UP:  # set back by hand: the médecin traitant was not found after all
         patient.gp_found_at = None
 

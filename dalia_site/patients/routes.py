@@ -150,7 +150,10 @@ def edit(patient_id: int):
 def set_status(patient_id: int):
     patient = _patient_or_404(patient_id)
     form = _status_form(patient)
-    ok, _ = submit(form, lambda: patients.set_status(db.session, current_staff(), patient, form.status.data))
+    ok, _ = submit(
+        form,
+        lambda: patients.set_status(db.session, current_staff(), patient, form.status.data, now=clock.now()),
+    )
     if not ok:
         return _show(_patient_or_404(patient_id), 422, status_form=form)
     flash(f"Statut : {patient.status_label}.", "success")

@@ -870,7 +870,9 @@ def _mark(ctx: Context, visit: PlannedVisit) -> None:
 
 def _exit(ctx: Context, patient: PlannedPatient) -> None:
     assert patient.exit_status is not None  # only exits are scheduled (_events)
-    patients.set_status(ctx.session, ctx.clinician, ctx.patient_of[patient.number], patient.exit_status)
+    patients.set_status(
+        ctx.session, ctx.clinician, ctx.patient_of[patient.number], patient.exit_status, now=clock.now()
+    )
 
 
 class Replay:

@@ -183,7 +183,7 @@ def walk_in(session, patient, kind, someone, moment):
 
 def set_status(session, moment, patient, status):
     with clock_at(moment):
-        patients.set_status(session, None, patient, status)
+        patients.set_status(session, None, patient, status, now=clock.now())
         session.flush()
 
 

@@ -50,6 +50,7 @@ def book(app, patient_id: int, kind: str, start: datetime, members: list[int]) -
             centre.load(db.session).visits,
             PARIS,
             override_reason="" if kind == "first" else "suivi déjà engagé ailleurs",
+            now=clock.now(),
         )
         db.session.commit()
         return appointment.id

@@ -1301,7 +1301,9 @@ class Team:
         with self.site.app.app_context():
             visits = self.site.app.config["SITE_SETTINGS"]["visits"]
             patient = db.session.get(Patient, patient_id)
-            slots = booking.free_slots(db.session, kind, visits, PARIS, patient=patient, moving=moving)
+            slots = booking.free_slots(
+                db.session, kind, visits, PARIS, patient=patient, moving=moving, now=clock.now()
+            )
             if not slots:  # all taken: a time the planning does not offer
                 return (datetime.combine(self.day, time(3), PARIS).isoformat(), f"{self.doctor},{self.nurse}")
             slot = slots[pick % len(slots)]

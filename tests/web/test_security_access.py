@@ -392,6 +392,7 @@ def clinic(app) -> Clinic:
             visits,
             PARIS,
             override_reason="contrôle",
+            now=clock.now(),
         )
         calendar_token = planning.new_calendar_token(session, None, doctor)
         link, link_token = partners.create_referral_link(session, None, dac, "Coordinatrices")
