@@ -33,16 +33,30 @@ def test_no_view_commits_or_rolls_back_itself(routes):
 
 
 @pytest.mark.parametrize("module", DOMAIN, ids=lambda p: p.stem)
-def test_the_domain_never_reads_the_servers_clock(module):
-    """`date.today()` is the server's zone and `datetime.now()` escapes the clock the tests and the
-    demo freeze: the domain gets `now`/`today` from its callers or from dalia_site/clock.py."""
+def test_the_domain_never_reads_a_clock(module):
+    """The domain takes `now`/`today` from its callers (views, commands, the demo), who read the
+    one clock of dalia_site/clock.py in the site's timezone: never `date.today()` (the server's
+    zone), `datetime.now()`, nor the kit's clock itself."""
     offending = [
         c
         for c in calls(module)
         if c in ("date.today", "datetime.now", "datetime.utcnow", "time.time", "utcnow")
-        or c.endswith((".date.today", ".datetime.now"))
+        or c.endswith((".date.today", ".datetime.now", "clock.now", "clock.today", "time.monotonic"))
     ]
     assert offending == []
+    # Nor does it import the clock's readers (the date range the kit accepts is fine).
+    imported = [
+        (node.module, alias.name)
+        for node in ast.walk(ast.parse(module.read_text()))
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    ]
+    assert not [
+        name
+        for source, name in imported
+        if (source == "dalia_site" and name == "clock")
+        or (source == "dalia_site.clock" and name not in ("FIRST_DAY", "LAST_DAY", "within_range"))
+    ]
 
 
 @pytest.mark.parametrize("module", DOMAIN, ids=lambda p: p.stem)
