@@ -173,8 +173,8 @@ def test_staff_names_are_escaped_wherever_they_show(app, client, auth, as_role):
             "password": "une phrase de passe longue",
         },
     )
-    assert response.status_code == 302
-    check_page(client, response.location, "compte")  # the list, with its flash message
+    assert response.status_code == 303  # a clinician's account goes on to their team member
+    check_page(client, response.location, "compte")  # the member form, prefilled, and the flash
     user_id = only(app, StaffUser, StaffUser.email == "compte@test.dalia.invalid")
     check_page(client, f"/admin/comptes/{user_id}", "compte")
     # Renamed through the edit form: one's own name is in every page's header and on the home page.
