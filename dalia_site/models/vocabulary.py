@@ -106,10 +106,13 @@ class Sex(Vocabulary):
     M = "M", "Homme"
     X = "X", "Autre / non précisé"
 
+    def agree(self, word: str) -> str:
+        """A participle agreed with the sex: « née », « né »; « né(e) » when it is not stated."""
+        return {"F": f"{word}e", "M": word}.get(self.value, f"{word}(e)")
+
     @property
     def born(self) -> str:
-        """« né » agreed with the sex (« née le 3 mars »); « né(e) » when it is not stated."""
-        return {"F": "née", "M": "né"}.get(self.value, "né(e)")
+        return self.agree("né")
 
 
 class Ald(Vocabulary):

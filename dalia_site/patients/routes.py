@@ -112,6 +112,9 @@ def show(patient_id: int):
 def edit(patient_id: int):
     patient = _patient_or_404(patient_id)
     form = PatientForm(obj=patient)
+    # The labels agree with the patient's sex (« Informée », « S'est opposé »).
+    form.informed_on.label.text = f"{patient.sex.agree('Informé')} de l'usage de ses données le"
+    form.objected.label.text = f"S'est {patient.sex.agree('opposé')} au partage de ses données"
     if request.method == "GET":
         patients.record_view(db.session, current_staff(), patient.id, "formulaire de modification")
         return render_template("patients/form.html", form=form, patient=patient)

@@ -222,5 +222,9 @@ def test_an_edit_that_makes_a_duplicate_shows_it_and_waits_for_a_confirmation(ap
     assert confirmed.status_code == 303
     with app.app_context():
         assert db.session.get(Patient, paul).last_name == "Rouquette"
-    # A plain edit of a patient with no look-alike shows no confirmation.
-    assert 'name="not_duplicate"' not in page_text(client.get(f"/patients/{odile}/modifier"))
+    # A plain edit of a patient with no look-alike shows no confirmation; labels agree with the sex.
+    form = page_text(client.get(f"/patients/{odile}/modifier"))
+    assert 'name="not_duplicate"' not in form
+    assert "Informée de l'usage de ses données le" in form and "S'est opposée au partage" in form
+    henri = make_patient(app, last_name="Bosc", first_names="Henri", birth_name="", sex="M")
+    assert "Informé de l'usage de ses données le" in page_text(client.get(f"/patients/{henri}/modifier"))
