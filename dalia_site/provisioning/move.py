@@ -89,6 +89,8 @@ def table_check(connection: Connection, table: Table) -> TableCheck:
 
 
 def _copy(source: Connection, target: Connection, table: Table) -> None:
+    """The table's rows, replacing the ones the migrations seeded (e.g. the centre's settings)."""
+    target.execute(table.delete())
     result = source.execution_options(yield_per=BATCH).execute(select(table))
     for rows in result.mappings().partitions(BATCH):
         target.execute(table.insert(), [dict(r) for r in rows])

@@ -13,6 +13,7 @@ import csv
 import io
 import re
 from datetime import date, datetime, timedelta
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -481,10 +482,14 @@ def test_team_and_appointment_texts_are_escaped_wherever_they_show(app, client, 
         db.session.commit()
         patient = patient.id
     slots = check_page(client, f"/patients/{patient}/creneaux?kind=doctor", "docteur", "rdv-nom-usage")
+    choice = re.search(r'name="creneau" value="([0-9T]+Z_[0-9,]+)"', slots).group(1)
+    # The confirmation shows the patient's name and the slot before anything is booked.
+    query = urlencode({"kind": "doctor", "creneau": choice, "override_reason": payload("hors")})
+    confirmation = check_page(
+        client, f"/patients/{patient}/rendez-vous/confirmer?{query}", "rdv-nom-usage", "hors"
+    )
     start, members = re.search(
-        r'name="start" value="([^"]+)">\s*<input type="hidden" '
-        r'name="members" value="([^"]+)"',
-        slots,
+        r'name="start" value="([^"]+)">\s*<input type="hidden" name="members" value="([^"]+)"', confirmation
     ).groups()
     response = auth.post(
         f"/patients/{patient}/rendez-vous",
