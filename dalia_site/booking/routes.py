@@ -82,10 +82,10 @@ def _moving_or_404(appointment_id: int) -> Appointment:
 
 
 def _parse_slot(start_text: str, members_text: str) -> tuple[datetime, list[int]]:
-    """A slot as the picker sends it (its start with its offset, its clinicians' ids), or 400."""
+    """A slot as the picker sends it (its start, see booking.slot_start; its clinicians' ids), or 400."""
     unreadable = "Créneau illisible : choisissez-le dans la liste des créneaux libres."
     try:
-        start = datetime.fromisoformat(start_text)
+        start = booking.slot_start(start_text)
         member_ids = [parse_id(i) for i in members_text.split(",")]
     except ValueError:
         abort(400, description=unreadable)

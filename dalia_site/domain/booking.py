@@ -60,6 +60,23 @@ class Slot:
         UTC (ISO 8601 basic format), then its clinicians' ids."""
         return f"{self.starts_at.astimezone(UTC):%Y%m%dT%H%MZ}_{','.join(map(str, self.member_ids))}"
 
+    @property
+    def picker_choice(self) -> str:
+        """Shorter still for the picker's week (issue 15: a busy week ≤ 10 KB): the start in UTC
+        as yymmddHHMM then « Z » (`slot_start` reads it back), then the clinicians' ids."""
+        return f"{self.starts_at.astimezone(UTC):%y%m%d%H%M}Z_{','.join(map(str, self.member_ids))}"
+
+
+def slot_start(text: str) -> datetime:
+    """A slot's start as a page sent it: ISO 8601 with its offset (`Slot.choice`, the desk's
+    links), or the picker's yymmddHHMMZ in UTC; ValueError otherwise, or when it has no offset."""
+    if len(text) == 11 and text.endswith("Z") and text[:10].isdigit():
+        return datetime.strptime(text, "%y%m%d%H%MZ").replace(tzinfo=UTC)
+    start = datetime.fromisoformat(text)
+    if start.tzinfo is None:
+        raise ValueError("a slot's start needs its offset")
+    return start
+
 
 def length(kind: AppointmentKind, visits: Mapping[str, int]) -> timedelta:
     return timedelta(minutes=visits[f"{kind}_minutes"])
@@ -768,7 +785,7 @@ def record_walk_in(
         raise FieldError(
             "member_id",
             "Choisissez un médecin pour une consultation médecin, "
-            "un·e infirmier·e pour une consultation infirmière.",
+            "une infirmière pour une consultation infirmière.",
         )
     kind = AppointmentKind(kind)
     now = now.replace(second=0, microsecond=0)

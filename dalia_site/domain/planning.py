@@ -72,7 +72,7 @@ def coverage_alerts(members: list[TeamMember], open_to_patients: bool) -> list[A
         if not any(m.is_doctor for m in members):
             alerts.append(Alert("no_doctor", "Aucun médecin"))
         if not any(m.is_nurse for m in members):
-            alerts.append(Alert("no_nurse", "Aucun·e infirmier·e"))
+            alerts.append(Alert("no_nurse", "Aucune infirmière"))
         if not any(m.profession in ASSISTANTS for m in members):
             alerts.append(Alert("no_assistant", "Aucun·e assistant·e médical·e"))
     juniors = [m for m in members if m.is_junior_doctor]

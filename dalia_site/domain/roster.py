@@ -51,7 +51,7 @@ def _rpps(value: str, profession: Profession | None) -> str | None:
     if not value:
         return None
     if profession not in CLINICIANS:
-        raise FieldError("rpps", "Seuls les médecins et infirmier·es ont un numéro RPPS.")
+        raise FieldError("rpps", "Seuls les médecins et les infirmières ont un numéro RPPS.")
     if not rpps_is_valid(value):
         raise FieldError("rpps", "Numéro RPPS invalide : 11 chiffres dont une clé de contrôle.")
     return value

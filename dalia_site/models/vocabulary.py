@@ -253,7 +253,7 @@ class DoctorStatus(Vocabulary):
 class Role(Vocabulary):
     ADMIN = "admin", "Administrateur·rice"
     ASSISTANT = "assistant", "Assistant·e médical·e / secrétariat"
-    CLINICIAN = "clinician", "Soignant·e (médecin, IPA, infirmier·e)"
+    CLINICIAN = "clinician", "Soignant·e (médecin, IPA, infirmière)"
     REPORTING = "reporting", "Suivi de l'activité (URPS, ARS, CPAM)"
 
 

@@ -26,7 +26,7 @@ class MemberForm(Form):
     rpps = StringField(
         "N° RPPS",
         **TEXT,
-        description="11 chiffres (médecins, infirmier·es)",
+        description="11 chiffres (médecins, infirmières)",
         render_kw={"inputmode": "numeric"},
     )
     phone = TelField("Téléphone", **TEXT)

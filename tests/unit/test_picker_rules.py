@@ -243,3 +243,24 @@ def test_the_last_week_stops_where_booking_does(session):
     found = week(session, patient, "nurse", first_day=last_day)
 
     assert [s.starts_at for s in found.slots] == [at(last_day, 9)]  # the next day is past FURTHEST
+
+
+# --- The slot as the picker's week sends it (issue 15: short, a busy week ≤ 10 KB) ---------------
+
+
+def test_the_pickers_short_choice_reads_back_as_the_same_start():
+    start = at(MONDAY, 9, 15)  # Paris, winter: 08h15 UTC
+    slot = booking.Slot(start, start + timedelta(minutes=30), (12, 7))
+    assert slot.picker_choice == f"{MONDAY:%y%m%d}0815Z_12,7"
+    assert len(slot.picker_choice) < len(slot.choice)
+    short, long = slot.picker_choice.partition("_")[0], slot.choice.partition("_")[0]
+    assert booking.slot_start(short) == booking.slot_start(long) == start
+    assert booking.slot_start(start.isoformat()) == start
+
+
+@pytest.mark.parametrize(
+    "text", ["", "2611300815", "261130081Z", "2613300815Z", "2026-11-30T08:15", "demain"]
+)
+def test_a_slot_start_unreadable_or_without_offset_is_refused(text):
+    with pytest.raises(ValueError):
+        booking.slot_start(text)

@@ -67,7 +67,7 @@ def test_member_fields_are_checked_together():
         roster.clean_member(
             {"name": "Aline", "profession": "assistant_medical", "team": "stable", "rpps": "10000000009"}
         )
-    assert error.value.errors == {"rpps": "Seuls les médecins et infirmier·es ont un numéro RPPS."}
+    assert error.value.errors == {"rpps": "Seuls les médecins et les infirmières ont un numéro RPPS."}
 
 
 def test_a_weekly_pattern_skips_its_exceptions_and_stops_at_its_end(session):

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from dalia_site import clock
-from dalia_site.domain import referrals
+from dalia_site.domain import booking, referrals
 from dalia_site.extensions import db
 from dalia_site.models import Appointment, AppointmentClinician, AuditEvent, Patient, Shift
 from tests.web.test_patients import IDENTITY, INFORMED, REFERRER
@@ -183,7 +183,7 @@ def seen(response) -> str:
 def offered(response) -> list[tuple[datetime, str]]:
     """The slot buttons of the picker's week: (start, "doctorId,nurseId" or "memberId")."""
     return [
-        (datetime.fromisoformat(start), members)
+        (booking.slot_start(start), members)
         for start, members in re.findall(
             r'<button name="creneau" value="([^"_]+)_([^"]+)"', response.get_data(as_text=True)
         )
@@ -564,7 +564,7 @@ def test_a_walk_in_doctor_consultation_with_a_nurse_is_refused(app, client, auth
 
     assert flashes(client, response) == (
         "Choisissez un médecin pour une consultation médecin, "
-        "un·e infirmier·e pour une consultation infirmière."
+        "une infirmière pour une consultation infirmière."
     )
     assert stored(app) == []
     assert events(app, "appointment.walk_in") == []

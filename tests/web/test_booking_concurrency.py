@@ -15,11 +15,11 @@ import threading
 import urllib.parse
 import urllib.request
 from contextlib import contextmanager
-from datetime import UTC, datetime
 
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
+from dalia_site.domain import booking
 from dalia_site.extensions import db
 from dalia_site.models import Appointment
 from tests.conftest import PASSWORD, csrf_from
@@ -120,10 +120,7 @@ def test_twenty_simultaneous_bookings_of_one_slot_store_exactly_one(app, make_us
         if status == 409:
             assert TAKEN in body, f"patient {patient_id}: 409 without the message"
             # A fresh list: the next free pair slot, once the winner's hour is over.
-            fresh = [
-                datetime.strptime(s, "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
-                for s in re.findall(r'name="creneau" value="([0-9T]+Z)_', body)
-            ]
+            fresh = [booking.slot_start(s) for s in re.findall(r'name="creneau" value="([0-9T]+Z)_', body)]
             assert fresh and fresh[0] == at(day, 9, 30), (patient_id, fresh[:2])
     with app.app_context():
         stored = db.session.scalars(select(Appointment)).all()

@@ -317,3 +317,23 @@ def test_the_patient_page_offers_the_pickers_choices(client, team, assistant_and
         assert f">{label}</label>" in page
     assert f">{DOCTOR}</option>" in page and f">{NURSE}</option>" in page
     assert "Voir les créneaux libres" in page
+
+
+# --- Size on a busy week ------------------------------------------------------------------------
+
+
+def test_the_pickers_week_fragment_stays_under_10_kb_on_a_busy_week(app, client, team, nurse_follow_up):
+    """Issue 15: a nurse's week with no other choice, a nurse on duty every weekday morning and
+    afternoon (a 30-minute visit every quarter of an hour: about 150 free slots), for htmx."""
+    patient, _, _ = nurse_follow_up
+    for offset in range(5):
+        day = team.day + timedelta(days=offset)
+        for times in (MORNING, AFTERNOON)[1 if offset == 0 else 0 :]:
+            make_session(app, team.nurse, day, times)
+    fragment = picker(client, patient, htmx=True, kind="nurse", du=team.day.isoformat())
+    assert fragment.status_code == 200
+    body = fragment.get_data()
+    assert b"<html" not in body and body.count(b"<fieldset") == 7
+    slots = len(offered(fragment))
+    assert slots >= 140, slots
+    assert len(body) <= 10 * 1024, (slots, len(body))

@@ -311,7 +311,7 @@ def test_a_manager_adds_a_member_to_the_team(app, client, auth, as_role, role):
         (
             {"profession": "assistant_medical", "team": "stable"},
             "rpps",
-            "Seuls les médecins et infirmier·es ont un numéro RPPS.",
+            "Seuls les médecins et les infirmières ont un numéro RPPS.",
         ),
         ({"rpps": OTHER_VALID_RPPS}, "rpps", "Ce numéro RPPS est déjà celui d'un autre membre."),
         ({"phone": "06 12 34"}, "phone", PHONE_MESSAGE),
@@ -672,11 +672,11 @@ def test_the_week_shows_who_is_on_each_half_day_and_the_gaps(client, as_role, co
     }
 
     assert f"Semaine du {monday:%d/%m/%Y} au {day['dim']:%d/%m/%Y}" in text
-    assert "6 demi-journées ouvertes aux patients sans médecin ou sans infirmier·e." in text
-    assert cells[(day["lun"], "Matin")].startswith("Manque médecin et infirmier·e")
+    assert "6 demi-journées ouvertes aux patients sans médecin ou sans infirmière." in text
+    assert cells[(day["lun"], "Matin")].startswith("Manque médecin et infirmière")
     assert cells[(day["mar"], "Matin")].startswith("Manque médecin ")
     assert "Sophie Bonnafous" in cells[(day["mar"], "Matin")]
-    assert cells[(day["mar"], "Après-midi")].startswith("Manque infirmier·e ")
+    assert cells[(day["mar"], "Après-midi")].startswith("Manque infirmière ")
     assert "Jeanne Audouy" in cells[(day["mar"], "Après-midi")]
     covered = cells[(day["mer"], "Matin")]
     assert "Manque" not in covered and "Aucun" not in covered
@@ -716,12 +716,12 @@ def test_the_month_lists_each_half_days_count_and_gaps(client, as_role, covered_
     assert response.status_code == 200
     assert f"{MONTHS[monday.month - 1].capitalize()} {monday.year}" in page_text(response)
     assert month_halves(response, monday) == [
-        "M (matin) : 0 pers. — manque médecin et infirmier·e ⚠ Aucun·e assistant·e médical·e",
-        "AM (après-midi) : 0 pers. — manque médecin et infirmier·e ⚠ Aucun·e assistant·e médical·e",
+        "M (matin) : 0 pers. — manque médecin et infirmière ⚠ Aucun·e assistant·e médical·e",
+        "AM (après-midi) : 0 pers. — manque médecin et infirmière ⚠ Aucun·e assistant·e médical·e",
     ]
     assert month_halves(response, monday + timedelta(days=1)) == [
         "M (matin) : 2 pers. — manque médecin",
-        "AM (après-midi) : 2 pers. — manque infirmier·e",
+        "AM (après-midi) : 2 pers. — manque infirmière",
     ]
     assert month_halves(response, monday + timedelta(days=2))[0] == "M (matin) : 3 pers."
     # The other alerts of the week view are flagged too
