@@ -48,6 +48,8 @@ def pages(ids: dict) -> list[Page]:
         Page("compteurs du bureau", f"/bureau/compteurs?jour={today}", partial=True),
         Page("feuille du jour", f"/bureau/feuille?jour={today}"),
         Page("annuler depuis le bureau", f"/bureau/rdv/{appointment}/annuler", partial=True),
+        Page("créneau libre de l'accueil", f"/bureau/creneau/{ids['desk_slot']}?q=martin"),
+        Page("créneau libre (htmx)", f"/bureau/creneau/{ids['desk_slot']}?q=ma", partial=True),
         Page("file des adressages", "/adressages", benchmarked=True),
         Page("file des adressages (htmx)", "/adressages?statut=tous&page=2", partial=True),
         Page("compteurs des adressages", "/adressages/compteurs", partial=True),
@@ -177,7 +179,18 @@ def page_ids(app, admin_id: int) -> dict:
             "nurse": nurse,
             "slot": slot,
             "moved_slot": moved_slot,
+            "desk_slot": _desk_slot(zone, nurse),
         }
+
+
+def _desk_slot(zone: ZoneInfo, nurse: int) -> str:
+    """One of today's quarter hours for the nurse, as the desk's « créneaux libres » link it: the
+    next one (later today), or the current one when the next is tomorrow (a walk-in now)."""
+    now = datetime.now(zone)
+    start = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0)
+    if (start + timedelta(minutes=15)).date() == start.date():
+        start += timedelta(minutes=15)
+    return f"{start.astimezone(ZoneInfo('UTC')):%Y%m%dT%H%MZ}_{nurse}"
 
 
 def _free_slot(zone: ZoneInfo, patient_id: int | None, moving: Appointment | None = None) -> str:

@@ -3,6 +3,8 @@ printable day list. The desk page itself is the home page (core.home renders des
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
@@ -10,13 +12,14 @@ from sqlalchemy.orm import joinedload, selectinload
 from dalia_site import clock, unit_of_work
 from dalia_site.access import current_staff, roles
 from dalia_site.desk.page import appointments_of_day, day_bounds, render_desk, requested_day
-from dalia_site.domain import booking, desk, patients
-from dalia_site.domain.text import FieldError
+from dalia_site.domain import booking, centre, desk, patients
+from dalia_site.domain.text import FieldError, contains_all_words
 from dalia_site.extensions import db
 from dalia_site.filters import site_zone
-from dalia_site.htmx import render_block, wants_fragment
-from dalia_site.models import Appointment
-from dalia_site.models.vocabulary import AppointmentStatus
+from dalia_site.forms import parse_id
+from dalia_site.htmx import render_block, render_page, wants_fragment
+from dalia_site.models import Appointment, Patient, TeamMember
+from dalia_site.models.vocabulary import AppointmentStatus, PatientStatus
 
 bp = Blueprint("desk", __name__, template_folder="templates")
 
@@ -177,3 +180,90 @@ def day_sheet():
         f"feuille du jour du {day:%d/%m/%Y}",
     )
     return page
+
+
+FOLLOWED = (PatientStatus.FOLLOW_UP, PatientStatus.REFERRED, PatientStatus.WAITING_LIST)
+FOUND = 10  # patients listed for a free slot: the search narrows, it does not page
+UNREADABLE_SLOT = "Créneau illisible : choisissez-le dans les créneaux libres de l'accueil."
+
+
+def _free_slot_args(creneau: str) -> tuple[datetime, TeamMember | None]:
+    """The slot as the desk links it (its start in UTC, its clinician's id), or 400."""
+    start_text, _, member_text = creneau.partition("_")
+    try:
+        start = booking.slot_start(start_text)
+    except ValueError:
+        abort(400, description=UNREADABLE_SLOT)
+    member_id = parse_id(member_text)
+    if member_id is None or not clock.within_range(start.date()):
+        abort(400, description=UNREADABLE_SLOT)
+    return start, db.session.get(TeamMember, member_id)
+
+
+def _free_slot_page(creneau: str, status: int = 200, message: str = ""):
+    """« Consultation sans rendez-vous à 10h30 avec X »: a patient search, and per patient found
+    the button that records the walk-in (the slot is now) or books the slot (later today)."""
+    start, member = _free_slot_args(creneau)
+    try:
+        kind = desk.slot_kind(member)
+        use = desk.slot_use(start, clock.now(), site_zone())
+    except FieldError as error:
+        abort(422, description=str(error))
+    q = request.values.get("q", "").strip()[:100]
+    found: list[Patient] = []
+    if q:
+        found = list(
+            db.session.scalars(
+                select(Patient)
+                .where(*contains_all_words(Patient.search_text, q), Patient.status.in_(FOLLOWED))
+                .order_by(func.lower(Patient.last_name), func.lower(Patient.first_names), Patient.id)
+                .limit(FOUND)
+            )
+        )
+    response = render_page(
+        "desk/free_slot.html",
+        "found",
+        start=start,
+        member=member,
+        kind=kind,
+        creneau=creneau,
+        use=use,
+        q=q,
+        found=found,
+        message=message,
+    )
+    patients.record_list_view(
+        db.session, current_staff(), [p.id for p in found], "créneau libre de l'accueil"
+    )
+    response.status_code = status
+    return response
+
+
+@bp.route("/bureau/creneau/<creneau>")
+@roles(*BOOKERS)
+def free_slot(creneau: str):
+    return _free_slot_page(creneau)
+
+
+@bp.route("/bureau/creneau/<creneau>", methods=["POST"])
+@roles(*BOOKERS)
+def walk_in(creneau: str):
+    """The walk-in recorded in a free slot that begins now (booking.record_walk_in's rules)."""
+    start, member = _free_slot_args(creneau)
+    patient = db.session.get(Patient, parse_id(request.form.get("patient_id")) or 0) or abort(404)
+    try:
+        desk.walk_in_in_slot(
+            db.session,
+            current_staff(),
+            patient,
+            member,
+            start,
+            centre.load(db.session).visits,
+            site_zone(),
+            now=clock.now(),
+        )
+    except FieldError as error:
+        unit_of_work.discard()
+        return _free_slot_page(creneau, 409 if isinstance(error, booking.SlotTaken) else 422, str(error))
+    flash(f"Consultation sans rendez-vous enregistrée : {patient.full_name}.", "success")
+    return redirect(url_for("core.home"), 303)

@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import func, select
+
 from dalia_site.database import DbSession
 from dalia_site.domain import audit, booking
 from dalia_site.domain.centre import WEEKDAYS
 from dalia_site.domain.roster import Occurrence
 from dalia_site.domain.text import FieldError
-from dalia_site.models import Appointment, StaffUser, TeamMember
+from dalia_site.models import Appointment, AppointmentClinician, Patient, StaffUser, TeamMember
 from dalia_site.models.vocabulary import AppointmentKind, AppointmentStatus
 
 ROW = timedelta(minutes=15)  # one row of the time grid
@@ -350,3 +352,67 @@ def free_today(
         for begin in booking._starts(booking._free_spans(spans[mid], busy.get(mid, [])), duration, now, zone):
             found.setdefault(begin, booking.Slot(begin, begin + duration, (mid,), (members[mid],)))
     return [found[s] for s in sorted(found)][:limit]
+
+
+# --- A free slot of today, for a patient who needs it --------------------------------------------
+
+WALK_IN = "walk_in"  # the slot begins now: the consultation is recorded as held now
+BOOK = "book"  # later today: the slot is booked through the booking confirmation
+
+
+def slot_kind(member: TeamMember | None) -> AppointmentKind:
+    """The follow-up a free slot of `member` is for: a doctor's, a consultation médecin; a
+    nurse's, a consultation infirmière. A FieldError when the member cannot see patients."""
+    if member is not None and member.active and member.is_doctor:
+        return AppointmentKind.DOCTOR
+    if member is not None and member.active and member.is_nurse:
+        return AppointmentKind.NURSE
+    raise FieldError("member_id", "Ce créneau n'est pas celui d'un soignant de l'équipe.")
+
+
+def slot_use(start: datetime, now: datetime, zone: ZoneInfo) -> str:
+    """How one of today's free slots (desk « créneaux libres ») is given to a patient: WALK_IN
+    when it begins within the current quarter hour, BOOK when it is later today. A FieldError in
+    French when the slot is not today or already past."""
+    if local_day(start, zone) != local_day(now, zone):
+        raise FieldError("slot", "Ce créneau n'est pas aujourd'hui : réservez-le depuis la fiche du patient.")
+    if start + ROW <= now:
+        raise FieldError("slot", "Ce créneau est passé.")
+    return WALK_IN if start < now + ROW else BOOK
+
+
+def walk_in_in_slot(
+    session: DbSession,
+    actor: StaffUser | None,
+    patient: Patient,
+    member: TeamMember | None,
+    start: datetime,
+    visits: Mapping[str, int],
+    zone: ZoneInfo,
+    *,
+    now: datetime,
+) -> Appointment:
+    """The consultation held now in the free slot the desk showed (booking.record_walk_in's
+    rules: a patient followed by the centre, nobody in a visit at this moment); SlotTaken when
+    the slot was given to someone else meanwhile (checked under record_walk_in's locks)."""
+    kind = slot_kind(member)
+    assert member is not None  # slot_kind refused it otherwise
+    if slot_use(start, now, zone) != WALK_IN:
+        raise FieldError("slot", "Ce créneau n'a pas encore commencé : réservez-le.")
+    appointment = booking.record_walk_in(session, actor, patient, kind, member, visits, now=now)
+    end = start + booking.length(kind, visits)
+    overlapping = session.scalar(
+        select(func.count())
+        .select_from(Appointment)
+        .join(AppointmentClinician)
+        .where(
+            Appointment.id != appointment.id,
+            Appointment.status.in_(booking.ACTIVE),
+            AppointmentClinician.member_id == member.id,
+            Appointment.starts_at < end,
+            Appointment.ends_at > appointment.starts_at,
+        )
+    )
+    if overlapping:
+        raise booking.SlotTaken()
+    return appointment

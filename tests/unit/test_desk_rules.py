@@ -199,3 +199,50 @@ def test_todays_free_slots_are_booking_free_slots_for_today(session, kind):
     assert [(s.starts_at, s.member_ids) for s in mine] == [(s.starts_at, s.member_ids) for s in theirs]
     assert mine[0].starts_at > now and len(mine) > 10
     assert all(s.starts_at.astimezone(PARIS).date() == MONDAY for s in mine)
+
+
+# --- A free slot given to a patient ---------------------------------------------------------------
+
+
+def test_a_free_slot_is_a_walk_in_now_or_a_booking_later_today(session):
+    now = at(MONDAY, 10, 2)
+    assert desk.slot_use(at(MONDAY, 10), now, PARIS) == desk.WALK_IN  # began within the quarter
+    assert desk.slot_use(at(MONDAY, 10, 15), now, PARIS) == desk.WALK_IN  # begins within the quarter
+    assert desk.slot_use(at(MONDAY, 10, 30), now, PARIS) == desk.BOOK
+    assert desk.slot_use(at(MONDAY, 23, 45), now, PARIS) == desk.BOOK
+    with pytest.raises(FieldError, match="Ce créneau est passé."):
+        desk.slot_use(at(MONDAY, 9, 45), now, PARIS)
+    with pytest.raises(FieldError, match="n'est pas aujourd'hui"):
+        desk.slot_use(at(MONDAY + timedelta(days=1), 9), now, PARIS)
+    # The site's day: 00:30 in Paris is still the day before in UTC.
+    with pytest.raises(FieldError, match="n'est pas aujourd'hui"):
+        desk.slot_use(at(MONDAY, 0, 30), at(MONDAY - timedelta(days=1), 23, 50), PARIS)
+
+
+def test_the_slot_kind_follows_its_clinicians_profession(session):
+    doctor, nurse = member(session, "Dr Slot"), member(session, "Inès Slot", "infirmier_azalee")
+    assert desk.slot_kind(doctor) == "doctor" and desk.slot_kind(nurse) == "nurse"
+    doctor.active = False
+    for nobody in (None, doctor):
+        with pytest.raises(FieldError, match="n'est pas celui d'un soignant"):
+            desk.slot_kind(nobody)
+
+
+def test_a_walk_in_in_a_slot_taken_meanwhile_is_refused(session):
+    doctor = member(session, "Dr Prise")
+    patient = accepted_patient(session, "Prise")
+    visit(session, at(MONDAY, 10, 15), members=[doctor])  # booked meanwhile, in the slot
+    with pytest.raises(booking.SlotTaken):
+        desk.walk_in_in_slot(
+            session, None, patient, doctor, at(MONDAY, 10, 15), VISITS, PARIS, now=at(MONDAY, 10, 2)
+        )
+    with pytest.raises(FieldError, match="pas encore commencé"):
+        desk.walk_in_in_slot(
+            session, None, patient, doctor, at(MONDAY, 11), VISITS, PARIS, now=at(MONDAY, 10, 2)
+        )
+    session.rollback()  # as the view's unit of work does on a refusal
+    free, patient = member(session, "Dr Libre"), accepted_patient(session, "Libre")
+    held = desk.walk_in_in_slot(
+        session, None, patient, free, at(MONDAY, 10), VISITS, PARIS, now=at(MONDAY, 10, 2)
+    )
+    assert held.walk_in and held.starts_at == at(MONDAY, 10, 2) and held.kind == "doctor"

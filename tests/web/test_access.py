@@ -76,6 +76,8 @@ EXPECTED = {
     "desk.cancel": {"admin", "assistant"},
     "desk.counts": {"admin", "assistant", "clinician"},
     "desk.day_sheet": {"admin", "assistant", "clinician"},
+    "desk.free_slot": {"admin", "assistant"},
+    "desk.walk_in": {"admin", "assistant"},
     "roster.week": {"admin", "assistant", "clinician"},
     "roster.month": {"admin", "assistant", "clinician"},
     "roster.team": {"admin", "assistant"},
@@ -108,6 +110,7 @@ URL_VALUES = {
     "shift_id": 1,
     "pattern_id": 1,
     "appointment_id": 1,
+    "creneau": "20261130T0900Z_1",
 }
 
 

@@ -9,7 +9,7 @@ without HTTP in tests/unit/test_desk_rules.py; who may call which route in tests
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -366,3 +366,150 @@ def test_the_desk_fragment_stays_under_10_kb_on_a_busy_day(app, client, as_role,
     assert booked == 16 and fragment.count(b'<div id="rdv-') == 16
     assert b"<html" not in fragment
     assert len(fragment) <= 10 * 1024, len(fragment)
+
+
+# --- A walk-in in a free slot ---------------------------------------------------------------------
+
+
+def slot_link(page: str, time_text: str, name: str) -> str:
+    """The href of the desk's free slot « 10h00 · Dr X »."""
+    found = re.search(rf'<a href="([^"]+)">{time_text} · {re.escape(name)}</a>', page)
+    assert found, f"no free slot {time_text} · {name} on the desk"
+    return found.group(1).replace("&amp;", "&")
+
+
+def walk_ins(app) -> list[Appointment]:
+    with app.app_context():
+        return list(db.session.scalars(select(Appointment).where(Appointment.walk_in.is_(True))))
+
+
+def test_a_walk_in_is_recorded_in_a_free_slot_from_the_desk(app, client, as_role, auth, today):
+    patient = accepted(app, "Vidal")
+    with today.now(10, 2):
+        as_role("assistant")
+        link = slot_link(client.get("/").get_data(as_text=True), "10h15", DOCTOR)
+        page = client.get(link).get_data(as_text=True)
+        assert f"Consultation sans rendez-vous à 10h15 avec {DOCTOR}" in page
+        assert "Rechercher le patient" in page
+        # The search, as htmx sends it: the results alone, one button per patient.
+        found = client.get(f"{link}?q=vidal", headers=HX)
+        body = found.get_data(as_text=True)
+        assert found.status_code == 200 and "<html" not in body
+        assert "Enregistrer la consultation de" in body and "VIDAL" in body.upper()
+        assert f'<form method="post" action="{link}">' in body
+        response = auth.post(link, {"patient_id": str(patient)})
+        assert response.status_code == 303 and response.headers["Location"].endswith("/")
+        assert "Consultation sans rendez-vous enregistrée" in client.get("/").get_data(as_text=True)
+    [walk_in] = walk_ins(app)
+    assert walk_in.patient_id == patient and walk_in.kind == "doctor" and walk_in.status == "honoured"
+    assert walk_in.starts_at == at(today.day, 10, 2)
+    assert audit_count(app, "appointment.walk_in") == 1
+
+
+def test_a_later_free_slot_is_booked_through_the_confirmation(app, client, as_role, today):
+    patient = accepted(app, "Vidal")
+    with today.now(10, 2):
+        as_role("assistant")
+        link = slot_link(client.get("/").get_data(as_text=True), "10h45", NURSE)
+        page = client.get(f"{link}?q=vidal").get_data(as_text=True)
+        assert f"Créneau libre à 10h45 avec {NURSE}" in page
+        assert "Enregistrer la consultation" not in page
+        booking_link = re.search(r'<a class="button" href="([^"]+)">Réserver pour', page).group(1)
+        assert booking_link.startswith(f"/patients/{patient}/rendez-vous/confirmer?")
+        # A new patient is proposed the pair visit first: the confirmation asks why a nurse visit.
+        confirm = client.get(booking_link.replace("&amp;", "&"))
+        assert confirm.status_code == 422
+        assert "L&#39;alternance propose : première consultation" in confirm.get_data(as_text=True)
+    assert walk_ins(app) == []
+
+
+def test_a_patient_not_in_follow_up_is_neither_found_nor_recorded(app, client, as_role, auth, today):
+    from tests.web.test_booking import patient_with_status
+
+    discharged = patient_with_status(app, "discharged")
+    with today.now(10, 2):
+        as_role("assistant")
+        link = slot_link(client.get("/").get_data(as_text=True), "10h15", DOCTOR)
+        page = client.get(f"{link}?q=statut").get_data(as_text=True)
+        assert "Aucun patient suivi ne correspond à « statut »." in page
+        response = auth.post(link, {"patient_id": str(discharged)})
+        assert response.status_code == 422
+        assert "Ce patient n&#39;est pas suivi par le centre." in response.get_data(as_text=True)
+    assert walk_ins(app) == [] and audit_count(app, "appointment.walk_in") == 0
+
+
+def test_a_slot_taken_meanwhile_is_refused_and_writes_nothing(app, client, as_role, auth, today):
+    patient = accepted(app, "Vidal")
+    with today.now(10, 2):
+        as_role("assistant")
+        link = slot_link(client.get("/").get_data(as_text=True), "10h15", DOCTOR)
+        # Someone books the doctor at 10:15 from the patient file meanwhile.
+        book(app, accepted(app, "Marty"), "doctor", at(today.day, 10, 15), [today.doctor])
+        response = auth.post(link, {"patient_id": str(patient)})
+        assert response.status_code == 409
+        page = response.get_data(as_text=True)
+        assert "Ce créneau vient d&#39;être pris" in page and "Rechercher le patient" in page
+    assert walk_ins(app) == [] and audit_count(app, "appointment.walk_in") == 0
+
+
+def test_a_walk_in_while_the_clinician_is_in_a_visit_is_refused(app, client, as_role, auth, today):
+    patient = accepted(app, "Vidal")
+    with today.now(10, 2):
+        as_role("assistant")
+        link = slot_link(client.get("/").get_data(as_text=True), "10h15", DOCTOR)
+        first = auth.post(link, {"patient_id": str(accepted(app, "Marty"))})
+        assert first.status_code == 303
+        response = auth.post(link, {"patient_id": str(patient)})
+        assert response.status_code == 422
+        assert "est en rendez-vous en ce moment" in response.get_data(as_text=True)
+    assert len(walk_ins(app)) == 1 and audit_count(app, "appointment.walk_in") == 1
+
+
+def slot_of(start: datetime, member: int) -> str:
+    return f"/bureau/creneau/{start.astimezone(UTC):%Y%m%dT%H%MZ}_{member}"
+
+
+def test_a_later_slot_cannot_be_recorded_as_a_walk_in(app, client, as_role, auth, today):
+    patient = accepted(app, "Vidal")
+    with today.now(10, 2):
+        as_role("assistant")
+        response = auth.post(slot_of(at(today.day, 11, 30), today.doctor), {"patient_id": str(patient)})
+        assert response.status_code == 422
+        assert "Ce créneau n&#39;a pas encore commencé : réservez-le." in response.get_data(as_text=True)
+        unknown = auth.post(slot_of(at(today.day, 10), today.doctor), {"patient_id": "999999"})
+        assert unknown.status_code == 404
+    assert walk_ins(app) == []
+
+
+@pytest.mark.parametrize(
+    "when, member, status, message",
+    [
+        ("garbage", "doctor", 400, "Créneau illisible"),
+        ((9, 30), "doctor", 422, "Ce créneau est passé."),
+        ((10, 30), "unknown", 422, "Ce créneau n&#39;est pas celui d&#39;un soignant de l&#39;équipe."),
+        ("tomorrow", "nurse", 422, "Ce créneau n&#39;est pas aujourd&#39;hui"),
+        ("2150", "doctor", 400, "Créneau illisible"),
+    ],
+)
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_bad_free_slot_is_a_clear_4xx_and_writes_nothing(
+    app, client, as_role, auth, today, when, member, status, message, method
+):
+    ids = {"doctor": today.doctor, "nurse": today.nurse, "unknown": 999999}
+    patient = accepted(app, "Vidal")
+    if when == "garbage":
+        path = "/bureau/creneau/demain_matin"
+    elif when == "2150":
+        path = f"/bureau/creneau/21500101T0900Z_{today.doctor}"
+    else:
+        start = at(today.day + timedelta(days=1), 10, 30) if when == "tomorrow" else at(today.day, *when)
+        path = slot_of(start, ids[member])
+    with today.now(10, 2):
+        as_role("assistant")
+        if method == "GET":
+            response = client.get(path)
+        else:
+            response = auth.post(path, {"patient_id": str(patient)})
+    assert response.status_code == status
+    assert message in response.get_data(as_text=True)
+    assert walk_ins(app) == []

@@ -756,6 +756,7 @@ FUZZED_POSTS = {
     "desk.no_show",
     "desk.reopen",
     "desk.cancel",
+    "desk.walk_in",
     "roster.member_create",
     "roster.member_edit",
     "roster.member_set_active",
@@ -1424,6 +1425,19 @@ def test_desk_actions(site, data, action, hours, htmx):
     start = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(hours=hours, minutes=site.next())
     appointment = site.appointment(site.patient(), [team.doctor], start)
     site.post(f"/bureau/rdv/{appointment}/{action}", data, headers={"HX-Request": "true"} if htmx else {})
+
+
+@FUZZ
+@given(data=st.data(), minutes=st.sampled_from([-60, -20, 0, 10, 45]))
+def test_desk_walk_in(site, data, minutes):
+    """A walk-in in one of today's free slots, from the desk: now, past, later, another day."""
+    team = team_of(site)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    start = now - timedelta(minutes=now.minute % 15) + timedelta(minutes=minutes)
+    member = data.draw(st.sampled_from([team.doctor, team.nurse]))
+    patient = site.patient(status=data.draw(st.sampled_from(["follow_up", "discharged"])))
+    sent = data.draw(form({"patient_id": str(patient)}))
+    site.post(f"/bureau/creneau/{start:%Y%m%dT%H%MZ}_{member}", sent)
 
 
 # --- roster -------------------------------------------------------------------------------------
