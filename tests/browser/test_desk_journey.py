@@ -9,6 +9,7 @@ may be a Sunday), and what it adds is removed afterwards.
 """
 
 import re
+from collections.abc import Iterator
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -20,7 +21,7 @@ from dalia_site import clock
 from dalia_site.domain import referrals
 from dalia_site.extensions import db
 from dalia_site.models import Appointment, AppointmentClinician, CentreSettings, Shift, TeamMember
-from tests.browser.conftest import STAFF, check_page, log_in
+from tests.browser.conftest import STAFF, check_page, field, follow, log_in
 
 PARIS = ZoneInfo("Europe/Paris")
 DOCTOR, NURSE = "Dr Marc Bousquet", "Anaïs Py"
@@ -29,6 +30,7 @@ SURNAMES = iter(
     [("Delmas", "Ferrand", "Garrigues"), ("Bastoul", "Cazals", "Escande"), ("Rivals", "Sicard", "Teisseire")]
 )
 PATIENTS = ("Delmas", "Ferrand", "Garrigues")  # the keys of the fixture: first, second, third
+WALK_INS = iter(["Vidalou", "Roumagnac", "Bouisset"])
 ALL_DAYS = "lundi,mardi,mercredi,jeudi,vendredi,samedi,dimanche"
 IDENTITY = {
     "first_names": "Jeanne",
@@ -122,7 +124,33 @@ def click_in_place(page: Page, appointment_id: int, button: str) -> None:
     check_page(page)
 
 
-def test_a_receptionists_morning_on_todays_desk(page: Page, morning):
+@pytest.fixture
+def walk_in_patient(live_app) -> Iterator[str]:
+    """A patient in follow-up who comes in without an appointment (their walk-in is removed after)."""
+    last_name = next(WALK_INS)
+    with live_app.app_context():
+        referral = referrals.receive(
+            db.session,
+            None,
+            "direct",
+            IDENTITY | {"last_name": last_name, "birth_date": datetime(1951, 2, 3).date()},
+            {"referrer_name": ""},
+            "Suivi.",
+            now=clock.now(),
+            today=clock.today(PARIS),
+        )
+        patient = referrals.decide(db.session, None, referral, "accepted", now=clock.now())
+        db.session.commit()
+        patient_id = patient.id
+    yield last_name
+    with live_app.app_context():
+        held = select(Appointment.id).where(Appointment.patient_id == patient_id)
+        db.session.execute(delete(AppointmentClinician).where(AppointmentClinician.appointment_id.in_(held)))
+        db.session.execute(delete(Appointment).where(Appointment.patient_id == patient_id))
+        db.session.commit()
+
+
+def test_a_receptionists_morning_on_todays_desk(page: Page, morning, walk_in_patient):
     log_in(page, STAFF["assistant"].email)
     expect(page.get_by_role("heading", level=2, name=re.compile(r"^Aujourd'hui, "))).to_be_visible()
     page.evaluate("() => { window.sameDocument = true; }")
@@ -149,6 +177,22 @@ def test_a_receptionists_morning_on_todays_desk(page: Page, morning):
     expect(count(page, "Arrivés")).to_have_text("1")
     assert page.evaluate("() => window.sameDocument === true"), "the page was reloaded"
 
+    # A patient walks in: the doctor's next free slot, the patient found, the consultation recorded.
+    follow(page, page.get_by_role("link", name=re.compile(rf"^\d\dh\d\d · {DOCTOR}$")).first)
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        re.compile(rf"^Consultation sans rendez-vous à \d\dh\d\d avec {DOCTOR}$")
+    )
+    field(page, "Rechercher le patient").fill(walk_in_patient)
+    record = page.get_by_role(
+        "button", name=re.compile(rf"^Enregistrer la consultation de .*{walk_in_patient}", re.I)
+    )
+    expect(record).to_be_visible()
+    check_page(page)
+    follow(page, record)
+    expect(page.get_by_text("Consultation sans rendez-vous enregistrée")).to_be_visible()
+    expect(count(page, "Vus")).to_have_text("2")
+    expect(page.locator("#desk").get_by_text(re.compile(walk_in_patient, re.I)).first).to_be_visible()
+
 
 def boxes_overlap(a: dict, b: dict) -> bool:
     return not (
@@ -159,7 +203,7 @@ def boxes_overlap(a: dict, b: dict) -> bool:
     )
 
 
-def test_the_desk_on_a_390_px_phone(page: Page, morning):
+def test_the_desk_on_a_390_px_phone(page: Page, morning, walk_in_patient):
     page.set_viewport_size({"width": 390, "height": 844})
     log_in(page, STAFF["assistant"].email)
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
@@ -178,4 +222,21 @@ def test_the_desk_on_a_390_px_phone(page: Page, morning):
     # Each visit says who sees the patient (the column headers are not shown on a phone).
     cell = f"document.querySelector('#rdv-{morning['Delmas']}').parentElement"
     assert page.evaluate(f"() => getComputedStyle({cell}, '::before').content") == f'"{DOCTOR}"'
+    check_page(page)
+    # A free slot's page, with a patient found, fits too.
+    follow(page, page.get_by_role("link", name=re.compile(rf"^\d\dh\d\d · {DOCTOR}$")).first)
+    field(page, "Rechercher le patient").fill(walk_in_patient)
+    record = page.get_by_role("button", name=re.compile(walk_in_patient, re.I))
+    expect(record).to_be_visible()
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    controls = [
+        field(page, "Rechercher le patient").bounding_box(),
+        page.get_by_role("button", name="Rechercher", exact=True).bounding_box(),
+        page.locator(".slot-patients li span").first.bounding_box(),
+        record.bounding_box(),
+    ]
+    for index, box in enumerate(controls):
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+        for other in controls[index + 1 :]:
+            assert not boxes_overlap(box, other), (box, other)
     check_page(page)
