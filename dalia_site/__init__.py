@@ -49,7 +49,6 @@ def create_app(site_dir: str | Path, overrides: dict | None = None) -> Flask:
         )
 
     db.init_app(app)
-    unit_of_work.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     login_manager.init_app(app)
     # The role guard runs before the CSRF check: a refused user hears "refused", not "form expired".
@@ -72,6 +71,9 @@ def create_app(site_dir: str | Path, overrides: dict | None = None) -> Flask:
         app.register_blueprint(blueprint)
 
     security_headers.init_app(app)
+    # Registered after the security headers so that it runs before them (Flask runs after_request
+    # hooks in reverse): an error page replacing a failed commit gets the headers too.
+    unit_of_work.init_app(app)
     filters.init_app(app)
     register_error_handlers(app)
     return app
