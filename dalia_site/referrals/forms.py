@@ -13,6 +13,7 @@ from wtforms import (
 )
 from wtforms.validators import Optional
 
+from dalia_site.domain.referrals import IDENTITY_FIELDS
 from dalia_site.forms import DateField, Form, Marked, choices, strip
 from dalia_site.models.vocabulary import Ald, Channel, GpStatus, Orientation, Sex
 
@@ -53,25 +54,7 @@ class IdentityForm(Form):
     gp_name = StringField("Nom du médecin traitant", **TEXT)
 
     def identity(self) -> dict:
-        return {
-            name: self[name].data
-            for name in (
-                "last_name",
-                "first_names",
-                "birth_name",
-                "birth_date",
-                "sex",
-                "phone",
-                "email",
-                "address",
-                "postcode",
-                "commune",
-                "ald",
-                "ald_label",
-                "gp_status",
-                "gp_name",
-            )
-        }
+        return {name: self[name].data for name in IDENTITY_FIELDS}
 
 
 class PublicReferralForm(IdentityForm):
