@@ -8,11 +8,9 @@ PY := $(VENV)/bin/python
 LOCK := requirements/dev.txt
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | cksum | cut -d' ' -f1)
 FLOORS_VENV := .venv-floors
-# Every direct dependency is exercised here on SQLite: Flask-WTF file uploads and CSV (partners),
-# icalendar (roster feeds), Flask-Login and argon2 (auth), headers and sessions; the whole web
-# suite at the floors took 6 min on 2 shared cores, this part a fraction of that.
-FLOORS_TESTS := tests/unit tests/web/test_auth.py tests/web/test_partners.py tests/web/test_roster.py \
-	tests/web/test_headers_sessions.py tests/web/test_referrals.py
+# The unit tests and every web test on SQLite (the PostgreSQL half is left to `make test`), on two
+# pytest-xdist workers: every direct dependency is exercised at its floor.
+FLOORS_TESTS := tests/unit tests/web
 
 .PHONY: demo test bench system-deps lint clean lock floors
 
@@ -40,7 +38,7 @@ floors: $(STAMP) system-deps
 		--resolution lowest-direct -e '.[postgres]'
 	$(VENV)/bin/uv pip install --quiet --python $(FLOORS_VENV)/bin/python -c $(LOCK) \
 		pytest hypothesis pytest-xdist bandit
-	$(FLOORS_VENV)/bin/python -m pytest -p no:cacheprovider -q -m 'not postgres' $(FLOORS_TESTS)
+	$(FLOORS_VENV)/bin/python -m pytest -p no:cacheprovider -q -m 'not postgres' -n 2 --dist loadgroup $(FLOORS_TESTS)
 
 system-deps:
 	@bash scripts/system-deps.sh

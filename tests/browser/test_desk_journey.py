@@ -30,7 +30,8 @@ SURNAMES = iter(
     [("Delmas", "Ferrand", "Garrigues"), ("Bastoul", "Cazals", "Escande"), ("Rivals", "Sicard", "Teisseire")]
 )
 PATIENTS = ("Delmas", "Ferrand", "Garrigues")  # the keys of the fixture: first, second, third
-WALK_INS = iter(["Vidalou", "Roumagnac", "Bouisset"])
+# Names no other journey of the shared live site gives a patient (the search must find one).
+WALK_INS = iter(["Labatut", "Roumagnac", "Bouisset"])
 ALL_DAYS = "lundi,mardi,mercredi,jeudi,vendredi,samedi,dimanche"
 IDENTITY = {
     "first_names": "Jeanne",
