@@ -17,19 +17,19 @@ from flask import (
     url_for,
 )
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload
 
 from dalia_site import clock, unit_of_work
 from dalia_site.access import current_staff, roles
-from dalia_site.domain import booking, centre, patients
+from dalia_site.domain import booking, centre, desk, patients, roster
 from dalia_site.domain.roster import occurrences
 from dalia_site.domain.text import FieldError
 from dalia_site.extensions import db
 from dalia_site.filters import site_zone
 from dalia_site.forms import parse_id
 from dalia_site.htmx import render_block, render_page, wants_fragment
-from dalia_site.models import Appointment, AppointmentClinician, Patient, TeamMember
-from dalia_site.models.vocabulary import CLINICIANS, AppointmentKind, AppointmentStatus
+from dalia_site.models import Appointment, Patient, TeamMember
+from dalia_site.models.vocabulary import CLINICIANS, AppointmentKind
 
 bp = Blueprint("booking", __name__, template_folder="templates")
 
@@ -46,17 +46,7 @@ def _visits() -> dict:
 
 
 def _appointment_or_404(appointment_id: int) -> Appointment:
-    appointment = db.session.scalar(
-        select(Appointment)
-        .where(Appointment.id == appointment_id)
-        .options(
-            joinedload(Appointment.patient),
-            selectinload(Appointment.clinicians).joinedload(AppointmentClinician.member),
-        )
-    )
-    if appointment is None:
-        abort(404)
-    return appointment
+    return booking.find_appointment(db.session, appointment_id) or abort(404)
 
 
 def _clinicians() -> dict[int, TeamMember]:
@@ -64,7 +54,7 @@ def _clinicians() -> dict[int, TeamMember]:
     rows = db.session.scalars(
         select(TeamMember).where(TeamMember.active.is_(True), TeamMember.profession.in_(CLINICIANS))
     )
-    return {m.id: m for m in sorted(rows, key=lambda m: (not m.is_doctor, m.name.lower()))}
+    return {m.id: m for m in sorted(rows, key=roster.team_order)}
 
 
 def _moving_or_404(appointment_id: int) -> Appointment:
@@ -383,27 +373,6 @@ def _day_arg() -> date:
     return value if clock.within_range(value) else today
 
 
-def _appointments_between(first: date, last: date) -> list[Appointment]:
-    zone = site_zone()
-    start = datetime.combine(first, datetime.min.time(), tzinfo=zone)
-    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=zone)
-    return list(
-        db.session.scalars(
-            select(Appointment)
-            .where(
-                Appointment.starts_at >= start,
-                Appointment.starts_at < end,
-                Appointment.status != AppointmentStatus.CANCELLED,
-            )
-            .options(
-                joinedload(Appointment.patient),
-                selectinload(Appointment.clinicians).joinedload(AppointmentClinician.member),
-            )
-            .order_by(Appointment.starts_at)
-        )
-    )
-
-
 def _record_agenda_view(appointments: list[Appointment], what: str) -> None:
     """The agenda shows patients' names: the reading is traced."""
     patients.record_list_view(db.session, current_staff(), [a.patient_id for a in appointments], what)
@@ -423,22 +392,17 @@ def day():
             )
         )
     }
-    appointments = _appointments_between(on, on)
-    columns = []
-    # Doctors first, then nurses, by name.
-    for member_id in sorted(members, key=lambda i: (not members[i].is_doctor, members[i].name)):
-        columns.append(
-            {
-                "member": members[member_id],
-                "spans": [o for o in duty if o.member_id == member_id],
-                "appointments": [a for a in appointments if member_id in {c.member_id for c in a.clinicians}],
-            }
-        )
+    appointments = booking.appointments_between(db.session, on, on, zone)
+    by_member: dict[int, list[Appointment]] = {}
+    for appointment in appointments:
+        for clinician in appointment.clinicians:
+            by_member.setdefault(clinician.member_id, []).append(appointment)
     page = render_page(
         "booking/day.html",
         "agenda",
         on=on,
-        columns=columns,
+        columns=desk.columns(members.values(), duty),
+        by_member=by_member,
         zone=zone,
         previous=on - timedelta(days=1),
         next=on + timedelta(days=1),
@@ -452,9 +416,9 @@ def day():
 def week():
     on = _day_arg()
     monday = on - timedelta(days=on.weekday())
-    appointments = _appointments_between(monday, monday + timedelta(days=6))
-    days = [monday + timedelta(days=i) for i in range(7)]
     zone = site_zone()
+    appointments = booking.appointments_between(db.session, monday, monday + timedelta(days=6), zone)
+    days = [monday + timedelta(days=i) for i in range(7)]
     by_day = {d: [a for a in appointments if a.starts_at.astimezone(zone).date() == d] for d in days}
     page = render_page(
         "booking/week.html",

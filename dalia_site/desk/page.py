@@ -4,21 +4,20 @@ both render it from here."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date
 
 from flask import abort, request
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import joinedload
 
 from dalia_site import clock
 from dalia_site.access import current_staff
-from dalia_site.domain import centre, desk, patients
+from dalia_site.domain import booking, centre, desk, patients
 from dalia_site.domain.roster import occurrences
 from dalia_site.extensions import db
 from dalia_site.filters import site_zone
 from dalia_site.htmx import render_page
-from dalia_site.models import Appointment, AppointmentClinician, Referral, TeamMember
-from dalia_site.models.vocabulary import CLINICIANS, AppointmentKind, AppointmentStatus, ReferralStatus
+from dalia_site.models import Referral, TeamMember
+from dalia_site.models.vocabulary import CLINICIANS, AppointmentKind, ReferralStatus
 
 BAD_DAY = "Date invalide : jour au format AAAA-MM-JJ attendu, entre 2000 et 2099 (ex. ?jour=2026-11-30)."
 OLDEST_REFERRALS = 3
@@ -36,34 +35,6 @@ def requested_day() -> date:
     if len(raw) != 10 or not clock.within_range(day):
         abort(400, description=BAD_DAY)
     return day
-
-
-def day_bounds(day: date) -> tuple[datetime, datetime]:
-    zone = site_zone()
-    return (
-        datetime.combine(day, time(), tzinfo=zone),
-        datetime.combine(day + timedelta(days=1), time(), tzinfo=zone),
-    )
-
-
-def appointments_of_day(day: date, with_members: bool = False) -> list[Appointment]:
-    """The day's visits but the cancelled ones, with the patient and who sees them (one query)."""
-    start, end = day_bounds(day)
-    clinicians = joinedload(Appointment.clinicians)
-    if with_members:
-        clinicians = clinicians.joinedload(AppointmentClinician.member)
-    return list(
-        db.session.scalars(
-            select(Appointment)
-            .where(
-                Appointment.starts_at >= start,
-                Appointment.starts_at < end,
-                Appointment.status != AppointmentStatus.CANCELLED,
-            )
-            .options(joinedload(Appointment.patient), clinicians)
-            .order_by(Appointment.starts_at, Appointment.id)
-        ).unique()
-    )
 
 
 def waiting_referrals() -> tuple[int, list]:
@@ -98,7 +69,7 @@ def render_desk(status: int = 200, asked: date | None = None):
     }
     own = next((m.id for m in members.values() if m.staff_user_id == viewer.id), None)
     cols = desk.columns(members.values(), duty, own)
-    appointments = appointments_of_day(day)
+    appointments = booking.appointments_between(db.session, day, day, zone)
     waiting, oldest = waiting_referrals()
     free = {}
     if day == today:

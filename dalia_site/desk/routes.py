@@ -7,11 +7,10 @@ from datetime import datetime
 
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
 from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload, selectinload
 
 from dalia_site import clock, unit_of_work
 from dalia_site.access import current_staff, roles
-from dalia_site.desk.page import appointments_of_day, day_bounds, render_desk, requested_day
+from dalia_site.desk.page import render_desk, requested_day
 from dalia_site.domain import booking, centre, desk, patients
 from dalia_site.domain.text import FieldError, contains_all_words
 from dalia_site.extensions import db
@@ -19,7 +18,7 @@ from dalia_site.filters import site_zone
 from dalia_site.forms import parse_id
 from dalia_site.htmx import render_block, render_page, wants_fragment
 from dalia_site.models import Appointment, Patient, TeamMember
-from dalia_site.models.vocabulary import AppointmentStatus, PatientStatus
+from dalia_site.models.vocabulary import PatientStatus
 
 bp = Blueprint("desk", __name__, template_folder="templates")
 
@@ -37,12 +36,7 @@ CHANGED = "desk-changed"  # HX-Trigger: the day's counts refresh themselves
 
 
 def _appointment_or_404(appointment_id: int) -> Appointment:
-    appointment = db.session.scalar(
-        select(Appointment)
-        .where(Appointment.id == appointment_id)
-        .options(joinedload(Appointment.patient), selectinload(Appointment.clinicians))
-    )
-    return appointment or abort(404)
+    return booking.find_appointment(db.session, appointment_id) or abort(404)
 
 
 def _block(appointment: Appointment, status: int = 200, message: str = "", cancelling: bool = False):
@@ -151,17 +145,8 @@ def cancel(appointment_id: int):
 def counts():
     """The day's counts alone, refreshed by htmx after each action (HX-Trigger: desk-changed)."""
     day = requested_day()
-    start, end = day_bounds(day)
-    kept = Appointment.status != AppointmentStatus.CANCELLED
-    row = db.session.execute(
-        select(
-            func.count().filter(kept),
-            func.count().filter(kept, Appointment.arrived_at.is_not(None)),
-            func.count().filter(Appointment.status == AppointmentStatus.HONOURED),
-            func.count().filter(Appointment.status == AppointmentStatus.NO_SHOW),
-        ).where(Appointment.starts_at >= start, Appointment.starts_at < end)
-    ).one()
-    response = make_response(render_block("desk/desk.html", "counts", day=day, counts=desk.Counts(*row)))
+    counted = desk.counts(booking.appointments_between(db.session, day, day, site_zone()))
+    response = make_response(render_block("desk/desk.html", "counts", day=day, counts=counted))
     response.vary.add("HX-Request")
     return response
 
@@ -171,7 +156,7 @@ def counts():
 def day_sheet():
     """« Feuille du jour »: the day's visits by time, to print."""
     day = requested_day()
-    appointments = appointments_of_day(day, with_members=True)
+    appointments = booking.appointments_between(db.session, day, day, site_zone())
     page = render_template("desk/sheet.html", day=day, appointments=appointments, zone=site_zone())
     patients.record_list_view(
         db.session,

@@ -520,7 +520,7 @@ def _lock(session: DbSession, patient: Patient, member_ids: Iterable[int]) -> No
     )
 
 
-def _lock_appointment(session: DbSession, appointment: Appointment) -> None:
+def lock_appointment(session: DbSession, appointment: Appointment) -> None:
     """Hold the appointment's row and read its state afresh (two people changing it at once)."""
     session.execute(
         update(Appointment)
@@ -641,7 +641,7 @@ def book(
 
 def cancel(session: DbSession, actor: StaffUser | None, appointment: Appointment, reason: str) -> None:
     reason = " ".join(reason.split())[:300]
-    _lock_appointment(session, appointment)
+    lock_appointment(session, appointment)
     if appointment.status != AppointmentStatus.BOOKED:
         raise FieldError("reason", f"Ce rendez-vous est « {appointment.status_label} ».")
     if not reason:
@@ -675,14 +675,19 @@ MARKS = (AppointmentStatus.HONOURED, AppointmentStatus.NO_SHOW)
 def marks_offered(appointment: Appointment, now: datetime) -> list[AppointmentStatus]:
     """What an appointment can be marked as now: once it has started, a booked visit as honoured
     or missed, a marked one corrected to the other. A walk-in was held by nature; a cancelled
-    visit stays cancelled."""
+    visit stays cancelled; a patient who arrived was not missed."""
     if (
         appointment.walk_in
         or appointment.status == AppointmentStatus.CANCELLED
         or appointment.starts_at > now
     ):
         return []
-    return [status for status in MARKS if status != appointment.status]
+    return [
+        status
+        for status in MARKS
+        if status != appointment.status
+        and not (status == AppointmentStatus.NO_SHOW and appointment.arrived_at is not None)
+    ]
 
 
 def may_book(patient: Patient) -> bool:
@@ -742,10 +747,13 @@ def mark(
     *,
     now: datetime,
 ) -> None:
-    """Honoured or no-show, once the appointment has started."""
+    """Honoured or no-show, once the appointment has started; a patient who arrived is not marked
+    « non venu »."""
     if status not in MARKS:
         raise FieldError("status", "Statut inconnu.")
-    _lock_appointment(session, appointment)
+    lock_appointment(session, appointment)
+    if status == AppointmentStatus.NO_SHOW and appointment.arrived_at is not None:
+        raise FieldError("status", "Le patient est arrivé : annulez d'abord l'arrivée.")
     if appointment.status == AppointmentStatus.CANCELLED:
         raise FieldError("status", f"Ce rendez-vous est « {appointment.status_label} ».")
     if appointment.starts_at > now:
@@ -832,6 +840,47 @@ def record_walk_in(
         f"Consultation sans rendez-vous n° {appointment.id} avec {member.name}",
     )
     return appointment
+
+
+def find_appointment(session: DbSession, appointment_id: int) -> Appointment | None:
+    """The appointment with its patient and who sees it (one query), or None."""
+    return session.scalar(
+        select(Appointment)
+        .where(Appointment.id == appointment_id)
+        .options(
+            joinedload(Appointment.patient),
+            joinedload(Appointment.clinicians).joinedload(AppointmentClinician.member),
+        )
+    )
+
+
+def local_days(first: date, last: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """From the start of `first` to the end of `last`, local days of the site."""
+    return (
+        datetime.combine(first, time(), tzinfo=zone),
+        datetime.combine(last + timedelta(days=1), time(), tzinfo=zone),
+    )
+
+
+def appointments_between(session: DbSession, first: date, last: date, zone: ZoneInfo) -> list[Appointment]:
+    """The visits of the local days `first` to `last` but the cancelled ones, by time, with the
+    patient and who sees them (one query): the desk, its day sheet and the agenda."""
+    start, end = local_days(first, last, zone)
+    return list(
+        session.scalars(
+            select(Appointment)
+            .where(
+                Appointment.starts_at >= start,
+                Appointment.starts_at < end,
+                Appointment.status != AppointmentStatus.CANCELLED,
+            )
+            .options(
+                joinedload(Appointment.patient),
+                joinedload(Appointment.clinicians).joinedload(AppointmentClinician.member),
+            )
+            .order_by(Appointment.starts_at, Appointment.id)
+        ).unique()
+    )
 
 
 def appointments_of(session: DbSession, patient: Patient) -> list[Appointment]:

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from dalia_site.database import DbSession
-from dalia_site.domain import audit, booking
+from dalia_site.domain import audit, booking, roster
 from dalia_site.domain.centre import WEEKDAYS
 from dalia_site.domain.roster import Occurrence
 from dalia_site.domain.text import FieldError
@@ -72,7 +72,7 @@ def arrive(
     session: DbSession, actor: StaffUser | None, appointment: Appointment, now: datetime, zone: ZoneInfo
 ) -> None:
     """« Arrivé »: the patient is at the front desk, on the appointment's day."""
-    booking._lock_appointment(session, appointment)
+    booking.lock_appointment(session, appointment)
     if appointment.status in (AppointmentStatus.CANCELLED, AppointmentStatus.NO_SHOW):
         raise FieldError("status", f"Ce rendez-vous est « {appointment.status_label} ».")
     _same_day(appointment, now, zone, "L'arrivée s'enregistre")
@@ -95,7 +95,7 @@ def undo_arrival(
     session: DbSession, actor: StaffUser | None, appointment: Appointment, now: datetime, zone: ZoneInfo
 ) -> None:
     """« Annuler l'arrivée », the same day only."""
-    booking._lock_appointment(session, appointment)
+    booking.lock_appointment(session, appointment)
     if appointment.arrived_at is None:
         raise FieldError("status", "Aucune arrivée n'est enregistrée pour ce rendez-vous.")
     _same_day(appointment, now, zone, "L'arrivée s'annule")
@@ -118,10 +118,7 @@ def mark(
     now: datetime,
     zone: ZoneInfo,
 ) -> None:
-    """« Vu » / « Non venu » from the desk: booking.mark's rule, on the appointment's day; a
-    patient who arrived is not marked « non venu »."""
-    if status == AppointmentStatus.NO_SHOW and appointment.arrived_at is not None:
-        raise FieldError("status", "Le patient est arrivé : annulez d'abord l'arrivée.")
+    """« Vu » / « Non venu » from the desk: booking.mark's rule, on the appointment's day."""
     _same_day(appointment, now, zone, "Le rendez-vous se marque ici")
     booking.mark(session, actor, appointment, status, now=now)
 
@@ -130,7 +127,7 @@ def reopen(
     session: DbSession, actor: StaffUser | None, appointment: Appointment, now: datetime, zone: ZoneInfo
 ) -> None:
     """Back to « prévu » from honoured or no-show (a click on the wrong line), the same day."""
-    booking._lock_appointment(session, appointment)
+    booking.lock_appointment(session, appointment)
     if appointment.walk_in or appointment.status not in booking.MARKS:
         raise FieldError("status", f"Ce rendez-vous est « {appointment.status_label} ».")
     _same_day(appointment, now, zone, "Le retour à « prévu » se fait")
@@ -163,7 +160,7 @@ def actions(appointment: Appointment, now: datetime, zone: ZoneInfo) -> list[str
         offered.append("undo_arrival")
     marks = booking.marks_offered(appointment, now)
     if status == AppointmentStatus.BOOKED:
-        offered += [m for m in marks if not (m == AppointmentStatus.NO_SHOW and appointment.arrived_at)]
+        offered += marks
         if appointment.starts_at > now:  # once started: « Vu » or « Non venu »
             offered.append("cancel")
     elif not appointment.walk_in:
@@ -217,7 +214,7 @@ def columns(
         for m in members
         if any(o.member_id == m.id for o in duty)
     ]
-    return sorted(found, key=lambda c: (not c.own, not c.member.is_doctor, c.member.name, c.member.id))
+    return sorted(found, key=lambda c: (not c.own, *roster.team_order(c.member)))
 
 
 @dataclass

@@ -151,6 +151,11 @@ def save_member(
     return member
 
 
+def team_order(member: TeamMember) -> tuple[bool, str, int]:
+    """How clinicians are listed (desk, agenda, slot picker): doctors first, then by name."""
+    return (not member.is_doctor, member.name.lower(), member.id)
+
+
 SCHEDULERS = ("admin", "assistant")  # roles that manage every member's sessions
 
 
