@@ -17,13 +17,13 @@ from typing import NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dalia_site.models.booking import MAX_VISIT_MINUTES
+from dalia_site.models.roster import WEEKDAYS
 
 SITE_FILE = "site.toml"
 SECRET_FILE = "secret_key"
 SQLITE_FILE = "dalia.sqlite3"
 SMTP_PASSWORD_FILE = "smtp_password"  # optional, mode 0600, like secret_key
 MIN_SECRET_LENGTH = 32
-WEEKDAY_NAMES = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 HOURS_RE = re.compile(r"([01]\d:[0-5]\d|2[0-3]:[0-5]\d)-([01]\d:[0-5]\d|2[0-3]:[0-5]\d)")
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 DEPARTEMENT_RE = re.compile(r"^(0[1-9]|[1-8][0-9]|9[0-5]|2A|2B|97[1-6])$")
@@ -97,8 +97,8 @@ def check_value(key: Key, value: object, where: str) -> None:
     if isinstance(value, list):
         if not all(isinstance(item, str) and item.strip() for item in value):
             fail("doit être une liste de textes non vides")
-        if key.name == "open_days" and not set(value) <= set(WEEKDAY_NAMES):
-            fail(f"doit lister des jours parmi {', '.join(WEEKDAY_NAMES)}")
+        if key.name == "open_days" and not set(value) <= set(WEEKDAYS):
+            fail(f"doit lister des jours parmi {', '.join(WEEKDAYS)}")
         if key.name == "postcode_prefixes" and not all(re.fullmatch(r"\d{2,5}", v) for v in value):
             fail('doit lister des débuts de codes postaux (ex. ["12"] ou ["12000", "12850"])')
         return

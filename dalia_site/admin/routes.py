@@ -16,6 +16,7 @@ from dalia_site.forms import choices, parse_id, submit
 from dalia_site.htmx import render_page
 from dalia_site.listing import paginate
 from dalia_site.models import AuditEvent, StaffUser, TeamMember
+from dalia_site.models.roster import WEEKDAYS
 from dalia_site.models.vocabulary import Role
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
@@ -189,7 +190,7 @@ def centre_settings():
             form=form,
             open_days=current.open_days,
             centre=current,
-            weekdays=centre.WEEKDAYS,
+            weekdays=WEEKDAYS,
         )
     form = CentreForm()
     open_days = request.form.getlist("open_days")
@@ -200,7 +201,7 @@ def centre_settings():
             form=form,
             open_days=tuple(open_days),
             centre=current,
-            weekdays=centre.WEEKDAYS,
+            weekdays=WEEKDAYS,
         )
         return page, 422
     flash("Réglages du centre enregistrés." if changed else "Aucune modification.", "success")

@@ -15,8 +15,8 @@ from dalia_site.domain import audit
 from dalia_site.domain.text import Collector, FieldError, normalise_phone
 from dalia_site.models import CentreSettings, StaffUser
 from dalia_site.models.booking import MAX_VISIT_MINUTES
+from dalia_site.models.roster import WEEKDAYS
 
-WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 HOURS = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)")
 SHORTEST_VISIT = 10
 MULTILINE = ("access_notes", "what_to_bring")

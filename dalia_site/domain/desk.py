@@ -17,10 +17,10 @@ from sqlalchemy import func, select
 
 from dalia_site.database import DbSession
 from dalia_site.domain import audit, booking, roster
-from dalia_site.domain.centre import WEEKDAYS
 from dalia_site.domain.roster import Occurrence
 from dalia_site.domain.text import FieldError
 from dalia_site.models import Appointment, AppointmentClinician, Patient, StaffUser, TeamMember
+from dalia_site.models.roster import WEEKDAYS
 from dalia_site.models.vocabulary import AppointmentKind, AppointmentStatus
 
 ROW = timedelta(minutes=15)  # one row of the time grid
