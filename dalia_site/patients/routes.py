@@ -60,7 +60,7 @@ def _status_form(patient: Patient) -> StatusForm:
     return form
 
 
-def _show(patient: Patient, status: int = 200, slots: dict | None = None, **forms):
+def _show(patient: Patient, status: int = 200, **forms):
     """The patient page (traced: every reading of a file is, whatever the outcome shown)."""
     appointments = booking.appointments_of(db.session, patient)
     now = clock.now()
@@ -85,17 +85,10 @@ def _show(patient: Patient, status: int = 200, slots: dict | None = None, **form
         kinds=AppointmentKind,
         zone=site_zone(),
         proposed=booking.next_kind(appointments),
-        **(
-            {
-                "slots": None,
-                "slot_kind": None,
-                "slot_members": {},
-                "slot_message": "",
-                "override_reason": "",
-                "reschedule": None,
-            }
-            | (slots or {})
-        ),
+        # The slot picker's choices (booking/_slots.html), before any choice is made.
+        slot_message="",
+        override_reason="",
+        reschedule=None,
     )
     patients.record_view(db.session, current_staff(), patient.id)
     return page, status
