@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
@@ -17,7 +17,7 @@ from dalia_site.filters import site_zone
 from dalia_site.forms import choices, parse_id, submit
 from dalia_site.htmx import render_block, render_page, wants_fragment
 from dalia_site.listing import paginate
-from dalia_site.models import PartnerOrganisation, Patient, Referral
+from dalia_site.models import PartnerOrganisation, PartnerReferralLink, Patient, Referral
 from dalia_site.models.vocabulary import Channel, Orientation, ReferralStatus
 from dalia_site.rate_limits import Limit, rate_limited
 from dalia_site.referrals.forms import (
@@ -45,18 +45,23 @@ def _site_name() -> str:
 # --- The partner's private link (public, write-only) ------------------------------------------
 
 
-def _link_usable(token: str) -> bool:
-    return partners.usable_referral_link(db.session, token) is not None
+def _usable_link(token: str) -> PartnerReferralLink | None:
+    """The link behind `token` if a partner may refer through it, read once per request (the
+    rate limits and the view all ask)."""
+    if "referral_link" not in g:
+        g.referral_link = partners.usable_referral_link(db.session, token)
+    link: PartnerReferralLink | None = g.referral_link
+    return link
 
 
 def _address_counted(token: str) -> str | None:
     """Every try at an unknown link counts against the address (guessing links); on a working
     link, only sending the form does."""
-    return request.remote_addr if request.method == "POST" or not _link_usable(token) else None
+    return request.remote_addr if request.method == "POST" or _usable_link(token) is None else None
 
 
 def _link_counted(token: str) -> str | None:
-    link = partners.usable_referral_link(db.session, token)
+    link = _usable_link(token)
     return str(link.id) if link is not None else None
 
 
@@ -67,7 +72,7 @@ def _link_counted(token: str) -> str | None:
     Limit("ip", ADDRESS_LIMIT, LIMIT_WINDOW, key=_address_counted, methods=frozenset({"GET", "POST"})),
 )
 def partner_form(token: str):
-    link = partners.usable_referral_link(db.session, token)
+    link = _usable_link(token)
     if link is None:
         return render_template("referrals/public_invalid.html"), 404
     organisation = db.session.get(PartnerOrganisation, link.organisation_id)
