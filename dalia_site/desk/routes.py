@@ -6,13 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
-from sqlalchemy import func, select
 
 from dalia_site import clock, unit_of_work
 from dalia_site.access import current_staff, roles
 from dalia_site.desk.page import render_desk, requested_day
 from dalia_site.domain import booking, centre, desk, patients
-from dalia_site.domain.text import FieldError, contains_all_words
+from dalia_site.domain.text import FieldError
 from dalia_site.extensions import db
 from dalia_site.filters import site_zone
 from dalia_site.forms import parse_id
@@ -197,14 +196,7 @@ def _free_slot_page(creneau: str, status: int = 200, message: str = ""):
     q = request.values.get("q", "").strip()[:100]
     found: list[Patient] = []
     if q:
-        found = list(
-            db.session.scalars(
-                select(Patient)
-                .where(*contains_all_words(Patient.search_text, q), Patient.status.in_(FOLLOWED))
-                .order_by(func.lower(Patient.last_name), func.lower(Patient.first_names), Patient.id)
-                .limit(FOUND)
-            )
-        )
+        found = list(db.session.scalars(patients.search(q, FOLLOWED).limit(FOUND)))
     response = render_page(
         "desk/free_slot.html",
         "found",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import joinedload
 
 from dalia_site.database import DbSession
@@ -18,12 +18,21 @@ from dalia_site.domain.referrals import (
     find_duplicates,
     patient_search_text,
 )
-from dalia_site.domain.text import FieldError
+from dalia_site.domain.text import FieldError, contains_all_words
 from dalia_site.models import Appointment, PartnerOrganisation, Patient, Referral, StaffUser
 from dalia_site.models.vocabulary import AppointmentStatus, PatientStatus, ReferralStatus, Vocabulary
 
 # Statuses staff set by hand; the others follow from triage decisions.
 MANUAL_STATUSES = (PatientStatus.FOLLOW_UP, PatientStatus.GP_FOUND, PatientStatus.DISCHARGED)
+
+
+def search(words: str, statuses: Iterable[str] = ()) -> Select[Patient]:
+    """Patients whose name or birth date hold every word typed (accents and case aside), in
+    one of `statuses` when given, by name: the patient search and the desk's walk-in search."""
+    query = select(Patient).where(*contains_all_words(Patient.search_text, words))
+    if statuses:
+        query = query.where(Patient.status.in_(list(statuses)))
+    return query.order_by(func.lower(Patient.last_name), func.lower(Patient.first_names), Patient.id)
 
 
 def find(session: DbSession, patient_id: int) -> Patient | None:

@@ -8,7 +8,6 @@ from sqlalchemy import func, select
 from dalia_site import clock
 from dalia_site.access import current_staff, may_access, roles
 from dalia_site.domain import booking, patients
-from dalia_site.domain.text import contains_all_words
 from dalia_site.extensions import db
 from dalia_site.filters import site_zone
 from dalia_site.forms import choices, submit
@@ -30,11 +29,7 @@ PAGE_SIZE = 25
 def index():
     q = request.args.get("q", "").strip()[:100]
     status = request.args.get("statut", "")
-    query = select(Patient).where(*contains_all_words(Patient.search_text, q))
-    if PatientStatus.has(status):
-        query = query.where(Patient.status == status)
-    query = query.order_by(func.lower(Patient.last_name), func.lower(Patient.first_names), Patient.id)
-    page = paginate(query, PAGE_SIZE)
+    page = paginate(patients.search(q, [status] if PatientStatus.has(status) else []), PAGE_SIZE)
     response = render_page(
         "patients/index.html", "results", page=page, q=q, status=status, statuses=PatientStatus
     )
