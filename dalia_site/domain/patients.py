@@ -11,7 +11,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import joinedload
 
 from dalia_site.database import DbSession
-from dalia_site.domain import audit
+from dalia_site.domain import audit, rights
 from dalia_site.domain.referrals import (
     FIELD_LABELS,
     clean_identity,
@@ -20,7 +20,13 @@ from dalia_site.domain.referrals import (
 )
 from dalia_site.domain.text import FieldError, contains_all_words
 from dalia_site.models import Appointment, PartnerOrganisation, Patient, Referral, StaffUser
-from dalia_site.models.vocabulary import AppointmentStatus, PatientStatus, ReferralStatus, Vocabulary
+from dalia_site.models.vocabulary import (
+    AppointmentStatus,
+    PatientStatus,
+    Purpose,
+    ReferralStatus,
+    Vocabulary,
+)
 
 # Statuses staff set by hand; the others follow from triage decisions.
 MANUAL_STATUSES = (PatientStatus.FOLLOW_UP, PatientStatus.GP_FOUND, PatientStatus.DISCHARGED)
@@ -113,9 +119,12 @@ def update_identity(
     objected: bool,
     today: date,
     not_duplicate: bool = False,
+    objections: Mapping[Purpose, bool] | None = None,
 ) -> bool:
     """Change a patient's identity. A change of name or birth date runs the duplicate check again:
-    PossibleDuplicate unless the staff member confirmed it is not the same person."""
+    PossibleDuplicate unless the staff member confirmed it is not the same person. `objections`
+    (what the patient refused, by purpose; `objected` is the DAC's) are kept as they are when not
+    given. Each field changed joins the file's rectification history, values included."""
     cleaned = clean_identity(values, today)
     if informed_on is not None and informed_on > today:
         raise FieldError("informed_on", "La date d'information ne peut pas être dans le futur.")
@@ -126,7 +135,9 @@ def update_identity(
         if others:
             raise PossibleDuplicate(others)
     cleaned |= {"informed_on": informed_on, "objected": objected}
-    labels = FIELD_LABELS | {"informed_on": "informé le", "objected": "opposition"}
+    for purpose, refused in (objections or {}).items():
+        cleaned[rights.OBJECTION_FIELDS[Purpose(purpose)]] = bool(refused)
+    labels = FIELD_LABELS | {"informed_on": "informé le"} | rights.OBJECTION_LABELS
     before = {labels[f]: _shown(f, getattr(patient, f)) for f in cleaned}
     after = {labels[f]: _shown(f, v) for f, v in cleaned.items()}
     changes = audit.describe_changes(before, after)
@@ -135,8 +146,10 @@ def update_identity(
     for field, value in cleaned.items():
         setattr(patient, field, value)
     patient.search_text = patient_search_text(patient)
-    # The trail names the fields, not their values: identity stays in the patient's record.
+    # The trail names the fields, not their values: identity stays in the patient's record, and
+    # in its rectification history (erased with it).
     changed = [f for f in before if before[f] != after[f]]
+    rights.record_rectifications(session, actor, patient, {f: (before[f], after[f]) for f in changed})
     audit.record(session, actor, "patient.update", "patient", patient.id, f"Modifié : {', '.join(changed)}")
     return True
 
@@ -200,7 +213,7 @@ def record_dac_handover(
         )
     if patient.has_gp and not gp_informed:
         raise FieldError("gp_informed", "Le médecin traitant doit être informé de la transmission.")
-    if patient.objected:
+    if not rights.may(patient, Purpose.DAC):
         raise FieldError(
             "patient_informed",
             "Le patient s'est opposé au partage de ses données : pas de transmission au DAC.",

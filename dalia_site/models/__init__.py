@@ -11,6 +11,7 @@ from dalia_site.models.partners import (
 )
 from dalia_site.models.patients import Patient, Referral
 from dalia_site.models.ratelimit import RateLimitHit
+from dalia_site.models.rights import PatientRectification
 from dalia_site.models.roster import PatternException, Shift, TeamMember, WeeklyPattern
 from dalia_site.models.site import CentreSettings, SiteIdentity
 from dalia_site.models.staff import LoginAttempt, StaffUser
@@ -27,6 +28,7 @@ __all__ = [
     "PartnerReferralLink",
     "PatternException",
     "Patient",
+    "PatientRectification",
     "RateLimitHit",
     "Referral",
     "Shift",

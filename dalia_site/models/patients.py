@@ -73,9 +73,15 @@ class Patient(IdentityMixin, Model):
     status: Mapped[PatientStatus] = mapped_column(
         VocabularyType(PatientStatus, 20), default=PatientStatus.REFERRED
     )
-    # Information on the use of their data (RGPD) and their objection, if any.
+    # Information on the use of their data (RGPD) and their objections (domain/rights.may):
+    # `objected` is the sharing with the DAC (recorded at handover since the start).
     informed_on: Mapped[date | None] = mapped_column(Date)
     objected: Mapped[bool] = mapped_column(Boolean, default=False)
+    objects_to_reminders: Mapped[bool] = mapped_column(Boolean, default=False)
+    objects_to_gp_search: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When the identity was erased (retention period over, or erasure on request): the row stays,
+    # without identity or contact, for the activity figures of past periods.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When the centre found them a médecin traitant (status gp_found): an activity figure.
     gp_found_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     dac_handover_on: Mapped[date | None] = mapped_column(Date)
@@ -127,6 +133,7 @@ class Referral(IdentityMixin, Model):
     orientation: Mapped[Orientation | None] = mapped_column(VocabularyType(Orientation, 10))
     orientation_partner_id: Mapped[int | None] = mapped_column(ForeignKey("partner_organisation.id"))
     orientation_detail: Mapped[str] = mapped_column(String(300), default="")
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # identity erased (retention)
 
     patient: Mapped[Patient | None] = relationship(back_populates="referrals", lazy="raise")
     source = relationship("PartnerOrganisation", foreign_keys=[source_id], lazy="raise")

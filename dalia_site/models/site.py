@@ -39,6 +39,10 @@ class CentreSettings(Model):
     first_minutes: Mapped[int] = mapped_column(Integer, default=60)
     doctor_minutes: Mapped[int] = mapped_column(Integer, default=30)
     nurse_minutes: Mapped[int] = mapped_column(Integer, default=30)
+    # Retention (RGPD): a patient with no appointment and no referral for this many years, and a
+    # declined referral this many years after its decision, have their identity erased.
+    retention_inactive_years: Mapped[int] = mapped_column(Integer, default=3)
+    retention_declined_years: Mapped[int] = mapped_column(Integer, default=1)
     # Set once site.toml's former [hours]/[visits] and [site] name were copied here.
     imported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -147,6 +147,15 @@ class ReferralStatus(Vocabulary):
         return self in (ReferralStatus.NEW, ReferralStatus.WAITING_LIST)
 
 
+class Purpose(Vocabulary):
+    """What the centre may do with a patient's data only if they did not object (RGPD art. 21):
+    the file records each refusal, and domain/rights.may() is the one check."""
+
+    DAC = "dac", "Partage de sa situation avec le DAC"
+    REMINDERS = "reminders", "Rappels de rendez-vous par SMS ou e-mail"
+    GP_SEARCH = "gp_search", "Être contacté(e) pour la recherche d'un médecin traitant"
+
+
 # What triage may decide: every status but the one a referral arrives with.
 DECISIONS = (ReferralStatus.ACCEPTED, ReferralStatus.WAITING_LIST, ReferralStatus.DECLINED)
 
@@ -267,6 +276,7 @@ TEMPLATE_GLOBALS: dict[str, type[Vocabulary]] = {
         ReferralStatus,
         Channel,
         Orientation,
+        Purpose,
         PartnerCategory,
         Profession,
         Team,

@@ -7,14 +7,14 @@ from sqlalchemy import func, select
 
 from dalia_site import clock
 from dalia_site.access import current_staff, may_access, roles
-from dalia_site.domain import booking, patients
+from dalia_site.domain import booking, patients, rights
 from dalia_site.extensions import db
 from dalia_site.filters import site_zone
 from dalia_site.forms import choices, submit
 from dalia_site.htmx import render_page
 from dalia_site.listing import paginate
 from dalia_site.models import Patient, TeamMember
-from dalia_site.models.vocabulary import CLINICIANS, AppointmentKind, PatientStatus
+from dalia_site.models.vocabulary import CLINICIANS, AppointmentKind, PatientStatus, Purpose
 from dalia_site.referrals.forms import DacHandoverForm, PatientForm, StatusForm
 
 bp = Blueprint("patients", __name__, url_prefix="/patients", template_folder="templates")
@@ -64,6 +64,8 @@ def _show(patient: Patient, status: int = 200, **forms):
         "patients/show.html",
         patient=patient,
         timeline=patients.timeline(patient, appointments, now, site_zone()),
+        objections=rights.objections(patient),
+        rectifications=rights.rectifications(db.session, patient.id),
         dac=patients.territory_dac(db.session),
         status_form=forms.get("status_form") or _status_form(patient),
         dac_form=forms.get("dac_form") or DacHandoverForm(),
@@ -102,7 +104,10 @@ def edit(patient_id: int):
     form = PatientForm(obj=patient)
     # The labels agree with the patient's sex (« Informée », « S'est opposé »).
     form.informed_on.label.text = f"{patient.sex.agree('Informé')} de l'usage de ses données le"
-    form.objected.label.text = f"S'est {patient.sex.agree('opposé')} au partage de ses données"
+    form.objected.label.text = f"S'est {patient.sex.agree('opposé')} au partage de ses données avec le DAC"
+    form.objects_to_gp_search.label.text = (
+        f"Refuse d'être {patient.sex.agree('contacté')} pour la recherche d'un médecin traitant"
+    )
     if request.method == "GET":
         patients.record_view(db.session, current_staff(), patient.id, "formulaire de modification")
         return render_template("patients/form.html", form=form, patient=patient)
@@ -119,6 +124,10 @@ def edit(patient_id: int):
                 form.objected.data,
                 today=clock.today(site_zone()),
                 not_duplicate=form.not_duplicate.data,
+                objections={
+                    Purpose.REMINDERS: form.objects_to_reminders.data,
+                    Purpose.GP_SEARCH: form.objects_to_gp_search.data,
+                },
             )
         except patients.PossibleDuplicate as error:
             duplicates.extend(error.others)  # shown to the assistant, who decides

@@ -100,7 +100,9 @@ class StaffReferralForm(PublicReferralForm):
 
 class PatientForm(IdentityForm):
     informed_on = DateField("Informé(e) de l'usage de ses données le", validators=[Optional()])
-    objected = BooleanField("S'est opposé(e) au partage de ses données")
+    objected = BooleanField("S'est opposé(e) au partage de ses données avec le DAC")
+    objects_to_reminders = BooleanField("Refuse les rappels de rendez-vous (SMS, e-mail)")
+    objects_to_gp_search = BooleanField("Refuse d'être contacté(e) pour la recherche d'un médecin traitant")
     # Shown only when the new identity matches another patient (domain/patients.PossibleDuplicate).
     not_duplicate = BooleanField("Ce n'est pas la même personne")
 
