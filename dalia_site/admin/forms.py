@@ -19,7 +19,8 @@ def email_address(form, field):
 # No role is chosen for the admin: the list starts on a blank, never on « Administrateur·rice ».
 ROLE_CHOICES = choices([("", "— choisir un rôle —"), *Role.choices()])
 ONE_TIME_HELP = (
-    "Au moins 12 caractères. Communiquez-le de vive voix : la personne devra le "
+    "Au moins 14 caractères (ou 12 avec majuscule, minuscule, chiffre et symbole), difficile "
+    "à deviner. Communiquez-le de vive voix : la personne devra le "
     "remplacer à sa première connexion."
 )
 

@@ -29,7 +29,10 @@ class ChangePasswordForm(Form):
     new_password = PasswordField(
         "Nouveau mot de passe",
         validators=[DataRequired(REQUIRED), Length(max=200)],
-        description="Au moins 12 caractères ; une phrase de passe est idéale.",
+        description=(
+            "Au moins 14 caractères, ou 12 avec majuscule, minuscule, chiffre et symbole ; "
+            "une phrase de quelques mots est idéale."
+        ),
         render_kw={"autocomplete": "new-password"},
     )
     confirm_password = PasswordField(

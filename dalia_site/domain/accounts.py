@@ -14,7 +14,7 @@ from sqlalchemy import delete, select
 from dalia_site.database import DbSession
 from dalia_site.domain import audit, text
 from dalia_site.domain.passwords import hash_password, password_problems, verify_password
-from dalia_site.models import LoginAttempt, StaffUser
+from dalia_site.models import CentreSettings, LoginAttempt, SiteIdentity, StaffUser
 from dalia_site.models.vocabulary import Role
 
 MAX_FAILURES = 5
@@ -122,8 +122,15 @@ def _checked_name(name: str) -> str:
     return name
 
 
-def _check_new_password(password: str, email: str, name: str) -> None:
-    problems = password_problems(password, email, name)
+def _site_words(session: DbSession) -> list[str]:
+    """The site's own names (slug, name as shown): zxcvbn's context for a new password."""
+    slug = session.scalar(select(SiteIdentity.slug).limit(1)) or ""
+    shown = session.scalar(select(CentreSettings.display_name).limit(1)) or ""
+    return [slug, *slug.split("-"), *shown.split()]
+
+
+def _check_new_password(session: DbSession, password: str, email: str, name: str) -> None:
+    problems = password_problems(password, email, name, _site_words(session))
     if problems:
         raise AccountError(" ".join(problems))
 
@@ -148,7 +155,7 @@ def create_staff(
         raise AccountError("L'adresse e-mail est obligatoire.")
     if session.scalar(select(StaffUser.id).where(StaffUser.email == email)) is not None:
         raise AccountError("Un compte existe déjà avec cette adresse e-mail.")
-    _check_new_password(password, email, name)
+    _check_new_password(session, password, email, name)
     user = StaffUser(
         email=email,
         name=name,
@@ -186,7 +193,7 @@ def update_staff(
 
 def set_one_time_password(session: DbSession, actor: StaffUser, user: StaffUser, password: str) -> None:
     """An admin sets a password that the user must replace at next login."""
-    _check_new_password(password, user.email, user.name)
+    _check_new_password(session, password, user.email, user.name)
     user.password_hash = hash_password(password)
     user.must_change_password = True
     user.end_sessions()
@@ -202,7 +209,7 @@ def change_own_password(
         raise AccountError("Le mot de passe actuel est incorrect.")
     if current_password == new_password:
         raise AccountError("Le nouveau mot de passe doit être différent de l'actuel.")
-    _check_new_password(new_password, user.email, user.name)
+    _check_new_password(session, new_password, user.email, user.name)
     user.password_hash = hash_password(new_password)
     user.must_change_password = False
     user.end_sessions()  # other browsers where this account is open are logged out

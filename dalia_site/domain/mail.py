@@ -20,6 +20,7 @@ import jinja2
 from sqlalchemy import CursorResult, or_, select, update
 
 from dalia_site.database import DbSession
+from dalia_site.domain.text import InvalidValue, normalise_email
 from dalia_site.models import OutboundEmail
 
 MAX_ATTEMPTS = 10
@@ -42,7 +43,15 @@ def render(template: str, **values: Any) -> str:
 
 def queue(
     session: DbSession, to: str, subject: str, body: str, appointment_id: int | None = None
-) -> OutboundEmail:
+) -> OutboundEmail | None:
+    """The email, or None when `to` is not one valid address (a row stored before addresses were
+    checked with email-validator): never two recipients in one string."""
+    try:
+        to = normalise_email(to)
+    except InvalidValue:
+        return None
+    if not to:
+        return None
     email = OutboundEmail(to=to, subject=subject[:200], body=body, appointment_id=appointment_id)
     session.add(email)
     return email
@@ -142,7 +151,8 @@ def send_pending(
             message.set_content(email.body)
             email.attempts += 1
             try:
-                smtp.send_message(message)
+                # The envelope names the one stored address, never what a To header parses to.
+                smtp.send_message(message, to_addrs=[email.to])
             except smtplib.SMTPException as error:
                 email.last_error = str(error)[:500]
                 email.claimed_at = None

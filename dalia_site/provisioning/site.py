@@ -58,7 +58,13 @@ def site_path(instances_dir: Path, slug: str) -> Path:
 
 
 def generate_password() -> str:
-    return secrets.token_urlsafe(12)
+    """16 random characters (letters, digits, - and _): the password rules' « 14 of any kind »."""
+    from dalia_site.domain.passwords import password_problems
+
+    while True:
+        password = secrets.token_urlsafe(12)
+        if not password_problems(password):
+            return password
 
 
 def write_site_files(folder: Path, template, slug: str, domain: str, database_url: str) -> None:

@@ -100,6 +100,16 @@ def test_failure_after_the_database_was_created_leaves_nothing(instances):
     assert list(instances.iterdir()) == []
 
 
+@pytest.mark.parametrize("weak", ["password1234", "azertyuiop123", "Motdepasse2026"])
+def test_a_guessable_first_admin_password_is_refused(instances, weak):
+    """DALIA_ADMIN_PASSWORD follows the same rules as any password: one French line, no folder."""
+    result = run("new-site", "carcassonne", "--instances-dir", instances, env={"DALIA_ADMIN_PASSWORD": weak})
+    assert result.exit_code == 1
+    assert "premier administrateur refusé : " in result.stderr
+    assert "mot de passe" in result.stderr.lower()
+    assert list(instances.iterdir()) == []
+
+
 def test_failure_while_rendering_deploy_files_leaves_nothing(instances, monkeypatch):
     """A failure injected at the last step (after database, partners and admin) removes all."""
 

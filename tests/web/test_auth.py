@@ -303,8 +303,11 @@ def test_a_one_time_password_user_must_choose_a_password_before_anything_else(cl
     [
         ("pas le bon mot de passe", NEW_PASSWORD, NEW_PASSWORD, "Le mot de passe actuel est incorrect."),
         (PASSWORD, NEW_PASSWORD, NEW_PASSWORD + " !", "Les deux mots de passe ne sont pas identiques."),
-        (PASSWORD, "trop court", "trop court", "Le mot de passe doit contenir au moins 12 caractères."),
+        (PASSWORD, "trop court", "trop court", "Le mot de passe doit contenir au moins 12 caractères dont"),
         (PASSWORD, PASSWORD, PASSWORD, "Le nouveau mot de passe doit être différent de l'actuel."),
+        (PASSWORD, "password1234", "password1234", "ou au moins 14 caractères de tout type."),
+        (PASSWORD, "azertyuiop123", "azertyuiop123", "au moins 12 caractères dont une majuscule"),
+        (PASSWORD, "Motdepasse2026", "Motdepasse2026", "Ce mot de passe est trop facile à deviner"),
         (PASSWORD, "", "", "Ce champ est obligatoire."),
     ],
 )

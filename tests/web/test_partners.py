@@ -335,6 +335,9 @@ def test_a_new_partner_is_stored_normalised_and_shown_formatted(app, client, aut
     [
         ("phone", "05 65", PHONE_MESSAGE),
         ("email", "contact@pharmacie", "Adresse e-mail invalide (ex. contact@cpts.fr)."),
+        # Two recipients for smtplib, once accepted by a regular expression.
+        ("email", "a,b@evil.invalid", "Adresse e-mail invalide (ex. contact@cpts.fr)."),
+        ("email", "x<attacker@evil.invalid>.fr", "Adresse e-mail invalide (ex. contact@cpts.fr)."),
         ("postcode", "1200", POSTCODE_MESSAGE),
         ("finess", "12345", "Numéro FINESS invalide : 9 caractères (ex. 110780061)."),
         ("name", "  ", "Ce champ est obligatoire."),
