@@ -10,6 +10,7 @@ import dataclasses
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -337,6 +338,23 @@ def send_reminders(slug, all_sites, instances_dir):
             f"{queued} rappel(s) préparé(s), {sent} e-mail(s) envoyé(s), {failed} en échec "
             "(réessayés au prochain passage)"
         ), failed
+
+    _each_site(slug, all_sites, instances_dir, work)
+
+
+@cli.command()
+@sites_argument
+@all_option
+@instances_option
+def optimize(slug, all_sites, instances_dir):
+    """Met à jour les statistiques du planificateur de requêtes (ANALYZE) ; le timer nocturne le lance."""
+    from dalia_site.database import analyse
+
+    def work(site):
+        started = time.perf_counter()
+        with site.engine.begin() as connection:
+            analyse(connection)
+        return f"statistiques à jour (ANALYZE, {time.perf_counter() - started:.1f} s)", 0
 
     _each_site(slug, all_sites, instances_dir, work)
 

@@ -223,7 +223,13 @@ def flask_config(site_dir: str | Path) -> dict[str, object]:
         "SQLALCHEMY_DATABASE_URI": url,
         # A server connection may be dropped under us (restart, idle timeout); a file cannot.
         # hide_parameters: a database error in the logs never carries what a user typed.
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": url.startswith("postgresql"), "hide_parameters": True},
+        # pool_recycle: a SQLite connection reads the planner statistics when it opens, so the
+        # nightly `dalia optimize` reaches a serving site through connections at most an hour old.
+        "SQLALCHEMY_ENGINE_OPTIONS": {
+            "pool_pre_ping": url.startswith("postgresql"),
+            "hide_parameters": True,
+            "pool_recycle": 3600,
+        },
         "IDLE_TIMEOUT": idle_timeout,
         "PERMANENT_SESSION_LIFETIME": idle_timeout,
         "SESSION_COOKIE_NAME": f"dalia_{settings['site']['slug']}",

@@ -96,6 +96,10 @@ class SiteDatabase:
         return self.config["MAIL"]
 
     @property
+    def sms(self) -> dict:
+        return self.config["SMS"]
+
+    @property
     def is_sqlite(self) -> bool:
         return self.engine.url.get_backend_name() == "sqlite"
 
@@ -142,6 +146,15 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
     with engine.begin() as connection:
         command.upgrade(alembic_config(connection), revision)
+        analyse(connection)
+
+
+def analyse(connection: Connection) -> None:
+    """Planner statistics of every table and index (`ANALYZE`, on SQLite and PostgreSQL alike).
+    Without them SQLite picks an index by its shape alone: the roster's `member_id IN (…)` went
+    through the member index and read every session of ten years instead of one week's through
+    the date index. Run after the migrations (new-site, upgrade) and nightly (`dalia optimize`)."""
+    connection.exec_driver_sql("ANALYZE")
 
 
 def downgrade(engine: Engine, revision: str) -> None:

@@ -320,8 +320,11 @@ def upgrade_site(folder: Path) -> UpgradeResult:
     try:
         with open_site(folder) as site:
             before = database.current_revision(site.engine)
-        if before == head_revision():
-            return UpgradeResult(slug, True, f"déjà à jour ({before})")
+            if before == head_revision():
+                # No migration, but fresh planner statistics all the same (as after migrations).
+                with site.engine.begin() as connection:
+                    database.analyse(connection)
+                return UpgradeResult(slug, True, f"déjà à jour ({before})")
         backup = backup_site(folder)
         with open_site(folder) as site:
             database.upgrade(site.engine)
