@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
+from click.testing import CliRunner, Result
 from sqlalchemy import update
 
 from dalia_site import create_app
+from dalia_site.commands import cli
 from dalia_site.extensions import db
 from dalia_site.models import StaffUser
 from dalia_site.provisioning.site import create_site
@@ -235,3 +237,22 @@ def as_role(make_user, auth):
         return auth.login_as(make_user(role, **fields))
 
     return login
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory) -> tuple[Path, Result]:
+    """`dalia demo --no-serve` run once per session (~20 s), next to an ordinary site made by
+    `dalia new-site aveyron`: (instances folder, the demo command's result).
+
+    Shared read-only: a test that changes the demo site works on a copy of its folder."""
+    instances = tmp_path_factory.mktemp("demo") / "instances"
+    runner = CliRunner()
+    result = runner.invoke(
+        cli, ["demo", "--no-serve", "--instances-dir", str(instances)], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    other = runner.invoke(
+        cli, ["new-site", "aveyron", "--instances-dir", str(instances)], catch_exceptions=False
+    )
+    assert other.exit_code == 0, other.output
+    return instances, result

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import shutil
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,7 +76,7 @@ def pytest_collection_modifyitems(config, items):
     Chromium and one live site for them all, instead of one per worker."""
     here = Path(__file__).parent
     for item in items:
-        if here in item.path.parents:
+        if here in item.path.parents and not any(item.iter_markers("xdist_group")):
             item.add_marker(pytest.mark.xdist_group("browser"))
 
 
@@ -135,12 +136,17 @@ _complaints: dict[BrowserContext, list[str]] = {}
 
 @pytest.fixture
 def context(new_context, base_url):
-    """A normal context (CSP enforced) that serves axe on the site's origin and records CSP
-    violations (console) and uncaught script errors."""
+    """A normal context (CSP enforced) on the shared live site."""
     ctx = new_context()
+    yield from checked(ctx, base_url)
+
+
+def checked(ctx: BrowserContext, origin: str) -> Iterator[BrowserContext]:
+    """The context, serving axe on `origin` (the site's own origin) and recording CSP violations
+    (console) and uncaught script errors, for the time of a test."""
     ctx.set_default_timeout(ACTION_TIMEOUT_MS)
     ctx.route(
-        base_url + AXE_URL,
+        origin + AXE_URL,
         lambda route: route.fulfill(path=AXE_FILE, content_type="text/javascript; charset=utf-8"),
     )
     complaints = _complaints.setdefault(ctx, [])

@@ -10,6 +10,7 @@ import shutil
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import func, select
 
 from dalia_site import clock, create_app
@@ -18,6 +19,7 @@ from dalia_site.models import Appointment, Referral
 from dalia_site.models.vocabulary import AppointmentStatus, ReferralStatus
 from tests.conftest import AuthActions
 
+pytestmark = pytest.mark.xdist_group("demo")  # the demo is built once, in that worker
 DAY_HEADING = re.compile(r"<h2[^>]*>(?:Aujourd&#39;hui, )?\w+ (\d\d/\d\d/\d{4})</h2>")
 
 
