@@ -46,15 +46,16 @@ def rate_limited(
         @functools.wraps(view)
         def limited(**view_args: Any) -> ResponseReturnValue:
             now = clock.now()
-            counted = [
-                ratelimit.allow(db.session, f"{limit.scope}:{key}", limit.hits, limit.window, now)
-                for limit in limits
-                if request.method in limit.methods and (key := limit.key(**view_args)) is not None
-            ]
+            counted = False
+            for limit in limits:
+                if request.method not in limit.methods or (key := limit.key(**view_args)) is None:
+                    continue
+                if not ratelimit.allow(db.session, f"{limit.scope}:{key}", limit.hits, limit.window, now):
+                    unit_of_work.abandon()  # a limited request writes nothing, not even its hits
+                    return refused() if refused else abort(429)
+                counted = True
             if counted:
                 unit_of_work.commit_now()
-            if not all(counted):
-                return refused() if refused else abort(429)
             return view(**view_args)
 
         return limited

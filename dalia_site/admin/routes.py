@@ -134,6 +134,16 @@ def staff_one_time_password(user_id: int):
     return render_template("admin/staff_form.html", form=form, user=user, password_form=password_form), 422
 
 
+@bp.route("/comptes/<int:user_id>/connexions", methods=["POST"])
+@roles("admin")
+def staff_clear_throttle(user_id: int):
+    """The member may try to log in again at once, from any address (audited)."""
+    user = _staff_or_404(user_id)
+    accounts.clear_throttle(db.session, current_staff(), user)
+    flash(f"Connexions de {user.name} débloquées : la personne peut réessayer tout de suite.", "success")
+    return redirect(url_for("admin.staff_edit", user_id=user.id), 303)
+
+
 def _audit_query(form: AuditFilterForm):
     query = (
         select(AuditEvent)

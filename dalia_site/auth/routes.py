@@ -18,7 +18,7 @@ from dalia_site.rate_limits import Limit, rate_limited
 bp = Blueprint("auth", __name__, template_folder="templates")
 
 LOGIN_FAILED = "Adresse e-mail ou mot de passe incorrect."
-# Beyond the per-account throttling: one address trying many accounts is stopped too.
+# Beyond the (account, address) throttling: one address trying many accounts is stopped too.
 ADDRESS_LIMIT, ADDRESS_WINDOW = 60, timedelta(minutes=15)
 
 
@@ -50,6 +50,18 @@ def _too_many_tries():
     return render_template("auth/login.html", form=form), 429
 
 
+def _start_session(user: StaffUser):
+    """A fresh session (no fixation) for a login that is complete."""
+    session.clear()
+    login_user(user)
+    session.permanent = True
+    session["last_seen"] = clock.now().isoformat()
+    if user.must_change_password:
+        flash("Choisissez votre mot de passe personnel avant de continuer.", "info")
+        return redirect(url_for("auth.change_password"))
+    return redirect(_safe_next(request.args.get("next")))
+
+
 @bp.route("/connexion", methods=["GET", "POST"])
 @public
 @rate_limited(Limit("login", ADDRESS_LIMIT, ADDRESS_WINDOW), refused=_too_many_tries)
@@ -68,14 +80,8 @@ def login():
         )
         unit_of_work.keep()  # a failure is counted against its account, and traced
         if result.user is not None:
-            session.clear()  # a fresh session at login: no fixation
-            login_user(result.user)
-            session.permanent = True
-            session["last_seen"] = clock.now().isoformat()
-            if result.user.must_change_password:
-                flash("Choisissez votre mot de passe personnel avant de continuer.", "info")
-                return redirect(url_for("auth.change_password"))
-            return redirect(_safe_next(request.args.get("next")))
+            accounts.complete_login(db.session, result.user, ip=request.remote_addr, now=clock.now())
+            return _start_session(result.user)
         if result.throttled and result.retry_after is not None:
             minutes = max(1, round(result.retry_after.total_seconds() / 60))
             form.form_errors.append(

@@ -9,26 +9,36 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from dalia_site.database import DbSession
-from dalia_site.domain import audit, text
+from dalia_site.domain import audit, mail, text
 from dalia_site.domain.passwords import hash_password, password_problems, verify_password
 from dalia_site.models import CentreSettings, LoginAttempt, SiteIdentity, StaffUser
 from dalia_site.models.vocabulary import Role
 
+# Failures are counted per (account typed, address): a stranger who guesses an email slows down
+# only themselves, never the real user at another address. Past MAX_FAILURES, each further
+# attempt waits twice as long as the previous one (30 s, 1 min, 2 min… at most 15 min); there is
+# no hard lock. Whoever tries many accounts from one address meets the address limit of the
+# login view (rate_limits), which writes nothing once reached.
 MAX_FAILURES = 5
-FAILURE_WINDOW = timedelta(minutes=15)
+FAILURE_WINDOW = timedelta(hours=1)
+FIRST_DELAY = timedelta(seconds=30)
+LONGEST_DELAY = timedelta(minutes=15)
+# The account's owner is told by email when this many failures on their account (from any
+# address) fall within FAILURE_WINDOW.
+WARN_AFTER = 10
 
 
 class AccountError(ValueError):
     """A refused account operation; the message is shown to the user as is (French)."""
 
 
-def throttle_key(email: str) -> str:
-    """Login attempts are counted per typed email, kept only as a hash: a password typed in the
-    email box by mistake is never stored."""
-    return hashlib.sha256(text.email_key(email).encode()).hexdigest()
+def throttle_key(email: str, ip: str | None = None) -> str:
+    """Login attempts are counted per typed email and address, kept only as a hash: a password
+    typed in the email box by mistake is never stored."""
+    return hashlib.sha256(f"{text.email_key(email)}\n{ip or '?'}".encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,7 @@ class LoginResult:
     user: StaffUser | None
     throttled: bool = False
     retry_after: timedelta | None = None
+    warn_owner: bool = False  # the failures on this account just reached WARN_AFTER
 
     @property
     def ok(self) -> bool:
@@ -45,42 +56,86 @@ class LoginResult:
 def throttle_wait(failure_times: list[datetime], now: datetime) -> timedelta | None:
     """How long to wait before the next attempt, or None when one is allowed now.
 
-    Blocked once MAX_FAILURES failures fall within FAILURE_WINDOW; the block lifts when the
-    oldest of those failures leaves the window.
+    Up to MAX_FAILURES failures within FAILURE_WINDOW: none. Beyond, the wait after the latest
+    failure doubles with each one (FIRST_DELAY, then twice…), at most LONGEST_DELAY.
     """
     recent = sorted(t for t in failure_times if now - t < FAILURE_WINDOW)
     if len(recent) < MAX_FAILURES:
         return None
-    return recent[-MAX_FAILURES] + FAILURE_WINDOW - now
+    delay = min(FIRST_DELAY * 2 ** (len(recent) - MAX_FAILURES), LONGEST_DELAY)
+    wait = recent[-1] + delay - now
+    return wait if wait > timedelta(0) else None
+
+
+def _recent_failures(session: DbSession, key: str, now: datetime) -> list[datetime]:
+    return list(
+        session.scalars(
+            select(LoginAttempt.at).where(
+                LoginAttempt.email == key,
+                LoginAttempt.succeeded.is_(False),
+                LoginAttempt.at > now - FAILURE_WINDOW,
+            )
+        ).all()
+    )
+
+
+def check_throttle(session: DbSession, email: str, ip: str | None, *, now: datetime) -> timedelta | None:
+    """The wait before `email` may be tried again from `ip` (None: now). Reads only."""
+    return throttle_wait(_recent_failures(session, throttle_key(email, ip), now), now)
+
+
+def record_failure(
+    session: DbSession, email: str, user: StaffUser | None, ip: str | None, *, now: datetime
+) -> bool:
+    """Count a failed password or second-factor code; True when the account's owner should now
+    be told (WARN_AFTER failures on the account within the window, whatever the addresses)."""
+    session.add(
+        LoginAttempt(
+            email=throttle_key(email, ip), at=now, succeeded=False, user_id=user.id if user else None
+        )
+    )
+    if user is None:
+        return False
+    session.flush()
+    on_account = session.scalar(
+        select(func.count())
+        .select_from(LoginAttempt)
+        .where(
+            LoginAttempt.user_id == user.id,
+            LoginAttempt.succeeded.is_(False),
+            LoginAttempt.at > now - FAILURE_WINDOW,
+        )
+    )
+    if on_account != WARN_AFTER:
+        return False
+    mail.queue(
+        session,
+        user.email,
+        "DALIA — tentatives de connexion refusées sur votre compte",
+        mail.render("login_failures.txt", name=user.name, email=user.email, count=WARN_AFTER, at=now),
+    )
+    return True
 
 
 def authenticate(
     session: DbSession, email: str, password: str, ip: str | None = None, *, now: datetime
 ) -> LoginResult:
-    """Check a login. Throttling is keyed on the email typed, whether or not an account has it,
-    so neither the message nor the throttling tells which emails exist."""
-    key = throttle_key(email)
+    """Check a login. Throttling is keyed on the email typed (and the address), whether or not an
+    account has it, so neither the message nor the throttling tells which emails exist."""
+    key = throttle_key(email, ip)
     email = text.email_key(email)[:254]
     session.execute(delete(LoginAttempt).where(LoginAttempt.at < now - timedelta(days=1)))
-    failures = session.scalars(
-        select(LoginAttempt.at).where(
-            LoginAttempt.email == key,
-            LoginAttempt.succeeded.is_(False),
-            LoginAttempt.at > now - FAILURE_WINDOW,
-        )
-    ).all()
-    wait = throttle_wait(list(failures), now)
+    wait = throttle_wait(_recent_failures(session, key, now), now)
     if wait is not None:
         return LoginResult(user=None, throttled=True, retry_after=wait)
 
     user = session.scalar(select(StaffUser).where(StaffUser.email == email))
     valid = verify_password(user.password_hash if user else None, password)
     ok = bool(user and valid and user.active)
-    session.add(LoginAttempt(email=key, at=now, succeeded=ok, user_id=user.id if user else None))
     if ok and user is not None:
-        user.last_login_at = now
-        audit.record(session, user, "auth.login", "staff_user", user.id, "Connexion", ip=ip)
+        session.add(LoginAttempt(email=key, at=now, succeeded=True, user_id=user.id))
         return LoginResult(user=user)
+    warn = record_failure(session, email, user, ip, now=now)
     # Whoever failed is unknown: the event names the account tried (never what was typed).
     audit.record(
         session,
@@ -91,7 +146,30 @@ def authenticate(
         f"Échec de connexion sur le compte {user.email}" if user else "Échec de connexion : adresse inconnue",
         ip=ip,
     )
-    return LoginResult(user=None)
+    return LoginResult(user=None, warn_owner=warn)
+
+
+def complete_login(session: DbSession, user: StaffUser, ip: str | None = None, *, now: datetime) -> None:
+    """The login is complete (password, and second factor where one is asked): traced."""
+    user.last_login_at = now
+    audit.record(session, user, "auth.login", "staff_user", user.id, "Connexion", ip=ip)
+
+
+def clear_throttle(session: DbSession, actor: StaffUser, user: StaffUser) -> int:
+    """An admin lets a member try again at once: their failures are forgotten (audited)."""
+    cleared = session.execute(
+        delete(LoginAttempt).where(LoginAttempt.user_id == user.id, LoginAttempt.succeeded.is_(False))
+    )
+    count = int(getattr(cleared, "rowcount", 0) or 0)
+    audit.record(
+        session,
+        actor,
+        "staff.throttle_cleared",
+        "staff_user",
+        user.id,
+        f"Tentatives de connexion échouées effacées ({count})",
+    )
+    return count
 
 
 def _active_admin_count(session: DbSession) -> int:

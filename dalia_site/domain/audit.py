@@ -15,6 +15,7 @@ ACTION_LABELS = {
     "staff.create": "Création de compte",
     "staff.update": "Modification de compte",
     "staff.one_time_password": "Mot de passe provisoire",
+    "staff.throttle_cleared": "Connexions débloquées",
     "partner.create": "Ajout de partenaire",
     "partner.update": "Modification de partenaire",
     "partner.archive": "Archivage de partenaire",

@@ -20,23 +20,33 @@ def test_four_recent_failures_still_allow_an_attempt():
     assert throttle_wait(minutes_ago(1, 2, 3, 4), NOW) is None
 
 
-def test_five_failures_within_fifteen_minutes_block_until_the_oldest_expires():
-    wait = throttle_wait(minutes_ago(1, 2, 3, 4, 10), NOW)
-    assert wait == timedelta(minutes=5)
+def seconds_ago(*seconds: float) -> list[datetime]:
+    return [NOW - timedelta(seconds=s) for s in seconds]
+
+
+def test_the_fifth_failure_asks_for_thirty_seconds_then_the_wait_doubles():
+    """Growing delays after the latest failure, never a lock of fixed length."""
+    assert throttle_wait(seconds_ago(10, 20, 30, 40, 50), NOW) == timedelta(seconds=20)
+    assert throttle_wait(seconds_ago(10, 20, 30, 40, 50, 60), NOW) == timedelta(seconds=50)
+    assert throttle_wait(seconds_ago(10, 20, 30, 40, 50, 60, 70), NOW) == timedelta(seconds=110)
+
+
+def test_the_wait_is_over_once_the_delay_after_the_latest_failure_has_passed():
+    assert throttle_wait(seconds_ago(31, 40, 50, 60, 70), NOW) is None
+
+
+def test_the_longest_wait_is_fifteen_minutes_however_many_failures():
+    wait = throttle_wait(minutes_ago(*[m / 10 for m in range(1, 40)]), NOW)
+    assert timedelta(minutes=14) < wait <= timedelta(minutes=15)
 
 
 def test_failures_older_than_the_window_do_not_count():
-    assert throttle_wait(minutes_ago(1, 2, 3, 4, 15, 16, 40), NOW) is None
-
-
-def test_many_failures_block_until_the_fifth_most_recent_expires():
-    wait = throttle_wait(minutes_ago(1, 2, 3, 4, 5, 6, 7, 14), NOW)
-    assert wait == timedelta(minutes=10)
+    assert throttle_wait(minutes_ago(0.1, 0.2, 0.3, 0.4, 60, 61, 90), NOW) is None
 
 
 def test_policy_constants_are_those_of_the_issue():
     assert MAX_FAILURES == 5
-    assert FAILURE_WINDOW == timedelta(minutes=15)
+    assert FAILURE_WINDOW == timedelta(hours=1)
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ EXPECTED = {
     "admin.staff_edit": {"admin"},
     "admin.staff_set_active": {"admin"},
     "admin.staff_one_time_password": {"admin"},
+    "admin.staff_clear_throttle": {"admin"},
     "admin.audit_log": {"admin"},
     "admin.centre_settings": {"admin"},
     "partners.index": {"admin", "assistant", "clinician"},

@@ -726,6 +726,7 @@ FUZZED_POSTS = {
     "admin.staff_edit",
     "admin.staff_set_active",
     "admin.staff_one_time_password",
+    "admin.staff_clear_throttle",
     "admin.centre_settings",
     "partners.create",
     "partners.edit",
@@ -884,6 +885,13 @@ def test_staff_set_active(site, make_user, data):
 def test_staff_one_time_password(site, cheap_argon2, make_user, data):
     site.target = getattr(site, "target", None) or make_user("assistant")
     site.post(f"/admin/comptes/{site.target.id}/mot-de-passe", data)
+
+
+@FUZZ
+@given(data=form({}))
+def test_staff_clear_throttle(site, make_user, data):
+    site.target = getattr(site, "target", None) or make_user("assistant")
+    site.post(f"/admin/comptes/{site.target.id}/connexions", data)
 
 
 @FUZZ
