@@ -359,6 +359,33 @@ def optimize(slug, all_sites, instances_dir):
     _each_site(slug, all_sites, instances_dir, work)
 
 
+@cli.command()
+@sites_argument
+@all_option
+@click.option("--dry-run", is_flag=True, help="Lister ce qui serait effacé, sans rien modifier.")
+@instances_option
+def retention(slug, all_sites, dry_run, instances_dir):
+    """Efface l'identité de ce qui a dépassé sa durée de conservation (timer quotidien) et prévient
+    les administrateurs un mois avant."""
+    from dalia_site.domain import retention as rules
+
+    def work(site):
+        now = clock.now()
+        due = rules.upcoming(site.session, now=now)
+        for item in due:  # numbers only: the journal never holds a name
+            what = f"patient n° {item.patient_id}" if item.patient_id else f"adressage n° {item.referral_id}"
+            click.echo(f"  {what} : {item.reason}")
+        if dry_run:
+            site.session.rollback()
+            return f"{len(due)} dossier(s) à effacer (simulation : rien n'est modifié)", 0
+        rules.apply(site.session, now=now)
+        warned = rules.warn_admins(site.session, site.site["name"], now=now)
+        site.session.commit()
+        return f"{len(due)} dossier(s) effacé(s), {warned} avertissement(s) aux administrateurs", 0
+
+    _each_site(slug, all_sites, instances_dir, work)
+
+
 DATE_FORMATS = ["%Y-%m-%d", "%d/%m/%Y"]
 
 

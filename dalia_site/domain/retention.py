@@ -1,0 +1,343 @@
+"""Retention (RGPD art. 5-1-e): what is past its time, and the one path that erases it.
+
+Erasing is a pseudonymisation: the identity, the contact details and the free texts go; the rows
+the activity figures count stay (statuses, dates, channels, sources, kinds), so the report of a
+past period adds up the same before and after. The daily timer (`dalia retention`) and the
+erasure on a patient's request both go through `erase_patient`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import delete, func, or_, select, update
+
+from dalia_site.database import DbSession
+from dalia_site.domain import audit, mail
+from dalia_site.domain.text import FieldError
+from dalia_site.models import (
+    Appointment,
+    AuditEvent,
+    CentreSettings,
+    OutboundEmail,
+    Patient,
+    PatientRectification,
+    Referral,
+    StaffUser,
+)
+from dalia_site.models.vocabulary import AppointmentStatus, PatientStatus, ReferralStatus
+
+# How far ahead the admin sees what is coming (« Données personnelles », the timer's warning).
+WARNING_DAYS = 30
+ERASED = "EFFACÉ"
+# The identity and contact fields (patient and referral alike) and the value each is left with.
+BLANKS: dict[str, object] = {
+    "first_names": "",
+    "birth_name": "",
+    "phone": "",
+    "email": "",
+    "address": "",
+    "postcode": "",
+    "commune": "",
+    "ald_label": "",
+    "gp_name": "",
+}
+REFERRAL_FREE_TEXTS = ("reason", "decline_reason", "orientation_detail")
+INACTIVE, DECLINED, REQUEST = "inactive", "declined", "request"
+
+
+@dataclass(frozen=True)
+class Due:
+    """A patient (or a declined referral without a patient of its own) to erase on `due_on`."""
+
+    kind: str  # INACTIVE or DECLINED
+    patient_id: int | None
+    referral_id: int | None
+    due_on: date
+    since: date  # the last activity (inactive) or the decision (declined)
+
+    @property
+    def reason(self) -> str:
+        if self.kind == INACTIVE:
+            return f"aucun rendez-vous ni adressage depuis le {self.since:%d/%m/%Y}"
+        return f"adressage non retenu le {self.since:%d/%m/%Y}"
+
+
+@dataclass(frozen=True)
+class Periods:
+    inactive_years: int
+    declined_years: int
+
+    @property
+    def shortest_days(self) -> int:
+        """The retention window of backups: a backup older than the shortest period may hold
+        what should already be gone."""
+        return 365 * min(self.inactive_years, self.declined_years)
+
+
+def periods(session: DbSession) -> Periods:
+    row = session.get(CentreSettings, 1)
+    if row is None:
+        return Periods(3, 1)
+    return Periods(row.retention_inactive_years, row.retention_declined_years)
+
+
+def years_before(moment: datetime, years: int) -> datetime:
+    try:
+        return moment.replace(year=moment.year - years)
+    except ValueError:  # 29 February
+        return moment.replace(year=moment.year - years, day=28)
+
+
+def _years_after(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
+
+def upcoming(session: DbSession, *, now: datetime, within_days: int = 0) -> list[Due]:
+    """What is due by `now` + `within_days` (0: due now — the dry run and the timer), oldest
+    first. Two queries, whatever the number of patients."""
+    settings = periods(session)
+    # Due on a day: whatever's last activity fell on that day, N years before, goes (UTC days).
+    horizon = datetime.combine(
+        (now + timedelta(days=within_days)).date() + timedelta(days=1), time(), now.tzinfo
+    )
+    inactive_cutoff = years_before(horizon, settings.inactive_years)
+    declined_cutoff = years_before(horizon, settings.declined_years)
+    last_visit = (
+        select(func.max(Appointment.starts_at))
+        .where(Appointment.patient_id == Patient.id)
+        .correlate(Patient)
+        .scalar_subquery()
+    )
+    last_referral = (
+        select(func.max(Referral.received_at))
+        .where(Referral.patient_id == Patient.id)
+        .correlate(Patient)
+        .scalar_subquery()
+    )
+    # A referral that keeps a declined patient: not declined, or declined too recently.
+    keeps = (
+        select(Referral.id)
+        .where(
+            Referral.patient_id == Patient.id,
+            (Referral.status != ReferralStatus.DECLINED)
+            | (Referral.decided_at.is_(None))
+            | (Referral.decided_at >= declined_cutoff),
+        )
+        .correlate(Patient)
+        .exists()
+    )
+    last_decision = (
+        select(func.max(Referral.decided_at))
+        .where(Referral.patient_id == Patient.id)
+        .correlate(Patient)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(
+            Patient.id, Patient.status, Patient.created_at, last_visit, last_referral, last_decision
+        ).where(
+            Patient.erased_at.is_(None),
+            (
+                (Patient.created_at < inactive_cutoff)
+                & ((last_visit.is_(None)) | (last_visit < inactive_cutoff))
+                & ((last_referral.is_(None)) | (last_referral < inactive_cutoff))
+            )
+            | ((Patient.status == PatientStatus.DECLINED) & last_visit.is_(None) & ~keeps),
+        )
+    ).all()
+    found: list[Due] = []
+    for patient_id, status, created, visit, referral, decision in rows:
+        last = max(moment for moment in (created, visit, referral) if moment is not None)
+        inactive_on = _years_after(last.date(), settings.inactive_years)
+        if status == PatientStatus.DECLINED and visit is None and decision is not None:
+            declined_on = _years_after(decision.date(), settings.declined_years)
+            if declined_on < inactive_on:
+                found.append(Due(DECLINED, patient_id, None, declined_on, decision.date()))
+                continue
+        found.append(Due(INACTIVE, patient_id, None, inactive_on, last.date()))
+    # Referrals with no patient of their own: declined, or never decided and left inactive.
+    for referral_id, referral_status, received, decided in session.execute(
+        select(Referral.id, Referral.status, Referral.received_at, Referral.decided_at).where(
+            Referral.patient_id.is_(None),
+            Referral.erased_at.is_(None),
+            ((Referral.status == ReferralStatus.DECLINED) & (Referral.decided_at < declined_cutoff))
+            | ((Referral.status != ReferralStatus.DECLINED) & (Referral.received_at < inactive_cutoff)),
+        )
+    ):
+        if referral_status == ReferralStatus.DECLINED and decided is not None:
+            since, kind, years = decided.date(), DECLINED, settings.declined_years
+        else:
+            since, kind, years = received.date(), INACTIVE, settings.inactive_years
+        found.append(Due(kind, None, referral_id, _years_after(since, years), since))
+    return sorted(found, key=lambda due: (due.due_on, due.patient_id or 0, due.referral_id or 0))
+
+
+def _erase_referral(referral: Referral, now: datetime) -> None:
+    referral.last_name = ERASED
+    for field, blank in BLANKS.items():
+        setattr(referral, field, blank)
+    for field in REFERRAL_FREE_TEXTS:
+        setattr(referral, field, "")
+    referral.birth_date = referral.birth_date.replace(month=1, day=1)
+    referral.erased_at = now
+
+
+def _scrub_audit(session: DbSession, names: Iterable[str], objects: Iterable[tuple[str, str]]) -> None:
+    """The audit rows about the erased person keep no name: any of their names in a summary
+    becomes « [effacé] » (the trail of who did what stays)."""
+    words = sorted({name for name in names if len(name) > 1}, key=len, reverse=True)
+    if not words:
+        return
+    conditions = [
+        (AuditEvent.object_type == kind) & (AuditEvent.object_id == object_id) for kind, object_id in objects
+    ]
+    if not conditions:
+        return
+    pattern = re.compile(r"\b(?:" + "|".join(map(re.escape, words)) + r")\b", re.IGNORECASE)
+    for event in session.scalars(select(AuditEvent).where(or_(*conditions))):
+        summary = pattern.sub("[effacé]", event.summary)
+        if summary != event.summary:
+            event.summary = summary
+
+
+def _names(person: Patient | Referral) -> list[str]:
+    return [person.last_name, person.birth_name, person.first_names, person.full_name]
+
+
+def erase_patient(
+    session: DbSession,
+    actor: StaffUser | None,
+    patient: Patient,
+    reason: str,
+    *,
+    now: datetime,
+    referrals: Iterable[Referral] = (),
+) -> None:
+    """Pseudonymise a patient and their referrals (`referrals`: those rows, loaded). Audited with
+    the reason, under the patient's number only."""
+    names = _names(patient) + [name for referral in referrals for name in _names(referral)]
+    objects = [("patient", str(patient.id))] + [("referral", str(referral.id)) for referral in referrals]
+    _scrub_audit(session, names, objects)
+    patient.last_name = ERASED
+    for field, blank in BLANKS.items():
+        setattr(patient, field, blank)
+    patient.birth_date = patient.birth_date.replace(month=1, day=1)
+    patient.search_text = ""
+    patient.erased_at = now
+    for referral in referrals:
+        _erase_referral(referral, now)
+    session.execute(delete(PatientRectification).where(PatientRectification.patient_id == patient.id))
+    appointments = select(Appointment.id).where(Appointment.patient_id == patient.id)
+    session.execute(
+        update(Appointment)
+        .where(Appointment.patient_id == patient.id)
+        .values(cancel_reason="", override_reason="")
+    )
+    # Messages to the patient: those not sent are dropped, the others keep their date only.
+    session.execute(
+        delete(OutboundEmail).where(
+            OutboundEmail.appointment_id.in_(appointments), OutboundEmail.sent_at.is_(None)
+        )
+    )
+    session.execute(
+        update(OutboundEmail)
+        .where(OutboundEmail.appointment_id.in_(appointments))
+        .values(to="", body="", subject="(message effacé)")
+    )
+    audit.record(session, actor, "patient.erase", "patient", patient.id, f"Identité effacée : {reason}")
+
+
+def erase_on_request(
+    session: DbSession, actor: StaffUser | None, patient: Patient, reason: str, *, now: datetime
+) -> None:
+    """Erasure asked by the patient (RGPD art. 17): refused while visits are still booked (the
+    centre needs their identity to see them), or when already done. The reason is kept."""
+    reason = " ".join(reason.split())
+    if not reason:
+        raise FieldError("reason", "Indiquez le motif de l'effacement (demande du patient, date, canal).")
+    if len(reason) > 300:
+        raise FieldError("reason", "300 caractères au plus.")
+    if patient.erased_at is not None:
+        raise FieldError("reason", "L'identité de ce patient est déjà effacée.")
+    booked = session.scalar(
+        select(func.count())
+        .select_from(Appointment)
+        .where(
+            Appointment.patient_id == patient.id,
+            Appointment.status == AppointmentStatus.BOOKED,
+            Appointment.starts_at > now,
+        )
+    )
+    if booked:
+        raise FieldError(
+            "reason",
+            "Ce patient a encore des rendez-vous à venir : annulez-les avant d'effacer son identité.",
+        )
+    referrals = session.scalars(select(Referral).where(Referral.patient_id == patient.id)).all()
+    erase_patient(session, actor, patient, f"à sa demande — {reason}", now=now, referrals=referrals)
+
+
+def apply(session: DbSession, *, now: datetime) -> list[Due]:
+    """Erase everything due now (the daily timer): what was erased."""
+    due = upcoming(session, now=now)
+    patient_ids = [item.patient_id for item in due if item.patient_id is not None]
+    patients = {p.id: p for p in session.scalars(select(Patient).where(Patient.id.in_(patient_ids)))}
+    referrals: dict[int | None, list[Referral]] = {}
+    for referral in session.scalars(
+        select(Referral).where(
+            Referral.patient_id.in_(patient_ids)
+            | Referral.id.in_([item.referral_id for item in due if item.referral_id is not None])
+        )
+    ):
+        referrals.setdefault(
+            referral.patient_id if referral.patient_id is not None else -referral.id, []
+        ).append(referral)
+    for item in due:
+        if item.patient_id is not None:
+            patient = patients[item.patient_id]
+            erase_patient(
+                session,
+                None,
+                patient,
+                f"durée de conservation dépassée ({item.reason})",
+                now=now,
+                referrals=referrals.get(item.patient_id, []),
+            )
+        else:
+            assert item.referral_id is not None
+            referral = referrals[-item.referral_id][0]
+            _scrub_audit(session, _names(referral), [("referral", str(referral.id))])
+            _erase_referral(referral, now)
+            audit.record(
+                session,
+                None,
+                "referral.erase",
+                "referral",
+                referral.id,
+                f"Identité effacée : durée de conservation dépassée ({item.reason})",
+            )
+    return due
+
+
+def warn_admins(session: DbSession, site_name: str, *, now: datetime) -> int:
+    """A month before: the admins get one email naming the files (by number only) that will be
+    erased in WARNING_DAYS days — the timer sends it once, the day they enter that window."""
+    day = (now + timedelta(days=WARNING_DAYS)).date()
+    coming = [item for item in upcoming(session, now=now, within_days=WARNING_DAYS) if item.due_on == day]
+    if not coming:
+        return 0
+    admins = session.scalars(
+        select(StaffUser).where(StaffUser.role == "admin", StaffUser.active.is_(True)).order_by(StaffUser.id)
+    ).all()
+    body = mail.render("retention_warning.txt", site_name=site_name, day=day, coming=coming)
+    queued = 0
+    for admin in admins:
+        if mail.queue(session, admin.email, f"{site_name} : effacements prévus le {day:%d/%m/%Y}", body):
+            queued += 1
+    return queued

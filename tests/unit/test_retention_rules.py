@@ -1,0 +1,137 @@
+"""Retention and patients' rights without HTTP: what becomes due when, the month's warning, the
+erasure (on schedule or on request) and what it leaves, and the one objection check."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from dalia_site.domain import audit, patients, retention, rights
+from dalia_site.domain.text import FieldError
+from dalia_site.extensions import db
+from dalia_site.models import Appointment, AuditEvent, PatientRectification
+from dalia_site.models.vocabulary import Purpose
+from tests.unit.test_activity import decide, held, receive
+
+DAY = datetime(2027, 3, 1, 10, tzinfo=UTC)
+
+
+@pytest.fixture
+def session(app):
+    with app.app_context():
+        yield db.session
+
+
+def due_ids(session, now, within_days=0):
+    return [
+        (item.kind, item.patient_id) for item in retention.upcoming(session, now=now, within_days=within_days)
+    ]
+
+
+def test_a_patient_is_due_three_years_after_their_last_visit_and_seen_coming_a_month_before(session):
+    patient = decide(session, DAY, receive(session, DAY - timedelta(hours=1), "Fabre", date(1950, 1, 2)))
+    held(session, patient, "first", DAY + timedelta(days=10))
+    due_on = (DAY + timedelta(days=10)).date().replace(year=2030)
+
+    just_before = datetime.combine(due_on, DAY.timetz()) - timedelta(days=31)
+    assert due_ids(session, just_before) == []
+    assert due_ids(session, just_before, within_days=30) == []
+    assert due_ids(session, just_before + timedelta(days=1), within_days=30) == [("inactive", patient.id)]
+    coming = retention.upcoming(session, now=just_before + timedelta(days=1), within_days=30)
+    assert coming[0].due_on == due_on
+    assert due_ids(session, datetime.combine(due_on, DAY.timetz()) + timedelta(days=1)) == [
+        ("inactive", patient.id)
+    ]
+
+    # Seen again (a visit a year later): the three years start again from there.
+    held(session, patient, "nurse", DAY + timedelta(days=400))
+    assert due_ids(session, datetime.combine(due_on, DAY.timetz()) + timedelta(days=1)) == []
+
+
+def test_a_declined_patient_goes_one_year_after_the_decision(session):
+    patient = decide(
+        session,
+        DAY,
+        receive(session, DAY - timedelta(hours=1), "Blanc", date(1955, 4, 4)),
+        "declined",
+        decline_reason="Hors territoire",
+        orientation="sas",
+    )
+    assert due_ids(session, DAY + timedelta(days=364)) == []
+    assert due_ids(session, DAY + timedelta(days=366)) == [("declined", patient.id)]
+    (item,) = retention.upcoming(session, now=DAY + timedelta(days=366))
+    assert item.reason == "adressage non retenu le 01/03/2027"
+
+
+def test_the_timer_erases_identity_and_free_texts_but_keeps_what_the_figures_count(session):
+    patient = decide(session, DAY, receive(session, DAY - timedelta(hours=1), "Roques", date(1948, 6, 2)))
+    visit = held(session, patient, "first", DAY + timedelta(days=3))
+    # An audit row that named the patient (an older version of the kit, a typed reason).
+    audit.record(session, None, "patient.update", "patient", patient.id, "Dossier de ROQUES Martine vérifié")
+    patients.update_identity(
+        session,
+        None,
+        patient,
+        {
+            "last_name": "Roques",
+            "first_names": "Martine",
+            "birth_date": date(1948, 6, 2),
+            "sex": "F",
+            "postcode": "11000",
+            "commune": "Carcassonne",
+            "phone": "0565367387",
+            "ald": "yes",
+            "gp_status": "none",
+        },
+        None,
+        False,
+        today=DAY.date(),
+    )
+    session.flush()
+    assert session.scalars(select(PatientRectification)).all()
+
+    erased = retention.apply(session, now=DAY + timedelta(days=4 * 365))
+    session.flush()
+    assert [(item.kind, item.patient_id) for item in erased] == [("inactive", patient.id)]
+    assert (patient.last_name, patient.first_names, patient.phone, patient.commune) == ("EFFACÉ", "", "", "")
+    assert patient.birth_date == date(1948, 1, 1) and patient.search_text == ""
+    assert patient.status == "follow_up" and patient.sex == "F" and patient.ald == "yes"
+    assert session.get(Appointment, visit.id).status == "honoured"
+    assert session.scalars(select(PatientRectification)).all() == []
+    summaries = session.scalars(
+        select(AuditEvent.summary).where(AuditEvent.object_id == str(patient.id))
+    ).all()
+    assert not any("Roques" in s or "ROQUES" in s or "Martine" in s for s in summaries)
+    assert "Dossier de [effacé] vérifié" in summaries
+    assert any(s.startswith("Identité effacée : durée de conservation dépassée") for s in summaries)
+    assert not rights.may(patient, Purpose.REMINDERS)
+    # Done once: the next run finds nothing.
+    assert retention.upcoming(session, now=DAY + timedelta(days=4 * 365)) == []
+
+
+def test_erasure_on_request_needs_a_reason_and_no_visit_still_booked(session):
+    patient = decide(session, DAY, receive(session, DAY - timedelta(hours=1), "Vidal", date(1949, 5, 6)))
+    visit = held(session, patient, "doctor", DAY + timedelta(days=20), status="booked")
+    with pytest.raises(FieldError, match="motif"):
+        retention.erase_on_request(session, None, patient, "  ", now=DAY)
+    with pytest.raises(FieldError, match="rendez-vous à venir"):
+        retention.erase_on_request(session, None, patient, "Demande écrite du 28/02", now=DAY)
+    visit.status = "cancelled"
+    retention.erase_on_request(session, None, patient, "Demande écrite du 28/02", now=DAY)
+    session.flush()
+    assert patient.erased_at == DAY and patient.last_name == "EFFACÉ"
+    event = session.scalars(select(AuditEvent).where(AuditEvent.action == "patient.erase")).one()
+    assert event.summary == "Identité effacée : à sa demande — Demande écrite du 28/02"
+    with pytest.raises(FieldError, match="déjà effacée"):
+        retention.erase_on_request(session, None, patient, "encore", now=DAY)
+
+
+def test_may_follows_each_objection_recorded_on_the_file(session):
+    patient = decide(session, DAY, receive(session, DAY - timedelta(hours=1), "Petit", date(1951, 8, 8)))
+    assert all(rights.may(patient, purpose) for purpose in Purpose)
+    patient.objects_to_reminders = True
+    assert not rights.may(patient, Purpose.REMINDERS)
+    assert rights.may(patient, "dac") and rights.may(patient, Purpose.GP_SEARCH)
+    assert rights.objections(patient) == [Purpose.REMINDERS]
