@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from dalia_site.domain import booking, centre, partners, planning
+from dalia_site.domain import booking, centre, partners, planning, reminders
 from dalia_site.extensions import db
 from dalia_site.models import (
     Appointment,
@@ -56,6 +56,7 @@ def pages(ids: dict) -> list[Page]:
         Page("nouvel adressage", "/adressages/nouveau"),
         Page("adressage", f"/adressages/{ids['referral']}"),
         Page("formulaire partenaire", f"/adressage/{ids['link_token']}"),
+        Page("votre rendez-vous (page du patient)", f"/rdv/{ids['patient_token']}"),
         Page("patients", "/patients"),
         Page("recherche de patients (htmx)", "/patients?q=martin", partial=True, benchmarked=True),
         Page("fiche patient", f"/patients/{patient}", benchmarked=True),
@@ -154,6 +155,7 @@ def page_ids(app, admin_id: int) -> dict:
             select(TeamMember).where(TeamMember.profession == "medecin").order_by(TeamMember.id).limit(1)
         )
         ics_token = planning.new_calendar_token(db.session, None, member)
+        patient_token = reminders.issue_link(db.session, db.session.get(Appointment, appointment))
         if db.session.scalar(select(TeamMember.id).where(TeamMember.staff_user_id == admin_id)) is None:
             member.staff_user_id = admin_id  # "mes vacations" are this doctor's
         referral = db.session.scalar(select(Referral.id).order_by(Referral.status != "new").limit(1))
@@ -176,6 +178,7 @@ def page_ids(app, admin_id: int) -> dict:
             "admin": admin_id,
             "link_token": link_token,
             "ics_token": ics_token,
+            "patient_token": patient_token,
             "nurse": nurse,
             "slot": slot,
             "moved_slot": moved_slot,

@@ -21,6 +21,7 @@ def create_app(site_dir: str | Path, overrides: dict | None = None) -> Flask:
     from dalia_site import access, filters, security_headers, unit_of_work
     from dalia_site.activity.routes import bp as activity_bp
     from dalia_site.admin.routes import bp as admin_bp
+    from dalia_site.answers.routes import bp as answers_bp
     from dalia_site.auth.routes import bp as auth_bp
     from dalia_site.booking.routes import bp as booking_bp
     from dalia_site.config import flask_config
@@ -67,6 +68,7 @@ def create_app(site_dir: str | Path, overrides: dict | None = None) -> Flask:
         partners_bp,
         activity_bp,
         admin_bp,
+        answers_bp,
     ):
         app.register_blueprint(blueprint)
 

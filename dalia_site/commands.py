@@ -386,6 +386,30 @@ def retention(slug, all_sites, dry_run, instances_dir):
     _each_site(slug, all_sites, instances_dir, work)
 
 
+@cli.command()
+@click.argument("slug")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), help="Fichier Markdown (défaut : la sortie)."
+)
+@instances_option
+def register(slug, out, instances_dir):
+    """Registre des traitements du site (Markdown), tiré de sa configuration réelle."""
+    from dalia_site.domain import register as processing
+
+    try:
+        with open_site(_site_dir(instances_dir, slug)) as site:
+            entry = processing.build(site.session, site.config["SITE_SETTINGS"])
+            zone = ZoneInfo(site.site["timezone"])
+    except SiteConfigError as error:
+        _fail(str(error))
+    text = processing.as_markdown(entry, f"{clock.today(zone):%d/%m/%Y}")
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"Registre : {out}")
+
+
 DATE_FORMATS = ["%Y-%m-%d", "%d/%m/%Y"]
 
 

@@ -6,6 +6,7 @@ reading a failed `systemctl status` or `dalia check` knows exactly what to fix.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import stat
 import tomllib
@@ -23,6 +24,9 @@ SITE_FILE = "site.toml"
 SECRET_FILE = "secret_key"
 SQLITE_FILE = "dalia.sqlite3"
 SMTP_PASSWORD_FILE = "smtp_password"  # optional, mode 0600, like secret_key
+SMS_API_KEY_FILE = "sms_api_key"  # the SMS provider's API key ([sms]), mode 0600
+SMS_PROVIDERS = ("", "brevo")
+SMS_SENDER_RE = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9]{3,11}$|^\d{3,15}$")
 MIN_SECRET_LENGTH = 32
 HOURS_RE = re.compile(r"([01]\d:[0-5]\d|2[0-3]:[0-5]\d)-([01]\d:[0-5]\d|2[0-3]:[0-5]\d)")
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -77,10 +81,23 @@ SCHEMA = (
     Key("mail", "port", int, 25),
     Key("mail", "from_address", str, ""),
     Key("mail", "starttls", bool, False),
+    Key("mail", "tls", bool, False),  # implicit TLS from the first byte (port 465)
     Key("mail", "username", str, ""),
+    Key("sms", "provider", str, ""),
+    Key("sms", "sender", str, ""),
+    Key("sms", "api_url", str, "https://api.brevo.com/v3"),
+    Key("sms", "timeout_seconds", int, 10),
     Key("security", "idle_timeout_minutes", int, 30),
     Key("security", "https", bool, False),
     Key("security", "proxy_hops", int, 0),
+    # Forwarded headers are read only from these peers (or gunicorn's unix socket): see proxy.py.
+    Key("security", "trusted_proxies", list, ("127.0.0.1", "::1")),
+    # A session ends this many hours after login, however active (on top of the idle timeout).
+    Key("security", "session_max_hours", int, 12),
+    # The second factor (TOTP) is always asked of admins; true: of every role (new-site --domain).
+    Key("security", "second_factor_for_all", bool, False),
+    # Statistical secrecy: activity counts of 1 to this minus one people are shown as « < N ».
+    Key("security", "small_count_threshold", int, 5),
 )
 
 
@@ -99,6 +116,8 @@ def check_value(key: Key, value: object, where: str) -> None:
             fail("doit être une liste de textes non vides")
         if key.name == "open_days" and not set(value) <= set(WEEKDAYS):
             fail(f"doit lister des jours parmi {', '.join(WEEKDAYS)}")
+        if key.name == "trusted_proxies" and not all(_is_network(v) for v in value):
+            fail('doit lister des adresses IP (ex. ["127.0.0.1", "::1"])')
         if key.name == "postcode_prefixes" and not all(re.fullmatch(r"\d{2,5}", v) for v in value):
             fail('doit lister des débuts de codes postaux (ex. ["12"] ou ["12000", "12850"])')
         return

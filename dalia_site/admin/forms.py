@@ -1,4 +1,4 @@
-from wtforms import EmailField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from dalia_site.auth.forms import REQUIRED
@@ -104,6 +104,8 @@ class CentreForm(Form):
     first_minutes = StringField(f"{AppointmentKind.FIRST.label}, en minutes", render_kw=NUMERIC)
     doctor_minutes = StringField(f"{AppointmentKind.DOCTOR.label}, en minutes", render_kw=NUMERIC)
     nurse_minutes = StringField(f"{AppointmentKind.NURSE.label}, en minutes", render_kw=NUMERIC)
+    remind_two_days_before = BooleanField("Deux jours avant (J-2)")
+    remind_day_before = BooleanField("La veille (J-1)")
 
     def values(self, open_days: list[str]) -> dict[str, object]:
         """What the domain validates: the fields, and the open days ticked."""

@@ -52,6 +52,10 @@ ACTION_LABELS = {
     "roster.ics_token": "Lien d'agenda créé",
     "roster.ics_revoke": "Lien d'agenda révoqué",
     "centre.update": "Réglages du centre modifiés",
+    "patient_link.view": "Page « Votre rendez-vous » ouverte",
+    "patient_link.confirm": "Rendez-vous confirmé par le patient",
+    "patient_link.cancel": "Rendez-vous annulé par le patient",
+    "patient_link.stop": "Rappels arrêtés par le patient",
 }
 OBJECT_LABELS = {
     "staff_user": "Compte",
@@ -76,6 +80,8 @@ def actor_label(event: AuditEvent) -> str:
     account, someone unknown; otherwise a command run on the server (provisioning, timers)."""
     if event.actor is not None:
         return event.actor.name
+    if event.action.startswith("patient_link."):
+        return "Le patient (lien privé)"
     return "Inconnu" if event.action.startswith("auth.") else "Ligne de commande"
 
 

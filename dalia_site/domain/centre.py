@@ -43,6 +43,9 @@ class Centre:
     first_minutes: int
     doctor_minutes: int
     nurse_minutes: int
+    # Appointment reminders (domain/reminders): two days and/or one day before the visit.
+    remind_two_days_before: bool = False
+    remind_day_before: bool = True
 
     @property
     def hours(self) -> dict[str, Any]:
@@ -108,6 +111,8 @@ def load(session: DbSession) -> Centre:
         first_minutes=row.first_minutes,
         doctor_minutes=row.doctor_minutes,
         nurse_minutes=row.nurse_minutes,
+        remind_two_days_before=row.remind_two_days_before,
+        remind_day_before=row.remind_day_before,
     )
 
 
@@ -159,6 +164,9 @@ def clean(values: Mapping[str, object]) -> dict[str, object]:
             cleaned[field] = check(field, _hours, values.get(field), field)
         for field in ("first_minutes", "doctor_minutes", "nurse_minutes"):
             cleaned[field] = check(field, _minutes, values.get(field), field)
+        if "remind_day_before" in values:  # the page's reminder boxes (a form without them keeps them)
+            cleaned["remind_two_days_before"] = bool(values.get("remind_two_days_before"))
+            cleaned["remind_day_before"] = bool(values.get("remind_day_before"))
     if str(cleaned["morning"])[6:] > str(cleaned["afternoon"])[:5]:
         raise FieldError("afternoon", "L'après-midi commence après la fin de la matinée.")
     return cleaned

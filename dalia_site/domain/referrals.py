@@ -12,14 +12,13 @@ from datetime import date, datetime
 from sqlalchemy import select, update
 
 from dalia_site.database import DbSession
-from dalia_site.domain import audit, mail
+from dalia_site.domain import audit, mail, phones
 from dalia_site.domain.partners import clean_email
 from dalia_site.domain.text import (
     Collector,
     FieldError,
     choice,
     fold,
-    normalise_phone,
     normalise_postcode,
 )
 from dalia_site.models import PartnerOrganisation, PartnerReferralLink, Patient, Referral, StaffUser
@@ -143,7 +142,7 @@ def clean_identity(values: Mapping[str, object], today: date) -> dict[str, objec
         cleaned["postcode"] = check("postcode", lambda: normalise_postcode(_text(values, "postcode")))
         if "postcode" not in check.errors:
             check("postcode", _postcode_or_commune, cleaned["postcode"], cleaned["commune"])
-        cleaned["phone"] = check("phone", lambda: normalise_phone(_text(values, "phone")))
+        cleaned["phone"] = check("phone", lambda: phones.normalise(_text(values, "phone")))
         cleaned["email"] = check("email", lambda: clean_email("email", _text(values, "email")))
     if cleaned["gp_status"] == GpStatus.NONE:
         cleaned["gp_name"] = ""
@@ -167,7 +166,7 @@ def clean_referrer(values: Mapping[str, object], required: bool) -> dict[str, st
         )
         cleaned["referrer_profession"] = check("referrer_profession", _text, values, "referrer_profession")
         cleaned["referrer_phone"] = check(
-            "referrer_phone", lambda: normalise_phone(_text(values, "referrer_phone"))
+            "referrer_phone", lambda: phones.normalise(_text(values, "referrer_phone"))
         )
         cleaned["referrer_email"] = check(
             "referrer_email", lambda: clean_email("referrer_email", _text(values, "referrer_email"))

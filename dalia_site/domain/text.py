@@ -111,7 +111,12 @@ def normalise_phone(raw: str) -> str:
 
 
 def format_phone(stored: str) -> str:
-    """'0565367387' -> '05 65 36 73 87'; '116117' -> '116 117'; '3646' -> '36 46'."""
+    """'0565367387' -> '05 65 36 73 87'; '116117' -> '116 117'; '3646' -> '36 46'; a person's
+    number in E.164 ('+33612345678') -> '06 12 34 56 78' (domain.phones)."""
+    if stored.startswith("+"):
+        from dalia_site.domain.phones import display  # phones reads this module's InvalidValue
+
+        return display(stored)
     if len(stored) == 10:
         return " ".join(stored[i : i + 2] for i in range(0, 10, 2))
     if len(stored) == 6:

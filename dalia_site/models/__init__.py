@@ -1,7 +1,7 @@
 """SQLAlchemy models, one module per capability; imported here so Alembic sees them all."""
 
 from dalia_site.models.audit import AuditEvent
-from dalia_site.models.booking import Appointment, AppointmentClinician
+from dalia_site.models.booking import Appointment, AppointmentClinician, PatientLink
 from dalia_site.models.mail import OutboundEmail
 from dalia_site.models.partners import (
     PartnerContact,
@@ -28,6 +28,7 @@ __all__ = [
     "PartnerReferralLink",
     "PatternException",
     "Patient",
+    "PatientLink",
     "PatientRectification",
     "RateLimitHit",
     "Referral",

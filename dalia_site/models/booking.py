@@ -42,7 +42,11 @@ class Appointment(Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # « Arrivé » on today's desk: when the patient was at the front desk (undone: None).
     arrived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The last reminder queued (J-2, then J-1): one per day before the visit, never twice.
     reminder_queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The patient's answer from their private page « Votre rendez-vous » (issue 17).
+    confirmed_by_patient_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_by_patient_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     patient = relationship("Patient", lazy="raise")
     clinicians: Mapped[list[AppointmentClinician]] = relationship(
@@ -69,3 +73,17 @@ class AppointmentClinician(Model):
 
     appointment: Mapped[Appointment] = relationship(back_populates="clinicians", lazy="raise")
     member = relationship("TeamMember", lazy="raise")
+
+
+class PatientLink(Model):
+    """A private link to one appointment, given to its patient in a reminder or the convocation:
+    stored as its SHA-256 only, valid until the visit starts."""
+
+    __tablename__ = "patient_link"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appointment_id: Mapped[int] = mapped_column(ForeignKey("appointment.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    appointment: Mapped[Appointment] = relationship(lazy="raise")

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dalia_site.database import Model
 from dalia_site.models.types import UTCDateTime, utcnow
+from dalia_site.models.vocabulary import MessageChannel, VocabularyType, one_of
 
 
 class OutboundEmail(Model):
     __tablename__ = "outbound_email"
-    __table_args__ = (Index("ix_outbound_email_pending", "sent_at", "attempts"),)
+    __table_args__ = (
+        Index("ix_outbound_email_pending", "sent_at", "attempts"),
+        CheckConstraint(one_of("channel", MessageChannel), name="channel"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     to: Mapped[str] = mapped_column(String(254))
@@ -26,4 +30,10 @@ class OutboundEmail(Model):
     # A reminder belongs to its appointment: dropped if that is cancelled or past before sending.
     appointment_id: Mapped[int | None] = mapped_column(ForeignKey("appointment.id"))
     attempts: Mapped[int] = mapped_column(default=0)
+    # Email, or SMS through the site's provider ([sms] of site.toml): `to` is then an E.164 number.
+    channel: Mapped[MessageChannel] = mapped_column(
+        VocabularyType(MessageChannel, 5), default=MessageChannel.EMAIL
+    )
+    # After a failure, not before this (backoff doubling at each attempt).
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str] = mapped_column(String(500), default="")

@@ -17,6 +17,7 @@ from dalia_site.models.vocabulary import (
     Orientation,
     PatientStatus,
     ReferralStatus,
+    ReminderChannel,
     Sex,
     VocabularyType,
     one_of,
@@ -66,6 +67,7 @@ class Patient(IdentityMixin, Model):
         CheckConstraint(one_of("sex", Sex), name="sex"),
         CheckConstraint(one_of("ald", Ald), name="ald"),
         CheckConstraint(one_of("gp_status", GpStatus), name="gp_status"),
+        CheckConstraint(one_of("reminder_channel", ReminderChannel), name="reminder_channel"),
         Index("ix_patient_birth_date", "birth_date"),
     )
 
@@ -85,6 +87,12 @@ class Patient(IdentityMixin, Model):
     # When the centre found them a médecin traitant (status gp_found): an activity figure.
     gp_found_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     dac_handover_on: Mapped[date | None] = mapped_column(Date)
+    # How they want their reminders (issue 17): « none » is their opt-out (STOP, or told the desk).
+    reminder_channel: Mapped[ReminderChannel] = mapped_column(
+        VocabularyType(ReminderChannel, 5), default=ReminderChannel.NONE
+    )
+    # No phone, email or address of their own: the centre reaches them through the referrer.
+    reachable_via_referrer: Mapped[bool] = mapped_column(Boolean, default=False)
     dac_patient_informed: Mapped[bool] = mapped_column(Boolean, default=False)
     dac_gp_informed: Mapped[bool] = mapped_column(Boolean, default=False)
     search_text: Mapped[str] = mapped_column(Text, default="")

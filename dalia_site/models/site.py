@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, String, Text
+from sqlalchemy import Boolean, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dalia_site.database import Model
@@ -43,6 +43,9 @@ class CentreSettings(Model):
     # declined referral this many years after its decision, have their identity erased.
     retention_inactive_years: Mapped[int] = mapped_column(Integer, default=3)
     retention_declined_years: Mapped[int] = mapped_column(Integer, default=1)
+    # Appointment reminders (issue 17): sent two days and/or one day before the visit.
+    remind_two_days_before: Mapped[bool] = mapped_column(Boolean, default=False)
+    remind_day_before: Mapped[bool] = mapped_column(Boolean, default=True)
     # Set once site.toml's former [hours]/[visits] and [site] name were copied here.
     imported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -160,6 +160,22 @@ class Purpose(Vocabulary):
 DECISIONS = (ReferralStatus.ACCEPTED, ReferralStatus.WAITING_LIST, ReferralStatus.DECLINED)
 
 
+class ReminderChannel(Vocabulary):
+    """How a patient wants to be reminded of their appointments (« aucun » is their opt-out,
+    STOP included): the one field reminders read."""
+
+    SMS = "sms", "SMS"
+    EMAIL = "email", "E-mail"
+    NONE = "none", "Aucun rappel"
+
+
+class MessageChannel(Vocabulary):
+    """How a message of the outbox leaves: email (SMTP) or SMS (the site's provider)."""
+
+    EMAIL = "email", "E-mail"
+    SMS = "sms", "SMS"
+
+
 class Channel(Vocabulary):
     """How a referral reached the centre."""
 

@@ -24,7 +24,7 @@ from dalia_site import clock, database
 from dalia_site.config import SITE_FILE, SiteConfigError
 from dalia_site.database import SiteDatabase, head_revision, open_site
 from dalia_site.domain import centre
-from dalia_site.provisioning import crypto
+from dalia_site.provisioning import crypto, outbox_check
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PGDUMP_MAGIC = b"PGDMP"
@@ -129,6 +129,9 @@ def check_site(folder: Path) -> tuple[list[str], list[str]]:
                 for what in centre.load(opened.session).missing()
             ]
             to_complete += missing_details(opened.session)
+            sending, sending_details = outbox_check.outbox_lines(opened, clock.now())
+            problems += sending
+            to_complete += sending_details
     except SiteConfigError as error:
         problems.append(str(error))
     return problems, to_complete

@@ -47,7 +47,7 @@ def test_check_names_the_empty_centre_settings_until_the_admin_fills_them(tmp_pa
     assert (stored.first_minutes, stored.doctor_minutes, stored.nurse_minutes) == (60, 30, 30)
 
     result = run("check", "carcassonne", "--instances-dir", instances)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1  # no mail server nor SMS provider yet (issue 17)
     listed = [line for line in result.output.splitlines() if "réglages du centre" in line]
     assert listed == [
         f"à compléter  réglages du centre : {what} à compléter (page « Réglages du centre »)"
@@ -58,7 +58,7 @@ def test_check_names_the_empty_centre_settings_until_the_admin_fills_them(tmp_pa
         assert centre.update(site.session, None, FILLED)
         site.session.commit()
     result = run("check", "carcassonne", "--instances-dir", instances)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1  # no mail server nor SMS provider yet (issue 17)
     assert "réglages du centre" not in result.output
 
 

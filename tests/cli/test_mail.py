@@ -100,10 +100,12 @@ def test_an_smtp_failure_is_recorded_and_retried_next_run(mail_site, smtp_port):
     assert email.sent_at is not None and email.attempts == 1
 
 
-def test_without_an_smtp_server_configured_emails_wait_in_the_outbox(site_dir):
+def test_without_an_smtp_server_configured_emails_wait_in_the_outbox_and_the_timer_fails(site_dir):
+    """Issue 17: nothing leaves silently — mail waiting with no server set is an error."""
     referral_received(site_dir)
     result = send(site_dir)
-    assert result.exit_code == 0 and "pas de serveur SMTP" in result.output
+    assert result.exit_code == 1
+    assert "1 e-mail(s) en attente mais pas de serveur SMTP dans site.toml [mail]" in result.output
     [email] = outbox(site_dir)
     assert email.sent_at is None and email.attempts == 0
 

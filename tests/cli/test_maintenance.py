@@ -110,12 +110,13 @@ def test_sites_lists_schema_version_patients_and_last_backup(instances):
 def test_check_lists_the_contact_details_to_complete(instances):
     new_site(instances, "carcassonne")
     result = run("check", "carcassonne", "--instances-dir", instances)
-    assert result.exit_code == 0, result.output
     assert "à compléter  Agence Régionale de Santé Occitanie : téléphone, e-mail à compléter" in result.output
     assert "CPAM de l'Aude : téléphone, e-mail, adresse, commune à compléter" in result.output
     # Contacts that the source documents give are not listed
     assert "Laure MAURY" not in result.output and "Sandrine DUVAL" not in result.output
-    assert "configuration et base valides" in result.output
+    # A new site has no mail server nor SMS provider yet: its reminders could not leave (issue 17).
+    assert result.exit_code == 1
+    assert "ni serveur SMTP ([mail] de site.toml) ni fournisseur SMS ([sms])" in result.stderr
 
 
 def test_check_reports_a_broken_site_toml_in_one_line(instances):

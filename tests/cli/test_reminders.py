@@ -5,7 +5,7 @@ failure.
 The appointments are stored directly: the reminder does not care how they were booked.
 """
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from dalia_site import create_app
+from dalia_site.clock import clock_at
 from dalia_site.commands import cli
 from dalia_site.domain import referrals
 from dalia_site.extensions import db
@@ -69,6 +70,7 @@ def appointment(
             gp_status="none",
             gp_name="",
             status="follow_up",
+            reminder_channel="email" if email else "none",
         )
         patient.search_text = referrals.patient_search_text(patient)
         db.session.add(patient)
@@ -90,8 +92,16 @@ def appointment(
     return booked_id
 
 
-def remind(site_dir):
-    return CliRunner().invoke(cli, ["send-reminders", site_dir.name, "--instances-dir", str(site_dir.parent)])
+def morning() -> datetime:
+    """10 h on the site's clock today: within the reminders' sending window (8 h–20 h)."""
+    return datetime.combine(site_today(), time(10), tzinfo=PARIS)
+
+
+def remind(site_dir, at: datetime | None = None):
+    with clock_at(at or morning()):
+        return CliRunner().invoke(
+            cli, ["send-reminders", site_dir.name, "--instances-dir", str(site_dir.parent)]
+        )
 
 
 def test_tomorrows_appointment_is_reminded_once(mail_site, smtp_server):
@@ -176,7 +186,7 @@ def test_a_reminder_that_cannot_be_sent_waits_and_goes_next_run(mail_site, smtp_
     with app.app_context():
         queued_at = db.session.get(Appointment, booked).reminder_queued_at
         db.engine.dispose()
-    assert queued_at is not None and queued_at <= datetime.now(UTC)
+    assert queued_at == morning()
 
     inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)

@@ -14,6 +14,7 @@ EXPECTED = {
     "static": PUBLIC,
     "core.healthz": PUBLIC,
     "referrals.partner_form": PUBLIC,
+    "answers.appointment": PUBLIC,
     "roster.calendar_feed": PUBLIC,
     "auth.login": PUBLIC,
     "core.home": ALL,

@@ -37,7 +37,7 @@ from hypothesis import strategies as st
 from sqlalchemy import LargeBinary, String, cast, func, literal, or_, select, text, union_all
 
 from dalia_site import clock
-from dalia_site.domain import booking, partner_csv, partners, passwords, referrals, roster
+from dalia_site.domain import booking, partner_csv, partners, passwords, referrals, reminders, roster
 from dalia_site.extensions import db
 from dalia_site.models import (
     Appointment,
@@ -740,6 +740,7 @@ FUZZED_POSTS = {
     "partners.import_upload",
     "partners.import_confirm",
     "referrals.partner_form",
+    "answers.appointment",
     "referrals.create",
     "referrals.attach",
     "referrals.decide",
@@ -1367,6 +1368,28 @@ def test_booking_cancel(site, data):
     start = datetime.combine(team.day, time(15), PARIS) + timedelta(minutes=site.next())
     appointment = site.appointment(site.patient(), [team.doctor], start)
     site.post(f"/rendez-vous/{appointment}/annuler", data)
+
+
+@FUZZ
+@given(
+    data=form(
+        {
+            "answer": st.sampled_from(["confirmer", "annuler", "stop"]),
+            "reason": free(200, 1, "appointment.cancel_reason"),
+        }
+    )
+)
+def test_patient_answer(site, data):
+    """The patient's page « Votre rendez-vous » (public): each example on an appointment of its own."""
+    if not hasattr(site, "anonymous"):
+        site.anonymous = site.app.test_client()
+        site.anonymous_token = csrf_from(site.anonymous.get("/connexion").get_data(as_text=True))
+    team = team_of(site)
+    start = datetime.combine(team.day, time(15), PARIS) + timedelta(minutes=site.next())
+    appointment = site.appointment(site.patient(), [team.doctor], start)
+    token = site.run(lambda: reminders.issue_link(db.session, db.session.get(Appointment, appointment)))
+    forget_attempts(site)
+    site.post(f"/rdv/{token}", data, client=site.anonymous, token=site.anonymous_token)
 
 
 @FUZZ

@@ -1,0 +1,275 @@
+"""Appointment reminders and the patient's answers (issue 17).
+
+Reminders leave two days and/or one day before the visit (the centre's setting), by SMS to a
+mobile or by email, as the patient chose (« aucun rappel » is their opt-out), and only between
+8 h and 20 h site time. They hold no health information: the centre, the date and time, the
+address, the phone, and a private link to the page « Votre rendez-vous » where the patient
+confirms or cancels. The link's token is stored as its SHA-256 only, for one appointment, and
+works until the visit starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, time, timedelta
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy.orm import joinedload, selectinload
+
+from dalia_site.database import DbSession
+from dalia_site.domain import audit, booking, mail, phones, tokens
+from dalia_site.domain.centre import Centre
+from dalia_site.domain.text import FieldError, format_phone
+from dalia_site.models import Appointment, AppointmentClinician, Patient, PatientLink
+from dalia_site.models.vocabulary import AppointmentStatus, ReminderChannel
+
+LINK_PATH = "/rdv/"  # the public blueprint's URL (patient_answers): the CLI has no url_for
+REASON_LENGTH = 200
+
+
+def days_before(centre: Centre) -> list[int]:
+    """The days before a visit its reminders leave: [2, 1], [2], [1] or []."""
+    return [days for days, on in ((2, centre.remind_two_days_before), (1, centre.remind_day_before)) if on]
+
+
+def channel_for(patient: Patient, sms_ready: bool) -> ReminderChannel:
+    """How this patient's reminder leaves: their choice if it can reach them (an SMS needs a
+    mobile and a site with an SMS provider; an email an address), else email when they have one
+    and chose SMS on a site without SMS; else none."""
+    if getattr(patient, "objects_to_reminders", False):  # their objection (issue 21) wins
+        return ReminderChannel.NONE
+    chosen = patient.reminder_channel
+    if chosen == ReminderChannel.SMS and sms_ready and phones.is_mobile(patient.phone):
+        return ReminderChannel.SMS
+    if chosen in (ReminderChannel.SMS, ReminderChannel.EMAIL) and patient.email:
+        return ReminderChannel.EMAIL
+    return ReminderChannel.NONE
+
+
+def default_channel(phone: str, email: str) -> ReminderChannel:
+    """What intake proposes: SMS to a mobile, else email, else none."""
+    if phones.is_mobile(phone):
+        return ReminderChannel.SMS
+    return ReminderChannel.EMAIL if email else ReminderChannel.NONE
+
+
+def issue_link(session: DbSession, appointment: Appointment) -> str:
+    """A new private token for `appointment` (shown once: only its hash is kept)."""
+    token, digest = tokens.new_token()
+    session.add(PatientLink(appointment_id=appointment.id, token_hash=digest))
+    return token
+
+
+def link_url(base_url: str, token: str) -> str:
+    """The link a reminder or the convocation carries; '' when the site has no public address."""
+    return f"{base_url.rstrip('/')}{LINK_PATH}{token}" if base_url else ""
+
+
+def _due(session: DbSession, days: int, zone: ZoneInfo, now: datetime) -> Iterable[Appointment]:
+    today = now.astimezone(zone).date()
+    start = datetime.combine(today + timedelta(days=days), time(), tzinfo=zone)
+    end = datetime.combine(today + timedelta(days=days + 1), time(), tzinfo=zone)
+    midnight = datetime.combine(today, time(), tzinfo=zone)
+    return session.scalars(
+        select(Appointment)
+        .where(
+            Appointment.status == AppointmentStatus.BOOKED,
+            Appointment.starts_at >= max(start, now),
+            Appointment.starts_at < end,
+            # One reminder per day before the visit: none queued yet today.
+            or_(Appointment.reminder_queued_at.is_(None), Appointment.reminder_queued_at < midnight),
+        )
+        .options(
+            selectinload(Appointment.patient),
+            selectinload(Appointment.clinicians).selectinload(AppointmentClinician.member),
+        )
+        .order_by(Appointment.starts_at, Appointment.id)
+    )
+
+
+def queue_reminders(
+    session: DbSession,
+    centre: Centre,
+    zone: ZoneInfo,
+    *,
+    now: datetime,
+    sms_ready: bool,
+    base_url: str = "",
+) -> dict[ReminderChannel, int]:
+    """Queue the reminders due now, each appointment once a day (marked in the same transaction
+    as its message enters the outbox); outside 8 h–20 h site time, none. Counts by channel."""
+    counts = {ReminderChannel.SMS: 0, ReminderChannel.EMAIL: 0}
+    if not mail.in_sending_window(now, zone):
+        return counts
+    midnight = datetime.combine(now.astimezone(zone).date(), time(), tzinfo=zone)
+    for days in days_before(centre):
+        for appointment in _due(session, days, zone, now):
+            channel = channel_for(appointment.patient, sms_ready)
+            if channel == ReminderChannel.NONE:
+                continue
+            # Claimed first: a second run at the same moment finds it taken and queues nothing.
+            claimed = session.execute(
+                update(Appointment)
+                .where(
+                    Appointment.id == appointment.id,
+                    or_(Appointment.reminder_queued_at.is_(None), Appointment.reminder_queued_at < midnight),
+                )
+                .values(reminder_queued_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if cast("CursorResult[Any]", claimed).rowcount != 1:
+                continue
+            link = link_url(base_url, issue_link(session, appointment))
+            _queue_one(session, appointment, channel, centre, zone, link, tomorrow=days == 1)
+            counts[channel] += 1
+    return counts
+
+
+def _queue_one(
+    session: DbSession,
+    appointment: Appointment,
+    channel: ReminderChannel,
+    centre: Centre,
+    zone: ZoneInfo,
+    link: str,
+    *,
+    tomorrow: bool,
+) -> None:
+    values = {
+        "tomorrow": tomorrow,
+        "site_name": centre.display_name,
+        "starts_at": appointment.starts_at.astimezone(zone),
+        "address": centre.address,
+        "phone": format_phone(centre.phone),
+        "link": link,
+    }
+    patient = appointment.patient
+    if channel == ReminderChannel.SMS:
+        mail.queue_sms(
+            session,
+            patient.phone,
+            mail.render("appointment_reminder_sms.txt", **values).strip(),
+            appointment.id,
+        )
+    else:
+        mail.queue(
+            session,
+            patient.email,
+            f"{centre.display_name} — rappel de votre rendez-vous "
+            + ("demain" if tomorrow else f"du {values['starts_at']:%d/%m/%Y}"),
+            mail.render(
+                "appointment_reminder.txt",
+                clinicians=", ".join(c.member.name for c in appointment.clinicians),
+                what_to_bring=centre.what_to_bring,
+                **values,
+            ),
+            appointment_id=appointment.id,
+        )
+
+
+# --- The patient's page « Votre rendez-vous » ------------------------------------------------------
+
+
+def find_link(session: DbSession, token: str) -> PatientLink | None:
+    """The link of `token` with its appointment and patient (one query), or None."""
+    return session.scalars(
+        select(PatientLink)
+        .where(PatientLink.token_hash == tokens.token_hash(token))
+        .options(joinedload(PatientLink.appointment).joinedload(Appointment.patient))
+    ).first()
+
+
+def state(appointment: Appointment, now: datetime) -> str:
+    """What the page can offer: "open" (confirm or cancel), "cancelled", or "past" (the visit
+    has started or was marked)."""
+    if appointment.status == AppointmentStatus.CANCELLED:
+        return "cancelled"
+    if appointment.status != AppointmentStatus.BOOKED or appointment.starts_at <= now:
+        return "past"
+    return "open"
+
+
+class Closed(FieldError):
+    """The appointment can no longer be answered from the link (past, or already cancelled)."""
+
+
+def _check_open(appointment: Appointment, now: datetime) -> None:
+    current = state(appointment, now)
+    if current == "cancelled":
+        raise Closed("answer", "Ce rendez-vous est déjà annulé. Pour en reprendre un, appelez le centre.")
+    if current == "past":
+        raise Closed("answer", "Ce rendez-vous est passé : ce lien ne sert plus.")
+
+
+def record_view(session: DbSession, appointment: Appointment, ip: str | None) -> None:
+    audit.record(
+        session,
+        None,
+        "patient_link.view",
+        "patient",
+        appointment.patient_id,
+        f"Page « Votre rendez-vous » ouverte (rendez-vous n° {appointment.id})",
+        ip=ip,
+    )
+
+
+def confirm(session: DbSession, appointment: Appointment, ip: str | None, *, now: datetime) -> None:
+    booking.lock_appointment(session, appointment)
+    _check_open(appointment, now)
+    appointment.confirmed_by_patient_at = now
+    audit.record(
+        session,
+        None,
+        "patient_link.confirm",
+        "patient",
+        appointment.patient_id,
+        f"Rendez-vous n° {appointment.id} confirmé par le patient",
+        ip=ip,
+    )
+
+
+def cancel(
+    session: DbSession, appointment: Appointment, reason: str, ip: str | None, *, now: datetime
+) -> None:
+    """The patient cannot come: the appointment is cancelled by the desk's own function (so what
+    a cancellation frees or tells applies), marked as the patient's answer."""
+    reason = " ".join(reason.split())
+    if len(reason) > REASON_LENGTH:
+        raise FieldError("reason", f"{REASON_LENGTH} caractères au plus.")
+    booking.lock_appointment(session, appointment)
+    _check_open(appointment, now)
+    booking.cancel(
+        session,
+        None,
+        appointment,
+        "Annulé par le patient (lien du rappel)" + (f" : {reason}" if reason else ""),
+    )
+    appointment.cancelled_by_patient_at = now
+    audit.record(
+        session,
+        None,
+        "patient_link.cancel",
+        "patient",
+        appointment.patient_id,
+        f"Rendez-vous n° {appointment.id} annulé par le patient",
+        ip=ip,
+    )
+
+
+def stop_reminders(session: DbSession, patient: Patient, ip: str | None) -> bool:
+    """The patient's STOP: no more reminders (the file shows « Aucun rappel »). False if already."""
+    if patient.reminder_channel == ReminderChannel.NONE:
+        return False
+    patient.reminder_channel = ReminderChannel.NONE
+    audit.record(
+        session,
+        None,
+        "patient_link.stop",
+        "patient",
+        patient.id,
+        "Rappels arrêtés par le patient (STOP)",
+        ip=ip,
+    )
+    return True

@@ -1,0 +1,185 @@
+"""« Votre rendez-vous »: the patient's private page from a reminder (issue 17). Every state of
+its token — unknown, open, confirmed, cancelled, past — and the rate limit; the cancellation goes
+through the desk's own function and frees the slot."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from dalia_site.domain import booking, referrals, reminders
+from dalia_site.extensions import db
+from dalia_site.models import Appointment, AppointmentClinician, AuditEvent, Patient, TeamMember
+from dalia_site.models.vocabulary import ReminderChannel
+from tests.conftest import csrf_from
+
+
+def _booked(app, starts_at: datetime, last_name: str = "Durand", status: str = "booked") -> tuple[int, str]:
+    """A patient with a mobile and an appointment at `starts_at`; (its id, a private token)."""
+    with app.app_context():
+        member = TeamMember(
+            name="Dr Marc Test", profession="medecin", team="stable", doctor_status="retraite"
+        )
+        patient = Patient(
+            last_name=last_name,
+            first_names="Odile",
+            birth_date=date(1950, 3, 15),
+            sex="F",
+            phone="+33612345678",
+            postcode="11000",
+            status="follow_up",
+            reminder_channel="sms",
+        )
+        patient.search_text = referrals.patient_search_text(patient)
+        db.session.add_all([member, patient])
+        db.session.flush()
+        appointment = Appointment(
+            patient_id=patient.id,
+            kind="doctor",
+            starts_at=starts_at,
+            ends_at=starts_at + timedelta(minutes=30),
+            status=status,
+            cancel_reason="Empêché" if status == "cancelled" else "",
+        )
+        appointment.clinicians = [AppointmentClinician(member_id=member.id)]
+        db.session.add(appointment)
+        db.session.flush()
+        token = reminders.issue_link(db.session, appointment)
+        db.session.commit()
+        return appointment.id, token
+
+
+def _answer(client, token: str, answer: str, **fields):
+    page = client.get(f"/rdv/{token}")
+    return client.post(
+        f"/rdv/{token}",
+        data={"csrf_token": csrf_from(page.get_data(as_text=True)), "answer": answer, **fields},
+    )
+
+
+def _appointment(app, appointment_id: int) -> Appointment:
+    with app.app_context():
+        return db.session.get(Appointment, appointment_id)
+
+
+def _audit(app, action: str) -> list[str]:
+    with app.app_context():
+        return list(db.session.scalars(select(AuditEvent.summary).where(AuditEvent.action == action)))
+
+
+def soon() -> datetime:
+    return (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
+
+
+def test_the_page_shows_date_place_and_the_initial_only(app, client):
+    _, token = _booked(app, soon(), last_name="Durand")
+    page = client.get(f"/rdv/{token}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Votre rendez-vous" in html and "au nom de <strong>D.</strong>" in html
+    assert "Durand" not in html and "Odile" not in html  # the initial, never the name
+    assert "Je confirme" in html and "Je ne pourrai pas venir" in html
+    assert _audit(app, "patient_link.view")  # the patient's read is traced
+
+
+@pytest.mark.parametrize("token", ["inconnu", "x" * 32, "x" * 300])
+def test_an_unknown_token_is_a_404(client, token):
+    assert client.get(f"/rdv/{token}").status_code == 404
+    csrf = csrf_from(client.get("/connexion").get_data(as_text=True))
+    assert client.post(f"/rdv/{token}", data={"csrf_token": csrf, "answer": "confirmer"}).status_code == 404
+
+
+def test_the_patient_confirms(app, client):
+    appointment_id, token = _booked(app, soon())
+    answered = _answer(client, token, "confirmer")
+    assert answered.status_code == 303
+    page = client.get(f"/rdv/{token}").get_data(as_text=True)
+    assert "Merci : votre venue est confirmée." in page
+    assert _appointment(app, appointment_id).confirmed_by_patient_at is not None
+    assert _audit(app, "patient_link.confirm") == [f"Rendez-vous n° {appointment_id} confirmé par le patient"]
+
+
+def test_the_patient_cancels_through_the_desks_cancellation_and_is_told_to_call(app, client):
+    appointment_id, token = _booked(app, soon())
+    answered = _answer(client, token, "annuler", reason="Hospitalisée")
+    assert answered.status_code == 303
+    page = client.get(f"/rdv/{token}").get_data(as_text=True)
+    assert "Appelez le centre pour en reprendre un" in page
+    assert "Je confirme" not in page  # nothing more to answer
+    cancelled = _appointment(app, appointment_id)
+    assert cancelled.status == "cancelled" and cancelled.cancelled_by_patient_at is not None
+    assert cancelled.cancel_reason == "Annulé par le patient (lien du rappel) : Hospitalisée"
+    # The desk's cancellation ran (its audit line): whatever hooks on it applies.
+    assert _audit(app, "appointment.cancel") == [
+        f"Rendez-vous n° {appointment_id} annulé : Annulé par le patient (lien du rappel) : Hospitalisée"
+    ]
+    with app.app_context():  # the clinician's time is free again
+        start = cancelled.starts_at
+        assert (
+            booking.booked_in(
+                db.session, cancelled_member(appointment_id), start, start + timedelta(minutes=30)
+            )
+            == []
+        )
+
+
+def cancelled_member(appointment_id: int) -> int:
+    return db.session.scalar(
+        select(AppointmentClinician.member_id).where(AppointmentClinician.appointment_id == appointment_id)
+    )
+
+
+def test_a_second_answer_after_cancelling_is_refused_cleanly(app, client):
+    appointment_id, token = _booked(app, soon())
+    assert _answer(client, token, "annuler").status_code == 303
+    again = _answer(client, token, "confirmer")
+    assert again.status_code == 409
+    assert "Ce rendez-vous est déjà annulé" in again.get_data(as_text=True)
+    assert _appointment(app, appointment_id).confirmed_by_patient_at is None
+
+
+def test_after_the_visit_the_link_no_longer_answers(app, client):
+    appointment_id, token = _booked(app, datetime.now(UTC) - timedelta(hours=2))
+    page = client.get(f"/rdv/{token}")
+    assert page.status_code == 200 and "Ce rendez-vous est passé" in page.get_data(as_text=True)
+    refused = _answer(client, token, "annuler")
+    assert refused.status_code == 409
+    assert _appointment(app, appointment_id).status == "booked"
+
+
+def test_a_cancelled_appointment_shows_as_cancelled(app, client):
+    _, token = _booked(app, soon(), status="cancelled")
+    html = client.get(f"/rdv/{token}").get_data(as_text=True)
+    assert "Ce rendez-vous est annulé" in html and "Je confirme" not in html
+
+
+def test_stop_ends_the_reminders(app, client):
+    appointment_id, token = _booked(app, soon())
+    assert _answer(client, token, "stop").status_code == 303
+    assert "Vous ne recevrez plus de rappels" in client.get(f"/rdv/{token}").get_data(as_text=True)
+    with app.app_context():
+        patient = db.session.get(Patient, db.session.get(Appointment, appointment_id).patient_id)
+        assert patient.reminder_channel == ReminderChannel.NONE
+    assert _audit(app, "patient_link.stop")
+
+
+def test_a_reason_too_long_is_refused_and_nothing_changes(app, client):
+    appointment_id, token = _booked(app, soon())
+    refused = _answer(client, token, "annuler", reason="x" * 201)
+    assert refused.status_code == 422
+    assert "200 caractères au plus." in refused.get_data(as_text=True)
+    assert _appointment(app, appointment_id).status == "booked"
+
+
+def test_guessing_links_is_rate_limited(client):
+    answers = [client.get(f"/rdv/devine-{n}").status_code for n in range(31)]
+    assert answers[:30] == [404] * 30 and answers[30] == 429
+
+
+def test_the_page_works_without_javascript_forms_post_and_redirect(app, client):
+    _, token = _booked(app, soon())
+    html = client.get(f"/rdv/{token}").get_data(as_text=True)
+    assert html.count('<form method="post"') == 3  # confirm, cancel, stop: plain forms
+    assert "hx-" not in html.split("<main", 1)[-1]
