@@ -160,6 +160,14 @@ def _check_number(key: Key, value: int, fail: Callable[[str], NoReturn]) -> None
         fail("doit être compris entre 0 et 5")
 
 
+def _is_network(value: str) -> bool:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
 _TYPE_NAMES = {str: "texte", int: "entier", bool: "booléen (true/false)", list: "liste"}
 
 
