@@ -306,16 +306,67 @@ all_option = click.option("--all", "all_sites", is_flag=True, help="Tous les sit
 @all_option
 @instances_option
 def send_mail(slug, all_sites, instances_dir):
-    """Envoie les e-mails en attente (accusés de réception, décisions) ; à lancer par un timer."""
-    from dalia_site.domain.mail import send_pending
+    """Envoie les e-mails et SMS en attente (accusés, décisions, rappels) ; à lancer par un timer.
+    Sort en erreur quand des messages attendent et que rien ne peut les envoyer."""
 
     def work(site):
-        if not site.mail["host"]:
-            return "pas de serveur SMTP dans site.toml [mail]", 0
-        sent, failed = send_pending(site.session, site.mail, site.site["name"], clock.now, limit=1000)
-        return f"{sent} envoyé(s), {failed} en échec (réessayés au prochain passage)", failed
+        sent = _send_outbox(site)
+        line = f"{sent.emails} envoyé(s), {sent.email_failures} en échec (réessayés au prochain passage)"
+        return "".join([line, sent.sms_line, *sent.notes]), sent.failures
 
     _each_site(slug, all_sites, instances_dir, work)
+
+
+@dataclasses.dataclass
+class _Sent:
+    emails: int = 0
+    email_failures: int = 0
+    sms: int | None = None  # None: no SMS provider
+    sms_failures: int = 0
+    notes: list[str] = dataclasses.field(default_factory=list)
+    failures: int = 0
+
+    @property
+    def sms_line(self) -> str:
+        return "" if self.sms is None else f" ; {self.sms} SMS envoyé(s), {self.sms_failures} en échec"
+
+
+def _send_outbox(site) -> _Sent:
+    """Send what waits in the site's outbox, emails then SMS. Messages waiting with no server
+    (or no SMS provider) to send them count as a failure: the timer's exit status shows it
+    rather than a silent 0."""
+    from dalia_site.domain import mail, sms
+    from dalia_site.models.vocabulary import MessageChannel
+
+    zone = ZoneInfo(site.site["timezone"])
+    sent = _Sent()
+    if site.mail["host"] and site.mail["from_address"]:
+        sent.emails, sent.email_failures = mail.send_pending(
+            site.session, site.mail, site.site["name"], clock.now, 1000, zone
+        )
+        sent.failures += sent.email_failures
+    else:
+        count, _ = mail.waiting(site.session, MessageChannel.EMAIL)
+        sent.notes.append(
+            f" ; {count} e-mail(s) en attente mais pas de serveur SMTP dans site.toml [mail]"
+            if count
+            else " ; pas de serveur SMTP dans site.toml [mail]"
+        )
+        sent.failures += bool(count)
+    sender = sms.sender_from(site.sms)
+    if sender is not None:
+        sent.sms, sent.sms_failures, stopped = mail.send_pending_sms(
+            site.session, sender, clock.now, zone, 1000
+        )
+        if stopped:
+            sent.notes.append(f" ; envoi des SMS arrêté : {stopped}")
+        sent.failures += sent.sms_failures
+    else:
+        count, _ = mail.waiting(site.session, MessageChannel.SMS)
+        if count:
+            sent.notes.append(f" ; {count} SMS en attente mais pas de fournisseur SMS ([sms] de site.toml)")
+            sent.failures += 1
+    return sent
 
 
 @cli.command("send-reminders")
@@ -323,23 +374,76 @@ def send_mail(slug, all_sites, instances_dir):
 @all_option
 @instances_option
 def send_reminders(slug, all_sites, instances_dir):
-    """Rappels par e-mail des rendez-vous du lendemain (une fois par rendez-vous), puis envoi."""
-    from dalia_site.domain.booking import queue_reminders
-    from dalia_site.domain.mail import send_pending
+    """Rappels (SMS ou e-mail, J-2 et/ou J-1 selon les réglages du centre, entre 8 h et 20 h) des
+    rendez-vous à venir, une fois par jour et par rendez-vous, puis envoi de la file."""
+    from dalia_site.domain import reminders, sms
+    from dalia_site.models.vocabulary import ReminderChannel
 
     def work(site):
         zone = ZoneInfo(site.site["timezone"])
-        name = site.site["name"]
-        visits = centre.load(site.session).visits
-        queued = queue_reminders(site.session, name, visits, zone, clock.today(zone), now=clock.now())
+        settings = centre.load(site.session)
+        if not settings.display_name:
+            settings = dataclasses.replace(settings, display_name=site.site["name"])
+        queued = reminders.queue_reminders(
+            site.session,
+            settings,
+            zone,
+            now=clock.now(),
+            sms_ready=sms.sender_from(site.sms) is not None,
+            base_url=_public_url(site),
+        )
         site.session.commit()  # queued and marked together: never twice
-        sent, failed = send_pending(site.session, site.mail, name, clock.now, limit=1000)
-        return (
-            f"{queued} rappel(s) préparé(s), {sent} e-mail(s) envoyé(s), {failed} en échec "
-            "(réessayés au prochain passage)"
-        ), failed
+        sent = _send_outbox(site)
+        line = (
+            f"{sum(queued.values())} rappel(s) préparé(s), {sent.emails} e-mail(s) envoyé(s), "
+            f"{sent.email_failures} en échec{sent.sms_line} (réessayés au prochain passage)"
+            f" ; rappels par SMS : {queued[ReminderChannel.SMS]},"
+            f" par e-mail : {queued[ReminderChannel.EMAIL]}"
+        )
+        return "".join([line, *sent.notes]), sent.failures
 
     _each_site(slug, all_sites, instances_dir, work)
+
+
+@cli.command("send-open-half-days")
+@sites_argument
+@all_option
+@instances_option
+def send_open_half_days(slug, all_sites, instances_dir):
+    """Courriel hebdomadaire aux membres de l'équipe flexible qui l'ont demandé : les
+    demi-journées ouvertes des trois prochains mois (sans donnée de patient), puis envoi de la
+    file ; à lancer par un timer le lundi matin."""
+    from dalia_site.domain import board
+
+    def work(site):
+        zone = ZoneInfo(site.site["timezone"])
+        settings = centre.load(site.session)
+        board_url = (_public_url(site) or "") + "/planning/demi-journees-ouvertes"
+        queued = board.queue_weekly_email(
+            site.session,
+            settings.opening,
+            zone,
+            settings.display_name or site.site["name"],
+            board_url,
+            today=clock.today(zone),
+            now=clock.now(),
+        )
+        site.session.commit()
+        sent = _send_outbox(site)
+        line = (
+            f"{queued} courriel(s) des demi-journées ouvertes préparé(s), {sent.emails} e-mail(s) envoyé(s)"
+        )
+        return "".join([line, *sent.notes]), sent.failures
+
+    _each_site(slug, all_sites, instances_dir, work)
+
+
+def _public_url(site) -> str:
+    """The site's public address for the patients' private links ('' without [site] domain)."""
+    domain = site.site.get("domain") or ""
+    if not domain:
+        return ""
+    return f"{'https' if site.settings['security']['https'] else 'http'}://{domain}"
 
 
 @cli.command()

@@ -145,6 +145,16 @@ def _check_text(key: Key, value: str, fail: Callable[[str], NoReturn]) -> None:
             fail(f"n'est pas un fuseau horaire connu : {value!r}")
     if key.section == "database" and value and not value.startswith(("postgresql", "sqlite")):
         fail("doit commencer par postgresql+psycopg:// ou sqlite:///")
+    if key.section == "sms" and key.name == "provider" and value not in SMS_PROVIDERS:
+        fail("doit être « brevo » ou vide (pas de SMS)")
+    if key.section == "sms" and key.name == "sender" and value and not SMS_SENDER_RE.match(value):
+        fail("doit être un nom d'expéditeur de 3 à 11 lettres ou chiffres (ex. « DALIA12 »)")
+    if (
+        key.section == "sms"
+        and key.name == "api_url"
+        and not value.startswith(("https://", "http://127.0.0.1"))
+    ):
+        fail("doit être une adresse https://")
     if key.name == "age_recipient" and value and not AGE_RECIPIENT_RE.fullmatch(value):
         fail("doit être une clé publique age (« age1… », donnée par age-keygen -y) ou vide")
 
@@ -156,6 +166,8 @@ def _check_number(key: Key, value: int, fail: Callable[[str], NoReturn]) -> None
         fail(f"doit être une durée en minutes entre 10 et {MAX_VISIT_MINUTES}")
     if key.section == "mail" and key.name == "port" and not 1 <= value <= 65535:
         fail("doit être un port entre 1 et 65535")
+    if key.section == "sms" and key.name == "timeout_seconds" and not 1 <= value <= 60:
+        fail("doit être compris entre 1 et 60 secondes")
     if key.name == "proxy_hops" and not 0 <= value <= 5:
         fail("doit être compris entre 0 et 5")
 
@@ -270,4 +282,5 @@ def flask_config(site_dir: str | Path) -> dict[str, object]:
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the (idle-limited) session
         "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
         "MAIL": dict(settings["mail"], password=_optional_secret(site_dir / SMTP_PASSWORD_FILE)),
+        "SMS": dict(settings["sms"], api_key=_optional_secret(site_dir / SMS_API_KEY_FILE)),
     }
