@@ -8,12 +8,13 @@ and reports their statement counts. A new page is added here, once, and both see
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from dalia_site import clock
 from dalia_site.domain import booking, centre, partners, planning, reminders
 from dalia_site.extensions import db
 from dalia_site.models import (
@@ -168,7 +169,7 @@ def page_ids(app, admin_id: int) -> dict:
         moved_slot = _free_slot(zone, None, db.session.get(Appointment, appointment))
         db.session.commit()
         return {
-            "today": datetime.now(zone).date(),
+            "today": clock.today(zone),
             "patient": patient,
             "appointment": appointment,
             "partner": contact[0],
@@ -189,7 +190,7 @@ def page_ids(app, admin_id: int) -> dict:
 def _desk_slot(zone: ZoneInfo, nurse: int) -> str:
     """One of today's quarter hours for the nurse, as the desk's « créneaux libres » link it: the
     next one (later today), or the current one when the next is tomorrow (a walk-in now)."""
-    now = datetime.now(zone)
+    now = clock.now().astimezone(zone)
     start = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0)
     if (start + timedelta(minutes=15)).date() == start.date():
         start += timedelta(minutes=15)

@@ -1,8 +1,26 @@
 #!/usr/bin/env python3
-"""Load benchmark: a provisioned site under gunicorn (deploy/gunicorn.conf.py) against a
-hello-world Flask app under the same settings, both loaded with wrk on loopback.
+"""The benchmark (`make bench`): what each page costs, how that grows with the data, how it holds
+under load, and what a site weighs in memory. Writes bench/RESULTS.md; not part of the test suite.
 
-Writes bench/RESULTS.md. Run by `make bench`; not part of the test suite.
+1. Three shapes of data (bench/seed.py), each on a site of its own: ten years of a busy centre
+   (1×), three times the patients over the same ten years (3×), thirty years of history (30 ans).
+   The present — last week and the weeks ahead — is the same in all three, and the day is a busy
+   weekday: the clock is frozen on it (in process, and under gunicorn through bench/frozen.py).
+   Planner statistics are fresh, as the nightly `dalia optimize` leaves them.
+2. In process (Flask test client, no network, no server): every page of bench/pages.py's list,
+   CPU time (time.process_time) of many requests — median and p95 —, its SQL statements and
+   bytes; growth 3×/1× and 30 ans/1× of the median. The activity figures are measured uncached:
+   each request follows a patient view (which writes to the audit trail, as in real use) and asks
+   for a period not asked before.
+3. Under load (1×): the pages marked `benchmarked` under gunicorn with deploy/gunicorn.conf.py, wrk
+   at 8 connections, p99 — with the deployed worker model and with worker processes instead.
+4. Memory: PSS (/proc/PID/smaps_rollup, master and workers) of one idle site, and of ten sites at
+   once, each under wrk.
+hello-world (bench/hello.py) under the same settings is context only: it swings with the load.
+
+BENCH_DURATION (wrk, default 10s), BENCH_CPU_SECONDS (CPU per page and shape, default 1),
+BENCH_SHAPES (e.g. `1x` for a quick look) and BENCH_ONLY (a regular expression on the page's
+label or path) narrow a run; a narrowed run prints its tables and leaves RESULTS.md alone.
 """
 
 from __future__ import annotations
@@ -10,33 +28,189 @@ from __future__ import annotations
 import os
 import platform
 import re
+import runpy
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from datetime import time as clock_time
 from http.cookiejar import CookieJar
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.pages import pages  # noqa: E402
+from bench.pages import Page, page_ids, pages  # noqa: E402
+from dalia_site import clock  # noqa: E402
 from dalia_site.provisioning.site import create_site  # noqa: E402
 
 PASSWORD = "banc d'essai du site DALIA"
+ADMIN = "admin@bench.invalid"
 CONNECTIONS = 8
 DURATION = os.environ.get("BENCH_DURATION", "10s")
+CPU_SECONDS = float(os.environ.get("BENCH_CPU_SECONDS", "1"))
+MIN_SAMPLES, MAX_SAMPLES, WARM_UP = 15, 200, 3
+TEN_SITES = 10
+GUNICORN_CONF = ROOT / "deploy" / "gunicorn.conf.py"
+
+TARGET_MEDIAN_MS = 5.0
+TARGET_GROWTH = 1.3
 TARGET_P99_MS = 50
-TARGET_RATIO = 0.25
+TARGET_QUERIES = 8
 TARGET_PARTIAL_BYTES = 10 * 1024
 TARGET_FIRST_LOAD_BYTES = 100 * 1024
-TARGET_QUERIES = 8
-TARGET_RSS_MB = 80
+TARGET_IDLE_PSS_MB = 60
+TARGET_TEN_SITES_PSS_MB = 800
+
+
+@dataclass(frozen=True)
+class Shape:
+    key: str
+    label: str
+    scale: float
+    years: int
+
+
+SHAPES = (
+    Shape("1x", "1× : dix ans d'un centre chargé", 1, 10),
+    Shape("3x", "3× : trois fois plus de patients, les mêmes dix ans", 3, 10),
+    Shape("30y", "30 ans : trente ans d'histoire", 3, 30),
+)
+
+
+@dataclass
+class Seeded:
+    shape: Shape
+    site: Path
+    counts: dict[str, int]
+    seconds: float
+    ids: dict
+
+
+# --- The day and the data -------------------------------------------------------------------
+
+
+def busy_weekday(zone: ZoneInfo) -> datetime:
+    """10:00 on the latest Tuesday, Wednesday or Thursday the centre is open (today if it is one):
+    a working day whatever day the benchmark runs."""
+    from dalia_site.provisioning.demo import closures
+
+    day = datetime.now(zone).date()
+    while day.weekday() not in (1, 2, 3) or day in closures(day.year):
+        day -= timedelta(days=1)
+    return datetime.combine(day, clock_time(10), tzinfo=zone)
+
+
+def seeded_site(workdir: Path, shape: Shape, moment: datetime) -> Seeded:
+    """A provisioned site filled with the shape's data (as of `moment`), its statistics analysed as
+    the nightly timer does, and the ids bench/pages.py's list needs."""
+    from sqlalchemy import select
+
+    from bench.seed import seed
+    from dalia_site import create_app, database
+    from dalia_site.extensions import db
+    from dalia_site.models import StaffUser
+
+    site = create_site(
+        "carcassonne", workdir / shape.key, slug="bench", admin_email=ADMIN, admin_password=PASSWORD
+    ).path
+    app = create_app(site)
+    zone = ZoneInfo(app.config["SITE"]["timezone"])
+    started = time.perf_counter()
+    with clock.clock_at(moment), app.app_context():
+        counts = seed(zone, moment.date(), scale=shape.scale, years=shape.years, now=moment)
+        with db.engine.begin() as connection:
+            database.analyse(connection)
+        admin_id = db.session.scalar(select(StaffUser.id).where(StaffUser.email == ADMIN))
+    seconds = time.perf_counter() - started
+    with clock.clock_at(moment):
+        ids = page_ids(app, admin_id)
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    return Seeded(shape, site, counts, seconds, ids)
+
+
+# --- In process -----------------------------------------------------------------------------
+
+
+def uncached(page: Page) -> bool:
+    """The activity figures: measured as real use meets them, never from a cache."""
+    return page.path.startswith("/activite")
+
+
+def period_shifted(path: str, days: int) -> str:
+    """The same length of period, `days` earlier: a period no cache has seen."""
+    base, _, query = path.partition("?")
+    params = dict(urllib.parse.parse_qsl(query))
+    for key in ("du", "au"):
+        if key in params:
+            params[key] = str(date.fromisoformat(params[key]) - timedelta(days=days))
+    return f"{base}?{urllib.parse.urlencode(params)}"
+
+
+def measure(client, page: Page, patient_page: str) -> dict:
+    """CPU milliseconds of the page's requests (median, p95) and the bytes of its response."""
+    headers = {"HX-Request": "true"} if page.partial else {}
+    for n in range(WARM_UP):
+        client.get(period_shifted(page.path, 1000 + n) if uncached(page) else page.path, headers=headers)
+    samples: list[float] = []
+    size = 0
+    while len(samples) < MAX_SAMPLES and (sum(samples) < CPU_SECONDS or len(samples) < MIN_SAMPLES):
+        path = page.path
+        if uncached(page):
+            client.get(patient_page)  # a patient view writes to the audit trail
+            path = period_shifted(page.path, len(samples))
+        started = time.process_time()
+        response = client.get(path, headers=headers)
+        samples.append(time.process_time() - started)
+        assert response.status_code == page.status, (page.label, path, response.status_code)
+        size = len(response.data)
+    samples.sort()
+    return {
+        "median": statistics.median(samples) * 1000,
+        "p95": samples[round(0.95 * (len(samples) - 1))] * 1000,
+        "n": len(samples),
+        "bytes": size,
+    }
+
+
+def in_process(seeded: Seeded, page_list: list[Page], moment: datetime) -> dict[str, dict]:
+    from bench.queries import page_queries
+    from dalia_site import create_app
+    from dalia_site.extensions import db
+
+    app = create_app(seeded.site)
+    app.config["WTF_CSRF_ENABLED"] = False
+    client = app.test_client()
+    results = {}
+    with clock.clock_at(moment):
+        client.post("/connexion", data={"email": ADMIN, "password": PASSWORD})
+        queries = page_queries(app, client, page_list)
+        for page in page_list:
+            results[page.label] = dict(measure(client, page, f"/patients/{seeded.ids['patient']}"))
+            results[page.label]["queries"] = queries[page.label]
+            print(
+                f"  {seeded.shape.key:>3} {page.label:<52} {results[page.label]['median']:6.2f} ms "
+                f"(p95 {results[page.label]['p95']:6.2f}, {results[page.label]['n']} requêtes)",
+                flush=True,
+            )
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    return results
+
+
+# --- Under gunicorn -------------------------------------------------------------------------
 
 
 def free_port() -> int:
@@ -46,12 +220,13 @@ def free_port() -> int:
 
 
 def start_gunicorn(app: str, port: int, env: dict) -> subprocess.Popen:
+    """deploy/gunicorn.conf.py as deployed (access log off), on a loopback port."""
     command = [
         sys.executable,
         "-m",
         "gunicorn",
         "-c",
-        str(ROOT / "deploy" / "gunicorn.conf.py"),
+        str(GUNICORN_CONF),
         "--access-logfile",
         "/dev/null",
         app,
@@ -63,15 +238,32 @@ def start_gunicorn(app: str, port: int, env: dict) -> subprocess.Popen:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    for _ in range(100):
+    for _ in range(300):
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)  # noqa: S310
             return server
         except urllib.error.HTTPError:
             return server
         except OSError:
+            if server.poll() is not None:
+                break
             time.sleep(0.1)
-    raise RuntimeError(f"gunicorn did not start: {app}")
+    server.kill()
+    raise RuntimeError(f"gunicorn did not start: {app} {env}")
+
+
+def stop(servers: list[subprocess.Popen]) -> None:
+    for server in servers:
+        server.terminate()
+    for server in servers:
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def site_env(site: Path, moment: datetime, model: dict[str, str] | None = None) -> dict[str, str]:
+    return {"DALIA_SITE": str(site), "DALIA_BENCH_NOW": moment.isoformat(), **(model or {})}
 
 
 def login_cookie(base: str) -> str:
@@ -79,27 +271,37 @@ def login_cookie(base: str) -> str:
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     page = opener.open(base + "/connexion").read().decode()
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    data = urllib.parse.urlencode(
-        {"csrf_token": token, "email": "admin@bench.invalid", "password": PASSWORD}
-    ).encode()
+    data = urllib.parse.urlencode({"csrf_token": token, "email": ADMIN, "password": PASSWORD}).encode()
     opener.open(base + "/connexion", data=data).read()
     return "; ".join(f"{c.name}={c.value}" for c in jar)
 
 
-def lua_script(workdir: Path, cookie: str | None, partial: bool) -> Path:
-    """wrk sends the session cookie (and the htmx header for a partial) with every request."""
-    script = workdir / f"wrk-{bool(cookie)}-{partial}.lua"
+def lua_script(workdir: Path, name: str, cookie: str | None, paths: list[str], partial: bool = False) -> Path:
+    """wrk's requests: the session cookie (and the htmx header for a partial) on each; several
+    paths are taken in turn, each wrk thread its own share of them."""
     lines = []
     if cookie:
         lines.append(f'wrk.headers["Cookie"] = "{cookie}"')
     if partial:
         lines.append('wrk.headers["HX-Request"] = "true"')
+    if len(paths) > 1:
+        lines += [
+            "paths = {" + ", ".join(f'"{p}"' for p in paths) + "}",
+            "local threads = 0",
+            'setup = function(thread) thread:set("offset", threads); threads = threads + 1 end',
+            "counter = 0",
+            "request = function()",
+            "  counter = counter + 1",
+            "  return wrk.format(nil, paths[((counter * 2 + offset) % #paths) + 1])",
+            "end",
+        ]
+    script = workdir / f"wrk-{name}.lua"
     script.write_text("\n".join(lines) + "\n")
     return script
 
 
-def wrk(url: str, script: Path | None) -> dict[str, float]:
-    command = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{DURATION}", "--latency", url]
+def wrk(url: str, script: Path | None, connections: int = CONNECTIONS, threads: int = 2) -> dict[str, float]:
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{DURATION}", "--latency", url]
     if script:
         command[1:1] = ["-s", str(script)]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -132,57 +334,145 @@ def first_load_bytes(base: str, html: bytes, cookie: str) -> int:
     return len(html) + sum(len(fetch(base + a.decode(), cookie)) for a in assets)
 
 
-def query_counts(site: Path, cookie_pages: list) -> dict[str, int]:
-    """SQL statements of each page's first request, counted in-process on the seeded site."""
-    from bench.queries import page_queries
-    from dalia_site import create_app
-
-    app = create_app(site)
-    app.config["WTF_CSRF_ENABLED"] = False
-    client = app.test_client()
-    client.post("/connexion", data={"email": "admin@bench.invalid", "password": PASSWORD})
-    return page_queries(app, client, cookie_pages)
+def wrk_paths(page: Page) -> list[str]:
+    """The activity figures under load: a new period on every request (a cache never answers)."""
+    return [period_shifted(page.path, n) for n in range(3000)] if uncached(page) else [page.path]
 
 
-def page_size(url: str, cookie: str | None) -> int:
-    return len(fetch(url, cookie))
+def deployed_model() -> dict:
+    """What deploy/gunicorn.conf.py gives a site without DALIA_WORKERS or DALIA_THREADS."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DALIA_WORKERS", "DALIA_THREADS")}
+    saved = os.environ.copy()
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        conf = runpy.run_path(str(GUNICORN_CONF))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return {
+        "workers": conf["workers"],
+        "threads": conf.get("threads", 1),
+        "worker_class": conf["worker_class"],
+    }
 
 
-def worker_rss_mb(master: subprocess.Popen) -> float:
-    children = Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text().split()
-    sizes = []
-    for pid in children:
-        status = Path(f"/proc/{pid}/status").read_text()
-        sizes.append(int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024)
-    return max(sizes)
+MODELS = (
+    ("déployé", {}),  # deploy/gunicorn.conf.py's defaults
+    ("2 processus", {"DALIA_WORKERS": "2", "DALIA_THREADS": "1"}),
+)
 
 
-def seeded_site(workdir: Path) -> tuple[Path, dict[str, int], dict, float]:
-    """Ten years of data, then the ids bench/pages.py's list needs (the same as the tests')."""
-    from zoneinfo import ZoneInfo
+def under_load(workdir: Path, seeded: Seeded, page_list: list[Page], moment: datetime) -> dict:
+    port = free_port()
+    rows: dict[str, dict] = {}
+    for model, env in MODELS:
+        servers = [start_gunicorn("bench.frozen:app", port, site_env(seeded.site, moment, env))]
+        try:
+            base = f"http://127.0.0.1:{port}"
+            cookie = login_cookie(base)
+            for page in page_list:
+                paths = wrk_paths(page)
+                script = lua_script(workdir, "page", cookie, paths, page.partial)
+                result = wrk(base + paths[0], script)
+                row = rows.setdefault(page.label, {"path": page.path, "partial": page.partial})
+                row[model] = result
+                if model == MODELS[0][0]:
+                    body = fetch(base + page.path, cookie, page.partial)
+                    row["size"] = len(body)
+                    row["first_load"] = None if page.partial else first_load_bytes(base, body, cookie)
+                print(
+                    f"  {model:<11} {page.label:<48} {result['rps']:6.0f} req/s  "
+                    f"p50 {result['p50']:5.1f} ms  p99 {result['p99']:5.1f} ms",
+                    flush=True,
+                )
+        finally:
+            stop(servers)
+    return rows
 
-    from sqlalchemy import select
 
-    from bench.pages import page_ids
-    from bench.seed import seed
-    from dalia_site import create_app
-    from dalia_site.extensions import db
-    from dalia_site.models import StaffUser
+def hello_world() -> dict:
+    port = free_port()
+    servers = [start_gunicorn("bench.hello:app", port, {})]
+    try:
+        return wrk(f"http://127.0.0.1:{port}/", None)
+    finally:
+        stop(servers)
 
-    site = create_site(
-        "carcassonne", workdir, slug="bench", admin_email="admin@bench.invalid", admin_password=PASSWORD
-    ).path
-    app = create_app(site)
-    zone = ZoneInfo(app.config["SITE"]["timezone"])
-    started = time.perf_counter()
-    with app.app_context():
-        counts = seed(zone, datetime.now(zone).date())
-        admin_id = db.session.scalar(select(StaffUser.id).where(StaffUser.email == "admin@bench.invalid"))
-    seconds = time.perf_counter() - started
-    ids = page_ids(app, admin_id)
-    with app.app_context():
-        db.engine.dispose()
-    return site, counts, ids, seconds
+
+# --- Memory ---------------------------------------------------------------------------------
+
+
+def process_tree(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [pid] + [p for child in children for p in process_tree(int(child))]
+
+
+def pss_mb(pid: int) -> float:
+    """Proportional set size: the process's own pages, plus its share of those it shares."""
+    rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    return int(re.search(r"^Pss:\s+(\d+) kB", rollup, re.M).group(1)) / 1024
+
+
+def tree_pss_mb(servers: list[subprocess.Popen]) -> float:
+    total = 0.0
+    for server in servers:
+        for pid in process_tree(server.pid):
+            try:
+                total += pss_mb(pid)
+            except (FileNotFoundError, ProcessLookupError):
+                pass  # a worker recycled meanwhile
+    return total
+
+
+def memory(workdir: Path, seeded: Seeded, page_list: list[Page], moment: datetime) -> dict:
+    """One idle site (after a few pages: what a small centre's server holds most of the day), then
+    ten sites at once, each loaded by its own wrk over the benchmarked pages."""
+    port = free_port()
+    servers = [start_gunicorn("dalia_site.wsgi:app", port, {"DALIA_SITE": str(seeded.site)})]
+    try:
+        base = f"http://127.0.0.1:{port}"
+        cookie = login_cookie(base)
+        for path in ("/", f"/patients/{seeded.ids['patient']}", "/adressages", "/agenda/semaine") * 5:
+            fetch(base + path, cookie)
+        time.sleep(2)
+        idle = tree_pss_mb(servers)
+        idle_processes = [round(pss_mb(pid), 1) for pid in process_tree(servers[0].pid)]
+    finally:
+        stop(servers)
+
+    mix = [p.path for p in page_list if not p.partial and not uncached(p)]
+    servers, ports = [], []
+    try:
+        for n in range(TEN_SITES):
+            copy = workdir / "ten" / f"site{n}"
+            shutil.copytree(seeded.site, copy)
+            ports.append(free_port())
+            servers.append(start_gunicorn("bench.frozen:app", ports[-1], site_env(copy, moment)))
+        loads = []
+        for n, port in enumerate(ports):
+            script = lua_script(workdir, f"ten-{n}", login_cookie(f"http://127.0.0.1:{port}"), mix)
+            command = [
+                "wrk",
+                "-s",
+                str(script),
+                "-t1",
+                "-c2",
+                f"-d{DURATION}",
+                f"http://127.0.0.1:{port}{mix[0]}",
+            ]
+            loads.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        peak = 0.0
+        while any(load.poll() is None for load in loads):
+            peak = max(peak, tree_pss_mb(servers))
+            time.sleep(0.5)
+        peak = max(peak, tree_pss_mb(servers))
+    finally:
+        stop(servers)
+    return {"idle": idle, "idle_processes": idle_processes, "ten": peak}
+
+
+# --- The report -----------------------------------------------------------------------------
 
 
 def verdict(ok: bool) -> str:
@@ -192,48 +482,60 @@ def verdict(ok: bool) -> str:
 def main() -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk est introuvable : apt-get install -y wrk (make bench le fait en root)")
+    wanted = os.environ.get("BENCH_SHAPES")
+    shapes = [s for s in SHAPES if not wanted or s.key in wanted.split(",")]
+    only = os.environ.get("BENCH_ONLY")
+    narrowed = bool(wanted or only)
+    load_before = os.getloadavg()
+    started = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix="dalia-bench-"))
-    print("Dix ans d'activité d'un centre chargé…", flush=True)
-    site, counts, ids, seed_seconds = seeded_site(workdir)
-    print(f"  {counts} en {seed_seconds:.0f} s", flush=True)
-    page_list = [page for page in pages(ids) if page.benchmarked]
-    site_port, hello_port = free_port(), free_port()
-    servers = [
-        start_gunicorn("dalia_site.wsgi:app", site_port, {"DALIA_SITE": str(site)}),
-        start_gunicorn("bench.hello:app", hello_port, {}),
-    ]
+    zone = ZoneInfo("Europe/Paris")
+    moment = busy_weekday(zone)
     try:
-        base = f"http://127.0.0.1:{site_port}"
-        cookie = login_cookie(base)
-        hello = wrk(f"http://127.0.0.1:{hello_port}/", None)
-        print(
-            f"hello-world {hello['rps']:8.0f} req/s  p50 {hello['p50']:.1f} ms  p99 {hello['p99']:.1f} ms",
-            flush=True,
-        )
-        rows = []
-        for page in page_list:
-            label, path, partial = page.label, page.path, page.partial
-            result = wrk(base + path, lua_script(workdir, cookie, partial))
-            body = fetch(base + path, cookie, partial)
-            result["size"] = len(body)
-            result["first_load"] = None if partial else first_load_bytes(base, body, cookie)
-            rows.append((label, path, partial, result))
-            print(
-                f"{label:<44} {result['rps']:7.0f} req/s  p50 {result['p50']:.1f} ms  "
-                f"p99 {result['p99']:.1f} ms  {result['size']} o",
-                flush=True,
-            )
-        rss = worker_rss_mb(servers[0])
+        seeded, cpu = {}, {}
+        for shape in shapes:
+            print(f"{shape.label}…", flush=True)
+            seeded[shape.key] = seeded_site(workdir, shape, moment)
+            print(f"  {seeded[shape.key].counts} en {seeded[shape.key].seconds:.0f} s", flush=True)
+            page_list = [
+                p for p in pages(seeded[shape.key].ids) if not only or re.search(only, f"{p.label} {p.path}")
+            ]
+            cpu[shape.key] = in_process(seeded[shape.key], page_list, moment)
+        first = seeded[shapes[0].key]
+        loaded = [
+            p
+            for p in pages(first.ids)
+            if p.benchmarked and (not only or re.search(only, f"{p.label} {p.path}"))
+        ]
+        print("Sous charge (wrk)…", flush=True)
+        hello = hello_world()
+        load = under_load(workdir, first, loaded, moment)
+        print("Mémoire…", flush=True)
+        mem = memory(workdir, first, [p for p in pages(first.ids) if p.benchmarked], moment)
     finally:
-        for server in servers:
-            server.terminate()
-            server.wait(timeout=20)
-    queries = query_counts(site, page_list)
-    shutil.rmtree(workdir, ignore_errors=True)
-    write_results(counts, seed_seconds, hello, rows, queries, rss)
+        shutil.rmtree(workdir, ignore_errors=True)
+    report = write_results(
+        shapes,
+        seeded,
+        cpu,
+        hello,
+        load,
+        mem,
+        moment,
+        load_before,
+        os.getloadavg(),
+        time.perf_counter() - started,
+    )
+    print(report)
+    if narrowed:
+        print("(BENCH_SHAPES ou BENCH_ONLY : bench/RESULTS.md n'est pas réécrit)")
+    else:
+        (ROOT / "bench" / "RESULTS.md").write_text(report, encoding="utf-8")
 
 
-def write_results(counts, seed_seconds, hello, rows, queries, rss) -> None:
+def machine() -> str:
+    import sqlite3
+
     cpu = next(
         (
             line.split(":", 1)[1].strip()
@@ -242,65 +544,138 @@ def write_results(counts, seed_seconds, hello, rows, queries, rss) -> None:
         ),
         platform.processor(),
     )
-    memory = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
-    met = []
+    memory_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {memory_kb / 1_048_576:.1f} GB RAM, {platform.platform()}, "
+        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}"
+    )
+
+
+def number(n: float) -> str:
+    return f"{n:,.0f}".replace(",", "\u202f")
+
+
+def write_results(shapes, seeded, cpu, hello, load, mem, moment, load_before, load_after, seconds) -> str:
+    model = deployed_model()
+    base = shapes[0].key
+    unmet: list[str] = []
     lines = [
         "# Benchmark results",
         "",
-        f"Written by `make bench` on {datetime.now():%d/%m/%Y %H:%M}.",
+        f"Written by `make bench` on {datetime.now():%d/%m/%Y %H:%M} in {seconds / 60:.0f} min.",
         "",
-        f"**Machine:** {cpu}, {os.cpu_count()} cores, {memory / 1_048_576:.1f} GB RAM, "
-        f"{platform.platform()}, Python {platform.python_version()}, SQLite {sqlite_version()}.",
+        f"**Machine:** {machine()}.",
         "",
-        f"**Data:** ten years of a busy centre, seeded in {seed_seconds:.0f} s: "
-        + ", ".join(f"{n:,} {table}".replace(",", "\u202f") for table, n in counts.items())
-        + ".",
+        f"**Load average** (1, 5, 15 min) before the run: {', '.join(f'{x:.2f}' for x in load_before)}; "
+        f"after: {', '.join(f'{x:.2f}' for x in load_after)}"
+        + (
+            " — a busy machine: the figures are high and noisy."
+            if max(load_before[0], load_after[0]) > 1
+            else "."
+        )
+        + "",
         "",
-        f"**Load:** wrk -t2 -c{CONNECTIONS} -d{DURATION} on loopback with a Lua script that "
-        "carries the session cookie (and `HX-Request: true` for htmx partials); gunicorn with "
-        "deploy/gunicorn.conf.py (access log off); wrk and gunicorn share the machine. The same "
-        f"wrk against a hello-world Flask app under the same settings: {hello['rps']:.0f} req/s, "
-        f"p50 {hello['p50']:.1f} ms, p99 {hello['p99']:.1f} ms.",
+        f"**Day:** the clock is frozen on {moment:%A %d/%m/%Y %Hh%M} (a working weekday): the desk, the "
+        "day's agenda and the week are a working day's.",
         "",
-        f"| page | req/s | vs hello (≥ {TARGET_RATIO:.0%}) | p50 ms | p99 ms (< {TARGET_P99_MS}) "
-        f"| non-2xx | queries (≤ {TARGET_QUERIES}) | response bytes | first load bytes "
-        f"(≤ {TARGET_FIRST_LOAD_BYTES // 1024} KB) | partial ≤ {TARGET_PARTIAL_BYTES // 1024} KB "
-        "| all met |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "**Data** (bench/seed.py; the present — last week and the weeks ahead — is the same in every "
+        "shape, planner statistics fresh as the nightly `dalia optimize` leaves them):",
+        "",
     ]
-    for label, path, partial, r in rows:
-        ratio = r["rps"] / hello["rps"]
-        checks = [
-            ratio >= TARGET_RATIO,
-            r["p99"] < TARGET_P99_MS,
-            r["errors"] == 0,
-            queries[label] <= TARGET_QUERIES,
-            (r["size"] <= TARGET_PARTIAL_BYTES) if partial else (r["first_load"] <= TARGET_FIRST_LOAD_BYTES),
-        ]
-        met.append(all(checks))
+    for shape in shapes:
+        s = seeded[shape.key]
         lines.append(
-            f"| {label} `{path}` | {r['rps']:.0f} | {ratio:.0%} | {r['p50']:.1f} | {r['p99']:.1f} "
-            f"| {r['errors']} | {queries[label]} | {r['size']} | "
-            f"{'—' if partial else r['first_load']} | "
-            f"{verdict(r['size'] <= TARGET_PARTIAL_BYTES) if partial else '—'} | "
-            f"{verdict(all(checks))} |"
+            f"- {shape.label}, seeded in {s.seconds:.0f} s: "
+            + ", ".join(f"{number(n)} {table}" for table, n in s.counts.items())
         )
     lines += [
         "",
-        f"Largest worker RSS after the run: {rss:.0f} MB (target ≤ {TARGET_RSS_MB} MB): "
-        f"{verdict(rss <= TARGET_RSS_MB)}.",
+        "## In process: CPU per page",
         "",
-        f"Every target met: {verdict(all(met) and rss <= TARGET_RSS_MB)}.",
+        "Flask test client, no server: `time.process_time()` around each request, many requests per "
+        f"page (≥ {MIN_SAMPLES}, up to {CPU_SECONDS:g} s of CPU). The activity figures are asked after "
+        "a patient view (which writes to the audit trail) and for a period not asked before: never "
+        f"from a cache. Targets: median ≤ {TARGET_MEDIAN_MS:g} ms on ten years, growth ≤ "
+        f"{TARGET_GROWTH}× with 3× the patients and with 30 years of history, ≤ {TARGET_QUERIES} SQL "
+        "statements.",
         "",
     ]
-    (ROOT / "bench" / "RESULTS.md").write_text("\n".join(lines), encoding="utf-8")
-    print("\n".join(lines))
-
-
-def sqlite_version() -> str:
-    import sqlite3
-
-    return sqlite3.sqlite_version
+    header = f"| page | median ms ({base}) | p95 ms | queries | bytes |"
+    rule = "|---|---|---|---|---|"
+    for shape in shapes[1:]:
+        header += f" median ms ({shape.key}) | {shape.key}/{base} |"
+        rule += "---|---|"
+    lines += [header + " met |", rule + "---|"]
+    for label, r in cpu[base].items():
+        checks = [r["median"] <= TARGET_MEDIAN_MS, r["queries"] <= TARGET_QUERIES]
+        row = f"| {label} | {r['median']:.2f} | {r['p95']:.2f} | {r['queries']} | {r['bytes']} |"
+        for shape in shapes[1:]:
+            other = cpu[shape.key].get(label)
+            if other is None:
+                row += " — | — |"
+                continue
+            growth = other["median"] / r["median"]
+            checks.append(growth <= TARGET_GROWTH)
+            row += f" {other['median']:.2f} | {growth:.2f}× |"
+        if not all(checks):
+            unmet.append(label)
+        lines.append(row + f" {verdict(all(checks))} |")
+    first_model = MODELS[0][0]
+    lines += [
+        "",
+        "## Under load: wrk at 8 connections (1× data)",
+        "",
+        f"gunicorn with deploy/gunicorn.conf.py (access log off) — deployed model: {model['workers']} "
+        f"worker process(es) × {model['threads']} thread(s) ({model['worker_class']}); the other column: "
+        f"2 processes × 1 thread (`DALIA_WORKERS=2 DALIA_THREADS=1`). wrk -t2 -c{CONNECTIONS} -d{DURATION} "
+        "on loopback with the session cookie (and `HX-Request: true` for htmx partials); the activity "
+        "figures ask for a new period on every request. wrk and gunicorn share the machine. "
+        f"Target: p99 < {TARGET_P99_MS} ms with the deployed model.",
+        "",
+        f"| page | req/s | p50 ms | p99 ms | p99 ms, {MODELS[1][0]} | non-2xx | response bytes "
+        f"| first load bytes (≤ {TARGET_FIRST_LOAD_BYTES // 1024} KB) | partial ≤ "
+        f"{TARGET_PARTIAL_BYTES // 1024} KB | met |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for label, row in load.items():
+        r, other = row[first_model], row[MODELS[1][0]]
+        size_ok = (
+            row["size"] <= TARGET_PARTIAL_BYTES
+            if row["partial"]
+            else row["first_load"] <= TARGET_FIRST_LOAD_BYTES
+        )
+        ok = r["p99"] < TARGET_P99_MS and r["errors"] == 0 and size_ok
+        if not ok:
+            unmet.append(f"{label} (sous charge)")
+        lines.append(
+            f"| {label} `{row['path']}` | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} "
+            f"| {other['p99']:.1f} | {r['errors']} | {row['size']} "
+            f"| {'—' if row['partial'] else row['first_load']} | "
+            f"{verdict(size_ok) if row['partial'] else '—'} | {verdict(ok)} |"
+        )
+    idle_ok = mem["idle"] <= TARGET_IDLE_PSS_MB
+    ten_ok = mem["ten"] <= TARGET_TEN_SITES_PSS_MB
+    if not idle_ok:
+        unmet.append("mémoire d'un site au repos")
+    if not ten_ok:
+        unmet.append("mémoire de dix sites sous charge")
+    lines += [
+        "",
+        f"Context only (it swings with the machine's load): a hello-world Flask app under the same settings, "
+        f"{hello['rps']:.0f} req/s, p50 {hello['p50']:.1f} ms, p99 {hello['p99']:.1f} ms.",
+        "",
+        "## Memory (PSS, master and workers, from /proc/PID/smaps_rollup)",
+        "",
+        f"- One site, idle after a few pages (deployed model): {mem['idle']:.0f} MB "
+        f"(processes: {', '.join(f'{p} MB' for p in mem['idle_processes'])}; target ≤ "
+        f"{TARGET_IDLE_PSS_MB} MB): {verdict(idle_ok)}.",
+        f"- Ten sites at once, each under wrk (-c2, the benchmarked full pages in turn), peak: "
+        f"{mem['ten']:.0f} MB (target ≤ {TARGET_TEN_SITES_PSS_MB} MB): {verdict(ten_ok)}.",
+        "",
+        f"Every target met: {verdict(not unmet)}." + (f" Not met: {'; '.join(unmet)}." if unmet else ""),
+        "",
+    ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

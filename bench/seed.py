@@ -59,10 +59,21 @@ def _ids(model) -> list[int]:
 
 
 def seed(
-    zone: ZoneInfo, today: date, seed_value: int = 10, scale: float = 1.0, years: int = YEARS
+    zone: ZoneInfo,
+    today: date,
+    seed_value: int = 10,
+    scale: float = 1.0,
+    years: int = YEARS,
+    now: datetime | None = None,
 ) -> dict[str, int]:
     """Fill a provisioned site (`scale` < 1 for a smaller centre, as the query-count test does;
-    it may be called again to grow the data); returns the row counts added."""
+    it may be called again to grow the data); returns the row counts added.
+
+    `scale` multiplies the patients, referrals, appointments, partners and audit trail, spread
+    over `years` (3 times the data over 30 years is the density of 1 over 10). The present — last
+    week and the weeks ahead, what the day and week pages and the slot picker show — is seeded at
+    the density of ten years at scale 1 whatever the scale: a bigger past, the same working day.
+    Appointments after `now` (default: the clock) are booked, those before it held or missed."""
     rng = random.Random(seed_value)  # noqa: S311 -- load-test data
     first_day = today - timedelta(days=round(365.25 * years))
     patients_wanted = max(10, round(PATIENTS * scale))
@@ -289,7 +300,8 @@ def seed(
     slots = [(day, half) for day in days for half in range(2)]
     per_slot = appointments_wanted / len(slots)
     appointments, pairs = [], []
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
+    present_per_slot = APPOINTMENTS * years / YEARS / len(slots)  # scale 1, ten years' density
     followed = [pid for pid in patient_ids if by_id[pid]["status"] != "declined"]
     sessions_by_slot = {}
     for row in sessions:
@@ -299,8 +311,8 @@ def seed(
         slot_start = local(day, start)
         on_duty = sessions_by_slot.get(slot_start, []) + rng.sample(nurses, 2)
         count = int(per_slot) + (rng.random() < per_slot % 1)
-        if abs((day - today).days) <= 7:  # whatever the scale, the agenda of these days is full
-            count = max(count, len(on_duty))
+        if day >= today - timedelta(days=7):  # the present: the same whatever the scale, and full
+            count = max(int(present_per_slot) + (rng.random() < present_per_slot % 1), len(on_duty))
         for index in range(count):
             lead = on_duty[index % len(on_duty)]
             at = slot_start + timedelta(minutes=30 * (index // len(on_duty)))

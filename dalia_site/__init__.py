@@ -28,7 +28,7 @@ def create_app(site_dir: str | Path, overrides: dict | None = None) -> Flask:
     from dalia_site.core.routes import bp as core_bp
     from dalia_site.desk.routes import bp as desk_bp
     from dalia_site.errors import register_error_handlers
-    from dalia_site.extensions import csrf, db, login_manager, migrate
+    from dalia_site.extensions import csrf, db, login_manager
     from dalia_site.forms import refuse_nul_characters
     from dalia_site.partners.routes import bp as partners_bp
     from dalia_site.patients.routes import bp as patients_bp
@@ -50,7 +50,6 @@ def create_app(site_dir: str | Path, overrides: dict | None = None) -> Flask:
         )
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     login_manager.init_app(app)
     # The role guard runs before the CSRF check: a refused user hears "refused", not "form expired".
     app.before_request(access.guard)
@@ -78,4 +77,17 @@ def create_app(site_dir: str | Path, overrides: dict | None = None) -> Flask:
     unit_of_work.init_app(app)
     filters.init_app(app)
     register_error_handlers(app)
+    return app
+
+
+def create_dev_app(site_dir: str | Path) -> Flask:
+    """`create_app` with Flask-Migrate's `flask db …`, for a developer writing a migration:
+    `FLASK_APP="dalia_site:create_dev_app('instances/demo')" flask db migrate -m "…"`. A served
+    site never loads Flask-Migrate nor Alembic (12 MB of every process)."""
+    from flask_migrate import Migrate
+
+    from dalia_site.extensions import db
+
+    app = create_app(site_dir)
+    Migrate(app, db, directory=str(MIGRATIONS_DIR))
     return app

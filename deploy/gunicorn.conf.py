@@ -3,17 +3,28 @@
     DALIA_SITE=/srv/dalia/instances/aveyron gunicorn -c deploy/gunicorn.conf.py dalia_site.wsgi:app
 
 DALIA_BIND overrides the address (the systemd unit passes the site's unix socket; default
-127.0.0.1:8000) and DALIA_WORKERS the number of workers.
+127.0.0.1:8000).
+
+A small site runs as one worker process with four threads (DALIA_WORKERS=1, DALIA_THREADS=4): a
+centre's team is a few people, and memory, not CPU, limits how many sites a server holds (one
+process saves the second copy of the app). Threads share one interpreter lock, so one process uses
+one core: a busier site grows with DALIA_WORKERS=2 (one per core; bench/RESULTS.md measures both),
+set in a drop-in of its unit (`systemctl edit dalia@<slug>`: `Environment=DALIA_WORKERS=2`).
+DALIA_THREADS=1 gives plain sync workers.
 """
 
-import multiprocessing
+import gc
 import os
 
-bind = os.environ.get("DALIA_BIND", "127.0.0.1:8000")
-# Sync workers, one per core and at least two: the app is I/O-light and SQLite (WAL) serialises
-# writes anyway; on a 2-core machine four workers measured no faster than two.
-workers = int(os.environ.get("DALIA_WORKERS", max(2, multiprocessing.cpu_count())))
-worker_class = "sync"
+# A unix socket by default (the systemd unit passes /run/dalia/<slug>/gunicorn.sock, which nginx
+# reads): no TCP port that anyone on the machine could reach without nginx. DALIA_BIND=127.0.0.1:8000
+# for a TCP port; with proxy_hops = 1, only [security] trusted_proxies may send X-Forwarded-*.
+bind = os.environ.get(
+    "DALIA_BIND", "unix:" + os.path.join(os.environ.get("DALIA_SITE", "."), "gunicorn.sock")
+)
+workers = int(os.environ.get("DALIA_WORKERS", 1))
+threads = int(os.environ.get("DALIA_THREADS", 4))
+worker_class = "gthread" if threads > 1 else "sync"
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
@@ -42,3 +53,10 @@ if os.environ.get("DALIA_CONTROL_SOCKET"):
     control_socket = os.environ["DALIA_CONTROL_SOCKET"]
 else:
     control_socket_disable = True
+
+
+def when_ready(_server):
+    """The app is loaded (preload_app): its objects move out of the garbage collector's sight, so
+    that collections in a worker do not write to — and copy — the pages it shares with the master."""
+    if os.environ.get("DALIA_GC_FREEZE", "1") == "1":
+        gc.freeze()

@@ -6,7 +6,6 @@ from collections.abc import Iterable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from zxcvbn import zxcvbn  # type: ignore[import-untyped]
 
 MIN_LENGTH = 12
 _hasher = PasswordHasher()
@@ -105,6 +104,10 @@ def password_problems(
     if password and len(set(password)) < 4:
         problems.append("Le mot de passe est trop répétitif.")
     if not problems and password:
+        # zxcvbn's dictionaries weigh 12 MB: loaded when someone chooses a password, not by every
+        # process that serves pages.
+        from zxcvbn import zxcvbn  # type: ignore[import-untyped]
+
         result = zxcvbn(password[:100], user_inputs=_context(email, name, context))
         if result["score"] < MIN_SCORE:
             problems.append(

@@ -1,6 +1,8 @@
 """A provisioned site runs under gunicorn with deploy/gunicorn.conf.py, as in production."""
 
+import concurrent.futures
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -31,13 +33,16 @@ def wait_for(url: str, deadline: float = 20.0) -> bytes:
             time.sleep(0.2)
 
 
-def start_gunicorn(template, tmp_path, workers: int):
-    """A copy of the provisioned site under gunicorn with deploy/gunicorn.conf.py, as deployed;
-    its output (access log included) is read when it is stopped."""
+def start_gunicorn(template, tmp_path, workers: int | None):
+    """A copy of the provisioned site under gunicorn with deploy/gunicorn.conf.py, as deployed
+    (with its own worker model when `workers` is None); its output (access log included) is read
+    when it is stopped."""
     site = tmp_path / "site"
     shutil.copytree(template, site)
     port = free_port()
     env = dict(os.environ, DALIA_SITE=str(site), DALIA_BIND=f"127.0.0.1:{port}", DALIA_WORKERS=str(workers))
+    if workers is None:
+        env = {k: v for k, v in env.items() if k not in ("DALIA_WORKERS", "DALIA_THREADS")}
     server = subprocess.Popen(
         [
             sys.executable,
@@ -96,3 +101,39 @@ def test_the_access_log_masks_private_link_tokens(sqlite_site_template, tmp_path
         output = server.communicate(timeout=20)[0].decode()
     assert '"GET /adressage/…" 404' in output and '"GET /agenda/….ics" 404' in output
     assert "secret-token-123" not in output and "secret-feed-456" not in output
+
+
+def test_as_deployed_a_site_is_one_worker_process_whose_threads_serve_together(
+    sqlite_site_template, tmp_path
+):
+    """The least memory for a small site: one worker process; its four threads answer requests
+    that arrive together."""
+    server, port = start_gunicorn(sqlite_site_template, tmp_path, workers=None)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/healthz")
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            pages = list(pool.map(lambda _: wait_for(f"http://127.0.0.1:{port}/connexion"), range(16)))
+        assert all(b"<h1>Connexion</h1>" in page for page in pages)
+        workers = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        assert len(workers) == 1
+        threads = int(
+            re.search(r"^Threads:\s+(\d+)", Path(f"/proc/{workers[0]}/status").read_text(), re.M)[1]
+        )
+        assert threads >= 4
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=20)[0].decode()
+    assert "Using worker: gthread" in output
+
+
+def test_serving_pages_loads_neither_alembic_nor_the_password_dictionaries(sqlite_site_template):
+    """12 MB each in every process that serves pages: loaded by the commands that need them only."""
+    script = (
+        "import sys\n"
+        "from dalia_site import create_app\n"
+        f"app = create_app({str(sqlite_site_template)!r})\n"
+        "assert b'Connexion' in app.test_client().get('/connexion').data\n"
+        "print(sorted(m for m in ('alembic', 'flask_migrate', 'zxcvbn') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

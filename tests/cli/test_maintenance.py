@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from flask_migrate import downgrade
 from sqlalchemy import inspect, select, text
 
-from dalia_site import MIGRATIONS_DIR, clock, create_app, database
+from dalia_site import MIGRATIONS_DIR, clock, create_app, create_dev_app, database
 from dalia_site.clock import clock_at
 from dalia_site.commands import cli
 from dalia_site.domain import accounts
@@ -175,7 +175,7 @@ def test_backup_keep_prunes_the_oldest_dated_backups(instances):
 
 def downgrade_to_first_revision(folder: Path) -> None:
     """Through Flask-Migrate, as a developer's `flask db downgrade` does."""
-    app = create_app(folder)
+    app = create_dev_app(folder)
     with app.app_context():
         downgrade(directory=str(MIGRATIONS_DIR), revision="0001")
         db.engine.dispose()
