@@ -199,29 +199,40 @@ def compute(session: DbSession, period: Period, zone: ZoneInfo) -> Activity:
             result.no_shows += count
     result.monthly = [(first, counts) for (first, _), counts in zip(months, monthly, strict=True)]
 
-    # 2. Patients received, how many of them came directly (their earliest referral), and the
-    #    patients given a médecin traitant. Per received patient, index lookups only.
+    # 2. Patients received and, for each, the channel of their earliest referral (direct access),
+    #    when it came in, and their first consultation ever (referral to first visit): one row per
+    #    patient received, each read by index seeks alone (indexes on the patient's referrals and visits).
     received = select(Appointment.patient_id.label("id")).where(in_period, honoured).distinct().subquery()
-    first_channel = (
+    earliest = (
         select(Referral.channel)
         .where(Referral.patient_id == received.c.id)
         .order_by(Referral.received_at, Referral.id)
         .limit(1)
         .scalar_subquery()
     )
-    gp_found = (
-        select(func.count())
-        .select_from(Patient)
-        .where(Patient.gp_found_at >= start, Patient.gp_found_at < end)
+    referred = (
+        select(func.min(Referral.received_at)).where(Referral.patient_id == received.c.id).scalar_subquery()
+    )
+    first_seen = (
+        select(func.min(Appointment.starts_at))
+        .where(Appointment.patient_id == received.c.id, honoured)
         .scalar_subquery()
     )
-    result.patients_received, result.direct_patients, result.gp_found = session.execute(
-        select(func.count(), func.count(case((first_channel == Channel.DIRECT, 1))), gp_found).select_from(
-            received
-        )
-    ).one()
+    for channel, referred_at, seen_at in session.execute(
+        select(earliest, referred, first_seen).select_from(received)
+    ):
+        result.patients_received += 1
+        result.direct_patients += channel == Channel.DIRECT
+        if seen_at >= start and referred_at is not None:
+            days = (seen_at.astimezone(zone).date() - referred_at.astimezone(zone).date()).days
+            result.days_to_first_visit.append(max(days, 0))
 
-    # 3. Referrals received, by the category of who sent them and by decision.
+    # 3. Patients given a médecin traitant.
+    result.gp_found = session.scalar(
+        select(func.count()).where(Patient.gp_found_at >= start, Patient.gp_found_at < end)
+    )
+
+    # 4. Referrals received, by the category of who sent them and by decision.
     for category, status, count in session.execute(
         select(PartnerOrganisation.category, Referral.status, func.count())
         .select_from(Referral)
@@ -232,23 +243,6 @@ def compute(session: DbSession, period: Period, zone: ZoneInfo) -> Activity:
         row = result.referrals.setdefault(category or DIRECT, dict.fromkeys(ReferralStatus, 0))
         row[status] += count
 
-    # 4. From the earliest referral to the first consultation ever, for the patients received
-    #    whose first consultation falls in the period.
-    first_seen = (
-        select(func.min(Appointment.starts_at))
-        .where(Appointment.patient_id == received.c.id, honoured)
-        .scalar_subquery()
-    )
-    referred = (
-        select(func.min(Referral.received_at)).where(Referral.patient_id == received.c.id).scalar_subquery()
-    )
-    delays = select(first_seen.label("seen"), referred.label("referred")).select_from(received).subquery()
-    for seen_at, referred_at in session.execute(
-        select(delays.c.seen, delays.c.referred).where(delays.c.seen >= start, delays.c.referred.is_not(None))
-    ):
-        days = (seen_at.astimezone(zone).date() - referred_at.astimezone(zone).date()).days
-        result.days_to_first_visit.append(max(days, 0))
-
     # 5. Staffed hours: the union of the clinicians' sessions.
     result.staffed_hours = _union_hours(
         (o.starts_at, o.ends_at)
@@ -258,15 +252,16 @@ def compute(session: DbSession, period: Period, zone: ZoneInfo) -> Activity:
 
 
 def _union_hours(spans: Iterable[tuple[datetime, datetime]]) -> float:
-    total, cursor = timedelta(), None
-    for start, end in sorted(spans):
+    # On POSIX timestamps: sorting aware datetimes of different zones compares their offsets.
+    total, cursor = 0.0, None
+    for start, end in sorted((start.timestamp(), end.timestamp()) for start, end in spans):
         if cursor is None or start > cursor:
             total += end - start
             cursor = end
         elif end > cursor:
             total += end - cursor
             cursor = end
-    return total.total_seconds() / 3600
+    return total / 3600
 
 
 # --- What the page, the exports and the CLI show ------------------------------------------------
@@ -408,10 +403,25 @@ def one_line(activity: Activity) -> str:
     )
 
 
+# Audit events of reads (and of signing in or out): they change no figure, so a patient view, the
+# agenda or the queue leaves the figures cached. Any other event may change them.
+READS = (
+    "patient.view",
+    "patient.list_view",
+    "referral.view",
+    "referral.list_view",
+    "patient_link.view",
+    "auth.login",
+    "auth.login_failed",
+    "auth.logout",
+)
+
+
 class FiguresCache:
     """The figures of the last few periods asked for, computed again only when the data they
-    count may have changed. Every write of the app leaves an audit event; the newest rows of the
-    counted tables catch anything else."""
+    count may have changed: every write of the app leaves an audit event (reads leave some too,
+    which do not count); the newest rows of the counted tables catch anything else (a bulk load).
+    The key is read from the database: any worker or host sees the same changes."""
 
     def __init__(self, size: int = 16) -> None:
         self.size = size
@@ -419,11 +429,16 @@ class FiguresCache:
 
     @staticmethod
     def data_version(session: DbSession) -> tuple[object, ...]:
-        newest = [
-            select(func.max(model.id)).scalar_subquery()
-            for model in (AuditEvent, Appointment, Referral, Shift)
-        ]
-        return tuple(session.execute(select(*newest)).one())
+        # The newest write: read backwards by primary key, past the reads since (a few rows).
+        newest_write = (
+            select(AuditEvent.id)
+            .where(AuditEvent.action.not_in(READS))
+            .order_by(AuditEvent.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        newest = [select(func.max(model.id)).scalar_subquery() for model in (Appointment, Referral, Shift)]
+        return tuple(session.execute(select(newest_write, *newest)).one())
 
     def figures(self, session: DbSession, period: Period, zone: ZoneInfo) -> Activity:
         key = (period, self.data_version(session))

@@ -285,7 +285,8 @@ def occurrences(
                     pattern.id,
                 )
             )
-    return sorted(found, key=lambda o: (o.starts_at, o.member_id))
+    # By POSIX timestamp: comparing aware datetimes of two zones (UTC rows, local patterns) is slow.
+    return sorted(found, key=lambda o: (o.starts_at.timestamp(), o.member_id))
 
 
 def _conflict_message(occurrence: Occurrence, zone: ZoneInfo) -> str:

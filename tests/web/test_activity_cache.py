@@ -1,0 +1,63 @@
+"""The activity figures are kept while nothing they count changes: a patient view, the agenda or
+the queue (which write audit events of reads) leave them cached; a visit marked, a booking, a
+referral or a roster change shows at once."""
+
+from contextlib import contextmanager
+
+from sqlalchemy import event, select
+
+from dalia_site.domain import audit
+from dalia_site.extensions import db
+from dalia_site.models import Appointment
+from tests.web.test_activity import EXPECTED_FIGURES, centre, figures  # noqa: F401  (centre: the fixture)
+
+
+@contextmanager
+def statements(app):
+    """The SQL statements run within the block."""
+    with app.app_context():
+        engine = db.engine
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def computed(seen: list[str]) -> bool:
+    """Whether the figures were computed (their staffed hours read the roster), not cached."""
+    return any("weekly_pattern" in statement for statement in seen)
+
+
+def test_a_patient_view_or_the_queue_leaves_the_figures_cached(app, client, as_role, centre):  # noqa: F811
+    as_role("admin")
+    with statements(app) as seen:
+        assert figures(client.get("/activite", query_string=centre.query)) == EXPECTED_FIGURES
+    assert computed(seen)
+    for page in (f"/patients/{centre.patient_ids[0]}", "/adressages", "/patients?q=rouquette"):
+        assert client.get(page).status_code == 200
+        with statements(app) as seen:
+            assert figures(client.get("/activite", query_string=centre.query)) == EXPECTED_FIGURES
+        assert not computed(seen), page
+
+
+def test_a_visit_marked_changes_the_figures_at_once(app, client, as_role, centre):  # noqa: F811
+    as_role("admin")
+    assert figures(client.get("/activite", query_string=centre.query))["Consultations"] == "4"
+    with app.app_context():
+        visit = db.session.scalars(
+            select(Appointment).where(Appointment.walk_in.is_(False), Appointment.status == "honoured")
+        ).first()
+        visit.status = "no_show"
+        audit.record(db.session, None, "appointment.mark", "patient", visit.patient_id, "Non venu")
+        db.session.commit()
+    with statements(app) as seen:
+        shown = figures(client.get("/activite", query_string=centre.query))
+    assert computed(seen)
+    assert shown["Consultations"] == "3"
+    assert shown["Taux de rendez-vous non honorés"] == "50 %"
