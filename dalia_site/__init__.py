@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -32,6 +31,7 @@ def create_app(site_dir: str | Path, overrides: dict | None = None) -> Flask:
     from dalia_site.forms import refuse_nul_characters
     from dalia_site.partners.routes import bp as partners_bp
     from dalia_site.patients.routes import bp as patients_bp
+    from dalia_site.proxy import TrustedProxyFix
     from dalia_site.referrals.routes import bp as referrals_bp
     from dalia_site.roster.routes import bp as roster_bp
 
@@ -42,11 +42,8 @@ def create_app(site_dir: str | Path, overrides: dict | None = None) -> Flask:
     app.config.update(overrides or {})
 
     if app.config["PROXY_HOPS"]:
-        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]  # Flask documents wrapping wsgi_app
-            app.wsgi_app,
-            x_for=app.config["PROXY_HOPS"],
-            x_proto=app.config["PROXY_HOPS"],
-            x_host=app.config["PROXY_HOPS"],
+        app.wsgi_app = TrustedProxyFix(  # type: ignore[method-assign]  # Flask documents wrapping wsgi_app
+            app.wsgi_app, app.config["PROXY_HOPS"], app.config["TRUSTED_PROXIES"]
         )
 
     db.init_app(app)

@@ -29,7 +29,8 @@ SMS_PROVIDERS = ("", "brevo")
 SMS_SENDER_RE = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9]{3,11}$|^\d{3,15}$")
 MIN_SECRET_LENGTH = 32
 HOURS_RE = re.compile(r"([01]\d:[0-5]\d|2[0-3]:[0-5]\d)-([01]\d:[0-5]\d|2[0-3]:[0-5]\d)")
-SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+# Matched whole (fullmatch): "$" alone would let a trailing newline through.
+SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 DEPARTEMENT_RE = re.compile(r"^(0[1-9]|[1-8][0-9]|9[0-5]|2A|2B|97[1-6])$")
 
 
@@ -132,12 +133,14 @@ def _check_text(key: Key, value: str, fail: Callable[[str], NoReturn]) -> None:
         match = HOURS_RE.fullmatch(value)
         if not match or match.group(1) >= match.group(2):
             fail('doit être une plage « HH:MM-HH:MM » (ex. "08:30-12:30")')
-    if key.name == "slug" and not SLUG_RE.match(value):
+    if key.name == "slug" and not SLUG_RE.fullmatch(value):
         fail("doit être en minuscules, chiffres et tirets (ex. « tarn-et-garonne »)")
     if key.name in ("name", "territory") and not value.strip():
         fail("ne doit pas être vide")
     if key.name == "departement" and not DEPARTEMENT_RE.match(value):
         fail("doit être un numéro de département entre guillemets (ex. « 09 », « 2A »)")
+    if key.name == "domain" and value and host_name_problem(value):
+        fail(f"n'est pas un nom d'hôte valide : {host_name_problem(value)}")
     if key.name == "timezone":
         try:
             ZoneInfo(value)
@@ -170,6 +173,30 @@ def _check_number(key: Key, value: int, fail: Callable[[str], NoReturn]) -> None
         fail("doit être compris entre 1 et 60 secondes")
     if key.name == "proxy_hops" and not 0 <= value <= 5:
         fail("doit être compris entre 0 et 5")
+    if key.name == "session_max_hours" and not 1 <= value <= 24:
+        fail("doit être compris entre 1 et 24 heures")
+    if key.name == "small_count_threshold" and not 2 <= value <= 20:
+        fail("doit être compris entre 2 et 20")
+
+
+def host_name_problem(value: str) -> str | None:
+    """Why `value` is not a public host name (IDNA: « dalia-aveyron.fr », « santé-rodez.fr »), or None.
+
+    It lands in nginx's server_name, the unit files and every link of the emails: nothing but
+    letters, digits, hyphens and dots, in at least two labels."""
+    if value != value.strip() or not value or value.endswith("."):
+        return "espaces, point final ou vide"
+    try:
+        ascii_name = value.encode("idna").decode("ascii")
+    except UnicodeError:
+        return "caractères non permis (lettres, chiffres, tirets et points seulement)"
+    labels = ascii_name.split(".")
+    if len(labels) < 2 or len(ascii_name) > 253:
+        return "il faut un nom complet (ex. « dalia-aveyron.fr »)"
+    label_re = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", re.I)
+    if not all(label_re.fullmatch(label) for label in labels) or labels[-1].isdigit():
+        return "lettres, chiffres, tirets et points seulement (ex. « dalia-aveyron.fr »)"
+    return None
 
 
 def _is_network(value: str) -> bool:
@@ -277,6 +304,10 @@ def flask_config(site_dir: str | Path) -> dict[str, object]:
         "SESSION_COOKIE_SECURE": security["https"],
         "PREFERRED_URL_SCHEME": "https" if security["https"] else "http",
         "PROXY_HOPS": security["proxy_hops"],
+        "TRUSTED_PROXIES": list(security["trusted_proxies"]),
+        "SESSION_MAX_AGE": timedelta(hours=security["session_max_hours"]),
+        "SECOND_FACTOR_FOR_ALL": security["second_factor_for_all"],
+        "SMALL_COUNT_THRESHOLD": security["small_count_threshold"],
         "REMEMBER_COOKIE_DURATION": timedelta(0),
         "WTF_I18N_ENABLED": False,  # use WTForms' bundled French messages (dalia_site.forms)
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the (idle-limited) session

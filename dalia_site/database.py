@@ -64,13 +64,15 @@ else:
 
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, _record):
-    """WAL lets readers work while a write commits; foreign keys are off in SQLite unless asked."""
+    """WAL lets readers work while a write commits; foreign keys are off in SQLite unless asked.
+    synchronous=FULL: with WAL, NORMAL survives a killed process but may lose the last commits on
+    a power cut; FULL syncs the WAL at each commit (no throughput change measured here)."""
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=5000")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()
 
 

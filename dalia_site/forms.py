@@ -7,18 +7,39 @@ from flask import abort, request
 from flask_wtf import FlaskForm
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # not in types-WTForms 3.2
 
+from dalia_site.domain.text import has_bidi_control
+
 NUL_MESSAGE = "La demande contient un caractère invalide (caractère nul) : retapez le texte."
+
+
+BIDI_MESSAGE = (
+    "La demande contient un caractère de contrôle d'écriture (sens du texte) qui peut masquer "
+    "ce qui est affiché : retapez le texte sans le coller."
+)
+
+
+def _refused_text(text: object) -> str | None:
+    if not isinstance(text, str):
+        return None
+    if "\x00" in text:
+        return NUL_MESSAGE
+    if has_bidi_control(text):
+        return BIDI_MESSAGE
+    return None
 
 
 def refuse_nul_characters():
     """Before every request: a NUL character in the query string or a form is never meant
-    (PostgreSQL refuses it in text), whether a WTForms form or the view itself reads the value."""
+    (PostgreSQL refuses it in text), whether a WTForms form or the view itself reads the value;
+    nor a bidirectional control character (names and free text shown reordered: spoofing)."""
     for values in (request.args, request.form):
         for key, value in values.items(multi=True):
-            if any(isinstance(text, str) and "\x00" in text for text in (key, value)):
-                abort(400, description=NUL_MESSAGE)
-    if any("\x00" in (upload.filename or "") for upload in request.files.values()):
-        abort(400, description=NUL_MESSAGE)
+            for text in (key, value):
+                if message := _refused_text(text):
+                    abort(400, description=message)
+    for upload in request.files.values():
+        if message := _refused_text(upload.filename or ""):
+            abort(400, description=message)
 
 
 def _without_nul(value):

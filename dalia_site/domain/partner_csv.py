@@ -29,7 +29,7 @@ from dalia_site.domain.partners import (
     update_organisation,
 )
 from dalia_site.domain.spreadsheet import csv_text, unneutralise
-from dalia_site.domain.text import fold, format_phone
+from dalia_site.domain.text import fold, format_phone, has_bidi_control
 from dalia_site.models import StaffUser
 from dalia_site.models.partners import PartnerImport, PartnerOrganisation
 from dalia_site.models.vocabulary import PartnerCategory
@@ -56,6 +56,11 @@ MAX_BYTES = 2 * 1024 * 1024
 NUL_IN_FILE = (
     "Le fichier contient un caractère invalide (caractère nul) : réenregistrez-le en "
     "« CSV UTF-8 » depuis votre tableur."
+)
+# Reorders what is displayed after it (a name shown as another): never meant in the directory.
+BIDI_IN_FILE = (
+    "Le fichier contient un caractère de contrôle d'écriture (sens du texte, U+202A–U+202E ou "
+    "U+2066–U+2069) : retirez-le avant d'importer."
 )
 _CATEGORY_BY_FOLDED = {fold(c.label): c for c in PartnerCategory} | {fold(c): c for c in PartnerCategory}
 
@@ -148,6 +153,9 @@ def plan_import(session: DbSession, text: str, departement: str = "") -> ImportP
     plan = ImportPlan()
     if "\x00" in text:
         plan.errors.append(LineError(0, "", NUL_IN_FILE))
+        return plan
+    if has_bidi_control(text):
+        plan.errors.append(LineError(0, "", BIDI_IN_FILE))
         return plan
     try:
         rows = list(csv.reader(io.StringIO(text), delimiter=";"))

@@ -27,6 +27,15 @@ POSTCODE_MESSAGE = "Code postal invalide : 5 chiffres attendus (ex. 12000)."
 _SHORT_NUMBER = re.compile(r"^(1[5-9]|11[0-9]|3\d{3}|116\d{3})$")
 
 
+# Bidirectional controls (U+202A–U+202E, U+2066–U+2069) reorder what is shown after them: a name
+# typed with one can display as another (« Trojan Source »). Refused like NUL, never stored.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def has_bidi_control(value: str) -> bool:
+    return not BIDI_CONTROLS.isdisjoint(value)
+
+
 class InvalidValue(ValueError):
     """A value a user typed that cannot be accepted; the message is French and shown as is."""
 

@@ -6,7 +6,6 @@ failure at any step leaves no folder behind (and, on PostgreSQL, no tables).
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
@@ -16,10 +15,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import jinja2
+import tomli_w
 from sqlalchemy import inspect, text
 
 from dalia_site import clock, database
-from dalia_site.config import SECRET_FILE, SITE_FILE, SLUG_RE, SiteConfigError
+from dalia_site.config import SECRET_FILE, SITE_FILE, SLUG_RE, SiteConfigError, host_name_problem
 from dalia_site.provisioning.deploy import render_deploy
 from dalia_site.provisioning.templates import load_template
 
@@ -30,8 +30,14 @@ _jinja = jinja2.Environment(  # nosec B701
     keep_trailing_newline=True,
     autoescape=False,  # noqa: S701
 )
-# JSON strings, integers and booleans are valid TOML values.
-_jinja.filters["toml"] = lambda value: json.dumps(value, ensure_ascii=False)
+
+
+def _toml_value(value: object) -> str:
+    """One TOML value, written by a TOML writer (tomli-w): JSON's escapes are not all TOML's."""
+    return tomli_w.dumps({"v": value}).removeprefix("v = ").rstrip("\n")
+
+
+_jinja.filters["toml"] = _toml_value
 
 
 class ProvisioningError(Exception):
@@ -50,7 +56,7 @@ def default_instances_dir() -> Path:
 
 
 def site_path(instances_dir: Path, slug: str) -> Path:
-    if not SLUG_RE.match(slug):
+    if not SLUG_RE.fullmatch(slug):
         raise ProvisioningError(
             f"nom de site invalide : {slug!r} (minuscules, chiffres et tirets, ex. « aveyron »)"
         )
@@ -80,6 +86,8 @@ def write_site_files(folder: Path, template, slug: str, domain: str, database_ur
         database_url=database_url,
         https=https,
         proxy_hops=1 if https else 0,
+        # A site on the internet asks every role for the second factor; a local one only admins.
+        second_factor_for_all=https,
     )
     (folder / SITE_FILE).write_text(toml, encoding="utf-8")
     secret_path = folder / SECRET_FILE
@@ -124,6 +132,8 @@ def create_site(
     template = load_template(template_slug)
     slug = slug or template.slug
     final = site_path(instances_dir, slug)
+    if domain and (problem := host_name_problem(domain)):
+        raise ProvisioningError(f"--domain {domain!r} refusé : {problem}")
     if final.exists():
         raise ProvisioningError(f"le site {slug!r} existe déjà : {final} (rien n'a été modifié)")
     admin_email = email_key(admin_email or f"admin@{domain or slug + '.invalid'}")

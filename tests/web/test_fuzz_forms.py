@@ -38,6 +38,7 @@ from sqlalchemy import LargeBinary, String, cast, func, literal, or_, select, te
 
 from dalia_site import clock
 from dalia_site.domain import booking, partner_csv, partners, passwords, referrals, reminders, roster
+from dalia_site.domain.text import has_bidi_control
 from dalia_site.extensions import db
 from dalia_site.models import (
     Appointment,
@@ -817,9 +818,12 @@ def test_logout(site, admin, data):
     client = site.app.test_client()
     token = login(client, admin.email)
     response = site.post("/deconnexion", data, client=client, token=token)
-    # Junk fields never stop a logout, but a NUL character is refused in any request.
+    # Junk fields never stop a logout, but a NUL or a bidi control character is refused in any request.
+    def refused(text: str) -> bool:
+        return "\x00" in text or has_bidi_control(text)
+
     nul = any(
-        "\x00" in k or any("\x00" in x for x in (v if isinstance(v, list) else [v])) for k, v in data.items()
+        refused(k) or any(refused(x) for x in (v if isinstance(v, list) else [v])) for k, v in data.items()
     )
     assert response.status_code == (400 if nul else 302)
 
