@@ -62,6 +62,11 @@ def pages(ids: dict) -> list[Page]:
         Page("recherche de patients (htmx)", "/patients?q=martin", partial=True, benchmarked=True),
         Page("fiche patient", f"/patients/{patient}", benchmarked=True),
         Page("modifier un patient", f"/patients/{patient}/modifier"),
+        Page("droit d'accès d'un patient", f"/patients/{patient}/droit-acces"),
+        Page("droit d'accès en JSON", f"/patients/{patient}/droit-acces.json"),
+        Page("effacer un patient", f"/patients/{patient}/effacement"),
+        Page("données personnelles", "/donnees-personnelles"),
+        Page("notice d'information des patients", "/informations-patients"),
         Page("créneaux (page)", f"/patients/{patient}/creneaux?kind=first", benchmarked=True),
         Page(
             "créneaux d'une première consultation (htmx)",

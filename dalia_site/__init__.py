@@ -33,6 +33,7 @@ def create_app(site_dir: str | Path, overrides: dict | None = None) -> Flask:
     from dalia_site.patients.routes import bp as patients_bp
     from dalia_site.proxy import TrustedProxyFix
     from dalia_site.referrals.routes import bp as referrals_bp
+    from dalia_site.rights.routes import bp as rights_bp
     from dalia_site.roster.routes import bp as roster_bp
 
     app = Flask(__name__)
@@ -65,6 +66,7 @@ def create_app(site_dir: str | Path, overrides: dict | None = None) -> Flask:
         activity_bp,
         admin_bp,
         answers_bp,
+        rights_bp,
     ):
         app.register_blueprint(blueprint)
 

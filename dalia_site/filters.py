@@ -26,6 +26,7 @@ NAVIGATION = (
     ("admin.staff_list", "Comptes"),
     ("admin.centre_settings", "Réglages du centre"),
     ("admin.audit_log", "Journal d'audit"),
+    ("rights.personal_data", "Données personnelles"),
 )
 
 

@@ -18,7 +18,7 @@ from dalia_site.domain.referrals import (
     find_duplicates,
     patient_search_text,
 )
-from dalia_site.domain.text import FieldError, contains_all_words
+from dalia_site.domain.text import FieldError, contains_all_words, format_phone
 from dalia_site.models import Appointment, PartnerOrganisation, Patient, Referral, StaffUser
 from dalia_site.models.vocabulary import (
     AppointmentStatus,
@@ -80,6 +80,8 @@ def record_list_view(
 
 
 def _shown(field: str, value: object) -> object:
+    if field == "phone" and isinstance(value, str):  # as the file shows it (history of changes)
+        return format_phone(value)
     if isinstance(value, date):
         return value.strftime("%d/%m/%Y")
     if isinstance(value, Vocabulary):

@@ -12,7 +12,7 @@ from typing import Any
 
 import jinja2
 from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from dalia_site.database import DbSession
 from dalia_site.domain import centre, retention
@@ -134,13 +134,16 @@ def build(session: DbSession, settings: Mapping[str, Mapping[str, Any]]) -> Regi
     site, security = settings["site"], settings.get("security", {})
     centre_settings = centre.load(session)
     periods = retention.periods(session)
-    urps = session.scalars(
-        select(PartnerOrganisation)
-        .where(PartnerOrganisation.name.like("URPS%"))
-        .options(selectinload(PartnerOrganisation.contacts))
-        .order_by(PartnerOrganisation.id)
-        .limit(1)
-    ).first()
+    urps = (
+        session.scalars(
+            select(PartnerOrganisation)
+            .where(PartnerOrganisation.name.like("URPS%"), PartnerOrganisation.active.is_(True))
+            .options(joinedload(PartnerOrganisation.contacts))
+            .order_by(PartnerOrganisation.id)
+        )
+        .unique()
+        .first()
+    )
     url = str(settings.get("database", {}).get("url") or "")
     sms = settings.get("sms", {})
     return Register(

@@ -341,3 +341,34 @@ def warn_admins(session: DbSession, site_name: str, *, now: datetime) -> int:
         if mail.queue(session, admin.email, f"{site_name} : effacements prévus le {day:%d/%m/%Y}", body):
             queued += 1
     return queued
+
+
+MAX_YEARS = 20
+
+
+def update_periods(
+    session: DbSession, actor: StaffUser | None, inactive_years: object, declined_years: object
+) -> bool:
+    """The admin changes the retention periods (centre settings): audited with what changed."""
+    cleaned: dict[str, int] = {}
+    for field, value in (("inactive_years", inactive_years), ("declined_years", declined_years)):
+        if not isinstance(value, int) or not 1 <= value <= MAX_YEARS:
+            raise FieldError(field, f"Une durée en années, entre 1 et {MAX_YEARS}.")
+        cleaned[f"retention_{field}"] = value
+    row = session.get(CentreSettings, 1)
+    if row is None:
+        row = CentreSettings(id=1)
+        session.add(row)
+    labels = {
+        "retention_inactive_years": "conservation sans activité (ans)",
+        "retention_declined_years": "conservation après refus (ans)",
+    }
+    before = {labels[f]: getattr(row, f) for f in cleaned}
+    after: dict[str, object] = {labels[f]: v for f, v in cleaned.items()}
+    changes = audit.describe_changes(before, after)
+    if not changes:
+        return False
+    for field, value in cleaned.items():
+        setattr(row, field, value)
+    audit.record(session, actor, "centre.update", "centre", 1, f"Réglages du centre : {changes}")
+    return True

@@ -748,6 +748,8 @@ FUZZED_POSTS = {
     "patients.edit",
     "patients.set_status",
     "patients.dac_handover",
+    "rights.erase",
+    "rights.retention_periods",
     "booking.book",
     "booking.cancel",
     "booking.reschedule",
@@ -1264,6 +1266,10 @@ def test_referral_decide(site, data, htmx, email):
     data=form(
         identity_fields()
         | {"informed_on": a_date(date(2000, 1, 1), date(2030, 1, 1)), "objected": st.sampled_from(["", "y"])}
+        | {
+            "objects_to_reminders": st.sampled_from(["", "y"]),
+            "objects_to_gp_search": st.sampled_from(["", "y"]),
+        }
     )
 )
 def test_patient_edit(site, data):
@@ -1292,6 +1298,22 @@ def test_patient_status(site, data):
 def test_patient_dac_handover(site, data, gp):
     patient = site.patient(gp_status=gp)
     site.post(f"/patients/{patient}/dac", data)
+
+
+@FUZZ
+@given(data=form({"reason": st.text(max_size=400)}))
+def test_patient_erasure_on_request(site, data):
+    site.post(f"/patients/{site.patient()}/effacement", data)
+
+
+@FUZZ
+@given(
+    data=form(
+        {"inactive_years": st.integers(-5, 40).map(str), "declined_years": st.integers(-5, 40).map(str)}
+    )
+)
+def test_retention_periods(site, data):
+    site.post("/donnees-personnelles/conservation", data)
 
 
 # --- booking ------------------------------------------------------------------------------------

@@ -1,0 +1,202 @@
+"""The right of access (RGPD art. 15): everything the site holds about one patient, as sections
+of rows in plain French — printed from the « Droit d'accès » page, or downloaded as JSON.
+
+Each table that holds data about a patient is one small function (a source) returning one
+Section; `SOURCES` lists them. A table added to the kit joins the document with its source."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import joinedload
+
+from dalia_site.database import DbSession
+from dalia_site.domain import audit, booking, rights
+from dalia_site.models import Appointment, AuditEvent, OutboundEmail, Patient
+
+Row = dict[str, str]
+
+
+@dataclass(frozen=True)
+class Section:
+    key: str  # the JSON key
+    title: str  # the printed heading
+    rows: list[Row]
+    empty: str = "Aucune donnée."
+
+
+@dataclass(frozen=True)
+class Context:
+    session: DbSession
+    patient: Patient  # loaded with its referrals (patients.find)
+    zone: ZoneInfo
+
+
+def _day(value: date | None) -> str:
+    return "" if value is None else f"{value:%d/%m/%Y}"
+
+
+def _moment(value: datetime | None, zone: ZoneInfo) -> str:
+    return "" if value is None else f"{value.astimezone(zone):%d/%m/%Y %Hh%M}"
+
+
+def _yes(value: bool) -> str:
+    return "oui" if value else "non"
+
+
+def identity(c: Context) -> Section:
+    p = c.patient
+    row = {
+        "Nom d'usage": p.last_name,
+        "Prénom(s)": p.first_names,
+        "Nom de naissance": p.birth_name,
+        "Date de naissance": _day(p.birth_date),
+        "Sexe": p.sex.label,
+        "Adresse": " ".join(part for part in (p.address, p.postcode, p.commune) if part),
+        "Téléphone": p.phone,
+        "E-mail": p.email,
+        "ALD": p.ald.label + (f" — {p.ald_label}" if p.ald_label else ""),
+        "Médecin traitant": p.gp_name if p.has_gp else "aucun",
+        "Statut dans le centre": p.status.label,
+        "Dossier créé le": _moment(p.created_at, c.zone),
+    }
+    if p.erased_at is not None:
+        row["Identité effacée le"] = _moment(p.erased_at, c.zone)
+    return Section("identite", "Identité et coordonnées", [row])
+
+
+def information(c: Context) -> Section:
+    p = c.patient
+    row = {"Informé(e) de l'usage de ses données le": _day(p.informed_on) or "pas encore"}
+    for purpose, field in rights.OBJECTION_FIELDS.items():
+        row[f"Opposition — {purpose.label}"] = _yes(getattr(p, field))
+    if p.dac_handover_on is not None:
+        row["Situation transmise au DAC le"] = _day(p.dac_handover_on)
+    return Section("information_et_oppositions", "Information et oppositions", [row])
+
+
+def referrals(c: Context) -> Section:
+    rows = []
+    for r in c.patient.referrals:
+        row = {
+            "Référence": r.reference or "",
+            "Reçu le": _moment(r.received_at, c.zone),
+            "Canal": r.channel.label,
+            "Adressé par": ", ".join(
+                part
+                for part in (r.source.name if r.source else "", r.referrer_name, r.referrer_profession)
+                if part
+            ),
+            "Motif": r.reason,
+            "Décision": r.status.label,
+            "Décidé le": _moment(r.decided_at, c.zone),
+            "Décidé par": r.decided_by.name if r.decided_by else "",
+        }
+        if r.decline_reason or r.orientation is not None:
+            row["Motif du refus"] = r.decline_reason
+            row["Orientation"] = r.orientation_detail or r.orientation_label
+        rows.append(row)
+    return Section("adressages", "Adressages et décisions", rows)
+
+
+def appointments(c: Context) -> Section:
+    rows = [
+        {
+            "Date": _moment(a.starts_at, c.zone),
+            "Type": a.kind.label + (" (sans rendez-vous)" if a.walk_in else ""),
+            "Avec": ", ".join(f"{x.member.name} ({x.member.profession.in_sentence})" for x in a.clinicians),
+            "État": a.status.label,
+            "Motif d'annulation": a.cancel_reason,
+            "Hors alternance": a.override_reason,
+        }
+        for a in booking.appointments_of(c.session, c.patient)
+    ]
+    return Section("rendez_vous", "Rendez-vous", rows)
+
+
+def messages(c: Context) -> Section:
+    """Reminders and other messages sent to the patient (about one of their appointments)."""
+    sent = c.session.scalars(
+        select(OutboundEmail)
+        .join(Appointment, OutboundEmail.appointment_id == Appointment.id)
+        .where(Appointment.patient_id == c.patient.id)
+        .order_by(OutboundEmail.created_at, OutboundEmail.id)
+    )
+    rows = [
+        {
+            "Canal": m.channel.label,
+            "Destinataire": m.to,
+            "Préparé le": _moment(m.created_at, c.zone),
+            "Envoyé le": _moment(m.sent_at, c.zone) or "pas envoyé",
+            "Objet": m.subject,
+            "Contenu": m.body,
+        }
+        for m in sent
+    ]
+    return Section("messages", "Messages envoyés (SMS, e-mails)", rows)
+
+
+def rectifications(c: Context) -> Section:
+    rows = [
+        {
+            "Date": _moment(r.at, c.zone),
+            "Par": r.actor.name if r.actor else "Ligne de commande",
+            "Champ": r.field,
+            "Avant": r.before,
+            "Après": r.after,
+        }
+        for r in rights.rectifications(c.session, c.patient.id)
+    ]
+    return Section("rectifications", "Historique des rectifications", rows)
+
+
+def trail(c: Context) -> Section:
+    """Who read or changed the file (the audit trail of the patient and of their referrals)."""
+    objects = [(AuditEvent.object_type == "patient") & (AuditEvent.object_id == str(c.patient.id))]
+    objects += [
+        (AuditEvent.object_type == "referral") & (AuditEvent.object_id == str(r.id))
+        for r in c.patient.referrals
+    ]
+    events = c.session.scalars(
+        select(AuditEvent)
+        .where(or_(*objects))
+        .options(joinedload(AuditEvent.actor))
+        .order_by(AuditEvent.at, AuditEvent.id)
+    )
+    rows = [
+        {
+            "Date": _moment(e.at, c.zone),
+            "Qui": audit.actor_label(e),
+            "Action": audit.action_label(e.action),
+            "Détail": e.summary,
+        }
+        for e in events
+    ]
+    return Section("journal", "Qui a consulté ou modifié le dossier", rows)
+
+
+Source = Callable[[Context], Section]
+SOURCES: list[Source] = [identity, information, referrals, appointments, messages, rectifications, trail]
+
+
+def document(session: DbSession, patient: Patient, zone: ZoneInfo) -> list[Section]:
+    context = Context(session, patient, zone)
+    return [source(context) for source in SOURCES]
+
+
+def as_json(sections: Sequence[Section], patient: Patient, site: str, produced_at: datetime) -> str:
+    return json.dumps(
+        {
+            "site": site,
+            "patient": patient.id,
+            "produit_le": produced_at.isoformat(),
+            **{s.key: {"titre": s.title, "lignes": s.rows} for s in sections},
+        },
+        ensure_ascii=False,
+        indent=2,
+    )

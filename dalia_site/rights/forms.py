@@ -1,0 +1,21 @@
+"""Forms of patients' rights: the erasure on request, the retention periods."""
+
+from wtforms import IntegerField, TextAreaField
+from wtforms.validators import NumberRange
+
+from dalia_site.forms import Form, Marked
+
+
+class ErasureForm(Form):
+    reason = TextAreaField("Motif (demande du patient : date, canal, justification)", validators=[Marked()])
+
+
+class RetentionForm(Form):
+    inactive_years = IntegerField(
+        "Patient sans rendez-vous ni adressage : conserver (années)",
+        validators=[NumberRange(1, 20, "Entre 1 et 20 ans.")],
+    )
+    declined_years = IntegerField(
+        "Adressage non retenu : conserver après la décision (années)",
+        validators=[NumberRange(1, 20, "Entre 1 et 20 ans.")],
+    )
