@@ -62,6 +62,14 @@ def pages(ids: dict) -> list[Page]:
         Page("recherche de patients (htmx)", "/patients?q=martin", partial=True, benchmarked=True),
         Page("fiche patient", f"/patients/{patient}", benchmarked=True),
         Page("modifier un patient", f"/patients/{patient}/modifier"),
+        Page("suivi et médecin traitant d'un patient", f"/patients/{patient}/suivi"),
+        Page("courrier de liaison", f"/patients/{ids['gp_found']}/courrier-medecin-traitant"),
+        Page("à recontacter", "/listes/a-recontacter", benchmarked=True),
+        Page("à recontacter : en retard (htmx)", "/listes/a-recontacter?vue=retard", partial=True),
+        Page("liste d'attente", "/listes/liste-d-attente", benchmarked=True),
+        Page("non venus", "/listes/non-venus", benchmarked=True),
+        Page("non venus sur 8 semaines (htmx)", "/listes/non-venus?semaines=8", partial=True),
+        Page("compteurs des listes (chaque page)", "/listes/compteurs", partial=True, benchmarked=True),
         Page("droit d'accès d'un patient", f"/patients/{patient}/droit-acces"),
         Page("droit d'accès en JSON", f"/patients/{patient}/droit-acces.json"),
         Page("effacer un patient", f"/patients/{patient}/effacement"),
@@ -105,6 +113,7 @@ def pages(ids: dict) -> list[Page]:
         ),
         Page("planning de la semaine", f"/planning?semaine={today}"),
         Page("planning du mois", "/planning/mois"),
+        Page("demi-journées ouvertes", "/planning/demi-journees-ouvertes"),
         Page("équipe", "/equipe"),
         Page("membre de l'équipe", f"/equipe/{member}"),
         Page("modifier un membre", f"/equipe/{member}/modifier"),
@@ -165,6 +174,17 @@ def page_ids(app, admin_id: int) -> dict:
         if db.session.scalar(select(TeamMember.id).where(TeamMember.staff_user_id == admin_id)) is None:
             member.staff_user_id = admin_id  # "mes vacations" are this doctor's
         referral = db.session.scalar(select(Referral.id).order_by(Referral.status != "new").limit(1))
+        # Someone on each worklist, whatever the data (a list that shows names is traced: a
+        # fixed count of statements needs rows): patients declined by triage are put back.
+        for status in ("waiting_list", "follow_up"):
+            declined = db.session.scalar(select(Patient).where(Patient.status == "declined").limit(1))
+            if declined is not None:
+                declined.status = status
+        # A patient whose médecin traitant was found (the liaison letter); made so if none is.
+        gp_found = db.session.scalar(select(Patient.id).where(Patient.status == "gp_found").limit(1))
+        if gp_found is None:
+            gp_found = db.session.scalar(select(Patient.id).where(Patient.status != "follow_up").limit(1))
+            db.session.get(Patient, gp_found).status = "gp_found"
         nurse = db.session.scalar(
             select(TeamMember.id)
             .where(TeamMember.profession.in_(NURSES), TeamMember.active.is_(True))
@@ -181,6 +201,7 @@ def page_ids(app, admin_id: int) -> dict:
             "contact": contact[1],
             "member": member.id,
             "referral": referral,
+            "gp_found": gp_found,
             "admin": admin_id,
             "link_token": link_token,
             "ics_token": ics_token,

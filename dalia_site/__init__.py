@@ -35,6 +35,7 @@ def create_app(site_dir: str | Path, overrides: dict | None = None) -> Flask:
     from dalia_site.referrals.routes import bp as referrals_bp
     from dalia_site.rights.routes import bp as rights_bp
     from dalia_site.roster.routes import bp as roster_bp
+    from dalia_site.worklists.routes import bp as worklists_bp
 
     app = Flask(__name__)
     # Ids in URLs fit the database's integer: a longer number is a 404, not an overflow.
@@ -67,6 +68,7 @@ def create_app(site_dir: str | Path, overrides: dict | None = None) -> Flask:
         admin_bp,
         answers_bp,
         rights_bp,
+        worklists_bp,
     ):
         app.register_blueprint(blueprint)
 

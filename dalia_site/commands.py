@@ -532,7 +532,23 @@ ALL_SITES_FIGURES = (
     "referrals_received",
     "median_days_referral_to_first_visit",
     "patients_given_gp",
+    "refusal_reasons",
+    "waiting_list",
+    "overdue_follow_ups",
+    "gp_found",
+    "gp_found_median_days",
 )
+
+
+def _flat(row: dict) -> dict:
+    """A row of `report --all` for a CSV sheet: an object's figures as `key.subkey` columns."""
+    flat = {}
+    for key, value in row.items():
+        if isinstance(value, dict):
+            flat |= {f"{key}.{sub}": item for sub, item in value.items()}
+        else:
+            flat[key] = value
+    return flat
 
 
 @cli.command()
@@ -592,15 +608,17 @@ def report(slug, all_sites, first, last, fmt, instances_dir):
     if fmt == "json":
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
     else:
-        header = ("site", "from", "to", *ALL_SITES_FIGURES)
+        flat = [_flat({k: row[k] for k in ALL_SITES_FIGURES}) for row in rows]
+        columns = list(flat[0]) if flat else list(ALL_SITES_FIGURES)
+        header = ("site", "from", "to", *columns)
         lines = (
             [
                 row["site"],
                 row["period"]["from"],
                 row["period"]["to"],
-                *(_decimal_comma(row[k]) for k in ALL_SITES_FIGURES),
+                *(_decimal_comma(values[k]) for k in columns),
             ]
-            for row in rows
+            for row, values in zip(rows, flat, strict=True)
         )
         click.echo(csv_text([header, *lines]), nl=False)
     if failures:
@@ -727,5 +745,10 @@ def demo(instances_dir, no_serve, port):
     click.echo("Comptes (mots de passe régénérés à chaque `make demo`) :")
     for role, email, _ in DEMO_STAFF:
         click.echo(f"  {role:<10} {email:<32} {passwords[role]}")
+    click.echo(
+        "À sa première connexion, l'admin active la double authentification : scanner le code QR "
+        "avec une application (FreeOTP, Aegis, Google Authenticator…), taper son code, noter les "
+        "codes de secours."
+    )
     if not no_serve:
         _serve(created.path, port)

@@ -19,6 +19,9 @@ NAVIGATION = (
     ("core.home", "Accueil"),
     ("referrals.queue", "Adressages"),
     ("patients.index", "Patients"),
+    ("worklists.recall", "À recontacter"),
+    ("worklists.waiting", "Liste d'attente"),
+    ("worklists.no_shows", "Non venus"),
     ("booking.day", "Agenda"),
     ("roster.week", "Planning"),
     ("partners.index", "Annuaire"),
@@ -28,6 +31,14 @@ NAVIGATION = (
     ("admin.audit_log", "Journal d'audit"),
     ("rights.personal_data", "Données personnelles"),
 )
+
+
+# Navigation links that show a count (worklists.counts fills them in once the page is loaded).
+NAV_COUNTS = {
+    "worklists.recall": "nav-a-recontacter",
+    "worklists.waiting": "nav-liste-d-attente",
+    "worklists.no_shows": "nav-non-venus",
+}
 
 
 def site_zone() -> ZoneInfo:
@@ -74,6 +85,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(actor_label)
     app.add_template_filter(object_label)
     app.add_template_global(_navigation, "navigation")
+    app.add_template_global(NAV_COUNTS.get, "nav_count_id")
     app.add_template_global(page_url)
     app.add_template_global(lambda endpoint: may_access(current_user, endpoint), "can")
     app.add_template_global(lambda: app.config["SITE"], "site")

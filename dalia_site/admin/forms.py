@@ -104,11 +104,36 @@ class CentreForm(Form):
     first_minutes = StringField(f"{AppointmentKind.FIRST.label}, en minutes", render_kw=NUMERIC)
     doctor_minutes = StringField(f"{AppointmentKind.DOCTOR.label}, en minutes", render_kw=NUMERIC)
     nurse_minutes = StringField(f"{AppointmentKind.NURSE.label}, en minutes", render_kw=NUMERIC)
+    give_back_days = StringField(
+        "Rendre une demi-journée prise : jusqu'à combien de jours avant",
+        description="Un·e bénévole qui a pris une demi-journée ouverte peut la rendre jusqu'à ce délai.",
+        render_kw=NUMERIC,
+    )
+    no_show_flag_after = StringField(
+        "Signaler un patient après combien de rendez-vous manqués",
+        description="La liste « Non venus » et le dossier signalent le patient à partir de ce nombre.",
+        render_kw=NUMERIC,
+    )
     remind_two_days_before = BooleanField("Deux jours avant (J-2)")
     remind_day_before = BooleanField("La veille (J-1)")
 
-    def values(self, open_days: list[str]) -> dict[str, object]:
-        """What the domain validates: the fields, and the open days ticked."""
-        return {name: field.data for name, field in self._fields.items() if name != "csrf_token"} | {
-            "open_days": open_days
-        }
+    def values(self, open_days: list[str], open_half_days: list[str] | None = None) -> dict[str, object]:
+        """What the domain validates: the fields, and the open days (or half-days) ticked."""
+        halves = {} if open_half_days is None else {"open_half_days": open_half_days}
+        return (
+            {name: field.data for name, field in self._fields.items() if name != "csrf_token"}
+            | {"open_days": open_days}
+            | halves
+        )
+
+
+class ClosureForm(Form):
+    """A closure of the centre (one day or a period), on the settings page."""
+
+    first_day = DateField("Premier jour", validators=[Optional()])
+    last_day = DateField(
+        "Dernier jour (facultatif)", validators=[Optional()], description="Pour une période."
+    )
+    label = StringField(
+        "Raison", filters=[strip], description="Ex. fermeture estivale, formation de l'équipe"
+    )

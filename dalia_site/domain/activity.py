@@ -33,16 +33,21 @@ from sqlalchemy import and_, case, func, select
 
 from dalia_site.clock import FIRST_DAY, LAST_DAY
 from dalia_site.database import DbSession
+from dalia_site.domain.reminders import ReminderFigures
+from dalia_site.domain.reminders import figures as reminder_figures
 from dalia_site.domain.roster import occurrences
 from dalia_site.domain.spreadsheet import csv_text
-from dalia_site.models import Appointment, AuditEvent, PartnerOrganisation, Patient, Referral, Shift
+from dalia_site.domain.worklists import PathwayFigures, pathway_figures
+from dalia_site.models import Appointment, AuditEvent, PartnerOrganisation, Referral, Shift
 from dalia_site.models.vocabulary import (
     CLINICIANS,
     AppointmentKind,
     AppointmentStatus,
     Channel,
+    MessageChannel,
     PartnerCategory,
     ReferralStatus,
+    RefusalReason,
 )
 
 MONTHS = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc.")
@@ -125,6 +130,12 @@ class Activity:
     days_to_first_visit: list[int] = field(default_factory=list)
     gp_found: int = 0
     monthly: list[tuple[date, dict[str, int]]] = field(default_factory=list)
+    # Issue 16: refusals by reason, waiting list, overdue follow-ups, delay to a médecin traitant.
+    pathway: PathwayFigures = field(
+        default_factory=lambda: PathwayFigures(dict.fromkeys(RefusalReason, 0), [], 0, [])
+    )
+    # Issue 17: reminders sent by channel, patients' answers, no-shows with and without a reminder.
+    reminders: ReminderFigures = field(default_factory=ReminderFigures)
 
     @property
     def patients_per_hour(self) -> float | None:
@@ -199,9 +210,8 @@ def compute(session: DbSession, period: Period, zone: ZoneInfo) -> Activity:
             result.no_shows += count
     result.monthly = [(first, counts) for (first, _), counts in zip(months, monthly, strict=True)]
 
-    # 2. Patients received and, for each, the channel of their earliest referral (direct access),
-    #    when it came in, and their first consultation ever (referral to first visit): one row per
-    #    patient received, each read by index seeks alone (indexes on the patient's referrals and visits).
+    # 2. Patients received and how many of them came directly (their earliest referral), counted
+    #    in SQL: per received patient, one index seek (ix_referral_patient_received).
     received = select(Appointment.patient_id.label("id")).where(in_period, honoured).distinct().subquery()
     earliest = (
         select(Referral.channel)
@@ -210,27 +220,35 @@ def compute(session: DbSession, period: Period, zone: ZoneInfo) -> Activity:
         .limit(1)
         .scalar_subquery()
     )
-    referred = (
-        select(func.min(Referral.received_at)).where(Referral.patient_id == received.c.id).scalar_subquery()
+    result.patients_received, result.direct_patients = session.execute(
+        select(func.count(), func.count(case((earliest == Channel.DIRECT, 1)))).select_from(received)
+    ).one()
+
+    # 2b. From the earliest referral to the first consultation ever, for the patients received who
+    #    had no consultation before the period (their first one falls in it): seeks again.
+    seen_before = (
+        select(Appointment.id)
+        .where(Appointment.patient_id == received.c.id, honoured, Appointment.starts_at < start)
+        .exists()
     )
     first_seen = (
         select(func.min(Appointment.starts_at))
         .where(Appointment.patient_id == received.c.id, honoured)
         .scalar_subquery()
     )
-    for channel, referred_at, seen_at in session.execute(
-        select(earliest, referred, first_seen).select_from(received)
-    ):
-        result.patients_received += 1
-        result.direct_patients += channel == Channel.DIRECT
-        if seen_at >= start and referred_at is not None:
+    referred = (
+        select(func.min(Referral.received_at)).where(Referral.patient_id == received.c.id).scalar_subquery()
+    )
+    new_patients = select(first_seen, referred).select_from(received).where(~seen_before)
+    for seen_at, referred_at in session.execute(new_patients):
+        if referred_at is not None:
             days = (seen_at.astimezone(zone).date() - referred_at.astimezone(zone).date()).days
             result.days_to_first_visit.append(max(days, 0))
 
-    # 3. Patients given a médecin traitant.
-    result.gp_found = session.scalar(
-        select(func.count()).where(Patient.gp_found_at >= start, Patient.gp_found_at < end)
-    )
+    # 3. Patients given a médecin traitant (and how long after their first visit), refusals by
+    #    reason, the waiting list and the overdue follow-ups at the period's end: one query.
+    result.pathway = pathway_figures(session, start, end, zone)
+    result.gp_found = len(result.pathway.gp_found_days)
 
     # 4. Referrals received, by the category of who sent them and by decision.
     for category, status, count in session.execute(
@@ -242,6 +260,9 @@ def compute(session: DbSession, period: Period, zone: ZoneInfo) -> Activity:
     ):
         row = result.referrals.setdefault(category or DIRECT, dict.fromkeys(ReferralStatus, 0))
         row[status] += count
+
+    # 5. Reminders and the patients' answers (two queries).
+    result.reminders = reminder_figures(session, start, end)
 
     # 5. Staffed hours: the union of the clinicians' sessions.
     result.staffed_hours = _union_hours(
@@ -316,8 +337,33 @@ def summary(activity: Activity, group: bool = True) -> list[tuple[str, str]]:
             else days_fr(activity.median_days_to_first_visit),
         ),
         ("Taux de rendez-vous non honorés", share_fr(activity.no_show_rate)),
+        ("Rappels envoyés par SMS", num(activity.reminders.sent[MessageChannel.SMS], 0)),
+        ("Rappels envoyés par e-mail", num(activity.reminders.sent[MessageChannel.EMAIL], 0)),
+        ("Rendez-vous confirmés par le patient", num(activity.reminders.confirmed_by_patient, 0)),
+        ("Rendez-vous annulés par le patient", num(activity.reminders.cancelled_by_patient, 0)),
+        ("Non honorés après un rappel", share_fr(activity.reminders.no_show_rate_with_reminder)),
+        ("Non honorés sans rappel", share_fr(activity.reminders.no_show_rate_without_reminder)),
         ("Patients ayant trouvé un médecin traitant", num(activity.gp_found, 0)),
+        (
+            "Délai médian de la première consultation au médecin traitant trouvé",
+            _days_or_dash(activity.pathway.gp_found_median_days),
+        ),
+        ("Patients en liste d'attente en fin de période", num(len(activity.pathway.waiting_days), 0)),
+        ("Attente médiane en liste d'attente", _days_or_dash(activity.pathway.median_wait_days)),
+        (
+            "Patients en suivi à recontacter (retard) en fin de période",
+            num(activity.pathway.overdue_follow_ups, 0),
+        ),
     ]
+
+
+def _days_or_dash(value: float | None) -> str:
+    return "—" if value is None else days_fr(value)
+
+
+def refusal_rows(activity: Activity) -> list[tuple[str, int]]:
+    """(reason, count) of the referrals received in the period and declined, in the list's order."""
+    return [(reason.label, activity.pathway.refusal_reasons[reason]) for reason in RefusalReason]
 
 
 def _rounded(value: float | None, digits: int) -> float | None:
@@ -346,6 +392,20 @@ def as_dict(activity: Activity, site: str = "") -> dict[str, Any]:
         "no_show_rate": _rounded(activity.no_show_rate, 4),
         "no_shows": activity.no_shows,
         "patients_given_gp": activity.gp_found,
+        "reminders_sent": activity.reminders.total_sent,
+        "reminders_sent_by_channel": {str(c): n for c, n in activity.reminders.sent.items()},
+        "confirmed_by_patient": activity.reminders.confirmed_by_patient,
+        "cancelled_by_patient": activity.reminders.cancelled_by_patient,
+        "no_show_rate_with_reminder": _rounded(activity.reminders.no_show_rate_with_reminder, 4),
+        "no_show_rate_without_reminder": _rounded(activity.reminders.no_show_rate_without_reminder, 4),
+        "refusal_reasons": {str(reason): n for reason, n in activity.pathway.refusal_reasons.items()},
+        "waiting_list": {
+            "count": len(activity.pathway.waiting_days),
+            "median_wait_days": activity.pathway.median_wait_days,
+        },
+        "overdue_follow_ups": activity.pathway.overdue_follow_ups,
+        "gp_found": activity.gp_found,
+        "gp_found_median_days": activity.pathway.gp_found_median_days,
         "consultations_by_month": [
             {"month": f"{first:%Y-%m}", **counts} for first, counts in activity.monthly
         ],
@@ -375,6 +435,7 @@ def as_csv(activity: Activity, site: str = "") -> str:
     rows += [
         [label, *(counts[s] for s in statuses), total] for _, label, counts, total in activity.referral_rows
     ]
+    rows += [[], ["Refus par motif", "Adressages"], *([label, n] for label, n in refusal_rows(activity))]
     return csv_text(rows)
 
 
@@ -390,6 +451,9 @@ def as_text(activity: Activity, site: str = "") -> str:
             f"à trier {counts[ReferralStatus.NEW]})"
             for _, label, counts, total in activity.referral_rows
         ]
+    lines.append(
+        "  Refus par motif : " + ", ".join(f"{label.lower()} {n}" for label, n in refusal_rows(activity))
+    )
     return "\n".join(lines) + "\n"
 
 

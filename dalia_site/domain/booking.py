@@ -20,11 +20,18 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from dalia_site.database import DbSession
 from dalia_site.domain import audit, mail
+from dalia_site.domain.opening import Opening
 from dalia_site.domain.roster import lock_members, occurrences
 from dalia_site.domain.text import FieldError
-from dalia_site.models import Appointment, AppointmentClinician, Patient, StaffUser, TeamMember
+from dalia_site.models import Appointment, AppointmentClinician, Patient, SlotOffer, StaffUser, TeamMember
 from dalia_site.models.booking import LONGEST_VISIT
-from dalia_site.models.vocabulary import CLINICIANS, AppointmentKind, AppointmentStatus, PatientStatus
+from dalia_site.models.vocabulary import (
+    CLINICIANS,
+    AppointmentKind,
+    AppointmentStatus,
+    PatientStatus,
+    Profession,
+)
 
 GRID = timedelta(minutes=15)  # slots start on the quarter hour
 _LATEST = datetime.max.replace(tzinfo=UTC)  # sorts after any end: bisects on start alone
@@ -194,6 +201,8 @@ def free_slots(
     limit: int = 8,
     horizon: timedelta = HORIZON,
     moving: int | None = None,
+    *,
+    opening: Opening | None = None,
 ) -> list[Slot]:
     """The next free slots for a visit of `kind` (first = a doctor and a nurse together), at most
     one per start time, earliest first; none overlapping the patient's own appointments."""
@@ -208,7 +217,7 @@ def free_slots(
         )
     }
     spans: dict[int, list[Span]] = {}
-    for o in occurrences(session, first_day, last_day, zone, members):
+    for o in occurrences(session, first_day, last_day, zone, members, opening=opening):
         spans.setdefault(o.member_id, []).append((o.starts_at, o.ends_at))
     busy, patient_busy = _busy(
         session,
@@ -398,6 +407,8 @@ def week_slots(
     zone: ZoneInfo,
     now: datetime,
     moving: Appointment | None = None,
+    *,
+    opening: Opening | None = None,
 ) -> Week:
     """Every free slot of the picker's week (7 local days from its first day, none in the past),
     grouped by day: the pair for a first visit (the named clinician one of the two), one
@@ -410,7 +421,7 @@ def week_slots(
     zone_end = datetime.combine(picker.last_day + timedelta(days=1), time(), tzinfo=zone)
     start, end = max(now, zone_start), min(zone_end, now + FURTHEST)  # bookable: not past, not too far
     spans: dict[int, list[Span]] = {}
-    for o in occurrences(session, picker.first_day, picker.last_day, zone, list(members)):
+    for o in occurrences(session, picker.first_day, picker.last_day, zone, list(members), opening=opening):
         spans.setdefault(o.member_id, []).append((o.starts_at, o.ends_at))
     busy, patient_busy, history = _booked_and_history(
         session, start, end, patient_id, moving.id if moving is not None else None
@@ -539,10 +550,12 @@ def _check_free(
     end: datetime,
     zone: ZoneInfo,
     ignore: int | None = None,
+    opening: Opening | None = None,
 ) -> None:
-    """The slot lies within each clinician's session and overlaps nothing booked."""
+    """The slot lies within each clinician's session (none on a closed day) and overlaps
+    nothing booked."""
     day = start.astimezone(zone).date()
-    on_duty = occurrences(session, day, day, zone, [m.id for m in members])
+    on_duty = occurrences(session, day, day, zone, [m.id for m in members], opening=opening)
     for member in members:
         if not any(o.member_id == member.id and o.starts_at <= start and end <= o.ends_at for o in on_duty):
             raise SlotTaken()
@@ -591,8 +604,10 @@ def book(
     override_reason: str = "",
     *,
     now: datetime,
+    opening: Opening | None = None,
 ) -> Appointment:
-    """Book a slot; SlotTaken when someone was faster. The caller commits (or rolls back)."""
+    """Book a slot; SlotTaken when someone was faster (or the centre is closed then). The caller
+    commits (or rolls back)."""
     if not may_book(patient):
         raise FieldError("patient", "Seuls les patients acceptés (en suivi) peuvent avoir un rendez-vous.")
     kind = appointment_kind(kind)
@@ -612,7 +627,7 @@ def book(
             "Indiquez pourquoi vous choisissez un autre type.",
         )
     members = _members_for(session, kind, member_ids)
-    _check_free(session, patient, members, start, end, zone)
+    _check_free(session, patient, members, start, end, zone, opening=opening)
     appointment = Appointment(
         patient_id=patient.id,
         kind=kind,
@@ -656,6 +671,32 @@ def cancel(session: DbSession, actor: StaffUser | None, appointment: Appointment
         appointment.patient_id,
         f"Rendez-vous n° {appointment.id} annulé : {reason}",
     )
+    offer_freed_slot(session, appointment)
+
+
+def offer_freed_slot(session: DbSession, appointment: Appointment) -> SlotOffer | None:
+    """Every cancellation (the desk's, the patient's own) frees a slot: it is offered to the
+    waiting list first (domain/worklists lists it while it is to come and still free)."""
+    member_ids = list(
+        session.scalars(
+            select(AppointmentClinician.member_id)
+            .join(TeamMember, TeamMember.id == AppointmentClinician.member_id)
+            .where(AppointmentClinician.appointment_id == appointment.id)
+            .order_by(TeamMember.profession != Profession.MEDECIN, TeamMember.id)
+        )
+    )
+    if not member_ids:
+        return None
+    offer = SlotOffer(
+        cancelled_id=appointment.id,
+        kind=appointment.kind,
+        starts_at=appointment.starts_at,
+        ends_at=appointment.ends_at,
+        lead_member_id=member_ids[0],
+        member_ids=",".join(map(str, member_ids)),
+    )
+    session.add(offer)
+    return offer
 
 
 class NotReschedulable(FieldError):
@@ -718,6 +759,7 @@ def reschedule(
     zone: ZoneInfo,
     *,
     now: datetime,
+    opening: Opening | None = None,
 ) -> Appointment:
     """Move to another slot: the old one is cancelled only if the new one is booked."""
     ensure_reschedulable(appointment)
@@ -735,6 +777,7 @@ def reschedule(
         zone,
         override_reason=appointment.override_reason or "report",
         now=now,
+        opening=opening,
     )
     return moved
 

@@ -7,13 +7,16 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import inspect
+from sqlalchemy.orm import joinedload
+
 from dalia_site.database import DbSession
-from dalia_site.domain import audit
+from dalia_site.domain import audit, opening
 from dalia_site.domain.text import Collector, FieldError, normalise_phone
-from dalia_site.models import CentreSettings, StaffUser
+from dalia_site.models import CentreSettings, Closure, StaffUser
 from dalia_site.models.booking import MAX_VISIT_MINUTES
 from dalia_site.models.roster import WEEKDAYS
 
@@ -43,9 +46,27 @@ class Centre:
     first_minutes: int
     doctor_minutes: int
     nurse_minutes: int
+    open_half_days: frozenset[tuple[int, str]] = frozenset()
+    give_back_days: int = 7
+    departement: str = ""
+    closures: tuple[opening.ClosedSpan, ...] = ()
     # Appointment reminders (domain/reminders): two days and/or one day before the visit.
     remind_two_days_before: bool = False
     remind_day_before: bool = True
+    # « Non venus » (domain/worklists): a patient who missed this many visits is flagged.
+    no_show_flag_after: int = 3
+
+    @property
+    def opening(self) -> opening.Opening:
+        """Open half-days, their hours, holidays and closures, as roster, booking and the desk read them."""
+        return opening.Opening(
+            self.open_half_days or opening.parse_half_days("", self.open_days),
+            self.morning,
+            self.afternoon,
+            self.departement,
+            self.closures,
+            self.give_back_days,
+        )
 
     @property
     def hours(self) -> dict[str, Any]:
@@ -89,9 +110,13 @@ def _spoken(hours: str) -> str:
 
 
 def _row(session: DbSession) -> CentreSettings:
-    row = session.get(CentreSettings, 1)
+    # The closures come in the same query (a join): pages that read the settings stay at one.
+    row = session.get(CentreSettings, 1, options=[joinedload(CentreSettings.closures)])
+    if row is not None and "closures" in inspect(row).unloaded:  # read earlier without them
+        session.refresh(row, ["closures"])
     if row is None:  # a database made before the settings existed, not yet upgraded
         row = CentreSettings(id=1)
+        row.closures = []
         session.add(row)
         session.flush()
     return row
@@ -111,8 +136,13 @@ def load(session: DbSession) -> Centre:
         first_minutes=row.first_minutes,
         doctor_minutes=row.doctor_minutes,
         nurse_minutes=row.nurse_minutes,
+        open_half_days=opening.parse_half_days(row.open_half_days, row.open_days.split(",")),
+        give_back_days=row.give_back_days,
+        departement=row.departement,
+        closures=tuple(opening.ClosedSpan(c.id, c.first_day, c.last_day, c.label) for c in row.closures),
         remind_two_days_before=row.remind_two_days_before,
         remind_day_before=row.remind_day_before,
+        no_show_flag_after=row.no_show_flag_after,
     )
 
 
@@ -147,6 +177,54 @@ def _minutes(value: object, field: str) -> int:
     return minutes
 
 
+def _ticked(value: object) -> list[str]:
+    """Checkbox values; (weekday, half) pairs as Centre.open_half_days holds them read as such."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, set | frozenset) and all(isinstance(v, tuple) for v in value):
+        return opening.format_half_days(value).split(",") if value else []
+    return [str(v) for v in value] if isinstance(value, list | tuple | set | frozenset) else []
+
+
+def _opening_days(days: object, halves: object) -> dict[str, str]:
+    """The half-days ticked on the page's grid (the open days follow), or, from a form that only
+    knows whole days, both halves of each day ticked."""
+    if halves is None:
+        chosen = _ticked(days)
+        if not chosen or not set(chosen) <= set(WEEKDAYS):
+            raise FieldError("open_days", "Cochez au moins un jour d'ouverture.")
+        pairs = opening.parse_half_days("", chosen)
+    else:
+        ticked = set(_ticked(halves))
+        pairs = opening.parse_half_days(",".join(ticked), ()) if ticked else frozenset()
+        if len(pairs) != len(ticked):
+            raise FieldError("open_half_days", "Demi-journée inconnue.")
+        if not pairs:
+            raise FieldError("open_half_days", "Cochez au moins une demi-journée d'ouverture.")
+    open_days = ",".join(day for index, day in enumerate(WEEKDAYS) if any(d == index for d, _ in pairs))
+    return {"open_days": open_days, "open_half_days": opening.format_half_days(pairs)}
+
+
+def _give_back(value: object) -> int:
+    try:
+        days = int(str(value))
+    except ValueError:
+        raise FieldError("give_back_days", "Nombre de jours attendu (ex. 7).") from None
+    if not 0 <= days <= 60:
+        raise FieldError("give_back_days", "Entre 0 et 60 jours.")
+    return days
+
+
+def _no_show_flag(value: object) -> int:
+    try:
+        missed = int(str(value))
+    except ValueError:
+        raise FieldError("no_show_flag_after", "Nombre de rendez-vous manqués attendu (ex. 3).") from None
+    if not 1 <= missed <= 20:
+        raise FieldError("no_show_flag_after", "Entre 1 et 20 rendez-vous manqués.")
+    return missed
+
+
 def clean(values: Mapping[str, object]) -> dict[str, object]:
     """The settings as typed in the form, validated; FieldErrors lists every field at fault."""
     cleaned: dict[str, object] = {}
@@ -155,18 +233,23 @@ def clean(values: Mapping[str, object]) -> dict[str, object]:
             cleaned[field] = check(field, _text, values, field)
         raw_phone = str(values.get("phone") or "")
         cleaned["phone"] = check("phone", normalise_phone, raw_phone) if raw_phone.strip() else ""
-        days = values.get("open_days") or []
-        chosen = [days] if isinstance(days, str) else list(days) if isinstance(days, list | tuple) else []
-        if not chosen or not set(chosen) <= set(WEEKDAYS):
-            check.errors["open_days"] = "Cochez au moins un jour d'ouverture."
-        cleaned["open_days"] = ",".join(day for day in WEEKDAYS if day in chosen)
+        cleaned |= (
+            check("open_half_days", _opening_days, values.get("open_days"), values.get("open_half_days"))
+            or {}
+        )
+        if values.get("give_back_days") not in (None, ""):  # a form without it keeps the delay
+            cleaned["give_back_days"] = check("give_back_days", _give_back, values.get("give_back_days"))
+        if values.get("no_show_flag_after") not in (None, ""):  # a form without it keeps the setting
+            cleaned["no_show_flag_after"] = check(
+                "no_show_flag_after", _no_show_flag, values.get("no_show_flag_after")
+            )
+        if "remind_day_before" in values:  # the page's reminder boxes (a form without them keeps them)
+            cleaned["remind_two_days_before"] = bool(values.get("remind_two_days_before"))
+            cleaned["remind_day_before"] = bool(values.get("remind_day_before"))
         for field in ("morning", "afternoon"):
             cleaned[field] = check(field, _hours, values.get(field), field)
         for field in ("first_minutes", "doctor_minutes", "nurse_minutes"):
             cleaned[field] = check(field, _minutes, values.get(field), field)
-        if "remind_day_before" in values:  # the page's reminder boxes (a form without them keeps them)
-            cleaned["remind_two_days_before"] = bool(values.get("remind_two_days_before"))
-            cleaned["remind_day_before"] = bool(values.get("remind_day_before"))
     if str(cleaned["morning"])[6:] > str(cleaned["afternoon"])[:5]:
         raise FieldError("afternoon", "L'après-midi commence après la fin de la matinée.")
     return cleaned
@@ -188,10 +271,13 @@ def update(session: DbSession, actor: StaffUser | None, values: Mapping[str, obj
 
 def import_site_toml(session: DbSession, settings: Mapping[str, Mapping[str, object]], now: datetime) -> bool:
     """Once per site: the name, hours and visit settings that site.toml held before they moved
-    here (a site provisioned or upgraded). True when copied now."""
+    here (a site provisioned or upgraded); and each time, the département. True when something
+    was copied now."""
     row = _row(session)
+    # The département follows site.toml at every upgrade (which public holidays apply).
+    changed = sync_departement(session, str(settings.get("site", {}).get("departement") or ""))
     if row.imported_at is not None:
-        return False
+        return changed
     site, hours, visits = settings.get("site", {}), settings.get("hours", {}), settings.get("visits", {})
     row.display_name = row.display_name or str(site.get("name") or "")
     open_days = hours.get("open_days")
@@ -207,4 +293,90 @@ def import_site_toml(session: DbSession, settings: Mapping[str, Mapping[str, obj
         if isinstance(visits.get(field), str) and visits[field]:
             setattr(row, field, visits[field])
     row.imported_at = now
+    return True
+
+
+# --- Closures and the département (issue 18) -------------------------------------------------------
+
+LONGEST_CLOSURE = 366  # days
+
+
+def add_closure(
+    session: DbSession,
+    actor: StaffUser | None,
+    first_day: date | None,
+    last_day: date | None,
+    label: str,
+    *,
+    today: date,
+) -> Closure:
+    """A closure entered by the admin (one day, or a range: « fermeture estivale »): no sessions,
+    no slots and no coverage alert on those days. Refused in the past or overlapping another."""
+    label = " ".join(label.split())
+    with Collector() as check:
+        if first_day is None:
+            check.errors["first_day"] = "Indiquez le premier jour (jj/mm/aaaa)."
+        if not label:
+            check.errors["label"] = "Indiquez la raison (ex. fermeture estivale)."
+        elif len(label) > 120:
+            check.errors["label"] = "120 caractères au plus."
+    assert first_day is not None  # checked above
+    last_day = last_day or first_day
+    if last_day < first_day:
+        raise FieldError("last_day", "Le dernier jour doit suivre le premier.")
+    if first_day < today:
+        raise FieldError("first_day", "Une fermeture se note pour aujourd'hui ou plus tard.")
+    if (last_day - first_day).days >= LONGEST_CLOSURE or first_day > date(today.year + 3, 12, 31):
+        raise FieldError("last_day", "Une fermeture d'un an au plus, dans les trois ans à venir.")
+    row = _row(session)
+    for other in row.closures:
+        if other.first_day <= last_day and first_day <= other.last_day:
+            raise FieldError(
+                "first_day",
+                f"Ces dates croisent la fermeture « {other.label} » "
+                f"({_period(other.first_day, other.last_day)}).",
+            )
+    closure = Closure(first_day=first_day, last_day=last_day, label=label)
+    row.closures.append(closure)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "centre.closure_add",
+        "centre",
+        1,
+        f"Fermeture {_period(first_day, last_day)} : {label}",
+    )
+    return closure
+
+
+def remove_closure(session: DbSession, actor: StaffUser | None, closure_id: int) -> bool:
+    """The closure is lifted (the days open again); False when there was none."""
+    row = _row(session)
+    closure = next((c for c in row.closures if c.id == closure_id), None)
+    if closure is None:
+        return False
+    row.closures.remove(closure)
+    audit.record(
+        session,
+        actor,
+        "centre.closure_remove",
+        "centre",
+        1,
+        f"Fermeture {_period(closure.first_day, closure.last_day)} levée : {closure.label}",
+    )
+    return True
+
+
+def _period(first: date, last: date) -> str:
+    return f"le {first:%d/%m/%Y}" if first == last else f"du {first:%d/%m/%Y} au {last:%d/%m/%Y}"
+
+
+def sync_departement(session: DbSession, departement: str) -> bool:
+    """The département of site.toml, copied at new-site and each upgrade (which public holidays
+    apply). True when it changed."""
+    row = _row(session)
+    if row.departement == departement:
+        return False
+    row.departement = departement
     return True

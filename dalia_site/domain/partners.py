@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import inspect as sa_inspect
@@ -13,10 +13,11 @@ from sqlalchemy.orm import selectinload
 
 from dalia_site.database import DbSession
 from dalia_site.domain import audit
+from dalia_site.domain.search import all_words
 from dalia_site.domain.text import (
     FieldError,
     InvalidValue,
-    contains_all_words,
+    choice,
     fold,
     normalise_email,
     normalise_phone,
@@ -30,7 +31,7 @@ from dalia_site.models.partners import (
     PartnerOrganisation,
     PartnerReferralLink,
 )
-from dalia_site.models.vocabulary import PartnerCategory
+from dalia_site.models.vocabulary import AcceptsPatients, PartnerCategory
 
 ORGANISATION_FIELDS = (
     "name",
@@ -352,7 +353,7 @@ def delete_contact(session: DbSession, actor: StaffUser | None, contact: Partner
 def search_filter(query: str) -> list[Any]:
     """Conditions matching every word of `query` in the folded search text (accents and case
     ignored), for name, commune, postcode, category and people's names and roles."""
-    return contains_all_words(PartnerOrganisation.search_text, query)
+    return all_words(PartnerOrganisation.id, PartnerOrganisation.search_text, query)
 
 
 # Referral links -------------------------------------------------------------------------------
@@ -417,3 +418,35 @@ def usable_referral_link(session: DbSession, token: str) -> PartnerReferralLink 
         return None
     organisation = session.get(PartnerOrganisation, link.organisation_id)
     return link if organisation is not None and organisation.active else None
+
+
+def set_accepts_new_patients(
+    session: DbSession,
+    actor: StaffUser | None,
+    organisation: PartnerOrganisation,
+    value: object,
+    checked_on: date | None,
+    *,
+    today: date,
+) -> None:
+    """Whether a médecin généraliste takes new patients (oui / non / à vérifier) and the day it
+    was checked: the search for a médecin traitant asks those who do first."""
+    if organisation.category != PartnerCategory.MEDECIN_GENERALISTE:
+        raise PartnerError("accepts_new_patients", "Réservé aux médecins généralistes de l'annuaire.")
+    answer = choice("accepts_new_patients", value, AcceptsPatients, "Choisissez oui, non ou à vérifier.")
+    if checked_on is None:
+        raise PartnerError("accepts_checked_on", "Indiquez la date de la vérification (jj/mm/aaaa).")
+    if checked_on > today:
+        raise PartnerError("accepts_checked_on", "La date de la vérification ne peut pas être dans le futur.")
+    before = (organisation.accepts_label, organisation.accepts_checked_on)
+    organisation.accepts_new_patients = answer
+    organisation.accepts_checked_on = checked_on
+    audit.record(
+        session,
+        actor,
+        "partner.update",
+        "partner_organisation",
+        organisation.id,
+        f"accepte de nouveaux patients : {before[0] or '—'} → {answer.label} "
+        f"(vérifié le {checked_on:%d/%m/%Y})",
+    )

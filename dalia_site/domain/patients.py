@@ -18,7 +18,8 @@ from dalia_site.domain.referrals import (
     find_duplicates,
     patient_search_text,
 )
-from dalia_site.domain.text import FieldError, contains_all_words, format_phone
+from dalia_site.domain.search import all_words
+from dalia_site.domain.text import FieldError, format_phone
 from dalia_site.models import Appointment, PartnerOrganisation, Patient, Referral, StaffUser
 from dalia_site.models.vocabulary import (
     AppointmentStatus,
@@ -35,7 +36,7 @@ MANUAL_STATUSES = (PatientStatus.FOLLOW_UP, PatientStatus.GP_FOUND, PatientStatu
 def search(words: str, statuses: Iterable[str] = ()) -> Select[Patient]:
     """Patients whose name or birth date hold every word typed (accents and case aside), in
     one of `statuses` when given, by name: the patient search and the desk's walk-in search."""
-    query = select(Patient).where(*contains_all_words(Patient.search_text, words))
+    query = select(Patient).where(*all_words(Patient.id, Patient.search_text, words))
     if statuses:
         query = query.where(Patient.status.in_(list(statuses)))
     return query.order_by(func.lower(Patient.last_name), func.lower(Patient.first_names), Patient.id)
@@ -156,6 +157,21 @@ def update_identity(
     return True
 
 
+def change_status(
+    session: DbSession, actor: StaffUser | None, patient: Patient, status: PatientStatus, why: str = ""
+) -> None:
+    """The patient's new status, with its trace (« statut : En suivi → Sorti (why) »)."""
+    audit.record(
+        session,
+        actor,
+        "patient.status",
+        "patient",
+        patient.id,
+        f"statut : {patient.status_label} → {status.label}" + (f" ({why})" if why else ""),
+    )
+    patient.status = status
+
+
 def set_status(
     session: DbSession, actor: StaffUser | None, patient: Patient, status: str, *, now: datetime
 ) -> None:
@@ -164,15 +180,7 @@ def set_status(
     if status not in MANUAL_STATUSES:
         raise FieldError("status", "Ce statut ne se choisit pas à la main.")
     status = PatientStatus(status)
-    audit.record(
-        session,
-        actor,
-        "patient.status",
-        "patient",
-        patient.id,
-        f"statut : {patient.status_label} → {status.label}",
-    )
-    patient.status = status
+    change_status(session, actor, patient, status)
     if status == PatientStatus.GP_FOUND:
         patient.gp_found_at = now
     elif status == PatientStatus.FOLLOW_UP:  # set back by hand: the médecin traitant was not found after all
@@ -276,8 +284,11 @@ def _referral_entries(referral: Referral) -> list[TimelineEntry]:
         decision = f"Patient mis en liste d'attente{who}"
     else:
         decision = f"Adressage non retenu{who}"
+        reason = referral.decline_code.label if referral.decline_code else ""
         if referral.decline_reason:
-            decision += f" : {referral.decline_reason}"
+            reason = f"{reason} ({referral.decline_reason})" if reason else referral.decline_reason
+        if reason:
+            decision += f" : {reason}"
         if referral.orientation is not None:
             towards = referral.orientation_detail or referral.orientation.label
             decision += f" — orienté vers {towards}"

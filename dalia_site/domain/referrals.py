@@ -12,7 +12,7 @@ from datetime import date, datetime
 from sqlalchemy import select, update
 
 from dalia_site.database import DbSession
-from dalia_site.domain import audit, mail, phones
+from dalia_site.domain import audit, mail, phones, reminders
 from dalia_site.domain.partners import clean_email
 from dalia_site.domain.text import (
     Collector,
@@ -30,6 +30,7 @@ from dalia_site.models.vocabulary import (
     Orientation,
     PatientStatus,
     ReferralStatus,
+    RefusalReason,
     Sex,
 )
 
@@ -341,6 +342,7 @@ def resolve_identity(
         raise NotADuplicate("patient", "Ce patient n'est pas un doublon possible de cet adressage.")
     if patient is None:
         patient = Patient(**{f: getattr(referral, f) for f in IDENTITY_FIELDS}, status=PatientStatus.REFERRED)
+        patient.reminder_channel = reminders.default_channel(patient.phone, patient.email)
         patient.search_text = patient_search_text(patient)
         session.add(patient)
         session.flush()
@@ -411,23 +413,37 @@ def decide(
     site_name: str = "DALIA",
     *,
     now: datetime,
+    decline_code: str | None = None,
+    reach: Mapping[str, object] | None = None,
 ) -> Patient:
     """Record the human decision on a referral (at `now`); the referrer hears of it by reference
-    only."""
+    only. A refusal takes its reason from the closed list (`decline_code`, RefusalReason) — a
+    text alone counts as « autre », which needs one."""
     if decision not in DECISIONS:
         raise FieldError("decision", "Décision inconnue.")
     decision = ReferralStatus(decision)
     _lock(session, referral)
     if not referral.decidable or referral.status == decision:
         raise FieldError("decision", f"Cet adressage est déjà « {referral.status_label} ».")
+    code: RefusalReason | None = None
     if decision == ReferralStatus.DECLINED:
         with Collector() as check:
+            if not decline_code and " ".join(decline_reason.split()):
+                decline_code = RefusalReason.OTHER
+            code = check(
+                "decline_code",
+                choice,
+                "decline_code",
+                decline_code,
+                RefusalReason,
+                "Choisissez le motif du refus.",
+            )
             checked_decline_reason = check(
                 "decline_reason",
                 _text,
                 {"decline_reason": decline_reason},
                 "decline_reason",
-                "Indiquez le motif du refus.",
+                "Précisez le motif du refus." if code == RefusalReason.OTHER else None,
             )
             orientation = check(
                 "orientation",
@@ -459,9 +475,12 @@ def decide(
                 "confirmez d'abord s'il s'agit de l'un d'eux.",
             )
         patient = resolve_identity(session, actor, referral)
+    if decision == ReferralStatus.ACCEPTED and reach is not None:  # the decision form's (issue 17)
+        reminders.ensure_reachable(patient, referral, reach)
     referral.status = decision
     referral.decided_by_id = actor.id if actor else None
     referral.decided_at = now
+    referral.decline_code = code
     referral.decline_reason = decline_reason
     referral.orientation = orientation
     referral.orientation_partner_id = orientation_partner.id if orientation_partner else None

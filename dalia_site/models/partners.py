@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dalia_site.database import Model
 from dalia_site.models.types import UTCDateTime, utcnow
-from dalia_site.models.vocabulary import PartnerCategory, VocabularyType, one_of
+from dalia_site.models.vocabulary import AcceptsPatients, PartnerCategory, VocabularyType, one_of
 
 
 class PartnerOrganisation(Model):
@@ -17,6 +17,10 @@ class PartnerOrganisation(Model):
     __table_args__ = (
         CheckConstraint(one_of("category", PartnerCategory), name="category"),
         CheckConstraint("finess IS NULL OR length(finess) = 9", name="finess_length"),
+        CheckConstraint(
+            f"accepts_new_patients IS NULL OR {one_of('accepts_new_patients', AcceptsPatients)}",
+            name="accepts_new_patients",
+        ),
         Index("ix_partner_organisation_category_active", "category", "active"),
     )
 
@@ -33,6 +37,9 @@ class PartnerOrganisation(Model):
     finess: Mapped[str | None] = mapped_column(String(9))
     notes: Mapped[str] = mapped_column(Text, default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A médecin généraliste: whether they take new patients, and when that was last checked.
+    accepts_new_patients: Mapped[AcceptsPatients | None] = mapped_column(VocabularyType(AcceptsPatients, 10))
+    accepts_checked_on: Mapped[date | None] = mapped_column(Date)
     # Accent- and case-free text of name, commune, category and people, kept by the domain.
     search_text: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -48,6 +55,10 @@ class PartnerOrganisation(Model):
     @property
     def category_label(self) -> str:
         return self.category.label
+
+    @property
+    def accepts_label(self) -> str:
+        return "" if self.accepts_new_patients is None else self.accepts_new_patients.label
 
 
 class PartnerContact(Model):
@@ -83,6 +94,9 @@ class PartnerReferralLink(Model):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A link stops working at this moment (12 months after creation or renewal); NULL: never
+    # (links made before expiry existed are given one by the migration).
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     organisation: Mapped[PartnerOrganisation] = relationship(lazy="raise")
     created_by = relationship("StaffUser", lazy="raise")

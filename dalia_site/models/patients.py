@@ -17,6 +17,7 @@ from dalia_site.models.vocabulary import (
     Orientation,
     PatientStatus,
     ReferralStatus,
+    RefusalReason,
     ReminderChannel,
     Sex,
     VocabularyType,
@@ -86,6 +87,8 @@ class Patient(IdentityMixin, Model):
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When the centre found them a médecin traitant (status gp_found): an activity figure.
     gp_found_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # The médecin généraliste of the directory who became their médecin traitant (pathway).
+    gp_partner_id: Mapped[int | None] = mapped_column(ForeignKey("partner_organisation.id"))
     dac_handover_on: Mapped[date | None] = mapped_column(Date)
     # How they want their reminders (issue 17): « none » is their opt-out (STOP, or told the desk).
     reminder_channel: Mapped[ReminderChannel] = mapped_column(
@@ -114,9 +117,14 @@ class Referral(IdentityMixin, Model):
         CheckConstraint(one_of("status", ReferralStatus), name="status"),
         CheckConstraint(one_of("channel", Channel), name="channel"),
         CheckConstraint(f"orientation IS NULL OR {one_of('orientation', Orientation)}", name="orientation"),
+        CheckConstraint(
+            f"decline_code IS NULL OR {one_of('decline_code', RefusalReason)}", name="decline_code"
+        ),
         CheckConstraint(f"(channel = '{Channel.DIRECT}') = (source_id IS NULL)", name="direct_has_no_source"),
         Index("ix_referral_status_received", "status", "received_at"),
         Index("ix_referral_received_at", "received_at"),
+        # A patient's earliest referral by an index seek (activity figures, migration 0012).
+        Index("ix_referral_patient_received", "patient_id", "received_at", "id", "channel"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -137,6 +145,8 @@ class Referral(IdentityMixin, Model):
     patient_id: Mapped[int | None] = mapped_column(ForeignKey("patient.id"), index=True)
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why declined, from the closed list; `decline_reason` is the free text (required for « autre »).
+    decline_code: Mapped[RefusalReason | None] = mapped_column(VocabularyType(RefusalReason, 12))
     decline_reason: Mapped[str] = mapped_column(String(500), default="")
     orientation: Mapped[Orientation | None] = mapped_column(VocabularyType(Orientation, 10))
     orientation_partner_id: Mapped[int | None] = mapped_column(ForeignKey("partner_organisation.id"))

@@ -195,6 +195,68 @@ class Orientation(Vocabulary):
     OTHER = "other", "Autre"
 
 
+# --- Follow-up: the plan, recalls, the médecin traitant pathway (organisational only) ---------
+
+
+class RefusalReason(Vocabulary):
+    """Why a referral was declined: a closed list the funders' report counts."""
+
+    OUT_OF_AREA = "out_of_area", "Hors territoire"
+    NO_ALD = "no_ald", "Pas d'ALD"
+    HAS_GP = "has_gp", "A déjà un médecin traitant"
+    URGENT = "urgent", "Relève de l'urgence / du SAS"
+    DAC = "dac", "Relève du DAC"
+    OTHER = "other", "Autre"
+
+
+class PreferredNurse(Vocabulary):
+    """Which nurse the plan puts the patient's nurse visits with."""
+
+    AZALEE = "azalee", "Infirmière Azalée"
+    IPA = "ipa", "IPA"
+    OTHER = "other", "Autre infirmière"
+
+
+class AzaleeProtocol(Vocabulary):
+    DIABETES = "diabetes", "Diabète de type 2"
+    CARDIOVASCULAR = "cardiovascular", "Risque cardiovasculaire"
+    COPD = "copd", "BPCO"
+    COGNITIVE = "cognitive", "Troubles cognitifs"
+    SMOKING = "smoking", "Sevrage tabagique"
+
+
+class ContactOutcome(Vocabulary):
+    """What came of calling a patient back (« À recontacter », « Non venus »)."""
+
+    REACHED = "reached", "Appelé"
+    MESSAGE = "message", "Message laissé"
+    UNREACHABLE = "unreachable", "Injoignable"
+    STOPS = "stops", "Ne souhaite plus venir"
+
+
+class AcceptsPatients(Vocabulary):
+    """Whether a médecin généraliste of the directory takes new patients."""
+
+    YES = "yes", "Oui"
+    NO = "no", "Non"
+    TO_CHECK = "to_check", "À vérifier"
+
+
+class GpAnswer(Vocabulary):
+    """A step of the search for a médecin traitant: what the GP contacted answered."""
+
+    PENDING = "pending", "En attente de réponse"
+    ACCEPTS = "accepts", "Accepte le patient"
+    DECLINES = "declines", "Refuse"
+
+
+class OfferStatus(Vocabulary):
+    """A slot freed by a cancellation, offered to the waiting list first (until booked again)."""
+
+    OPEN = "open", "À proposer"
+    DISMISSED = "dismissed", "Retiré"
+
+
 # --- Partners -----------------------------------------------------------------------------------
 
 
@@ -212,6 +274,7 @@ class PartnerCategory(Vocabulary):
     PHARMACIE = "pharmacie", "Pharmacie"
     INFIRMIERS_LIBERAUX = "infirmiers_liberaux", "Infirmiers libéraux"
     EHPAD = "ehpad", "EHPAD"
+    MEDECIN_GENERALISTE = "medecin_generaliste", "Médecin généraliste"
     AUTRE = "autre", "Autre"
 
 
@@ -292,7 +355,14 @@ TEMPLATE_GLOBALS: dict[str, type[Vocabulary]] = {
         ReferralStatus,
         Channel,
         Orientation,
+        RefusalReason,
+        PreferredNurse,
+        AzaleeProtocol,
+        ContactOutcome,
+        AcceptsPatients,
+        GpAnswer,
         Purpose,
+        ReminderChannel,
         PartnerCategory,
         Profession,
         Team,

@@ -2,14 +2,14 @@
 
 from flask import current_app
 from flask_wtf.file import FileField, FileRequired
-from wtforms import BooleanField, EmailField, SelectField, StringField, TelField, TextAreaField
+from wtforms import BooleanField, EmailField, RadioField, SelectField, StringField, TelField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from dalia_site.auth.forms import REQUIRED
 from dalia_site.domain.partners import PartnerError, clean_email, normalise_finess, postcode_outside
 from dalia_site.domain.text import InvalidValue, normalise_phone, normalise_postcode
-from dalia_site.forms import Form, choices, strip
-from dalia_site.models.vocabulary import PartnerCategory
+from dalia_site.forms import DateField, Form, Marked, choices, strip
+from dalia_site.models.vocabulary import AcceptsPatients, PartnerCategory
 
 CATEGORY_CHOICES = choices(PartnerCategory.choices())
 
@@ -134,3 +134,15 @@ class ImportForm(Form):
     file = FileField(
         "Fichier CSV (UTF-8, séparateur « ; »)", validators=[FileRequired("Choisissez un fichier CSV.")]
     )
+
+
+class AcceptsForm(Form):
+    """A médecin généraliste: do they take new patients, checked on which day."""
+
+    accepts_new_patients = RadioField(
+        "Accepte de nouveaux patients",
+        choices=choices(AcceptsPatients.choices()),
+        validators=[Marked()],
+        validate_choice=False,
+    )
+    accepts_checked_on = DateField("Vérifié le", validators=[Optional()])

@@ -31,6 +31,7 @@ from dalia_site.listing import paginate, public_url
 from dalia_site.models import PartnerContact, PartnerImport, PartnerOrganisation, PartnerReferralLink
 from dalia_site.models.vocabulary import PartnerCategory
 from dalia_site.partners.forms import (
+    AcceptsForm,
     ContactForm,
     ImportForm,
     PartnerForm,
@@ -114,11 +115,24 @@ def _links(org_id: int) -> Sequence[PartnerReferralLink]:
     ).all()
 
 
-def _show(organisation, status=200, contact_form=None, link_form=None, new_link_url=None, edit_contact=None):
+def _show(
+    organisation,
+    status=200,
+    contact_form=None,
+    link_form=None,
+    new_link_url=None,
+    edit_contact=None,
+    accepts_form=None,
+):
     can_edit = may_access(current_staff(), "partners.edit")
+    if accepts_form is None:
+        accepts_form = AcceptsForm(prefix="mg")
+        accepts_form.accepts_new_patients.data = organisation.accepts_new_patients or "to_check"
+        accepts_form.accepts_checked_on.data = clock.today(site_zone())
     return render_template(
         "partners/show.html",
         organisation=organisation,
+        accepts_form=accepts_form,
         can_edit=can_edit,
         links=_links(organisation.id) if can_edit else [],
         contact_form=contact_form or ContactForm(prefix="contact"),
@@ -198,6 +212,29 @@ def validate_field(kind: str, field: str):
     response = Response(render_template("_field_error.html", field=form[field]))
     response.vary.add("HX-Request")
     return response
+
+
+@bp.route("/<int:org_id>/nouveaux-patients", methods=["POST"])
+@roles(*EDITORS)
+def gp_acceptance(org_id: int):
+    """A médecin généraliste: takes new patients or not, checked on a day (audited)."""
+    organisation = _load_with_contacts(org_id)
+    form = AcceptsForm(prefix="mg")
+    ok, _ = submit(
+        form,
+        lambda: partners.set_accepts_new_patients(
+            db.session,
+            current_staff(),
+            organisation,
+            form.accepts_new_patients.data,
+            form.accepts_checked_on.data,
+            today=clock.today(site_zone()),
+        ),
+    )
+    if not ok:
+        return _show(_load_with_contacts(org_id), 422, accepts_form=form)
+    flash(f"{organisation.name} : nouveaux patients — {organisation.accepts_label.lower()}.", "success")
+    return redirect(url_for("partners.show", org_id=org_id), 303)
 
 
 @bp.route("/<int:org_id>/archiver", methods=["POST"])

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from dalia_site import clock
 from dalia_site.access import current_staff, may_access, roles
-from dalia_site.domain import booking, patients, rights
+from dalia_site.domain import booking, follow_up, patients, reminders, rights
 from dalia_site.extensions import db
 from dalia_site.filters import site_zone
 from dalia_site.forms import choices, submit
@@ -15,7 +15,7 @@ from dalia_site.htmx import render_page
 from dalia_site.listing import paginate
 from dalia_site.models import Patient, TeamMember
 from dalia_site.models.vocabulary import CLINICIANS, AppointmentKind, PatientStatus, Purpose
-from dalia_site.referrals.forms import DacHandoverForm, PatientForm, StatusForm
+from dalia_site.referrals.forms import DacHandoverForm, PatientForm, ReminderChannelForm, StatusForm
 
 bp = Blueprint("patients", __name__, url_prefix="/patients", template_folder="templates")
 
@@ -66,9 +66,12 @@ def _show(patient: Patient, status: int = 200, **forms):
         timeline=patients.timeline(patient, appointments, now, site_zone()),
         objections=rights.objections(patient),
         rectifications=rights.rectifications(db.session, patient.id),
+        follow=follow_up.summary(db.session, patient.id),
         dac=patients.territory_dac(db.session),
         status_form=forms.get("status_form") or _status_form(patient),
         dac_form=forms.get("dac_form") or DacHandoverForm(),
+        reminder_form=forms.get("reminder_form")
+        or ReminderChannelForm(reminder_channel=patient.reminder_channel.value),
         can_edit=may_access(current_staff(), "patients.edit"),
         may_book=booking.may_book(patient),
         upcoming=upcoming,
@@ -181,3 +184,21 @@ def dac_handover(patient_id: int):
         return _show(_patient_or_404(patient_id), 422, dac_form=form)
     flash("Transmission au DAC enregistrée.", "success")
     return redirect(url_for("patients.show", patient_id=patient_id), 303)
+
+
+@bp.route("/<int:patient_id>/rappels", methods=["POST"])
+@roles(*EDITORS)
+def reminder_channel(patient_id: int):
+    """How the patient wants their reminders (SMS, email, none: their opt-out), on the file."""
+    patient = _patient_or_404(patient_id)
+    form = ReminderChannelForm()
+    ok, changed = submit(
+        form, lambda: reminders.set_channel(db.session, current_staff(), patient, form.reminder_channel.data)
+    )
+    if not ok:
+        return _show(_patient_or_404(patient_id), 422, reminder_form=form)
+    flash(f"Rappels : {patient.reminder_channel.label}." if changed else "Aucune modification.", "success")
+    return redirect(url_for("patients.show", patient_id=patient_id), 303)
+
+
+from dalia_site.patients import follow_up as _follow_up_routes  # noqa: E402,F401  (its routes join this blueprint)

@@ -15,7 +15,15 @@ from wtforms.validators import Optional
 
 from dalia_site.domain.referrals import IDENTITY_FIELDS
 from dalia_site.forms import DateField, Form, Marked, choices, strip
-from dalia_site.models.vocabulary import Ald, Channel, GpStatus, Orientation, Sex
+from dalia_site.models.vocabulary import (
+    Ald,
+    Channel,
+    GpStatus,
+    Orientation,
+    RefusalReason,
+    ReminderChannel,
+    Sex,
+)
 
 # Keyword arguments of a free-text field (`**TEXT`).
 TEXT: dict[str, Any] = {"filters": [strip]}
@@ -108,7 +116,12 @@ class PatientForm(IdentityForm):
 
 
 class DecisionForm(Form):
-    decline_reason = TextAreaField("Motif du refus", **TEXT)
+    decline_code = SelectField(
+        "Motif du refus",
+        choices=choices([("", "— choisir —"), *RefusalReason.choices()]),
+        validate_choice=False,
+    )
+    decline_reason = TextAreaField("Précision (obligatoire pour « Autre »)", **TEXT)
     orientation = SelectField(
         "Orientation proposée",
         choices=choices([("", "— choisir —"), *Orientation.choices()]),
@@ -116,10 +129,25 @@ class DecisionForm(Form):
     )
     orientation_partner = StringField("Partenaire (annuaire)", **TEXT, render_kw={"list": "partenaires"})
     orientation_detail = StringField("Précision", **TEXT)
+    # Accepting asks for a way to reach the patient when the referral gave none (issue 17).
+    phone = TelField("Téléphone du patient", **TEXT)
+    email = EmailField("E-mail du patient", **TEXT)
+    via_referrer = BooleanField("Joignable par le référent (ses coordonnées sont sur l'adressage)")
+
+    def reach(self) -> dict[str, object]:
+        return {"phone": self.phone.data, "email": self.email.data, "via_referrer": self.via_referrer.data}
 
 
 class StatusForm(Form):
     status = SelectField("Nouveau statut", choices=[], validate_choice=False)
+
+
+class ReminderChannelForm(Form):
+    """The patient's reminder channel on their file (domain/reminders.set_channel checks it)."""
+
+    reminder_channel = SelectField(
+        "Rappels de rendez-vous", choices=choices(ReminderChannel.choices()), validate_choice=False
+    )
 
 
 class DacHandoverForm(Form):

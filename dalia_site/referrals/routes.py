@@ -341,6 +341,8 @@ def decide(referral_id: int):
             partner,
             form.orientation_detail.data or "",
             site_name=_site_name(),
+            decline_code=form.decline_code.data or None,
+            reach=form.reach(),
             now=clock.now(),
         ),
     )

@@ -229,10 +229,20 @@ def test_report_all_speaks_one_language_the_keys_of_report_slug(instances):
     assert rows[0]["period"] == one["period"] == {"from": "2026-01-01", "to": "2026-03-31"}
     assert set(rows[0]) <= set(one)
     assert {"patients_received", "consultations", "no_show_rate", "patients_given_gp"} <= set(rows[0])
+    pathway = ("refusal_reasons", "waiting_list", "overdue_follow_ups", "gp_found", "gp_found_median_days")
+    assert {key: rows[0][key] for key in pathway} == {key: one[key] for key in pathway}
+    assert rows[0]["waiting_list"] == {"count": 0, "median_wait_days": None}
     table = run("report", "--all", "--format", "csv", *period, "--instances-dir", instances).stdout
     header, *lines = csv.reader(io.StringIO(table.lstrip("\ufeff")), delimiter=";")
     assert header[:4] == ["site", "from", "to", "patients_received"]
-    assert set(header) - {"from", "to"} == set(rows[0]) - {"period"}
+    # An object's figures are columns of their own: « waiting_list.count », « refusal_reasons.no_ald »…
+    flat = {
+        f"{k}.{sub}" if isinstance(v, dict) else k
+        for k, v in rows[0].items()
+        for sub in (v if isinstance(v, dict) else [k])
+    }
+    assert set(header) - {"from", "to"} == flat - {"period.from", "period.to"}
+    assert {"waiting_list.count", "refusal_reasons.no_ald", "gp_found_median_days"} <= set(header)
     assert lines[0][:4] == ["aveyron", "2026-01-01", "2026-03-31", "0"]
 
 

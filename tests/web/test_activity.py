@@ -35,6 +35,7 @@ from dalia_site.domain import booking, referrals, roster
 from dalia_site.extensions import db
 from dalia_site.models import AuditEvent, PartnerOrganisation, Patient, Referral, TeamMember
 from dalia_site.models.types import clock_at
+from dalia_site.models.vocabulary import RefusalReason
 from tests.web.test_patients import DAC, IDENTITY, REFERRER
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -325,7 +326,18 @@ EXPECTED_FIGURES = {
     "Adressages reçus": "3",
     "Délai médian de l'adressage à la première consultation": "25 jours",
     "Taux de rendez-vous non honorés": "25 %",
+    # Issue 17: no reminder left in this period; its one no-show was of a visit not reminded.
+    "Rappels envoyés par SMS": "0",
+    "Rappels envoyés par e-mail": "0",
+    "Rendez-vous confirmés par le patient": "0",
+    "Rendez-vous annulés par le patient": "0",
+    "Non honorés après un rappel": "—",
+    "Non honorés sans rappel": "25 %",
     "Patients ayant trouvé un médecin traitant": "0",
+    "Délai médian de la première consultation au médecin traitant trouvé": "—",
+    "Patients en liste d'attente en fin de période": "0",
+    "Attente médiane en liste d'attente": "—",
+    "Patients en suivi à recontacter (retard) en fin de période": "0",
 }
 
 
@@ -741,7 +753,7 @@ def test_the_csv_export_opens_in_french_excel(app, client, as_role, centre):
     rows = csv_rows(response)
     assert rows[1] == ["Centre", app.config["SITE"]["name"]]
     assert rows[2] == ["Période", span(centre.first, centre.last)]
-    values = {row[0]: row[1] for row in rows[3:16]}
+    values = {row[0]: row[1] for row in rows[3 : 3 + len(EXPECTED_FIGURES)]}
     assert values == EXPECTED_FIGURES
     assert "Patients par heure de présence soignante;0,5\r\n" in text  # a decimal comma
     assert "0.5" not in text
@@ -763,10 +775,12 @@ def test_the_csv_export_opens_in_french_excel(app, client, as_role, centre):
     origins = rows.index(
         ["Adressages par origine", "Nouveau", "Accepté", "Liste d'attente", "Refusé", "Total"]
     )
-    assert rows[origins + 1 :] == [
+    assert rows[origins + 1 : origins + 3] == [
         ["DAC", "1", "1", "0", "0", "2"],
         ["Accès direct", "0", "1", "0", "0", "1"],
     ]
+    refusals = rows.index(["Refus par motif", "Adressages"])
+    assert rows[refusals + 1 :] == [[reason.label, "0"] for reason in RefusalReason]
 
 
 def test_the_json_export_gives_the_figures_as_numbers(app, client, as_role, centre):
@@ -795,6 +809,10 @@ def test_the_json_export_gives_the_figures_as_numbers(app, client, as_role, cent
     assert data["median_days_referral_to_first_visit"] == 25
     assert data["referrals_received"] == 3
     assert data["referrals_by_decision"] == {"new": 1, "accepted": 2, "waiting_list": 0, "declined": 0}
+    assert data["refusal_reasons"] == dict.fromkeys(RefusalReason, 0)
+    assert data["waiting_list"] == {"count": 0, "median_wait_days": None}
+    assert (data["gp_found"], data["gp_found_median_days"]) == (0, None)
+    assert data["overdue_follow_ups"] == 0
     m0, m1, m2 = centre.months
     assert data["consultations_by_month"] == [
         {"month": f"{m0:%Y-%m}", "first": 0, "doctor": 0, "nurse": 0},
@@ -810,7 +828,7 @@ def test_the_exports_and_the_page_agree(client, as_role, centre):
     data = json.loads(body(client.get("/activite/export.json", query_string=centre.query)))
     rows = csv_rows(client.get("/activite/export.csv", query_string=centre.query))
 
-    assert page == {row[0]: row[1] for row in rows[3:16]}
+    assert page == {row[0]: row[1] for row in rows[3 : 3 + len(EXPECTED_FIGURES)]}
     assert int(page["Patients reçus"]) == data["patients_received"]
     assert int(page["Consultations"]) == data["consultations"]
     assert page["Patients par heure de présence soignante"] == f"{data['patients_per_hour']:.1f}".replace(

@@ -60,7 +60,7 @@ from dalia_site.models.vocabulary import (
     Sex,
     Team,
 )
-from tests.conftest import ADMIN_EMAIL, PASSWORD, csrf_from
+from tests.conftest import ADMIN_EMAIL, PASSWORD, csrf_from, totp_code
 
 PARIS = ZoneInfo("Europe/Paris")
 # The stored codes of each closed list, as a form sends them.
@@ -99,6 +99,11 @@ COUNTED = (
     "weekly_pattern",
     "pattern_exception",
     "outbound_email",
+    "follow_up_plan",
+    "contact_attempt",
+    "gp_search_step",
+    "slot_offer",
+    "closure",
 )
 # Whose text columns must hold what PostgreSQL accepts.
 CHECKED = (*COUNTED, "audit_event")
@@ -687,7 +692,9 @@ def next_monday() -> date:
 
 def login(client, email: str, password: str = PASSWORD):
     token = csrf_from(client.get("/connexion").get_data(as_text=True))
-    response = client.post("/connexion", data={"csrf_token": token, "email": email, "password": password})
+    response = client.post(
+        "/connexion", data={"csrf_token": token, "email": email, "password": password, "code": totp_code()}
+    )
     assert response.status_code == 302, response.get_data(as_text=True)
     return csrf_from(client.get("/mot-de-passe").get_data(as_text=True))
 
@@ -728,7 +735,12 @@ FUZZED_POSTS = {
     "admin.staff_set_active",
     "admin.staff_one_time_password",
     "admin.staff_clear_throttle",
+    "admin.staff_reset_second_factor",
+    "auth.second_factor_page",
+    "auth.enrol",
     "admin.centre_settings",
+    "admin.closure_add",
+    "admin.closure_remove",
     "partners.create",
     "partners.edit",
     "partners.validate_field",
@@ -750,6 +762,14 @@ FUZZED_POSTS = {
     "patients.dac_handover",
     "rights.erase",
     "rights.retention_periods",
+    "patients.reminder_channel",
+    "patients.save_plan",
+    "patients.gp_step",
+    "patients.gp_answer",
+    "worklists.contact",
+    "worklists.accept",
+    "worklists.dismiss_offer",
+    "partners.gp_acceptance",
     "booking.book",
     "booking.cancel",
     "booking.reschedule",
@@ -772,6 +792,9 @@ FUZZED_POSTS = {
     "roster.pattern_end",
     "roster.calendar_link",
     "roster.calendar_revoke",
+    "roster.board_take",
+    "roster.board_give_back",
+    "roster.board_email",
 }
 
 
@@ -813,6 +836,38 @@ def test_login(site, cheap_argon2, make_user, data, next_page):
         assert location.startswith("/") and not location.startswith("//"), location
 
 
+def pending_second_factor(site, make_user, email: str, **fields):
+    """A browser whose password was right and whose login now waits for the second factor."""
+    if site.user_id(email) is None:
+        make_user("admin", email=email, password_hash=CHEAP_HASH, **fields)
+    forget_attempts(site)
+    client = site.app.test_client()
+    token = csrf_from(client.get("/connexion").get_data(as_text=True))
+    client.post("/connexion", data={"csrf_token": token, "email": email, "password": PASSWORD})
+    return client
+
+
+CODES = st.one_of(st.just(""), st.sampled_from(["123456", "abcd-efgh-jkmn"]), free(40))
+
+
+@FUZZ
+@given(data=form({"code": CODES}))
+def test_second_factor_code(site, cheap_argon2, make_user, data):
+    client = pending_second_factor(site, make_user, "fuzz-code@test.dalia.invalid")
+    token = csrf_from(client.get("/connexion/code").get_data(as_text=True))
+    site.post("/connexion/code", data, client=client, token=token)
+
+
+@FUZZ
+@given(data=form({"code": CODES}))
+def test_second_factor_enrolment(site, cheap_argon2, make_user, data):
+    client = pending_second_factor(
+        site, make_user, "fuzz-enrol@test.dalia.invalid", totp_secret=None, totp_confirmed_at=None
+    )
+    token = csrf_from(client.get("/connexion/activation").get_data(as_text=True))
+    site.post("/connexion/activation", data, client=client, token=token)
+
+
 @FUZZ
 @given(data=form({}))
 def test_logout(site, admin, data):
@@ -820,6 +875,7 @@ def test_logout(site, admin, data):
     client = site.app.test_client()
     token = login(client, admin.email)
     response = site.post("/deconnexion", data, client=client, token=token)
+
     # Junk fields never stop a logout, but a NUL or a bidi control character is refused in any request.
     def refused(text: str) -> bool:
         return "\x00" in text or has_bidi_control(text)
@@ -902,6 +958,13 @@ def test_staff_clear_throttle(site, make_user, data):
 
 
 @FUZZ
+@given(data=form({}))
+def test_staff_reset_second_factor(site, make_user, data):
+    site.target = getattr(site, "target", None) or make_user("admin")
+    site.post(f"/admin/comptes/{site.target.id}/double-authentification", data)
+
+
+@FUZZ
 @given(
     data=form(
         {
@@ -921,6 +984,52 @@ def test_staff_clear_throttle(site, make_user, data):
 )
 def test_centre_settings(site, data):
     site.post("/admin/centre", data)
+
+
+@FUZZ
+@given(
+    data=form(
+        {
+            "open_half_days_grid": st.just("1"),
+            "open_half_days": st.lists(
+                st.sampled_from(
+                    ["lundi-matin", "lundi-apres-midi", "samedi-matin", "jamais-matin", "lundi-soir"]
+                )
+            ),
+            "morning": st.just("08:30-12:30"),
+            "afternoon": st.just("13:30-17:30"),
+            "first_minutes": st.just("60"),
+            "doctor_minutes": st.just("30"),
+            "nurse_minutes": st.just("30"),
+            "give_back_days": st.sampled_from(["7", "0", "61", "-1", "sept", "", "99999999999999999999"]),
+        }
+    )
+)
+def test_centre_settings_half_days(site, data):
+    site.post("/admin/centre", data)
+
+
+@FUZZ
+@given(
+    data=form(
+        prefixed(
+            "fermeture",
+            {
+                "first_day": a_date(today() - timedelta(days=3), today() + timedelta(days=2000)),
+                "last_day": a_date(today() - timedelta(days=3), today() + timedelta(days=2000)),
+                "label": free(150, column="closure.label"),
+            },
+        )
+    )
+)
+def test_closure_add(site, data):
+    site.post("/admin/centre/fermetures", data)
+
+
+@FUZZ
+@given(data=form({}), closure=st.sampled_from(["1", "2", "999999"]))
+def test_closure_remove(site, data, closure):
+    site.post(f"/admin/centre/fermetures/{closure}/lever", data)
 
 
 @FUZZ
@@ -1316,6 +1425,168 @@ def test_retention_periods(site, data):
     site.post("/donnees-personnelles/conservation", data)
 
 
+@FUZZ
+@given(
+    data=form({"reminder_channel": st.sampled_from(["sms", "email", "none"])}),
+    phone=st.sampled_from(["", "+33612345678", "+33468112233", "0612345678"]),
+)
+def test_patient_reminder_channel(site, data, phone):
+    site.post(f"/patients/{site.patient(phone=phone)}/rappels", data)
+
+
+# --- follow-up, worklists and the médecin traitant pathway (issue 16) ------------------------------
+
+
+@FUZZ
+@given(
+    data=form(
+        {
+            "cadence_weeks": st.sampled_from(["6", "1", "52", "0", "53", "six"]),
+            "preferred_nurse": st.sampled_from(["azalee", "ipa", "other"]),
+            "azalee_protocols": st.sampled_from(["diabetes", "copd", "smoking"]),
+            "etp": st.sampled_from(["", "y"]),
+            "gp_search_started": st.sampled_from(["", "y"]),
+        }
+    )
+)
+def test_follow_up_plan(site, data):
+    site.target = getattr(site, "target", None) or site.patient()
+    site.post(f"/patients/{site.target}/plan", data)
+
+
+def _general_practitioner(site: Site) -> int:
+    if getattr(site, "gp", None) is None:
+        site.gp = site.run(
+            lambda: (
+                partners.create_organisation(
+                    db.session, None, {"name": "Dr Généraliste", "category": "medecin_generaliste"}
+                ).id
+            )
+        )
+    return site.gp
+
+
+@FUZZ
+@given(
+    data=form(
+        {
+            "partner_id": st.just("GP"),
+            "contacted_on": a_date(date(2000, 1, 1), date(2030, 1, 1)),
+            "answer": st.sampled_from(["pending", "declines", "accepts"]),
+        }
+    )
+)
+def test_gp_search_step(site, data):
+    gp = _general_practitioner(site)
+    if data.get("partner_id") == "GP":
+        data = data | {"partner_id": str(gp)}
+    site.post(f"/patients/{site.patient()}/medecin-traitant", data)
+
+
+@FUZZ
+@given(data=form({"answer": st.sampled_from(["accepts", "declines", "pending"])}), other=st.booleans())
+def test_gp_search_answer(site, data, other):
+    from dalia_site.models import GpSearchStep
+
+    gp = _general_practitioner(site)
+    patient = site.patient()
+
+    def step():
+        added = GpSearchStep(patient_id=patient, partner_id=gp, contacted_on=today(), answer="pending")
+        db.session.add(added)
+        db.session.flush()
+        return added.id
+
+    step_id = site.run(step)
+    owner = site.patient() if other else patient  # another patient's step is not theirs
+    site.post(f"/patients/{owner}/medecin-traitant/{step_id}", data)
+
+
+@FUZZ
+@given(
+    data=form(
+        {
+            "outcome": st.sampled_from(["reached", "message", "unreachable", "stops"]),
+            "retour": st.sampled_from(["recall", "no_shows", "patient", ""]),
+        }
+    ),
+    status=st.sampled_from(["follow_up", "waiting_list", "discharged"]),
+)
+def test_contact_attempt(site, data, status):
+    site.post(f"/listes/appels/{site.patient(status)}", data)
+
+
+@FUZZ
+@given(data=form({"creneau": st.sampled_from(["", "20991130T0900Z_1,2", "zzz"])}))
+def test_accept_from_the_waiting_list(site, data):
+    number = site.next()
+    referral_id = site.referral(
+        last_name=f"Attente{number}",
+        first_names=f"Prénom{number}",
+        birth_date=date(1950, 1, 1) + timedelta(days=number),
+    )
+    patient = site.run(
+        lambda: (
+            referrals.decide(
+                db.session,
+                None,
+                db.session.get(type_referral(), referral_id),
+                "waiting_list",
+                now=clock.now(),
+            ).id
+        )
+    )
+    site.post(f"/listes/liste-d-attente/{patient}/accepter", data)
+
+
+def type_referral():
+    from dalia_site.models import Referral
+
+    return Referral
+
+
+@FUZZ
+@given(data=form({"unused": st.just("")}), twice=st.booleans())
+def test_dismiss_a_freed_slot(site, data, twice):
+    from dalia_site.models import SlotOffer
+
+    member = getattr(site, "offer_member", None) or site.member("Dr Offre")
+    site.offer_member = member
+    start = datetime.combine(today() + timedelta(days=3), time(9), PARIS)
+    cancelled = site.appointment(site.patient(), [member], start)
+
+    def offer():
+        added = SlotOffer(
+            cancelled_id=cancelled,
+            kind="doctor",
+            starts_at=start,
+            ends_at=start + timedelta(minutes=30),
+            lead_member_id=member,
+            member_ids=str(member),
+        )
+        db.session.add(added)
+        db.session.flush()
+        return added.id
+
+    offer_id = site.run(offer)
+    site.post(f"/listes/creneaux-liberes/{offer_id}/retirer", data)
+    if twice:
+        site.post(f"/listes/creneaux-liberes/{offer_id}/retirer", data)
+
+
+@FUZZ
+@given(
+    data=form(
+        {
+            "mg-accepts_new_patients": st.sampled_from(["yes", "no", "to_check"]),
+            "mg-accepts_checked_on": a_date(date(2000, 1, 1), date(2030, 1, 1)),
+        }
+    )
+)
+def test_gp_accepts_new_patients(site, data):
+    site.post(f"/annuaire/{_general_practitioner(site)}/nouveaux-patients", data)
+
+
 # --- booking ------------------------------------------------------------------------------------
 
 
@@ -1555,6 +1826,50 @@ HALF_DAYS = st.sampled_from(["matin", "apres-midi", "autre"])
 def test_roster_session_add(site, data):
     member, _ = site.member_for_a_while()
     site.post(f"/equipe/{member}/vacations", data)
+
+
+def volunteer_of(site, admin) -> int:
+    """A volunteer doctor whose account is the fuzzing admin's (the board acts for oneself)."""
+    if not hasattr(site, "volunteer"):
+        site.volunteer = site.member(f"Bénévole {site.next()}")
+        site.execute(
+            "UPDATE team_member SET staff_user_id = :user WHERE id = :id", user=admin.id, id=site.volunteer
+        )
+    return site.volunteer
+
+
+@FUZZ
+@given(
+    data=form(
+        {
+            "jour": st.one_of(
+                st.dates(today() - timedelta(days=3), today() + timedelta(days=120)).map(date.isoformat),
+                st.sampled_from(["", "31/12/2026", "2026-02-30", "9999-01-01"]),
+            ),
+            "demi": st.sampled_from(["matin", "apres-midi", "soir", ""]),
+        }
+    )
+)
+def test_board_take(site, data, admin):
+    volunteer_of(site, admin)
+    site.post("/planning/demi-journees-ouvertes/prendre", data)
+
+
+@FUZZ
+@given(data=form({}), days_ahead=st.sampled_from([1, 30]), own=st.booleans())
+def test_board_give_back(site, data, admin, days_ahead, own):
+    member = volunteer_of(site, admin) if own else site.member(f"Membre {site.next()}")
+    site.execute("DELETE FROM roster_session WHERE member_id = :id", id=member)  # one at a time
+    session = site.session(member, today() + timedelta(days=days_ahead))
+    site.execute("UPDATE roster_session SET from_board = :yes WHERE id = :id", yes=True, id=session)
+    site.post(f"/planning/demi-journees-ouvertes/{session}/rendre", data)
+
+
+@FUZZ
+@given(data=form({"courriel": st.sampled_from(["0", "1", "2", "oui"])}))
+def test_board_email(site, data, admin):
+    volunteer_of(site, admin)
+    site.post("/planning/demi-journees-ouvertes/courriel", data)
 
 
 @FUZZ

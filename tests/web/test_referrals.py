@@ -6,7 +6,7 @@ its directory holds "DAC de l'Aude", the partner whose private link these tests 
 
 import html
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -236,7 +236,7 @@ def test_a_referral_through_the_link_gives_a_reference_and_nothing_back(app, cli
         assert (referral.last_name, referral.birth_date, referral.phone) == (
             "Rouquette",
             date(1950, 3, 15),
-            "0468112233",
+            "+33468112233",  # E.164 (issue 17)
         )
         assert link.last_used_at == referral.received_at
     assert stored(app)["Patient"] == 0  # a patient exists only once triage resolves the identity
@@ -504,9 +504,13 @@ def test_an_inline_accept_returns_the_row_and_refreshes_the_counters(app, client
         (
             {},
             {
-                "decline_reason": "Indiquez le motif du refus.",
+                "decline_code": "Choisissez le motif du refus.",
                 "orientation": "Indiquez vers qui le patient est orienté.",
             },
+        ),
+        (
+            {"decline_code": "other", "orientation": "sas"},
+            {"decline_reason": "Précisez le motif du refus."},
         ),
         ({"decline_reason": "Hors territoire"}, {"orientation": "Indiquez vers qui le patient est orienté."}),
         (
@@ -522,7 +526,7 @@ def test_an_inline_accept_returns_the_row_and_refreshes_the_counters(app, client
             {"orientation_detail": "Précisez l'orientation."},
         ),
     ],
-    ids=["nothing", "no orientation", "unknown partner", "other without detail"],
+    ids=["nothing", "other without text", "no orientation", "unknown partner", "other without detail"],
 )
 def test_an_inline_decline_says_what_is_missing_in_the_row(app, auth, as_role, queue, data, messages):
     """422: the row comes back with each message under its field; nothing is decided or sent."""
@@ -538,7 +542,13 @@ def test_an_inline_decline_says_what_is_missing_in_the_row(app, auth, as_role, q
     assert "<details open>" in body
     shown = {
         f: field_error(response, f"{f}-{rid}")
-        for f in ("decline_reason", "orientation", "orientation_partner", "orientation_detail")
+        for f in (
+            "decline_code",
+            "decline_reason",
+            "orientation",
+            "orientation_partner",
+            "orientation_detail",
+        )
     }
     assert {f: m for f, m in shown.items() if m} == messages
     assert load(app, Referral, rid).status == "new"
@@ -550,17 +560,23 @@ def test_a_decline_to_the_sas_is_recorded_and_told_by_reference_only(app, client
     rid = queue["new dac"]
     response = auth.post(
         f"/adressages/{rid}/decision",
-        {"decision": "declined", "decline_reason": "Besoin de soins non programmés", "orientation": "sas"},
+        {
+            "decision": "declined",
+            "decline_code": "urgent",
+            "decline_reason": "Besoin de soins non programmés",
+            "orientation": "sas",
+        },
     )
     assert response.status_code == 303
     assert response.location == f"/adressages/{rid}"
     referral = load(app, Referral, rid)
-    assert (referral.status, referral.orientation, referral.decline_reason, referral.decided_by_id) == (
-        "declined",
-        "sas",
-        "Besoin de soins non programmés",
-        user.id,
-    )
+    assert (
+        referral.status,
+        referral.decline_code,
+        referral.orientation,
+        referral.decline_reason,
+        referral.decided_by_id,
+    ) == ("declined", "urgent", "sas", "Besoin de soins non programmés", user.id)
     assert load(app, Patient, referral.patient_id).status == "declined"
 
     decision = emails(app)[-1]
@@ -571,6 +587,8 @@ def test_a_decline_to_the_sas_is_recorded_and_told_by_reference_only(app, client
     text = page_text(client.get(response.location))
     assert f"Adressage {referral.reference} : refusé." in text
     assert "<dt>Orientation</dt><dd>SAS (soins non programmés)</dd>" in text
+    assert "<dt>Motif du refus</dt><dd>Relève de l" in text
+    assert "urgence / du SAS : Besoin de soins non programmés</dd>" in text
 
 
 def test_a_decline_to_a_partner_names_it(app, client, auth, as_role, queue):
@@ -751,3 +769,59 @@ def test_a_birth_date_typed_the_french_way_is_understood(app, client, dac_link):
     assert response.status_code == 201
     (referral,) = all_referrals(app)
     assert referral.birth_date == date(1950, 11, 22)
+
+
+# --- Issue 17: no accepted patient is unreachable ----------------------------------------------
+
+
+def _unreachable_referral(app, with_referrer: bool = True) -> int:
+    with app.app_context():
+        referral = referrals.receive(
+            db.session,
+            None,
+            "phone",
+            {
+                "last_name": "Sansnumero",
+                "first_names": "Jeanne",
+                "birth_date": date(1948, 5, 2),
+                "sex": "F",
+                "postcode": "11000",
+                "ald": "yes",
+                "gp_status": "none",
+            },
+            {"referrer_name": "Mme Infirmière", "referrer_phone": "04 68 11 22 33"} if with_referrer else {},
+            "",
+            today=date.today(),
+            now=datetime.now(UTC),
+        )
+        db.session.commit()
+        return referral.id
+
+
+def test_accepting_a_referral_without_any_contact_asks_for_one(app, as_role, auth, client):
+    as_role("assistant")
+    referral_id = _unreachable_referral(app)
+    page = client.get(f"/adressages/{referral_id}").get_data(as_text=True)
+    assert "Comment joindre le patient ?" in page and "Joignable par le référent" in page
+
+    refused = auth.post(f"/adressages/{referral_id}/decision", {"decision": "accepted"})
+    assert refused.status_code == 422
+    assert "indiquez au moins un moyen de joindre le patient" in refused.get_data(as_text=True)
+
+    accepted = auth.post(
+        f"/adressages/{referral_id}/decision", {"decision": "accepted", "phone": "06 12 34 56 78"}
+    )
+    assert accepted.status_code == 303
+    with app.app_context():
+        patient = db.session.get(Patient, db.session.get(Referral, referral_id).patient_id)
+        assert (patient.phone, patient.reminder_channel) == ("+33612345678", "sms")
+
+
+def test_reachable_through_the_referrer_is_an_explicit_choice(app, as_role, auth):
+    as_role("assistant")
+    referral_id = _unreachable_referral(app)
+    accepted = auth.post(f"/adressages/{referral_id}/decision", {"decision": "accepted", "via_referrer": "y"})
+    assert accepted.status_code == 303
+    with app.app_context():
+        patient = db.session.get(Patient, db.session.get(Referral, referral_id).patient_id)
+        assert patient.reachable_via_referrer and patient.reminder_channel == "none"

@@ -1,0 +1,488 @@
+"""The three worklists that keep every patient of the centre on somebody's desk:
+
+- « À recontacter »: patients in follow-up with no visit to come, most overdue first — due
+  `cadence` weeks after their last visit (the plan's cadence, else DEFAULT_CADENCE_WEEKS), or
+  at once when they have not been seen yet;
+- « Liste d'attente »: patients on the waiting list, oldest first, each with a free first-visit
+  slot, and the slots freed by a cancellation offered to them first;
+- « Non venus »: missed visits of the last weeks that nobody has called back yet; a patient
+  who missed `no_show_flag_after` visits (centre setting) is flagged.
+
+Each list is one query (its total counted in the same statement), and the navigation's counts
+are one more, grouped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from statistics import median
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    Float,
+    Integer,
+    String,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    null,
+    select,
+    type_coerce,
+    union_all,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
+
+from dalia_site.database import DbSession
+from dalia_site.domain import audit, booking, referrals
+from dalia_site.domain.follow_up import DEFAULT_CADENCE_WEEKS
+from dalia_site.domain.text import FieldError
+from dalia_site.models import (
+    Appointment,
+    AppointmentClinician,
+    ContactAttempt,
+    FollowUpPlan,
+    Patient,
+    Referral,
+    SlotOffer,
+    StaffUser,
+)
+from dalia_site.models.types import UTCDateTime
+from dalia_site.models.vocabulary import (
+    AppointmentKind,
+    AppointmentStatus,
+    ContactOutcome,
+    OfferStatus,
+    PatientStatus,
+    ReferralStatus,
+    RefusalReason,
+)
+
+LIST_SIZE = 50  # rows a list shows; its total says how many more there are
+NO_SHOW_WEEKS = (2, 4, 8)  # how far back « Non venus » looks (the filter's choices)
+DEFAULT_NO_SHOW_WEEKS = 4
+
+
+class epoch_days(FunctionElement[float]):  # noqa: N801 (an SQL function's name)
+    """A timestamp as a number of days (fractional) on a fixed scale: date arithmetic that
+    SQLite and PostgreSQL both do in the query (a due date = last visit + cadence)."""
+
+    type = Float()
+    inherit_cache = True
+
+
+@compiles(epoch_days)
+def _epoch_days_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"julianday({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(epoch_days, "postgresql")
+def _epoch_days_postgresql(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) / 86400.0)"
+
+
+def _days(moment: datetime) -> ColumnElement[float]:
+    return epoch_days(literal(moment, Appointment.starts_at.type))
+
+
+# --- « À recontacter » --------------------------------------------------------------------------
+
+
+def _recall_terms(at: datetime) -> tuple[ColumnElement[Any], ColumnElement[Any], ColumnElement[bool]]:
+    """(last visit, due day, in the list) for the patient rows of a query, as of `at`: in
+    follow-up, nothing booked after `at` (booked by then)."""
+    visited = Appointment.status.in_(booking.ACTIVE) & (Appointment.starts_at <= at)
+    last_visit = (
+        select(func.max(Appointment.starts_at))
+        .where(Appointment.patient_id == Patient.id, visited)
+        .correlate(Patient)
+        .scalar_subquery()
+    )
+    cadence = (
+        select(FollowUpPlan.cadence_weeks)
+        .where(FollowUpPlan.patient_id == Patient.id)
+        .correlate(Patient)
+        .scalar_subquery()
+    )
+    due = case(
+        (last_visit.is_(None), epoch_days(Patient.created_at)),
+        else_=epoch_days(last_visit) + 7 * func.coalesce(cadence, DEFAULT_CADENCE_WEEKS),
+    )
+    next_visit = exists().where(
+        Appointment.patient_id == Patient.id,
+        Appointment.status == AppointmentStatus.BOOKED,
+        Appointment.starts_at > at,
+        Appointment.created_at <= at,
+    )
+    listed = (Patient.status == PatientStatus.FOLLOW_UP) & (Patient.created_at <= at) & ~next_visit
+    return last_visit, due, listed
+
+
+@dataclass(frozen=True)
+class RecallRow:
+    patient: Patient
+    last_visit: datetime | None
+    overdue_days: int  # days past the due date (negative: due in that many days)
+    attempted_at: datetime | None
+    outcome: ContactOutcome | None
+    attempted_by: str
+
+    @property
+    def outcome_label(self) -> str:
+        return "" if self.outcome is None else self.outcome.label
+
+
+@dataclass(frozen=True)
+class Worklist:
+    rows: Sequence[Any]
+    total: int  # every row of the list, those beyond LIST_SIZE included
+
+
+def recall(session: DbSession, *, now: datetime, overdue_only: bool = False) -> Worklist:
+    """« À recontacter »: most overdue first, with the last attempt to reach each (who, when,
+    what came of it). One query."""
+    last_visit, due, listed = _recall_terms(now)
+    latest_attempt = (
+        select(ContactAttempt.id)
+        .where(ContactAttempt.patient_id == Patient.id)
+        .order_by(ContactAttempt.attempted_at.desc(), ContactAttempt.id.desc())
+        .limit(1)
+        .correlate(Patient)
+        .scalar_subquery()
+    )
+    query = (
+        select(
+            Patient,
+            last_visit,
+            (_days(now) - due).label("late"),
+            ContactAttempt.attempted_at,
+            ContactAttempt.outcome,
+            StaffUser.name,
+            func.count().over(),
+        )
+        .outerjoin(ContactAttempt, ContactAttempt.id == latest_attempt)
+        .outerjoin(StaffUser, StaffUser.id == ContactAttempt.by_id)
+        .where(listed)
+        .order_by(due, Patient.id)
+        .limit(LIST_SIZE)
+    )
+    if overdue_only:
+        query = query.where(due <= _days(now))
+    rows, total = [], 0
+    for patient, last, late, attempted_at, outcome, by, count in session.execute(query):
+        rows.append(RecallRow(patient, last, int(late // 1), attempted_at, outcome, by or ""))
+        total = count
+    return Worklist(rows, total)
+
+
+def overdue_count(session: DbSession, *, at: datetime) -> int:
+    """Patients in follow-up whose next visit was due by `at` and is not booked (the report's
+    figure at a period's end, the navigation's count now)."""
+    _, due, listed = _recall_terms(at)
+    return session.scalar(select(func.count()).select_from(Patient).where(listed, due <= _days(at))) or 0
+
+
+# --- « Liste d'attente » ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WaitingRow:
+    patient: Patient
+    since: datetime
+    days: int
+    offer: SlotOffer | None  # a slot freed by a cancellation: offered to the waiting list first
+    slot: booking.Slot | None  # else a free first-visit slot (the earliest to who waited longest)
+
+
+def _open_offers(now: datetime) -> ColumnElement[bool]:
+    """A freed first-visit slot still to come and still free (nobody booked its clinician
+    over it since)."""
+    rebooked = exists().where(
+        AppointmentClinician.member_id == SlotOffer.lead_member_id,
+        AppointmentClinician.appointment_id == Appointment.id,
+        Appointment.status.in_(booking.ACTIVE),
+        Appointment.starts_at < SlotOffer.ends_at,
+        Appointment.ends_at > SlotOffer.starts_at,
+    )
+    return and_(
+        SlotOffer.status == OfferStatus.OPEN,
+        SlotOffer.starts_at > now,
+        SlotOffer.kind == AppointmentKind.FIRST,
+        ~rebooked,
+    )
+
+
+def waiting(
+    session: DbSession, *, now: datetime, zone: ZoneInfo, free: Sequence[booking.Slot] = ()
+) -> Worklist:
+    """The waiting list, oldest first, with how long each has waited. The slots freed by a
+    cancellation go first, one per row in order (the earliest to who waited longest); then the
+    `free` first-visit slots (earliest first), one per remaining row. One query."""
+    since = (
+        select(func.min(Referral.decided_at))
+        .where(Referral.patient_id == Patient.id, Referral.status == ReferralStatus.WAITING_LIST)
+        .correlate(Patient)
+        .scalar_subquery()
+    )
+    ranked = (
+        select(
+            Patient.id.label("patient_id"),
+            since.label("since"),
+            func.row_number().over(order_by=(since, Patient.id)).label("rank"),
+            func.count().over().label("total"),
+        )
+        .where(Patient.status == PatientStatus.WAITING_LIST)
+        .subquery()
+    )
+    offers = (
+        select(
+            SlotOffer.id.label("offer_id"),
+            func.row_number().over(order_by=(SlotOffer.starts_at, SlotOffer.id)).label("rank"),
+        )
+        .where(_open_offers(now))
+        .subquery()
+    )
+    rows = session.execute(
+        select(Patient, ranked.c.since, ranked.c.total, SlotOffer)
+        .join(ranked, ranked.c.patient_id == Patient.id)
+        .outerjoin(offers, offers.c.rank == ranked.c.rank)
+        .outerjoin(SlotOffer, SlotOffer.id == offers.c.offer_id)
+        .order_by(ranked.c.rank)
+        .limit(LIST_SIZE)
+    ).all()
+    offered = {(o.starts_at, o.lead_member_id) for *_, o in rows if o is not None}
+    remaining = iter([s for s in free if (s.starts_at, s.member_ids[0]) not in offered])
+    today = now.astimezone(zone).date()
+    listed = []
+    for patient, waited_from, _, offer in rows:
+        waited_from = waited_from or patient.created_at
+        days = (today - waited_from.astimezone(zone).date()).days
+        listed.append(WaitingRow(patient, waited_from, days, offer, None if offer else next(remaining, None)))
+    return Worklist(listed, rows[0][2] if rows else 0)
+
+
+def offer_choice(offer: SlotOffer) -> str:
+    """The offer's slot as the booking forms send it (booking.Slot.choice)."""
+    return f"{offer.starts_at.astimezone(ZoneInfo('UTC')):%Y%m%dT%H%MZ}_{offer.member_ids}"
+
+
+def accept_from_waiting_list(
+    session: DbSession, actor: StaffUser | None, patient: Patient, site_name: str = "DALIA", *, now: datetime
+) -> Referral:
+    """Take a patient off the waiting list: their oldest waiting referral is accepted (the
+    referrer hears of it), so that the pair's first visit can be booked — in the slot offered,
+    through booking's own confirmation. Until it is, they are on « À recontacter »."""
+    if patient.status != PatientStatus.WAITING_LIST:
+        raise FieldError("patient", "Ce patient n'est plus sur la liste d'attente.")
+    referral = session.scalar(
+        select(Referral)
+        .where(Referral.patient_id == patient.id, Referral.status == ReferralStatus.WAITING_LIST)
+        .order_by(Referral.decided_at, Referral.id)
+        .limit(1)
+    )
+    if referral is None:
+        raise FieldError("patient", "Ce patient n'a pas d'adressage en liste d'attente.")
+    referrals.decide(session, actor, referral, ReferralStatus.ACCEPTED, site_name=site_name, now=now)
+    return referral
+
+
+def dismiss_offer(session: DbSession, actor: StaffUser | None, offer_id: int) -> SlotOffer:
+    """« Ne plus proposer »: the freed slot leaves the waiting list (it stays bookable)."""
+    offer = session.get(SlotOffer, offer_id)
+    if offer is None or offer.status != OfferStatus.OPEN:
+        raise FieldError("offer", "Ce créneau n'est plus proposé.")
+    offer.status = OfferStatus.DISMISSED
+    audit.record(
+        session,
+        actor,
+        "slot_offer.dismiss",
+        "appointment",
+        offer.cancelled_id,
+        "Créneau libéré retiré de la liste d'attente",
+    )
+    return offer
+
+
+# --- « Non venus » ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NoShowRow:
+    appointment: Appointment
+    patient: Patient
+    missed: int  # the patient's no-shows, all time
+    flagged: bool
+
+
+def _not_called_back(since: datetime) -> ColumnElement[bool]:
+    called = exists().where(
+        ContactAttempt.patient_id == Appointment.patient_id,
+        ContactAttempt.attempted_at >= Appointment.starts_at,
+    )
+    return and_(
+        Appointment.status == AppointmentStatus.NO_SHOW,
+        Appointment.starts_at >= since,
+        Patient.status == PatientStatus.FOLLOW_UP,
+        ~called,
+    )
+
+
+def no_shows(session: DbSession, *, now: datetime, weeks: int, flag_after: int) -> Worklist:
+    """Missed visits of the last `weeks` weeks not called back since, latest first, each with
+    the patient's count of missed visits (flagged from `flag_after`)."""
+    missed = (
+        select(func.count())
+        .where(Appointment.patient_id == Patient.id, Appointment.status == AppointmentStatus.NO_SHOW)
+        .correlate(Patient)
+        .scalar_subquery()
+        .label("missed")
+    )
+    rows = session.execute(
+        select(Appointment, Patient, missed, func.count().over())
+        .join(Patient, Patient.id == Appointment.patient_id)
+        .where(_not_called_back(now - timedelta(weeks=weeks)))
+        .order_by(Appointment.starts_at.desc(), Appointment.id)
+        .limit(LIST_SIZE)
+    ).all()
+    listed = [NoShowRow(a, p, n, n >= flag_after) for a, p, n, _ in rows]
+    return Worklist(listed, rows[0][3] if rows else 0)
+
+
+def missed_visits(session: DbSession, patient_id: int) -> int:
+    return (
+        session.scalar(
+            select(func.count()).where(
+                Appointment.patient_id == patient_id, Appointment.status == AppointmentStatus.NO_SHOW
+            )
+        )
+        or 0
+    )
+
+
+# --- The navigation's counts --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Counts:
+    recall: int  # overdue
+    waiting: int
+    no_shows: int
+
+
+def counts(session: DbSession, *, now: datetime) -> Counts:
+    """The three lists' counts in one grouped query (the navigation shows them)."""
+    _, due, listed = _recall_terms(now)
+    overdue = select(func.count()).select_from(Patient).where(listed, due <= _days(now)).scalar_subquery()
+    waiting_count = select(func.count()).where(Patient.status == PatientStatus.WAITING_LIST).scalar_subquery()
+    missed = (
+        select(func.count())
+        .select_from(Appointment)
+        .join(Patient, Patient.id == Appointment.patient_id)
+        .where(_not_called_back(now - timedelta(weeks=DEFAULT_NO_SHOW_WEEKS)))
+        .scalar_subquery()
+    )
+    row = session.execute(select(overdue, waiting_count, missed)).one()
+    return Counts(*(int(n or 0) for n in row))
+
+
+# --- The report's figures -----------------------------------------------------------------------
+
+
+@dataclass
+class PathwayFigures:
+    """What the funders' report counts of the pathway, for a period [start, end)."""
+
+    refusal_reasons: dict[str, int]  # RefusalReason code -> referrals received and declined
+    waiting_days: list[int]  # days waited so far, at the period's end, by who is still waiting
+    overdue_follow_ups: int  # at the period's end
+    gp_found_days: list[int]  # days from the first visit to the médecin traitant found
+
+    @property
+    def gp_found_median_days(self) -> float | None:
+        return median(self.gp_found_days) if self.gp_found_days else None
+
+    @property
+    def median_wait_days(self) -> float | None:
+        return median(self.waiting_days) if self.waiting_days else None
+
+
+def pathway_figures(session: DbSession, start: datetime, end: datetime, zone: ZoneInfo) -> PathwayFigures:
+    """Refusals by reason, the waiting list and the overdue follow-ups at the period's end, and
+    the médecins traitants found with how long after the first visit: one query (rows of four
+    kinds, told apart by their first column)."""
+    at = end - timedelta(microseconds=1)
+    moment, text, number = UTCDateTime(), String(20), Integer()
+
+    def none(kind: Any) -> Any:
+        return cast(null(), kind)
+
+    first_visit = (
+        select(func.min(Appointment.starts_at))
+        .where(Appointment.patient_id == Patient.id, Appointment.status == AppointmentStatus.HONOURED)
+        .correlate(Patient)
+        .scalar_subquery()
+    )
+    found = select(
+        literal("gp", text).label("what"),
+        none(text).label("code"),
+        type_coerce(Patient.gp_found_at, moment).label("first"),
+        type_coerce(first_visit, moment).label("second"),
+        none(number).label("n"),
+    ).where(Patient.gp_found_at >= start, Patient.gp_found_at < end)
+    refusals = (
+        select(
+            literal("refusal", text),
+            cast(Referral.decline_code, text),
+            none(moment),
+            none(moment),
+            func.count(),
+        )
+        .where(
+            Referral.status == ReferralStatus.DECLINED,
+            Referral.received_at >= start,
+            Referral.received_at < end,
+        )
+        .group_by(Referral.decline_code)
+    )
+    waiting_since = (
+        select(
+            literal("waiting", text),
+            none(text),
+            type_coerce(func.min(Referral.decided_at), moment),
+            none(moment),
+            none(number),
+        )
+        .where(Referral.status == ReferralStatus.WAITING_LIST, Referral.decided_at <= at)
+        .group_by(Referral.patient_id)
+    )
+    _, due, listed = _recall_terms(at)
+    overdue = select(
+        literal("overdue", text),
+        none(text),
+        none(moment),
+        none(moment),
+        select(func.count()).select_from(Patient).where(listed, due <= _days(at)).scalar_subquery(),
+    )
+    figures = PathwayFigures(dict.fromkeys(RefusalReason, 0), [], 0, [])
+    last_day = at.astimezone(zone).date()
+    for what, code, first, second, n in session.execute(union_all(found, refusals, waiting_since, overdue)):
+        if what == "gp" and second is not None:
+            figures.gp_found_days.append(
+                max((first.astimezone(zone).date() - second.astimezone(zone).date()).days, 0)
+            )
+        elif what == "gp":
+            figures.gp_found_days.append(0)  # found before any visit at the centre
+        elif what == "refusal":
+            figures.refusal_reasons[code if RefusalReason.has(code) else RefusalReason.OTHER] += n
+        elif what == "waiting":
+            figures.waiting_days.append((last_day - first.astimezone(zone).date()).days)
+        else:
+            figures.overdue_follow_ups = n
+    return figures
