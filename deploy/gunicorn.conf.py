@@ -45,7 +45,11 @@ logger_class = "dalia_site.gunicorn_logging.MaskingLogger"
 forwarded_allow_ips = os.environ.get("DALIA_FORWARDED_ALLOW_IPS", "127.0.0.1")
 # "gunicorn: worker [dalia-aveyron]" in ps and top (setproctitle, a dependency of the kit): the
 # sites of a server told apart.
-proc_name = "dalia-" + os.path.basename(os.environ.get("DALIA_SITE", "site").rstrip("/"))
+proc_name = "dalia-" + (
+    "region"
+    if os.environ.get("DALIA_SITES")
+    else os.path.basename(os.environ.get("DALIA_SITE", "site").rstrip("/"))
+)
 # gunicorn's control socket (gunicornc, gunicorn >= 25.1) defaults to $HOME/.gunicorn/gunicorn.ctl:
 # one file for every site of the user, deleted by the first that stops. Each site has its own
 # (the unit sets DALIA_CONTROL_SOCKET=/run/dalia/<slug>/gunicorn.ctl), or none at all.

@@ -43,7 +43,13 @@ def start_gunicorn(template, tmp_path, workers: int | None):
     env = dict(os.environ, DALIA_SITE=str(site), DALIA_BIND=f"127.0.0.1:{port}", DALIA_WORKERS=str(workers))
     if workers is None:
         env = {k: v for k, v in env.items() if k not in ("DALIA_WORKERS", "DALIA_THREADS")}
-    server = subprocess.Popen(
+    return run_gunicorn(env, tmp_path), port
+
+
+def run_gunicorn(env: dict, cwd: Path) -> subprocess.Popen:
+    """dalia_site.wsgi:app under gunicorn with deploy/gunicorn.conf.py and `env`; its output is
+    read when it is stopped."""
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -53,11 +59,10 @@ def start_gunicorn(template, tmp_path, workers: int | None):
             "dalia_site.wsgi:app",
         ],
         env=env,
-        cwd=tmp_path,
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    return server, port
 
 
 def test_site_under_gunicorn_answers_health_and_login(sqlite_site_template, tmp_path):
