@@ -10,20 +10,30 @@ works until the visit starts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy import CursorResult, func, or_, select, update
 from sqlalchemy.orm import joinedload, selectinload
 
 from dalia_site.database import DbSession
 from dalia_site.domain import audit, booking, mail, phones, tokens
 from dalia_site.domain.centre import Centre
-from dalia_site.domain.text import FieldError, format_phone
-from dalia_site.models import Appointment, AppointmentClinician, Patient, PatientLink
-from dalia_site.models.vocabulary import AppointmentStatus, ReminderChannel
+from dalia_site.domain.partners import clean_email
+from dalia_site.domain.text import Collector, FieldError, choice, format_phone
+from dalia_site.models import (
+    Appointment,
+    AppointmentClinician,
+    OutboundEmail,
+    Patient,
+    PatientLink,
+    Referral,
+    StaffUser,
+)
+from dalia_site.models.vocabulary import AppointmentStatus, MessageChannel, ReminderChannel
 
 LINK_PATH = "/rdv/"  # the public blueprint's URL (patient_answers): the CLI has no url_for
 REASON_LENGTH = 200
@@ -169,6 +179,63 @@ def _queue_one(
         )
 
 
+# --- A way to reach every accepted patient -----------------------------------------------------------
+
+UNREACHABLE = (
+    "Pour accepter, indiquez au moins un moyen de joindre le patient (téléphone, e-mail ou "
+    "adresse), ou cochez « joignable par le référent »."
+)
+NO_REFERRER_CONTACT = (
+    "Le référent n'a laissé ni téléphone ni e-mail : indiquez un moyen de joindre le patient."
+)
+
+
+def ensure_reachable(patient: Patient, referral: Referral, reach: Mapping[str, object]) -> None:
+    """At the acceptance of `referral`: the phone or email the assistant typed join the file, and
+    the patient must then be reachable — a phone, an email or an address of their own, or
+    (explicitly) through the referrer, who left a phone or an email. A new patient's reminder
+    channel follows what was given (SMS to a mobile, else email)."""
+    with Collector() as check:
+        phone = check("phone", phones.normalise, str(reach.get("phone") or ""))
+        email = check("email", clean_email, "email", str(reach.get("email") or ""))
+    if phone:
+        patient.phone = phone
+    if email:
+        patient.email = email
+    via_referrer = bool(reach.get("via_referrer"))
+    if not (patient.phone or patient.email or patient.address):
+        if not via_referrer:
+            raise FieldError("reach", UNREACHABLE)
+        if not (referral.referrer_phone or referral.referrer_email):
+            raise FieldError("reach", NO_REFERRER_CONTACT)
+        patient.reachable_via_referrer = True
+    elif patient.phone or patient.email:
+        patient.reachable_via_referrer = False
+    if (phone or email) and patient.reminder_channel == ReminderChannel.NONE:
+        patient.reminder_channel = default_channel(patient.phone, patient.email)
+
+
+def set_channel(session: DbSession, actor: StaffUser | None, patient: Patient, value: str) -> bool:
+    """The reminder channel chosen on the file (audited); FieldError when it cannot reach them."""
+    channel = choice("reminder_channel", value, ReminderChannel, "Choisissez SMS, e-mail ou aucun rappel.")
+    if channel == ReminderChannel.SMS and not phones.is_mobile(patient.phone):
+        raise FieldError("reminder_channel", "Un SMS demande un numéro de portable (06, 07) sur la fiche.")
+    if channel == ReminderChannel.EMAIL and not patient.email:
+        raise FieldError("reminder_channel", "Un rappel par e-mail demande une adresse e-mail sur la fiche.")
+    if channel == patient.reminder_channel:
+        return False
+    audit.record(
+        session,
+        actor,
+        "patient.update",
+        "patient",
+        patient.id,
+        f"Rappels : {patient.reminder_channel.label} → {channel.label}",
+    )
+    patient.reminder_channel = channel
+    return True
+
+
 # --- The patient's page « Votre rendez-vous » ------------------------------------------------------
 
 
@@ -273,3 +340,80 @@ def stop_reminders(session: DbSession, patient: Patient, ip: str | None) -> bool
         ip=ip,
     )
     return True
+
+
+# --- The activity figures (issue 17) ------------------------------------------------------------
+
+
+@dataclass
+class ReminderFigures:
+    """Reminders sent in the period by channel, the patients' answers, and the no-show rate of
+    booked visits with and without a reminder that left."""
+
+    sent: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MessageChannel, 0))
+    confirmed_by_patient: int = 0
+    cancelled_by_patient: int = 0
+    # (no-shows, visits held) of booked visits, with a reminder sent / without.
+    with_reminder: tuple[int, int] = (0, 0)
+    without_reminder: tuple[int, int] = (0, 0)
+
+    @property
+    def total_sent(self) -> int:
+        return sum(self.sent.values())
+
+    @staticmethod
+    def _rate(pair: tuple[int, int]) -> float | None:
+        missed, held = pair
+        return missed / (missed + held) if missed + held else None
+
+    @property
+    def no_show_rate_with_reminder(self) -> float | None:
+        return self._rate(self.with_reminder)
+
+    @property
+    def no_show_rate_without_reminder(self) -> float | None:
+        return self._rate(self.without_reminder)
+
+
+def figures(session: DbSession, start: datetime, end: datetime) -> ReminderFigures:
+    """The period's reminder figures in two queries: the reminders that left in [start, end), and
+    the booked visits of the period by status, reminded or not, with the patients' answers."""
+    result = ReminderFigures()
+    for channel, count in session.execute(
+        select(OutboundEmail.channel, func.count())
+        .where(
+            OutboundEmail.appointment_id.is_not(None),
+            OutboundEmail.sent_at >= start,
+            OutboundEmail.sent_at < end,
+        )
+        .group_by(OutboundEmail.channel)
+    ):
+        result.sent[channel] += count
+    reminded_ids = (
+        select(OutboundEmail.appointment_id.label("id"))
+        .where(OutboundEmail.appointment_id.is_not(None), OutboundEmail.sent_at.is_not(None))
+        .group_by(OutboundEmail.appointment_id)
+        .subquery()
+    )
+    reminded = reminded_ids.c.id.is_not(None).label("reminded")
+    counts = {AppointmentStatus.NO_SHOW: [0, 0], AppointmentStatus.HONOURED: [0, 0]}
+    for status, was_reminded, count, confirmed, cancelled in session.execute(
+        select(
+            Appointment.status,
+            reminded,
+            func.count(),
+            func.count(Appointment.confirmed_by_patient_at),
+            func.count(Appointment.cancelled_by_patient_at),
+        )
+        .select_from(Appointment)
+        .outerjoin(reminded_ids, reminded_ids.c.id == Appointment.id)
+        .where(Appointment.starts_at >= start, Appointment.starts_at < end, Appointment.walk_in.is_(False))
+        .group_by(Appointment.status, reminded)
+    ):
+        result.confirmed_by_patient += confirmed
+        result.cancelled_by_patient += cancelled
+        if status in counts:
+            counts[status][0 if was_reminded else 1] += count
+    result.with_reminder = (counts[AppointmentStatus.NO_SHOW][0], counts[AppointmentStatus.HONOURED][0])
+    result.without_reminder = (counts[AppointmentStatus.NO_SHOW][1], counts[AppointmentStatus.HONOURED][1])
+    return result

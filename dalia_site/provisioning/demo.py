@@ -844,9 +844,26 @@ def _decide(ctx: Context, patient: PlannedPatient) -> None:
         )
     else:
         result = referrals.decide(
-            ctx.session, actor, referral, patient.decision, site_name=ctx.site_name, now=clock.now()
+            ctx.session,
+            actor,
+            referral,
+            patient.decision,
+            site_name=ctx.site_name,
+            now=clock.now(),
+            reach=_reach(referral, patient.number),
         )
     ctx.patient_of[patient.number] = result
+
+def _reach(referral: Referral, number: int) -> dict[str, object]:
+    """How the assistant says the patient can be reached when the referral gave no contact (issue
+    17): through the referrer who left one, else a mobile asked on the phone (ARCEP's range for
+    fiction; drawn from the patient's number, not the year's random draws)."""
+    if referral.phone or referral.email or referral.address:
+        return {}
+    if referral.referrer_phone or referral.referrer_email:
+        return {"via_referrer": True}
+    return {"phone": f"0639 98{(number * 7919) % 10_000:04d}"}
+
 
 
 def _book(ctx: Context, visit: PlannedVisit) -> None:

@@ -102,7 +102,7 @@ VALID = {
 def test_a_valid_identity_is_normalised():
     cleaned = clean_identity(VALID, TODAY)
     assert cleaned["last_name"] == "Dupont" and cleaned["postcode"] == "11000"
-    assert cleaned["phone"] == "0565367387" and cleaned["email"] == "marie@example.org"
+    assert cleaned["phone"] == "+33565367387" and cleaned["email"] == "marie@example.org"  # E.164
 
 
 def test_every_bad_field_is_reported_at_once():
@@ -121,7 +121,7 @@ def test_every_bad_field_is_reported_at_once():
         "birth_date": "La date de naissance doit être postérieure à 1900.",
         "sex": "Indiquez le sexe.",
         "postcode": "Code postal invalide : 5 chiffres attendus (ex. 12000).",
-        "phone": "Numéro de téléphone invalide : 10 chiffres attendus (ex. 05 65 36 73 87).",
+        "phone": "Numéro de téléphone invalide (ex. 06 12 34 56 78 ou +33 6 12 34 56 78).",
         "email": "Adresse e-mail invalide (ex. contact@cpts.fr).",
     }
 

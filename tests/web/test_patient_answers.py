@@ -183,3 +183,78 @@ def test_the_page_works_without_javascript_forms_post_and_redirect(app, client):
     html = client.get(f"/rdv/{token}").get_data(as_text=True)
     assert html.count('<form method="post"') == 3  # confirm, cancel, stop: plain forms
     assert "hx-" not in html.split("<main", 1)[-1]
+
+
+# --- The channel on the patient's file ---------------------------------------------------------
+
+
+def test_the_file_shows_and_changes_the_reminder_channel(app, client, as_role, auth):
+    as_role("assistant")
+    appointment_id, _ = _booked(app, soon())
+    patient_id = _appointment(app, appointment_id).patient_id
+    page = client.get(f"/patients/{patient_id}").get_data(as_text=True)
+    assert "<dt>Rappels</dt><dd>SMS au 06 12 34 56 78" in page
+
+    refused = auth.post(f"/patients/{patient_id}/rappels", {"reminder_channel": "email"})
+    assert refused.status_code == 422
+    assert "Un rappel par e-mail demande une adresse e-mail sur la fiche." in refused.get_data(as_text=True)
+
+    stopped = auth.post(f"/patients/{patient_id}/rappels", {"reminder_channel": "none"})
+    assert stopped.status_code == 303
+    with app.app_context():
+        assert db.session.get(Patient, patient_id).reminder_channel == ReminderChannel.NONE
+    assert "Rappels : SMS → Aucun rappel" in " ".join(_audit(app, "patient.update"))
+
+
+def test_a_clinician_sees_the_channel_but_cannot_change_it(app, client, as_role, auth):
+    as_role("clinician")
+    appointment_id, _ = _booked(app, soon())
+    patient_id = _appointment(app, appointment_id).patient_id
+    assert "<dt>Rappels</dt>" in client.get(f"/patients/{patient_id}").get_data(as_text=True)
+    assert auth.post(f"/patients/{patient_id}/rappels", {"reminder_channel": "none"}).status_code == 403
+
+
+# --- The activity figures ----------------------------------------------------------------------
+
+
+def test_the_figures_count_reminders_answers_and_no_shows_with_and_without_a_reminder(app, client):
+    from zoneinfo import ZoneInfo
+
+    from dalia_site.domain import activity
+    from dalia_site.models import OutboundEmail
+
+    paris = ZoneInfo("Europe/Paris")
+    past = datetime.now(UTC) - timedelta(days=3)
+    held, _ = _booked(app, past, last_name="Honore")
+    missed, _ = _booked(app, past + timedelta(hours=1), last_name="Absent")
+    unreminded, _ = _booked(app, past + timedelta(hours=2), last_name="Oublie")
+    confirmed, confirm_token = _booked(app, soon(), last_name="Confirme")
+    cancelled, cancel_token = _booked(app, soon() + timedelta(hours=1), last_name="Annule")
+    assert _answer(client, confirm_token, "confirmer").status_code == 303
+    assert _answer(client, cancel_token, "annuler").status_code == 303
+    with app.app_context():
+        for appointment_id, status in ((held, "honoured"), (missed, "no_show"), (unreminded, "no_show")):
+            db.session.get(Appointment, appointment_id).status = status
+        for appointment_id, channel in ((held, "sms"), (missed, "email")):
+            db.session.add(
+                OutboundEmail(
+                    to="x",
+                    subject="SMS",
+                    body="rappel",
+                    appointment_id=appointment_id,
+                    channel=channel,
+                    sent_at=past - timedelta(days=1),
+                )
+            )
+        db.session.commit()
+        today = datetime.now(paris).date()
+        figures = activity.compute(
+            db.session, activity.Period(today - timedelta(days=30), today + timedelta(days=5)), paris
+        )
+        exported = activity.as_dict(figures)
+    assert (exported["reminders_sent"], exported["reminders_sent_by_channel"]) == (2, {"email": 1, "sms": 1})
+    assert (exported["confirmed_by_patient"], exported["cancelled_by_patient"]) == (1, 1)
+    assert exported["no_show_rate_with_reminder"] == 0.5  # one of the two reminded visits missed
+    assert exported["no_show_rate_without_reminder"] == 1.0
+    shown = dict(activity.summary(figures))
+    assert shown["Rappels envoyés par SMS"] == "1" and shown["Non honorés sans rappel"] == "100 %"
