@@ -231,6 +231,9 @@ def backup(slug, out, keep, instances_dir):
         removed = maintenance.prune_backups(folder, slug, keep)
         if removed:
             click.echo(f"{len(removed)} ancienne(s) sauvegarde(s) supprimée(s)")
+    expired = maintenance.prune_expired_backups(folder, clock.now())
+    if expired:
+        click.echo(f"{len(expired)} sauvegarde(s) plus ancienne(s) que la durée de conservation supprimée(s)")
 
 
 @cli.command()

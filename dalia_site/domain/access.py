@@ -16,7 +16,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import joinedload
 
 from dalia_site.database import DbSession
-from dalia_site.domain import audit, booking, rights
+from dalia_site.domain import audit, booking, follow_up, rights
 from dalia_site.models import Appointment, AuditEvent, OutboundEmail, Patient
 
 Row = dict[str, str]
@@ -180,8 +180,54 @@ def trail(c: Context) -> Section:
     return Section("journal", "Qui a consulté ou modifié le dossier", rows)
 
 
+def follow_up_plan(c: Context) -> Section:
+    plan = follow_up.plan_of(c.session, c.patient.id)
+    if plan is None:
+        return Section("plan_de_suivi", "Plan de suivi", [])
+    row = {
+        "Une visite toutes les (semaines)": str(plan.cadence_weeks),
+        "Infirmière": plan.preferred_nurse.label,
+        "Protocoles Azalée": ", ".join(p.label for p in follow_up.protocols(plan)),
+        "Éducation thérapeutique proposée": _yes(plan.etp),
+        "Recherche d'un médecin traitant engagée": _yes(plan.gp_search_started),
+        "Mis à jour le": _moment(plan.updated_at, c.zone),
+    }
+    return Section("plan_de_suivi", "Plan de suivi", [row])
+
+
+def contact_attempts(c: Context) -> Section:
+    rows = [
+        {
+            "Date": _moment(a.attempted_at, c.zone),
+            "Par": a.by.name if a.by else "",
+            "Résultat": a.outcome.label,
+        }
+        for a in follow_up.attempts_of(c.session, c.patient.id)
+    ]
+    return Section("tentatives_de_contact", "Appels pour vous joindre", rows)
+
+
+def gp_search(c: Context) -> Section:
+    rows = [
+        {"Médecin contacté": s.partner.name, "Le": _day(s.contacted_on), "Réponse": s.answer.label}
+        for s in follow_up.steps_of(c.session, c.patient.id)
+    ]
+    return Section("recherche_medecin_traitant", "Recherche d'un médecin traitant", rows)
+
+
 Source = Callable[[Context], Section]
-SOURCES: list[Source] = [identity, information, referrals, appointments, messages, rectifications, trail]
+SOURCES: list[Source] = [
+    identity,
+    information,
+    referrals,
+    appointments,
+    follow_up_plan,
+    contact_attempts,
+    gp_search,
+    messages,
+    rectifications,
+    trail,
+]
 
 
 def document(session: DbSession, patient: Patient, zone: ZoneInfo) -> list[Section]:

@@ -20,7 +20,7 @@ from sqlalchemy import CursorResult, func, or_, select, update
 from sqlalchemy.orm import joinedload, selectinload
 
 from dalia_site.database import DbSession
-from dalia_site.domain import audit, booking, mail, phones, tokens
+from dalia_site.domain import audit, booking, mail, phones, rights, tokens
 from dalia_site.domain.centre import Centre
 from dalia_site.domain.partners import clean_email
 from dalia_site.domain.text import Collector, FieldError, choice, format_phone
@@ -33,7 +33,7 @@ from dalia_site.models import (
     Referral,
     StaffUser,
 )
-from dalia_site.models.vocabulary import AppointmentStatus, MessageChannel, ReminderChannel
+from dalia_site.models.vocabulary import AppointmentStatus, MessageChannel, Purpose, ReminderChannel
 
 LINK_PATH = "/rdv/"  # the public blueprint's URL (patient_answers): the CLI has no url_for
 REASON_LENGTH = 200
@@ -48,7 +48,7 @@ def channel_for(patient: Patient, sms_ready: bool) -> ReminderChannel:
     """How this patient's reminder leaves: their choice if it can reach them (an SMS needs a
     mobile and a site with an SMS provider; an email an address), else email when they have one
     and chose SMS on a site without SMS; else none."""
-    if getattr(patient, "objects_to_reminders", False):  # their objection (issue 21) wins
+    if not rights.may(patient, Purpose.REMINDERS):  # their objection (or erasure) wins
         return ReminderChannel.NONE
     chosen = patient.reminder_channel
     if chosen == ReminderChannel.SMS and sms_ready and phones.is_mobile(patient.phone):

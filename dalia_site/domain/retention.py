@@ -23,6 +23,7 @@ from dalia_site.models import (
     CentreSettings,
     OutboundEmail,
     Patient,
+    PatientLink,
     PatientRectification,
     Referral,
     StaffUser,
@@ -239,6 +240,7 @@ def erase_patient(
         .where(Appointment.patient_id == patient.id)
         .values(cancel_reason="", override_reason="")
     )
+    session.execute(delete(PatientLink).where(PatientLink.appointment_id.in_(appointments)))
     # Messages to the patient: those not sent are dropped, the others keep their date only.
     session.execute(
         delete(OutboundEmail).where(

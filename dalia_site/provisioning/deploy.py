@@ -20,6 +20,8 @@ RENDERED = {
     "dalia-mail@.timer.j2": "dalia-mail@.timer",
     "dalia-reminders@.service.j2": "dalia-reminders@.service",
     "dalia-reminders@.timer.j2": "dalia-reminders@.timer",
+    "dalia-retention@.service.j2": "dalia-retention@.service",
+    "dalia-retention@.timer.j2": "dalia-retention@.timer",
 }
 # Config files (nginx, systemd), not HTML: no HTML escaping.
 _jinja = jinja2.Environment(  # noqa: S701  # nosec B701

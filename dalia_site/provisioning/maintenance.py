@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from dalia_site import clock, database
 from dalia_site.config import SITE_FILE, SiteConfigError
 from dalia_site.database import SiteDatabase, head_revision, open_site
-from dalia_site.domain import centre
+from dalia_site.domain import centre, retention
 from dalia_site.provisioning import crypto, outbox_check
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -216,6 +216,18 @@ def prune_backups(folder: Path, slug: str, keep: int) -> list[Path]:
     for path in removed:
         path.unlink()
     return removed
+
+
+def prune_expired_backups(folder: Path, now: datetime) -> list[Path]:
+    """Remove every backup in the site's backups/ older than its retention window (the shortest
+    retention period of the centre settings): a backup must not keep what the site has erased."""
+    with open_site(folder) as site:
+        days = retention.periods(site.session).shortest_days
+    limit = now.timestamp() - days * 86400
+    expired = sorted(p for p in (folder / "backups").glob("*") if p.is_file() and p.stat().st_mtime < limit)
+    for path in expired:
+        path.unlink()
+    return expired
 
 
 def _backup_identity(backup: Path) -> tuple[str, str] | None:

@@ -39,6 +39,8 @@ def test_new_site_renders_the_deploy_files_of_the_site(two_sites):
         "dalia-mail@.timer",
         "dalia-reminders@.service",
         "dalia-reminders@.timer",
+        "dalia-retention@.service",
+        "dalia-retention@.timer",
         "dalia@.service",
         "nginx-http.conf",
         "nginx-https.conf",
@@ -56,6 +58,7 @@ def test_new_site_renders_the_deploy_files_of_the_site(two_sites):
         "dalia-backup@.service",
         "dalia-mail@.service",
         "dalia-reminders@.service",
+        "dalia-retention@.service",
     ):
         unit = (deploy / name).read_text()
         for hardening in (
@@ -150,6 +153,8 @@ def test_systemd_accepts_the_rendered_units(two_sites, tmp_path):
         ("dalia-mail@.timer", "dalia-mail@aveyron.timer"),
         ("dalia-reminders@.service", "dalia-reminders@aveyron.service"),
         ("dalia-reminders@.timer", "dalia-reminders@aveyron.timer"),
+        ("dalia-retention@.service", "dalia-retention@aveyron.service"),
+        ("dalia-retention@.timer", "dalia-retention@aveyron.timer"),
     ):
         shutil.copy(deploy / rendered, tmp_path / instance)
         units.append(str(tmp_path / instance))
@@ -163,7 +168,9 @@ def test_systemd_accepts_the_rendered_units(two_sites, tmp_path):
     assert "aveyron" not in result.stderr, result.stderr  # no warning about our units
 
 
-@pytest.mark.parametrize("unit", ["dalia", "dalia-backup", "dalia-mail", "dalia-reminders"])
+@pytest.mark.parametrize(
+    "unit", ["dalia", "dalia-backup", "dalia-mail", "dalia-reminders", "dalia-retention"]
+)
 def test_every_unit_is_sandboxed_exposure_at_most_4(two_sites, tmp_path, unit):
     """`systemd-analyze security` reads the unit file alone (--offline, no running systemd needed).
     The timers start these services and run nothing themselves."""

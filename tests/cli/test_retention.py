@@ -3,6 +3,7 @@ year, whose activity report must add up the same before and after (the patients'
 the rows the figures count kept)."""
 
 import json
+import os
 import shutil
 from datetime import timedelta
 
@@ -76,3 +77,20 @@ def test_nothing_of_the_demo_year_is_due_today(demo_copy):
     result = run("retention", "demo", "--dry-run", "--instances-dir", demo_copy)
     assert result.exit_code == 0, result.output
     assert "demo : 0 dossier(s) à effacer (simulation : rien n'est modifié)" in result.output
+
+
+def test_the_backup_timer_prunes_backups_older_than_the_retention_window(site_dir):
+    """The window is the shortest retention period (a declined referral's year by default): a
+    backup older than that may still hold what the site has erased since."""
+    backups = site_dir / "backups"
+    backups.mkdir(exist_ok=True)
+    old, recent = backups / "test-20240101-023000.sqlite3", backups / "test-20260101-023000.sqlite3"
+    for path, age_days in ((old, 366), (recent, 300)):
+        path.write_bytes(b"SQLite format 3\x00")
+        moment = (clock.now() - timedelta(days=age_days)).timestamp()
+        os.utime(path, (moment, moment))
+    result = run("backup", "test", "--keep", "30", "--instances-dir", site_dir.parent)
+    assert result.exit_code == 0, result.output
+    assert "1 sauvegarde(s) plus ancienne(s) que la durée de conservation supprimée(s)" in result.output
+    assert not old.exists() and recent.exists()
+    assert len(list(backups.glob("test-2*"))) == 2  # the recent one and today's

@@ -135,3 +135,13 @@ def test_may_follows_each_objection_recorded_on_the_file(session):
     assert not rights.may(patient, Purpose.REMINDERS)
     assert rights.may(patient, "dac") and rights.may(patient, Purpose.GP_SEARCH)
     assert rights.objections(patient) == [Purpose.REMINDERS]
+
+
+def test_an_objection_to_reminders_stops_them_whatever_the_channel_chosen(session):
+    from dalia_site.domain import reminders
+
+    patient = decide(session, DAY, receive(session, DAY - timedelta(hours=1), "Garcia", date(1944, 7, 7)))
+    patient.email, patient.reminder_channel = "garcia@example.org", "email"
+    assert reminders.channel_for(patient, sms_ready=False) == "email"
+    patient.objects_to_reminders = True
+    assert reminders.channel_for(patient, sms_ready=False) == "none"
