@@ -141,6 +141,7 @@ def pages(ids: dict) -> list[Page]:
         Page("journal d'audit", "/admin/journal"),
         Page("réglages du centre", "/admin/centre"),
         Page("mot de passe", "/mot-de-passe"),
+        Page("mes sessions", "/mes-sessions"),
     ]
 
 

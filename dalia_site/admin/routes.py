@@ -6,10 +6,10 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from dalia_site import unit_of_work
+from dalia_site import clock, unit_of_work
 from dalia_site.access import current_staff, roles
-from dalia_site.admin.forms import AuditFilterForm, CentreForm, OneTimePasswordForm, StaffForm
-from dalia_site.domain import accounts, audit, centre
+from dalia_site.admin.forms import AuditFilterForm, CentreForm, ClosureForm, OneTimePasswordForm, StaffForm
+from dalia_site.domain import accounts, audit, centre, opening, second_factor
 from dalia_site.extensions import db
 from dalia_site.filters import site_zone
 from dalia_site.forms import choices, parse_id, submit
@@ -144,6 +144,21 @@ def staff_clear_throttle(user_id: int):
     return redirect(url_for("admin.staff_edit", user_id=user.id), 303)
 
 
+@bp.route("/comptes/<int:user_id>/double-authentification", methods=["POST"])
+@roles("admin")
+def staff_reset_second_factor(user_id: int):
+    """Phone lost: the member's second factor and recovery codes are removed, their sessions end;
+    they enrol again at their next login (audited)."""
+    user = _staff_or_404(user_id)
+    second_factor.reset(db.session, current_staff(), user)
+    flash(
+        f"Double authentification de {user.name} réinitialisée : la personne l'activera de nouveau "
+        "à sa prochaine connexion.",
+        "success",
+    )
+    return redirect(url_for("admin.staff_edit", user_id=user.id), 303)
+
+
 def _audit_query(form: AuditFilterForm):
     query = (
         select(AuditEvent)
@@ -195,24 +210,73 @@ def centre_settings():
     current = centre.load(db.session)
     if request.method == "GET":
         form = CentreForm(obj=current)
-        return render_template(
-            "admin/centre.html",
-            form=form,
-            open_days=current.open_days,
-            centre=current,
-            weekdays=WEEKDAYS,
+        return _centre_page(
+            form,
+            current,
+            current.open_days,
+            opening.format_half_days(current.opening.open_half_days).split(","),
         )
     form = CentreForm()
     open_days = request.form.getlist("open_days")
-    ok, changed = submit(form, lambda: centre.update(db.session, current_staff(), form.values(open_days)))
+    # The page's grid of half-days (a form that only knows whole days sends open_days alone).
+    halves = request.form.getlist("open_half_days") if "open_half_days_grid" in request.form else None
+    ok, changed = submit(
+        form, lambda: centre.update(db.session, current_staff(), form.values(open_days, halves))
+    )
     if not ok:
-        page = render_template(
-            "admin/centre.html",
-            form=form,
-            open_days=tuple(open_days),
-            centre=current,
-            weekdays=WEEKDAYS,
-        )
-        return page, 422
+        return _centre_page(form, current, tuple(open_days), halves or []), 422
     flash("Réglages du centre enregistrés." if changed else "Aucune modification.", "success")
     return redirect(url_for("admin.centre_settings"), 303)
+
+
+def _centre_page(form: CentreForm, current: centre.Centre, open_days, open_half_days, closure_form=None):
+    return render_template(
+        "admin/centre.html",
+        form=form,
+        open_days=open_days,
+        open_half_days=set(open_half_days),
+        halves=opening.HALF_LABELS,
+        centre=current,
+        weekdays=WEEKDAYS,
+        closure_form=closure_form or ClosureForm(prefix="fermeture"),
+        today=clock.today(site_zone()),
+    )
+
+
+@bp.route("/centre/fermetures", methods=["POST"])
+@roles("admin")
+def closure_add():
+    """A closure of the centre (a day or a period, with its reason): no sessions, no slots."""
+    form = ClosureForm(prefix="fermeture")
+    ok, added = submit(
+        form,
+        lambda: centre.add_closure(
+            db.session,
+            current_staff(),
+            form.first_day.data,
+            form.last_day.data,
+            form.label.data or "",
+            today=clock.today(site_zone()),
+        ),
+    )
+    if not ok:
+        current = centre.load(db.session)
+        page = _centre_page(
+            CentreForm(obj=current),
+            current,
+            current.open_days,
+            opening.format_half_days(current.opening.open_half_days).split(","),
+            closure_form=form,
+        )
+        return page, 422
+    flash(f"Fermeture enregistrée : {added.label}.", "success")
+    return redirect(url_for("admin.centre_settings", _anchor="fermetures"), 303)
+
+
+@bp.route("/centre/fermetures/<int:closure_id>/lever", methods=["POST"])
+@roles("admin")
+def closure_remove(closure_id: int):
+    if not centre.remove_closure(db.session, current_staff(), closure_id):
+        abort(404)
+    flash("Fermeture levée : ces jours sont de nouveau ouverts.", "success")
+    return redirect(url_for("admin.centre_settings", _anchor="fermetures"), 303)

@@ -107,7 +107,16 @@ def _picker_page(
     try:
         picker = booking.parse_picker(choice, members, clock.today(zone))
         week = booking.week_slots(
-            db.session, picker, patient.id, members, settings.visits, settings.hours, zone, now, reschedule
+            db.session,
+            picker,
+            patient.id,
+            members,
+            settings.visits,
+            settings.hours,
+            zone,
+            now,
+            reschedule,
+            opening=settings.opening,
         )
         if slot is not None:
             chosen = booking.check_choice(
@@ -213,6 +222,7 @@ def book(patient_id: int):
             site_zone(),
             request.form.get("override_reason", ""),
             now=clock.now(),
+            opening=centre.load(db.session).opening,
         )
     except FieldError as error:
         return _refused(error, patient_id)
@@ -258,6 +268,7 @@ def reschedule(appointment_id: int):
             _visits(),
             site_zone(),
             now=clock.now(),
+            opening=centre.load(db.session).opening,
         )
     except FieldError as error:
         return _refused(error, patient.id, appointment_id)

@@ -55,8 +55,9 @@ def render_desk(status: int = 200, asked: date | None = None):
     today = clock.today(zone)
     settings = centre.load(db.session)
     asked = asked or requested_day()
-    day = desk.open_day_from(asked, settings.open_days)
-    duty = occurrences(db.session, day, day, zone)
+    opening = settings.opening
+    day = desk.open_day_from(asked, settings.open_days, opening=opening)
+    duty = occurrences(db.session, day, day, zone, opening=opening)
     viewer = current_staff()
     members = {
         m.id: m
@@ -77,7 +78,7 @@ def render_desk(status: int = 200, asked: date | None = None):
             free[kind] = desk.free_today(
                 members, duty, appointments, kind, settings.visits, zone, now, limit=4
             )
-    previous, following = desk.neighbours(day, settings.open_days)
+    previous, following = desk.neighbours(day, settings.open_days, opening)
     response = render_page(
         "desk/desk.html",
         "desk",
@@ -85,6 +86,7 @@ def render_desk(status: int = 200, asked: date | None = None):
         asked=asked,
         today=today,
         closed=day != asked,
+        closed_reason=opening.closed_reason(asked),
         columns=cols,
         grid=desk.grid(cols, appointments, zone),
         offered={a.id: desk.actions(a, now, zone) for a in appointments},

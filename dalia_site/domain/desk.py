@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from dalia_site.database import DbSession
 from dalia_site.domain import audit, booking, roster
+from dalia_site.domain.opening import Opening
 from dalia_site.domain.roster import Occurrence
 from dalia_site.domain.text import FieldError
 from dalia_site.models import Appointment, AppointmentClinician, Patient, StaffUser, TeamMember
@@ -30,25 +31,26 @@ HALF_HOUR = timedelta(minutes=30)
 # --- The day shown ------------------------------------------------------------------------------
 
 
-def is_open(day: date, open_days: Iterable[str]) -> bool:
-    return WEEKDAYS[day.weekday()] in set(open_days)
+def is_open(day: date, open_days: Iterable[str], opening: Opening | None = None) -> bool:
+    """An open weekday that is no holiday or closure (when the centre's `opening` is given)."""
+    return WEEKDAYS[day.weekday()] in set(open_days) and (opening is None or not opening.closed_reason(day))
 
 
-def open_day_from(day: date, open_days: Sequence[str], step: int = 1) -> date:
+def open_day_from(day: date, open_days: Sequence[str], step: int = 1, opening: Opening | None = None) -> date:
     """`day` if the centre opens that day, else the next open day in the direction of `step`
     (a centre with no open day at all: `day` itself)."""
     if not open_days:
         return day
-    while not is_open(day, open_days):
+    while not is_open(day, open_days, opening):
         day += timedelta(days=step)
     return day
 
 
-def neighbours(day: date, open_days: Sequence[str]) -> tuple[date, date]:
+def neighbours(day: date, open_days: Sequence[str], opening: Opening | None = None) -> tuple[date, date]:
     """The previous and next open days around `day`."""
     return (
-        open_day_from(day - timedelta(days=1), open_days, -1),
-        open_day_from(day + timedelta(days=1), open_days, 1),
+        open_day_from(day - timedelta(days=1), open_days, -1, opening),
+        open_day_from(day + timedelta(days=1), open_days, 1, opening),
     )
 
 

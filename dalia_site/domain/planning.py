@@ -11,10 +11,10 @@ from sqlalchemy import select
 
 from dalia_site.database import DbSession
 from dalia_site.domain import audit
+from dalia_site.domain.opening import HALVES, Opening, parse_half_days
 from dalia_site.domain.roster import local, occurrences
 from dalia_site.domain.tokens import new_token, token_hash
 from dalia_site.models import StaffUser, TeamMember
-from dalia_site.models.roster import WEEKDAYS
 from dalia_site.models.vocabulary import ASSISTANTS, AppointmentStatus
 
 # --- Half-days and coverage -----------------------------------------------------------------------
@@ -29,6 +29,18 @@ class HalfDay:
     open: bool
     members: list[TeamMember] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
+    closed: str = ""  # « férié — Noël », « fermé — fermeture estivale » (no alert that day)
+    exceptional: bool = False  # opened by an « ouverture exceptionnelle »
+
+    @property
+    def code(self) -> str:
+        """ "matin" or "apres-midi" (URLs, forms)."""
+        return HALVES[0] if self.label == "matin" else HALVES[1]
+
+    @property
+    def gap_alerts(self) -> list[Alert]:
+        """What the half-day lacks, one alert each: « demi-journée sans médecin »…"""
+        return [a for a in self.alerts if a.code in GAP_CODES]
 
     @property
     def has_doctor(self) -> bool:
@@ -41,7 +53,7 @@ class HalfDay:
     @property
     def other_alerts(self) -> list[Alert]:
         """The alerts beyond the missing doctor or nurse (which `gap` already says)."""
-        return [a for a in self.alerts if a.code not in ("no_doctor", "no_nurse")]
+        return [a for a in self.alerts if a.code not in GAP_CODES]
 
     @property
     def gap(self) -> bool:
@@ -49,9 +61,7 @@ class HalfDay:
         return self.open and not (self.has_doctor and self.has_nurse)
 
 
-def hours_range(value: str) -> tuple[time, time]:
-    start, end = value.split("-")
-    return time.fromisoformat(start), time.fromisoformat(end)
+GAP_CODES = ("no_doctor", "no_nurse", "no_assistant")
 
 
 class Alert(str):
@@ -70,11 +80,11 @@ def coverage_alerts(members: list[TeamMember], open_to_patients: bool) -> list[A
     alerts = []
     if open_to_patients:
         if not any(m.is_doctor for m in members):
-            alerts.append(Alert("no_doctor", "Aucun médecin"))
+            alerts.append(Alert("no_doctor", "Demi-journée sans médecin"))
         if not any(m.is_nurse for m in members):
-            alerts.append(Alert("no_nurse", "Aucune infirmière"))
+            alerts.append(Alert("no_nurse", "Demi-journée sans infirmière"))
         if not any(m.profession in ASSISTANTS for m in members):
-            alerts.append(Alert("no_assistant", "Aucun·e assistant·e médical·e"))
+            alerts.append(Alert("no_assistant", "Demi-journée sans assistant·e"))
     juniors = [m for m in members if m.is_junior_doctor]
     seniors = [m for m in members if m.is_doctor and not m.is_junior_doctor]
     if juniors and not seniors:
@@ -84,16 +94,29 @@ def coverage_alerts(members: list[TeamMember], open_to_patients: bool) -> list[A
     return alerts
 
 
-def half_days(
-    session: DbSession, first: date, last: date, hours: Mapping[str, object], zone: ZoneInfo
-) -> list[HalfDay]:
-    """Every half-day of [first, last] with who is on duty and its alerts (four queries)."""
+def as_opening(hours: Mapping[str, object] | Opening) -> Opening:
+    """The centre's opening; a bare [hours] mapping (open days, morning, afternoon) opens both
+    halves of each open day, with no holiday or closure."""
+    if isinstance(hours, Opening):
+        return hours
     names, morning, afternoon = hours["open_days"], hours["morning"], hours["afternoon"]
     if not (isinstance(names, list) and isinstance(morning, str) and isinstance(afternoon, str)):
-        raise TypeError("hours: the [hours] section of site.toml, as read_site_toml checks it")
-    open_days = {WEEKDAYS.index(d) for d in names}
-    windows = (("matin", *hours_range(morning)), ("après-midi", *hours_range(afternoon)))
-    found = occurrences(session, first, last, zone)
+        raise TypeError("hours: open_days, morning and afternoon, as the centre settings give them")
+    return Opening(parse_half_days("", names), morning, afternoon)
+
+
+def half_days(
+    session: DbSession, first: date, last: date, hours: Mapping[str, object] | Opening, zone: ZoneInfo
+) -> list[HalfDay]:
+    """Every half-day of [first, last] with who is on duty and its alerts (four queries). A
+    holiday or closure says so and has no alert; a half-day the centre does not open has none
+    either, unless an « ouverture exceptionnelle » opens it."""
+    opening = as_opening(hours)
+    windows = [
+        (label, *opening.window(code)) for code, label in zip(HALVES, ("matin", "après-midi"), strict=True)
+    ]
+    found = occurrences(session, first, last, zone, opening=opening)
+    closed = opening.closed_days(first, last)
     members = {
         m.id: m
         for m in session.scalars(select(TeamMember).where(TeamMember.id.in_({o.member_id for o in found})))
@@ -101,13 +124,13 @@ def half_days(
     result = []
     day = first
     while day <= last:
-        for label, start, end in windows:
-            half = HalfDay(
-                day, label, local(day, start, zone), local(day, end, zone), open=day.weekday() in open_days
-            )
-            on_duty = {
-                o.member_id for o in found if o.starts_at < half.ends_at and half.starts_at < o.ends_at
-            }
+        for (label, start, end), code in zip(windows, HALVES, strict=True):
+            half = HalfDay(day, label, local(day, start, zone), local(day, end, zone), open=False)
+            during = [o for o in found if o.starts_at < half.ends_at and half.starts_at < o.ends_at]
+            half.exceptional = any(o.exceptional for o in during)
+            half.closed = "" if half.exceptional else closed.get(day, "")
+            half.open = half.exceptional or (not half.closed and opening.half_is_open(day, code))
+            on_duty = {o.member_id for o in during}
             half.members = sorted(
                 (members[i] for i in on_duty if members[i].active), key=lambda m: (m.profession, m.name)
             )
@@ -115,6 +138,16 @@ def half_days(
             result.append(half)
         day += timedelta(days=1)
     return result
+
+
+def gaps_by_week(halves: list[HalfDay]) -> list[tuple[date, list[HalfDay]]]:
+    """The half-days open to patients that lack someone, grouped by week (its Monday): one
+    alert per real gap."""
+    weeks: dict[date, list[HalfDay]] = {}
+    for half in halves:
+        if half.gap_alerts:
+            weeks.setdefault(half.day - timedelta(days=half.day.weekday()), []).append(half)
+    return sorted(weeks.items())
 
 
 # --- Calendar feed ------------------------------------------------------------------------------

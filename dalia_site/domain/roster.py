@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 
 from dalia_site.database import DbSession
 from dalia_site.domain import audit
+from dalia_site.domain.opening import Opening
 from dalia_site.domain.text import Collector, FieldError, choice, normalise_email, normalise_phone
 from dalia_site.models import (
     Appointment,
@@ -189,6 +190,7 @@ class Occurrence:
     ends_at: datetime
     kind: str  # "pattern" or "session"
     ref_id: int
+    exceptional: bool = False  # « ouverture exceptionnelle »: opens a closed day or half-day
 
 
 def local(day: date, at: time, zone: ZoneInfo) -> datetime:
@@ -238,11 +240,17 @@ def occurrences(
     zone: ZoneInfo,
     member_ids: Iterable[int] | None = None,
     professions: Iterable[str] | None = None,
+    *,
+    opening: Opening | None = None,
 ) -> list[Occurrence]:
     """Every session of [first, last] (local dates): one-offs and weekly patterns less their
-    absences, in two queries; only some members' or some professions' when asked."""
+    absences, in two queries; only some members' or some professions' when asked. With the
+    centre's `opening`, nothing happens on a closed day (holiday, closure) but the sessions of
+    an « ouverture exceptionnelle »: booking's slots, the desk, the planning and the staffed
+    hours all obey that one rule here."""
     start, end = local(first, time(), zone), local(last + timedelta(days=1), time(), zone)
-    sessions = select(Shift.member_id, Shift.starts_at, Shift.ends_at, Shift.id).where(
+    closed = opening.closed_days(first - timedelta(days=1), last) if opening is not None else {}
+    sessions = select(Shift.member_id, Shift.starts_at, Shift.ends_at, Shift.id, Shift.exceptional).where(
         Shift.starts_at < end,
         Shift.starts_at > start - LONGEST_SESSION,
         Shift.ends_at > start,
@@ -268,14 +276,15 @@ def occurrences(
         sessions = sessions.join(TeamMember, TeamMember.id == Shift.member_id).where(wanted)
         patterns = patterns.join(TeamMember, TeamMember.id == WeeklyPattern.member_id).where(wanted)
     found = [
-        Occurrence(member_id, starts_at, ends_at, "session", ref)
-        for member_id, starts_at, ends_at, ref in session.execute(sessions)
+        Occurrence(member_id, starts_at, ends_at, "session", ref, exceptional)
+        for member_id, starts_at, ends_at, ref, exceptional in session.execute(sessions)
+        if exceptional or starts_at.astimezone(zone).date() not in closed
     ]
     skipped: dict[WeeklyPattern, set[date]] = {}
     for pattern, absent in session.execute(patterns):
         skipped.setdefault(pattern, set()).update([absent] if absent else [])
     for pattern, absences in skipped.items():
-        for day in pattern_days(pattern, first, last, absences):
+        for day in pattern_days(pattern, first, last, absences | closed.keys()):
             found.append(
                 Occurrence(
                     pattern.member_id,
@@ -333,8 +342,13 @@ def add_shift(
     note: str = "",
     *,
     today: date,
+    opening: Opening | None = None,
+    exceptional: bool = False,
+    from_board: bool = False,
 ) -> Shift:
-    """A one-off session (e.g. a half-day a volunteer doctor offers)."""
+    """A one-off session (e.g. a half-day a volunteer doctor offers). With the centre's
+    `opening`, refused on a closed day or outside the open half-days' hours unless it is an
+    « ouverture exceptionnelle » (which then opens that time)."""
     if day is None:
         raise FieldError("day", "Indiquez la date (jj/mm/aaaa).")
     if start is None or end is None:
@@ -346,6 +360,8 @@ def add_shift(
     _check_wall_clock(day, end, zone)
     if not member.active:
         raise FieldError("member_id", "Ce membre n'est plus actif dans l'équipe.")
+    if opening is not None and not exceptional and (refusal := opening.refusal(day, start, end)):
+        raise FieldError("day", refusal)
     starts_at, ends_at = local(day, start, zone), local(day, end, zone)
     check_no_overlap(session, member.id, [(starts_at, ends_at)], zone)
     shift = Shift(
@@ -353,6 +369,8 @@ def add_shift(
         starts_at=starts_at,
         ends_at=ends_at,
         note=note.strip()[:200],
+        exceptional=exceptional,
+        from_board=from_board,
         created_by_id=actor.id if actor else None,
     )
     session.add(shift)
@@ -363,7 +381,9 @@ def add_shift(
         "roster.session_add",
         "team_member",
         member.id,
-        f"{member.name} : vacation le {day:%d/%m/%Y} de {start:%Hh%M} à {end:%Hh%M}",
+        f"{member.name} : vacation le {day:%d/%m/%Y} de {start:%Hh%M} à {end:%Hh%M}"
+        + (" (ouverture exceptionnelle)" if exceptional else "")
+        + (" (demi-journée ouverte prise)" if from_board else ""),
     )
     return shift
 

@@ -50,6 +50,8 @@ class TeamMember(Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # The private calendar feed: only the SHA-256 of its token is stored.
     ics_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Opt-in: the weekly email listing the open half-days (flexible team).
+    board_email: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property
@@ -130,6 +132,10 @@ class Shift(Model):
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
     note: Mapped[str] = mapped_column(String(200), default="")
+    # « Ouverture exceptionnelle »: allowed on a closed day or outside opening hours, and opens it.
+    exceptional: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Taken by a volunteer from the open half-days board (the activity report counts them).
+    from_board: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
 
     member: Mapped[TeamMember] = relationship(lazy="raise")

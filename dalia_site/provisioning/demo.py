@@ -25,17 +25,28 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from dalia_site import clock
 from dalia_site.clock import clock_at
-from dalia_site.domain import booking, partners, patients, referrals, roster
+from dalia_site.domain import (
+    booking,
+    centre,
+    follow_up,
+    partners,
+    patients,
+    referrals,
+    reminders,
+    roster,
+    worklists,
+)
 from dalia_site.domain.activity import Period
-from dalia_site.domain.planning import hours_range
+from dalia_site.domain.opening import hours_range
 from dalia_site.domain.text import fold
 from dalia_site.models import (
     Appointment,
+    OutboundEmail,
     PartnerOrganisation,
     PartnerReferralLink,
     Patient,
@@ -55,6 +66,10 @@ TARGET_DIRECT_SHARE = 0.11
 ARRIVALS = 1180  # referrals over the year; triage and the last weeks leave 921+ patients seen
 WEEKLY_SLOTS = ((0, "afternoon"), (1, "morning"), (1, "afternoon"), (3, "morning"), (4, "morning"))
 NO_SHOW = 0.07
+# Issue 17: patients with a mobile get an SMS the day before and miss fewer visits; the year's
+# rate stays about NO_SHOW (nine patients in ten have a mobile).
+NO_SHOW_REMINDED, NO_SHOW_NOT_REMINDED = 0.055, 0.205
+REMINDERS_AT = time(10)  # when the hourly timer's reminders of tomorrow's visits leave
 CALL_AHEAD = timedelta(days=14)  # when the assistants call a patient to book the next visit
 ROSTER_AHEAD = timedelta(days=90)  # volunteers sign up for their half-days three months ahead
 HORIZON = timedelta(days=200)  # the simulated roster runs this far past today
@@ -283,6 +298,30 @@ DECLINES: tuple[Decline, ...] = (  # (weight, what differs in the identity, reas
     (2, {"ald": "no"}, "Pas d'affection de longue durée", "other"),
     (2, {}, "Situation complexe relevant de la coordination du DAC", "dac"),
 )
+# Each refusal's reason in the closed list (issue 16).
+DECLINE_CODES = {
+    "Hors du territoire du centre": "out_of_area",
+    "A un médecin traitant : à orienter vers lui": "has_gp",
+    "Pas d'affection de longue durée": "no_ald",
+    "Situation complexe relevant de la coordination du DAC": "dac",
+}
+# Médecins généralistes of the directory (invented), asked to take the centre's patients: their
+# answer about new patients, as last checked.
+INVENTED_GPS = (
+    ("Dr Anne Salvaing (fictive)", "Carcassonne", "yes"),
+    ("Dr Louis Marty (fictif)", "Trèbes", "yes"),
+    ("Dr Rose Canet (fictive)", "Pennautier", "no"),
+    ("Dr Yves Bousquet (fictif)", "Carcassonne", "to_check"),
+)
+# The nurse a plan names, by the nurse of the first visit (NURSES' order), and the Azalée
+# protocol that goes with an ALD label.
+PLAN_NURSES = ("azalee", "ipa", "other")
+PROTOCOLS = {
+    "Diabète de type 2": "diabetes",
+    "Maladie coronaire": "cardiovascular",
+    "Hypertension artérielle sévère": "cardiovascular",
+    "Insuffisance respiratoire chronique": "copd",
+}
 
 
 # --- The plan -----------------------------------------------------------------------------------
@@ -328,6 +367,7 @@ class PlannedPatient:
     exit_status: str | None = None  # gp_found / discharged
     exit_at: datetime | None = None
     removed: bool = False
+    served_at: datetime | None = None  # taken off the waiting list into a first visit
 
     def past_honoured(self, kind: set[str], now: datetime) -> list[PlannedVisit]:
         return [v for v in self.visits if v.kind in kind and v.status == "honoured" and v.starts_at < now]
@@ -547,7 +587,8 @@ def plan_year(
         if visit.ends_at > now:
             return  # still to come: stays booked
         patient = visit.patient
-        visit.status = "no_show" if rng.random() < NO_SHOW else "honoured"
+        rate = NO_SHOW_REMINDED if patient.identity.get("phone") else NO_SHOW_NOT_REMINDED
+        visit.status = "no_show" if rng.random() < rate else "honoured"
         if visit.status == "no_show":
             book(patient, visit.kind, visit.ends_at + timedelta(days=rng.randint(7, 15)), visit.ends_at)
         else:  # the assistants call the patient two weeks before the next visit is due
@@ -562,6 +603,15 @@ def plan_year(
             book(
                 patient, "first", patient.decided_at + timedelta(days=rng.randint(2, 21)), patient.decided_at
             )
+        elif patient.decision == "waiting_list" and patient.number % 4:
+            # Three in four are served from the waiting list weeks later (a slot of the pair).
+            served = patient.decided_at + timedelta(days=14 + patient.number % 40)
+            weekday = served.astimezone(zone).weekday()
+            if weekday >= 5:  # a weekend: the Monday
+                served += timedelta(days=7 - weekday)
+            if served < now:
+                patient.served_at = served
+                at(served, book, patient, "first", served + timedelta(days=2 + patient.number % 12), served)
 
     # Referrals arrive from the opening, a little more often in the first months (the backlog
     # of patients without a médecin traitant: 3,000 on the territory, seed 001).
@@ -667,6 +717,7 @@ class Context:
     referral_of: dict[int, Referral] = field(default_factory=dict)
     appointment_of: dict[int, Appointment] = field(default_factory=dict)  # by id() of the PlannedVisit
     patient_of: dict[int, Patient] = field(default_factory=dict)
+    gps: list[PartnerOrganisation] = field(default_factory=list)  # the directory's médecins généralistes
 
     def members(self, keys: tuple[str, ...]) -> list[int]:
         return [(self.doctors if k[0] == "d" else self.nurses)[int(k[1:])].id for k in keys]
@@ -737,6 +788,19 @@ def _setup(ctx: Context, plan: Plan, hours: Mapping[str, str]) -> None:
     ):
         if organisation.category != "autre" or organisation.name in invented:  # not URPS itself
             ctx.sources.setdefault(organisation.category, []).append(organisation)
+    for name, commune, accepts in INVENTED_GPS:
+        gp = partners.create_organisation(
+            session,
+            ctx.admin,
+            {
+                "name": name,
+                "category": "medecin_generaliste",
+                "commune": commune,
+                "notes": "Médecin fictif du site de démonstration.",
+            },
+        )
+        partners.set_accepts_new_patients(session, ctx.admin, gp, accepts, today, today=today)
+        ctx.gps.append(gp)
     for category in ("infirmiers_liberaux", "pharmacie", "msp_esp"):
         for organisation in ctx.sources.get(category, []):
             link, _token = partners.create_referral_link(
@@ -767,6 +831,8 @@ def _events(plan: Plan, zone: ZoneInfo) -> list[Event]:
         events.append(Event(patient.arrived_at, 1, functools.partial(_receive, patient=patient)))
         if patient.decision != "new":
             events.append(Event(patient.decided_at, 2, functools.partial(_decide, patient=patient)))
+        if patient.served_at is not None:
+            events.append(Event(patient.served_at, 2, functools.partial(_serve, patient=patient)))
         for visit in patient.visits:
             events.append(Event(visit.booked_at, 4, functools.partial(_book, visit=visit)))
             if visit.status != "booked":
@@ -774,7 +840,28 @@ def _events(plan: Plan, zone: ZoneInfo) -> list[Event]:
         if patient.exit_status:
             assert patient.exit_at is not None  # set with exit_status (_trim_to_targets)
             events.append(Event(patient.exit_at, 5, functools.partial(_exit, patient=patient)))
+    day = plan.period.first
+    while day <= plan.period.last:  # the reminders of tomorrow's visits, each morning
+        moment = datetime.combine(day, REMINDERS_AT, tzinfo=zone)
+        if moment < plan.now:
+            events.append(Event(moment, 6, _remind))
+        day += timedelta(days=1)
     return sorted(events, key=lambda e: (e.moment, e.order))
+
+
+def _remind(ctx: Context) -> None:
+    """The reminders due now, through the site's own queueing (channel, window, once a day), then
+    sent as the SMS provider accepts them (the demo has no provider: they are marked sent)."""
+    now = clock.now()
+    queued = reminders.queue_reminders(
+        ctx.session, centre.load(ctx.session), ctx.zone, now=now, sms_ready=True
+    )
+    if sum(queued.values()):
+        ctx.session.execute(
+            update(OutboundEmail)
+            .where(OutboundEmail.sent_at.is_(None), OutboundEmail.appointment_id.is_not(None))
+            .values(sent_at=now, attempts=1)
+        )
 
 
 def _add_session(ctx: Context, h: HalfDay, doctor: int) -> None:
@@ -836,6 +923,7 @@ def _decide(ctx: Context, patient: PlannedPatient) -> None:
             "declined",
             reason,
             orientation,
+            decline_code=DECLINE_CODES[reason],
             orientation_detail="Orientation proposée au patient par téléphone."
             if orientation == "other"
             else "",
@@ -854,6 +942,7 @@ def _decide(ctx: Context, patient: PlannedPatient) -> None:
         )
     ctx.patient_of[patient.number] = result
 
+
 def _reach(referral: Referral, number: int) -> dict[str, object]:
     """How the assistant says the patient can be reached when the referral gave no contact (issue
     17): through the referrer who left one, else a mobile asked on the phone (ARCEP's range for
@@ -863,7 +952,6 @@ def _reach(referral: Referral, number: int) -> dict[str, object]:
     if referral.referrer_phone or referral.referrer_email:
         return {"via_referrer": True}
     return {"phone": f"0639 98{(number * 7919) % 10_000:04d}"}
-
 
 
 def _book(ctx: Context, visit: PlannedVisit) -> None:
@@ -883,12 +971,69 @@ def _book(ctx: Context, visit: PlannedVisit) -> None:
 
 def _mark(ctx: Context, visit: PlannedVisit) -> None:
     booking.mark(ctx.session, ctx.clinician, ctx.appointment_of[id(visit)], visit.status, now=visit.ends_at)
+    patient = ctx.patient_of[visit.patient.number]
+    if visit.kind == "first" and visit.status == "honoured":
+        _plan(ctx, visit, patient)
+    elif (
+        visit.status == "no_show"
+        and visit.patient.visits[-1] is not visit
+        and patient.status in follow_up.FOLLOWED
+    ):
+        # Called back the same day (the next visit is booked then); the list keeps the others.
+        follow_up.record_contact(ctx.session, ctx.assistant, patient, "reached", now=clock.now())
+
+
+def _plan(ctx: Context, visit: PlannedVisit, patient: Patient) -> None:
+    """The plan the pair makes at the first visit (organisational only): drawn from the
+    patient's number, not from the year's random draws."""
+    number = visit.patient.number
+    nurse = PLAN_NURSES[int(visit.members[-1][1:])]
+    protocol = PROTOCOLS.get(patient.ald_label, "smoking" if number % 5 == 0 else "")
+    follow_up.save_plan(
+        ctx.session,
+        ctx.clinician,
+        patient,
+        {
+            "cadence_weeks": str(8 + number % 7),
+            "preferred_nurse": nurse,
+            "azalee_protocols": [protocol] if protocol and nurse == "azalee" else [],
+            "etp": number % 3 == 0,
+            "gp_search_started": number % 2 == 0 or visit.patient.exit_status == "gp_found",
+        },
+    )
+
+
+def _serve(ctx: Context, patient: PlannedPatient) -> None:
+    """A slot of the pair for a patient of the waiting list: their referral is accepted."""
+    worklists.accept_from_waiting_list(
+        ctx.session, ctx.assistant, ctx.patient_of[patient.number], ctx.site_name, now=clock.now()
+    )
 
 
 def _exit(ctx: Context, patient: PlannedPatient) -> None:
     assert patient.exit_status is not None  # only exits are scheduled (_events)
-    patients.set_status(
-        ctx.session, ctx.clinician, ctx.patient_of[patient.number], patient.exit_status, now=clock.now()
+    found = ctx.patient_of[patient.number]
+    if patient.exit_status != "gp_found":
+        patients.set_status(ctx.session, ctx.clinician, found, patient.exit_status, now=clock.now())
+        return
+    # The médecin traitant found through the pathway: one in three GPs asked first says no.
+    today = clock.today(ctx.zone)
+    welcoming = [gp for gp in ctx.gps if gp.accepts_new_patients == "yes"]
+    if patient.number % 3 == 0:
+        declining = next(gp for gp in ctx.gps if gp.accepts_new_patients == "no")
+        follow_up.record_gp_step(
+            ctx.session,
+            ctx.assistant,
+            found,
+            str(declining.id),
+            today - timedelta(days=12),
+            "declines",
+            today=today,
+            now=clock.now(),
+        )
+    gp = welcoming[patient.number % len(welcoming)]
+    follow_up.record_gp_step(
+        ctx.session, ctx.assistant, found, str(gp.id), today, "accepts", today=today, now=clock.now()
     )
 
 

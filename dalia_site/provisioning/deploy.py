@@ -22,6 +22,8 @@ RENDERED = {
     "dalia-reminders@.timer.j2": "dalia-reminders@.timer",
     "dalia-retention@.service.j2": "dalia-retention@.service",
     "dalia-retention@.timer.j2": "dalia-retention@.timer",
+    "dalia-open-half-days@.service.j2": "dalia-open-half-days@.service",
+    "dalia-open-half-days@.timer.j2": "dalia-open-half-days@.timer",
 }
 # Config files (nginx, systemd), not HTML: no HTML escaping.
 _jinja = jinja2.Environment(  # noqa: S701  # nosec B701

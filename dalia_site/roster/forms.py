@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from wtforms import SelectField, StringField, TelField, TimeField
+from wtforms import BooleanField, SelectField, StringField, TelField, TimeField
 from wtforms.validators import Optional
 
 from dalia_site.forms import DateField, Form, Marked, choices, strip
@@ -53,6 +53,11 @@ class TimesMixin:
 class ShiftForm(TimesMixin, Form):
     day = DateField("Date", validators=[Marked()])
     note = StringField("Remarque (facultatif)", **TEXT)
+    exceptional = BooleanField(
+        "Ouverture exceptionnelle",
+        description="Un jour férié, une fermeture ou hors des heures d'ouverture : le centre ouvre "
+        "alors pour cette vacation.",
+    )
 
 
 class PatternForm(TimesMixin, Form):

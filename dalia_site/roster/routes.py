@@ -10,7 +10,8 @@ from sqlalchemy.orm import selectinload
 
 from dalia_site import clock, unit_of_work
 from dalia_site.access import current_staff, public, roles
-from dalia_site.domain import centre, planning, roster
+from dalia_site.domain import board, centre, planning, roster
+from dalia_site.domain.opening import Opening, hours_range
 from dalia_site.domain.text import FieldError
 from dalia_site.extensions import db
 from dalia_site.filters import site_zone
@@ -34,6 +35,10 @@ def _hours() -> dict:
     return centre.load(db.session).hours
 
 
+def _opening() -> Opening:
+    return centre.load(db.session).opening
+
+
 def _date_arg(name: str, default: date) -> date:
     try:
         value = date.fromisoformat(request.args.get(name, ""))
@@ -51,7 +56,7 @@ def week():
     today = _today()
     monday = _date_arg("semaine", today)
     monday -= timedelta(days=monday.weekday())
-    halves = planning.half_days(db.session, monday, monday + timedelta(days=6), _hours(), site_zone())
+    halves = planning.half_days(db.session, monday, monday + timedelta(days=6), _opening(), site_zone())
     days = [monday + timedelta(days=i) for i in range(7)]
     return render_page(
         "roster/week.html",
@@ -60,6 +65,7 @@ def week():
         days=days,
         mornings=halves[0::2],
         afternoons=halves[1::2],
+        gaps=planning.gaps_by_week(halves),
         today=today,
         previous=monday - timedelta(days=7),
         next=monday + timedelta(days=7),
@@ -74,7 +80,7 @@ def month():
     last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
     start = first - timedelta(days=first.weekday())
     end = last + timedelta(days=6 - last.weekday())
-    halves = planning.half_days(db.session, start, end, _hours(), site_zone())
+    halves = planning.half_days(db.session, start, end, _opening(), site_zone())
     by_day: dict[date, list[planning.HalfDay]] = {}
     for half in halves:
         by_day.setdefault(half.day, []).append(half)
@@ -87,10 +93,116 @@ def month():
         first=first,
         weeks=weeks,
         by_day=by_day,
+        gaps=planning.gaps_by_week([h for h in halves if h.day.month == first.month]),
         today=today,
         previous=(first - timedelta(days=1)).replace(day=1),
         next=last + timedelta(days=1),
     )
+
+
+# --- The open half-days board ------------------------------------------------------------------
+
+
+def _own_member() -> TeamMember | None:
+    return db.session.scalar(select(TeamMember).where(TeamMember.staff_user_id == current_staff().id))
+
+
+def _board_page(status: int = 200, message: str = ""):
+    """Every open half-day of the next three months that lacks a doctor or a nurse; a volunteer
+    of the flexible team takes one here, and gives back what they took."""
+    opening, now, me = _opening(), clock.now(), _own_member()
+    found = board.open_half_days(db.session, opening, site_zone(), today=_today(), now=now)
+    return render_template(
+        "roster/board.html",
+        found=found,
+        me=me,
+        can_take=board.may_take(me),
+        mine=board.taken_by(db.session, me, now) if me is not None else [],
+        give_back_days=opening.give_back_days,
+        zone=site_zone(),
+        message=message,
+        today=_today(),
+    ), status
+
+
+@bp.route("/planning/demi-journees-ouvertes")
+@roles(*READERS)
+def board_page():
+    return _board_page()
+
+
+@bp.route("/planning/demi-journees-ouvertes/prendre", methods=["POST"])
+@roles(*READERS)
+def board_take():
+    me = _own_member()
+    if not board.may_take(me):
+        return _board_page(
+            403, "Seuls les médecins et infirmières de l'équipe flexible prennent une demi-journée."
+        )
+    assert me is not None  # may_take checked it
+    try:
+        day = date.fromisoformat(request.form.get("jour", ""))
+    except ValueError:
+        day = None
+    if day is not None and not clock.within_range(day):
+        day = None
+    try:
+        shift = board.take(
+            db.session,
+            current_staff(),
+            me,
+            day,
+            request.form.get("demi", ""),
+            _opening(),
+            site_zone(),
+            today=_today(),
+            now=clock.now(),
+        )
+    except FieldError as error:
+        unit_of_work.discard()
+        return _board_page(422, str(error))
+    start = shift.starts_at.astimezone(site_zone())
+    flash(f"Demi-journée du {start:%d/%m/%Y} à {start:%Hh%M} prise : elle est dans vos vacations.", "success")
+    return redirect(url_for("roster.board_page"), 303)
+
+
+@bp.route("/planning/demi-journees-ouvertes/<int:shift_id>/rendre", methods=["POST"])
+@roles(*READERS)
+def board_give_back(shift_id: int):
+    shift = db.session.get(Shift, shift_id)
+    if shift is None:
+        abort(404)
+    me = _own_member()
+    if me is None or shift.member_id != me.id:
+        return _board_page(
+            403, "Cette demi-journée n'est pas la vôtre : seule la personne qui l'a prise la rend."
+        )
+    try:
+        board.give_back(db.session, current_staff(), me, shift, _opening(), site_zone(), now=clock.now())
+    except FieldError as error:
+        unit_of_work.discard()
+        return _board_page(422, str(error))
+    flash("Demi-journée rendue : elle est de nouveau ouverte à l'équipe.", "success")
+    return redirect(url_for("roster.board_page"), 303)
+
+
+@bp.route("/planning/demi-journees-ouvertes/courriel", methods=["POST"])
+@roles(*READERS)
+def board_email():
+    me = _own_member()
+    if not board.may_take(me):
+        return _board_page(403, "Le courriel des demi-journées ouvertes est réservé à l'équipe flexible.")
+    assert me is not None  # may_take checked it
+    if request.form.get("courriel") not in ("0", "1"):
+        abort(400, description="Choix du courriel invalide.")
+    board.set_email(db.session, current_staff(), me, request.form["courriel"] == "1")
+    flash(
+        "Vous recevrez chaque lundi les demi-journées ouvertes."
+        if me.board_email
+        else "Vous ne recevrez plus le courriel des demi-journées ouvertes.",
+        "success",
+    )
+    return redirect(url_for("roster.board_page"), 303)
 
 
 # --- Team ---------------------------------------------------------------------------------------
@@ -190,7 +302,9 @@ def _member_page(
     calendar_url: str | None = None,
 ):
     today = _today()
-    upcoming = roster.occurrences(db.session, today, today + timedelta(days=90), site_zone(), [member.id])
+    upcoming = roster.occurrences(
+        db.session, today, today + timedelta(days=90), site_zone(), [member.id], opening=_opening()
+    )
     patterns = db.session.scalars(
         select(WeeklyPattern)
         .where(WeeklyPattern.member_id == member.id)
@@ -232,7 +346,7 @@ def my_sessions():
 
 def _times(form) -> tuple[time | None, time | None]:
     if form.half_day.data in ("matin", "apres-midi"):
-        return planning.hours_range(_hours()["morning" if form.half_day.data == "matin" else "afternoon"])
+        return hours_range(_hours()["morning" if form.half_day.data == "matin" else "afternoon"])
     return form.start.data, form.end.data
 
 
@@ -254,6 +368,8 @@ def session_add(member_id: int):
             site_zone(),
             form.note.data or "",
             today=_today(),
+            opening=_opening(),
+            exceptional=bool(form.exceptional.data),
         ),
     )
     if not ok:

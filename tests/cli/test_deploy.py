@@ -37,6 +37,8 @@ def test_new_site_renders_the_deploy_files_of_the_site(two_sites):
         "dalia-backup@.timer",
         "dalia-mail@.service",
         "dalia-mail@.timer",
+        "dalia-open-half-days@.service",
+        "dalia-open-half-days@.timer",
         "dalia-reminders@.service",
         "dalia-reminders@.timer",
         "dalia-retention@.service",
@@ -59,6 +61,7 @@ def test_new_site_renders_the_deploy_files_of_the_site(two_sites):
         "dalia-mail@.service",
         "dalia-reminders@.service",
         "dalia-retention@.service",
+        "dalia-open-half-days@.service",
     ):
         unit = (deploy / name).read_text()
         for hardening in (
@@ -155,6 +158,8 @@ def test_systemd_accepts_the_rendered_units(two_sites, tmp_path):
         ("dalia-reminders@.timer", "dalia-reminders@aveyron.timer"),
         ("dalia-retention@.service", "dalia-retention@aveyron.service"),
         ("dalia-retention@.timer", "dalia-retention@aveyron.timer"),
+        ("dalia-open-half-days@.service", "dalia-open-half-days@aveyron.service"),
+        ("dalia-open-half-days@.timer", "dalia-open-half-days@aveyron.timer"),
     ):
         shutil.copy(deploy / rendered, tmp_path / instance)
         units.append(str(tmp_path / instance))

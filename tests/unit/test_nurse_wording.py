@@ -57,7 +57,7 @@ def test_no_template_or_message_of_the_package_uses_the_old_forms(suffix):
     assert found == []
 
 
-def test_a_half_day_open_without_a_nurse_says_aucune_infirmiere():
+def test_a_half_day_open_without_a_nurse_says_sans_infirmiere():
     alerts = planning.coverage_alerts([], open_to_patients=True)
-    assert "Aucune infirmière" in alerts
+    assert "Demi-journée sans infirmière" in alerts
     assert not any(OLD_FORMS.search(alert) for alert in alerts)

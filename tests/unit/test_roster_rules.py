@@ -180,10 +180,10 @@ def test_coverage_alerts_name_what_is_missing(session):
     morning, afternoon = planning.half_days(session, day, day, HOURS, PARIS)
     assert not morning.gap  # a doctor and a nurse
     assert morning.alerts == [
-        "Aucun·e assistant·e médical·e",
+        "Demi-journée sans assistant·e",
         "Léa (interne) : pas de médecin senior présent",
     ]
-    assert afternoon.gap and "Aucun médecin" in afternoon.alerts
+    assert afternoon.gap and "Demi-journée sans médecin" in afternoon.alerts
     senior = member(session, "Dr Bravo", status="remplacant")
     for someone in (senior, assistant):
         roster.add_shift(session, None, someone, day, *MORNING, PARIS, today=TODAY)

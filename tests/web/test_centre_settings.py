@@ -31,7 +31,10 @@ VALID = {
     "phone": "0468112233",
     "access_notes": "Bus ligne 2, arrêt Gambetta.\nRez-de-chaussée, accès fauteuil.",
     "what_to_bring": "Carte Vitale et ordonnances en cours.",
-    "open_days": ["lundi", "mardi", "jeudi", "vendredi"],
+    "open_half_days_grid": "1",
+    "open_half_days": [
+        f"{day}-{half}" for day in ("lundi", "mardi", "jeudi", "vendredi") for half in ("matin", "apres-midi")
+    ],
     "morning": "08:30-12:30",
     "afternoon": "14:00-18:00",
     "first_minutes": "45",
@@ -77,8 +80,8 @@ def test_the_admin_saves_the_settings_and_the_change_is_audited(app, client, aut
     admin = as_role("admin")
     page = text_of(client.get("/admin/centre"))
     assert "À compléter : adresse, téléphone, accès (transports, stationnement, étage)." in page
-    assert 'name="open_days" value="vendredi" checked' in page
-    assert 'name="open_days" value="samedi">' in page
+    assert 'name="open_half_days" value="vendredi-apres-midi" checked' in page
+    assert 'name="open_half_days" value="samedi-matin">' in page
 
     response = auth.post("/admin/centre", VALID)
     assert response.status_code == 303 and response.location.endswith("/admin/centre")
@@ -103,7 +106,7 @@ def test_the_admin_saves_the_settings_and_the_change_is_audited(app, client, aut
     page = text_of(client.get("/admin/centre"))
     assert "Réglages du centre enregistrés." in page and "À compléter" not in page
     assert f'value="{VALID["address"]}"' in page
-    assert 'name="open_days" value="mercredi">' in page
+    assert 'name="open_half_days" value="mercredi-matin">' in page
 
     # The same values again: nothing changes, nothing is audited.
     assert auth.post("/admin/centre", VALID).status_code == 303
@@ -134,17 +137,50 @@ def test_bad_input_is_refused_in_french_with_nothing_written(
     assert field_error(response, field) == message
     assert stored(app) == before and centre_events(app) == []
     # What was typed is shown again, to be corrected.
-    assert 'name="open_days" value="jeudi" checked' in text_of(response)
+    assert 'name="open_half_days" value="jeudi-matin" checked' in text_of(response)
 
 
-@pytest.mark.parametrize("days", [[], ["jamais"]])
-def test_a_centre_open_no_day_is_refused(app, client, auth, as_role, days):
+@pytest.mark.parametrize(
+    ("halves", "message"),
+    [([], "Cochez au moins une demi-journée d"), (["jamais-matin"], "Demi-journée inconnue.")],
+)
+def test_a_centre_open_no_half_day_is_refused(app, client, auth, as_role, halves, message):
     as_role("admin")
     before = stored(app)
-    response = auth.post("/admin/centre", VALID | {"open_days": days})
+    response = auth.post("/admin/centre", VALID | {"open_half_days": halves})
     assert response.status_code == 422
-    assert re.search(r'class="form-errors" role="alert">\s*<p>Cochez au moins un jour d', text_of(response))
+    assert re.search(rf'class="form-errors" role="alert">\s*<p>{message}', text_of(response))
     assert stored(app) == before and centre_events(app) == []
+
+
+def test_a_half_day_closed_on_the_settings_page_has_no_alert_and_refuses_sessions(app, client, auth, as_role):
+    """Monday afternoon closed: the planning shows it « fermé » without alert; a session then is
+    refused with the opening hours, unless it is an « ouverture exceptionnelle »."""
+    as_role("admin")
+    halves = [h for h in VALID["open_half_days"] if h != "lundi-apres-midi"]
+    assert auth.post("/admin/centre", VALID | {"open_half_days": halves}).status_code == 303
+    with app.app_context():
+        row = db.session.get(CentreSettings, 1)
+        assert row.open_days == "lundi,mardi,jeudi,vendredi"
+        assert "lundi-matin" in row.open_half_days and "lundi-apres-midi" not in row.open_half_days
+        member = TeamMember(name="Dr Paule Sabatier", profession="medecin", team="flexible", active=True)
+        member.doctor_status = "retraite"
+        db.session.add(member)
+        db.session.commit()
+        member_id = member.id
+    today = clock.today(PARIS)
+    monday = today + timedelta(days=7 - today.weekday() + 14)
+    page = text_of(client.get("/planning", query_string={"semaine": monday.isoformat()}))
+    assert f"Lun. {monday:%d/%m} après-midi" not in page.split('id="alertes"')[1].split("</div>")[0]
+    form = {"vacation-day": monday.isoformat(), "vacation-half_day": "apres-midi"}
+    response = auth.post(f"/equipe/{member_id}/vacations", form)
+    assert response.status_code == 422
+    assert (
+        "Hors des heures d'ouverture : le lundi, le centre est ouvert le matin (8h30–12h30). "
+        "Cochez « ouverture exceptionnelle » pour ouvrir quand même."
+    ) in text_of(response)
+    response = auth.post(f"/equipe/{member_id}/vacations", form | {"vacation-exceptional": "y"})
+    assert response.status_code == 303
 
 
 def booked_visit(app, sex: str = "F") -> int:

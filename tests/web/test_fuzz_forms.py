@@ -45,6 +45,7 @@ from dalia_site.models import (
     AppointmentClinician,
     PartnerOrganisation,
     Patient,
+    StaffSession,
     StaffUser,
     TeamMember,
 )
@@ -738,6 +739,8 @@ FUZZED_POSTS = {
     "admin.staff_reset_second_factor",
     "auth.second_factor_page",
     "auth.enrol",
+    "auth.end_session",
+    "auth.end_other_sessions",
     "admin.centre_settings",
     "admin.closure_add",
     "admin.closure_remove",
@@ -866,6 +869,19 @@ def test_second_factor_enrolment(site, cheap_argon2, make_user, data):
     )
     token = csrf_from(client.get("/connexion/activation").get_data(as_text=True))
     site.post("/connexion/activation", data, client=client, token=token)
+
+
+@FUZZ
+@given(data=form({}))
+def test_end_sessions(site, admin, data):
+    forget_attempts(site)
+    other, client = site.app.test_client(), site.app.test_client()
+    login(other, admin.email)
+    token = login(client, admin.email)
+    with site.app.app_context():
+        listed = db.session.scalars(select(StaffSession.id).where(StaffSession.user_id == admin.id)).all()
+    site.post(f"/mes-sessions/{max(listed) - 1}/fermer", data, client=client, token=token)
+    site.post("/mes-sessions/fermer-les-autres", data, client=client, token=token)
 
 
 @FUZZ

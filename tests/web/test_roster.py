@@ -488,17 +488,21 @@ def test_a_one_off_session_overlapping_another_is_refused(app, auth, as_role):
     make_session(app, member_id, day)
 
     response = auth.post(
-        f"/equipe/{member_id}/vacations", session_form(day, "autre", start="12:00", end="13:00")
+        f"/equipe/{member_id}/vacations", session_form(day, "autre", start="10:00", end="11:00")
     )
     assert response.status_code == 422
     assert field_error(response, "vacation-start") == OVERLAP.format(day=day, start="08h30", end="12h30")
     assert count(app, Shift) == 1
     assert done_by(app, user) == []
 
-    # Right after the morning is not an overlap.
-    response = auth.post(
-        f"/equipe/{member_id}/vacations", session_form(day, "autre", start="12:30", end="13:30")
-    )
+    # Right after the morning is not an overlap, but the lunch break is outside opening hours:
+    # refused unless it is an « ouverture exceptionnelle ».
+    lunch = session_form(day, "autre", start="12:30", end="13:30")
+    response = auth.post(f"/equipe/{member_id}/vacations", lunch)
+    assert response.status_code == 422
+    assert field_error(response, "vacation-day").startswith("Hors des heures d'ouverture : le mardi")
+    assert count(app, Shift) == 1
+    response = auth.post(f"/equipe/{member_id}/vacations", lunch | {"vacation-exceptional": "y"})
     assert response.status_code == 303
     assert count(app, Shift) == 2
 
@@ -672,17 +676,26 @@ def test_the_week_shows_who_is_on_each_half_day_and_the_gaps(client, as_role, co
     }
 
     assert f"Semaine du {monday:%d/%m/%Y} au {day['dim']:%d/%m/%Y}" in text
-    assert "6 demi-journées ouvertes aux patients sans médecin ou sans infirmière." in text
-    assert cells[(day["lun"], "Matin")].startswith("Manque médecin et infirmière")
-    assert cells[(day["mar"], "Matin")].startswith("Manque médecin ")
+    # One alert per real gap, in the words of the half-day: « demi-journée sans médecin ».
+    alerts = [
+        html.unescape(re.sub(r"<[^>]+>", "", li)).strip()
+        for li in re.findall(
+            r"<li>(.*?)</li>", response.get_data(as_text=True).split('id="alertes"')[1].split("</div>")[0]
+        )
+    ]
+    assert f"Lun. {day['lun']:%d/%m} matin : demi-journée sans médecin" in alerts
+    assert f"Mar. {day['mar']:%d/%m} après-midi : demi-journée sans infirmière" in alerts
+    assert f"Jeu. {day['jeu']:%d/%m} matin : demi-journée sans assistant·e" in alerts
+    assert not [a for a in alerts if "Mer." in a and "matin" in a]
+    assert cells[(day["lun"], "Matin")].startswith("Sans médecin, sans infirmière, sans assistant·e")
+    assert cells[(day["mar"], "Matin")].startswith("Sans médecin ")
     assert "Sophie Bonnafous" in cells[(day["mar"], "Matin")]
-    assert cells[(day["mar"], "Après-midi")].startswith("Manque infirmière ")
+    assert cells[(day["mar"], "Après-midi")].startswith("Sans infirmière ")
     assert "Jeanne Audouy" in cells[(day["mar"], "Après-midi")]
     covered = cells[(day["mer"], "Matin")]
-    assert "Manque" not in covered and "Aucun" not in covered
+    assert "Sans" not in covered
     assert all(name in covered for name in ("Jeanne Audouy", "Sophie Bonnafous", "Lucie Fabre"))
-    assert "Manque" not in cells[(day["jeu"], "Matin")]
-    assert "Aucun·e assistant·e médical·e" in cells[(day["jeu"], "Matin")]
+    assert cells[(day["jeu"], "Matin")].startswith("Sans assistant·e ")
     assert "Karim Benali : pas de médecin senior présent" in cells[(day["ven"], "Matin")]
     assert "pas de médecin senior" not in cells[(day["ven"], "Après-midi")]
     for closed in (day["sam"], day["dim"]):
@@ -716,18 +729,17 @@ def test_the_month_lists_each_half_days_count_and_gaps(client, as_role, covered_
     assert response.status_code == 200
     assert f"{MONTHS[monday.month - 1].capitalize()} {monday.year}" in page_text(response)
     assert month_halves(response, monday) == [
-        "M (matin) : 0 pers. — manque médecin et infirmière ⚠ Aucun·e assistant·e médical·e",
-        "AM (après-midi) : 0 pers. — manque médecin et infirmière ⚠ Aucun·e assistant·e médical·e",
+        "M (matin) : 0 pers. — sans médecin, sans infirmière, sans assistant·e",
+        "AM (après-midi) : 0 pers. — sans médecin, sans infirmière, sans assistant·e",
     ]
     assert month_halves(response, monday + timedelta(days=1)) == [
-        "M (matin) : 2 pers. — manque médecin",
-        "AM (après-midi) : 2 pers. — manque infirmière",
+        "M (matin) : 2 pers. — sans médecin",
+        "AM (après-midi) : 2 pers. — sans infirmière",
     ]
     assert month_halves(response, monday + timedelta(days=2))[0] == "M (matin) : 3 pers."
-    # The other alerts of the week view are flagged too
-    assert month_halves(response, monday + timedelta(days=3))[0] == (
-        "M (matin) : 2 pers. ⚠ Aucun·e assistant·e médical·e"
-    )
+    assert month_halves(response, monday + timedelta(days=3))[0] == "M (matin) : 2 pers. — sans assistant·e"
+    # The month's alerts, grouped by week.
+    assert f"Semaine du {monday:%d/%m/%Y}" in page_text(response)
     assert month_halves(response, monday + timedelta(days=4)) == [
         "M (matin) : 3 pers. ⚠ Karim Benali : pas de médecin senior présent",
         "AM (après-midi) : 4 pers.",

@@ -1,0 +1,205 @@
+"""The open half-days board: every half-day of the next three months that the centre opens and
+that lacks a doctor or a nurse, with what it lacks. A volunteer of the flexible team takes one in
+one click — it becomes their session, under the roster's rules (no overlap, an interne or SASPAS
+needs a senior doctor on the same half-day) — and may give it back up to the site's delay before
+it. The weekly email to the flexible team lists the same half-days; it carries no patient data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from dalia_site.database import DbSession
+from dalia_site.domain import audit, mail, planning, roster
+from dalia_site.domain.opening import HALVES, Opening
+from dalia_site.domain.text import FieldError
+from dalia_site.models import Shift, StaffUser, TeamMember
+from dalia_site.models.vocabulary import Team
+
+BOARD_DAYS = 92  # about three months ahead
+
+
+@dataclass(frozen=True)
+class OpenHalfDay:
+    half: planning.HalfDay
+    lacks: tuple[str, ...]  # ("médecin", "infirmière")
+
+    @property
+    def lacks_text(self) -> str:
+        return " et ".join(self.lacks)
+
+
+def lacks(half: planning.HalfDay) -> tuple[str, ...]:
+    return tuple(
+        what
+        for what, present in (("médecin", half.has_doctor), ("infirmière", half.has_nurse))
+        if not present
+    )
+
+
+def open_half_days(
+    session: DbSession, opening: Opening, zone: ZoneInfo, *, today: date, now: datetime
+) -> list[OpenHalfDay]:
+    """The half-days of the next three months open to patients that lack a doctor or a nurse,
+    earliest first (those already begun left out)."""
+    halves = planning.half_days(session, today, today + timedelta(days=BOARD_DAYS), opening, zone)
+    return [OpenHalfDay(h, lacks(h)) for h in halves if h.open and h.starts_at > now and lacks(h)]
+
+
+def may_take(member: TeamMember | None) -> bool:
+    """Volunteers of the flexible team, doctors or nurses, still in the team."""
+    return (
+        member is not None
+        and member.active
+        and member.team == Team.FLEXIBLE
+        and (member.is_doctor or member.is_nurse)
+    )
+
+
+def _half_of(session: DbSession, opening: Opening, zone: ZoneInfo, day: date, code: str) -> planning.HalfDay:
+    morning, afternoon = planning.half_days(session, day, day, opening, zone)
+    return morning if code == HALVES[0] else afternoon
+
+
+def take(
+    session: DbSession,
+    actor: StaffUser | None,
+    member: TeamMember,
+    day: date | None,
+    code: str,
+    opening: Opening,
+    zone: ZoneInfo,
+    *,
+    today: date,
+    now: datetime,
+) -> Shift:
+    """The volunteer takes an open half-day: it becomes their session (the half-day's hours)."""
+    if not may_take(member):
+        raise FieldError(
+            "demi", "Seuls les médecins et infirmières de l'équipe flexible prennent une demi-journée."
+        )
+    if day is None or code not in HALVES:
+        raise FieldError("demi", "Demi-journée inconnue : choisissez-la dans la liste.")
+    if day > today + timedelta(days=BOARD_DAYS):
+        raise FieldError("demi", "Cette demi-journée est au-delà des trois mois du tableau.")
+    half = _half_of(session, opening, zone, day, code)
+    if half.starts_at <= now:
+        raise FieldError("demi", "Cette demi-journée est passée.")
+    if not half.open:
+        raise FieldError("demi", f"Le centre n'ouvre pas ce jour-là ({half.closed or 'fermé'}).")
+    seniors = [m for m in half.members if m.is_doctor and not m.is_junior_doctor]
+    if member.is_junior_doctor:
+        # An interne or SASPAS works beside a senior doctor: never alone on a half-day.
+        if not seniors:
+            raise FieldError(
+                "demi",
+                "Un·e interne ou un·e SASPAS prend une demi-journée où un médecin senior est présent : "
+                "celle-ci n'en a pas encore.",
+            )
+    elif ("médecin" if member.is_doctor else "infirmière") not in lacks(half):
+        raise FieldError(
+            "demi", f"Cette demi-journée a déjà {'un médecin' if member.is_doctor else 'une infirmière'}."
+        )
+    start, end = opening.window(code)
+    return roster.add_shift(
+        session,
+        actor,
+        member,
+        day,
+        start,
+        end,
+        zone,
+        "Demi-journée ouverte prise",
+        today=today,
+        opening=opening,
+        from_board=True,
+    )
+
+
+def give_back(
+    session: DbSession,
+    actor: StaffUser | None,
+    member: TeamMember,
+    shift: Shift,
+    opening: Opening,
+    zone: ZoneInfo,
+    *,
+    now: datetime,
+) -> None:
+    """The volunteer gives back a half-day they took, up to the site's delay before it (then
+    it goes back on the board); booked patients must be moved first."""
+    if shift.member_id != member.id or not shift.from_board:
+        raise FieldError("session", "Seules vos demi-journées prises sur le tableau se rendent ici.")
+    delay = timedelta(days=opening.give_back_days)
+    if shift.starts_at - delay < now:
+        raise FieldError(
+            "session",
+            f"Trop tard pour rendre cette demi-journée : jusqu'à {opening.give_back_days} jour"
+            f"{'s' if opening.give_back_days > 1 else ''} avant. Prévenez le secrétariat.",
+        )
+    roster.withdraw_shift(session, actor, shift, zone, now=now)
+
+
+def taken_by(session: DbSession, member: TeamMember, now: datetime) -> list[Shift]:
+    """The member's half-days taken from the board, still to come."""
+    return list(
+        session.scalars(
+            select(Shift)
+            .where(Shift.member_id == member.id, Shift.from_board.is_(True), Shift.starts_at > now)
+            .order_by(Shift.starts_at)
+        )
+    )
+
+
+def set_email(session: DbSession, actor: StaffUser | None, member: TeamMember, wanted: bool) -> None:
+    """The member's opt-in to the weekly email of open half-days (audited)."""
+    if member.board_email == wanted:
+        return
+    member.board_email = wanted
+    audit.record(
+        session,
+        actor,
+        "roster.board_email",
+        "team_member",
+        member.id,
+        f"{member.name} : courriel des demi-journées ouvertes {'activé' if wanted else 'arrêté'}",
+    )
+
+
+def queue_weekly_email(
+    session: DbSession,
+    opening: Opening,
+    zone: ZoneInfo,
+    site_name: str,
+    board_url: str,
+    *,
+    today: date,
+    now: datetime,
+) -> int:
+    """The weekly email to the flexible team members who asked for it: the open half-days of
+    the next three months, what each lacks, and the board's address — no patient data. Returns
+    how many emails were queued (none when nothing is open)."""
+    found = open_half_days(session, opening, zone, today=today, now=now)
+    if not found:
+        return 0
+    readers = session.scalars(
+        select(TeamMember).where(
+            TeamMember.active.is_(True),
+            TeamMember.team == Team.FLEXIBLE,
+            TeamMember.board_email.is_(True),
+            TeamMember.email != "",
+        )
+    )
+    sent = 0
+    for member in readers:
+        if not may_take(member):
+            continue
+        body = mail.render(
+            "open_half_days.txt", member=member, found=found, site_name=site_name, board_url=board_url
+        )
+        mail.queue(session, member.email, f"{site_name} : demi-journées ouvertes", body)
+        sent += 1
+    return sent
