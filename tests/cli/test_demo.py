@@ -67,6 +67,16 @@ def test_the_demo_year_reproduces_the_one_year_review_of_seed_001_within_2_perce
     assert "921 patients reçus, 2260 consultations, 2,6 patients/heure, accès direct 11 %" in demo[1].stdout
 
 
+def test_the_demo_year_reminds_patients_by_sms_and_they_miss_fewer_visits(demo):
+    """Issue 17: patients have mobiles, reminders leave the day before by SMS, and reminded
+    patients miss fewer visits than the others (while seed 001's figures hold, above)."""
+    figures = report_json(demo[0])
+    assert figures["reminders_sent_by_channel"]["sms"] > 1500, figures["reminders_sent_by_channel"]
+    assert figures["reminders_sent"] == sum(figures["reminders_sent_by_channel"].values())
+    with_reminder, without = figures["no_show_rate_with_reminder"], figures["no_show_rate_without_reminder"]
+    assert with_reminder < without / 2, (with_reminder, without)
+
+
 def test_the_demo_shows_a_progress_bar_and_how_to_log_in_with_each_role(demo):
     instances, result = demo
     assert "Une année d'activité fictive" in result.stderr
