@@ -118,15 +118,21 @@ class Register:
         )
 
 
-def _second_factor(session: DbSession) -> str:
-    """How many active staff accounts have a second factor (when the kit offers one)."""
-    column = getattr(StaffUser, "totp_secret", None)
-    if column is None:
+def _second_factor(session: DbSession, for_all: bool) -> str:
+    """Who must log in with a second factor ([security] second_factor_for_all), and how many
+    active accounts have one."""
+    who = (
+        "exigé pour tous les comptes"
+        if for_all
+        else "exigé pour les administrateurs, au choix pour les autres"
+    )
+    column = getattr(StaffUser, "totp_confirmed_at", None)
+    if column is None:  # a kit without the second factor
         return "non disponible"
     total, enrolled = session.execute(
         select(func.count(), func.count(column)).select_from(StaffUser).where(StaffUser.active.is_(True))
     ).one()
-    return f"{enrolled} compte(s) actif(s) sur {total}"
+    return f"{who} ; activé sur {enrolled} des {total} compte(s) actif(s)"
 
 
 def build(session: DbSession, settings: Mapping[str, Mapping[str, Any]]) -> Register:
@@ -161,7 +167,7 @@ def build(session: DbSession, settings: Mapping[str, Mapping[str, Any]]) -> Regi
         backups_encrypted=bool(settings.get("backup", {}).get("age_recipient")),
         database="PostgreSQL" if url.startswith("postgresql") else "SQLite",
         idle_minutes=int(security.get("idle_timeout_minutes", 30)),
-        second_factor=_second_factor(session),
+        second_factor=_second_factor(session, bool(security.get("second_factor_for_all"))),
         mail_server=str(settings.get("mail", {}).get("host") or ""),
         sms_provider=str(sms.get("provider") or ""),
     )

@@ -40,6 +40,10 @@ def test_the_register_of_a_provisioned_site_says_what_it_really_does(site_dir):
     assert "Connexion chiffrée (TLS, HTTPS) : non — à configurer" in text
     assert "Sauvegardes chiffrées (age) : non — à configurer" in text
     assert "Base de données : SQLite, propre à ce site" in text
+    assert (
+        "Second facteur d'authentification : exigé pour les administrateurs, au choix pour les autres ; "
+        "activé sur 1 des 1 compte(s) actif(s)"
+    ) in text
 
     # Change the configuration: the register follows it.
     with open_site(site_dir) as site:
@@ -48,6 +52,7 @@ def test_the_register_of_a_provisioned_site_says_what_it_really_does(site_dir):
         site.session.commit()
     toml = site_dir / "site.toml"
     settings = toml.read_text().replace("https = false", "https = true")
+    settings = settings.replace("second_factor_for_all = false", "second_factor_for_all = true")
     toml.write_text(settings.replace('age_recipient = ""', f'age_recipient = "{AGE_KEY}"'))
     out = instances / "registre.md"
     result = run("register", "test", "--out", out, "--instances-dir", instances)
@@ -57,6 +62,7 @@ def test_the_register_of_a_provisioned_site_says_what_it_really_does(site_dir):
     assert "Sauvegardes : supprimées après 730 jours" in text
     assert "Connexion chiffrée (TLS, HTTPS) : oui" in text
     assert "Sauvegardes chiffrées (age) : oui" in text
+    assert "Second facteur d'authentification : exigé pour tous les comptes" in text
 
 
 def test_an_unknown_site_is_one_clear_line(tmp_path):
