@@ -140,6 +140,8 @@ def pages(ids: dict) -> list[Page]:
         Page("nouveau compte", "/admin/comptes/nouveau"),
         Page("journal d'audit", "/admin/journal"),
         Page("réglages du centre", "/admin/centre"),
+        Page("envois (e-mails et SMS)", "/admin/envois"),
+        Page("bandeau des envois (htmx)", "/admin/envois", partial=True),
         Page("mot de passe", "/mot-de-passe"),
         Page("mes sessions", "/mes-sessions"),
     ]

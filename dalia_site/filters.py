@@ -29,6 +29,7 @@ NAVIGATION = (
     ("admin.staff_list", "Comptes"),
     ("admin.centre_settings", "Réglages du centre"),
     ("admin.audit_log", "Journal d'audit"),
+    ("admin.outbox", "Envois"),
     ("rights.personal_data", "Données personnelles"),
 )
 

@@ -2,14 +2,14 @@
 
 from datetime import datetime, time, timedelta
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from dalia_site import clock, unit_of_work
 from dalia_site.access import current_staff, roles
 from dalia_site.admin.forms import AuditFilterForm, CentreForm, ClosureForm, OneTimePasswordForm, StaffForm
-from dalia_site.domain import accounts, audit, centre, opening, second_factor
+from dalia_site.domain import accounts, audit, centre, mail, opening, second_factor
 from dalia_site.extensions import db
 from dalia_site.filters import site_zone
 from dalia_site.forms import choices, parse_id, submit
@@ -280,3 +280,19 @@ def closure_remove(closure_id: int):
         abort(404)
     flash("Fermeture levée : ces jours sont de nouveau ouverts.", "success")
     return redirect(url_for("admin.centre_settings", _anchor="fermetures"), 303)
+
+
+@bp.route("/envois")
+@roles("admin")
+def outbox():
+    """What waits in the outbox (emails, SMS) and why; its banner block is what every admin page
+    loads once it is shown (no query added to the pages themselves)."""
+    status = mail.outbox_status(db.session, now=clock.now())
+    config = current_app.config
+    return render_page(
+        "admin/outbox.html",
+        "banner",
+        status=status,
+        smtp=bool(config["MAIL"].get("host")),
+        sms_provider=bool(config["SMS"].get("provider")),
+    )

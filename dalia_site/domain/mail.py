@@ -10,6 +10,7 @@ from __future__ import annotations
 import smtplib
 import ssl
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
@@ -277,3 +278,42 @@ def send_pending_sms(
             sent += 1
         session.commit()
     return sent, failed, ""
+
+
+STALE = timedelta(hours=1)  # a message waiting longer shows on the admins' banner and in `check`
+
+
+@dataclass(frozen=True)
+class OutboxStatus:
+    """What waits in the outbox, for the admins' page « Envois » and its banner."""
+
+    waiting: dict[str, int]  # by channel
+    oldest: datetime | None
+    errors: list[tuple[str, int]]  # the last errors of the waiting messages, most frequent first
+    now: datetime
+
+    @property
+    def stale(self) -> bool:
+        return self.oldest is not None and self.now - self.oldest > STALE
+
+
+def outbox_status(session: DbSession, *, now: datetime) -> OutboxStatus:
+    """The outbox in one query: waiting messages by channel and error, and the oldest of them.
+    No recipient is read: the page shows no patient's address or number."""
+    waiting: dict[str, int] = dict.fromkeys(MessageChannel, 0)
+    errors: dict[str, int] = {}
+    oldest: datetime | None = None
+    for channel, error, count, first in session.execute(
+        select(
+            OutboundEmail.channel, OutboundEmail.last_error, func.count(), func.min(OutboundEmail.created_at)
+        )
+        .where(OutboundEmail.sent_at.is_(None), OutboundEmail.attempts < MAX_ATTEMPTS)
+        .group_by(OutboundEmail.channel, OutboundEmail.last_error)
+    ):
+        waiting[channel] += count
+        if error:
+            errors[error] = errors.get(error, 0) + count
+        if first is not None and first.tzinfo is None:
+            first = first.replace(tzinfo=UTC)
+        oldest = first if oldest is None or (first is not None and first < oldest) else oldest
+    return OutboxStatus(waiting, oldest, sorted(errors.items(), key=lambda e: -e[1])[:10], now)

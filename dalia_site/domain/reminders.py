@@ -16,7 +16,7 @@ from datetime import datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import CursorResult, func, or_, select, update
+from sqlalchemy import CursorResult, and_, case, func, or_, select, update
 from sqlalchemy.orm import joinedload, selectinload
 
 from dalia_site.database import DbSession
@@ -376,44 +376,54 @@ class ReminderFigures:
 
 
 def figures(session: DbSession, start: datetime, end: datetime) -> ReminderFigures:
-    """The period's reminder figures in two queries: the reminders that left in [start, end), and
-    the booked visits of the period by status, reminded or not, with the patients' answers."""
-    result = ReminderFigures()
-    for channel, count in session.execute(
-        select(OutboundEmail.channel, func.count())
-        .where(
-            OutboundEmail.appointment_id.is_not(None),
-            OutboundEmail.sent_at >= start,
-            OutboundEmail.sent_at < end,
+    """The period's reminder figures in one query: the reminders that left in [start, end) by
+    channel, and the booked visits of the period — missed or held, reminded or not — with the
+    patients' answers."""
+
+    def sent(channel: MessageChannel) -> Any:
+        return (
+            select(func.count())
+            .where(
+                OutboundEmail.appointment_id.is_not(None),
+                OutboundEmail.channel == channel,
+                OutboundEmail.sent_at >= start,
+                OutboundEmail.sent_at < end,
+            )
+            .scalar_subquery()
         )
-        .group_by(OutboundEmail.channel)
-    ):
-        result.sent[channel] += count
+
     reminded_ids = (
         select(OutboundEmail.appointment_id.label("id"))
         .where(OutboundEmail.appointment_id.is_not(None), OutboundEmail.sent_at.is_not(None))
         .group_by(OutboundEmail.appointment_id)
         .subquery()
     )
-    reminded = reminded_ids.c.id.is_not(None).label("reminded")
-    counts = {AppointmentStatus.NO_SHOW: [0, 0], AppointmentStatus.HONOURED: [0, 0]}
-    for status, was_reminded, count, confirmed, cancelled in session.execute(
+    reminded = reminded_ids.c.id.is_not(None)
+
+    def visits(status: AppointmentStatus, was_reminded: bool) -> Any:
+        matches = and_(Appointment.status == status, reminded if was_reminded else ~reminded)
+        return func.coalesce(func.sum(case((matches, 1), else_=0)), 0)
+
+    row = session.execute(
         select(
-            Appointment.status,
-            reminded,
-            func.count(),
+            sent(MessageChannel.SMS),
+            sent(MessageChannel.EMAIL),
             func.count(Appointment.confirmed_by_patient_at),
             func.count(Appointment.cancelled_by_patient_at),
+            visits(AppointmentStatus.NO_SHOW, True),
+            visits(AppointmentStatus.HONOURED, True),
+            visits(AppointmentStatus.NO_SHOW, False),
+            visits(AppointmentStatus.HONOURED, False),
         )
         .select_from(Appointment)
         .outerjoin(reminded_ids, reminded_ids.c.id == Appointment.id)
         .where(Appointment.starts_at >= start, Appointment.starts_at < end, Appointment.walk_in.is_(False))
-        .group_by(Appointment.status, reminded)
-    ):
-        result.confirmed_by_patient += confirmed
-        result.cancelled_by_patient += cancelled
-        if status in counts:
-            counts[status][0 if was_reminded else 1] += count
-    result.with_reminder = (counts[AppointmentStatus.NO_SHOW][0], counts[AppointmentStatus.HONOURED][0])
-    result.without_reminder = (counts[AppointmentStatus.NO_SHOW][1], counts[AppointmentStatus.HONOURED][1])
-    return result
+    ).one()
+    sms, email, confirmed, cancelled, *pairs = (int(n or 0) for n in row)
+    return ReminderFigures(
+        sent={MessageChannel.EMAIL: email, MessageChannel.SMS: sms},
+        confirmed_by_patient=confirmed,
+        cancelled_by_patient=cancelled,
+        with_reminder=(pairs[0], pairs[1]),
+        without_reminder=(pairs[2], pairs[3]),
+    )

@@ -34,6 +34,7 @@ EXPECTED = {
     "auth.end_session": {"admin", "assistant", "clinician", "reporting"},
     "auth.end_other_sessions": {"admin", "assistant", "clinician", "reporting"},
     "admin.audit_log": {"admin"},
+    "admin.outbox": {"admin"},
     "admin.centre_settings": {"admin"},
     "admin.closure_add": {"admin"},
     "admin.closure_remove": {"admin"},

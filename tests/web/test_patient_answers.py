@@ -258,3 +258,57 @@ def test_the_figures_count_reminders_answers_and_no_shows_with_and_without_a_rem
     assert exported["no_show_rate_without_reminder"] == 1.0
     shown = dict(activity.summary(figures))
     assert shown["Rappels envoyés par SMS"] == "1" and shown["Non honorés sans rappel"] == "100 %"
+
+
+# --- Nothing leaves silently: the admins' banner -------------------------------------------------
+
+
+def _waiting_message(app, age: timedelta) -> None:
+    from dalia_site.models import OutboundEmail
+
+    with app.app_context():
+        db.session.add(
+            OutboundEmail(
+                to="+33612345678",
+                subject="SMS",
+                body="rappel",
+                channel="sms",
+                created_at=datetime.now(UTC) - age,
+                last_error="fournisseur SMS : plus de crédits SMS",
+            )
+        )
+        db.session.commit()
+
+
+def test_admins_see_a_banner_when_messages_have_waited_over_an_hour(app, client, as_role):
+    as_role("admin")
+    page = client.get("/admin/centre").get_data(as_text=True)
+    assert 'hx-get="/admin/envois"' in page  # loaded once the page is shown
+    assert "attendent d'être envoyés" not in client.get(
+        "/admin/envois", headers={"HX-Request": "true"}
+    ).get_data(as_text=True)
+
+    _waiting_message(app, timedelta(hours=2))
+    banner = client.get("/admin/envois", headers={"HX-Request": "true"})
+    html = banner.get_data(as_text=True)
+    assert "<html" not in html and "1 message(s) attendent d'être envoyés" in html
+    assert "Aucun fournisseur SMS n'est réglé" in html and "Aucun serveur SMTP n'est réglé" in html
+    full = client.get("/admin/envois").get_data(as_text=True)
+    assert "fournisseur SMS : plus de crédits SMS" in full and "+33612345678" not in full
+
+
+def test_a_message_waiting_a_few_minutes_raises_no_banner_where_a_server_is_set(app, client, as_role):
+    as_role("admin")
+    app.config["MAIL"]["host"] = "smtp.example.org"
+    app.config["SMS"]["provider"] = "brevo"
+    _waiting_message(app, timedelta(minutes=5))
+    assert "attendent" not in client.get("/admin/envois", headers={"HX-Request": "true"}).get_data(
+        as_text=True
+    )
+
+
+@pytest.mark.parametrize("role", ["assistant", "clinician", "reporting"])
+def test_only_admins_see_the_outbox(client, as_role, role):
+    as_role(role)
+    assert client.get("/admin/envois").status_code == 403
+    assert 'hx-get="/admin/envois"' not in client.get("/mot-de-passe").get_data(as_text=True)
