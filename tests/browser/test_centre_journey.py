@@ -78,14 +78,17 @@ def test_the_admin_fills_the_settings_and_the_convocation_shows_them(
     field(page, "Adresse").fill("12 rue Aimé Ramond, 11000 Carcassonne")
     field(page, "Téléphone").fill("04 68 1")
     field(page, "Accès").fill("Bus ligne 2, arrêt Gambetta.\nRez-de-chaussée, accès fauteuil.")
-    page.get_by_label("Mercredi").uncheck()
+    # Closed on Wednesdays: both half-days of the grid unticked.
+    page.get_by_label("Mercredi matin").uncheck()
+    page.get_by_label("Mercredi après-midi").uncheck()
     field(page, "Après-midi").fill("14:00-18:00")
     follow(page, page.get_by_role("button", name="Enregistrer les réglages"))
     # Refused in French, what was typed kept.
     expect(page.locator("#phone-erreur")).to_have_text(
         "Numéro de téléphone invalide : 10 chiffres attendus (ex. 05 65 36 73 87)."
     )
-    expect(page.get_by_label("Mercredi")).not_to_be_checked()
+    expect(page.get_by_label("Mercredi matin")).not_to_be_checked()
+    expect(page.get_by_label("Lundi après-midi")).to_be_checked()
 
     field(page, "Téléphone").fill("04 68 11 22 33")
     follow(page, page.get_by_role("button", name="Enregistrer les réglages"))

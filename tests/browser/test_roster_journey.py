@@ -175,7 +175,7 @@ def test_a_volunteer_doctor_offers_two_half_days_that_fill_the_gaps(page: Page, 
     months_ahead_by_htmx(page, month)
     for day in (tuesday, thursday):
         expect(month_morning(page, day)).to_have_text("M (matin) : 3 pers.")
-    expect(month_morning(page, wednesday)).to_have_text("M (matin) : 2 pers. — manque médecin")
+    expect(month_morning(page, wednesday)).to_have_text("M (matin) : 2 pers. — sans médecin")
     log_out(page)
 
     # An assistant sees those two mornings covered, and Wednesday still short of a doctor.
@@ -194,6 +194,9 @@ def test_a_volunteer_doctor_offers_two_half_days_that_fill_the_gaps(page: Page, 
         expect(cell).to_contain_text(DOCTOR)
         expect(cell).to_contain_text(NURSE)
         expect(cell).to_contain_text(ASSISTANT)
-        expect(cell).not_to_contain_text("Manque")
-    expect(half_day_cell(page, "Matin", wednesday)).to_contain_text("Manque médecin")
+        expect(cell).not_to_contain_text("Sans ")
+    expect(half_day_cell(page, "Matin", wednesday)).to_contain_text("Sans médecin")
+    expect(page.locator("#alertes")).to_contain_text(
+        f"Mer. {wednesday:%d/%m} matin : demi-journée sans médecin"
+    )
     expect(half_day_cell(page, "Matin", wednesday)).not_to_contain_text(DOCTOR)
