@@ -21,7 +21,7 @@ from sqlalchemy.orm import joinedload
 
 from dalia_site import clock, unit_of_work
 from dalia_site.access import current_staff, roles
-from dalia_site.domain import booking, centre, desk, patients, roster
+from dalia_site.domain import booking, centre, desk, patients, reminders, roster
 from dalia_site.domain.roster import occurrences
 from dalia_site.domain.text import FieldError
 from dalia_site.extensions import db
@@ -340,12 +340,23 @@ def _trace_view(appointment_id: int, what: str) -> None:
 def convocation(appointment_id: int):
     _trace_view(appointment_id, "convocation")
     appointment = _appointment_or_404(appointment_id)
+    link = qr_code = ""
+    if reminders.state(appointment, clock.now()) == "open":
+        import segno  # only printing a convocation needs it (not loaded to serve other pages)
+
+        # The patient's private link (issue 17), new at each printing: only its hash is kept.
+        link = url_for(
+            "answers.appointment", token=reminders.issue_link(db.session, appointment), _external=True
+        )
+        qr_code = segno.make(link, error="m").svg_inline(scale=3)
     return render_template(
         "booking/convocation.html",
         appointment=appointment,
         members=[c.member for c in appointment.clinicians],
         centre=centre.load(db.session),
         zone=site_zone(),
+        link=link,
+        qr_code=qr_code,
     )
 
 

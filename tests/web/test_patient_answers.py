@@ -4,6 +4,7 @@ through the desk's own function and frees the slot."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -312,3 +313,19 @@ def test_only_admins_see_the_outbox(client, as_role, role):
     as_role(role)
     assert client.get("/admin/envois").status_code == 403
     assert 'hx-get="/admin/envois"' not in client.get("/mot-de-passe").get_data(as_text=True)
+
+
+def test_the_convocation_carries_a_private_link_that_works(app, client, as_role):
+    as_role("assistant")
+    appointment_id, _ = _booked(app, soon())
+    page = client.get(f"/rendez-vous/{appointment_id}/convocation").get_data(as_text=True)
+    link = re.search(r'<a href="http://localhost/rdv/([^"]+)">', page)
+    assert link and "<svg" in page  # the link, and its QR code for a phone
+    client.post("/deconnexion", data={"csrf_token": csrf_from(page)})
+    assert "Je confirme" in client.get(f"/rdv/{link.group(1)}").get_data(as_text=True)
+
+
+def test_a_past_visits_convocation_has_no_link(app, client, as_role):
+    as_role("assistant")
+    appointment_id, _ = _booked(app, datetime.now(UTC) - timedelta(days=1))
+    assert "/rdv/" not in client.get(f"/rendez-vous/{appointment_id}/convocation").get_data(as_text=True)
