@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from dalia_site.database import DbSession
-from dalia_site.domain import audit, patients
+from dalia_site.domain import audit, patients, rights
 from dalia_site.domain.text import Collector, FieldError, choice
 from dalia_site.models import (
     Appointment,
@@ -35,6 +35,7 @@ from dalia_site.models.vocabulary import (
     PartnerCategory,
     PatientStatus,
     PreferredNurse,
+    Purpose,
 )
 
 # A patient in follow-up without a plan yet is due again this many weeks after their last visit.
@@ -221,6 +222,10 @@ def record_gp_step(
     patient's médecin traitant (status « Médecin traitant trouvé »)."""
     if patient.status != PatientStatus.FOLLOW_UP:
         raise FieldError("partner_id", "La recherche concerne un patient en suivi sans médecin traitant.")
+    if not rights.may(patient, Purpose.GP_SEARCH):
+        raise FieldError(
+            "partner_id", "Le patient s'est opposé à la recherche d'un médecin traitant en son nom."
+        )
     with Collector() as check:
         partner = check("partner_id", _gp, session, partner_id)
         if contacted_on is None:

@@ -8,13 +8,13 @@ from flask import abort, flash, redirect, render_template, request, url_for
 
 from dalia_site import clock, unit_of_work
 from dalia_site.access import current_staff, roles
-from dalia_site.domain import booking, follow_up, patients
+from dalia_site.domain import booking, follow_up, patients, rights
 from dalia_site.domain.text import FieldError
 from dalia_site.extensions import db
 from dalia_site.filters import site_zone
 from dalia_site.forms import choices, submit
 from dalia_site.models import Patient
-from dalia_site.models.vocabulary import ContactOutcome, GpAnswer, PatientStatus
+from dalia_site.models.vocabulary import ContactOutcome, GpAnswer, PatientStatus, Purpose
 from dalia_site.patients.forms import GpStepForm, PlanForm
 from dalia_site.patients.routes import READERS, bp
 
@@ -42,7 +42,8 @@ def _page(
 ):
     summary = follow_up.summary(db.session, patient.id)
     assert summary is not None
-    searching = patient.status == PatientStatus.FOLLOW_UP
+    objected = not rights.may(patient, Purpose.GP_SEARCH)
+    searching = patient.status == PatientStatus.FOLLOW_UP and not objected
     gps = follow_up.general_practitioners(db.session) if searching else []
     if plan_form is None:
         plan_form = PlanForm(obj=summary.plan) if summary.plan else PlanForm()
@@ -61,6 +62,7 @@ def _page(
         attempts=follow_up.attempts_of(db.session, patient.id),
         steps=follow_up.steps_of(db.session, patient.id),
         searching=searching,
+        objected=objected,
         followed=patient.status in follow_up.FOLLOWED,
         outcomes=ContactOutcome,
         answers=(GpAnswer.ACCEPTS, GpAnswer.DECLINES),

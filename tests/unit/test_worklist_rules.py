@@ -384,3 +384,14 @@ def test_the_report_counts_refusals_by_reason_the_waiting_list_overdue_and_gps_f
     assert sorted(figures.gp_found_days) == [29, 49] and figures.gp_found_median_days == 39
     earlier = worklists.pathway_figures(session, start - timedelta(days=400), start, PARIS)
     assert (earlier.gp_found_days, earlier.waiting_days, sum(earlier.refusal_reasons.values())) == ([], [], 0)
+
+
+def test_no_gp_search_for_a_patient_who_objected_to_it(session):
+    patient = referred(session, "Oppose")
+    patient.objects_to_gp_search = True
+    doctor = gp(session, "Dr Accueil")
+    with pytest.raises(FieldError, match="opposé à la recherche"):
+        follow_up.record_gp_step(
+            session, None, patient, str(doctor.id), TODAY, "accepts", today=TODAY, now=NOW
+        )
+    assert patient.status == PatientStatus.FOLLOW_UP
