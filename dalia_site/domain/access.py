@@ -16,8 +16,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import joinedload
 
 from dalia_site.database import DbSession
-from dalia_site.domain import audit, booking, follow_up, rights
-from dalia_site.models import Appointment, AuditEvent, OutboundEmail, Patient
+from dalia_site.domain import audit, follow_up, rights
+from dalia_site.models import Appointment, AppointmentClinician, AuditEvent, OutboundEmail, Patient, Referral
+from dalia_site.models.follow_up import FollowUpPlan
 
 Row = dict[str, str]
 
@@ -33,8 +34,45 @@ class Section:
 @dataclass(frozen=True)
 class Context:
     session: DbSession
-    patient: Patient  # loaded with its referrals (patients.find)
+    patient: Patient  # with its referrals, their source and decider
+    plan: FollowUpPlan | None
+    visits: list[Appointment]  # with their clinicians
+    sent: list[OutboundEmail]  # the messages about those appointments
     zone: ZoneInfo
+
+
+def load(session: DbSession, patient_id: int, zone: ZoneInfo) -> Context | None:
+    """The patient with what the other sources share, in two queries: the file with its
+    referrals and its follow-up plan; the appointments with their clinicians and messages."""
+    found = (
+        session.execute(
+            select(Patient, FollowUpPlan)
+            .outerjoin(FollowUpPlan, FollowUpPlan.patient_id == Patient.id)
+            .where(Patient.id == patient_id)
+            .options(
+                joinedload(Patient.referrals).joinedload(Referral.source),
+                joinedload(Patient.referrals).joinedload(Referral.decided_by),
+            )
+        )
+        .unique()
+        .one_or_none()
+    )
+    if found is None:
+        return None
+    rows = session.execute(
+        select(Appointment, OutboundEmail)
+        .outerjoin(OutboundEmail, OutboundEmail.appointment_id == Appointment.id)
+        .where(Appointment.patient_id == patient_id)
+        .options(joinedload(Appointment.clinicians).joinedload(AppointmentClinician.member))
+        .order_by(Appointment.starts_at, Appointment.id, OutboundEmail.created_at, OutboundEmail.id)
+    ).unique()
+    visits: dict[int, Appointment] = {}
+    sent: dict[int, OutboundEmail] = {}
+    for appointment, message in rows:
+        visits.setdefault(appointment.id, appointment)
+        if message is not None:
+            sent.setdefault(message.id, message)
+    return Context(session, found[0], found[1], list(visits.values()), list(sent.values()), zone)
 
 
 def _day(value: date | None) -> str:
@@ -114,19 +152,13 @@ def appointments(c: Context) -> Section:
             "Motif d'annulation": a.cancel_reason,
             "Hors alternance": a.override_reason,
         }
-        for a in booking.appointments_of(c.session, c.patient)
+        for a in c.visits
     ]
     return Section("rendez_vous", "Rendez-vous", rows)
 
 
 def messages(c: Context) -> Section:
     """Reminders and other messages sent to the patient (about one of their appointments)."""
-    sent = c.session.scalars(
-        select(OutboundEmail)
-        .join(Appointment, OutboundEmail.appointment_id == Appointment.id)
-        .where(Appointment.patient_id == c.patient.id)
-        .order_by(OutboundEmail.created_at, OutboundEmail.id)
-    )
     rows = [
         {
             "Canal": m.channel.label,
@@ -136,7 +168,7 @@ def messages(c: Context) -> Section:
             "Objet": m.subject,
             "Contenu": m.body,
         }
-        for m in sent
+        for m in sorted(c.sent, key=lambda m: (m.created_at, m.id))
     ]
     return Section("messages", "Messages envoyés (SMS, e-mails)", rows)
 
@@ -181,7 +213,7 @@ def trail(c: Context) -> Section:
 
 
 def follow_up_plan(c: Context) -> Section:
-    plan = follow_up.plan_of(c.session, c.patient.id)
+    plan = c.plan
     if plan is None:
         return Section("plan_de_suivi", "Plan de suivi", [])
     row = {
@@ -230,8 +262,7 @@ SOURCES: list[Source] = [
 ]
 
 
-def document(session: DbSession, patient: Patient, zone: ZoneInfo) -> list[Section]:
-    context = Context(session, patient, zone)
+def document(context: Context) -> list[Section]:
     return [source(context) for source in SOURCES]
 
 

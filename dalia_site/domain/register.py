@@ -135,11 +135,13 @@ def _second_factor(session: DbSession, for_all: bool) -> str:
     return f"{who} ; activé sur {enrolled} des {total} compte(s) actif(s)"
 
 
-def build(session: DbSession, settings: Mapping[str, Mapping[str, Any]]) -> Register:
+def build(
+    session: DbSession, settings: Mapping[str, Mapping[str, Any]], periods: retention.Periods | None = None
+) -> Register:
     """The register from site.toml's settings (as read by config) and the database."""
     site, security = settings["site"], settings.get("security", {})
     centre_settings = centre.load(session)
-    periods = retention.periods(session)
+    periods = periods or retention.periods(session)
     urps = (
         session.scalars(
             select(PartnerOrganisation)

@@ -78,11 +78,14 @@ class Periods:
         return 365 * min(self.inactive_years, self.declined_years)
 
 
-def periods(session: DbSession) -> Periods:
+def read_periods(session: DbSession) -> Periods:
     row = session.get(CentreSettings, 1)
     if row is None:
         return Periods(3, 1)
     return Periods(row.retention_inactive_years, row.retention_declined_years)
+
+
+periods = read_periods
 
 
 def years_before(moment: datetime, years: int) -> datetime:
@@ -99,10 +102,12 @@ def _years_after(day: date, years: int) -> date:
         return day.replace(year=day.year + years, day=28)
 
 
-def upcoming(session: DbSession, *, now: datetime, within_days: int = 0) -> list[Due]:
+def upcoming(
+    session: DbSession, *, now: datetime, within_days: int = 0, periods: Periods | None = None
+) -> list[Due]:
     """What is due by `now` + `within_days` (0: due now — the dry run and the timer), oldest
     first. Two queries, whatever the number of patients."""
-    settings = periods(session)
+    settings = periods or read_periods(session)
     # Due on a day: whatever's last activity fell on that day, N years before, goes (UTC days).
     horizon = datetime.combine(
         (now + timedelta(days=within_days)).date() + timedelta(days=1), time(), now.tzinfo

@@ -8,7 +8,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 
 from dalia_site import clock
 from dalia_site.access import current_staff, public, roles
-from dalia_site.domain import access, audit, centre, patients, register, retention
+from dalia_site.domain import access, audit, patients, register, retention
 from dalia_site.extensions import db
 from dalia_site.filters import site_zone
 from dalia_site.forms import submit
@@ -24,31 +24,31 @@ def _patient_or_404(patient_id: int) -> Patient:
     return patients.find(db.session, patient_id) or abort(404)
 
 
+def _access_or_404(patient_id: int) -> access.Context:
+    return access.load(db.session, patient_id, site_zone()) or abort(404)
+
+
 @bp.route("/patients/<int:patient_id>/droit-acces")
 @roles("admin")
 def access_document(patient_id: int):
     """Everything the site holds about the patient, to print and hand over (audited)."""
-    patient = _patient_or_404(patient_id)
-    sections = access.document(db.session, patient, site_zone())
+    context = _access_or_404(patient_id)
+    patient = context.patient
     audit.record(
         db.session, current_staff(), "patient.access", "patient", patient.id, "Droit d'accès : document"
     )
     return render_template(
-        "rights/access.html",
-        patient=patient,
-        sections=sections,
-        produced_at=clock.now(),
-        centre=centre.load(db.session),
+        "rights/access.html", patient=patient, sections=access.document(context), produced_at=clock.now()
     )
 
 
 @bp.route("/patients/<int:patient_id>/droit-acces.json")
 @roles("admin")
 def access_json(patient_id: int):
-    patient = _patient_or_404(patient_id)
-    sections = access.document(db.session, patient, site_zone())
+    context = _access_or_404(patient_id)
+    patient = context.patient
     audit.record(db.session, current_staff(), "patient.access", "patient", patient.id, "Droit d'accès : JSON")
-    body = access.as_json(sections, patient, current_app.config["SITE"]["name"], clock.now())
+    body = access.as_json(access.document(context), patient, current_app.config["SITE"]["name"], clock.now())
     response = current_app.response_class(body, mimetype="application/json")
     response.headers["Content-Disposition"] = f'attachment; filename="droit-acces-patient-{patient.id}.json"'
     return response
@@ -74,17 +74,17 @@ def erase(patient_id: int):
     return redirect(url_for("patients.show", patient_id=patient.id), 303)
 
 
-def _personal_data(form: RetentionForm, status: int = 200):
+def _personal_data(form: RetentionForm, periods: retention.Periods, status: int = 200):
     settings = current_app.config["SITE_SETTINGS"]
     is_admin = current_staff().role == "admin"
     coming = (
-        retention.upcoming(db.session, now=clock.now(), within_days=retention.WARNING_DAYS)
+        retention.upcoming(db.session, now=clock.now(), within_days=retention.WARNING_DAYS, periods=periods)
         if is_admin
         else []
     )
     return render_template(
         "rights/personal_data.html",
-        register=register.build(db.session, settings),
+        register=register.build(db.session, settings, periods),
         coming=coming,
         is_admin=is_admin,
         form=form,
@@ -98,7 +98,7 @@ def personal_data():
     form = RetentionForm(
         data={"inactive_years": periods.inactive_years, "declined_years": periods.declined_years}
     )
-    return _personal_data(form)
+    return _personal_data(form, periods)
 
 
 @bp.route("/donnees-personnelles/conservation", methods=["POST"])
@@ -112,7 +112,7 @@ def retention_periods():
         ),
     )
     if not ok:
-        return _personal_data(form, 422)
+        return _personal_data(form, retention.periods(db.session), 422)
     flash("Durées de conservation enregistrées." if changed else "Aucune modification.", "success")
     return redirect(url_for("rights.personal_data"), 303)
 
@@ -122,5 +122,8 @@ def retention_periods():
 def notice():
     """The public information notice (linked from the partner's form and the patient's page)."""
     return render_template(
-        "rights/notice.html", register=register.build(db.session, current_app.config["SITE_SETTINGS"])
+        "rights/notice.html",
+        register=register.build(
+            db.session, current_app.config["SITE_SETTINGS"], retention.periods(db.session)
+        ),
     )
