@@ -22,7 +22,23 @@ logger = logging.getLogger("alembic.env")
 
 target_metadata = db.metadata
 # What Flask-Migrate's defaults give `flask db`, given to plain Alembic too.
-CONFIGURE_ARGS = {"compare_type": True, "render_as_batch": True}  # SQLite alters tables by copying
+
+
+def include_object(obj, name, type_, reflected, compare_to):
+    """The search indexes (migration 0012) are not models: FTS5 tables on SQLite (with their
+    shadow tables), trigram indexes on PostgreSQL; autogenerate leaves them alone."""
+    from dalia_site.domain.search import INDEXED_TABLES, index_table
+
+    if type_ == "table" and any(name.startswith(index_table(t)) for t in INDEXED_TABLES):
+        return False
+    return not (type_ == "index" and name.endswith("_search_text_trigram"))
+
+
+CONFIGURE_ARGS = {
+    "compare_type": True,
+    "render_as_batch": True,  # SQLite alters tables by copying
+    "include_object": include_object,
+}
 
 
 def render_item(type_, obj, autogen_context):

@@ -24,6 +24,10 @@ class Appointment(Model):
         CheckConstraint(one_of("status", AppointmentStatus), name="status"),
         CheckConstraint("starts_at < ends_at", name="times_in_order"),
         Index("ix_appointment_span", "starts_at", "ends_at"),
+        # The activity figures (migration 0012): a period's appointments from the index alone, and
+        # a patient's first visit held by a seek.
+        Index("ix_appointment_period", "starts_at", "status", "kind", "walk_in", "patient_id"),
+        Index("ix_appointment_patient_status_start", "patient_id", "status", "starts_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

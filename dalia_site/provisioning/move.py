@@ -30,10 +30,14 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from dalia_site import clock, database
 from dalia_site.config import SITE_FILE
 from dalia_site.database import open_site
+from dalia_site.domain.search import INDEXED_TABLES, index_table
 
 BATCH = 5000
 # Tables of the machinery, not of the site: alembic_version is written by the migrations.
 NOT_COPIED = {"alembic_version", "sqlite_sequence"}
+# SQLite's search indexes (FTS5 tables and their shadow tables): PostgreSQL has its own, made by
+# the migrations from the copied rows.
+SEARCH_INDEX_TABLES = tuple(index_table(name) for name in INDEXED_TABLES)
 
 
 class MoveError(Exception):
@@ -161,7 +165,11 @@ def move_to_postgresql(
         if revision != database.head_revision():
             raise MoveError(f"schéma en version {revision} : lancez d'abord `dalia upgrade {folder.name}`")
         tables = database.db.metadata.sorted_tables
-        found = set(inspect(site.engine).get_table_names()) - NOT_COPIED
+        found = {
+            name
+            for name in inspect(site.engine).get_table_names()
+            if name not in NOT_COPIED and not name.startswith(SEARCH_INDEX_TABLES)
+        }
         unknown = found - {t.name for t in tables}
         if unknown:
             raise MoveError(f"table inconnue dans la base SQLite : {sorted(unknown)[0]} (rien n'a été copié)")
