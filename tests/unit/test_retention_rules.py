@@ -145,3 +145,25 @@ def test_an_objection_to_reminders_stops_them_whatever_the_channel_chosen(sessio
     assert reminders.channel_for(patient, sms_ready=False) == "email"
     patient.objects_to_reminders = True
     assert reminders.channel_for(patient, sms_ready=False) == "none"
+
+
+def test_the_admins_are_emailed_once_a_month_before_with_numbers_only(session):
+    from dalia_site.models import OutboundEmail, StaffUser
+
+    session.add(StaffUser(email="second.admin@example.org", name="Admin", role="admin", password_hash="x"))
+    session.add(
+        StaffUser(email="gone.admin@example.org", name="Parti", role="admin", password_hash="x", active=False)
+    )
+    admins = session.scalars(select(StaffUser.email).where(StaffUser.role == "admin", StaffUser.active)).all()
+    patient = decide(session, DAY, receive(session, DAY - timedelta(hours=1), "Moreau", date(1953, 10, 10)))
+    due_on = DAY.date().replace(year=2030)
+    month_before = datetime.combine(due_on, DAY.timetz()) - timedelta(days=30)
+    assert retention.warn_admins(session, "DALIA Test", now=month_before - timedelta(days=1)) == 0
+    assert retention.warn_admins(session, "DALIA Test", now=month_before) == len(admins) == 2
+    emails = session.scalars(select(OutboundEmail)).all()
+    assert sorted(e.to for e in emails) == sorted(admins)  # the active admins only
+    email = emails[0]
+    assert email.subject == f"DALIA Test : effacements prévus le {due_on:%d/%m/%Y}"
+    assert f"patient n° {patient.id} : aucun rendez-vous ni adressage depuis le 01/03/2027" in email.body
+    assert "Moreau" not in email.body and "MOREAU" not in email.body
+    assert retention.warn_admins(session, "DALIA Test", now=month_before + timedelta(days=1)) == 0

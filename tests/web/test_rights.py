@@ -11,6 +11,7 @@ from sqlalchemy import select
 from dalia_site.extensions import db
 from dalia_site.models import AuditEvent, CentreSettings, Patient
 from tests.web.test_patients import EDIT_FORM, admit, events, field_error, page_text, snapshot
+from tests.web.test_referrals import dac_link  # noqa: F401  (fixture)
 
 
 @pytest.fixture
@@ -82,7 +83,15 @@ def test_an_admin_produces_the_access_document_and_it_is_audited(app, auth, as_r
     assert data["patient"] == patient_id
     assert data["identite"]["lignes"][0]["Nom d'usage"] == "Rouquette"
     assert data["adressages"]["lignes"][0]["Motif"] == "Suivi à organiser."
-    assert {"rendez_vous", "messages", "rectifications", "journal"} <= set(data)
+    assert {
+        "rendez_vous",
+        "plan_de_suivi",
+        "tentatives_de_contact",
+        "recherche_medecin_traitant",
+        "messages",
+        "rectifications",
+        "journal",
+    } <= set(data)
     assert [e.summary for e in events(app, "patient.access")][-1] == "Droit d'accès : JSON"
 
 
@@ -155,3 +164,8 @@ def test_the_public_notice_tells_anyone_who_is_responsible_how_long_and_their_ri
     assert "Vos données au centre" in text and "Vos droits" in text
     assert "Laure MAURY" in text  # the URPS contact of the template's directory
     assert "depuis 3 an(s)" in text
+
+
+def test_the_partners_referral_form_links_to_the_notice(client, dac_link):  # noqa: F811
+    text = page_text(client.get(f"/adressage/{dac_link[1]}"))
+    assert '<a href="/informations-patients">notice d\'information à lui remettre</a>' in text
