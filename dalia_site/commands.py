@@ -579,7 +579,7 @@ def report(slug, all_sites, first, last, fmt, instances_dir):
             period = activity.Period(first.date() if first else activity.Period.year_to(end).first, end)
         except activity.PeriodError as error:
             _fail(str(error))
-        return activity.compute(site.session, period, zone)
+        return activity.compute(site.session, period, zone, centre.load(site.session).opening)
 
     if bool(slug) == all_sites:
         _fail("indiquez un site ou --all (pas les deux)")
@@ -739,7 +739,7 @@ def demo(instances_dir, no_serve, port):
             finally:
                 gc.enable()
             session.commit()
-            figures = activity.compute(session, plan.period, zone)
+            figures = activity.compute(session, plan.period, zone, centre.load(session).opening)
     except BaseException:
         shutil.rmtree(created.path, ignore_errors=True)  # never a half-made demo
         raise

@@ -13,7 +13,7 @@ from dalia_site import clock
 from dalia_site.access import roles
 from dalia_site.activity import charts
 from dalia_site.activity.forms import PeriodForm
-from dalia_site.domain import activity
+from dalia_site.domain import activity, centre
 from dalia_site.extensions import db
 from dalia_site.filters import site_zone
 from dalia_site.htmx import render_page
@@ -65,7 +65,7 @@ def _figures(period: activity.Period) -> activity.Activity:
     """The figures of the period; each worker keeps the last few periods asked for (the page,
     its exports and its report), computed again only when the data changed."""
     cache = current_app.extensions.setdefault("dalia_activity", activity.FiguresCache())
-    return cache.figures(db.session, period, site_zone())
+    return cache.figures(db.session, period, site_zone(), centre.load(db.session).opening)
 
 
 def _context(form: PeriodForm, period: activity.Period | None) -> dict:

@@ -33,9 +33,12 @@ from sqlalchemy import and_, case, func, select
 
 from dalia_site.clock import FIRST_DAY, LAST_DAY
 from dalia_site.database import DbSession
+from dalia_site.domain.opening import Opening
 from dalia_site.domain.reminders import ReminderFigures
 from dalia_site.domain.reminders import figures as reminder_figures
 from dalia_site.domain.roster import occurrences
+from dalia_site.domain.roster_figures import STATUSES, RosterFigures
+from dalia_site.domain.roster_figures import figures as roster_figures
 from dalia_site.domain.spreadsheet import csv_text
 from dalia_site.domain.worklists import PathwayFigures, pathway_figures
 from dalia_site.models import Appointment, AuditEvent, PartnerOrganisation, Referral, Shift
@@ -136,6 +139,8 @@ class Activity:
     )
     # Issue 17: reminders sent by channel, patients' answers, no-shows with and without a reminder.
     reminders: ReminderFigures = field(default_factory=ReminderFigures)
+    # Issue 18: hours of sessions by status, open half-days taken by volunteers, uncovered ones.
+    roster: RosterFigures = field(default_factory=RosterFigures)
 
     @property
     def patients_per_hour(self) -> float | None:
@@ -176,8 +181,9 @@ class Activity:
         return sorted(rows, key=lambda row: (-row[3], row[1]))
 
 
-def compute(session: DbSession, period: Period, zone: ZoneInfo) -> Activity:
-    """Every figure of the period, in a fixed number of queries."""
+def compute(session: DbSession, period: Period, zone: ZoneInfo, opening: Opening | None = None) -> Activity:
+    """Every figure of the period, in a fixed number of queries; with the centre's `opening`,
+    nothing counts on a closed day and the half-days left uncovered are counted."""
     start, end = period.bounds(zone)
     result = Activity(period)
     in_period = and_(Appointment.starts_at >= start, Appointment.starts_at < end)
@@ -265,10 +271,11 @@ def compute(session: DbSession, period: Period, zone: ZoneInfo) -> Activity:
     result.reminders = reminder_figures(session, start, end)
 
     # 5. Staffed hours: the union of the clinicians' sessions.
-    result.staffed_hours = _union_hours(
-        (o.starts_at, o.ends_at)
-        for o in occurrences(session, period.first, period.last, zone, professions=CLINICIANS)
-    )
+    found = occurrences(session, period.first, period.last, zone, professions=CLINICIANS, opening=opening)
+    result.staffed_hours = _union_hours((o.starts_at, o.ends_at) for o in found)
+
+    # 6. The roster (issue 18): hours by status, half-days taken from the board, uncovered ones.
+    result.roster = roster_figures(session, found, opening, period.first, period.last, zone)
     return result
 
 
@@ -328,6 +335,15 @@ def summary(activity: Activity, group: bool = True) -> list[tuple[str, str]]:
         ("dont sans rendez-vous", num(activity.walk_ins, 0)),
         ("Heures de présence soignante", hours_fr(activity.staffed_hours, group)),
         ("Patients par heure de présence soignante", num(activity.patients_per_hour, 1)),
+        *(
+            (f"Heures de vacation : {label}", hours_fr(activity.roster.hours_by_status[code], group))
+            for code, label in STATUSES
+        ),
+        ("Demi-journées ouvertes prises par des bénévoles", num(activity.roster.taken_from_board, 0)),
+        (
+            "Demi-journées ouvertes restées sans médecin ou sans infirmière",
+            num(activity.roster.uncovered_half_days, 0),
+        ),
         ("Patients venus directement (sans adressage)", share_fr(activity.direct_access_share)),
         ("Adressages reçus", num(activity.referrals_received, 0)),
         (
@@ -380,6 +396,9 @@ def as_dict(activity: Activity, site: str = "") -> dict[str, Any]:
         "consultations_by_kind": dict(activity.by_kind),
         "walk_ins": activity.walk_ins,
         "staffed_hours": round(activity.staffed_hours, 2),
+        "staffed_hours_by_status": {code: round(h, 2) for code, h in activity.roster.hours_by_status.items()},
+        "open_half_days_taken_by_volunteers": activity.roster.taken_from_board,
+        "half_days_uncovered": activity.roster.uncovered_half_days,
         "patients_per_hour": _rounded(activity.patients_per_hour, 3),
         "direct_access_share": _rounded(activity.direct_access_share, 4),
         "referrals_received": activity.referrals_received,
@@ -504,9 +523,11 @@ class FiguresCache:
         newest = [select(func.max(model.id)).scalar_subquery() for model in (Appointment, Referral, Shift)]
         return tuple(session.execute(select(newest_write, *newest)).one())
 
-    def figures(self, session: DbSession, period: Period, zone: ZoneInfo) -> Activity:
-        key = (period, self.data_version(session))
-        figures = self._entries.pop(key, None) or compute(session, period, zone)
+    def figures(
+        self, session: DbSession, period: Period, zone: ZoneInfo, opening: Opening | None = None
+    ) -> Activity:
+        key = (period, opening, self.data_version(session))
+        figures = self._entries.pop(key, None) or compute(session, period, zone, opening)
         self._entries[key] = figures  # most recently used last
         while len(self._entries) > self.size:
             self._entries.popitem(last=False)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from dalia_site.database import DbSession
 from dalia_site.domain import audit
 from dalia_site.domain.opening import HALVES, Opening, parse_half_days
-from dalia_site.domain.roster import local, occurrences
+from dalia_site.domain.roster import Occurrence, local, occurrences
 from dalia_site.domain.tokens import new_token, token_hash
 from dalia_site.models import StaffUser, TeamMember
 from dalia_site.models.vocabulary import ASSISTANTS, AppointmentStatus
@@ -112,27 +112,48 @@ def half_days(
     holiday or closure says so and has no alert; a half-day the centre does not open has none
     either, unless an « ouverture exceptionnelle » opens it."""
     opening = as_opening(hours)
-    windows = [
-        (label, *opening.window(code)) for code, label in zip(HALVES, ("matin", "après-midi"), strict=True)
-    ]
     found = occurrences(session, first, last, zone, opening=opening)
-    closed = opening.closed_days(first, last)
     members = {
         m.id: m
         for m in session.scalars(select(TeamMember).where(TeamMember.id.in_({o.member_id for o in found})))
     }
+    return build_half_days(found, members, opening, first, last, zone)
+
+
+def build_half_days(
+    found: Iterable[Occurrence],
+    members: Mapping[int, TeamMember],
+    opening: Opening,
+    first: date,
+    last: date,
+    zone: ZoneInfo,
+    active_only: bool = True,
+) -> list[HalfDay]:
+    """The half-days of [first, last] from sessions already read (`found`, with their members):
+    who is on duty, whether the centre opens, the alerts. No query. The planning shows the team
+    as it is (`active_only`); past figures count who was there."""
+    windows = [
+        (label, *opening.window(code)) for code, label in zip(HALVES, ("matin", "après-midi"), strict=True)
+    ]
+    closed = opening.closed_days(first, last)
+    by_day: dict[date, list[Occurrence]] = {}
+    for o in found:  # a session lies within one local day
+        by_day.setdefault(o.starts_at.astimezone(zone).date(), []).append(o)
     result = []
     day = first
     while day <= last:
         for (label, start, end), code in zip(windows, HALVES, strict=True):
             half = HalfDay(day, label, local(day, start, zone), local(day, end, zone), open=False)
-            during = [o for o in found if o.starts_at < half.ends_at and half.starts_at < o.ends_at]
+            during = [
+                o for o in by_day.get(day, []) if o.starts_at < half.ends_at and half.starts_at < o.ends_at
+            ]
             half.exceptional = any(o.exceptional for o in during)
             half.closed = "" if half.exceptional else closed.get(day, "")
             half.open = half.exceptional or (not half.closed and opening.half_is_open(day, code))
             on_duty = {o.member_id for o in during}
             half.members = sorted(
-                (members[i] for i in on_duty if members[i].active), key=lambda m: (m.profession, m.name)
+                (members[i] for i in on_duty if i in members and (members[i].active or not active_only)),
+                key=lambda m: (m.profession, m.name),
             )
             half.alerts = coverage_alerts(half.members, half.open)
             result.append(half)
@@ -180,8 +201,17 @@ def revoke_calendar_token(session: DbSession, actor: StaffUser | None, member: T
 
 
 def member_for_calendar(session: DbSession, token: str) -> TeamMember | None:
-    member = session.scalar(select(TeamMember).where(TeamMember.ics_token_hash == token_hash(token)))
-    return member if member is not None and member.active else None
+    """The member of a feed token: an active member whose linked account, if any, is active."""
+    member = session.scalar(
+        select(TeamMember)
+        .outerjoin(StaffUser, StaffUser.id == TeamMember.staff_user_id)
+        .where(
+            TeamMember.ics_token_hash == token_hash(token),
+            TeamMember.active.is_(True),
+            or_(TeamMember.staff_user_id.is_(None), StaffUser.active.is_(True)),
+        )
+    )
+    return member
 
 
 def calendar(

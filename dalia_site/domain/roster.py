@@ -170,6 +170,9 @@ def set_member_active(session: DbSession, actor: StaffUser | None, member: TeamM
     if member.active == active:
         return
     member.active = active
+    if not active:
+        # The private calendar feed dies with the membership; a reactivation does not revive it.
+        member.ics_token_hash = None
     audit.record(
         session,
         actor,
@@ -191,6 +194,7 @@ class Occurrence:
     kind: str  # "pattern" or "session"
     ref_id: int
     exceptional: bool = False  # « ouverture exceptionnelle »: opens a closed day or half-day
+    from_board: bool = False  # a half-day a volunteer took from the open half-days board
 
 
 def local(day: date, at: time, zone: ZoneInfo) -> datetime:
@@ -250,7 +254,9 @@ def occurrences(
     hours all obey that one rule here."""
     start, end = local(first, time(), zone), local(last + timedelta(days=1), time(), zone)
     closed = opening.closed_days(first - timedelta(days=1), last) if opening is not None else {}
-    sessions = select(Shift.member_id, Shift.starts_at, Shift.ends_at, Shift.id, Shift.exceptional).where(
+    sessions = select(
+        Shift.member_id, Shift.starts_at, Shift.ends_at, Shift.id, Shift.exceptional, Shift.from_board
+    ).where(
         Shift.starts_at < end,
         Shift.starts_at > start - LONGEST_SESSION,
         Shift.ends_at > start,
@@ -276,8 +282,8 @@ def occurrences(
         sessions = sessions.join(TeamMember, TeamMember.id == Shift.member_id).where(wanted)
         patterns = patterns.join(TeamMember, TeamMember.id == WeeklyPattern.member_id).where(wanted)
     found = [
-        Occurrence(member_id, starts_at, ends_at, "session", ref, exceptional)
-        for member_id, starts_at, ends_at, ref, exceptional in session.execute(sessions)
+        Occurrence(member_id, starts_at, ends_at, "session", ref, exceptional, from_board)
+        for member_id, starts_at, ends_at, ref, exceptional, from_board in session.execute(sessions)
         if exceptional or starts_at.astimezone(zone).date() not in closed
     ]
     skipped: dict[WeeklyPattern, set[date]] = {}

@@ -210,3 +210,34 @@ def test_closures_may_not_cross(session):
     centre.add_closure(session, None, date(2027, 8, 2), date(2027, 8, 20), "fermeture estivale", today=TODAY)
     with pytest.raises(FieldError, match="croisent la fermeture « fermeture estivale »"):
         centre.add_closure(session, None, date(2027, 8, 20), date(2027, 8, 21), "formation", today=TODAY)
+
+
+def test_the_report_counts_hours_by_status_half_days_taken_and_left_uncovered(session):
+    """A fortnight of December: a stable nurse every weekday morning, a retired volunteer who
+    took one open half-day from the board, an interne beside him; Christmas closed."""
+    from dalia_site.domain import activity, board
+
+    nurse = member(session, "Iris Vidal", "ipa", team="stable")
+    volunteer = member(session, "Dr Jean Cabrol")
+    interne = member(session, "Léa Interne", status="interne")
+    first, last = date(2026, 12, 21), date(2027, 1, 1)
+    aude = centre_opening(departement="11")
+    for weekday in range(5):
+        roster.add_pattern(
+            session, None, nurse, weekday, time(8, 30), time(12, 30), first, None, PARIS, today=TODAY
+        )
+    monday_now = datetime(2026, 12, 1, 9, tzinfo=PARIS)
+    board.take(
+        session, None, volunteer, date(2026, 12, 22), "matin", aude, PARIS, today=TODAY, now=monday_now
+    )
+    board.take(session, None, interne, date(2026, 12, 22), "matin", aude, PARIS, today=TODAY, now=monday_now)
+    figures = activity.compute(session, activity.Period(first, last), PARIS, aude)
+    # Mornings of 21-24, 28-31 December (Christmas and New Year's Day are holidays): 8 × 4 h.
+    assert figures.roster.hours_by_status == {"stable": 32.0, "volunteer": 4.0, "junior": 4.0}
+    assert figures.roster.taken_from_board == 2
+    # 8 open days × 2 halves, less the one morning with a doctor and a nurse.
+    assert figures.roster.uncovered_half_days == 15
+    data = activity.as_dict(figures)
+    assert data["staffed_hours_by_status"] == {"stable": 32.0, "volunteer": 4.0, "junior": 4.0}
+    assert (data["open_half_days_taken_by_volunteers"], data["half_days_uncovered"]) == (2, 15)
+    assert ("Demi-journées ouvertes prises par des bénévoles", "2") in activity.summary(figures)

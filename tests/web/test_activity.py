@@ -322,6 +322,12 @@ EXPECTED_FIGURES = {
     "dont sans rendez-vous": "1",
     "Heures de présence soignante": "8 h",
     "Patients par heure de présence soignante": "0,5",
+    # Issue 18: the same sessions by status, and the half-days left without a doctor or nurse.
+    "Heures de vacation : équipe stable": "8 h",
+    "Heures de vacation : bénévoles de l'équipe flexible": "8 h",
+    "Heures de vacation : internes et SASPAS": "0 h",
+    "Demi-journées ouvertes prises par des bénévoles": "0",
+    "Demi-journées ouvertes restées sans médecin ou sans infirmière": "128",
     "Patients venus directement (sans adressage)": "50 %",
     "Adressages reçus": "3",
     "Délai médian de l'adressage à la première consultation": "25 jours",
