@@ -16,8 +16,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import joinedload
 
 from dalia_site.database import DbSession
-from dalia_site.domain import audit, follow_up, rights
-from dalia_site.models import Appointment, AppointmentClinician, AuditEvent, OutboundEmail, Patient, Referral
+from dalia_site.domain import audit, follow_up, patients, rights
+from dalia_site.models import Appointment, AppointmentClinician, AuditEvent, OutboundEmail, Patient
 from dalia_site.models.follow_up import FollowUpPlan
 
 Row = dict[str, str]
@@ -49,10 +49,7 @@ def load(session: DbSession, patient_id: int, zone: ZoneInfo) -> Context | None:
             select(Patient, FollowUpPlan)
             .outerjoin(FollowUpPlan, FollowUpPlan.patient_id == Patient.id)
             .where(Patient.id == patient_id)
-            .options(
-                joinedload(Patient.referrals).joinedload(Referral.source),
-                joinedload(Patient.referrals).joinedload(Referral.decided_by),
-            )
+            .options(*patients.WITH_REFERRALS)
         )
         .unique()
         .one_or_none()

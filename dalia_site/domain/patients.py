@@ -42,17 +42,17 @@ def search(words: str, statuses: Iterable[str] = ()) -> Select[Patient]:
     return query.order_by(func.lower(Patient.last_name), func.lower(Patient.first_names), Patient.id)
 
 
+# The referrals a patient's file shows, with their source and who decided (joined in its query).
+WITH_REFERRALS = (
+    joinedload(Patient.referrals).joinedload(Referral.source),
+    joinedload(Patient.referrals).joinedload(Referral.decided_by),
+)
+
+
 def find(session: DbSession, patient_id: int) -> Patient | None:
     """The patient with the referrals their page shows (one query), or None."""
     return (
-        session.execute(
-            select(Patient)
-            .where(Patient.id == patient_id)
-            .options(
-                joinedload(Patient.referrals).joinedload(Referral.source),
-                joinedload(Patient.referrals).joinedload(Referral.decided_by),
-            )
-        )
+        session.execute(select(Patient).where(Patient.id == patient_id).options(*WITH_REFERRALS))
         .unique()
         .scalar_one_or_none()
     )
