@@ -70,7 +70,7 @@ def render_desk(status: int = 200, asked: date | None = None):
     }
     own = next((m.id for m in members.values() if m.staff_user_id == viewer.id), None)
     cols = desk.columns(members.values(), duty, own)
-    appointments = booking.appointments_between(db.session, day, day, zone)
+    appointments = booking.appointments_between(db.session, day, day, zone, with_cancelled=True)
     waiting, oldest = waiting_referrals()
     free = {}
     if day == today:

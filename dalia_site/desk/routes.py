@@ -144,7 +144,9 @@ def cancel(appointment_id: int):
 def counts():
     """The day's counts alone, refreshed by htmx after each action (HX-Trigger: desk-changed)."""
     day = requested_day()
-    counted = desk.counts(booking.appointments_between(db.session, day, day, site_zone()))
+    counted = desk.counts(
+        booking.appointments_between(db.session, day, day, site_zone(), with_cancelled=True)
+    )
     response = make_response(render_block("desk/desk.html", "counts", day=day, counts=counted))
     response.vary.add("HX-Request")
     return response

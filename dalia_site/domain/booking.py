@@ -905,18 +905,18 @@ def local_days(first: date, last: date, zone: ZoneInfo) -> tuple[datetime, datet
     )
 
 
-def appointments_between(session: DbSession, first: date, last: date, zone: ZoneInfo) -> list[Appointment]:
-    """The visits of the local days `first` to `last` but the cancelled ones, by time, with the
-    patient and who sees them (one query): the desk, its day sheet and the agenda."""
+def appointments_between(
+    session: DbSession, first: date, last: date, zone: ZoneInfo, with_cancelled: bool = False
+) -> list[Appointment]:
+    """The visits of the local days `first` to `last` but the cancelled ones (unless
+    `with_cancelled`: the desk counts them), by time, with the patient and who sees them (one
+    query): the desk, its day sheet and the agenda."""
     start, end = local_days(first, last, zone)
+    kept = [] if with_cancelled else [Appointment.status != AppointmentStatus.CANCELLED]
     return list(
         session.scalars(
             select(Appointment)
-            .where(
-                Appointment.starts_at >= start,
-                Appointment.starts_at < end,
-                Appointment.status != AppointmentStatus.CANCELLED,
-            )
+            .where(Appointment.starts_at >= start, Appointment.starts_at < end, *kept)
             .options(
                 joinedload(Appointment.patient),
                 joinedload(Appointment.clinicians).joinedload(AppointmentClinician.member),

@@ -179,16 +179,23 @@ class Counts:
     arrived: int
     seen: int
     no_show: int
+    # The day's cancellations, those the patients made from their private link among them (issue 17).
+    cancelled: int = 0
+    cancelled_by_patient: int = 0
 
 
 def counts(appointments: Iterable[Appointment]) -> Counts:
-    """Expected = every visit of the day but the cancelled ones."""
-    kept = [a for a in appointments if a.status != AppointmentStatus.CANCELLED]
+    """Expected = every visit of the day but the cancelled ones (counted apart)."""
+    day = list(appointments)
+    kept = [a for a in day if a.status != AppointmentStatus.CANCELLED]
+    cancelled = [a for a in day if a.status == AppointmentStatus.CANCELLED]
     return Counts(
         expected=len(kept),
         arrived=sum(a.arrived_at is not None for a in kept),
         seen=sum(a.status == AppointmentStatus.HONOURED for a in kept),
         no_show=sum(a.status == AppointmentStatus.NO_SHOW for a in kept),
+        cancelled=len(cancelled),
+        cancelled_by_patient=sum(a.cancelled_by_patient_at is not None for a in cancelled),
     )
 
 

@@ -110,7 +110,7 @@ def test_the_desk_shows_the_day_per_clinician_with_counts_actions_and_free_slots
     assert headers == [DOCTOR, NURSE]  # doctors, then nurses
     for name in ("Rouquette", "Fabre", "Cros"):
         assert name.upper() in page.upper()
-    assert counts_of(page) == {"Attendus": 3, "Arrivés": 0, "Vus": 0, "Non venus": 0}
+    assert counts_of(page) == {"Attendus": 3, "Arrivés": 0, "Vus": 0, "Non venus": 0, "Annulés": 0}
     # Started visits offer « Vu » / « Non venu »; the 11:00 one only « Arrivé » and « Annuler ».
     assert page.count(">Arrivé</button>") == 3
     assert page.count(">Vu</button>") == 2
@@ -197,7 +197,7 @@ def test_seen_and_no_show_are_one_click_and_go_back_to_booked(app, client, as_ro
         missed = auth.post(f"/bureau/rdv/{today.nurse_visit}/non-venu", headers=HX)
         assert missed.status_code == 200 and "non venu" in missed.get_data(as_text=True)
         counts = counts_of(client.get(f"/bureau/compteurs?jour={today.day}").get_data(as_text=True))
-        assert counts == {"Attendus": 3, "Arrivés": 0, "Vus": 1, "Non venus": 1}
+        assert counts == {"Attendus": 3, "Arrivés": 0, "Vus": 1, "Non venus": 1, "Annulés": 0}
         back = auth.post(f"/bureau/rdv/{today.nurse_visit}/prevu", headers=HX)
         assert back.status_code == 200 and ">Non venu</button>" in back.get_data(as_text=True)
     assert appointment(app, today.early).status == "honoured"
