@@ -126,7 +126,8 @@ def test_erasure_on_request_needs_a_reason_then_erases_and_is_audited(app, auth,
         ).all()
     assert "Identité effacée : à sa demande — Courrier du patient du 20/11" in summaries
     assert not any("Rouquette" in s or "ROUQUETTE" in s for s in summaries)
-    assert "Effacer l'identité" not in page_text(auth.client.get(f"/patients/{patient_id}"))
+    text = page_text(auth.client.get(f"/patients/{patient_id}"))
+    assert "Effacer l'identité" not in text and "Identité effacée le " in text
 
 
 def test_personal_data_page_shows_the_register_and_the_admin_sets_the_periods(app, auth, as_role, client):
