@@ -67,6 +67,7 @@ def pages(ids: dict) -> list[Page]:
         Page("à recontacter", "/listes/a-recontacter", benchmarked=True),
         Page("à recontacter : en retard (htmx)", "/listes/a-recontacter?vue=retard", partial=True),
         Page("liste d'attente", "/listes/liste-d-attente", benchmarked=True),
+        Page("liste d'attente depuis 30 jours (htmx)", "/listes/liste-d-attente?depuis=30", partial=True),
         Page("non venus", "/listes/non-venus", benchmarked=True),
         Page("non venus sur 8 semaines (htmx)", "/listes/non-venus?semaines=8", partial=True),
         Page("compteurs des listes (chaque page)", "/listes/compteurs", partial=True, benchmarked=True),

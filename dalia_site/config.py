@@ -277,8 +277,13 @@ def flask_config(site_dir: str | Path) -> dict[str, object]:
         raise SiteConfigError(f"{site_dir} : dossier de site introuvable")
     settings = read_site_toml(site_dir)
     security = settings["security"]
-    minutes = security["idle_timeout_minutes"]
-    assert isinstance(minutes, int)  # read_site_toml has checked it
+    minutes, max_hours, proxies = (
+        security["idle_timeout_minutes"],
+        security["session_max_hours"],
+        security["trusted_proxies"],
+    )
+    # read_site_toml has checked them
+    assert isinstance(minutes, int) and isinstance(max_hours, int) and isinstance(proxies, list)
     idle_timeout = timedelta(minutes=minutes)
     url = database_url(site_dir, settings)
     return {
@@ -304,8 +309,8 @@ def flask_config(site_dir: str | Path) -> dict[str, object]:
         "SESSION_COOKIE_SECURE": security["https"],
         "PREFERRED_URL_SCHEME": "https" if security["https"] else "http",
         "PROXY_HOPS": security["proxy_hops"],
-        "TRUSTED_PROXIES": list(security["trusted_proxies"]),
-        "SESSION_MAX_AGE": timedelta(hours=security["session_max_hours"]),
+        "TRUSTED_PROXIES": list(proxies),
+        "SESSION_MAX_AGE": timedelta(hours=max_hours),
         "SECOND_FACTOR_FOR_ALL": security["second_factor_for_all"],
         "SMALL_COUNT_THRESHOLD": security["small_count_threshold"],
         "REMEMBER_COOKIE_DURATION": timedelta(0),

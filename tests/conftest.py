@@ -9,8 +9,10 @@ from __future__ import annotations
 import itertools
 import re
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pyotp
 import pytest
 from argon2 import PasswordHasher
 from click.testing import CliRunner, Result
@@ -26,6 +28,9 @@ from tests.pgserver import PostgresServer
 ADMIN_EMAIL = "admin@test.dalia.invalid"
 PASSWORD = "correct horse battery staple"
 ROLES = ("admin", "assistant", "clinician", "reporting")
+# Every test account with a second factor (the admins: always asked) shares this TOTP secret; the
+# login helpers send the current code with the password (the login form accepts it at once).
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 CSRF_RE = re.compile(r'name="(?:\w+-)?csrf_token"[^>]*?value="([^"]+)"')
 _database_numbers = itertools.count(1)
 # The real argon2id at its lowest cost: its parameters travel with the hash, so the app verifies
@@ -66,12 +71,27 @@ def password_hash() -> str:
     return CHEAP_HASHER.hash(PASSWORD)
 
 
+def totp_code() -> str:
+    """The current code of the test accounts' authenticator app."""
+    return pyotp.TOTP(TOTP_SECRET).now()
+
+
+def second_factor_fields(role: str) -> dict:
+    """The columns that give an account its (confirmed) second factor, for admins."""
+    if role != "admin":
+        return {}
+    return {"totp_secret": TOTP_SECRET, "totp_confirmed_at": datetime.now(UTC)}
+
+
 def with_cheap_admin_hash(site: Path, password_hash: str) -> Path:
-    """The provisioned site's admin (ADMIN_EMAIL, PASSWORD) gets the cheap hash of PASSWORD."""
+    """The provisioned site's admin (ADMIN_EMAIL, PASSWORD) gets the cheap hash of PASSWORD, and
+    its second factor enrolled with TOTP_SECRET."""
     app = create_app(site)
     with app.app_context():
         db.session.execute(
-            update(StaffUser).where(StaffUser.email == ADMIN_EMAIL).values(password_hash=password_hash)
+            update(StaffUser)
+            .where(StaffUser.email == ADMIN_EMAIL)
+            .values(password_hash=password_hash, **second_factor_fields("admin"))
         )
         db.session.commit()
         db.session.remove()
@@ -162,14 +182,18 @@ def make_user(app, password_hash):
 
     def make(role: str = "assistant", **fields) -> StaffUser:
         n = next(numbers)
-        values = {
-            "email": f"{role}{n}@test.dalia.invalid",
-            "name": f"{role.capitalize()} Numéro {n}",
-            "role": role,
-            "active": True,
-            "password_hash": password_hash,
-            "must_change_password": False,
-        } | fields
+        values = (
+            {
+                "email": f"{role}{n}@test.dalia.invalid",
+                "name": f"{role.capitalize()} Numéro {n}",
+                "role": role,
+                "active": True,
+                "password_hash": password_hash,
+                "must_change_password": False,
+            }
+            | second_factor_fields(role)
+            | fields
+        )
         with app.app_context():
             user = StaffUser(**values)
             db.session.add(user)
@@ -206,6 +230,7 @@ class AuthActions:
                 "csrf_token": token,
                 "email": email,
                 "password": password,
+                "code": totp_code(),  # ignored for accounts without a second factor
             },
             follow_redirects=follow,
         )

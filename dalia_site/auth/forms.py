@@ -1,4 +1,4 @@
-from wtforms import EmailField, PasswordField
+from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from dalia_site.forms import Form, strip
@@ -17,6 +17,19 @@ class LoginForm(Form):
         "Mot de passe",
         validators=[DataRequired(REQUIRED), Length(max=200)],
         render_kw={"autocomplete": "current-password"},
+    )
+    # Not shown: the code page asks for it. A client that knows it will be asked (a script, the
+    # tests) may send it with the password; it is checked and throttled the same way.
+    code = StringField(filters=[strip], validators=[Length(max=20)])
+
+
+class SecondFactorForm(Form):
+    code = StringField(
+        "Code à 6 chiffres de l'application",
+        filters=[strip],
+        validators=[DataRequired(REQUIRED), Length(max=20)],
+        description="Ou l'un de vos codes de secours (ex. abcd-efgh-jkmn).",
+        render_kw={"autocomplete": "one-time-code", "autofocus": True, "spellcheck": "false"},
     )
 
 

@@ -9,12 +9,12 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from dalia_site.database import DbSession
 from dalia_site.domain import audit, mail, text
 from dalia_site.domain.passwords import hash_password, password_problems, verify_password
-from dalia_site.models import CentreSettings, LoginAttempt, SiteIdentity, StaffUser
+from dalia_site.models import CentreSettings, LoginAttempt, SiteIdentity, StaffUser, TeamMember
 from dalia_site.models.vocabulary import Role
 
 # Failures are counted per (account typed, address): a stranger who guesses an email slows down
@@ -264,6 +264,11 @@ def update_staff(
         return False
     if (user.role, user.active) != (role, active):
         user.end_sessions()  # a changed role or a deactivation takes effect at once
+    if user.active and not active:
+        # The calendar feed of the linked team member dies with the account (not revived later).
+        session.execute(
+            update(TeamMember).where(TeamMember.staff_user_id == user.id).values(ics_token_hash=None)
+        )
     user.name, user.role, user.active = name, role, active
     audit.record(session, actor, "staff.update", "staff_user", user.id, changes)
     return True

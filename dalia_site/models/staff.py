@@ -6,7 +6,7 @@ import secrets
 from datetime import datetime
 
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dalia_site.database import Model
 from dalia_site.models.types import UTCDateTime, utcnow
@@ -35,6 +35,10 @@ class StaffUser(Model):
     session_token: Mapped[str] = mapped_column(String(64), unique=True, default=new_session_token)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Second factor (TOTP, RFC 6238): the base32 secret of the member's authenticator app, set at
+    # enrolment and confirmed by a first code.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     # Flask-Login's user protocol, written out (not its UserMixin) so that the models load
     # without the web layer: the CLI and provisioning import them.
@@ -67,6 +71,10 @@ class StaffUser(Model):
     def end_sessions(self) -> None:
         self.session_token = new_session_token()
 
+    @property
+    def has_second_factor(self) -> bool:
+        return self.totp_confirmed_at is not None
+
     def __repr__(self) -> str:
         return f"<StaffUser {self.id} {self.role}>"
 
@@ -82,3 +90,37 @@ class LoginAttempt(Model):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     succeeded: Mapped[bool] = mapped_column(Boolean)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id", ondelete="SET NULL"))
+
+
+class RecoveryCode(Model):
+    """One of a member's single-use recovery codes (second factor lost), stored hashed (argon2id)."""
+
+    __tablename__ = "staff_recovery_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(255))
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class StaffSession(Model):
+    """One browser's session of a member: what « Mes sessions » lists and may end.
+
+    The cookie carries `token` (rotated at each login); the session is valid while it is not
+    ended, younger than the site's absolute lifetime, and its `generation` is still the user's
+    session_token (rotating that one — logout, password change, role change — ends them all)."""
+
+    __tablename__ = "staff_session"
+    __table_args__ = (Index("ix_staff_session_user_id_ended_at", "user_id", "ended_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id", ondelete="CASCADE"))
+    token: Mapped[str] = mapped_column(String(64), unique=True, default=new_session_token)
+    generation: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ip: Mapped[str] = mapped_column(String(45), default="")
+    user_agent: Mapped[str] = mapped_column(String(200), default="")
+
+    user: Mapped[StaffUser] = relationship(lazy="raise")

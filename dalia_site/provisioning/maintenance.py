@@ -12,6 +12,7 @@ import shutil
 import sqlite3
 import subprocess
 import tempfile
+import urllib.parse
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -20,7 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from dalia_site import clock, database
+from dalia_site import MIGRATIONS_DIR, clock, database
 from dalia_site.config import SITE_FILE, SiteConfigError
 from dalia_site.database import SiteDatabase, head_revision, open_site
 from dalia_site.domain import centre, retention
@@ -179,11 +180,16 @@ def backup_site(folder: Path, out: Path | None = None) -> Path:
         recipient = site.settings["backup"]["age_recipient"]
         if recipient and not str(target).endswith(crypto.SUFFIX):
             target = Path(f"{target}{crypto.SUFFIX}")
-        target = Path(target).resolve()
+        # Absolute, but a symlink planted under the target's name is not followed (it is replaced).
+        target = Path(os.path.abspath(target))
         target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.partial")
+        # Written in a private folder (0700) beside the target, then renamed over it: in a shared
+        # folder (--out /tmp/…) a file or symlink planted under the partial's name is never
+        # followed nor written through, and a planted target is replaced, not written into.
+        scratch = Path(tempfile.mkdtemp(prefix=".dalia-sauvegarde-", dir=target.parent))
+        partial = scratch / f"{target.name}.partial"
         # Created 0600 before a byte is written: a backup holds health data.
-        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
         try:
             if recipient and sqlite:
                 crypto.encrypt_sqlite(Path(site.engine.url.database or ""), recipient, partial)
@@ -200,7 +206,7 @@ def backup_site(folder: Path, out: Path | None = None) -> Path:
                 )
             partial.replace(target)
         finally:
-            partial.unlink(missing_ok=True)
+            shutil.rmtree(scratch, ignore_errors=True)
     return target
 
 
@@ -230,11 +236,62 @@ def prune_expired_backups(folder: Path, now: datetime) -> list[Path]:
     return expired
 
 
+def _read_only(path: Path) -> sqlite3.Connection:
+    # The path quoted in the URI: a "#" or "?" in a file name would end the path there (and open
+    # another file than the one restored).
+    return sqlite3.connect(f"file:{urllib.parse.quote(str(path))}?mode=ro", uri=True)
+
+
+def _check_sqlite_backup(backup: Path, live_database: str) -> None:
+    """A SQLite file of this kit's schema: at a revision of its migrations, whole (integrity
+    check), and holding no trigger or view that the schema does not define (compared with the
+    live site's own database). Raises MaintenanceError saying why not."""
+    from alembic.script import ScriptDirectory
+
+    known = {script.revision for script in ScriptDirectory(str(MIGRATIONS_DIR)).walk_revisions()}
+    connection = _read_only(backup)
+    try:
+        try:
+            revision = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+            integrity = [row[0] for row in connection.execute("PRAGMA integrity_check")]
+            extras = set(
+                connection.execute(
+                    "SELECT type, name, sql FROM sqlite_master WHERE type IN ('trigger', 'view')"
+                )
+            )
+        except sqlite3.DatabaseError as error:
+            raise MaintenanceError(
+                f"{backup.name} : base illisible ({error}), restauration refusée"
+            ) from error
+    finally:
+        connection.close()
+    if revision is None or revision[0] not in known:
+        raise MaintenanceError(
+            f"{backup.name} : schéma inconnu de ce kit (révision {revision[0] if revision else 'absente'}), "
+            "restauration refusée"
+        )
+    if integrity != ["ok"]:
+        raise MaintenanceError(f"{backup.name} : fichier endommagé ({integrity[0]}), restauration refusée")
+    live = sqlite3.connect(f"file:{urllib.parse.quote(live_database)}?mode=ro", uri=True)
+    try:
+        expected = set(
+            live.execute("SELECT type, name, sql FROM sqlite_master WHERE type IN ('trigger', 'view')")
+        )
+    finally:
+        live.close()
+    unknown = sorted(name for _kind, name, _sql in extras - expected)
+    if unknown:
+        raise MaintenanceError(
+            f"{backup.name} : déclencheur ou vue étrangers au schéma ({', '.join(unknown)}), "
+            "restauration refusée"
+        )
+
+
 def _backup_identity(backup: Path) -> tuple[str, str] | None:
     """(slug, site_uid) read from a backup file, without touching any site."""
     head = backup.read_bytes()[:16]
     if head.startswith(SQLITE_MAGIC):
-        connection = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
+        connection = _read_only(backup)
         try:
             row = connection.execute("SELECT slug, site_uid FROM site_identity").fetchone()
         except sqlite3.DatabaseError:
@@ -271,11 +328,21 @@ def restore_site(folder: Path, backup: Path, identity: Path | None = None) -> Pa
 
 
 def _restore_plain(folder: Path, backup: Path) -> Path:
+    if backup.read_bytes()[:16].startswith(SQLITE_MAGIC):
+        # Checked and restored from one private copy: the file read is the file copied.
+        with tempfile.TemporaryDirectory(dir=folder, prefix=".restauration-") as scratch:
+            copy = Path(scratch) / "restauration.sqlite3"
+            shutil.copyfile(backup, copy)
+            return _restore_checked(folder, copy, backup.name)
+    return _restore_checked(folder, backup, backup.name)
+
+
+def _restore_checked(folder: Path, backup: Path, shown: str) -> Path:
     from dalia_site.models import SiteIdentity
 
     identity = _backup_identity(backup)
     if identity is None:
-        raise MaintenanceError(f"{backup} : sauvegarde sans identité de site, restauration refusée")
+        raise MaintenanceError(f"{shown} : sauvegarde sans identité de site, restauration refusée")
     with open_site(folder) as site:
         slug = site.site["slug"]
         try:
@@ -285,13 +352,14 @@ def _restore_plain(folder: Path, backup: Path) -> Path:
             current = None
         if (current and tuple(current) != identity) or (not current and identity[0] != slug):
             raise MaintenanceError(
-                f"{backup.name} est une sauvegarde du site {identity[0]!r}, pas de {slug!r} : "
-                "restauration refusée"
+                f"{shown} est une sauvegarde du site {identity[0]!r}, pas de {slug!r} : restauration refusée"
             )
         sqlite = site.is_sqlite
         database_file = str(site.engine.url.database) if sqlite else None
         url = site.engine.url
         stamp = _stamp(site)
+    if sqlite:
+        _check_sqlite_backup(backup, str(database_file))
     safety = backup_site(
         folder,
         folder / "backups" / f"{slug}-avant-restauration-{stamp}.{'sqlite3' if sqlite else 'pgdump'}",
@@ -299,10 +367,7 @@ def _restore_plain(folder: Path, backup: Path) -> Path:
     if sqlite:
         # The backup API writes into the live database under SQLite's own locks: readers of a
         # serving site see the old data or the new, never a mix.
-        with tempfile.TemporaryDirectory() as scratch:
-            copy = Path(scratch) / "restore.sqlite3"
-            shutil.copyfile(backup, copy)
-            _sqlite_copy(copy, Path(str(database_file)))
+        _sqlite_copy(backup, Path(str(database_file)))
     else:
         libpq_url, env = _libpq(url)
         _run(

@@ -27,7 +27,7 @@ from dalia_site import create_app
 from dalia_site.domain import accounts
 from dalia_site.extensions import db
 from dalia_site.models.vocabulary import Role
-from tests.conftest import PASSWORD, ROLES
+from tests.conftest import PASSWORD, ROLES, second_factor_fields, totp_code
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -106,6 +106,8 @@ def live_app(sqlite_site_template, tmp_path_factory, password_hash):
             user = accounts.create_staff(db.session, None, staff.email, staff.name, staff.role, PASSWORD)
             user.must_change_password = False
             user.password_hash = password_hash
+            for column, value in second_factor_fields(staff.role).items():
+                setattr(user, column, value)  # the admin's authenticator app holds TOTP_SECRET
         db.session.commit()
     yield app
     with app.app_context():
@@ -227,11 +229,15 @@ def field(page: Page, label: str) -> Locator:
 
 
 def log_in(page: Page, email: str, password: str = PASSWORD) -> None:
-    """Through the login form, as a person would; checks the login page first."""
+    """Through the login form, as a person would; checks the login page first. An account asked
+    for its second factor types the code of its authenticator app (TOTP_SECRET)."""
     visit(page, "/connexion")
     field(page, "Adresse e-mail").fill(email)
     field(page, "Mot de passe").fill(password)
     follow(page, page.get_by_role("button", name="Se connecter"))
+    if page.url.endswith("/connexion/code"):
+        field(page, "Code à 6 chiffres de l'application").fill(totp_code())
+        follow(page, page.get_by_role("button", name="Valider"))
 
 
 def log_out(page: Page) -> None:

@@ -53,7 +53,7 @@ from dalia_site.domain import partners, referrals, roster
 from dalia_site.extensions import db
 from dalia_site.models import PartnerOrganisation, StaffUser
 from tests.cli.test_gunicorn import free_port, wait_for
-from tests.conftest import PASSWORD, csrf_from
+from tests.conftest import PASSWORD, csrf_from, totp_code
 
 ROOT = Path(__file__).resolve().parents[2]
 PARIS = ZoneInfo("Europe/Paris")
@@ -213,7 +213,9 @@ class Browser:
     def login(self, email: str) -> Browser:
         token = csrf_from(self.request("GET", "/connexion").text)
         answer = self.request(
-            "POST", "/connexion", {"csrf_token": token, "email": email, "password": PASSWORD}
+            "POST",
+            "/connexion",
+            {"csrf_token": token, "email": email, "password": PASSWORD, "code": totp_code()},
         )
         assert answer.status == 302, (answer.status, answer.text[:500])
         home = self.request("GET", "/")

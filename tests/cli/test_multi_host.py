@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.test_gunicorn import free_port, wait_for
-from tests.conftest import ADMIN_EMAIL, PASSWORD, csrf_from
+from tests.conftest import ADMIN_EMAIL, PASSWORD, csrf_from, totp_code
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,7 +55,9 @@ def test_a_session_opened_on_one_host_is_valid_on_the_other(site_dir, tmp_path, 
         wait_for(f"{a}/healthz")
         wait_for(f"{b}/healthz")
         token = csrf_from(browser.open(f"{a}/connexion").read().decode())
-        form = urllib.parse.urlencode({"csrf_token": token, "email": ADMIN_EMAIL, "password": PASSWORD})
+        form = urllib.parse.urlencode(
+            {"csrf_token": token, "email": ADMIN_EMAIL, "password": PASSWORD, "code": totp_code()}
+        )
         try:
             browser.open(f"{a}/connexion", data=form.encode())
             raise AssertionError("la connexion aurait dû rediriger")

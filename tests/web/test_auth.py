@@ -12,7 +12,7 @@ from dalia_site import create_app
 from dalia_site.domain.accounts import throttle_key
 from dalia_site.extensions import db
 from dalia_site.models import AuditEvent, LoginAttempt, StaffUser
-from tests.conftest import ADMIN_EMAIL, PASSWORD, AuthActions, csrf_from
+from tests.conftest import ADMIN_EMAIL, PASSWORD, AuthActions, csrf_from, totp_code
 
 LOGIN_FAILED = "Adresse e-mail ou mot de passe incorrect."
 NEW_PASSWORD = "une toute nouvelle phrase de passe"
@@ -40,7 +40,10 @@ def events(app, action):
 
 
 def login_with_next(auth, target, email=ADMIN_EMAIL):
-    return auth.post("/connexion?" + urlencode({"next": target}), {"email": email, "password": PASSWORD})
+    return auth.post(
+        "/connexion?" + urlencode({"next": target}),
+        {"email": email, "password": PASSWORD, "code": totp_code()},
+    )
 
 
 # --- logging in ---------------------------------------------------------------------------------
@@ -157,7 +160,9 @@ def test_login_returns_to_the_page_first_asked_for(client):
     body = login_page.get_data(as_text=True)
     action = html.unescape(re.search(r'<form method="post" action="([^"]+)"', body).group(1))
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', body).group(1)
-    response = client.post(action, data={"csrf_token": token, "email": ADMIN_EMAIL, "password": PASSWORD})
+    response = client.post(
+        action, data={"csrf_token": token, "email": ADMIN_EMAIL, "password": PASSWORD, "code": totp_code()}
+    )
     assert response.status_code == 302
     assert response.location == "/admin/journal?action=auth.login"
 
@@ -216,7 +221,7 @@ def test_session_cookie_is_secure_when_the_site_is_served_over_https(site_dir):
             "/connexion",
             base_url="https://localhost",
             headers={"Referer": "https://localhost/connexion"},  # as a browser sends over https
-            data={"csrf_token": token, "email": ADMIN_EMAIL, "password": PASSWORD},
+            data={"csrf_token": token, "email": ADMIN_EMAIL, "password": PASSWORD, "code": totp_code()},
         )
         assert response.status_code == 302
         header = _session_set_cookie(response, app)

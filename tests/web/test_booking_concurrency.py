@@ -22,7 +22,7 @@ from werkzeug.serving import make_server
 from dalia_site.domain import booking
 from dalia_site.extensions import db
 from dalia_site.models import Appointment
-from tests.conftest import PASSWORD, csrf_from
+from tests.conftest import PASSWORD, csrf_from, totp_code
 from tests.web.test_booking import DOCTOR, MORNING, NURSE, accepted, at, tomorrow
 from tests.web.test_roster import make_member, make_session
 
@@ -49,7 +49,9 @@ def logged_in(port: int, email: str) -> tuple[str, str]:
     base = f"http://127.0.0.1:{port}"
     with opener.open(f"{base}/connexion", timeout=10) as page:
         token = csrf_from(page.read().decode())
-    form = urllib.parse.urlencode({"csrf_token": token, "email": email, "password": PASSWORD})
+    form = urllib.parse.urlencode(
+        {"csrf_token": token, "email": email, "password": PASSWORD, "code": totp_code()}
+    )
     with opener.open(f"{base}/connexion", data=form.encode(), timeout=10) as home:
         assert home.url == f"{base}/", home.url
         token = csrf_from(home.read().decode())

@@ -32,6 +32,7 @@ from dalia_site.models import (
     StaffUser,
     WeeklyPattern,
 )
+from tests.conftest import totp_code
 
 PARIS = ZoneInfo("Europe/Paris")
 LIVE = re.compile(r"<script>alert|<img src=x", re.I)
@@ -570,7 +571,12 @@ def test_the_activity_csv_neutralises_a_site_name_starting_with_equals(formula_s
     assert (
         client.post(
             "/connexion",
-            data={"csrf_token": csrf, "email": user.email, "password": "correct horse battery staple"},
+            data={
+                "csrf_token": csrf,
+                "email": user.email,
+                "password": "correct horse battery staple",
+                "code": totp_code(),
+            },
         ).status_code
         == 302
     )

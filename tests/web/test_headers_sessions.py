@@ -25,7 +25,7 @@ from dalia_site.domain import referrals
 from dalia_site.extensions import db
 from dalia_site.models import AuditEvent, StaffUser
 from dalia_site.models.types import clock_at
-from tests.conftest import ADMIN_EMAIL, PASSWORD, AuthActions, csrf_from
+from tests.conftest import ADMIN_EMAIL, PASSWORD, AuthActions, csrf_from, totp_code
 from tests.web.test_booking import past_appointment
 from tests.web.test_patients import IDENTITY, REFERRER
 from tests.web.test_roster import make_member
@@ -247,6 +247,7 @@ def test_behind_the_trusted_proxy_x_forwarded_proto_https_means_https(make_app):
             "csrf_token": csrf_from(login_page.get_data(as_text=True)),
             "email": ADMIN_EMAIL,
             "password": PASSWORD,
+            "code": totp_code(),
         },
     )
     assert response.status_code == 302
@@ -268,7 +269,7 @@ def test_x_forwarded_headers_are_ignored_without_a_trusted_proxy(app, client, au
     client.post(
         "/connexion",
         headers=FORWARDED_HTTPS,
-        data={"csrf_token": token, "email": ADMIN_EMAIL, "password": PASSWORD},
+        data={"csrf_token": token, "email": ADMIN_EMAIL, "password": PASSWORD, "code": totp_code()},
     )
     assert [e.ip for e in login_events(app)] == ["127.0.0.1"]
 

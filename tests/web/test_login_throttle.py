@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from dalia_site.domain import accounts
 from dalia_site.extensions import db
 from dalia_site.models import AuditEvent, LoginAttempt, OutboundEmail, RateLimitHit, StaffUser
-from tests.conftest import ADMIN_EMAIL, PASSWORD, csrf_from
+from tests.conftest import ADMIN_EMAIL, PASSWORD, csrf_from, totp_code
 
 STRANGER = "203.0.113.9"
 OFFICE = "198.51.100.20"
@@ -26,7 +26,7 @@ def login_from(client, address: str, email: str, password: str = PASSWORD):
     token = csrf_from(client.get("/connexion", environ_base=environ).get_data(as_text=True))
     return client.post(
         "/connexion",
-        data={"csrf_token": token, "email": email, "password": password},
+        data={"csrf_token": token, "email": email, "password": password, "code": totp_code()},
         environ_base=environ,
     )
 

@@ -1,0 +1,147 @@
+"""The second factor of staff logins: TOTP (RFC 6238, an authenticator app) and recovery codes.
+
+Health data is reached with two factors (the French reference for health professionals'
+authentication): admins always, every role when the site says so (`[security]
+second_factor_for_all`, on for sites created with --domain). Enrolment shows a QR code drawn
+server-side as SVG (segno: no script, fits the CSP) and is confirmed by a first code; it gives 10
+single-use recovery codes, stored as SHA-256 hashes (60 random bits each). An admin may reset a
+member's second factor (audited); the member enrols again at the next login.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import datetime
+
+import pyotp
+import segno
+from sqlalchemy import delete, select
+
+from dalia_site.database import DbSession
+from dalia_site.domain import audit
+from dalia_site.models import RecoveryCode, StaffUser
+from dalia_site.models.vocabulary import Role
+
+RECOVERY_CODES = 10
+ISSUER = "DALIA"
+_CODE_RE = re.compile(r"\d{6}")
+_RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read aloud, typed back
+
+
+def required(user: StaffUser, for_all: bool) -> bool:
+    """Whether this account must log in with a second factor."""
+    return user.role == Role.ADMIN or for_all
+
+
+def asked(user: StaffUser, for_all: bool) -> bool:
+    """Whether the login asks for a code: required, or enrolled of one's own will."""
+    return required(user, for_all) or user.has_second_factor
+
+
+def start_enrolment(user: StaffUser) -> str:
+    """A new secret for an account that has no confirmed second factor (kept until confirmed)."""
+    if user.has_second_factor:
+        raise ValueError("second factor already enrolled")
+    if not user.totp_secret:
+        user.totp_secret = pyotp.random_base32()
+    return user.totp_secret
+
+
+def provisioning_uri(user: StaffUser, site_name: str) -> str:
+    assert user.totp_secret
+    return pyotp.TOTP(user.totp_secret).provisioning_uri(name=user.email, issuer_name=f"{ISSUER} {site_name}")
+
+
+def qr_svg(uri: str) -> str:
+    """The QR code of `uri` as inline SVG markup (segno's own output: no user text in it)."""
+    return segno.make(uri, error="m").svg_inline(scale=5, title="Code QR à scanner avec l'application")
+
+
+def spaced_secret(secret: str) -> str:
+    """« ABCD EFGH … »: the secret to type by hand when the QR code cannot be scanned."""
+    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+
+
+def _clean(code: str) -> str:
+    return re.sub(r"[\s-]", "", code).lower()
+
+
+def _hash(code: str) -> str:
+    return hashlib.sha256(_clean(code).encode()).hexdigest()
+
+
+def _totp_ok(secret: str, code: str, now: datetime) -> bool:
+    code = _clean(code)
+    return bool(_CODE_RE.fullmatch(code)) and pyotp.TOTP(secret).verify(code, for_time=now, valid_window=1)
+
+
+def _new_recovery_codes(session: DbSession, user: StaffUser) -> list[str]:
+    session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    codes = [
+        "-".join("".join(secrets.choice(_RECOVERY_ALPHABET) for _ in range(4)) for _ in range(3))
+        for _ in range(RECOVERY_CODES)
+    ]
+    session.add_all(RecoveryCode(user_id=user.id, code_hash=_hash(code)) for code in codes)
+    return codes
+
+
+def confirm_enrolment(session: DbSession, user: StaffUser, code: str, *, now: datetime) -> list[str] | None:
+    """The first code from the app confirms the enrolment: returns the recovery codes to show
+    once, or None when the code is wrong."""
+    if user.has_second_factor or not user.totp_secret or not _totp_ok(user.totp_secret, code, now):
+        return None
+    user.totp_confirmed_at = now
+    codes = _new_recovery_codes(session, user)
+    audit.record(
+        session, user, "auth.second_factor_enrolled", "staff_user", user.id, "Double authentification activée"
+    )
+    return codes
+
+
+def verify(session: DbSession, user: StaffUser, code: str, *, now: datetime) -> bool:
+    """A code of the app, or one of the unused recovery codes (then used up, and traced)."""
+    if not user.has_second_factor or not user.totp_secret:
+        return False
+    if _totp_ok(user.totp_secret, code, now):
+        return True
+    recovery = session.scalar(
+        select(RecoveryCode).where(
+            RecoveryCode.user_id == user.id,
+            RecoveryCode.code_hash == _hash(code),
+            RecoveryCode.used_at.is_(None),
+        )
+    )
+    if recovery is None:
+        return False
+    recovery.used_at = now
+    left = session.scalars(
+        select(RecoveryCode.id).where(RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))
+    ).all()
+    audit.record(
+        session,
+        user,
+        "auth.recovery_code_used",
+        "staff_user",
+        user.id,
+        f"Connexion avec un code de secours ({len(left)} restants)",
+    )
+    return True
+
+
+def reset(session: DbSession, actor: StaffUser, user: StaffUser) -> None:
+    """An admin removes a member's second factor (phone lost): they enrol again at next login;
+    their open sessions end."""
+    user.totp_secret = None
+    user.totp_confirmed_at = None
+    session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    user.end_sessions()
+    audit.record(
+        session,
+        actor,
+        "staff.second_factor_reset",
+        "staff_user",
+        user.id,
+        f"Double authentification de {user.name} réinitialisée",
+    )
