@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 
 from dalia_site.database import DbSession
 from dalia_site.domain import audit
@@ -36,7 +36,7 @@ def open_session(
     return opened
 
 
-def _valid(now: datetime, max_age: timedelta):
+def _valid(now: datetime, max_age: timedelta) -> tuple[ColumnElement[bool], ...]:
     return (
         StaffSession.ended_at.is_(None),
         StaffSession.generation == StaffUser.session_token,
