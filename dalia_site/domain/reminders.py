@@ -232,6 +232,9 @@ def set_channel(session: DbSession, actor: StaffUser | None, patient: Patient, v
         patient.id,
         f"Rappels : {patient.reminder_channel.label} → {channel.label}",
     )
+    rights.record_rectifications(
+        session, actor, patient, {"rappels": (patient.reminder_channel.label, channel.label)}
+    )
     patient.reminder_channel = channel
     return True
 

@@ -89,7 +89,11 @@ def test_a_failed_message_waits_longer_at_each_attempt_up_to_six_hours():
 
 def patient(channel: str, phone: str = "+33612345678", email: str = "", objects: bool = False):
     return SimpleNamespace(
-        reminder_channel=ReminderChannel(channel), phone=phone, email=email, objects_to_reminders=objects
+        reminder_channel=ReminderChannel(channel),
+        phone=phone,
+        email=email,
+        objects_to_reminders=objects,
+        erased_at=None,  # rights.may() reads it: an erased patient gets no reminder either
     )
 
 

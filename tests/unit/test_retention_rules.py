@@ -167,3 +167,14 @@ def test_the_admins_are_emailed_once_a_month_before_with_numbers_only(session):
     assert f"patient n° {patient.id} : aucun rendez-vous ni adressage depuis le 01/03/2027" in email.body
     assert "Moreau" not in email.body and "MOREAU" not in email.body
     assert retention.warn_admins(session, "DALIA Test", now=month_before + timedelta(days=1)) == 0
+
+
+def test_a_change_of_reminder_channel_joins_the_rectification_history(session):
+    from dalia_site.domain import reminders
+
+    patient = decide(session, DAY, receive(session, DAY - timedelta(hours=1), "Roux", date(1952, 9, 9)))
+    patient.email, patient.reminder_channel = "roux@example.org", "none"
+    assert reminders.set_channel(session, None, patient, "email")
+    session.flush()
+    (change,) = rights.rectifications(session, patient.id)
+    assert (change.field, change.before, change.after) == ("rappels", "Aucun rappel", "E-mail")
