@@ -16,6 +16,7 @@ Every person here is invented. The year is made in two steps:
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import functools
 import heapq
 import itertools
@@ -31,9 +32,11 @@ from sqlalchemy.orm import Session
 from dalia_site import clock
 from dalia_site.clock import clock_at
 from dalia_site.domain import (
+    board,
     booking,
     centre,
     follow_up,
+    opening,
     partners,
     patients,
     referrals,
@@ -43,7 +46,7 @@ from dalia_site.domain import (
 )
 from dalia_site.domain.activity import Period
 from dalia_site.domain.opening import hours_range
-from dalia_site.domain.text import fold
+from dalia_site.domain.text import FieldError, fold
 from dalia_site.models import (
     Appointment,
     OutboundEmail,
@@ -54,6 +57,7 @@ from dalia_site.models import (
     StaffUser,
     TeamMember,
 )
+from dalia_site.models.roster import WEEKDAYS
 from dalia_site.models.vocabulary import Role
 
 SEED = 2023
@@ -393,27 +397,24 @@ class Plan:
         )
 
 
-def _easter(year: int) -> date:
-    """Gregorian Easter Sunday (the anonymous algorithm)."""
-    a, b, c = year % 19, year // 100, year % 100
-    d, e = divmod(b, 4)
-    g = (8 * b + 13) // 25
-    h = (19 * a + b - d - g + 15) % 30
-    i, k = divmod(c, 4)
-    m = (32 + 2 * e + 2 * i - h - k) % 7
-    n = h + m - 7 * ((a + 11 * h + 22 * m) // 451) + 114
-    return date(year, n // 31, n % 31 + 1)
+# The demo is the Carcassonne template: the Aude's public holidays (the holidays library).
+DEPARTEMENT = "11"
+
+
+def closure_spans(year: int) -> list[tuple[date, date, str]]:
+    """What the demo's admin enters on « Réglages du centre »: two weeks in August and the week
+    of Christmas."""
+    return [
+        (date(year, 8, 8), date(year, 8, 22), "fermeture estivale"),
+        (date(year, 12, 24), date(year, 12, 31), "fermeture de fin d'année"),
+    ]
 
 
 def closures(year: int) -> set[date]:
-    """Public holidays, two weeks in August and the week of Christmas."""
-    easter = _easter(year)
-    days = {
-        date(year, m, d) for m, d in ((1, 1), (5, 1), (5, 8), (7, 14), (8, 15), (11, 1), (11, 11), (12, 25))
-    }
-    days |= {easter + timedelta(days=n) for n in (1, 39, 50)}
-    days |= {date(year, 8, 8) + timedelta(days=n) for n in range(15)}
-    days |= {date(year, 12, 24) + timedelta(days=n) for n in range(8)}
+    """The days the centre is closed in `year`: public holidays and the closures."""
+    days = set(opening.public_holidays(DEPARTEMENT, date(year, 1, 1), date(year, 12, 31)))
+    for first, last, _ in closure_spans(year):
+        days |= {first + timedelta(days=n) for n in range((last - first).days + 1)}
     return days
 
 
@@ -717,6 +718,7 @@ class Context:
     referral_of: dict[int, Referral] = field(default_factory=dict)
     appointment_of: dict[int, Appointment] = field(default_factory=dict)  # by id() of the PlannedVisit
     patient_of: dict[int, Patient] = field(default_factory=dict)
+    centre_opening: opening.Opening | None = None  # set by _setup, once the closures are entered
     gps: list[PartnerOrganisation] = field(default_factory=list)  # the directory's médecins généralistes
 
     def members(self, keys: tuple[str, ...]) -> list[int]:
@@ -754,9 +756,22 @@ def _setup(ctx: Context, plan: Plan, hours: Mapping[str, str]) -> None:
         )
         for index, name in enumerate(ASSISTANTS)
     ]
+    # The centre opens the half-days of its weekly slots; holidays and the closures the admin
+    # enters close the rest (roster.occurrences skips them); the other closed days (training,
+    # absences) are noted on the weekly patterns.
+    years = range(plan.period.first.year, plan.half_days[-1].day.year + 1) if plan.half_days else ()
+    for year in years:
+        for first, last, label in closure_spans(year):
+            if first >= today:
+                centre.add_closure(session, ctx.admin, first, last, label, today=today)
+    halves = [f"{WEEKDAYS[d]}-{'matin' if half == 'morning' else 'apres-midi'}" for d, half in WEEKLY_SLOTS]
+    centre.update(session, ctx.admin, dataclasses.asdict(centre.load(session)) | {"open_half_days": halves})
+    ctx.centre_opening = centre.load(session).opening
+    calendar = set().union(*(closures(year) for year in years))
     closed: dict[tuple[int, str], list[date]] = {}
     for day, half in plan.closed:
-        closed.setdefault((day.weekday(), half), []).append(day)
+        if day not in calendar:
+            closed.setdefault((day.weekday(), half), []).append(day)
     for slot_index, (weekday, half) in enumerate(WEEKLY_SLOTS):
         start, end = hours_range(hours[half])
         members = [
@@ -767,7 +782,7 @@ def _setup(ctx: Context, plan: Plan, hours: Mapping[str, str]) -> None:
                 session, ctx.admin, member, weekday, start, end, plan.period.first, None, zone, today=today
             )
             for day in closed.get((weekday, half), []):
-                roster.add_exception(session, ctx.admin, pattern, day, "Centre fermé", today=today)
+                roster.add_exception(session, ctx.admin, pattern, day, "Formation ou congés", today=today)
     for name, category, commune in INVENTED_PARTNERS:
         partners.create_organisation(
             session,
@@ -866,6 +881,24 @@ def _remind(ctx: Context) -> None:
 
 def _add_session(ctx: Context, h: HalfDay, doctor: int) -> None:
     local_start, local_end = h.starts_at.astimezone(ctx.zone), h.ends_at.astimezone(ctx.zone)
+    signed_up = h.starts_at - ROSTER_AHEAD
+    if ctx.centre_opening is not None and doctor == h.doctors[0] and h.day.toordinal() % 3 == 0:
+        # A third of the half-days' first doctors take them from the open half-days board.
+        try:
+            board.take(
+                ctx.session,
+                ctx.admin,
+                ctx.doctors[doctor],
+                h.day,
+                "matin" if local_start.hour < 12 else "apres-midi",
+                ctx.centre_opening,
+                ctx.zone,
+                today=signed_up.astimezone(ctx.zone).date(),
+                now=signed_up,
+            )
+            return
+        except FieldError:
+            pass  # before the board's three months (the first weeks): the desk enters it
     roster.add_shift(
         ctx.session,
         ctx.admin,
