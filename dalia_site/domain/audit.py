@@ -30,6 +30,7 @@ ACTION_LABELS = {
     "partner.contact_delete": "Retrait d'une personne",
     "partner.link_create": "Création de lien d'adressage",
     "partner.link_revoke": "Révocation de lien d'adressage",
+    "partner.link_renew": "Renouvellement de lien d'adressage",
     "partner.import": "Import CSV de l'annuaire",
     "referral.receive": "Adressage reçu",
     "referral.view": "Consultation d'adressage",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import inspect as sa_inspect
@@ -359,10 +359,21 @@ def search_filter(query: str) -> list[Any]:
 # Referral links -------------------------------------------------------------------------------
 
 
+# A private link works for twelve months, renewable in one click: a link forgotten in a partner's
+# old emails stops opening the form by itself.
+LINK_VALIDITY = timedelta(days=365)
+
+
 def create_referral_link(
-    session: DbSession, actor: StaffUser | None, organisation: PartnerOrganisation, label: str = ""
+    session: DbSession,
+    actor: StaffUser | None,
+    organisation: PartnerOrganisation,
+    label: str = "",
+    *,
+    now: datetime | None = None,
 ) -> tuple[PartnerReferralLink, str]:
-    """A new link; returns it with its token, which is stored only as a hash."""
+    """A new link, valid LINK_VALIDITY from `now` (default: its creation time); returns it with its
+    token, which is stored only as a hash."""
     if not organisation.active:
         raise PartnerError("label", "Ce partenaire est archivé : rétablissez-le d'abord.")
     label = label.strip()[:120]
@@ -375,6 +386,7 @@ def create_referral_link(
     )
     session.add(link)
     session.flush()
+    link.expires_at = (now or link.created_at) + LINK_VALIDITY
     audit.record(
         session,
         actor,
@@ -403,17 +415,39 @@ def revoke_referral_link(
     )
 
 
-def find_referral_link(session: DbSession, token: str) -> PartnerReferralLink | None:
-    """The active link with this token, or None (unknown or revoked)."""
+def renew_referral_link(
+    session: DbSession, actor: StaffUser | None, link: PartnerReferralLink, *, now: datetime
+) -> None:
+    """Twelve more months from now (an expired link works again); a revoked link stays revoked."""
+    if link.revoked_at is not None:
+        raise PartnerError("lien", "Ce lien est révoqué : créez-en un nouveau.")
+    link.expires_at = now + LINK_VALIDITY
+    organisation = session.get_one(PartnerOrganisation, link.organisation_id)
+    audit.record(
+        session,
+        actor,
+        "partner.link_renew",
+        "partner_organisation",
+        organisation.id,
+        f"{organisation.name} : lien d'adressage n° {link.id} renouvelé jusqu'au {link.expires_at:%d/%m/%Y}",
+    )
+
+
+def link_expired(link: PartnerReferralLink, now: datetime) -> bool:
+    return link.expires_at is not None and link.expires_at <= now
+
+
+def find_referral_link(session: DbSession, token: str, *, now: datetime) -> PartnerReferralLink | None:
+    """The active link with this token, or None (unknown, revoked or expired)."""
     link = session.scalar(
         select(PartnerReferralLink).where(PartnerReferralLink.token_hash == token_hash(token))
     )
-    return link if link is not None and link.active else None
+    return link if link is not None and link.active and not link_expired(link, now) else None
 
 
-def usable_referral_link(session: DbSession, token: str) -> PartnerReferralLink | None:
-    """The link a partner may refer through: active, of a partner not archived; else None."""
-    link = find_referral_link(session, token)
+def usable_referral_link(session: DbSession, token: str, *, now: datetime) -> PartnerReferralLink | None:
+    """The link a partner may refer through: active, not expired, of a partner not archived."""
+    link = find_referral_link(session, token, now=now)
     if link is None:
         return None
     organisation = session.get(PartnerOrganisation, link.organisation_id)

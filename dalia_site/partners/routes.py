@@ -139,6 +139,7 @@ def _show(
         link_form=link_form or ReferralLinkForm(prefix="lien"),
         new_link_url=new_link_url,
         edit_contact=edit_contact,
+        now=clock.now(),
     ), status
 
 
@@ -330,6 +331,22 @@ def revoke_link(org_id: int, link_id: int):
         abort(404)
     partners.revoke_referral_link(db.session, current_staff(), link, now=clock.now())
     flash(f"Lien n° {link.id} révoqué : il n'ouvre plus le formulaire.", "success")
+    return redirect(url_for("partners.show", org_id=org_id, _anchor="liens"), 303)
+
+
+@bp.route("/<int:org_id>/liens/<int:link_id>/renouveler", methods=["POST"])
+@roles(*EDITORS)
+def renew_link(org_id: int, link_id: int):
+    link = db.session.get(PartnerReferralLink, link_id)
+    if link is None or link.organisation_id != org_id:
+        abort(404)
+    try:
+        partners.renew_referral_link(db.session, current_staff(), link, now=clock.now())
+    except partners.PartnerError as error:
+        unit_of_work.discard()
+        flash(str(error), "error")
+        return redirect(url_for("partners.show", org_id=org_id, _anchor="liens"), 303)
+    flash(f"Lien n° {link.id} renouvelé : il fonctionne jusqu'au {link.expires_at:%d/%m/%Y}.", "success")
     return redirect(url_for("partners.show", org_id=org_id, _anchor="liens"), 303)
 
 

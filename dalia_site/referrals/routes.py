@@ -49,7 +49,7 @@ def _usable_link(token: str) -> PartnerReferralLink | None:
     """The link behind `token` if a partner may refer through it, read once per request (the
     rate limits and the view all ask)."""
     if "referral_link" not in g:
-        g.referral_link = partners.usable_referral_link(db.session, token)
+        g.referral_link = partners.usable_referral_link(db.session, token, now=clock.now())
     link: PartnerReferralLink | None = g.referral_link
     return link
 

@@ -76,10 +76,10 @@ def test_staff_may_not_name_an_unknown_or_archived_partner(session):
 def test_an_archived_partners_link_no_longer_opens_the_form(session):
     organisation = partner(session)
     _, token = partners.create_referral_link(session, None, organisation, "accueil")
-    assert partners.usable_referral_link(session, token) is not None
+    assert partners.usable_referral_link(session, token, now=clock.now()) is not None
     partners.set_archived(session, None, organisation, True)
-    assert partners.usable_referral_link(session, token) is None
-    assert partners.usable_referral_link(session, "inconnu") is None
+    assert partners.usable_referral_link(session, token, now=clock.now()) is None
+    assert partners.usable_referral_link(session, "inconnu", now=clock.now()) is None
 
 
 def test_a_referral_is_attached_only_to_one_of_its_suggested_duplicates(session):

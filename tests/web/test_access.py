@@ -28,6 +28,7 @@ EXPECTED = {
     "admin.staff_one_time_password": {"admin"},
     "admin.staff_clear_throttle": {"admin"},
     "admin.staff_reset_second_factor": {"admin"},
+    "partners.renew_link": {"admin", "assistant"},
     "auth.second_factor_page": PUBLIC,
     "auth.enrol": PUBLIC,
     "auth.my_sessions": {"admin", "assistant", "clinician", "reporting"},

@@ -753,6 +753,7 @@ FUZZED_POSTS = {
     "partners.delete_contact",
     "partners.create_link",
     "partners.revoke_link",
+    "partners.renew_link",
     "partners.import_upload",
     "partners.import_confirm",
     "referrals.partner_form",
@@ -1190,6 +1191,18 @@ def test_partner_revoke_link(site, data):
         )
     )
     site.post(f"/annuaire/{org}/liens/{link}/revoquer", data)
+
+
+@FUZZ
+@given(data=form({}))
+def test_partner_renew_link(site, data):
+    org = site.partner_id()
+    link = site.run(
+        lambda: (
+            partners.create_referral_link(db.session, None, db.session.get(PartnerOrganisation, org))[0].id
+        )
+    )
+    site.post(f"/annuaire/{org}/liens/{link}/renouveler", data)
 
 
 CSV_CELL = st.one_of(

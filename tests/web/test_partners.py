@@ -14,6 +14,7 @@ import re
 import pytest
 from sqlalchemy import delete, func, select
 
+from dalia_site import clock
 from dalia_site.domain import partners
 from dalia_site.domain.text import PHONE_MESSAGE, POSTCODE_MESSAGE
 from dalia_site.extensions import db
@@ -565,7 +566,7 @@ def test_a_referral_link_is_shown_once_stored_hashed_and_revocable(app, client, 
         columns = [str(getattr(link, c.key)) for c in PartnerReferralLink.__table__.columns]
         audited = db.session.scalars(select(AuditEvent.summary)).all()
         assert not [value for value in columns + audited if token in value]
-        assert partners.find_referral_link(db.session, token).id == link.id
+        assert partners.find_referral_link(db.session, token, now=clock.now()).id == link.id
 
     page = client.get(f"/annuaire/{cpam}")
     assert token not in page.get_data(as_text=True)
@@ -578,7 +579,7 @@ def test_a_referral_link_is_shown_once_stored_hashed_and_revocable(app, client, 
     (row,) = table_rows_of(client.get(f"/annuaire/{cpam}"), "liens")
     assert "Révoqué le" in row and "Révoquer" not in row
     with app.app_context():
-        assert partners.find_referral_link(db.session, token) is None
+        assert partners.find_referral_link(db.session, token, now=clock.now()) is None
     assert [e.summary for e in events(app, "partner.link_create") + events(app, "partner.link_revoke")] == [
         f"{CPAM} : lien d'adressage n° {link.id} créé (Urgences, IOA)",
         f"{CPAM} : lien d'adressage n° {link.id} révoqué",

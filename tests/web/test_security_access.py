@@ -501,7 +501,7 @@ def test_every_endpoint_refused_to_reporting_stays_refused_with_ids_that_exist(a
     with app.app_context():
         doctor = db.session.get(TeamMember, clinic.doctor_id)
         assert doctor.ics_token_hash is not None
-        assert partners.find_referral_link(db.session, clinic.link_token) is not None
+        assert partners.find_referral_link(db.session, clinic.link_token, now=clock.now()) is not None
 
 
 # --- 1. object-level access: a clinician and somebody else's sessions ---------------------------
