@@ -98,6 +98,8 @@ def identity(c: Context) -> Section:
         "ALD": p.ald.label + (f" — {p.ald_label}" if p.ald_label else ""),
         "Médecin traitant": p.gp_name if p.has_gp else "aucun",
         "Statut dans le centre": p.status.label,
+        "Rappels de rendez-vous": p.reminder_channel.label,
+        "Joignable par le professionnel qui vous a adressé(e)": _yes(p.reachable_via_referrer),
         "Dossier créé le": _moment(p.created_at, c.zone),
     }
     if p.erased_at is not None:
@@ -135,6 +137,7 @@ def referrals(c: Context) -> Section:
         if r.decline_reason or r.orientation is not None:
             row["Motif du refus"] = r.decline_reason
             row["Orientation"] = r.orientation_detail or r.orientation_label
+            row["Raison"] = r.decline_code.label if r.decline_code is not None else ""
         rows.append(row)
     return Section("adressages", "Adressages et décisions", rows)
 
@@ -148,6 +151,9 @@ def appointments(c: Context) -> Section:
             "État": a.status.label,
             "Motif d'annulation": a.cancel_reason,
             "Hors alternance": a.override_reason,
+            "Arrivée à l'accueil": _moment(a.arrived_at, c.zone),
+            "Confirmé par vous le": _moment(a.confirmed_by_patient_at, c.zone),
+            "Annulé par vous le": _moment(a.cancelled_by_patient_at, c.zone),
         }
         for a in c.visits
     ]
