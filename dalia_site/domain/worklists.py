@@ -66,6 +66,7 @@ from dalia_site.models.vocabulary import (
 )
 
 LIST_SIZE = 50  # rows a list shows; its total says how many more there are
+WAITED_DAYS = (30, 90)  # « Liste d'attente »: only who has waited that long (the filter's choices)
 NO_SHOW_WEEKS = (2, 4, 8)  # how far back « Non venus » looks (the filter's choices)
 DEFAULT_NO_SHOW_WEEKS = 4
 
@@ -95,9 +96,11 @@ def _days(moment: datetime) -> ColumnElement[float]:
 # --- « À recontacter » --------------------------------------------------------------------------
 
 
-def _recall_terms(at: datetime) -> tuple[ColumnElement[Any], ColumnElement[Any], ColumnElement[bool]]:
-    """(last visit, due day, in the list) for the patient rows of a query, as of `at`: in
-    follow-up, nothing booked after `at` (booked by then)."""
+def _recall_candidates(at: datetime) -> Any:
+    """The patients of « À recontacter » as of `at` — in follow-up, accepted by then, nothing
+    booked after `at` (booked by then) — with their last visit and the day it is due again
+    (`due`, epoch_days). A materialised CTE: each patient's last visit and plan are read once
+    (a subquery inlined would read them again for the due day, its sort and its filter)."""
     visited = Appointment.status.in_(booking.ACTIVE) & (Appointment.starts_at <= at)
     last_visit = (
         select(func.max(Appointment.starts_at))
@@ -111,18 +114,34 @@ def _recall_terms(at: datetime) -> tuple[ColumnElement[Any], ColumnElement[Any],
         .correlate(Patient)
         .scalar_subquery()
     )
-    due = case(
-        (last_visit.is_(None), epoch_days(Patient.created_at)),
-        else_=epoch_days(last_visit) + 7 * func.coalesce(cadence, DEFAULT_CADENCE_WEEKS),
-    )
     next_visit = exists().where(
         Appointment.patient_id == Patient.id,
         Appointment.status == AppointmentStatus.BOOKED,
         Appointment.starts_at > at,
         Appointment.created_at <= at,
     )
-    listed = (Patient.status == PatientStatus.FOLLOW_UP) & (Patient.created_at <= at) & ~next_visit
-    return last_visit, due, listed
+    read = (
+        select(
+            Patient.id.label("patient_id"),
+            Patient.created_at.label("created_at"),
+            type_coerce(last_visit, UTCDateTime()).label("last_visit"),
+            cadence.label("cadence"),
+        )
+        .where(Patient.status == PatientStatus.FOLLOW_UP, Patient.created_at <= at, ~next_visit)
+        .cte("recall_read")
+        .prefix_with("MATERIALIZED")
+    )
+    due = case(
+        (read.c.last_visit.is_(None), epoch_days(read.c.created_at)),
+        else_=epoch_days(read.c.last_visit) + 7 * func.coalesce(read.c.cadence, DEFAULT_CADENCE_WEEKS),
+    )
+    return select(read.c.patient_id, read.c.last_visit, due.label("due")).subquery()
+
+
+def _overdue(at: datetime) -> Any:
+    """How many patients of « À recontacter » were overdue at `at` (a scalar subquery)."""
+    candidates = _recall_candidates(at)
+    return select(func.count()).select_from(candidates).where(candidates.c.due <= _days(at)).scalar_subquery()
 
 
 @dataclass(frozen=True)
@@ -147,34 +166,35 @@ class Worklist:
 
 def recall(session: DbSession, *, now: datetime, overdue_only: bool = False) -> Worklist:
     """« À recontacter »: most overdue first, with the last attempt to reach each (who, when,
-    what came of it). One query."""
-    last_visit, due, listed = _recall_terms(now)
+    what came of it), read for the rows shown only. One query."""
+    candidates = _recall_candidates(now)
+    shown = select(candidates, func.count().over().label("total"))
+    if overdue_only:
+        shown = shown.where(candidates.c.due <= _days(now))
+    page = shown.order_by(candidates.c.due, candidates.c.patient_id).limit(LIST_SIZE).subquery()
     latest_attempt = (
         select(ContactAttempt.id)
-        .where(ContactAttempt.patient_id == Patient.id)
+        .where(ContactAttempt.patient_id == page.c.patient_id)
         .order_by(ContactAttempt.attempted_at.desc(), ContactAttempt.id.desc())
         .limit(1)
-        .correlate(Patient)
+        .correlate(page)
         .scalar_subquery()
     )
     query = (
         select(
             Patient,
-            last_visit,
-            (_days(now) - due).label("late"),
+            page.c.last_visit,
+            (_days(now) - page.c.due).label("late"),
             ContactAttempt.attempted_at,
             ContactAttempt.outcome,
             StaffUser.name,
-            func.count().over(),
+            page.c.total,
         )
+        .join(page, page.c.patient_id == Patient.id)
         .outerjoin(ContactAttempt, ContactAttempt.id == latest_attempt)
         .outerjoin(StaffUser, StaffUser.id == ContactAttempt.by_id)
-        .where(listed)
-        .order_by(due, Patient.id)
-        .limit(LIST_SIZE)
+        .order_by(page.c.due, page.c.patient_id)
     )
-    if overdue_only:
-        query = query.where(due <= _days(now))
     rows, total = [], 0
     for patient, last, late, attempted_at, outcome, by, count in session.execute(query):
         rows.append(RecallRow(patient, last, int(late // 1), attempted_at, outcome, by or ""))
@@ -185,8 +205,7 @@ def recall(session: DbSession, *, now: datetime, overdue_only: bool = False) -> 
 def overdue_count(session: DbSession, *, at: datetime) -> int:
     """Patients in follow-up whose next visit was due by `at` and is not booked (the report's
     figure at a period's end, the navigation's count now)."""
-    _, due, listed = _recall_terms(at)
-    return session.scalar(select(func.count()).select_from(Patient).where(listed, due <= _days(at))) or 0
+    return session.scalar(select(_overdue(at))) or 0
 
 
 # --- « Liste d'attente » ------------------------------------------------------------------------
@@ -220,11 +239,17 @@ def _open_offers(now: datetime) -> ColumnElement[bool]:
 
 
 def waiting(
-    session: DbSession, *, now: datetime, zone: ZoneInfo, free: Sequence[booking.Slot] = ()
+    session: DbSession,
+    *,
+    now: datetime,
+    zone: ZoneInfo,
+    free: Sequence[booking.Slot] = (),
+    min_days: int = 0,
 ) -> Worklist:
     """The waiting list, oldest first, with how long each has waited. The slots freed by a
     cancellation go first, one per row in order (the earliest to who waited longest); then the
-    `free` first-visit slots (earliest first), one per remaining row. One query."""
+    `free` first-visit slots (earliest first), one per remaining row; only those waiting for
+    `min_days` days or more when asked. One query."""
     since = (
         select(func.min(Referral.decided_at))
         .where(Referral.patient_id == Patient.id, Referral.status == ReferralStatus.WAITING_LIST)
@@ -238,7 +263,10 @@ def waiting(
             func.row_number().over(order_by=(since, Patient.id)).label("rank"),
             func.count().over().label("total"),
         )
-        .where(Patient.status == PatientStatus.WAITING_LIST)
+        .where(
+            Patient.status == PatientStatus.WAITING_LIST,
+            func.coalesce(since, Patient.created_at) <= now - timedelta(days=min_days),
+        )
         .subquery()
     )
     offers = (
@@ -378,8 +406,7 @@ class Counts:
 
 def counts(session: DbSession, *, now: datetime) -> Counts:
     """The three lists' counts in one grouped query (the navigation shows them)."""
-    _, due, listed = _recall_terms(now)
-    overdue = select(func.count()).select_from(Patient).where(listed, due <= _days(now)).scalar_subquery()
+    overdue = _overdue(now)
     waiting_count = select(func.count()).where(Patient.status == PatientStatus.WAITING_LIST).scalar_subquery()
     missed = (
         select(func.count())
@@ -462,14 +489,7 @@ def pathway_figures(session: DbSession, start: datetime, end: datetime, zone: Zo
         .where(Referral.status == ReferralStatus.WAITING_LIST, Referral.decided_at <= at)
         .group_by(Referral.patient_id)
     )
-    _, due, listed = _recall_terms(at)
-    overdue = select(
-        literal("overdue", text),
-        none(text),
-        none(moment),
-        none(moment),
-        select(func.count()).select_from(Patient).where(listed, due <= _days(at)).scalar_subquery(),
-    )
+    overdue = select(literal("overdue", text), none(text), none(moment), none(moment), _overdue(at))
     figures = PathwayFigures(dict.fromkeys(RefusalReason, 0), [], 0, [])
     last_day = at.astimezone(zone).date()
     for what, code, first, second, n in session.execute(union_all(found, refusals, waiting_since, overdue)):

@@ -55,11 +55,15 @@ def waiting():
     free = booking.free_slots(
         db.session, AppointmentKind.FIRST, settings.visits, zone, now, limit=worklists.LIST_SIZE
     )
-    found = worklists.waiting(db.session, now=now, zone=zone, free=free)
+    raw = parse_id(request.args.get("depuis", ""))
+    min_days = raw if raw in worklists.WAITED_DAYS else 0
+    found = worklists.waiting(db.session, now=now, zone=zone, free=free, min_days=min_days)
     response = render_page(
         "worklists/waiting.html",
         "rows",
         found=found,
+        min_days=min_days,
+        choices=worklists.WAITED_DAYS,
         offered=[row for row in found.rows if row.offer],
         offer_choice=worklists.offer_choice,
         may_book=current_staff().role in BOOKERS,

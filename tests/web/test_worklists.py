@@ -185,6 +185,8 @@ def test_the_waiting_list_is_oldest_first_each_with_a_free_first_visit_slot(app,
         f"/listes/liste-d-attente/{old}/accepter" in page
         and f"/listes/liste-d-attente/{recent}/accepter" in page
     )
+    longer = text(client.get("/listes/liste-d-attente?depuis=30", headers=HX))
+    assert "<html" not in longer and "ANCIENNE" in longer and "RECENTE" not in longer
 
 
 def test_a_slot_freed_by_a_desk_cancellation_is_offered_to_the_waiting_list_first(
