@@ -215,3 +215,41 @@ def test_the_api_key_file_must_be_0600(site_dir, brevo):
     os.chmod(site_dir / "sms_api_key", 0o644)
     result = run(site_dir, "send-mail", at(10))
     assert result.exit_code == 1 and "sms_api_key : permissions trop larges" in result.output
+
+
+def test_j2_and_j1_reminders_each_leave_once(site_dir, brevo):
+    """With both days ticked in the centre's settings: two days before, then the day before —
+    once each, whatever the number of timer runs."""
+    from dalia_site import database
+    from dalia_site.domain import centre
+
+    with_sms(site_dir, brevo.url)
+    with database.open_site(site_dir) as site:
+        values = {f: getattr(centre.load(site.session), f) for f in centre.TEXT_LENGTHS}
+        current = centre.load(site.session)
+        values |= {
+            "phone": "04 68 11 22 33",
+            "open_days": list(current.open_days),
+            "morning": current.morning,
+            "afternoon": current.afternoon,
+            "first_minutes": current.first_minutes,
+            "doctor_minutes": current.doctor_minutes,
+            "nurse_minutes": current.nurse_minutes,
+            "remind_two_days_before": True,
+            "remind_day_before": True,
+        }
+        assert centre.update(site.session, None, values)
+        site.session.commit()
+    visit_day = today() + timedelta(days=2)
+    booked(site_dir, visit_day)
+
+    two_days_before = [run(site_dir, "send-reminders", at(hour)) for hour in (9, 15)]
+    day_before = [run(site_dir, "send-reminders", at(hour, today() + timedelta(days=1))) for hour in (9, 15)]
+
+    assert [r.exit_code for r in two_days_before + day_before] == [0, 0, 0, 0]
+    assert [r.output.split(" rappel")[0] for r in two_days_before + day_before] == [
+        "test : 1", "test : 0", "test : 1", "test : 0"
+    ]  # fmt: skip
+    first, second = (sms["content"] for sms in brevo.accepted)
+    assert f"rendez-vous le {visit_day:%d/%m/%Y} à 09h00" in first  # « demain » only the day before
+    assert f"rendez-vous demain le {visit_day:%d/%m/%Y} à 09h00" in second
