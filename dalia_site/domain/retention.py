@@ -196,10 +196,9 @@ def _erase_referral(referral: Referral, now: datetime) -> None:
 
 def _scrub_audit(session: DbSession, names: Iterable[str], objects: Iterable[tuple[str, str]]) -> None:
     """The audit rows about the erased person keep no name: any of their names in a summary
-    becomes « [effacé] » (the trail of who did what stays)."""
-    words = sorted({name for name in names if len(name) > 1}, key=len, reverse=True)
-    if not words:
-        return
+    becomes « [effacé] », and the address their own answers came from goes (the trail of which
+    staff member did what stays, with their address)."""
+    words = sorted({name for name in names if len(name) > 1}, key=len, reverse=True) or [ERASED]
     conditions = [
         (AuditEvent.object_type == kind) & (AuditEvent.object_id == object_id) for kind, object_id in objects
     ]
@@ -210,6 +209,8 @@ def _scrub_audit(session: DbSession, names: Iterable[str], objects: Iterable[tup
         summary = pattern.sub("[effacé]", event.summary)
         if summary != event.summary:
             event.summary = summary
+        if event.actor_id is None and event.ip is not None:  # the patient's own page, not staff
+            event.ip = None
 
 
 def _names(person: Patient | Referral) -> list[str]:

@@ -70,6 +70,7 @@ def test_the_timer_erases_identity_and_free_texts_but_keeps_what_the_figures_cou
     visit = held(session, patient, "first", DAY + timedelta(days=3))
     # An audit row that named the patient (an older version of the kit, a typed reason).
     audit.record(session, None, "patient.update", "patient", patient.id, "Dossier de ROQUES Martine vérifié")
+    audit.record(session, None, "patient.answer", "patient", patient.id, "Venue confirmée", ip="203.0.113.9")
     patients.update_identity(
         session,
         None,
@@ -105,6 +106,8 @@ def test_the_timer_erases_identity_and_free_texts_but_keeps_what_the_figures_cou
     ).all()
     assert not any("Roques" in s or "ROQUES" in s or "Martine" in s for s in summaries)
     assert "Dossier de [effacé] vérifié" in summaries
+    addresses = session.scalars(select(AuditEvent.ip).where(AuditEvent.object_id == str(patient.id))).all()
+    assert "203.0.113.9" not in addresses
     assert any(s.startswith("Identité effacée : durée de conservation dépassée") for s in summaries)
     assert not rights.may(patient, Purpose.REMINDERS)
     # Done once: the next run finds nothing.
