@@ -141,6 +141,8 @@ def _picker_page(
         "override_reason": choice["override_reason"],
         "clinicians": list(members.values()),
         "hours": settings.hours,
+        # « férié — Noël », « fermé — fermeture estivale »: why a day of the week has no slot.
+        "closed": settings.opening.closed_days(first_day, first_day + timedelta(days=6)),
         "kinds": AppointmentKind,
         "proposed": week.proposed if week else None,
         "slot_message": message,

@@ -13,6 +13,7 @@ from dalia_site import clock
 from dalia_site.domain import board, centre, opening
 from dalia_site.extensions import db
 from dalia_site.models import AuditEvent, Closure, OutboundEmail, Shift, TeamMember
+from tests.web.test_picker import nurse_follow_up, team  # noqa: F401 - fixtures
 from tests.web.test_roster import AFTERNOON, MORNING, count, make_member, make_session, page_text, text_of
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -276,3 +277,23 @@ def test_only_the_admin_enters_closures(app, auth, as_role, role):
     )
     assert response.status_code == 403
     assert count(app, Closure) == 0
+
+
+def test_the_slot_picker_says_why_a_holiday_has_no_slot(app, client, nurse_follow_up):  # noqa: F811
+    patient, _, _ = nurse_follow_up
+    christmas = next_christmas()
+    response = client.get(
+        f"/patients/{patient}/creneaux",
+        query_string={"du": christmas.isoformat()},
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 200
+    assert "Férié — Noël" in page_text(response)
+
+
+def test_the_desk_on_christmas_says_it_is_a_holiday_and_shows_the_next_open_day(client, as_role):
+    as_role("assistant")
+    christmas = next_christmas()
+    days = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+    page = text_of(page_text(client.get("/", query_string={"jour": christmas.isoformat()})))
+    assert f"Le centre est fermé le {days[christmas.weekday()]} {christmas:%d/%m/%Y} (férié — Noël)" in page
