@@ -5,19 +5,20 @@ Aggregates only, never a patient's identity: the reporting role sees these and n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from flask import Blueprint, Response, current_app, render_template, request
 
 from dalia_site import clock
-from dalia_site.access import roles
+from dalia_site.access import current_staff, roles
 from dalia_site.activity import charts
 from dalia_site.activity.forms import PeriodForm
 from dalia_site.domain import activity, centre
 from dalia_site.extensions import db
 from dalia_site.filters import site_zone
 from dalia_site.htmx import render_page
-from dalia_site.models.vocabulary import AppointmentKind, ReferralStatus
+from dalia_site.models.vocabulary import AppointmentKind, ReferralStatus, Role
 
 bp = Blueprint("activity", __name__, url_prefix="/activite", template_folder="templates")
 
@@ -68,14 +69,27 @@ def _figures(period: activity.Period) -> activity.Activity:
     return cache.figures(db.session, period, site_zone(), centre.load(db.session).opening)
 
 
+def _people() -> Callable[[object], object]:
+    """How the page shows a count of people: as is, or « < 5 » when small for the reporting role
+    (statistical secrecy; the exports hide them for everyone)."""
+    if current_staff().role != Role.REPORTING:
+        return lambda value: value
+    threshold = current_app.config["SMALL_COUNT_THRESHOLD"]
+    return lambda value: activity.secret(value, threshold)
+
+
 def _context(form: PeriodForm, period: activity.Period | None) -> dict:
     figures = _figures(period) if period else None
     today = clock.today(site_zone())
+    people = _people()
     return {
         "form": form,
         "period": period,
         "figures": figures,
-        "summary": activity.summary(figures) if figures else [],
+        "people": people,
+        "summary": [(label, str(people(value))) for label, value in activity.summary(figures)]
+        if figures
+        else [],
         "months_chart": charts.monthly(figures.monthly) if figures else None,
         "sources_chart": charts.sources(figures.referral_rows) if figures else None,
         "kinds": AppointmentKind,
@@ -124,13 +138,18 @@ def _export(extension: str, mimetype: str, body) -> Response:
     )
 
 
+# Exports leave the site: their small counts of people are hidden for everyone.
 @bp.route("/export.csv")
 @roles(*READERS)
 def export_csv():
-    return _export("csv", "text/csv; charset=utf-8", activity.as_csv)
+    threshold = current_app.config["SMALL_COUNT_THRESHOLD"]
+    return _export(
+        "csv", "text/csv; charset=utf-8", lambda f, site: activity.as_secret_csv(f, site, threshold)
+    )
 
 
 @bp.route("/export.json")
 @roles(*READERS)
 def export_json():
-    return _export("json", "application/json", activity.as_json)
+    threshold = current_app.config["SMALL_COUNT_THRESHOLD"]
+    return _export("json", "application/json", lambda f, site: activity.as_secret_json(f, site, threshold))

@@ -29,7 +29,7 @@ from statistics import median
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, select, true
 
 from dalia_site.clock import FIRST_DAY, LAST_DAY
 from dalia_site.database import DbSession
@@ -216,8 +216,11 @@ def compute(session: DbSession, period: Period, zone: ZoneInfo, opening: Opening
             result.no_shows += count
     result.monthly = [(first, counts) for (first, _), counts in zip(months, monthly, strict=True)]
 
-    # 2. Patients received and how many of them came directly (their earliest referral), counted
-    #    in SQL: per received patient, one index seek (ix_referral_patient_received).
+    # 2. Patients received, how many of them came directly (their earliest referral), and from
+    #    the earliest referral to the first consultation ever for those whose first consultation
+    #    falls in the period (no consultation before it): one statement, index seeks per patient
+    #    received (ix_referral_patient_received, ix_appointment_patient_status_start); the
+    #    counts come on every row, and on one row with no delay when no patient is new.
     received = select(Appointment.patient_id.label("id")).where(in_period, honoured).distinct().subquery()
     earliest = (
         select(Referral.channel)
@@ -226,12 +229,13 @@ def compute(session: DbSession, period: Period, zone: ZoneInfo, opening: Opening
         .limit(1)
         .scalar_subquery()
     )
-    result.patients_received, result.direct_patients = session.execute(
-        select(func.count(), func.count(case((earliest == Channel.DIRECT, 1)))).select_from(received)
-    ).one()
-
-    # 2b. From the earliest referral to the first consultation ever, for the patients received who
-    #    had no consultation before the period (their first one falls in it): seeks again.
+    counts = (
+        select(
+            func.count().label("received"), func.count(case((earliest == Channel.DIRECT, 1))).label("direct")
+        )
+        .select_from(received)
+        .subquery()
+    )
     seen_before = (
         select(Appointment.id)
         .where(Appointment.patient_id == received.c.id, honoured, Appointment.starts_at < start)
@@ -245,9 +249,20 @@ def compute(session: DbSession, period: Period, zone: ZoneInfo, opening: Opening
     referred = (
         select(func.min(Referral.received_at)).where(Referral.patient_id == received.c.id).scalar_subquery()
     )
-    new_patients = select(first_seen, referred).select_from(received).where(~seen_before)
-    for seen_at, referred_at in session.execute(new_patients):
-        if referred_at is not None:
+    new_patients = (
+        select(first_seen.label("seen"), referred.label("referred"))
+        .select_from(received)
+        .where(~seen_before)
+        .subquery()
+    )
+    rows = session.execute(
+        select(counts.c.received, counts.c.direct, new_patients.c.seen, new_patients.c.referred).select_from(
+            counts.outerjoin(new_patients, true())
+        )
+    )
+    for patients_received, direct, seen_at, referred_at in rows:
+        result.patients_received, result.direct_patients = patients_received, direct
+        if seen_at is not None and referred_at is not None:
             days = (seen_at.astimezone(zone).date() - referred_at.astimezone(zone).date()).days
             result.days_to_first_visit.append(max(days, 0))
 
@@ -437,6 +452,10 @@ def as_json(activity: Activity, site: str = "") -> str:
 
 def as_csv(activity: Activity, site: str = "") -> str:
     """One sheet for French Excel: the headline figures, then the months, then the referrals."""
+    return csv_text(_csv_rows(activity, site))
+
+
+def _csv_rows(activity: Activity, site: str) -> list[list[object]]:
     statuses = list(ReferralStatus)
     rows: list[list[object]] = [
         ["Indicateur", "Valeur"],
@@ -455,7 +474,7 @@ def as_csv(activity: Activity, site: str = "") -> str:
         [label, *(counts[s] for s in statuses), total] for _, label, counts, total in activity.referral_rows
     ]
     rows += [[], ["Refus par motif", "Adressages"], *([label, n] for label, n in refusal_rows(activity))]
-    return csv_text(rows)
+    return rows
 
 
 def as_text(activity: Activity, site: str = "") -> str:
@@ -532,3 +551,65 @@ class FiguresCache:
         while len(self._entries) > self.size:
             self._entries.popitem(last=False)
         return figures
+
+
+# --- Statistical secrecy (issue 19) ---------------------------------------------------------------
+# In the figures the reporting role sees and in every export, a count of 1 to threshold - 1 people
+# is shown as « < 5 » (threshold: [security] small_count_threshold): a one-day period must not single
+# out a patient. Zero stays 0 (nobody to single out); hours, half-days and delays are not people.
+
+NOT_PEOPLE = frozenset(
+    {
+        "staffed_hours",
+        "staffed_hours_by_status",
+        "open_half_days_taken_by_volunteers",
+        "half_days_uncovered",
+        "median_days_referral_to_first_visit",
+        "median_wait_days",
+        "gp_found_median_days",
+        "patients_per_hour",
+        "direct_access_share",
+        "no_show_rate",
+        "no_show_rate_with_reminder",
+        "no_show_rate_without_reminder",
+    }
+)
+
+
+def secret(value: object, threshold: int) -> object:
+    """`value` unless it is a count (an int, or a text of digits) from 1 to threshold - 1."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        number = int(value)
+    elif isinstance(value, int):
+        number = value
+    else:
+        return value
+    return f"< {threshold}" if 0 < number < threshold else value
+
+
+def secret_dict(values: Any, threshold: int, key: str = "") -> Any:
+    """The export's plain values with every small count of people hidden (see secret)."""
+    if key in NOT_PEOPLE:
+        return values
+    if isinstance(values, dict):
+        return {k: secret_dict(v, threshold, str(k)) for k, v in values.items()}
+    if isinstance(values, list):
+        return [secret_dict(v, threshold, key) for v in values]
+    return secret(values, threshold)
+
+
+def secret_summary(rows: list[tuple[str, str]], threshold: int) -> list[tuple[str, str]]:
+    """summary() with its small counts hidden (hours, shares and delays carry a unit: untouched)."""
+    return [(label, str(secret(value, threshold))) for label, value in rows]
+
+
+def as_secret_json(activity: Activity, site: str, threshold: int) -> str:
+    data = secret_dict(as_dict(activity, site), threshold)
+    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+
+
+def as_secret_csv(activity: Activity, site: str, threshold: int) -> str:
+    """as_csv with every small count hidden (the site and period cells are texts, not counts)."""
+    return csv_text([[secret(cell, threshold) for cell in row] for row in _csv_rows(activity, site)])

@@ -115,6 +115,13 @@ def month_label(day: date) -> str:
 
 
 @pytest.fixture
+def exact(app):
+    """Statistical secrecy off (threshold 1, which site.toml refuses): the tests of the figures'
+    layout read this small centre's exact counts (tests/web/test_small_counts.py checks « < 5 »)."""
+    app.config["SMALL_COUNT_THRESHOLD"] = 1
+
+
+@pytest.fixture
 def centre(app) -> Centre:
     m2 = previous_month(datetime.now(PARIS).date())
     m1 = previous_month(m2)
@@ -394,7 +401,7 @@ def test_the_page_shows_the_figures_of_the_period(client, as_role, centre):
     assert figures(response) == EXPECTED_FIGURES
 
 
-def test_the_charts_are_images_with_a_title_and_a_description(client, as_role, centre):
+def test_the_charts_are_images_with_a_title_and_a_description(client, as_role, centre, exact):
     as_role("reporting")
 
     response = client.get("/activite", query_string=centre.query)
@@ -475,7 +482,7 @@ def test_a_period_without_activity_says_so_and_shows_zeros(client, as_role, cent
     assert len(charts(response)) == 1  # the months chart, empty; no referrals chart
 
 
-def test_the_printable_report_shows_the_same_figures_and_charts(client, as_role, centre, app):
+def test_the_printable_report_shows_the_same_figures_and_charts(client, as_role, centre, app, exact):
     as_role("reporting")
 
     page = client.get("/activite", query_string=centre.query)
@@ -742,7 +749,7 @@ def test_a_bad_period_asked_with_htmx_says_what_is_wrong(client, as_role, as_in_
 # --- the exports --------------------------------------------------------------------------------
 
 
-def test_the_csv_export_opens_in_french_excel(app, client, as_role, centre):
+def test_the_csv_export_opens_in_french_excel(app, client, as_role, centre, exact):
     as_role("assistant")
 
     response = client.get("/activite/export.csv", query_string=centre.query)
@@ -789,7 +796,7 @@ def test_the_csv_export_opens_in_french_excel(app, client, as_role, centre):
     assert rows[refusals + 1 :] == [[reason.label, "0"] for reason in RefusalReason]
 
 
-def test_the_json_export_gives_the_figures_as_numbers(app, client, as_role, centre):
+def test_the_json_export_gives_the_figures_as_numbers(app, client, as_role, centre, exact):
     as_role("reporting")
 
     response = client.get("/activite/export.json", query_string=centre.query)
@@ -827,7 +834,7 @@ def test_the_json_export_gives_the_figures_as_numbers(app, client, as_role, cent
     ]
 
 
-def test_the_exports_and_the_page_agree(client, as_role, centre):
+def test_the_exports_and_the_page_agree(client, as_role, centre, exact):
     as_role("admin")
 
     page = figures(client.get("/activite", query_string=centre.query))
