@@ -510,3 +510,22 @@ def test_the_report_counts_refusals_the_waiting_list_and_gps_found(app, client, 
     assert "Délai médian de la première consultation au médecin traitant trouvé</th><td>20 jours" in page
     csv_text = client.get("/activite/export.csv").get_data(as_text=True)
     assert "Refus par motif;Adressages" in csv_text and "Pas d'ALD;1" in csv_text
+
+
+@pytest.mark.parametrize(("value", "status"), [("2", 303), ("0", 422), ("deux", 422)])
+def test_the_admin_sets_after_how_many_no_shows_a_patient_is_flagged(
+    app, client, as_role, auth, doctor, value, status
+):
+    from tests.web.test_centre_settings import VALID
+
+    patient = accepted(app, "Absent")
+    for days in (20, 5):
+        past_visit(app, patient, doctor, days_ago=days, status="no_show")
+    as_role("admin")
+    assert "Signalé" not in text(client.get("/listes/non-venus"))  # 3 by default
+    response = auth.post("/admin/centre", VALID | {"no_show_flag_after": value})
+    assert response.status_code == status
+    flagged = "Signalé : 2 rendez-vous manqués" in text(client.get("/listes/non-venus"))
+    assert flagged == (status == 303)
+    if status == 422:
+        assert "rendez-vous manqués" in text(response)  # the French message under the field
