@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, String, Text
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dalia_site.database import Model
@@ -70,6 +70,8 @@ class Patient(IdentityMixin, Model):
         CheckConstraint(one_of("gp_status", GpStatus), name="gp_status"),
         CheckConstraint(one_of("reminder_channel", ReminderChannel), name="reminder_channel"),
         Index("ix_patient_birth_date", "birth_date"),
+        # The list's order (patients.search): a page read from the index, not sorted (migration 0014).
+        Index("ix_patient_name_order", text("lower(last_name)"), text("lower(first_names)"), "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

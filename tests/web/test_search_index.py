@@ -155,3 +155,15 @@ def test_a_partner_renamed_is_found_by_its_new_name(app, client, as_role):
     body = client.get("/annuaire?q=lauragais").get_data(as_text=True)
     assert "Carcassonne Agglo" in body
     assert "Carcassonne Agglo" not in client.get("/annuaire?q=agglo").get_data(as_text=True)
+
+
+def test_the_patient_list_reads_a_page_in_name_order_from_the_index(app):
+    """Without a search, a page of the list is the first rows of the name index, not a sort of
+    every patient (which grows with them)."""
+    with app.app_context():
+        many_rows()
+        shown = plan(patients.search("").limit(25))
+        if db.engine.dialect.name == "sqlite":
+            assert "ix_patient_name_order" in shown and "TEMP B-TREE" not in shown
+        else:
+            assert "ix_patient_name_order" in shown and "Sort" not in shown
