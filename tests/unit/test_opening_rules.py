@@ -13,6 +13,7 @@ import pytest
 from dalia_site.domain import booking, centre, opening, planning, roster
 from dalia_site.domain.text import FieldError, FieldErrors
 from dalia_site.extensions import db
+from tests.unit.test_roster_rules import member
 
 PARIS = ZoneInfo("Europe/Paris")
 TEMPLATES = Path(__file__).resolve().parents[2] / "instance_templates"
@@ -29,21 +30,6 @@ def centre_opening(**kw) -> opening.Opening:
 def session(app):
     with app.app_context():
         yield db.session
-
-
-def member(session, name, profession="medecin", status="retraite", team="flexible"):
-    return roster.save_member(
-        session,
-        None,
-        None,
-        {
-            "name": name,
-            "profession": profession,
-            "team": team,
-            "doctor_status": status if profession == "medecin" else None,
-        },
-        None,
-    )
 
 
 def template_departements() -> list[str]:

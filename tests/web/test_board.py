@@ -53,6 +53,20 @@ def alerts_of(client, day: date) -> str:
     return text_of(page.split('id="alertes"')[1].split("</div>")[0])
 
 
+def move_morning(app, shift_id: int, day: date) -> None:
+    """The session moved to `day`'s morning, stored directly (to test the give-back delay)."""
+    with app.app_context():
+        db.session.execute(
+            Shift.__table__.update()
+            .where(Shift.id == shift_id)
+            .values(
+                starts_at=datetime.combine(day, MORNING[0], PARIS),
+                ends_at=datetime.combine(day, MORNING[1], PARIS),
+            )
+        )
+        db.session.commit()
+
+
 def take(auth, day: date, half: str = "matin"):
     return auth.post(f"{BOARD}/prendre", {"jour": day.isoformat(), "demi": half})
 
@@ -176,32 +190,14 @@ def test_a_volunteer_gives_back_up_to_the_delay_and_never_someone_else_s(app, cl
     assert count(app, Shift) == 2
     # Within the delay (7 days by default): too late.
     soon = today() + timedelta(days=2)
-    with app.app_context():
-        db.session.execute(
-            Shift.__table__.update()
-            .where(Shift.id == mine)
-            .values(
-                starts_at=datetime.combine(soon, MORNING[0], PARIS),
-                ends_at=datetime.combine(soon, MORNING[1], PARIS),
-            )
-        )
-        db.session.commit()
+    move_morning(app, mine, soon)
     response = auth.post(f"{BOARD}/{mine}/rendre")
     assert response.status_code == 422
     assert "Trop tard pour rendre cette demi-journée : jusqu'à 7 jours avant." in page_text(response)
     assert count(app, Shift) == 2
     # In time: given back, open again.
     assert take(auth, later, "apres-midi").status_code == 422  # the afternoon has a doctor already
-    with app.app_context():
-        db.session.execute(
-            Shift.__table__.update()
-            .where(Shift.id == mine)
-            .values(
-                starts_at=datetime.combine(later, MORNING[0], PARIS),
-                ends_at=datetime.combine(later, MORNING[1], PARIS),
-            )
-        )
-        db.session.commit()
+    move_morning(app, mine, later)
     response = auth.post(f"{BOARD}/{mine}/rendre")
     assert response.status_code == 303
     assert count(app, Shift) == 1
