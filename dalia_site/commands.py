@@ -540,6 +540,11 @@ ALL_SITES_FIGURES = (
     "overdue_follow_ups",
     "gp_found",
     "gp_found_median_days",
+    "reminders_sent",
+    "confirmed_by_patient",
+    "cancelled_by_patient",
+    "no_show_rate_with_reminder",
+    "no_show_rate_without_reminder",
 )
 
 
