@@ -97,7 +97,15 @@ class Centre:
         else:
             names = [WEEKDAYS[i] for i in indexes]
             days = f"les {', '.join(names[:-1])} et {names[-1]}"
-        return f"{days}, {_spoken(self.morning)} et {_spoken(self.afternoon)}"
+        halves = self.opening.open_half_days
+        shut = [
+            f"le {WEEKDAYS[d]} {opening.HALF_LABELS[h]}"
+            for d in indexes
+            for h in opening.HALVES
+            if (d, h) not in halves
+        ]
+        closed = f" (fermé {', '.join(shut)})" if shut else ""
+        return f"{days}, {_spoken(self.morning)} et {_spoken(self.afternoon)}{closed}"
 
     def missing(self) -> list[str]:
         """The settings still to fill in, in French, for `check` and the settings page."""

@@ -3,6 +3,7 @@ each template's département (and Alsace-Moselle's two more days), closures over
 clock changes, opening per half-day, sessions refused on closed days unless « ouverture
 exceptionnelle », and no slot, no alert and no staffed hour on a closed day."""
 
+import dataclasses
 import tomllib
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -227,3 +228,12 @@ def test_the_report_counts_hours_by_status_half_days_taken_and_left_uncovered(se
     assert data["staffed_hours_by_status"] == {"stable": 32.0, "volunteer": 4.0, "junior": 4.0}
     assert (data["open_half_days_taken_by_volunteers"], data["half_days_uncovered"]) == (2, 15)
     assert ("Demi-journées ouvertes prises par des bénévoles", "2") in activity.summary(figures)
+
+
+def test_the_convocation_says_which_half_day_is_closed(session):
+    values = dataclasses.asdict(centre.load(session))
+    halves = ["lundi-matin", "mardi-matin", "mardi-apres-midi", "jeudi-matin", "jeudi-apres-midi"]
+    assert centre.update(session, None, values | {"open_half_days": halves})
+    assert centre.load(session).opening_text == (
+        "les lundi, mardi et jeudi, 8h30–12h30 et 13h30–17h30 (fermé le lundi après-midi)"
+    )
