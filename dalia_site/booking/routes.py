@@ -407,7 +407,7 @@ def _record_agenda_view(appointments: list[Appointment], what: str) -> None:
 def day():
     zone = site_zone()
     on = _day_arg()
-    duty = occurrences(db.session, on, on, zone)
+    duty = occurrences(db.session, on, on, zone, opening=centre.load(db.session).opening)  # none on a holiday
     members = {
         m.id: m
         for m in db.session.scalars(
