@@ -11,6 +11,9 @@ process saves the second copy of the app). Threads share one interpreter lock, s
 one core: a busier site grows with DALIA_WORKERS=2 (one per core; bench/RESULTS.md measures both),
 set in a drop-in of its unit (`systemctl edit dalia@<slug>`: `Environment=DALIA_WORKERS=2`).
 DALIA_THREADS=1 gives plain sync workers.
+
+DALIA_SITES (site folders separated by spaces) instead of DALIA_SITE: one process tree serves those
+sites, each by its domain (dalia_site.region; deploy/README.md, « Many small sites »).
 """
 
 import gc
