@@ -5,6 +5,11 @@ and an index over it that finds a word anywhere in it (migration 0012): on SQLit
 with the trigram tokenizer, `<table>_search`, kept in step by triggers; on PostgreSQL a pg_trgm GIN
 index on the column itself, which `LIKE '%word%'` uses. A word of one or two letters has no
 trigram: it is compared row by row, but only on the rows the longer words found.
+
+A later migration that makes SQLite copy `patient` or `partner_organisation` (batch mode
+recreating the table) drops the triggers with the old table: it must create them again
+(migration 0012 has their text); tests/web/test_search_index.py fails on the migrated schema
+if an insert, a rename or a deletion no longer reaches the index.
 """
 
 from __future__ import annotations
