@@ -15,7 +15,7 @@ are one more, grouped.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from statistics import median
 from typing import Any
@@ -285,15 +285,22 @@ def waiting(
         .order_by(ranked.c.rank)
         .limit(LIST_SIZE)
     ).all()
-    offered = {(o.starts_at, o.lead_member_id) for *_, o in rows if o is not None}
-    remaining = iter([s for s in free if (s.starts_at, s.member_ids[0]) not in offered])
     today = now.astimezone(zone).date()
     listed = []
     for patient, waited_from, _, offer in rows:
         waited_from = waited_from or patient.created_at
         days = (today - waited_from.astimezone(zone).date()).days
-        listed.append(WaitingRow(patient, waited_from, days, offer, None if offer else next(remaining, None)))
-    return Worklist(listed, rows[0][2] if rows else 0)
+        listed.append(WaitingRow(patient, waited_from, days, offer, None))
+    return with_free_slots(Worklist(listed, rows[0][2] if rows else 0), free)
+
+
+def with_free_slots(found: Worklist, free: Sequence[booking.Slot]) -> Worklist:
+    """The waiting list with the `free` first-visit slots (earliest first) given, one each, to
+    the rows no freed slot went to, in order; a freed slot is not given twice."""
+    offered = {(row.offer.starts_at, row.offer.lead_member_id) for row in found.rows if row.offer}
+    remaining = iter([s for s in free if (s.starts_at, s.member_ids[0]) not in offered])
+    rows = [row if row.offer else replace(row, slot=next(remaining, None)) for row in found.rows]
+    return Worklist(rows, found.total)
 
 
 def offer_choice(offer: SlotOffer) -> str:
@@ -317,7 +324,16 @@ def accept_from_waiting_list(
     )
     if referral is None:
         raise FieldError("patient", "Ce patient n'a pas d'adressage en liste d'attente.")
-    referrals.decide(session, actor, referral, ReferralStatus.ACCEPTED, site_name=site_name, now=now)
+    try:  # referrals.decide holds the rule: no accepted patient is unreachable
+        referrals.decide(session, actor, referral, ReferralStatus.ACCEPTED, site_name=site_name, now=now)
+    except FieldError as error:
+        if error.field != "reach":
+            raise
+        raise FieldError(
+            "reach",
+            "Pour accepter, il faut un moyen de joindre le patient : complétez sa fiche (téléphone, "
+            "e-mail ou adresse), ou acceptez depuis son adressage en cochant « joignable par le référent ».",
+        ) from error
     return referral
 
 

@@ -52,12 +52,21 @@ def recall():
 def waiting():
     now, zone = clock.now(), site_zone()
     settings = centre.load(db.session)
-    free = booking.free_slots(
-        db.session, AppointmentKind.FIRST, settings.visits, zone, now, limit=worklists.LIST_SIZE
-    )
     raw = parse_id(request.args.get("depuis", ""))
     min_days = raw if raw in worklists.WAITED_DAYS else 0
-    found = worklists.waiting(db.session, now=now, zone=zone, free=free, min_days=min_days)
+    found = worklists.waiting(db.session, now=now, zone=zone, min_days=min_days)
+    # Free first-visit slots for the rows no freed slot went to (on the centre's open days).
+    if any(row.offer is None for row in found.rows):
+        free = booking.free_slots(
+            db.session,
+            AppointmentKind.FIRST,
+            settings.visits,
+            zone,
+            now,
+            limit=len(found.rows),  # the freed slots are free slots too: one per row covers them
+            opening=settings.opening,
+        )
+        found = worklists.with_free_slots(found, free)
     response = render_page(
         "worklists/waiting.html",
         "rows",
