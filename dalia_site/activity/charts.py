@@ -5,6 +5,7 @@ Plain numbers in, rectangles and ticks out; no chart library and no script in th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -48,8 +49,18 @@ class Chart:
     labels: list[Tick]  # category labels
 
 
-def monthly(months: list[tuple[date, dict[str, int]]], width: int = 720, height: int = 260) -> Chart:
-    """Consultations per month, stacked by kind (first visits at the bottom)."""
+def _as_is(value: int) -> object:
+    return value
+
+
+def monthly(
+    months: list[tuple[date, dict[str, int]]],
+    width: int = 720,
+    height: int = 260,
+    people: Callable[[int], object] = _as_is,
+) -> Chart:
+    """Consultations per month, stacked by kind (first visits at the bottom). `people` writes a
+    count in titles and on the scale (« < 5 » for the reporting role: statistical secrecy)."""
     left, bottom, top = 44, 28, 10
     plot_height = height - bottom - top
     top_value = max([sum(c.values()) for _, c in months] + [1])
@@ -70,11 +81,11 @@ def monthly(months: list[tuple[date, dict[str, int]]], width: int = 720, height:
                         round(slot * 0.7, 1),
                         round(h, 1),
                         kind,
-                        f"{month_label(first)} : {counts[kind]} {kind.short_label.lower()}",
+                        f"{month_label(first)} : {people(counts[kind])} {kind.short_label.lower()}",
                     )
                 )
     ticks = [
-        Tick(round(height - bottom - v / scale_max * plot_height, 1), str(v))
+        Tick(round(height - bottom - v / scale_max * plot_height, 1), str(people(v)))
         for v in range(0, scale_max + 1, step)
     ]
     labels = [
@@ -85,7 +96,10 @@ def monthly(months: list[tuple[date, dict[str, int]]], width: int = 720, height:
 
 
 def sources(
-    rows: list[tuple[str, str, dict[str, int], int]], width: int = 720, row_height: int = 26
+    rows: list[tuple[str, str, dict[str, int], int]],
+    width: int = 720,
+    row_height: int = 26,
+    people: Callable[[int], object] = _as_is,
 ) -> Chart:
     """Referrals by who sent them: one horizontal bar per source, largest first."""
     left, right = 190, 50
@@ -98,8 +112,8 @@ def sources(
             round((width - left - right) * total / top_value, 1),
             row_height - 8,
             "source",
-            f"{label} : {total}",
-            str(total),
+            f"{label} : {people(total)}",
+            str(people(total)),
         )
         for i, (_, label, _, total) in enumerate(rows)
     ]

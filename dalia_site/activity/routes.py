@@ -90,8 +90,8 @@ def _context(form: PeriodForm, period: activity.Period | None) -> dict:
         "summary": [(label, str(people(value))) for label, value in activity.summary(figures)]
         if figures
         else [],
-        "months_chart": charts.monthly(figures.monthly) if figures else None,
-        "sources_chart": charts.sources(figures.referral_rows) if figures else None,
+        "months_chart": charts.monthly(figures.monthly, people=people) if figures else None,
+        "sources_chart": charts.sources(figures.referral_rows, people=people) if figures else None,
         "kinds": AppointmentKind,
         "referral_statuses": ReferralStatus,
         "month_label": activity.month_label,

@@ -11,18 +11,21 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 
 from dalia_site.database import DbSession
 from dalia_site.domain import audit
 from dalia_site.models import StaffSession, StaffUser
 
 TOUCH_EVERY = timedelta(minutes=5)  # « last seen » is written at most this often
+KEEP_FOR = timedelta(days=30)  # then a session's row (long over) is deleted at the next login
 
 
 def open_session(
     session: DbSession, user: StaffUser, ip: str | None, user_agent: str, *, now: datetime
 ) -> StaffSession:
+    # Old rows go: a session ended or past every lifetime for a month is no longer listed.
+    session.execute(delete(StaffSession).where(StaffSession.last_seen_at < now - KEEP_FOR))
     opened = StaffSession(
         user_id=user.id,
         generation=user.session_token,

@@ -112,3 +112,17 @@ def test_this_session_is_ended_by_logging_out_not_here(app, make_user):
     response = auth.post(f"/mes-sessions/{mine}/fermer")
     assert response.status_code == 400
     assert is_logged_in(auth.client)
+
+
+def test_sessions_over_for_a_month_are_deleted_at_the_next_login(app, make_user):
+    user = make_user("assistant")
+    AuthActions(app.test_client()).login_as(user)
+    with app.app_context():
+        old = db.session.scalar(select(StaffSession).where(StaffSession.user_id == user.id))
+        old.last_seen_at = old.created_at = datetime.now(UTC) - timedelta(days=31)
+        db.session.commit()
+        old_token = old.token
+    AuthActions(app.test_client()).login_as(user)
+    with app.app_context():
+        tokens = db.session.scalars(select(StaffSession.token).where(StaffSession.user_id == user.id)).all()
+    assert len(tokens) == 1 and old_token not in tokens

@@ -17,6 +17,7 @@ def test_the_reporting_role_sees_small_counts_as_less_than_5(client, as_role, ce
     assert page["Heures de présence soignante"] == "8 h"  # hours are not people
     html = client.get("/activite", query_string=centre.query).get_data(as_text=True)
     assert "<td>&lt; 5</td>" in html  # the tables too (referrals by origin…)
+    assert "DAC : &lt; 5" in html and "DAC : 2" not in html  # and the charts' bars
     report = figures(client.get("/activite/rapport", query_string=centre.query))
     assert report["Patients reçus"] == "< 5"
 
