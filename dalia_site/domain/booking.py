@@ -183,6 +183,21 @@ def _next_on_grid(moment: datetime, zone: ZoneInfo) -> datetime:
     return (midnight + steps * GRID).astimezone(moment.tzinfo)
 
 
+def bookable(start: datetime, now: datetime) -> bool:
+    """The one rule of whether a slot can still be booked at `now`: it starts after this very
+    moment (at 10:00:00 the 10:00 slot has begun) and less than FURTHEST ahead. The proposals, the
+    picker's week, its confirmation and the booking itself all ask it."""
+    return now < start < now + FURTHEST
+
+
+def check_bookable(start: datetime, now: datetime, zone: ZoneInfo) -> None:
+    """`bookable`, on the quarter hour, or a FieldError in French (confirmation and booking)."""
+    if start <= now:
+        raise FieldError("slot", "Ce créneau est passé.")
+    if not bookable(start, now) or not on_grid(start, zone):
+        raise FieldError("slot", "Ce créneau n'est pas proposé par le planning.")
+
+
 def _starts(free: list[Span], duration: timedelta, earliest: datetime, zone: ZoneInfo) -> Iterable[datetime]:
     for span_start, span_end in free:
         start = _next_on_grid(max(span_start, earliest), zone)
@@ -237,7 +252,11 @@ def free_slots(
             if cutoff is not None and start > cutoff:
                 break
             end = start + duration
-            if start in candidates or any(s < end and start < e for s, e in patient_busy):
+            if (
+                not bookable(start, now)
+                or start in candidates
+                or any(s < end and start < e for s, e in patient_busy)
+            ):
                 continue
             if kind == AppointmentKind.FIRST:
                 partner = next((n for n in nurses if _fits(free[n], start, end)), None)
@@ -447,7 +466,7 @@ def week_slots(
     for lead in leads:
         for slot_start in _starts(free[lead], duration, start, zone):
             slot_end = slot_start + duration
-            if slot_start >= end or slot_start in found:
+            if not bookable(slot_start, now) or slot_start >= end or slot_start in found:
                 continue
             if moving is not None and slot_start == moving.starts_at:
                 continue
@@ -486,8 +505,7 @@ def check_choice(
     professions, or leaves the alternation without a reason; SlotTaken when one of its
     clinicians or the patient is no longer free then."""
     kind = week.kind
-    if start <= now:
-        raise FieldError("slot", "Ce créneau est passé.")
+    check_bookable(start, now, zone)
     ids = tuple(member_ids)
     chosen = [members[i] for i in ids if i in members]
     expected = {AppointmentKind.FIRST: (1, 1), AppointmentKind.DOCTOR: (1, 0), AppointmentKind.NURSE: (0, 1)}
@@ -507,7 +525,7 @@ def check_choice(
             "Indiquez pourquoi vous choisissez un autre type.",
         )
     end = start + length(kind, visits)
-    if start.astimezone(zone).date() not in dict(week.days) or not on_grid(start, zone):
+    if start.astimezone(zone).date() not in dict(week.days):
         raise FieldError("slot", "Ce créneau n'est pas proposé par le planning.")
     if not all(_fits(week.free.get(i, []), start, end) for i in ids) or any(
         s < end and start < e for s, e in week.patient_busy
@@ -611,10 +629,7 @@ def book(
     if not may_book(patient):
         raise FieldError("patient", "Seuls les patients acceptés (en suivi) peuvent avoir un rendez-vous.")
     kind = appointment_kind(kind)
-    if start <= now:
-        raise FieldError("slot", "Ce créneau est passé.")
-    if start > now + FURTHEST or not on_grid(start, zone):
-        raise FieldError("slot", "Ce créneau n'est pas proposé par le planning.")
+    check_bookable(start, now, zone)
     end = start + length(kind, visits)
     _lock(session, patient, member_ids)  # before any read the decision depends on
     history = session.scalars(select(Appointment).where(Appointment.patient_id == patient.id))

@@ -232,6 +232,54 @@ def test_the_slot_picked_is_checked_again_before_its_confirmation(session):
         check(at(MONDAY, 11, 15), [doctor.id, nurse.id])
 
 
+@pytest.mark.parametrize("after", [timedelta(0), timedelta(seconds=1)])
+def test_at_ten_oclock_the_ten_oclock_slot_is_neither_offered_nor_confirmed(session, after):
+    """One rule (booking.bookable) for the picker, the proposals, the confirmation and the booking:
+    with the clock at exactly 10:00:00 (or a second later) the 10:00 slot has begun."""
+    doctor, nurse = member(session, "Dr Anne"), member(session, "Nina", "ipa")
+    for someone in (doctor, nurse):
+        on_duty(session, someone, MONDAY, time(9), time(11, 30))
+    patient = accepted_patient(session)
+    now = at(MONDAY, 10) + after
+    pair = [doctor.id, nurse.id]
+
+    found = week(session, patient, now=now)
+    proposed = booking.free_slots(session, "first", VISITS, PARIS, now=now, patient=patient)
+
+    assert local_times(found.slots) == ["Mon 10:15", "Mon 10:30"]
+    assert local_times(proposed) == ["Mon 10:15", "Mon 10:30"]
+    assert not booking.bookable(at(MONDAY, 10), now)
+    with pytest.raises(FieldError, match="Ce créneau est passé."):
+        booking.check_choice(found, at(MONDAY, 10), pair, clinicians(session), "", VISITS, PARIS, now)
+    with pytest.raises(FieldError, match="Ce créneau est passé."):
+        booking.book(session, None, patient, "first", at(MONDAY, 10), pair, VISITS, PARIS, now=now)
+    # What the week offers, the confirmation accepts and the booking takes.
+    first = found.slots[0]
+    checked = booking.check_choice(
+        found, first.starts_at, first.member_ids, clinicians(session), "", VISITS, PARIS, now
+    )
+    booked = booking.book(
+        session, None, patient, "first", checked.starts_at, list(checked.member_ids), VISITS, PARIS, now=now
+    )
+    assert booked.starts_at == at(MONDAY, 10, 15)
+
+
+def test_a_second_before_ten_the_ten_oclock_slot_is_offered_and_confirmed(session):
+    doctor, nurse = member(session, "Dr Anne"), member(session, "Nina", "ipa")
+    for someone in (doctor, nurse):
+        on_duty(session, someone, MONDAY, time(9), time(11, 30))
+    patient = accepted_patient(session)
+    now = at(MONDAY, 10) - timedelta(seconds=1)
+
+    found = week(session, patient, now=now)
+    slot = booking.check_choice(
+        found, at(MONDAY, 10), [doctor.id, nurse.id], clinicians(session), "", VISITS, PARIS, now
+    )
+
+    assert local_times(found.slots)[0] == "Mon 10:00"
+    assert slot.starts_at == at(MONDAY, 10)
+
+
 def test_the_last_week_stops_where_booking_does(session):
     """A week starting on the last day the picker allows offers nothing a booking would refuse."""
     nurse = member(session, "Nina", "ipa")

@@ -406,6 +406,29 @@ def test_a_slot_taken_meanwhile_is_refused_with_a_fresh_list(app, client, auth, 
     assert [a.patient_id for a in stored(app)] == [first]
 
 
+@pytest.mark.parametrize("after", [timedelta(0), timedelta(seconds=1)])
+def test_at_ten_oclock_the_picker_offers_what_its_confirmation_accepts(app, client, as_role, team, after):
+    """With the clock at 10:00:00 (or a second later) the 10:00 slot has begun: the picker does not
+    offer it (it used to, and its confirmation then answered 422), its first slot is 10:15."""
+    with clock.clock_at(at(team.day, 10) + after):
+        as_role("assistant")
+        patient = accepted(app)
+        proposed = offered(slots(client, patient, kind="first"))
+        confirm = f"/patients/{patient}/rendez-vous/confirmer"
+        first = client.get(
+            confirm, query_string={"kind": "first", "creneau": f"{proposed[0][0].isoformat()}_{team.pair}"}
+        )
+        begun = client.get(
+            confirm, query_string={"kind": "first", "creneau": f"{at(team.day, 10).isoformat()}_{team.pair}"}
+        )
+
+    assert proposed[0] == (at(team.day, 10, 15), team.pair)
+    assert first.status_code == 200
+    assert f"{DOCTOR} (Médecin) et {NURSE}" in seen(first)
+    assert begun.status_code == 422
+    assert "Ce créneau est passé." in page_text(begun)
+
+
 def test_a_patient_cannot_be_booked_twice_at_the_same_time(app, client, auth, as_role, team):
     """Even with another clinician who is free then."""
     as_role("assistant")
