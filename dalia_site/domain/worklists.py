@@ -14,7 +14,7 @@ are one more, grouped.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from statistics import median
@@ -309,11 +309,18 @@ def offer_choice(offer: SlotOffer) -> str:
 
 
 def accept_from_waiting_list(
-    session: DbSession, actor: StaffUser | None, patient: Patient, site_name: str = "DALIA", *, now: datetime
+    session: DbSession,
+    actor: StaffUser | None,
+    patient: Patient,
+    site_name: str = "DALIA",
+    *,
+    now: datetime,
+    reach: Mapping[str, object] | None = None,
 ) -> Referral:
     """Take a patient off the waiting list: their oldest waiting referral is accepted (the
     referrer hears of it), so that the pair's first visit can be booked — in the slot offered,
-    through booking's own confirmation. Until it is, they are on « À recontacter »."""
+    through booking's own confirmation. Until it is, they are on « À recontacter ». `reach`: how
+    to reach them, as the referral's decision form gives it (referrals.decide)."""
     if patient.status != PatientStatus.WAITING_LIST:
         raise FieldError("patient", "Ce patient n'est plus sur la liste d'attente.")
     referral = session.scalar(
@@ -325,7 +332,9 @@ def accept_from_waiting_list(
     if referral is None:
         raise FieldError("patient", "Ce patient n'a pas d'adressage en liste d'attente.")
     try:  # referrals.decide holds the rule: no accepted patient is unreachable
-        referrals.decide(session, actor, referral, ReferralStatus.ACCEPTED, site_name=site_name, now=now)
+        referrals.decide(
+            session, actor, referral, ReferralStatus.ACCEPTED, site_name=site_name, now=now, reach=reach
+        )
     except FieldError as error:
         if error.field != "reach":
             raise

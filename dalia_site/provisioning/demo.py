@@ -1039,7 +1039,12 @@ def _plan(ctx: Context, visit: PlannedVisit, patient: Patient) -> None:
 def _serve(ctx: Context, patient: PlannedPatient) -> None:
     """A slot of the pair for a patient of the waiting list: their referral is accepted."""
     worklists.accept_from_waiting_list(
-        ctx.session, ctx.assistant, ctx.patient_of[patient.number], ctx.site_name, now=clock.now()
+        ctx.session,
+        ctx.assistant,
+        ctx.patient_of[patient.number],
+        ctx.site_name,
+        now=clock.now(),
+        reach=_reach(ctx.referral_of[patient.number], patient.number),
     )
 
 
