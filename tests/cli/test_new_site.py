@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyotp
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import inspect
@@ -289,10 +290,18 @@ def test_serve_runs_the_site_and_its_admin_logs_in(instances):
                 "password": "mot de passe du serveur local",
             }
         ).encode()
-        home = opener.open(base + "/connexion", data=form).read().decode()
+        # The first admin activates the second factor at first login (an authenticator app, here
+        # pyotp reading the key the page shows), then notes the recovery codes and goes on.
+        enrol = opener.open(base + "/connexion", data=form).read().decode()
+        secret = re.search(r'class="totp-secret">([A-Z2-7 ]+)<', enrol).group(1).replace(" ", "")
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', enrol).group(1)
+        code = urllib.parse.urlencode({"csrf_token": token, "code": pyotp.TOTP(secret).now()}).encode()
+        codes = opener.open(base + "/connexion/activation", data=code).read().decode()
+        home = opener.open(base + "/").read().decode()
     finally:
         server.terminate()
         server.wait(timeout=20)
+    assert "Vos codes de secours" in codes
     assert "Bonjour Administrateur du site" in home
     assert "DALIA Aveyron" in home
 
