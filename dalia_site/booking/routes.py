@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 from flask import (
@@ -21,7 +22,7 @@ from sqlalchemy.orm import joinedload
 
 from dalia_site import clock, unit_of_work
 from dalia_site.access import current_staff, roles
-from dalia_site.domain import booking, centre, desk, patients, reminders, roster
+from dalia_site.domain import agenda, booking, centre, desk, patients, reminders, roster
 from dalia_site.domain.roster import occurrences
 from dalia_site.domain.text import FieldError
 from dalia_site.extensions import db
@@ -397,7 +398,7 @@ def _day_arg() -> date:
     return value if clock.within_range(value) else today
 
 
-def _record_agenda_view(appointments: list[Appointment], what: str) -> None:
+def _record_agenda_view(appointments: Sequence[Appointment | agenda.Visit], what: str) -> None:
     """The agenda shows patients' names: the reading is traced."""
     patients.record_list_view(db.session, current_staff(), [a.patient_id for a in appointments], what)
 
@@ -441,9 +442,11 @@ def week():
     on = _day_arg()
     monday = on - timedelta(days=on.weekday())
     zone = site_zone()
-    appointments = booking.appointments_between(db.session, monday, monday + timedelta(days=6), zone)
+    appointments = agenda.visits_between(db.session, monday, monday + timedelta(days=6), zone)
     days = [monday + timedelta(days=i) for i in range(7)]
-    by_day = {d: [a for a in appointments if a.starts_at.astimezone(zone).date() == d] for d in days}
+    by_day: dict[date, list[agenda.Visit]] = {d: [] for d in days}
+    for a in appointments:
+        by_day[a.starts_at.astimezone(zone).date()].append(a)
     page = render_page(
         "booking/week.html",
         "agenda",
