@@ -79,22 +79,22 @@ def test_an_unknown_schema_revision_is_refused(site, tmp_path):
     refused(instances, folder, path, "schéma inconnu de ce kit")
 
 
-def test_a_foreign_trigger_is_refused(site, tmp_path):
+@pytest.mark.parametrize(
+    ("planted", "named"),
+    [
+        (
+            "CREATE TRIGGER exfiltre AFTER INSERT ON audit_event BEGIN DELETE FROM audit_event; END",
+            "exfiltre",
+        ),
+        ("CREATE VIEW staff_user_v AS SELECT * FROM staff_user", "staff_user_v"),
+    ],
+)
+def test_a_foreign_trigger_or_view_is_refused(site, tmp_path, planted, named):
     instances, folder = site
     path = backup(instances, tmp_path / "piege.sqlite3")
     with closing(sqlite3.connect(path)) as connection, connection:
-        connection.execute(
-            "CREATE TRIGGER exfiltre AFTER INSERT ON audit_event BEGIN DELETE FROM audit_event; END"
-        )
-    refused(instances, folder, path, "déclencheur ou vue étrangers au schéma (exfiltre)")
-
-
-def test_a_foreign_view_is_refused(site, tmp_path):
-    instances, folder = site
-    path = backup(instances, tmp_path / "vue.sqlite3")
-    with closing(sqlite3.connect(path)) as connection, connection:
-        connection.execute("CREATE VIEW staff_user_v AS SELECT * FROM staff_user")
-    refused(instances, folder, path, "(staff_user_v)")
+        connection.execute(planted)
+    refused(instances, folder, path, f"déclencheur ou vue étrangers au schéma ({named})")
 
 
 def test_a_damaged_file_is_refused_and_the_safety_copy_stays_usable(site, tmp_path):

@@ -1181,27 +1181,28 @@ def test_partner_create_link(site, data):
     site.post(f"/annuaire/{site.organisation()}/liens", data)
 
 
-@FUZZ
-@given(data=form({}))
-def test_partner_revoke_link(site, data):
+def new_link(site) -> tuple[int, int]:
+    """(organisation id, id of a new referral link of it)."""
     org = site.partner_id()
     link = site.run(
         lambda: (
             partners.create_referral_link(db.session, None, db.session.get(PartnerOrganisation, org))[0].id
         )
     )
+    return org, link
+
+
+@FUZZ
+@given(data=form({}))
+def test_partner_revoke_link(site, data):
+    org, link = new_link(site)
     site.post(f"/annuaire/{org}/liens/{link}/revoquer", data)
 
 
 @FUZZ
 @given(data=form({}))
 def test_partner_renew_link(site, data):
-    org = site.partner_id()
-    link = site.run(
-        lambda: (
-            partners.create_referral_link(db.session, None, db.session.get(PartnerOrganisation, org))[0].id
-        )
-    )
+    org, link = new_link(site)
     site.post(f"/annuaire/{org}/liens/{link}/renouveler", data)
 
 
