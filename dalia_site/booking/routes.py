@@ -42,6 +42,12 @@ def _patient_or_404(patient_id: int) -> Patient:
     return patients.find(db.session, patient_id) or abort(404)
 
 
+def _picked_patient_or_404(patient_id: int) -> Patient:
+    """The patient alone, for the picker and its confirmation: they show the name and birth date,
+    not the referrals `patients.find` joins for the patient's file (issue 22)."""
+    return db.session.get(Patient, patient_id) or abort(404)
+
+
 def _visits() -> dict:
     return centre.load(db.session).visits
 
@@ -179,7 +185,7 @@ def _refused(error: FieldError, patient_id: int, moving_id: int | None = None):
     of slots. The refused change is rolled back first; everything is read again."""
     unit_of_work.discard()
     return _picker_page(
-        _patient_or_404(patient_id),
+        _picked_patient_or_404(patient_id),
         409 if isinstance(error, booking.SlotTaken) else 422,
         message=str(error),
         reschedule=_moving_or_404(moving_id) if moving_id else None,
@@ -189,14 +195,14 @@ def _refused(error: FieldError, patient_id: int, moving_id: int | None = None):
 @bp.route("/patients/<int:patient_id>/creneaux")
 @roles(*BOOKERS)
 def slots(patient_id: int):
-    return _picker_page(_patient_or_404(patient_id))
+    return _picker_page(_picked_patient_or_404(patient_id))
 
 
 @bp.route("/patients/<int:patient_id>/rendez-vous/confirmer")
 @roles(*BOOKERS)
 def confirm(patient_id: int):
     """The slot picked, to confirm: nothing is booked until « Confirmer » is pressed."""
-    patient = _patient_or_404(patient_id)
+    patient = _picked_patient_or_404(patient_id)
     start, _, members = request.args.get("creneau", "").partition("_")
     return _picker_page(patient, slot=_parse_slot(start, members))
 
