@@ -12,15 +12,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from dalia_site.database import DbSession
-from dalia_site.domain import audit
+from dalia_site.domain import audit, phones
 from dalia_site.domain.search import all_words
 from dalia_site.domain.text import (
     FieldError,
     InvalidValue,
     choice,
     fold,
+    format_phone,
     normalise_email,
-    normalise_phone,
     normalise_postcode,
     postcode_departement,
 )
@@ -103,7 +103,7 @@ def _clean_common(
         cleaned[field] = value
     try:
         if "phone" in cleaned:
-            cleaned["phone"] = normalise_phone(cleaned["phone"])
+            cleaned["phone"] = phones.normalise(cleaned["phone"], short=True)  # E.164, or 3646
     except InvalidValue as error:
         raise PartnerError("phone", str(error)) from error
     if "email" in cleaned:
@@ -204,10 +204,16 @@ def missing_details(session: DbSession) -> list[str]:
         ]
         if missing:
             lines.append(f"{organisation.name} : {', '.join(missing)} à compléter")
+        if organisation.phone and not phones.is_stored_form(organisation.phone, short=True):
+            lines.append(f"{organisation.name} : téléphone illisible « {organisation.phone} » à corriger")
         for person in organisation.contacts:
+            who = person.name or person.role
             if not (person.phone or person.email):
-                who = person.name or person.role
                 lines.append(f"{organisation.name} / {who} : téléphone ou e-mail à compléter")
+            elif person.phone and not phones.is_stored_form(person.phone, short=True):
+                lines.append(
+                    f"{organisation.name} / {who} : téléphone illisible « {person.phone} » à corriger"
+                )
     return lines
 
 
@@ -235,10 +241,13 @@ def _refresh_search_text(session: DbSession, organisation: PartnerOrganisation) 
 
 
 def _labelled(values: Mapping[str, object]) -> dict[str, object]:
+    """The audit's wording: French labels, the category's label, a phone as the pages show it."""
     return {
         FIELD_LABELS.get(k, k): (
             PartnerCategory(v).label
             if k == "category" and isinstance(v, str) and PartnerCategory.has(v)
+            else format_phone(v)
+            if k == "phone" and isinstance(v, str)
             else v
         )
         for k, v in values.items()
@@ -335,7 +344,9 @@ def update_contact(
 def delete_contact(session: DbSession, actor: StaffUser | None, contact: PartnerContact) -> None:
     organisation = session.get_one(PartnerOrganisation, contact.organisation_id)
     details = ", ".join(
-        f"{FIELD_LABELS.get(f, f)} : {getattr(contact, f)}" for f in CONTACT_FIELDS if getattr(contact, f)
+        f"{label} : {value}"
+        for label, value in _labelled({f: getattr(contact, f) for f in CONTACT_FIELDS}).items()
+        if value
     )
     session.delete(contact)
     session.flush()

@@ -7,12 +7,15 @@ A mobile is recognised as such: an SMS reminder goes only to a mobile.
 from __future__ import annotations
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
+from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType, shortnumberinfo
 
 from dalia_site.domain.text import InvalidValue
 
 REGION = "FR"
 MESSAGE = "Numéro de téléphone invalide (ex. 06 12 34 56 78 ou +33 6 12 34 56 78)."
+SHORT_MESSAGE = (
+    "Numéro de téléphone invalide (ex. 05 65 36 73 87, +33 5 65 36 73 87 ou un numéro court : 3646)."
+)
 # Types an SMS can reach: a mobile, and numbers libphonenumber cannot tell from one.
 _MOBILE = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
 # The ranges ARCEP keeps for fiction (films, books… and the demo's invented people): never given
@@ -21,22 +24,39 @@ FICTION = ("+3319900", "+3326191", "+3335301", "+3346571", "+3353649", "+3363998
 FICTION_MOBILE = "+3363998"
 
 
-def normalise(raw: str) -> str:
+def normalise(raw: str, *, short: bool = False) -> str:
     """'06 12 34 56 78', '+33 6 12 34 56 78', '0033612345678', '06.12.34.56.78' ->
-    '+33612345678'; a number abroad needs its + and country code; '' stays ''."""
+    '+33612345678'; a number abroad needs its + and country code; '' stays ''. With `short` (the
+    partner directory), a French short number a service publishes — 15, 112, 3646, 116 117 — is
+    accepted and kept as its digits ('3646'): it has no E.164 form."""
     text = raw.strip()
     if not text:
         return ""
     if any(c.isalpha() for c in text):
-        raise InvalidValue(MESSAGE)
+        raise InvalidValue(SHORT_MESSAGE if short else MESSAGE)
     try:
         number = phonenumbers.parse(text, REGION)
     except NumberParseException:
-        raise InvalidValue(MESSAGE) from None
+        raise InvalidValue(SHORT_MESSAGE if short else MESSAGE) from None
     stored = phonenumbers.format_number(number, PhoneNumberFormat.E164)
-    if not phonenumbers.is_valid_number(number) and not _fiction(stored):
-        raise InvalidValue(MESSAGE)
-    return stored
+    if phonenumbers.is_valid_number(number) or _fiction(stored):
+        return stored
+    if (
+        short
+        and not text.startswith("+")
+        and shortnumberinfo.is_valid_short_number_for_region(number, REGION)
+    ):
+        return str(number.national_number)
+    raise InvalidValue(SHORT_MESSAGE if short else MESSAGE)
+
+
+def is_stored_form(value: str, *, short: bool = False) -> bool:
+    """`value` is as `normalise` stores it (E.164, or a short number's digits with `short`):
+    False for a number kept as it was because it could not be read (`dalia check` lists them)."""
+    try:
+        return normalise(value, short=short) == value
+    except InvalidValue:
+        return False
 
 
 def _fiction(stored: str) -> bool:

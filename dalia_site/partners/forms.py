@@ -6,8 +6,9 @@ from wtforms import BooleanField, EmailField, RadioField, SelectField, StringFie
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from dalia_site.auth.forms import REQUIRED
+from dalia_site.domain import phones
 from dalia_site.domain.partners import PartnerError, clean_email, normalise_finess, postcode_outside
-from dalia_site.domain.text import InvalidValue, normalise_phone, normalise_postcode
+from dalia_site.domain.text import InvalidValue, normalise_postcode
 from dalia_site.forms import DateField, Form, Marked, choices, strip
 from dalia_site.models.vocabulary import AcceptsPatients, PartnerCategory
 
@@ -16,7 +17,7 @@ CATEGORY_CHOICES = choices(PartnerCategory.choices())
 
 def french_phone(form, field):
     try:
-        normalise_phone(field.data or "")
+        phones.normalise(field.data or "", short=True)
     except InvalidValue as error:
         raise ValidationError(str(error)) from error
 

@@ -2,6 +2,7 @@
 
 import pytest
 
+from dalia_site.domain import partners, phones
 from dalia_site.domain.partners import PartnerError, clean_organisation, postcode_outside
 from dalia_site.domain.spreadsheet import neutralise
 from dalia_site.domain.text import (
@@ -129,3 +130,35 @@ def test_clean_organisation_normalises_and_names_the_bad_field():
 )
 def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(cell, exported):
     assert neutralise(cell) == exported
+
+
+# --- Issue 17: the directory's phones in E.164 through domain/phones, as the patients' ----------
+
+
+@pytest.mark.parametrize(
+    "raw, stored, shown",
+    [
+        ("05 65 36 73 87", "+33565367387", "05 65 36 73 87"),
+        ("+33 5 65 36 73 87", "+33565367387", "05 65 36 73 87"),
+        ("0033 5 65 36 73 87", "+33565367387", "05 65 36 73 87"),
+        ("06.12.34.56.78", "+33612345678", "06 12 34 56 78"),
+        ("+32 2 555 12 12", "+3225551212", "+32 2 555 12 12"),  # abroad: international format
+        ("36 46", "3646", "36 46"),  # a service's short number has no E.164 form
+        ("116 117", "116117", "116 117"),
+        ("15", "15", "15"),
+    ],
+)
+def test_partner_phones_are_stored_in_e164_and_shown_in_french(raw, stored, shown):
+    organisation = clean_organisation({"name": "CPAM", "category": "cpam", "phone": raw})
+    person = partners.clean_contact({"name": "Mme Roux", "phone": raw})
+    assert organisation["phone"] == person["phone"] == stored
+    assert format_phone(stored) == shown
+
+
+@pytest.mark.parametrize("raw", ["05 65", "00 00 00 00 00", "05 65 36 73 8a", "1234567890", "+3646"])
+def test_a_bad_partner_phone_names_the_field_with_the_french_message(raw):
+    for clean in (clean_organisation, partners.clean_contact):
+        with pytest.raises(PartnerError) as error:
+            clean({"name": "CPAM", "category": "cpam", "phone": raw})
+        assert error.value.field == "phone"
+        assert str(error.value) == phones.SHORT_MESSAGE

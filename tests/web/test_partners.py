@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import delete, func, select
 
 from dalia_site import clock
-from dalia_site.domain import partners
-from dalia_site.domain.text import PHONE_MESSAGE, POSTCODE_MESSAGE
+from dalia_site.domain import partners, phones
+from dalia_site.domain.text import POSTCODE_MESSAGE
 from dalia_site.extensions import db
 from dalia_site.models import (
     AuditEvent,
@@ -306,14 +306,14 @@ def test_archiving_hides_a_partner_until_restored(app, client, auth, as_role):
 
 
 def test_a_new_partner_is_stored_normalised_and_shown_formatted(app, client, auth, as_role):
-    """'+33 5 65 36 73 87' is stored 0565367387 and read 05 65 36 73 87; the e-mail lowercased."""
+    """'+33 5 65 36 73 87' is stored +33565367387 (E.164) and read 05 65 36 73 87; the e-mail lowercased."""
     user = as_role("assistant")
     response = auth.post("/annuaire/nouveau", NEW_PARTNER)
     assert response.status_code == 303
     stored = organisation(app, "Pharmacie du Dôme")
     assert response.location == f"/annuaire/{stored.id}"
     assert (stored.phone, stored.email, stored.postcode, stored.finess, stored.category) == (
-        "0565367387",
+        "+33565367387",
         "contact@pharmacie-dome.fr",
         "11000",
         "110780061",
@@ -322,19 +322,19 @@ def test_a_new_partner_is_stored_normalised_and_shown_formatted(app, client, aut
 
     text = page_text(client.get(response.location))
     assert "Partenaire « Pharmacie du Dôme » ajouté." in text
-    assert '<a href="tel:0565367387">05 65 36 73 87</a>' in text
+    assert '<a href="tel:+33565367387">05 65 36 73 87</a>' in text
     event = events(app, "partner.create")[-1]
     assert (event.actor_id, event.object_id) == (user.id, str(stored.id))
     assert event.summary.startswith(
         "Partenaire créé : nom : — → Pharmacie du Dôme ; catégorie : — → Pharmacie ; "
     )
-    assert " ; téléphone : — → 0565367387 ; " in event.summary
+    assert " ; téléphone : — → 05 65 36 73 87 ; " in event.summary
 
 
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("phone", "05 65", PHONE_MESSAGE),
+        ("phone", "05 65", phones.SHORT_MESSAGE),
         ("email", "contact@pharmacie", "Adresse e-mail invalide (ex. contact@cpts.fr)."),
         # Two recipients for smtplib, once accepted by a regular expression.
         ("email", "a,b@evil.invalid", "Adresse e-mail invalide (ex. contact@cpts.fr)."),
@@ -372,7 +372,7 @@ def test_a_postcode_outside_the_departement_needs_confirmation(app, auth, admin)
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("phone", "05 65", PHONE_MESSAGE),
+        ("phone", "05 65", phones.SHORT_MESSAGE),
         ("phone", "05 65 36 73 87", ""),
         ("postcode", "12000", OUTSIDE_MESSAGE),
     ],
@@ -389,17 +389,17 @@ def test_inline_validation_answers_just_the_fields_message(auth, admin, field, v
 
 
 def test_an_edit_is_audited_with_before_and_after(app, client, auth, admin):
-    """Adding the CPAM's phone: the audit says 'téléphone : — → 0565367387'; the form shows it back."""
+    """Adding the CPAM's phone: the audit says 'téléphone : — → 05 65 36 73 87'; the form shows it back."""
     cpam = org_id(app, CPAM)
     response = auth.post(
         f"/annuaire/{cpam}/modifier", {"name": CPAM, "category": "cpam", "phone": "05 65 36 73 87"}
     )
     assert response.status_code == 303
-    assert organisation(app, CPAM).phone == "0565367387"
+    assert organisation(app, CPAM).phone == "+33565367387"
     assert "Fiche mise à jour." in page_text(client.get(f"/annuaire/{cpam}"))
     (event,) = events(app, "partner.update")
     assert (event.actor_id, event.object_id) == (admin, str(cpam))
-    assert event.summary == f"{CPAM} : téléphone : — → 0565367387"
+    assert event.summary == f"{CPAM} : téléphone : — → 05 65 36 73 87"
     assert 'value="05 65 36 73 87"' in client.get(f"/annuaire/{cpam}/modifier").get_data(as_text=True)
 
     auth.post(
@@ -419,9 +419,9 @@ def test_a_partner_already_outside_the_departement_is_edited_without_reconfirmin
     response = auth.post(f"/annuaire/{ars}/modifier", values | {"phone": "04 67 07 20 07"})
     assert response.status_code == 303, field_error(response, "postcode")
     stored = organisation(app, ARS)
-    assert (stored.phone, stored.postcode) == ("0467072007", "34067")
+    assert (stored.phone, stored.postcode) == ("+33467072007", "34067")
     (event,) = events(app, "partner.update")
-    assert event.summary == f"{ARS} : téléphone : — → 0467072007"
+    assert event.summary == f"{ARS} : téléphone : — → 04 67 07 20 07"
 
 
 # --- people at an organisation ------------------------------------------------------------------
@@ -443,8 +443,8 @@ def test_people_are_added_edited_and_removed_and_searched(app, client, auth, adm
     assert added.location == f"/annuaire/{cpam}#personnes"
     with app.app_context():
         person = db.session.scalar(select(PartnerContact).where(PartnerContact.name == "Émilie Fabre"))
-    assert (person.organisation_id, person.phone) == (cpam, "0468112233")
-    assert '<a href="tel:0468112233">04 68 11 22 33</a>' in page_text(client.get(f"/annuaire/{cpam}"))
+    assert (person.organisation_id, person.phone) == (cpam, "+33468112233")
+    assert '<a href="tel:+33468112233">04 68 11 22 33</a>' in page_text(client.get(f"/annuaire/{cpam}"))
     assert listed(client.get("/annuaire?q=EMILIE")) == {CPAM}
 
     edited = auth.post(
@@ -476,13 +476,13 @@ def test_people_are_added_edited_and_removed_and_searched(app, client, auth, adm
         (
             "partner.contact_create",
             f"{CPAM} : personne ajoutée (nom : — → Émilie Fabre ; "
-            "fonction : — → Conseillère ; téléphone : — → 0468112233)",
+            "fonction : — → Conseillère ; téléphone : — → 04 68 11 22 33)",
         ),
         ("partner.contact_update", f"{CPAM} / Émilie Fabre : fonction : Conseillère → Conseillère santé"),
         (
             "partner.contact_delete",
             f"{CPAM} : personne retirée (nom : Émilie Fabre, "
-            "fonction : Conseillère santé, téléphone : 0468112233)",
+            "fonction : Conseillère santé, téléphone : 04 68 11 22 33)",
         ),
     ]
 
@@ -710,11 +710,11 @@ def test_an_edited_export_is_previewed_then_applied_on_confirmation(app, client,
     assert (
         f"Import terminé : 1 partenaire(s) créé(s), 1 modifié(s), {PROVISIONED - 1} inchangé(s)."
     ) in page_text(client.get("/annuaire"))
-    assert organisation(app, CPAM).phone == "0468112233"
+    assert organisation(app, CPAM).phone == "+33468112233"
     created = organisation(app, "Pharmacie du Dôme")
     assert (created.category, created.phone, created.postcode, created.active) == (
         "pharmacie",
-        "0565367387",
+        "+33565367387",
         "11000",
         True,
     )
@@ -723,7 +723,7 @@ def test_an_edited_export_is_previewed_then_applied_on_confirmation(app, client,
         admin,
         f"Import CSV annuaire.csv : 1 créé(s), 1 modifié(s), {PROVISIONED - 1} inchangé(s)",
     )
-    assert [e.summary for e in events(app, "partner.update")] == [f"{CPAM} : téléphone : — → 0468112233"]
+    assert [e.summary for e in events(app, "partner.update")] == [f"{CPAM} : téléphone : — → 04 68 11 22 33"]
     assert count(app, PartnerImport) == 0
 
 
@@ -742,7 +742,7 @@ MALFORMED_LINES = {
             csv_row(nom="Pharmacie du Dôme", categorie="Pharmacie"),
             csv_row(nom="Pharmacie de la Cité", categorie="Pharmacie", telephone="05 65"),
         ),
-        (3, "telephone", PHONE_MESSAGE),
+        (3, "telephone", phones.SHORT_MESSAGE),
     ),
     "duplicate id": (
         csv_file(
@@ -878,9 +878,7 @@ def test_a_persons_phone_is_checked_inline_too(auth, admin):
     )
     assert response.status_code == 200
     assert "<html" not in response.get_data(as_text=True)
-    assert field_error(response, "contact-phone") == (
-        "Numéro de téléphone invalide : 10 chiffres attendus (ex. 05 65 36 73 87)."
-    )
+    assert field_error(response, "contact-phone") == phones.SHORT_MESSAGE
     assert (
         auth.post("/annuaire/valider/personne/phone?prefixe=autre", {"contact-phone": "05 65"}).status_code
         == 404
