@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import partial
@@ -29,21 +28,33 @@ from statistics import median
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, select, true
+from sqlalchemy import (
+    Boolean,
+    Integer,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    null,
+    select,
+    true,
+    type_coerce,
+    union_all,
+)
 
 from dalia_site.clock import FIRST_DAY, LAST_DAY
 from dalia_site.database import DbSession
 from dalia_site.domain.opening import Opening
 from dalia_site.domain.reminders import ReminderFigures
 from dalia_site.domain.reminders import figures as reminder_figures
-from dalia_site.domain.roster import occurrences
 from dalia_site.domain.roster_figures import STATUSES, RosterFigures
 from dalia_site.domain.roster_figures import figures as roster_figures
 from dalia_site.domain.spreadsheet import csv_text
 from dalia_site.domain.worklists import PathwayFigures, pathway_figures
 from dalia_site.models import Appointment, AuditEvent, PartnerOrganisation, Referral, Shift
 from dalia_site.models.vocabulary import (
-    CLINICIANS,
     AppointmentKind,
     AppointmentStatus,
     Channel,
@@ -189,7 +200,8 @@ def compute(session: DbSession, period: Period, zone: ZoneInfo, opening: Opening
     in_period = and_(Appointment.starts_at >= start, Appointment.starts_at < end)
     honoured = Appointment.status == AppointmentStatus.HONOURED
 
-    # 1. Appointments by month (local month bounds), kind, status and walk-in.
+    # 1. Appointments by month (local month bounds), kind, status and walk-in; and, in the same
+    #    statement, the referrals received by the category of who sent them and by decision.
     months = period.months()
     bucket = case(
         *(
@@ -198,12 +210,40 @@ def compute(session: DbSession, period: Period, zone: ZoneInfo, opening: Opening
         ),
         else_=len(months) - 1,
     )
-    monthly: list[dict[str, int]] = [dict.fromkeys(AppointmentKind, 0) for _ in months]
-    for index, kind, status, walk_in, count in session.execute(
-        select(bucket, Appointment.kind, Appointment.status, Appointment.walk_in, func.count())
+    text, number, flag = String(30), Integer(), Boolean()
+    appointments = (
+        select(
+            literal("appointment", text),
+            type_coerce(bucket, number),
+            type_coerce(Appointment.kind, text),
+            type_coerce(Appointment.status, text),
+            type_coerce(Appointment.walk_in, flag),
+            func.count(),
+        )
         .where(in_period)
         .group_by(bucket, Appointment.kind, Appointment.status, Appointment.walk_in)
-    ):
+    )
+    referrals = (
+        select(
+            literal("referral", text),
+            cast(null(), number),
+            type_coerce(PartnerOrganisation.category, text),
+            type_coerce(Referral.status, text),
+            cast(null(), flag),
+            func.count(),
+        )
+        .select_from(Referral)
+        .outerjoin(PartnerOrganisation, Referral.source_id == PartnerOrganisation.id)
+        .where(Referral.received_at >= start, Referral.received_at < end)
+        .group_by(PartnerOrganisation.category, Referral.status)
+    )
+    monthly: list[dict[str, int]] = [dict.fromkeys(AppointmentKind, 0) for _ in months]
+    for what, index, code, state, walk_in, count in session.execute(union_all(appointments, referrals)):
+        if what == "referral":
+            row = result.referrals.setdefault(code or DIRECT, dict.fromkeys(ReferralStatus, 0))
+            row[ReferralStatus(state)] += count
+            continue
+        kind, status = AppointmentKind(code), AppointmentStatus(state)
         if status == AppointmentStatus.HONOURED:
             monthly[index][kind] += count
             result.consultations += count
@@ -271,40 +311,13 @@ def compute(session: DbSession, period: Period, zone: ZoneInfo, opening: Opening
     result.pathway = pathway_figures(session, start, end, zone)
     result.gp_found = len(result.pathway.gp_found_days)
 
-    # 4. Referrals received, by the category of who sent them and by decision.
-    for category, status, count in session.execute(
-        select(PartnerOrganisation.category, Referral.status, func.count())
-        .select_from(Referral)
-        .outerjoin(PartnerOrganisation, Referral.source_id == PartnerOrganisation.id)
-        .where(Referral.received_at >= start, Referral.received_at < end)
-        .group_by(PartnerOrganisation.category, Referral.status)
-    ):
-        row = result.referrals.setdefault(category or DIRECT, dict.fromkeys(ReferralStatus, 0))
-        row[status] += count
-
-    # 5. Reminders and the patients' answers (two queries).
+    # 4. Reminders and the patients' answers (one query).
     result.reminders = reminder_figures(session, start, end)
 
-    # 5. Staffed hours: the union of the clinicians' sessions.
-    found = occurrences(session, period.first, period.last, zone, professions=CLINICIANS, opening=opening)
-    result.staffed_hours = _union_hours((o.starts_at, o.ends_at) for o in found)
-
-    # 6. The roster (issue 18): hours by status, half-days taken from the board, uncovered ones.
-    result.roster = roster_figures(session, found, opening, period.first, period.last, zone)
+    # 5. Staffed hours (the union of the clinicians' sessions) and the roster (issue 18): hours
+    #    by status, half-days taken from the board, uncovered ones; one query, no occurrence built.
+    result.staffed_hours, result.roster = roster_figures(session, period.first, period.last, zone, opening)
     return result
-
-
-def _union_hours(spans: Iterable[tuple[datetime, datetime]]) -> float:
-    # On POSIX timestamps: sorting aware datetimes of different zones compares their offsets.
-    total, cursor = 0.0, None
-    for start, end in sorted((start.timestamp(), end.timestamp()) for start, end in spans):
-        if cursor is None or start > cursor:
-            total += end - start
-            cursor = end
-        elif end > cursor:
-            total += end - cursor
-            cursor = end
-    return total / 3600
 
 
 # --- What the page, the exports and the CLI show ------------------------------------------------

@@ -120,6 +120,12 @@ def half_days(
     return build_half_days(found, members, opening, first, last, zone)
 
 
+def opens(opening: Opening, closed: Mapping[date, str], day: date, code: str, exceptional: bool) -> bool:
+    """Whether a half-day is open to patients: by the weekly hours unless the day is `closed`
+    (holiday, closure); always with an « ouverture exceptionnelle » session (`exceptional`)."""
+    return exceptional or (day not in closed and opening.half_is_open(day, code))
+
+
 def build_half_days(
     found: Iterable[Occurrence],
     members: Mapping[int, TeamMember],
@@ -149,7 +155,7 @@ def build_half_days(
             ]
             half.exceptional = any(o.exceptional for o in during)
             half.closed = "" if half.exceptional else closed.get(day, "")
-            half.open = half.exceptional or (not half.closed and opening.half_is_open(day, code))
+            half.open = opens(opening, closed, day, code, half.exceptional)
             on_duty = {o.member_id for o in during}
             half.members = sorted(
                 (members[i] for i in on_duty if i in members and (members[i].active or not active_only)),

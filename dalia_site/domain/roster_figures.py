@@ -1,23 +1,33 @@
-"""The roster's figures of a period, for the activity report (issue 18): the hours of sessions by
-status (stable team, volunteers, internes and SASPAS), the open half-days volunteers took from the
-board, and the half-days the centre opened that stayed without a doctor or a nurse. Computed from
-the sessions the activity figures already read, plus one query for their members."""
+"""The roster's figures of a period, for the activity report: the staffed hours (the union of
+the doctors' and nurses' sessions), the hours of sessions by status (stable team, volunteers,
+internes and SASPAS), the open half-days volunteers took from the board (issue 18), and the
+half-days the centre opened that stayed without a doctor or a nurse.
+
+One query (one-off sessions and weekly patterns with their absences and their members' status,
+issue 22), and no occurrence built: a weekly pattern's session on a day is its wall-clock times
+on that day's UTC offset (computed exactly on the two days the clock changes), so a year costs a
+few thousand numbers, not thousands of aware datetimes. The same rules as roster.occurrences: a
+one-off session counts on a closed day only if exceptional, a pattern never on a closed day or an
+absence (roster.pattern_days); a half-day opens as planning.build_half_days says (planning.opens)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, time, timedelta
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Boolean, Date, Integer, Time, literal, null, select, union_all
+from sqlalchemy import cast as sql_cast
 
 from dalia_site.database import DbSession
 from dalia_site.domain import planning
-from dalia_site.domain.opening import Opening
-from dalia_site.domain.roster import Occurrence
-from dalia_site.models import TeamMember
-from dalia_site.models.vocabulary import Team
+from dalia_site.domain.opening import HALVES, Opening
+from dalia_site.domain.roster import local, pattern_days
+from dalia_site.models import PatternException, Shift, TeamMember, WeeklyPattern
+from dalia_site.models.roster import LONGEST_SESSION
+from dalia_site.models.types import UTCDateTime
+from dalia_site.models.vocabulary import CLINICIANS, DoctorStatus, Profession, Team
 
 # Status of a doctor or nurse for the hours: (code, French label), in the report's order.
 STATUSES = (
@@ -28,9 +38,14 @@ STATUSES = (
 
 
 def status_of(member: TeamMember) -> str:
-    if member.is_junior_doctor:
+    return _status(member.profession, member.doctor_status, member.team)
+
+
+def _status(profession: Profession, doctor_status: DoctorStatus | None, team: Team) -> str:
+    # TeamMember.is_junior_doctor's rule, on the columns read.
+    if profession.is_doctor and doctor_status is not None and doctor_status.is_junior:
         return "junior"
-    return "volunteer" if member.team == Team.FLEXIBLE else "stable"
+    return "volunteer" if team == Team.FLEXIBLE else "stable"
 
 
 @dataclass
@@ -40,28 +55,177 @@ class RosterFigures:
     uncovered_half_days: int = 0  # open to patients, without a doctor or a nurse
 
 
-def figures(
-    session: DbSession,
-    found: Iterable[Occurrence],
-    opening: Opening | None,
-    first: date,
-    last: date,
-    zone: ZoneInfo,
-) -> RosterFigures:
-    """The figures of [first, last] from its clinicians' sessions (`found`); the uncovered
-    half-days need the centre's `opening` (none counted without it). One query."""
-    found = list(found)
-    result = RosterFigures()
-    ids = {o.member_id for o in found}
-    members = (
-        {m.id: m for m in session.scalars(select(TeamMember).where(TeamMember.id.in_(ids)))} if ids else {}
+@dataclass(frozen=True)
+class _Span:
+    """A clinician's session as POSIX seconds, with what the figures need of it."""
+
+    starts: float
+    ends: float
+    doctor: bool
+    nurse: bool
+    exceptional: bool
+
+
+class _Days:
+    """POSIX seconds of a local wall-clock time, by day: one UTC offset lookup per day, and the
+    exact conversion on a day the clock changes."""
+
+    EPOCH = date(1970, 1, 1).toordinal()
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        self.zone = zone
+        self._offsets: dict[date, int | None] = {}
+
+    def seconds(self, day: date, at: time) -> float:
+        if day not in self._offsets:
+            before = local(day, time(), self.zone).utcoffset()
+            after = local(day, time(23, 59), self.zone).utcoffset()
+            self._offsets[day] = (
+                int(before.total_seconds()) if before is not None and before == after else None
+            )
+        offset = self._offsets[day]
+        if offset is None:
+            return local(day, at, self.zone).timestamp()
+        return (day.toordinal() - self.EPOCH) * 86400 + at.hour * 3600 + at.minute * 60 + at.second - offset
+
+
+def _rows(session: DbSession, first: date, last: date, zone: ZoneInfo) -> Any:
+    """The clinicians' one-off sessions around [first, last] (as roster.occurrences reads them)
+    and their weekly patterns valid then, once per absence within the dates: one statement."""
+    start, end = local(first, time(), zone), local(last + timedelta(days=1), time(), zone)
+    moment, clock_time, day, number, flag = UTCDateTime(), Time(), Date(), Integer(), Boolean()
+    member = (TeamMember.profession, TeamMember.doctor_status, TeamMember.team)
+    sessions = (
+        select(
+            Shift.member_id.label("member_id"),
+            *member,
+            Shift.starts_at.label("starts_at"),
+            Shift.ends_at.label("ends_at"),
+            Shift.exceptional.label("exceptional"),
+            Shift.from_board.label("from_board"),
+            sql_cast(null(), number).label("pattern_id"),
+            sql_cast(null(), number).label("weekday"),
+            sql_cast(null(), clock_time).label("start_time"),
+            sql_cast(null(), clock_time).label("end_time"),
+            sql_cast(null(), day).label("valid_from"),
+            sql_cast(null(), day).label("valid_until"),
+            sql_cast(null(), day).label("absent"),
+        )
+        .join(TeamMember, TeamMember.id == Shift.member_id)
+        .where(
+            TeamMember.profession.in_(list(CLINICIANS)),
+            Shift.starts_at < end,
+            Shift.starts_at > start - LONGEST_SESSION,
+            Shift.ends_at > start,
+        )
     )
-    for o in found:
-        member = members.get(o.member_id)
-        if member is not None:
-            result.hours_by_status[status_of(member)] += (o.ends_at - o.starts_at).total_seconds() / 3600
-        result.taken_from_board += o.from_board
+    patterns = (
+        select(
+            WeeklyPattern.member_id,
+            *member,
+            sql_cast(null(), moment),
+            sql_cast(null(), moment),
+            literal(False, flag),
+            literal(False, flag),
+            WeeklyPattern.id,
+            WeeklyPattern.weekday,
+            WeeklyPattern.start_time,
+            WeeklyPattern.end_time,
+            WeeklyPattern.valid_from,
+            WeeklyPattern.valid_until,
+            PatternException.day,
+        )
+        .join(TeamMember, TeamMember.id == WeeklyPattern.member_id)
+        .outerjoin(
+            PatternException,
+            (PatternException.pattern_id == WeeklyPattern.id) & PatternException.day.between(first, last),
+        )
+        .where(
+            TeamMember.profession.in_(list(CLINICIANS)),
+            WeeklyPattern.valid_from <= last,
+            (WeeklyPattern.valid_until.is_(None)) | (WeeklyPattern.valid_until >= first),
+        )
+    )
+    return session.execute(union_all(sessions, patterns))
+
+
+def figures(
+    session: DbSession, first: date, last: date, zone: ZoneInfo, opening: Opening | None
+) -> tuple[float, RosterFigures]:
+    """The staffed hours and the roster figures of [first, last]; with the centre's `opening`,
+    nothing counts on a closed day and the uncovered half-days are counted (none without it)."""
+    closed = opening.closed_days(first - timedelta(days=1), last) if opening is not None else {}
+    days = _Days(zone)
+    result = RosterFigures()
+    seconds = dict.fromkeys(result.hours_by_status, 0.0)
+    spans: list[_Span] = []
+    by_day: dict[date, list[_Span]] = {}
+    patterns: dict[int, tuple[Any, set[date]]] = {}
+    for row in _rows(session, first, last, zone):
+        if row.pattern_id is not None:
+            patterns.setdefault(row.pattern_id, (row, set()))[1].update([row.absent] if row.absent else [])
+            continue
+        on = row.starts_at.astimezone(zone).date()
+        if not row.exceptional and on in closed:
+            continue
+        span = _Span(
+            row.starts_at.timestamp(),
+            row.ends_at.timestamp(),
+            row.profession.is_doctor,
+            row.profession.is_nurse,
+            row.exceptional,
+        )
+        spans.append(span)
+        by_day.setdefault(on, []).append(span)
+        seconds[_status(row.profession, row.doctor_status, row.team)] += (
+            row.ends_at - row.starts_at
+        ).total_seconds()
+        result.taken_from_board += row.from_board
+    for row, absences in patterns.values():
+        status = _status(row.profession, row.doctor_status, row.team)
+        doctor, nurse = row.profession.is_doctor, row.profession.is_nurse
+        for on in pattern_days(cast(WeeklyPattern, row), first, last, absences | closed.keys()):
+            span = _Span(
+                days.seconds(on, row.start_time), days.seconds(on, row.end_time), doctor, nurse, False
+            )
+            spans.append(span)
+            by_day.setdefault(on, []).append(span)
+            seconds[status] += span.ends - span.starts
+    result.hours_by_status = {code: total / 3600 for code, total in seconds.items()}
     if opening is not None:
-        halves = planning.build_half_days(found, members, opening, first, last, zone, active_only=False)
-        result.uncovered_half_days = sum(1 for h in halves if h.open and not (h.has_doctor and h.has_nurse))
-    return result
+        result.uncovered_half_days = _uncovered(by_day, opening, first, last, days)
+    return _union_hours(spans), result
+
+
+def _uncovered(
+    by_day: dict[date, list[_Span]], opening: Opening, first: date, last: date, days: _Days
+) -> int:
+    """The half-days open to patients (planning.opens) without a doctor or without a nurse."""
+    closed = opening.closed_days(first, last)
+    windows = [(code, *opening.window(code)) for code in HALVES]
+    uncovered, day = 0, first
+    while day <= last:
+        on_day = by_day.get(day, ())
+        for code, start, end in windows:
+            if not on_day and not opening.half_is_open(day, code):
+                continue
+            starts, ends = days.seconds(day, start), days.seconds(day, end)
+            during = [s for s in on_day if s.starts < ends and starts < s.ends]
+            if planning.opens(opening, closed, day, code, any(s.exceptional for s in during)) and not (
+                any(s.doctor for s in during) and any(s.nurse for s in during)
+            ):
+                uncovered += 1
+        day += timedelta(days=1)
+    return uncovered
+
+
+def _union_hours(spans: list[_Span]) -> float:
+    total, cursor = 0.0, None
+    for start, end in sorted((s.starts, s.ends) for s in spans):
+        if cursor is None or start > cursor:
+            total += end - start
+            cursor = end
+        elif end > cursor:
+            total += end - cursor
+            cursor = end
+    return total / 3600

@@ -51,6 +51,7 @@ from dalia_site.domain import activity, booking, partners, patients, referrals, 
 from dalia_site.extensions import db
 from dalia_site.models import Appointment
 from dalia_site.models.types import clock_at
+from dalia_site.models.vocabulary import RefusalReason
 
 PARIS = ZoneInfo("Europe/Paris")
 VISITS = {"first_minutes": 60, "doctor_minutes": 30, "nurse_minutes": 30}
@@ -114,6 +115,7 @@ def receive(session, moment, last_name, birth_date, source=None):
         "first_names": "Martine",
         "birth_date": birth_date,
         "sex": "F",
+        "phone": "06 12 34 56 78",  # accepting needs a way to reach the patient
         "postcode": "11000",
         "ald": "yes",
         "gp_status": "none",
@@ -689,13 +691,29 @@ def test_csv_export_is_for_french_excel(session, fortnight):
     assert values["Taux de rendez-vous non honorés"] == "33 %"
     assert values["Patients ayant trouvé un médecin traitant"] == "1"
     assert ["févr. 2027", "2", "2", "1", "5"] in rows
-    start = rows.index(["Adressages par origine", "Nouveau", "Accepté", "Liste d'attente", "Refusé", "Total"])
-    assert rows[start + 1 :] == [
+    # One sheet, its tables one under the other, each after an empty row and with its own header:
+    # a table ends at the next empty row.
+    assert all(len(row) == 2 for row in section(rows, "Indicateur"))
+    assert section(rows, "Adressages par origine") == [
+        ["Adressages par origine", "Nouveau", "Accepté", "Liste d'attente", "Refusé", "Total"],
         ["CPTS", "1", "1", "0", "0", "2"],
         ["Accès direct", "0", "1", "0", "0", "1"],
         ["DAC", "0", "0", "1", "0", "1"],
         ["Pharmacie", "0", "0", "0", "1", "1"],
     ]
+    refusals = section(rows, "Refus par motif")
+    assert refusals[0] == ["Refus par motif", "Adressages"]
+    assert [label for label, _ in refusals[1:]] == [reason.label for reason in RefusalReason]
+    assert sum(int(n) for _, n in refusals[1:]) == 1  # the pharmacy's referral, declined
+    assert rows[-1] != []  # no empty row at the end
+
+
+def section(rows: list[list[str]], title: str) -> list[list[str]]:
+    """The table of the CSV sheet whose header starts with `title`, up to the next empty row."""
+    start = next(i for i, row in enumerate(rows) if row[:1] == [title])
+    end = next((i for i in range(start, len(rows)) if not rows[i]), len(rows))
+    assert start == 0 or rows[start - 1] == [], f"no empty row before « {title} »"
+    return rows[start:end]
 
 
 def test_json_export_has_the_headline_figures_as_plain_numbers(session, fortnight):
