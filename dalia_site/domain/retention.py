@@ -10,9 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
+from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import ColumnElement, CompoundSelect, delete, func, or_, select, true, union, update
+from sqlalchemy.orm import QueryableAttribute
 
 from dalia_site.database import DbSession
 from dalia_site.domain import audit, mail
@@ -102,16 +104,25 @@ def _years_after(day: date, years: int) -> date:
         return day.replace(year=day.year + years, day=28)
 
 
+def _day_start(day: date, zone: tzinfo | None) -> datetime:
+    return datetime.combine(day, time(), zone)
+
+
 def upcoming(
-    session: DbSession, *, now: datetime, within_days: int = 0, periods: Periods | None = None
+    session: DbSession,
+    *,
+    now: datetime,
+    within_days: int = 0,
+    periods: Periods | None = None,
+    patients_among: ColumnElement[bool] | None = None,
+    referrals_among: ColumnElement[bool] | None = None,
 ) -> list[Due]:
     """What is due by `now` + `within_days` (0: due now — the dry run and the timer), oldest
-    first. Two queries, whatever the number of patients."""
+    first. Two queries, whatever the number of patients; `patients_among`/`referrals_among`
+    narrow them to some rows (`coming`)."""
     settings = periods or read_periods(session)
     # Due on a day: whatever's last activity fell on that day, N years before, goes (UTC days).
-    horizon = datetime.combine(
-        (now + timedelta(days=within_days)).date() + timedelta(days=1), time(), now.tzinfo
-    )
+    horizon = _day_start((now + timedelta(days=within_days)).date() + timedelta(days=1), now.tzinfo)
     inactive_cutoff = years_before(horizon, settings.inactive_years)
     declined_cutoff = years_before(horizon, settings.declined_years)
     last_visit = (
@@ -149,6 +160,7 @@ def upcoming(
             Patient.id, Patient.status, Patient.created_at, last_visit, last_referral, last_decision
         ).where(
             Patient.erased_at.is_(None),
+            true() if patients_among is None else patients_among,
             (
                 (Patient.created_at < inactive_cutoff)
                 & ((last_visit.is_(None)) | (last_visit < inactive_cutoff))
@@ -172,6 +184,7 @@ def upcoming(
         select(Referral.id, Referral.status, Referral.received_at, Referral.decided_at).where(
             Referral.patient_id.is_(None),
             Referral.erased_at.is_(None),
+            true() if referrals_among is None else referrals_among,
             ((Referral.status == ReferralStatus.DECLINED) & (Referral.decided_at < declined_cutoff))
             | ((Referral.status != ReferralStatus.DECLINED) & (Referral.received_at < inactive_cutoff)),
         )
@@ -182,6 +195,64 @@ def upcoming(
             since, kind, years = received.date(), INACTIVE, settings.inactive_years
         found.append(Due(kind, None, referral_id, _years_after(since, years), since))
     return sorted(found, key=lambda due: (due.due_on, due.patient_id or 0, due.referral_id or 0))
+
+
+@dataclass(frozen=True)
+class Coming:
+    """What becomes due in the next days (« Données personnelles »): how many, the first ones."""
+
+    count: int
+    first: list[Due]
+
+
+COMING_LISTED = 20
+
+
+def coming(
+    session: DbSession,
+    *,
+    now: datetime,
+    within_days: int = WARNING_DAYS,
+    periods: Periods | None = None,
+    limit: int = COMING_LISTED,
+) -> Coming:
+    """What becomes due after today and by `now` + `within_days`, oldest first — the same rule as
+    `upcoming`, asked only of the rows whose last activity or decision fell in the window N years
+    back (found through the date indexes: a month of activity, not every patient). What is due
+    already is not looked for: the daily timer erases it (`dalia retention --dry-run` lists it)."""
+    settings = periods or read_periods(session)
+    first_day = _day_start(now.date() + timedelta(days=1), now.tzinfo)
+    after_last = _day_start((now + timedelta(days=within_days)).date() + timedelta(days=1), now.tzinfo)
+    inactive = (
+        years_before(first_day, settings.inactive_years),
+        years_before(after_last, settings.inactive_years),
+    )
+    declined = (
+        years_before(first_day, settings.declined_years),
+        years_before(after_last, settings.declined_years),
+    )
+
+    def within(column: QueryableAttribute[Any], window: tuple[datetime, datetime]) -> ColumnElement[bool]:
+        return (column >= window[0]) & (column < window[1])
+
+    active_then: CompoundSelect[tuple[int]] = union(
+        select(Appointment.patient_id).where(within(Appointment.starts_at, inactive)),
+        select(Referral.patient_id).where(
+            Referral.patient_id.is_not(None),
+            within(Referral.received_at, inactive) | within(Referral.decided_at, declined),
+        ),
+        select(Patient.id).where(within(Patient.created_at, inactive)),
+    )
+    due = upcoming(
+        session,
+        now=now,
+        within_days=within_days,
+        periods=settings,
+        patients_among=Patient.id.in_(active_then),
+        referrals_among=within(Referral.received_at, inactive) | within(Referral.decided_at, declined),
+    )
+    later = [item for item in due if item.due_on > now.date()]
+    return Coming(len(later), later[:limit])
 
 
 def _erase_referral(referral: Referral, now: datetime) -> None:

@@ -72,6 +72,8 @@ class Patient(IdentityMixin, Model):
         Index("ix_patient_birth_date", "birth_date"),
         # The list's order (patients.search): a page read from the index, not sorted (migration 0014).
         Index("ix_patient_name_order", text("lower(last_name)"), text("lower(first_names)"), "id"),
+        # What retention erases next: the patients created in a window (retention.coming, migration 0016).
+        Index("ix_patient_created_at", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -127,6 +129,8 @@ class Referral(IdentityMixin, Model):
         Index("ix_referral_received_at", "received_at"),
         # A patient's earliest referral by an index seek (activity figures, migration 0012).
         Index("ix_referral_patient_received", "patient_id", "received_at", "id", "channel"),
+        # The referrals decided in a window (retention.coming, migration 0016).
+        Index("ix_referral_decided_at", "decided_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -77,11 +77,7 @@ def erase(patient_id: int):
 def _personal_data(form: RetentionForm, periods: retention.Periods, status: int = 200):
     settings = current_app.config["SITE_SETTINGS"]
     is_admin = current_staff().role == "admin"
-    coming = (
-        retention.upcoming(db.session, now=clock.now(), within_days=retention.WARNING_DAYS, periods=periods)
-        if is_admin
-        else []
-    )
+    coming = retention.coming(db.session, now=clock.now(), periods=periods) if is_admin else None
     return render_template(
         "rights/personal_data.html",
         register=register.build(db.session, settings, periods),

@@ -30,6 +30,12 @@ def due_ids(session, now, within_days=0):
     ]
 
 
+def declined_at_day(session):
+    """A patient whose referral was declined on DAY."""
+    referral = receive(session, DAY - timedelta(hours=1), "Blanc", date(1955, 4, 4))
+    return decide(session, DAY, referral, "declined", decline_reason="Hors territoire", orientation="sas")
+
+
 def test_a_patient_is_due_three_years_after_their_last_visit_and_seen_coming_a_month_before(session):
     patient = decide(session, DAY, receive(session, DAY - timedelta(hours=1), "Fabre", date(1950, 1, 2)))
     held(session, patient, "first", DAY + timedelta(days=10))
@@ -50,15 +56,35 @@ def test_a_patient_is_due_three_years_after_their_last_visit_and_seen_coming_a_m
     assert due_ids(session, datetime.combine(due_on, DAY.timetz()) + timedelta(days=1)) == []
 
 
+def test_the_page_lists_what_comes_in_the_next_month_from_that_months_activity_years_back(session):
+    """retention.coming (« Données personnelles »): the same rule as the timer's, asked only of
+    the rows active in the window N years back — what is due already is the timer's, not listed;
+    how many, and the first ones."""
+    seen = decide(session, DAY, receive(session, DAY - timedelta(hours=1), "Fabre", date(1950, 1, 2)))
+    held(session, seen, "first", DAY + timedelta(days=10))  # due 11/03/2030
+    declined = declined_at_day(session)  # due 01/03/2028: long overdue on 20/02/2030
+    waiting = receive(session, DAY - timedelta(days=5), "Cros", date(1960, 7, 7))  # due 24/02/2030
+    later = decide(session, DAY, receive(session, DAY - timedelta(hours=1), "Roques", date(1948, 6, 2)))
+    held(session, later, "first", DAY + timedelta(days=100))  # due in June 2030
+    now = datetime(2030, 2, 20, 10, tzinfo=UTC)
+
+    coming = retention.coming(session, now=now)
+
+    assert [(item.patient_id, item.referral_id, item.due_on) for item in coming.first] == [
+        (None, waiting.id, date(2030, 2, 24)),
+        (seen.id, None, date(2030, 3, 11)),
+    ]
+    assert coming.count == 2
+    everything = retention.upcoming(session, now=now, within_days=retention.WARNING_DAYS)
+    assert ("declined", declined.id) in [(item.kind, item.patient_id) for item in everything]
+    assert coming.first == [item for item in everything if item.due_on > now.date()]
+    assert retention.coming(session, now=now, limit=1) == retention.Coming(2, coming.first[:1])
+    # On its day it is due (the timer's), no longer coming.
+    assert retention.coming(session, now=datetime(2030, 3, 11, 10, tzinfo=UTC)).first == []
+
+
 def test_a_declined_patient_goes_one_year_after_the_decision(session):
-    patient = decide(
-        session,
-        DAY,
-        receive(session, DAY - timedelta(hours=1), "Blanc", date(1955, 4, 4)),
-        "declined",
-        decline_reason="Hors territoire",
-        orientation="sas",
-    )
+    patient = declined_at_day(session)
     assert due_ids(session, DAY + timedelta(days=364)) == []
     assert due_ids(session, DAY + timedelta(days=366)) == [("declined", patient.id)]
     (item,) = retention.upcoming(session, now=DAY + timedelta(days=366))

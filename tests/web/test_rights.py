@@ -4,12 +4,13 @@ retention periods, and the public information notice. Every route × role is in 
 here, what each user sees and what is written (or not)."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from dalia_site.extensions import db
-from dalia_site.models import AuditEvent, CentreSettings, Patient
+from dalia_site.models import AuditEvent, CentreSettings, Patient, Referral
 from tests.web.test_patients import EDIT_FORM, admit, events, field_error, page_text, snapshot
 from tests.web.test_referrals import dac_link  # noqa: F401  (fixture)
 
@@ -153,6 +154,22 @@ def test_personal_data_page_shows_the_register_and_the_admin_sets_the_periods(ap
     assert "depuis 5 an(s)" in page_text(client.get("/donnees-personnelles"))
     (event,) = [e for e in events(app, "centre.update") if "conservation" in e.summary]
     assert "conservation sans activité (ans) : 3 → 5" in event.summary
+
+
+def test_the_admin_sees_the_files_erased_in_the_next_30_days(app, as_role, client, patient_id):
+    # The file was opened (and its referral received) three years ago, the default, less ten days.
+    with app.app_context():
+        patient = db.session.get(Patient, patient_id)
+        then = patient.created_at.replace(year=patient.created_at.year - 3) + timedelta(days=10)
+        patient.created_at = then
+        for referral in db.session.scalars(select(Referral).where(Referral.patient_id == patient_id)):
+            referral.received_at = referral.decided_at = then
+        db.session.commit()
+    as_role("admin")
+    text = page_text(client.get("/donnees-personnelles"))
+    assert "1 dossier à effacer d'ici 30 jours :" in text
+    assert f"patient n° {patient_id}</a>" in text
+    assert f"aucun rendez-vous ni adressage depuis le {then:%d/%m/%Y}" in text
 
 
 def test_reporting_never_reaches_the_personal_data_page(client, as_role):
