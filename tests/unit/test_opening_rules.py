@@ -237,3 +237,51 @@ def test_the_convocation_says_which_half_day_is_closed(session):
     assert centre.load(session).opening_text == (
         "les lundi, mardi et jeudi, 8h30–12h30 et 13h30–17h30 (fermé le lundi après-midi)"
     )
+
+
+def test_take_and_give_back_rules_of_the_board(session):
+    """Without HTTP: a volunteer takes what the half-day lacks, never twice, never on a holiday
+    nor in the past; an interne only beside a senior; the stable team does not take; giving back
+    is the taker's own and before the site's delay."""
+    from dalia_site.domain import board
+
+    aude = centre_opening(departement="11", give_back_days=7)
+    now = datetime(2026, 12, 1, 9, tzinfo=PARIS)
+    volunteer = member(session, "Dr Jean Cabrol")
+    other = member(session, "Dr Anne Sarda")
+    interne = member(session, "Léa Interne", status="interne")
+    stable_nurse = member(session, "Iris Vidal", "ipa", team="stable")
+    tuesday = date(2026, 12, 15)
+
+    def take(who, day=tuesday, half="matin"):
+        return board.take(session, None, who, day, half, aude, PARIS, today=now.date(), now=now)
+
+    found = board.open_half_days(session, aude, PARIS, today=now.date(), now=now)
+    assert all(item.lacks == ("médecin", "infirmière") for item in found)
+    assert date(2026, 12, 25) not in {item.half.day for item in found}
+    with pytest.raises(FieldError, match="équipe flexible"):
+        take(stable_nurse)
+    with pytest.raises(FieldError, match="médecin senior"):
+        take(interne)
+    shift = take(volunteer)
+    assert shift.from_board and not shift.exceptional
+    with pytest.raises(FieldError, match="a déjà un médecin"):
+        take(other)
+    assert take(interne).member_id == interne.id  # beside the senior
+    with pytest.raises(FieldError, match=r"n'ouvre pas ce jour-là \(férié — Noël\)"):
+        take(other, date(2026, 12, 25))
+    with pytest.raises(FieldError, match="passée"):
+        take(other, date(2026, 11, 30))
+    with pytest.raises(FieldError, match="Demi-journée inconnue"):
+        take(other, tuesday, "soir")
+    with pytest.raises(FieldError, match="Seules vos demi-journées"):
+        board.give_back(session, None, other, shift, aude, PARIS, now=now)
+    with pytest.raises(FieldError, match="Trop tard pour rendre cette demi-journée : jusqu'à 7 jours avant"):
+        board.give_back(
+            session, None, volunteer, shift, aude, PARIS, now=datetime(2026, 12, 10, 9, tzinfo=PARIS)
+        )
+    board.give_back(session, None, volunteer, shift, aude, PARIS, now=now)
+    session.flush()
+    assert tuesday in {
+        i.half.day for i in board.open_half_days(session, aude, PARIS, today=now.date(), now=now)
+    }
