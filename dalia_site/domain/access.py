@@ -12,15 +12,24 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import joinedload
 
 from dalia_site.database import DbSession
 from dalia_site.domain import audit, follow_up, patients, rights
-from dalia_site.models import Appointment, AppointmentClinician, AuditEvent, OutboundEmail, Patient
+from dalia_site.models import (
+    Appointment,
+    AppointmentClinician,
+    AuditEvent,
+    OutboundEmail,
+    Patient,
+    StaffUser,
+)
 from dalia_site.models.follow_up import FollowUpPlan
 
 Row = dict[str, str]
+# Audit actions that read the file without changing it (besides every « ….view »).
+READINGS = ("patient.access",)
 
 
 @dataclass(frozen=True)
@@ -191,26 +200,36 @@ def rectifications(c: Context) -> Section:
 
 
 def trail(c: Context) -> Section:
-    """Who read or changed the file (the audit trail of the patient and of their referrals)."""
+    """Who read or changed the file (the audit trail of the patient and of their referrals, read
+    through the index by subject): each change on its own row; the readings (views, documents
+    produced) one row per person and kind, with how many times and from when to when — the
+    section does not grow with each reading of the file. One query."""
     objects = [(AuditEvent.object_type == "patient") & (AuditEvent.object_id == str(c.patient.id))]
     objects += [
         (AuditEvent.object_type == "referral") & (AuditEvent.object_id == str(r.id))
         for r in c.patient.referrals
     ]
-    events = c.session.scalars(
-        select(AuditEvent)
+    reading = AuditEvent.action.like("%view") | AuditEvent.action.in_(READINGS)
+    first, last = func.min(AuditEvent.at), func.max(AuditEvent.at)
+    found = c.session.execute(
+        select(StaffUser.name, AuditEvent.action, func.count(), first, last, func.max(AuditEvent.summary))
+        .outerjoin(StaffUser, StaffUser.id == AuditEvent.actor_id)
         .where(or_(*objects))
-        .options(joinedload(AuditEvent.actor))
-        .order_by(AuditEvent.at, AuditEvent.id)
+        .group_by(
+            AuditEvent.actor_id, StaffUser.name, AuditEvent.action, case((reading, 0), else_=AuditEvent.id)
+        )
+        .order_by(first, func.min(AuditEvent.id))
     )
     rows = [
         {
-            "Date": _moment(e.at, c.zone),
-            "Qui": audit.actor_label(e),
-            "Action": audit.action_label(e.action),
-            "Détail": e.summary,
+            "Date": _moment(since, c.zone)
+            if times == 1
+            else f"du {_moment(since, c.zone)} au {_moment(until, c.zone)}",
+            "Qui": audit.actor_name(name, action),
+            "Action": audit.action_label(action),
+            "Détail": summary if times == 1 else f"{times} fois",
         }
-        for e in events
+        for name, action, times, since, until, summary in found
     ]
     return Section("journal", "Qui a consulté ou modifié le dossier", rows)
 

@@ -91,11 +91,16 @@ def object_label(code: str) -> str:
 def actor_label(event: AuditEvent) -> str:
     """Who did it, as the log shows it: the staff member; for a login attempt with no known
     account, someone unknown; otherwise a command run on the server (provisioning, timers)."""
-    if event.actor is not None:
-        return event.actor.name
-    if event.action.startswith("patient_link."):
+    return actor_name(event.actor.name if event.actor is not None else None, event.action)
+
+
+def actor_name(name: str | None, action: str) -> str:
+    """`actor_label` from the staff member's name (None: no staff member) and the action."""
+    if name is not None:
+        return name
+    if action.startswith("patient_link."):
         return "Le patient (lien privé)"
-    return "Inconnu" if event.action.startswith("auth.") else "Ligne de commande"
+    return "Inconnu" if action.startswith("auth.") else "Ligne de commande"
 
 
 def record(

@@ -96,6 +96,29 @@ def test_an_admin_produces_the_access_document_and_it_is_audited(app, auth, as_r
     assert [e.summary for e in events(app, "patient.access")][-1] == "Droit d'accès : JSON"
 
 
+def test_the_access_document_counts_the_readings_and_lists_each_change(app, auth, as_role, patient_id):
+    """Readings of the file, one row per person and kind (how many times, from when to when): the
+    document does not grow with each view; every change keeps its own row."""
+    as_role("assistant", name="Sandrine Duval")
+    for _ in range(3):
+        auth.client.get(f"/patients/{patient_id}")
+    auth.post(f"/patients/{patient_id}/modifier", EDIT_FORM | {"commune": "Trèbes"})
+    auth.logout()
+    as_role("admin", name="Alice Admin")
+    auth.client.get(f"/patients/{patient_id}/droit-acces")
+    data = json.loads(auth.client.get(f"/patients/{patient_id}/droit-acces.json").get_data(as_text=True))
+
+    rows = data["journal"]["lignes"]
+    views = [r for r in rows if r["Qui"] == "Sandrine Duval" and r["Action"] == "Consultation du dossier"]
+    assert [(r["Détail"], r["Date"].startswith("du ")) for r in views] == [("3 fois", True)]
+    documents = [
+        r for r in rows if r["Qui"] == "Alice Admin" and r["Action"] == "Droit d'accès : document produit"
+    ]
+    assert [r["Détail"] for r in documents] == ["2 fois"]  # the page, then this JSON
+    changes = [r for r in rows if r["Qui"] == "Sandrine Duval" and r["Action"] != "Consultation du dossier"]
+    assert len(changes) == 1 and "commune" in changes[0]["Détail"]
+
+
 @pytest.mark.parametrize("role", ["assistant", "clinician", "reporting"])
 def test_only_an_admin_reaches_the_access_document_and_the_erasure(app, client, as_role, role, patient_id):
     as_role(role)
