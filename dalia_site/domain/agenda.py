@@ -31,15 +31,10 @@ class Visit:
     first_names: str
     clinicians: list[str]  # their names, in the order they were booked
 
-    full_name = IdentityMixin.full_name  # the patient's name, written as everywhere else
-
-    @property
-    def kind_label(self) -> str:
-        return self.kind.label
-
-    @property
-    def status_label(self) -> str:
-        return self.status.label
+    # Written as everywhere else: the patient's name, the labels of the kind and the status.
+    full_name = IdentityMixin.full_name
+    kind_label = Appointment.kind_label
+    status_label = Appointment.status_label
 
 
 def visits_between(session: DbSession, first: date, last: date, zone: ZoneInfo) -> list[Visit]:
