@@ -12,10 +12,11 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from dalia_site import clock
 from dalia_site.access import public
 from dalia_site.answers.forms import AnswerForm
-from dalia_site.domain import centre, reminders
+from dalia_site.domain import centre, reminders, rights
 from dalia_site.extensions import db
 from dalia_site.forms import submit
 from dalia_site.models import PatientLink
+from dalia_site.models.vocabulary import Purpose
 from dalia_site.rate_limits import Limit, rate_limited
 
 bp = Blueprint("answers", __name__, template_folder="templates")
@@ -54,6 +55,7 @@ def _page(link: PatientLink, form: AnswerForm, status: int = 200):
             appointment=appointment,
             initial=appointment.patient.last_name[:1].upper(),
             state=reminders.state(appointment, clock.now()),
+            reminded=rights.may(appointment.patient, Purpose.REMINDERS),
             centre=centre.load(db.session),
             form=form,
         ),

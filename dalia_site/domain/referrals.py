@@ -31,6 +31,7 @@ from dalia_site.models.vocabulary import (
     PatientStatus,
     ReferralStatus,
     RefusalReason,
+    ReminderChannel,
     Sex,
 )
 
@@ -246,6 +247,20 @@ def origin_channel(channel: str, source: PartnerOrganisation | None, link: objec
     return Channel(channel)
 
 
+def _intake_channel(value: str | None, identity: Mapping[str, object] | None) -> ReminderChannel | None:
+    """The reminder channel asked at intake, checked against the contact details typed with it."""
+    if not value:
+        return None
+    chosen = choice("reminder_channel", value, ReminderChannel, "Choisissez SMS, e-mail ou aucun rappel.")
+    if identity is not None:
+        problem = reminders.channel_problem(
+            chosen, str(identity.get("phone") or ""), str(identity.get("email") or ""), "ci-dessus"
+        )
+        if problem:
+            raise FieldError("reminder_channel", problem)
+    return chosen
+
+
 def receive(
     session: DbSession,
     actor: StaffUser | None,
@@ -259,12 +274,15 @@ def receive(
     *,
     now: datetime,
     today: date,
+    reminder_channel: str | None = None,
 ) -> Referral:
     """A new referral from any of the three ways in, received at `now` (`today`: the site's date,
-    for the birth date's check); its reference is set, the referrer's acknowledgement queued."""
+    for the birth date's check); its reference is set, the referrer's acknowledgement queued.
+    `reminder_channel`: the patient's choice asked at intake (empty: proposed at acceptance)."""
     channel = origin_channel(channel, source, link)
     with Collector() as check:
         cleaned = check("identity", clean_identity, identity, today)
+        chosen = check("reminder_channel", _intake_channel, reminder_channel, cleaned)
         who = check("referrer", clean_referrer, referrer, channel != Channel.DIRECT)
         checked_reason = check(
             "reason",
@@ -283,6 +301,7 @@ def receive(
         reason=reason,
         received_by_id=actor.id if actor else None,
         received_at=now,
+        reminder_channel=chosen,
         **cleaned,
         **who,
     )
@@ -342,7 +361,9 @@ def resolve_identity(
         raise NotADuplicate("patient", "Ce patient n'est pas un doublon possible de cet adressage.")
     if patient is None:
         patient = Patient(**{f: getattr(referral, f) for f in IDENTITY_FIELDS}, status=PatientStatus.REFERRED)
-        patient.reminder_channel = reminders.default_channel(patient.phone, patient.email)
+        patient.reminder_channel = reminders.proposed_channel(
+            referral.reminder_channel, patient.phone, patient.email
+        )
         patient.search_text = patient_search_text(patient)
         session.add(patient)
         session.flush()
@@ -475,8 +496,8 @@ def decide(
                 "confirmez d'abord s'il s'agit de l'un d'eux.",
             )
         patient = resolve_identity(session, actor, referral)
-    if decision == ReferralStatus.ACCEPTED and reach is not None:  # the decision form's (issue 17)
-        reminders.ensure_reachable(patient, referral, reach)
+    if decision == ReferralStatus.ACCEPTED:  # every acceptance: no accepted patient is unreachable
+        reminders.ensure_reachable(patient, referral, reach or {})
     referral.status = decision
     referral.decided_by_id = actor.id if actor else None
     referral.decided_at = now

@@ -65,6 +65,25 @@ def default_channel(phone: str, email: str) -> ReminderChannel:
     return ReminderChannel.EMAIL if email else ReminderChannel.NONE
 
 
+def proposed_channel(chosen: ReminderChannel | None, phone: str, email: str) -> ReminderChannel:
+    """The channel a patient starts with: the one chosen at intake (the assistant's entry form)
+    when it can reach them, else the automatic proposal (default_channel)."""
+    if chosen is not None and channel_problem(chosen, phone, email) is None:
+        return chosen
+    return default_channel(phone, email)
+
+
+def channel_problem(
+    channel: ReminderChannel, phone: str, email: str, where: str = "sur la fiche"
+) -> str | None:
+    """Why `channel` cannot reach these contact details (French), or None."""
+    if channel == ReminderChannel.SMS and not phones.is_mobile(phone):
+        return f"Un SMS demande un numéro de portable (06, 07) {where}."
+    if channel == ReminderChannel.EMAIL and not email:
+        return f"Un rappel par e-mail demande une adresse e-mail {where}."
+    return None
+
+
 def issue_link(session: DbSession, appointment: Appointment) -> str:
     """A new private token for `appointment` (shown once: only its hash is kept)."""
     token, digest = tokens.new_token()
@@ -183,7 +202,7 @@ def _queue_one(
 
 UNREACHABLE = (
     "Pour accepter, indiquez au moins un moyen de joindre le patient (téléphone, e-mail ou "
-    "adresse), ou cochez « joignable par le référent »."
+    "adresse), ou cochez « joignable par le référent » sur la décision de l'adressage."
 )
 NO_REFERRER_CONTACT = (
     "Le référent n'a laissé ni téléphone ni e-mail : indiquez un moyen de joindre le patient."
@@ -193,8 +212,9 @@ NO_REFERRER_CONTACT = (
 def ensure_reachable(patient: Patient, referral: Referral, reach: Mapping[str, object]) -> None:
     """At the acceptance of `referral`: the phone or email the assistant typed join the file, and
     the patient must then be reachable — a phone, an email or an address of their own, or
-    (explicitly) through the referrer, who left a phone or an email. A new patient's reminder
-    channel follows what was given (SMS to a mobile, else email)."""
+    (explicitly) through the referrer, who left a phone or an email. The reminder channel chosen
+    at intake is carried to the patient; without one, it follows what was given (SMS to a mobile,
+    else email)."""
     with Collector() as check:
         phone = check("phone", phones.normalise, str(reach.get("phone") or ""))
         email = check("email", clean_email, "email", str(reach.get("email") or ""))
@@ -211,17 +231,28 @@ def ensure_reachable(patient: Patient, referral: Referral, reach: Mapping[str, o
         patient.reachable_via_referrer = True
     elif patient.phone or patient.email:
         patient.reachable_via_referrer = False
-    if (phone or email) and patient.reminder_channel == ReminderChannel.NONE:
+    if referral.reminder_channel is not None:  # chosen at intake: carried to the patient
+        patient.reminder_channel = proposed_channel(referral.reminder_channel, patient.phone, patient.email)
+    elif (phone or email) and patient.reminder_channel == ReminderChannel.NONE:
         patient.reminder_channel = default_channel(patient.phone, patient.email)
 
 
+STOP_RECORDED = "oui — STOP du patient"
+OBJECTED = (
+    "Le patient s'est opposé aux rappels : levez d'abord son opposition (« Modifier » sur la fiche) "
+    "s'il les accepte de nouveau."
+)
+
+
 def set_channel(session: DbSession, actor: StaffUser | None, patient: Patient, value: str) -> bool:
-    """The reminder channel chosen on the file (audited); FieldError when it cannot reach them."""
+    """The reminder channel chosen on the file (audited); FieldError when it cannot reach them, or
+    when the patient objected to reminders (lifted on the file's « Modifier », with its history)."""
     channel = choice("reminder_channel", value, ReminderChannel, "Choisissez SMS, e-mail ou aucun rappel.")
-    if channel == ReminderChannel.SMS and not phones.is_mobile(patient.phone):
-        raise FieldError("reminder_channel", "Un SMS demande un numéro de portable (06, 07) sur la fiche.")
-    if channel == ReminderChannel.EMAIL and not patient.email:
-        raise FieldError("reminder_channel", "Un rappel par e-mail demande une adresse e-mail sur la fiche.")
+    if channel != ReminderChannel.NONE and not rights.may(patient, Purpose.REMINDERS):
+        raise FieldError("reminder_channel", OBJECTED)
+    problem = channel_problem(channel, patient.phone, patient.email)
+    if problem:
+        raise FieldError("reminder_channel", problem)
     if channel == patient.reminder_channel:
         return False
     audit.record(
@@ -329,17 +360,25 @@ def cancel(
 
 
 def stop_reminders(session: DbSession, patient: Patient, ip: str | None) -> bool:
-    """The patient's STOP: no more reminders (the file shows « Aucun rappel »). False if already."""
-    if patient.reminder_channel == ReminderChannel.NONE:
+    """The patient's STOP is their objection to reminders (rights.may, which the reminder selection
+    asks): recorded on the file with its history and the audit trail, the channel set to « Aucun
+    rappel ». False if they had already objected."""
+    field = rights.OBJECTION_FIELDS[Purpose.REMINDERS]
+    if getattr(patient, field):
         return False
-    patient.reminder_channel = ReminderChannel.NONE
+    setattr(patient, field, True)
+    changes: dict[str, tuple[object, object]] = {rights.OBJECTION_LABELS[field]: (False, STOP_RECORDED)}
+    if patient.reminder_channel != ReminderChannel.NONE:
+        changes["rappels"] = (patient.reminder_channel.label, ReminderChannel.NONE.label)
+        patient.reminder_channel = ReminderChannel.NONE
+    rights.record_rectifications(session, None, patient, changes)
     audit.record(
         session,
         None,
         "patient_link.stop",
         "patient",
         patient.id,
-        "Rappels arrêtés par le patient (STOP)",
+        "Opposition aux rappels enregistrée : STOP du patient sur « Votre rendez-vous »",
         ip=ip,
     )
     return True

@@ -125,6 +125,10 @@ class Referral(IdentityMixin, Model):
             f"decline_code IS NULL OR {one_of('decline_code', RefusalReason)}", name="decline_code"
         ),
         CheckConstraint(f"(channel = '{Channel.DIRECT}') = (source_id IS NULL)", name="direct_has_no_source"),
+        CheckConstraint(
+            f"reminder_channel IS NULL OR {one_of('reminder_channel', ReminderChannel)}",
+            name="reminder_channel",
+        ),
         Index("ix_referral_status_received", "status", "received_at"),
         Index("ix_referral_received_at", "received_at"),
         # A patient's earliest referral by an index seek (activity figures, migration 0012).
@@ -143,6 +147,9 @@ class Referral(IdentityMixin, Model):
     referrer_phone: Mapped[str] = mapped_column(String(20), default="")
     referrer_email: Mapped[str] = mapped_column(String(254), default="")
     reason: Mapped[str] = mapped_column(String(1000), default="")
+    # The reminder channel the patient chose at intake (issue 17), carried to them at acceptance;
+    # NULL: not asked, proposed then (domain/reminders.proposed_channel).
+    reminder_channel: Mapped[ReminderChannel | None] = mapped_column(VocabularyType(ReminderChannel, 5))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     received_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     status: Mapped[ReferralStatus] = mapped_column(

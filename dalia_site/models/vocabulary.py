@@ -161,8 +161,8 @@ DECISIONS = (ReferralStatus.ACCEPTED, ReferralStatus.WAITING_LIST, ReferralStatu
 
 
 class ReminderChannel(Vocabulary):
-    """How a patient wants to be reminded of their appointments (« aucun » is their opt-out,
-    STOP included): the one field reminders read."""
+    """How a patient wants to be reminded of their appointments (« aucun »: no reminder). Their
+    STOP is their objection to reminders (domain/rights.may), which reminders ask first."""
 
     SMS = "sms", "SMS"
     EMAIL = "email", "E-mail"

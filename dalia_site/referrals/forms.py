@@ -104,6 +104,14 @@ class StaffReferralForm(PublicReferralForm):
         validate_choice=False,
         description="Laissez « Accès direct » si le patient est venu de lui-même.",
     )
+    reminder_channel = SelectField(
+        "Rappels de rendez-vous",
+        choices=choices(
+            [("", "Proposé automatiquement (SMS à un portable, sinon e-mail)"), *ReminderChannel.choices()]
+        ),
+        validate_choice=False,
+        description="Ce que le patient préfère, s'il a été joint ; sinon proposé à l'acceptation.",
+    )
 
 
 class PatientForm(IdentityForm):

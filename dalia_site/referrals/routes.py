@@ -135,6 +135,7 @@ def create():
                 site_name=_site_name(),
                 today=clock.today(site_zone()),
                 now=clock.now(),
+                reminder_channel=form.reminder_channel.data or "",
             ),
         )
         if ok:

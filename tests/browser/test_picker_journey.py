@@ -89,9 +89,9 @@ def picker_clinic(live_app) -> dict:
                 "birth_name": "",
                 "birth_date": date(1947, 3, 2),
                 "sex": "F",
-                "phone": "",
                 "email": "",
                 "address": "",
+                "phone": "06 12 34 56 78",  # accepting needs a way to reach the patient
                 "postcode": "11000",
                 "commune": "Carcassonne",
                 "ald": "yes",

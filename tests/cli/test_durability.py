@@ -295,9 +295,9 @@ def referral_identity(n: int, prefix: str) -> dict:
         "birth_name": "",
         "birth_date": (date(1935, 1, 1) + timedelta(days=n % 20000)).strftime("%d/%m/%Y"),
         "sex": "FM"[n % 2],
-        "phone": "",
         "email": "",
         "address": "",
+        "phone": "06 12 34 56 78",  # accepting needs a way to reach the patient
         "postcode": "11000",
         "commune": "Carcassonne",
         "ald": "unknown",
@@ -399,9 +399,9 @@ def seed_site(site: Path, password_hash: str, pairs: int, patients: int, links: 
                 "birth_name": "",
                 "birth_date": date(1930, 1, 1) + timedelta(days=n * 7),
                 "sex": "FM"[n % 2],
-                "phone": "",
                 "email": "",
                 "address": "",
+                "phone": "06 12 34 56 78",  # accepting needs a way to reach the patient
                 "postcode": "11000",
                 "commune": "Carcassonne",
                 "ald": "unknown",

@@ -55,6 +55,7 @@ def accepted_patient(session, last_name="Fabre"):
             "first_names": "Martine",
             "birth_date": date(1950, 1, 1),
             "sex": "F",
+            "phone": "06 12 34 56 78",  # accepting needs a way to reach the patient
             "postcode": "11000",
             "ald": "yes",
             "gp_status": "none",
@@ -248,6 +249,7 @@ def test_only_accepted_patients_can_be_booked(session):
             "first_names": "Odette",
             "birth_date": date(1939, 12, 5),
             "sex": "F",
+            "phone": "06 12 34 56 78",  # accepting needs a way to reach the patient
             "postcode": "11000",
             "ald": "yes",
             "gp_status": "none",

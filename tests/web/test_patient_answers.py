@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 
-from dalia_site.domain import booking, referrals, reminders
+from dalia_site.domain import access, booking, referrals, reminders, rights
 from dalia_site.extensions import db
 from dalia_site.models import Appointment, AppointmentClinician, AuditEvent, Patient, TeamMember
-from dalia_site.models.vocabulary import ReminderChannel
+from dalia_site.models.vocabulary import Purpose, ReminderChannel
 from tests.conftest import csrf_from
 
 
@@ -159,11 +160,52 @@ def test_a_cancelled_appointment_shows_as_cancelled(app, client):
 def test_stop_ends_the_reminders(app, client):
     appointment_id, token = _booked(app, soon())
     assert _answer(client, token, "stop").status_code == 303
-    assert "Vous ne recevrez plus de rappels" in client.get(f"/rdv/{token}").get_data(as_text=True)
+    page = client.get(f"/rdv/{token}").get_data(as_text=True)
+    assert "Vous ne recevrez plus de rappels" in page
+    assert "(STOP)" not in page  # nothing left to stop
     with app.app_context():
         patient = db.session.get(Patient, db.session.get(Appointment, appointment_id).patient_id)
         assert patient.reminder_channel == ReminderChannel.NONE
     assert _audit(app, "patient_link.stop")
+
+
+def test_stop_is_the_patients_objection_to_reminders_on_the_file(app, client, as_role, auth):
+    """STOP records the objection (rights.may, which the reminder selection asks): the file and the
+    access document say what the patient refused, its history says when; staff cannot set a
+    channel again without lifting the objection."""
+    appointment_id, token = _booked(app, soon(), last_name="Stoppe")
+    assert _answer(client, token, "stop").status_code == 303
+    with app.app_context():
+        patient = db.session.get(Patient, _appointment(app, appointment_id).patient_id)
+        patient_id = patient.id
+        assert patient.objects_to_reminders and not rights.may(patient, Purpose.REMINDERS)
+        assert reminders.channel_for(patient, sms_ready=True) == ReminderChannel.NONE
+        context = access.load(db.session, patient_id, ZoneInfo("Europe/Paris"))
+        sections = {section.key: section for section in access.document(context)}
+    assert (
+        sections["information_et_oppositions"].rows[0][
+            "Opposition — Rappels de rendez-vous par SMS ou e-mail"
+        ]
+        == "oui"
+    )
+    assert sorted((row["Champ"], row["Avant"], row["Après"]) for row in sections["rectifications"].rows) == [
+        ("opposition aux rappels (SMS, e-mail)", "non", "oui — STOP du patient"),
+        ("rappels", "SMS", "Aucun rappel"),
+    ]
+    assert _audit(app, "patient_link.stop") == [
+        "Opposition aux rappels enregistrée : STOP du patient sur « Votre rendez-vous »"
+    ]
+    assert _answer(client, token, "stop").status_code == 303  # again: nothing more recorded
+    assert len(_audit(app, "patient_link.stop")) == 1
+
+    as_role("assistant")
+    file = client.get(f"/patients/{patient_id}").get_data(as_text=True)
+    assert "<dt>Refus</dt>" in file and "<li><strong>Rappels de rendez-vous par SMS ou e-mail" in file
+    refused = auth.post(f"/patients/{patient_id}/rappels", {"reminder_channel": "sms"})
+    assert refused.status_code == 422
+    assert "Le patient s&#39;est opposé aux rappels" in refused.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(Patient, patient_id).reminder_channel == ReminderChannel.NONE
 
 
 def test_a_reason_too_long_is_refused_and_nothing_changes(app, client):

@@ -398,6 +398,34 @@ def test_a_direct_access_needs_no_referrer(app, auth, as_role):
     assert stored(app)["OutboundEmail"] == 0
 
 
+def test_the_assistant_asks_the_reminder_channel_and_acceptance_carries_it(app, client, auth, as_role):
+    """Issue 17: the entry form asks SMS / e-mail / aucun rappel (empty: proposed at acceptance);
+    a channel that cannot reach the details typed is the field's error, nothing stored."""
+    as_role("assistant")
+    page = page_text(client.get("/adressages/nouveau"))
+    assert "Rappels de rendez-vous" in page and "Proposé automatiquement" in page
+    refused = auth.post(
+        "/adressages/nouveau", FORM | {"channel": "phone", "reminder_channel": "email", "email": ""}
+    )
+    assert refused.status_code == 422
+    assert (
+        field_error(refused, "reminder_channel")
+        == "Un rappel par e-mail demande une adresse e-mail ci-dessus."
+    )
+    assert all_referrals(app) == []
+
+    recorded = auth.post("/adressages/nouveau", FORM | {"channel": "phone", "reminder_channel": "none"})
+    assert recorded.status_code == 303
+    (referral,) = all_referrals(app)
+    assert referral.reminder_channel == "none"
+    assert "Aucun rappel (choisi à l'enregistrement)" in page_text(client.get(recorded.location))
+    accepted = auth.post(f"/adressages/{referral.id}/decision", {"decision": "accepted"})
+    assert accepted.status_code == 303
+    with app.app_context():
+        patient = db.session.get(Patient, db.session.get(Referral, referral.id).patient_id)
+        assert patient.reminder_channel == "none"
+
+
 def test_a_staff_referral_from_an_unknown_partner_is_refused(app, auth, as_role):
     """A partner id that no longer exists is an error under the field, not a direct access."""
     as_role("assistant")
