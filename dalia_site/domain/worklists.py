@@ -54,6 +54,7 @@ from dalia_site.models import (
     SlotOffer,
     StaffUser,
 )
+from dalia_site.models.follow_up import MAX_CADENCE_WEEKS
 from dalia_site.models.types import UTCDateTime
 from dalia_site.models.vocabulary import (
     AppointmentKind,
@@ -96,52 +97,81 @@ def _days(moment: datetime) -> ColumnElement[float]:
 # --- « À recontacter » --------------------------------------------------------------------------
 
 
-def _recall_candidates(at: datetime) -> Any:
-    """The patients of « À recontacter » as of `at` — in follow-up, accepted by then, nothing
-    booked after `at` (booked by then) — with their last visit and the day it is due again
-    (`due`, epoch_days). A materialised CTE: each patient's last visit and plan are read once
-    (a subquery inlined would read them again for the due day, its sort and its filter)."""
-    visited = Appointment.status.in_(booking.ACTIVE) & (Appointment.starts_at <= at)
-    last_visit = (
-        select(func.max(Appointment.starts_at))
-        .where(Appointment.patient_id == Patient.id, visited)
-        .correlate(Patient)
-        .scalar_subquery()
-    )
-    cadence = (
-        select(FollowUpPlan.cadence_weeks)
-        .where(FollowUpPlan.patient_id == Patient.id)
-        .correlate(Patient)
-        .scalar_subquery()
-    )
-    next_visit = exists().where(
-        Appointment.patient_id == Patient.id,
+def _coming(at: datetime) -> Any:
+    """The patients with a visit booked (by `at`) after `at`: not to recontact."""
+    return select(Appointment.patient_id).where(
         Appointment.status == AppointmentStatus.BOOKED,
         Appointment.starts_at > at,
         Appointment.created_at <= at,
+    )
+
+
+def _due_after(visit: Any, cadence: Any) -> ColumnElement[float]:
+    """The day (epoch_days) a patient is due again after a visit: the plan's cadence later."""
+    return epoch_days(visit) + 7 * func.coalesce(cadence, DEFAULT_CADENCE_WEEKS)
+
+
+def _recall_candidates(at: datetime) -> Any:
+    """The patients of « À recontacter » as of `at` — in follow-up, accepted by then, nothing
+    booked after `at` (booked by then) — with their last visit and the day it is due again
+    (`due`, epoch_days). Each of the three is read once for all patients, in one pass over the
+    appointments (grouped by patient), not by one look-up per patient: a materialised CTE."""
+    visits = (
+        select(Appointment.patient_id, func.max(Appointment.starts_at).label("last_visit"))
+        .where(Appointment.status.in_(booking.ACTIVE), Appointment.starts_at <= at)
+        .group_by(Appointment.patient_id)
+        .subquery("last_visits")
     )
     read = (
         select(
             Patient.id.label("patient_id"),
             Patient.created_at.label("created_at"),
-            type_coerce(last_visit, UTCDateTime()).label("last_visit"),
-            cadence.label("cadence"),
+            type_coerce(visits.c.last_visit, UTCDateTime()).label("last_visit"),
+            FollowUpPlan.cadence_weeks.label("cadence"),
         )
-        .where(Patient.status == PatientStatus.FOLLOW_UP, Patient.created_at <= at, ~next_visit)
+        .outerjoin(visits, visits.c.patient_id == Patient.id)
+        .outerjoin(FollowUpPlan, FollowUpPlan.patient_id == Patient.id)
+        .where(
+            Patient.status == PatientStatus.FOLLOW_UP,
+            Patient.created_at <= at,
+            Patient.id.not_in(_coming(at)),
+        )
         .cte("recall_read")
         .prefix_with("MATERIALIZED")
     )
     due = case(
         (read.c.last_visit.is_(None), epoch_days(read.c.created_at)),
-        else_=epoch_days(read.c.last_visit) + 7 * func.coalesce(read.c.cadence, DEFAULT_CADENCE_WEEKS),
+        else_=_due_after(read.c.last_visit, read.c.cadence),
     )
     return select(read.c.patient_id, read.c.last_visit, due.label("due")).subquery()
 
 
 def _overdue(at: datetime) -> Any:
-    """How many patients of « À recontacter » were overdue at `at` (a scalar subquery)."""
-    candidates = _recall_candidates(at)
-    return select(func.count()).select_from(candidates).where(candidates.c.due <= _days(at)).scalar_subquery()
+    """How many patients of « À recontacter » were overdue at `at` (a scalar subquery): those of
+    the list with no visit that keeps them due after `at` — their last visit is due again by
+    then, or they have none. A visit does so only within the longest cadence before `at`, so
+    only those visits are read (a range of an index), not each patient's history: the count
+    the navigation shows on every page stays cheap as the years pile up."""
+    recent = (
+        select(Appointment.patient_id)
+        .outerjoin(FollowUpPlan, FollowUpPlan.patient_id == Appointment.patient_id)
+        .where(
+            Appointment.status.in_(booking.ACTIVE),
+            Appointment.starts_at <= at,
+            Appointment.starts_at > at - timedelta(weeks=MAX_CADENCE_WEEKS),
+            _due_after(Appointment.starts_at, FollowUpPlan.cadence_weeks) > _days(at),
+        )
+    )
+    return (
+        select(func.count())
+        .where(
+            Patient.status == PatientStatus.FOLLOW_UP,
+            Patient.created_at <= at,
+            Patient.id.not_in(_coming(at)),
+            Patient.id.not_in(recent),
+        )
+        .scalar_subquery()
+    )
 
 
 @dataclass(frozen=True)

@@ -116,6 +116,36 @@ def test_overdue_is_counted_from_the_last_visit_and_the_plan_s_cadence(session):
     assert worklists.overdue_count(session, at=NOW - timedelta(weeks=4)) == 1
 
 
+def test_the_count_in_the_navigation_is_the_list_s_overdue_rows_at_every_boundary(session):
+    """The count (navigation, report) reads only the last year's visits: it still says exactly
+    how many rows « en retard » shows — due this very minute or a minute later, the longest
+    cadence (52 weeks) seen a year ago, a visit of two years ago that a later one replaced, a
+    patient seen since a cancelled or missed visit, one who missed their last visit."""
+    doctor = member(session, "Dr Boundary")
+    names = ("Pile", "Minute", "Annuel", "Anneeplus", "Remplace", "Manque", "Annule")
+    due_now, minute, yearly, year_plus, replaced, missed, cancelled = (referred(session, n) for n in names)
+    for patient, weeks in ((due_now, 6), (minute, 6), (yearly, 52), (year_plus, 52), (replaced, 2)):
+        plan(session, patient, weeks)
+    visit(session, due_now, doctor, NOW - timedelta(weeks=6))  # due at NOW exactly: overdue
+    visit(session, minute, doctor, NOW - timedelta(weeks=6) + timedelta(minutes=1))  # due in a minute
+    visit(session, yearly, doctor, NOW - timedelta(weeks=52) + timedelta(hours=1))  # due in an hour
+    visit(session, year_plus, doctor, NOW - timedelta(weeks=52, hours=1))  # overdue by an hour
+    visit(session, replaced, doctor, NOW - timedelta(weeks=104))
+    visit(session, replaced, doctor, NOW - timedelta(days=3))  # not due: seen 3 days ago
+    visit(session, missed, doctor, NOW - timedelta(weeks=9))
+    visit(session, missed, doctor, NOW - timedelta(weeks=1), status="no_show")  # still due from 9 weeks ago
+    visit(session, cancelled, doctor, NOW - timedelta(weeks=2))
+    visit(session, cancelled, doctor, NOW + timedelta(days=2), status="cancelled")  # nothing to come
+
+    overdue = [row.patient.last_name for row in worklists.recall(session, now=NOW, overdue_only=True).rows]
+    assert sorted(overdue) == sorted(["Pile", "Anneeplus", "Manque"])
+    assert worklists.overdue_count(session, at=NOW) == 3
+    assert worklists.counts(session, now=NOW).recall == 3
+    for moment in (NOW - timedelta(weeks=8), NOW + timedelta(minutes=1), NOW + timedelta(weeks=3)):
+        shown = worklists.recall(session, now=moment, overdue_only=True).total
+        assert worklists.overdue_count(session, at=moment) == shown
+
+
 def test_a_contact_attempt_shows_on_the_list_and_ne_souhaite_plus_venir_ends_the_follow_up(app, make_user):
     assistant = make_user("assistant", name="Claire Assistante")
     with app.app_context():
