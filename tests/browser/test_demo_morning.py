@@ -211,7 +211,7 @@ def test_a_receptionists_morning_on_the_demo_site(demo_page: Page, morning: Morn
     record = page.get_by_role(
         "button",
         name=re.compile(
-            rf"^Enregistrer la consultation de {re.escape(last_name)} {re.escape(first_names)}", re.I
+            rf"^Enregistrer la consultation de {re.escape(last_name)} {re.escape(first_names)}$", re.I
         ),
     )
     expect(record).to_be_visible()
