@@ -28,6 +28,9 @@ class Appointment(Model):
         # a patient's first visit held by a seek.
         Index("ix_appointment_period", "starts_at", "status", "kind", "walk_in", "patient_id"),
         Index("ix_appointment_patient_status_start", "patient_id", "status", "starts_at"),
+        # « Non venus » and « À recontacter »: the missed visits of the last weeks, the visits
+        # booked ahead, read by a range on one status (migration 0018).
+        Index("ix_appointment_status_start", "status", "starts_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

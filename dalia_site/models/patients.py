@@ -74,6 +74,9 @@ class Patient(IdentityMixin, Model):
         Index("ix_patient_name_order", text("lower(last_name)"), text("lower(first_names)"), "id"),
         # What retention erases next: the patients created in a window (retention.coming, migration 0016).
         Index("ix_patient_created_at", "created_at"),
+        # The worklists and their counts: the patients of one status (in follow-up, on the waiting
+        # list) by a range of the index, not by reading every patient (migration 0018).
+        Index("ix_patient_status_created", "status", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
