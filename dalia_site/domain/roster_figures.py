@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Boolean, Date, Integer, Time, literal, null, select, union_all
@@ -55,8 +55,7 @@ class RosterFigures:
     uncovered_half_days: int = 0  # open to patients, without a doctor or a nurse
 
 
-@dataclass(frozen=True)
-class _Span:
+class _Span(NamedTuple):
     """A clinician's session as POSIX seconds, with what the figures need of it."""
 
     starts: float
@@ -161,26 +160,37 @@ def figures(
     spans: list[_Span] = []
     by_day: dict[date, list[_Span]] = {}
     patterns: dict[int, tuple[Any, set[date]]] = {}
+    members: dict[int, tuple[str, bool, bool]] = {}  # status, doctor, nurse
     for row in _rows(session, first, last, zone):
-        if row.pattern_id is not None:
-            patterns.setdefault(row.pattern_id, (row, set()))[1].update([row.absent] if row.absent else [])
+        (
+            member_id,
+            profession,
+            doctor_status,
+            team,
+            starts_at,
+            ends_at,
+            exceptional,
+            from_board,
+            pattern_id,
+        ) = row[:9]
+        if pattern_id is not None:
+            patterns.setdefault(pattern_id, (row, set()))[1].update([row.absent] if row.absent else [])
             continue
-        on = row.starts_at.astimezone(zone).date()
-        if not row.exceptional and on in closed:
+        on = starts_at.astimezone(zone).date()
+        if not exceptional and on in closed:
             continue
-        span = _Span(
-            row.starts_at.timestamp(),
-            row.ends_at.timestamp(),
-            row.profession.is_doctor,
-            row.profession.is_nurse,
-            row.exceptional,
-        )
+        member = members.get(member_id)
+        if member is None:
+            member = members[member_id] = (
+                _status(profession, doctor_status, team),
+                profession.is_doctor,
+                profession.is_nurse,
+            )
+        span = _Span(starts_at.timestamp(), ends_at.timestamp(), member[1], member[2], exceptional)
         spans.append(span)
         by_day.setdefault(on, []).append(span)
-        seconds[_status(row.profession, row.doctor_status, row.team)] += (
-            row.ends_at - row.starts_at
-        ).total_seconds()
-        result.taken_from_board += row.from_board
+        seconds[member[0]] += (ends_at - starts_at).total_seconds()
+        result.taken_from_board += from_board
     for row, absences in patterns.values():
         status = _status(row.profession, row.doctor_status, row.team)
         doctor, nurse = row.profession.is_doctor, row.profession.is_nurse
