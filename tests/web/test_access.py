@@ -150,6 +150,7 @@ URL_VALUES = {
     "step_id": 1,
     "offer_id": 1,
     "closure_id": 1,
+    "session_id": 1,
 }
 
 
