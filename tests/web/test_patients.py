@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from dalia_site import clock
 from dalia_site.domain import referrals
-from dalia_site.domain.text import PHONE_MESSAGE
+from dalia_site.domain.phones import MESSAGE as PHONE_MESSAGE
 from dalia_site.extensions import db
 from dalia_site.filters import date_fr
 from dalia_site.models import AuditEvent, PartnerOrganisation, Patient, Referral
@@ -286,7 +286,7 @@ def test_an_edit_is_audited_by_field_names_without_values(app, client, auth, as_
         "Rouquette-Azéma",
         "11800",
         "Trèbes",
-        "0565367387",
+        "+33565367387",  # E.164 (domain/phones)
     )
 
     (event,) = events(app, "patient.update")
