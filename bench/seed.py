@@ -42,6 +42,7 @@ YEARS = 10
 AHEAD = timedelta(days=21)
 HALVES = ((time(8, 30), time(12, 30)), (time(13, 30), time(17, 30)))
 CHUNK = 5000
+WORKLIST_ROWS = 3  # patients on each worklist whatever the scale (see the patients below)
 
 
 def _chunks(rows: list[dict]):
@@ -247,9 +248,15 @@ def seed(
                 "created_at": local(first_day + timedelta(days=rng.randrange(span)), time(10)),
             }
         )
+    # Whatever the scale, every worklist has rows: three patients on the waiting list and three
+    # in follow-up never given a visit (due for a call), all referred two months ago.
+    for index, person in enumerate(people[: WORKLIST_ROWS * 2]):
+        person["status"] = "waiting_list" if index < WORKLIST_ROWS else "follow_up"
+        person["created_at"] = local(today - timedelta(days=60), time(10))
     before = set(_ids(Patient))
     _insert(Patient, people)
     patient_ids = [i for i in _ids(Patient) if i not in before]
+    never_seen = set(patient_ids[WORKLIST_ROWS : WORKLIST_ROWS * 2])
     by_id = dict(zip(patient_ids, people, strict=True))
     referrals = []
     for number in range(referrals_wanted):
@@ -302,7 +309,7 @@ def seed(
     appointments, pairs = [], []
     now = now or datetime.now(UTC)
     present_per_slot = APPOINTMENTS * years / YEARS / len(slots)  # scale 1, ten years' density
-    followed = [pid for pid in patient_ids if by_id[pid]["status"] != "declined"]
+    followed = [pid for pid in patient_ids if by_id[pid]["status"] != "declined" and pid not in never_seen]
     sessions_by_slot = {}
     for row in sessions:
         sessions_by_slot.setdefault(row["starts_at"], []).append(row["member_id"])
