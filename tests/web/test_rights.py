@@ -4,13 +4,14 @@ retention periods, and the public information notice. Every route × role is in 
 here, what each user sees and what is written (or not)."""
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from dalia_site.extensions import db
 from dalia_site.models import AuditEvent, CentreSettings, Patient, Referral
+from tests.web.test_patient_answers import _booked as booked_with_link
 from tests.web.test_patients import EDIT_FORM, admit, events, field_error, page_text, snapshot
 from tests.web.test_referrals import dac_link  # noqa: F401  (fixture)
 
@@ -205,6 +206,15 @@ def test_the_public_notice_tells_anyone_who_is_responsible_how_long_and_their_ri
     assert "Vos données au centre" in text and "Vos droits" in text
     assert "Laure MAURY" in text  # the URPS contact of the template's directory
     assert "depuis 3 an(s)" in text
+
+
+def test_the_patients_appointment_page_links_to_the_notice(app, client):
+    """The page a reminder opens (« Votre rendez-vous ») leads the patient to the same notice."""
+    _, token = booked_with_link(app, datetime.now(UTC) + timedelta(days=2), last_name="Notice")
+    page = client.get(f"/rdv/{token}")
+    assert page.status_code == 200
+    assert '<a href="/informations-patients">Vos données et vos droits</a>' in page.get_data(as_text=True)
+    assert client.get("/informations-patients").status_code == 200
 
 
 def test_the_partners_referral_form_links_to_the_notice(client, dac_link):  # noqa: F811
