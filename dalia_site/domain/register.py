@@ -97,10 +97,13 @@ class Register:
 
     @property
     def retention(self) -> tuple[str, ...]:
+        def years(n: int) -> str:
+            return f"{n} an{'s' if n > 1 else ''}"
+
         return (
-            f"Patient sans rendez-vous ni adressage depuis {self.inactive_years} an(s) : identité, "
+            f"Patient sans rendez-vous ni adressage depuis {years(self.inactive_years)} : identité, "
             "coordonnées et textes libres effacés ; restent les lignes anonymes des chiffres d'activité",
-            f"Adressage non retenu : {self.declined_years} an(s) après la décision, même effacement",
+            f"Adressage non retenu : {years(self.declined_years)} après la décision, même effacement",
             f"Sauvegardes : supprimées après {self.backup_days} jours",
             "Journal d'audit : conservé, sans nom une fois le patient effacé",
         )

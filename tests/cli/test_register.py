@@ -34,8 +34,8 @@ def test_the_register_of_a_provisioned_site_says_what_it_really_does(site_dir):
         assert heading in text
     assert "porté par la CPTS du Bassin Carcassonnais" in text
     assert "Laure MAURY" in text  # the URPS contacts of the partner directory
-    assert "Patient sans rendez-vous ni adressage depuis 3 an(s)" in text
-    assert "Adressage non retenu : 1 an(s) après la décision" in text
+    assert "Patient sans rendez-vous ni adressage depuis 3 ans" in text
+    assert "Adressage non retenu : 1 an après la décision" in text
     assert "Sauvegardes : supprimées après 365 jours" in text
     assert "Connexion chiffrée (TLS, HTTPS) : non — à configurer" in text
     assert "Sauvegardes chiffrées (age) : non — à configurer" in text
@@ -58,7 +58,7 @@ def test_the_register_of_a_provisioned_site_says_what_it_really_does(site_dir):
     result = run("register", "test", "--out", out, "--instances-dir", instances)
     assert result.exit_code == 0, result.output
     text = out.read_text()
-    assert "depuis 5 an(s)" in text and "2 an(s) après la décision" in text
+    assert "depuis 5 ans" in text and "2 ans après la décision" in text
     assert "Sauvegardes : supprimées après 730 jours" in text
     assert "Connexion chiffrée (TLS, HTTPS) : oui" in text
     assert "Sauvegardes chiffrées (age) : oui" in text

@@ -158,7 +158,7 @@ def test_erasure_on_request_needs_a_reason_then_erases_and_is_audited(app, auth,
 def test_personal_data_page_shows_the_register_and_the_admin_sets_the_periods(app, auth, as_role, client):
     as_role("clinician")
     text = page_text(client.get("/donnees-personnelles"))
-    assert "Patient sans rendez-vous ni adressage depuis 3 an(s)" in text
+    assert "Patient sans rendez-vous ni adressage depuis 3 ans" in text
     assert "Connexion chiffrée (TLS, HTTPS)" in text
     assert "Combien de temps</h2>" in text and "Enregistrer les durées" not in text
     assert auth.post("/donnees-personnelles/conservation", {"inactive_years": "5"}).status_code == 403
@@ -175,7 +175,7 @@ def test_personal_data_page_shows_the_register_and_the_admin_sets_the_periods(ap
     with app.app_context():
         row = db.session.get(CentreSettings, 1)
         assert (row.retention_inactive_years, row.retention_declined_years) == (5, 2)
-    assert "depuis 5 an(s)" in page_text(client.get("/donnees-personnelles"))
+    assert "depuis 5 ans" in page_text(client.get("/donnees-personnelles"))
     (event,) = [e for e in events(app, "centre.update") if "conservation" in e.summary]
     assert "conservation sans activité (ans) : 3 → 5" in event.summary
 
@@ -205,7 +205,7 @@ def test_the_public_notice_tells_anyone_who_is_responsible_how_long_and_their_ri
     text = page_text(client.get("/informations-patients"))
     assert "Vos données au centre" in text and "Vos droits" in text
     assert "Laure MAURY" in text  # the URPS contact of the template's directory
-    assert "depuis 3 an(s)" in text
+    assert "depuis 3 ans" in text
 
 
 def test_the_patients_appointment_page_links_to_the_notice(app, client):
