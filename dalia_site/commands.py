@@ -550,7 +550,7 @@ ALL_SITES_FIGURES = (
 
 def _flat(row: dict) -> dict:
     """A row of `report --all` for a CSV sheet: an object's figures as `key.subkey` columns."""
-    flat = {}
+    flat: dict[str, object] = {}
     for key, value in row.items():
         if isinstance(value, dict):
             flat |= {f"{key}.{sub}": item for sub, item in value.items()}
