@@ -291,8 +291,24 @@ def totp(moment: datetime | None) -> str:
     return pyotp.TOTP(TOTP_SECRET).at(moment) if moment else pyotp.TOTP(TOTP_SECRET).now()
 
 
-def login_cookie(base: str, moment: datetime | None, host: str | None = None) -> str:
-    """The session cookie of the admin, logged in (password and second factor) at `base`."""
+def new_code_step(site: Path) -> None:
+    """The benchmark's servers stand still at `moment`, so its admin logs in many times within one
+    30-second step while the site accepts each code once: on its own throwaway sites the benchmark
+    forgets the step last used before a login (the app's rule is untouched)."""
+    from sqlalchemy import create_engine, update
+
+    from dalia_site.config import database_url, read_site_toml
+    from dalia_site.models import StaffUser
+
+    engine = create_engine(database_url(site, read_site_toml(site)))
+    with engine.begin() as connection:
+        connection.execute(update(StaffUser).where(StaffUser.email == ADMIN).values(totp_last_step=None))
+    engine.dispose()
+
+
+def login_cookie(base: str, moment: datetime | None, site: Path, host: str | None = None) -> str:
+    """The session cookie of the admin of `site`, logged in (password and second factor) at `base`."""
+    new_code_step(site)
     jar = CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     headers = {"Host": host} if host else {}
@@ -412,7 +428,7 @@ def under_load(workdir: Path, seeded: Seeded, page_list: list[Page], moment: dat
         servers = [start_gunicorn("bench.frozen:app", port, site_env(seeded.site, moment, env))]
         try:
             base = f"http://127.0.0.1:{port}"
-            cookie = login_cookie(base, moment)
+            cookie = login_cookie(base, moment, seeded.site)
             for page in page_list:
                 paths = wrk_paths(page)
                 script = lua_script(workdir, "page", cookie, paths, page.partial)
@@ -494,18 +510,22 @@ def warm(base: str, cookie: str, seeded: Seeded, host: str | None = None) -> Non
 
 
 def loaded_peak(
-    workdir: Path, servers: list[subprocess.Popen], targets: list[tuple[str, str | None]], mix, moment
+    workdir: Path,
+    servers: list[subprocess.Popen],
+    targets: list[tuple[str, str | None, Path]],
+    mix,
+    moment,
 ):
     """Each (base URL, host) loaded by its own wrk (-c2, the pages of `mix` in turn) at once; the
     peak PSS of `servers` meanwhile, and the median p99 of the loads."""
     scripts = [
-        lua_script(workdir, f"ten-{n}", login_cookie(base, moment, host), mix, host=host)
-        for n, (base, host) in enumerate(targets)
+        lua_script(workdir, f"ten-{n}", login_cookie(base, moment, site, host), mix, host=host)
+        for n, (base, host, site) in enumerate(targets)
     ]
     with concurrent.futures.ThreadPoolExecutor(len(targets)) as pool:
         loads = [
             pool.submit(wrk, base + mix[0], script, 2, 1)
-            for (base, _), script in zip(targets, scripts, strict=True)
+            for (base, _, _), script in zip(targets, scripts, strict=True)
         ]
         peak = 0.0
         while not all(load.done() for load in loads):
@@ -524,7 +544,7 @@ def memory(workdir: Path, seeded: Seeded, page_list: list[Page], moment: datetim
     servers = [start_gunicorn("dalia_site.wsgi:app", port, {"DALIA_SITE": str(seeded.site)})]
     try:
         base = f"http://127.0.0.1:{port}"
-        warm(base, login_cookie(base, None), seeded)
+        warm(base, login_cookie(base, None, seeded.site), seeded)
         time.sleep(2)
         idle = tree_pss_mb(servers)
         idle_processes = [round(pss_mb(pid), 1) for pid in process_tree(servers[0].pid)]
@@ -538,9 +558,9 @@ def memory(workdir: Path, seeded: Seeded, page_list: list[Page], moment: datetim
         for copy in copies:
             ports.append(free_port())
             servers.append(start_gunicorn("bench.frozen:app", ports[-1], site_env(copy, moment)))
-        targets = [(f"http://127.0.0.1:{port}", None) for port in ports]
-        for base, _ in targets:
-            warm(base, login_cookie(base, moment), seeded)
+        targets = [(f"http://127.0.0.1:{port}", None, copy) for port, copy in zip(ports, copies, strict=True)]
+        for base, _, copy in targets:
+            warm(base, login_cookie(base, moment, copy), seeded)
         ten, ten_p99, ten_rps = loaded_peak(workdir, servers, targets, mix, moment)
     finally:
         stop(servers)
@@ -551,10 +571,10 @@ def memory(workdir: Path, seeded: Seeded, page_list: list[Page], moment: datetim
     try:
         base = f"http://127.0.0.1:{port}"
         for n in range(TEN_SITES):
-            warm(base, login_cookie(base, moment, bench_host(n)), seeded, bench_host(n))
+            warm(base, login_cookie(base, moment, copies[n], bench_host(n)), seeded, bench_host(n))
         time.sleep(2)
         region_idle = tree_pss_mb(servers)
-        targets = [(base, bench_host(n)) for n in range(TEN_SITES)]
+        targets = [(base, bench_host(n), copies[n]) for n in range(TEN_SITES)]
         region, region_p99, region_rps = loaded_peak(workdir, servers, targets, mix, moment)
     finally:
         stop(servers)

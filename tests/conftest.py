@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import re
 import shutil
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pyotp
 import pytest
 from argon2 import PasswordHasher
 from click.testing import CliRunner, Result
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from dalia_site import create_app
 from dalia_site.commands import cli
@@ -74,6 +75,31 @@ def password_hash() -> str:
 def totp_code() -> str:
     """The current code of the test accounts' authenticator app."""
     return pyotp.TOTP(TOTP_SECRET).now()
+
+
+def next_totp(last_step: int | None) -> tuple[int, str]:
+    """(step, code): the code of the test accounts' app for the first time step after `last_step`
+    (the last one the site accepted for the account: a code is accepted once) that the site still
+    takes (one step either side of now). The step before now only early in the current step, so
+    that it is still valid when the request arrives; when none is left, wait for the next step,
+    as a person waits for the app's next code."""
+    totp = pyotp.TOTP(TOTP_SECRET)
+    while True:
+        moment = time.time()
+        current = int(moment // totp.interval)
+        lowest = current - 1 if moment % totp.interval < totp.interval - 10 else current
+        step = lowest if last_step is None else max(lowest, last_step + 1)
+        if step <= current + 1:
+            return step, totp.generate_otp(step)
+        time.sleep(totp.interval - moment % totp.interval + 0.05)
+
+
+def login_code(app, email: str) -> str:
+    """The code a login of `email` on `app`'s site sends: the next one the site has not accepted
+    yet for that account (read from its database, whatever logged it in before)."""
+    with app.app_context(), db.engine.connect() as connection:
+        last = connection.scalar(select(StaffUser.totp_last_step).where(StaffUser.email == email.lower()))
+    return next_totp(last)[1]
 
 
 def second_factor_fields(role: str) -> dict:
@@ -230,7 +256,7 @@ class AuthActions:
                 "csrf_token": token,
                 "email": email,
                 "password": password,
-                "code": totp_code(),  # ignored for accounts without a second factor
+                "code": login_code(self.client.application, email),  # ignored without a second factor
             },
             follow_redirects=follow,
         )

@@ -24,6 +24,7 @@ from dalia_site.access import ALL_STAFF, current_staff, logged_in_user, public, 
 from dalia_site.auth.forms import ChangePasswordForm, LoginForm, SecondFactorForm
 from dalia_site.domain import accounts, audit, second_factor, sessions
 from dalia_site.extensions import db, login_manager
+from dalia_site.filters import site_zone
 from dalia_site.models import StaffUser
 from dalia_site.rate_limits import Limit, rate_limited
 
@@ -105,6 +106,7 @@ def login():
             form.password.data or "",
             ip=request.remote_addr,
             now=clock.now(),
+            zone=site_zone(),
         )
         unit_of_work.keep()  # a failure is counted against its account, and traced
         if result.user is not None:
@@ -190,7 +192,7 @@ def _check_code(user: StaffUser, code: str, form: SecondFactorForm):
         return render_template("auth/second_factor.html", form=form), 429
     if second_factor.verify(db.session, user, code, now=now):
         return _finish_second_factor(user)
-    accounts.record_failure(db.session, user.email, user, request.remote_addr, now=now)
+    accounts.record_failure(db.session, user.email, user, request.remote_addr, now=now, zone=site_zone())
     audit.record(
         db.session,
         None,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 from sqlalchemy import delete, func, select, update
 
@@ -85,10 +85,11 @@ def check_throttle(session: DbSession, email: str, ip: str | None, *, now: datet
 
 
 def record_failure(
-    session: DbSession, email: str, user: StaffUser | None, ip: str | None, *, now: datetime
+    session: DbSession, email: str, user: StaffUser | None, ip: str | None, *, now: datetime, zone: tzinfo
 ) -> bool:
     """Count a failed password or second-factor code; True when the account's owner should now
-    be told (WARN_AFTER failures on the account within the window, whatever the addresses)."""
+    be told (WARN_AFTER failures on the account within the window, whatever the addresses), by
+    an email giving the time of the last one in the site's timezone `zone`."""
     session.add(
         LoginAttempt(
             email=throttle_key(email, ip), at=now, succeeded=False, user_id=user.id if user else None
@@ -112,13 +113,15 @@ def record_failure(
         session,
         user.email,
         "DALIA — tentatives de connexion refusées sur votre compte",
-        mail.render("login_failures.txt", name=user.name, email=user.email, count=WARN_AFTER, at=now),
+        mail.render(
+            "login_failures.txt", name=user.name, email=user.email, count=WARN_AFTER, at=now.astimezone(zone)
+        ),
     )
     return True
 
 
 def authenticate(
-    session: DbSession, email: str, password: str, ip: str | None = None, *, now: datetime
+    session: DbSession, email: str, password: str, ip: str | None = None, *, now: datetime, zone: tzinfo
 ) -> LoginResult:
     """Check a login. Throttling is keyed on the email typed (and the address), whether or not an
     account has it, so neither the message nor the throttling tells which emails exist."""
@@ -135,7 +138,7 @@ def authenticate(
     if ok and user is not None:
         session.add(LoginAttempt(email=key, at=now, succeeded=True, user_id=user.id))
         return LoginResult(user=user)
-    warn = record_failure(session, email, user, ip, now=now)
+    warn = record_failure(session, email, user, ip, now=now, zone=zone)
     # Whoever failed is unknown: the event names the account tried (never what was typed).
     audit.record(
         session,

@@ -11,13 +11,15 @@ member's second factor (audited); the member enrols again at the next login.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import secrets
 from datetime import datetime
 
 import pyotp
 import segno
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from dalia_site.database import DbSession
 from dalia_site.domain import audit
@@ -72,9 +74,39 @@ def _hash(code: str) -> str:
     return hashlib.sha256(_clean(code).encode()).hexdigest()
 
 
-def _totp_ok(secret: str, code: str, now: datetime) -> bool:
+def _totp_step(secret: str, code: str, now: datetime) -> int | None:
+    """The time step whose code `code` is, within one step either side of `now` (clock drift)."""
     code = _clean(code)
-    return bool(_CODE_RE.fullmatch(code)) and pyotp.TOTP(secret).verify(code, for_time=now, valid_window=1)
+    if not _CODE_RE.fullmatch(code):
+        return None
+    totp = pyotp.TOTP(secret)
+    current = totp.timecode(now)
+    for step in (current - 1, current, current + 1):
+        if hmac.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None
+
+
+def _totp_ok(session: DbSession, user: StaffUser, code: str, now: datetime) -> bool:
+    """A right code of a time step later than the last one accepted for this account: a code is
+    accepted once (RFC 6238 5.2). The step is claimed by one conditional UPDATE in the login's
+    transaction, so two requests racing with the same code cannot both pass."""
+    step = _totp_step(user.totp_secret or "", code, now)
+    if step is None:
+        return False
+    claimed = session.execute(
+        update(StaffUser)
+        .where(
+            StaffUser.id == user.id,
+            or_(StaffUser.totp_last_step.is_(None), StaffUser.totp_last_step < step),
+        )
+        .values(totp_last_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    set_committed_value(user, "totp_last_step", step)
+    return True
 
 
 def _new_recovery_codes(session: DbSession, user: StaffUser) -> list[str]:
@@ -90,7 +122,7 @@ def _new_recovery_codes(session: DbSession, user: StaffUser) -> list[str]:
 def confirm_enrolment(session: DbSession, user: StaffUser, code: str, *, now: datetime) -> list[str] | None:
     """The first code from the app confirms the enrolment: returns the recovery codes to show
     once, or None when the code is wrong."""
-    if user.has_second_factor or not user.totp_secret or not _totp_ok(user.totp_secret, code, now):
+    if user.has_second_factor or not user.totp_secret or not _totp_ok(session, user, code, now):
         return None
     user.totp_confirmed_at = now
     codes = _new_recovery_codes(session, user)
@@ -104,7 +136,7 @@ def verify(session: DbSession, user: StaffUser, code: str, *, now: datetime) -> 
     """A code of the app, or one of the unused recovery codes (then used up, and traced)."""
     if not user.has_second_factor or not user.totp_secret:
         return False
-    if _totp_ok(user.totp_secret, code, now):
+    if _totp_ok(session, user, code, now):
         return True
     recovery = session.scalar(
         select(RecoveryCode).where(
@@ -135,6 +167,7 @@ def reset(session: DbSession, actor: StaffUser, user: StaffUser) -> None:
     their open sessions end."""
     user.totp_secret = None
     user.totp_confirmed_at = None
+    user.totp_last_step = None
     session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
     user.end_sessions()
     audit.record(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dalia_site.database import Model
@@ -39,6 +39,9 @@ class StaffUser(Model):
     # enrolment and confirmed by a first code.
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     totp_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The 30-second time step of the last code accepted: a code (step) is accepted once (RFC 6238
+    # 5.2), never replayed by someone who saw it typed or caught it on the way.
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
     # Flask-Login's user protocol, written out (not its UserMixin) so that the models load
     # without the web layer: the CLI and provisioning import them.

@@ -27,7 +27,7 @@ from dalia_site import create_app
 from dalia_site.domain import accounts
 from dalia_site.extensions import db
 from dalia_site.models.vocabulary import Role
-from tests.conftest import PASSWORD, ROLES, second_factor_fields, totp_code
+from tests.conftest import PASSWORD, ROLES, next_totp, second_factor_fields
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -228,6 +228,10 @@ def field(page: Page, label: str) -> Locator:
     return page.get_by_label(re.compile(rf"^\s*{re.escape(label)}(\s*\*)?\s*$"))
 
 
+# The time step of the last code each account typed on the live site (shared by the session).
+_LAST_STEPS: dict[str, int] = {}
+
+
 def log_in(page: Page, email: str, password: str = PASSWORD) -> None:
     """Through the login form, as a person would; checks the login page first. An account asked
     for its second factor types the code of its authenticator app (TOTP_SECRET)."""
@@ -236,7 +240,9 @@ def log_in(page: Page, email: str, password: str = PASSWORD) -> None:
     field(page, "Mot de passe").fill(password)
     follow(page, page.get_by_role("button", name="Se connecter"))
     if page.url.endswith("/connexion/code"):
-        field(page, "Code à 6 chiffres de l'application").fill(totp_code())
+        step, code = next_totp(_LAST_STEPS.get(email))  # a code is accepted once per account
+        _LAST_STEPS[email] = step
+        field(page, "Code à 6 chiffres de l'application").fill(code)
         follow(page, page.get_by_role("button", name="Valider"))
 
 

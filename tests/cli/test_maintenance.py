@@ -86,7 +86,9 @@ def test_every_template_gives_a_site_whose_admin_can_log_in(instances, template)
     folder = new_site(instances, template)
     app = create_app(folder)
     with app.app_context():
-        assert accounts.authenticate(db.session, f"admin@{template}.invalid", PASSWORD, now=clock.now()).ok
+        assert accounts.authenticate(
+            db.session, f"admin@{template}.invalid", PASSWORD, now=clock.now(), zone=UTC
+        ).ok
         assert app.config["SITE"]["departement"] == TERRITORIES[template]
         names = db.session.scalars(text("SELECT name FROM partner_organisation")).all()
         db.session.rollback()

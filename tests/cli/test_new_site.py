@@ -3,6 +3,7 @@
 import stat
 import subprocess
 import sys
+from datetime import UTC
 from pathlib import Path
 
 import pyotp
@@ -32,7 +33,7 @@ def run(*args, env=None):
 def can_log_in(folder: Path, email: str, password: str) -> bool:
     app = create_app(folder)
     with app.app_context():
-        ok = accounts.authenticate(db.session, email, password, now=clock.now()).ok
+        ok = accounts.authenticate(db.session, email, password, now=clock.now(), zone=UTC).ok
         db.session.rollback()
         db.engine.dispose()
     return ok

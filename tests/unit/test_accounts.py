@@ -1,6 +1,6 @@
 """Account operations on a real database, without HTTP."""
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -86,21 +86,23 @@ def test_an_admin_can_step_down_once_another_admin_exists(session):
 
 
 def test_login_with_right_password_then_throttled_after_five_failures(session):
-    assert accounts.authenticate(session, ADMIN_EMAIL, PASSWORD, now=clock.now()).ok
+    assert accounts.authenticate(session, ADMIN_EMAIL, PASSWORD, now=clock.now(), zone=UTC).ok
     for _ in range(5):
-        assert not accounts.authenticate(session, ADMIN_EMAIL, "mauvais", now=clock.now()).ok
+        assert not accounts.authenticate(session, ADMIN_EMAIL, "mauvais", now=clock.now(), zone=UTC).ok
     session.commit()
-    blocked = accounts.authenticate(session, ADMIN_EMAIL, PASSWORD, now=clock.now())
+    blocked = accounts.authenticate(session, ADMIN_EMAIL, PASSWORD, now=clock.now(), zone=UTC)
     assert blocked.throttled and not blocked.ok
-    later = accounts.authenticate(session, ADMIN_EMAIL, PASSWORD, now=utcnow() + timedelta(minutes=16))
+    later = accounts.authenticate(
+        session, ADMIN_EMAIL, PASSWORD, now=utcnow() + timedelta(minutes=16), zone=UTC
+    )
     assert later.ok
 
 
 def test_unknown_email_is_throttled_like_a_known_one(session):
     for _ in range(5):
-        result = accounts.authenticate(session, "personne@nulle.part", "x", now=clock.now())
+        result = accounts.authenticate(session, "personne@nulle.part", "x", now=clock.now(), zone=UTC)
         assert not result.ok and not result.throttled
-    assert accounts.authenticate(session, "personne@nulle.part", "x", now=clock.now()).throttled
+    assert accounts.authenticate(session, "personne@nulle.part", "x", now=clock.now(), zone=UTC).throttled
 
 
 def test_one_time_password_forces_a_change_and_ends_sessions(session):
@@ -109,7 +111,7 @@ def test_one_time_password_forces_a_change_and_ends_sessions(session):
     token = user.session_token
     accounts.set_one_time_password(session, admin(session), user, "nouveau-provisoire-1")
     assert user.must_change_password and user.session_token != token
-    assert accounts.authenticate(session, "a@centre.fr", "nouveau-provisoire-1", now=clock.now()).ok
+    assert accounts.authenticate(session, "a@centre.fr", "nouveau-provisoire-1", now=clock.now(), zone=UTC).ok
 
 
 def test_changing_own_password_checks_the_current_one_and_the_policy(session):
@@ -121,5 +123,5 @@ def test_changing_own_password_checks_the_current_one_and_the_policy(session):
     with pytest.raises(accounts.AccountError, match="au moins 12 caractères"):
         accounts.change_own_password(session, user, PASSWORD, "court")
     accounts.change_own_password(session, user, PASSWORD, "une nouvelle phrase")
-    assert accounts.authenticate(session, ADMIN_EMAIL, "une nouvelle phrase", now=clock.now()).ok
+    assert accounts.authenticate(session, ADMIN_EMAIL, "une nouvelle phrase", now=clock.now(), zone=UTC).ok
     assert not user.must_change_password

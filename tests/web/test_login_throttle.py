@@ -100,6 +100,21 @@ def test_the_owner_is_told_by_email_of_repeated_failures_once(app, make_user):
     assert f"{accounts.WARN_AFTER} tentatives de connexion à votre compte DALIA" in sent[0].body
 
 
+def test_the_owners_email_gives_the_time_in_the_sites_timezone(app, make_user, monkeypatch):
+    """The last failure at 12:05 UTC on 14 July reads « 14h05 » for a centre in France (summer
+    time), in the French format — not UTC, which the owner would take for their own time."""
+    assert app.config["SITE"]["timezone"] == "Europe/Paris"
+    moment = datetime(2026, 7, 14, 12, 5, tzinfo=UTC)
+    monkeypatch.setattr("dalia_site.clock.now", lambda: moment)
+    member = make_user("clinician")
+    for n in range(accounts.WARN_AFTER):
+        login_from(app.test_client(), f"192.0.2.{n + 1}", member.email, "mauvais mot de passe")
+    with app.app_context():
+        sent = db.session.scalar(select(OutboundEmail).where(OutboundEmail.to == member.email))
+    assert "la dernière le 14/07/2026 à 14h05." in sent.body
+    assert "UTC" not in sent.body and "12h05" not in sent.body
+
+
 def test_once_an_address_is_limited_its_requests_write_nothing(app):
     """Past the address limit (many accounts tried from one address) nothing is written: no hit,
     no attempt, no audit event — a flood no longer grows the database."""

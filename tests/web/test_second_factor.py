@@ -78,6 +78,37 @@ def test_a_wrong_code_is_refused_counted_and_throttled(app, client):
     )
 
 
+def test_a_code_once_accepted_is_not_accepted_again_for_that_account(app, make_user):
+    """A code seen over a shoulder or caught on the way cannot open a second session while it is
+    still shown (RFC 6238 5.2): the time step accepted is kept for the account. The same code
+    still opens another account that happens to show it (each account its own last step)."""
+    admin, other = make_user("admin"), make_user("admin")
+    code = totp_code()
+    first = app.test_client()
+    password_step(first, admin.email)
+    assert code_step(first, "/connexion/code", code).location == "/"
+    replay = app.test_client()
+    password_step(replay, admin.email)
+    refused = code_step(replay, "/connexion/code", code)
+    assert refused.status_code == 401 and "Code incorrect" in text(refused)
+    assert not is_logged_in(replay)
+    # Sent with the password at once, it is refused the same.
+    at_once = app.test_client()
+    assert password_step(at_once, admin.email, code=code).status_code == 401
+    assert not is_logged_in(at_once)
+    # An older code of the window is refused too: steps only move forward.
+    older = pyotp.TOTP(TOTP_SECRET).at(datetime.now(UTC) - timedelta(seconds=30))
+    assert code_step(replay, "/connexion/code", older).status_code == 401
+    # Another account is not held back by this one's code.
+    elsewhere = app.test_client()
+    password_step(elsewhere, other.email)
+    assert code_step(elsewhere, "/connexion/code", code).location == "/"
+    # The account's next code opens a session.
+    later = pyotp.TOTP(TOTP_SECRET).at(datetime.now(UTC) + timedelta(seconds=30))
+    assert code_step(replay, "/connexion/code", later).location == "/"
+    assert is_logged_in(replay)
+
+
 def test_the_code_page_without_a_password_first_leads_back_to_login(client):
     response = client.get("/connexion/code")
     assert response.status_code == 302 and response.location == "/connexion"
