@@ -1650,6 +1650,8 @@ class Team:
 def forget_appointments(site: Site) -> None:
     """Every example finds the same free slots: a failure then replays the same way while
     hypothesis shrinks it."""
+    site.execute("DELETE FROM slot_offer")  # a cancellation offers its slot to the waiting list
+    site.execute("UPDATE outbound_email SET appointment_id = NULL")
     site.execute("DELETE FROM appointment_clinician")
     site.execute("DELETE FROM appointment")
     site.known_refused = set(site.refused_text())
