@@ -586,26 +586,35 @@ def report(slug, all_sites, first, last, fmt, instances_dir):
             _fail(str(error))
         return activity.compute(site.session, period, zone, centre.load(site.session).opening)
 
+    def secrecy(site) -> int:
+        """The site's small-count threshold: counts of 1 to 4 people read « < 5 », as in the web
+        exports (statistical secrecy)."""
+        return int(site.config["SMALL_COUNT_THRESHOLD"])
+
     if bool(slug) == all_sites:
         _fail("indiquez un site ou --all (pas les deux)")
     if slug:
         try:
             with open_site(_site_dir(instances_dir, slug)) as site:
                 result = figures(site)
-                name = site.site["name"]
+                name, threshold = site.site["name"], secrecy(site)
         except SiteConfigError as error:
             _fail(str(error))
-        render = {"text": activity.as_text, "csv": activity.as_csv, "json": activity.as_json}[fmt]
-        click.echo(render(result, name), nl=False)
+        render = {"text": activity.as_text, "csv": activity.as_secret_csv, "json": activity.as_secret_json}[
+            fmt
+        ]
+        click.echo(render(result, name, threshold), nl=False)
         return
     if fmt == "text":
-        _each_site(None, True, instances_dir, lambda site: (activity.one_line(figures(site)), 0))
+        _each_site(
+            None, True, instances_dir, lambda site: (activity.one_line(figures(site), secrecy(site)), 0)
+        )
         return
     rows, failures = [], 0
     for folder in maintenance.site_folders(_instances(instances_dir)):
         try:
             with open_site(folder) as site:
-                values = activity.as_dict(figures(site), folder.name)
+                values = activity.secret_values(figures(site), folder.name, secrecy(site))
         except SiteConfigError as error:
             click.secho(f"{folder.name} : {error}", fg="red", err=True)
             failures += 1

@@ -69,12 +69,19 @@ def _figures(period: activity.Period) -> activity.Activity:
     return cache.figures(db.session, period, site_zone(), centre.load(db.session).opening)
 
 
-def _people() -> Callable[[object], object]:
-    """How the page shows a count of people: as is, or « < 5 » when small for the reporting role
-    (statistical secrecy; the exports hide them for everyone)."""
+def _secrecy() -> int | None:
+    """The small-count threshold the page applies: the reporting role's (statistical secrecy;
+    the exports apply it for everyone), none for the centre's own staff."""
     if current_staff().role != Role.REPORTING:
+        return None
+    return int(current_app.config["SMALL_COUNT_THRESHOLD"])
+
+
+def _people() -> Callable[[object], object]:
+    """How the page shows a count of people: as is, or « < 5 » when small for the reporting role."""
+    threshold = _secrecy()
+    if threshold is None:
         return lambda value: value
-    threshold = current_app.config["SMALL_COUNT_THRESHOLD"]
     return lambda value: activity.secret(value, threshold)
 
 
@@ -87,9 +94,7 @@ def _context(form: PeriodForm, period: activity.Period | None) -> dict:
         "period": period,
         "figures": figures,
         "people": people,
-        "summary": [(label, str(people(value))) for label, value in activity.summary(figures)]
-        if figures
-        else [],
+        "summary": activity.summary(figures, threshold=_secrecy()) if figures else [],
         "months_chart": charts.monthly(figures.monthly, people=people) if figures else None,
         "sources_chart": charts.sources(figures.referral_rows, people=people) if figures else None,
         "kinds": AppointmentKind,

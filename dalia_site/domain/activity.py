@@ -350,11 +350,17 @@ def share_fr(value: float | None) -> str:
     return "—" if value is None else f"{number_fr(value * 100, 0)} %"
 
 
-def summary(activity: Activity, group: bool = True) -> list[tuple[str, str]]:
-    """The headline figures as (label, French text), in the order of the yearly review."""
+def summary(activity: Activity, group: bool = True, threshold: int | None = None) -> list[tuple[str, str]]:
+    """The headline figures as (label, French text), in the order of the yearly review; with a
+    `threshold`, under statistical secrecy (see secret and masked_rates)."""
     kinds = activity.by_kind
     num = partial(number_fr, group=group)
-    return [
+    hidden = masked_rates(activity, threshold) if threshold else frozenset()
+
+    def rate(key: str, text: str) -> str:
+        return masked_rate(threshold) if threshold and key in hidden else text
+
+    rows = [
         ("Patients reçus", num(activity.patients_received, 0)),
         ("Consultations", num(activity.consultations, 0)),
         ("dont premières consultations (médecin et infirmière)", num(kinds[AppointmentKind.FIRST], 0)),
@@ -362,7 +368,10 @@ def summary(activity: Activity, group: bool = True) -> list[tuple[str, str]]:
         ("dont consultations infirmières", num(kinds[AppointmentKind.NURSE], 0)),
         ("dont sans rendez-vous", num(activity.walk_ins, 0)),
         ("Heures de présence soignante", hours_fr(activity.staffed_hours, group)),
-        ("Patients par heure de présence soignante", num(activity.patients_per_hour, 1)),
+        (
+            "Patients par heure de présence soignante",
+            rate("patients_per_hour", num(activity.patients_per_hour, 1)),
+        ),
         *(
             (f"Heures de vacation : {label}", hours_fr(activity.roster.hours_by_status[code], group))
             for code, label in STATUSES
@@ -372,7 +381,10 @@ def summary(activity: Activity, group: bool = True) -> list[tuple[str, str]]:
             "Demi-journées ouvertes restées sans médecin ou sans infirmière",
             num(activity.roster.uncovered_half_days, 0),
         ),
-        ("Patients venus directement (sans adressage)", share_fr(activity.direct_access_share)),
+        (
+            "Patients venus directement (sans adressage)",
+            rate("direct_access_share", share_fr(activity.direct_access_share)),
+        ),
         ("Adressages reçus", num(activity.referrals_received, 0)),
         (
             "Délai médian de l'adressage à la première consultation",
@@ -380,13 +392,19 @@ def summary(activity: Activity, group: bool = True) -> list[tuple[str, str]]:
             if activity.median_days_to_first_visit is None
             else days_fr(activity.median_days_to_first_visit),
         ),
-        ("Taux de rendez-vous non honorés", share_fr(activity.no_show_rate)),
+        ("Taux de rendez-vous non honorés", rate("no_show_rate", share_fr(activity.no_show_rate))),
         ("Rappels envoyés par SMS", num(activity.reminders.sent[MessageChannel.SMS], 0)),
         ("Rappels envoyés par e-mail", num(activity.reminders.sent[MessageChannel.EMAIL], 0)),
         ("Rendez-vous confirmés par le patient", num(activity.reminders.confirmed_by_patient, 0)),
         ("Rendez-vous annulés par le patient", num(activity.reminders.cancelled_by_patient, 0)),
-        ("Non honorés après un rappel", share_fr(activity.reminders.no_show_rate_with_reminder)),
-        ("Non honorés sans rappel", share_fr(activity.reminders.no_show_rate_without_reminder)),
+        (
+            "Non honorés après un rappel",
+            rate("no_show_rate_with_reminder", share_fr(activity.reminders.no_show_rate_with_reminder)),
+        ),
+        (
+            "Non honorés sans rappel",
+            rate("no_show_rate_without_reminder", share_fr(activity.reminders.no_show_rate_without_reminder)),
+        ),
         ("Patients ayant trouvé un médecin traitant", num(activity.gp_found, 0)),
         (
             "Délai médian de la première consultation au médecin traitant trouvé",
@@ -399,6 +417,9 @@ def summary(activity: Activity, group: bool = True) -> list[tuple[str, str]]:
             num(activity.pathway.overdue_follow_ups, 0),
         ),
     ]
+    if threshold:
+        return [(label, str(secret(value, threshold))) for label, value in rows]
+    return rows
 
 
 def _days_or_dash(value: float | None) -> str:
@@ -468,13 +489,13 @@ def as_csv(activity: Activity, site: str = "") -> str:
     return csv_text(_csv_rows(activity, site))
 
 
-def _csv_rows(activity: Activity, site: str) -> list[list[object]]:
+def _csv_rows(activity: Activity, site: str, threshold: int | None = None) -> list[list[object]]:
     statuses = list(ReferralStatus)
     rows: list[list[object]] = [
         ["Indicateur", "Valeur"],
         ["Centre", site],
         ["Période", activity.period.label],
-        *(list[object]([label, value]) for label, value in summary(activity, group=False)),
+        *(list[object]([label, value]) for label, value in summary(activity, False, threshold)),
         [],
         ["Mois", *(k.label for k in AppointmentKind), "Total"],
     ]
@@ -490,31 +511,40 @@ def _csv_rows(activity: Activity, site: str) -> list[list[object]]:
     return rows
 
 
-def as_text(activity: Activity, site: str = "") -> str:
+def as_text(activity: Activity, site: str = "", threshold: int | None = None) -> str:
+    """The figures as text (`dalia report SLUG`); with a `threshold`, under statistical secrecy."""
+
+    def people(value: object) -> object:
+        return secret(value, threshold) if threshold else value
+
+    rows = summary(activity, threshold=threshold)
     lines = [f"{site} — activité {activity.period.label}" if site else f"Activité {activity.period.label}"]
-    width = max(len(label) for label, _ in summary(activity))
-    lines += [f"  {label:<{width}}  {value}" for label, value in summary(activity)]
+    width = max(len(label) for label, _ in rows)
+    lines += [f"  {label:<{width}}  {value}" for label, value in rows]
     if activity.referral_rows:
         lines.append("  Adressages par origine :")
         lines += [
-            f"    {label} : {total} (acceptés {counts[ReferralStatus.ACCEPTED]}, refusés "
-            f"{counts[ReferralStatus.DECLINED]}, liste d'attente {counts[ReferralStatus.WAITING_LIST]}, "
-            f"à trier {counts[ReferralStatus.NEW]})"
+            f"    {label} : {people(total)} (acceptés {people(counts[ReferralStatus.ACCEPTED])}, refusés "
+            f"{people(counts[ReferralStatus.DECLINED])}, liste d'attente "
+            f"{people(counts[ReferralStatus.WAITING_LIST])}, à trier {people(counts[ReferralStatus.NEW])})"
             for _, label, counts, total in activity.referral_rows
         ]
     lines.append(
-        "  Refus par motif : " + ", ".join(f"{label.lower()} {n}" for label, n in refusal_rows(activity))
+        "  Refus par motif : "
+        + ", ".join(f"{label.lower()} {people(n)}" for label, n in refusal_rows(activity))
     )
     return "\n".join(lines) + "\n"
 
 
-def one_line(activity: Activity) -> str:
-    """The figures URPS follows across sites, on one line (`dalia report --all`)."""
+def one_line(activity: Activity, threshold: int | None = None) -> str:
+    """The figures URPS follows across sites, on one line (`dalia report --all`); with a
+    `threshold`, under statistical secrecy."""
+    shown = dict(summary(activity, False, threshold))
     return (
-        f"{activity.patients_received} patients reçus, {activity.consultations} consultations,"
-        f" {number_fr(activity.patients_per_hour)} patients/heure, accès direct "
-        f"{share_fr(activity.direct_access_share)}, non venus {share_fr(activity.no_show_rate)}"
-        f" ({activity.period.label})"
+        f"{shown['Patients reçus']} patients reçus, {shown['Consultations']} consultations,"
+        f" {shown['Patients par heure de présence soignante']} patients/heure, accès direct "
+        f"{shown['Patients venus directement (sans adressage)']}, non venus "
+        f"{shown['Taux de rendez-vous non honorés']} ({activity.period.label})"
     )
 
 
@@ -613,16 +643,49 @@ def secret_dict(values: Any, threshold: int, key: str = "") -> Any:
     return secret(values, threshold)
 
 
-def secret_summary(rows: list[tuple[str, str]], threshold: int) -> list[tuple[str, str]]:
-    """summary() with its small counts hidden (hours, shares and delays carry a unit: untouched)."""
-    return [(label, str(secret(value, threshold))) for label, value in rows]
+def masked_rate(threshold: int) -> str:
+    """What a rate computed from a hidden count shows instead of its value."""
+    return f"masqué (< {threshold})"
+
+
+def masked_rates(activity: Activity, threshold: int) -> frozenset[str]:
+    """The rates (as_dict's keys) computed from a count of people that secrecy hides — the count
+    itself or its complement (the rate and the other count would give it back): masked with it."""
+    reminders = activity.reminders
+
+    def small(*counts: int) -> bool:
+        return any(0 < count < threshold for count in counts)
+
+    def missed_held(missed: int, held: int) -> tuple[int, ...]:
+        return missed, held, missed + held
+
+    counts = {
+        "patients_per_hour": (activity.consultations,),
+        "direct_access_share": (
+            activity.direct_patients,
+            activity.patients_received - activity.direct_patients,
+            activity.patients_received,
+        ),
+        "no_show_rate": missed_held(activity.no_shows, activity.booked_held),
+        "no_show_rate_with_reminder": missed_held(*reminders.with_reminder),
+        "no_show_rate_without_reminder": missed_held(*reminders.without_reminder),
+    }
+    return frozenset(key for key, numbers in counts.items() if small(*numbers))
+
+
+def secret_values(activity: Activity, site: str, threshold: int) -> dict[str, Any]:
+    """as_dict under statistical secrecy: small counts as "< 5", the rates they give back as
+    "masqué (< 5)" (the JSON exports, `dalia report --format json` and `report --all`)."""
+    data: dict[str, Any] = secret_dict(as_dict(activity, site), threshold)
+    return data | dict.fromkeys(masked_rates(activity, threshold), masked_rate(threshold))
 
 
 def as_secret_json(activity: Activity, site: str, threshold: int) -> str:
-    data = secret_dict(as_dict(activity, site), threshold)
-    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    return json.dumps(secret_values(activity, site, threshold), ensure_ascii=False, indent=2) + "\n"
 
 
 def as_secret_csv(activity: Activity, site: str, threshold: int) -> str:
-    """as_csv with every small count hidden (the site and period cells are texts, not counts)."""
-    return csv_text([[secret(cell, threshold) for cell in row] for row in _csv_rows(activity, site)])
+    """as_csv with every small count hidden (the site and period cells are texts, not counts) and
+    the rates they give back masked."""
+    rows = _csv_rows(activity, site, threshold)
+    return csv_text([[secret(cell, threshold) for cell in row] for row in rows])
