@@ -12,7 +12,7 @@ from dalia_site import create_app
 from dalia_site.domain.accounts import throttle_key
 from dalia_site.extensions import db
 from dalia_site.models import AuditEvent, LoginAttempt, StaffUser
-from tests.conftest import ADMIN_EMAIL, PASSWORD, AuthActions, csrf_from, totp_code
+from tests.conftest import ADMIN_EMAIL, PASSWORD, AuthActions, csrf_from, login_code, totp_code
 
 LOGIN_FAILED = "Adresse e-mail ou mot de passe incorrect."
 NEW_PASSWORD = "une toute nouvelle phrase de passe"
@@ -42,7 +42,7 @@ def events(app, action):
 def login_with_next(auth, target, email=ADMIN_EMAIL):
     return auth.post(
         "/connexion?" + urlencode({"next": target}),
-        {"email": email, "password": PASSWORD, "code": totp_code()},
+        {"email": email, "password": PASSWORD, "code": login_code(auth.client.application, email)},
     )
 
 

@@ -61,7 +61,7 @@ from dalia_site.models.vocabulary import (
     Sex,
     Team,
 )
-from tests.conftest import ADMIN_EMAIL, PASSWORD, csrf_from, totp_code
+from tests.conftest import ADMIN_EMAIL, PASSWORD, csrf_from, login_code
 
 PARIS = ZoneInfo("Europe/Paris")
 # The stored codes of each closed list, as a form sends them.
@@ -694,7 +694,13 @@ def next_monday() -> date:
 def login(client, email: str, password: str = PASSWORD):
     token = csrf_from(client.get("/connexion").get_data(as_text=True))
     response = client.post(
-        "/connexion", data={"csrf_token": token, "email": email, "password": password, "code": totp_code()}
+        "/connexion",
+        data={
+            "csrf_token": token,
+            "email": email,
+            "password": password,
+            "code": login_code(client.application, email),  # the same account may log in again
+        },
     )
     assert response.status_code == 302, response.get_data(as_text=True)
     return csrf_from(client.get("/mot-de-passe").get_data(as_text=True))
