@@ -73,6 +73,8 @@ def may_access(user, endpoint: str) -> bool:
         return True
     if rule is None or not user.is_authenticated:
         return False
+    if user.must_change_password and endpoint not in PASSWORD_CHANGE_ENDPOINTS:
+        return False  # the guard sends them to choose a password first (no menu, no counts)
     return user.role in rule
 
 

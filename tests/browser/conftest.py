@@ -240,10 +240,15 @@ def log_in(page: Page, email: str, password: str = PASSWORD) -> None:
     field(page, "Mot de passe").fill(password)
     follow(page, page.get_by_role("button", name="Se connecter"))
     if page.url.endswith("/connexion/code"):
-        step, code = next_totp(_LAST_STEPS.get(email))  # a code is accepted once per account
-        _LAST_STEPS[email] = step
-        field(page, "Code à 6 chiffres de l'application").fill(code)
+        type_code(page, email)
         follow(page, page.get_by_role("button", name="Valider"))
+
+
+def type_code(page: Page, email: str) -> None:
+    """The second factor's page: the code of the account's authenticator app (TOTP_SECRET)."""
+    step, code = next_totp(_LAST_STEPS.get(email))  # a code is accepted once per account
+    _LAST_STEPS[email] = step
+    field(page, "Code à 6 chiffres de l'application").fill(code)
 
 
 def log_out(page: Page) -> None:

@@ -105,6 +105,17 @@ def identity(person: Person) -> dict:
     }
 
 
+@pytest.fixture(scope="module", autouse=True)
+def exact_counts(live_app):
+    """Statistical secrecy off for this journey (threshold 1, which site.toml refuses): it reads
+    this tiny centre's exact figures; tests/web/test_small_counts.py checks « < 5 » for the
+    reporting role."""
+    threshold = live_app.config["SMALL_COUNT_THRESHOLD"]
+    live_app.config["SMALL_COUNT_THRESHOLD"] = 1
+    yield
+    live_app.config["SMALL_COUNT_THRESHOLD"] = threshold
+
+
 @pytest.fixture(scope="module")
 def last_year(live_app) -> int:
     """Last year's activity, recorded through the domain as it happened (referrals are dated

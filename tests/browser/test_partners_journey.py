@@ -8,7 +8,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from dalia_site.domain.text import PHONE_MESSAGE
+from dalia_site.domain.phones import SHORT_MESSAGE as PHONE_MESSAGE
 from tests.browser.conftest import STAFF, check_page, field, follow, log_in
 
 HOSPITAL = "Centre hospitalier de Carcassonne"
