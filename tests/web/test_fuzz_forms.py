@@ -725,10 +725,12 @@ def cheap_argon2(monkeypatch):
 
 
 def forget_attempts(site: Site) -> None:
-    """Throttling would answer 429 to everything after a few dozen examples: each example starts
-    with no attempt on record."""
+    """Throttling would answer 429 to everything after a few dozen examples, and a second-factor
+    code is accepted once per account (two logins per example would wait out 30 s steps): each
+    example starts with no attempt and no code used on record."""
     site.execute("DELETE FROM login_attempt")
     site.execute("DELETE FROM rate_limit_hit")
+    site.execute("UPDATE staff_user SET totp_last_step = NULL")
 
 
 # --- every form is fuzzed -----------------------------------------------------------------------
