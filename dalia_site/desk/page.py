@@ -10,7 +10,7 @@ from flask import abort, request
 from sqlalchemy import func, or_, select
 
 from dalia_site import clock
-from dalia_site.access import current_staff
+from dalia_site.access import current_staff, may_access
 from dalia_site.domain import booking, centre, desk, patients
 from dalia_site.domain.roster import occurrences
 from dalia_site.extensions import db
@@ -97,7 +97,7 @@ def render_desk(status: int = 200, asked: date | None = None):
         previous=previous,
         following=following,
         zone=zone,
-        may_cancel=viewer.role in ("admin", "assistant"),
+        may_cancel=may_access(viewer, "desk.cancel"),
     )
     patients.record_list_view(
         db.session, viewer, [a.patient_id for a in appointments], f"accueil du {day:%d/%m/%Y}"

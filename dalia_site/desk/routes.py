@@ -8,7 +8,7 @@ from datetime import datetime
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
 
 from dalia_site import clock, unit_of_work
-from dalia_site.access import current_staff, roles
+from dalia_site.access import current_staff, may_access, roles
 from dalia_site.desk.page import render_desk, requested_day
 from dalia_site.domain import booking, centre, desk, patients
 from dalia_site.domain.text import FieldError
@@ -48,7 +48,7 @@ def _block(appointment: Appointment, status: int = 200, message: str = "", cance
         actions=desk.actions(appointment, clock.now(), zone),
         message=message,
         cancelling=cancelling,
-        may_cancel=current_staff().role in BOOKERS,
+        may_cancel=may_access(current_staff(), "desk.cancel"),
         zone=zone,
     )
     response = make_response(body, status)
