@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from dalia_site.database import DbSession
 from dalia_site.domain import audit, mail, phones, reminders
@@ -202,6 +202,26 @@ def find_duplicates(session: DbSession, identity: Patient | Referral) -> list[Pa
         select(Patient).where(Patient.birth_date == identity.birth_date).order_by(Patient.id)
     ).all()
     return [p for p in candidates if same_person(identity, p)]
+
+
+# The status most referrals end in: counted as what the others leave of the whole table.
+SETTLED = ReferralStatus.ACCEPTED
+
+
+def status_counts(session: DbSession) -> dict[ReferralStatus, int]:
+    """How many referrals are in each status (the queue's counters). The accepted ones, most of
+    ten years of referrals, are not read: the table's size (SQLite counts it from its pages) less
+    the other statuses (a range of the status index each); the queue's counters do not grow with
+    the years."""
+    total = session.scalar(select(func.count()).select_from(Referral)) or 0
+    others = [status for status in ReferralStatus if status != SETTLED]
+    counts = dict.fromkeys(ReferralStatus, 0) | dict(
+        session.execute(
+            select(Referral.status, func.count()).where(Referral.status.in_(others)).group_by(Referral.status)
+        ).all()
+    )
+    counts[SETTLED] = total - sum(counts[status] for status in others)
+    return counts
 
 
 def reference_for(referral: Referral) -> str:

@@ -14,7 +14,7 @@ from wtforms import (
 from wtforms.validators import Optional
 
 from dalia_site.domain.referrals import IDENTITY_FIELDS
-from dalia_site.forms import DateField, Form, Marked, choices, strip
+from dalia_site.forms import DateField, Form, Marked, Select, choices, strip
 from dalia_site.models.vocabulary import (
     Ald,
     Channel,
@@ -102,6 +102,7 @@ class StaffReferralForm(PublicReferralForm):
         "Partenaire qui adresse",
         choices=[],
         validate_choice=False,
+        widget=Select(),
         description="Laissez « Accès direct » si le patient est venu de lui-même.",
     )
     reminder_channel = SelectField(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import joinedload
 
 from dalia_site import clock
@@ -152,12 +152,6 @@ def _queue_filters():
     return status, source
 
 
-def _counters() -> dict[ReferralStatus, int]:
-    rows = db.session.execute(select(Referral.status, func.count()).group_by(Referral.status))
-    counts: dict[ReferralStatus, int] = dict.fromkeys(ReferralStatus, 0) | dict(rows.all())
-    return counts
-
-
 def _queue_query(status: str, source: str):
     query = select(Referral).options(joinedload(Referral.source))
     if status != ANY_STATUS:
@@ -172,12 +166,16 @@ def _queue_query(status: str, source: str):
 def _sources_in(status: str, source: str) -> list:
     """The partners whose referrals are in this list (and the one filtered on): the filter
     offers the origins that exist here, not the whole directory."""
-    listed = select(Referral.source_id).where(Referral.source_id.is_not(None))
-    if status != ANY_STATUS:
-        listed = listed.where(Referral.status == status)
+    listed: ColumnElement[bool]
+    if status == ANY_STATUS:  # every partner who ever referred: one index seek per partner
+        listed = select(Referral.id).where(Referral.source_id == PartnerOrganisation.id).exists()
+    else:  # the few referrals of one open status (or the many of a closed one), by the status index
+        listed = PartnerOrganisation.id.in_(
+            select(Referral.source_id).where(Referral.source_id.is_not(None), Referral.status == status)
+        )
     rows = db.session.execute(
         select(PartnerOrganisation.id, PartnerOrganisation.name)
-        .where(PartnerOrganisation.id.in_(listed) | (PartnerOrganisation.id == (parse_id(source) or 0)))
+        .where(listed | (PartnerOrganisation.id == (parse_id(source) or 0)))
         .order_by(func.lower(PartnerOrganisation.name))
     ).all()
     return choices((str(i), n) for i, n in rows)
@@ -186,14 +184,13 @@ def _sources_in(status: str, source: str) -> list:
 def _queue_context():
     status, source = _queue_filters()
     page = paginate(_queue_query(status, source), PAGE_SIZE)
-    return {
-        "page": page,
-        "status": status,
-        "source": source,
-        "counts": _counters(),
+    context = {"page": page, "status": status, "source": source, "decision_form": DecisionForm()}
+    if wants_fragment():  # the rows alone: no counters, no filter
+        return context
+    return context | {
+        "counts": referrals.status_counts(db.session),
         "statuses": ReferralStatus,
         "sources": _sources_in(status, source),
-        "decision_form": DecisionForm(),
     }
 
 
@@ -224,7 +221,7 @@ def counters():
     return render_block(
         "referrals/queue.html",
         "counters",
-        counts=_counters(),
+        counts=referrals.status_counts(db.session),
         status=status,
         source=source,
         statuses=ReferralStatus,
