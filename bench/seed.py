@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select
 
+from dalia_site.domain import recall
 from dalia_site.domain.partners import search_text as partner_search_text
 from dalia_site.domain.referrals import patient_search_text
 from dalia_site.extensions import db
@@ -390,6 +391,7 @@ def seed(
         for _ in range(audit_views)
     ]
     _insert(AuditEvent, events)
+    recall.refresh(db.session.connection())  # the bulk inserts went past the ORM's flush
     db.session.commit()
     return {
         "team_member": len(team),

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app
+from flask import Flask, current_app, g, url_for
 from flask_login import current_user
 
 from dalia_site.access import logged_in_user, may_access
@@ -40,6 +41,23 @@ NAV_COUNTS = {
     "worklists.waiting": "nav-liste-d-attente",
     "worklists.no_shows": "nav-non-venus",
 }
+
+
+# An id no row has (the largest a route takes, BoundedInt): the mark row_url replaces.
+_ID_MARK = str(2**31 - 1)
+
+
+def row_url(endpoint: str, **ids: int) -> str:
+    """url_for for the rows of a list, `ids` holding the one id that changes from row to row
+    (row_url('patients.show', patient_id=12)): the route is built once per request and endpoint,
+    then each row's id put in its place — fifty rows, one build instead of fifty."""
+    ((key, value),) = ids.items()
+    built = g.setdefault("_row_urls", {})
+    url = built.get((endpoint, key))
+    if url is None:
+        values: dict[str, Any] = {key: _ID_MARK}
+        url = built[(endpoint, key)] = url_for(endpoint, **values)
+    return url.replace(_ID_MARK, str(int(value)))
 
 
 def site_zone() -> ZoneInfo:
@@ -88,6 +106,7 @@ def init_app(app: Flask) -> None:
     app.add_template_global(_navigation, "navigation")
     app.add_template_global(NAV_COUNTS.get, "nav_count_id")
     app.add_template_global(page_url)
+    app.add_template_global(row_url)
     app.add_template_global(lambda endpoint: may_access(current_user, endpoint), "can")
     app.add_template_global(lambda: app.config["SITE"], "site")
     app.jinja_env.globals.update(TEMPLATE_GLOBALS)  # AppointmentStatus.BOOKED… and their labels

@@ -6,6 +6,8 @@ A mobile is recognised as such: an SMS reminder goes only to a mobile.
 
 from __future__ import annotations
 
+import functools
+
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType, shortnumberinfo
 
@@ -80,6 +82,7 @@ def is_mobile(stored: str) -> bool:
     return number is not None and phonenumbers.number_type(number) in _MOBILE
 
 
+@functools.lru_cache(maxsize=4096)  # a list shows fifty numbers on every request
 def display(stored: str) -> str:
     """'+33612345678' -> '06 12 34 56 78'; a number abroad in its international format; a
     value from before E.164 (or a short number) as it is."""

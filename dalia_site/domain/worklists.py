@@ -26,12 +26,12 @@ from sqlalchemy import (
     Integer,
     String,
     and_,
-    case,
     cast,
     exists,
     func,
     literal,
     null,
+    or_,
     select,
     type_coerce,
     union_all,
@@ -55,6 +55,7 @@ from dalia_site.models import (
     StaffUser,
 )
 from dalia_site.models.follow_up import MAX_CADENCE_WEEKS
+from dalia_site.models.patients import full_name
 from dalia_site.models.types import UTCDateTime
 from dalia_site.models.vocabulary import (
     AppointmentKind,
@@ -111,47 +112,22 @@ def _due_after(visit: Any, cadence: Any) -> ColumnElement[float]:
     return epoch_days(visit) + 7 * func.coalesce(cadence, DEFAULT_CADENCE_WEEKS)
 
 
-def _recall_candidates(at: datetime) -> Any:
-    """The patients of « À recontacter » as of `at` — in follow-up, accepted by then, nothing
-    booked after `at` (booked by then) — with their last visit and the day it is due again
-    (`due`, epoch_days). Each of the three is read once for all patients, in one pass over the
-    appointments (grouped by patient), not by one look-up per patient: a materialised CTE."""
-    visits = (
-        select(Appointment.patient_id, func.max(Appointment.starts_at).label("last_visit"))
-        .where(Appointment.status.in_(booking.ACTIVE), Appointment.starts_at <= at)
-        .group_by(Appointment.patient_id)
-        .subquery("last_visits")
+def _listed(now: datetime) -> ColumnElement[bool]:
+    """On « À recontacter » at `now`: in follow-up, no visit to come (their next step as
+    domain/recall.py keeps it, read by the index on status and due date)."""
+    return and_(
+        Patient.status == PatientStatus.FOLLOW_UP,
+        or_(Patient.last_visit_at.is_(None), Patient.last_visit_at <= now),
     )
-    read = (
-        select(
-            Patient.id.label("patient_id"),
-            Patient.created_at.label("created_at"),
-            type_coerce(visits.c.last_visit, UTCDateTime()).label("last_visit"),
-            FollowUpPlan.cadence_weeks.label("cadence"),
-        )
-        .outerjoin(visits, visits.c.patient_id == Patient.id)
-        .outerjoin(FollowUpPlan, FollowUpPlan.patient_id == Patient.id)
-        .where(
-            Patient.status == PatientStatus.FOLLOW_UP,
-            Patient.created_at <= at,
-            Patient.id.not_in(_coming(at)),
-        )
-        .cte("recall_read")
-        .prefix_with("MATERIALIZED")
-    )
-    due = case(
-        (read.c.last_visit.is_(None), epoch_days(read.c.created_at)),
-        else_=_due_after(read.c.last_visit, read.c.cadence),
-    )
-    return select(read.c.patient_id, read.c.last_visit, due.label("due")).subquery()
 
 
 def _overdue(at: datetime) -> Any:
-    """How many patients of « À recontacter » were overdue at `at` (a scalar subquery): those of
-    the list with no visit that keeps them due after `at` — their last visit is due again by
-    then, or they have none. A visit does so only within the longest cadence before `at`, so
-    only those visits are read (a range of an index), not each patient's history: the count
-    the navigation shows on every page stays cheap as the years pile up."""
+    """How many patients of « À recontacter » were overdue at a past moment `at` (a scalar
+    subquery, for a report's period end): worked out from the visits as they stood then, since
+    the stored next step (domain/recall.py) is today's — those of the list with no visit that
+    keeps them due after `at`: their last visit is due again by then, or they have none. A
+    visit does so only within the longest cadence before `at`, so only those visits are read
+    (a range of an index), not each patient's history."""
     recent = (
         select(Appointment.patient_id)
         .outerjoin(FollowUpPlan, FollowUpPlan.patient_id == Appointment.patient_id)
@@ -175,8 +151,25 @@ def _overdue(at: datetime) -> Any:
 
 
 @dataclass(frozen=True)
+class ListedPatient:
+    """What a list shows of a patient: a few columns read as such, not the whole record."""
+
+    id: int
+    last_name: str
+    first_names: str
+    phone: str
+
+    @property
+    def full_name(self) -> str:
+        return full_name(self.last_name, self.first_names)
+
+
+LISTED = (Patient.id, Patient.last_name, Patient.first_names, Patient.phone)
+
+
+@dataclass(frozen=True)
 class RecallRow:
-    patient: Patient
+    patient: ListedPatient
     last_visit: datetime | None
     overdue_days: int  # days past the due date (negative: due in that many days)
     attempted_at: datetime | None
@@ -195,13 +188,22 @@ class Worklist:
 
 
 def recall(session: DbSession, *, now: datetime, overdue_only: bool = False) -> Worklist:
-    """« À recontacter »: most overdue first, with the last attempt to reach each (who, when,
-    what came of it), read for the rows shown only. One query."""
-    candidates = _recall_candidates(now)
-    shown = select(candidates, func.count().over().label("total"))
+    """« À recontacter » at `now` (the present, as the stored next steps are): most overdue
+    first, with the last attempt to reach each (who, when, what came of it), read for the rows
+    shown only. One query."""
+    listed = _listed(now)
     if overdue_only:
-        shown = shown.where(candidates.c.due <= _days(now))
-    page = shown.order_by(candidates.c.due, candidates.c.patient_id).limit(LIST_SIZE).subquery()
+        listed = and_(listed, Patient.recall_due_at <= now)
+    # In the index's order (status, due, last visit, id): the first rows read are the page.
+    order = (Patient.recall_due_at, Patient.last_visit_at, Patient.id)
+    counted = select(func.count()).where(listed).scalar_subquery()
+    page = (
+        select(Patient.id.label("patient_id"), counted.label("total"))
+        .where(listed)
+        .order_by(*order)
+        .limit(LIST_SIZE)
+        .subquery()
+    )
     latest_attempt = (
         select(ContactAttempt.id)
         .where(ContactAttempt.patient_id == page.c.patient_id)
@@ -212,9 +214,9 @@ def recall(session: DbSession, *, now: datetime, overdue_only: bool = False) -> 
     )
     query = (
         select(
-            Patient,
-            page.c.last_visit,
-            (_days(now) - page.c.due).label("late"),
+            *LISTED,
+            Patient.last_visit_at,
+            Patient.recall_due_at,
             ContactAttempt.attempted_at,
             ContactAttempt.outcome,
             StaffUser.name,
@@ -223,18 +225,25 @@ def recall(session: DbSession, *, now: datetime, overdue_only: bool = False) -> 
         .join(page, page.c.patient_id == Patient.id)
         .outerjoin(ContactAttempt, ContactAttempt.id == latest_attempt)
         .outerjoin(StaffUser, StaffUser.id == ContactAttempt.by_id)
-        .order_by(page.c.due, page.c.patient_id)
+        .order_by(*order)
     )
     rows, total = [], 0
-    for patient, last, late, attempted_at, outcome, by, count in session.execute(query):
-        rows.append(RecallRow(patient, last, int(late // 1), attempted_at, outcome, by or ""))
+    for *shown, last, due, attempted_at, outcome, by, count in session.execute(query):
+        late = (now - due).days
+        rows.append(RecallRow(ListedPatient(*shown), last, late, attempted_at, outcome, by or ""))
         total = count
     return Worklist(rows, total)
 
 
+def overdue_now(now: datetime) -> Any:
+    """How many patients of « À recontacter » are overdue at `now` (a scalar subquery): those
+    of the list due by then, counted from the index."""
+    return select(func.count()).where(_listed(now), Patient.recall_due_at <= now).scalar_subquery()
+
+
 def overdue_count(session: DbSession, *, at: datetime) -> int:
-    """Patients in follow-up whose next visit was due by `at` and is not booked (the report's
-    figure at a period's end, the navigation's count now)."""
+    """Patients in follow-up whose next visit was due by `at` and was not booked then (the
+    report's figure at a period's end), worked out from the visits."""
     return session.scalar(select(_overdue(at))) or 0
 
 
@@ -243,7 +252,7 @@ def overdue_count(session: DbSession, *, at: datetime) -> int:
 
 @dataclass(frozen=True)
 class WaitingRow:
-    patient: Patient
+    patient: ListedPatient
     since: datetime
     days: int
     offer: SlotOffer | None  # a slot freed by a cancellation: offered to the waiting list first
@@ -308,7 +317,7 @@ def waiting(
         .subquery()
     )
     rows = session.execute(
-        select(Patient, ranked.c.since, ranked.c.total, SlotOffer)
+        select(*LISTED, Patient.created_at, ranked.c.since, ranked.c.total, SlotOffer)
         .join(ranked, ranked.c.patient_id == Patient.id)
         .outerjoin(offers, offers.c.rank == ranked.c.rank)
         .outerjoin(SlotOffer, SlotOffer.id == offers.c.offer_id)
@@ -317,11 +326,11 @@ def waiting(
     ).all()
     today = now.astimezone(zone).date()
     listed = []
-    for patient, waited_from, _, offer in rows:
-        waited_from = waited_from or patient.created_at
+    for *shown, created_at, waited_from, _, offer in rows:
+        waited_from = waited_from or created_at
         days = (today - waited_from.astimezone(zone).date()).days
-        listed.append(WaitingRow(patient, waited_from, days, offer, None))
-    return with_free_slots(Worklist(listed, rows[0][2] if rows else 0), free)
+        listed.append(WaitingRow(ListedPatient(*shown), waited_from, days, offer, None))
+    return with_free_slots(Worklist(listed, rows[0][-2] if rows else 0), free)
 
 
 def with_free_slots(found: Worklist, free: Sequence[booking.Slot]) -> Worklist:
@@ -397,9 +406,20 @@ def dismiss_offer(session: DbSession, actor: StaffUser | None, offer_id: int) ->
 
 
 @dataclass(frozen=True)
+class MissedVisit:
+    id: int
+    starts_at: datetime
+    kind: AppointmentKind
+
+    @property
+    def kind_label(self) -> str:
+        return self.kind.label
+
+
+@dataclass(frozen=True)
 class NoShowRow:
-    appointment: Appointment
-    patient: Patient
+    appointment: MissedVisit
+    patient: ListedPatient
     missed: int  # the patient's no-shows, all time
     flagged: bool
 
@@ -428,14 +448,17 @@ def no_shows(session: DbSession, *, now: datetime, weeks: int, flag_after: int) 
         .label("missed")
     )
     rows = session.execute(
-        select(Appointment, Patient, missed, func.count().over())
+        select(Appointment.id, Appointment.starts_at, Appointment.kind, *LISTED, missed, func.count().over())
         .join(Patient, Patient.id == Appointment.patient_id)
         .where(_not_called_back(now - timedelta(weeks=weeks)))
         .order_by(Appointment.starts_at.desc(), Appointment.id)
         .limit(LIST_SIZE)
     ).all()
-    listed = [NoShowRow(a, p, n, n >= flag_after) for a, p, n, _ in rows]
-    return Worklist(listed, rows[0][3] if rows else 0)
+    listed = [
+        NoShowRow(MissedVisit(*row[:3]), ListedPatient(*row[3:7]), missed, missed >= flag_after)
+        for *row, missed, _ in rows
+    ]
+    return Worklist(listed, rows[0][-1] if rows else 0)
 
 
 def missed_visits(session: DbSession, patient_id: int) -> int:
@@ -461,7 +484,7 @@ class Counts:
 
 def counts(session: DbSession, *, now: datetime) -> Counts:
     """The three lists' counts in one grouped query (the navigation shows them)."""
-    overdue = _overdue(now)
+    overdue = overdue_now(now)
     waiting_count = select(func.count()).where(Patient.status == PatientStatus.WAITING_LIST).scalar_subquery()
     missed = (
         select(func.count())

@@ -25,6 +25,11 @@ from dalia_site.models.vocabulary import (
 )
 
 
+def full_name(last_name: str, first_names: str) -> str:
+    """How a patient is named on every page: 'DUPONT Marie'."""
+    return f"{last_name.upper()} {first_names}"
+
+
 class IdentityMixin:
     """The identity a referral carries, and that a patient keeps: one definition for both."""
 
@@ -45,7 +50,7 @@ class IdentityMixin:
 
     @property
     def full_name(self) -> str:
-        return f"{self.last_name.upper()} {self.first_names}"
+        return full_name(self.last_name, self.first_names)
 
     @property
     def sex_label(self) -> str:
@@ -77,6 +82,9 @@ class Patient(IdentityMixin, Model):
         # The worklists and their counts: the patients of one status (in follow-up, on the waiting
         # list) by a range of the index, not by reading every patient (migration 0018).
         Index("ix_patient_status_created", "status", "created_at"),
+        # « À recontacter » and its count: the patients of a status by the day they are due again,
+        # read in order from the index alone (domain/recall.py keeps both dates, migration 0020).
+        Index("ix_patient_status_recall_due", "status", "recall_due_at", "last_visit_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -106,6 +114,11 @@ class Patient(IdentityMixin, Model):
     dac_patient_informed: Mapped[bool] = mapped_column(Boolean, default=False)
     dac_gp_informed: Mapped[bool] = mapped_column(Boolean, default=False)
     search_text: Mapped[str] = mapped_column(Text, default="")
+    # Kept by domain/recall.py after every change to the patient's visits or plan, never set by
+    # hand: the start of their latest visit booked or honoured (to come or past), and the moment
+    # they are due again if nothing is booked after it.
+    last_visit_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    recall_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -2,10 +2,11 @@
 the first visits, no-shows called back, patients served from the waiting list, médecins
 traitants found through search steps, refusals with their reason — and still reproduces seed
 001 (tests/cli/test_demo.py). Migration 0010 on a copy of the demo year keeps the refusals'
-free text, as « autre »."""
+free text, as « autre »; migration 0020 stores each patient's next step as the session keeps it."""
 
 import json
 import shutil
+from datetime import timedelta
 
 import pytest
 from click.testing import CliRunner
@@ -14,6 +15,7 @@ from sqlalchemy import func, select, text
 from dalia_site import create_app, database
 from dalia_site.commands import cli
 from dalia_site.database import open_site
+from dalia_site.domain import worklists
 from dalia_site.extensions import db
 from dalia_site.models import AuditEvent, ContactAttempt, FollowUpPlan, GpSearchStep, Patient, Referral
 
@@ -94,3 +96,33 @@ def test_migration_0010_keeps_the_refusals_free_text_as_autre_on_a_copy_of_the_d
                     "'', '', '', '', 1, '', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 'yes')"
                 )
             )
+
+
+def test_migration_0020_stores_each_patient_s_next_step_as_the_visits_give_it_on_a_copy_of_the_demo(
+    demo, tmp_path
+):
+    """Each patient's latest visit and due date, filled by the migration, are what the session
+    keeps them at after the demo's year of writes; « À recontacter »'s count read from them is
+    the count worked out from the visits, at the demo's day and after."""
+    shutil.copytree(demo[0] / "demo", tmp_path / "demo")
+    columns = "SELECT id, last_visit_at, recall_due_at FROM patient ORDER BY id"
+    with open_site(tmp_path / "demo") as site:
+        with site.engine.begin() as connection:
+            kept = connection.execute(text(columns)).all()
+        assert sum(1 for _, last, _ in kept if last is not None) > 500
+        database.downgrade(site.engine, "0019")
+        with site.engine.begin() as connection:
+            assert "recall_due_at" not in [
+                row[1] for row in connection.execute(text("PRAGMA table_info(patient)"))
+            ]
+        database.upgrade(site.engine)
+        with site.engine.begin() as connection:
+            assert connection.execute(text(columns)).all() == kept
+    app = create_app(tmp_path / "demo")
+    with app.app_context():
+        last = db.session.scalar(select(func.max(Patient.last_visit_at)))
+        for moment in (last, last + timedelta(weeks=1), last + timedelta(weeks=12)):
+            counted = worklists.counts(db.session, now=moment).recall
+            assert counted == worklists.overdue_count(db.session, at=moment) > 0
+            assert counted == worklists.recall(db.session, now=moment, overdue_only=True).total
+        db.engine.dispose()

@@ -141,9 +141,12 @@ def test_the_count_in_the_navigation_is_the_list_s_overdue_rows_at_every_boundar
     assert sorted(overdue) == sorted(["Pile", "Anneeplus", "Manque"])
     assert worklists.overdue_count(session, at=NOW) == 3
     assert worklists.counts(session, now=NOW).recall == 3
-    for moment in (NOW - timedelta(weeks=8), NOW + timedelta(minutes=1), NOW + timedelta(weeks=3)):
+    # The list and the navigation read the stored next step; the report's count works it out
+    # from the visits: the three agree at every moment from now on.
+    for moment in (NOW, NOW + timedelta(minutes=1), NOW + timedelta(weeks=3), NOW + timedelta(weeks=60)):
         shown = worklists.recall(session, now=moment, overdue_only=True).total
         assert worklists.overdue_count(session, at=moment) == shown
+        assert worklists.counts(session, now=moment).recall == shown
 
 
 def test_a_contact_attempt_shows_on_the_list_and_ne_souhaite_plus_venir_ends_the_follow_up(app, make_user):
@@ -425,3 +428,44 @@ def test_no_gp_search_for_a_patient_who_objected_to_it(session):
             session, None, patient, str(doctor.id), TODAY, "accepts", today=TODAY, now=NOW
         )
     assert patient.status == PatientStatus.FOLLOW_UP
+
+
+def test_the_stored_next_step_follows_every_change_of_visits_and_plans(session):
+    """Whatever writes them — a visit booked, moved, cancelled, marked, a plan made or changed or
+    dropped — the list and the navigation's count (read from each patient's stored next step)
+    say what the report's count works out from the visits themselves, right after each change."""
+    import random
+
+    rng = random.Random(20)  # noqa: S311 (a reproducible sequence of changes, not a secret)
+    doctor = member(session, "Dr Melange")
+    people = [referred(session, f"Patient{n}") for n in range(8)]
+    visits: list[Appointment] = []
+    counted = set()
+    for step in range(60):
+        patient = rng.choice(people)
+        action = rng.randrange(6)
+        if action == 0 or not visits:
+            start = NOW + timedelta(days=rng.randrange(-400, 60), hours=rng.randrange(8))
+            status = "booked" if start > NOW else rng.choice(["honoured", "no_show", "cancelled"])
+            visits.append(visit(session, patient, doctor, start, status=status))
+        elif action == 1:
+            rng.choice(visits).status = rng.choice(["booked", "honoured", "no_show", "cancelled"])
+        elif action == 2:
+            moved = rng.choice(visits)
+            moved.starts_at = NOW + timedelta(days=rng.randrange(-400, 60))
+            moved.ends_at = moved.starts_at + timedelta(minutes=30)
+        elif action == 3:
+            plan(session, patient, rng.choice([2, 6, 12, 52]))
+        elif action == 4:
+            existing = follow_up.plan_of(session, patient.id)
+            if existing is not None:
+                session.delete(existing)
+        else:
+            patient.created_at = NOW - timedelta(days=rng.randrange(1, 500))
+        session.flush()
+        for moment in (NOW + timedelta(days=60), NOW + timedelta(days=200)):  # after every visit
+            stored = worklists.counts(session, now=moment).recall
+            assert stored == worklists.overdue_count(session, at=moment), (step, action, moment)
+            assert stored == worklists.recall(session, now=moment, overdue_only=True).total
+            counted.add(stored)
+    assert len(counted) >= 4  # the changes moved patients on and off the list

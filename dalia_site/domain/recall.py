@@ -1,0 +1,122 @@
+"""When each patient is due again: the next step « À recontacter » and the navigation's count
+read from an index, instead of working it out from every patient's visits on every page.
+
+Two columns of the patient hold it: `last_visit_at`, the start of their latest visit booked or
+honoured (to come or past), and `recall_due_at`, the moment they are due again if nothing is
+booked after it — the plan's cadence after that visit (DEFAULT_CADENCE_WEEKS without a plan), or
+their record's creation when they have had none. A patient in follow-up is on the list when
+their latest visit is not to come, and overdue from `recall_due_at`.
+
+The session keeps them: after each flush that adds, moves, cancels or marks a visit, changes a
+plan or creates a patient — whoever wrote it (booking, the desk, the demo, a test) — those
+patients are worked out again, by `refresh`, in the same transaction. A write that goes past the
+ORM (the benchmark's bulk seed) calls `refresh` itself; migration 0020 filled existing sites.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, bindparam, event, func, inspect, select, type_coerce, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
+
+from dalia_site.domain.booking import ACTIVE
+from dalia_site.domain.follow_up import DEFAULT_CADENCE_WEEKS
+from dalia_site.models import Appointment, FollowUpPlan, Patient
+from dalia_site.models.types import UTCDateTime
+
+KEPT = ("last_visit_at", "recall_due_at")
+_PENDING = "dalia_recall_pending"  # session.info: the patients a flush touched, refreshed after it
+
+
+def due_at(last_visit: datetime | None, cadence_weeks: int | None, created_at: datetime) -> datetime:
+    """The rule: due again the plan's cadence after the last visit, or at once if never seen."""
+    if last_visit is None:
+        return created_at
+    return last_visit + timedelta(weeks=cadence_weeks or DEFAULT_CADENCE_WEEKS)
+
+
+def refresh(connection: Connection, patient_ids: Collection[int] | None = None) -> int:
+    """Work out again the stored next step of these patients (all of them when None), from
+    their visits and plan as the database holds them: two statements. Returns how many."""
+    query = (
+        select(
+            Patient.id,
+            Patient.created_at,
+            type_coerce(func.max(Appointment.starts_at), UTCDateTime()),
+            FollowUpPlan.cadence_weeks,
+        )
+        .select_from(Patient)
+        .outerjoin(Appointment, and_(Appointment.patient_id == Patient.id, Appointment.status.in_(ACTIVE)))
+        .outerjoin(FollowUpPlan, FollowUpPlan.patient_id == Patient.id)
+        .group_by(Patient.id, Patient.created_at, FollowUpPlan.cadence_weeks)
+    )
+    if patient_ids is not None:
+        if not patient_ids:
+            return 0
+        query = query.where(Patient.id.in_(sorted(patient_ids)))
+    rows = [
+        {"pid": pid, "last": last, "due": due_at(last, cadence, created)}
+        for pid, created, last, cadence in connection.execute(query)
+    ]
+    if rows:
+        connection.execute(
+            update(Patient)
+            .where(Patient.id == bindparam("pid"))
+            .values(
+                last_visit_at=bindparam("last", type_=UTCDateTime()),
+                recall_due_at=bindparam("due", type_=UTCDateTime()),
+                updated_at=Patient.updated_at,  # not a change of the patient's record
+            ),
+            rows,
+        )
+    return len(rows)
+
+
+def _changed(instance: Any, *keys: str) -> bool:
+    state = inspect(instance)
+    return any(state.attrs[key].history.has_changes() for key in keys)
+
+
+def _touched(session: Session) -> set[int]:
+    """The patients whose next step this flush may change."""
+    ids: set[int] = set()
+    for instance in session.new:
+        if isinstance(instance, Appointment | FollowUpPlan):
+            ids.add(instance.patient_id)
+        elif isinstance(instance, Patient):
+            ids.add(instance.id)
+    for instance in session.dirty:
+        if isinstance(instance, Appointment) and _changed(instance, "status", "starts_at", "patient_id"):
+            ids.add(instance.patient_id)
+        elif isinstance(instance, FollowUpPlan) and _changed(instance, "cadence_weeks"):
+            ids.add(instance.patient_id)
+        elif isinstance(instance, Patient) and _changed(instance, "created_at"):
+            ids.add(instance.id)
+    for instance in session.deleted:
+        if isinstance(instance, Appointment | FollowUpPlan):
+            ids.add(instance.patient_id)
+    return ids
+
+
+@event.listens_for(Session, "after_flush")
+def _note_touched(session: Session, _context: Any) -> None:
+    ids = _touched(session)
+    if ids:
+        session.info.setdefault(_PENDING, set()).update(ids)
+
+
+@event.listens_for(Session, "after_flush_postexec")
+def _refresh_touched(session: Session, _context: Any) -> None:
+    ids = session.info.pop(_PENDING, None)
+    if not ids:
+        return
+    refresh(session.connection(), ids)
+    for pid in ids:  # the objects already loaded read the new values on next access
+        patient = session.identity_map.get(identity_key(Patient, pid))
+        if patient is not None:
+            session.expire(patient, KEPT)
