@@ -4,7 +4,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from dalia_site.auth.forms import REQUIRED
 from dalia_site.clock import FIRST_DAY, LAST_DAY, within_range
 from dalia_site.domain.text import InvalidValue, normalise_email
-from dalia_site.forms import DateField, Form, choices, strip
+from dalia_site.forms import DateField, Form, Select, choices, strip
 from dalia_site.models.vocabulary import AppointmentKind, Role
 
 
@@ -61,9 +61,9 @@ class AuditFilterForm(Form):
         csrf = False
 
     # Choices are loaded from the database before validation: anything else is refused.
-    actor = SelectField("Par", choices=[], validators=[Optional()])
-    action = SelectField("Action", choices=[], validators=[Optional()])
-    object_type = SelectField("Objet", choices=[], validators=[Optional()])
+    actor = SelectField("Par", choices=[], validators=[Optional()], widget=Select())
+    action = SelectField("Action", choices=[], validators=[Optional()], widget=Select())
+    object_type = SelectField("Objet", choices=[], validators=[Optional()], widget=Select())
     date_from = DateField("Du", validators=[Optional()])
     date_to = DateField("Au", validators=[Optional()])
 

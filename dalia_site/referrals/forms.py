@@ -148,14 +148,17 @@ class DecisionForm(Form):
 
 
 class StatusForm(Form):
-    status = SelectField("Nouveau statut", choices=[], validate_choice=False)
+    status = SelectField("Nouveau statut", choices=[], validate_choice=False, widget=Select())
 
 
 class ReminderChannelForm(Form):
     """The patient's reminder channel on their file (domain/reminders.set_channel checks it)."""
 
     reminder_channel = SelectField(
-        "Rappels de rendez-vous", choices=choices(ReminderChannel.choices()), validate_choice=False
+        "Rappels de rendez-vous",
+        choices=choices(ReminderChannel.choices()),
+        validate_choice=False,
+        widget=Select(),
     )
 
 
