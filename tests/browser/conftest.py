@@ -21,11 +21,13 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import BrowserContext, Locator, Page, Response
+from sqlalchemy import update
 from werkzeug.serving import make_server
 
 from dalia_site import create_app
 from dalia_site.domain import accounts
 from dalia_site.extensions import db
+from dalia_site.models import StaffUser
 from dalia_site.models.vocabulary import Role
 from tests.conftest import PASSWORD, ROLES, next_totp, second_factor_fields
 
@@ -113,6 +115,20 @@ def live_app(sqlite_site_template, tmp_path_factory, password_hash):
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def fresh_authenticators(request):
+    """Each test on the live site starts with no second-factor code used: the site accepts a code
+    once per account, so tests logging the admin in within the same 30-second steps would each
+    wait for the app's next code (the rule itself is tested within a test, by the second-factor
+    journey and tests/web/test_second_factor.py)."""
+    if "live_app" in request.fixturenames:
+        live_app = request.getfixturevalue("live_app")
+        with live_app.app_context():
+            db.session.execute(update(StaffUser).values(totp_last_step=None))
+            db.session.commit()
+        _LAST_STEPS.clear()
 
 
 @pytest.fixture(scope="session")
