@@ -247,13 +247,22 @@ def _referral_or_404(referral_id: int, fresh: bool = False) -> Referral:
     return referral
 
 
-def _show(referral: Referral, status: int = 200, decision_form: DecisionForm | None = None):
+def _duplicates(referral: Referral) -> list[Patient]:
+    """The patients the referral may be about, while it is attached to none."""
+    return referrals.find_duplicates(db.session, referral) if referral.patient_id is None else []
+
+
+def _show(
+    referral: Referral,
+    status: int = 200,
+    decision_form: DecisionForm | None = None,
+    duplicates: list[Patient] | None = None,
+):
     territory = current_app.config["SITE_SETTINGS"]["territory"]
-    duplicates = referrals.find_duplicates(db.session, referral) if referral.patient_id is None else []
     return render_template(
         "referrals/show.html",
         referral=referral,
-        duplicates=duplicates,
+        duplicates=_duplicates(referral) if duplicates is None else duplicates,
         checklist=eligibility.checklist(referral, territory),
         decision_form=decision_form or DecisionForm(),
     ), status
@@ -263,7 +272,8 @@ def _show(referral: Referral, status: int = 200, decision_form: DecisionForm | N
 @roles(*TRIAGE)
 def show(referral_id: int):
     referral = _referral_or_404(referral_id)
-    response = _show(referral)
+    duplicates = _duplicates(referral)
+    response = _show(referral, duplicates=duplicates)
     audit.record(
         db.session,
         current_staff(),
@@ -276,7 +286,6 @@ def show(referral_id: int):
         patients.record_view(
             db.session, current_staff(), referral.patient_id, f"adressage {referral.reference}"
         )
-    duplicates = referrals.find_duplicates(db.session, referral) if not referral.patient_id else []
     patients.record_list_view(
         db.session,
         current_staff(),
