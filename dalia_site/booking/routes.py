@@ -58,9 +58,7 @@ def _appointment_or_404(appointment_id: int) -> Appointment:
 
 def _clinicians() -> dict[int, TeamMember]:
     """The active clinicians, doctors first, then by name: the picker's list and its engine's."""
-    rows = db.session.scalars(
-        select(TeamMember).where(TeamMember.active.is_(True), TeamMember.profession.in_(CLINICIANS))
-    )
+    rows = booking.active_clinicians(db.session).values()
     return {m.id: m for m in sorted(rows, key=roster.team_order)}
 
 
@@ -423,7 +421,7 @@ def day():
             )
         )
     }
-    appointments = booking.appointments_between(db.session, on, on, zone)
+    appointments = booking.appointments_between(db.session, on, on, zone, who=False)
     by_member: dict[int, list[Appointment]] = {}
     for appointment in appointments:
         for clinician in appointment.clinicians:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date
 
 from flask import abort, request
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 
 from dalia_site import clock
 from dalia_site.access import current_staff, may_access
@@ -37,14 +37,25 @@ def requested_day() -> date:
     return day
 
 
+# The desk's own queries, built once (building a statement costs more than running it here).
+_WAITING = (
+    select(Referral.id, Referral.received_at, func.count().over())
+    .where(Referral.status == ReferralStatus.NEW)
+    .order_by(Referral.received_at, Referral.id)
+    .limit(OLDEST_REFERRALS)
+)
+_COLUMNS = select(TeamMember).where(
+    TeamMember.profession.in_(CLINICIANS),
+    or_(
+        TeamMember.id.in_(bindparam("on_duty", expanding=True)),
+        TeamMember.staff_user_id == bindparam("viewer"),
+    ),
+)
+
+
 def waiting_referrals() -> tuple[int, list]:
     """How many referrals wait for triage, and the oldest few (one query)."""
-    rows = db.session.execute(
-        select(Referral.id, Referral.received_at, func.count().over())
-        .where(Referral.status == ReferralStatus.NEW)
-        .order_by(Referral.received_at, Referral.id)
-        .limit(OLDEST_REFERRALS)
-    ).all()
+    rows = db.session.execute(_WAITING).all()
     return (rows[0][2] if rows else 0), list(rows)
 
 
@@ -62,15 +73,12 @@ def render_desk(status: int = 200, asked: date | None = None):
     members = {
         m.id: m
         for m in db.session.scalars(
-            select(TeamMember).where(
-                TeamMember.profession.in_(CLINICIANS),
-                or_(TeamMember.id.in_({o.member_id for o in duty}), TeamMember.staff_user_id == viewer.id),
-            )
+            _COLUMNS, {"on_duty": sorted({o.member_id for o in duty}), "viewer": viewer.id}
         )
     }
     own = next((m.id for m in members.values() if m.staff_user_id == viewer.id), None)
     cols = desk.columns(members.values(), duty, own)
-    appointments = booking.appointments_between(db.session, day, day, zone, with_cancelled=True)
+    appointments = booking.appointments_between(db.session, day, day, zone, with_cancelled=True, who=False)
     waiting, oldest = waiting_referrals()
     free = {}
     if day == today:

@@ -145,7 +145,7 @@ def counts():
     """The day's counts alone, refreshed by htmx after each action (HX-Trigger: desk-changed)."""
     day = requested_day()
     counted = desk.counts(
-        booking.appointments_between(db.session, day, day, site_zone(), with_cancelled=True)
+        booking.appointments_between(db.session, day, day, site_zone(), with_cancelled=True, who=False)
     )
     response = make_response(render_block("desk/desk.html", "counts", day=day, counts=counted))
     response.vary.add("HX-Request")

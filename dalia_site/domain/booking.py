@@ -9,19 +9,20 @@ those locks; the first wins, the others see its appointment and are refused.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Mapping
+import functools
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, Select, bindparam, select, update
 from sqlalchemy.orm import joinedload, selectinload
 
 from dalia_site.database import DbSession
 from dalia_site.domain import audit, mail
 from dalia_site.domain.opening import Opening
-from dalia_site.domain.roster import lock_members, occurrences
+from dalia_site.domain.roster import Occurrence, lock_members, occurrences
 from dalia_site.domain.text import FieldError
 from dalia_site.models import Appointment, AppointmentClinician, Patient, SlotOffer, StaffUser, TeamMember
 from dalia_site.models.booking import LONGEST_VISIT
@@ -34,7 +35,6 @@ from dalia_site.models.vocabulary import (
 )
 
 GRID = timedelta(minutes=15)  # slots start on the quarter hour
-_LATEST = datetime.max.replace(tzinfo=UTC)  # sorts after any end: bisects on start alone
 HORIZON = timedelta(days=60)  # how far ahead slots are proposed
 FURTHEST = timedelta(days=366)  # how far ahead a booking may be
 TAKEN = "Ce créneau vient d'être pris : choisissez-en un autre dans la liste à jour."
@@ -111,6 +111,41 @@ def next_kind(history: Iterable[Appointment]) -> AppointmentKind:
 
 
 # --- Free slots ---------------------------------------------------------------------------------
+#
+# The engine reckons in POSIX seconds: sessions are the site's local times and visits UTC rows, and
+# comparing aware datetimes of two zones is slow (a week has thousands of comparisons); a slot
+# found becomes datetimes again.
+
+Seconds = tuple[int, int]  # [start, end) in POSIX seconds
+_STEP = int(GRID.total_seconds())
+_LATEST = 2**62  # sorts after any end: bisects on start alone
+
+
+# The engine's queries are built once, their values bound when they run: building a statement
+# costs SQLAlchemy more than SQLite takes to run it.
+_IN_WINDOW = (
+    (Appointment.starts_at < bindparam("end"))
+    & (Appointment.starts_at > bindparam("earliest"))
+    & (Appointment.ends_at > bindparam("start"))
+)
+_BOOKED = (
+    select(AppointmentClinician.member_id, Appointment.starts_at, Appointment.ends_at, Appointment.patient_id)
+    .join(Appointment)
+    .where(Appointment.status.in_(ACTIVE), Appointment.id != bindparam("ignore"), _IN_WINDOW)
+)
+_ACTIVE_CLINICIANS = select(TeamMember).where(
+    TeamMember.active.is_(True), TeamMember.profession.in_(CLINICIANS)
+)
+
+
+def _window(start: datetime, end: datetime, ignore: int | None) -> dict[str, Any]:
+    """The values of `_IN_WINDOW`: visits overlapping [start, end), but the one being moved."""
+    return {"start": start, "end": end, "earliest": start - LONGEST_VISIT, "ignore": ignore or 0}
+
+
+def active_clinicians(session: DbSession) -> dict[int, TeamMember]:
+    """The active doctors and nurses, by id."""
+    return {m.id: m for m in session.scalars(_ACTIVE_CLINICIANS)}
 
 
 def _busy(
@@ -119,32 +154,20 @@ def _busy(
     end: datetime,
     ignore: int | None = None,
     patient_id: int | None = None,
-) -> tuple[dict[int, list[Span]], list[Span]]:
+) -> tuple[dict[int, list[Seconds]], list[Seconds]]:
     """Booked time in [start, end) (but the appointment being moved): per clinician, and the
-    patient's own."""
-    rows = session.execute(
-        select(
-            AppointmentClinician.member_id, Appointment.starts_at, Appointment.ends_at, Appointment.patient_id
-        )
-        .join(Appointment)
-        .where(
-            Appointment.status.in_(ACTIVE),
-            Appointment.starts_at < end,
-            Appointment.starts_at > start - LONGEST_VISIT,
-            Appointment.ends_at > start,
-            Appointment.id != (ignore or 0),
-        )
-    )
-    busy: dict[int, list[Span]] = {}
+    patient's own (POSIX seconds)."""
+    busy: dict[int, list[Seconds]] = {}
     own = set()
-    for member_id, s, e, patient in rows:
-        busy.setdefault(member_id, []).append((s, e))
+    for member_id, s, e, patient in session.execute(_BOOKED, _window(start, end, ignore)):
+        span = (int(s.timestamp()), int(e.timestamp()))
+        busy.setdefault(member_id, []).append(span)
         if patient_id is not None and patient == patient_id:
-            own.add((s, e))
+            own.add(span)
     return busy, sorted(own)
 
 
-def _free_spans(spans: list[Span], busy: list[Span]) -> list[Span]:
+def _free_spans(spans: list[Seconds], busy: list[Seconds]) -> list[Seconds]:
     """Working spans minus busy spans (one pass over each, both sorted)."""
     busy = sorted(busy)
     free, first = [], 0
@@ -163,7 +186,20 @@ def _free_spans(spans: list[Span], busy: list[Span]) -> list[Span]:
     return free
 
 
-def _fits(free: list[Span], start: datetime, end: datetime) -> bool:
+def free_time(
+    duty: Iterable[Occurrence], busy: Mapping[int, list[Seconds]], member_ids: Container[int]
+) -> dict[int, list[Seconds]]:
+    """Each clinician's free time: their sessions less their booked visits, sorted."""
+    spans: dict[int, list[Seconds]] = {}
+    for o in duty:
+        if o.member_id in member_ids:
+            spans.setdefault(o.member_id, []).append(
+                (int(o.starts_at.timestamp()), int(o.ends_at.timestamp()))
+            )
+    return {mid: _free_spans(s, busy.get(mid, [])) for mid, s in spans.items()}
+
+
+def _fits(free: list[Seconds], start: int, end: int) -> bool:
     """[start, end) lies within one of the free spans (sorted, not overlapping)."""
     index = bisect.bisect_right(free, (start, _LATEST)) - 1
     return index >= 0 and free[index][0] <= start and end <= free[index][1]
@@ -174,13 +210,10 @@ def on_grid(moment: datetime, zone: ZoneInfo) -> bool:
     return local_time.minute % 15 == 0 and local_time.second == 0 and local_time.microsecond == 0
 
 
-def _next_on_grid(moment: datetime, zone: ZoneInfo) -> datetime:
-    """The first quarter hour of the local clock at or after `moment`."""
-    local_time = moment.astimezone(zone)
-    midnight = local_time.replace(hour=0, minute=0, second=0, microsecond=0)
-    elapsed = local_time - midnight
-    steps = -(-elapsed // GRID)  # ceiling
-    return (midnight + steps * GRID).astimezone(moment.tzinfo)
+def _next_on_grid(moment: float, zone: ZoneInfo) -> int:
+    """The first quarter hour of the local clock at or after `moment` (POSIX seconds)."""
+    offset = cast(timedelta, datetime.fromtimestamp(moment, zone).utcoffset()) // timedelta(seconds=1)
+    return int(-(-(moment + offset) // _STEP) * _STEP - offset)  # ceiling
 
 
 def bookable(start: datetime, now: datetime) -> bool:
@@ -198,12 +231,69 @@ def check_bookable(start: datetime, now: datetime, zone: ZoneInfo) -> None:
         raise FieldError("slot", "Ce créneau n'est pas proposé par le planning.")
 
 
-def _starts(free: list[Span], duration: timedelta, earliest: datetime, zone: ZoneInfo) -> Iterable[datetime]:
+def _starts(free: list[Seconds], duration: int, earliest: float, zone: ZoneInfo) -> Iterator[int]:
     for span_start, span_end in free:
-        start = _next_on_grid(max(span_start, earliest), zone)
-        while start + duration <= span_end:
-            yield start
-            start += GRID
+        yield from range(_next_on_grid(max(span_start, earliest), zone), span_end - duration + 1, _STEP)
+
+
+def find_slots(
+    free: Mapping[int, list[Seconds]],
+    leads: Iterable[int],
+    partners: Sequence[int] | None,
+    duration: timedelta,
+    now: datetime,
+    zone: ZoneInfo,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    own_time: Sequence[Seconds] = (),
+    refuse: Callable[[int], bool] | None = None,
+    limit: int | None = None,
+    walk_in_now: bool = False,
+) -> dict[int, tuple[int, ...]]:
+    """The slot engine: free slots' starts (POSIX seconds) with their clinicians, at most one per
+    start time. Each lead's quarter hours in turn, from `now` (or `since`) to `until`, where
+    their `free` time holds the visit, with the first of the `partners` free then (the pair of a
+    first visit; None: the lead alone), outside the patient's `own_time`, not refused by
+    `refuse`, and `bookable` — or, with `walk_in_now`, beginning now (the desk's walk-in). With a
+    `limit`, the earliest `limit` starts are all there (later ones may be too)."""
+    length_s = duration // timedelta(seconds=1)
+    earliest = max(now, since).timestamp() if since is not None else now.timestamp()
+    last = until.timestamp() if until is not None else float("inf")
+    found: dict[int, tuple[int, ...]] = {}
+    refused: set[int] = set()  # starts no lead can have: nothing that refuses them is the lead's
+    cutoff = float("inf")  # once `limit` starts are known, later ones cannot make the list
+    for lead in leads:
+        for start in _starts(free[lead], length_s, earliest, zone):
+            if start >= last or start > cutoff:
+                break
+            if start in found or start in refused:
+                continue
+            end = start + length_s
+            partner = None
+            if (
+                (refuse is not None and refuse(start))
+                or any(s < end and start < e for s, e in own_time)
+                or not (walk_in_now or bookable(datetime.fromtimestamp(start, UTC), now))
+                or (
+                    partners is not None
+                    and (partner := next((n for n in partners if _fits(free[n], start, end)), None)) is None
+                )
+            ):
+                refused.add(start)
+                continue
+            found[start] = (lead,) if partner is None else (lead, partner)
+        if limit is not None and len(found) >= limit:
+            cutoff = sorted(found)[limit - 1]
+    return found
+
+
+def slot_at(
+    start: int, duration: timedelta, member_ids: tuple[int, ...], members: Mapping[int, TeamMember]
+) -> Slot:
+    """The slot `find_slots` found at `start`."""
+    starts_at = datetime.fromtimestamp(start, UTC)
+    return Slot(starts_at, starts_at + duration, member_ids, tuple(members[i] for i in member_ids))
 
 
 def free_slots(
@@ -225,15 +315,7 @@ def free_slots(
     first_day = now.astimezone(zone).date()
     last_day = (now + horizon).astimezone(zone).date()
     duration = length(kind, visits)
-    members = {
-        m.id: m
-        for m in session.scalars(
-            select(TeamMember).where(TeamMember.active.is_(True), TeamMember.profession.in_(CLINICIANS))
-        )
-    }
-    spans: dict[int, list[Span]] = {}
-    for o in occurrences(session, first_day, last_day, zone, members, opening=opening):
-        spans.setdefault(o.member_id, []).append((o.starts_at, o.ends_at))
+    members = active_clinicians(session)
     busy, patient_busy = _busy(
         session,
         now,
@@ -241,33 +323,21 @@ def free_slots(
         ignore=moving,
         patient_id=patient.id if patient is not None else None,
     )
-    free = {mid: _free_spans(s, busy.get(mid, [])) for mid, s in spans.items()}
+    duty = occurrences(session, first_day, last_day, zone, members, opening=opening)
+    free = free_time(duty, busy, members)
     doctors = sorted(mid for mid in free if members[mid].is_doctor)
     nurses = sorted(mid for mid in free if members[mid].is_nurse)
-    leads = nurses if kind == AppointmentKind.NURSE else doctors
-    candidates: dict[datetime, Slot] = {}
-    cutoff = None  # once `limit` start times are known, later ones cannot make the list
-    for lead in leads:
-        for start in _starts(free[lead], duration, now, zone):
-            if cutoff is not None and start > cutoff:
-                break
-            end = start + duration
-            if (
-                not bookable(start, now)
-                or start in candidates
-                or any(s < end and start < e for s, e in patient_busy)
-            ):
-                continue
-            if kind == AppointmentKind.FIRST:
-                partner = next((n for n in nurses if _fits(free[n], start, end)), None)
-                if partner is None:
-                    continue
-                candidates[start] = Slot(start, end, (lead, partner), (members[lead], members[partner]))
-            else:
-                candidates[start] = Slot(start, end, (lead,), (members[lead],))
-        if len(candidates) >= limit:
-            cutoff = sorted(candidates)[limit - 1]
-    return [candidates[s] for s in sorted(candidates)][:limit]
+    found = find_slots(
+        free,
+        nurses if kind == AppointmentKind.NURSE else doctors,
+        nurses if kind == AppointmentKind.FIRST else None,
+        duration,
+        now,
+        zone,
+        own_time=patient_busy,
+        limit=limit,
+    )
+    return [slot_at(start, duration, found[start], members) for start in sorted(found)[:limit]]
 
 
 # --- The slot picker: a week of free slots, with the team's real choices ---------------------------
@@ -308,8 +378,9 @@ class Week:
     kind: AppointmentKind  # the picker's, or the proposed one
     proposed: AppointmentKind  # what the alternation proposes (the picker's kind when moving)
     days: tuple[tuple[date, tuple[Slot, ...]], ...]  # every day of the week, free slots in order
-    free: Mapping[int, list[Span]] = field(default_factory=dict, compare=False, repr=False)
-    patient_busy: list[Span] = field(default_factory=list, compare=False, repr=False)
+    # The clinicians' free time and the patient's own booked time (POSIX seconds), as read.
+    free: Mapping[int, list[Seconds]] = field(default_factory=dict, compare=False, repr=False)
+    patient_busy: list[Seconds] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def slots(self) -> list[Slot]:
@@ -367,48 +438,44 @@ def _alternate(held: Iterable[Held]) -> AppointmentKind:
     return AppointmentKind.DOCTOR if last.kind == AppointmentKind.NURSE else AppointmentKind.NURSE
 
 
+_BOOKED_AND_HISTORY = (
+    select(
+        Appointment.id,
+        AppointmentClinician.member_id,
+        Appointment.starts_at,
+        Appointment.ends_at,
+        Appointment.patient_id,
+        Appointment.kind,
+        Appointment.status,
+    )
+    .join(AppointmentClinician)
+    .where(
+        Appointment.status.in_(ACTIVE),
+        Appointment.id != bindparam("ignore"),
+        _IN_WINDOW | (Appointment.patient_id == bindparam("patient_id")),
+    )
+)
+
+
 def _booked_and_history(
     session: DbSession, start: datetime, end: datetime, patient_id: int, ignore: int | None
-) -> tuple[dict[int, list[Span]], list[Span], list[Held]]:
-    """In one query: the clinicians' booked time in [start, end), the patient's own, and the
-    patient's whole history for the alternation (but the appointment being moved)."""
-    in_window = (
-        (Appointment.starts_at < end)
-        & (Appointment.starts_at > start - LONGEST_VISIT)
-        & (Appointment.ends_at > start)
-    )
-    rows = session.execute(
-        select(
-            Appointment.id,
-            AppointmentClinician.member_id,
-            Appointment.starts_at,
-            Appointment.ends_at,
-            Appointment.patient_id,
-            Appointment.kind,
-            Appointment.status,
-        )
-        .join(AppointmentClinician)
-        .where(
-            Appointment.status.in_(ACTIVE),
-            Appointment.id != (ignore or 0),
-            in_window | (Appointment.patient_id == patient_id),
-        )
-    )
-    busy: dict[int, list[Span]] = {}
-    own: set[Span] = set()
+) -> tuple[dict[int, list[Seconds]], list[Seconds], list[Held]]:
+    """In one query: the clinicians' booked time in [start, end), the patient's own (POSIX
+    seconds), and the patient's whole history for the alternation (but the appointment being
+    moved)."""
+    rows = session.execute(_BOOKED_AND_HISTORY, _window(start, end, ignore) | {"patient_id": patient_id})
+    busy: dict[int, list[Seconds]] = {}
+    own: set[Seconds] = set()
     history: dict[int, Held] = {}
     for appointment_id, member_id, s, e, patient, kind, status in rows:
         if patient == patient_id:
             history[appointment_id] = Held(kind, status, s)
         if s < end and e > start:
-            busy.setdefault(member_id, []).append((s, e))
+            span = (int(s.timestamp()), int(e.timestamp()))
+            busy.setdefault(member_id, []).append(span)
             if patient == patient_id:
-                own.add((s, e))
+                own.add(span)
     return busy, sorted(own), list(history.values())
-
-
-def _half_day_of(start: datetime, zone: ZoneInfo, afternoon_from: time) -> str:
-    return "matin" if start.astimezone(zone).time() < afternoon_from else "apres-midi"
 
 
 def afternoon_starts(hours: Mapping[str, Any]) -> time:
@@ -439,9 +506,7 @@ def week_slots(
     zone_start = datetime.combine(picker.first_day, time(), tzinfo=zone)
     zone_end = datetime.combine(picker.last_day + timedelta(days=1), time(), tzinfo=zone)
     start, end = max(now, zone_start), min(zone_end, now + FURTHEST)  # bookable: not past, not too far
-    spans: dict[int, list[Span]] = {}
-    for o in occurrences(session, picker.first_day, picker.last_day, zone, list(members), opening=opening):
-        spans.setdefault(o.member_id, []).append((o.starts_at, o.ends_at))
+    duty = occurrences(session, picker.first_day, picker.last_day, zone, list(members), opening=opening)
     busy, patient_busy, history = _booked_and_history(
         session, start, end, patient_id, moving.id if moving is not None else None
     )
@@ -451,7 +516,7 @@ def week_slots(
         _check_profession(kind, members[picker.member_id])
     picker = replace(picker, kind=kind)
     duration = length(kind, visits)
-    free = {mid: _free_spans(s, busy.get(mid, [])) for mid, s in spans.items() if mid in members}
+    free = free_time(duty, busy, members)
     doctors = sorted(mid for mid in free if members[mid].is_doctor)
     nurses = sorted(mid for mid in free if members[mid].is_nurse)
     named = picker.member_id
@@ -460,34 +525,41 @@ def week_slots(
             doctors = [named] if named in free else []
         else:
             nurses = [named] if named in free else []
-    leads = nurses if kind == AppointmentKind.NURSE else doctors
-    afternoon_from = afternoon_starts(hours)
-    found: dict[datetime, Slot] = {}
-    for lead in leads:
-        for slot_start in _starts(free[lead], duration, start, zone):
-            slot_end = slot_start + duration
-            if not bookable(slot_start, now) or slot_start >= end or slot_start in found:
-                continue
-            if moving is not None and slot_start == moving.starts_at:
-                continue
-            if picker.half_day and _half_day_of(slot_start, zone, afternoon_from) != picker.half_day:
-                continue
-            if any(s < slot_end and slot_start < e for s, e in patient_busy):
-                continue
-            if kind == AppointmentKind.FIRST:
-                partner = next((n for n in nurses if _fits(free[n], slot_start, slot_end)), None)
-                if partner is None:
-                    continue
-                found[slot_start] = Slot(
-                    slot_start, slot_end, (lead, partner), (members[lead], members[partner])
-                )
-            else:
-                found[slot_start] = Slot(slot_start, slot_end, (lead,), (members[lead],))
-    by_day: dict[date, list[Slot]] = {picker.first_day + timedelta(days=i): [] for i in range(WEEK_DAYS)}
+    days = [picker.first_day + timedelta(days=i) for i in range(WEEK_DAYS)]
+    # Each day's midnight and the start of its afternoon (the end of the morning opening hours).
+    midnights = [int(datetime.combine(day, time(), tzinfo=zone).timestamp()) for day in days]
+    afternoons = [
+        int(datetime.combine(day, afternoon_starts(hours), tzinfo=zone).timestamp()) for day in days
+    ]
+    moved_from = int(moving.starts_at.timestamp()) if moving is not None else None
+
+    def refuse(slot_start: int) -> bool:
+        """The start of the visit being moved is no move; a half-day chosen keeps the other out."""
+        if slot_start == moved_from:
+            return True
+        if not picker.half_day:
+            return False
+        morning = slot_start < afternoons[bisect.bisect_right(midnights, slot_start) - 1]
+        return morning != (picker.half_day == "matin")
+
+    found = find_slots(
+        free,
+        nurses if kind == AppointmentKind.NURSE else doctors,
+        nurses if kind == AppointmentKind.FIRST else None,
+        duration,
+        now,
+        zone,
+        since=start,
+        until=end,
+        own_time=patient_busy,
+        refuse=refuse,
+    )
+    by_day: list[list[Slot]] = [[] for _ in days]
     for slot_start in sorted(found):
-        by_day[slot_start.astimezone(zone).date()].append(found[slot_start])
-    days = tuple((day, tuple(slots)) for day, slots in by_day.items())
-    return Week(picker, kind, proposed, days, free, patient_busy)
+        by_day[bisect.bisect_right(midnights, slot_start) - 1].append(
+            slot_at(slot_start, duration, found[slot_start], members)
+        )
+    return Week(picker, kind, proposed, tuple(zip(days, map(tuple, by_day), strict=True)), free, patient_busy)
 
 
 def check_choice(
@@ -527,8 +599,9 @@ def check_choice(
     end = start + length(kind, visits)
     if start.astimezone(zone).date() not in dict(week.days):
         raise FieldError("slot", "Ce créneau n'est pas proposé par le planning.")
-    if not all(_fits(week.free.get(i, []), start, end) for i in ids) or any(
-        s < end and start < e for s, e in week.patient_busy
+    start_s, end_s = int(start.timestamp()), int(end.timestamp())
+    if not all(_fits(week.free.get(i, []), start_s, end_s) for i in ids) or any(
+        s < end_s and start_s < e for s, e in week.patient_busy
     ):
         raise SlotTaken()
     doctors_first = sorted(chosen, key=lambda m: not m.is_doctor)
@@ -920,25 +993,37 @@ def local_days(first: date, last: date, zone: ZoneInfo) -> tuple[datetime, datet
     )
 
 
+@functools.cache
+def _day_visits(with_cancelled: bool, who: bool) -> Select[Appointment]:
+    """The statement of `appointments_between`, built once for each shape."""
+    kept = [] if with_cancelled else [Appointment.status != AppointmentStatus.CANCELLED]
+    clinicians = joinedload(Appointment.clinicians)
+    return (
+        select(Appointment)
+        .where(Appointment.starts_at >= bindparam("start"), Appointment.starts_at < bindparam("end"), *kept)
+        .options(
+            # The pages show the patient's name, nothing else of the file.
+            joinedload(Appointment.patient).load_only(Patient.last_name, Patient.first_names, raiseload=True),
+            clinicians.joinedload(AppointmentClinician.member) if who else clinicians,
+        )
+        .order_by(Appointment.starts_at, Appointment.id)
+    )
+
+
 def appointments_between(
-    session: DbSession, first: date, last: date, zone: ZoneInfo, with_cancelled: bool = False
+    session: DbSession,
+    first: date,
+    last: date,
+    zone: ZoneInfo,
+    with_cancelled: bool = False,
+    who: bool = True,
 ) -> list[Appointment]:
     """The visits of the local days `first` to `last` but the cancelled ones (unless
-    `with_cancelled`: the desk counts them), by time, with the patient and who sees them (one
-    query): the desk, its day sheet and the agenda."""
+    `with_cancelled`: the desk counts them), by time, with the patient's name and who sees them
+    (their team members too unless `who` is False: the desk and the agenda have read them
+    already), in one query: the desk, its day sheet and the agenda."""
     start, end = local_days(first, last, zone)
-    kept = [] if with_cancelled else [Appointment.status != AppointmentStatus.CANCELLED]
-    return list(
-        session.scalars(
-            select(Appointment)
-            .where(Appointment.starts_at >= start, Appointment.starts_at < end, *kept)
-            .options(
-                joinedload(Appointment.patient),
-                joinedload(Appointment.clinicians).joinedload(AppointmentClinician.member),
-            )
-            .order_by(Appointment.starts_at, Appointment.id)
-        ).unique()
-    )
+    return list(session.scalars(_day_visits(with_cancelled, who), {"start": start, "end": end}).unique())
 
 
 def appointments_of(session: DbSession, patient: Patient) -> list[Appointment]:

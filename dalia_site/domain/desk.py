@@ -245,6 +245,9 @@ class Grid:
     starts: dict[tuple[int, int], Block]  # (row, column) -> the block that starts there
     covered: set[tuple[int, int]]  # cells under a block that starts higher up
     elsewhere: list[Appointment]  # visits of clinicians not on duty in the grid
+    # What the page draws, row by row: each row's time and its cells left to right, a block or
+    # None for an empty cell (the cells under a block from higher up are not there).
+    rows: list[tuple[datetime, list[tuple[Column, Block | None]]]] = field(default_factory=list)
 
 
 def _row_of(moment: datetime, start: datetime, step: timedelta, up: bool) -> int:
@@ -317,7 +320,18 @@ def grid(cols: Sequence[Column], appointments: Sequence[Appointment], zone: Zone
                 end -= 1
             place(Block(top, other, end - top, pair_of=a))
     covered = {cell for cell, block in owner.items() if cell != (block.row, block.column)}
-    return Grid(start, times, starts, covered, elsewhere)
+    rows = [
+        (
+            moment,
+            [
+                (column, starts.get((r, c)))
+                for c, column in enumerate(cols)
+                if (r, c) in starts or (r, c) not in covered
+            ],
+        )
+        for r, moment in enumerate(times)
+    ]
+    return Grid(start, times, starts, covered, elsewhere, rows)
 
 
 # --- Today's free slots -------------------------------------------------------------------------
@@ -338,26 +352,23 @@ def free_today(
     (tests/unit/test_desk_rules.py checks they are the same), without reading them again."""
     kind = booking.appointment_kind(kind)
     duration = booking.length(kind, visits)
-    busy: dict[int, list[booking.Span]] = {}
+    busy: dict[int, list[booking.Seconds]] = {}
     for a in appointments:
         if a.status in booking.ACTIVE:
+            span = (int(a.starts_at.timestamp()), int(a.ends_at.timestamp()))
             for c in a.clinicians:
-                busy.setdefault(c.member_id, []).append((a.starts_at, a.ends_at))
-    spans: dict[int, list[booking.Span]] = {}
-    for o in on_duty:
-        spans.setdefault(o.member_id, []).append((o.starts_at, o.ends_at))
+                busy.setdefault(c.member_id, []).append(span)
+    duty = list(on_duty)
     wanted = [
         mid
-        for mid in sorted(spans)
+        for mid in sorted({o.member_id for o in duty})
         if mid in members
         and members[mid].active
         and (members[mid].is_nurse if kind == AppointmentKind.NURSE else members[mid].is_doctor)
     ]
-    found: dict[datetime, booking.Slot] = {}
-    for mid in wanted:
-        for begin in booking._starts(booking._free_spans(spans[mid], busy.get(mid, [])), duration, now, zone):
-            found.setdefault(begin, booking.Slot(begin, begin + duration, (mid,), (members[mid],)))
-    return [found[s] for s in sorted(found)][:limit]
+    free = booking.free_time(duty, busy, set(wanted))
+    found = booking.find_slots(free, wanted, None, duration, now, zone, limit=limit, walk_in_now=True)
+    return [booking.slot_at(start, duration, found[start], members) for start in sorted(found)[:limit]]
 
 
 # --- A free slot of today, for a patient who needs it --------------------------------------------

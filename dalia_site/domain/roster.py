@@ -6,12 +6,13 @@ timezone, so 8h30 stays 8h30 across the daylight-saving changes of March and Oct
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+import functools
+from collections.abc import Container, Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, bindparam, select, update
 
 from dalia_site.database import DbSession
 from dalia_site.domain import audit
@@ -29,6 +30,7 @@ from dalia_site.models.roster import LONGEST_SESSION, WEEKDAYS
 from dalia_site.models.vocabulary import CLINICIANS, DoctorStatus, Profession, Team
 
 FURTHEST = timedelta(days=2 * 366)  # how far ahead sessions and patterns may be planned
+WEEK = timedelta(days=7)
 
 
 # --- Team members -------------------------------------------------------------------------------
@@ -186,8 +188,7 @@ def set_member_active(session: DbSession, actor: StaffUser | None, member: TeamM
 # --- Occurrences and the overlap rule ----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Occurrence:
+class Occurrence(NamedTuple):  # a tuple: a month of them is built in a blink
     member_id: int
     starts_at: datetime
     ends_at: datetime
@@ -225,16 +226,75 @@ def _check_planning_dates(day: date, today: date, field_name: str) -> None:
 
 def pattern_days(pattern: WeeklyPattern, first: date, last: date, skipped: Iterable[date] = ()) -> list[date]:
     """The dates in [first, last] on which a weekly pattern happens."""
-    skipped = set(skipped)
-    start = max(first, pattern.valid_from)
-    end = min(last, pattern.valid_until) if pattern.valid_until else last
-    day = start + timedelta(days=(pattern.weekday - start.weekday()) % 7)
+    return _weekly(pattern.weekday, pattern.valid_from, pattern.valid_until, first, last, set(skipped))
+
+
+def _weekly(
+    weekday: int,
+    valid_from: date,
+    valid_until: date | None,
+    first: date,
+    last: date,
+    skipped: Container[date],
+) -> list[date]:
+    """pattern_days, from the pattern's values."""
+    start = max(first, valid_from)
+    end = min(last, valid_until) if valid_until else last
+    day = start + timedelta(days=(weekday - start.weekday()) % 7)
     days = []
     while day <= end:
         if day not in skipped:
             days.append(day)
-        day += timedelta(days=7)
+        day += WEEK
     return days
+
+
+@functools.cache
+def _duty_queries(
+    by_member: bool, by_profession: bool, by_weekday: bool
+) -> tuple[Select[*tuple[Any, ...]], Select[*tuple[Any, ...]]]:
+    """The two statements of `occurrences`, built once for each shape (their values are bound
+    when they run): the one-off sessions, and the weekly patterns each with their absences within
+    the dates, as plain rows."""
+    sessions = select(
+        Shift.member_id, Shift.starts_at, Shift.ends_at, Shift.id, Shift.exceptional, Shift.from_board
+    ).where(
+        Shift.starts_at < bindparam("end"),
+        Shift.starts_at > bindparam("earliest"),
+        Shift.ends_at > bindparam("start"),
+    )
+    # Each pattern once, or once per absence it has within the dates.
+    patterns = (
+        select(
+            WeeklyPattern.id,
+            WeeklyPattern.member_id,
+            WeeklyPattern.weekday,
+            WeeklyPattern.start_time,
+            WeeklyPattern.end_time,
+            WeeklyPattern.valid_from,
+            WeeklyPattern.valid_until,
+            PatternException.day,
+        )
+        .outerjoin(
+            PatternException,
+            (PatternException.pattern_id == WeeklyPattern.id)
+            & PatternException.day.between(bindparam("first"), bindparam("last")),
+        )
+        .where(
+            WeeklyPattern.valid_from <= bindparam("last"),
+            (WeeklyPattern.valid_until.is_(None)) | (WeeklyPattern.valid_until >= bindparam("first")),
+        )
+    )
+    if by_weekday:
+        patterns = patterns.where(WeeklyPattern.weekday.in_(bindparam("weekdays", expanding=True)))
+    if by_member:
+        sessions = sessions.where(Shift.member_id.in_(bindparam("ids", expanding=True)))
+        patterns = patterns.where(WeeklyPattern.member_id.in_(bindparam("ids", expanding=True)))
+    if by_profession:
+        wanted = TeamMember.profession.in_(bindparam("professions", expanding=True))
+        sessions = sessions.join(TeamMember, TeamMember.id == Shift.member_id).where(wanted)
+        patterns = patterns.join(TeamMember, TeamMember.id == WeeklyPattern.member_id).where(wanted)
+    return sessions, patterns
 
 
 def occurrences(
@@ -254,50 +314,41 @@ def occurrences(
     hours all obey that one rule here."""
     start, end = local(first, time(), zone), local(last + timedelta(days=1), time(), zone)
     closed = opening.closed_days(first - timedelta(days=1), last) if opening is not None else {}
-    sessions = select(
-        Shift.member_id, Shift.starts_at, Shift.ends_at, Shift.id, Shift.exceptional, Shift.from_board
-    ).where(
-        Shift.starts_at < end,
-        Shift.starts_at > start - LONGEST_SESSION,
-        Shift.ends_at > start,
-    )
-    # Each pattern once, or once per absence it has within the dates.
-    patterns = (
-        select(WeeklyPattern, PatternException.day)
-        .outerjoin(
-            PatternException,
-            (PatternException.pattern_id == WeeklyPattern.id) & PatternException.day.between(first, last),
+    values: dict[str, Any] = {
+        "start": start,
+        "earliest": start - LONGEST_SESSION,
+        "end": end,
+        "first": first,
+        "last": last,
+    }
+    # Less than a week: only the patterns of the weekdays there are.
+    by_weekday = last < first + timedelta(days=6)
+    if by_weekday:
+        values["weekdays"] = sorted(
+            {(first + timedelta(days=n)).weekday() for n in range((last - first).days + 1)}
         )
-        .where(
-            WeeklyPattern.valid_from <= last,
-            (WeeklyPattern.valid_until.is_(None)) | (WeeklyPattern.valid_until >= first),
-        )
-    )
     if member_ids is not None:
-        ids = list(member_ids)
-        sessions = sessions.where(Shift.member_id.in_(ids))
-        patterns = patterns.where(WeeklyPattern.member_id.in_(ids))
+        values["ids"] = list(member_ids)
     if professions is not None:
-        wanted = TeamMember.profession.in_(list(professions))
-        sessions = sessions.join(TeamMember, TeamMember.id == Shift.member_id).where(wanted)
-        patterns = patterns.join(TeamMember, TeamMember.id == WeeklyPattern.member_id).where(wanted)
+        values["professions"] = list(professions)
+    sessions, patterns = _duty_queries(member_ids is not None, professions is not None, by_weekday)
     found = [
         Occurrence(member_id, starts_at, ends_at, "session", ref, exceptional, from_board)
-        for member_id, starts_at, ends_at, ref, exceptional, from_board in session.execute(sessions)
+        for member_id, starts_at, ends_at, ref, exceptional, from_board in session.execute(sessions, values)
         if exceptional or starts_at.astimezone(zone).date() not in closed
     ]
-    skipped: dict[WeeklyPattern, set[date]] = {}
-    for pattern, absent in session.execute(patterns):
-        skipped.setdefault(pattern, set()).update([absent] if absent else [])
-    for pattern, absences in skipped.items():
-        for day in pattern_days(pattern, first, last, absences | closed.keys()):
+    weekly: dict[tuple[Any, ...], set[date]] = {}  # each pattern's values, and its absences
+    for *pattern, absent in session.execute(patterns, values):
+        absences = weekly.setdefault(tuple(pattern), set())
+        if absent is not None:
+            absences.add(absent)
+    for (ref, member_id, weekday, start_time, end_time, valid_from, valid_until), absences in weekly.items():
+        for day in _weekly(
+            weekday, valid_from, valid_until, first, last, absences | closed.keys() if absences else closed
+        ):
             found.append(
                 Occurrence(
-                    pattern.member_id,
-                    local(day, pattern.start_time, zone),
-                    local(day, pattern.end_time, zone),
-                    "pattern",
-                    pattern.id,
+                    member_id, local(day, start_time, zone), local(day, end_time, zone), "pattern", ref
                 )
             )
     # By POSIX timestamp: comparing aware datetimes of two zones (UTC rows, local patterns) is slow.
