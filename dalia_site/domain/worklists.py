@@ -289,22 +289,24 @@ def waiting(
     cancellation go first, one per row in order (the earliest to who waited longest); then the
     `free` first-visit slots (earliest first), one per remaining row; only those waiting for
     `min_days` days or more when asked. One query."""
-    since = (
-        select(func.min(Referral.decided_at))
-        .where(Referral.patient_id == Patient.id, Referral.status == ReferralStatus.WAITING_LIST)
-        .correlate(Patient)
-        .scalar_subquery()
+    # Since when each waits: their oldest referral on the waiting list, read once for all.
+    waited = (
+        select(Referral.patient_id, func.min(Referral.decided_at).label("since"))
+        .where(Referral.status == ReferralStatus.WAITING_LIST)
+        .group_by(Referral.patient_id)
+        .subquery()
     )
     ranked = (
         select(
             Patient.id.label("patient_id"),
-            since.label("since"),
-            func.row_number().over(order_by=(since, Patient.id)).label("rank"),
+            waited.c.since,
+            func.row_number().over(order_by=(waited.c.since, Patient.id)).label("rank"),
             func.count().over().label("total"),
         )
+        .outerjoin(waited, waited.c.patient_id == Patient.id)
         .where(
             Patient.status == PatientStatus.WAITING_LIST,
-            func.coalesce(since, Patient.created_at) <= now - timedelta(days=min_days),
+            func.coalesce(waited.c.since, Patient.created_at) <= now - timedelta(days=min_days),
         )
         .subquery()
     )

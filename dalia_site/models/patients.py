@@ -151,6 +151,9 @@ class Referral(IdentityMixin, Model):
         Index("ix_referral_patient_received", "patient_id", "received_at", "id", "channel"),
         # The referrals decided in a window (retention.coming, migration 0016).
         Index("ix_referral_decided_at", "decided_at"),
+        # Since when each patient of the waiting list waits: the referrals of one status by patient,
+        # read from the index alone (worklists.waiting, migration 0020).
+        Index("ix_referral_status_patient", "status", "patient_id", "decided_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -4,7 +4,8 @@
 due again, from an index, instead of working it out from every patient's visits on each page
 (domain/recall.py keeps both columns from now on). Existing patients are filled here by the same
 rule: the plan's cadence (8 weeks without a plan) after their latest visit booked or honoured,
-or their record's creation when they have had none.
+or their record's creation when they have had none. The waiting list reads since when each of
+its patients waits from an index of the referrals by status and patient.
 
 Revision ID: 0020
 Revises: 0019
@@ -33,6 +34,7 @@ def upgrade():
     op.add_column("patient", sa.Column("last_visit_at", sa.DateTime(), nullable=True))
     op.add_column("patient", sa.Column("recall_due_at", sa.DateTime(), nullable=True))
     op.create_index("ix_patient_status_recall_due", "patient", ["status", "recall_due_at", "last_visit_at"])
+    op.create_index("ix_referral_status_patient", "referral", ["status", "patient_id", "decided_at"])
 
     patient = sa.table("patient", sa.column("id"), sa.column("created_at", sa.DateTime()))
     appointment = sa.table(
@@ -74,6 +76,7 @@ def upgrade():
 
 
 def downgrade():
+    op.drop_index("ix_referral_status_patient", table_name="referral")
     op.drop_index("ix_patient_status_recall_due", table_name="patient")
     op.drop_column("patient", "recall_due_at")  # SQLite >= 3.35 drops a column in place
     op.drop_column("patient", "last_visit_at")
