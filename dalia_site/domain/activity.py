@@ -19,6 +19,7 @@ The number of queries is fixed: it does not grow with the data.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -29,10 +30,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
-    Boolean,
+    CompoundSelect,
     Integer,
+    Select,
     String,
     and_,
+    bindparam,
     case,
     cast,
     func,
@@ -48,12 +51,14 @@ from dalia_site.clock import FIRST_DAY, LAST_DAY
 from dalia_site.database import DbSession
 from dalia_site.domain.opening import Opening
 from dalia_site.domain.reminders import ReminderFigures
-from dalia_site.domain.reminders import figures as reminder_figures
+from dalia_site.domain.reminders import figures_from as reminder_figures_from
+from dalia_site.domain.reminders import figures_row as reminder_figures_row
 from dalia_site.domain.roster_figures import STATUSES, RosterFigures
 from dalia_site.domain.roster_figures import figures as roster_figures
 from dalia_site.domain.spreadsheet import csv_text
 from dalia_site.domain.worklists import PathwayFigures, pathway_figures
 from dalia_site.models import Appointment, AuditEvent, PartnerOrganisation, Referral, Shift
+from dalia_site.models.types import UTCDateTime
 from dalia_site.models.vocabulary import (
     AppointmentKind,
     AppointmentStatus,
@@ -192,36 +197,48 @@ class Activity:
         return sorted(rows, key=lambda row: (-row[3], row[1]))
 
 
-def compute(session: DbSession, period: Period, zone: ZoneInfo, opening: Opening | None = None) -> Activity:
-    """Every figure of the period, in a fixed number of queries; with the centre's `opening`,
-    nothing counts on a closed day and the half-days left uncovered are counted."""
-    start, end = period.bounds(zone)
-    result = Activity(period)
-    in_period = and_(Appointment.starts_at >= start, Appointment.starts_at < end)
+# The statements are built once (for each number of months) and bound to each period's values:
+# building them costs more than running them. They bind :start and :end, the period's bounds.
+START, END = bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTCDateTime())
+
+
+@functools.lru_cache(maxsize=32)
+def _appointments_and_referrals(months: int) -> CompoundSelect[*tuple[Any, ...]]:
+    """Statement 1: for each month (local month bounds, bound as :from_0, :to_0…), the
+    consultations held by kind, the walk-ins held and the no-shows; and the referrals received by
+    the category of who sent them and by decision. Counted per month in one pass over the
+    period's appointments (ix_appointment_period): no sort of the appointments."""
+    moment, text, number = UTCDateTime(), String(30), Integer()
+    bounds = union_all(
+        *(
+            select(
+                literal(index, number).label("month"),
+                type_coerce(bindparam(f"from_{index}", type_=moment), moment).label("starts"),
+                type_coerce(bindparam(f"to_{index}", type_=moment), moment).label("ends"),
+            )
+            for index in range(months)
+        )
+    ).cte("months")
     honoured = Appointment.status == AppointmentStatus.HONOURED
 
-    # 1. Appointments by month (local month bounds), kind, status and walk-in; and, in the same
-    #    statement, the referrals received by the category of who sent them and by decision.
-    months = period.months()
-    bucket = case(
-        *(
-            (Appointment.starts_at < datetime.combine(last + timedelta(days=1), time(), tzinfo=zone), index)
-            for index, (_, last) in enumerate(months)
-        ),
-        else_=len(months) - 1,
-    )
-    text, number, flag = String(30), Integer(), Boolean()
+    def count(*conditions: Any) -> Any:
+        return type_coerce(func.count(case((and_(*conditions), 1))), number)
+
     appointments = (
         select(
             literal("appointment", text),
-            type_coerce(bucket, number),
-            type_coerce(Appointment.kind, text),
-            type_coerce(Appointment.status, text),
-            type_coerce(Appointment.walk_in, flag),
-            func.count(),
+            bounds.c.month,
+            null(),
+            null(),
+            *(count(honoured, Appointment.kind == kind) for kind in AppointmentKind),
+            count(honoured, Appointment.walk_in),
+            count(Appointment.status == AppointmentStatus.NO_SHOW),
         )
-        .where(in_period)
-        .group_by(bucket, Appointment.kind, Appointment.status, Appointment.walk_in)
+        .select_from(bounds)
+        .join(
+            Appointment, and_(Appointment.starts_at >= bounds.c.starts, Appointment.starts_at < bounds.c.ends)
+        )
+        .group_by(bounds.c.month)
     )
     referrals = (
         select(
@@ -229,39 +246,32 @@ def compute(session: DbSession, period: Period, zone: ZoneInfo, opening: Opening
             cast(null(), number),
             type_coerce(PartnerOrganisation.category, text),
             type_coerce(Referral.status, text),
-            cast(null(), flag),
             func.count(),
+            *(cast(null(), number) for _ in range(len(AppointmentKind) + 1)),
         )
         .select_from(Referral)
         .outerjoin(PartnerOrganisation, Referral.source_id == PartnerOrganisation.id)
-        .where(Referral.received_at >= start, Referral.received_at < end)
+        .where(Referral.received_at >= START, Referral.received_at < END)
         .group_by(PartnerOrganisation.category, Referral.status)
     )
-    monthly: list[dict[str, int]] = [dict.fromkeys(AppointmentKind, 0) for _ in months]
-    for what, index, code, state, walk_in, count in session.execute(union_all(appointments, referrals)):
-        if what == "referral":
-            row = result.referrals.setdefault(code or DIRECT, dict.fromkeys(ReferralStatus, 0))
-            row[ReferralStatus(state)] += count
-            continue
-        kind, status = AppointmentKind(code), AppointmentStatus(state)
-        if status == AppointmentStatus.HONOURED:
-            monthly[index][kind] += count
-            result.consultations += count
-            result.by_kind[kind] += count
-            if walk_in:
-                result.walk_ins += count
-            else:
-                result.booked_held += count
-        elif status == AppointmentStatus.NO_SHOW:
-            result.no_shows += count
-    result.monthly = [(first, counts) for (first, _), counts in zip(months, monthly, strict=True)]
+    return union_all(appointments, referrals)
 
-    # 2. Patients received, how many of them came directly (their earliest referral), and from
-    #    the earliest referral to the first consultation ever for those whose first consultation
-    #    falls in the period (no consultation before it): one statement, index seeks per patient
-    #    received (ix_referral_patient_received, ix_appointment_patient_status_start); the
-    #    counts come on every row, and on one row with no delay when no patient is new.
-    received = select(Appointment.patient_id.label("id")).where(in_period, honoured).distinct().subquery()
+
+@functools.cache
+def _patients_and_reminders() -> Select[*tuple[Any, ...]]:
+    """Statement 2: the patients received, how many of them came directly (their earliest
+    referral), and from the earliest referral to the first consultation ever for those whose first
+    consultation falls in the period (none before it); with, riding along, the reminders and the
+    patients' answers (issue 17, one row). Index seeks per patient received
+    (ix_referral_patient_received, ix_appointment_patient_status_start); the counts come on every
+    row, and on one row with no delay when no patient is new."""
+    honoured = Appointment.status == AppointmentStatus.HONOURED
+    received = (
+        select(Appointment.patient_id.label("id"))
+        .where(Appointment.starts_at >= START, Appointment.starts_at < END, honoured)
+        .distinct()
+        .cte("received")  # read twice, found once
+    )
     earliest = (
         select(Referral.channel)
         .where(Referral.patient_id == received.c.id)
@@ -278,7 +288,7 @@ def compute(session: DbSession, period: Period, zone: ZoneInfo, opening: Opening
     )
     seen_before = (
         select(Appointment.id)
-        .where(Appointment.patient_id == received.c.id, honoured, Appointment.starts_at < start)
+        .where(Appointment.patient_id == received.c.id, honoured, Appointment.starts_at < START)
         .exists()
     )
     first_seen = (
@@ -295,13 +305,51 @@ def compute(session: DbSession, period: Period, zone: ZoneInfo, opening: Opening
         .where(~seen_before)
         .subquery()
     )
-    rows = session.execute(
-        select(counts.c.received, counts.c.direct, new_patients.c.seen, new_patients.c.referred).select_from(
-            counts.outerjoin(new_patients, true())
-        )
+    reminders = reminder_figures_row().subquery()
+    return (
+        select(counts.c.received, counts.c.direct, *reminders.c, new_patients.c.seen, new_patients.c.referred)
+        .select_from(counts)
+        .join(reminders, true())
+        .outerjoin(new_patients, true())
     )
-    for patients_received, direct, seen_at, referred_at in rows:
-        result.patients_received, result.direct_patients = patients_received, direct
+
+
+def compute(session: DbSession, period: Period, zone: ZoneInfo, opening: Opening | None = None) -> Activity:
+    """Every figure of the period, in a fixed number of queries; with the centre's `opening`,
+    nothing counts on a closed day and the half-days left uncovered are counted."""
+    start, end = period.bounds(zone)
+    bounds = {"start": start, "end": end}
+    result = Activity(period)
+
+    # 1. Consultations by month and kind, walk-ins, no-shows; referrals by origin and decision.
+    months = period.months()
+    month_bounds: dict[str, datetime] = {}
+    for index, (first, last) in enumerate(months):
+        month_bounds[f"from_{index}"] = datetime.combine(first, time(), tzinfo=zone)
+        month_bounds[f"to_{index}"] = datetime.combine(last + timedelta(days=1), time(), tzinfo=zone)
+    monthly: list[dict[str, int]] = [dict.fromkeys(AppointmentKind, 0) for _ in months]
+    statement = _appointments_and_referrals(len(months))
+    for what, index, code, state, *counts in session.execute(statement, bounds | month_bounds):
+        if what == "referral":
+            row = result.referrals.setdefault(code or DIRECT, dict.fromkeys(ReferralStatus, 0))
+            row[ReferralStatus(state)] += counts[0]
+            continue
+        *held, walk_ins, no_shows = counts
+        for kind, count in zip(AppointmentKind, held, strict=True):
+            monthly[index][kind] += count
+            result.by_kind[kind] += count
+            result.consultations += count
+        result.walk_ins += walk_ins
+        result.no_shows += no_shows
+    result.booked_held = result.consultations - result.walk_ins
+    result.monthly = [(first, counts) for (first, _), counts in zip(months, monthly, strict=True)]
+
+    # 2. Patients received, direct access, referral to first visit; reminders (issue 17).
+    rows = session.execute(_patients_and_reminders(), bounds)
+    for index, (patients_received, direct, *reminded, seen_at, referred_at) in enumerate(rows):
+        if index == 0:
+            result.patients_received, result.direct_patients = patients_received, direct
+            result.reminders = reminder_figures_from(reminded)
         if seen_at is not None and referred_at is not None:
             days = (seen_at.astimezone(zone).date() - referred_at.astimezone(zone).date()).days
             result.days_to_first_visit.append(max(days, 0))
@@ -311,11 +359,9 @@ def compute(session: DbSession, period: Period, zone: ZoneInfo, opening: Opening
     result.pathway = pathway_figures(session, start, end, zone)
     result.gp_found = len(result.pathway.gp_found_days)
 
-    # 4. Reminders and the patients' answers (one query).
-    result.reminders = reminder_figures(session, start, end)
-
-    # 5. Staffed hours (the union of the clinicians' sessions) and the roster (issue 18): hours
-    #    by status, half-days taken from the board, uncovered ones; one query, no occurrence built.
+    # 4. Staffed hours (the union of the clinicians' sessions) and the roster (issue 18): hours
+    #    by status, half-days taken from the board, uncovered ones; two queries (the doctors and
+    #    nurses with their weekly patterns, the one-off sessions), no occurrence built.
     result.staffed_hours, result.roster = roster_figures(session, period.first, period.last, zone, opening)
     return result
 

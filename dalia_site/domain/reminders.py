@@ -10,13 +10,14 @@ works until the visit starts.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import CursorResult, and_, case, func, or_, select, update
+from sqlalchemy import CursorResult, Select, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.orm import joinedload, selectinload
 
 from dalia_site.database import DbSession
@@ -33,6 +34,7 @@ from dalia_site.models import (
     Referral,
     StaffUser,
 )
+from dalia_site.models.types import UTCDateTime
 from dalia_site.models.vocabulary import AppointmentStatus, MessageChannel, Purpose, ReminderChannel
 
 LINK_PATH = "/rdv/"  # the public blueprint's URL (patient_answers): the CLI has no url_for
@@ -417,10 +419,13 @@ class ReminderFigures:
         return self._rate(self.without_reminder)
 
 
-def figures(session: DbSession, start: datetime, end: datetime) -> ReminderFigures:
-    """The period's reminder figures in one query: the reminders that left in [start, end) by
-    channel, and the booked visits of the period — missed or held, reminded or not — with the
-    patients' answers."""
+@functools.cache
+def figures_row() -> Select[*tuple[Any, ...]]:
+    """The period's reminder figures as one row, built once (the period's bounds bound as :start
+    and :end): the reminders that left in [start, end) by channel, and the booked visits of the
+    period — missed or held, reminded or not — with the patients' answers. The activity figures
+    read it within another statement."""
+    start, end = bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTCDateTime())
 
     def sent(channel: MessageChannel) -> Any:
         return (
@@ -446,21 +451,25 @@ def figures(session: DbSession, start: datetime, end: datetime) -> ReminderFigur
         matches = and_(Appointment.status == status, reminded if was_reminded else ~reminded)
         return func.coalesce(func.sum(case((matches, 1), else_=0)), 0)
 
-    row = session.execute(
+    return (
         select(
-            sent(MessageChannel.SMS),
-            sent(MessageChannel.EMAIL),
-            func.count(Appointment.confirmed_by_patient_at),
-            func.count(Appointment.cancelled_by_patient_at),
-            visits(AppointmentStatus.NO_SHOW, True),
-            visits(AppointmentStatus.HONOURED, True),
-            visits(AppointmentStatus.NO_SHOW, False),
-            visits(AppointmentStatus.HONOURED, False),
+            sent(MessageChannel.SMS).label("reminders_sms"),
+            sent(MessageChannel.EMAIL).label("reminders_email"),
+            func.count(Appointment.confirmed_by_patient_at).label("confirmed_by_patient"),
+            func.count(Appointment.cancelled_by_patient_at).label("cancelled_by_patient"),
+            visits(AppointmentStatus.NO_SHOW, True).label("missed_reminded"),
+            visits(AppointmentStatus.HONOURED, True).label("held_reminded"),
+            visits(AppointmentStatus.NO_SHOW, False).label("missed_not_reminded"),
+            visits(AppointmentStatus.HONOURED, False).label("held_not_reminded"),
         )
         .select_from(Appointment)
         .outerjoin(reminded_ids, reminded_ids.c.id == Appointment.id)
         .where(Appointment.starts_at >= start, Appointment.starts_at < end, Appointment.walk_in.is_(False))
-    ).one()
+    )
+
+
+def figures_from(row: Iterable[Any]) -> ReminderFigures:
+    """ReminderFigures from figures_row's values."""
     sms, email, confirmed, cancelled, *pairs = (int(n or 0) for n in row)
     return ReminderFigures(
         sent={MessageChannel.EMAIL: email, MessageChannel.SMS: sms},
@@ -469,3 +478,8 @@ def figures(session: DbSession, start: datetime, end: datetime) -> ReminderFigur
         with_reminder=(pairs[0], pairs[1]),
         without_reminder=(pairs[2], pairs[3]),
     )
+
+
+def figures(session: DbSession, start: datetime, end: datetime) -> ReminderFigures:
+    """The period's reminder figures in one query (figures_row)."""
+    return figures_from(session.execute(figures_row(), {"start": start, "end": end}).one())

@@ -3,22 +3,24 @@ the doctors' and nurses' sessions), the hours of sessions by status (stable team
 internes and SASPAS), the open half-days volunteers took from the board (issue 18), and the
 half-days the centre opened that stayed without a doctor or a nurse.
 
-One query (one-off sessions and weekly patterns with their absences and their members' status,
-issue 22), and no occurrence built: a weekly pattern's session on a day is its wall-clock times
-on that day's UTC offset (computed exactly on the two days the clock changes), so a year costs a
-few thousand numbers, not thousands of aware datetimes. The same rules as roster.occurrences: a
-one-off session counts on a closed day only if exceptional, a pattern never on a closed day or an
-absence (roster.pattern_days); a half-day opens as planning.build_half_days says (planning.opens)."""
+One query (the clinicians' one-off sessions and weekly patterns with their absences and their
+members' status, issue 22), read as plain values, and no occurrence built: a session is two POSIX
+seconds filed under its local day. A weekly pattern's session on a day is its wall-clock times
+added to that day's local midnight (exact on the days the clock changes), and which half-days it
+overlaps is known once per pattern. The same rules as roster.occurrences: a one-off session
+counts on a closed day only if exceptional, a pattern never on a closed day or an absence
+(roster.pattern_days); a half-day opens as planning.build_half_days says (planning.opens)."""
 
 from __future__ import annotations
 
+import functools
+from bisect import bisect_right
 from dataclasses import dataclass, field
-from datetime import date, time, timedelta
-from typing import Any, NamedTuple, cast
+from datetime import date, datetime, time, timedelta
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Boolean, Date, Integer, Time, literal, null, select, union_all
-from sqlalchemy import cast as sql_cast
+from sqlalchemy import Date, DateTime, Select, bindparam, select, type_coerce
 
 from dalia_site.database import DbSession
 from dalia_site.domain import planning
@@ -55,187 +57,224 @@ class RosterFigures:
     uncovered_half_days: int = 0  # open to patients, without a doctor or a nurse
 
 
-class _Span(NamedTuple):
-    """A clinician's session as POSIX seconds, with what the figures need of it."""
-
-    starts: float
-    ends: float
-    doctor: bool
-    nurse: bool
-    exceptional: bool
+# What a session brings to a half-day it overlaps (bits of a mask).
+DOCTOR, NURSE, EXCEPTIONAL = 1, 2, 4
+COVERED = DOCTOR | NURSE
+POSIX_EPOCH = datetime(1970, 1, 1)
 
 
 class _Days:
-    """POSIX seconds of a local wall-clock time, by day: one UTC offset lookup per day, and the
-    exact conversion on a day the clock changes."""
+    """The local days from the day before `first` to `last`, by index (0 is the day before): each
+    one's local midnight in POSIX seconds, and its UTC offset when the clock does not change that
+    day (None when it does). A wall-clock time is then one addition to its day's midnight, and a
+    moment's day a bisection of the midnights. The offset is looked up once a week, and day by day
+    only in a week where it changed (no zone changes twice within a week)."""
 
-    EPOCH = date(1970, 1, 1).toordinal()
-
-    def __init__(self, zone: ZoneInfo) -> None:
+    def __init__(self, zone: ZoneInfo, first: date, last: date) -> None:
         self.zone = zone
-        self._offsets: dict[date, int | None] = {}
+        self.first = first - timedelta(days=1)
+        count = (last - self.first).days + 1
+        self.offsets: list[int | None] = []
+        for start in range(0, count, 7):
+            end = min(start + 7, count)
+            if self._offset(start, time()) == self._offset(end, time()):
+                self.offsets += [self._offset(start, time())] * (end - start)
+                continue
+            for index in range(start, end):
+                before = self._offset(index, time())
+                self.offsets.append(before if before == self._offset(index, time(23, 59)) else None)
+        origin = (self.first - POSIX_EPOCH.date()).days * 86400
+        self.midnights = [
+            origin + index * 86400 - offset
+            if offset is not None
+            else local(self.day(index), time(), zone).timestamp()
+            for index, offset in enumerate(self.offsets)
+        ]
 
-    def seconds(self, day: date, at: time) -> float:
-        if day not in self._offsets:
-            before = local(day, time(), self.zone).utcoffset()
-            after = local(day, time(23, 59), self.zone).utcoffset()
-            self._offsets[day] = (
-                int(before.total_seconds()) if before is not None and before == after else None
-            )
-        offset = self._offsets[day]
-        if offset is None:
-            return local(day, at, self.zone).timestamp()
-        return (day.toordinal() - self.EPOCH) * 86400 + at.hour * 3600 + at.minute * 60 + at.second - offset
+    def _offset(self, index: int, at: time) -> int | None:
+        offset = local(self.day(index), at, self.zone).utcoffset()
+        return None if offset is None else int(offset.total_seconds())
+
+    def day(self, index: int) -> date:
+        return self.first + timedelta(days=index)
+
+    def seconds(self, index: int, at: time) -> float:
+        """POSIX seconds of the wall-clock time `at` on the day `index` (roster.local's)."""
+        if self.offsets[index] is None:
+            return local(self.day(index), at, self.zone).timestamp()
+        return self.midnights[index] + _of_day(at)
+
+    def index(self, seconds: float) -> int:
+        return bisect_right(self.midnights, seconds) - 1
 
 
-def _rows(session: DbSession, first: date, last: date, zone: ZoneInfo) -> Any:
-    """The clinicians' one-off sessions around [first, last] (as roster.occurrences reads them)
-    and their weekly patterns valid then, once per absence within the dates: one statement."""
-    start, end = local(first, time(), zone), local(last + timedelta(days=1), time(), zone)
-    moment, clock_time, day, number, flag = UTCDateTime(), Time(), Date(), Integer(), Boolean()
-    member = (TeamMember.profession, TeamMember.doctor_status, TeamMember.team)
-    sessions = (
+def _of_day(at: time) -> int:
+    return at.hour * 3600 + at.minute * 60 + at.second
+
+
+@functools.cache
+def _members() -> Select[*tuple[Any, ...]]:
+    """The doctors and nurses, each with their weekly patterns valid within [:first, :last] (none:
+    one row with no pattern), each pattern once per absence within the dates. Built once."""
+    first, last = bindparam("first", type_=Date()), bindparam("last", type_=Date())
+    return (
         select(
-            Shift.member_id.label("member_id"),
-            *member,
-            Shift.starts_at.label("starts_at"),
-            Shift.ends_at.label("ends_at"),
-            Shift.exceptional.label("exceptional"),
-            Shift.from_board.label("from_board"),
-            sql_cast(null(), number).label("pattern_id"),
-            sql_cast(null(), number).label("weekday"),
-            sql_cast(null(), clock_time).label("start_time"),
-            sql_cast(null(), clock_time).label("end_time"),
-            sql_cast(null(), day).label("valid_from"),
-            sql_cast(null(), day).label("valid_until"),
-            sql_cast(null(), day).label("absent"),
-        )
-        .join(TeamMember, TeamMember.id == Shift.member_id)
-        .where(
-            TeamMember.profession.in_(list(CLINICIANS)),
-            Shift.starts_at < end,
-            Shift.starts_at > start - LONGEST_SESSION,
-            Shift.ends_at > start,
-        )
-    )
-    patterns = (
-        select(
-            WeeklyPattern.member_id,
-            *member,
-            sql_cast(null(), moment),
-            sql_cast(null(), moment),
-            literal(False, flag),
-            literal(False, flag),
-            WeeklyPattern.id,
+            TeamMember.id,
+            TeamMember.profession,
+            TeamMember.doctor_status,
+            TeamMember.team,
+            WeeklyPattern.id.label("pattern_id"),
             WeeklyPattern.weekday,
             WeeklyPattern.start_time,
             WeeklyPattern.end_time,
             WeeklyPattern.valid_from,
             WeeklyPattern.valid_until,
-            PatternException.day,
+            PatternException.day.label("absent"),
         )
-        .join(TeamMember, TeamMember.id == WeeklyPattern.member_id)
+        .outerjoin(
+            WeeklyPattern,
+            (WeeklyPattern.member_id == TeamMember.id)
+            & (WeeklyPattern.valid_from <= last)
+            & (WeeklyPattern.valid_until.is_(None) | (WeeklyPattern.valid_until >= first)),
+        )
         .outerjoin(
             PatternException,
             (PatternException.pattern_id == WeeklyPattern.id) & PatternException.day.between(first, last),
         )
-        .where(
-            TeamMember.profession.in_(list(CLINICIANS)),
-            WeeklyPattern.valid_from <= last,
-            (WeeklyPattern.valid_until.is_(None)) | (WeeklyPattern.valid_until >= first),
-        )
+        .where(TeamMember.profession.in_(list(CLINICIANS)))
     )
-    return session.execute(union_all(sessions, patterns))
+
+
+@functools.cache
+def _sessions() -> Select[*tuple[Any, ...]]:
+    """The clinicians' one-off sessions that start before :end and end after :start, starting
+    after :earliest (as roster.occurrences reads them), as plain values: naive UTC datetimes, no
+    conversion per row (a year is a thousand rows). Built once."""
+    moment = DateTime()
+    start, end, earliest = (bindparam(name, type_=UTCDateTime()) for name in ("start", "end", "earliest"))
+    return select(
+        Shift.member_id,
+        type_coerce(Shift.starts_at, moment),
+        type_coerce(Shift.ends_at, moment),
+        Shift.exceptional,
+        Shift.from_board,
+    ).where(
+        Shift.member_id.in_(select(TeamMember.id).where(TeamMember.profession.in_(list(CLINICIANS)))),
+        Shift.starts_at < end,
+        Shift.starts_at > earliest,
+        Shift.ends_at > start,
+    )
 
 
 def figures(
     session: DbSession, first: date, last: date, zone: ZoneInfo, opening: Opening | None
 ) -> tuple[float, RosterFigures]:
-    """The staffed hours and the roster figures of [first, last]; with the centre's `opening`,
-    nothing counts on a closed day and the uncovered half-days are counted (none without it)."""
+    """The staffed hours and the roster figures of [first, last] in two queries; with the
+    centre's `opening`, nothing counts on a closed day and the uncovered half-days are counted
+    (none without it)."""
     closed = opening.closed_days(first - timedelta(days=1), last) if opening is not None else {}
-    days = _Days(zone)
+    days = _Days(zone, first, last)
+    # Each half-day's hours (wall clock), and on each day (POSIX seconds).
+    hours = [opening.window(code) for code in HALVES] if opening is not None else []
+    windows = [
+        [(days.seconds(index, opens), days.seconds(index, closes)) for index in range(len(days.offsets))]
+        for opens, closes in hours
+    ]
     result = RosterFigures()
     seconds = dict.fromkeys(result.hours_by_status, 0.0)
-    spans: list[_Span] = []
-    by_day: dict[date, list[_Span]] = {}
+    # By day index: the sessions as (starts, ends) in POSIX seconds, and for each half-day what
+    # the sessions overlapping it bring (a mask).
+    spans: list[list[tuple[float, float]]] = [[] for _ in days.offsets]
+    masks = [0] * (2 * len(days.offsets))
+
+    def file(index: int, starts: float, ends: float, brings: int) -> None:
+        spans[index].append((starts, ends))
+        for half, on_day in enumerate(windows):
+            opens, closes = on_day[index]
+            if starts < closes and opens < ends:
+                masks[2 * index + half] |= brings
+
+    members: dict[int, tuple[str, int]] = {}  # status, what they bring
     patterns: dict[int, tuple[Any, set[date]]] = {}
-    members: dict[int, tuple[str, bool, bool]] = {}  # status, doctor, nurse
-    for row in _rows(session, first, last, zone):
-        (
-            member_id,
-            profession,
-            doctor_status,
-            team,
-            starts_at,
-            ends_at,
-            exceptional,
-            from_board,
-            pattern_id,
-        ) = row[:9]
-        if pattern_id is not None:
-            patterns.setdefault(pattern_id, (row, set()))[1].update([row.absent] if row.absent else [])
+    for row in session.execute(_members(), {"first": first, "last": last}):
+        if row.id not in members:
+            members[row.id] = (_status(row.profession, row.doctor_status, row.team), _brings(row.profession))
+        if row.pattern_id is not None:
+            patterns.setdefault(row.pattern_id, (row, set()))[1].update([row.absent] if row.absent else [])
+    closed_at = {(day - days.first).days for day in closed}
+    start, end = local(first, time(), zone), local(last + timedelta(days=1), time(), zone)
+    bounds = {"start": start, "end": end, "earliest": start - LONGEST_SESSION}
+    for member_id, starts_at, ends_at, exceptional, from_board in session.execute(_sessions(), bounds):
+        starts = (starts_at - POSIX_EPOCH).total_seconds()
+        index = days.index(starts)
+        if not exceptional and index in closed_at:
             continue
-        on = starts_at.astimezone(zone).date()
-        if not exceptional and on in closed:
-            continue
-        member = members.get(member_id)
-        if member is None:
-            member = members[member_id] = (
-                _status(profession, doctor_status, team),
-                profession.is_doctor,
-                profession.is_nurse,
-            )
-        span = _Span(starts_at.timestamp(), ends_at.timestamp(), member[1], member[2], exceptional)
-        spans.append(span)
-        by_day.setdefault(on, []).append(span)
-        seconds[member[0]] += (ends_at - starts_at).total_seconds()
+        status, brings = members[member_id]
+        file(
+            index,
+            starts,
+            (ends_at - POSIX_EPOCH).total_seconds(),
+            brings | (EXCEPTIONAL if exceptional else 0),
+        )
+        seconds[status] += (ends_at - starts_at).total_seconds()
         result.taken_from_board += from_board
     for row, absences in patterns.values():
-        status = _status(row.profession, row.doctor_status, row.team)
-        doctor, nurse = row.profession.is_doctor, row.profession.is_nurse
+        status, brings = members[row.id]
+        # On a day the clock does not change: the same seconds after midnight, the same
+        # half-days overlapped.
+        starts, ends = _of_day(row.start_time), _of_day(row.end_time)
+        overlaps = [
+            half
+            for half, (opens, closes) in enumerate(hours)
+            if starts < _of_day(closes) and _of_day(opens) < ends
+        ]
         for on in pattern_days(cast(WeeklyPattern, row), first, last, absences | closed.keys()):
-            span = _Span(
-                days.seconds(on, row.start_time), days.seconds(on, row.end_time), doctor, nurse, False
-            )
-            spans.append(span)
-            by_day.setdefault(on, []).append(span)
-            seconds[status] += span.ends - span.starts
+            index = (on - days.first).days
+            if days.offsets[index] is None:
+                span = days.seconds(index, row.start_time), days.seconds(index, row.end_time)
+                file(index, *span, brings)
+                seconds[status] += span[1] - span[0]
+                continue
+            midnight = days.midnights[index]
+            spans[index].append((midnight + starts, midnight + ends))
+            seconds[status] += ends - starts
+            for half in overlaps:
+                masks[2 * index + half] |= brings
     result.hours_by_status = {code: total / 3600 for code, total in seconds.items()}
     if opening is not None:
-        result.uncovered_half_days = _uncovered(by_day, opening, first, last, days)
+        result.uncovered_half_days = _uncovered(masks, opening, closed, days)
     return _union_hours(spans), result
 
 
-def _uncovered(
-    by_day: dict[date, list[_Span]], opening: Opening, first: date, last: date, days: _Days
-) -> int:
-    """The half-days open to patients (planning.opens) without a doctor or without a nurse."""
-    closed = opening.closed_days(first, last)
-    windows = [(code, *opening.window(code)) for code in HALVES]
-    uncovered, day = 0, first
-    while day <= last:
-        on_day = by_day.get(day, ())
-        for code, start, end in windows:
-            if not on_day and not opening.half_is_open(day, code):
-                continue
-            starts, ends = days.seconds(day, start), days.seconds(day, end)
-            during = [s for s in on_day if s.starts < ends and starts < s.ends]
-            if planning.opens(opening, closed, day, code, any(s.exceptional for s in during)) and not (
-                any(s.doctor for s in during) and any(s.nurse for s in during)
+def _brings(profession: Profession) -> int:
+    """What a member brings to a half-day they are on."""
+    return (DOCTOR if profession.is_doctor else 0) | (NURSE if profession.is_nurse else 0)
+
+
+def _uncovered(masks: list[int], opening: Opening, closed: dict[date, str], days: _Days) -> int:
+    """The half-days of [first, last] open to patients (planning.opens) without a doctor or
+    without a nurse."""
+    uncovered = 0
+    for index in range(1, len(days.offsets)):
+        for half, code in enumerate(HALVES):
+            mask = masks[2 * index + half]
+            if mask & COVERED != COVERED and planning.opens(
+                opening, closed, days.day(index), code, bool(mask & EXCEPTIONAL)
             ):
                 uncovered += 1
-        day += timedelta(days=1)
     return uncovered
 
 
-def _union_hours(spans: list[_Span]) -> float:
+def _union_hours(spans: list[list[tuple[float, float]]]) -> float:
+    """The hours covered by at least one session. Days in order, each day's sessions sorted: all
+    of them in order of start, a session starting before its day's end."""
     total, cursor = 0.0, None
-    for start, end in sorted((s.starts, s.ends) for s in spans):
-        if cursor is None or start > cursor:
-            total += end - start
-            cursor = end
-        elif end > cursor:
-            total += end - cursor
-            cursor = end
+    for on_day in spans:
+        for start, end in sorted(on_day):
+            if cursor is None or start > cursor:
+                total += end - start
+                cursor = end
+            elif end > cursor:
+                total += end - cursor
+                cursor = end
     return total / 3600
