@@ -17,7 +17,7 @@ from flask import (
     request,
     url_for,
 )
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
 from dalia_site import clock, unit_of_work
@@ -334,19 +334,17 @@ def walk_in(patient_id: int):
     return redirect(url_for("patients.show", patient_id=patient_id), 303)
 
 
-def _trace_view(appointment_id: int, what: str) -> None:
-    """The convocation names the patient: its reading is traced."""
-    patient_id = db.session.scalar(select(Appointment.patient_id).where(Appointment.id == appointment_id))
-    if patient_id is None:
-        abort(404)
-    patients.record_view(db.session, current_staff(), patient_id, what)
+def _traced_appointment_or_404(appointment_id: int, what: str) -> Appointment:
+    """The appointment of a convocation, which names the patient: its reading is traced."""
+    appointment = _appointment_or_404(appointment_id)
+    patients.record_view(db.session, current_staff(), appointment.patient_id, what)
+    return appointment
 
 
 @bp.route("/rendez-vous/<int:appointment_id>/convocation")
 @roles(*READERS)
 def convocation(appointment_id: int):
-    _trace_view(appointment_id, "convocation")
-    appointment = _appointment_or_404(appointment_id)
+    appointment = _traced_appointment_or_404(appointment_id, "convocation")
     link = qr_code = ""
     if reminders.state(appointment, clock.now()) == "open":
         import segno  # only printing a convocation needs it (not loaded to serve other pages)
@@ -370,8 +368,7 @@ def convocation(appointment_id: int):
 @bp.route("/rendez-vous/<int:appointment_id>/convocation.ics")
 @roles(*READERS)
 def convocation_ics(appointment_id: int):
-    _trace_view(appointment_id, "convocation (.ics)")
-    appointment = _appointment_or_404(appointment_id)
+    appointment = _traced_appointment_or_404(appointment_id, "convocation (.ics)")
     site = current_app.config["SITE"]
     settings = centre.load(db.session)
     body = booking.convocation_ics(
@@ -391,6 +388,10 @@ def convocation_ics(appointment_id: int):
 
 
 # --- Agenda -------------------------------------------------------------------------------------
+
+_ON_DUTY = select(TeamMember).where(  # built once: the day's clinicians on duty
+    TeamMember.id.in_(bindparam("on_duty", expanding=True)), TeamMember.profession.in_(CLINICIANS)
+)
 
 
 def _day_arg() -> date:
@@ -414,12 +415,7 @@ def day():
     on = _day_arg()
     duty = occurrences(db.session, on, on, zone, opening=centre.load(db.session).opening)  # none on a holiday
     members = {
-        m.id: m
-        for m in db.session.scalars(
-            select(TeamMember).where(
-                TeamMember.id.in_({o.member_id for o in duty}), TeamMember.profession.in_(CLINICIANS)
-            )
-        )
+        m.id: m for m in db.session.scalars(_ON_DUTY, {"on_duty": sorted({o.member_id for o in duty})})
     }
     appointments = booking.appointments_between(db.session, on, on, zone, who=False)
     by_member: dict[int, list[Appointment]] = {}

@@ -973,16 +973,19 @@ def record_walk_in(
     return appointment
 
 
+_APPOINTMENT = (  # built once
+    select(Appointment)
+    .where(Appointment.id == bindparam("appointment_id"))
+    .options(
+        joinedload(Appointment.patient),
+        joinedload(Appointment.clinicians).joinedload(AppointmentClinician.member),
+    )
+)
+
+
 def find_appointment(session: DbSession, appointment_id: int) -> Appointment | None:
     """The appointment with its patient and who sees it (one query), or None."""
-    return session.scalar(
-        select(Appointment)
-        .where(Appointment.id == appointment_id)
-        .options(
-            joinedload(Appointment.patient),
-            joinedload(Appointment.clinicians).joinedload(AppointmentClinician.member),
-        )
-    )
+    return session.scalar(_APPOINTMENT, {"appointment_id": appointment_id})
 
 
 def local_days(first: date, last: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
@@ -1084,8 +1087,17 @@ def convocation_ics(
         event.add("location", address)
     event.add("description", f"{appointment.kind_label} avec {', '.join(m.name for m in members)}.")
     cal.add_component(event)
-    cal.add_missing_timezones()
+    # As add_missing_timezones() does, with the zone's VTIMEZONE (all its transitions) built once.
+    cal.subcomponents[:0] = [_vtimezone(tzid) for tzid in cal.get_missing_tzids()]
     return bytes(cal.to_ical())
+
+
+@functools.cache
+def _vtimezone(tzid: str) -> Any:
+    """The VTIMEZONE of a zone: it depends on the zone's rules alone (tzdata), not on the data."""
+    from icalendar import Timezone
+
+    return Timezone.from_tzid(tzid)
 
 
 def queue_reminders(
