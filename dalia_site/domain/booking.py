@@ -42,9 +42,6 @@ TAKEN = "Ce créneau vient d'être pris : choisissez-en un autre dans la liste �
 ACTIVE = (AppointmentStatus.BOOKED, AppointmentStatus.HONOURED)
 
 
-Span = tuple[datetime, datetime]  # [start, end)
-
-
 class SlotTaken(FieldError):
     def __init__(self) -> None:
         super().__init__("slot", TAKEN)
