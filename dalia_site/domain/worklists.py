@@ -67,7 +67,8 @@ from dalia_site.models.vocabulary import (
     RefusalReason,
 )
 
-LIST_SIZE = 50  # rows a list shows; its total says how many more there are
+LIST_SIZE = 25  # rows a page of a list shows (the waiting list: its first page only, the
+# oldest waiters, to whom the free slots go); its total says how many more there are
 WAITED_DAYS = (30, 90)  # « Liste d'attente »: only who has waited that long (the filter's choices)
 NO_SHOW_WEEKS = (2, 4, 8)  # how far back « Non venus » looks (the filter's choices)
 DEFAULT_NO_SHOW_WEEKS = 4
@@ -185,31 +186,57 @@ class RecallRow:
 class Worklist:
     rows: Sequence[Any]
     total: int  # every row of the list, those beyond LIST_SIZE included
+    page: int = 1  # which page of LIST_SIZE rows (macros.pagination reads the rest)
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // LIST_SIZE))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def prev_num(self) -> int:
+        return self.page - 1
+
+    @property
+    def next_num(self) -> int:
+        return self.page + 1
 
 
-def recall(session: DbSession, *, now: datetime, overdue_only: bool = False) -> Worklist:
+def _offset(page: int) -> int:
+    return (page - 1) * LIST_SIZE
+
+
+def recall(session: DbSession, *, now: datetime, overdue_only: bool = False, page: int = 1) -> Worklist:
     """« À recontacter » at `now` (the present, as the stored next steps are): most overdue
-    first, with the last attempt to reach each (who, when, what came of it), read for the rows
-    shown only. One query."""
+    first, a `page` of LIST_SIZE rows, with the last attempt to reach each (who, when, what came
+    of it), read for the rows shown only. One query."""
     listed = _listed(now)
     if overdue_only:
         listed = and_(listed, Patient.recall_due_at <= now)
     # In the index's order (status, due, last visit, id): the first rows read are the page.
     order = (Patient.recall_due_at, Patient.last_visit_at, Patient.id)
     counted = select(func.count()).where(listed).scalar_subquery()
-    page = (
+    window = (
         select(Patient.id.label("patient_id"), counted.label("total"))
         .where(listed)
         .order_by(*order)
         .limit(LIST_SIZE)
+        .offset(_offset(page))
         .subquery()
     )
     latest_attempt = (
         select(ContactAttempt.id)
-        .where(ContactAttempt.patient_id == page.c.patient_id)
+        .where(ContactAttempt.patient_id == window.c.patient_id)
         .order_by(ContactAttempt.attempted_at.desc(), ContactAttempt.id.desc())
         .limit(1)
-        .correlate(page)
+        .correlate(window)
         .scalar_subquery()
     )
     query = (
@@ -220,9 +247,9 @@ def recall(session: DbSession, *, now: datetime, overdue_only: bool = False) -> 
             ContactAttempt.attempted_at,
             ContactAttempt.outcome,
             StaffUser.name,
-            page.c.total,
+            window.c.total,
         )
-        .join(page, page.c.patient_id == Patient.id)
+        .join(window, window.c.patient_id == Patient.id)
         .outerjoin(ContactAttempt, ContactAttempt.id == latest_attempt)
         .outerjoin(StaffUser, StaffUser.id == ContactAttempt.by_id)
         .order_by(*order)
@@ -232,7 +259,7 @@ def recall(session: DbSession, *, now: datetime, overdue_only: bool = False) -> 
         late = (now - due).days
         rows.append(RecallRow(ListedPatient(*shown), last, late, attempted_at, outcome, by or ""))
         total = count
-    return Worklist(rows, total)
+    return Worklist(rows, total, page)
 
 
 def overdue_now(now: datetime) -> Any:
@@ -439,9 +466,9 @@ def _not_called_back(since: datetime) -> ColumnElement[bool]:
     )
 
 
-def no_shows(session: DbSession, *, now: datetime, weeks: int, flag_after: int) -> Worklist:
-    """Missed visits of the last `weeks` weeks not called back since, latest first, each with
-    the patient's count of missed visits (flagged from `flag_after`)."""
+def no_shows(session: DbSession, *, now: datetime, weeks: int, flag_after: int, page: int = 1) -> Worklist:
+    """Missed visits of the last `weeks` weeks not called back since, latest first (a `page` of
+    LIST_SIZE), each with the patient's count of missed visits (flagged from `flag_after`)."""
     missed = (
         select(func.count())
         .where(Appointment.patient_id == Patient.id, Appointment.status == AppointmentStatus.NO_SHOW)
@@ -455,12 +482,13 @@ def no_shows(session: DbSession, *, now: datetime, weeks: int, flag_after: int) 
         .where(_not_called_back(now - timedelta(weeks=weeks)))
         .order_by(Appointment.starts_at.desc(), Appointment.id)
         .limit(LIST_SIZE)
+        .offset(_offset(page))
     ).all()
     listed = [
         NoShowRow(MissedVisit(*row[:3]), ListedPatient(*row[3:7]), missed, missed >= flag_after)
         for *row, missed, _ in rows
     ]
-    return Worklist(listed, rows[0][-1] if rows else 0)
+    return Worklist(listed, rows[0][-1] if rows else 0, page)
 
 
 def missed_visits(session: DbSession, patient_id: int) -> int:

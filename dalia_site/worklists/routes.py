@@ -14,6 +14,7 @@ from dalia_site.extensions import db
 from dalia_site.filters import site_zone
 from dalia_site.forms import parse_id
 from dalia_site.htmx import render_page
+from dalia_site.listing import page_number
 from dalia_site.models import Patient
 from dalia_site.models.vocabulary import AppointmentKind, ContactOutcome
 
@@ -26,6 +27,13 @@ CHANGED = {"HX-Trigger": "worklists-changed"}
 BACK = {"recall": "worklists.recall", "no_shows": "worklists.no_shows"}
 
 
+def _page_of(found: worklists.Worklist) -> worklists.Worklist:
+    """A page past the end of a list is a 404 (page 1 of an empty list is not)."""
+    if found.page > 1 and not found.rows:
+        abort(404)
+    return found
+
+
 def _traced(rows, what: str) -> None:
     patients.record_list_view(db.session, current_staff(), [row.patient.id for row in rows], what)
 
@@ -34,7 +42,9 @@ def _traced(rows, what: str) -> None:
 @roles(*STAFF)
 def recall():
     overdue_only = request.args.get("vue") == "retard"
-    found = worklists.recall(db.session, now=clock.now(), overdue_only=overdue_only)
+    found = _page_of(
+        worklists.recall(db.session, now=clock.now(), overdue_only=overdue_only, page=page_number())
+    )
     response = render_page(
         "worklists/recall.html",
         "rows",
@@ -91,7 +101,11 @@ def _weeks() -> int:
 def no_shows():
     weeks = _weeks()
     flag_after = centre.load(db.session).no_show_flag_after
-    found = worklists.no_shows(db.session, now=clock.now(), weeks=weeks, flag_after=flag_after)
+    found = _page_of(
+        worklists.no_shows(
+            db.session, now=clock.now(), weeks=weeks, flag_after=flag_after, page=page_number()
+        )
+    )
     response = render_page(
         "worklists/no_shows.html",
         "rows",

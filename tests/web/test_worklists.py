@@ -120,6 +120,26 @@ def test_the_recall_list_shows_the_most_overdue_first_with_a_link_to_book(app, c
     assert any("À recontacter" in s and str(late) in s for s in traced)
 
 
+def test_the_recall_list_goes_page_by_page_keeping_its_filter(app, client, as_role, doctor):
+    """Twenty-five patients a page, the most overdue first; the next page continues where the
+    first stopped (with « en retard » kept), and a page past the end is a 404."""
+    for n in range(28):
+        patient = accepted(app, f"Rappel{n:02d}")
+        past_visit(app, patient, doctor, days_ago=60 + 10 * n)  # Rappel27 is the most overdue
+    as_role("assistant")
+    first = text(client.get("/listes/a-recontacter?vue=retard"))
+    assert "28 patients" in first and "Page 1 sur 2" in first
+    shown = re.findall(r"RAPPEL(\d\d)", first)
+    assert shown[0] == "27" and len(set(shown)) == 25
+    assert 'href="/listes/a-recontacter?vue=retard&amp;page=2"' in client.get(
+        "/listes/a-recontacter?vue=retard"
+    ).get_data(as_text=True)
+    second = text(client.get("/listes/a-recontacter?vue=retard&page=2", headers=HX))
+    assert "<html" not in second and "Page 2 sur 2" in second
+    assert sorted(set(re.findall(r"RAPPEL(\d\d)", second))) == ["00", "01", "02"]
+    assert client.get("/listes/a-recontacter?vue=retard&page=3").status_code == 404
+
+
 def test_a_call_is_recorded_from_the_list_with_who_and_when(app, client, as_role, doctor):
     patient = accepted(app, "Appelee")
     past_visit(app, patient, doctor, days_ago=70)
