@@ -36,6 +36,7 @@ from dalia_site.models.vocabulary import (
 
 GRID = timedelta(minutes=15)  # slots start on the quarter hour
 HORIZON = timedelta(days=60)  # how far ahead slots are proposed
+FIRST_LOOK = timedelta(days=7)  # free_slots searches this far first, the whole horizon if short
 FURTHEST = timedelta(days=366)  # how far ahead a booking may be
 TAKEN = "Ce créneau vient d'être pris : choisissez-en un autre dans la liste à jour."
 # Appointments that hold their clinicians' time.
@@ -307,33 +308,38 @@ def free_slots(
     opening: Opening | None = None,
 ) -> list[Slot]:
     """The next free slots for a visit of `kind` (first = a doctor and a nurse together), at most
-    one per start time, earliest first; none overlapping the patient's own appointments."""
+    one per start time, earliest first; none overlapping the patient's own appointments. The
+    first week ahead is searched first: only when it has fewer than `limit` is the whole
+    `horizon` read (the same search, further)."""
     kind = appointment_kind(kind)
-    first_day = now.astimezone(zone).date()
-    last_day = (now + horizon).astimezone(zone).date()
     duration = length(kind, visits)
     members = active_clinicians(session)
-    busy, patient_busy = _busy(
-        session,
-        now,
-        now + horizon + timedelta(days=1),
-        ignore=moving,
-        patient_id=patient.id if patient is not None else None,
-    )
-    duty = occurrences(session, first_day, last_day, zone, members, opening=opening)
-    free = free_time(duty, busy, members)
-    doctors = sorted(mid for mid in free if members[mid].is_doctor)
-    nurses = sorted(mid for mid in free if members[mid].is_nurse)
-    found = find_slots(
-        free,
-        nurses if kind == AppointmentKind.NURSE else doctors,
-        nurses if kind == AppointmentKind.FIRST else None,
-        duration,
-        now,
-        zone,
-        own_time=patient_busy,
-        limit=limit,
-    )
+    for reach in (min(FIRST_LOOK, horizon), horizon):
+        first_day = now.astimezone(zone).date()
+        last_day = (now + reach).astimezone(zone).date()
+        busy, patient_busy = _busy(
+            session,
+            now,
+            now + reach + timedelta(days=1),
+            ignore=moving,
+            patient_id=patient.id if patient is not None else None,
+        )
+        duty = occurrences(session, first_day, last_day, zone, members, opening=opening)
+        free = free_time(duty, busy, members)
+        doctors = sorted(mid for mid in free if members[mid].is_doctor)
+        nurses = sorted(mid for mid in free if members[mid].is_nurse)
+        found = find_slots(
+            free,
+            nurses if kind == AppointmentKind.NURSE else doctors,
+            nurses if kind == AppointmentKind.FIRST else None,
+            duration,
+            now,
+            zone,
+            own_time=patient_busy,
+            limit=limit,
+        )
+        if len(found) >= limit:
+            break
     return [slot_at(start, duration, found[start], members) for start in sorted(found)[:limit]]
 
 

@@ -394,3 +394,25 @@ def test_a_clinicians_calendar_feed_shows_their_appointments_without_the_patient
     assert visit.decoded("dtstart") == at(MONDAY, 10)
     assert "Vacation DALIA Test" in events
     assert b"Rouquette" not in feed and b"Martine" not in feed
+
+
+def test_free_slots_look_past_the_first_week_only_when_it_is_short(session):
+    """The first week ahead is searched first; slots three weeks ahead are still found when the
+    week has too few, and they come after the week's, earliest first."""
+    doctor, nurse = member(session, "Dr Anne"), member(session, "Nina", "ipa")
+    on_duty(session, doctor, MONDAY, time(8, 30), time(9, 30))  # two doctor slots this week
+    later = MONDAY + timedelta(weeks=3)
+    on_duty(session, doctor, later, time(14, 0), time(15, 0))
+    on_duty(session, nurse, later, time(14, 0), time(15, 0))
+    two = slots(session, "doctor", limit=2)
+    assert [s.starts_at for s in two] == [at(MONDAY, 8, 30), at(MONDAY, 8, 45)]
+    five = slots(session, "doctor", limit=5)
+    assert [s.starts_at for s in five] == [
+        at(MONDAY, 8, 30),
+        at(MONDAY, 8, 45),
+        at(MONDAY, 9),
+        at(later, 14),
+        at(later, 14, 15),
+    ]
+    assert [s.starts_at for s in slots(session, "first", limit=1)] == [at(later, 14)]
+    assert slots(session, "nurse", limit=3)[0].starts_at == at(later, 14)
