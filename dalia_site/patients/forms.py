@@ -5,7 +5,7 @@ from wtforms import BooleanField, RadioField, SelectField, SelectMultipleField, 
 from wtforms.validators import Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from dalia_site.forms import DateField, Form, Marked, choices, strip
+from dalia_site.forms import DateField, Form, Marked, Select, choices, strip
 from dalia_site.models.vocabulary import AzaleeProtocol, GpAnswer, PreferredNurse
 
 
@@ -42,7 +42,11 @@ class PlanForm(Form):
 
 class GpStepForm(Form):
     partner_id = SelectField(
-        "Médecin généraliste contacté", choices=[], validators=[Marked()], validate_choice=False
+        "Médecin généraliste contacté",
+        choices=[],
+        validators=[Marked()],
+        validate_choice=False,
+        widget=Select(),
     )
     contacted_on = DateField("Contacté le", validators=[Optional()])
     answer = RadioField(
