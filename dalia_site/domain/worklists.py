@@ -14,6 +14,7 @@ are one more, grouped.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -26,6 +27,7 @@ from sqlalchemy import (
     Integer,
     String,
     and_,
+    bindparam,
     cast,
     exists,
     func,
@@ -113,7 +115,7 @@ def _due_after(visit: Any, cadence: Any) -> ColumnElement[float]:
     return epoch_days(visit) + 7 * func.coalesce(cadence, DEFAULT_CADENCE_WEEKS)
 
 
-def _listed(now: datetime) -> ColumnElement[bool]:
+def _listed(now: Any) -> ColumnElement[bool]:
     """On « À recontacter » at `now`: in follow-up, no visit to come (their next step as
     domain/recall.py keeps it, read by the index on status and due date)."""
     return and_(
@@ -217,6 +219,22 @@ def recall(session: DbSession, *, now: datetime, overdue_only: bool = False, pag
     """« À recontacter » at `now` (the present, as the stored next steps are): most overdue
     first, a `page` of LIST_SIZE rows, with the last attempt to reach each (who, when, what came
     of it), read for the rows shown only. One query."""
+    rows, total = [], 0
+    values = {"now": now, "skipped": _offset(page)}
+    for *shown, last, due, attempted_at, outcome, by, count in session.execute(
+        _recall_statement(overdue_only), values
+    ):
+        late = (now - due).days
+        rows.append(RecallRow(ListedPatient(*shown), last, late, attempted_at, outcome, by or ""))
+        total = count
+    return Worklist(rows, total, page)
+
+
+@functools.cache
+def _recall_statement(overdue_only: bool) -> Any:
+    """« À recontacter »'s query, built once per view (`now` and the rows `skipped` bound at
+    each request)."""
+    now = bindparam("now", type_=UTCDateTime())
     listed = _listed(now)
     if overdue_only:
         listed = and_(listed, Patient.recall_due_at <= now)
@@ -228,7 +246,7 @@ def recall(session: DbSession, *, now: datetime, overdue_only: bool = False, pag
         .where(listed)
         .order_by(*order)
         .limit(LIST_SIZE)
-        .offset(_offset(page))
+        .offset(bindparam("skipped", type_=Integer()))
         .subquery()
     )
     latest_attempt = (
@@ -239,7 +257,7 @@ def recall(session: DbSession, *, now: datetime, overdue_only: bool = False, pag
         .correlate(window)
         .scalar_subquery()
     )
-    query = (
+    return (
         select(
             *LISTED,
             Patient.last_visit_at,
@@ -254,15 +272,9 @@ def recall(session: DbSession, *, now: datetime, overdue_only: bool = False, pag
         .outerjoin(StaffUser, StaffUser.id == ContactAttempt.by_id)
         .order_by(*order)
     )
-    rows, total = [], 0
-    for *shown, last, due, attempted_at, outcome, by, count in session.execute(query):
-        late = (now - due).days
-        rows.append(RecallRow(ListedPatient(*shown), last, late, attempted_at, outcome, by or ""))
-        total = count
-    return Worklist(rows, total, page)
 
 
-def overdue_now(now: datetime) -> Any:
+def overdue_now(now: Any) -> Any:
     """How many patients of « À recontacter » are overdue at `now` (a scalar subquery): those
     of the list due by then, counted from the index."""
     return select(func.count()).where(_listed(now), Patient.recall_due_at <= now).scalar_subquery()
@@ -286,7 +298,7 @@ class WaitingRow:
     slot: booking.Slot | None  # else a free first-visit slot (the earliest to who waited longest)
 
 
-def _open_offers(now: datetime) -> ColumnElement[bool]:
+def _open_offers(now: Any) -> ColumnElement[bool]:
     """A freed first-visit slot still to come and still free (nobody booked its clinician
     over it since)."""
     rebooked = exists().where(
@@ -304,18 +316,11 @@ def _open_offers(now: datetime) -> ColumnElement[bool]:
     )
 
 
-def waiting(
-    session: DbSession,
-    *,
-    now: datetime,
-    zone: ZoneInfo,
-    free: Sequence[booking.Slot] = (),
-    min_days: int = 0,
-) -> Worklist:
-    """The waiting list, oldest first, with how long each has waited. The slots freed by a
-    cancellation go first, one per row in order (the earliest to who waited longest); then the
-    `free` first-visit slots (earliest first), one per remaining row; only those waiting for
-    `min_days` days or more when asked. One query."""
+@functools.cache
+def _waiting_statement() -> Any:
+    """The waiting list's query, built once (its values bound at each request: `now`, and
+    `waited_by`, the latest moment a patient shown began to wait)."""
+    now = bindparam("now", type_=UTCDateTime())
     # Since when each waits: their oldest referral on the waiting list, read once for all.
     waited = (
         select(Referral.patient_id, func.min(Referral.decided_at).label("since"))
@@ -333,7 +338,7 @@ def waiting(
         .outerjoin(waited, waited.c.patient_id == Patient.id)
         .where(
             Patient.status == PatientStatus.WAITING_LIST,
-            func.coalesce(waited.c.since, Patient.created_at) <= now - timedelta(days=min_days),
+            func.coalesce(waited.c.since, Patient.created_at) <= bindparam("waited_by", type_=UTCDateTime()),
         )
         .subquery()
     )
@@ -345,13 +350,30 @@ def waiting(
         .where(_open_offers(now))
         .subquery()
     )
-    rows = session.execute(
+    return (
         select(*LISTED, Patient.created_at, ranked.c.since, ranked.c.total, SlotOffer)
         .join(ranked, ranked.c.patient_id == Patient.id)
         .outerjoin(offers, offers.c.rank == ranked.c.rank)
         .outerjoin(SlotOffer, SlotOffer.id == offers.c.offer_id)
         .order_by(ranked.c.rank)
         .limit(LIST_SIZE)
+    )
+
+
+def waiting(
+    session: DbSession,
+    *,
+    now: datetime,
+    zone: ZoneInfo,
+    free: Sequence[booking.Slot] = (),
+    min_days: int = 0,
+) -> Worklist:
+    """The waiting list, oldest first, with how long each has waited. The slots freed by a
+    cancellation go first, one per row in order (the earliest to who waited longest); then the
+    `free` first-visit slots (earliest first), one per remaining row; only those waiting for
+    `min_days` days or more when asked. One query."""
+    rows = session.execute(
+        _waiting_statement(), {"now": now, "waited_by": now - timedelta(days=min_days)}
     ).all()
     today = now.astimezone(zone).date()
     listed = []
@@ -453,7 +475,7 @@ class NoShowRow:
     flagged: bool
 
 
-def _not_called_back(since: datetime) -> ColumnElement[bool]:
+def _not_called_back(since: Any) -> ColumnElement[bool]:
     called = exists().where(
         ContactAttempt.patient_id == Appointment.patient_id,
         ContactAttempt.attempted_at >= Appointment.starts_at,
@@ -514,17 +536,23 @@ class Counts:
 
 def counts(session: DbSession, *, now: datetime) -> Counts:
     """The three lists' counts in one grouped query (the navigation shows them)."""
-    overdue = overdue_now(now)
+    values = {"now": now, "since": now - timedelta(weeks=DEFAULT_NO_SHOW_WEEKS)}
+    row = session.execute(_counts_statement(), values).one()
+    return Counts(*(int(n or 0) for n in row))
+
+
+@functools.cache
+def _counts_statement() -> Any:
+    """The navigation's counts, built once (`now` and the no-shows' `since` bound each time)."""
     waiting_count = select(func.count()).where(Patient.status == PatientStatus.WAITING_LIST).scalar_subquery()
     missed = (
         select(func.count())
         .select_from(Appointment)
         .join(Patient, Patient.id == Appointment.patient_id)
-        .where(_not_called_back(now - timedelta(weeks=DEFAULT_NO_SHOW_WEEKS)))
+        .where(_not_called_back(bindparam("since", type_=UTCDateTime())))
         .scalar_subquery()
     )
-    row = session.execute(select(overdue, waiting_count, missed)).one()
-    return Counts(*(int(n or 0) for n in row))
+    return select(overdue_now(bindparam("now", type_=UTCDateTime())), waiting_count, missed)
 
 
 # --- The report's figures -----------------------------------------------------------------------
