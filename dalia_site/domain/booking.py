@@ -309,8 +309,8 @@ def free_slots(
 ) -> list[Slot]:
     """The next free slots for a visit of `kind` (first = a doctor and a nurse together), at most
     one per start time, earliest first; none overlapping the patient's own appointments. The
-    first week ahead is searched first: only when it has fewer than `limit` is the whole
-    `horizon` read (the same search, further)."""
+    first week ahead is searched first (four statements): only when it has fewer than `limit`
+    is the whole `horizon` read (the same search, further: three statements more)."""
     kind = appointment_kind(kind)
     duration = length(kind, visits)
     members = active_clinicians(session)
