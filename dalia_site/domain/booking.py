@@ -234,6 +234,17 @@ def _starts(free: list[Seconds], duration: int, earliest: float, zone: ZoneInfo)
         yield from range(_next_on_grid(max(span_start, earliest), zone), span_end - duration + 1, _STEP)
 
 
+def leads_and_partners(
+    kind: AppointmentKind, doctors: list[int], nurses: list[int]
+) -> tuple[list[int], list[int] | None]:
+    """Who leads a visit of `kind` and who must be free with them: a nurse alone, a doctor
+    alone, or a doctor with a nurse (the pair's first visit)."""
+    return (
+        nurses if kind == AppointmentKind.NURSE else doctors,
+        nurses if kind == AppointmentKind.FIRST else None,
+    )
+
+
 def find_slots(
     free: Mapping[int, list[Seconds]],
     leads: Iterable[int],
@@ -330,8 +341,7 @@ def free_slots(
         nurses = sorted(mid for mid in free if members[mid].is_nurse)
         found = find_slots(
             free,
-            nurses if kind == AppointmentKind.NURSE else doctors,
-            nurses if kind == AppointmentKind.FIRST else None,
+            *leads_and_partners(kind, doctors, nurses),
             duration,
             now,
             zone,
@@ -547,8 +557,7 @@ def week_slots(
 
     found = find_slots(
         free,
-        nurses if kind == AppointmentKind.NURSE else doctors,
-        nurses if kind == AppointmentKind.FIRST else None,
+        *leads_and_partners(kind, doctors, nurses),
         duration,
         now,
         zone,
