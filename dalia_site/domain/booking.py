@@ -60,6 +60,11 @@ class Slot:
         return f"{self.starts_at.isoformat()}|{','.join(map(str, self.member_ids))}"
 
     @property
+    def who(self) -> str:
+        """Its clinicians by name: « Dr Anne Audouy et Nina Vidal »."""
+        return " et ".join(m.name for m in self.members)
+
+    @property
     def choice(self) -> str:
         """The slot as the picker sends it, short (a week has a hundred or more): its start in
         UTC (ISO 8601 basic format), then its clinicians' ids."""
