@@ -147,3 +147,21 @@ class DateField(wtforms.DateField):
         kwargs.setdefault("format", ["%Y-%m-%d", "%d/%m/%Y"])
         kwargs.setdefault("invalid_value_message", "Date invalide : jj/mm/aaaa attendu (ex. 22/11/2026).")
         super().__init__(label, validators, **kwargs)
+
+
+class SmallIntegerField(wtforms.IntegerField):
+    """A number of a few digits (years, counts): anything longer is refused as not a number, in
+    French, before a range check could meet an integer too large to compare (a 500-digit value
+    made NumberRange raise OverflowError: a 500)."""
+
+    MAX_DIGITS = 9
+
+    def process_formdata(self, valuelist):
+        if valuelist and len(str(valuelist[0]).strip()) > self.MAX_DIGITS:
+            self.data = None
+            raise ValueError("Indiquez un nombre entier (ex. 3).")
+        super().process_formdata(valuelist)
+
+    def pre_validate(self, form):
+        if self.process_errors:  # not a number: that one message, no range check of nothing
+            raise wtforms.validators.StopValidation()

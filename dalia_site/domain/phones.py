@@ -82,7 +82,7 @@ def is_mobile(stored: str) -> bool:
     return number is not None and phonenumbers.number_type(number) in _MOBILE
 
 
-@functools.lru_cache(maxsize=4096)  # a list shows fifty numbers on every request
+@functools.lru_cache(maxsize=4096)  # a list shows a number a row, on every request
 def display(stored: str) -> str:
     """'+33612345678' -> '06 12 34 56 78'; a number abroad in its international format; a
     value from before E.164 (or a short number) as it is."""

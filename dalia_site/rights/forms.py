@@ -1,9 +1,9 @@
 """Forms of patients' rights: the erasure on request, the retention periods."""
 
-from wtforms import IntegerField, TextAreaField
+from wtforms import TextAreaField
 from wtforms.validators import NumberRange
 
-from dalia_site.forms import Form, Marked
+from dalia_site.forms import Form, Marked, SmallIntegerField
 
 
 class ErasureForm(Form):
@@ -11,11 +11,11 @@ class ErasureForm(Form):
 
 
 class RetentionForm(Form):
-    inactive_years = IntegerField(
+    inactive_years = SmallIntegerField(
         "Patient sans rendez-vous ni adressage : conserver (années)",
         validators=[NumberRange(1, 20, "Entre 1 et 20 ans.")],
     )
-    declined_years = IntegerField(
+    declined_years = SmallIntegerField(
         "Adressage non retenu : conserver après la décision (années)",
         validators=[NumberRange(1, 20, "Entre 1 et 20 ans.")],
     )

@@ -170,6 +170,12 @@ def test_personal_data_page_shows_the_register_and_the_admin_sets_the_periods(ap
     response = auth.post("/donnees-personnelles/conservation", {"inactive_years": "0", "declined_years": "1"})
     assert response.status_code == 422
     assert field_error(response, "inactive_years") == "Entre 1 et 20 ans."
+    # A number too long to be one (the fuzzing found a 500-digit value answered by a 500).
+    response = auth.post(
+        "/donnees-personnelles/conservation", {"inactive_years": "5", "declined_years": "1" * 500}
+    )
+    assert response.status_code == 422
+    assert field_error(response, "declined_years") == "Indiquez un nombre entier (ex. 3)."
     response = auth.post("/donnees-personnelles/conservation", {"inactive_years": "5", "declined_years": "2"})
     assert response.status_code == 303
     with app.app_context():
