@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -367,7 +367,13 @@ def free_today(
         and (members[mid].is_nurse if kind == AppointmentKind.NURSE else members[mid].is_doctor)
     ]
     free = booking.free_time(duty, busy, set(wanted))
-    found = booking.find_slots(free, wanted, None, duration, now, zone, limit=limit, walk_in_now=True)
+    # Today's slots only, over by midnight: a session running past it offers nothing of tomorrow
+    # (whose visits the desk has not read). `until` bounds the starts, the last one included.
+    midnight = datetime.combine(now.astimezone(zone).date() + timedelta(days=1), time(), tzinfo=zone)
+    last_start = midnight - duration + timedelta(seconds=1)
+    found = booking.find_slots(
+        free, wanted, None, duration, now, zone, until=last_start, limit=limit, walk_in_now=True
+    )
     return [booking.slot_at(start, duration, found[start], members) for start in sorted(found)[:limit]]
 
 

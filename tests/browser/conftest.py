@@ -15,8 +15,9 @@ from __future__ import annotations
 import re
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ from playwright.sync_api import BrowserContext, Locator, Page, Response
 from sqlalchemy import update
 from werkzeug.serving import make_server
 
-from dalia_site import create_app
+from dalia_site import clock, create_app
 from dalia_site.domain import accounts
 from dalia_site.extensions import db
 from dalia_site.models import StaffUser
@@ -129,6 +130,16 @@ def fresh_authenticators(request):
             db.session.execute(update(StaffUser).values(totp_last_step=None))
             db.session.commit()
         _LAST_STEPS.clear()
+
+
+def frozen(wsgi_app: Callable, moment: datetime) -> Callable:
+    """The app, answering every request as if it were `moment` (clock.now() in the request)."""
+
+    def app(environ, start_response):
+        with clock.clock_at(moment):
+            return list(wsgi_app(environ, start_response))
+
+    return app
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import shutil
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -32,7 +32,7 @@ from dalia_site.domain import booking, centre, desk
 from dalia_site.extensions import db
 from dalia_site.models import Appointment, Patient, TeamMember
 from dalia_site.models.vocabulary import AppointmentStatus, PatientStatus, Profession
-from tests.browser.conftest import check_page, checked, field, follow
+from tests.browser.conftest import check_page, checked, field, follow, frozen
 
 pytestmark = pytest.mark.xdist_group("demo")
 WEEKDAYS = ("Lundi", "Mardi", "Mercredi", "Jeudi", "Vendredi", "Samedi", "Dimanche")
@@ -51,16 +51,6 @@ class Morning:
     booked: int  # the patient booked with the chosen nurse
     booked_name: str
     nurse: str
-
-
-def frozen(wsgi_app: Callable, moment: datetime) -> Callable:
-    """The app, answering every request as if it were `moment` (clock.now() in the request)."""
-
-    def app(environ, start_response):
-        with clock.clock_at(moment):
-            return list(wsgi_app(environ, start_response))
-
-    return app
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,10 @@ an arrival made on the wrong line — each with one click, the visit's block swa
 the counts refreshed, without a page reload; axe-core clean after every swap. Then the same page
 on a 390 px wide phone: no horizontal scroll, no overlapping visits or buttons.
 
-The live site is shared by every browser test: the centre opens every day for this test (today
-may be a Sunday), and what it adds is removed afterwards.
+The live site is shared by every browser test: the centre opens every day for this test, what it
+adds is removed afterwards, and it answers as if it were MOMENT — a working morning, whatever the
+hour the suite runs (late in the evening, « an hour from now » is tomorrow, which the desk does not
+offer).
 """
 
 import re
@@ -21,7 +23,7 @@ from dalia_site import clock
 from dalia_site.domain import referrals
 from dalia_site.extensions import db
 from dalia_site.models import Appointment, AppointmentClinician, CentreSettings, Shift, TeamMember
-from tests.browser.conftest import STAFF, check_page, field, follow, log_in
+from tests.browser.conftest import STAFF, check_page, field, follow, frozen, log_in
 
 PARIS = ZoneInfo("Europe/Paris")
 DOCTOR, NURSE = "Dr Marc Bousquet", "Anaïs Py"
@@ -33,6 +35,7 @@ PATIENTS = ("Delmas", "Ferrand", "Garrigues")  # the keys of the fixture: first,
 # Names no other journey of the shared live site gives a patient (the search must find one).
 WALK_INS = iter(["Labatut", "Roumagnac", "Bouisset"])
 ALL_DAYS = "lundi,mardi,mercredi,jeudi,vendredi,samedi,dimanche"
+MOMENT = datetime(2026, 12, 2, 10, 7, tzinfo=PARIS)  # a Wednesday, no holiday, no closure
 IDENTITY = {
     "first_names": "Jeanne",
     "birth_name": "",
@@ -50,9 +53,21 @@ IDENTITY = {
 
 
 @pytest.fixture
-def morning(live_app) -> dict[str, int]:
+def at_moment(live_app) -> Iterator[None]:
+    """The live site, and this test's own clock, at MOMENT."""
+    original = live_app.wsgi_app
+    live_app.wsgi_app = frozen(original, MOMENT)
+    try:
+        with clock.clock_at(MOMENT):
+            yield
+    finally:
+        live_app.wsgi_app = original
+
+
+@pytest.fixture
+def morning(live_app, at_moment) -> Iterator[dict[str, int]]:
     """Today's visits, all started: Delmas and Ferrand with the doctor, Garrigues with the nurse."""
-    now = datetime.now(PARIS).replace(second=0, microsecond=0)
+    now = MOMENT
     midnight = datetime.combine(now.date(), time(), tzinfo=PARIS)
     base = max(midnight, now - timedelta(minutes=45))
     base -= timedelta(minutes=base.minute % 5)
@@ -126,7 +141,7 @@ def click_in_place(page: Page, appointment_id: int, button: str) -> None:
 
 
 @pytest.fixture
-def walk_in_patient(live_app) -> Iterator[str]:
+def walk_in_patient(live_app, at_moment) -> Iterator[str]:
     """A patient in follow-up who comes in without an appointment (their walk-in is removed after)."""
     last_name = next(WALK_INS)
     with live_app.app_context():

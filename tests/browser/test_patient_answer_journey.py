@@ -17,6 +17,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import delete
 
+from dalia_site import clock
 from dalia_site.domain import referrals, reminders
 from dalia_site.extensions import db
 from dalia_site.models import (
@@ -27,20 +28,30 @@ from dalia_site.models import (
     Shift,
     TeamMember,
 )
-from tests.browser.conftest import STAFF, check_page, checked, follow, log_in
+from tests.browser.conftest import STAFF, check_page, checked, follow, frozen, log_in
 
 PARIS = ZoneInfo("Europe/Paris")
 DOCTOR = "Dr Lucie Rappel"
+MOMENT = datetime(2026, 12, 2, 10, 7, tzinfo=PARIS)  # a Wednesday, no holiday, no closure
 ALL_DAYS = "lundi,mardi,mercredi,jeudi,vendredi,samedi,dimanche"
 
 
 @pytest.fixture
 def reminded(live_app) -> Iterator[dict]:
-    """Later today: the doctor's session and a patient with only a mobile booked in it."""
-    now = datetime.now(PARIS)
-    start = (now + timedelta(minutes=45)).replace(second=0, microsecond=0)
-    start -= timedelta(minutes=start.minute % 15)
-    with live_app.app_context():
+    """Later today: the doctor's session and a patient with only a mobile booked in it. The live
+    site answers as if it were MOMENT (a working morning), whatever the hour the suite runs: run
+    late in the evening, « later today » would be tomorrow, which the desk does not show."""
+    start = MOMENT + timedelta(minutes=38)  # 10h45
+    original = live_app.wsgi_app
+    live_app.wsgi_app = frozen(original, MOMENT)
+    try:
+        yield from _reminded(live_app, start)
+    finally:
+        live_app.wsgi_app = original
+
+
+def _reminded(live_app, start: datetime) -> Iterator[dict]:
+    with clock.clock_at(MOMENT), live_app.app_context():
         settings = db.session.get_one(CentreSettings, 1)
         open_days, settings.open_days = settings.open_days, ALL_DAYS
         doctor = TeamMember(name=DOCTOR, profession="medecin", team="stable", doctor_status="salarie")

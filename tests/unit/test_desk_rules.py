@@ -201,6 +201,27 @@ def test_todays_free_slots_are_booking_free_slots_for_today(session, kind):
     assert all(s.starts_at.astimezone(PARIS).date() == MONDAY for s in mine)
 
 
+def test_a_session_past_midnight_offers_only_today_s_slots(session):
+    """Late in the evening, a session running past midnight: the desk offers the slots that end
+    by midnight, never tomorrow's (whose visits it has not read: a booked one would show free)."""
+    anne = member(session, "Dr Anne")
+    from dalia_site.models import Shift
+
+    session.add(Shift(member_id=anne.id, starts_at=at(MONDAY, 23), ends_at=at(MONDAY + timedelta(days=1), 1)))
+    session.flush()
+    visit(session, at(MONDAY + timedelta(days=1), 0), 30, "doctor", (anne,))
+    now = at(MONDAY, 23, 2)
+    appointments = list(session.scalars(select(Appointment).options(selectinload(Appointment.clinicians))))
+    duty = roster.occurrences(session, MONDAY, MONDAY, PARIS)
+    found = desk.free_today({anne.id: anne}, duty, appointments, "doctor", VISITS, PARIS, now, limit=100)
+    starts = [s.starts_at.astimezone(PARIS).strftime("%H:%M") for s in found]
+    assert (
+        starts
+        and starts[-1] == "23:30"
+        and all(s.ends_at <= at(MONDAY + timedelta(days=1), 0) for s in found)
+    )
+
+
 # --- A free slot given to a patient ---------------------------------------------------------------
 
 
