@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy import CursorResult, MetaData, Update, create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
 
@@ -50,6 +50,15 @@ db = SQLAlchemy(
 # What the domain's functions take: a Session (the CLI's, provisioning's) or the web app's
 # request-scoped proxy of one (`db.session`), which offers the same methods.
 DbSession: TypeAlias = Session | scoped_session[Any]
+
+
+def claim(session: DbSession, statement: Update) -> bool:
+    """Run a conditional UPDATE of one row — its WHERE says the row is still free to take (a code
+    step not used yet, an email or a reminder not claimed yet): True when this transaction took
+    it. Of two requests racing for the row, one only gets True."""
+    result = session.execute(statement.execution_options(synchronize_session=False))
+    return cast("CursorResult[Any]", result).rowcount == 1
+
 
 # What the models subclass. Flask-SQLAlchemy builds `db.Model` at run time, which a type checker
 # cannot follow; to it, the base is the plain declarative base that `db.Model` is at heart.

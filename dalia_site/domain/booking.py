@@ -16,10 +16,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import CursorResult, Select, bindparam, select, update
+from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.orm import joinedload, selectinload
 
-from dalia_site.database import DbSession
+from dalia_site.database import DbSession, claim
 from dalia_site.domain import audit, mail
 from dalia_site.domain.opening import Opening
 from dalia_site.domain.roster import Occurrence, lock_members, occurrences
@@ -1149,13 +1149,12 @@ def queue_reminders(
         if not patient.email:
             continue
         # Claimed first: a second run at the same moment finds it taken and queues nothing.
-        claimed = session.execute(
+        if not claim(
+            session,
             update(Appointment)
             .where(Appointment.id == appointment.id, Appointment.reminder_queued_at.is_(None))
-            .values(reminder_queued_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        if cast(CursorResult[Any], claimed).rowcount != 1:  # an UPDATE's result is a cursor's
+            .values(reminder_queued_at=now),
+        ):
             continue
         local = appointment.starts_at.astimezone(zone)
         who = ", ".join(c.member.name for c in appointment.clinicians)

@@ -15,13 +15,13 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
-from sqlalchemy import CursorResult, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 
-from dalia_site.database import DbSession
+from dalia_site.database import DbSession, claim
 from dalia_site.domain.sms import SmsError, SmsSender
 from dalia_site.domain.text import InvalidValue, normalise_email
 from dalia_site.models import OutboundEmail
@@ -65,22 +65,18 @@ CLAIM_TIMEOUT = timedelta(minutes=10)  # a sender that died releases its emails 
 
 
 def _claim(session: DbSession, email_id: int, now: datetime) -> bool:
-    # An UPDATE gives a CursorResult (rowcount); scoped_session.execute is typed as any Result.
-    claimed = cast(
-        "CursorResult[Any]",
-        session.execute(
-            update(OutboundEmail)
-            .where(
-                OutboundEmail.id == email_id,
-                OutboundEmail.sent_at.is_(None),
-                or_(OutboundEmail.claimed_at.is_(None), OutboundEmail.claimed_at < now - CLAIM_TIMEOUT),
-            )
-            .values(claimed_at=now)
-            .execution_options(synchronize_session=False)
-        ),
+    claimed = claim(
+        session,
+        update(OutboundEmail)
+        .where(
+            OutboundEmail.id == email_id,
+            OutboundEmail.sent_at.is_(None),
+            or_(OutboundEmail.claimed_at.is_(None), OutboundEmail.claimed_at < now - CLAIM_TIMEOUT),
+        )
+        .values(claimed_at=now),
     )
     session.commit()
-    return claimed.rowcount == 1
+    return claimed
 
 
 # Reminders reach people between 8 h and 20 h, site time (issue 17), whatever the timer's hour.

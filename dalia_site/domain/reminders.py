@@ -14,13 +14,13 @@ import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import CursorResult, Select, and_, bindparam, case, func, or_, select, update
+from sqlalchemy import Select, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.orm import joinedload, selectinload
 
-from dalia_site.database import DbSession
+from dalia_site.database import DbSession, claim
 from dalia_site.domain import audit, booking, mail, phones, rights, tokens
 from dalia_site.domain.centre import Centre
 from dalia_site.domain.partners import clean_email
@@ -141,16 +141,15 @@ def queue_reminders(
             if channel == ReminderChannel.NONE:
                 continue
             # Claimed first: a second run at the same moment finds it taken and queues nothing.
-            claimed = session.execute(
+            if not claim(
+                session,
                 update(Appointment)
                 .where(
                     Appointment.id == appointment.id,
                     or_(Appointment.reminder_queued_at.is_(None), Appointment.reminder_queued_at < midnight),
                 )
-                .values(reminder_queued_at=now)
-                .execution_options(synchronize_session=False)
-            )
-            if cast("CursorResult[Any]", claimed).rowcount != 1:
+                .values(reminder_queued_at=now),
+            ):
                 continue
             link = link_url(base_url, issue_link(session, appointment))
             _queue_one(session, appointment, channel, centre, zone, link, tomorrow=days == 1)

@@ -21,7 +21,7 @@ import segno
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
-from dalia_site.database import DbSession
+from dalia_site.database import DbSession, claim
 from dalia_site.domain import audit
 from dalia_site.models import RecoveryCode, StaffUser
 from dalia_site.models.vocabulary import Role
@@ -94,16 +94,15 @@ def _totp_ok(session: DbSession, user: StaffUser, code: str, now: datetime) -> b
     step = _totp_step(user.totp_secret or "", code, now)
     if step is None:
         return False
-    claimed = session.execute(
+    if not claim(
+        session,
         update(StaffUser)
         .where(
             StaffUser.id == user.id,
             or_(StaffUser.totp_last_step.is_(None), StaffUser.totp_last_step < step),
         )
-        .values(totp_last_step=step)
-        .execution_options(synchronize_session=False)
-    )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        .values(totp_last_step=step),
+    ):
         return False
     set_committed_value(user, "totp_last_step", step)
     return True

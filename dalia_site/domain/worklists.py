@@ -513,17 +513,6 @@ def no_shows(session: DbSession, *, now: datetime, weeks: int, flag_after: int, 
     return Worklist(listed, rows[0][-1] if rows else 0, page)
 
 
-def missed_visits(session: DbSession, patient_id: int) -> int:
-    return (
-        session.scalar(
-            select(func.count()).where(
-                Appointment.patient_id == patient_id, Appointment.status == AppointmentStatus.NO_SHOW
-            )
-        )
-        or 0
-    )
-
-
 # --- The navigation's counts --------------------------------------------------------------------
 
 
