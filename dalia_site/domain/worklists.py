@@ -45,6 +45,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from dalia_site.database import DbSession
 from dalia_site.domain import audit, booking, referrals
 from dalia_site.domain.follow_up import DEFAULT_CADENCE_WEEKS
+from dalia_site.domain.opening import Opening
 from dalia_site.domain.text import FieldError
 from dalia_site.models import (
     Appointment,
@@ -382,6 +383,27 @@ def waiting(
         days = (today - waited_from.astimezone(zone).date()).days
         listed.append(WaitingRow(ListedPatient(*shown), waited_from, days, offer, None))
     return with_free_slots(Worklist(listed, rows[0][-2] if rows else 0), free)
+
+
+def waiting_with_slots(
+    session: DbSession,
+    *,
+    now: datetime,
+    zone: ZoneInfo,
+    visits: Mapping[str, int],
+    opening: Opening,
+    min_days: int = 0,
+) -> Worklist:
+    """The waiting list as its page shows it: each row no freed slot went to gets a free
+    first-visit slot on the centre's open days — as many as rows are asked for, since the freed
+    slots are free slots too."""
+    found = waiting(session, now=now, zone=zone, min_days=min_days)
+    if all(row.offer is not None for row in found.rows):
+        return found
+    free = booking.free_slots(
+        session, AppointmentKind.FIRST, visits, zone, now, limit=len(found.rows), opening=opening
+    )
+    return with_free_slots(found, free)
 
 
 def with_free_slots(found: Worklist, free: Sequence[booking.Slot]) -> Worklist:

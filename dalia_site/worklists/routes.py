@@ -8,7 +8,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 
 from dalia_site import clock, unit_of_work
 from dalia_site.access import current_staff, roles
-from dalia_site.domain import booking, centre, follow_up, patients, worklists
+from dalia_site.domain import centre, follow_up, patients, worklists
 from dalia_site.domain.text import FieldError
 from dalia_site.extensions import db
 from dalia_site.filters import site_zone
@@ -64,19 +64,9 @@ def waiting():
     settings = centre.load(db.session)
     raw = parse_id(request.args.get("depuis", ""))
     min_days = raw if raw in worklists.WAITED_DAYS else 0
-    found = worklists.waiting(db.session, now=now, zone=zone, min_days=min_days)
-    # Free first-visit slots for the rows no freed slot went to (on the centre's open days).
-    if any(row.offer is None for row in found.rows):
-        free = booking.free_slots(
-            db.session,
-            AppointmentKind.FIRST,
-            settings.visits,
-            zone,
-            now,
-            limit=len(found.rows),  # the freed slots are free slots too: one per row covers them
-            opening=settings.opening,
-        )
-        found = worklists.with_free_slots(found, free)
+    found = worklists.waiting_with_slots(
+        db.session, now=now, zone=zone, visits=settings.visits, opening=settings.opening, min_days=min_days
+    )
     response = render_page(
         "worklists/waiting.html",
         "rows",
