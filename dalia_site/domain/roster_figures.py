@@ -27,7 +27,7 @@ from dalia_site.domain import planning
 from dalia_site.domain.opening import HALVES, Opening
 from dalia_site.domain.roster import local, pattern_days
 from dalia_site.models import PatternException, Shift, TeamMember, WeeklyPattern
-from dalia_site.models.roster import LONGEST_SESSION
+from dalia_site.models.roster import LONGEST_SESSION, is_junior_doctor
 from dalia_site.models.types import UTCDateTime
 from dalia_site.models.vocabulary import CLINICIANS, DoctorStatus, Profession, Team
 
@@ -39,13 +39,8 @@ STATUSES = (
 )
 
 
-def status_of(member: TeamMember) -> str:
-    return _status(member.profession, member.doctor_status, member.team)
-
-
 def _status(profession: Profession, doctor_status: DoctorStatus | None, team: Team) -> str:
-    # TeamMember.is_junior_doctor's rule, on the columns read.
-    if profession.is_doctor and doctor_status is not None and doctor_status.is_junior:
+    if is_junior_doctor(profession, doctor_status):
         return "junior"
     return "volunteer" if team == Team.FLEXIBLE else "stable"
 

@@ -27,6 +27,11 @@ LONGEST_SESSION = timedelta(days=1)
 WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 
 
+def is_junior_doctor(profession: Profession, doctor_status: DoctorStatus | None) -> bool:
+    """An intern or SASPAS (a member's, or columns read as such)."""
+    return profession.is_doctor and doctor_status is not None and doctor_status.is_junior
+
+
 class TeamMember(Model):
     __tablename__ = "team_member"
     __table_args__ = (
@@ -77,7 +82,7 @@ class TeamMember(Model):
     @property
     def is_junior_doctor(self) -> bool:
         """An intern or SASPAS: needs a senior doctor on the same half-day."""
-        return self.is_doctor and self.doctor_status is not None and self.doctor_status.is_junior
+        return is_junior_doctor(self.profession, self.doctor_status)
 
 
 class WeeklyPattern(Model):
