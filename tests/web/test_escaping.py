@@ -482,7 +482,10 @@ def test_team_and_appointment_texts_are_escaped_wherever_they_show(app, client, 
         db.session.add(patient)
         db.session.commit()
         patient = patient.id
-    slots = check_page(client, f"/patients/{patient}/creneaux?kind=doctor", "docteur", "rdv-nom-usage")
+    # From `day` on: the agenda below is that day's (today may still have a slot of the doctor).
+    slots = check_page(
+        client, f"/patients/{patient}/creneaux?kind=doctor&du={day.isoformat()}", "docteur", "rdv-nom-usage"
+    )
     choice = re.search(r'name="creneau" value="([0-9T]+Z_[0-9,]+)"', slots).group(1)
     # The confirmation shows the patient's name and the slot before anything is booked.
     query = urlencode({"kind": "doctor", "creneau": choice, "override_reason": payload("hors")})

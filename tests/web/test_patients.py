@@ -46,7 +46,7 @@ REFERRER = {
 # The edit form as the page sends it back unchanged.
 INFORMED = date(2025, 1, 6)
 EDIT_FORM = IDENTITY | {"birth_date": "1950-03-15", "informed_on": INFORMED.isoformat()}
-TODAY = date.today()
+TODAY = clock.today(ZoneInfo("Europe/Paris"))  # the site's today, not the server's (UTC)
 
 
 # --- helpers ------------------------------------------------------------------------------------

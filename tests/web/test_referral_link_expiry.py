@@ -2,7 +2,8 @@
 the expiry shown in the directory; an expired link opens no form and stores nothing."""
 
 import html
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
@@ -10,6 +11,8 @@ from dalia_site.domain import partners
 from dalia_site.extensions import db
 from dalia_site.models import AuditEvent, PartnerOrganisation, PartnerReferralLink, Referral
 from tests.conftest import ADMIN_EMAIL
+
+PARIS = ZoneInfo("Europe/Paris")  # the dates the site shows
 
 
 def new_link(app) -> tuple[int, int, str]:
@@ -36,7 +39,7 @@ def test_a_new_link_works_for_twelve_months_and_says_so(app, auth):
         assert link.expires_at - link.created_at == timedelta(days=365)
     auth.login(ADMIN_EMAIL)
     page = html.unescape(auth.client.get(f"/annuaire/{org_id}").get_data(as_text=True))
-    assert f"Actif jusqu'au {link.expires_at:%d/%m/%Y}" in page
+    assert f"Actif jusqu'au {link.expires_at.astimezone(PARIS):%d/%m/%Y}" in page
     assert app.test_client().get(f"/adressage/{token}").status_code == 200
 
 
@@ -56,7 +59,7 @@ def test_an_expired_link_opens_nothing_and_is_shown_expired_then_renewed(app, au
     assert "Expiré le " in page and "Renouveler 12 mois" in page
     response = auth.post(f"/annuaire/{org_id}/liens/{link_id}/renouveler")
     assert response.status_code == 303
-    until = (datetime.now(UTC) + timedelta(days=365)).strftime("%d/%m/%Y")
+    until = (datetime.now(PARIS) + timedelta(days=365)).strftime("%d/%m/%Y")
     assert f"jusqu'au {until}" in html.unescape(auth.client.get(response.location).get_data(as_text=True))
     assert partner.get(f"/adressage/{token}").status_code == 200
     with app.app_context():

@@ -305,7 +305,7 @@ def test_unknown_links_from_one_address_are_stopped_after_the_limit(client):
     assert elsewhere.status_code == 404
 
 
-TOMORROW = (date.today() + timedelta(days=1)).isoformat()
+TOMORROW = (clock.today(ZoneInfo("Europe/Paris")) + timedelta(days=1)).isoformat()
 
 
 @pytest.mark.parametrize(
@@ -819,7 +819,7 @@ def _unreachable_referral(app, with_referrer: bool = True) -> int:
             },
             {"referrer_name": "Mme Infirmière", "referrer_phone": "04 68 11 22 33"} if with_referrer else {},
             "",
-            today=date.today(),
+            today=clock.today(ZoneInfo("Europe/Paris")),
             now=datetime.now(UTC),
         )
         db.session.commit()
