@@ -76,8 +76,9 @@ def morning(demo, tmp_path_factory) -> Iterator[Morning]:
             .order_by(Appointment.starts_at, Appointment.id)
         ).all()
         assert len(visits) >= 6, f"the demo's {day} has {len(visits)} visits"
-        # The server's moment: five minutes before a free slot that begins after the fourth visit
-        # (the desk offers it as a walk-in: it begins within the quarter hour).
+        # The server's moment: the start of a free slot that begins after the fourth visit (the
+        # desk offers it as a walk-in: it begins now). Not before it: a walk-in is held from now,
+        # and the clinician's visit may end where the slot begins (the demo's 30/11/2026 did).
         visits_lengths = centre.load(db.session).visits
         after = visits[3].starts_at + timedelta(minutes=10)
         slot = next(
@@ -86,7 +87,7 @@ def morning(demo, tmp_path_factory) -> Iterator[Morning]:
             for s in booking.free_slots(db.session, kind, visits_lengths, zone, now=after, limit=40)
             if s.starts_at.astimezone(zone).date() == day
         )
-        moment = slot.starts_at - timedelta(minutes=5)
+        moment = slot.starts_at
         started = [v.id for v in visits if v.starts_at <= moment][:4]
         on_the_day = {v.patient_id for v in visits}
         ahead = exists().where(Appointment.patient_id == Patient.id, Appointment.starts_at >= start)
