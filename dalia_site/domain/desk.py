@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 
 from dalia_site.database import DbSession
 from dalia_site.domain import audit, booking, roster
@@ -404,6 +404,26 @@ def slot_use(start: datetime, now: datetime, zone: ZoneInfo) -> str:
     return WALK_IN if start < now + ROW else BOOK
 
 
+def _clinician_busy(
+    session: DbSession, member_id: int, start: datetime, end: datetime, besides: int | None = None
+) -> bool:
+    """Whether the clinician has a visit (booked or held) between `start` and `end`."""
+    return bool(
+        session.scalar(
+            select(func.count())
+            .select_from(Appointment)
+            .join(AppointmentClinician)
+            .where(
+                Appointment.id != besides if besides is not None else true(),
+                Appointment.status.in_(booking.ACTIVE),
+                AppointmentClinician.member_id == member_id,
+                Appointment.starts_at < end,
+                Appointment.ends_at > start,
+            )
+        )
+    )
+
+
 def walk_in_in_slot(
     session: DbSession,
     actor: StaffUser | None,
@@ -416,26 +436,23 @@ def walk_in_in_slot(
     now: datetime,
 ) -> Appointment:
     """The consultation held now in the free slot the desk showed (booking.record_walk_in's
-    rules: a patient followed by the centre, nobody in a visit at this moment); SlotTaken when
-    the slot was given to someone else meanwhile (checked under record_walk_in's locks)."""
+    rules: a patient followed by the centre, nobody in a visit at that moment); SlotTaken when
+    the slot was given to someone else meanwhile (checked under record_walk_in's locks). A slot
+    that began is held from now; one that begins within the quarter hour, from its start (the
+    clinician may be in a visit until then: the patient waits the few minutes)."""
     kind = slot_kind(member)
     assert member is not None  # slot_kind refused it otherwise
     if slot_use(start, now, zone) != WALK_IN:
         raise FieldError("slot", "Ce créneau n'a pas encore commencé : réservez-le.")
-    appointment = booking.record_walk_in(session, actor, patient, kind, member, visits, now=now)
     end = start + booking.length(kind, visits)
-    overlapping = session.scalar(
-        select(func.count())
-        .select_from(Appointment)
-        .join(AppointmentClinician)
-        .where(
-            Appointment.id != appointment.id,
-            Appointment.status.in_(booking.ACTIVE),
-            AppointmentClinician.member_id == member.id,
-            Appointment.starts_at < end,
-            Appointment.ends_at > appointment.starts_at,
+    try:
+        appointment = booking.record_walk_in(
+            session, actor, patient, kind, member, visits, now=max(now, start)
         )
-    )
-    if overlapping:
+    except FieldError as error:  # the clinician in a visit at the slot's start: booked meanwhile?
+        if error.field == "member_id" and _clinician_busy(session, member.id, start, end):
+            raise booking.SlotTaken() from None
+        raise
+    if _clinician_busy(session, member.id, appointment.starts_at, end, besides=appointment.id):
         raise booking.SlotTaken()
     return appointment

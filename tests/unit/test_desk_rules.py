@@ -267,3 +267,18 @@ def test_a_walk_in_in_a_slot_taken_meanwhile_is_refused(session):
         session, None, patient, free, at(MONDAY, 10), VISITS, PARIS, now=at(MONDAY, 10, 2)
     )
     assert held.walk_in and held.starts_at == at(MONDAY, 10, 2) and held.kind == "doctor"
+
+
+def test_a_walk_in_in_a_slot_beginning_within_the_quarter_is_held_from_its_start(session):
+    # The desk offers 10h15 at 10h07 as « now » while the doctor's visit runs until 10h15: the
+    # patient is seen at 10h15 — not refused because the doctor is in a visit at 10h07.
+    doctor, patient = member(session, "Dr Quart"), accepted_patient(session, "Quart")
+    visit(session, at(MONDAY, 10), 15, members=[doctor])
+    held = desk.walk_in_in_slot(
+        session, None, patient, doctor, at(MONDAY, 10, 15), VISITS, PARIS, now=at(MONDAY, 10, 7)
+    )
+    assert held.walk_in and held.status == "honoured"
+    assert (held.starts_at, held.ends_at) == (
+        at(MONDAY, 10, 15),
+        at(MONDAY, 10, 15) + timedelta(minutes=VISITS["doctor_minutes"]),
+    )

@@ -402,8 +402,23 @@ def test_a_walk_in_is_recorded_in_a_free_slot_from_the_desk(app, client, as_role
         assert "Consultation sans rendez-vous enregistrée" in client.get("/").get_data(as_text=True)
     [walk_in] = walk_ins(app)
     assert walk_in.patient_id == patient and walk_in.kind == "doctor" and walk_in.status == "honoured"
-    assert walk_in.starts_at == at(today.day, 10, 2)
+    assert walk_in.starts_at == at(today.day, 10, 15)  # the time the desk showed
     assert audit_count(app, "appointment.walk_in") == 1
+
+
+def test_a_walk_in_in_the_slot_after_the_clinicians_visit_is_recorded(app, client, as_role, auth, today):
+    # At 10h07 the doctor is in a visit until 10h15; the desk offers 10h15 as a walk-in: the
+    # patient is seen then (it used to be refused as « en rendez-vous en ce moment »).
+    book(app, accepted(app, "Marty"), "doctor", at(today.day, 9, 45), [today.doctor])
+    patient = accepted(app, "Vidal")
+    with today.now(10, 7):
+        as_role("assistant")
+        link = slot_link(client.get("/").get_data(as_text=True), "10h15", DOCTOR)
+        assert "Consultation sans rendez-vous à 10h15" in client.get(link).get_data(as_text=True)
+        response = auth.post(link, {"patient_id": str(patient)})
+        assert response.status_code == 303
+    [walk_in] = walk_ins(app)
+    assert walk_in.patient_id == patient and walk_in.starts_at == at(today.day, 10, 15)
 
 
 def test_a_later_free_slot_is_booked_through_the_confirmation(app, client, as_role, today):
@@ -452,7 +467,7 @@ def test_a_slot_taken_meanwhile_is_refused_and_writes_nothing(app, client, as_ro
     assert walk_ins(app) == [] and audit_count(app, "appointment.walk_in") == 0
 
 
-def test_a_walk_in_while_the_clinician_is_in_a_visit_is_refused(app, client, as_role, auth, today):
+def test_a_second_walk_in_in_the_same_slot_is_refused(app, client, as_role, auth, today):
     patient = accepted(app, "Vidal")
     with today.now(10, 2):
         as_role("assistant")
@@ -460,9 +475,21 @@ def test_a_walk_in_while_the_clinician_is_in_a_visit_is_refused(app, client, as_
         first = auth.post(link, {"patient_id": str(accepted(app, "Marty"))})
         assert first.status_code == 303
         response = auth.post(link, {"patient_id": str(patient)})
+        assert response.status_code == 409
+        assert "Ce créneau vient d&#39;être pris" in response.get_data(as_text=True)
+    assert len(walk_ins(app)) == 1 and audit_count(app, "appointment.walk_in") == 1
+
+
+def test_a_walk_in_while_the_patient_is_in_a_visit_is_refused(app, client, as_role, auth, today):
+    patient = accepted(app, "Vidal")
+    book(app, patient, "nurse", at(today.day, 10), [today.nurse])  # with the nurse until 10h30
+    with today.now(10, 2):
+        as_role("assistant")
+        link = slot_link(client.get("/").get_data(as_text=True), "10h15", DOCTOR)
+        response = auth.post(link, {"patient_id": str(patient)})
         assert response.status_code == 422
         assert "est en rendez-vous en ce moment" in response.get_data(as_text=True)
-    assert len(walk_ins(app)) == 1 and audit_count(app, "appointment.walk_in") == 1
+    assert walk_ins(app) == [] and audit_count(app, "appointment.walk_in") == 0
 
 
 def slot_of(start: datetime, member: int) -> str:
