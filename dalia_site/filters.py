@@ -68,31 +68,47 @@ def local(value: datetime) -> datetime:
     return value.astimezone(site_zone())
 
 
+# The filters below run for every date of every row: plain arithmetic, no strftime.
+
+
+def _day(value: date) -> str:
+    return f"{value.day:02d}/{value.month:02d}/{value.year:04d}"
+
+
 def date_fr(value: date | datetime | None) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
         value = local(value)
-    return value.strftime("%d/%m/%Y")
+    return _day(value)
 
 
 def time_fr(value: datetime | None) -> str:
     if value is None:
         return ""
-    return local(value).strftime("%Hh%M")
+    value = local(value)
+    return f"{value.hour:02d}h{value.minute:02d}"
 
 
 def datetime_fr(value: datetime | None) -> str:
     if value is None:
         return ""
-    return f"{date_fr(value)} à {time_fr(value)}"
+    value = local(value)
+    return f"{_day(value)} à {value.hour:02d}h{value.minute:02d}"
 
 
 def _navigation():
+    """The links the user's role lets in: the same for every page of a role, so worked out
+    once per role (and whether a new password is due) for the app's life."""
     user = logged_in_user()
     if user is None:
         return []
-    return [(endpoint, label) for endpoint, label in NAVIGATION if may_access(user, endpoint)]
+    known = current_app.extensions.setdefault("dalia_navigation", {})
+    key = (user.role, bool(user.must_change_password))
+    links = known.get(key)
+    if links is None:
+        links = known[key] = [(end, label) for end, label in NAVIGATION if may_access(user, end)]
+    return links
 
 
 def init_app(app: Flask) -> None:

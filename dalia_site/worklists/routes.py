@@ -138,7 +138,7 @@ def contact(patient_id: int):
     except FieldError as error:
         return _refused(error)
     flash(f"{patient.full_name} : « {attempt.outcome_label} » noté.", "success")
-    back = BACK.get(request.form.get("retour", ""))
+    back = BACK.get(request.values.get("retour", ""))  # the form's action says where it was
     target = url_for(back) if back else url_for("patients.follow_up_page", patient_id=patient.id)
     return redirect(target, 303)
 
