@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from bisect import bisect_left
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 
 from dalia_site.database import DbSession
 from dalia_site.domain import audit
 from dalia_site.domain.opening import HALVES, Opening, parse_half_days
-from dalia_site.domain.roster import Occurrence, local, occurrences
+from dalia_site.domain.roster import Timed, local, occurrences, timed_occurrences
 from dalia_site.domain.tokens import new_token, token_hash
 from dalia_site.models import StaffUser, TeamMember
+from dalia_site.models.roster import is_junior_doctor
 from dalia_site.models.vocabulary import ASSISTANTS, AppointmentStatus
 
 # --- Half-days and coverage -----------------------------------------------------------------------
@@ -31,6 +33,8 @@ class HalfDay:
     alerts: list[Alert] = field(default_factory=list)
     closed: str = ""  # « férié — Noël », « fermé — fermeture estivale » (no alert that day)
     exceptional: bool = False  # opened by an « ouverture exceptionnelle »
+    has_doctor: bool = False  # among `members` (build_half_days says, once)
+    has_nurse: bool = False
 
     @property
     def code(self) -> str:
@@ -41,14 +45,6 @@ class HalfDay:
     def gap_alerts(self) -> list[Alert]:
         """What the half-day lacks, one alert each: « demi-journée sans médecin »…"""
         return [a for a in self.alerts if a.code in GAP_CODES]
-
-    @property
-    def has_doctor(self) -> bool:
-        return any(m.is_doctor for m in self.members)
-
-    @property
-    def has_nurse(self) -> bool:
-        return any(m.is_nurse for m in self.members)
 
     @property
     def other_alerts(self) -> list[Alert]:
@@ -75,22 +71,42 @@ class Alert(str):
         return alert
 
 
+# What the coverage rules read of a member, as bits: worked out once per page, not per half-day.
+DOCTOR, NURSE, ASSISTANT, JUNIOR, SENIOR = 1, 2, 4, 8, 16
+
+
+def role_bits(member: TeamMember) -> int:
+    profession = member.profession
+    if is_junior_doctor(profession, member.doctor_status):
+        return DOCTOR | JUNIOR
+    return (
+        (DOCTOR | SENIOR if profession.is_doctor else 0)
+        | (NURSE if profession.is_nurse else 0)
+        | (ASSISTANT if profession in ASSISTANTS else 0)
+    )
+
+
 def coverage_alerts(members: list[TeamMember], open_to_patients: bool) -> list[Alert]:
     """The coverage rules of a half-day, as French alerts (empty when covered)."""
+    present = 0
+    for member in members:
+        present |= role_bits(member)
+    return _alerts(present, members, open_to_patients)
+
+
+def _alerts(present: int, members: list[TeamMember], open_to_patients: bool) -> list[Alert]:
+    """coverage_alerts, from the members' `role_bits` put together (`present`)."""
     alerts = []
     if open_to_patients:
-        if not any(m.is_doctor for m in members):
+        if not present & DOCTOR:
             alerts.append(Alert("no_doctor", "Demi-journée sans médecin"))
-        if not any(m.is_nurse for m in members):
+        if not present & NURSE:
             alerts.append(Alert("no_nurse", "Demi-journée sans infirmière"))
-        if not any(m.profession in ASSISTANTS for m in members):
+        if not present & ASSISTANT:
             alerts.append(Alert("no_assistant", "Demi-journée sans assistant·e"))
-    juniors = [m for m in members if m.is_junior_doctor]
-    seniors = [m for m in members if m.is_doctor and not m.is_junior_doctor]
-    if juniors and not seniors:
-        alerts.append(
-            Alert("no_senior", f"{', '.join(m.name for m in juniors)} : pas de médecin senior présent")
-        )
+    if present & JUNIOR and not present & SENIOR:
+        juniors = ", ".join(m.name for m in members if m.is_junior_doctor)
+        alerts.append(Alert("no_senior", f"{juniors} : pas de médecin senior présent"))
     return alerts
 
 
@@ -112,12 +128,12 @@ def half_days(
     holiday or closure says so and has no alert; a half-day the centre does not open has none
     either, unless an « ouverture exceptionnelle » opens it."""
     opening = as_opening(hours)
-    found = occurrences(session, first, last, zone, opening=opening)
-    members = {
-        m.id: m
-        for m in session.scalars(select(TeamMember).where(TeamMember.id.in_({o.member_id for o in found})))
-    }
+    found = timed_occurrences(session, first, last, zone, opening=opening)
+    members = {m.id: m for m in session.scalars(_ON_DUTY, {"ids": sorted({timed[1] for timed in found})})}
     return build_half_days(found, members, opening, first, last, zone)
+
+
+_ON_DUTY = select(TeamMember).where(TeamMember.id.in_(bindparam("ids", expanding=True)))  # built once
 
 
 def opens(opening: Opening, closed: Mapping[date, str], day: date, code: str, exceptional: bool) -> bool:
@@ -127,7 +143,7 @@ def opens(opening: Opening, closed: Mapping[date, str], day: date, code: str, ex
 
 
 def build_half_days(
-    found: Iterable[Occurrence],
+    found: Sequence[Timed],
     members: Mapping[int, TeamMember],
     opening: Opening,
     first: date,
@@ -135,34 +151,55 @@ def build_half_days(
     zone: ZoneInfo,
     active_only: bool = True,
 ) -> list[HalfDay]:
-    """The half-days of [first, last] from sessions already read (`found`, with their members):
-    who is on duty, whether the centre opens, the alerts. No query. The planning shows the team
-    as it is (`active_only`); past figures count who was there."""
+    """The half-days of [first, last] from sessions already read (`found`, as
+    roster.timed_occurrences gives them, with their members): who is on duty, whether the centre
+    opens, the alerts. No query. The planning shows the team as it is (`active_only`); past
+    figures count who was there."""
     windows = [
-        (label, *opening.window(code)) for code, label in zip(HALVES, ("matin", "après-midi"), strict=True)
+        (code, label, *opening.window(code))
+        for code, label in zip(HALVES, ("matin", "après-midi"), strict=True)
     ]
     closed = opening.closed_days(first, last)
-    by_day: dict[date, list[Occurrence]] = {}
-    for o in found:  # a session lies within one local day
-        by_day.setdefault(o.starts_at.astimezone(zone).date(), []).append(o)
+    # Each member read once: the half-day's order (profession, name) and what the rules read.
+    kept = {i: m for i, m in members.items() if m.active or not active_only}
+    order = {i: (m.profession, m.name) for i, m in kept.items()}
+    bits = {i: role_bits(m) for i, m in kept.items()}
+    starts = [timed[0] for timed in found]
     result = []
     day = first
     while day <= last:
-        for (label, start, end), code in zip(windows, HALVES, strict=True):
-            half = HalfDay(day, label, local(day, start, zone), local(day, end, zone), open=False)
+        # A session lies within one local day: the day's start from its midnight.
+        day_start = bisect_left(starts, local(day, time(), zone).timestamp())
+        for code, label, start, end in windows:
+            starts_at, ends_at = local(day, start, zone), local(day, end, zone)
+            half_start, half_end = starts_at.timestamp(), ends_at.timestamp()
             during = [
-                o for o in by_day.get(day, []) if o.starts_at < half.ends_at and half.starts_at < o.ends_at
+                timed[3]
+                for timed in found[day_start : bisect_left(starts, half_end, day_start)]
+                if half_start < timed[2]
             ]
-            half.exceptional = any(o.exceptional for o in during)
-            half.closed = "" if half.exceptional else closed.get(day, "")
-            half.open = opens(opening, closed, day, code, half.exceptional)
-            on_duty = {o.member_id for o in during}
-            half.members = sorted(
-                (members[i] for i in on_duty if i in members and (members[i].active or not active_only)),
-                key=lambda m: (m.profession, m.name),
+            exceptional = any(o.exceptional for o in during)
+            on_duty = sorted((i for i in {o.member_id for o in during} if i in kept), key=order.__getitem__)
+            present = 0
+            for i in on_duty:
+                present |= bits[i]
+            half_open = opens(opening, closed, day, code, exceptional)
+            on_duty_members = [kept[i] for i in on_duty]
+            result.append(
+                HalfDay(
+                    day,
+                    label,
+                    starts_at,
+                    ends_at,
+                    half_open,
+                    on_duty_members,
+                    _alerts(present, on_duty_members, half_open),
+                    "" if exceptional else closed.get(day, ""),
+                    exceptional,
+                    bool(present & DOCTOR),
+                    bool(present & NURSE),
+                )
             )
-            half.alerts = coverage_alerts(half.members, half.open)
-            result.append(half)
         day += timedelta(days=1)
     return result
 

@@ -7,6 +7,7 @@ timezone, so 8h30 stays 8h30 across the daylight-saving changes of March and Oct
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Container, Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NamedTuple
@@ -312,6 +313,30 @@ def occurrences(
     centre's `opening`, nothing happens on a closed day (holiday, closure) but the sessions of
     an « ouverture exceptionnelle »: booking's slots, the desk, the planning and the staffed
     hours all obey that one rule here."""
+    return [
+        timed[3]
+        for timed in timed_occurrences(session, first, last, zone, member_ids, professions, opening=opening)
+    ]
+
+
+# An occurrence with its start and end as POSIX timestamps, (start, member id, end, occurrence):
+# comparing aware datetimes of two zones (UTC rows, local patterns) is slow, and a page may
+# compare thousands.
+Timed = tuple[float, int, float, Occurrence]
+_BY_START = operator.itemgetter(0, 1)
+
+
+def timed_occurrences(
+    session: DbSession,
+    first: date,
+    last: date,
+    zone: ZoneInfo,
+    member_ids: Iterable[int] | None = None,
+    professions: Iterable[str] | None = None,
+    *,
+    opening: Opening | None = None,
+) -> list[Timed]:
+    """`occurrences` with their timestamps (`Timed`), by start then member."""
     start, end = local(first, time(), zone), local(last + timedelta(days=1), time(), zone)
     closed = opening.closed_days(first - timedelta(days=1), last) if opening is not None else {}
     values: dict[str, Any] = {
@@ -332,8 +357,13 @@ def occurrences(
     if professions is not None:
         values["professions"] = list(professions)
     sessions, patterns = _duty_queries(member_ids is not None, professions is not None, by_weekday)
-    found = [
-        Occurrence(member_id, starts_at, ends_at, "session", ref, exceptional, from_board)
+    found: list[Timed] = [
+        (
+            starts_at.timestamp(),
+            member_id,
+            ends_at.timestamp(),
+            Occurrence(member_id, starts_at, ends_at, "session", ref, exceptional, from_board),
+        )
         for member_id, starts_at, ends_at, ref, exceptional, from_board in session.execute(sessions, values)
         if exceptional or starts_at.astimezone(zone).date() not in closed
     ]
@@ -342,17 +372,25 @@ def occurrences(
         absences = weekly.setdefault(tuple(pattern), set())
         if absent is not None:
             absences.add(absent)
+    # The team shares a few hours: each local moment (and its timestamp) is built once.
+    moments: dict[tuple[date, time], tuple[datetime, float]] = {}
     for (ref, member_id, weekday, start_time, end_time, valid_from, valid_until), absences in weekly.items():
         for day in _weekly(
             weekday, valid_from, valid_until, first, last, absences | closed.keys() if absences else closed
         ):
+            begins = moments.get((day, start_time))
+            if begins is None:
+                at = local(day, start_time, zone)
+                begins = moments[day, start_time] = (at, at.timestamp())
+            ends = moments.get((day, end_time))
+            if ends is None:
+                at = local(day, end_time, zone)
+                ends = moments[day, end_time] = (at, at.timestamp())
             found.append(
-                Occurrence(
-                    member_id, local(day, start_time, zone), local(day, end_time, zone), "pattern", ref
-                )
+                (begins[1], member_id, ends[1], Occurrence(member_id, begins[0], ends[0], "pattern", ref))
             )
-    # By POSIX timestamp: comparing aware datetimes of two zones (UTC rows, local patterns) is slow.
-    return sorted(found, key=lambda o: (o.starts_at.timestamp(), o.member_id))
+    found.sort(key=_BY_START)  # stable: a member's sessions starting together keep their order
+    return found
 
 
 def _conflict_message(occurrence: Occurrence, zone: ZoneInfo) -> str:

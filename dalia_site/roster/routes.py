@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, time, timedelta
+from typing import NamedTuple
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
@@ -14,11 +15,12 @@ from dalia_site.domain import board, centre, planning, roster
 from dalia_site.domain.opening import Opening, hours_range
 from dalia_site.domain.text import FieldError
 from dalia_site.extensions import db
-from dalia_site.filters import site_zone
+from dalia_site.filters import date_fr, site_zone, time_fr
 from dalia_site.forms import choices, parse_id, submit
 from dalia_site.htmx import render_page
 from dalia_site.listing import public_url
 from dalia_site.models import Shift, StaffUser, TeamMember, WeeklyPattern
+from dalia_site.models.roster import WEEKDAYS
 from dalia_site.roster.forms import ExceptionForm, MemberForm, PatternForm, ShiftForm
 
 bp = Blueprint("roster", __name__, template_folder="templates")
@@ -107,6 +109,42 @@ def _own_member() -> TeamMember | None:
     return db.session.scalar(select(TeamMember).where(TeamMember.staff_user_id == current_staff().id))
 
 
+class BoardLine(NamedTuple):
+    """An open half-day of the board in words: the page lists about a hundred, worded here once
+    rather than by a dozen filter calls each in the template."""
+
+    title: str  # « Lundi 30/11/2026 après-midi »
+    hours: str  # « 13h30 – 17h30 »
+    lacks: str  # « médecin ni infirmière »
+    takes: bool  # the reader may take it (what it lacks is what they are)
+    day: str  # « 30/11/2026 »
+    iso_day: str
+    code: str  # « matin », « apres-midi »
+    label: str  # « matin », « après-midi »
+
+
+def _board_lines(found: list[board.OpenHalfDay], me: TeamMember | None) -> list[BoardLine]:
+    can_take = board.may_take(me)
+    mine = ("médecin" if me.is_doctor else "infirmière") if can_take and me is not None else ""
+    lines = []
+    for item in found:
+        half = item.half
+        day = date_fr(half.day)
+        lines.append(
+            BoardLine(
+                f"{WEEKDAYS[half.day.weekday()].capitalize()} {day} {half.label}",
+                f"{time_fr(half.starts_at)} – {time_fr(half.ends_at)}",
+                " ni ".join(item.lacks),
+                mine in item.lacks,
+                day,
+                half.day.isoformat(),
+                half.code,
+                half.label,
+            )
+        )
+    return lines
+
+
 def _board_page(status: int = 200, message: str = ""):
     """Every open half-day of the next three months that lacks a doctor or a nurse; a volunteer
     of the flexible team takes one here, and gives back what they took."""
@@ -114,7 +152,7 @@ def _board_page(status: int = 200, message: str = ""):
     found = board.open_half_days(db.session, opening, site_zone(), today=_today(), now=now)
     return render_template(
         "roster/board.html",
-        found=found,
+        lines=_board_lines(found, me),
         me=me,
         can_take=board.may_take(me),
         mine=board.taken_by(db.session, me, now) if me is not None else [],
