@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, current_app, request, url_for
+from flask_sqlalchemy.pagination import SelectPagination
+from sqlalchemy import func, literal_column, select
 
 from dalia_site.extensions import db
 
@@ -21,10 +23,58 @@ def page_number() -> int:
 
 def paginate(query, per_page: int):
     """A page of `query`; a page past the end is a 404 (page 1 of an empty list is not)."""
-    page = db.paginate(query, page=page_number(), per_page=per_page, max_per_page=per_page, error_out=False)
+    return _found(
+        db.paginate(query, page=page_number(), per_page=per_page, max_per_page=per_page, error_out=False)
+    )
+
+
+def _found(page):
     if page.page > 1 and not page.items:
         abort(404)
     return page
+
+
+class CountedUpTo(SelectPagination):
+    """A page of rows (columns, not entities) whose total is counted up to a bound only: a list
+    of years (the audit log) is not read whole to show its first page. `total` is None past the
+    bound, and `pages` is then the pages known so far (« Page 1 sur plus de 20 »)."""
+
+    def _query_items(self) -> list[Any]:
+        rows = self._query_args["select"].limit(self.per_page).offset(self._query_offset)
+        return list(self._query_args["session"].execute(rows).all())
+
+    def _query_count(self) -> int | None:  # type: ignore[override]
+        self.known = max(self._query_args["most"], self._query_offset + self.per_page)
+        rows = self._query_args["select"].with_only_columns(literal_column("1"), maintain_column_froms=True)
+        counted = select(func.count()).select_from(rows.order_by(None).limit(self.known + 1).subquery())
+        total: int = self._query_args["session"].execute(counted).scalar_one()
+        return total if total <= self.known else None
+
+    @property
+    def pages(self) -> int:
+        if self.total is None:
+            return self.known // self.per_page
+        return super().pages
+
+    @property
+    def has_next(self) -> bool:
+        return self.total is None or super().has_next
+
+
+def paginate_rows(query, per_page: int, most: int):
+    """A page of `query`'s rows, its total counted up to `most` rows (or the page's end); a page
+    past the end is a 404 (page 1 of an empty list is not)."""
+    return _found(
+        CountedUpTo(
+            select=query,
+            session=db.session,
+            page=page_number(),
+            per_page=per_page,
+            max_per_page=per_page,
+            error_out=False,
+            most=most,
+        )
+    )
 
 
 def page_url(page: int) -> str:

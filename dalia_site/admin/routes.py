@@ -4,7 +4,6 @@ from datetime import datetime, time, timedelta
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 
 from dalia_site import clock, unit_of_work
 from dalia_site.access import current_staff, roles
@@ -14,7 +13,7 @@ from dalia_site.extensions import db
 from dalia_site.filters import site_zone
 from dalia_site.forms import choices, parse_id, submit
 from dalia_site.htmx import render_page
-from dalia_site.listing import paginate
+from dalia_site.listing import paginate_rows
 from dalia_site.models import AuditEvent, StaffUser, TeamMember
 from dalia_site.models.roster import WEEKDAYS
 from dalia_site.models.vocabulary import Role
@@ -22,6 +21,9 @@ from dalia_site.models.vocabulary import Role
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
 
 AUDIT_PAGE_SIZE = 50
+# The log's total is counted up to this many events (its first twenty pages): years of events
+# are not read to show the newest.
+AUDIT_COUNTED = 1000
 
 
 def _staff_or_404(user_id: int) -> StaffUser:
@@ -160,11 +162,7 @@ def staff_reset_second_factor(user_id: int):
 
 
 def _audit_query(form: AuditFilterForm):
-    query = (
-        select(AuditEvent)
-        .options(joinedload(AuditEvent.actor))
-        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
-    )
+    query = audit.journal()
     if form.actor.data:
         query = query.where(AuditEvent.actor_id == (parse_id(form.actor.data) or 0))
     if form.action.data:
@@ -198,8 +196,8 @@ def audit_log():
     if not form.validate():
         # Invalid filters are shown as errors; the log then shows nothing rather than everything.
         return render_page("admin/audit_log.html", "results", form=form, page=None), 400
-    page = paginate(_audit_query(form), AUDIT_PAGE_SIZE)
-    return render_page("admin/audit_log.html", "results", form=form, page=page)
+    page = paginate_rows(_audit_query(form), AUDIT_PAGE_SIZE, AUDIT_COUNTED)
+    return render_page("admin/audit_log.html", "results", form=form, page=page, actor_name=audit.actor_name)
 
 
 @bp.route("/centre", methods=["GET", "POST"])

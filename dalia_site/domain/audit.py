@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import Select, select
+
 from dalia_site.database import DbSession
 from dalia_site.models import AuditEvent, StaffUser
 
@@ -101,6 +105,24 @@ def actor_name(name: str | None, action: str) -> str:
     if action.startswith("patient_link."):
         return "Le patient (lien privé)"
     return "Inconnu" if action.startswith("auth.") else "Ligne de commande"
+
+
+def journal() -> Select[*tuple[Any, ...]]:
+    """The audit log, newest first, as the columns it shows (the actor's name joined): each
+    row has at, actor_name, action, object_type, object_id, summary and ip."""
+    return (
+        select(
+            AuditEvent.at,
+            StaffUser.name.label("actor_name"),
+            AuditEvent.action,
+            AuditEvent.object_type,
+            AuditEvent.object_id,
+            AuditEvent.summary,
+            AuditEvent.ip,
+        )
+        .outerjoin(StaffUser, StaffUser.id == AuditEvent.actor_id)
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+    )
 
 
 def record(

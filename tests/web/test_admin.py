@@ -351,6 +351,23 @@ def test_the_audit_log_shows_fifty_events_per_page(app, client, admin):
     assert "Page 2 sur 2" in page_text(second)
 
 
+def test_a_long_audit_log_is_counted_up_to_a_thousand_events(app, client, admin):
+    """Years of events are not counted to show the newest: past a thousand the log says « plus
+    de », its pages still lead to the oldest, and the last ones know the exact total."""
+    add_events(app, 1020)
+    first = page_text(client.get("/admin/journal?action=test.lot"))
+    assert "Plus de 1000 événements" in first and "Page 1 sur plus de 20" in first
+
+    twentieth = client.get("/admin/journal?action=test.lot&page=20")
+    assert "Page 20 sur plus de 20" in page_text(twentieth)
+    assert 'href="/admin/journal?action=test.lot&amp;page=21"' in twentieth.get_data(as_text=True)
+
+    last = client.get("/admin/journal?action=test.lot&page=21")
+    rows = [html.unescape(row) for row in table_rows(last)]
+    assert len(rows) == 20 and "événement 1</td>" in rows[-1]
+    assert "1020 événements" in page_text(last) and "Page 21 sur 21" in page_text(last)
+
+
 def test_a_page_beyond_the_last_is_a_404(client, admin):
     """page=999 of a short log answers 'Page introuvable'."""
     response = client.get("/admin/journal?page=999")
