@@ -31,6 +31,7 @@ from sqlalchemy import (
     cast,
     exists,
     func,
+    join,
     literal,
     null,
     or_,
@@ -95,10 +96,6 @@ def _epoch_days_postgresql(element: Any, compiler: Any, **kw: Any) -> str:
     return f"(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) / 86400.0)"
 
 
-def _days(moment: datetime) -> ColumnElement[float]:
-    return epoch_days(literal(moment, Appointment.starts_at.type))
-
-
 # --- « À recontacter » --------------------------------------------------------------------------
 
 
@@ -125,21 +122,29 @@ def _listed(now: Any) -> ColumnElement[bool]:
     )
 
 
-def _overdue(at: datetime) -> Any:
+# A report's period end (`at`), and the longest cadence before it (`since`), bound each time.
+AT, SINCE = bindparam("at", type_=UTCDateTime()), bindparam("since", type_=UTCDateTime())
+
+
+def _at(at: datetime) -> dict[str, datetime]:
+    return {"at": at, "since": at - timedelta(weeks=MAX_CADENCE_WEEKS)}
+
+
+def _overdue(at: Any = AT, since: Any = SINCE) -> Any:
     """How many patients of « À recontacter » were overdue at a past moment `at` (a scalar
     subquery, for a report's period end): worked out from the visits as they stood then, since
     the stored next step (domain/recall.py) is today's — those of the list with no visit that
     keeps them due after `at`: their last visit is due again by then, or they have none. A
-    visit does so only within the longest cadence before `at`, so only those visits are read
-    (a range of an index), not each patient's history."""
+    visit does so only within the longest cadence before `at` (after `since`), so only those
+    visits are read (a range of an index), not each patient's history."""
     recent = (
         select(Appointment.patient_id)
         .outerjoin(FollowUpPlan, FollowUpPlan.patient_id == Appointment.patient_id)
         .where(
             Appointment.status.in_(booking.ACTIVE),
             Appointment.starts_at <= at,
-            Appointment.starts_at > at - timedelta(weeks=MAX_CADENCE_WEEKS),
-            _due_after(Appointment.starts_at, FollowUpPlan.cadence_weeks) > _days(at),
+            Appointment.starts_at > since,
+            _due_after(Appointment.starts_at, FollowUpPlan.cadence_weeks) > epoch_days(at),
         )
     )
     return (
@@ -275,16 +280,15 @@ def _recall_statement(overdue_only: bool) -> Any:
     )
 
 
-def overdue_now(now: Any) -> Any:
-    """How many patients of « À recontacter » are overdue at `now` (a scalar subquery): those
-    of the list due by then, counted from the index."""
-    return select(func.count()).where(_listed(now), Patient.recall_due_at <= now).scalar_subquery()
-
-
 def overdue_count(session: DbSession, *, at: datetime) -> int:
     """Patients in follow-up whose next visit was due by `at` and was not booked then (the
     report's figure at a period's end), worked out from the visits."""
-    return session.scalar(select(_overdue(at))) or 0
+    return session.scalar(_overdue_statement(), _at(at)) or 0
+
+
+@functools.cache
+def _overdue_statement() -> Any:
+    return select(_overdue())
 
 
 # --- « Liste d'attente » ------------------------------------------------------------------------
@@ -545,25 +549,39 @@ class Counts:
     no_shows: int
 
 
+# The navigation shows « 999+ » beyond: a badge is a cue, the list says how many; and counting
+# stops there, so the counts cost the same whatever the number of patients.
+NAV_COUNT_CAP = 999
+
+
 def counts(session: DbSession, *, now: datetime) -> Counts:
-    """The three lists' counts in one grouped query (the navigation shows them)."""
+    """The three lists' counts in one query (the navigation shows them), each at most
+    NAV_COUNT_CAP + 1."""
     values = {"now": now, "since": now - timedelta(weeks=DEFAULT_NO_SHOW_WEEKS)}
     row = session.execute(_counts_statement(), values).one()
     return Counts(*(int(n or 0) for n in row))
 
 
+def _count_up_to_cap(*where: Any, select_from: Any = None) -> Any:
+    """How many rows match, counted up to NAV_COUNT_CAP + 1 (a scalar subquery)."""
+    matching = select(literal(1)).where(*where).limit(NAV_COUNT_CAP + 1)
+    if select_from is not None:
+        matching = matching.select_from(select_from)
+    return select(func.count()).select_from(matching.subquery()).scalar_subquery()
+
+
 @functools.cache
 def _counts_statement() -> Any:
     """The navigation's counts, built once (`now` and the no-shows' `since` bound each time)."""
-    waiting_count = select(func.count()).where(Patient.status == PatientStatus.WAITING_LIST).scalar_subquery()
-    missed = (
-        select(func.count())
-        .select_from(Appointment)
-        .join(Patient, Patient.id == Appointment.patient_id)
-        .where(_not_called_back(bindparam("since", type_=UTCDateTime())))
-        .scalar_subquery()
+    now, since = bindparam("now", type_=UTCDateTime()), bindparam("since", type_=UTCDateTime())
+    return select(
+        _count_up_to_cap(_listed(now), Patient.recall_due_at <= now, select_from=Patient),
+        _count_up_to_cap(Patient.status == PatientStatus.WAITING_LIST, select_from=Patient),
+        _count_up_to_cap(
+            _not_called_back(since),
+            select_from=join(Appointment, Patient, Patient.id == Appointment.patient_id),
+        ),
     )
-    return select(overdue_now(bindparam("now", type_=UTCDateTime())), waiting_count, missed)
 
 
 # --- The report's figures -----------------------------------------------------------------------
@@ -592,7 +610,31 @@ def pathway_figures(session: DbSession, start: datetime, end: datetime, zone: Zo
     the médecins traitants found with how long after the first visit: one query (rows of four
     kinds, told apart by their first column)."""
     at = end - timedelta(microseconds=1)
+    figures = PathwayFigures(dict.fromkeys(RefusalReason, 0), [], 0, [])
+    last_day = at.astimezone(zone).date()
+    rows = session.execute(_pathway_statement(), {"start": start, "end": end} | _at(at))
+    for what, code, first, second, n in rows:
+        if what == "gp" and second is not None:
+            figures.gp_found_days.append(
+                max((first.astimezone(zone).date() - second.astimezone(zone).date()).days, 0)
+            )
+        elif what == "gp":
+            figures.gp_found_days.append(0)  # found before any visit at the centre
+        elif what == "refusal":
+            figures.refusal_reasons[code if RefusalReason.has(code) else RefusalReason.OTHER] += n
+        elif what == "waiting":
+            figures.waiting_days.append((last_day - first.astimezone(zone).date()).days)
+        else:
+            figures.overdue_follow_ups = n
+    return figures
+
+
+@functools.cache
+def _pathway_statement() -> Any:
+    """pathway_figures' query, built once (building it cost more than running it): the period's
+    [start, end) and its last moment `at` bound each time."""
     moment, text, number = UTCDateTime(), String(20), Integer()
+    start, end = bindparam("start", type_=moment), bindparam("end", type_=moment)
 
     def none(kind: Any) -> Any:
         return cast(null(), kind)
@@ -633,23 +675,8 @@ def pathway_figures(session: DbSession, start: datetime, end: datetime, zone: Zo
             none(moment),
             none(number),
         )
-        .where(Referral.status == ReferralStatus.WAITING_LIST, Referral.decided_at <= at)
+        .where(Referral.status == ReferralStatus.WAITING_LIST, Referral.decided_at <= AT)
         .group_by(Referral.patient_id)
     )
-    overdue = select(literal("overdue", text), none(text), none(moment), none(moment), _overdue(at))
-    figures = PathwayFigures(dict.fromkeys(RefusalReason, 0), [], 0, [])
-    last_day = at.astimezone(zone).date()
-    for what, code, first, second, n in session.execute(union_all(found, refusals, waiting_since, overdue)):
-        if what == "gp" and second is not None:
-            figures.gp_found_days.append(
-                max((first.astimezone(zone).date() - second.astimezone(zone).date()).days, 0)
-            )
-        elif what == "gp":
-            figures.gp_found_days.append(0)  # found before any visit at the centre
-        elif what == "refusal":
-            figures.refusal_reasons[code if RefusalReason.has(code) else RefusalReason.OTHER] += n
-        elif what == "waiting":
-            figures.waiting_days.append((last_day - first.astimezone(zone).date()).days)
-        else:
-            figures.overdue_follow_ups = n
-    return figures
+    overdue = select(literal("overdue", text), none(text), none(moment), none(moment), _overdue())
+    return union_all(found, refusals, waiting_since, overdue)

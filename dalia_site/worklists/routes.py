@@ -114,7 +114,11 @@ def no_shows():
 def counts():
     """The navigation's counts (fetched by the layout once loaded, and again when a list
     changes): swapped out of band into each link."""
-    return render_template("worklists/_counts.html", counts=worklists.counts(db.session, now=clock.now()))
+    return render_template(
+        "worklists/_counts.html",
+        counts=worklists.counts(db.session, now=clock.now()),
+        cap=worklists.NAV_COUNT_CAP,
+    )
 
 
 def _patient_or_404(patient_id: int) -> Patient:

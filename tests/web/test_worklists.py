@@ -6,7 +6,7 @@ tests/unit/test_worklist_rules.py; who may call which route in tests/web/test_ac
 
 import html
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -554,3 +554,49 @@ def test_the_admin_sets_after_how_many_no_shows_a_patient_is_flagged(
     assert flagged == (status == 303)
     if status == 422:
         assert "rendez-vous manqués" in text(response)  # the French message under the field
+
+
+def test_the_navigation_counts_at_most_999_then_says_999_plus(app, client, as_role):
+    # A thousand patients on the waiting list (written as the bench's seed does): the badge says
+    # « 999+ »; one fewer than the cap is shown as it is.
+    from sqlalchemy import insert
+
+    from dalia_site.domain.referrals import patient_search_text
+
+    def add(n: int) -> None:
+        with app.app_context():
+            rows = []
+            for i in range(n):
+                person = Patient(
+                    last_name=f"Attente{i}", first_names="Marie", birth_name="", birth_date=date(1950, 1, 1)
+                )
+                rows.append(
+                    {
+                        "last_name": person.last_name,
+                        "first_names": "Marie",
+                        "birth_name": "",
+                        "birth_date": person.birth_date,
+                        "sex": "F",
+                        "postcode": "11000",
+                        "commune": "Carcassonne",
+                        "ald": "yes",
+                        "gp_status": "none",
+                        "status": "waiting_list",
+                        "search_text": patient_search_text(person),
+                    }
+                )
+            db.session.execute(insert(Patient), rows)
+            db.session.commit()
+
+    def badge() -> str:
+        counts = text(client.get("/listes/compteurs", headers=HX))
+        found = re.search(r'id="nav-liste-d-attente"[^>]*>\s*<span class="badge">([^<]+)</span>', counts)
+        assert found, counts
+        return found.group(1)
+
+    as_role("assistant")
+    add(999)
+    assert badge() == "999"
+    add(1)
+    assert badge() == "999+"
+    assert "1000 patients en attente" in text(client.get("/listes/liste-d-attente"))  # the list: all
