@@ -13,6 +13,7 @@ import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import selectinload
@@ -65,30 +66,60 @@ BIDI_IN_FILE = (
 _CATEGORY_BY_FOLDED = {fold(c.label): c for c in PartnerCategory} | {fold(c): c for c in PartnerCategory}
 
 
-def export_csv(organisations: Sequence[PartnerOrganisation]) -> str:
-    return csv_text(
-        [
-            COLUMNS,
-            *(
-                [
-                    org.id,
-                    org.name,
-                    org.category_label,
-                    org.address,
-                    org.postcode,
-                    org.commune,
-                    format_phone(org.phone),
-                    org.email,
-                    org.website,
-                    org.opening_hours,
-                    org.finess or "",
-                    org.notes,
-                    "oui" if not org.active else "non",
-                ]
-                for org in organisations
-            ),
-        ]
-    )
+# The directory as the export writes it, read as columns (hundreds of rows: no entity each).
+_EXPORTED = select(
+    PartnerOrganisation.id,
+    PartnerOrganisation.name,
+    PartnerOrganisation.category,
+    PartnerOrganisation.address,
+    PartnerOrganisation.postcode,
+    PartnerOrganisation.commune,
+    PartnerOrganisation.phone,
+    PartnerOrganisation.email,
+    PartnerOrganisation.website,
+    PartnerOrganisation.opening_hours,
+    PartnerOrganisation.finess,
+    PartnerOrganisation.notes,
+    PartnerOrganisation.active,
+).order_by(PartnerOrganisation.name, PartnerOrganisation.id)
+
+
+def export_csv(session: DbSession) -> str:
+    """Every organisation of the directory, archived ones included, by name."""
+    return csv_text([COLUMNS, *(_line(row) for row in session.execute(_EXPORTED))])
+
+
+def _line(row: Sequence[Any]) -> list[object]:
+    (
+        org_id,
+        name,
+        category,
+        address,
+        postcode,
+        commune,
+        phone,
+        email,
+        website,
+        hours,
+        finess,
+        notes,
+        active,
+    ) = row
+    return [
+        org_id,
+        name,
+        category.label,
+        address,
+        postcode,
+        commune,
+        format_phone(phone),
+        email,
+        website,
+        hours,
+        finess or "",
+        notes,
+        "oui" if not active else "non",
+    ]
 
 
 @dataclass(frozen=True)

@@ -353,12 +353,9 @@ def renew_link(org_id: int, link_id: int):
 @bp.route("/export.csv")
 @roles(*EDITORS)
 def export():
-    organisations = db.session.scalars(
-        select(PartnerOrganisation).order_by(PartnerOrganisation.name, PartnerOrganisation.id)
-    ).all()
     filename = f"annuaire-{clock.today(site_zone()):%Y-%m-%d}.csv"
     return Response(
-        partner_csv.export_csv(organisations),
+        partner_csv.export_csv(db.session),
         content_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
