@@ -324,29 +324,39 @@ def _open_offers(now: Any) -> ColumnElement[bool]:
 @functools.cache
 def _waiting_statement() -> Any:
     """The waiting list's query, built once (its values bound at each request: `now`, and
-    `waited_by`, the latest moment a patient shown began to wait)."""
+    `waited_by`, the latest moment a patient shown began to wait). Since when each waits is
+    read once per waiting patient (their oldest referral on the waiting list, from the index),
+    the first LIST_SIZE taken by that, and only they are read in full and given their rank,
+    which the freed slots are matched on."""
     now = bindparam("now", type_=UTCDateTime())
-    # Since when each waits: their oldest referral on the waiting list, read once for all.
-    waited = (
-        select(Referral.patient_id, func.min(Referral.decided_at).label("since"))
-        .where(Referral.status == ReferralStatus.WAITING_LIST)
-        .group_by(Referral.patient_id)
-        .subquery()
+    since = (
+        select(func.min(Referral.decided_at))
+        .where(Referral.patient_id == Patient.id, Referral.status == ReferralStatus.WAITING_LIST)
+        .scalar_subquery()
     )
-    ranked = (
+    waiters = (
+        select(Patient.id.label("patient_id"), Patient.created_at, since.label("since"))
+        .where(Patient.status == PatientStatus.WAITING_LIST)
+        .cte("waiters")
+        .prefix_with("MATERIALIZED")  # `since` worked out once a patient, not again in the sort
+    )
+    waited_from = func.coalesce(waiters.c.since, waiters.c.created_at)
+    first = (
         select(
-            Patient.id.label("patient_id"),
-            waited.c.since,
-            func.row_number().over(order_by=(waited.c.since, Patient.id)).label("rank"),
+            waiters.c.patient_id,
+            waiters.c.since,
+            waited_from.label("waited_from"),
             func.count().over().label("total"),
         )
-        .outerjoin(waited, waited.c.patient_id == Patient.id)
-        .where(
-            Patient.status == PatientStatus.WAITING_LIST,
-            func.coalesce(waited.c.since, Patient.created_at) <= bindparam("waited_by", type_=UTCDateTime()),
-        )
+        .where(waited_from <= bindparam("waited_by", type_=UTCDateTime()))
+        .order_by(waited_from, waiters.c.patient_id)
+        .limit(LIST_SIZE)
         .subquery()
     )
+    ranked = select(
+        first,
+        func.row_number().over(order_by=(first.c.waited_from, first.c.patient_id)).label("rank"),
+    ).subquery()
     offers = (
         select(
             SlotOffer.id.label("offer_id"),
@@ -361,7 +371,6 @@ def _waiting_statement() -> Any:
         .outerjoin(offers, offers.c.rank == ranked.c.rank)
         .outerjoin(SlotOffer, SlotOffer.id == offers.c.offer_id)
         .order_by(ranked.c.rank)
-        .limit(LIST_SIZE)
     )
 
 
