@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, or_, select
 
 from dalia_site.database import DbSession
 from dalia_site.domain import audit
+from dalia_site.domain.booking import with_timezones
 from dalia_site.domain.opening import HALVES, Opening, parse_half_days
 from dalia_site.domain.roster import Timed, local, occurrences, timed_occurrences
 from dalia_site.domain.tokens import new_token, token_hash
@@ -311,6 +312,4 @@ def calendar(
         event.add("dtend", appointment.ends_at.astimezone(zone))
         event.add("summary", f"Rendez-vous : {appointment.kind_label.lower()}")
         cal.add_component(event)
-    cal.add_missing_timezones()
-    ical: bytes = cal.to_ical()
-    return ical
+    return with_timezones(cal)
