@@ -608,6 +608,21 @@ READS = (
 )
 
 
+@functools.cache
+def _data_version() -> Select[*tuple[Any, ...]]:
+    """FiguresCache's key, built once: the newest write, read backwards by primary key past the
+    reads since (a few rows), and the newest rows of the counted tables."""
+    newest_write = (
+        select(AuditEvent.id)
+        .where(AuditEvent.action.not_in(READS))
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    newest = [select(func.max(model.id)).scalar_subquery() for model in (Appointment, Referral, Shift)]
+    return select(newest_write, *newest)
+
+
 class FiguresCache:
     """The figures of the last few periods asked for, computed again only when the data they
     count may have changed: every write of the app leaves an audit event (reads leave some too,
@@ -620,16 +635,7 @@ class FiguresCache:
 
     @staticmethod
     def data_version(session: DbSession) -> tuple[object, ...]:
-        # The newest write: read backwards by primary key, past the reads since (a few rows).
-        newest_write = (
-            select(AuditEvent.id)
-            .where(AuditEvent.action.not_in(READS))
-            .order_by(AuditEvent.id.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-        newest = [select(func.max(model.id)).scalar_subquery() for model in (Appointment, Referral, Shift)]
-        return tuple(session.execute(select(newest_write, *newest)).one())
+        return tuple(session.execute(_data_version()).one())
 
     def figures(
         self, session: DbSession, period: Period, zone: ZoneInfo, opening: Opening | None = None
