@@ -193,11 +193,14 @@ class RecallRow:
 @dataclass(frozen=True)
 class Worklist:
     rows: Sequence[Any]
-    total: int  # every row of the list, those beyond LIST_SIZE included
+    total: int | None  # every row of the list, those beyond LIST_SIZE included (None: > known)
     page: int = 1  # which page of LIST_SIZE rows (macros.pagination reads the rest)
+    known: int = 0  # with total None: the list has more rows than this
 
     @property
     def pages(self) -> int:
+        if self.total is None:  # « Page 1 sur plus de 40 »
+            return self.known // LIST_SIZE
         return max(1, -(-self.total // LIST_SIZE))
 
     @property
@@ -206,7 +209,7 @@ class Worklist:
 
     @property
     def has_next(self) -> bool:
-        return self.page < self.pages
+        return self.total is None or self.page < self.pages
 
     @property
     def prev_num(self) -> int:
@@ -217,6 +220,11 @@ class Worklist:
         return self.page + 1
 
 
+# « À recontacter » counts its rows up to this many (or to the page shown, further on): beyond,
+# it says « plus de 1000 », and counting costs the same whatever the number of patients.
+COUNTED_UP_TO = 1000
+
+
 def _offset(page: int) -> int:
     return (page - 1) * LIST_SIZE
 
@@ -224,16 +232,18 @@ def _offset(page: int) -> int:
 def recall(session: DbSession, *, now: datetime, overdue_only: bool = False, page: int = 1) -> Worklist:
     """« À recontacter » at `now` (the present, as the stored next steps are): most overdue
     first, a `page` of LIST_SIZE rows, with the last attempt to reach each (who, when, what came
-    of it), read for the rows shown only. One query."""
+    of it), read for the rows shown only; how many in all, up to COUNTED_UP_TO (or the page's
+    end). One query."""
     rows, total = [], 0
-    values = {"now": now, "skipped": _offset(page)}
+    known = max(COUNTED_UP_TO, _offset(page) + LIST_SIZE)
+    values = {"now": now, "skipped": _offset(page), "counted": known + 1}
     for *shown, last, due, attempted_at, outcome, by, count in session.execute(
         _recall_statement(overdue_only), values
     ):
         late = (now - due).days
         rows.append(RecallRow(ListedPatient(*shown), last, late, attempted_at, outcome, by or ""))
         total = count
-    return Worklist(rows, total, page)
+    return Worklist(rows, total if total <= known else None, page, known)
 
 
 @functools.cache
@@ -246,7 +256,11 @@ def _recall_statement(overdue_only: bool) -> Any:
         listed = and_(listed, Patient.recall_due_at <= now)
     # In the index's order (status, due, last visit, id): the first rows read are the page.
     order = (Patient.recall_due_at, Patient.last_visit_at, Patient.id)
-    counted = select(func.count()).where(listed).scalar_subquery()
+    counted = (
+        select(func.count())
+        .select_from(select(literal(1)).where(listed).limit(bindparam("counted", type_=Integer())).subquery())
+        .scalar_subquery()
+    )
     window = (
         select(Patient.id.label("patient_id"), counted.label("total"))
         .where(listed)

@@ -556,38 +556,40 @@ def test_the_admin_sets_after_how_many_no_shows_a_patient_is_flagged(
         assert "rendez-vous manqués" in text(response)  # the French message under the field
 
 
-def test_the_navigation_counts_at_most_999_then_says_999_plus(app, client, as_role):
-    # A thousand patients on the waiting list (written as the bench's seed does): the badge says
-    # « 999+ »; one fewer than the cap is shown as it is.
+def many_patients(app, n: int, status: str) -> None:
+    """`n` patients of `status` at once (written as the bench's seed does, never seen)."""
     from sqlalchemy import insert
 
     from dalia_site.domain.referrals import patient_search_text
 
-    def add(n: int) -> None:
-        with app.app_context():
-            rows = []
-            for i in range(n):
-                person = Patient(
-                    last_name=f"Attente{i}", first_names="Marie", birth_name="", birth_date=date(1950, 1, 1)
-                )
-                rows.append(
-                    {
-                        "last_name": person.last_name,
-                        "first_names": "Marie",
-                        "birth_name": "",
-                        "birth_date": person.birth_date,
-                        "sex": "F",
-                        "postcode": "11000",
-                        "commune": "Carcassonne",
-                        "ald": "yes",
-                        "gp_status": "none",
-                        "status": "waiting_list",
-                        "search_text": patient_search_text(person),
-                    }
-                )
-            db.session.execute(insert(Patient), rows)
-            db.session.commit()
+    with app.app_context():
+        rows = []
+        for i in range(n):
+            person = Patient(
+                last_name=f"Nombre{i}", first_names="Marie", birth_name="", birth_date=date(1950, 1, 1)
+            )
+            rows.append(
+                {
+                    "last_name": person.last_name,
+                    "first_names": "Marie",
+                    "birth_name": "",
+                    "birth_date": person.birth_date,
+                    "sex": "F",
+                    "postcode": "11000",
+                    "commune": "Carcassonne",
+                    "ald": "yes",
+                    "gp_status": "none",
+                    "status": status,
+                    "search_text": patient_search_text(person),
+                    "created_at": clock.now() - timedelta(days=30),
+                    "recall_due_at": clock.now() - timedelta(days=30),  # as domain/recall.py keeps it
+                }
+            )
+        db.session.execute(insert(Patient), rows)
+        db.session.commit()
 
+
+def test_the_navigation_counts_at_most_999_then_says_999_plus(app, client, as_role):
     def badge() -> str:
         counts = text(client.get("/listes/compteurs", headers=HX))
         found = re.search(r'id="nav-liste-d-attente"[^>]*>\s*<span class="badge">([^<]+)</span>', counts)
@@ -595,8 +597,22 @@ def test_the_navigation_counts_at_most_999_then_says_999_plus(app, client, as_ro
         return found.group(1)
 
     as_role("assistant")
-    add(999)
+    many_patients(app, 999, "waiting_list")
     assert badge() == "999"
-    add(1)
+    many_patients(app, 1, "waiting_list")
     assert badge() == "999+"
     assert "1000 patients en attente" in text(client.get("/listes/liste-d-attente"))  # the list: all
+
+
+def test_a_long_recall_list_is_counted_up_to_a_thousand_then_page_by_page(app, client, as_role):
+    as_role("assistant")
+    many_patients(app, 1000, "follow_up")
+    page = text(client.get("/listes/a-recontacter"))
+    assert "1000 patients" in page and "Page 1 sur 40" in page
+    many_patients(app, 30, "follow_up")
+    page = text(client.get("/listes/a-recontacter"))
+    assert "Plus de 1000 patients" in page and "Page 1 sur plus de 40" in page
+    # Further on, the count reaches the page shown: the last page is still found.
+    last = text(client.get("/listes/a-recontacter?page=42", headers=HX))
+    assert "1030 patients" in last and "Page 42 sur 42" in last and "Suivante" not in last
+    assert client.get("/listes/a-recontacter?page=43").status_code == 404
