@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -150,6 +151,7 @@ def _picker_page(
         "closed": settings.opening.closed_days(first_day, first_day + timedelta(days=6)),
         "kinds": AppointmentKind,
         "proposed": week.proposed if week else None,
+        "buttons": _slot_buttons(week, zone) if week else {},
         "slot_message": message,
         "zone": zone,
     }
@@ -167,6 +169,18 @@ def _picker_page(
     response = make_response(body, status)
     response.vary.add("HX-Request")
     return response
+
+
+def _slot_buttons(week: booking.Week, zone: ZoneInfo) -> dict[date, list[tuple[str, str]]]:
+    """Each day's slot buttons, their value and local time (« 09h15 »): a week has a hundred and
+    more, worded here rather than by filters in the template's loop."""
+    buttons: dict[date, list[tuple[str, str]]] = {}
+    for day, slots in week.days:
+        buttons[day] = []
+        for slot in slots:
+            at = slot.starts_at.astimezone(zone)
+            buttons[day].append((slot.picker_choice, f"{at.hour:02d}h{at.minute:02d}"))
+    return buttons
 
 
 def _week_url(patient: Patient, reschedule: Appointment | None, choice: dict, week, first_day: date) -> str:

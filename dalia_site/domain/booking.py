@@ -74,7 +74,9 @@ class Slot:
     def picker_choice(self) -> str:
         """Shorter still for the picker's week (issue 15: a busy week ≤ 10 KB): the start in UTC
         as yymmddHHMM then « Z » (`slot_start` reads it back), then the clinicians' ids."""
-        return f"{self.starts_at.astimezone(UTC):%y%m%d%H%M}Z_{','.join(map(str, self.member_ids))}"
+        at = self.starts_at.astimezone(UTC)  # by arithmetic, not strftime: a week has a hundred
+        ids = ",".join(map(str, self.member_ids))
+        return f"{at.year % 100:02d}{at.month:02d}{at.day:02d}{at.hour:02d}{at.minute:02d}Z_{ids}"
 
 
 def slot_start(text: str) -> datetime:

@@ -373,21 +373,22 @@ def timed_occurrences(
         if absent is not None:
             absences.add(absent)
     # The team shares a few hours: each local moment (and its timestamp) is built once.
-    moments: dict[tuple[date, time], tuple[datetime, float]] = {}
+    moments: dict[time, dict[date, tuple[datetime, float]]] = {}
     for (ref, member_id, weekday, start_time, end_time, valid_from, valid_until), absences in weekly.items():
+        starts, ends = moments.setdefault(start_time, {}), moments.setdefault(end_time, {})
         for day in _weekly(
             weekday, valid_from, valid_until, first, last, absences | closed.keys() if absences else closed
         ):
-            begins = moments.get((day, start_time))
+            begins = starts.get(day)
             if begins is None:
                 at = local(day, start_time, zone)
-                begins = moments[day, start_time] = (at, at.timestamp())
-            ends = moments.get((day, end_time))
-            if ends is None:
+                begins = starts[day] = (at, at.timestamp())
+            finish = ends.get(day)
+            if finish is None:
                 at = local(day, end_time, zone)
-                ends = moments[day, end_time] = (at, at.timestamp())
+                finish = ends[day] = (at, at.timestamp())
             found.append(
-                (begins[1], member_id, ends[1], Occurrence(member_id, begins[0], ends[0], "pattern", ref))
+                (begins[1], member_id, finish[1], Occurrence(member_id, begins[0], finish[0], "pattern", ref))
             )
     found.sort(key=_BY_START)  # stable: a member's sessions starting together keep their order
     return found
