@@ -21,11 +21,20 @@ def page_number() -> int:
     return int(raw) if 0 < int(raw) <= MAX_PAGE else 1
 
 
-def paginate(query, per_page: int):
-    """A page of `query`; a page past the end is a 404 (page 1 of an empty list is not)."""
-    return _found(
-        db.paginate(query, page=page_number(), per_page=per_page, max_per_page=per_page, error_out=False)
+def paginate(query, per_page: int, total: int | None = None):
+    """A page of `query`; a page past the end is a 404 (page 1 of an empty list is not).
+    `total`: the rows `query` finds, when the caller counted them (from an index) already."""
+    page = db.paginate(
+        query,
+        page=page_number(),
+        per_page=per_page,
+        max_per_page=per_page,
+        error_out=False,
+        count=total is None,
     )
+    if total is not None:
+        page.total = total
+    return _found(page)
 
 
 def _found(page):

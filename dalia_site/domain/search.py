@@ -14,12 +14,13 @@ if an insert, a rename or a deletion no longer reaches the index.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Select, literal, literal_column, select, table
+from sqlalchemy import Select, func, literal, literal_column, select, table
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
+from dalia_site.database import DbSession
 from dalia_site.domain.text import fold
 
 # Tables whose search text has an index of its own (the FTS5 tables are named after them).
@@ -57,19 +58,76 @@ def _has_word_fts5(element: _HasWord, compiler: Any, **kw: Any) -> str:
     return sql
 
 
+class _HasWordInOrder(_HasWord):
+    """_HasWord for a word that many rows hold: on SQLite the rows are read in the order the
+    query asks for (from its index), each looked up among the matches, until the page is full —
+    rather than every match read, then sorted (see worth_reading_in_order)."""
+
+    inherit_cache = True
+
+
+@compiles(_HasWordInOrder, "sqlite")
+def _has_word_fts5_in_order(element: _HasWordInOrder, compiler: Any, **kw: Any) -> str:
+    # A unary + makes the id unusable for a lookup by rowid: the planner walks the order's index.
+    return f"+{_has_word_fts5(element, compiler, **kw)}"
+
+
 def _like_pattern(word: str) -> str:
     escaped = word.replace("/", "//").replace("%", "/%").replace("_", "/_")
     return f"%{escaped}%"
 
 
-def all_words(id_column: Any, column: Any, query: str) -> list[Any]:
+def all_words(id_column: Any, column: Any, query: str, in_order: bool = False) -> list[Any]:
     """SQL conditions: every word of `query`, folded, is in `column` (a folded search text of
-    one of INDEXED_TABLES, whose primary key is `id_column`)."""
+    one of INDEXED_TABLES, whose primary key is `id_column`). `in_order`: the words match so many
+    rows that reading the rows in the query's order and keeping the matches is cheaper
+    (worth_reading_in_order)."""
+    has_word = _HasWordInOrder if in_order else _HasWord
     conditions = []
     for word in fold(query).split():
         if len(word) < SHORTEST_INDEXED:
             conditions.append(column.contains(word, autoescape=True))
         else:
-            # A quoted FTS5 phrase: fold() leaves letters, digits and "_" only, never a quote.
-            conditions.append(_HasWord(id_column, column, literal(f'"{word}"'), literal(_like_pattern(word))))
+            conditions.append(
+                has_word(id_column, column, literal(_phrase(word)), literal(_like_pattern(word)))
+            )
     return conditions
+
+
+def _phrase(word: str) -> str:
+    # A quoted FTS5 phrase: fold() leaves letters, digits and "_" only, never a quote.
+    return f'"{word}"'
+
+
+class Matches(NamedTuple):
+    """How a search's page is best read: `total`, the matches counted from the index (None: the
+    rows are counted as usual), and `in_order` for all_words."""
+
+    total: int | None
+    in_order: bool
+
+
+def matches(session: DbSession, table_name: str, query: str, last: int) -> Matches:
+    """The rows of `table_name` whose search text holds every word of `query`, counted from the
+    index alone (not from the rows) on SQLite when every word is long enough for it, and whether
+    the page ending at row `last` is better read in the list's order (worth_reading_in_order).
+    PostgreSQL's index is on the rows themselves: they are counted as usual there."""
+    words = fold(query).split()
+    if session.get_bind().dialect.name != "sqlite" or not words or min(map(len, words)) < SHORTEST_INDEXED:
+        return Matches(None, in_order=False)
+    fts = index_table(table_name)
+    found = select(func.count()).select_from(table(fts))
+    found = found.where(literal_column(fts).op("MATCH")(" AND ".join(map(_phrase, words))))
+    largest: Select[Any] = select(func.coalesce(func.max(literal_column("rowid")), 0)).select_from(
+        table(table_name)
+    )
+    total, rows = session.execute(select(found.scalar_subquery(), largest.scalar_subquery())).one()
+    return Matches(total, worth_reading_in_order(total, rows, last))
+
+
+def worth_reading_in_order(matches: int, rows: int, last: int) -> bool:
+    """Whether to read the rows in order (their index) up to the page's `last` row rather than
+    every match then sort them: the first takes some last × rows / matches steps of the index and
+    `last` rows, the second `matches` rows, a row read costing about three steps (measured on
+    SQLite, 30,000 patients: 0.5 ms against 2 ms for the first page of a common name)."""
+    return last * rows < 3 * matches * (matches - last)

@@ -6,9 +6,10 @@ import re
 from datetime import date
 
 import pytest
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
 
-from dalia_site.domain import partners, patients
+from dalia_site.domain import partners, patients, search
+from dalia_site.domain.search import all_words
 from dalia_site.domain.text import fold
 from dalia_site.extensions import db
 from dalia_site.models import PartnerOrganisation, Patient
@@ -167,3 +168,36 @@ def test_the_patient_list_reads_a_page_in_name_order_from_the_index(app):
             assert "ix_patient_name_order" in shown and "TEMP B-TREE" not in shown
         else:
             assert "ix_patient_name_order" in shown and "Sort" not in shown
+
+
+@pytest.mark.parametrize("page", [1, 2, 30])
+def test_a_name_many_patients_share_lists_every_match_in_name_order(app, client, as_role, page):
+    """One patient in eight is an Azéma: each page lists the same patients, in the same order and
+    with the same total, as every match sorted by name — whichever way the database reads them."""
+    with app.app_context():
+        many_rows()
+        matches = db.session.scalars(patients.search("azema")).all()
+        expected = [f"/patients/{p.id}" for p in matches[(page - 1) * 25 : page * 25]]
+    as_role("assistant")
+    response = client.get(f"/patients?q=AZÉMA&page={page}")
+    shown = re.findall(r'<a href="(/patients/\d+)">', response.get_data(as_text=True))
+    assert len(matches) == 1250 and len(expected) == 25
+    assert shown == expected
+    assert "1250 patients" in html.unescape(response.get_data(as_text=True))
+
+
+def test_a_common_name_is_read_in_name_order_a_rare_one_from_its_matches(app):
+    """The first page of a name many patients share is read along the name index (no sort of
+    every match, which grows with them); a rare name's few matches are read, then sorted."""
+    with app.app_context():
+        many_rows()
+        common = search.matches(db.session, "patient", "azema", 25)
+        rare = search.matches(db.session, "patient", "azema1000", 25)
+        if db.engine.dialect.name != "sqlite":
+            assert common.total is None  # PostgreSQL counts through its own index on the rows
+            return
+        assert common == (1250, True) and rare == (1, False)
+        in_order = all_words(Patient.id, Patient.search_text, "azema", in_order=True)
+        by_name = (func.lower(Patient.last_name), func.lower(Patient.first_names), Patient.id)
+        shown = plan(select(Patient).where(*in_order).order_by(*by_name).limit(25))
+        assert "ix_patient_name_order" in shown and "TEMP B-TREE" not in shown
