@@ -5,12 +5,15 @@ Two columns of the patient hold it: `last_visit_at`, the start of their latest v
 honoured (to come or past), and `recall_due_at`, the moment they are due again if nothing is
 booked after it — the plan's cadence after that visit (DEFAULT_CADENCE_WEEKS without a plan), or
 their record's creation when they have had none. A patient in follow-up is on the list when
-their latest visit is not to come, and overdue from `recall_due_at`.
+their latest visit is not to come, and overdue from `recall_due_at`. A third, `waiting_since`,
+is since when they wait, the order of the waiting list: the decision that put their oldest
+referral still on the waiting list there, or their record's creation without one.
 
 The session keeps them: after each flush that adds, moves, cancels or marks a visit, changes a
-plan or creates a patient — whoever wrote it (booking, the desk, the demo, a test) — those
-patients are worked out again, by `refresh`, in the same transaction. A write that goes past the
-ORM (the benchmark's bulk seed) calls `refresh` itself; migration 0020 filled existing sites.
+plan, changes a referral's status or creates a patient — whoever wrote it (booking, the desk,
+triage, the demo, a test) — those patients are worked out again, by `refresh`, in the same
+transaction. A write that goes past the ORM (the benchmark's bulk seed) calls `refresh` itself;
+migrations 0020 and 0021 filled existing sites.
 """
 
 from __future__ import annotations
@@ -26,10 +29,11 @@ from sqlalchemy.orm.util import identity_key
 
 from dalia_site.domain.booking import ACTIVE
 from dalia_site.domain.follow_up import DEFAULT_CADENCE_WEEKS
-from dalia_site.models import Appointment, FollowUpPlan, Patient
+from dalia_site.models import Appointment, FollowUpPlan, Patient, Referral
 from dalia_site.models.types import UTCDateTime
+from dalia_site.models.vocabulary import ReferralStatus
 
-KEPT = ("last_visit_at", "recall_due_at")
+KEPT = ("last_visit_at", "recall_due_at", "waiting_since")
 _PENDING = "dalia_recall_pending"  # session.info: the patients a flush touched, refreshed after it
 
 
@@ -42,13 +46,19 @@ def due_at(last_visit: datetime | None, cadence_weeks: int | None, created_at: d
 
 def refresh(connection: Connection, patient_ids: Collection[int] | None = None) -> int:
     """Work out again the stored next step of these patients (all of them when None), from
-    their visits and plan as the database holds them: two statements. Returns how many."""
+    their visits, plan and referrals as the database holds them: two statements. Returns how many."""
+    waiting_from = (
+        select(func.min(Referral.decided_at))
+        .where(Referral.patient_id == Patient.id, Referral.status == ReferralStatus.WAITING_LIST)
+        .scalar_subquery()
+    )
     query = (
         select(
             Patient.id,
             Patient.created_at,
             type_coerce(func.max(Appointment.starts_at), UTCDateTime()),
             FollowUpPlan.cadence_weeks,
+            type_coerce(waiting_from, UTCDateTime()),
         )
         .select_from(Patient)
         .outerjoin(Appointment, and_(Appointment.patient_id == Patient.id, Appointment.status.in_(ACTIVE)))
@@ -60,8 +70,8 @@ def refresh(connection: Connection, patient_ids: Collection[int] | None = None) 
             return 0
         query = query.where(Patient.id.in_(sorted(patient_ids)))
     rows = [
-        {"pid": pid, "last": last, "due": due_at(last, cadence, created)}
-        for pid, created, last, cadence in connection.execute(query)
+        {"pid": pid, "last": last, "due": due_at(last, cadence, created), "waiting": waiting or created}
+        for pid, created, last, cadence, waiting in connection.execute(query)
     ]
     if rows:
         connection.execute(
@@ -70,6 +80,7 @@ def refresh(connection: Connection, patient_ids: Collection[int] | None = None) 
             .values(
                 last_visit_at=bindparam("last", type_=UTCDateTime()),
                 recall_due_at=bindparam("due", type_=UTCDateTime()),
+                waiting_since=bindparam("waiting", type_=UTCDateTime()),
                 updated_at=Patient.updated_at,  # not a change of the patient's record
             ),
             rows,
@@ -84,9 +95,9 @@ def _changed(instance: Any, *keys: str) -> bool:
 
 def _touched(session: Session) -> set[int]:
     """The patients whose next step this flush may change."""
-    ids: set[int] = set()
+    ids: set[int | None] = set()  # None: a referral not yet given its patient
     for instance in session.new:
-        if isinstance(instance, Appointment | FollowUpPlan):
+        if isinstance(instance, Appointment | FollowUpPlan | Referral):
             ids.add(instance.patient_id)
         elif isinstance(instance, Patient):
             ids.add(instance.id)
@@ -95,12 +106,15 @@ def _touched(session: Session) -> set[int]:
             ids.add(instance.patient_id)
         elif isinstance(instance, FollowUpPlan) and _changed(instance, "cadence_weeks"):
             ids.add(instance.patient_id)
+        elif isinstance(instance, Referral) and _changed(instance, "status", "decided_at", "patient_id"):
+            ids.add(instance.patient_id)
+            ids.update(inspect(instance).attrs.patient_id.history.deleted or ())  # the one it left
         elif isinstance(instance, Patient) and _changed(instance, "created_at"):
             ids.add(instance.id)
     for instance in session.deleted:
-        if isinstance(instance, Appointment | FollowUpPlan):
+        if isinstance(instance, Appointment | FollowUpPlan | Referral):
             ids.add(instance.patient_id)
-    return ids
+    return {pid for pid in ids if pid is not None}
 
 
 @event.listens_for(Session, "after_flush")

@@ -338,38 +338,23 @@ def _open_offers(now: Any) -> ColumnElement[bool]:
 @functools.cache
 def _waiting_statement() -> Any:
     """The waiting list's query, built once (its values bound at each request: `now`, and
-    `waited_by`, the latest moment a patient shown began to wait). Since when each waits is
-    read once per waiting patient (their oldest referral on the waiting list, from the index),
-    the first LIST_SIZE taken by that, and only they are read in full and given their rank,
-    which the freed slots are matched on."""
+    `waited_by`, the latest moment a patient shown began to wait). Its first LIST_SIZE read in
+    order from the index on since when each waits (domain/recall.py keeps it), only they read in
+    full and given their rank, which the freed slots are matched on."""
     now = bindparam("now", type_=UTCDateTime())
-    since = (
-        select(func.min(Referral.decided_at))
-        .where(Referral.patient_id == Patient.id, Referral.status == ReferralStatus.WAITING_LIST)
-        .scalar_subquery()
-    )
-    waiters = (
-        select(Patient.id.label("patient_id"), Patient.created_at, since.label("since"))
-        .where(Patient.status == PatientStatus.WAITING_LIST)
-        .cte("waiters")
-        .prefix_with("MATERIALIZED")  # `since` worked out once a patient, not again in the sort
-    )
-    waited_from = func.coalesce(waiters.c.since, waiters.c.created_at)
     first = (
-        select(
-            waiters.c.patient_id,
-            waiters.c.since,
-            waited_from.label("waited_from"),
-            func.count().over().label("total"),
+        select(Patient.id.label("patient_id"), Patient.waiting_since, func.count().over().label("total"))
+        .where(
+            Patient.status == PatientStatus.WAITING_LIST,
+            Patient.waiting_since <= bindparam("waited_by", type_=UTCDateTime()),
         )
-        .where(waited_from <= bindparam("waited_by", type_=UTCDateTime()))
-        .order_by(waited_from, waiters.c.patient_id)
+        .order_by(Patient.waiting_since, Patient.id)
         .limit(LIST_SIZE)
         .subquery()
     )
     ranked = select(
         first,
-        func.row_number().over(order_by=(first.c.waited_from, first.c.patient_id)).label("rank"),
+        func.row_number().over(order_by=(first.c.waiting_since, first.c.patient_id)).label("rank"),
     ).subquery()
     offers = (
         select(
@@ -380,7 +365,7 @@ def _waiting_statement() -> Any:
         .subquery()
     )
     return (
-        select(*LISTED, Patient.created_at, ranked.c.since, ranked.c.total, SlotOffer)
+        select(*LISTED, ranked.c.waiting_since, ranked.c.total, SlotOffer)
         .join(ranked, ranked.c.patient_id == Patient.id)
         .outerjoin(offers, offers.c.rank == ranked.c.rank)
         .outerjoin(SlotOffer, SlotOffer.id == offers.c.offer_id)
@@ -405,8 +390,7 @@ def waiting(
     ).all()
     today = now.astimezone(zone).date()
     listed = []
-    for *shown, created_at, waited_from, _, offer in rows:
-        waited_from = waited_from or created_at
+    for *shown, waited_from, _, offer in rows:
         days = (today - waited_from.astimezone(zone).date()).days
         listed.append(WaitingRow(ListedPatient(*shown), waited_from, days, offer, None))
     return with_free_slots(Worklist(listed, rows[0][-2] if rows else 0), free)

@@ -85,6 +85,8 @@ class Patient(IdentityMixin, Model):
         # « À recontacter » and its count: the patients of a status by the day they are due again,
         # read in order from the index alone (domain/recall.py keeps both dates, migration 0020).
         Index("ix_patient_status_recall_due", "status", "recall_due_at", "last_visit_at"),
+        # The waiting list, oldest first: its page read in order from the index (migration 0021).
+        Index("ix_patient_status_waiting_since", "status", "waiting_since", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -119,6 +121,9 @@ class Patient(IdentityMixin, Model):
     # they are due again if nothing is booked after it.
     last_visit_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     recall_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Kept the same way after every change to their referrals: since when they wait (the
+    # decision of their oldest referral on the waiting list, their record's creation without one).
+    waiting_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

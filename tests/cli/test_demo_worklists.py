@@ -7,12 +7,13 @@ free text, as « autre »; migration 0020 stores each patient's next step as the
 import json
 import shutil
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select, text
 
-from dalia_site import create_app, database
+from dalia_site import clock, create_app, database
 from dalia_site.commands import cli
 from dalia_site.database import open_site
 from dalia_site.domain import worklists
@@ -125,4 +126,28 @@ def test_migration_0020_stores_each_patient_s_next_step_as_the_visits_give_it_on
             counted = worklists.counts(db.session, now=moment).recall
             assert counted == worklists.overdue_count(db.session, at=moment) > 0
             assert counted == worklists.recall(db.session, now=moment, overdue_only=True).total
+        db.engine.dispose()
+
+
+def test_migration_0021_stores_since_when_each_patient_waits_on_a_copy_of_the_demo(demo, tmp_path):
+    """Since when each patient waits, filled by the migration, is what the session keeps it at
+    after the demo's year of writes; the waiting list read from it is oldest first."""
+    shutil.copytree(demo[0] / "demo", tmp_path / "demo")
+    columns = "SELECT id, waiting_since FROM patient ORDER BY id"
+    with open_site(tmp_path / "demo") as site:
+        with site.engine.begin() as connection:
+            kept = connection.execute(text(columns)).all()
+            waiting = connection.execute(
+                text("SELECT count(*) FROM patient WHERE status = 'waiting_list'")
+            ).scalar()
+        assert waiting > 0 and all(since is not None for _, since in kept)
+        database.downgrade(site.engine, "0020")
+        database.upgrade(site.engine)
+        with site.engine.begin() as connection:
+            assert connection.execute(text(columns)).all() == kept
+    app = create_app(tmp_path / "demo")
+    with app.app_context():
+        found = worklists.waiting(db.session, now=clock.now(), zone=ZoneInfo("Europe/Paris"))
+        assert found.total == waiting and found.rows
+        assert [row.since for row in found.rows] == sorted(row.since for row in found.rows)
         db.engine.dispose()

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from dalia_site.domain import booking, follow_up, partners, referrals, worklists
 from dalia_site.domain.text import FieldError, FieldErrors
@@ -469,3 +469,75 @@ def test_the_stored_next_step_follows_every_change_of_visits_and_plans(session):
             assert stored == worklists.recall(session, now=moment, overdue_only=True).total
             counted.add(stored)
     assert len(counted) >= 4  # the changes moved patients on and off the list
+
+
+def test_since_when_each_waits_follows_every_change_of_their_referrals(session):
+    """Whatever changes a referral — put on the waiting list, accepted from it, declined, its
+    decision moved, a patient's record dated otherwise — the waiting list (read in the order of
+    each patient's stored `waiting_since`) is the order worked out from the referrals themselves:
+    oldest decision still on the waiting list first, the record's creation without one."""
+    import random
+
+    from dalia_site.models import Referral
+
+    rng = random.Random(21)  # noqa: S311 (a reproducible sequence of changes, not a secret)
+    people = [
+        referred(session, f"Attente{n}", "waiting_list", NOW - timedelta(days=rng.randrange(1, 300)))
+        for n in range(8)
+    ]
+    statuses = ["waiting_list", "waiting_list", "accepted", "declined"]
+    orders = set()
+    for step in range(60):
+        patient = rng.choice(people)
+        referral = rng.choice(
+            list(session.scalars(select(Referral).where(Referral.patient_id == patient.id)))
+        )
+        action = rng.randrange(5)
+        if action == 4:  # the same patient referred again (a second referral, decided or not)
+            session.add(
+                Referral(
+                    channel="direct",
+                    last_name=patient.last_name,
+                    first_names=patient.first_names,
+                    birth_date=patient.birth_date,
+                    sex=patient.sex,
+                    patient_id=patient.id,
+                    status=rng.choice(statuses),
+                    decided_at=NOW - timedelta(days=rng.randrange(1, 300)),
+                )
+            )
+        elif action == 0:
+            referral.status = rng.choice(statuses)
+        elif action == 1:
+            referral.decided_at = NOW - timedelta(days=rng.randrange(1, 300), hours=rng.randrange(8))
+        elif action == 2:
+            patient.created_at = NOW - timedelta(days=rng.randrange(1, 400))
+        else:
+            patient.status = rng.choice([PatientStatus.WAITING_LIST, PatientStatus.FOLLOW_UP])
+        session.flush()
+        expected = []
+        for person in people:
+            session.refresh(person)
+            if person.status != PatientStatus.WAITING_LIST:
+                continue
+            waiting = [
+                r.decided_at
+                for r in session.scalars(select(Referral).where(Referral.patient_id == person.id))
+                if r.status == "waiting_list"
+            ]
+            since = min(waiting) if waiting else person.created_at
+            assert person.waiting_since == since, (step, action)
+            expected.append((since, person.id))
+        listed = worklists.waiting(session, now=NOW, zone=ZoneInfo("Europe/Paris"))
+        assert [row.patient.id for row in listed.rows] == [pid for _, pid in sorted(expected)], (step, action)
+        assert [row.since for row in listed.rows] == [since for since, _ in sorted(expected)]
+        assert listed.total == len(expected)
+        orders.add(tuple(row.patient.id for row in listed.rows))
+    assert len(orders) >= 6  # the changes did move patients in the list
+    several = session.scalars(
+        select(Referral.patient_id)
+        .where(Referral.status == "waiting_list")
+        .group_by(Referral.patient_id)
+        .having(func.count() > 1)
+    ).all()
+    assert several  # some waited through two referrals at once: the oldest counted
