@@ -94,12 +94,21 @@ def month():
         "planning",
         first=first,
         weeks=weeks,
+        week_urls=_week_urls(halves[0::2]),
         by_day=by_day,
         gaps=planning.gaps_by_week([h for h in halves if h.day.month == first.month]),
         today=today,
         previous=(first - timedelta(days=1)).replace(day=1),
         next=last + timedelta(days=1),
     )
+
+
+def _week_urls(mornings: list[planning.HalfDay]) -> dict[date, str]:
+    """The week planning's address from each day (a month shows 42): built once, each day's
+    date put in."""
+    mark = "0000-00-00"
+    url = url_for("roster.week", semaine=mark)
+    return {half.day: url.replace(mark, half.day.isoformat()) for half in mornings}
 
 
 # --- The open half-days board ------------------------------------------------------------------
