@@ -5,7 +5,7 @@ from collections.abc import Iterable
 import wtforms
 from flask import abort, request
 from flask_wtf import FlaskForm
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # not in types-WTForms 3.2
 
 from dalia_site.domain.text import has_bidi_control
@@ -48,10 +48,6 @@ def _without_nul(value):
     return value.replace("\x00", "") if isinstance(value, str) else value
 
 
-OPTION = Markup('<option value="%s">%s</option>')
-SELECTED_OPTION = Markup('<option selected value="%s">%s</option>')
-
-
 class Select(wtforms.widgets.Select):
     """WTForms' select with the same markup, its plain options written without a call to
     html_params each: a list of hundreds of partners costs a fraction of it."""
@@ -60,8 +56,9 @@ class Select(wtforms.widgets.Select):
     def render_option(cls, choice, **kwargs):  # type: ignore[override]  # WTForms 3.3's (types-WTForms: 3.2's)
         if kwargs or choice.render_kw or not isinstance(choice.value, str):
             return super().render_option(choice, **kwargs)
-        option = SELECTED_OPTION if choice.selected else OPTION
-        return option % (choice.value, choice.label or choice.value)
+        selected = " selected" if choice.selected else ""  # an f-string: Markup's % costs 2.7×
+        value, label = escape(choice.value), escape(choice.label or choice.value)
+        return Markup(f'<option{selected} value="{value}">{label}</option>')  # noqa: S704 (both escaped)
 
 
 class Form(FlaskForm):
