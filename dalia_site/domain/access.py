@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import joinedload
 
 from dalia_site.database import DbSession
@@ -189,7 +189,7 @@ def rectifications(c: Context) -> Section:
     rows = [
         {
             "Date": _moment(r.at, c.zone),
-            "Par": r.actor.name if r.actor else "Ligne de commande",
+            "Par": r.actor_name if r.actor_name is not None else "Ligne de commande",
             "Champ": r.field,
             "Avant": r.before,
             "Après": r.after,
@@ -199,26 +199,35 @@ def rectifications(c: Context) -> Section:
     return Section("rectifications", "Historique des rectifications", rows)
 
 
+_READING = AuditEvent.action.like("%view") | AuditEvent.action.in_(READINGS)
+_FIRST, _LAST = func.min(AuditEvent.at), func.max(AuditEvent.at)
+# Built once: the trail of the patient and of their referrals (`referral_ids`), through the index by
+# subject; the readings grouped by person and kind.
+_TRAIL = (
+    select(StaffUser.name, AuditEvent.action, func.count(), _FIRST, _LAST, func.max(AuditEvent.summary))
+    .outerjoin(StaffUser, StaffUser.id == AuditEvent.actor_id)
+    .where(
+        ((AuditEvent.object_type == "patient") & (AuditEvent.object_id == bindparam("patient_id")))
+        | (
+            (AuditEvent.object_type == "referral")
+            & AuditEvent.object_id.in_(bindparam("referral_ids", expanding=True))
+        )
+    )
+    .group_by(
+        AuditEvent.actor_id, StaffUser.name, AuditEvent.action, case((_READING, 0), else_=AuditEvent.id)
+    )
+    .order_by(_FIRST, func.min(AuditEvent.id))
+)
+
+
 def trail(c: Context) -> Section:
     """Who read or changed the file (the audit trail of the patient and of their referrals, read
     through the index by subject): each change on its own row; the readings (views, documents
     produced) one row per person and kind, with how many times and from when to when — the
     section does not grow with each reading of the file. One query."""
-    objects = [(AuditEvent.object_type == "patient") & (AuditEvent.object_id == str(c.patient.id))]
-    objects += [
-        (AuditEvent.object_type == "referral") & (AuditEvent.object_id == str(r.id))
-        for r in c.patient.referrals
-    ]
-    reading = AuditEvent.action.like("%view") | AuditEvent.action.in_(READINGS)
-    first, last = func.min(AuditEvent.at), func.max(AuditEvent.at)
     found = c.session.execute(
-        select(StaffUser.name, AuditEvent.action, func.count(), first, last, func.max(AuditEvent.summary))
-        .outerjoin(StaffUser, StaffUser.id == AuditEvent.actor_id)
-        .where(or_(*objects))
-        .group_by(
-            AuditEvent.actor_id, StaffUser.name, AuditEvent.action, case((reading, 0), else_=AuditEvent.id)
-        )
-        .order_by(first, func.min(AuditEvent.id))
+        _TRAIL,
+        {"patient_id": str(c.patient.id), "referral_ids": [str(r.id) for r in c.patient.referrals]},
     )
     rows = [
         {
@@ -253,7 +262,7 @@ def contact_attempts(c: Context) -> Section:
     rows = [
         {
             "Date": _moment(a.attempted_at, c.zone),
-            "Par": a.by.name if a.by else "",
+            "Par": a.by_name or "",
             "Résultat": a.outcome.label,
         }
         for a in follow_up.attempts_of(c.session, c.patient.id)
@@ -263,7 +272,7 @@ def contact_attempts(c: Context) -> Section:
 
 def gp_search(c: Context) -> Section:
     rows = [
-        {"Médecin contacté": s.partner.name, "Le": _day(s.contacted_on), "Réponse": s.answer.label}
+        {"Médecin contacté": s.partner_name, "Le": _day(s.contacted_on), "Réponse": s.answer.label}
         for s in follow_up.steps_of(c.session, c.patient.id)
     ]
     return Section("recherche_medecin_traitant", "Recherche d'un médecin traitant", rows)

@@ -8,8 +8,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from statistics import median
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, bindparam, func, select
 from sqlalchemy.orm import joinedload
 
 from dalia_site.database import DbSession
@@ -51,7 +52,7 @@ def plan_of(session: DbSession, patient_id: int) -> FollowUpPlan | None:
     return session.scalar(select(FollowUpPlan).where(FollowUpPlan.patient_id == patient_id))
 
 
-def protocols(plan: FollowUpPlan | None) -> list[AzaleeProtocol]:
+def protocols(plan: FollowUpPlan | Plan | None) -> list[AzaleeProtocol]:
     """The plan's Azalée protocols, in the list's order."""
     codes = set((plan.azalee_protocols if plan else "").split(","))
     return [protocol for protocol in AzaleeProtocol if protocol.value in codes]
@@ -160,16 +161,19 @@ def record_contact(
     return attempt
 
 
-def attempts_of(session: DbSession, patient_id: int) -> list[ContactAttempt]:
-    """The patient's contact attempts, latest first, with who made them (one query)."""
-    return list(
-        session.scalars(
-            select(ContactAttempt)
-            .where(ContactAttempt.patient_id == patient_id)
-            .options(joinedload(ContactAttempt.by))
-            .order_by(ContactAttempt.attempted_at.desc(), ContactAttempt.id.desc())
-        )
-    )
+# Built once: the attempts as plain columns, `by_name` None for an attempt without an author.
+_ATTEMPTS = (
+    select(ContactAttempt.attempted_at, ContactAttempt.outcome, StaffUser.name.label("by_name"))
+    .outerjoin(StaffUser, StaffUser.id == ContactAttempt.by_id)
+    .where(ContactAttempt.patient_id == bindparam("patient_id"))
+    .order_by(ContactAttempt.attempted_at.desc(), ContactAttempt.id.desc())
+)
+
+
+def attempts_of(session: DbSession, patient_id: int) -> list[Row[*tuple[Any, ...]]]:
+    """The patient's contact attempts, latest first: (attempted_at, outcome, by_name) rows (one
+    query)."""
+    return list(session.execute(_ATTEMPTS, {"patient_id": patient_id}))
 
 
 # --- The médecin traitant pathway ---------------------------------------------------------------
@@ -187,16 +191,24 @@ def general_practitioners(session: DbSession) -> list[PartnerOrganisation]:
     return sorted(rows, key=lambda p: (order.get(p.accepts_new_patients, 2), p.name.lower()))
 
 
-def steps_of(session: DbSession, patient_id: int) -> list[GpSearchStep]:
-    """The search's steps, oldest first, with the GP asked (one query)."""
-    return list(
-        session.scalars(
-            select(GpSearchStep)
-            .where(GpSearchStep.patient_id == patient_id)
-            .options(joinedload(GpSearchStep.partner))
-            .order_by(GpSearchStep.contacted_on, GpSearchStep.id)
-        )
+# Built once: the steps as plain columns, with the name of the GP asked.
+_STEPS = (
+    select(
+        GpSearchStep.id,
+        GpSearchStep.contacted_on,
+        GpSearchStep.answer,
+        PartnerOrganisation.name.label("partner_name"),
     )
+    .outerjoin(PartnerOrganisation, PartnerOrganisation.id == GpSearchStep.partner_id)
+    .where(GpSearchStep.patient_id == bindparam("patient_id"))
+    .order_by(GpSearchStep.contacted_on, GpSearchStep.id)
+)
+
+
+def steps_of(session: DbSession, patient_id: int) -> list[Row[*tuple[Any, ...]]]:
+    """The search's steps, oldest first: (id, contacted_on, answer, partner_name) rows (one
+    query)."""
+    return list(session.execute(_STEPS, {"patient_id": patient_id}))
 
 
 def _gp(session: DbSession, partner_id: object) -> PartnerOrganisation:
@@ -357,12 +369,22 @@ def letter(session: DbSession, patient: Patient, appointments: Iterable[Appointm
 # --- What the patient's pages show --------------------------------------------------------------
 
 
+class Plan(NamedTuple):
+    """The plan as the patient's pages show it (and fill the plan's form with)."""
+
+    cadence_weeks: int
+    preferred_nurse: PreferredNurse
+    azalee_protocols: str
+    etp: bool
+    gp_search_started: bool
+
+
 @dataclass(frozen=True)
 class Summary:
     """The follow-up side of a patient's file: their plan, their missed visits and whether that
     flags them (the centre's setting), read in one query."""
 
-    plan: FollowUpPlan | None
+    plan: Plan | None
     protocols: list[AzaleeProtocol]
     missed: int
     flag_after: int
@@ -372,22 +394,27 @@ class Summary:
         return self.missed >= self.flag_after
 
 
+_MISSED = (
+    select(func.count())
+    .where(Appointment.patient_id == Patient.id, Appointment.status == AppointmentStatus.NO_SHOW)
+    .correlate(Patient)
+    .scalar_subquery()
+)
+_FLAG_AFTER = select(CentreSettings.no_show_flag_after).where(CentreSettings.id == 1).scalar_subquery()
+# Built once: the plan's columns (all None without a plan), the missed visits, the threshold.
+_SUMMARY = (
+    select(FollowUpPlan.id, *(getattr(FollowUpPlan, f) for f in Plan._fields), _MISSED, _FLAG_AFTER)
+    .select_from(Patient)
+    .outerjoin(FollowUpPlan, FollowUpPlan.patient_id == Patient.id)
+    .where(Patient.id == bindparam("patient_id"))
+)
+
+
 def summary(session: DbSession, patient_id: int) -> Summary | None:
     """The patient's plan, missed visits and the flag threshold (one query); None: no patient."""
-    missed = (
-        select(func.count())
-        .where(Appointment.patient_id == Patient.id, Appointment.status == AppointmentStatus.NO_SHOW)
-        .correlate(Patient)
-        .scalar_subquery()
-    )
-    flag_after = select(CentreSettings.no_show_flag_after).where(CentreSettings.id == 1).scalar_subquery()
-    row = session.execute(
-        select(FollowUpPlan, missed, flag_after)
-        .select_from(Patient)
-        .outerjoin(FollowUpPlan, FollowUpPlan.patient_id == Patient.id)
-        .where(Patient.id == patient_id)
-    ).first()
+    row = session.execute(_SUMMARY, {"patient_id": patient_id}).first()
     if row is None:
         return None
-    plan, missed_count, threshold = row
+    plan_id, *values, missed_count, threshold = row
+    plan = None if plan_id is None else Plan(*values)
     return Summary(plan, protocols(plan), int(missed_count or 0), int(threshold or 3))

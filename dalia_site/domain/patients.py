@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Row, Select, func, select
 from sqlalchemy.orm import joinedload
 
 from dalia_site.database import DbSession
@@ -20,10 +21,12 @@ from dalia_site.domain.referrals import (
 )
 from dalia_site.domain.search import all_words
 from dalia_site.domain.text import FieldError, format_phone
-from dalia_site.models import Appointment, PartnerOrganisation, Patient, Referral, StaffUser
+from dalia_site.models import Appointment, PartnerOrganisation, Patient, Referral, StaffUser, TeamMember
 from dalia_site.models.vocabulary import (
+    CLINICIANS,
     AppointmentStatus,
     PatientStatus,
+    Profession,
     Purpose,
     ReferralStatus,
     Vocabulary,
@@ -187,14 +190,48 @@ def set_status(
         patient.gp_found_at = None
 
 
-def territory_dac(session: DbSession) -> PartnerOrganisation | None:
-    """The DAC of the site's territory, from the partner directory."""
-    return session.scalar(
-        select(PartnerOrganisation)
-        .where(PartnerOrganisation.category == "dac", PartnerOrganisation.active.is_(True))
-        .order_by(PartnerOrganisation.id)
-        .limit(1)
+_TERRITORY_DAC = (  # built once
+    select(
+        PartnerOrganisation.id,
+        PartnerOrganisation.name,
+        PartnerOrganisation.phone,
+        PartnerOrganisation.opening_hours,
     )
+    .where(PartnerOrganisation.category == "dac", PartnerOrganisation.active.is_(True))
+    .order_by(PartnerOrganisation.id)
+    .limit(1)
+)
+
+
+def territory_dac(session: DbSession) -> Row[*tuple[Any, ...]] | None:
+    """The DAC of the site's territory, from the partner directory: (id, name, phone,
+    opening_hours), or None."""
+    return session.execute(_TERRITORY_DAC).first()
+
+
+@dataclass(frozen=True, slots=True)
+class Clinician:
+    """An active clinician as the patient page offers them (walk-in visit, slot picker)."""
+
+    id: int
+    name: str
+    profession: Profession
+    # The team member's own properties, read from the row's profession.
+    profession_label = TeamMember.profession_label
+    is_doctor = TeamMember.is_doctor
+    is_nurse = TeamMember.is_nurse
+
+
+_CLINICIANS = (  # built once
+    select(TeamMember.id, TeamMember.name, TeamMember.profession)
+    .where(TeamMember.active.is_(True), TeamMember.profession.in_(CLINICIANS))
+    .order_by(func.lower(TeamMember.name))
+)
+
+
+def clinicians(session: DbSession) -> list[Clinician]:
+    """The active clinicians, by name (one query)."""
+    return [Clinician(*row) for row in session.execute(_CLINICIANS)]
 
 
 def record_dac_handover(

@@ -12,11 +12,10 @@ from typing import Any
 
 import jinja2
 from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload
 
 from dalia_site.database import DbSession
 from dalia_site.domain import centre, retention
-from dalia_site.models import PartnerOrganisation, StaffUser
+from dalia_site.models import PartnerContact, PartnerOrganisation, StaffUser
 
 PURPOSES = (
     "Recevoir et trier les adressages des partenaires (éligibilité : territoire, ALD, "
@@ -138,23 +137,29 @@ def _second_factor(session: DbSession, for_all: bool) -> str:
     return f"{who} ; activé sur {enrolled} des {total} compte(s) actif(s)"
 
 
+# Built once: the contacts of the directory's first active URPS, by name.
+_SUPPORT = (
+    select(PartnerContact.name, PartnerContact.role, PartnerContact.email, PartnerContact.phone)
+    .where(
+        PartnerContact.organisation_id
+        == select(PartnerOrganisation.id)
+        .where(PartnerOrganisation.name.like("URPS%"), PartnerOrganisation.active.is_(True))
+        .order_by(PartnerOrganisation.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    .order_by(PartnerContact.name, PartnerContact.id)
+)
+
+
 def build(
     session: DbSession, settings: Mapping[str, Mapping[str, Any]], periods: retention.Periods | None = None
 ) -> Register:
-    """The register from site.toml's settings (as read by config) and the database."""
+    """The register from site.toml's settings (as read by config) and the database (the retention
+    periods read with the centre's settings, unless given)."""
     site, security = settings["site"], settings.get("security", {})
     centre_settings = centre.load(session)
     periods = periods or retention.periods(session)
-    urps = (
-        session.scalars(
-            select(PartnerOrganisation)
-            .where(PartnerOrganisation.name.like("URPS%"), PartnerOrganisation.active.is_(True))
-            .options(joinedload(PartnerOrganisation.contacts))
-            .order_by(PartnerOrganisation.id)
-        )
-        .unique()
-        .first()
-    )
     url = str(settings.get("database", {}).get("url") or "")
     sms = settings.get("sms", {})
     return Register(
@@ -164,7 +169,7 @@ def build(
         cpts=str(site.get("cpts", "")),
         address=centre_settings.address,
         phone=centre_settings.phone,
-        support=tuple(Contact(c.name, c.role, c.email, c.phone) for c in (urps.contacts if urps else [])),
+        support=tuple(Contact(*row) for row in session.execute(_SUPPORT)),
         inactive_years=periods.inactive_years,
         declined_years=periods.declined_years,
         backup_days=periods.shortest_days,

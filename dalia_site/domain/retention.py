@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import ColumnElement, CompoundSelect, delete, func, or_, select, true, union, update
+from sqlalchemy import ColumnElement, Select, bindparam, delete, func, or_, select, true, union, update
 from sqlalchemy.orm import QueryableAttribute
 
 from dalia_site.database import DbSession
@@ -30,6 +30,7 @@ from dalia_site.models import (
     Referral,
     StaffUser,
 )
+from dalia_site.models.types import UTCDateTime
 from dalia_site.models.vocabulary import AppointmentStatus, PatientStatus, ReferralStatus
 
 # How far ahead the admin sees what is coming (« Données personnelles », the timer's warning).
@@ -108,23 +109,25 @@ def _day_start(day: date, zone: tzinfo | None) -> datetime:
     return datetime.combine(day, time(), zone)
 
 
-def upcoming(
-    session: DbSession,
-    *,
-    now: datetime,
-    within_days: int = 0,
-    periods: Periods | None = None,
-    patients_among: ColumnElement[bool] | None = None,
-    referrals_among: ColumnElement[bool] | None = None,
-) -> list[Due]:
-    """What is due by `now` + `within_days` (0: due now — the dry run and the timer), oldest
-    first. Two queries, whatever the number of patients; `patients_among`/`referrals_among`
-    narrow them to some rows (`coming`)."""
-    settings = periods or read_periods(session)
-    # Due on a day: whatever's last activity fell on that day, N years before, goes (UTC days).
-    horizon = _day_start((now + timedelta(days=within_days)).date() + timedelta(days=1), now.tzinfo)
-    inactive_cutoff = years_before(horizon, settings.inactive_years)
-    declined_cutoff = years_before(horizon, settings.declined_years)
+# Built once (below), the two queries of what is due: their bounds are parameters.
+_INACTIVE_CUTOFF = bindparam("inactive_cutoff", type_=UTCDateTime())
+_DECLINED_CUTOFF = bindparam("declined_cutoff", type_=UTCDateTime())
+# The window N years back that `coming` asks of (its start included, its end not).
+_WINDOW = {
+    name: bindparam(name, type_=UTCDateTime())
+    for name in ("inactive_from", "inactive_to", "declined_from", "declined_to")
+}
+
+
+def _within(column: QueryableAttribute[Any], period: str) -> ColumnElement[bool]:
+    return (column >= _WINDOW[f"{period}_from"]) & (column < _WINDOW[f"{period}_to"])
+
+
+def _due_queries(
+    patients_among: ColumnElement[bool], referrals_among: ColumnElement[bool]
+) -> tuple[Select[*tuple[Any, ...]], Select[*tuple[Any, ...]]]:
+    """The patients, then the referrals without a patient of their own, whose time is up by the
+    cutoffs (`patients_among`/`referrals_among` narrow them to some rows)."""
     last_visit = (
         select(func.max(Appointment.starts_at))
         .where(Appointment.patient_id == Patient.id)
@@ -144,7 +147,7 @@ def upcoming(
             Referral.patient_id == Patient.id,
             (Referral.status != ReferralStatus.DECLINED)
             | (Referral.decided_at.is_(None))
-            | (Referral.decided_at >= declined_cutoff),
+            | (Referral.decided_at >= _DECLINED_CUTOFF),
         )
         .correlate(Patient)
         .exists()
@@ -155,22 +158,82 @@ def upcoming(
         .correlate(Patient)
         .scalar_subquery()
     )
-    rows = session.execute(
-        select(
-            Patient.id, Patient.status, Patient.created_at, last_visit, last_referral, last_decision
-        ).where(
-            Patient.erased_at.is_(None),
-            true() if patients_among is None else patients_among,
-            (
-                (Patient.created_at < inactive_cutoff)
-                & ((last_visit.is_(None)) | (last_visit < inactive_cutoff))
-                & ((last_referral.is_(None)) | (last_referral < inactive_cutoff))
-            )
-            | ((Patient.status == PatientStatus.DECLINED) & last_visit.is_(None) & ~keeps),
+    # « No visit (referral) since the cutoff » as NOT EXISTS: one index probe, where the last
+    # visit compared twice was two aggregates per patient.
+    visit_since = (
+        select(Appointment.id)
+        .where(Appointment.patient_id == Patient.id, Appointment.starts_at >= _INACTIVE_CUTOFF)
+        .correlate(Patient)
+        .exists()
+    )
+    referral_since = (
+        select(Referral.id)
+        .where(Referral.patient_id == Patient.id, Referral.received_at >= _INACTIVE_CUTOFF)
+        .correlate(Patient)
+        .exists()
+    )
+    any_visit = select(Appointment.id).where(Appointment.patient_id == Patient.id).correlate(Patient).exists()
+    patients = select(
+        Patient.id, Patient.status, Patient.created_at, last_visit, last_referral, last_decision
+    ).where(
+        Patient.erased_at.is_(None),
+        patients_among,
+        ((Patient.created_at < _INACTIVE_CUTOFF) & ~visit_since & ~referral_since)
+        | ((Patient.status == PatientStatus.DECLINED) & ~any_visit & ~keeps),
+    )
+    referrals = select(Referral.id, Referral.status, Referral.received_at, Referral.decided_at).where(
+        Referral.patient_id.is_(None),
+        Referral.erased_at.is_(None),
+        referrals_among,
+        ((Referral.status == ReferralStatus.DECLINED) & (Referral.decided_at < _DECLINED_CUTOFF))
+        | ((Referral.status != ReferralStatus.DECLINED) & (Referral.received_at < _INACTIVE_CUTOFF)),
+    )
+    return patients, referrals
+
+
+# Every row (the timer); the rows active in the window N years back (`coming`: found through the
+# date indexes, a month of activity, not every patient).
+_ALL_DUE = _due_queries(true(), true())
+_DUE_IN_WINDOW = _due_queries(
+    Patient.id.in_(
+        union(
+            select(Appointment.patient_id).where(_within(Appointment.starts_at, "inactive")),
+            select(Referral.patient_id).where(
+                Referral.patient_id.is_not(None),
+                _within(Referral.received_at, "inactive") | _within(Referral.decided_at, "declined"),
+            ),
+            select(Patient.id).where(_within(Patient.created_at, "inactive")),
         )
-    ).all()
+    ),
+    _within(Referral.received_at, "inactive") | _within(Referral.decided_at, "declined"),
+)
+
+
+def upcoming(
+    session: DbSession, *, now: datetime, within_days: int = 0, periods: Periods | None = None
+) -> list[Due]:
+    """What is due by `now` + `within_days` (0: due now — the dry run and the timer), oldest
+    first. Two queries, whatever the number of patients."""
+    return _due(session, _ALL_DUE, now, within_days, periods or read_periods(session), {})
+
+
+def _due(
+    session: DbSession,
+    queries: tuple[Select[*tuple[Any, ...]], Select[*tuple[Any, ...]]],
+    now: datetime,
+    within_days: int,
+    settings: Periods,
+    window: dict[str, datetime],
+) -> list[Due]:
+    # Due on a day: whatever's last activity fell on that day, N years before, goes (UTC days).
+    horizon = _day_start((now + timedelta(days=within_days)).date() + timedelta(days=1), now.tzinfo)
+    params = window | {
+        "inactive_cutoff": years_before(horizon, settings.inactive_years),
+        "declined_cutoff": years_before(horizon, settings.declined_years),
+    }
+    patients, referrals = queries
     found: list[Due] = []
-    for patient_id, status, created, visit, referral, decision in rows:
+    for patient_id, status, created, visit, referral, decision in session.execute(patients, params):
         last = max(moment for moment in (created, visit, referral) if moment is not None)
         inactive_on = _years_after(last.date(), settings.inactive_years)
         if status == PatientStatus.DECLINED and visit is None and decision is not None:
@@ -180,15 +243,7 @@ def upcoming(
                 continue
         found.append(Due(INACTIVE, patient_id, None, inactive_on, last.date()))
     # Referrals with no patient of their own: declined, or never decided and left inactive.
-    for referral_id, referral_status, received, decided in session.execute(
-        select(Referral.id, Referral.status, Referral.received_at, Referral.decided_at).where(
-            Referral.patient_id.is_(None),
-            Referral.erased_at.is_(None),
-            true() if referrals_among is None else referrals_among,
-            ((Referral.status == ReferralStatus.DECLINED) & (Referral.decided_at < declined_cutoff))
-            | ((Referral.status != ReferralStatus.DECLINED) & (Referral.received_at < inactive_cutoff)),
-        )
-    ):
+    for referral_id, referral_status, received, decided in session.execute(referrals, params):
         if referral_status == ReferralStatus.DECLINED and decided is not None:
             since, kind, years = decided.date(), DECLINED, settings.declined_years
         else:
@@ -223,34 +278,13 @@ def coming(
     settings = periods or read_periods(session)
     first_day = _day_start(now.date() + timedelta(days=1), now.tzinfo)
     after_last = _day_start((now + timedelta(days=within_days)).date() + timedelta(days=1), now.tzinfo)
-    inactive = (
-        years_before(first_day, settings.inactive_years),
-        years_before(after_last, settings.inactive_years),
-    )
-    declined = (
-        years_before(first_day, settings.declined_years),
-        years_before(after_last, settings.declined_years),
-    )
-
-    def within(column: QueryableAttribute[Any], window: tuple[datetime, datetime]) -> ColumnElement[bool]:
-        return (column >= window[0]) & (column < window[1])
-
-    active_then: CompoundSelect[tuple[int]] = union(
-        select(Appointment.patient_id).where(within(Appointment.starts_at, inactive)),
-        select(Referral.patient_id).where(
-            Referral.patient_id.is_not(None),
-            within(Referral.received_at, inactive) | within(Referral.decided_at, declined),
-        ),
-        select(Patient.id).where(within(Patient.created_at, inactive)),
-    )
-    due = upcoming(
-        session,
-        now=now,
-        within_days=within_days,
-        periods=settings,
-        patients_among=Patient.id.in_(active_then),
-        referrals_among=within(Referral.received_at, inactive) | within(Referral.decided_at, declined),
-    )
+    window = {
+        "inactive_from": years_before(first_day, settings.inactive_years),
+        "inactive_to": years_before(after_last, settings.inactive_years),
+        "declined_from": years_before(first_day, settings.declined_years),
+        "declined_to": years_before(after_last, settings.declined_years),
+    }
+    due = _due(session, _DUE_IN_WINDOW, now, within_days, settings, window)
     later = [item for item in due if item.due_on > now.date()]
     return Coming(len(later), later[:limit])
 

@@ -4,9 +4,9 @@ against it — one function, `may(patient, purpose)`."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import Row, bindparam, select
 
 from dalia_site.database import DbSession
 from dalia_site.models import Patient, PatientRectification, StaffUser
@@ -66,13 +66,22 @@ def record_rectifications(
         )
 
 
-def rectifications(session: DbSession, patient_id: int) -> list[PatientRectification]:
-    """The file's rectification history, newest first, with who made each change (one query)."""
-    return list(
-        session.scalars(
-            select(PatientRectification)
-            .where(PatientRectification.patient_id == patient_id)
-            .options(joinedload(PatientRectification.actor))
-            .order_by(PatientRectification.at.desc(), PatientRectification.id.desc())
-        )
+# Built once: the history as plain columns, `actor_name` None for a change made on the command line.
+_RECTIFICATIONS = (
+    select(
+        PatientRectification.at,
+        StaffUser.name.label("actor_name"),
+        PatientRectification.field,
+        PatientRectification.before,
+        PatientRectification.after,
     )
+    .outerjoin(StaffUser, StaffUser.id == PatientRectification.actor_id)
+    .where(PatientRectification.patient_id == bindparam("patient_id"))
+    .order_by(PatientRectification.at.desc(), PatientRectification.id.desc())
+)
+
+
+def rectifications(session: DbSession, patient_id: int) -> list[Row[*tuple[Any, ...]]]:
+    """The file's rectification history, newest first: (at, actor_name, field, before, after)
+    rows (one query)."""
+    return list(session.execute(_RECTIFICATIONS, {"patient_id": patient_id}))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from sqlalchemy import func, select
 
 from dalia_site import clock
 from dalia_site.access import current_staff, may_access, roles
@@ -13,8 +12,8 @@ from dalia_site.filters import site_zone
 from dalia_site.forms import choices, submit
 from dalia_site.htmx import render_page
 from dalia_site.listing import paginate
-from dalia_site.models import Patient, TeamMember
-from dalia_site.models.vocabulary import CLINICIANS, AppointmentKind, PatientStatus, Purpose
+from dalia_site.models import Patient
+from dalia_site.models.vocabulary import AppointmentKind, PatientStatus, Purpose
 from dalia_site.referrals.forms import DacHandoverForm, PatientForm, ReminderChannelForm, StatusForm
 
 bp = Blueprint("patients", __name__, url_prefix="/patients", template_folder="templates")
@@ -77,11 +76,7 @@ def _show(patient: Patient, status: int = 200, **forms):
         upcoming=upcoming,
         past=past,
         marks={a.id: booking.marks_offered(a, now) for a in appointments},
-        clinicians=db.session.scalars(
-            select(TeamMember)
-            .where(TeamMember.active.is_(True), TeamMember.profession.in_(CLINICIANS))
-            .order_by(func.lower(TeamMember.name))
-        ).all(),
+        clinicians=patients.clinicians(db.session),
         kinds=AppointmentKind,
         zone=site_zone(),
         proposed=booking.next_kind(appointments),

@@ -74,13 +74,20 @@ def erase(patient_id: int):
     return redirect(url_for("patients.show", patient_id=patient.id), 303)
 
 
-def _personal_data(form: RetentionForm, periods: retention.Periods, status: int = 200):
+def _personal_data(form: RetentionForm | None = None, status: int = 200):
+    """The page; `form`: the periods as posted (refused), else the periods as they are."""
     settings = current_app.config["SITE_SETTINGS"]
+    facts = register.build(db.session, settings)
+    periods = retention.Periods(facts.inactive_years, facts.declined_years)
+    if form is None:
+        form = RetentionForm(
+            data={"inactive_years": periods.inactive_years, "declined_years": periods.declined_years}
+        )
     is_admin = current_staff().role == "admin"
     coming = retention.coming(db.session, now=clock.now(), periods=periods) if is_admin else None
     return render_template(
         "rights/personal_data.html",
-        register=register.build(db.session, settings, periods),
+        register=facts,
         coming=coming,
         is_admin=is_admin,
         form=form,
@@ -90,11 +97,7 @@ def _personal_data(form: RetentionForm, periods: retention.Periods, status: int 
 @bp.route("/donnees-personnelles")
 @roles(*TEAM)
 def personal_data():
-    periods = retention.periods(db.session)
-    form = RetentionForm(
-        data={"inactive_years": periods.inactive_years, "declined_years": periods.declined_years}
-    )
-    return _personal_data(form, periods)
+    return _personal_data()
 
 
 @bp.route("/donnees-personnelles/conservation", methods=["POST"])
@@ -108,7 +111,7 @@ def retention_periods():
         ),
     )
     if not ok:
-        return _personal_data(form, retention.periods(db.session), 422)
+        return _personal_data(form, 422)
     flash("Durées de conservation enregistrées." if changed else "Aucune modification.", "success")
     return redirect(url_for("rights.personal_data"), 303)
 
@@ -119,7 +122,5 @@ def notice():
     """The public information notice (linked from the partner's form and the patient's page)."""
     return render_template(
         "rights/notice.html",
-        register=register.build(
-            db.session, current_app.config["SITE_SETTINGS"], retention.periods(db.session)
-        ),
+        register=register.build(db.session, current_app.config["SITE_SETTINGS"]),
     )
