@@ -109,10 +109,9 @@ def _picker_page(
     choice = {k: request.values.get(k, "") for k in ("kind", "du", "soignant", "moment", "override_reason")}
     if slot is not None and slot[0] > now:  # the week read afresh is the slot's
         choice["du"] = slot[0].astimezone(zone).date().isoformat()
-    week, chosen = None, None
-    try:
-        picker = booking.parse_picker(choice, members, clock.today(zone))
-        week = booking.week_slots(
+
+    def read_week(search: bool) -> booking.Week:
+        return booking.week_slots(
             db.session,
             picker,
             patient.id,
@@ -123,7 +122,13 @@ def _picker_page(
             now,
             reschedule,
             opening=settings.opening,
+            search=search,
         )
+
+    week, chosen = None, None
+    try:
+        picker = booking.parse_picker(choice, members, clock.today(zone))
+        week = read_week(search=slot is None)  # a confirmation checks its slot alone
         if slot is not None:
             chosen = booking.check_choice(
                 week, slot[0], slot[1], members, choice["override_reason"], settings.visits, zone, now
@@ -131,6 +136,8 @@ def _picker_page(
     except FieldError as error:
         unit_of_work.discard()
         status, message = (409 if isinstance(error, booking.SlotTaken) else 422), str(error)
+        if week is not None:  # the slot refused: the reason, with the week's free slots
+            week = read_week(search=True)
     today = clock.today(zone)
     first_day = week.picker.first_day if week else today
     context = {
@@ -151,7 +158,6 @@ def _picker_page(
         "closed": settings.opening.closed_days(first_day, first_day + timedelta(days=6)),
         "kinds": AppointmentKind,
         "proposed": week.proposed if week else None,
-        "buttons": _slot_buttons(week, zone) if week else {},
         "slot_message": message,
         "zone": zone,
     }
@@ -160,9 +166,9 @@ def _picker_page(
         body = render_template("booking/confirm.html", slot=chosen, **context)
         what = "confirmation de rendez-vous"
     elif wants_fragment():  # htmx swaps the week alone: the page's own include, its block
-        body = render_block("booking/_week.html", "week", **context)
+        body = render_block("booking/_week.html", "week", buttons=_slot_buttons(week, zone), **context)
     else:
-        body = render_template("booking/slots.html", **context)
+        body = render_template("booking/slots.html", buttons=_slot_buttons(week, zone), **context)
     if not wants_fragment() or chosen is not None:
         # The page names the patient: traced like the patient page.
         patients.record_view(db.session, current_staff(), patient.id, what)
@@ -171,11 +177,11 @@ def _picker_page(
     return response
 
 
-def _slot_buttons(week: booking.Week, zone: ZoneInfo) -> dict[date, list[tuple[str, str]]]:
+def _slot_buttons(week: booking.Week | None, zone: ZoneInfo) -> dict[date, list[tuple[str, str]]]:
     """Each day's slot buttons, their value and local time (« 09h15 »): a week has a hundred and
     more, worded here rather than by filters in the template's loop."""
     buttons: dict[date, list[tuple[str, str]]] = {}
-    for day, slots in week.days:
+    for day, slots in week.days if week else ():
         buttons[day] = []
         for slot in slots:
             at = slot.starts_at.astimezone(zone)

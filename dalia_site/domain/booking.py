@@ -515,6 +515,7 @@ def week_slots(
     moving: Appointment | None = None,
     *,
     opening: Opening | None = None,
+    search: bool = True,
 ) -> Week:
     """Every free slot of the picker's week (7 local days from its first day, none in the past),
     grouped by day: the pair for a first visit (the named clinician one of the two), one
@@ -522,7 +523,8 @@ def week_slots(
     patient's own appointments; at most one per start time. `members` are the active clinicians;
     an appointment being moved frees its time but its own start is no move. Three queries
     (sessions, weekly patterns, appointments), whatever the data size; a FieldError when the
-    named clinician is not of the kind's profession."""
+    named clinician is not of the kind's profession. Without `search`, the week's days have no
+    slot: its free time is what `check_choice` needs."""
     zone_start = datetime.combine(picker.first_day, time(), tzinfo=zone)
     zone_end = datetime.combine(picker.last_day + timedelta(days=1), time(), tzinfo=zone)
     start, end = max(now, zone_start), min(zone_end, now + FURTHEST)  # bookable: not past, not too far
@@ -546,6 +548,8 @@ def week_slots(
         else:
             nurses = [named] if named in free else []
     days = [picker.first_day + timedelta(days=i) for i in range(WEEK_DAYS)]
+    if not search:
+        return Week(picker, kind, proposed, tuple((day, ()) for day in days), free, patient_busy)
     # Each day's midnight and the start of its afternoon (the end of the morning opening hours).
     midnights = [int(datetime.combine(day, time(), tzinfo=zone).timestamp()) for day in days]
     afternoons = [
