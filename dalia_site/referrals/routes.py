@@ -322,6 +322,16 @@ def attach(referral_id: int):
     return redirect(url_for("referrals.show", referral_id=referral_id), 303)
 
 
+@bp.route("/adressages/<int:referral_id>/refus")
+@roles(*TRIAGE)
+def refusal(referral_id: int):
+    """The refusal form of a referral of the queue, fetched when its « Refuser » is opened."""
+    referral = db.session.get(Referral, referral_id) or abort(404)
+    if not referral.decidable:
+        abort(409, description="Cet adressage a déjà été décidé : rechargez la file des adressages.")
+    return render_template("referrals/_refusal.html", referral=referral, form=DecisionForm())
+
+
 @bp.route("/adressages/<int:referral_id>/decision", methods=["POST"])
 @roles(*TRIAGE)
 def decide(referral_id: int):

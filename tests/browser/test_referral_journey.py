@@ -153,3 +153,14 @@ def test_an_assistant_records_a_direct_access(page: Page):
     expect(rows.get_by_role("row").filter(has_text=DAC)).to_have_count(0)
     assert same_document(page), "the page was reloaded"
     check_page(page)
+
+    # Declined from its row: « Refuser » fetches the form; the row comes back declined.
+    row = rows.get_by_role("row").filter(has=page.get_by_role("link", name=reference))
+    with page.expect_response(lambda r: r.url.endswith("/refus") and r.status == 200):
+        row.locator("summary", has_text="Refuser").click()
+    row.get_by_label("Motif du refus").select_option(label="Hors territoire")
+    row.get_by_label("Orientation proposée").select_option(label="SAS (soins non programmés)")
+    row.get_by_role("button", name="Refuser et orienter").click()
+    expect(row.get_by_role("cell", name="Refusé", exact=True)).to_be_visible()
+    assert same_document(page), "the page was reloaded"
+    check_page(page)

@@ -63,6 +63,7 @@ EXPECTED = {
     "referrals.show": {"admin", "assistant", "clinician"},
     "referrals.attach": {"admin", "assistant", "clinician"},
     "referrals.decide": {"admin", "assistant", "clinician"},
+    "referrals.refusal": {"admin", "assistant", "clinician"},
     "referrals.create": {"admin", "assistant"},
     "patients.index": {"admin", "assistant", "clinician"},
     "patients.show": {"admin", "assistant", "clinician"},

@@ -505,6 +505,29 @@ def test_an_htmx_filter_gets_only_the_rows(client, as_role, queue):
     assert "HX-Request" in response.headers["Vary"]
 
 
+def test_a_queue_row_fetches_its_refusal_form_when_refuser_is_opened(app, client, as_role, queue):
+    """Each row's « Refuser » holds a link to the referral's page (without JavaScript) that htmx
+    replaces by the refusal form when opened; the form posts back into the row."""
+    as_role("clinician")
+    rid = queue["new dac"]
+    page = page_text(client.get("/adressages"))
+    assert f'hx-get="/adressages/{rid}/refus" hx-trigger="toggle once"' in page
+    assert f'<a href="/adressages/{rid}#refuser">Refuser depuis la page de l\'adressage</a>' in page
+    assert f'id="decline_code-{rid}"' not in page  # not in the queue until asked for
+    response = client.get(f"/adressages/{rid}/refus", headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    form = page_text(response)
+    assert "<html" not in form and form.strip().startswith(
+        f'<form method="post" action="/adressages/{rid}/decision"'
+    )
+    assert f'hx-post="/adressages/{rid}/decision" hx-target="#adressage-{rid}"' in form
+    assert f'<select id="decline_code-{rid}" name="decline_code">' in form and "Refuser et orienter" in form
+    assert 'id="refuser"' in page_text(client.get(f"/adressages/{rid}"))  # where the link leads
+    decided = client.get(f"/adressages/{queue['accepted dac']}/refus", headers={"HX-Request": "true"})
+    assert decided.status_code == 409 and "déjà été décidé" in page_text(decided)
+    assert client.get("/adressages/999999/refus").status_code == 404
+
+
 def test_an_inline_accept_returns_the_row_and_refreshes_the_counters(app, client, auth, as_role, queue):
     as_role("assistant")
     rid = queue["new dac"]
