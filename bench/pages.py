@@ -56,6 +56,7 @@ def pages(ids: dict) -> list[Page]:
         Page("compteurs des adressages", "/adressages/compteurs", partial=True),
         Page("nouvel adressage", "/adressages/nouveau"),
         Page("adressage", f"/adressages/{ids['referral']}"),
+        Page("refus depuis la file (htmx)", f"/adressages/{ids['referral']}/refus", partial=True),
         Page("formulaire partenaire", f"/adressage/{ids['link_token']}"),
         Page("votre rendez-vous (page du patient)", f"/rdv/{ids['patient_token']}"),
         Page("patients", "/patients"),
