@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from bisect import bisect_left
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -14,7 +13,7 @@ from dalia_site.database import DbSession
 from dalia_site.domain import audit
 from dalia_site.domain.booking import with_timezones
 from dalia_site.domain.opening import HALVES, Opening, parse_half_days
-from dalia_site.domain.roster import Timed, local, occurrences, timed_occurrences
+from dalia_site.domain.roster import Duty, local, occurrences, read_duty
 from dalia_site.domain.tokens import new_token, token_hash
 from dalia_site.models import StaffUser, TeamMember
 from dalia_site.models.roster import is_junior_doctor
@@ -129,9 +128,11 @@ def half_days(
     holiday or closure says so and has no alert; a half-day the centre does not open has none
     either, unless an « ouverture exceptionnelle » opens it."""
     opening = as_opening(hours)
-    found = timed_occurrences(session, first, last, zone, opening=opening)
-    members = {m.id: m for m in session.scalars(_ON_DUTY, {"ids": sorted({timed[1] for timed in found})})}
-    return build_half_days(found, members, opening, first, last, zone)
+    duty = read_duty(session, first, last, zone, opening=opening)
+    ids = {row.member_id for row in duty.sessions}
+    ids |= {member_id for _, member_id, days in duty.patterns if days}
+    members = {m.id: m for m in session.scalars(_ON_DUTY, {"ids": sorted(ids)})}
+    return build_half_days(duty, members, opening, first, last, zone)
 
 
 _ON_DUTY = select(TeamMember).where(TeamMember.id.in_(bindparam("ids", expanding=True)))  # built once
@@ -144,7 +145,7 @@ def opens(opening: Opening, closed: Mapping[date, str], day: date, code: str, ex
 
 
 def build_half_days(
-    found: Sequence[Timed],
+    duty: Duty,
     members: Mapping[int, TeamMember],
     opening: Opening,
     first: date,
@@ -152,10 +153,9 @@ def build_half_days(
     zone: ZoneInfo,
     active_only: bool = True,
 ) -> list[HalfDay]:
-    """The half-days of [first, last] from sessions already read (`found`, as
-    roster.timed_occurrences gives them, with their members): who is on duty, whether the centre
-    opens, the alerts. No query. The planning shows the team as it is (`active_only`); past
-    figures count who was there."""
+    """The half-days of [first, last] from sessions already read (`duty`, with their members):
+    who is on duty, whether the centre opens, the alerts. No query. The planning shows the team
+    as it is (`active_only`); past figures count who was there."""
     windows = [
         (code, label, *opening.window(code))
         for code, label in zip(HALVES, ("matin", "après-midi"), strict=True)
@@ -165,22 +165,26 @@ def build_half_days(
     kept = {i: m for i, m in members.items() if m.active or not active_only}
     order = {i: (m.profession, m.name) for i, m in kept.items()}
     bits = {i: role_bits(m) for i, m in kept.items()}
-    starts = [timed[0] for timed in found]
+    # Each day's sessions (a session lies within one local day): start and end as timestamps
+    # (aware datetimes of two zones compare slowly), member, « ouverture exceptionnelle ».
+    by_day: dict[date, list[tuple[float, float, int, bool]]] = {}
+    for member_id, starts_at, ends_at, _, exceptional, _ in duty.sessions:
+        by_day.setdefault(starts_at.astimezone(zone).date(), []).append(
+            (starts_at.timestamp(), ends_at.timestamp(), member_id, exceptional)
+        )
+    for _, member_id, days in duty.patterns:
+        for day, (_, begins), (_, ends) in days:
+            by_day.setdefault(day, []).append((begins, ends, member_id, False))
     result = []
     day = first
     while day <= last:
-        # A session lies within one local day: the day's start from its midnight.
-        day_start = bisect_left(starts, local(day, time(), zone).timestamp())
+        sessions = by_day.get(day, ())
         for code, label, start, end in windows:
             starts_at, ends_at = local(day, start, zone), local(day, end, zone)
             half_start, half_end = starts_at.timestamp(), ends_at.timestamp()
-            during = [
-                timed[3]
-                for timed in found[day_start : bisect_left(starts, half_end, day_start)]
-                if half_start < timed[2]
-            ]
-            exceptional = any(o.exceptional for o in during)
-            on_duty = sorted((i for i in {o.member_id for o in during} if i in kept), key=order.__getitem__)
+            during = [(i, ex) for s, e, i, ex in sessions if s < half_end and half_start < e]
+            exceptional = any(ex for _, ex in during)
+            on_duty = sorted((i for i in {i for i, _ in during} if i in kept), key=order.__getitem__)
             present = 0
             for i in on_duty:
                 present |= bits[i]

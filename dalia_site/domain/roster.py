@@ -312,21 +312,35 @@ def occurrences(
     absences, in two queries; only some members' or some professions' when asked. With the
     centre's `opening`, nothing happens on a closed day (holiday, closure) but the sessions of
     an « ouverture exceptionnelle »: booking's slots, the desk, the planning and the staffed
-    hours all obey that one rule here."""
-    return [
-        timed[3]
-        for timed in timed_occurrences(session, first, last, zone, member_ids, professions, opening=opening)
+    hours all obey that one rule here (read_duty)."""
+    duty = read_duty(session, first, last, zone, member_ids, professions, opening=opening)
+    # By POSIX timestamp: comparing aware datetimes of two zones (UTC rows, local patterns) is slow.
+    found = [
+        (starts_at.timestamp(), member_id, Occurrence(member_id, starts_at, ends_at, "session", *rest))
+        for member_id, starts_at, ends_at, *rest in duty.sessions
     ]
+    for ref, member_id, days in duty.patterns:
+        for _, (starts_at, start), (ends_at, _) in days:
+            found.append((start, member_id, Occurrence(member_id, starts_at, ends_at, "pattern", ref)))
+    found.sort(key=_BY_START)  # stable: a member's sessions starting together keep their order
+    return [timed[2] for timed in found]
 
 
-# An occurrence with its start and end as POSIX timestamps, (start, member id, end, occurrence):
-# comparing aware datetimes of two zones (UTC rows, local patterns) is slow, and a page may
-# compare thousands.
-Timed = tuple[float, int, float, Occurrence]
 _BY_START = operator.itemgetter(0, 1)
+Moment = tuple[datetime, float]  # a local moment and its POSIX timestamp
 
 
-def timed_occurrences(
+class Duty(NamedTuple):
+    """The sessions of some dates as read, before an occurrence is built for each: the one-off
+    sessions that happen, as rows (member id, start, end, id, « ouverture exceptionnelle », from
+    the board), and each weekly pattern (its id, its member's) with the dates it happens on and
+    its start and end on each."""
+
+    sessions: list[Any]
+    patterns: list[tuple[int, int, list[tuple[date, Moment, Moment]]]]
+
+
+def read_duty(
     session: DbSession,
     first: date,
     last: date,
@@ -335,8 +349,9 @@ def timed_occurrences(
     professions: Iterable[str] | None = None,
     *,
     opening: Opening | None = None,
-) -> list[Timed]:
-    """`occurrences` with their timestamps (`Timed`), by start then member."""
+) -> Duty:
+    """What `occurrences` reads (its rules): for a page that compares thousands of sessions
+    without building each."""
     start, end = local(first, time(), zone), local(last + timedelta(days=1), time(), zone)
     closed = opening.closed_days(first - timedelta(days=1), last) if opening is not None else {}
     values: dict[str, Any] = {
@@ -357,15 +372,10 @@ def timed_occurrences(
     if professions is not None:
         values["professions"] = list(professions)
     sessions, patterns = _duty_queries(member_ids is not None, professions is not None, by_weekday)
-    found: list[Timed] = [
-        (
-            starts_at.timestamp(),
-            member_id,
-            ends_at.timestamp(),
-            Occurrence(member_id, starts_at, ends_at, "session", ref, exceptional, from_board),
-        )
-        for member_id, starts_at, ends_at, ref, exceptional, from_board in session.execute(sessions, values)
-        if exceptional or starts_at.astimezone(zone).date() not in closed
+    one_offs = [
+        row
+        for row in session.execute(sessions, values)
+        if row.exceptional or row.starts_at.astimezone(zone).date() not in closed
     ]
     weekly: dict[tuple[Any, ...], set[date]] = {}  # each pattern's values, and its absences
     for *pattern, absent in session.execute(patterns, values):
@@ -373,9 +383,11 @@ def timed_occurrences(
         if absent is not None:
             absences.add(absent)
     # The team shares a few hours: each local moment (and its timestamp) is built once.
-    moments: dict[time, dict[date, tuple[datetime, float]]] = {}
+    moments: dict[time, dict[date, Moment]] = {}
+    found = []
     for (ref, member_id, weekday, start_time, end_time, valid_from, valid_until), absences in weekly.items():
         starts, ends = moments.setdefault(start_time, {}), moments.setdefault(end_time, {})
+        days = []
         for day in _weekly(
             weekday, valid_from, valid_until, first, last, absences | closed.keys() if absences else closed
         ):
@@ -387,11 +399,9 @@ def timed_occurrences(
             if finish is None:
                 at = local(day, end_time, zone)
                 finish = ends[day] = (at, at.timestamp())
-            found.append(
-                (begins[1], member_id, finish[1], Occurrence(member_id, begins[0], finish[0], "pattern", ref))
-            )
-    found.sort(key=_BY_START)  # stable: a member's sessions starting together keep their order
-    return found
+            days.append((day, begins, finish))
+        found.append((ref, member_id, days))
+    return Duty(one_offs, found)
 
 
 def _conflict_message(occurrence: Occurrence, zone: ZoneInfo) -> str:

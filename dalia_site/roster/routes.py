@@ -135,14 +135,17 @@ class BoardLine(NamedTuple):
 def _board_lines(found: list[board.OpenHalfDay], me: TeamMember | None) -> list[BoardLine]:
     can_take = board.may_take(me)
     mine = ("médecin" if me.is_doctor else "infirmière") if can_take and me is not None else ""
+    hours: dict[str, str] = {}  # a half-day's hours are its code's, whatever the day
     lines = []
     for item in found:
         half = item.half
         day = date_fr(half.day)
+        if half.code not in hours:
+            hours[half.code] = f"{time_fr(half.starts_at)} – {time_fr(half.ends_at)}"
         lines.append(
             BoardLine(
                 f"{WEEKDAYS[half.day.weekday()].capitalize()} {day} {half.label}",
-                f"{time_fr(half.starts_at)} – {time_fr(half.ends_at)}",
+                hours[half.code],
                 " ni ".join(item.lacks),
                 mine in item.lacks,
                 day,
