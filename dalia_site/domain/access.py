@@ -50,28 +50,30 @@ class Context:
     zone: ZoneInfo
 
 
+# Built once: the file with its referrals and its follow-up plan; the appointments with their
+# clinicians and messages.
+_FILE = (
+    select(Patient, FollowUpPlan)
+    .outerjoin(FollowUpPlan, FollowUpPlan.patient_id == Patient.id)
+    .where(Patient.id == bindparam("patient_id"))
+    .options(*patients.WITH_REFERRALS)
+)
+_VISITS = (
+    select(Appointment, OutboundEmail)
+    .outerjoin(OutboundEmail, OutboundEmail.appointment_id == Appointment.id)
+    .where(Appointment.patient_id == bindparam("patient_id"))
+    .options(joinedload(Appointment.clinicians).joinedload(AppointmentClinician.member))
+    .order_by(Appointment.starts_at, Appointment.id, OutboundEmail.created_at, OutboundEmail.id)
+)
+
+
 def load(session: DbSession, patient_id: int, zone: ZoneInfo) -> Context | None:
     """The patient with what the other sources share, in two queries: the file with its
     referrals and its follow-up plan; the appointments with their clinicians and messages."""
-    found = (
-        session.execute(
-            select(Patient, FollowUpPlan)
-            .outerjoin(FollowUpPlan, FollowUpPlan.patient_id == Patient.id)
-            .where(Patient.id == patient_id)
-            .options(*patients.WITH_REFERRALS)
-        )
-        .unique()
-        .one_or_none()
-    )
+    found = session.execute(_FILE, {"patient_id": patient_id}).unique().one_or_none()
     if found is None:
         return None
-    rows = session.execute(
-        select(Appointment, OutboundEmail)
-        .outerjoin(OutboundEmail, OutboundEmail.appointment_id == Appointment.id)
-        .where(Appointment.patient_id == patient_id)
-        .options(joinedload(Appointment.clinicians).joinedload(AppointmentClinician.member))
-        .order_by(Appointment.starts_at, Appointment.id, OutboundEmail.created_at, OutboundEmail.id)
-    ).unique()
+    rows = session.execute(_VISITS, {"patient_id": patient_id}).unique()
     visits: dict[int, Appointment] = {}
     sent: dict[int, OutboundEmail] = {}
     for appointment, message in rows:

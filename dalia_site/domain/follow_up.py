@@ -28,6 +28,7 @@ from dalia_site.models import (
 )
 from dalia_site.models.follow_up import MAX_CADENCE_WEEKS, MIN_CADENCE_WEEKS
 from dalia_site.models.vocabulary import (
+    AcceptsPatients,
     AppointmentStatus,
     AzaleeProtocol,
     ContactOutcome,
@@ -179,15 +180,32 @@ def attempts_of(session: DbSession, patient_id: int) -> list[Row[*tuple[Any, ...
 # --- The médecin traitant pathway ---------------------------------------------------------------
 
 
-def general_practitioners(session: DbSession) -> list[PartnerOrganisation]:
+@dataclass(frozen=True, slots=True)
+class GeneralPractitioner:
+    """A médecin généraliste of the directory, as the search offers them."""
+
+    id: int
+    name: str
+    commune: str
+    accepts_new_patients: AcceptsPatients | None
+    accepts_label = PartnerOrganisation.accepts_label  # the directory's own wording
+
+
+_GENERAL_PRACTITIONERS = select(  # built once
+    PartnerOrganisation.id,
+    PartnerOrganisation.name,
+    PartnerOrganisation.commune,
+    PartnerOrganisation.accepts_new_patients,
+).where(
+    PartnerOrganisation.category == PartnerCategory.MEDECIN_GENERALISTE,
+    PartnerOrganisation.active.is_(True),
+)
+
+
+def general_practitioners(session: DbSession) -> list[GeneralPractitioner]:
     """The directory's active médecins généralistes, those taking new patients first."""
     order = {"yes": 0, "to_check": 1, None: 2, "no": 3}
-    rows = session.scalars(
-        select(PartnerOrganisation).where(
-            PartnerOrganisation.category == PartnerCategory.MEDECIN_GENERALISTE,
-            PartnerOrganisation.active.is_(True),
-        )
-    )
+    rows = [GeneralPractitioner(*row) for row in session.execute(_GENERAL_PRACTITIONERS)]
     return sorted(rows, key=lambda p: (order.get(p.accepts_new_patients, 2), p.name.lower()))
 
 

@@ -8,7 +8,7 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, Select, func, select
+from sqlalchemy import Row, Select, bindparam, func, select
 from sqlalchemy.orm import joinedload
 
 from dalia_site.database import DbSession
@@ -52,13 +52,12 @@ WITH_REFERRALS = (
 )
 
 
+_FIND = select(Patient).where(Patient.id == bindparam("patient_id")).options(*WITH_REFERRALS)  # built once
+
+
 def find(session: DbSession, patient_id: int) -> Patient | None:
     """The patient with the referrals their page shows (one query), or None."""
-    return (
-        session.execute(select(Patient).where(Patient.id == patient_id).options(*WITH_REFERRALS))
-        .unique()
-        .scalar_one_or_none()
-    )
+    return session.execute(_FIND, {"patient_id": patient_id}).unique().scalar_one_or_none()
 
 
 def record_view(session: DbSession, actor: StaffUser | None, patient_id: int, what: str = "fiche") -> None:

@@ -16,11 +16,7 @@ from dalia_site.forms import choices, submit
 from dalia_site.models import Patient
 from dalia_site.models.vocabulary import ContactOutcome, GpAnswer, PatientStatus, Purpose
 from dalia_site.patients.forms import GpStepForm, PlanForm
-from dalia_site.patients.routes import READERS, bp
-
-
-def _patient_or_404(patient_id: int) -> Patient:
-    return db.session.get(Patient, patient_id) or abort(404)
+from dalia_site.patients.routes import READERS, _patient_alone_or_404, bp
 
 
 def _step_form(gps) -> GpStepForm:
@@ -74,13 +70,13 @@ def _page(
 @bp.route("/<int:patient_id>/suivi")
 @roles(*READERS)
 def follow_up_page(patient_id: int):
-    return _page(_patient_or_404(patient_id))
+    return _page(_patient_alone_or_404(patient_id))
 
 
 @bp.route("/<int:patient_id>/plan", methods=["POST"])
 @roles(*READERS)
 def save_plan(patient_id: int):
-    patient = _patient_or_404(patient_id)
+    patient = _patient_alone_or_404(patient_id)
     form = PlanForm()
     ok, changed = submit(
         form, lambda: follow_up.save_plan(db.session, current_staff(), patient, form.values())
@@ -95,7 +91,7 @@ def save_plan(patient_id: int):
 @roles(*READERS)
 def gp_step(patient_id: int):
     """A médecin généraliste contacted, and the answer (« accepte »: the search ends)."""
-    patient = _patient_or_404(patient_id)
+    patient = _patient_alone_or_404(patient_id)
     form = _step_form(follow_up.general_practitioners(db.session))
     ok, step = submit(
         form,
@@ -125,7 +121,7 @@ def _step_message(patient: Patient, step) -> str:
 @bp.route("/<int:patient_id>/medecin-traitant/<int:step_id>", methods=["POST"])
 @roles(*READERS)
 def gp_answer(patient_id: int, step_id: int):
-    patient = _patient_or_404(patient_id)
+    patient = _patient_alone_or_404(patient_id)
     try:
         step = follow_up.answer_gp_step(
             db.session, current_staff(), patient, step_id, request.form.get("answer", ""), now=clock.now()
@@ -141,7 +137,7 @@ def gp_answer(patient_id: int, step_id: int):
 @roles(*READERS)
 def liaison_letter(patient_id: int):
     """The printable liaison letter to the new médecin traitant."""
-    patient = _patient_or_404(patient_id)
+    patient = _patient_alone_or_404(patient_id)
     try:
         content = follow_up.letter(db.session, patient, booking.appointments_of(db.session, patient))
     except FieldError as error:

@@ -39,7 +39,13 @@ def index():
 
 
 def _patient_or_404(patient_id: int) -> Patient:
+    """The patient with the referrals their page shows."""
     return patients.find(db.session, patient_id) or abort(404)
+
+
+def _patient_alone_or_404(patient_id: int) -> Patient:
+    """The patient without their referrals (the identity form, the follow-up page)."""
+    return db.session.get(Patient, patient_id) or abort(404)
 
 
 def _status_form(patient: Patient) -> StatusForm:
@@ -98,7 +104,7 @@ def show(patient_id: int):
 @bp.route("/<int:patient_id>/modifier", methods=["GET", "POST"])
 @roles(*EDITORS)
 def edit(patient_id: int):
-    patient = _patient_or_404(patient_id)
+    patient = _patient_alone_or_404(patient_id)
     form = PatientForm(obj=patient)
     # The labels agree with the patient's sex (« Informée », « S'est opposé »).
     form.informed_on.label.text = f"{patient.sex.agree('Informé')} de l'usage de ses données le"
