@@ -182,9 +182,13 @@ def build_half_days(
         for code, label, start, end in windows:
             starts_at, ends_at = local(day, start, zone), local(day, end, zone)
             half_start, half_end = starts_at.timestamp(), ends_at.timestamp()
-            during = [(i, ex) for s, e, i, ex in sessions if s < half_end and half_start < e]
-            exceptional = any(ex for _, ex in during)
-            on_duty = sorted((i for i in {i for i, _ in during} if i in kept), key=order.__getitem__)
+            during: set[int] = set()
+            exceptional = False
+            for s, e, i, ex in sessions:
+                if s < half_end and half_start < e:
+                    during.add(i)
+                    exceptional = exceptional or ex
+            on_duty = sorted((i for i in during if i in kept), key=order.__getitem__)
             present = 0
             for i in on_duty:
                 present |= bits[i]
