@@ -348,6 +348,20 @@ def _visit_entry(appointment: Appointment) -> TimelineEntry:
     return TimelineEntry(appointment.starts_at, VISIT, f"{what}{with_whom}")
 
 
+def visit_line(appointment: Appointment) -> str:
+    """A past visit as the patient page lists it after its date: what, with whom, how it went
+    (« Consultation médecin avec Anne Roux : honoré »), why it was cancelled or left the
+    alternation. Worded here once per visit rather than piece by piece in the page."""
+    line = appointment.kind.label + (" (sans rendez-vous)" if appointment.walk_in else "")
+    names = ", ".join(c.member.name for c in appointment.clinicians)
+    line += f" avec {names} : {appointment.status.label.lower()}"
+    if appointment.cancel_reason:
+        line += f" ({appointment.cancel_reason})"
+    if appointment.override_reason:
+        line += f" — hors alternance : {appointment.override_reason}"
+    return line
+
+
 def timeline(
     patient: Patient, appointments: Iterable[Appointment], now: datetime, zone: ZoneInfo
 ) -> list[TimelineEntry]:

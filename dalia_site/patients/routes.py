@@ -81,6 +81,7 @@ def _show(patient: Patient, status: int = 200, **forms):
         may_book=booking.may_book(patient),
         upcoming=upcoming,
         past=past,
+        past_lines={a.id: patients.visit_line(a) for a in past},
         marks={a.id: booking.marks_offered(a, now) for a in appointments},
         clinicians=patients.clinicians(db.session),
         kinds=AppointmentKind,
