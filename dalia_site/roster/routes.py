@@ -83,19 +83,13 @@ def month():
     start = first - timedelta(days=first.weekday())
     end = last + timedelta(days=6 - last.weekday())
     halves = planning.half_days(db.session, start, end, _opening(), site_zone())
-    by_day: dict[date, list[planning.HalfDay]] = {}
-    for half in halves:
-        by_day.setdefault(half.day, []).append(half)
-    weeks = [
-        [start + timedelta(days=w * 7 + d) for d in range(7)] for w in range(((end - start).days + 1) // 7)
-    ]
+    days = _month_days(halves, first.month, today)
     return render_page(
         "roster/month.html",
         "planning",
         first=first,
-        weeks=weeks,
-        week_urls=_week_urls(halves[0::2]),
-        by_day=by_day,
+        month_name=MONTHS[first.month - 1],
+        weeks=[days[i : i + 7] for i in range(0, len(days), 7)],
         gaps=planning.gaps_by_week([h for h in halves if h.day.month == first.month]),
         today=today,
         previous=(first - timedelta(days=1)).replace(day=1),
@@ -103,12 +97,65 @@ def month():
     )
 
 
-def _week_urls(mornings: list[planning.HalfDay]) -> dict[date, str]:
-    """The week planning's address from each day (a month shows 42): built once, each day's
-    date put in."""
+MONTHS = "janvier février mars avril mai juin juillet août septembre octobre novembre décembre".split()
+
+
+class MonthHalf(NamedTuple):
+    """A half-day in its day of the month planning, in words."""
+
+    css: str  # the classes after « half »: « gap », « closed »
+    short: str  # « M », « AM »
+    label: str  # « matin », « après-midi »
+    open: bool
+    on_duty: int  # how many
+    missing: str  # its gap alerts: « sans médecin, sans infirmière »
+    others: str  # the other alerts, « ; » between
+
+
+class MonthDay(NamedTuple):
+    """A day of the month planning, in words: the page lays out 42 of them, worded here once
+    rather than by a dozen lookups and filters each in the template."""
+
+    css: str  # « other-month »
+    name: str  # « Lundi »
+    today: bool
+    url: str  # its week's planning
+    number: int
+    month: str  # « novembre »
+    closed: str  # the whole day: « férié — Noël »
+    halves: tuple[MonthHalf, ...]
+
+
+def _month_days(halves: list[planning.HalfDay], month: int, today: date) -> list[MonthDay]:
+    """The days of `halves` (a morning, then an afternoon, day by day)."""
     mark = "0000-00-00"
-    url = url_for("roster.week", semaine=mark)
-    return {half.day: url.replace(mark, half.day.isoformat()) for half in mornings}
+    url = url_for("roster.week", semaine=mark)  # built once, each day's date put in
+    return [
+        MonthDay(
+            "other-month" if morning.day.month != month else "",
+            WEEKDAYS[morning.day.weekday()].capitalize(),
+            morning.day == today,
+            url.replace(mark, morning.day.isoformat()),
+            morning.day.day,
+            MONTHS[morning.day.month - 1],
+            morning.closed,
+            (_month_half(morning), _month_half(afternoon)),
+        )
+        for morning, afternoon in zip(halves[0::2], halves[1::2], strict=True)
+    ]
+
+
+def _month_half(half: planning.HalfDay) -> MonthHalf:
+    gaps = half.gap_alerts
+    return MonthHalf(
+        (" gap" if gaps else "") + ("" if half.open else " closed"),
+        "M" if half.label == "matin" else "AM",
+        half.label,
+        half.open,
+        len(half.members),
+        ", ".join(alert.replace("Demi-journée ", "") for alert in gaps),
+        " ; ".join(half.other_alerts),
+    )
 
 
 # --- The open half-days board ------------------------------------------------------------------
