@@ -13,7 +13,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, case, func, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import aliased, joinedload
 
 from dalia_site.database import DbSession
 from dalia_site.domain import audit, follow_up, patients, rights
@@ -58,12 +58,25 @@ _FILE = (
     .where(Patient.id == bindparam("patient_id"))
     .options(*patients.WITH_REFERRALS)
 )
+# The patient's messages, read once (an index lookup by appointment would need an index that
+# outbound_email lacks: a scan per appointment, or a scan of every appointment by date to join
+# them in order). The visits come through the patient's index, in the order sorted below.
+_SENT = (
+    select(OutboundEmail)
+    .where(
+        OutboundEmail.appointment_id.in_(
+            select(Appointment.id).where(Appointment.patient_id == bindparam("patient_id"))
+        )
+    )
+    .cte("sent")
+    .prefix_with("MATERIALIZED")
+)
+_SENT_ROW = aliased(OutboundEmail, _SENT)
 _VISITS = (
-    select(Appointment, OutboundEmail)
-    .outerjoin(OutboundEmail, OutboundEmail.appointment_id == Appointment.id)
+    select(Appointment, _SENT_ROW)
+    .outerjoin(_SENT_ROW, _SENT_ROW.appointment_id == Appointment.id)
     .where(Appointment.patient_id == bindparam("patient_id"))
     .options(joinedload(Appointment.clinicians).joinedload(AppointmentClinician.member))
-    .order_by(Appointment.starts_at, Appointment.id, OutboundEmail.created_at, OutboundEmail.id)
 )
 
 
@@ -80,7 +93,8 @@ def load(session: DbSession, patient_id: int, zone: ZoneInfo) -> Context | None:
         visits.setdefault(appointment.id, appointment)
         if message is not None:
             sent.setdefault(message.id, message)
-    return Context(session, found[0], found[1], list(visits.values()), list(sent.values()), zone)
+    visits_in_order = sorted(visits.values(), key=lambda a: (a.starts_at, a.id))
+    return Context(session, found[0], found[1], visits_in_order, list(sent.values()), zone)
 
 
 def _day(value: date | None) -> str:
