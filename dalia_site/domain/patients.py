@@ -36,10 +36,11 @@ from dalia_site.models.vocabulary import (
 MANUAL_STATUSES = (PatientStatus.FOLLOW_UP, PatientStatus.GP_FOUND, PatientStatus.DISCHARGED)
 
 
-def search(words: str, statuses: Iterable[str] = ()) -> Select[Patient]:
+def search(words: str, statuses: Iterable[str] = (), in_order: bool = False) -> Select[Patient]:
     """Patients whose name or birth date hold every word typed (accents and case aside), in
-    one of `statuses` when given, by name: the patient search and the desk's walk-in search."""
-    query = select(Patient).where(*all_words(Patient.id, Patient.search_text, words))
+    one of `statuses` when given, by name: the patient search and the desk's walk-in search.
+    `in_order`: the words match many patients (search.worth_reading_in_order)."""
+    query = select(Patient).where(*all_words(Patient.id, Patient.search_text, words, in_order))
     if statuses:
         query = query.where(Patient.status.in_(list(statuses)))
     return query.order_by(func.lower(Patient.last_name), func.lower(Patient.first_names), Patient.id)

@@ -6,12 +6,12 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 
 from dalia_site import clock
 from dalia_site.access import current_staff, may_access, roles
-from dalia_site.domain import booking, follow_up, patients, reminders, rights
+from dalia_site.domain import booking, follow_up, patients, reminders, rights, search
 from dalia_site.extensions import db
 from dalia_site.filters import site_zone
 from dalia_site.forms import choices, submit
 from dalia_site.htmx import render_page
-from dalia_site.listing import paginate
+from dalia_site.listing import page_number, paginate
 from dalia_site.models import Patient
 from dalia_site.models.vocabulary import AppointmentKind, PatientStatus, Purpose
 from dalia_site.referrals.forms import DacHandoverForm, PatientForm, ReminderChannelForm, StatusForm
@@ -28,7 +28,13 @@ PAGE_SIZE = 25
 def index():
     q = request.args.get("q", "").strip()[:100]
     status = request.args.get("statut", "")
-    page = paginate(patients.search(q, [status] if PatientStatus.has(status) else []), PAGE_SIZE)
+    statuses = [status] if PatientStatus.has(status) else []
+    found = (
+        search.Matches(None, False)
+        if statuses
+        else search.matches(db.session, "patient", q, page_number() * PAGE_SIZE)
+    )
+    page = paginate(patients.search(q, statuses, found.in_order), PAGE_SIZE, found.total)
     response = render_page(
         "patients/index.html", "results", page=page, q=q, status=status, statuses=PatientStatus
     )
