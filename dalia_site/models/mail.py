@@ -28,7 +28,9 @@ class OutboundEmail(Model):
     # Taken by one sender at a time: two runs (or two hosts) never send the same email.
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # A reminder belongs to its appointment: dropped if that is cancelled or past before sending.
-    appointment_id: Mapped[int | None] = mapped_column(ForeignKey("appointment.id"))
+    # Indexed (migration 0022): an appointment's messages are read by it (the access document,
+    # an erasure), and SQLite checks the key on every appointment deleted.
+    appointment_id: Mapped[int | None] = mapped_column(ForeignKey("appointment.id"), index=True)
     attempts: Mapped[int] = mapped_column(default=0)
     # Email, or SMS through the site's provider ([sms] of site.toml): `to` is then an E.164 number.
     channel: Mapped[MessageChannel] = mapped_column(
