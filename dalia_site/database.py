@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import CursorResult, MetaData, Update, create_engine, event
+from sqlalchemy import CursorResult, MetaData, Select, Update, create_engine, event, func, literal, select
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
 
@@ -58,6 +58,24 @@ def claim(session: DbSession, statement: Update) -> bool:
     it. Of two requests racing for the row, one only gets True."""
     result = session.execute(statement.execution_options(synchronize_session=False))
     return cast("CursorResult[Any]", result).rowcount == 1
+
+
+# --- Long lists counted up to a bound ---------------------------------------------------------
+# A list of years (the audit log, « À recontacter » at a busy centre) is not read whole to show
+# its first page: its rows are counted up to a bound — `most`, or the end of the page shown when
+# further — and past it the list says « plus de » that many.
+
+
+def known_rows(most: int, shown_until: int) -> int:
+    """How far a list's rows are counted: `most`, or to `shown_until` (the page's last row)."""
+    return max(most, shown_until)
+
+
+def count_up_to(rows: Select[Any], limit: Any) -> Any:
+    """How many rows `rows` finds, counted up to `limit` (an int, or a bound parameter): a scalar
+    subquery, its rows never read beyond `limit`. Past known_rows, ask one more than it."""
+    matching = rows.with_only_columns(literal(1), maintain_column_froms=True).order_by(None).limit(limit)
+    return select(func.count()).select_from(matching.subquery()).scalar_subquery()
 
 
 # What the models subclass. Flask-SQLAlchemy builds `db.Model` at run time, which a type checker

@@ -10,7 +10,7 @@ from flask import Flask, current_app, g, url_for
 from flask_login import current_user
 
 from dalia_site.access import logged_in_user, may_access
-from dalia_site.domain.audit import action_label, actor_label, object_label
+from dalia_site.domain.audit import action_label, object_label
 from dalia_site.domain.text import format_phone
 from dalia_site.listing import page_url
 from dalia_site.models.vocabulary import TEMPLATE_GLOBALS
@@ -117,7 +117,6 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(datetime_fr)
     app.add_template_filter(format_phone, "phone")
     app.add_template_filter(action_label)
-    app.add_template_filter(actor_label)
     app.add_template_filter(object_label)
     app.add_template_global(_navigation, "navigation")
     app.add_template_global(NAV_COUNTS.get, "nav_count_id")

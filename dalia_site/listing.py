@@ -6,8 +6,9 @@ from typing import Any
 
 from flask import abort, current_app, request, url_for
 from flask_sqlalchemy.pagination import SelectPagination
-from sqlalchemy import func, literal_column, select
+from sqlalchemy import select
 
+from dalia_site.database import count_up_to, known_rows
 from dalia_site.extensions import db
 
 MAX_PAGE = 100_000
@@ -53,9 +54,8 @@ class CountedUpTo(SelectPagination):
         return list(self._query_args["session"].execute(rows).all())
 
     def _query_count(self) -> int | None:  # type: ignore[override]
-        self.known = max(self._query_args["most"], self._query_offset + self.per_page)
-        rows = self._query_args["select"].with_only_columns(literal_column("1"), maintain_column_froms=True)
-        counted = select(func.count()).select_from(rows.order_by(None).limit(self.known + 1).subquery())
+        self.known = known_rows(self._query_args["most"], self._query_offset + self.per_page)
+        counted = select(count_up_to(self._query_args["select"], self.known + 1))
         total: int = self._query_args["session"].execute(counted).scalar_one()
         return total if total <= self.known else None
 

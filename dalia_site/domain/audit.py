@@ -92,14 +92,10 @@ def object_label(code: str) -> str:
     return OBJECT_LABELS.get(code, code)
 
 
-def actor_label(event: AuditEvent) -> str:
-    """Who did it, as the log shows it: the staff member; for a login attempt with no known
-    account, someone unknown; otherwise a command run on the server (provisioning, timers)."""
-    return actor_name(event.actor.name if event.actor is not None else None, event.action)
-
-
 def actor_name(name: str | None, action: str) -> str:
-    """`actor_label` from the staff member's name (None: no staff member) and the action."""
+    """Who did it, as the log shows it: the staff member (`name`, None when there is none); the
+    patient through their private link; for a login attempt with no known account, someone
+    unknown; otherwise a command run on the server (provisioning, timers)."""
     if name is not None:
         return name
     if action.startswith("patient_link."):

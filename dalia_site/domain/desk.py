@@ -21,6 +21,7 @@ from dalia_site.domain.opening import Opening
 from dalia_site.domain.roster import Occurrence
 from dalia_site.domain.text import FieldError
 from dalia_site.models import Appointment, AppointmentClinician, Patient, StaffUser, TeamMember
+from dalia_site.models.booking import LONGEST_VISIT
 from dalia_site.models.roster import WEEKDAYS
 from dalia_site.models.vocabulary import AppointmentKind, AppointmentStatus
 
@@ -418,6 +419,7 @@ def _clinician_busy(
                 Appointment.status.in_(booking.ACTIVE),
                 AppointmentClinician.member_id == member_id,
                 Appointment.starts_at < end,
+                Appointment.starts_at > start - LONGEST_VISIT,  # a range of the index
                 Appointment.ends_at > start,
             )
         )

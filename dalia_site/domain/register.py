@@ -152,14 +152,12 @@ _SUPPORT = (
 )
 
 
-def build(
-    session: DbSession, settings: Mapping[str, Mapping[str, Any]], periods: retention.Periods | None = None
-) -> Register:
+def build(session: DbSession, settings: Mapping[str, Mapping[str, Any]]) -> Register:
     """The register from site.toml's settings (as read by config) and the database (the retention
-    periods read with the centre's settings, unless given)."""
+    periods read with the centre's settings)."""
     site, security = settings["site"], settings.get("security", {})
     centre_settings = centre.load(session)
-    periods = periods or retention.periods(session)
+    periods = retention.periods(session)
     url = str(settings.get("database", {}).get("url") or "")
     sms = settings.get("sms", {})
     return Register(

@@ -31,7 +31,6 @@ from sqlalchemy import (
     cast,
     exists,
     func,
-    join,
     literal,
     null,
     or_,
@@ -43,7 +42,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
-from dalia_site.database import DbSession
+from dalia_site.database import DbSession, count_up_to, known_rows
 from dalia_site.domain import audit, booking, referrals
 from dalia_site.domain.follow_up import DEFAULT_CADENCE_WEEKS
 from dalia_site.domain.opening import Opening
@@ -99,7 +98,7 @@ def _epoch_days_postgresql(element: Any, compiler: Any, **kw: Any) -> str:
 # --- « À recontacter » --------------------------------------------------------------------------
 
 
-def _coming(at: datetime) -> Any:
+def _coming(at: Any) -> Any:
     """The patients with a visit booked (by `at`) after `at`: not to recontact."""
     return select(Appointment.patient_id).where(
         Appointment.status == AppointmentStatus.BOOKED,
@@ -130,13 +129,14 @@ def _at(at: datetime) -> dict[str, datetime]:
     return {"at": at, "since": at - timedelta(weeks=MAX_CADENCE_WEEKS)}
 
 
-def _overdue(at: Any = AT, since: Any = SINCE) -> Any:
-    """How many patients of « À recontacter » were overdue at a past moment `at` (a scalar
+def _overdue() -> Any:
+    """How many patients of « À recontacter » were overdue at a past moment AT (a scalar
     subquery, for a report's period end): worked out from the visits as they stood then, since
     the stored next step (domain/recall.py) is today's — those of the list with no visit that
-    keeps them due after `at`: their last visit is due again by then, or they have none. A
-    visit does so only within the longest cadence before `at` (after `since`), so only those
-    visits are read (a range of an index), not each patient's history."""
+    keeps them due after AT: their last visit is due again by then, or they have none. A visit
+    does so only within the longest cadence before AT (after SINCE), so only those visits are
+    read (a range of an index), not each patient's history."""
+    at, since = AT, SINCE
     recent = (
         select(Appointment.patient_id)
         .outerjoin(FollowUpPlan, FollowUpPlan.patient_id == Appointment.patient_id)
@@ -235,7 +235,7 @@ def recall(session: DbSession, *, now: datetime, overdue_only: bool = False, pag
     of it), read for the rows shown only; how many in all, up to COUNTED_UP_TO (or the page's
     end). One query."""
     rows, total = [], 0
-    known = max(COUNTED_UP_TO, _offset(page) + LIST_SIZE)
+    known = known_rows(COUNTED_UP_TO, _offset(page) + LIST_SIZE)
     values = {"now": now, "skipped": _offset(page), "counted": known + 1}
     for *shown, last, due, attempted_at, outcome, by, count in session.execute(
         _recall_statement(overdue_only), values
@@ -256,11 +256,7 @@ def _recall_statement(overdue_only: bool) -> Any:
         listed = and_(listed, Patient.recall_due_at <= now)
     # In the index's order (status, due, last visit, id): the first rows read are the page.
     order = (Patient.recall_due_at, Patient.last_visit_at, Patient.id)
-    counted = (
-        select(func.count())
-        .select_from(select(literal(1)).where(listed).limit(bindparam("counted", type_=Integer())).subquery())
-        .scalar_subquery()
-    )
+    counted = count_up_to(select(Patient.id).where(listed), bindparam("counted", type_=Integer()))
     window = (
         select(Patient.id.label("patient_id"), counted.label("total"))
         .where(listed)
@@ -569,24 +565,19 @@ def counts(session: DbSession, *, now: datetime) -> Counts:
     return Counts(*(int(n or 0) for n in row))
 
 
-def _count_up_to_cap(*where: Any, select_from: Any = None) -> Any:
-    """How many rows match, counted up to NAV_COUNT_CAP + 1 (a scalar subquery)."""
-    matching = select(literal(1)).where(*where).limit(NAV_COUNT_CAP + 1)
-    if select_from is not None:
-        matching = matching.select_from(select_from)
-    return select(func.count()).select_from(matching.subquery()).scalar_subquery()
-
-
 @functools.cache
 def _counts_statement() -> Any:
     """The navigation's counts, built once (`now` and the no-shows' `since` bound each time)."""
     now, since = bindparam("now", type_=UTCDateTime()), bindparam("since", type_=UTCDateTime())
+    most = NAV_COUNT_CAP + 1
     return select(
-        _count_up_to_cap(_listed(now), Patient.recall_due_at <= now, select_from=Patient),
-        _count_up_to_cap(Patient.status == PatientStatus.WAITING_LIST, select_from=Patient),
-        _count_up_to_cap(
-            _not_called_back(since),
-            select_from=join(Appointment, Patient, Patient.id == Appointment.patient_id),
+        count_up_to(select(Patient.id).where(_listed(now), Patient.recall_due_at <= now), most),
+        count_up_to(select(Patient.id).where(Patient.status == PatientStatus.WAITING_LIST), most),
+        count_up_to(
+            select(Appointment.id)
+            .join(Patient, Patient.id == Appointment.patient_id)
+            .where(_not_called_back(since)),
+            most,
         ),
     )
 

@@ -232,12 +232,13 @@ def test_a_clinician_manages_only_their_own_sessions(role, own, allowed):
 @pytest.mark.parametrize(
     ("actor", "action", "shown"),
     [
-        (SimpleNamespace(name="Alice Martin"), "patient.view", "Alice Martin"),
+        ("Alice Martin", "patient.view", "Alice Martin"),
         (None, "auth.login_failed", "Inconnu"),
+        (None, "patient_link.confirm", "Le patient (lien privé)"),
         (None, "staff.create", "Ligne de commande"),
     ],
 )
 def test_the_audit_log_names_who_acted(actor, action, shown):
-    from dalia_site.domain.audit import actor_label
+    from dalia_site.domain.audit import actor_name
 
-    assert actor_label(SimpleNamespace(actor=actor, action=action)) == shown
+    assert actor_name(actor, action) == shown

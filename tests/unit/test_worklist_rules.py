@@ -486,14 +486,21 @@ def test_since_when_each_waits_follows_every_change_of_their_referrals(session):
         for n in range(8)
     ]
     statuses = ["waiting_list", "waiting_list", "accepted", "declined"]
-    orders = set()
-    for step in range(60):
+    orders, steps = set(), []
+    for step in range(80):
         patient = rng.choice(people)
-        referral = rng.choice(
-            list(session.scalars(select(Referral).where(Referral.patient_id == patient.id)))
-        )
-        action = rng.randrange(5)
-        if action == 4:  # the same patient referred again (a second referral, decided or not)
+        theirs = list(session.scalars(select(Referral).where(Referral.patient_id == patient.id)))
+        referral = rng.choice(theirs) if theirs else None
+        action = rng.randrange(7)
+        if referral is None and action in (0, 1, 5, 6):  # all theirs were moved away
+            action = 4
+        steps.append(action)
+        if action == 5:  # a referral deleted (one of several)
+            if len(theirs) > 1:
+                session.delete(referral)
+        elif action == 6:  # a referral moved to another patient (attached to the wrong one first)
+            referral.patient_id = rng.choice([p for p in people if p is not patient]).id
+        elif action == 4:  # the same patient referred again (a second referral, decided or not)
             session.add(
                 Referral(
                     channel="direct",
@@ -541,3 +548,7 @@ def test_since_when_each_waits_follows_every_change_of_their_referrals(session):
         .having(func.count() > 1)
     ).all()
     assert several  # some waited through two referrals at once: the oldest counted
+    moved, deleted = (
+        sum(1 for step in steps if step == n) for n in (6, 5)
+    )  # both paths of the hook were taken
+    assert moved and deleted

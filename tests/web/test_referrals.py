@@ -521,6 +521,7 @@ def test_a_queue_row_fetches_its_refusal_form_when_refuser_is_opened(app, client
         f'<form method="post" action="/adressages/{rid}/decision"'
     )
     assert f'hx-post="/adressages/{rid}/decision" hx-target="#adressage-{rid}"' in form
+    assert 'name="csrf_token" value="' in form
     assert f'<select id="decline_code-{rid}" name="decline_code">' in form and "Refuser et orienter" in form
     assert 'id="refuser"' in page_text(client.get(f"/adressages/{rid}"))  # where the link leads
     decided = client.get(f"/adressages/{queue['accepted dac']}/refus", headers={"HX-Request": "true"})
