@@ -59,6 +59,17 @@ def may_take(member: TeamMember | None) -> bool:
     )
 
 
+def _profession(member: TeamMember) -> str:
+    """What a volunteer brings to a half-day, as `lacks` says it."""
+    return "médecin" if member.is_doctor else "infirmière"
+
+
+def fills_gap(member: TeamMember | None, found: OpenHalfDay) -> bool:
+    """Whether the board offers `member` to take this half-day: a volunteer who may take one,
+    of the profession it lacks (take() says why any other is refused)."""
+    return member is not None and may_take(member) and _profession(member) in found.lacks
+
+
 def _half_of(session: DbSession, opening: Opening, zone: ZoneInfo, day: date, code: str) -> planning.HalfDay:
     morning, afternoon = planning.half_days(session, day, day, opening, zone)
     return morning if code == HALVES[0] else afternoon
@@ -99,7 +110,7 @@ def take(
                 "Un·e interne ou un·e SASPAS prend une demi-journée où un médecin senior est présent : "
                 "celle-ci n'en a pas encore.",
             )
-    elif ("médecin" if member.is_doctor else "infirmière") not in lacks(half):
+    elif _profession(member) not in lacks(half):
         raise FieldError(
             "demi", f"Cette demi-journée a déjà {'un médecin' if member.is_doctor else 'une infirmière'}."
         )

@@ -180,8 +180,6 @@ class BoardLine(NamedTuple):
 
 
 def _board_lines(found: list[board.OpenHalfDay], me: TeamMember | None) -> list[BoardLine]:
-    can_take = board.may_take(me)
-    mine = ("médecin" if me.is_doctor else "infirmière") if can_take and me is not None else ""
     hours: dict[str, str] = {}  # a half-day's hours are its code's, whatever the day
     lines = []
     for item in found:
@@ -194,7 +192,7 @@ def _board_lines(found: list[board.OpenHalfDay], me: TeamMember | None) -> list[
                 f"{WEEKDAYS[half.day.weekday()].capitalize()} {day} {half.label}",
                 hours[half.code],
                 " ni ".join(item.lacks),
-                mine in item.lacks,
+                board.fills_gap(me, item),
                 day,
                 half.day.isoformat(),
                 half.code,
