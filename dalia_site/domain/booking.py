@@ -673,23 +673,31 @@ def _check_free(
     for member in members:
         if not any(o.member_id == member.id and o.starts_at <= start and end <= o.ends_at for o in on_duty):
             raise SlotTaken()
+    if clinicians_busy(session, [m.id for m in members], start, end, ignore):
+        raise SlotTaken()
+    clash = _visits_over(start, end, ignore).where(Appointment.patient_id == patient.id)
+    if session.scalar(clash.limit(1)) is not None:
+        raise FieldError("slot", "Le patient a déjà un rendez-vous sur ce créneau.")
+
+
+def _visits_over(start: datetime, end: datetime, ignore: int | None = None) -> Select[int]:
+    """The visits (booked or held) overlapping [start, end), but `ignore`: a range of the index
+    on their start (none lasts longer than LONGEST_VISIT)."""
     clash = select(Appointment.id).where(
         Appointment.status.in_(ACTIVE),
         Appointment.starts_at < end,
         Appointment.starts_at > start - LONGEST_VISIT,
         Appointment.ends_at > start,
     )
-    if ignore is not None:
-        clash = clash.where(Appointment.id != ignore)
-    taken = session.scalar(
-        clash.join(AppointmentClinician)
-        .where(AppointmentClinician.member_id.in_([m.id for m in members]))
-        .limit(1)
-    )
-    if taken is not None:
-        raise SlotTaken()
-    if session.scalar(clash.where(Appointment.patient_id == patient.id).limit(1)) is not None:
-        raise FieldError("slot", "Le patient a déjà un rendez-vous sur ce créneau.")
+    return clash if ignore is None else clash.where(Appointment.id != ignore)
+
+
+def clinicians_busy(
+    session: DbSession, member_ids: list[int], start: datetime, end: datetime, ignore: int | None = None
+) -> bool:
+    """Whether one of these clinicians has a visit between `start` and `end` (but `ignore`)."""
+    busy = _visits_over(start, end, ignore).join(AppointmentClinician)
+    return session.scalar(busy.where(AppointmentClinician.member_id.in_(member_ids)).limit(1)) is not None
 
 
 def _members_for(session: DbSession, kind: AppointmentKind, member_ids: list[int]) -> list[TeamMember]:

@@ -13,15 +13,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, true
-
 from dalia_site.database import DbSession
 from dalia_site.domain import audit, booking, roster
 from dalia_site.domain.opening import Opening
 from dalia_site.domain.roster import Occurrence
 from dalia_site.domain.text import FieldError
-from dalia_site.models import Appointment, AppointmentClinician, Patient, StaffUser, TeamMember
-from dalia_site.models.booking import LONGEST_VISIT
+from dalia_site.models import Appointment, Patient, StaffUser, TeamMember
 from dalia_site.models.roster import WEEKDAYS
 from dalia_site.models.vocabulary import AppointmentKind, AppointmentStatus
 
@@ -405,27 +402,6 @@ def slot_use(start: datetime, now: datetime, zone: ZoneInfo) -> str:
     return WALK_IN if start < now + ROW else BOOK
 
 
-def _clinician_busy(
-    session: DbSession, member_id: int, start: datetime, end: datetime, besides: int | None = None
-) -> bool:
-    """Whether the clinician has a visit (booked or held) between `start` and `end`."""
-    return bool(
-        session.scalar(
-            select(func.count())
-            .select_from(Appointment)
-            .join(AppointmentClinician)
-            .where(
-                Appointment.id != besides if besides is not None else true(),
-                Appointment.status.in_(booking.ACTIVE),
-                AppointmentClinician.member_id == member_id,
-                Appointment.starts_at < end,
-                Appointment.starts_at > start - LONGEST_VISIT,  # a range of the index
-                Appointment.ends_at > start,
-            )
-        )
-    )
-
-
 def walk_in_in_slot(
     session: DbSession,
     actor: StaffUser | None,
@@ -452,9 +428,9 @@ def walk_in_in_slot(
             session, actor, patient, kind, member, visits, now=max(now, start)
         )
     except FieldError as error:  # the clinician in a visit at the slot's start: booked meanwhile?
-        if error.field == "member_id" and _clinician_busy(session, member.id, start, end):
+        if error.field == "member_id" and booking.clinicians_busy(session, [member.id], start, end):
             raise booking.SlotTaken() from None
         raise
-    if _clinician_busy(session, member.id, appointment.starts_at, end, besides=appointment.id):
+    if booking.clinicians_busy(session, [member.id], appointment.starts_at, end, appointment.id):
         raise booking.SlotTaken()
     return appointment
