@@ -75,6 +75,11 @@ def _day(value: date) -> str:
     return f"{value.day:02d}/{value.month:02d}/{value.year:04d}"
 
 
+def clock_time(value: datetime) -> str:
+    """A local time as the pages write it: « 09h15 »."""
+    return f"{value.hour:02d}h{value.minute:02d}"
+
+
 def date_fr(value: date | datetime | None) -> str:
     if value is None:
         return ""
@@ -86,15 +91,14 @@ def date_fr(value: date | datetime | None) -> str:
 def time_fr(value: datetime | None) -> str:
     if value is None:
         return ""
-    value = local(value)
-    return f"{value.hour:02d}h{value.minute:02d}"
+    return clock_time(local(value))
 
 
 def datetime_fr(value: datetime | None) -> str:
     if value is None:
         return ""
     value = local(value)
-    return f"{_day(value)} à {value.hour:02d}h{value.minute:02d}"
+    return f"{_day(value)} à {clock_time(value)}"
 
 
 def _navigation():

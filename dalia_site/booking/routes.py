@@ -27,7 +27,7 @@ from dalia_site.domain import agenda, booking, centre, desk, patients, reminders
 from dalia_site.domain.roster import occurrences
 from dalia_site.domain.text import FieldError
 from dalia_site.extensions import db
-from dalia_site.filters import site_zone
+from dalia_site.filters import clock_time, site_zone
 from dalia_site.forms import parse_id
 from dalia_site.htmx import render_block, render_page, wants_fragment
 from dalia_site.models import Appointment, Patient, TeamMember
@@ -184,8 +184,7 @@ def _slot_buttons(week: booking.Week | None, zone: ZoneInfo) -> dict[date, list[
     for day, slots in week.days if week else ():
         buttons[day] = []
         for slot in slots:
-            at = slot.starts_at.astimezone(zone)
-            buttons[day].append((slot.picker_choice, f"{at.hour:02d}h{at.minute:02d}"))
+            buttons[day].append((slot.picker_choice, clock_time(slot.starts_at.astimezone(zone))))
     return buttons
 
 

@@ -47,6 +47,11 @@ class HalfDay:
         return [a for a in self.alerts if a.code in GAP_CODES]
 
     @property
+    def missing(self) -> str:
+        """What a half-day open to patients lacks: « sans médecin, sans infirmière »."""
+        return ", ".join(a.replace("Demi-journée ", "") for a in self.gap_alerts)
+
+    @property
     def other_alerts(self) -> list[Alert]:
         """The alerts beyond the missing doctor or nurse (which `gap` already says)."""
         return [a for a in self.alerts if a.code not in GAP_CODES]

@@ -153,7 +153,7 @@ def _month_half(half: planning.HalfDay) -> MonthHalf:
         half.label,
         half.open,
         len(half.members),
-        ", ".join(alert.replace("Demi-journée ", "") for alert in gaps),
+        half.missing,
         " ; ".join(half.other_alerts),
     )
 
