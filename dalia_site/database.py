@@ -71,6 +71,14 @@ def known_rows(most: int, shown_until: int) -> int:
     return max(most, shown_until)
 
 
+def page_count(total: int | None, known: int, per_page: int) -> int:
+    """How many pages a list says it has: all of them, or when counted up to `known` rows only
+    (`total` None), those known so far (« Page 1 sur plus de 40 »)."""
+    if total is None:
+        return known // per_page
+    return -(-total // per_page)  # none for an empty list
+
+
 def count_up_to(rows: Select[Any], limit: Any) -> Any:
     """How many rows `rows` finds, counted up to `limit` (an int, or a bound parameter): a scalar
     subquery, its rows never read beyond `limit`. Past known_rows, ask one more than it."""

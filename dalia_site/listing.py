@@ -8,7 +8,7 @@ from flask import abort, current_app, request, url_for
 from flask_sqlalchemy.pagination import SelectPagination
 from sqlalchemy import select
 
-from dalia_site.database import count_up_to, known_rows
+from dalia_site.database import count_up_to, known_rows, page_count
 from dalia_site.extensions import db
 
 MAX_PAGE = 100_000
@@ -61,9 +61,7 @@ class CountedUpTo(SelectPagination):
 
     @property
     def pages(self) -> int:
-        if self.total is None:
-            return self.known // self.per_page
-        return super().pages
+        return page_count(self.total, self.known, self.per_page)
 
     @property
     def has_next(self) -> bool:

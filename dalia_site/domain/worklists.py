@@ -42,7 +42,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
-from dalia_site.database import DbSession, count_up_to, known_rows
+from dalia_site.database import DbSession, count_up_to, known_rows, page_count
 from dalia_site.domain import audit, booking, referrals
 from dalia_site.domain.follow_up import DEFAULT_CADENCE_WEEKS
 from dalia_site.domain.opening import Opening
@@ -199,9 +199,7 @@ class Worklist:
 
     @property
     def pages(self) -> int:
-        if self.total is None:  # « Page 1 sur plus de 40 »
-            return self.known // LIST_SIZE
-        return max(1, -(-self.total // LIST_SIZE))
+        return page_count(self.total, self.known, LIST_SIZE)
 
     @property
     def has_prev(self) -> bool:
