@@ -13,6 +13,7 @@ from sqlalchemy.orm import joinedload
 
 from dalia_site.database import DbSession
 from dalia_site.domain import audit, rights
+from dalia_site.domain import search as search_index
 from dalia_site.domain.referrals import (
     FIELD_LABELS,
     clean_identity,
@@ -44,6 +45,20 @@ def search(words: str, statuses: Iterable[str] = (), in_order: bool = False) -> 
     if statuses:
         query = query.where(Patient.status.in_(list(statuses)))
     return query.order_by(func.lower(Patient.last_name), func.lower(Patient.first_names), Patient.id)
+
+
+def listed(
+    session: DbSession, words: str, statuses: list[str], last: int
+) -> tuple[Select[Patient], int | None]:
+    """The patient list's search, read as cheaply as it can be for a page ending at row `last`:
+    the query, and its total when the search index counted it (None: count the rows). The
+    index counts every status: with a status asked, the rows are counted."""
+    found = (
+        search_index.Matches(None, False)
+        if statuses
+        else search_index.matches(session, "patient", words, last)
+    )
+    return search(words, statuses, found.in_order), found.total
 
 
 # The referrals a patient's file shows, with their source and who decided (joined in its query).

@@ -6,7 +6,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 
 from dalia_site import clock
 from dalia_site.access import current_staff, may_access, roles
-from dalia_site.domain import booking, follow_up, patients, reminders, rights, search
+from dalia_site.domain import booking, follow_up, patients, reminders, rights
 from dalia_site.extensions import db
 from dalia_site.filters import site_zone
 from dalia_site.forms import choices, submit
@@ -29,12 +29,8 @@ def index():
     q = request.args.get("q", "").strip()[:100]
     status = request.args.get("statut", "")
     statuses = [status] if PatientStatus.has(status) else []
-    found = (
-        search.Matches(None, False)
-        if statuses
-        else search.matches(db.session, "patient", q, page_number() * PAGE_SIZE)
-    )
-    page = paginate(patients.search(q, statuses, found.in_order), PAGE_SIZE, found.total)
+    query, total = patients.listed(db.session, q, statuses, page_number() * PAGE_SIZE)
+    page = paginate(query, PAGE_SIZE, total)
     response = render_page(
         "patients/index.html", "results", page=page, q=q, status=status, statuses=PatientStatus
     )
