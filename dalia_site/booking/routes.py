@@ -23,6 +23,7 @@ from sqlalchemy.orm import joinedload
 
 from dalia_site import clock, unit_of_work
 from dalia_site.access import current_staff, roles
+from dalia_site.booking import agenda_lines
 from dalia_site.domain import agenda, booking, centre, desk, patients, reminders, roster
 from dalia_site.domain.roster import occurrences
 from dalia_site.domain.text import FieldError
@@ -424,9 +425,9 @@ def _day_arg() -> date:
     return value if clock.within_range(value) else today
 
 
-def _record_agenda_view(appointments: Sequence[Appointment | agenda.Visit], what: str) -> None:
+def _record_agenda_view(visits: Sequence[agenda.Visit], what: str) -> None:
     """The agenda shows patients' names: the reading is traced."""
-    patients.record_list_view(db.session, current_staff(), [a.patient_id for a in appointments], what)
+    patients.record_list_view(db.session, current_staff(), [v.patient_id for v in visits], what)
 
 
 @bp.route("/agenda")
@@ -438,22 +439,16 @@ def day():
     members = {
         m.id: m for m in db.session.scalars(_ON_DUTY, {"on_duty": sorted({o.member_id for o in duty})})
     }
-    appointments = booking.appointments_between(db.session, on, on, zone, who=False)
-    by_member: dict[int, list[Appointment]] = {}
-    for appointment in appointments:
-        for clinician in appointment.clinicians:
-            by_member.setdefault(clinician.member_id, []).append(appointment)
+    visits = agenda.visits_between(db.session, on, on, zone)
     page = render_page(
         "booking/day.html",
         "agenda",
         on=on,
-        columns=desk.columns(members.values(), duty),
-        by_member=by_member,
-        zone=zone,
+        columns=agenda_lines.day_columns(desk.columns(members.values(), duty), visits, zone),
         previous=on - timedelta(days=1),
         next=on + timedelta(days=1),
     )
-    _record_agenda_view(appointments, f"agenda du {on:%d/%m/%Y}")
+    _record_agenda_view(visits, f"agenda du {on:%d/%m/%Y}")
     return page
 
 
@@ -463,20 +458,16 @@ def week():
     on = _day_arg()
     monday = on - timedelta(days=on.weekday())
     zone = site_zone()
-    appointments = agenda.visits_between(db.session, monday, monday + timedelta(days=6), zone)
+    visits = agenda.visits_between(db.session, monday, monday + timedelta(days=6), zone)
     days = [monday + timedelta(days=i) for i in range(7)]
-    by_day: dict[date, list[agenda.Visit]] = {d: [] for d in days}
-    for a in appointments:
-        by_day[a.starts_at.astimezone(zone).date()].append(a)
     page = render_page(
         "booking/week.html",
         "agenda",
         days=days,
-        by_day=by_day,
-        zone=zone,
+        by_day=agenda_lines.week_lines(visits, days, zone),
         monday=monday,
         previous=monday - timedelta(days=7),
         next=monday + timedelta(days=7),
     )
-    _record_agenda_view(appointments, f"agenda de la semaine du {monday:%d/%m/%Y}")
+    _record_agenda_view(visits, f"agenda de la semaine du {monday:%d/%m/%Y}")
     return page
