@@ -60,18 +60,72 @@ def week():
     monday -= timedelta(days=monday.weekday())
     halves = planning.half_days(db.session, monday, monday + timedelta(days=6), _opening(), site_zone())
     days = [monday + timedelta(days=i) for i in range(7)]
+    names = [f"{SHORT_WEEKDAYS[day.weekday()]} {day:%d/%m}" for day in days]  # « Lun. 23/11 »
     return render_page(
         "roster/week.html",
         "planning",
         monday=monday,
-        days=days,
-        mornings=halves[0::2],
-        afternoons=halves[1::2],
+        days=list(zip(days, names, strict=True)),
+        rows=[("Matin", _week_cells(halves[0::2], names)), ("Après-midi", _week_cells(halves[1::2], names))],
         gaps=planning.gaps_by_week(halves),
         today=today,
         previous=monday - timedelta(days=7),
         next=monday + timedelta(days=7),
     )
+
+
+SHORT_WEEKDAYS = ("Lun.", "Mar.", "Mer.", "Jeu.", "Ven.", "Sam.", "Dim.")
+
+
+class OnDuty(NamedTuple):
+    """A member on duty in the week planning, in words (the same in each of their half-days)."""
+
+    profession: str  # its code: the CSS class
+    name: str
+    title: str  # « Médecin, installé·e », « Médecin, SASPAS », « Infirmière Azalée »
+
+
+def _on_duty(member: TeamMember) -> OnDuty:
+    title = member.profession_label
+    if member.doctor_status:
+        status = member.doctor_status
+        title += ", " + ("SASPAS" if status == "saspas" else member.doctor_status_label.lower())
+    return OnDuty(member.profession, member.name, title)
+
+
+class WeekCell(NamedTuple):
+    """A half-day of the week planning, in words: the page lays out fourteen, each with its team,
+    worded here once rather than by a dozen lookups and filters per member in the template."""
+
+    css: str  # « closed », « gap », « closed gap »
+    day: str  # « Lun. 23/11 » (a phone shows it: the header row is hidden)
+    missing: str  # « Sans médecin, sans infirmière »
+    closed: str  # « férié — Noël »
+    open: bool
+    exceptional: bool
+    members: list[OnDuty]
+    others: list[planning.Alert]  # the other alerts
+
+
+def _week_cells(halves: list[planning.HalfDay], names: list[str]) -> list[WeekCell]:
+    """The cells of one row (the mornings or the afternoons), the day `names` in order."""
+    words: dict[int, OnDuty] = {}
+    cells = []
+    for half, name in zip(halves, names, strict=True):
+        gaps = half.gap_alerts
+        cells.append(
+            WeekCell(
+                ("" if half.open else "closed") + (" gap" if gaps else ""),
+                name,
+                half.missing.capitalize() if gaps else "",
+                half.closed,
+                half.open,
+                half.exceptional,
+                [words.get(m.id) or words.setdefault(m.id, _on_duty(m)) for m in half.members],
+                half.other_alerts,
+            )
+        )
+    return cells
 
 
 @bp.route("/planning/mois")
