@@ -7,9 +7,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Bundle, selectinload
 
 from dalia_site.database import DbSession
 from dalia_site.domain import audit, phones
@@ -365,6 +365,51 @@ def search_filter(query: str) -> list[Any]:
     """Conditions matching every word of `query` in the folded search text (accents and case
     ignored), for name, commune, postcode, category and people's names and roles."""
     return all_words(PartnerOrganisation.id, PartnerOrganisation.search_text, query)
+
+
+# A directory row as the list shows it: plain columns in one value (a page of them is read
+# without an entity each, nor each organisation's people as entities).
+LISTED: Bundle[Any] = Bundle(
+    "partner",
+    PartnerOrganisation.id,
+    PartnerOrganisation.name,
+    PartnerOrganisation.category,
+    PartnerOrganisation.commune,
+    PartnerOrganisation.phone,
+    PartnerOrganisation.email,
+    PartnerOrganisation.active,
+)
+
+
+def listed(query: str, category: str, archived: bool) -> Select[tuple[Any]]:
+    """The directory's list: the LISTED rows matching `query` (search_filter), of one category
+    if `category` is one, archived ones only when `archived`, by name."""
+    conditions = search_filter(query)
+    if PartnerCategory.has(category):
+        conditions.append(PartnerOrganisation.category == category)
+    if not archived:
+        conditions.append(PartnerOrganisation.active.is_(True))
+    return (
+        select(LISTED)
+        .where(*conditions)
+        .order_by(func.lower(PartnerOrganisation.name), PartnerOrganisation.id)
+    )
+
+
+_PEOPLE = (  # built once
+    select(PartnerContact.organisation_id, PartnerContact.name)
+    .where(PartnerContact.organisation_id.in_(bindparam("organisation_ids", expanding=True)))
+    .order_by(PartnerContact.name)
+)
+
+
+def people_named(session: DbSession, organisation_ids: Iterable[int]) -> dict[int, str]:
+    """For each of these organisations that has people: their names, by name, as the list
+    shows them ('' when none of them has a name, only a role)."""
+    names: dict[int, list[str]] = {}
+    for organisation_id, name in session.execute(_PEOPLE, {"organisation_ids": list(organisation_ids)}):
+        names.setdefault(organisation_id, []).append(name)
+    return {organisation_id: ", ".join(filter(None, people)) for organisation_id, people in names.items()}
 
 
 # Referral links -------------------------------------------------------------------------------

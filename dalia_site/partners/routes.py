@@ -50,27 +50,18 @@ def _organisation_or_404(org_id: int) -> PartnerOrganisation:
     return db.get_or_404(PartnerOrganisation, org_id)
 
 
-def _list_query(q: str, category: str, archived: bool):
-    query = select(PartnerOrganisation).options(selectinload(PartnerOrganisation.contacts))
-    conditions = partners.search_filter(q)
-    if PartnerCategory.has(category):
-        conditions.append(PartnerOrganisation.category == category)
-    if not archived:
-        conditions.append(PartnerOrganisation.active.is_(True))
-    return query.where(*conditions).order_by(func.lower(PartnerOrganisation.name), PartnerOrganisation.id)
-
-
 @bp.route("")
 @roles(*READERS)
 def index():
     q = request.args.get("q", "").strip()[:100]
     category = request.args.get("categorie", "")
     archived = request.args.get("archives") == "1"
-    page = paginate(_list_query(q, category, archived), PAGE_SIZE)
+    page = paginate(partners.listed(q, category, archived), PAGE_SIZE)
     return render_page(
         "partners/index.html",
         "results",
         page=page,
+        people=partners.people_named(db.session, [row.id for row in page.items]),
         q=q,
         category=category,
         archived=archived,

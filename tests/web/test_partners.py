@@ -276,6 +276,31 @@ def test_the_list_has_twenty_five_partners_per_page(app, client, admin):
     assert "Page introuvable" in page_text(missing)
 
 
+def test_the_list_names_each_partners_people_under_its_name(app, client, admin):
+    """By name, whoever was added first; someone known by their role alone adds no name; a
+    partner with nobody shows no line of names."""
+    with app.app_context():
+        for name, people in (
+            ("Pharmacie du Dôme", [("Zoé Arnaud", ""), ("", "Accueil"), ("Aline <b>Vidal</b>", "")]),
+            ("Pharmacie des Halles", []),
+        ):
+            partners.create_organisation(
+                db.session,
+                None,
+                {"name": name, "category": "pharmacie"},
+                [{"name": person, "role": role, "email": "a@exemple.fr"} for person, role in people],
+            )
+        db.session.commit()
+
+    rows = {
+        re.search(r">([^<]*)</a>", row).group(1): row
+        for row in table_rows(client.get("/annuaire?q=pharmacie"))
+    }
+    assert "<br><small>Aline <b>Vidal</b>, Zoé Arnaud</small>" in rows["Pharmacie du Dôme"]
+    assert "<small>" not in rows["Pharmacie des Halles"]
+    assert "&lt;b&gt;Vidal&lt;/b&gt;" in client.get("/annuaire?q=pharmacie").get_data(as_text=True)
+
+
 def test_archiving_hides_a_partner_until_restored(app, client, auth, as_role):
     """An assistant archives: the list hides it unless "archives=1"; restoring brings it back."""
     as_role("assistant")
