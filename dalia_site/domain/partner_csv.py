@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import String, delete, select, type_coerce
 from sqlalchemy.orm import selectinload
 
 from dalia_site.database import DbSession
@@ -66,11 +66,12 @@ BIDI_IN_FILE = (
 _CATEGORY_BY_FOLDED = {fold(c.label): c for c in PartnerCategory} | {fold(c): c for c in PartnerCategory}
 
 
-# The directory as the export writes it, read as columns (hundreds of rows: no entity each).
+# The directory as the export writes it, read as columns (hundreds of rows: no entity each), the
+# category as its stored code (labelled from a dict: no vocabulary member made per row).
 _EXPORTED = select(
     PartnerOrganisation.id,
     PartnerOrganisation.name,
-    PartnerOrganisation.category,
+    type_coerce(PartnerOrganisation.category, String),
     PartnerOrganisation.address,
     PartnerOrganisation.postcode,
     PartnerOrganisation.commune,
@@ -84,9 +85,13 @@ _EXPORTED = select(
 ).order_by(PartnerOrganisation.name, PartnerOrganisation.id)
 
 
+_CATEGORY_LABELS = {category.value: category.label for category in PartnerCategory}
+
+
 def export_csv(session: DbSession) -> str:
     """Every organisation of the directory, archived ones included, by name."""
-    return csv_text([COLUMNS, *(_line(row) for row in session.execute(_EXPORTED))])
+    # On the session's connection: a plain select's rows, without the ORM's handling of each.
+    return csv_text([COLUMNS, *(_line(row) for row in session.connection().execute(_EXPORTED))])
 
 
 def _line(row: Sequence[Any]) -> list[object]:
@@ -108,7 +113,7 @@ def _line(row: Sequence[Any]) -> list[object]:
     return [
         org_id,
         name,
-        category.label,
+        _CATEGORY_LABELS[category],
         address,
         postcode,
         commune,
