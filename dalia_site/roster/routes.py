@@ -15,7 +15,7 @@ from dalia_site.domain import board, centre, planning, roster
 from dalia_site.domain.opening import Opening, hours_range
 from dalia_site.domain.text import FieldError
 from dalia_site.extensions import db
-from dalia_site.filters import date_fr, site_zone, time_fr
+from dalia_site.filters import clock_time, date_fr, site_zone, time_fr
 from dalia_site.forms import choices, parse_id, submit
 from dalia_site.htmx import render_page
 from dalia_site.listing import public_url
@@ -466,16 +466,66 @@ def _member_page(
     return render_template(
         "roster/member.html",
         member=member,
-        upcoming=upcoming,
-        patterns=patterns,
+        upcoming=_upcoming_lines(member, upcoming),
+        patterns=[_pattern_line(pattern, today) for pattern in patterns],
         session_form=session_form or ShiftForm(prefix="vacation"),
         pattern_form=pattern_form or PatternForm(prefix="modele"),
         exception_forms=exception_forms,
         can_manage=current_staff().role in MANAGERS,
         calendar_url=calendar_url,
-        zone=site_zone(),
-        today=today,
     ), status
+
+
+class UpcomingLine(NamedTuple):
+    """A session to come on a member's page, in words (a member's page lists up to ninety days
+    of them, worded here once rather than by a few filters each in the template)."""
+
+    day: str  # « 30/11/2026 »
+    weekday: str  # « lundi »
+    hours: str  # « 08h30 – 12h30 »
+    kind: str  # « Ponctuelle » (a session, which may be withdrawn), « Hebdomadaire »
+    withdraw_url: str  # a session's; "" for a weekly one
+
+
+def _upcoming_lines(member: TeamMember, upcoming: list[roster.Occurrence]) -> list[UpcomingLine]:
+    zone = site_zone()
+    mark = 999_999_999
+    url = url_for("roster.session_withdraw", member_id=member.id, shift_id=mark)  # built once
+    lines = []
+    for o in upcoming:
+        start, end = o.starts_at.astimezone(zone), o.ends_at.astimezone(zone)
+        session = o.kind == "session"
+        lines.append(
+            UpcomingLine(
+                date_fr(start),
+                WEEKDAYS[start.weekday()],
+                f"{clock_time(start)} – {clock_time(end)}",
+                "Ponctuelle" if session else "Hebdomadaire",
+                url.replace(str(mark), str(o.ref_id)) if session else "",
+            )
+        )
+    return lines
+
+
+class PatternLine(NamedTuple):
+    """A weekly session on its member's page, in words."""
+
+    id: int
+    title: str  # « Chaque mardi, 08h30 – 12h30 »
+    period: str  # « Du 26/11/2016, sans date de fin. »
+    absences: str  # « 27/12/2016 (Congés), 08/08/2017 »
+    current: bool  # not over: an absence may be noted, the pattern ended
+
+
+def _pattern_line(pattern: WeeklyPattern, today: date) -> PatternLine:
+    until = pattern.valid_until
+    return PatternLine(
+        pattern.id,
+        f"Chaque {WEEKDAYS[pattern.weekday]}, {pattern.start_time:%Hh%M} – {pattern.end_time:%Hh%M}",
+        f"Du {date_fr(pattern.valid_from)}" + (f" au {date_fr(until)}." if until else ", sans date de fin."),
+        ", ".join(date_fr(e.day) + (f" ({e.reason})" if e.reason else "") for e in pattern.exceptions),
+        not until or until >= today,
+    )
 
 
 @bp.route("/equipe/<int:member_id>")
