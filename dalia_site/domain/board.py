@@ -46,7 +46,7 @@ def open_half_days(
     """The half-days of the next three months open to patients that lack a doctor or a nurse,
     earliest first (those already begun left out)."""
     halves = planning.half_days(session, today, today + timedelta(days=BOARD_DAYS), opening, zone)
-    return [OpenHalfDay(h, lacks(h)) for h in halves if h.open and h.starts_at > now and lacks(h)]
+    return [OpenHalfDay(h, lacks(h)) for h in halves if h.gap and h.starts_at > now]
 
 
 def may_take(member: TeamMember | None) -> bool:
