@@ -58,7 +58,7 @@ def _appointment_or_404(appointment_id: int) -> Appointment:
     return booking.find_appointment(db.session, appointment_id) or abort(404)
 
 
-def _clinicians() -> dict[int, TeamMember]:
+def _clinicians() -> dict[int, booking.ActiveClinician]:
     """The active clinicians, doctors first, then by name: the picker's list and its engine's."""
     rows = booking.active_clinicians(db.session).values()
     return {m.id: m for m in sorted(rows, key=roster.team_order)}

@@ -13,16 +13,24 @@ import functools
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, bindparam, select, update
+from sqlalchemy import DateTime, Select, String, bindparam, or_, select, type_coerce, update
 from sqlalchemy.orm import joinedload, selectinload
 
 from dalia_site.database import DbSession, claim
 from dalia_site.domain import audit, mail
 from dalia_site.domain.opening import Opening
-from dalia_site.domain.roster import Occurrence, lock_members, occurrences
+from dalia_site.domain.roster import (
+    Clinician,
+    Duty,
+    Occurrence,
+    column_rows,
+    lock_members,
+    occurrences,
+    read_duty,
+)
 from dalia_site.domain.text import FieldError
 from dalia_site.models import Appointment, AppointmentClinician, Patient, SlotOffer, StaffUser, TeamMember
 from dalia_site.models.booking import LONGEST_VISIT
@@ -53,7 +61,7 @@ class Slot:
     starts_at: datetime
     ends_at: datetime
     member_ids: tuple[int, ...]  # the doctor first for a first visit, then the nurse
-    members: tuple[TeamMember, ...] = field(default=(), compare=False, repr=False)
+    members: tuple[Clinician, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def key(self) -> str:
@@ -127,20 +135,28 @@ _LATEST = 2**62  # sorts after any end: bisects on start alone
 
 
 # The engine's queries are built once, their values bound when they run: building a statement
-# costs SQLAlchemy more than SQLite takes to run it.
+# costs SQLAlchemy more than SQLite takes to run it. They read plain columns (roster.column_rows),
+# the visits' times as the naive UTC the database holds: the engine wants seconds, not aware
+# datetimes.
+# A fixed list of values as ORs rather than IN: SQLAlchemy writes an IN list out anew at each run
+# (SQLite reads both the same way).
+_HOLDING_TIME = or_(*(Appointment.status == status for status in ACTIVE))
 _IN_WINDOW = (
     (Appointment.starts_at < bindparam("end"))
     & (Appointment.starts_at > bindparam("earliest"))
     & (Appointment.ends_at > bindparam("start"))
 )
+_STARTS_AT, _ENDS_AT = (type_coerce(c, DateTime) for c in (Appointment.starts_at, Appointment.ends_at))
 _BOOKED = (
-    select(AppointmentClinician.member_id, Appointment.starts_at, Appointment.ends_at, Appointment.patient_id)
+    select(AppointmentClinician.member_id, _STARTS_AT, _ENDS_AT, Appointment.patient_id)
     .join(Appointment)
-    .where(Appointment.status.in_(ACTIVE), Appointment.id != bindparam("ignore"), _IN_WINDOW)
+    .where(_HOLDING_TIME, Appointment.id != bindparam("ignore"), _IN_WINDOW)
 )
-_ACTIVE_CLINICIANS = select(TeamMember).where(
-    TeamMember.active.is_(True), TeamMember.profession.in_(CLINICIANS)
+_ACTIVE_CLINICIANS = select(TeamMember.id, TeamMember.name, TeamMember.profession).where(
+    TeamMember.active.is_(True), or_(*(TeamMember.profession == p for p in CLINICIANS))
 )
+_EPOCH = datetime(1970, 1, 1)  # (naive - _EPOCH) // _SECOND: int(aware.timestamp())
+_SECOND = timedelta(seconds=1)
 
 
 def _window(start: datetime, end: datetime, ignore: int | None) -> dict[str, Any]:
@@ -148,9 +164,23 @@ def _window(start: datetime, end: datetime, ignore: int | None) -> dict[str, Any
     return {"start": start, "end": end, "earliest": start - LONGEST_VISIT, "ignore": ignore or 0}
 
 
-def active_clinicians(session: DbSession) -> dict[int, TeamMember]:
+class ActiveClinician(NamedTuple):
+    """An active doctor or nurse as a plain row (a roster.Clinician): the engine and the picker
+    read the whole team each time, and a team member object each cost more than the search."""
+
+    id: int
+    name: str
+    profession: Profession
+    is_doctor: bool
+    is_nurse: bool
+
+
+def active_clinicians(session: DbSession) -> dict[int, ActiveClinician]:
     """The active doctors and nurses, by id."""
-    return {m.id: m for m in session.scalars(_ACTIVE_CLINICIANS)}
+    return {
+        member_id: ActiveClinician(member_id, name, profession, profession.is_doctor, profession.is_nurse)
+        for member_id, name, profession in column_rows(session, _ACTIVE_CLINICIANS)
+    }
 
 
 def _busy(
@@ -164,8 +194,8 @@ def _busy(
     patient's own (POSIX seconds)."""
     busy: dict[int, list[Seconds]] = {}
     own = set()
-    for member_id, s, e, patient in session.execute(_BOOKED, _window(start, end, ignore)):
-        span = (int(s.timestamp()), int(e.timestamp()))
+    for member_id, s, e, patient in column_rows(session, _BOOKED, _window(start, end, ignore)):
+        span = ((s - _EPOCH) // _SECOND, (e - _EPOCH) // _SECOND)
         busy.setdefault(member_id, []).append(span)
         if patient_id is not None and patient == patient_id:
             own.add(span)
@@ -204,6 +234,28 @@ def free_time(
     return {mid: _free_spans(s, busy.get(mid, [])) for mid, s in spans.items()}
 
 
+def _read_free_time(
+    session: DbSession,
+    first: date,
+    last: date,
+    zone: ZoneInfo,
+    busy: Mapping[int, list[Seconds]],
+    member_ids: Container[int],
+    opening: Opening | None,
+) -> dict[int, list[Seconds]]:
+    """free_time over the sessions of the local dates [first, last] (two queries), from the
+    sessions as read (roster.read_duty) rather than an occurrence built for each."""
+    duty: Duty = read_duty(session, first, last, zone, professions=CLINICIANS, opening=opening)
+    spans: dict[int, list[Seconds]] = {}
+    for member_id, starts_at, ends_at, *_ in duty.sessions:
+        if member_id in member_ids:
+            spans.setdefault(member_id, []).append((int(starts_at.timestamp()), int(ends_at.timestamp())))
+    for _, member_id, days in duty.patterns:
+        if member_id in member_ids and days:
+            spans.setdefault(member_id, []).extend((int(start), int(end)) for _, (_, start), (_, end) in days)
+    return {mid: _free_spans(s, busy.get(mid, [])) for mid, s in spans.items()}
+
+
 def _fits(free: list[Seconds], start: int, end: int) -> bool:
     """[start, end) lies within one of the free spans (sorted, not overlapping)."""
     index = bisect.bisect_right(free, (start, _LATEST)) - 1
@@ -226,6 +278,12 @@ def bookable(start: datetime, now: datetime) -> bool:
     moment (at 10:00:00 the 10:00 slot has begun) and less than FURTHEST ahead. The proposals, the
     picker's week, its confirmation and the booking itself all ask it."""
     return now < start < now + FURTHEST
+
+
+def bookable_seconds(now: datetime) -> tuple[float, float]:
+    """`bookable` in POSIX seconds, for the slot engine: a start `s` is bookable when
+    first < s < last."""
+    return now.timestamp(), (now + FURTHEST).timestamp()
 
 
 def check_bookable(start: datetime, now: datetime, zone: ZoneInfo) -> None:
@@ -276,6 +334,7 @@ def find_slots(
     length_s = duration // timedelta(seconds=1)
     earliest = max(now, since).timestamp() if since is not None else now.timestamp()
     last = until.timestamp() if until is not None else float("inf")
+    soonest, furthest = (-float("inf"), float("inf")) if walk_in_now else bookable_seconds(now)
     found: dict[int, tuple[int, ...]] = {}
     refused: set[int] = set()  # starts no lead can have: nothing that refuses them is the lead's
     cutoff = float("inf")  # once `limit` starts are known, later ones cannot make the list
@@ -286,30 +345,33 @@ def find_slots(
             if start in found or start in refused:
                 continue
             end = start + length_s
-            partner = None
             if (
-                (refuse is not None and refuse(start))
-                or any(s < end and start < e for s, e in own_time)
-                or not (walk_in_now or bookable(datetime.fromtimestamp(start, UTC), now))
-                or (
-                    partners is not None
-                    and (partner := next((n for n in partners if _fits(free[n], start, end)), None)) is None
-                )
+                not soonest < start < furthest
+                or (refuse is not None and refuse(start))
+                or (own_time and any(s < end and start < e for s, e in own_time))
             ):
                 refused.add(start)
                 continue
-            found[start] = (lead,) if partner is None else (lead, partner)
+            if partners is None:
+                found[start] = (lead,)
+                continue
+            for partner in partners:
+                if _fits(free[partner], start, end):
+                    found[start] = (lead, partner)
+                    break
+            else:
+                refused.add(start)
         if limit is not None and len(found) >= limit:
             cutoff = sorted(found)[limit - 1]
     return found
 
 
 def slot_at(
-    start: int, duration: timedelta, member_ids: tuple[int, ...], members: Mapping[int, TeamMember]
+    start: int, duration: timedelta, member_ids: tuple[int, ...], members: Mapping[int, Clinician]
 ) -> Slot:
     """The slot `find_slots` found at `start`."""
     starts_at = datetime.fromtimestamp(start, UTC)
-    return Slot(starts_at, starts_at + duration, member_ids, tuple(members[i] for i in member_ids))
+    return Slot(starts_at, starts_at + duration, member_ids, tuple([members[i] for i in member_ids]))
 
 
 def free_slots(
@@ -342,8 +404,7 @@ def free_slots(
             ignore=moving,
             patient_id=patient.id if patient is not None else None,
         )
-        duty = occurrences(session, first_day, last_day, zone, members, opening=opening)
-        free = free_time(duty, busy, members)
+        free = _read_free_time(session, first_day, last_day, zone, busy, members, opening)
         doctors = sorted(mid for mid in free if members[mid].is_doctor)
         nurses = sorted(mid for mid in free if members[mid].is_nurse)
         found = find_slots(
@@ -384,15 +445,6 @@ class Picker:
 
 
 @dataclass(frozen=True)
-class Held:
-    """One of the patient's appointments, as the alternation reads it."""
-
-    kind: str
-    status: str
-    starts_at: datetime
-
-
-@dataclass(frozen=True)
 class Week:
     picker: Picker
     kind: AppointmentKind  # the picker's, or the proposed one
@@ -414,7 +466,7 @@ def picker_dates(today: date) -> tuple[date, date]:
 
 def parse_picker(
     values: Mapping[str, str],
-    members: Mapping[int, TeamMember],
+    members: Mapping[int, Clinician],
     today: date,
 ) -> Picker:
     """The picker's choices from a form (`kind`, `du`, `soignant`, `moment`), or a FieldError in
@@ -442,35 +494,24 @@ def parse_picker(
     return Picker(kind, first_day, member.id, half_day)
 
 
-def _check_profession(kind: AppointmentKind, member: TeamMember) -> None:
+def _check_profession(kind: AppointmentKind, member: Clinician) -> None:
     if kind == AppointmentKind.DOCTOR and not member.is_doctor:
         raise FieldError("soignant", "Choisissez un médecin pour une consultation médecin.")
     if kind == AppointmentKind.NURSE and not member.is_nurse:
         raise FieldError("soignant", "Choisissez une infirmière pour une consultation infirmière.")
 
 
-def _alternate(held: Iterable[Held]) -> AppointmentKind:
-    """next_kind over the rows the week's one query read."""
-    active = [h for h in held if h.status in ACTIVE]
-    if not any(h.kind == AppointmentKind.FIRST for h in active):
-        return AppointmentKind.FIRST
-    last = max(active, key=lambda h: h.starts_at)
-    return AppointmentKind.DOCTOR if last.kind == AppointmentKind.NURSE else AppointmentKind.NURSE
-
-
 _BOOKED_AND_HISTORY = (
     select(
-        Appointment.id,
         AppointmentClinician.member_id,
-        Appointment.starts_at,
-        Appointment.ends_at,
+        _STARTS_AT,
+        _ENDS_AT,
         Appointment.patient_id,
-        Appointment.kind,
-        Appointment.status,
+        type_coerce(Appointment.kind, String),  # compared with the kinds' codes: no member built
     )
     .join(AppointmentClinician)
     .where(
-        Appointment.status.in_(ACTIVE),
+        _HOLDING_TIME,
         Appointment.id != bindparam("ignore"),
         _IN_WINDOW | (Appointment.patient_id == bindparam("patient_id")),
     )
@@ -479,23 +520,30 @@ _BOOKED_AND_HISTORY = (
 
 def _booked_and_history(
     session: DbSession, start: datetime, end: datetime, patient_id: int, ignore: int | None
-) -> tuple[dict[int, list[Seconds]], list[Seconds], list[Held]]:
+) -> tuple[dict[int, list[Seconds]], list[Seconds], AppointmentKind]:
     """In one query: the clinicians' booked time in [start, end), the patient's own (POSIX
-    seconds), and the patient's whole history for the alternation (but the appointment being
-    moved)."""
-    rows = session.execute(_BOOKED_AND_HISTORY, _window(start, end, ignore) | {"patient_id": patient_id})
+    seconds), and the kind the alternation proposes from the patient's whole history (next_kind;
+    but the appointment being moved)."""
+    rows = column_rows(session, _BOOKED_AND_HISTORY, _window(start, end, ignore) | {"patient_id": patient_id})
+    naive_start, naive_end = (t.astimezone(UTC).replace(tzinfo=None) for t in (start, end))
     busy: dict[int, list[Seconds]] = {}
     own: set[Seconds] = set()
-    history: dict[int, Held] = {}
-    for appointment_id, member_id, s, e, patient, kind, status in rows:
+    first_held, last = False, None  # the history as next_kind reads it: its latest visit's kind
+    for member_id, s, e, patient, kind in rows:
         if patient == patient_id:
-            history[appointment_id] = Held(kind, status, s)
-        if s < end and e > start:
-            span = (int(s.timestamp()), int(e.timestamp()))
+            first_held = first_held or kind == AppointmentKind.FIRST
+            if last is None or s > last[0]:
+                last = (s, kind)
+        if s < naive_end and e > naive_start:
+            span = ((s - _EPOCH) // _SECOND, (e - _EPOCH) // _SECOND)
             busy.setdefault(member_id, []).append(span)
             if patient == patient_id:
                 own.add(span)
-    return busy, sorted(own), list(history.values())
+    if not first_held or last is None:
+        proposed = AppointmentKind.FIRST
+    else:
+        proposed = AppointmentKind.DOCTOR if last[1] == AppointmentKind.NURSE else AppointmentKind.NURSE
+    return busy, sorted(own), proposed
 
 
 def afternoon_starts(hours: Mapping[str, Any]) -> time:
@@ -507,7 +555,7 @@ def week_slots(
     session: DbSession,
     picker: Picker,
     patient_id: int,
-    members: Mapping[int, TeamMember],
+    members: Mapping[int, Clinician],
     visits: Mapping[str, int],
     hours: Mapping[str, Any],
     zone: ZoneInfo,
@@ -528,17 +576,17 @@ def week_slots(
     zone_start = datetime.combine(picker.first_day, time(), tzinfo=zone)
     zone_end = datetime.combine(picker.last_day + timedelta(days=1), time(), tzinfo=zone)
     start, end = max(now, zone_start), min(zone_end, now + FURTHEST)  # bookable: not past, not too far
-    duty = occurrences(session, picker.first_day, picker.last_day, zone, list(members), opening=opening)
-    busy, patient_busy, history = _booked_and_history(
+    busy, patient_busy, proposed = _booked_and_history(
         session, start, end, patient_id, moving.id if moving is not None else None
     )
-    proposed = AppointmentKind(moving.kind) if moving is not None else _alternate(history)
+    if moving is not None:
+        proposed = AppointmentKind(moving.kind)
     kind = AppointmentKind(moving.kind) if moving is not None else picker.kind or proposed
     if picker.member_id is not None:
         _check_profession(kind, members[picker.member_id])
     picker = replace(picker, kind=kind)
     duration = length(kind, visits)
-    free = free_time(duty, busy, members)
+    free = _read_free_time(session, picker.first_day, picker.last_day, zone, busy, members, opening)
     doctors = sorted(mid for mid in free if members[mid].is_doctor)
     nurses = sorted(mid for mid in free if members[mid].is_nurse)
     named = picker.member_id
@@ -589,7 +637,7 @@ def check_choice(
     week: Week,
     start: datetime,
     member_ids: Iterable[int],
-    members: Mapping[int, TeamMember],
+    members: Mapping[int, Clinician],
     override_reason: str,
     visits: Mapping[str, int],
     zone: ZoneInfo,

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, bindparam, select, update
+from sqlalchemy import Executable, Row, Select, bindparam, select, update
 
 from dalia_site.database import DbSession
 from dalia_site.domain import audit
@@ -155,7 +155,23 @@ def save_member(
     return member
 
 
-def team_order(member: TeamMember) -> tuple[bool, str, int]:
+class Clinician(Protocol):
+    """What the slot engine and its pages read of a doctor or nurse: a team member, or the plain
+    row booking.active_clinicians reads."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def profession(self) -> Profession: ...
+    @property
+    def is_doctor(self) -> bool: ...
+    @property
+    def is_nurse(self) -> bool: ...
+
+
+def team_order(member: Clinician) -> tuple[bool, str, int]:
     """How clinicians are listed (desk, agenda, slot picker): doctors first, then by name."""
     return (not member.is_doctor, member.name.lower(), member.id)
 
@@ -248,6 +264,17 @@ def _weekly(
             days.append(day)
         day += WEEK
     return days
+
+
+def column_rows(
+    session: DbSession, statement: Executable, values: Mapping[str, Any] | None = None
+) -> Sequence[Row[*tuple[Any, ...]]]:
+    """The rows of a statement that selects plain columns (no ORM entity), through the session's
+    connection: the ORM's layer over such a statement costs more than SQLite takes to run it, and
+    the slot engine runs four a page. Pending changes are flushed first, as session.execute does."""
+    if session.autoflush:
+        session.flush()
+    return session.connection().execute(statement, values).all()
 
 
 @functools.cache
@@ -374,11 +401,11 @@ def read_duty(
     sessions, patterns = _duty_queries(member_ids is not None, professions is not None, by_weekday)
     one_offs = [
         row
-        for row in session.execute(sessions, values)
-        if row.exceptional or row.starts_at.astimezone(zone).date() not in closed
+        for row in column_rows(session, sessions, values)
+        if not closed or row.exceptional or row.starts_at.astimezone(zone).date() not in closed
     ]
     weekly: dict[tuple[Any, ...], set[date]] = {}  # each pattern's values, and its absences
-    for *pattern, absent in session.execute(patterns, values):
+    for *pattern, absent in column_rows(session, patterns, values):
         absences = weekly.setdefault(tuple(pattern), set())
         if absent is not None:
             absences.add(absent)
