@@ -60,14 +60,14 @@ def week():
     monday -= timedelta(days=monday.weekday())
     halves = planning.half_days(db.session, monday, monday + timedelta(days=6), _opening(), site_zone())
     days = [monday + timedelta(days=i) for i in range(7)]
-    names = [f"{SHORT_WEEKDAYS[day.weekday()]} {day:%d/%m}" for day in days]  # « Lun. 23/11 »
+    names = [_short_day(day) for day in days]
     return render_page(
         "roster/week.html",
         "planning",
         monday=monday,
         days=list(zip(days, names, strict=True)),
         rows=[("Matin", _week_cells(halves[0::2], names)), ("Après-midi", _week_cells(halves[1::2], names))],
-        gaps=planning.gaps_by_week(halves),
+        gaps=_gap_lines(planning.gaps_by_week(halves)),
         today=today,
         previous=monday - timedelta(days=7),
         next=monday + timedelta(days=7),
@@ -75,6 +75,37 @@ def week():
 
 
 SHORT_WEEKDAYS = ("Lun.", "Mar.", "Mer.", "Jeu.", "Ven.", "Sam.", "Dim.")
+
+
+def _short_day(day: date) -> str:
+    """« Lun. 23/11 »"""
+    return f"{SHORT_WEEKDAYS[day.weekday()]} {day:%d/%m}"
+
+
+class GapLine(NamedTuple):
+    """A half-day's gap in the alerts above the planning, in words: a month ahead may have
+    eighty, worded here once rather than by a url_for and three filters each in the template."""
+
+    url: str  # its week's planning
+    half: str  # « Lun. 02/11 après-midi »
+    alert: str  # « demi-journée sans infirmière »
+
+
+def _gap_lines(gaps: list[tuple[date, list[planning.HalfDay]]]) -> list[tuple[date, list[GapLine]]]:
+    """The gaps of `planning.gaps_by_week`, one line per alert, by week (its Monday)."""
+    mark = "0000-00-00"
+    url = url_for("roster.week", semaine=mark)  # built once, each day's date put in
+    return [
+        (
+            monday,
+            [
+                GapLine(url.replace(mark, h.day.isoformat()), f"{_short_day(h.day)} {h.label}", alert.lower())
+                for h in halves
+                for alert in h.gap_alerts
+            ],
+        )
+        for monday, halves in gaps
+    ]
 
 
 class OnDuty(NamedTuple):
@@ -144,7 +175,7 @@ def month():
         first=first,
         month_name=MONTHS[first.month - 1],
         weeks=[days[i : i + 7] for i in range(0, len(days), 7)],
-        gaps=planning.gaps_by_week([h for h in halves if h.day.month == first.month]),
+        gaps=_gap_lines(planning.gaps_by_week([h for h in halves if h.day.month == first.month])),
         today=today,
         previous=(first - timedelta(days=1)).replace(day=1),
         next=last + timedelta(days=1),
