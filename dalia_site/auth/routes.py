@@ -41,7 +41,7 @@ def load_user(token: str) -> StaffUser | None:
     found = sessions.find(db.session, token, now=clock.now(), max_age=current_app.config["SESSION_MAX_AGE"])
     if found is None:
         return None
-    g.staff_session = found[1]
+    g.staff_session_id = found[1]
     return found[0]
 
 
@@ -54,7 +54,7 @@ def _log_in(user: StaffUser) -> None:
     # The cookie names this browser's session, not the account: Flask-Login keeps what get_id()
     # gave, which is replaced here by the session's token.
     session["_user_id"] = opened.token
-    g.staff_session = opened
+    g.staff_session_id = opened.id
 
 
 def _safe_next(target: str | None) -> str:
@@ -264,7 +264,7 @@ def my_sessions():
     return render_template(
         "auth/sessions.html",
         listed=listed,
-        this_session=g.get("staff_session"),
+        this_session=g.get("staff_session_id"),
         max_age=current_app.config["SESSION_MAX_AGE"],
     )
 
@@ -272,8 +272,7 @@ def my_sessions():
 @bp.route("/mes-sessions/<int:session_id>/fermer", methods=["POST"])
 @roles(*ALL_STAFF)
 def end_session(session_id: int):
-    this = g.get("staff_session")
-    if this is not None and this.id == session_id:
+    if g.get("staff_session_id") == session_id:
         abort(400, description="Pour fermer cette session-ci, utilisez « Se déconnecter ».")
     if not sessions.end(db.session, current_staff(), session_id, now=clock.now()):
         abort(404)
@@ -284,7 +283,7 @@ def end_session(session_id: int):
 @bp.route("/mes-sessions/fermer-les-autres", methods=["POST"])
 @roles(*ALL_STAFF)
 def end_other_sessions():
-    this = g.get("staff_session")
+    this = g.get("staff_session_id")
     if this is None:
         abort(400)
     count = sessions.end_others(db.session, current_staff(), this, now=clock.now())

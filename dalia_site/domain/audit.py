@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, insert, select
 
 from dalia_site.database import DbSession
 from dalia_site.models import AuditEvent, StaffUser
@@ -129,17 +129,24 @@ def record(
     object_id: object = None,
     summary: str = "",
     ip: str | None = None,
-) -> AuditEvent:
-    event = AuditEvent(
-        actor_id=actor.id if actor is not None else None,
-        action=action,
-        object_type=object_type,
-        object_id=None if object_id is None else str(object_id),
-        summary=summary[:MAX_SUMMARY],
-        ip=ip,
+) -> None:
+    """Write one event in the session's transaction, at once: committed with the change it
+    traces, rolled back with it; stamped by the column's default (a plain insert: the ORM's unit
+    of work cost more than the row)."""
+    session.connection().execute(
+        _INSERT,
+        {
+            "actor_id": actor.id if actor is not None else None,
+            "action": action,
+            "object_type": object_type,
+            "object_id": None if object_id is None else str(object_id),
+            "summary": summary[:MAX_SUMMARY],
+            "ip": ip,
+        },
     )
-    session.add(event)
-    return event
+
+
+_INSERT = insert(AuditEvent)
 
 
 def describe_changes(before: dict[str, object], after: dict[str, object]) -> str:

@@ -4,13 +4,14 @@ opening hours and visit lengths. One row, edited by the site's admin on the sett
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import inspect
+from sqlalchemy import Select, inspect, select
 from sqlalchemy.orm import joinedload
 
 from dalia_site.database import DbSession
@@ -130,28 +131,58 @@ def _row(session: DbSession) -> CentreSettings:
     return row
 
 
-def load(session: DbSession) -> Centre:
-    row = _row(session)
-    return Centre(
-        display_name=row.display_name,
-        address=row.address,
-        phone=row.phone,
-        access_notes=row.access_notes,
-        what_to_bring=row.what_to_bring,
-        open_days=tuple(day for day in row.open_days.split(",") if day),
-        morning=row.morning,
-        afternoon=row.afternoon,
-        first_minutes=row.first_minutes,
-        doctor_minutes=row.doctor_minutes,
-        nurse_minutes=row.nurse_minutes,
-        open_half_days=opening.parse_half_days(row.open_half_days, row.open_days.split(",")),
-        give_back_days=row.give_back_days,
-        departement=row.departement,
-        closures=tuple(opening.ClosedSpan(c.id, c.first_day, c.last_day, c.label) for c in row.closures),
-        remind_two_days_before=row.remind_two_days_before,
-        remind_day_before=row.remind_day_before,
-        no_show_flag_after=row.no_show_flag_after,
+# What `load` reads of the settings, in Centre's order from display_name to departement.
+_FIELDS = (
+    "display_name",
+    "address",
+    "phone",
+    "access_notes",
+    "what_to_bring",
+    "open_days",
+    "morning",
+    "afternoon",
+    "first_minutes",
+    "doctor_minutes",
+    "nurse_minutes",
+    "open_half_days",
+    "give_back_days",
+    "departement",
+    "remind_two_days_before",
+    "remind_day_before",
+    "no_show_flag_after",
+)
+
+
+@functools.cache
+def _load_statement() -> Select[*tuple[Any, ...]]:
+    """The settings and their closures, one row per closure (one row without any): plain
+    columns, built once — nearly every page reads them."""
+    return (
+        select(
+            *(getattr(CentreSettings, name) for name in _FIELDS),
+            Closure.id,
+            Closure.first_day,
+            Closure.last_day,
+            Closure.label,
+        )
+        .outerjoin(Closure, Closure.settings_id == CentreSettings.id)
+        .where(CentreSettings.id == 1)
+        .order_by(Closure.first_day, Closure.id)
     )
+
+
+def load(session: DbSession) -> Centre:
+    rows = session.execute(_load_statement()).all()
+    if not rows:  # a database made before the settings existed, not yet upgraded
+        _row(session)
+        rows = session.execute(_load_statement()).all()
+    values = dict(zip(_FIELDS, rows[0], strict=False))
+    open_days = values["open_days"].split(",")
+    values["open_days"] = tuple(day for day in open_days if day)
+    values["open_half_days"] = opening.parse_half_days(values["open_half_days"], open_days)
+    spans = (row[len(_FIELDS) :] for row in rows)
+    closures = tuple(opening.ClosedSpan(*span) for span in spans if span[0] is not None)
+    return Centre(**values, closures=closures)
 
 
 def _text(values: Mapping[str, object], field: str) -> str:

@@ -9,13 +9,15 @@ and so end every session of the account at once.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, delete, select, update
 
 from dalia_site.database import DbSession
 from dalia_site.domain import audit
 from dalia_site.models import StaffSession, StaffUser
+from dalia_site.models.types import UTCDateTime
 
 TOUCH_EVERY = timedelta(minutes=5)  # « last seen » is written at most this often
 KEEP_FOR = timedelta(days=30)  # then a session's row (long over) is deleted at the next login
@@ -39,30 +41,46 @@ def open_session(
     return opened
 
 
-def _valid(now: datetime, max_age: timedelta) -> tuple[ColumnElement[bool], ...]:
+def _valid(opened_after: datetime | BindParameter[datetime]) -> tuple[ColumnElement[bool], ...]:
+    """A session is valid while not ended, opened after `opened_after` (now less the absolute
+    lifetime) and of the account's current generation, the account active."""
     return (
         StaffSession.ended_at.is_(None),
         StaffSession.generation == StaffUser.session_token,
-        StaffSession.created_at > now - max_age,
+        StaffSession.created_at > opened_after,
         StaffUser.active.is_(True),
     )
 
 
 def find(
     session: DbSession, token: str, *, now: datetime, max_age: timedelta
-) -> tuple[StaffUser, StaffSession] | None:
-    """The account and session of a cookie's token, if that session is still valid (one query)."""
-    row = session.execute(
-        select(StaffUser, StaffSession)
-        .join(StaffSession, StaffSession.user_id == StaffUser.id)
-        .where(StaffSession.token == token, *_valid(now, max_age))
-    ).first()
+) -> tuple[StaffUser, int] | None:
+    """The account of a cookie's token and the number of its session, if that session is still
+    valid (one query; « last seen » written at most every TOUCH_EVERY)."""
+    row = session.execute(_find_statement(), {"token": token, "since": now - max_age}).first()
     if row is None:
         return None
-    user, found = row
-    if now - found.last_seen_at > TOUCH_EVERY:
-        found.last_seen_at = now
-    return user, found
+    user, session_id, last_seen_at = row
+    if now - last_seen_at > TOUCH_EVERY:
+        session.execute(
+            update(StaffSession)
+            .where(StaffSession.id == session_id)
+            .values(last_seen_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return user, session_id
+
+
+@functools.cache
+def _find_statement() -> Select[StaffUser, int, datetime]:
+    """find's query, built once (it runs on every request): the account, and of its session only
+    what is needed."""
+    since = bindparam("since", type_=UTCDateTime())
+    return (
+        select(StaffUser, StaffSession.id, StaffSession.last_seen_at)
+        .join(StaffSession, StaffSession.user_id == StaffUser.id)
+        .where(StaffSession.token == bindparam("token"), *_valid(since))
+    )
 
 
 def active(session: DbSession, user: StaffUser, *, now: datetime, max_age: timedelta) -> list[StaffSession]:
@@ -71,7 +89,7 @@ def active(session: DbSession, user: StaffUser, *, now: datetime, max_age: timed
         session.scalars(
             select(StaffSession)
             .join(StaffUser, StaffSession.user_id == StaffUser.id)
-            .where(StaffSession.user_id == user.id, *_valid(now, max_age))
+            .where(StaffSession.user_id == user.id, *_valid(now - max_age))
             .order_by(StaffSession.last_seen_at.desc(), StaffSession.id.desc())
         ).all()
     )
@@ -95,11 +113,11 @@ def end(session: DbSession, user: StaffUser, session_id: int, *, now: datetime) 
     return True
 
 
-def end_others(session: DbSession, user: StaffUser, keep: StaffSession, *, now: datetime) -> int:
-    """End every session of the account but `keep` (this browser)."""
+def end_others(session: DbSession, user: StaffUser, keep: int, *, now: datetime) -> int:
+    """End every session of the account but the one numbered `keep` (this browser)."""
     ended = session.execute(
         update(StaffSession)
-        .where(StaffSession.user_id == user.id, StaffSession.id != keep.id, StaffSession.ended_at.is_(None))
+        .where(StaffSession.user_id == user.id, StaffSession.id != keep, StaffSession.ended_at.is_(None))
         .values(ended_at=now)
         .execution_options(synchronize_session=False)
     )

@@ -29,9 +29,10 @@ def test_a_refused_status_change_writes_nothing_but_the_trace_of_the_page_shown(
 
 
 def test_a_page_whose_trace_cannot_be_written_is_not_shown(app, client, as_role, db_backend):
-    """No trace, no page: the patient page's trace is its last write, flushed by the request's one
-    commit; when that commit fails the patient's name never leaves, and the error page that
+    """No trace, no page: the patient page's trace is written once the page is rendered, before
+    it leaves; when that write fails the patient's name never leaves, and the error page that
     replaces the page still carries the security headers (the unit of work runs before them)."""
+    app.config["PROPAGATE_EXCEPTIONS"] = False  # as served: the 500 page, not the traceback
     patient_id = make_patient(app)
     as_role("assistant")
     with app.app_context():
