@@ -29,6 +29,7 @@ from dalia_site.domain.partners import (
     set_archived,
     update_organisation,
 )
+from dalia_site.domain.roster import column_rows
 from dalia_site.domain.spreadsheet import csv_text, unneutralise
 from dalia_site.domain.text import fold, format_phone, has_bidi_control
 from dalia_site.models import StaffUser
@@ -90,8 +91,7 @@ _CATEGORY_LABELS = {category.value: category.label for category in PartnerCatego
 
 def export_csv(session: DbSession) -> str:
     """Every organisation of the directory, archived ones included, by name."""
-    # On the session's connection: a plain select's rows, without the ORM's handling of each.
-    return csv_text([COLUMNS, *(_line(row) for row in session.connection().execute(_EXPORTED))])
+    return csv_text([COLUMNS, *(_line(row) for row in column_rows(session, _EXPORTED))])
 
 
 def _line(row: Sequence[Any]) -> list[object]:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import QueryableAttribute
 
 from dalia_site.database import DbSession
 from dalia_site.domain import audit, mail
+from dalia_site.domain.roster import column_rows
 from dalia_site.domain.text import FieldError
 from dalia_site.models import (
     Appointment,
@@ -233,7 +234,7 @@ def _due(
     }
     patients, referrals = queries
     found: list[Due] = []
-    for patient_id, status, created, visit, referral, decision in session.execute(patients, params):
+    for patient_id, status, created, visit, referral, decision in column_rows(session, patients, params):
         last = max(moment for moment in (created, visit, referral) if moment is not None)
         inactive_on = _years_after(last.date(), settings.inactive_years)
         if status == PatientStatus.DECLINED and visit is None and decision is not None:
@@ -243,7 +244,7 @@ def _due(
                 continue
         found.append(Due(INACTIVE, patient_id, None, inactive_on, last.date()))
     # Referrals with no patient of their own: declined, or never decided and left inactive.
-    for referral_id, referral_status, received, decided in session.execute(referrals, params):
+    for referral_id, referral_status, received, decided in column_rows(session, referrals, params):
         if referral_status == ReferralStatus.DECLINED and decided is not None:
             since, kind, years = decided.date(), DECLINED, settings.declined_years
         else:
