@@ -6,12 +6,14 @@ existing patient after a human confirms the match, or a new patient. Never silen
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, select, update
 
-from dalia_site.database import DbSession
+from dalia_site.database import DbSession, count_up_to
 from dalia_site.domain import audit, mail, phones, reminders
 from dalia_site.domain.partners import clean_email
 from dalia_site.domain.text import (
@@ -204,24 +206,29 @@ def find_duplicates(session: DbSession, identity: Patient | Referral) -> list[Pa
     return [p for p in candidates if same_person(identity, p)]
 
 
-# The status most referrals end in: counted as what the others leave of the whole table.
-SETTLED = ReferralStatus.ACCEPTED
+# The queue's counters count each status up to this many (then « plus de 1000 »): ten years of
+# accepted referrals are not triage's business, and the counters cost the same whatever the years.
+COUNTED_UP_TO = 1000
 
 
-def status_counts(session: DbSession) -> dict[ReferralStatus, int]:
-    """How many referrals are in each status (the queue's counters). The accepted ones, most of
-    ten years of referrals, are not read: the table's size (SQLite counts it from its pages) less
-    the other statuses (a range of the status index each); the queue's counters do not grow with
-    the years."""
-    total = session.scalar(select(func.count()).select_from(Referral)) or 0
-    others = [status for status in ReferralStatus if status != SETTLED]
-    counts = dict.fromkeys(ReferralStatus, 0) | dict(
-        session.execute(
-            select(Referral.status, func.count()).where(Referral.status.in_(others)).group_by(Referral.status)
-        ).all()
+@functools.cache
+def _status_counts_statement() -> Select[Any]:
+    """status_counts' query, built once: a range of the status index each, never past the cap."""
+    return select(
+        *(
+            count_up_to(select(Referral.id).where(Referral.status == status), COUNTED_UP_TO + 1)
+            for status in ReferralStatus
+        )
     )
-    counts[SETTLED] = total - sum(counts[status] for status in others)
-    return counts
+
+
+def status_counts(session: DbSession) -> dict[ReferralStatus, int | None]:
+    """How many referrals are in each status (the queue's counters): None past COUNTED_UP_TO."""
+    row = session.execute(_status_counts_statement()).one()
+    return {
+        status: count if count <= COUNTED_UP_TO else None
+        for status, count in zip(ReferralStatus, row, strict=True)
+    }
 
 
 def reference_for(referral: Referral) -> str:

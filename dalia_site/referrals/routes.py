@@ -189,6 +189,7 @@ def _queue_context():
         return context
     return context | {
         "counts": referrals.status_counts(db.session),
+        "counted_up_to": referrals.COUNTED_UP_TO,
         "statuses": ReferralStatus,
         "sources": _sources_in(status, source),
     }
@@ -222,6 +223,7 @@ def counters():
         "referrals/queue.html",
         "counters",
         counts=referrals.status_counts(db.session),
+        counted_up_to=referrals.COUNTED_UP_TO,
         status=status,
         source=source,
         statuses=ReferralStatus,

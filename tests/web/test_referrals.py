@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from dalia_site import clock
 from dalia_site.domain import partners, referrals
@@ -493,6 +493,21 @@ def test_the_queue_filters_by_status_and_source_and_counts(app, client, as_role,
         "Liste d'attente": 1,
         "Refusé": 0,
     }
+
+
+def test_the_counters_stop_at_a_thousand_so_ten_years_of_referrals_cost_nothing(app, client, as_role, queue):
+    """Ten years of accepted referrals are not triage's business: past 1000 the counter says so
+    (and counting stops there); the open statuses keep their exact counts."""
+    table = Referral.__table__
+    copied = [c for c in table.columns if c.name not in ("id", "reference")]
+    with app.app_context():
+        accepted = db.session.execute(select(*copied).where(table.c.id == queue["accepted dac"])).one()
+        db.session.execute(insert(table), [accepted._asdict()] * 1000)
+        db.session.commit()
+    as_role("assistant")
+    body = page_text(client.get("/adressages"))
+    assert "Accepté : <strong>plus de 1000</strong>" in body
+    assert counters(client.get("/adressages")) == {"Nouveau": 2, "Liste d'attente": 1, "Refusé": 0}
 
 
 def test_an_htmx_filter_gets_only_the_rows(client, as_role, queue):
