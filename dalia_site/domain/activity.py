@@ -58,6 +58,7 @@ from dalia_site.domain.roster_figures import figures as roster_figures
 from dalia_site.domain.spreadsheet import csv_text
 from dalia_site.domain.worklists import PathwayFigures, pathway_figures
 from dalia_site.models import Appointment, AuditEvent, PartnerOrganisation, Referral, Shift
+from dalia_site.models.audit import WRITES
 from dalia_site.models.types import UTCDateTime
 from dalia_site.models.vocabulary import (
     AppointmentKind,
@@ -594,30 +595,12 @@ def one_line(activity: Activity, threshold: int | None = None) -> str:
     )
 
 
-# Audit events of reads (and of signing in or out): they change no figure, so a patient view, the
-# agenda or the queue leaves the figures cached. Any other event may change them.
-READS = (
-    "patient.view",
-    "patient.list_view",
-    "referral.view",
-    "referral.list_view",
-    "patient_link.view",
-    "auth.login",
-    "auth.login_failed",
-    "auth.logout",
-)
-
-
 @functools.cache
 def _data_version() -> Select[*tuple[Any, ...]]:
-    """FiguresCache's key, built once: the newest write, read backwards by primary key past the
-    reads since (a few rows), and the newest rows of the counted tables."""
+    """FiguresCache's key, built once: the newest write (an audit event not in READS, one step
+    back along its partial index), and the newest rows of the counted tables."""
     newest_write = (
-        select(AuditEvent.id)
-        .where(AuditEvent.action.not_in(READS))
-        .order_by(AuditEvent.id.desc())
-        .limit(1)
-        .scalar_subquery()
+        select(AuditEvent.id).where(WRITES).order_by(AuditEvent.id.desc()).limit(1).scalar_subquery()
     )
     newest = [select(func.max(model.id)).scalar_subquery() for model in (Appointment, Referral, Shift)]
     return select(newest_write, *newest)

@@ -438,17 +438,19 @@ def figures_row() -> Select[*tuple[Any, ...]]:
             .scalar_subquery()
         )
 
-    reminded_ids = (
-        select(OutboundEmail.appointment_id.label("id"))
-        .where(OutboundEmail.appointment_id.is_not(None), OutboundEmail.sent_at.is_not(None))
-        .group_by(OutboundEmail.appointment_id)
-        .subquery()
+    # A reminder left for the visit: looked up by the index on the messages' appointment (0022),
+    # once per visit missed or held, for the period's visits only — not every message ever sent,
+    # grouped, on each report. Those without one are the others (figures_from).
+    reminded = (
+        select(OutboundEmail.id)
+        .where(OutboundEmail.appointment_id == Appointment.id, OutboundEmail.sent_at.is_not(None))
+        .exists()
     )
-    reminded = reminded_ids.c.id.is_not(None)
 
-    def visits(status: AppointmentStatus, was_reminded: bool) -> Any:
-        matches = and_(Appointment.status == status, reminded if was_reminded else ~reminded)
-        return func.coalesce(func.sum(case((matches, 1), else_=0)), 0)
+    def visits(status: AppointmentStatus, *reminded_too: Any) -> Any:
+        return func.coalesce(
+            func.sum(case((and_(Appointment.status == status, *reminded_too), 1), else_=0)), 0
+        )
 
     return (
         select(
@@ -456,26 +458,27 @@ def figures_row() -> Select[*tuple[Any, ...]]:
             sent(MessageChannel.EMAIL).label("reminders_email"),
             func.count(Appointment.confirmed_by_patient_at).label("confirmed_by_patient"),
             func.count(Appointment.cancelled_by_patient_at).label("cancelled_by_patient"),
-            visits(AppointmentStatus.NO_SHOW, True).label("missed_reminded"),
-            visits(AppointmentStatus.HONOURED, True).label("held_reminded"),
-            visits(AppointmentStatus.NO_SHOW, False).label("missed_not_reminded"),
-            visits(AppointmentStatus.HONOURED, False).label("held_not_reminded"),
+            visits(AppointmentStatus.NO_SHOW, reminded).label("missed_reminded"),
+            visits(AppointmentStatus.HONOURED, reminded).label("held_reminded"),
+            visits(AppointmentStatus.NO_SHOW).label("missed"),
+            visits(AppointmentStatus.HONOURED).label("held"),
         )
         .select_from(Appointment)
-        .outerjoin(reminded_ids, reminded_ids.c.id == Appointment.id)
         .where(Appointment.starts_at >= start, Appointment.starts_at < end, Appointment.walk_in.is_(False))
     )
 
 
 def figures_from(row: Iterable[Any]) -> ReminderFigures:
     """ReminderFigures from figures_row's values."""
-    sms, email, confirmed, cancelled, *pairs = (int(n or 0) for n in row)
+    sms, email, confirmed, cancelled, missed_reminded, held_reminded, missed, held = (
+        int(n or 0) for n in row
+    )
     return ReminderFigures(
         sent={MessageChannel.EMAIL: email, MessageChannel.SMS: sms},
         confirmed_by_patient=confirmed,
         cancelled_by_patient=cancelled,
-        with_reminder=(pairs[0], pairs[1]),
-        without_reminder=(pairs[2], pairs[3]),
+        with_reminder=(missed_reminded, held_reminded),
+        without_reminder=(missed - missed_reminded, held - held_reminded),
     )
 
 

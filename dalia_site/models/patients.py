@@ -152,6 +152,9 @@ class Referral(IdentityMixin, Model):
         ),
         Index("ix_referral_status_received", "status", "received_at"),
         Index("ix_referral_received_at", "received_at"),
+        # A period's referrals by decision and origin, read from the index alone (the activity
+        # figures, migration 0023).
+        Index("ix_referral_received_status_source", "received_at", "status", "source_id"),
         # A patient's earliest referral by an index seek (activity figures, migration 0012).
         Index("ix_referral_patient_received", "patient_id", "received_at", "id", "channel"),
         # The referrals decided in a window (retention.coming, migration 0016).

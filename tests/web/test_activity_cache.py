@@ -4,11 +4,13 @@ referral or a roster change shows at once."""
 
 from contextlib import contextmanager
 
-from sqlalchemy import event, select
+from sqlalchemy import event, func, insert, inspect, select
 
-from dalia_site.domain import audit
+from dalia_site import database
+from dalia_site.domain import activity, audit
 from dalia_site.extensions import db
-from dalia_site.models import Appointment
+from dalia_site.models import Appointment, AuditEvent
+from dalia_site.models.audit import WRITES
 from tests.web.test_activity import EXPECTED_FIGURES, centre, figures  # noqa: F401  (centre: the fixture)
 
 
@@ -61,3 +63,48 @@ def test_a_visit_marked_changes_the_figures_at_once(app, client, as_role, centre
     assert computed(seen)
     assert shown["Consultations"] == "3"
     assert shown["Taux de rendez-vous non honorés"] == "50 %"
+
+
+def indexes(engine) -> set[str]:
+    return {index["name"] for index in inspect(engine).get_indexes("audit_event")}
+
+
+def test_the_newest_write_is_one_step_back_however_many_reads_follow_it(app, client, as_role, centre):  # noqa: F811
+    """The cache's key after a day of patient views: the newest write found along its partial
+    index (migration 0023), not by reading the views back one by one; a write after them moves
+    it. The index goes and comes back with the migration."""
+    as_role("admin")
+    with app.app_context():
+        session = db.session
+        written = session.scalar(select(func.max(AuditEvent.id)).where(WRITES))
+        session.execute(
+            insert(AuditEvent),
+            [{"action": "patient.view", "object_type": "patient", "object_id": str(n)} for n in range(3000)],
+        )
+        session.commit()
+        key = activity.FiguresCache.data_version(session)
+        assert key[0] == written
+        statement = str(activity._data_version().compile(db.engine, compile_kwargs={"literal_binds": True}))
+        connection = session.connection()
+        if connection.dialect.name == "sqlite":
+            shown = " ".join(row[-1] for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement))
+            assert (
+                "USING INDEX ix_audit_event_write" in shown
+                or "USING COVERING INDEX ix_audit_event_write" in shown
+            )
+        else:
+            shown = " ".join(row[0] for row in connection.exec_driver_sql("EXPLAIN " + statement))
+            assert "ix_audit_event_write" in shown
+        session.rollback()
+        audit.record(session, None, "appointment.mark", "patient", "1", "Non venu")
+        session.commit()
+        assert activity.FiguresCache.data_version(session)[0] > written
+        session.commit()  # (PostgreSQL: the migration waits for no reader of the table)
+        database.downgrade(db.engine, "0022")
+        assert "ix_audit_event_write" not in {
+            index["name"] for index in inspect(db.engine).get_indexes("audit_event")
+        }
+        database.upgrade(db.engine)
+        assert "ix_audit_event_write" in {
+            index["name"] for index in inspect(db.engine).get_indexes("audit_event")
+        }
