@@ -19,7 +19,7 @@ from flask import (
     url_for,
 )
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, load_only
 
 from dalia_site import clock, unit_of_work
 from dalia_site.access import current_staff, roles
@@ -44,10 +44,17 @@ def _patient_or_404(patient_id: int) -> Patient:
     return patients.find(db.session, patient_id) or abort(404)
 
 
+_PICKED_PATIENT = (  # built once
+    select(Patient)
+    .where(Patient.id == bindparam("patient_id"))
+    .options(load_only(Patient.last_name, Patient.first_names, Patient.birth_date, raiseload=True))
+)
+
+
 def _picked_patient_or_404(patient_id: int) -> Patient:
     """The patient alone, for the picker and its confirmation: they show the name and birth date,
-    not the referrals `patients.find` joins for the patient's file (issue 22)."""
-    return db.session.get(Patient, patient_id) or abort(404)
+    not the rest of the file nor the referrals `patients.find` joins for it (issue 22)."""
+    return db.session.scalar(_PICKED_PATIENT, {"patient_id": patient_id}) or abort(404)
 
 
 def _visits() -> dict:

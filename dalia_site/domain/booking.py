@@ -76,15 +76,17 @@ class Slot:
     def choice(self) -> str:
         """The slot as the picker sends it, short (a week has a hundred or more): its start in
         UTC (ISO 8601 basic format), then its clinicians' ids."""
-        return f"{self.starts_at.astimezone(UTC):%Y%m%dT%H%MZ}_{','.join(map(str, self.member_ids))}"
+        at = self.starts_at.astimezone(UTC)  # as numbers, not strftime: a third of its time
+        ids = ",".join(map(str, self.member_ids))
+        return f"{(at.year * 100 + at.month) * 100 + at.day:08d}T{at.hour * 100 + at.minute:04d}Z_{ids}"
 
     @property
     def picker_choice(self) -> str:
         """Shorter still for the picker's week (issue 15: a busy week ≤ 10 KB): the start in UTC
         as yymmddHHMM then « Z » (`slot_start` reads it back), then the clinicians' ids."""
-        at = self.starts_at.astimezone(UTC)  # by arithmetic, not strftime: a week has a hundred
+        at = self.starts_at.astimezone(UTC)  # a week has a hundred: one number, not strftime
         ids = ",".join(map(str, self.member_ids))
-        return f"{at.year % 100:02d}{at.month:02d}{at.day:02d}{at.hour:02d}{at.minute:02d}Z_{ids}"
+        return f"{(at.year % 100 * 100 + at.month) * 100 + at.day:06d}{at.hour * 100 + at.minute:04d}Z_{ids}"
 
 
 def slot_start(text: str) -> datetime:
