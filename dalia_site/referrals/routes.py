@@ -11,6 +11,7 @@ from sqlalchemy.orm import joinedload
 from dalia_site import clock
 from dalia_site.access import current_staff, public, roles
 from dalia_site.domain import audit, eligibility, partners, patients, referrals
+from dalia_site.domain.roster import column_rows
 from dalia_site.domain.text import FieldError
 from dalia_site.extensions import db
 from dalia_site.filters import site_zone
@@ -104,12 +105,16 @@ def partner_form(token: str):
 # --- Staff: entry, queue, triage --------------------------------------------------------------
 
 
+# Every active partner, by name (the new referral's select): hundreds of rows, read as columns.
+_ACTIVE_PARTNERS = (
+    select(PartnerOrganisation.id, PartnerOrganisation.name)
+    .where(PartnerOrganisation.active.is_(True))
+    .order_by(func.lower(PartnerOrganisation.name))
+)
+
+
 def _partner_choices() -> list:
-    rows = db.session.execute(
-        select(PartnerOrganisation.id, PartnerOrganisation.name)
-        .where(PartnerOrganisation.active.is_(True))
-        .order_by(func.lower(PartnerOrganisation.name))
-    ).all()
+    rows = column_rows(db.session, _ACTIVE_PARTNERS)
     return choices([("", "Accès direct (sans partenaire)")] + [(str(i), n) for i, n in rows])
 
 
