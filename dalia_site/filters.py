@@ -6,8 +6,9 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app, g, url_for
+from flask import Flask, current_app, g, render_template, request, url_for
 from flask_login import current_user
+from markupsafe import Markup
 
 from dalia_site.access import logged_in_user, may_access
 from dalia_site.domain.audit import action_label, object_label
@@ -33,6 +34,7 @@ NAVIGATION = (
     ("admin.outbox", "Envois"),
     ("rights.personal_data", "Données personnelles"),
 )
+NAV_ENDPOINTS = frozenset(endpoint for endpoint, _ in NAVIGATION)
 
 
 # Navigation links that show a count (worklists.counts fills them in once the page is loaded).
@@ -115,6 +117,24 @@ def _navigation():
     return links
 
 
+def _navigation_html() -> Markup:
+    """The main navigation's links as base.html shows them: the same for every request of a role
+    on a page (and mount point), so rendered once for each and reused."""
+    user = logged_in_user()
+    if user is None:
+        return Markup("")
+    page = request.endpoint if request.endpoint in NAV_ENDPOINTS else None
+    key = (user.role, bool(user.must_change_password), page, request.script_root)
+    known = current_app.extensions.setdefault("dalia_navigation_html", {})
+    html = known.get(key)
+    if html is None:
+        rendered = render_template(
+            "_navigation.html", links=_navigation(), current=page, counts=may_access(user, "worklists.counts")
+        )
+        html = known[key] = Markup(rendered)  # noqa: S704  # an autoescaped template's output
+    return html
+
+
 def init_app(app: Flask) -> None:
     app.add_template_filter(date_fr)
     app.add_template_filter(time_fr)
@@ -123,6 +143,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(action_label)
     app.add_template_filter(object_label)
     app.add_template_global(_navigation, "navigation")
+    app.add_template_global(_navigation_html, "navigation_html")
     app.add_template_global(NAV_COUNTS.get, "nav_count_id")
     app.add_template_global(page_url)
     app.add_template_global(row_url)

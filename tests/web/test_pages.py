@@ -228,6 +228,27 @@ def test_the_layout_is_french_with_landmarks_and_a_skip_link(client, as_role):
     assert 'aria-current="page"' in navigation(client.get("/"))
 
 
+def test_the_navigation_marks_the_page_shown_and_follows_whoever_is_logged_in(client, auth, as_role):
+    """The menu is rendered once per role and page, then reused: the current page still moves
+    with each page, and another role in the same server never gets the first one's menu."""
+
+    def current(path: str) -> list[str]:
+        menu = navigation(client.get(path))
+        return re.findall(r'aria-current="page">([^<]+)', menu)
+
+    as_role("admin")
+    assert current("/") == ["Accueil"]
+    assert current("/listes/a-recontacter") == ["À recontacter"]
+    assert current("/patients/nouveau") == []  # not a page of the menu
+    assert current("/") == ["Accueil"]
+    assert "Comptes" in navigation(client.get("/"))
+    auth.logout()
+    as_role("assistant")
+    assert current("/listes/liste-d-attente") == ["Liste d'attente"]
+    assert "Comptes" not in navigation(client.get("/listes/liste-d-attente"))
+    assert "Comptes" not in navigation(client.get("/"))
+
+
 @pytest.mark.parametrize("role", ROLES)
 def test_only_the_admin_sees_accounts_and_audit_log_in_the_navigation(client, as_role, role):
     """The menu never offers a link its user would be refused."""
