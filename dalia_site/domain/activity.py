@@ -41,6 +41,7 @@ from sqlalchemy import (
     func,
     literal,
     null,
+    or_,
     select,
     true,
     type_coerce,
@@ -57,7 +58,7 @@ from dalia_site.domain.roster_figures import STATUSES, RosterFigures
 from dalia_site.domain.roster_figures import figures as roster_figures
 from dalia_site.domain.spreadsheet import csv_text
 from dalia_site.domain.worklists import PathwayFigures, pathway_figures
-from dalia_site.models import Appointment, AuditEvent, PartnerOrganisation, Referral, Shift
+from dalia_site.models import Appointment, AuditEvent, HeldVisit, PartnerOrganisation, Referral, Shift
 from dalia_site.models.audit import WRITES
 from dalia_site.models.types import UTCDateTime
 from dalia_site.models.vocabulary import (
@@ -262,48 +263,23 @@ def _appointments_and_referrals(months: int) -> CompoundSelect[*tuple[Any, ...]]
 def _patients_and_reminders() -> Select[*tuple[Any, ...]]:
     """Statement 2: the patients received, how many of them came directly (their earliest
     referral), and from the earliest referral to the first consultation ever for those whose first
-    consultation falls in the period (none before it); with, riding along, the reminders and the
-    patients' answers (issue 17, one row). Index seeks per patient received
-    (ix_referral_patient_received, ix_appointment_patient_status_start); the counts come on every
-    row, and on one row with no delay when no patient is new."""
-    honoured = Appointment.status == AppointmentStatus.HONOURED
-    received = (
-        select(Appointment.patient_id.label("id"))
-        .where(Appointment.starts_at >= START, Appointment.starts_at < END, honoured)
-        .distinct()
-        .cte("received")  # read twice, found once
-    )
-    earliest = (
-        select(Referral.channel)
-        .where(Referral.patient_id == received.c.id)
-        .order_by(Referral.received_at, Referral.id)
-        .limit(1)
-        .scalar_subquery()
-    )
+    consultation falls in the period; with, riding along, the reminders and the patients' answers
+    (issue 17, one row). Read along the index of the consultations held (domain/held_visits.py):
+    a patient is received at their first visit of the period (none held before it since :start),
+    new at their first visit ever. The counts come on every row, and on one row with no delay
+    when no patient is new."""
+    in_period = and_(HeldVisit.starts_at >= START, HeldVisit.starts_at < END)
     counts = (
         select(
-            func.count().label("received"), func.count(case((earliest == Channel.DIRECT, 1))).label("direct")
+            func.count().label("received"),
+            func.count(case((HeldVisit.direct, 1))).label("direct"),
         )
-        .select_from(received)
+        .where(in_period, or_(HeldVisit.previous_at.is_(None), HeldVisit.previous_at < START))
         .subquery()
     )
-    seen_before = (
-        select(Appointment.id)
-        .where(Appointment.patient_id == received.c.id, honoured, Appointment.starts_at < START)
-        .exists()
-    )
-    first_seen = (
-        select(func.min(Appointment.starts_at))
-        .where(Appointment.patient_id == received.c.id, honoured)
-        .scalar_subquery()
-    )
-    referred = (
-        select(func.min(Referral.received_at)).where(Referral.patient_id == received.c.id).scalar_subquery()
-    )
     new_patients = (
-        select(first_seen.label("seen"), referred.label("referred"))
-        .select_from(received)
-        .where(~seen_before)
+        select(HeldVisit.starts_at.label("seen"), HeldVisit.referred_at.label("referred"))
+        .where(in_period, HeldVisit.previous_at.is_(None))
         .subquery()
     )
     reminders = reminder_figures_row().subquery()

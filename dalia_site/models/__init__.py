@@ -1,5 +1,6 @@
 """SQLAlchemy models, one module per capability; imported here so Alembic sees them all."""
 
+from dalia_site.models.activity import HeldVisit
 from dalia_site.models.audit import AuditEvent
 from dalia_site.models.booking import Appointment, AppointmentClinician, PatientLink
 from dalia_site.models.follow_up import ContactAttempt, FollowUpPlan, GpSearchStep, SlotOffer
@@ -24,6 +25,7 @@ __all__ = [
     "ContactAttempt",
     "FollowUpPlan",
     "GpSearchStep",
+    "HeldVisit",
     "SlotOffer",
     "LoginAttempt",
     "OutboundEmail",

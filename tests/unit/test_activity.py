@@ -847,3 +847,113 @@ def test_nice_step_is_always_round_and_gives_at_most_the_lines_asked():
         leading = int(str(step)[0])
         assert leading in (1, 2, 5) and str(step)[1:].strip("0") == "", (maximum, step)
         assert step * 4 >= maximum, (maximum, step)
+
+
+def test_the_visits_held_follow_every_change_of_visits_and_referrals(session):
+    """Whatever writes them — a visit held, marked otherwise, moved, given to another patient or
+    deleted, a referral received, re-dated, moved or deleted — the patients received, those who
+    came directly and the delays to a first visit (read from the stored held visits) are what
+    the visits and referrals themselves give, right after each change, for periods that cut them."""
+    import random
+
+    from sqlalchemy import select
+
+    from dalia_site.models import HeldVisit, Referral
+
+    rng = random.Random(22)  # noqa: S311 (a reproducible sequence of changes, not a secret)
+    people = [accepted_patient(session, f"Melange{n}", date(1960 + n, 1, 1)) for n in range(6)]
+    cpts = partner(session, "CPTS du Mélange", "cpts")
+    origin = at(date(2027, 1, 4), 9)
+
+    def moment() -> datetime:
+        return origin + timedelta(days=rng.randrange(0, 120), hours=rng.randrange(0, 10))
+
+    def expected(period: activity.Period) -> tuple[int, int, list[int]]:
+        start, end = period.bounds(PARIS)
+        visits = [a for a in session.scalars(select(Appointment)) if a.status == "honoured"]
+        firsts = {}
+        for visit in sorted(visits, key=lambda a: (a.starts_at, a.id)):
+            firsts.setdefault(visit.patient_id, visit.starts_at)
+        received = {a.patient_id for a in visits if start <= a.starts_at < end}
+        earliest = {}
+        for referral in sorted(session.scalars(select(Referral)), key=lambda r: (r.received_at, r.id)):
+            earliest.setdefault(referral.patient_id, referral)
+        direct = sum(1 for pid in received if pid in earliest and earliest[pid].channel == "direct")
+        days = sorted(
+            max(
+                (
+                    firsts[pid].astimezone(PARIS).date() - earliest[pid].received_at.astimezone(PARIS).date()
+                ).days,
+                0,
+            )
+            for pid in received
+            if start <= firsts[pid] and pid in earliest
+        )
+        return len(received), direct, days
+
+    periods = [
+        activity.Period(date(2027, 1, 1), date(2027, 6, 30)),
+        activity.Period(date(2027, 2, 10), date(2027, 3, 20)),
+        activity.Period(date(2027, 3, 1), date(2027, 3, 1)),
+    ]
+    seen = set()
+    for step in range(70):
+        visits = list(session.scalars(select(Appointment)))
+        theirs = list(session.scalars(select(Referral).where(Referral.patient_id.is_not(None))))
+        action = rng.randrange(8)
+        if action == 0 or not visits:
+            status = rng.choice(["honoured", "honoured", "no_show", "cancelled"])
+            held(session, rng.choice(people), rng.choice(["first", "doctor", "nurse"]), moment(), status)
+        elif action == 1:
+            rng.choice(visits).status = rng.choice(["honoured", "no_show", "cancelled"])
+        elif action == 2:
+            moved = rng.choice(visits)
+            moved.starts_at = moment()
+            moved.ends_at = moved.starts_at + timedelta(minutes=30)
+        elif action == 3:
+            rng.choice(visits).patient_id = rng.choice(people).id
+        elif action == 4:
+            session.delete(rng.choice(visits))
+        elif action == 5:
+            patient, channel = rng.choice(people), rng.choice(["direct", "phone"])
+            session.add(
+                Referral(
+                    channel=channel,
+                    source_id=None if channel == "direct" else cpts.id,
+                    last_name=patient.last_name,
+                    first_names=patient.first_names,
+                    birth_date=patient.birth_date,
+                    sex=patient.sex,
+                    patient_id=patient.id,
+                    received_at=moment() - timedelta(days=30),
+                )
+            )
+        elif action == 6:
+            rng.choice(theirs).received_at = moment() - timedelta(days=rng.randrange(0, 60))
+        else:
+            referral = rng.choice(theirs)
+            if rng.randrange(2):
+                referral.patient_id = rng.choice(people).id
+            else:
+                session.delete(referral)
+        session.flush()
+        stored = {
+            (v.appointment_id, v.patient_id, v.starts_at, v.previous_at)
+            for v in session.scalars(select(HeldVisit))
+        }
+        honoured = sorted(
+            (a for a in session.scalars(select(Appointment)) if a.status == "honoured"),
+            key=lambda a: (a.patient_id, a.starts_at, a.id),
+        )
+        before: dict[int, datetime] = {}
+        worked_out = set()
+        for visit in honoured:
+            worked_out.add((visit.id, visit.patient_id, visit.starts_at, before.get(visit.patient_id)))
+            before[visit.patient_id] = visit.starts_at
+        assert stored == worked_out, (step, action)
+        for period in periods:
+            figures = compute(session, period)
+            shown = (figures.patients_received, figures.direct_patients, sorted(figures.days_to_first_visit))
+            assert shown == expected(period), (step, action, period)
+            seen.add(shown[:2])
+    assert len(seen) >= 6  # the changes moved the figures

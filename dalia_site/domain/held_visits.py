@@ -1,0 +1,88 @@
+"""The consultations held, as the activity figures count them (models/activity.HeldVisit): each
+with the patient's held visit before it and their earliest referral. A period's patients received
+are then its visits with none held earlier in the period, those who came directly the same with
+a direct earliest referral, and the new patients its visits with none before: counts along one
+index, not a search of each patient's history (domain/activity.py).
+
+The session keeps them, as it keeps each patient's next step (domain/recall.py): after each flush
+that adds, moves, marks or deletes a visit, or adds, moves, re-dates or deletes a referral —
+whoever wrote it — those patients' held visits are written again, by `refresh`, in the same
+transaction. A write that goes past the ORM (the benchmark's bulk seed) calls `refresh` itself;
+migration 0023 filled existing sites.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from sqlalchemy import delete, event, false, func, insert, inspect, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from dalia_site.models import Appointment, HeldVisit, Referral
+from dalia_site.models.vocabulary import AppointmentStatus, Channel
+
+_PENDING = "dalia_held_visits_pending"  # session.info: the patients a flush touched
+
+
+def refresh(connection: Connection, patient_ids: Collection[int] | None = None) -> None:
+    """Write again the held visits of these patients (all of them when None) from their visits
+    and referrals as the database holds them: two statements."""
+    if patient_ids is not None and not patient_ids:
+        return
+    theirs = Referral.patient_id == Appointment.patient_id
+    earliest = select(Referral.channel).where(theirs).order_by(Referral.received_at, Referral.id).limit(1)
+    held = select(
+        Appointment.id,
+        Appointment.patient_id,
+        Appointment.starts_at,
+        func.lag(Appointment.starts_at).over(
+            partition_by=Appointment.patient_id, order_by=(Appointment.starts_at, Appointment.id)
+        ),
+        select(func.min(Referral.received_at)).where(theirs).scalar_subquery(),
+        func.coalesce(earliest.scalar_subquery() == Channel.DIRECT, false()),
+    ).where(Appointment.status == AppointmentStatus.HONOURED)
+    cleared = delete(HeldVisit)
+    if patient_ids is not None:
+        ids = sorted(patient_ids)
+        held = held.where(Appointment.patient_id.in_(ids))
+        cleared = cleared.where(HeldVisit.patient_id.in_(ids))
+    connection.execute(cleared)
+    columns = ["appointment_id", "patient_id", "starts_at", "previous_at", "referred_at", "direct"]
+    connection.execute(insert(HeldVisit).from_select(columns, held))
+
+
+def _changed(instance: Any, *keys: str) -> bool:
+    state = inspect(instance)
+    return any(state.attrs[key].history.has_changes() for key in keys)
+
+
+def _touched(session: Session) -> set[int]:
+    """The patients whose held visits this flush may change."""
+    ids: set[int | None] = set()  # None: a referral not yet given its patient
+    for instance in session.new | session.deleted:
+        if isinstance(instance, Appointment | Referral):
+            ids.add(instance.patient_id)
+    for instance in session.dirty:
+        if isinstance(instance, Appointment) and _changed(instance, "status", "starts_at", "patient_id"):
+            ids.add(instance.patient_id)
+            ids.update(inspect(instance).attrs.patient_id.history.deleted or ())  # the one it left
+        elif isinstance(instance, Referral) and _changed(instance, "received_at", "channel", "patient_id"):
+            ids.add(instance.patient_id)
+            ids.update(inspect(instance).attrs.patient_id.history.deleted or ())
+    return {pid for pid in ids if pid is not None}
+
+
+@event.listens_for(Session, "after_flush")
+def _note_touched(session: Session, _context: Any) -> None:
+    ids = _touched(session)
+    if ids:
+        session.info.setdefault(_PENDING, set()).update(ids)
+
+
+@event.listens_for(Session, "after_flush_postexec")
+def _refresh_touched(session: Session, _context: Any) -> None:
+    ids = session.info.pop(_PENDING, None)
+    if ids:
+        refresh(session.connection(), ids)

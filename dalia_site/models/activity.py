@@ -1,0 +1,35 @@
+"""What the activity figures keep of each consultation held, so that a period's patients
+received, those who came directly and the new ones are counted along an index of the period's
+visits, not worked out per patient from their whole history on each report."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Index
+from sqlalchemy.orm import Mapped, mapped_column
+
+from dalia_site.database import Model
+from dalia_site.models.types import UTCDateTime
+
+
+class HeldVisit(Model):
+    """A consultation held (an appointment honoured), kept by domain/held_visits.py after every
+    change of the patient's visits or referrals, never written by hand."""
+
+    __tablename__ = "held_visit"
+    __table_args__ = (
+        # A period's visits with what the figures count of them, read from the index alone.
+        Index("ix_held_visit_period", "starts_at", "previous_at", "direct", "referred_at"),
+    )
+
+    appointment_id: Mapped[int] = mapped_column(
+        ForeignKey("appointment.id", ondelete="CASCADE"), primary_key=True
+    )
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id", ondelete="CASCADE"), index=True)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The patient's consultation held before this one (by start, then id); none: their first.
+    previous_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The patient's earliest referral, and whether it came by « accès direct ».
+    referred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    direct: Mapped[bool] = mapped_column(Boolean, default=False)
