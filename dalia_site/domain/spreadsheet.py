@@ -9,12 +9,14 @@ from collections.abc import Iterable
 
 BOM = "\ufeff"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# What neutralise quotes: a formula's start, or a quote already (an import gives the text back).
+_QUOTED = (*FORMULA_START, "'")
 
 
 def neutralise(cell: str) -> str:
     """A cell a spreadsheet would run as a formula is prefixed with a quote; so is one that
     already starts with a quote, so that an import gives back the same text."""
-    return "'" + cell if cell.startswith((*FORMULA_START, "'")) else cell
+    return "'" + cell if cell.startswith(_QUOTED) else cell
 
 
 def unneutralise(cell: str) -> str:
@@ -25,6 +27,5 @@ def csv_text(rows: Iterable[Iterable[object]]) -> str:
     """The rows as the text of a CSV file for French Excel; every cell neutralised."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    for row in rows:
-        writer.writerow([neutralise("" if cell is None else str(cell)) for cell in row])
+    writer.writerows([[neutralise("" if cell is None else str(cell)) for cell in row] for row in rows])
     return BOM + out.getvalue()
