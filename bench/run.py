@@ -7,7 +7,8 @@ under load, and what a site weighs in memory. Writes bench/RESULTS.md; not part 
    The present — last week and the weeks ahead — is the same in all three, and the day is a busy
    weekday: the clock is frozen on it (in process, and under gunicorn through bench/frozen.py).
    Planner statistics are fresh, as the nightly `dalia optimize` leaves them.
-2. In process (Flask test client, no network, no server): every page of bench/pages.py's list,
+2. In process (Flask test client, no network, no server; each shape seeded and measured in a
+   process of its own): every page of bench/pages.py's list,
    CPU time (time.process_time) of many requests — median and p95 —, its SQL statements and
    bytes; growth 3×/1× and 30 ans/1× of the median. The activity figures are measured uncached:
    each request follows a patient view (which writes to the audit trail, as in real use) and asks
@@ -28,6 +29,7 @@ label or path) narrow a run; a narrowed run prints its tables and leaves RESULTS
 from __future__ import annotations
 
 import concurrent.futures
+import multiprocessing
 import os
 import platform
 import re
@@ -228,6 +230,16 @@ def in_process(seeded: Seeded, page_list: list[Page], moment: datetime) -> dict[
         db.session.remove()
         db.engine.dispose()
     return results
+
+
+def shape_run(
+    workdir: Path, shape: Shape, moment: datetime, only: str | None
+) -> tuple[Seeded, dict[str, dict]]:
+    """One shape: its site seeded, then its pages measured in process (run in a fresh process)."""
+    seeded = seeded_site(workdir, shape, moment)
+    print(f"  {seeded.counts} en {seeded.seconds:.0f} s", flush=True)
+    page_list = [p for p in pages(seeded.ids) if not only or re.search(only, f"{p.label} {p.path}")]
+    return seeded, in_process(seeded, page_list, moment)
 
 
 # --- Under gunicorn -------------------------------------------------------------------------
@@ -621,12 +633,14 @@ def main() -> None:
         seeded, cpu = {}, {}
         for shape in shapes:
             print(f"{shape.label}…", flush=True)
-            seeded[shape.key] = seeded_site(workdir, shape, moment)
-            print(f"  {seeded[shape.key].counts} en {seeded[shape.key].seconds:.0f} s", flush=True)
-            page_list = [
-                p for p in pages(seeded[shape.key].ids) if not only or re.search(only, f"{p.label} {p.path}")
-            ]
-            cpu[shape.key] = in_process(seeded[shape.key], page_list, moment)
+            # Each shape in a process of its own, as a server holds one site's data: measured
+            # after another shape's seeding, a page paid for that process's heap (its growth
+            # factors read ~1.3× on pages that read nothing growing).
+            spawn = multiprocessing.get_context("spawn")
+            with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+                seeded[shape.key], cpu[shape.key] = pool.submit(
+                    shape_run, workdir, shape, moment, only
+                ).result()
         first = seeded[shapes[0].key]
         loaded = [
             p
