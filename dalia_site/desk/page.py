@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, func, or_, select
 
 from dalia_site import clock
 from dalia_site.access import current_staff, may_access
-from dalia_site.domain import booking, centre, desk, patients
+from dalia_site.domain import agenda, centre, desk, patients
 from dalia_site.domain.roster import occurrences
 from dalia_site.extensions import db
 from dalia_site.filters import site_zone
@@ -78,7 +78,7 @@ def render_desk(status: int = 200, asked: date | None = None):
     }
     own = next((m.id for m in members.values() if m.staff_user_id == viewer.id), None)
     cols = desk.columns(members.values(), duty, own)
-    appointments = booking.appointments_between(db.session, day, day, zone, with_cancelled=True, who=False)
+    appointments = agenda.visits_between(db.session, day, day, zone, with_cancelled=True)
     waiting, oldest = waiting_referrals()
     free = {}
     if day == today:

@@ -10,7 +10,7 @@ from flask import Blueprint, abort, flash, make_response, redirect, render_templ
 from dalia_site import clock, unit_of_work
 from dalia_site.access import current_staff, may_access, roles
 from dalia_site.desk.page import render_desk, requested_day
-from dalia_site.domain import booking, centre, desk, patients
+from dalia_site.domain import agenda, booking, centre, desk, patients
 from dalia_site.domain.text import FieldError
 from dalia_site.extensions import db
 from dalia_site.filters import site_zone
@@ -144,9 +144,7 @@ def cancel(appointment_id: int):
 def counts():
     """The day's counts alone, refreshed by htmx after each action (HX-Trigger: desk-changed)."""
     day = requested_day()
-    counted = desk.counts(
-        booking.appointments_between(db.session, day, day, site_zone(), with_cancelled=True, who=False)
-    )
+    counted = desk.counts(agenda.visits_between(db.session, day, day, site_zone(), with_cancelled=True))
     response = make_response(render_block("desk/desk.html", "counts", day=day, counts=counted))
     response.vary.add("HX-Request")
     return response

@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from dalia_site.database import DbSession
 from dalia_site.domain import audit, booking, roster
+from dalia_site.domain.agenda import Visit
 from dalia_site.domain.opening import Opening
 from dalia_site.domain.roster import Occurrence
 from dalia_site.domain.text import FieldError
@@ -146,8 +148,9 @@ def reopen(
 ACTIONS = ("arrive", "undo_arrival", "honoured", "no_show", "reopen", "cancel")
 
 
-def actions(appointment: Appointment, now: datetime, zone: ZoneInfo) -> list[str]:
-    """The buttons the desk shows for an appointment now (the rules above decide the rest)."""
+def actions(appointment: Appointment | Visit, now: datetime, zone: ZoneInfo) -> list[str]:
+    """The buttons the desk shows for an appointment now (the rules above decide the rest): for
+    a visit of the day's grid, or for the appointment just changed by a click."""
     if local_day(appointment.starts_at, zone) != local_day(now, zone):
         return []
     status = appointment.status
@@ -158,7 +161,8 @@ def actions(appointment: Appointment, now: datetime, zone: ZoneInfo) -> list[str
         offered.append("arrive")
     elif appointment.arrived_at is not None:
         offered.append("undo_arrival")
-    marks = booking.marks_offered(appointment, now)
+    # marks_offered reads only what a Visit has too (walk_in, status, starts_at, arrived_at).
+    marks = booking.marks_offered(cast(Appointment, appointment), now)
     if status == AppointmentStatus.BOOKED:
         offered += marks
         if appointment.starts_at > now:  # once started: « Vu » or « Non venu »
@@ -182,7 +186,7 @@ class Counts:
     cancelled_by_patient: int = 0
 
 
-def counts(appointments: Iterable[Appointment]) -> Counts:
+def counts(appointments: Iterable[Visit]) -> Counts:
     """Expected = every visit of the day but the cancelled ones (counted apart)."""
     day = list(appointments)
     kept = [a for a in day if a.status != AppointmentStatus.CANCELLED]
@@ -232,8 +236,8 @@ class Block:
     column: int
     rows: int
     columns: int = 1
-    appointments: list[Appointment] = field(default_factory=list)
-    pair_of: Appointment | None = None  # a reminder of a pair visit shown in its other column
+    appointments: list[Visit] = field(default_factory=list)
+    pair_of: Visit | None = None  # a reminder of a pair visit shown in its other column
 
 
 @dataclass
@@ -242,7 +246,7 @@ class Grid:
     times: list[datetime]  # the start of each row
     starts: dict[tuple[int, int], Block]  # (row, column) -> the block that starts there
     covered: set[tuple[int, int]]  # cells under a block that starts higher up
-    elsewhere: list[Appointment]  # visits of clinicians not on duty in the grid
+    elsewhere: list[Visit]  # visits of clinicians not on duty in the grid
     # What the page draws, row by row: each row's time and its cells left to right, a block or
     # None for an empty cell (the cells under a block from higher up are not there).
     rows: list[tuple[datetime, list[tuple[Column, Block | None]]]] = field(default_factory=list)
@@ -253,7 +257,7 @@ def _row_of(moment: datetime, start: datetime, step: timedelta, up: bool) -> int
     return rows + (1 if up and rest else 0)
 
 
-def grid(cols: Sequence[Column], appointments: Sequence[Appointment], zone: ZoneInfo) -> Grid:
+def grid(cols: Sequence[Column], appointments: Sequence[Visit], zone: ZoneInfo) -> Grid:
     """Place the day's visits (not cancelled) on quarter-hour rows: a pair visit spans the
     doctor's and the nurse's columns when they are side by side; otherwise it shows in the
     doctor's column with a reminder in the nurse's."""
@@ -274,7 +278,7 @@ def grid(cols: Sequence[Column], appointments: Sequence[Appointment], zone: Zone
     times = [start + i * step for i in range(count)]
     starts: dict[tuple[int, int], Block] = {}
     owner: dict[tuple[int, int], Block] = {}
-    elsewhere: list[Appointment] = []
+    elsewhere: list[Visit] = []
 
     def free(column: int, top: int, bottom: int) -> bool:
         return all((r, column) not in owner for r in range(top, bottom))
@@ -287,7 +291,7 @@ def grid(cols: Sequence[Column], appointments: Sequence[Appointment], zone: Zone
 
     for a in shown:
         where = sorted(
-            (index[c.member_id] for c in a.clinicians if c.member_id in index),
+            (index[member_id] for member_id in a.member_ids if member_id in index),
             key=lambda i: not cols[i].member.is_doctor,
         )
         if not where:
@@ -338,7 +342,7 @@ def grid(cols: Sequence[Column], appointments: Sequence[Appointment], zone: Zone
 def free_today(
     members: Mapping[int, TeamMember],
     on_duty: Iterable[Occurrence],
-    appointments: Iterable[Appointment],
+    appointments: Iterable[Visit],
     kind: str,
     visits: Mapping[str, int],
     zone: ZoneInfo,
@@ -354,8 +358,8 @@ def free_today(
     for a in appointments:
         if a.status in booking.ACTIVE:
             span = (int(a.starts_at.timestamp()), int(a.ends_at.timestamp()))
-            for c in a.clinicians:
-                busy.setdefault(c.member_id, []).append(span)
+            for member_id in a.member_ids:
+                busy.setdefault(member_id, []).append(span)
     duty = list(on_duty)
     wanted = [
         mid

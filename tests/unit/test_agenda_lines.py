@@ -22,8 +22,8 @@ def visit(id_, hour, kind, status, members, walk_in=False):
         AppointmentStatus(status),
         "Rouquette",
         "Odile",
-        [name for name, _ in members],
-        [member_id for _, member_id in members],
+        clinicians=[name for name, _ in members],
+        member_ids=[member_id for _, member_id in members],
     )
 
 

@@ -6,9 +6,8 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
-from dalia_site.domain import booking, desk, roster
+from dalia_site.domain import agenda, booking, desk, roster
 from dalia_site.domain.text import FieldError
 from dalia_site.extensions import db
 from dalia_site.models import Appointment, AppointmentClinician, AuditEvent
@@ -131,6 +130,27 @@ def test_the_buttons_offered_follow_the_rules(session):
     assert desk.actions(appointment, at(MONDAY, 9), PARIS) == ["undo_arrival", "honoured"]
 
 
+def test_the_grid_s_rows_are_offered_the_buttons_of_their_appointments(session):
+    """The page reads the day's visits as plain rows, an action answers with the appointment
+    itself: the same buttons for both, whatever the visit's state."""
+    anne = member(session, "Dr Anne")
+    visit(session, at(MONDAY, 9), members=(anne,))
+    visit(session, at(MONDAY, 9, 30), members=(anne,), arrived_at=at(MONDAY, 9, 20))
+    visit(session, at(MONDAY, 10), members=(anne,), status="no_show")
+    visit(session, at(MONDAY, 10, 30), members=(anne,), status="honoured", walk_in=True)
+    visit(session, at(MONDAY, 11), members=(anne,), status="honoured", arrived_at=at(MONDAY, 10, 50))
+    visit(session, at(MONDAY, 14), members=(anne,), status="cancelled", cancelled_by_patient_at=at(MONDAY, 8))
+    rows = agenda.visits_between(session, MONDAY, MONDAY, PARIS, with_cancelled=True)
+    assert len(rows) == 6 and len(agenda.visits_between(session, MONDAY, MONDAY, PARIS)) == 5
+    for now in (at(MONDAY, 8), at(MONDAY, 10, 40), at(MONDAY, 12), at(MONDAY + timedelta(days=1), 9)):
+        for row in rows:
+            appointment = session.get(Appointment, row.id)
+            assert desk.actions(row, now, PARIS) == desk.actions(appointment, now, PARIS)
+    assert desk.counts(rows) == desk.Counts(
+        expected=5, arrived=2, seen=2, no_show=1, cancelled=1, cancelled_by_patient=1
+    )
+
+
 # --- The day shown ------------------------------------------------------------------------------
 
 
@@ -165,12 +185,12 @@ def test_the_pair_visit_spans_both_columns_and_overlaps_share_a_cell(session):
     first = visit(session, at(MONDAY, 9), 60, "first", (anne, nina))
     walk_in = visit(session, at(MONDAY, 10, 7), 20, "doctor", (anne,), walk_in=True, status="honoured")
     follow_up = visit(session, at(MONDAY, 10), 30, "doctor", (anne,))
-    grid = desk.grid(cols, [first, follow_up, walk_in], PARIS)
+    grid = desk.grid(cols, agenda.visits_between(session, MONDAY, MONDAY, PARIS), PARIS)
     assert grid.times[0] == at(MONDAY, 8, 30) and grid.times[-1] == at(MONDAY, 12, 15)  # quarter hours
     pair = grid.starts[(2, 0)]
-    assert (pair.rows, pair.columns, pair.appointments) == (4, 2, [first])
+    assert (pair.rows, pair.columns, [v.id for v in pair.appointments]) == (4, 2, [first.id])
     shared = grid.starts[(6, 0)]
-    assert shared.appointments == [follow_up, walk_in]
+    assert [v.id for v in shared.appointments] == [follow_up.id, walk_in.id]
     assert (7, 0) in grid.covered and (6, 1) not in grid.covered
 
 
@@ -191,7 +211,9 @@ def test_todays_free_slots_are_booking_free_slots_for_today(session, kind):
     visit(session, at(MONDAY, 11), 60, "first", (anne, lea))
     visit(session, at(MONDAY, 11), 30, "nurse", (nina,), status="cancelled")
     now = at(MONDAY, 10, 7)
-    appointments = list(session.scalars(select(Appointment).options(selectinload(Appointment.clinicians))))
+    appointments = agenda.visits_between(
+        session, MONDAY, MONDAY + timedelta(days=1), PARIS, with_cancelled=True
+    )
     members = {m.id: m for m in (anne, paul, nina, lea)}
     duty = roster.occurrences(session, MONDAY, MONDAY, PARIS)
     mine = desk.free_today(members, duty, appointments, kind, VISITS, PARIS, now, limit=100)
@@ -211,7 +233,9 @@ def test_a_session_past_midnight_offers_only_today_s_slots(session):
     session.flush()
     visit(session, at(MONDAY + timedelta(days=1), 0), 30, "doctor", (anne,))
     now = at(MONDAY, 23, 2)
-    appointments = list(session.scalars(select(Appointment).options(selectinload(Appointment.clinicians))))
+    appointments = agenda.visits_between(
+        session, MONDAY, MONDAY + timedelta(days=1), PARIS, with_cancelled=True
+    )
     duty = roster.occurrences(session, MONDAY, MONDAY, PARIS)
     found = desk.free_today({anne.id: anne}, duty, appointments, "doctor", VISITS, PARIS, now, limit=100)
     starts = [s.starts_at.astimezone(PARIS).strftime("%H:%M") for s in found]
