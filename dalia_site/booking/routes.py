@@ -44,10 +44,15 @@ def _patient_or_404(patient_id: int) -> Patient:
     return patients.find(db.session, patient_id) or abort(404)
 
 
+# What the picker and its confirmation show of the patient: the name and birth date.
+_PICKED = (Patient.last_name, Patient.first_names, Patient.birth_date)
 _PICKED_PATIENT = (  # built once
-    select(Patient)
-    .where(Patient.id == bindparam("patient_id"))
-    .options(load_only(Patient.last_name, Patient.first_names, Patient.birth_date, raiseload=True))
+    select(Patient).where(Patient.id == bindparam("patient_id")).options(load_only(*_PICKED, raiseload=True))
+)
+_MOVING = (  # built once
+    select(Appointment)
+    .where(Appointment.id == bindparam("appointment_id"))
+    .options(joinedload(Appointment.patient).load_only(*_PICKED, raiseload=True))
 )
 
 
@@ -72,10 +77,9 @@ def _clinicians() -> dict[int, booking.ActiveClinician]:
 
 
 def _moving_or_404(appointment_id: int) -> Appointment:
-    """The appointment being moved, with its patient (one query: the picker's budget)."""
-    appointment = db.session.scalar(
-        select(Appointment).where(Appointment.id == appointment_id).options(joinedload(Appointment.patient))
-    )
+    """The appointment being moved, with its patient as the picker shows them (one query: the
+    picker's budget)."""
+    appointment = db.session.scalar(_MOVING, {"appointment_id": appointment_id})
     if appointment is None:
         abort(404)
     try:

@@ -512,21 +512,17 @@ _BOOKED_AND_HISTORY = (
         type_coerce(Appointment.kind, String),  # compared with the kinds' codes: no member built
     )
     .join(AppointmentClinician)
-    .where(
-        _HOLDING_TIME,
-        Appointment.id != bindparam("ignore"),
-        _IN_WINDOW | (Appointment.patient_id == bindparam("patient_id")),
-    )
+    .where(_HOLDING_TIME, _IN_WINDOW | (Appointment.patient_id == bindparam("patient_id")))
 )
 
 
 def _booked_and_history(
-    session: DbSession, start: datetime, end: datetime, patient_id: int, ignore: int | None
+    session: DbSession, start: datetime, end: datetime, patient_id: int
 ) -> tuple[dict[int, list[Seconds]], list[Seconds], AppointmentKind]:
     """In one query: the clinicians' booked time in [start, end), the patient's own (POSIX
-    seconds), and the kind the alternation proposes from the patient's whole history (next_kind;
-    but the appointment being moved)."""
-    rows = column_rows(session, _BOOKED_AND_HISTORY, _window(start, end, ignore) | {"patient_id": patient_id})
+    seconds), and the kind the alternation proposes from the patient's whole history
+    (next_kind)."""
+    rows = column_rows(session, _BOOKED_AND_HISTORY, _window(start, end, None) | {"patient_id": patient_id})
     naive_start, naive_end = (t.astimezone(UTC).replace(tzinfo=None) for t in (start, end))
     busy: dict[int, list[Seconds]] = {}
     own: set[Seconds] = set()
@@ -578,12 +574,12 @@ def week_slots(
     zone_start = datetime.combine(picker.first_day, time(), tzinfo=zone)
     zone_end = datetime.combine(picker.last_day + timedelta(days=1), time(), tzinfo=zone)
     start, end = max(now, zone_start), min(zone_end, now + FURTHEST)  # bookable: not past, not too far
-    busy, patient_busy, proposed = _booked_and_history(
-        session, start, end, patient_id, moving.id if moving is not None else None
-    )
-    if moving is not None:
-        proposed = AppointmentKind(moving.kind)
-    kind = AppointmentKind(moving.kind) if moving is not None else picker.kind or proposed
+    if moving is None:
+        busy, patient_busy, proposed = _booked_and_history(session, start, end, patient_id)
+        kind = picker.kind or proposed
+    else:  # a visit moved keeps its kind: the patient's history is not read
+        busy, patient_busy = _busy(session, start, end, moving.id, patient_id)
+        kind = proposed = AppointmentKind(moving.kind)
     if picker.member_id is not None:
         _check_profession(kind, members[picker.member_id])
     picker = replace(picker, kind=kind)
