@@ -155,7 +155,7 @@ def counts():
 def day_sheet():
     """« Feuille du jour »: the day's visits by time, to print."""
     day = requested_day()
-    appointments = booking.appointments_between(db.session, day, day, site_zone())
+    appointments = agenda.visits_between(db.session, day, day, site_zone())
     page = render_template("desk/sheet.html", day=day, appointments=appointments, zone=site_zone())
     patients.record_list_view(
         db.session,
