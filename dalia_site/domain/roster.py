@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Executable, Row, Select, bindparam, select, update
+from sqlalchemy import Executable, Row, Select, bindparam, or_, select, update
 
 from dalia_site.database import DbSession
 from dalia_site.domain import audit
@@ -279,11 +279,11 @@ def column_rows(
 
 @functools.cache
 def _duty_queries(
-    by_member: bool, by_profession: bool, by_weekday: bool
+    by_member: bool, professions: tuple[str, ...] | None, by_weekday: bool
 ) -> tuple[Select[*tuple[Any, ...]], Select[*tuple[Any, ...]]]:
-    """The two statements of `occurrences`, built once for each shape (their values are bound
-    when they run): the one-off sessions, and the weekly patterns each with their absences within
-    the dates, as plain rows."""
+    """The two statements of `occurrences`, built once for each shape and set of professions
+    (their other values are bound when they run): the one-off sessions, and the weekly patterns
+    each with their absences within the dates, as plain rows."""
     sessions = select(
         Shift.member_id, Shift.starts_at, Shift.ends_at, Shift.id, Shift.exceptional, Shift.from_board
     ).where(
@@ -318,8 +318,9 @@ def _duty_queries(
     if by_member:
         sessions = sessions.where(Shift.member_id.in_(bindparam("ids", expanding=True)))
         patterns = patterns.where(WeeklyPattern.member_id.in_(bindparam("ids", expanding=True)))
-    if by_profession:
-        wanted = TeamMember.profession.in_(bindparam("professions", expanding=True))
+    if professions is not None:
+        # ORs of the professions (few, always the same): no IN list written out at each run.
+        wanted = or_(*(TeamMember.profession == profession for profession in professions))
         sessions = sessions.join(TeamMember, TeamMember.id == Shift.member_id).where(wanted)
         patterns = patterns.join(TeamMember, TeamMember.id == WeeklyPattern.member_id).where(wanted)
     return sessions, patterns
@@ -396,9 +397,8 @@ def read_duty(
         )
     if member_ids is not None:
         values["ids"] = list(member_ids)
-    if professions is not None:
-        values["professions"] = list(professions)
-    sessions, patterns = _duty_queries(member_ids is not None, professions is not None, by_weekday)
+    wanted = tuple(professions) if professions is not None else None
+    sessions, patterns = _duty_queries(member_ids is not None, wanted, by_weekday)
     one_offs = [
         row
         for row in column_rows(session, sessions, values)
