@@ -25,7 +25,7 @@ from sqlalchemy import Date, DateTime, Select, bindparam, select, type_coerce
 from dalia_site.database import DbSession
 from dalia_site.domain import planning
 from dalia_site.domain.opening import HALVES, Opening
-from dalia_site.domain.roster import local, pattern_days
+from dalia_site.domain.roster import column_rows, local, pattern_days
 from dalia_site.models import PatternException, Shift, TeamMember, WeeklyPattern
 from dalia_site.models.roster import LONGEST_SESSION, is_junior_doctor
 from dalia_site.models.types import UTCDateTime
@@ -98,9 +98,6 @@ class _Days:
         if self.offsets[index] is None:
             return local(self.day(index), at, self.zone).timestamp()
         return self.midnights[index] + _of_day(at)
-
-    def index(self, seconds: float) -> int:
-        return bisect_right(self.midnights, seconds) - 1
 
 
 def _of_day(at: time) -> int:
@@ -191,7 +188,7 @@ def figures(
 
     members: dict[int, tuple[str, int]] = {}  # status, what they bring
     patterns: dict[int, tuple[Any, set[date]]] = {}
-    for row in session.execute(_members(), {"first": first, "last": last}):
+    for row in column_rows(session, _members(), {"first": first, "last": last}):
         if row.id not in members:
             members[row.id] = (_status(row.profession, row.doctor_status, row.team), _brings(row.profession))
         if row.pattern_id is not None:
@@ -199,20 +196,18 @@ def figures(
     closed_at = {(day - days.first).days for day in closed}
     start, end = local(first, time(), zone), local(last + timedelta(days=1), time(), zone)
     bounds = {"start": start, "end": end, "earliest": start - LONGEST_SESSION}
-    for member_id, starts_at, ends_at, exceptional, from_board in session.execute(_sessions(), bounds):
+    midnights, taken = days.midnights, 0
+    for member_id, starts_at, ends_at, exceptional, from_board in column_rows(session, _sessions(), bounds):
         starts = (starts_at - POSIX_EPOCH).total_seconds()
-        index = days.index(starts)
+        index = bisect_right(midnights, starts) - 1  # its day
         if not exceptional and index in closed_at:
             continue
         status, brings = members[member_id]
-        file(
-            index,
-            starts,
-            (ends_at - POSIX_EPOCH).total_seconds(),
-            brings | (EXCEPTIONAL if exceptional else 0),
-        )
+        ends = (ends_at - POSIX_EPOCH).total_seconds()
+        file(index, starts, ends, brings | EXCEPTIONAL if exceptional else brings)
         seconds[status] += (ends_at - starts_at).total_seconds()
-        result.taken_from_board += from_board
+        taken += from_board
+    result.taken_from_board = taken
     for row, absences in patterns.values():
         status, brings = members[row.id]
         # On a day the clock does not change: the same seconds after midnight, the same
