@@ -54,6 +54,7 @@ from dalia_site.domain.opening import Opening
 from dalia_site.domain.reminders import ReminderFigures
 from dalia_site.domain.reminders import figures_from as reminder_figures_from
 from dalia_site.domain.reminders import figures_row as reminder_figures_row
+from dalia_site.domain.roster import column_rows
 from dalia_site.domain.roster_figures import STATUSES, RosterFigures
 from dalia_site.domain.roster_figures import figures as roster_figures
 from dalia_site.domain.spreadsheet import csv_text
@@ -295,7 +296,7 @@ def compute(session: DbSession, period: Period, zone: ZoneInfo, opening: Opening
         month_bounds[f"to_{index}"] = datetime.combine(last + timedelta(days=1), time(), tzinfo=zone)
     monthly: list[dict[str, int]] = [dict.fromkeys(AppointmentKind, 0) for _ in months]
     statement = _appointments_and_referrals(len(months))
-    for what, index, code, state, *counts in session.execute(statement, bounds | month_bounds):
+    for what, index, code, state, *counts in column_rows(session, statement, bounds | month_bounds):
         if what == "referral":
             row = result.referrals.setdefault(code or DIRECT, dict.fromkeys(ReferralStatus, 0))
             row[ReferralStatus(state)] += counts[0]
@@ -311,7 +312,7 @@ def compute(session: DbSession, period: Period, zone: ZoneInfo, opening: Opening
     result.monthly = [(first, counts) for (first, _), counts in zip(months, monthly, strict=True)]
 
     # 2. Patients received, direct access, referral to first visit; reminders (issue 17).
-    rows = session.execute(_patients_and_reminders(), bounds)
+    rows = column_rows(session, _patients_and_reminders(), bounds)
     for index, (patients_received, direct, *reminded, seen_at, referred_at) in enumerate(rows):
         if index == 0:
             result.patients_received, result.direct_patients = patients_received, direct
