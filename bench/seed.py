@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select
 
-from dalia_site.domain import recall
+from dalia_site.domain import held_visits, recall
 from dalia_site.domain.partners import search_text as partner_search_text
 from dalia_site.domain.referrals import patient_search_text
 from dalia_site.extensions import db
@@ -391,7 +391,9 @@ def seed(
         for _ in range(audit_views)
     ]
     _insert(AuditEvent, events)
-    recall.refresh(db.session.connection())  # the bulk inserts went past the ORM's flush
+    # The bulk inserts went past the ORM's flush: what the hooks keep is written from the rows.
+    recall.refresh(db.session.connection())
+    held_visits.refresh(db.session.connection())
     db.session.commit()
     return {
         "team_member": len(team),
