@@ -9,15 +9,26 @@ validation) and get the same SQLite pragmas (the listener below is on every engi
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import CursorResult, MetaData, Select, Update, create_engine, event, func, literal, select
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy import (
+    CursorResult,
+    Executable,
+    MetaData,
+    Select,
+    Update,
+    create_engine,
+    event,
+    func,
+    literal,
+    select,
+)
+from sqlalchemy.engine import Connection, Engine, Row, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
 
 from dalia_site import MIGRATIONS_DIR
@@ -77,6 +88,17 @@ def page_count(total: int | None, known: int, per_page: int) -> int:
     if total is None:
         return known // per_page
     return -(-total // per_page)  # none for an empty list
+
+
+def column_rows(
+    session: DbSession, statement: Executable, values: Mapping[str, Any] | None = None
+) -> Sequence[Row[*tuple[Any, ...]]]:
+    """The rows of a statement that selects plain columns (no ORM entity), through the session's
+    connection: the ORM's layer over such a statement costs more than SQLite takes to run it, and
+    a page runs several. Pending changes are flushed first, as session.execute does."""
+    if session.autoflush:
+        session.flush()
+    return session.connection().execute(statement, values).all()
 
 
 def count_up_to(rows: Select[Any], limit: Any) -> Any:

@@ -49,12 +49,11 @@ from sqlalchemy import (
 )
 
 from dalia_site.clock import FIRST_DAY, LAST_DAY
-from dalia_site.database import DbSession
+from dalia_site.database import DbSession, column_rows
 from dalia_site.domain.opening import Opening
 from dalia_site.domain.reminders import ReminderFigures
 from dalia_site.domain.reminders import figures_from as reminder_figures_from
 from dalia_site.domain.reminders import figures_row as reminder_figures_row
-from dalia_site.domain.roster import column_rows
 from dalia_site.domain.roster_figures import STATUSES, RosterFigures
 from dalia_site.domain.roster_figures import figures as roster_figures
 from dalia_site.domain.spreadsheet import csv_text

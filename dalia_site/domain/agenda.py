@@ -1,7 +1,7 @@
-"""The day's and the week's visits as plain rows (issue 22): the same visits as
-`booking.appointments_between` (the local days, by time; the cancelled ones aside, unless asked
-for), read as Core rows in one query: a week of ORM appointments with their patient and clinicians
-cost four times as much to build, and the agenda and today's desk only show them."""
+"""The day's and the week's visits as plain rows (issue 22): the visits of local days, by time
+(the cancelled ones aside, unless asked for), read as Core rows in one query — a week of ORM
+appointments with their patient and clinicians cost four times as much to build, and the agenda
+and today's desk only show them."""
 
 from __future__ import annotations
 

@@ -19,14 +19,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import DateTime, Select, String, bindparam, or_, select, type_coerce, update
 from sqlalchemy.orm import joinedload, selectinload
 
-from dalia_site.database import DbSession, claim
+from dalia_site.database import DbSession, claim, column_rows
 from dalia_site.domain import audit, mail
 from dalia_site.domain.opening import Opening
 from dalia_site.domain.roster import (
     Clinician,
     Duty,
     Occurrence,
-    column_rows,
     lock_members,
     occurrences,
     read_duty,
@@ -137,7 +136,7 @@ _LATEST = 2**62  # sorts after any end: bisects on start alone
 
 
 # The engine's queries are built once, their values bound when they run: building a statement
-# costs SQLAlchemy more than SQLite takes to run it. They read plain columns (roster.column_rows),
+# costs SQLAlchemy more than SQLite takes to run it. They read plain columns (database.column_rows),
 # the visits' times as the naive UTC the database holds: the engine wants seconds, not aware
 # datetimes.
 # A fixed list of values as ORs rather than IN: SQLAlchemy writes an IN list out anew at each run
@@ -1071,39 +1070,6 @@ def local_days(first: date, last: date, zone: ZoneInfo) -> tuple[datetime, datet
         datetime.combine(first, time(), tzinfo=zone),
         datetime.combine(last + timedelta(days=1), time(), tzinfo=zone),
     )
-
-
-@functools.cache
-def _day_visits(with_cancelled: bool, who: bool) -> Select[Appointment]:
-    """The statement of `appointments_between`, built once for each shape."""
-    kept = [] if with_cancelled else [Appointment.status != AppointmentStatus.CANCELLED]
-    clinicians = joinedload(Appointment.clinicians)
-    return (
-        select(Appointment)
-        .where(Appointment.starts_at >= bindparam("start"), Appointment.starts_at < bindparam("end"), *kept)
-        .options(
-            # The pages show the patient's name, nothing else of the file.
-            joinedload(Appointment.patient).load_only(Patient.last_name, Patient.first_names, raiseload=True),
-            clinicians.joinedload(AppointmentClinician.member) if who else clinicians,
-        )
-        .order_by(Appointment.starts_at, Appointment.id)
-    )
-
-
-def appointments_between(
-    session: DbSession,
-    first: date,
-    last: date,
-    zone: ZoneInfo,
-    with_cancelled: bool = False,
-    who: bool = True,
-) -> list[Appointment]:
-    """The visits of the local days `first` to `last` but the cancelled ones (unless
-    `with_cancelled`: the desk counts them), by time, with the patient's name and who sees them
-    (their team members too unless `who` is False: the desk and the agenda have read them
-    already), in one query: the desk, its day sheet and the agenda."""
-    start, end = local_days(first, last, zone)
-    return list(session.scalars(_day_visits(with_cancelled, who), {"start": start, "end": end}).unique())
 
 
 def appointments_of(session: DbSession, patient: Patient) -> list[Appointment]:

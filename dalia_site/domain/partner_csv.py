@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import String, delete, select, type_coerce
 from sqlalchemy.orm import selectinload
 
-from dalia_site.database import DbSession
+from dalia_site.database import DbSession, column_rows
 from dalia_site.domain import audit
 from dalia_site.domain.partners import (
     ORGANISATION_FIELDS,
@@ -29,7 +29,6 @@ from dalia_site.domain.partners import (
     set_archived,
     update_organisation,
 )
-from dalia_site.domain.roster import column_rows
 from dalia_site.domain.spreadsheet import csv_text, unneutralise
 from dalia_site.domain.text import fold, format_phone, has_bidi_control
 from dalia_site.models import StaffUser

@@ -16,9 +16,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, bindparam, delete, func, or_, select, true, union, update
 from sqlalchemy.orm import QueryableAttribute
 
-from dalia_site.database import DbSession
+from dalia_site.database import DbSession, column_rows
 from dalia_site.domain import audit, mail
-from dalia_site.domain.roster import column_rows
 from dalia_site.domain.text import FieldError
 from dalia_site.models import (
     Appointment,

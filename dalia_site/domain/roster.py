@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Container, Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Executable, Row, Select, bindparam, or_, select, update
+from sqlalchemy import Select, bindparam, or_, select, update
 
-from dalia_site.database import DbSession
+from dalia_site.database import DbSession, column_rows
 from dalia_site.domain import audit
 from dalia_site.domain.opening import Opening
 from dalia_site.domain.text import Collector, FieldError, choice, normalise_email, normalise_phone
@@ -264,17 +264,6 @@ def _weekly(
             days.append(day)
         day += WEEK
     return days
-
-
-def column_rows(
-    session: DbSession, statement: Executable, values: Mapping[str, Any] | None = None
-) -> Sequence[Row[*tuple[Any, ...]]]:
-    """The rows of a statement that selects plain columns (no ORM entity), through the session's
-    connection: the ORM's layer over such a statement costs more than SQLite takes to run it, and
-    the slot engine runs four a page. Pending changes are flushed first, as session.execute does."""
-    if session.autoflush:
-        session.flush()
-    return session.connection().execute(statement, values).all()
 
 
 @functools.cache

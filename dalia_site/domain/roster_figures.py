@@ -22,10 +22,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Date, DateTime, Select, bindparam, select, type_coerce
 
-from dalia_site.database import DbSession
+from dalia_site.database import DbSession, column_rows
 from dalia_site.domain import planning
 from dalia_site.domain.opening import HALVES, Opening
-from dalia_site.domain.roster import column_rows, local, pattern_days
+from dalia_site.domain.roster import local, pattern_days
 from dalia_site.models import PatternException, Shift, TeamMember, WeeklyPattern
 from dalia_site.models.roster import LONGEST_SESSION, is_junior_doctor
 from dalia_site.models.types import UTCDateTime

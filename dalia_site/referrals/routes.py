@@ -10,8 +10,8 @@ from sqlalchemy.orm import joinedload
 
 from dalia_site import clock
 from dalia_site.access import current_staff, public, roles
+from dalia_site.database import column_rows
 from dalia_site.domain import audit, eligibility, partners, patients, referrals
-from dalia_site.domain.roster import column_rows
 from dalia_site.domain.text import FieldError
 from dalia_site.extensions import db
 from dalia_site.filters import site_zone
