@@ -14,16 +14,15 @@ migration 0023 filled existing sites.
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Any
 
-from sqlalchemy import delete, event, false, func, insert, inspect, select
+from sqlalchemy import delete, false, func, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from dalia_site.domain import kept
+from dalia_site.domain.kept import changed, left
 from dalia_site.models import Appointment, HeldVisit, Referral
 from dalia_site.models.vocabulary import AppointmentStatus, Channel
-
-_PENDING = "dalia_held_visits_pending"  # session.info: the patients a flush touched
 
 
 def refresh(connection: Connection, patient_ids: Collection[int] | None = None) -> None:
@@ -53,11 +52,6 @@ def refresh(connection: Connection, patient_ids: Collection[int] | None = None) 
     connection.execute(insert(HeldVisit).from_select(columns, held))
 
 
-def _changed(instance: Any, *keys: str) -> bool:
-    state = inspect(instance)
-    return any(state.attrs[key].history.has_changes() for key in keys)
-
-
 def _touched(session: Session) -> set[int]:
     """The patients whose held visits this flush may change."""
     ids: set[int | None] = set()  # None: a referral not yet given its patient
@@ -65,24 +59,13 @@ def _touched(session: Session) -> set[int]:
         if isinstance(instance, Appointment | Referral):
             ids.add(instance.patient_id)
     for instance in session.dirty:
-        if isinstance(instance, Appointment) and _changed(instance, "status", "starts_at", "patient_id"):
+        if isinstance(instance, Appointment) and changed(instance, "status", "starts_at", "patient_id"):
             ids.add(instance.patient_id)
-            ids.update(inspect(instance).attrs.patient_id.history.deleted or ())  # the one it left
-        elif isinstance(instance, Referral) and _changed(instance, "received_at", "channel", "patient_id"):
+            ids.update(left(instance))  # the one it left
+        elif isinstance(instance, Referral) and changed(instance, "received_at", "channel", "patient_id"):
             ids.add(instance.patient_id)
-            ids.update(inspect(instance).attrs.patient_id.history.deleted or ())
+            ids.update(left(instance))
     return {pid for pid in ids if pid is not None}
 
 
-@event.listens_for(Session, "after_flush")
-def _note_touched(session: Session, _context: Any) -> None:
-    ids = _touched(session)
-    if ids:
-        session.info.setdefault(_PENDING, set()).update(ids)
-
-
-@event.listens_for(Session, "after_flush_postexec")
-def _refresh_touched(session: Session, _context: Any) -> None:
-    ids = session.info.pop(_PENDING, None)
-    if ids:
-        refresh(session.connection(), ids)
+kept.keep("held_visits", _touched, refresh)

@@ -20,21 +20,21 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import and_, bindparam, event, func, inspect, select, type_coerce, update
+from sqlalchemy import and_, bindparam, func, select, type_coerce, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
+from dalia_site.domain import kept
 from dalia_site.domain.booking import ACTIVE
 from dalia_site.domain.follow_up import DEFAULT_CADENCE_WEEKS
+from dalia_site.domain.kept import changed, left
 from dalia_site.models import Appointment, FollowUpPlan, Patient, Referral
 from dalia_site.models.types import UTCDateTime
 from dalia_site.models.vocabulary import ReferralStatus
 
 KEPT = ("last_visit_at", "recall_due_at", "waiting_since")
-_PENDING = "dalia_recall_pending"  # session.info: the patients a flush touched, refreshed after it
 
 
 def due_at(last_visit: datetime | None, cadence_weeks: int | None, created_at: datetime) -> datetime:
@@ -88,13 +88,9 @@ def refresh(connection: Connection, patient_ids: Collection[int] | None = None) 
     return len(rows)
 
 
-def _changed(instance: Any, *keys: str) -> bool:
-    state = inspect(instance)
-    return any(state.attrs[key].history.has_changes() for key in keys)
-
-
 def _touched(session: Session) -> set[int]:
-    """The patients whose next step this flush may change."""
+    """The patients whose next step this flush may change (the one a visit, plan or referral was
+    moved from too)."""
     ids: set[int | None] = set()  # None: a referral not yet given its patient
     for instance in session.new:
         if isinstance(instance, Appointment | FollowUpPlan | Referral):
@@ -102,14 +98,16 @@ def _touched(session: Session) -> set[int]:
         elif isinstance(instance, Patient):
             ids.add(instance.id)
     for instance in session.dirty:
-        if isinstance(instance, Appointment) and _changed(instance, "status", "starts_at", "patient_id"):
+        if isinstance(instance, Appointment) and changed(instance, "status", "starts_at", "patient_id"):
             ids.add(instance.patient_id)
-        elif isinstance(instance, FollowUpPlan) and _changed(instance, "cadence_weeks"):
+            ids.update(left(instance))
+        elif isinstance(instance, FollowUpPlan) and changed(instance, "cadence_weeks", "patient_id"):
             ids.add(instance.patient_id)
-        elif isinstance(instance, Referral) and _changed(instance, "status", "decided_at", "patient_id"):
+            ids.update(left(instance))
+        elif isinstance(instance, Referral) and changed(instance, "status", "decided_at", "patient_id"):
             ids.add(instance.patient_id)
-            ids.update(inspect(instance).attrs.patient_id.history.deleted or ())  # the one it left
-        elif isinstance(instance, Patient) and _changed(instance, "created_at"):
+            ids.update(left(instance))
+        elif isinstance(instance, Patient) and changed(instance, "created_at"):
             ids.add(instance.id)
     for instance in session.deleted:
         if isinstance(instance, Appointment | FollowUpPlan | Referral):
@@ -117,20 +115,12 @@ def _touched(session: Session) -> set[int]:
     return {pid for pid in ids if pid is not None}
 
 
-@event.listens_for(Session, "after_flush")
-def _note_touched(session: Session, _context: Any) -> None:
-    ids = _touched(session)
-    if ids:
-        session.info.setdefault(_PENDING, set()).update(ids)
-
-
-@event.listens_for(Session, "after_flush_postexec")
-def _refresh_touched(session: Session, _context: Any) -> None:
-    ids = session.info.pop(_PENDING, None)
-    if not ids:
-        return
-    refresh(session.connection(), ids)
-    for pid in ids:  # the objects already loaded read the new values on next access
+def _expire_loaded(session: Session, ids: set[int]) -> None:
+    """The patients already loaded read their new next step on next access."""
+    for pid in ids:
         patient = session.identity_map.get(identity_key(Patient, pid))
         if patient is not None:
             session.expire(patient, KEPT)
+
+
+kept.keep("recall", _touched, refresh, then=_expire_loaded)

@@ -431,19 +431,19 @@ def test_no_gp_search_for_a_patient_who_objected_to_it(session):
 
 
 def test_the_stored_next_step_follows_every_change_of_visits_and_plans(session):
-    """Whatever writes them — a visit booked, moved, cancelled, marked, a plan made or changed or
-    dropped — the list and the navigation's count (read from each patient's stored next step)
+    """Whatever writes them — a visit booked, moved, cancelled, marked, given to another patient, a
+    plan made or changed or dropped — the list and the navigation's count (read from each patient's stored next step)
     say what the report's count works out from the visits themselves, right after each change."""
     import random
 
-    rng = random.Random(20)  # noqa: S311 (a reproducible sequence of changes, not a secret)
+    rng = random.Random(25)  # noqa: S311 (a reproducible sequence of changes, not a secret)
     doctor = member(session, "Dr Melange")
     people = [referred(session, f"Patient{n}") for n in range(8)]
     visits: list[Appointment] = []
     counted = set()
     for step in range(60):
         patient = rng.choice(people)
-        action = rng.randrange(6)
+        action = rng.randrange(7)
         if action == 0 or not visits:
             start = NOW + timedelta(days=rng.randrange(-400, 60), hours=rng.randrange(8))
             status = "booked" if start > NOW else rng.choice(["honoured", "no_show", "cancelled"])
@@ -460,8 +460,10 @@ def test_the_stored_next_step_follows_every_change_of_visits_and_plans(session):
             existing = follow_up.plan_of(session, patient.id)
             if existing is not None:
                 session.delete(existing)
-        else:
+        elif action == 5:
             patient.created_at = NOW - timedelta(days=rng.randrange(1, 500))
+        else:  # given to another patient (the one it leaves is due again too)
+            rng.choice(visits).patient_id = patient.id
         session.flush()
         for moment in (NOW + timedelta(days=60), NOW + timedelta(days=200)):  # after every visit
             stored = worklists.counts(session, now=moment).recall
