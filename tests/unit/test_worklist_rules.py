@@ -432,8 +432,9 @@ def test_no_gp_search_for_a_patient_who_objected_to_it(session):
 
 def test_the_stored_next_step_follows_every_change_of_visits_and_plans(session):
     """Whatever writes them — a visit booked, moved, cancelled, marked, given to another patient, a
-    plan made or changed or dropped — the list and the navigation's count (read from each patient's stored next step)
-    say what the report's count works out from the visits themselves, right after each change."""
+    plan made or changed or dropped — the list and the navigation's count (read from each
+    patient's stored next step) say what the report's count works out from the visits themselves,
+    right after each change."""
     import random
 
     rng = random.Random(25)  # noqa: S311 (a reproducible sequence of changes, not a secret)
