@@ -196,7 +196,7 @@ def _free_slot_page(creneau: str, status: int = 200, message: str = ""):
     q = request.values.get("q", "").strip()[:100]
     found: list[Patient] = []
     if q:
-        found = list(db.session.scalars(patients.search(q, FOLLOWED).limit(FOUND)))
+        found = patients.first_found(db.session, q, list(FOLLOWED), FOUND)
     response = render_page(
         "desk/free_slot.html",
         "found",

@@ -61,6 +61,14 @@ def listed(
     return search(words, statuses, found.in_order), found.total
 
 
+def first_found(session: DbSession, words: str, statuses: list[str], most: int) -> list[Patient]:
+    """The first `most` patients of a search in `statuses`, by name (the desk's walk-in search: it
+    narrows, it does not page): along the name index when the words match many patients — the
+    index's count of every status is the guide, as for the list's page."""
+    found = search_index.matches(session, "patient", words, most)
+    return list(session.scalars(search(words, statuses, found.in_order).limit(most)))
+
+
 # The referrals a patient's file shows, with their source and who decided (joined in its query).
 WITH_REFERRALS = (
     joinedload(Patient.referrals).joinedload(Referral.source),
