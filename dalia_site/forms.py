@@ -1,6 +1,7 @@
 """The base of every form: WTForms' own messages in French (dates, numbers, choices, CSRF)."""
 
 from collections.abc import Iterable
+from typing import Any
 
 import wtforms
 from flask import abort, request
@@ -50,7 +51,34 @@ def _without_nul(value):
 
 class Select(wtforms.widgets.Select):
     """WTForms' select with the same markup, its plain options written without a call to
-    html_params each: a list of hundreds of partners costs a fraction of it."""
+    html_params each: a list of hundreds of partners costs a fraction of it. A field of plain
+    choices (made by `choices`: text, no attributes, no group) has its options written in one
+    pass — WTForms builds a choice object for each and checks it is selected through its
+    coercion: 900 partners 2.35 → 1.06 ms."""
+
+    def __call__(self, field, **kwargs):
+        choices = field.choices
+        if (
+            self.multiple
+            or field.coerce is not str
+            or not isinstance(choices, list)
+            or not all(map(_plain, choices))
+        ):
+            return super().__call__(field, **kwargs)
+        field.choices = []  # the tag as WTForms writes it (its attributes), without the options
+        try:
+            tag = str(super().__call__(field, **kwargs))
+        finally:
+            field.choices = choices
+        data = field.data
+        options = "".join(
+            [
+                f'<option{" selected" if c.value == data else ""} value="{escape(c.value)}">'
+                f"{escape(c.label or c.value)}</option>"
+                for c in choices
+            ]
+        )
+        return Markup(tag.replace("</select>", f"{options}</select>", 1))  # noqa: S704 (escaped)
 
     @classmethod
     def render_option(cls, choice, **kwargs):  # type: ignore[override]  # WTForms 3.3's (types-WTForms: 3.2's)
@@ -59,6 +87,17 @@ class Select(wtforms.widgets.Select):
         selected = " selected" if choice.selected else ""  # an f-string: Markup's % costs 2.7×
         value, label = escape(choice.value), escape(choice.label or choice.value)
         return Markup(f'<option{selected} value="{value}">{label}</option>')  # noqa: S704 (both escaped)
+
+
+def _plain(choice: Any) -> bool:
+    """A choice as `choices` makes it: a text value and label, no attributes, no group."""
+    return (
+        type(choice) is SelectChoice
+        and type(choice.value) is str
+        and type(choice.label) is str
+        and not choice.render_kw
+        and choice.optgroup is None
+    )
 
 
 class Form(FlaskForm):
