@@ -118,10 +118,15 @@ def next_kind(history: Iterable[Appointment]) -> AppointmentKind:
     doctor visit) and doctor after nurse. Cancelled visits and no-shows do not count; until the
     pair has seen the patient once, the first visit is what is proposed."""
     held = [a for a in history if a.status in ACTIVE]
-    if not any(a.kind == AppointmentKind.FIRST for a in held):
+    last = max(held, key=lambda a: a.starts_at).kind if held else None
+    return _kind_after(any(a.kind == AppointmentKind.FIRST for a in held), last)
+
+
+def _kind_after(first_held: bool, last_kind: str | None) -> AppointmentKind:
+    """next_kind's rule, from whether a first visit is held (or to come) and the latest visit's kind."""
+    if not first_held or last_kind is None:
         return AppointmentKind.FIRST  # walk-ins alone do not replace the pair's first visit
-    last = max(held, key=lambda a: a.starts_at)
-    return AppointmentKind.DOCTOR if last.kind == AppointmentKind.NURSE else AppointmentKind.NURSE
+    return AppointmentKind.DOCTOR if last_kind == AppointmentKind.NURSE else AppointmentKind.NURSE
 
 
 # --- Free slots ---------------------------------------------------------------------------------
@@ -536,11 +541,7 @@ def _booked_and_history(
             busy.setdefault(member_id, []).append(span)
             if patient == patient_id:
                 own.add(span)
-    if not first_held or last is None:
-        proposed = AppointmentKind.FIRST
-    else:
-        proposed = AppointmentKind.DOCTOR if last[1] == AppointmentKind.NURSE else AppointmentKind.NURSE
-    return busy, sorted(own), proposed
+    return busy, sorted(own), _kind_after(first_held, last[1] if last is not None else None)
 
 
 def afternoon_starts(hours: Mapping[str, Any]) -> time:
