@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -49,6 +50,14 @@ NAV_COUNTS = {
 _ID_MARK = str(2**31 - 1)
 
 
+def urls_of(endpoint: str, key: str, mark: str = _ID_MARK, **fixed: Any) -> Callable[[object], str]:
+    """url_for(endpoint, key=value, **fixed) for many values: the route built once, with `mark`
+    (a value no row has, valid for the route) where the value goes, then each value put there."""
+    values: dict[str, Any] = {**fixed, key: mark}
+    url = url_for(endpoint, **values)
+    return lambda value: url.replace(mark, str(value))
+
+
 def row_url(endpoint: str, **ids: int) -> str:
     """url_for for the rows of a list, `ids` holding the one id that changes from row to row
     (row_url('patients.show', patient_id=12)): the route is built once per request and endpoint,
@@ -57,9 +66,8 @@ def row_url(endpoint: str, **ids: int) -> str:
     built = g.setdefault("_row_urls", {})
     url = built.get((endpoint, key))
     if url is None:
-        values: dict[str, Any] = {key: _ID_MARK}
-        url = built[(endpoint, key)] = url_for(endpoint, **values)
-    return url.replace(_ID_MARK, str(int(value)))
+        url = built[(endpoint, key)] = urls_of(endpoint, key)
+    return url(int(value))
 
 
 def site_zone() -> ZoneInfo:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, time, timedelta
 from typing import NamedTuple
 
@@ -15,7 +16,7 @@ from dalia_site.domain import board, centre, planning, roster
 from dalia_site.domain.opening import Opening, hours_range
 from dalia_site.domain.text import FieldError
 from dalia_site.extensions import db
-from dalia_site.filters import clock_time, date_fr, site_zone, time_fr
+from dalia_site.filters import clock_time, date_fr, site_zone, time_fr, urls_of
 from dalia_site.forms import choices, parse_id, submit
 from dalia_site.htmx import render_page
 from dalia_site.listing import public_url
@@ -82,6 +83,12 @@ def _short_day(day: date) -> str:
     return f"{SHORT_WEEKDAYS[day.weekday()]} {day:%d/%m}"
 
 
+def _week_urls() -> Callable[[date], str]:
+    """The week planning's address of each day a page links (a month has 42): built once."""
+    url = urls_of("roster.week", "semaine", "0000-00-00")
+    return lambda day: url(day.isoformat())
+
+
 class GapLine(NamedTuple):
     """A half-day's gap in the alerts above the planning, in words: a month ahead may have
     eighty, worded here once rather than by a url_for and three filters each in the template."""
@@ -93,13 +100,12 @@ class GapLine(NamedTuple):
 
 def _gap_lines(gaps: list[tuple[date, list[planning.HalfDay]]]) -> list[tuple[date, list[GapLine]]]:
     """The gaps of `planning.gaps_by_week`, one line per alert, by week (its Monday)."""
-    mark = "0000-00-00"
-    url = url_for("roster.week", semaine=mark)  # built once, each day's date put in
+    week_url = _week_urls()
     return [
         (
             monday,
             [
-                GapLine(url.replace(mark, h.day.isoformat()), f"{_short_day(h.day)} {h.label}", alert.lower())
+                GapLine(week_url(h.day), f"{_short_day(h.day)} {h.label}", alert.lower())
                 for h in halves
                 for alert in h.gap_alerts
             ],
@@ -213,14 +219,13 @@ class MonthDay(NamedTuple):
 
 def _month_days(halves: list[planning.HalfDay], month: int, today: date) -> list[MonthDay]:
     """The days of `halves` (a morning, then an afternoon, day by day)."""
-    mark = "0000-00-00"
-    url = url_for("roster.week", semaine=mark)  # built once, each day's date put in
+    week_url = _week_urls()
     return [
         MonthDay(
             "other-month" if morning.day.month != month else "",
             WEEKDAYS[morning.day.weekday()].capitalize(),
             morning.day == today,
-            url.replace(mark, morning.day.isoformat()),
+            week_url(morning.day),
             morning.day.day,
             MONTHS[morning.day.month - 1],
             morning.closed,
@@ -520,8 +525,7 @@ class UpcomingLine(NamedTuple):
 
 def _upcoming_lines(member: TeamMember, upcoming: list[roster.Occurrence]) -> list[UpcomingLine]:
     zone = site_zone()
-    mark = 999_999_999
-    url = url_for("roster.session_withdraw", member_id=member.id, shift_id=mark)  # built once
+    withdraw_url = urls_of("roster.session_withdraw", "shift_id", member_id=member.id)
     lines = []
     for o in upcoming:
         start, end = o.starts_at.astimezone(zone), o.ends_at.astimezone(zone)
@@ -532,7 +536,7 @@ def _upcoming_lines(member: TeamMember, upcoming: list[roster.Occurrence]) -> li
                 WEEKDAYS[start.weekday()],
                 f"{clock_time(start)} – {clock_time(end)}",
                 "Ponctuelle" if session else "Hebdomadaire",
-                url.replace(str(mark), str(o.ref_id)) if session else "",
+                withdraw_url(o.ref_id) if session else "",
             )
         )
     return lines
