@@ -22,7 +22,7 @@ from dalia_site.models.vocabulary import ASSISTANTS, AppointmentStatus
 # --- Half-days and coverage -----------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class HalfDay:
     day: date
     label: str  # "matin" or "après-midi"
@@ -76,6 +76,10 @@ class Alert(str):
         return alert
 
 
+NO_DOCTOR = Alert("no_doctor", "Demi-journée sans médecin")
+NO_NURSE = Alert("no_nurse", "Demi-journée sans infirmière")
+NO_ASSISTANT = Alert("no_assistant", "Demi-journée sans assistant·e")
+
 # What the coverage rules read of a member, as bits: worked out once per page, not per half-day.
 DOCTOR, NURSE, ASSISTANT, JUNIOR, SENIOR = 1, 2, 4, 8, 16
 
@@ -104,11 +108,11 @@ def _alerts(present: int, members: list[TeamMember], open_to_patients: bool) -> 
     alerts = []
     if open_to_patients:
         if not present & DOCTOR:
-            alerts.append(Alert("no_doctor", "Demi-journée sans médecin"))
+            alerts.append(NO_DOCTOR)
         if not present & NURSE:
-            alerts.append(Alert("no_nurse", "Demi-journée sans infirmière"))
+            alerts.append(NO_NURSE)
         if not present & ASSISTANT:
-            alerts.append(Alert("no_assistant", "Demi-journée sans assistant·e"))
+            alerts.append(NO_ASSISTANT)
     if present & JUNIOR and not present & SENIOR:
         juniors = ", ".join(m.name for m in members if m.is_junior_doctor)
         alerts.append(Alert("no_senior", f"{juniors} : pas de médecin senior présent"))
@@ -166,39 +170,45 @@ def build_half_days(
         for code, label in zip(HALVES, ("matin", "après-midi"), strict=True)
     ]
     closed = opening.closed_days(first, last)
-    # Each member read once: the half-day's order (profession, name) and what the rules read.
-    kept = {i: m for i, m in members.items() if m.active or not active_only}
-    order = {i: (m.profession, m.name) for i, m in kept.items()}
-    bits = {i: role_bits(m) for i, m in kept.items()}
+    # Each member read once: their rank in a half-day's order (profession, name) and what the
+    # rules read; a member no longer in the team (when `active_only`) ranks -1.
+    kept = sorted(
+        (m for m in members.values() if m.active or not active_only),
+        key=lambda m: (m.profession, m.name, m.id),
+    )
+    rank = {m.id: n for n, m in enumerate(kept)}
+    bits = [role_bits(m) for m in kept]
     # Each day's sessions (a session lies within one local day): start and end as timestamps
-    # (aware datetimes of two zones compare slowly), member, « ouverture exceptionnelle ».
+    # (aware datetimes of two zones compare slowly), member's rank, « ouverture exceptionnelle ».
     by_day: dict[date, list[tuple[float, float, int, bool]]] = {}
     for member_id, starts_at, ends_at, _, exceptional, _ in duty.sessions:
         by_day.setdefault(starts_at.astimezone(zone).date(), []).append(
-            (starts_at.timestamp(), ends_at.timestamp(), member_id, exceptional)
+            (starts_at.timestamp(), ends_at.timestamp(), rank.get(member_id, -1), exceptional)
         )
     for _, member_id, days in duty.patterns:
+        ranked = rank.get(member_id, -1)
         for day, (_, begins), (_, ends) in days:
-            by_day.setdefault(day, []).append((begins, ends, member_id, False))
+            by_day.setdefault(day, []).append((begins, ends, ranked, False))
     result = []
     day = first
     while day <= last:
         sessions = by_day.get(day, ())
+        closed_text = closed.get(day, "")
         for code, label, start, end in windows:
             starts_at, ends_at = local(day, start, zone), local(day, end, zone)
             half_start, half_end = starts_at.timestamp(), ends_at.timestamp()
             during: set[int] = set()
             exceptional = False
-            for s, e, i, ex in sessions:
+            for s, e, ranked, ex in sessions:
                 if s < half_end and half_start < e:
-                    during.add(i)
+                    during.add(ranked)
                     exceptional = exceptional or ex
-            on_duty = sorted((i for i in during if i in kept), key=order.__getitem__)
+            during.discard(-1)
             present = 0
-            for i in on_duty:
-                present |= bits[i]
+            for ranked in during:
+                present |= bits[ranked]
+            on_duty = [kept[ranked] for ranked in sorted(during)]
             half_open = opens(opening, closed, day, code, exceptional)
-            on_duty_members = [kept[i] for i in on_duty]
             result.append(
                 HalfDay(
                     day,
@@ -206,9 +216,9 @@ def build_half_days(
                     starts_at,
                     ends_at,
                     half_open,
-                    on_duty_members,
-                    _alerts(present, on_duty_members, half_open),
-                    "" if exceptional else closed.get(day, ""),
+                    on_duty,
+                    _alerts(present, on_duty, half_open),
+                    "" if exceptional else closed_text,
                     exceptional,
                     bool(present & DOCTOR),
                     bool(present & NURSE),
