@@ -6,8 +6,8 @@ it. The weekly email to the flexible team lists the same half-days; it carries n
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -22,8 +22,7 @@ from dalia_site.models.vocabulary import Team
 BOARD_DAYS = 92  # about three months ahead
 
 
-@dataclass(frozen=True)
-class OpenHalfDay:
+class OpenHalfDay(NamedTuple):  # a tuple: the board lists about a hundred
     half: planning.HalfDay
     lacks: tuple[str, ...]  # ("médecin", "infirmière")
 
@@ -32,12 +31,17 @@ class OpenHalfDay:
         return " et ".join(self.lacks)
 
 
+# What a half-day lacks, by whether it has a doctor and whether it has a nurse.
+_LACKS = {
+    (False, False): ("médecin", "infirmière"),
+    (False, True): ("médecin",),
+    (True, False): ("infirmière",),
+    (True, True): (),
+}
+
+
 def lacks(half: planning.HalfDay) -> tuple[str, ...]:
-    return tuple(
-        what
-        for what, present in (("médecin", half.has_doctor), ("infirmière", half.has_nurse))
-        if not present
-    )
+    return _LACKS[half.has_doctor, half.has_nurse]
 
 
 def open_half_days(
@@ -64,10 +68,16 @@ def _profession(member: TeamMember) -> str:
     return "médecin" if member.is_doctor else "infirmière"
 
 
-def fills_gap(member: TeamMember | None, found: OpenHalfDay) -> bool:
-    """Whether the board offers `member` to take this half-day: a volunteer who may take one,
-    of the profession it lacks (take() says why any other is refused)."""
-    return member is not None and may_take(member) and _profession(member) in found.lacks
+def brings(member: TeamMember | None) -> str | None:
+    """What `member` may take on the board, as `lacks` says it (« médecin », « infirmière »);
+    None when they may not take any (not a volunteer who may take one)."""
+    return _profession(member) if member is not None and may_take(member) else None
+
+
+def fills_gap(brought: str | None, found: OpenHalfDay) -> bool:
+    """Whether the board offers this half-day to a member who `brings` that: it lacks what they
+    are (take() says why any other is refused)."""
+    return brought is not None and brought in found.lacks
 
 
 def _half_of(session: DbSession, opening: Opening, zone: ZoneInfo, day: date, code: str) -> planning.HalfDay:

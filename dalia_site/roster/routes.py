@@ -271,21 +271,24 @@ class BoardLine(NamedTuple):
 
 def _board_lines(found: list[board.OpenHalfDay], me: TeamMember | None) -> list[BoardLine]:
     hours: dict[str, str] = {}  # a half-day's hours are its code's, whatever the day
+    brought = board.brings(me)
     lines = []
     for item in found:
         half = item.half
-        day = date_fr(half.day)
-        if half.code not in hours:
-            hours[half.code] = f"{time_fr(half.starts_at)} – {time_fr(half.ends_at)}"
+        when = half.day
+        day = date_fr(when)
+        code = half.code
+        if code not in hours:
+            hours[code] = f"{time_fr(half.starts_at)} – {time_fr(half.ends_at)}"
         lines.append(
             BoardLine(
-                f"{WEEKDAYS[half.day.weekday()].capitalize()} {day} {half.label}",
-                hours[half.code],
+                f"{WEEKDAYS[when.weekday()].capitalize()} {day} {half.label}",
+                hours[code],
                 " ni ".join(item.lacks),
-                board.fills_gap(me, item),
+                board.fills_gap(brought, item),
                 day,
-                half.day.isoformat(),
-                half.code,
+                when.isoformat(),
+                code,
                 half.label,
             )
         )
