@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select
 
-from dalia_site.domain import held_visits, recall
+from dalia_site.domain import held_visits, last_active, recall
 from dalia_site.domain.partners import search_text as partner_search_text
 from dalia_site.domain.referrals import patient_search_text
 from dalia_site.extensions import db
@@ -394,6 +394,7 @@ def seed(
     # The bulk inserts went past the ORM's flush: what the hooks keep is written from the rows.
     recall.refresh(db.session.connection())
     held_visits.refresh(db.session.connection())
+    last_active.refresh(db.session.connection())
     db.session.commit()
     return {
         "team_member": len(team),

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import event, inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 
 def changed(instance: Any, *keys: str) -> bool:
@@ -22,6 +23,18 @@ def changed(instance: Any, *keys: str) -> bool:
 def left(instance: Any) -> Collection[int]:
     """The patient an object was given to before this flush moved it to another (none else)."""
     return inspect(instance).attrs.patient_id.history.deleted or ()
+
+
+def expire_loaded(model: type[Any], keys: Collection[str]) -> Callable[[Session, set[int]], None]:
+    """A `then` for `keep`: the rows of `model` already loaded read `keys` afresh on next access."""
+
+    def expire(session: Session, ids: set[int]) -> None:
+        for pk in ids:
+            instance = session.identity_map.get(identity_key(model, pk))
+            if instance is not None:
+                session.expire(instance, keys)
+
+    return expire
 
 
 def keep(

@@ -87,6 +87,15 @@ class Patient(IdentityMixin, Model):
         Index("ix_patient_status_recall_due", "status", "recall_due_at", "last_visit_at"),
         # The waiting list, oldest first: its page read in order from the index (migration 0021).
         Index("ix_patient_status_waiting_since", "status", "waiting_since", "id"),
+        # What retention erases next, and the timer: the patients by their last activity, those
+        # not yet erased (domain/last_active.py keeps it, migration 0024).
+        Index(
+            "ix_patient_last_active",
+            "last_active_at",
+            "status",
+            sqlite_where=text("erased_at IS NULL"),
+            postgresql_where=text("erased_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -124,6 +133,10 @@ class Patient(IdentityMixin, Model):
     # Kept the same way after every change to their referrals: since when they wait (the
     # decision of their oldest referral on the waiting list, their record's creation without one).
     waiting_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Kept the same way after every change to their visits and referrals (domain/last_active.py):
+    # their last activity as retention counts it, the latest of their record's creation, any
+    # visit's start (whatever became of it) and any referral's receipt.
+    last_active_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
