@@ -13,7 +13,7 @@ from dalia_site.database import DbSession
 from dalia_site.domain import audit
 from dalia_site.domain.booking import with_timezones
 from dalia_site.domain.opening import HALVES, Opening, parse_half_days
-from dalia_site.domain.roster import Duty, local, occurrences, read_duty
+from dalia_site.domain.roster import Duty, Times, local, occurrences, read_duty
 from dalia_site.domain.tokens import new_token, token_hash
 from dalia_site.models import StaffUser, TeamMember
 from dalia_site.models.roster import is_junior_doctor
@@ -165,10 +165,11 @@ def build_half_days(
     """The half-days of [first, last] from sessions already read (`duty`, with their members):
     who is on duty, whether the centre opens, the alerts. No query. The planning shows the team
     as it is (`active_only`); past figures count who was there."""
-    windows = [
-        (code, label, *opening.window(code))
-        for code, label in zip(HALVES, ("matin", "après-midi"), strict=True)
-    ]
+    # Each half's start and end on each day: the local moments read_duty built, mostly.
+    windows: list[tuple[str, str, Times, Times]] = []
+    for code, label in zip(HALVES, ("matin", "après-midi"), strict=True):
+        start_time, end_time = opening.window(code)
+        windows.append((code, label, duty.moments[start_time], duty.moments[end_time]))
     closed = opening.closed_days(first, last)
     # Each member read once: their rank in a half-day's order (profession, name) and what the
     # rules read; a member no longer in the team (when `active_only`) ranks -1.
@@ -194,9 +195,8 @@ def build_half_days(
     while day <= last:
         sessions = by_day.get(day, ())
         closed_text = closed.get(day, "")
-        for code, label, start, end in windows:
-            starts_at, ends_at = local(day, start, zone), local(day, end, zone)
-            half_start, half_end = starts_at.timestamp(), ends_at.timestamp()
+        for code, label, at_start, at_end in windows:
+            (starts_at, half_start), (ends_at, half_end) = at_start[day], at_end[day]
             during: set[int] = set()
             exceptional = False
             for s, e, ranked, ex in sessions:

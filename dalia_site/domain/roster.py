@@ -351,10 +351,36 @@ class Duty(NamedTuple):
     """The sessions of some dates as read, before an occurrence is built for each: the one-off
     sessions that happen, as rows (member id, start, end, id, « ouverture exceptionnelle », from
     the board), and each weekly pattern (its id, its member's) with the dates it happens on and
-    its start and end on each."""
+    its start and end on each; the local moments built for them, for more of the same dates."""
 
     sessions: list[Any]
     patterns: list[tuple[int, int, list[tuple[date, Moment, Moment]]]]
+    moments: Moments
+
+
+class Times(dict[date, Moment]):
+    """A local time of the day in a zone, as a moment (and its timestamp) on each day asked for,
+    built once: `times[day]`."""
+
+    def __init__(self, at: time, zone: ZoneInfo) -> None:
+        self.at, self.zone = at, zone
+
+    def __missing__(self, day: date) -> Moment:
+        moment = local(day, self.at, self.zone)
+        found = self[day] = (moment, moment.timestamp())
+        return found
+
+
+class Moments(dict[time, Times]):
+    """A zone's local moments, built once when first asked for: `moments[at][day]`. The team
+    shares a few hours, and the planning's half-days mostly the same."""
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        self.zone = zone
+
+    def __missing__(self, at: time) -> Times:
+        found = self[at] = Times(at, self.zone)
+        return found
 
 
 def read_duty(
@@ -398,26 +424,17 @@ def read_duty(
         absences = weekly.setdefault(tuple(pattern), set())
         if absent is not None:
             absences.add(absent)
-    # The team shares a few hours: each local moment (and its timestamp) is built once.
-    moments: dict[time, dict[date, Moment]] = {}
+    moments = Moments(zone)
     found = []
     for (ref, member_id, weekday, start_time, end_time, valid_from, valid_until), absences in weekly.items():
-        starts, ends = moments.setdefault(start_time, {}), moments.setdefault(end_time, {})
-        days = []
-        for day in _weekly(
-            weekday, valid_from, valid_until, first, last, absences | closed.keys() if absences else closed
-        ):
-            begins = starts.get(day)
-            if begins is None:
-                at = local(day, start_time, zone)
-                begins = starts[day] = (at, at.timestamp())
-            finish = ends.get(day)
-            if finish is None:
-                at = local(day, end_time, zone)
-                finish = ends[day] = (at, at.timestamp())
-            days.append((day, begins, finish))
+        starts, ends = moments[start_time], moments[end_time]
+        skipped = absences | closed.keys() if absences else closed
+        days = [
+            (day, starts[day], ends[day])
+            for day in _weekly(weekday, valid_from, valid_until, first, last, skipped)
+        ]
         found.append((ref, member_id, days))
-    return Duty(one_offs, found)
+    return Duty(one_offs, found, moments)
 
 
 def _conflict_message(occurrence: Occurrence, zone: ZoneInfo) -> str:
