@@ -55,6 +55,7 @@ def pages(ids: dict) -> list[Page]:
         Page("file des adressages (htmx)", "/adressages?statut=tous&page=2", partial=True),
         Page("compteurs des adressages", "/adressages/compteurs", partial=True),
         Page("nouvel adressage", "/adressages/nouveau"),
+        Page("nouvel adressage, partenaires (htmx)", "/adressages/nouveau?source_search=pharm", partial=True),
         Page("adressage", f"/adressages/{ids['referral']}"),
         Page("refus depuis la file (htmx)", f"/adressages/{ids['referral']}/refus", partial=True),
         Page("formulaire partenaire", f"/adressage/{ids['link_token']}"),

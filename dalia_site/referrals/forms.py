@@ -98,13 +98,16 @@ class StaffReferralForm(PublicReferralForm):
     """An assistant records a referral received by phone, mail or fax, or a direct access."""
 
     channel = SelectField("Reçu par", choices=choices(STAFF_CHANNELS), validate_choice=False)
-    source_id = SelectField(
+    # The partner is searched, then picked among a few matches (templates/referrals/form.html
+    # writes the radio buttons): never a list of the whole directory.
+    source_id = StringField(
         "Partenaire qui adresse",
-        choices=[],
-        validate_choice=False,
-        widget=Select(),
+        **TEXT,
         description="Laissez « Accès direct » si le patient est venu de lui-même.",
     )
+    source_search = StringField("Rechercher le partenaire", **TEXT)
+    # The search whose matches the form shows: another one typed asks for its matches first.
+    source_shown = StringField(**TEXT)
     reminder_channel = SelectField(
         "Rappels de rendez-vous",
         choices=choices(

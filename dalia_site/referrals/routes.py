@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import NamedTuple
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Row, bindparam, func, select
 from sqlalchemy.orm import joinedload
 
 from dalia_site import clock
@@ -105,49 +107,97 @@ def partner_form(token: str):
 # --- Staff: entry, queue, triage --------------------------------------------------------------
 
 
-# Every active partner, by name (the new referral's select): hundreds of rows, read as columns.
-_ACTIVE_PARTNERS = (
-    select(PartnerOrganisation.id, PartnerOrganisation.name)
-    .where(PartnerOrganisation.active.is_(True))
-    .order_by(func.lower(PartnerOrganisation.name))
+# The partner who refers is searched in the directory (its indexed search) and picked among a
+# few matches: the page never lists the whole directory.
+SHOWN_PARTNERS = 10
+SHORTEST_PARTNER_SEARCH = 2
+MAX_SEARCH = 100
+# A partner as the picker shows it: plain columns.
+_PICKED = (
+    PartnerOrganisation.id,
+    PartnerOrganisation.name,
+    PartnerOrganisation.category,
+    PartnerOrganisation.commune,
+)
+_ACTIVE_PARTNER = select(*_PICKED).where(
+    PartnerOrganisation.id == bindparam("partner_id"), PartnerOrganisation.active.is_(True)
 )
 
 
-def _partner_choices() -> list:
-    rows = column_rows(db.session, _ACTIVE_PARTNERS)
-    return choices([("", "Accès direct (sans partenaire)")] + [(str(i), n) for i, n in rows])
+class PartnerPicker(NamedTuple):
+    """The « Partenaire qui adresse » field: the search typed; the id of the partner chosen (if
+    one could be read), `direct` when none was sent; the partners to choose from: the one chosen
+    first if it is an active partner, then the `found` matches by name, `more` if others matched."""
+
+    search: str
+    chosen: int | None
+    direct: bool
+    partners: list[Row]
+    found: int
+    more: bool
+
+    @property
+    def too_short(self) -> bool:
+        return 0 < len(self.search) < SHORTEST_PARTNER_SEARCH
+
+
+def _picker(search: str, chosen: str) -> PartnerPicker:
+    search = search.strip()[:MAX_SEARCH]
+    chosen_id = parse_id(chosen)
+    shown = list(column_rows(db.session, _ACTIVE_PARTNER, {"partner_id": chosen_id})) if chosen_id else []
+    found: Sequence[Row] = []
+    if len(search) >= SHORTEST_PARTNER_SEARCH:
+        found = column_rows(
+            db.session,
+            select(*_PICKED)
+            .where(
+                PartnerOrganisation.active.is_(True),
+                PartnerOrganisation.id != (chosen_id or 0),
+                *partners.search_filter(search),
+            )
+            .order_by(func.lower(PartnerOrganisation.name), PartnerOrganisation.id)
+            .limit(SHOWN_PARTNERS + 1),
+        )
+    matches = found[:SHOWN_PARTNERS]
+    return PartnerPicker(
+        search, chosen_id, not chosen, shown + list(matches), len(matches), len(found) > SHOWN_PARTNERS
+    )
 
 
 @bp.route("/adressages/nouveau", methods=["GET", "POST"])
 @roles(*INTAKE)
 def create():
+    """The form; an htmx request with a search gets the partners to choose from (the form's
+    `source_choices` block). Sent with a search whose matches it does not show yet, or without
+    a partner picked among them, it shows them: nothing is recorded."""
     form = StaffReferralForm()
-    form.source_id.choices = _partner_choices()
-    if request.method == "POST":
-        raw_source = form.source_id.data or ""
-        ok, referral = submit(
-            form,
-            lambda: referrals.receive(
-                db.session,
-                current_staff(),
-                form.channel.data or "",
-                form.identity(),
-                form.referrer(),
-                form.reason.data or "",
-                source=referrals.referring_partner(
-                    db.session, parse_id(raw_source) or 0 if raw_source else None
-                ),
-                site_name=_site_name(),
-                today=clock.today(site_zone()),
-                now=clock.now(),
-                reminder_channel=form.reminder_channel.data or "",
-            ),
-        )
-        if ok:
-            flash(f"Adressage {referral.reference} enregistré.", "success")
-            return redirect(url_for("referrals.show", referral_id=referral.id), 303)
-        return render_template("referrals/form.html", form=form), 422
-    return render_template("referrals/form.html", form=form)
+    if request.method == "GET":
+        picker = _picker(request.args.get("source_search", ""), request.args.get("source_id", ""))
+        return render_page("referrals/form.html", "source_choices", form=form, picker=picker)
+    raw_source = form.source_id.data or ""
+    picker = _picker(form.source_search.data or "", raw_source)
+    if picker.search and (not raw_source or picker.search != (form.source_shown.data or "")[:MAX_SEARCH]):
+        return render_template("referrals/form.html", form=form, picker=picker, choosing=True)
+    ok, referral = submit(
+        form,
+        lambda: referrals.receive(
+            db.session,
+            current_staff(),
+            form.channel.data or "",
+            form.identity(),
+            form.referrer(),
+            form.reason.data or "",
+            source=referrals.referring_partner(db.session, parse_id(raw_source) or 0 if raw_source else None),
+            site_name=_site_name(),
+            today=clock.today(site_zone()),
+            now=clock.now(),
+            reminder_channel=form.reminder_channel.data or "",
+        ),
+    )
+    if ok:
+        flash(f"Adressage {referral.reference} enregistré.", "success")
+        return redirect(url_for("referrals.show", referral_id=referral.id), 303)
+    return render_template("referrals/form.html", form=form, picker=picker), 422
 
 
 def _queue_filters():

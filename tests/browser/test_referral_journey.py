@@ -54,6 +54,23 @@ def fill_patient(page: Page, last_name: str, first_names: str, birth_date: str) 
     choose(page, "Médecin traitant", "Pas de médecin traitant")
 
 
+def partner_choices(page: Page):
+    """« Partenaire qui adresse » on the new referral form: its search field and choices."""
+    return page.get_by_role("group", name="Partenaire qui adresse")
+
+
+def partners_found(page: Page, typed: str):
+    """Wait for the partners htmx brings as `typed` is typed in the search field."""
+    query = re.compile(r"source_search=" + r"(\+|%20)".join(map(re.escape, typed.split())) + r"(&|$)")
+    return page.expect_response(
+        lambda r: (
+            "/adressages/nouveau?" in r.url
+            and query.search(r.url) is not None
+            and r.request.headers.get("hx-request") == "true"
+        )
+    )
+
+
 def mark_document(page: Page) -> None:
     page.evaluate("() => { window.sameDocument = true; }")
 
@@ -132,7 +149,7 @@ def test_an_assistant_records_a_direct_access(page: Page):
     follow(page, main_nav(page).get_by_role("link", name="Adressages"))
     follow(page, page.get_by_role("link", name="Enregistrer un adressage ou un accès direct"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Enregistrer un adressage ou un accès direct")
-    expect(field(page, "Partenaire qui adresse")).to_have_value("")
+    expect(partner_choices(page).get_by_label("Accès direct (sans partenaire)")).to_be_checked()
     fill_patient(page, "Sarda", "Josette", "1952-11-02")
     follow(page, page.get_by_role("button", name="Enregistrer", exact=True))
 
@@ -164,3 +181,38 @@ def test_an_assistant_records_a_direct_access(page: Page):
     expect(row.get_by_role("cell", name="Refusé", exact=True)).to_be_visible()
     assert same_document(page), "the page was reloaded"
     check_page(page)
+
+
+def test_an_assistant_picks_the_referring_partner_by_typing_its_name(page: Page):
+    """A referral taken on the phone: the partner is found by typing a few letters (accents and
+    case ignored) and picked with the keyboard; a search typed afterwards keeps the choice."""
+    log_in(page, STAFF["assistant"].email)
+    visit(page, "/adressages/nouveau")
+    choices = partner_choices(page)
+    mark_document(page)
+    with partners_found(page, "dac aude") as swap:
+        field(page, "Rechercher le partenaire").press_sequentially("dac aude", delay=30)
+    assert swap.value.status == 200
+    expect(choices.get_by_role("status")).to_have_text("1 partenaire trouvé pour « dac aude ».")
+    # From the search field, Tab reaches the choices (« Accès direct », ticked) and the arrow
+    # key ticks the next one: the DAC.
+    field(page, "Rechercher le partenaire").press("Tab")
+    page.keyboard.press("ArrowDown")
+    expect(choices.get_by_label(f"{DAC} (DAC)")).to_be_checked()
+    check_page(page)
+
+    # Another search shows its partners and keeps the DAC chosen.
+    with partners_found(page, "CPAM"):
+        field(page, "Rechercher le partenaire").fill("CPAM")
+    expect(choices.get_by_label("CPAM de l'Aude (CPAM)")).not_to_be_checked()
+    expect(choices.get_by_label(f"{DAC} (DAC)")).to_be_checked()
+    assert same_document(page), "the page was reloaded"
+
+    field(page, "Reçu par").select_option(label="Téléphone")
+    fill_patient(page, "Cathala", "Renée", "1944-02-17")
+    field(page, "Votre nom").fill("Coordinatrice du DAC")
+    field(page, "Votre téléphone").fill("04 68 11 22 33")
+    field(page, "Motif de l'adressage").fill("Sortie d'hospitalisation, plus de médecin traitant.")
+    follow(page, page.get_by_role("button", name="Enregistrer", exact=True))
+    expect(page.get_by_role("status")).to_have_text(re.compile(r"Adressage DAL-\d{4}-\d{5} enregistré\."))
+    expect(page.get_by_role("link", name=DAC)).to_be_visible()

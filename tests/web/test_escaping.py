@@ -232,7 +232,14 @@ def test_partner_fields_are_escaped_wherever_they_show(app, client, auth, as_rol
     check_page(client, "/admin/journal?action=partner.create", "partenaire", *PARTNER_MARKERS)
     check_page(client, "/admin/journal?action=partner.contact_create", "personne", "fonction")
     check_page(client, "/admin/journal?action=partner.link_create", "partenaire", "lien")
-    check_page(client, "/adressages/nouveau", "partenaire")  # the partner who refers
+    # The partner who refers: among the new referral's matches, and once chosen; the search typed
+    # comes back escaped too.
+    picker = "/adressages/nouveau?source_search=alert"
+    check_page(client, picker, "partenaire", "partenaire-commune", headers={"HX-Request": "true"})
+    check_page(client, f"/adressages/nouveau?source_id={org}", "partenaire", "partenaire-commune")
+    check_page(
+        client, "/adressages/nouveau?" + urlencode({"source_search": payload("recherche")}), "recherche"
+    )
     # The partner's private form names the partner to the person who opens it.
     anonymous = app.test_client()
     check_page(anonymous, f"/adressage/{token}", "partenaire")

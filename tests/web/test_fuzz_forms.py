@@ -1371,6 +1371,9 @@ def test_referral_staff_create(site, data):
             | {
                 "channel": st.sampled_from(["phone", "mail", "fax", "direct", "link"]),
                 "source_id": st.sampled_from(sources),
+                # The partner searched: its matches are shown (nothing recorded) unless picked.
+                "source_search": st.sampled_from(["", "aude", "dac"]),
+                "source_shown": st.sampled_from(["", "aude", "dac"]),
             }
         )
     )
@@ -2029,6 +2032,7 @@ SEARCH_PAGES = {
         "page": "1",
     },
     "/annuaire/suggestions": {"orientation_partner": free(20)},
+    "/adressages/nouveau": {"source_search": free(20), "source_id": st.sampled_from(["", "1", "99999"])},
     "/patients": {"q": free(20), "statut": st.sampled_from(list(PATIENT_STATUSES)), "page": "1"},
     "/adressages": {
         "statut": st.sampled_from(["new", "tous", "declined"]),
