@@ -6,13 +6,14 @@ it. The weekly email to the flexible team lists the same half-days; it carries n
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Row, bindparam, select
 
-from dalia_site.database import DbSession
+from dalia_site.database import DbSession, column_rows
 from dalia_site.domain import audit, mail, planning, roster
 from dalia_site.domain.opening import HALVES, Opening
 from dalia_site.domain.text import FieldError
@@ -164,15 +165,20 @@ def give_back(
     roster.withdraw_shift(session, actor, shift, zone, now=now)
 
 
-def taken_by(session: DbSession, member: TeamMember, now: datetime) -> list[Shift]:
-    """The member's half-days taken from the board, still to come."""
-    return list(
-        session.scalars(
-            select(Shift)
-            .where(Shift.member_id == member.id, Shift.from_board.is_(True), Shift.starts_at > now)
-            .order_by(Shift.starts_at)
-        )
+def taken_by(session: DbSession, member: TeamMember, now: datetime) -> Sequence[Row[Any]]:
+    """The member's half-days taken from the board, still to come (id, start, end of each)."""
+    return column_rows(session, _TAKEN, {"member": member.id, "now": now})
+
+
+_TAKEN = (  # built once
+    select(Shift.id, Shift.starts_at, Shift.ends_at)
+    .where(
+        Shift.member_id == bindparam("member"),
+        Shift.from_board.is_(True),
+        Shift.starts_at > bindparam("now"),
     )
+    .order_by(Shift.starts_at)
+)
 
 
 def set_email(session: DbSession, actor: StaffUser | None, member: TeamMember, wanted: bool) -> None:

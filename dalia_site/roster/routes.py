@@ -257,39 +257,38 @@ def _own_member() -> TeamMember | None:
 
 class BoardLine(NamedTuple):
     """An open half-day of the board in words: the page lists about a hundred, worded here once
-    rather than by a dozen filter calls each in the template."""
+    rather than by a dozen filter calls each in the template (and in few pieces: each costs an
+    escape)."""
 
     title: str  # « Lundi 30/11/2026 après-midi »
-    hours: str  # « 13h30 – 17h30 »
-    lacks: str  # « médecin ni infirmière »
+    details: str  # « (13h30 – 17h30) : sans médecin ni infirmière »
     takes: bool  # the reader may take it (what it lacks is what they are)
-    day: str  # « 30/11/2026 »
     iso_day: str
     code: str  # « matin », « apres-midi »
-    label: str  # « matin », « après-midi »
+    when: str  # « 30/11/2026 après-midi »
 
 
 def _board_lines(found: list[board.OpenHalfDay], me: TeamMember | None) -> list[BoardLine]:
-    hours: dict[str, str] = {}  # a half-day's hours are its code's, whatever the day
+    # A half-day's hours are its code's, whatever the day: its details are its code's and lacks'.
+    details: dict[tuple[str, tuple[str, ...]], str] = {}
     brought = board.brings(me)
     lines = []
     for item in found:
         half = item.half
-        when = half.day
-        day = date_fr(when)
-        code = half.code
-        if code not in hours:
-            hours[code] = f"{time_fr(half.starts_at)} – {time_fr(half.ends_at)}"
+        day, code, label = half.day, half.code, half.label
+        when = f"{date_fr(day)} {label}"
+        said = details.get((code, item.lacks))
+        if said is None:
+            hours = f"{time_fr(half.starts_at)} – {time_fr(half.ends_at)}"
+            said = details[code, item.lacks] = f"({hours}) : sans {' ni '.join(item.lacks)}"
         lines.append(
             BoardLine(
-                f"{WEEKDAYS[when.weekday()].capitalize()} {day} {half.label}",
-                hours[code],
-                " ni ".join(item.lacks),
+                f"{WEEKDAYS[day.weekday()].capitalize()} {when}",
+                said,
                 board.fills_gap(brought, item),
-                day,
-                when.isoformat(),
+                day.isoformat(),
                 code,
-                half.label,
+                when,
             )
         )
     return lines

@@ -117,7 +117,8 @@ def test_a_volunteer_takes_an_open_half_day_and_the_alert_goes(app, client, auth
     assert label not in alerts_of(client, tuesday)
     page = text_of(page_text(client.get(BOARD)))
     assert f"Mardi {tuesday:%d/%m/%Y} matin (08h30" not in page.split("À pourvoir")[1]
-    assert "Vos demi-journées prises" in page
+    taken = page.split("Vos demi-journées prises")[1].split("À pourvoir")[0]
+    assert f"Mardi {tuesday:%d/%m/%Y}, {MORNING[0]:%Hh%M} – {MORNING[1]:%Hh%M} Rendre" in taken
 
     # Twice the same half-day: refused, nothing written.
     again = take(auth, tuesday)
