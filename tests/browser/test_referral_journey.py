@@ -14,7 +14,8 @@ from sqlalchemy import select
 from dalia_site.domain import partners
 from dalia_site.extensions import db
 from dalia_site.models import PartnerOrganisation
-from tests.browser.conftest import STAFF, check_page, field, follow, log_in, visit
+from tests.browser.conftest import STAFF, check_page, field, follow, log_in, type_code, visit
+from tests.conftest import PASSWORD
 
 DAC = "DAC de l'Aude"
 REFERENCE = re.compile(r"DAL-\d{4}-\d{5}")
@@ -216,3 +217,41 @@ def test_an_assistant_picks_the_referring_partner_by_typing_its_name(page: Page)
     follow(page, page.get_by_role("button", name="Enregistrer", exact=True))
     expect(page.get_by_role("status")).to_have_text(re.compile(r"Adressage DAL-\d{4}-\d{5} enregistré\."))
     expect(page.get_by_role("link", name=DAC)).to_be_visible()
+
+
+def test_without_javascript_the_partner_is_found_by_sending_its_search(browser, base_url):
+    """No script: Entrée in the search field sends the form, which comes back with what was
+    typed, the partners found and nothing recorded; the one picked is recorded with the rest."""
+    context = browser.new_context(java_script_enabled=False, base_url=base_url)
+    page = context.new_page()
+    try:
+        page.goto("/connexion")
+        field(page, "Adresse e-mail").fill(STAFF["assistant"].email)
+        field(page, "Mot de passe").fill(PASSWORD)
+        page.get_by_role("button", name="Se connecter").click()
+        page.wait_for_load_state("load")
+        if page.url.endswith("/connexion/code"):
+            type_code(page, STAFF["assistant"].email)
+            page.get_by_role("button", name="Valider").click()
+            page.wait_for_load_state("load")
+        page.goto("/adressages/nouveau")
+        fill_patient(page, "Bonnafous", "Gisèle", "1939-09-09")
+        with page.expect_navigation():
+            field(page, "Rechercher le partenaire").fill("hôpital carcassonne")
+            field(page, "Rechercher le partenaire").press("Enter")
+        expect(
+            page.get_by_text("Rien n'a été enregistré : choisissez ci-dessous le partenaire")
+        ).to_be_visible()
+        expect(field(page, "Nom d'usage")).to_have_value("Bonnafous")
+        hospital = "Centre hospitalier de Carcassonne (Hôpital / clinique, Carcassonne)"
+        partner_choices(page).get_by_label(hospital).check()
+        field(page, "Reçu par").select_option(label="Fax")
+        field(page, "Votre nom").fill("Service des urgences")
+        field(page, "Votre téléphone").fill("04 68 24 24 24")
+        field(page, "Motif de l'adressage").fill("Sortie des urgences sans médecin traitant.")
+        with page.expect_navigation():
+            page.get_by_role("button", name="Enregistrer", exact=True).click()
+        expect(page.get_by_role("status")).to_have_text(re.compile(r"Adressage DAL-\d{4}-\d{5} enregistré\."))
+        expect(page.get_by_role("link", name="Centre hospitalier de Carcassonne")).to_be_visible()
+    finally:
+        context.close()
