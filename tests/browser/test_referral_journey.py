@@ -200,6 +200,11 @@ def test_an_assistant_picks_the_referring_partner_by_typing_its_name(page: Page)
     field(page, "Rechercher le partenaire").press("Tab")
     page.keyboard.press("ArrowDown")
     expect(choices.get_by_label(f"{DAC} (DAC)")).to_be_checked()
+    # A choice is undone the same way: « Accès direct » again, then the DAC after all.
+    page.keyboard.press("ArrowUp")
+    expect(choices.get_by_label("Accès direct (sans partenaire)")).to_be_checked()
+    page.keyboard.press("ArrowDown")
+    expect(choices.get_by_label(f"{DAC} (DAC)")).to_be_checked()
     check_page(page)
 
     # Another search shows its partners and keeps the DAC chosen.
