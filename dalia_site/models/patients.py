@@ -87,12 +87,14 @@ class Patient(IdentityMixin, Model):
         Index("ix_patient_status_recall_due", "status", "recall_due_at", "last_visit_at"),
         # The waiting list, oldest first: its page read in order from the index (migration 0021).
         Index("ix_patient_status_waiting_since", "status", "waiting_since", "id"),
-        # What retention erases next, and the timer: the patients by their last activity, those
-        # not yet erased (domain/last_active.py keeps it, migration 0024).
+        # What retention erases next, and the timer: the patients not yet erased by their last
+        # activity (domain/last_active.py keeps it, migration 0024), read from the index alone —
+        # erased_at in it too, as SQLite reads the row for the term its condition implies.
         Index(
             "ix_patient_last_active",
             "last_active_at",
             "status",
+            "erased_at",
             sqlite_where=text("erased_at IS NULL"),
             postgresql_where=text("erased_at IS NULL"),
         ),
@@ -165,6 +167,9 @@ class Referral(IdentityMixin, Model):
         ),
         Index("ix_referral_status_received", "status", "received_at"),
         Index("ix_referral_received_at", "received_at"),
+        # The patients declined in a window (what retention erases next) from the index alone, not
+        # each referral's row read for its status (migration 0024).
+        Index("ix_referral_decided_status_patient", "decided_at", "status", "patient_id"),
         # A period's referrals by decision and origin, read from the index alone (the activity
         # figures, migration 0023).
         Index("ix_referral_received_status_source", "received_at", "status", "source_id"),

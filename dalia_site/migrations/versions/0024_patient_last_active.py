@@ -6,7 +6,8 @@ each whether anything came later — three times the patients, three times the w
 them seen again since. The patient now keeps their last activity (the latest of their record's
 creation, any visit's start, any referral's receipt: domain/last_active.py keeps it from now on),
 and an index of those not yet erased by that date gives the month's patients directly, and the
-timer those past their time. Existing patients are filled here by the same rule.
+timer those past their time; the declined of a month are found by an index of the referrals'
+decisions with their status and patient. Existing patients are filled here by the same rule.
 
 Revision ID: 0024
 Revises: 0023
@@ -52,15 +53,21 @@ def upgrade():
             )
         )
     )
+    # Read from the index alone: erased_at in it too, as SQLite reads the row for the term its
+    # condition implies.
     op.create_index(
         "ix_patient_last_active",
         "patient",
-        ["last_active_at", "status"],
+        ["last_active_at", "status", "erased_at"],
         sqlite_where=NOT_ERASED,
         postgresql_where=NOT_ERASED,
     )
+    # The patients declined in a window: the referrals' decisions read from the index alone (their
+    # rows read one by one for the status emptied SQLite's page cache at three times the data).
+    op.create_index("ix_referral_decided_status_patient", "referral", ["decided_at", "status", "patient_id"])
 
 
 def downgrade():
+    op.drop_index("ix_referral_decided_status_patient", table_name="referral")
     op.drop_index("ix_patient_last_active", table_name="patient")
     op.drop_column("patient", "last_active_at")  # SQLite >= 3.35 drops a column in place
