@@ -8,7 +8,8 @@ under load, and what a site weighs in memory. Writes bench/RESULTS.md; not part 
    weekday: the clock is frozen on it (in process, and under gunicorn through bench/frozen.py).
    Planner statistics are fresh, as the nightly `dalia optimize` leaves them.
 2. In process (Flask test client, no network, no server; each shape seeded and measured in a
-   process of its own): every page of bench/pages.py's list,
+   process of its own, a page's requests on the three shapes taken in turns, three rounds, so
+   that its growth factors compare moments close together): every page of bench/pages.py's list,
    CPU time (time.process_time) of many requests — median and p95 —, its SQL statements and
    bytes; growth 3×/1× and 30 ans/1× of the median. The activity figures are measured uncached:
    each request follows a patient view (which writes to the audit trail, as in real use) and asks
@@ -50,6 +51,7 @@ from datetime import date, datetime, timedelta
 from datetime import time as clock_time
 from http.cookiejar import CookieJar
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,6 +68,7 @@ CONNECTIONS = 8
 DURATION = os.environ.get("BENCH_DURATION", "8s")
 CPU_SECONDS = float(os.environ.get("BENCH_CPU_SECONDS", "0.5"))
 MIN_SAMPLES, MAX_SAMPLES, WARM_UP = 15, 150, 3
+ROUNDS = 3  # each page's requests on each shape, in turns (see interleaved)
 TEN_SITES = 10
 GUNICORN_CONF = ROOT / "deploy" / "gunicorn.conf.py"
 
@@ -169,77 +172,165 @@ def period_shifted(path: str, days: int) -> str:
     return f"{base}?{urllib.parse.urlencode(params)}"
 
 
-def measure(app, client, page: Page, patient_page: str) -> dict:
-    """The SQL statements of the page's first request, then the CPU milliseconds of many (median,
-    p95) and the bytes of its response; a page that fails is reported as such, and the run goes on."""
-    from bench.queries import page_queries
+class PageMeter:
+    """Measures pages in process on one shape's site (Flask test client): the SQL statements of a
+    page's first request, then the CPU time of requests asked for in several rounds, which the
+    run interleaves with the other shapes' (see interleaved)."""
 
-    headers = {"HX-Request": "true"} if page.partial else {}
-    try:
-        queries = page_queries(app, client, [page])[page.label]
-    except AssertionError:
-        return {"error": client.get(page.path, headers=headers).status_code}
-    for n in range(WARM_UP):
-        client.get(period_shifted(page.path, 1000 + n) if uncached(page) else page.path, headers=headers)
-    samples: list[float] = []
-    size = 0
-    while len(samples) < MAX_SAMPLES and (sum(samples) < CPU_SECONDS or len(samples) < MIN_SAMPLES):
+    def __init__(self, seeded: Seeded, moment: datetime) -> None:
+        from dalia_site import create_app
+
+        self.seeded, self.moment = seeded, moment
+        self.app = create_app(seeded.site)
+        self.app.config["WTF_CSRF_ENABLED"] = False
+        self.client = self.app.test_client()
+        self.pages = {page.label: page for page in pages(seeded.ids)}
+        self.patient_page = f"/patients/{seeded.ids['patient']}"
+        self.asked: dict[str, int] = {}  # periods asked so far, by page (the uncached ones)
+        with clock.clock_at(moment):
+            self.client.post("/connexion", data={"email": ADMIN, "password": PASSWORD, "code": totp(moment)})
+
+    def _get(self, page: Page) -> tuple[float, Any]:
+        """One request: its CPU seconds and the response (after a patient view, for a period not
+        asked before, when the page is measured uncached)."""
         path = page.path
         if uncached(page):
-            client.get(patient_page)  # a patient view writes to the audit trail
-            path = period_shifted(page.path, len(samples) + 1)
+            self.client.get(self.patient_page)  # a patient view writes to the audit trail
+            self.asked[page.label] = self.asked.get(page.label, 0) + 1
+            path = period_shifted(page.path, self.asked[page.label])
+        headers = {"HX-Request": "true"} if page.partial else {}
         started = time.process_time()
-        response = client.get(path, headers=headers)
-        samples.append(time.process_time() - started)
-        if response.status_code != page.status:
-            return {"error": response.status_code}
-        size = len(response.data)
-    samples.sort()
+        response = self.client.get(path, headers=headers)
+        return time.process_time() - started, response
+
+    def prepare(self, label: str) -> dict:
+        """The page's SQL statements, then a few requests to warm it up; {"error": status} when it
+        fails."""
+        from bench.queries import page_queries
+
+        page = self.pages[label]
+        with clock.clock_at(self.moment):
+            try:
+                queries = page_queries(self.app, self.client, [page])[label]
+            except AssertionError:
+                headers = {"HX-Request": "true"} if page.partial else {}
+                return {"error": self.client.get(page.path, headers=headers).status_code}
+            for _ in range(WARM_UP):
+                self._get(page)
+        return {"queries": queries}
+
+    def sample(self, label: str, cpu_seconds: float, at_least: int, at_most: int) -> dict:
+        """CPU seconds of requests to the page until `cpu_seconds` are spent (`at_least` and
+        `at_most` requests), with the last response's size; {"error": status} when one fails."""
+        page, samples, size = self.pages[label], [], 0
+        with clock.clock_at(self.moment):
+            while len(samples) < at_most and (sum(samples) < cpu_seconds or len(samples) < at_least):
+                seconds, response = self._get(page)
+                if response.status_code != page.status:
+                    return {"error": response.status_code}
+                samples.append(seconds)
+                size = len(response.data)
+        return {"samples": samples, "bytes": size}
+
+
+def shape_worker(workdir: Path, shape: Shape, moment: datetime, connection: Any) -> None:
+    """A shape's own process (spawned, as a server holds one site's data): seeds its site, sends
+    it back, then measures what the run asks until it sends None."""
+    seeded = seeded_site(workdir, shape, moment)
+    connection.send(seeded)
+    meter = PageMeter(seeded, moment)
+    while (asked := connection.recv()) is not None:
+        method, *arguments = asked
+        connection.send(getattr(meter, method)(*arguments))
+    connection.close()
+
+
+def interleaved(
+    workdir: Path, shapes: list[Shape], moment: datetime, only: str | None
+) -> tuple[dict[str, Seeded], dict[str, dict[str, dict]]]:
+    """Every shape seeded in a process of its own, then each page measured on every shape in
+    ROUNDS rounds, the shapes in turn (in a new order each round): the growth factors compare
+    CPU times taken within moments of each other, not minutes apart on a machine whose load
+    drifts. A page's figures are the median and p95 of all its rounds' requests."""
+    spawn = multiprocessing.get_context("spawn")
+    seeded: dict[str, Seeded] = {}
+    links, workers = {}, []
+    for shape in shapes:
+        print(f"{shape.label}…", flush=True)
+        ours, theirs = spawn.Pipe()
+        worker = spawn.Process(target=shape_worker, args=(workdir, shape, moment, theirs))
+        worker.start()
+        workers.append(worker)
+        seeded[shape.key] = ours.recv()  # one seeding at a time: its seconds are its own
+        print(f"  {seeded[shape.key].counts} en {seeded[shape.key].seconds:.0f} s", flush=True)
+        links[shape.key] = ours
+
+    def ask(key: str, *what: object) -> dict:
+        links[key].send(what)
+        answer: dict = links[key].recv()
+        return answer
+
+    keys = [shape.key for shape in shapes]
+    labels = [
+        p.label for p in pages(seeded[keys[0]].ids) if not only or re.search(only, f"{p.label} {p.path}")
+    ]
+    cpu: dict[str, dict[str, dict]] = {key: {} for key in keys}
+    try:
+        for label in labels:
+            prepared = {key: ask(key, "prepare", label) for key in keys}
+            samples: dict[str, list[float]] = {key: [] for key in keys}
+            size: dict[str, int] = {}
+            for turn in range(ROUNDS):
+                order = keys[turn % len(keys) :] + keys[: turn % len(keys)]
+                for key in order:
+                    if "error" in prepared[key]:
+                        continue
+                    answer = ask(
+                        key,
+                        "sample",
+                        label,
+                        CPU_SECONDS / ROUNDS,
+                        -(-MIN_SAMPLES // ROUNDS),
+                        MAX_SAMPLES // ROUNDS,
+                    )
+                    if "error" in answer:
+                        prepared[key] = answer
+                        continue
+                    samples[key] += answer["samples"]
+                    size[key] = answer["bytes"]
+            for key in keys:
+                cpu[key][label] = (
+                    prepared[key]
+                    if "error" in prepared[key]
+                    else _figures(samples[key], size[key], prepared[key])
+                )
+                r = cpu[key][label]
+                print(
+                    f"  {key:>3} {label:<52} "
+                    + (
+                        f"ERREUR HTTP {r['error']}"
+                        if "error" in r
+                        else f"{r['median']:6.2f} ms (p95 {r['p95']:6.2f}, {r['n']} requêtes)"
+                    ),
+                    flush=True,
+                )
+    finally:
+        for key in keys:
+            links[key].send(None)
+        for worker in workers:
+            worker.join()
+    return seeded, cpu
+
+
+def _figures(samples: list[float], size: int, prepared: dict) -> dict:
+    samples = sorted(samples)
     return {
         "median": statistics.median(samples) * 1000,
         "p95": samples[round(0.95 * (len(samples) - 1))] * 1000,
         "n": len(samples),
         "bytes": size,
-        "queries": queries,
+        "queries": prepared["queries"],
     }
-
-
-def in_process(seeded: Seeded, page_list: list[Page], moment: datetime) -> dict[str, dict]:
-    from dalia_site import create_app
-    from dalia_site.extensions import db
-
-    app = create_app(seeded.site)
-    app.config["WTF_CSRF_ENABLED"] = False
-    client = app.test_client()
-    results = {}
-    with clock.clock_at(moment):
-        client.post("/connexion", data={"email": ADMIN, "password": PASSWORD, "code": totp(moment)})
-        for page in page_list:
-            r = results[page.label] = measure(app, client, page, f"/patients/{seeded.ids['patient']}")
-            print(
-                f"  {seeded.shape.key:>3} {page.label:<52} "
-                + (
-                    f"ERREUR HTTP {r['error']}"
-                    if "error" in r
-                    else f"{r['median']:6.2f} ms (p95 {r['p95']:6.2f}, "
-                )
-                + ("" if "error" in r else f"{r['n']} requêtes)"),
-                flush=True,
-            )
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-    return results
-
-
-def shape_run(
-    workdir: Path, shape: Shape, moment: datetime, only: str | None
-) -> tuple[Seeded, dict[str, dict]]:
-    """One shape: its site seeded, then its pages measured in process (run in a fresh process)."""
-    seeded = seeded_site(workdir, shape, moment)
-    print(f"  {seeded.counts} en {seeded.seconds:.0f} s", flush=True)
-    page_list = [p for p in pages(seeded.ids) if not only or re.search(only, f"{p.label} {p.path}")]
-    return seeded, in_process(seeded, page_list, moment)
 
 
 # --- Under gunicorn -------------------------------------------------------------------------
@@ -630,17 +721,7 @@ def main() -> None:
     zone = ZoneInfo("Europe/Paris")
     moment = busy_weekday(zone)
     try:
-        seeded, cpu = {}, {}
-        for shape in shapes:
-            print(f"{shape.label}…", flush=True)
-            # Each shape in a process of its own, as a server holds one site's data: measured
-            # after another shape's seeding, a page paid for that process's heap (its growth
-            # factors read ~1.3× on pages that read nothing growing).
-            spawn = multiprocessing.get_context("spawn")
-            with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
-                seeded[shape.key], cpu[shape.key] = pool.submit(
-                    shape_run, workdir, shape, moment, only
-                ).result()
+        seeded, cpu = interleaved(workdir, shapes, moment, only)
         first = seeded[shapes[0].key]
         loaded = [
             p
@@ -733,7 +814,9 @@ def write_results(shapes, seeded, cpu, hello, load, mem, moment, load_before, lo
         "## In process: CPU per page",
         "",
         "Flask test client, no server: `time.process_time()` around each request, many requests per "
-        f"page (≥ {MIN_SAMPLES}, up to {CPU_SECONDS:g} s of CPU). The activity figures are asked after "
+        f"page and shape (≥ {MIN_SAMPLES}, up to {CPU_SECONDS:g} s of CPU), taken in {ROUNDS} rounds in "
+        "which the shapes' processes take turns: a page's growth factors compare moments close "
+        "together. The activity figures are asked after "
         "a patient view (which writes to the audit trail) and for a period not asked before: never "
         f"from a cache. Targets: median ≤ {TARGET_MEDIAN_MS:g} ms on ten years, growth ≤ "
         f"{TARGET_GROWTH}× with 3× the patients and with 30 years of history, ≤ {TARGET_QUERIES} SQL "
