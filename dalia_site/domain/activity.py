@@ -50,6 +50,7 @@ from sqlalchemy import (
 
 from dalia_site.clock import FIRST_DAY, LAST_DAY
 from dalia_site.database import DbSession, column_rows
+from dalia_site.domain import roster_version
 from dalia_site.domain.opening import Opening
 from dalia_site.domain.reminders import ReminderFigures
 from dalia_site.domain.reminders import figures_from as reminder_figures_from
@@ -273,7 +274,14 @@ def _patients_and_reminders() -> Select[*tuple[Any, ...]]:
     )
     reminders = reminder_figures_row().subquery()
     return (
-        select(counts.c.received, counts.c.direct, *reminders.c, new_patients.c.seen, new_patients.c.referred)
+        select(
+            counts.c.received,
+            counts.c.direct,
+            *reminders.c,
+            roster_version.CURRENT,
+            new_patients.c.seen,
+            new_patients.c.referred,
+        )
         .select_from(counts)
         .join(reminders, true())
         .outerjoin(new_patients, true())
@@ -311,11 +319,14 @@ def compute(session: DbSession, period: Period, zone: ZoneInfo, opening: Opening
     result.monthly = [(first, counts) for (first, _), counts in zip(months, monthly, strict=True)]
 
     # 2. Patients received, direct access, referral to first visit; reminders (issue 17).
+    #    With them, the roster's version (domain/roster_version.py).
     rows = column_rows(session, _patients_and_reminders(), bounds)
-    for index, (patients_received, direct, *reminded, seen_at, referred_at) in enumerate(rows):
+    roster: object = None
+    for index, (patients_received, direct, *reminded, version, seen_at, referred_at) in enumerate(rows):
         if index == 0:
             result.patients_received, result.direct_patients = patients_received, direct
             result.reminders = reminder_figures_from(reminded)
+            roster = version
         if seen_at is not None and referred_at is not None:
             days = (seen_at.astimezone(zone).date() - referred_at.astimezone(zone).date()).days
             result.days_to_first_visit.append(max(days, 0))
@@ -328,7 +339,11 @@ def compute(session: DbSession, period: Period, zone: ZoneInfo, opening: Opening
     # 4. Staffed hours (the union of the clinicians' sessions) and the roster (issue 18): hours
     #    by status, half-days taken from the board, uncovered ones; two queries (the doctors and
     #    nurses with their weekly patterns, the one-off sessions), no occurrence built.
-    result.staffed_hours, result.roster = roster_figures(session, period.first, period.last, zone, opening)
+    #    The days of a roster version this worker already counted are not read again (roster = its
+    #    version, read with statement 2).
+    result.staffed_hours, result.roster = roster_figures(
+        session, period.first, period.last, zone, opening, roster
+    )
     return result
 
 

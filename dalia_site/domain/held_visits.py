@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from dalia_site.domain import kept
+from dalia_site.domain import roster_version as _roster_version  # noqa: F401 (the figures' other kept fact)
 from dalia_site.domain.kept import changed, left
 from dalia_site.models import Appointment, HeldVisit, Referral
 from dalia_site.models.vocabulary import AppointmentStatus, Channel

@@ -9,7 +9,13 @@ seconds filed under its local day. A weekly pattern's session on a day is its wa
 added to that day's local midnight (exact on the days the clock changes), and which half-days it
 overlaps is known once per pattern. The same rules as roster.occurrences: a one-off session
 counts on a closed day only if exceptional, a pattern never on a closed day or an absence
-(roster.pattern_days); a half-day opens as planning.build_half_days says (planning.opens)."""
+(roster.pattern_days); a half-day opens as planning.build_half_days says (planning.opens).
+
+A period's figures are the sum of its days' (each day's sessions, and those of the day before
+that reach into the period): a day's figures change only with the roster, so each worker keeps
+the days it worked out for the roster's version (domain/roster_version.py, read with the
+activity figures) and reads only the months it has not seen — right after a change of the
+roster, a year is worked out again from its sessions and patterns."""
 
 from __future__ import annotations
 
@@ -158,26 +164,144 @@ def _sessions() -> Select[*tuple[Any, ...]]:
     )
 
 
+@dataclass(frozen=True)
+class _Day:
+    """What a local day brings to a period's roster figures, from the sessions filed under it:
+    the seconds of sessions by status (STATUSES' order), the sessions taken from the board, its
+    open half-days left uncovered, and its sessions (POSIX seconds, sorted) with the measure of
+    their union and the latest end. `before` is the same of its one-off sessions that end after
+    its midnight: what the day brings as the day before a period (sessions reaching into it)."""
+
+    seconds: tuple[float, ...]
+    taken: int
+    uncovered: int
+    spans: list[tuple[float, float]]
+    union: float
+    reach: float
+    before: _Day | None = None
+
+
+class _Known:
+    """The days worked out in this process, for each site, zone and opening, for one version of
+    the roster (domain/roster_version.py): a new version forgets them."""
+
+    def __init__(self) -> None:
+        self._sites: dict[tuple[object, ...], tuple[object, dict[date, _Day]]] = {}
+
+    def days(
+        self, session: DbSession, zone: ZoneInfo, opening: Opening | None, version: object
+    ) -> dict[date, _Day]:
+        key = (str(session.get_bind().engine.url), zone.key, opening)
+        found = self._sites.get(key)
+        if found is None or found[0] != version:
+            self._sites.pop(key, None)
+            while len(self._sites) >= 8:  # a few sites or openings at most
+                self._sites.pop(next(iter(self._sites)))
+            found = self._sites[key] = (version, {})
+        return found[1]
+
+
+_KNOWN = _Known()
+
+
 def figures(
-    session: DbSession, first: date, last: date, zone: ZoneInfo, opening: Opening | None
+    session: DbSession,
+    first: date,
+    last: date,
+    zone: ZoneInfo,
+    opening: Opening | None,
+    version: object = None,
 ) -> tuple[float, RosterFigures]:
-    """The staffed hours and the roster figures of [first, last] in two queries; with the
-    centre's `opening`, nothing counts on a closed day and the uncovered half-days are counted
-    (none without it)."""
+    """The staffed hours and the roster figures of [first, last]; with the centre's `opening`,
+    nothing counts on a closed day and the uncovered half-days are counted (none without it).
+    Worked out day by day (two queries for a run of days); with the roster's `version`
+    (domain/roster_version.py), the days this process already worked out for that version are
+    not read again: a day's figures change only with the roster."""
+    wanted = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    if version is None:
+        before, days = _days_of(session, first, last, zone, opening)
+        return _sum(before, days)
+    known = _KNOWN.days(session, zone, opening, version)
+    day_before = first - timedelta(days=1)
+    # The calendar months of the days not yet known, worked out whole: the next periods asked
+    # (a period moved by a day or two) find them.
+    months = sorted({day.replace(day=1) for day in (day_before, *wanted) if day not in known})
+    missing = [day for month in months for day in _month(month) if day not in known]
+    for run_first, run_last in _runs(missing):
+        _, days = _days_of(session, run_first, run_last, zone, opening)
+        known.update(zip((run_first + timedelta(days=n) for n in range(len(days))), days, strict=True))
+    reaching = known[day_before].before
+    assert reaching is not None
+    return _sum(reaching, [known[day] for day in wanted])
+
+
+def _month(first: date) -> list[date]:
+    """The days of the month that begins on `first`."""
+    following = (first + timedelta(days=32)).replace(day=1)
+    return [first + timedelta(days=n) for n in range((following - first).days)]
+
+
+def _runs(days: list[date]) -> list[tuple[date, date]]:
+    """Sorted days as runs of consecutive days (first, last)."""
+    runs: list[tuple[date, date]] = []
+    for day in days:
+        if runs and runs[-1][1] + timedelta(days=1) == day:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
+def _sum(before: _Day, days: list[_Day]) -> tuple[float, RosterFigures]:
+    """A period's figures from its days' (and the day before's sessions reaching into it). The
+    seconds are whole numbers: their sum is the same in any order."""
+    seconds = [0.0] * len(STATUSES)
+    result = RosterFigures()
+    total, cursor = 0.0, None
+    for day in (before, *days):
+        for index, value in enumerate(day.seconds):
+            seconds[index] += value
+        result.taken_from_board += day.taken
+        result.uncovered_half_days += day.uncovered
+        if not day.spans:
+            continue
+        if cursor is None or day.spans[0][0] >= cursor:
+            total += day.union  # nothing before it reaches into its sessions
+            cursor = day.reach
+            continue
+        for start, end in day.spans:
+            if start > cursor:
+                total += end - start
+                cursor = end
+            elif end > cursor:
+                total += end - cursor
+                cursor = end
+    result.hours_by_status = {code: value / 3600 for (code, _), value in zip(STATUSES, seconds, strict=True)}
+    return total / 3600, result
+
+
+def _days_of(
+    session: DbSession, first: date, last: date, zone: ZoneInfo, opening: Opening | None
+) -> tuple[_Day, list[_Day]]:
+    """The day before `first` (its sessions reaching into `first`) and each day of [first, last],
+    in two queries."""
     closed = opening.closed_days(first - timedelta(days=1), last) if opening is not None else {}
     days = _Days(zone, first, last)
+    count = len(days.offsets)
     # Each half-day's hours (wall clock), and on each day (POSIX seconds).
     hours = [opening.window(code) for code in HALVES] if opening is not None else []
     windows = [
-        [(days.seconds(index, opens), days.seconds(index, closes)) for index in range(len(days.offsets))]
+        [(days.seconds(index, opens), days.seconds(index, closes)) for index in range(count)]
         for opens, closes in hours
     ]
-    result = RosterFigures()
-    seconds = dict.fromkeys(result.hours_by_status, 0.0)
-    # By day index: the sessions as (starts, ends) in POSIX seconds, and for each half-day what
-    # the sessions overlapping it bring (a mask).
-    spans: list[list[tuple[float, float]]] = [[] for _ in days.offsets]
-    masks = [0] * (2 * len(days.offsets))
+    # By day index: the sessions as (starts, ends) in POSIX seconds, for each half-day what the
+    # sessions overlapping it bring (a mask), the seconds by status and the sessions taken from
+    # the board; the same of the one-off sessions ending after the next midnight.
+    spans: list[list[tuple[float, float]]] = [[] for _ in range(count)]
+    masks = [0] * (2 * count)
+    seconds = [[0.0] * len(STATUSES) for _ in range(count)]
+    taken = [0] * count
+    reaching: dict[int, tuple[list[float], list[int], list[tuple[float, float]]]] = {}
 
     def file(index: int, starts: float, ends: float, brings: int) -> None:
         spans[index].append((starts, ends))
@@ -186,17 +310,22 @@ def figures(
             if starts < closes and opens < ends:
                 masks[2 * index + half] |= brings
 
-    members: dict[int, tuple[str, int]] = {}  # status, what they bring
+    members: dict[int, tuple[int, int]] = {}  # status (STATUSES' index), what they bring
     patterns: dict[int, tuple[Any, set[date]]] = {}
+    order = {code: index for index, (code, _) in enumerate(STATUSES)}
     for row in column_rows(session, _members(), {"first": first, "last": last}):
         if row.id not in members:
-            members[row.id] = (_status(row.profession, row.doctor_status, row.team), _brings(row.profession))
+            members[row.id] = (
+                order[_status(row.profession, row.doctor_status, row.team)],
+                _brings(row.profession),
+            )
         if row.pattern_id is not None:
             patterns.setdefault(row.pattern_id, (row, set()))[1].update([row.absent] if row.absent else [])
     closed_at = {(day - days.first).days for day in closed}
     start, end = local(first, time(), zone), local(last + timedelta(days=1), time(), zone)
     bounds = {"start": start, "end": end, "earliest": start - LONGEST_SESSION}
-    midnights, taken = days.midnights, 0
+    midnights = days.midnights
+    following = [*midnights[1:], end.timestamp()]  # each day's next midnight
     for member_id, starts_at, ends_at, exceptional, from_board in column_rows(session, _sessions(), bounds):
         starts = (starts_at - POSIX_EPOCH).total_seconds()
         index = bisect_right(midnights, starts) - 1  # its day
@@ -205,9 +334,14 @@ def figures(
         status, brings = members[member_id]
         ends = (ends_at - POSIX_EPOCH).total_seconds()
         file(index, starts, ends, brings | EXCEPTIONAL if exceptional else brings)
-        seconds[status] += (ends_at - starts_at).total_seconds()
-        taken += from_board
-    result.taken_from_board = taken
+        length = (ends_at - starts_at).total_seconds()
+        seconds[index][status] += length
+        taken[index] += from_board
+        if ends > following[index]:
+            reach = reaching.setdefault(index, ([0.0] * len(STATUSES), [0], []))
+            reach[0][status] += length
+            reach[1][0] += from_board
+            reach[2].append((starts, ends))
     for row, absences in patterns.values():
         status, brings = members[row.id]
         # On a day the clock does not change: the same seconds after midnight, the same
@@ -223,17 +357,45 @@ def figures(
             if days.offsets[index] is None:
                 span = days.seconds(index, row.start_time), days.seconds(index, row.end_time)
                 file(index, *span, brings)
-                seconds[status] += span[1] - span[0]
+                seconds[index][status] += span[1] - span[0]
                 continue
             midnight = days.midnights[index]
             spans[index].append((midnight + starts, midnight + ends))
-            seconds[status] += ends - starts
+            seconds[index][status] += ends - starts
             for half in overlaps:
                 masks[2 * index + half] |= brings
-    result.hours_by_status = {code: total / 3600 for code, total in seconds.items()}
-    if opening is not None:
-        result.uncovered_half_days = _uncovered(masks, opening, closed, days)
-    return _union_hours(spans), result
+    uncovered = _uncovered(masks, opening, closed, days) if opening is not None else [0] * count
+    nothing = _day((0.0,) * len(STATUSES), 0, 0, [])
+    befores = [
+        _day(tuple(reaching[index][0]), reaching[index][1][0], 0, reaching[index][2])
+        if index in reaching
+        else nothing
+        for index in range(count)
+    ]
+    return befores[0], [
+        _day(tuple(seconds[index]), taken[index], uncovered[index], spans[index], befores[index])
+        for index in range(1, count)
+    ]
+
+
+def _day(
+    seconds: tuple[float, ...],
+    taken: int,
+    uncovered: int,
+    spans: list[tuple[float, float]],
+    before: _Day | None = None,
+) -> _Day:
+    """A day's figures, its sessions sorted and their union measured."""
+    spans.sort()
+    union, cursor = 0.0, None
+    for start, end in spans:
+        if cursor is None or start > cursor:
+            union += end - start
+            cursor = end
+        elif end > cursor:
+            union += end - cursor
+            cursor = end
+    return _Day(seconds, taken, uncovered, spans, union, cursor or 0.0, before)
 
 
 def _brings(profession: Profession) -> int:
@@ -241,30 +403,15 @@ def _brings(profession: Profession) -> int:
     return (DOCTOR if profession.is_doctor else 0) | (NURSE if profession.is_nurse else 0)
 
 
-def _uncovered(masks: list[int], opening: Opening, closed: dict[date, str], days: _Days) -> int:
-    """The half-days of [first, last] open to patients (planning.opens) without a doctor or
-    without a nurse."""
-    uncovered = 0
+def _uncovered(masks: list[int], opening: Opening, closed: dict[date, str], days: _Days) -> list[int]:
+    """By day index, its half-days open to patients (planning.opens) without a doctor or
+    without a nurse (none on the day before the period, index 0)."""
+    uncovered = [0] * len(days.offsets)
     for index in range(1, len(days.offsets)):
         for half, code in enumerate(HALVES):
             mask = masks[2 * index + half]
             if mask & COVERED != COVERED and planning.opens(
                 opening, closed, days.day(index), code, bool(mask & EXCEPTIONAL)
             ):
-                uncovered += 1
+                uncovered[index] += 1
     return uncovered
-
-
-def _union_hours(spans: list[list[tuple[float, float]]]) -> float:
-    """The hours covered by at least one session. Days in order, each day's sessions sorted: all
-    of them in order of start, a session starting before its day's end."""
-    total, cursor = 0.0, None
-    for on_day in spans:
-        for start, end in sorted(on_day):
-            if cursor is None or start > cursor:
-                total += end - start
-                cursor = end
-            elif end > cursor:
-                total += end - cursor
-                cursor = end
-    return total / 3600

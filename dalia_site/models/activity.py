@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dalia_site.database import Model
@@ -33,3 +33,14 @@ class HeldVisit(Model):
     # The patient's earliest referral, and whether it came by « accès direct ».
     referred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     direct: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class RosterVersion(Model):
+    """One row: a number drawn again by domain/roster_version.py whenever the roster changes
+    (sessions, weekly patterns, absences, members), so that a worker keeps a day's roster
+    figures only as long as the roster they came from."""
+
+    __tablename__ = "roster_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
