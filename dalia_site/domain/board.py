@@ -24,7 +24,7 @@ BOARD_DAYS = 92  # about three months ahead
 
 
 class OpenHalfDay(NamedTuple):  # a tuple: the board lists about a hundred
-    half: planning.HalfDay
+    half: planning.HalfDay[planning.Staffing]
     lacks: tuple[str, ...]  # ("médecin", "infirmière")
 
     @property
@@ -41,7 +41,7 @@ _LACKS = {
 }
 
 
-def lacks(half: planning.HalfDay) -> tuple[str, ...]:
+def lacks(half: planning.HalfDay[planning.MemberT]) -> tuple[str, ...]:
     return _LACKS[half.has_doctor, half.has_nurse]
 
 
@@ -50,7 +50,7 @@ def open_half_days(
 ) -> list[OpenHalfDay]:
     """The half-days of the next three months open to patients that lack a doctor or a nurse,
     earliest first (those already begun left out)."""
-    halves = planning.half_days(session, today, today + timedelta(days=BOARD_DAYS), opening, zone)
+    halves = planning.coverage(session, today, today + timedelta(days=BOARD_DAYS), opening, zone)
     return [OpenHalfDay(h, lacks(h)) for h in halves if h.gap and h.starts_at > now]
 
 
@@ -81,7 +81,9 @@ def fills_gap(brought: str | None, found: OpenHalfDay) -> bool:
     return brought is not None and brought in found.lacks
 
 
-def _half_of(session: DbSession, opening: Opening, zone: ZoneInfo, day: date, code: str) -> planning.HalfDay:
+def _half_of(
+    session: DbSession, opening: Opening, zone: ZoneInfo, day: date, code: str
+) -> planning.HalfDay[TeamMember]:
     morning, afternoon = planning.half_days(session, day, day, opening, zone)
     return morning if code == HALVES[0] else afternoon
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Generic, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, or_, select
 
-from dalia_site.database import DbSession
+from dalia_site.database import DbSession, column_rows
 from dalia_site.domain import audit
 from dalia_site.domain.booking import with_timezones
 from dalia_site.domain.opening import HALVES, Opening, parse_half_days
@@ -17,19 +18,32 @@ from dalia_site.domain.roster import Duty, Times, local, occurrences, read_duty
 from dalia_site.domain.tokens import new_token, token_hash
 from dalia_site.models import StaffUser, TeamMember
 from dalia_site.models.roster import is_junior_doctor
-from dalia_site.models.vocabulary import ASSISTANTS, AppointmentStatus
+from dalia_site.models.vocabulary import ASSISTANTS, AppointmentStatus, DoctorStatus, Profession
 
 # --- Half-days and coverage -----------------------------------------------------------------------
 
 
+class Staffing(NamedTuple):
+    """What the coverage rules read of a member, read as a row (no TeamMember built)."""
+
+    id: int
+    name: str
+    active: bool
+    profession: Profession
+    doctor_status: DoctorStatus | None
+
+
+MemberT = TypeVar("MemberT", TeamMember, Staffing)  # a half-day's members: objects, or rows
+
+
 @dataclass(slots=True)
-class HalfDay:
+class HalfDay(Generic[MemberT]):
     day: date
     label: str  # "matin" or "après-midi"
     starts_at: datetime
     ends_at: datetime
     open: bool
-    members: list[TeamMember] = field(default_factory=list)
+    members: list[MemberT] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     closed: str = ""  # « férié — Noël », « fermé — fermeture estivale » (no alert that day)
     exceptional: bool = False  # opened by an « ouverture exceptionnelle »
@@ -84,7 +98,7 @@ NO_ASSISTANT = Alert("no_assistant", "Demi-journée sans assistant·e")
 DOCTOR, NURSE, ASSISTANT, JUNIOR, SENIOR = 1, 2, 4, 8, 16
 
 
-def role_bits(member: TeamMember) -> int:
+def role_bits(member: TeamMember | Staffing) -> int:
     profession = member.profession
     if is_junior_doctor(profession, member.doctor_status):
         return DOCTOR | JUNIOR
@@ -95,7 +109,7 @@ def role_bits(member: TeamMember) -> int:
     )
 
 
-def coverage_alerts(members: list[TeamMember], open_to_patients: bool) -> list[Alert]:
+def coverage_alerts(members: Sequence[TeamMember | Staffing], open_to_patients: bool) -> list[Alert]:
     """The coverage rules of a half-day, as French alerts (empty when covered)."""
     present = 0
     for member in members:
@@ -103,7 +117,7 @@ def coverage_alerts(members: list[TeamMember], open_to_patients: bool) -> list[A
     return _alerts(present, members, open_to_patients)
 
 
-def _alerts(present: int, members: list[TeamMember], open_to_patients: bool) -> list[Alert]:
+def _alerts(present: int, members: Sequence[TeamMember | Staffing], open_to_patients: bool) -> list[Alert]:
     """coverage_alerts, from the members' `role_bits` put together (`present`)."""
     alerts = []
     if open_to_patients:
@@ -114,7 +128,7 @@ def _alerts(present: int, members: list[TeamMember], open_to_patients: bool) -> 
         if not present & ASSISTANT:
             alerts.append(NO_ASSISTANT)
     if present & JUNIOR and not present & SENIOR:
-        juniors = ", ".join(m.name for m in members if m.is_junior_doctor)
+        juniors = ", ".join(m.name for m in members if is_junior_doctor(m.profession, m.doctor_status))
         alerts.append(Alert("no_senior", f"{juniors} : pas de médecin senior présent"))
     return alerts
 
@@ -132,19 +146,39 @@ def as_opening(hours: Mapping[str, object] | Opening) -> Opening:
 
 def half_days(
     session: DbSession, first: date, last: date, hours: Mapping[str, object] | Opening, zone: ZoneInfo
-) -> list[HalfDay]:
+) -> list[HalfDay[TeamMember]]:
     """Every half-day of [first, last] with who is on duty and its alerts (four queries). A
     holiday or closure says so and has no alert; a half-day the centre does not open has none
     either, unless an « ouverture exceptionnelle » opens it."""
     opening = as_opening(hours)
     duty = read_duty(session, first, last, zone, opening=opening)
-    ids = {row.member_id for row in duty.sessions}
-    ids |= {member_id for _, member_id, days in duty.patterns if days}
-    members = {m.id: m for m in session.scalars(_ON_DUTY, {"ids": sorted(ids)})}
+    members = {m.id: m for m in session.scalars(_ON_DUTY, {"ids": _member_ids(duty)})}
     return build_half_days(duty, members, opening, first, last, zone)
 
 
-_ON_DUTY = select(TeamMember).where(TeamMember.id.in_(bindparam("ids", expanding=True)))  # built once
+def coverage(
+    session: DbSession, first: date, last: date, opening: Opening, zone: ZoneInfo
+) -> list[HalfDay[Staffing]]:
+    """half_days, its members read as rows of what the rules read (no TeamMember built): for a
+    page that shows what the half-days lack, not who is there."""
+    duty = read_duty(session, first, last, zone, opening=opening)
+    rows = column_rows(session, _STAFFING, {"ids": _member_ids(duty)})
+    members = {row.id: Staffing(*row) for row in rows}
+    return build_half_days(duty, members, opening, first, last, zone)
+
+
+def _member_ids(duty: Duty) -> list[int]:
+    """The members with a session in `duty`."""
+    ids = {row.member_id for row in duty.sessions}
+    ids |= {member_id for _, member_id, days in duty.patterns if days}
+    return sorted(ids)
+
+
+# Built once: the members on duty, as objects or as what the coverage rules read.
+_ON_DUTY = select(TeamMember).where(TeamMember.id.in_(bindparam("ids", expanding=True)))
+_STAFFING = select(*(getattr(TeamMember, column) for column in Staffing._fields)).where(
+    TeamMember.id.in_(bindparam("ids", expanding=True))
+)
 
 
 def opens(opening: Opening, closed: Mapping[date, str], day: date, code: str, exceptional: bool) -> bool:
@@ -155,13 +189,13 @@ def opens(opening: Opening, closed: Mapping[date, str], day: date, code: str, ex
 
 def build_half_days(
     duty: Duty,
-    members: Mapping[int, TeamMember],
+    members: Mapping[int, MemberT],
     opening: Opening,
     first: date,
     last: date,
     zone: ZoneInfo,
     active_only: bool = True,
-) -> list[HalfDay]:
+) -> list[HalfDay[MemberT]]:
     """The half-days of [first, last] from sessions already read (`duty`, with their members):
     who is on duty, whether the centre opens, the alerts. No query. The planning shows the team
     as it is (`active_only`); past figures count who was there."""
@@ -228,10 +262,10 @@ def build_half_days(
     return result
 
 
-def gaps_by_week(halves: list[HalfDay]) -> list[tuple[date, list[HalfDay]]]:
+def gaps_by_week(halves: list[HalfDay[MemberT]]) -> list[tuple[date, list[HalfDay[MemberT]]]]:
     """The half-days open to patients that lack someone, grouped by week (its Monday): one
     alert per real gap."""
-    weeks: dict[date, list[HalfDay]] = {}
+    weeks: dict[date, list[HalfDay[MemberT]]] = {}
     for half in halves:
         if half.gap_alerts:
             weeks.setdefault(half.day - timedelta(days=half.day.weekday()), []).append(half)
