@@ -113,7 +113,7 @@ def appointment_kind(value: str) -> AppointmentKind:
 # --- Alternation --------------------------------------------------------------------------------
 
 
-def next_kind(history: Iterable[Appointment]) -> AppointmentKind:
+def next_kind(history: Iterable[Appointment | FileVisit]) -> AppointmentKind:
     """The kind to propose: a first visit, then nurse after doctor (the first visit counts as a
     doctor visit) and doctor after nurse. Cancelled visits and no-shows do not count; until the
     pair has seen the patient once, the first visit is what is proposed."""
@@ -878,7 +878,7 @@ def ensure_reschedulable(appointment: Appointment) -> None:
 MARKS = (AppointmentStatus.HONOURED, AppointmentStatus.NO_SHOW)
 
 
-def marks_offered(appointment: Appointment, now: datetime) -> list[AppointmentStatus]:
+def marks_offered(appointment: Appointment | FileVisit, now: datetime) -> list[AppointmentStatus]:
     """What an appointment can be marked as now: once it has started, a booked visit as honoured
     or missed, a marked one corrected to the other. A walk-in was held by nature; a cancelled
     visit stays cancelled; a patient who arrived was not missed."""
@@ -902,12 +902,12 @@ def may_book(patient: Patient) -> bool:
 
 
 def split_upcoming(
-    appointments: Iterable[Appointment], now: datetime
-) -> tuple[list[Appointment], list[Appointment]]:
+    appointments: Iterable[FileVisit], now: datetime
+) -> tuple[list[FileVisit], list[FileVisit]]:
     """(upcoming, past): still booked and not over, soonest first; the rest (held, missed,
     cancelled, or booked and over), latest first."""
-    upcoming: list[Appointment] = []
-    past: list[Appointment] = []
+    upcoming: list[FileVisit] = []
+    past: list[FileVisit] = []
     for appointment in sorted(appointments, key=lambda a: (a.starts_at, a.id)):
         still_to_come = appointment.status == AppointmentStatus.BOOKED and appointment.ends_at > now
         (upcoming if still_to_come else past).append(appointment)
@@ -1073,16 +1073,61 @@ def local_days(first: date, last: date, zone: ZoneInfo) -> tuple[datetime, datet
     )
 
 
-def appointments_of(session: DbSession, patient: Patient) -> list[Appointment]:
-    """The patient's appointments with who sees them, oldest first (one query)."""
-    return list(
-        session.scalars(
-            select(Appointment)
-            .where(Appointment.patient_id == patient.id)
-            .options(joinedload(Appointment.clinicians).joinedload(AppointmentClinician.member))
-            .order_by(Appointment.starts_at, Appointment.id)
-        ).unique()
+@dataclass(slots=True)
+class FileVisit:
+    """An appointment as a patient's file shows it (its table, history, timeline, liaison letter):
+    plain values, read as columns. It answers the names those read of an appointment."""
+
+    id: int
+    starts_at: datetime
+    ends_at: datetime
+    kind: AppointmentKind
+    walk_in: bool
+    status: AppointmentStatus
+    arrived_at: datetime | None
+    cancel_reason: str
+    override_reason: str
+    clinicians: list[tuple[str, Profession]] = field(default_factory=list)  # (name, profession), as booked
+    kind_label = Appointment.kind_label
+
+    @property
+    def names(self) -> str:
+        """Who sees the patient: « Anne Roux, Laure Carrière »."""
+        return ", ".join(name for name, _ in self.clinicians)
+
+
+_APPOINTMENTS_OF = (  # built once
+    select(
+        Appointment.id,
+        Appointment.starts_at,
+        Appointment.ends_at,
+        Appointment.kind,
+        Appointment.walk_in,
+        Appointment.status,
+        Appointment.arrived_at,
+        Appointment.cancel_reason,
+        Appointment.override_reason,
+        TeamMember.name,
+        TeamMember.profession,
     )
+    .outerjoin(AppointmentClinician, AppointmentClinician.appointment_id == Appointment.id)
+    .outerjoin(TeamMember, TeamMember.id == AppointmentClinician.member_id)
+    .where(Appointment.patient_id == bindparam("patient_id"))
+    .order_by(Appointment.starts_at, Appointment.id, AppointmentClinician.id)
+)
+
+
+def appointments_of(session: DbSession, patient_id: int) -> list[FileVisit]:
+    """The patient's appointments with who sees them, oldest first (one query)."""
+    visits: dict[int, FileVisit] = {}
+    # Each row is a visit's columns, then one of its clinicians (none: a visit nobody sees).
+    for *columns, name, profession in column_rows(session, _APPOINTMENTS_OF, {"patient_id": patient_id}):
+        visit = visits.get(columns[0])
+        if visit is None:
+            visit = visits[columns[0]] = FileVisit(*columns)
+        if name is not None:
+            visit.clinicians.append((name, profession))
+    return list(visits.values())
 
 
 def booked_in(session: DbSession, member_id: int, start: datetime, end: datetime) -> list[Appointment]:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import joinedload
 
 from dalia_site.database import DbSession
 from dalia_site.domain import audit, patients, rights
+from dalia_site.domain.booking import FileVisit
 from dalia_site.domain.text import Collector, FieldError, choice
 from dalia_site.models import (
     Appointment,
@@ -366,7 +367,7 @@ class Letter:
     protocols: list[AzaleeProtocol]
 
 
-def letter(session: DbSession, patient: Patient, appointments: Iterable[Appointment]) -> Letter:
+def letter(session: DbSession, patient: Patient, appointments: Iterable[FileVisit]) -> Letter:
     """The liaison letter's content, for a patient whose médecin traitant was found."""
     if patient.status != PatientStatus.GP_FOUND:
         raise FieldError("patient", "Le courrier de liaison suit un médecin traitant trouvé.")
@@ -374,7 +375,7 @@ def letter(session: DbSession, patient: Patient, appointments: Iterable[Appointm
         Visit(
             a.starts_at,
             a.kind.label,
-            ", ".join(f"{c.member.name} ({c.member.profession.in_sentence})" for c in a.clinicians),
+            ", ".join(f"{name} ({profession.in_sentence})" for name, profession in a.clinicians),
         )
         for a in sorted(appointments, key=lambda a: a.starts_at)
         if a.status == AppointmentStatus.HONOURED

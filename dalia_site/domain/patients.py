@@ -14,6 +14,7 @@ from sqlalchemy.orm import joinedload
 from dalia_site.database import DbSession
 from dalia_site.domain import audit, rights
 from dalia_site.domain import search as search_index
+from dalia_site.domain.booking import FileVisit
 from dalia_site.domain.referrals import (
     FIELD_LABELS,
     clean_identity,
@@ -22,7 +23,7 @@ from dalia_site.domain.referrals import (
 )
 from dalia_site.domain.search import all_words
 from dalia_site.domain.text import FieldError, format_phone
-from dalia_site.models import Appointment, PartnerOrganisation, Patient, Referral, StaffUser, TeamMember
+from dalia_site.models import PartnerOrganisation, Patient, Referral, StaffUser, TeamMember
 from dalia_site.models.vocabulary import (
     CLINICIANS,
     AppointmentStatus,
@@ -322,9 +323,8 @@ class TimelineEntry:
     dated_only: bool = False  # the row holds a day, not a time: shown without an hour
 
 
-def _with_whom(appointment: Appointment) -> str:
-    names = [f"{c.member.name} ({c.member.profession.in_sentence})" for c in appointment.clinicians]
-    return " et ".join(names)
+def _with_whom(appointment: FileVisit) -> str:
+    return " et ".join(f"{name} ({profession.in_sentence})" for name, profession in appointment.clinicians)
 
 
 def _referral_entries(referral: Referral) -> list[TimelineEntry]:
@@ -355,7 +355,7 @@ def _referral_entries(referral: Referral) -> list[TimelineEntry]:
     return entries + [TimelineEntry(referral.decided_at, DECISION, decision)]
 
 
-def _visit_entry(appointment: Appointment) -> TimelineEntry:
+def _visit_entry(appointment: FileVisit) -> TimelineEntry:
     what = appointment.kind.label + (" sans rendez-vous" if appointment.walk_in else "")
     whom = _with_whom(appointment)
     with_whom = f" avec {whom}" if whom else ""
@@ -372,13 +372,12 @@ def _visit_entry(appointment: Appointment) -> TimelineEntry:
     return TimelineEntry(appointment.starts_at, VISIT, f"{what}{with_whom}")
 
 
-def visit_line(appointment: Appointment) -> str:
+def visit_line(appointment: FileVisit) -> str:
     """A past visit as the patient page lists it after its date: what, with whom, how it went
     (« Consultation médecin avec Anne Roux : honoré »), why it was cancelled or left the
     alternation. Worded here once per visit rather than piece by piece in the page."""
     line = appointment.kind.label + (" (sans rendez-vous)" if appointment.walk_in else "")
-    names = ", ".join(c.member.name for c in appointment.clinicians)
-    line += f" avec {names} : {appointment.status.label.lower()}"
+    line += f" avec {appointment.names} : {appointment.status.label.lower()}"
     if appointment.cancel_reason:
         line += f" ({appointment.cancel_reason})"
     if appointment.override_reason:
@@ -387,7 +386,7 @@ def visit_line(appointment: Appointment) -> str:
 
 
 def timeline(
-    patient: Patient, appointments: Iterable[Appointment], now: datetime, zone: ZoneInfo
+    patient: Patient, appointments: Iterable[FileVisit], now: datetime, zone: ZoneInfo
 ) -> list[TimelineEntry]:
     """The patient's path in plain French, oldest first, from the rows themselves (referrals
     with their source and decider loaded, appointments with their clinicians): referrals and

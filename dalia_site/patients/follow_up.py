@@ -139,7 +139,7 @@ def liaison_letter(patient_id: int):
     """The printable liaison letter to the new médecin traitant."""
     patient = _patient_alone_or_404(patient_id)
     try:
-        content = follow_up.letter(db.session, patient, booking.appointments_of(db.session, patient))
+        content = follow_up.letter(db.session, patient, booking.appointments_of(db.session, patient.id))
     except FieldError as error:
         abort(409, description=str(error))
     page = render_template("patients/letter.html", letter=content, today=clock.today(site_zone()))

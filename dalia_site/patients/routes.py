@@ -64,7 +64,7 @@ def _status_form(patient: Patient) -> StatusForm:
 
 def _show(patient: Patient, status: int = 200, **forms):
     """The patient page (traced: every reading of a file is, whatever the outcome shown)."""
-    appointments = booking.appointments_of(db.session, patient)
+    appointments = booking.appointments_of(db.session, patient.id)
     now = clock.now()
     upcoming, past = booking.split_upcoming(appointments, now)
     page = render_template(

@@ -7,16 +7,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from dalia_site.domain import centre, patients
+from dalia_site.domain.booking import FileVisit
 from dalia_site.models import (
-    Appointment,
-    AppointmentClinician,
     PartnerOrganisation,
     Patient,
     Referral,
     StaffUser,
     TeamMember,
 )
-from dalia_site.models.vocabulary import Profession, Sex
+from dalia_site.models.vocabulary import AppointmentKind, AppointmentStatus, Profession, Sex
 
 PARIS = ZoneInfo("Europe/Paris")
 RECEIVED = datetime(2026, 3, 2, 9, 15, tzinfo=UTC)
@@ -30,12 +29,17 @@ DOCTOR = member("Dr Jeanne Audouy", "medecin")
 NURSE = member("Laure Carrière", "ipa")
 
 
-def visit(kind: str, start: datetime, status: str, *members: TeamMember, **fields) -> Appointment:
-    appointment = Appointment(
-        kind=kind, starts_at=start, ends_at=start + timedelta(minutes=30), status=status, **fields
+def visit(kind: str, start: datetime, status: str, *members: TeamMember, **fields) -> FileVisit:
+    """An appointment as the patient's file reads it (booking.appointments_of)."""
+    return FileVisit(
+        **{"id": 1, "walk_in": False, "arrived_at": None, "cancel_reason": "", "override_reason": ""}
+        | fields,
+        kind=AppointmentKind(kind),
+        starts_at=start,
+        ends_at=start + timedelta(minutes=30),
+        status=AppointmentStatus(status),
+        clinicians=[(m.name, Profession(m.profession)) for m in members],
     )
-    appointment.clinicians = [AppointmentClinician(member=m) for m in members]
-    return appointment
 
 
 def a_patient(**fields) -> Patient:

@@ -177,7 +177,9 @@ def test_marks_are_offered_once_the_visit_has_started_and_never_for_a_walk_in(se
         "empêché",
     )
     cancelled = [
-        a for a in booking.appointments_of(session, booked.patient) if a.status == AppointmentStatus.CANCELLED
+        a
+        for a in booking.appointments_of(session, booked.patient.id)
+        if a.status == AppointmentStatus.CANCELLED
     ]
     assert booking.marks_offered(cancelled[0], at(MONDAY, 12)) == []
 
@@ -196,12 +198,11 @@ def test_upcoming_visits_are_booked_and_not_over_soonest_first(session, booked):
         "test",
         now=now,
     )
-    upcoming, past = booking.split_upcoming(booking.appointments_of(session, booked.patient), now)
-    assert upcoming == [booked.appointment, later]  # the one under way is still to come
-    upcoming, past = booking.split_upcoming(
-        [later, booked.appointment], at(MONDAY, 9, 30) + timedelta(minutes=1)
-    )
-    assert upcoming == [later] and past == [booked.appointment]
+    visits = booking.appointments_of(session, booked.patient.id)
+    upcoming, past = booking.split_upcoming(visits, now)
+    assert [v.id for v in upcoming] == [booked.appointment.id, later.id]  # the one under way still to come
+    upcoming, past = booking.split_upcoming(visits[::-1], at(MONDAY, 9, 30) + timedelta(minutes=1))
+    assert [v.id for v in upcoming] == [later.id] and [v.id for v in past] == [booked.appointment.id]
 
 
 # --- roster -------------------------------------------------------------------------------------

@@ -333,7 +333,7 @@ def test_the_pathway_steps_until_a_gp_accepts_and_the_letter_holds_visits_and_pl
         follow_up.record_gp_step(
             session, None, patient, str(accepts.id), TODAY, "accepts", today=TODAY, now=NOW
         )
-    letter = follow_up.letter(session, patient, booking.appointments_of(session, patient))
+    letter = follow_up.letter(session, patient, booking.appointments_of(session, patient.id))
     assert letter.gp == accepts and letter.plan.cadence_weeks == 6
     assert [(v.at, v.seen_by) for v in letter.visits] == [(NOW - timedelta(weeks=6), "Dr Audouy (médecin)")]
     assert follow_up.days_to_gp([(NOW - timedelta(days=30), NOW), (NOW - timedelta(days=10), NOW)]) == 20
