@@ -224,3 +224,25 @@ def test_the_form_opened_for_a_partner_has_it_chosen(app, client, as_role):
     page = client.get(NEW, query_string={"source_id": str(dac)})
     assert page.status_code == 200
     assert offered(page) == [(DIRECT, False), (f"{DAC} (DAC)", True)]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_a_partners_page_leads_to_a_referral_from_it_for_who_records_them(app, client, as_role, role):
+    """On an active partner's page, the staff who record referrals find « Enregistrer un adressage
+    de ce partenaire », which opens the form with that partner chosen; others do not see it."""
+    as_role(role)
+    dac = org_id(app, DAC)
+    page = client.get(f"/annuaire/{dac}").get_data(as_text=True)
+    link = re.search(r'<a href="([^"]+)">Enregistrer un adressage de ce partenaire</a>', page)
+    if role not in ("admin", "assistant"):
+        assert link is None
+        return
+    assert link is not None
+    form = client.get(html.unescape(link.group(1)))
+    assert offered(form) == [(DIRECT, False), (f"{DAC} (DAC)", True)]
+
+
+def test_an_archived_partners_page_offers_no_referral_from_it(app, client, as_role):
+    as_role("assistant")
+    dac = archive(app, DAC)
+    assert "Enregistrer un adressage" not in client.get(f"/annuaire/{dac}").get_data(as_text=True)
