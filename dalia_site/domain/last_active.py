@@ -53,15 +53,11 @@ def _touched(session: Session) -> set[int]:
     """The patients whose last activity this flush may change (the one a visit or referral was
     moved from too)."""
     ids: set[int | None] = set()  # None: a referral not yet given its patient
-    for instance in session.new:
+    for instance in session.new | session.deleted:
         if isinstance(instance, Appointment | Referral):
             ids.add(instance.patient_id)
         elif isinstance(instance, Patient):
             ids.add(instance.id)
-    for instance in session.deleted:
-        if isinstance(instance, Appointment | Referral):
-            ids.add(instance.patient_id)
-            ids.update(left(instance))
     for instance in session.dirty:
         if isinstance(instance, Appointment) and changed(instance, "starts_at", "patient_id"):
             ids.add(instance.patient_id)

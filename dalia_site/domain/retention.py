@@ -7,13 +7,30 @@ erasure on a patient's request both go through `erase_patient`."""
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, delete, func, or_, select, true, union, update
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Date,
+    Integer,
+    bindparam,
+    case,
+    delete,
+    func,
+    null,
+    or_,
+    select,
+    type_coerce,
+    union,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import QueryableAttribute
 
 from dalia_site.database import DbSession, column_rows
@@ -109,7 +126,7 @@ def _day_start(day: date, zone: tzinfo | None) -> datetime:
     return datetime.combine(day, time(), zone)
 
 
-# Built once (below), the two queries of what is due: their bounds are parameters.
+# Built once (below), the queries of what is due: their bounds are parameters.
 _INACTIVE_CUTOFF = bindparam("inactive_cutoff", type_=UTCDateTime())
 _DECLINED_CUTOFF = bindparam("declined_cutoff", type_=UTCDateTime())
 # The window N years back that `coming` asks of (its start included, its end not).
@@ -123,90 +140,133 @@ def _within(column: QueryableAttribute[Any], period: str) -> ColumnElement[bool]
     return (column >= _WINDOW[f"{period}_from"]) & (column < _WINDOW[f"{period}_to"])
 
 
-def _due_queries(
-    patients_among: ColumnElement[bool], referrals_among: ColumnElement[bool]
-) -> tuple[Select[*tuple[Any, ...]], Select[*tuple[Any, ...]]]:
-    """The patients, then the referrals without a patient of their own, whose time is up by the
-    cutoffs (`patients_among`/`referrals_among` narrow them to some rows)."""
-    last_visit = (
-        select(func.max(Appointment.starts_at))
-        .where(Appointment.patient_id == Patient.id)
-        .correlate(Patient)
-        .scalar_subquery()
+# Each patient's last activity, kept by domain/last_active.py: the latest of their record's
+# creation, any visit's start and any referral's receipt.
+_LAST = Patient.last_active_at
+_DECLINED = Patient.status == PatientStatus.DECLINED
+_ANY_VISIT = select(Appointment.id).where(Appointment.patient_id == Patient.id).correlate(Patient).exists()
+# A referral that keeps a declined patient: not declined, or declined too recently.
+_KEEPS = (
+    select(Referral.id)
+    .where(
+        Referral.patient_id == Patient.id,
+        (Referral.status != ReferralStatus.DECLINED)
+        | (Referral.decided_at.is_(None))
+        | (Referral.decided_at >= _DECLINED_CUTOFF),
     )
-    last_referral = (
-        select(func.max(Referral.received_at))
-        .where(Referral.patient_id == Patient.id)
-        .correlate(Patient)
-        .scalar_subquery()
-    )
-    # A referral that keeps a declined patient: not declined, or declined too recently.
-    keeps = (
-        select(Referral.id)
-        .where(
-            Referral.patient_id == Patient.id,
-            (Referral.status != ReferralStatus.DECLINED)
-            | (Referral.decided_at.is_(None))
-            | (Referral.decided_at >= _DECLINED_CUTOFF),
-        )
-        .correlate(Patient)
-        .exists()
-    )
-    last_decision = (
-        select(func.max(Referral.decided_at))
-        .where(Referral.patient_id == Patient.id)
-        .correlate(Patient)
-        .scalar_subquery()
-    )
-    # « No visit (referral) since the cutoff » as NOT EXISTS: one index probe, where the last
-    # visit compared twice was two aggregates per patient.
-    visit_since = (
-        select(Appointment.id)
-        .where(Appointment.patient_id == Patient.id, Appointment.starts_at >= _INACTIVE_CUTOFF)
-        .correlate(Patient)
-        .exists()
-    )
-    referral_since = (
-        select(Referral.id)
-        .where(Referral.patient_id == Patient.id, Referral.received_at >= _INACTIVE_CUTOFF)
-        .correlate(Patient)
-        .exists()
-    )
-    any_visit = select(Appointment.id).where(Appointment.patient_id == Patient.id).correlate(Patient).exists()
-    patients = select(
-        Patient.id, Patient.status, Patient.created_at, last_visit, last_referral, last_decision
-    ).where(
-        Patient.erased_at.is_(None),
-        patients_among,
-        ((Patient.created_at < _INACTIVE_CUTOFF) & ~visit_since & ~referral_since)
-        | ((Patient.status == PatientStatus.DECLINED) & ~any_visit & ~keeps),
-    )
-    referrals = select(Referral.id, Referral.status, Referral.received_at, Referral.decided_at).where(
-        Referral.patient_id.is_(None),
-        Referral.erased_at.is_(None),
-        referrals_among,
-        ((Referral.status == ReferralStatus.DECLINED) & (Referral.decided_at < _DECLINED_CUTOFF))
-        | ((Referral.status != ReferralStatus.DECLINED) & (Referral.received_at < _INACTIVE_CUTOFF)),
-    )
-    return patients, referrals
-
-
-# Every row (the timer); the rows active in the window N years back (`coming`: found through the
-# date indexes, a month of activity, not every patient).
-_ALL_DUE = _due_queries(true(), true())
-_DUE_IN_WINDOW = _due_queries(
-    Patient.id.in_(
-        union(
-            select(Appointment.patient_id).where(_within(Appointment.starts_at, "inactive")),
-            select(Referral.patient_id).where(
-                Referral.patient_id.is_not(None),
-                _within(Referral.received_at, "inactive") | _within(Referral.decided_at, "declined"),
-            ),
-            select(Patient.id).where(_within(Patient.created_at, "inactive")),
-        )
-    ),
-    _within(Referral.received_at, "inactive") | _within(Referral.decided_at, "declined"),
+    .correlate(Patient)
+    .exists()
 )
+# The latest decision on a patient's referrals; it may erase a declined patient never seen at a
+# visit (read for them alone: none for the others).
+_LAST_DECISION = (
+    select(func.max(Referral.decided_at))
+    .where(Referral.patient_id == Patient.id)
+    .correlate(Patient)
+    .scalar_subquery()
+)
+_DECISION = type_coerce(case((_DECLINED & ~_ANY_VISIT, _LAST_DECISION)), UTCDateTime())
+# Due by the cutoffs: no activity since the inactive one, or declined, never seen at a visit, and
+# no referral left to keep them.
+_PATIENT_DUE = Patient.erased_at.is_(None) & (
+    (_LAST < _INACTIVE_CUTOFF) | (_DECLINED & ~_ANY_VISIT & ~_KEEPS)
+)
+# A referral with no patient of its own: declined (since its decision), or never decided and left
+# inactive (since its receipt).
+_REFERRAL_DECISION = type_coerce(
+    case((Referral.status == ReferralStatus.DECLINED, Referral.decided_at)), UTCDateTime()
+)
+_REFERRAL_DUE = (
+    Referral.patient_id.is_(None)
+    & Referral.erased_at.is_(None)
+    & (
+        ((Referral.status == ReferralStatus.DECLINED) & (Referral.decided_at < _DECLINED_CUTOFF))
+        | ((Referral.status != ReferralStatus.DECLINED) & (Referral.received_at < _INACTIVE_CUTOFF))
+    )
+)
+
+# The timer: every row due (the patients through the index of their last activity, and the
+# declined ones).
+_ALL_PATIENTS = select(Patient.id, _LAST, _DECISION).where(_PATIENT_DUE)
+_ALL_REFERRALS = select(Referral.id, Referral.received_at, _REFERRAL_DECISION).where(_REFERRAL_DUE)
+
+# `coming`, in two statements. First the patients whose last activity fell in the window N years
+# back, past the day whose anniversary is today (`later_from`), but the declined never seen at a
+# visit: each is due N years after that day, so they are read in that order from the index (the
+# day as a date: ties go by number; `leap_day`, a 29 February that falls on the 28th N years on),
+# the first `limit` of them with how many there are.
+_LATER_FROM = bindparam("later_from", type_=UTCDateTime())
+_LEAP_DAY, _LEAP_TO = bindparam("leap_day", type_=Date()), bindparam("leap_to", type_=Date())
+_DAY = func.date(_LAST)
+_COMING_INACTIVE = (
+    select(Patient.id, _LAST, func.count().over())
+    .where(
+        Patient.erased_at.is_(None),
+        _LAST >= _LATER_FROM,
+        _LAST < _INACTIVE_CUTOFF,
+        ~(_DECLINED & ~_ANY_VISIT),
+    )
+    .order_by(case((_DAY == _LEAP_DAY, _LEAP_TO), else_=_DAY), Patient.id)
+    .limit(bindparam("limit", type_=Integer()))
+)
+# Then the few whose day needs the whole rule: the declined never seen at a visit (active in the
+# window, or decided in the declined one), and the referrals without a patient of their own
+# received or decided in the window.
+_COMING_OTHERS: CompoundSelect[*tuple[Any, ...]] = union_all(
+    select(Patient.id, null(), _LAST, _LAST_DECISION).where(
+        Patient.id.in_(
+            union(
+                select(Patient.id).where(Patient.erased_at.is_(None), _DECLINED, _within(_LAST, "inactive")),
+                select(Referral.patient_id).where(
+                    Referral.status == ReferralStatus.DECLINED, _within(Referral.decided_at, "declined")
+                ),
+            )
+        ),
+        # The rule (_PATIENT_DUE) for them, each subquery asked once.
+        Patient.erased_at.is_(None),
+        _DECLINED,
+        ~_ANY_VISIT,
+        (_LAST < _INACTIVE_CUTOFF) | ~_KEEPS,
+    ),
+    select(null(), Referral.id, Referral.received_at, _REFERRAL_DECISION).where(
+        _REFERRAL_DUE,
+        _within(Referral.received_at, "inactive") | _within(Referral.decided_at, "declined"),
+    ),
+)
+
+
+def _cutoffs(now: datetime, within_days: int, settings: Periods) -> dict[str, datetime]:
+    # Due on a day: whatever's last activity fell on that day, N years before, goes (UTC days).
+    horizon = _day_start((now + timedelta(days=within_days)).date() + timedelta(days=1), now.tzinfo)
+    return {
+        "inactive_cutoff": years_before(horizon, settings.inactive_years),
+        "declined_cutoff": years_before(horizon, settings.declined_years),
+    }
+
+
+def _patient_due(settings: Periods, patient_id: int, last: datetime, decision: datetime | None) -> Due:
+    """Due N years after their last activity — or after the decision that declined them, if that
+    comes first (`decision`: only for the declined never seen at a visit)."""
+    inactive_on = _years_after(last.date(), settings.inactive_years)
+    if decision is not None:
+        declined_on = _years_after(decision.date(), settings.declined_years)
+        if declined_on < inactive_on:
+            return Due(DECLINED, patient_id, None, declined_on, decision.date())
+    return Due(INACTIVE, patient_id, None, inactive_on, last.date())
+
+
+def _referral_due(settings: Periods, referral_id: int, received: datetime, decided: datetime | None) -> Due:
+    """A referral with no patient of its own: declined (`decided`), or never decided and left
+    inactive."""
+    if decided is not None:
+        since, kind, years = decided.date(), DECLINED, settings.declined_years
+    else:
+        since, kind, years = received.date(), INACTIVE, settings.inactive_years
+    return Due(kind, None, referral_id, _years_after(since, years), since)
+
+
+def _in_order(found: Iterable[Due]) -> list[Due]:
+    return sorted(found, key=lambda due: (due.due_on, due.patient_id or 0, due.referral_id or 0))
 
 
 def upcoming(
@@ -214,42 +274,11 @@ def upcoming(
 ) -> list[Due]:
     """What is due by `now` + `within_days` (0: due now — the dry run and the timer), oldest
     first. Two queries, whatever the number of patients."""
-    return _due(session, _ALL_DUE, now, within_days, periods or read_periods(session), {})
-
-
-def _due(
-    session: DbSession,
-    queries: tuple[Select[*tuple[Any, ...]], Select[*tuple[Any, ...]]],
-    now: datetime,
-    within_days: int,
-    settings: Periods,
-    window: dict[str, datetime],
-) -> list[Due]:
-    # Due on a day: whatever's last activity fell on that day, N years before, goes (UTC days).
-    horizon = _day_start((now + timedelta(days=within_days)).date() + timedelta(days=1), now.tzinfo)
-    params = window | {
-        "inactive_cutoff": years_before(horizon, settings.inactive_years),
-        "declined_cutoff": years_before(horizon, settings.declined_years),
-    }
-    patients, referrals = queries
-    found: list[Due] = []
-    for patient_id, status, created, visit, referral, decision in column_rows(session, patients, params):
-        last = max(moment for moment in (created, visit, referral) if moment is not None)
-        inactive_on = _years_after(last.date(), settings.inactive_years)
-        if status == PatientStatus.DECLINED and visit is None and decision is not None:
-            declined_on = _years_after(decision.date(), settings.declined_years)
-            if declined_on < inactive_on:
-                found.append(Due(DECLINED, patient_id, None, declined_on, decision.date()))
-                continue
-        found.append(Due(INACTIVE, patient_id, None, inactive_on, last.date()))
-    # Referrals with no patient of their own: declined, or never decided and left inactive.
-    for referral_id, referral_status, received, decided in column_rows(session, referrals, params):
-        if referral_status == ReferralStatus.DECLINED and decided is not None:
-            since, kind, years = decided.date(), DECLINED, settings.declined_years
-        else:
-            since, kind, years = received.date(), INACTIVE, settings.inactive_years
-        found.append(Due(kind, None, referral_id, _years_after(since, years), since))
-    return sorted(found, key=lambda due: (due.due_on, due.patient_id or 0, due.referral_id or 0))
+    settings = periods or read_periods(session)
+    params = _cutoffs(now, within_days, settings)
+    found = [_patient_due(settings, *row) for row in column_rows(session, _ALL_PATIENTS, params)]
+    found += [_referral_due(settings, *row) for row in column_rows(session, _ALL_REFERRALS, params)]
+    return _in_order(found)
 
 
 @dataclass(frozen=True)
@@ -263,6 +292,24 @@ class Coming:
 COMING_LISTED = 20
 
 
+def _first_later(today: date, years: int) -> date:
+    """The first day whose anniversary `years` on is after `today`."""
+    day = _years_after(today, -years) - timedelta(days=2)
+    while _years_after(day, years) <= today:
+        day += timedelta(days=1)
+    return day
+
+
+def _leap_day(start: date, end: date, years: int) -> dict[str, date | None]:
+    """A 29 February between `start` and `end` that falls on the 28th `years` on, with that 28th
+    (due the same day, its patients go in order of number with the 28th's)."""
+    for year in {start.year, end.year}:
+        if calendar.isleap(year) and start <= date(year, 2, 29) <= end:
+            if not calendar.isleap(year + years):
+                return {"leap_day": date(year, 2, 29), "leap_to": date(year, 2, 28)}
+    return {"leap_day": None, "leap_to": None}
+
+
 def coming(
     session: DbSession,
     *,
@@ -273,20 +320,37 @@ def coming(
 ) -> Coming:
     """What becomes due after today and by `now` + `within_days`, oldest first — the same rule as
     `upcoming`, asked only of the rows whose last activity or decision fell in the window N years
-    back (found through the date indexes: a month of activity, not every patient). What is due
-    already is not looked for: the daily timer erases it (`dalia retention --dry-run` lists it)."""
+    back (a range of the index of the patients' last activity, and of the decisions: the month's
+    rows, not every patient's history). What is due already is not looked for: the daily timer
+    erases it (`dalia retention --dry-run` lists it). Two queries, the listed rows only read."""
     settings = periods or read_periods(session)
-    first_day = _day_start(now.date() + timedelta(days=1), now.tzinfo)
+    today = now.date()
+    first_day = _day_start(today + timedelta(days=1), now.tzinfo)
     after_last = _day_start((now + timedelta(days=within_days)).date() + timedelta(days=1), now.tzinfo)
-    window = {
-        "inactive_from": years_before(first_day, settings.inactive_years),
+    inactive_from = years_before(first_day, settings.inactive_years)
+    params: dict[str, Any] = _cutoffs(now, within_days, settings) | {
+        "inactive_from": inactive_from,
         "inactive_to": years_before(after_last, settings.inactive_years),
         "declined_from": years_before(first_day, settings.declined_years),
         "declined_to": years_before(after_last, settings.declined_years),
+        "later_from": max(
+            inactive_from,
+            datetime.combine(_first_later(today, settings.inactive_years), time(), UTC),
+        ),
+        "limit": limit,
     }
-    due = _due(session, _DUE_IN_WINDOW, now, within_days, settings, window)
-    later = [item for item in due if item.due_on > now.date()]
-    return Coming(len(later), later[:limit])
+    params |= _leap_day(inactive_from.date(), params["inactive_to"].date(), settings.inactive_years)
+    inactive = column_rows(session, _COMING_INACTIVE, params)
+    found = [_patient_due(settings, patient_id, last, None) for patient_id, last, _ in inactive]
+    for patient_id, referral_id, moment, decision in column_rows(session, _COMING_OTHERS, params):
+        if patient_id is not None:
+            due = _patient_due(settings, patient_id, moment, decision)
+        else:
+            due = _referral_due(settings, referral_id, moment, decision)
+        if due.due_on > today:
+            found.append(due)
+    count = len(found) - len(inactive) + (inactive[0][2] if inactive else 0)
+    return Coming(count, _in_order(found)[:limit])
 
 
 def _erase_referral(referral: Referral, now: datetime) -> None:
