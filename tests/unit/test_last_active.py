@@ -214,3 +214,27 @@ def test_the_stored_last_activity_and_what_retention_lists_follow_every_change(s
     assert actions == set(range(14))
     assert len(seen_due) > 8 and len(seen_coming) > 8  # the changes moved both lists
     assert {item.kind for items in seen_due for item in items} == {"inactive", "declined"}
+
+
+def test_the_page_lists_a_29_february_with_the_28th_it_falls_on_by_patient_number(session):
+    """Seen last on 29 February 2028 and on the 28th: with one year's retention, both are erased
+    on 28 February 2029 — listed by number, the first patient first, whichever day came first."""
+    first = decide(
+        session,
+        datetime(2028, 2, 29, 9, tzinfo=UTC),
+        receive(session, ORIGIN, "Bissextile", date(1950, 1, 1)),
+    )
+    second = decide(
+        session, datetime(2028, 2, 28, 9, tzinfo=UTC), receive(session, ORIGIN, "Veille", date(1951, 1, 1))
+    )
+    now, periods = datetime(2029, 2, 20, 10, tzinfo=UTC), retention.Periods(1, 1)
+
+    coming = retention.coming(session, now=now, periods=periods, limit=1)
+
+    assert coming.count == 2
+    assert [(item.patient_id, item.due_on, item.since) for item in coming.first] == [
+        (first.id, date(2029, 2, 28), date(2028, 2, 29))
+    ]
+    everything = retention.coming(session, now=now, periods=periods).first
+    assert [item.patient_id for item in everything] == [first.id, second.id]
+    assert everything == retention.upcoming(session, now=now, within_days=30, periods=periods)
