@@ -23,7 +23,7 @@ import functools
 import json
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 from statistics import median
 from typing import Any
@@ -31,6 +31,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     CompoundSelect,
+    Date,
+    DateTime,
     Integer,
     Select,
     String,
@@ -50,21 +52,21 @@ from sqlalchemy import (
 
 from dalia_site.clock import FIRST_DAY, LAST_DAY
 from dalia_site.database import DbSession, column_rows
-from dalia_site.domain import roster_version
+from dalia_site.domain import roster_version, visit_days
 from dalia_site.domain.opening import Opening
 from dalia_site.domain.reminders import ReminderFigures
 from dalia_site.domain.reminders import figures_from as reminder_figures_from
-from dalia_site.domain.reminders import figures_row as reminder_figures_row
+from dalia_site.domain.reminders import sent_columns as reminder_sent_columns
 from dalia_site.domain.roster_figures import STATUSES, RosterFigures
 from dalia_site.domain.roster_figures import figures as roster_figures
 from dalia_site.domain.spreadsheet import csv_text
 from dalia_site.domain.worklists import PathwayFigures, pathway_figures
 from dalia_site.models import Appointment, AuditEvent, HeldVisit, PartnerOrganisation, Referral, Shift
+from dalia_site.models.activity import VisitDay
 from dalia_site.models.audit import WRITES
 from dalia_site.models.types import UTCDateTime
 from dalia_site.models.vocabulary import (
     AppointmentKind,
-    AppointmentStatus,
     Channel,
     MessageChannel,
     PartnerCategory,
@@ -207,31 +209,35 @@ START, END = bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTC
 
 @functools.lru_cache(maxsize=32)
 def _appointments_and_referrals(months: int) -> CompoundSelect[*tuple[Any, ...]]:
-    """Statement 1: for each month (local month bounds, bound as :from_0, :to_0…), the
-    consultations held by kind, the walk-ins held and the no-shows; and the referrals received by
-    the category of who sent them and by decision. Each month counted from its own range of
-    ix_appointment_period, read from the index alone: no join to a table of months, no sort."""
+    """Statement 1: for each month, the consultations held by kind, the walk-ins held, the
+    no-shows and the reminders' figures of the booked visits (domain/visit_days.py's columns):
+    the sum of its whole UTC days (:days_from_0 to :days_to_0…, stored), and those of the visits
+    its local bounds cut off ([:from_0, :cut_0) and [:resume_0, :to_0)…, read from the index of
+    the visits); and the referrals received by the category of who sent them and by decision."""
     moment, text, number = UTCDateTime(), String(30), Integer()
-    honoured = Appointment.status == AppointmentStatus.HONOURED
+    day = Date()
 
-    def count(*conditions: Any) -> Any:
-        return type_coerce(func.count(case((and_(*conditions), 1))), number)
+    def month(index: int, *columns: Any) -> Select[*tuple[Any, ...]]:
+        return select(literal("appointment", text), literal(index, number), null(), null(), *columns)
 
-    appointments = [
-        select(
-            literal("appointment", text),
-            literal(index, number),
-            null(),
-            null(),
-            *(count(honoured, Appointment.kind == kind) for kind in AppointmentKind),
-            count(honoured, Appointment.walk_in),
-            count(Appointment.status == AppointmentStatus.NO_SHOW),
-        ).where(
-            Appointment.starts_at >= bindparam(f"from_{index}", type_=moment),
-            Appointment.starts_at < bindparam(f"to_{index}", type_=moment),
+    stored = [func.coalesce(func.sum(getattr(VisitDay, name)), 0) for name in visit_days.COLUMNS]
+    cut_off = visit_days.counts()
+    parts: list[Select[*tuple[Any, ...]]] = []
+    for index in range(months):
+        days_from, days_to = (
+            bindparam(f"days_from_{index}", type_=day),
+            bindparam(f"days_to_{index}", type_=day),
         )
-        for index in range(months)
-    ]
+        bounds = [bindparam(f"{name}_{index}", type_=moment) for name in ("from", "cut", "resume", "to")]
+        parts.append(month(index, *stored).where(VisitDay.day >= days_from, VisitDay.day < days_to))
+        parts.append(
+            month(index, *cut_off).where(
+                or_(
+                    and_(Appointment.starts_at >= bounds[0], Appointment.starts_at < bounds[1]),
+                    and_(Appointment.starts_at >= bounds[2], Appointment.starts_at < bounds[3]),
+                )
+            )
+        )
     referrals = (
         select(
             literal("referral", text),
@@ -239,14 +245,34 @@ def _appointments_and_referrals(months: int) -> CompoundSelect[*tuple[Any, ...]]
             type_coerce(PartnerOrganisation.category, text),
             type_coerce(Referral.status, text),
             func.count(),
-            *(cast(null(), number) for _ in range(len(AppointmentKind) + 1)),
+            *(cast(null(), number) for _ in range(len(visit_days.COLUMNS) - 1)),
         )
         .select_from(Referral)
         .outerjoin(PartnerOrganisation, Referral.source_id == PartnerOrganisation.id)
         .where(Referral.received_at >= START, Referral.received_at < END)
         .group_by(PartnerOrganisation.category, Referral.status)
     )
-    return union_all(*appointments, referrals)
+    return union_all(*parts, referrals)
+
+
+def _month_bounds(index: int, first: date, last: date, zone: ZoneInfo) -> dict[str, Any]:
+    """Statement 1's values for a month [first, last]: its whole UTC days, and the moments its
+    local bounds cut off before and after them (none when it holds no whole UTC day)."""
+    start = datetime.combine(first, time(), tzinfo=zone)
+    end = datetime.combine(last + timedelta(days=1), time(), tzinfo=zone)
+    from_utc, to_utc = start.astimezone(UTC), end.astimezone(UTC)
+    days_from = from_utc.date() if from_utc.time() == time() else from_utc.date() + timedelta(days=1)
+    days_to = to_utc.date()
+    cut = min(datetime.combine(days_from, time(), tzinfo=UTC), end)
+    resume = max(datetime.combine(days_to, time(), tzinfo=UTC), cut)
+    return {
+        f"days_from_{index}": days_from,
+        f"days_to_{index}": days_to,
+        f"from_{index}": start,
+        f"cut_{index}": cut,
+        f"resume_{index}": resume,
+        f"to_{index}": end,
+    }
 
 
 @functools.cache
@@ -267,23 +293,25 @@ def _patients_and_reminders() -> Select[*tuple[Any, ...]]:
         .where(in_period, or_(HeldVisit.previous_at.is_(None), HeldVisit.previous_at < START))
         .subquery()
     )
+    naive = DateTime()  # naive UTC, as stored: compute takes their local dates
     new_patients = (
-        select(HeldVisit.starts_at.label("seen"), HeldVisit.referred_at.label("referred"))
+        select(
+            type_coerce(HeldVisit.starts_at, naive).label("seen"),
+            type_coerce(HeldVisit.referred_at, naive).label("referred"),
+        )
         .where(in_period, HeldVisit.previous_at.is_(None))
         .subquery()
     )
-    reminders = reminder_figures_row().subquery()
     return (
         select(
             counts.c.received,
             counts.c.direct,
-            *reminders.c,
+            *reminder_sent_columns(),
             roster_version.CURRENT,
             new_patients.c.seen,
             new_patients.c.referred,
         )
         .select_from(counts)
-        .join(reminders, true())
         .outerjoin(new_patients, true())
     )
 
@@ -295,40 +323,43 @@ def compute(session: DbSession, period: Period, zone: ZoneInfo, opening: Opening
     bounds = {"start": start, "end": end}
     result = Activity(period)
 
-    # 1. Consultations by month and kind, walk-ins, no-shows; referrals by origin and decision.
+    # 1. Consultations by month and kind, walk-ins, no-shows, the booked visits' reminders'
+    #    figures (from the visits' days); referrals by origin and decision.
     months = period.months()
-    month_bounds: dict[str, datetime] = {}
+    values: dict[str, Any] = dict(bounds)
     for index, (first, last) in enumerate(months):
-        month_bounds[f"from_{index}"] = datetime.combine(first, time(), tzinfo=zone)
-        month_bounds[f"to_{index}"] = datetime.combine(last + timedelta(days=1), time(), tzinfo=zone)
+        values |= _month_bounds(index, first, last, zone)
     monthly: list[dict[str, int]] = [dict.fromkeys(AppointmentKind, 0) for _ in months]
+    visits = [0] * len(visit_days.COLUMNS)
     statement = _appointments_and_referrals(len(months))
-    for what, index, code, state, *counts in column_rows(session, statement, bounds | month_bounds):
+    for what, index, code, state, *counts in column_rows(session, statement, values):
         if what == "referral":
             row = result.referrals.setdefault(code or DIRECT, dict.fromkeys(ReferralStatus, 0))
             row[ReferralStatus(state)] += counts[0]
             continue
-        *held, walk_ins, no_shows = counts
-        for kind, count in zip(AppointmentKind, held, strict=True):
+        for kind, count in zip(AppointmentKind, counts, strict=False):
             monthly[index][kind] += count
-            result.by_kind[kind] += count
-            result.consultations += count
-        result.walk_ins += walk_ins
-        result.no_shows += no_shows
+        for column, count in enumerate(counts):
+            visits[column] += count
+    kinds = len(AppointmentKind)
+    for kind, count in zip(AppointmentKind, visits, strict=False):
+        result.by_kind[kind] = count
+    result.consultations = sum(visits[:kinds])
+    result.walk_ins, result.no_shows = visits[kinds], visits[kinds + 1]
     result.booked_held = result.consultations - result.walk_ins
     result.monthly = [(first, counts) for (first, _), counts in zip(months, monthly, strict=True)]
 
-    # 2. Patients received, direct access, referral to first visit; reminders (issue 17).
-    #    With them, the roster's version (domain/roster_version.py).
+    # 2. Patients received, direct access, referral to first visit; the reminders sent (issue 17)
+    #    and the roster's version (domain/roster_version.py).
     rows = column_rows(session, _patients_and_reminders(), bounds)
     roster: object = None
-    for index, (patients_received, direct, *reminded, version, seen_at, referred_at) in enumerate(rows):
+    for index, (patients_received, direct, sms, email, version, seen_at, referred_at) in enumerate(rows):
         if index == 0:
             result.patients_received, result.direct_patients = patients_received, direct
-            result.reminders = reminder_figures_from(reminded)
+            result.reminders = reminder_figures_from([sms, email, *visits[kinds + 2 :]])
             roster = version
         if seen_at is not None and referred_at is not None:
-            days = (seen_at.astimezone(zone).date() - referred_at.astimezone(zone).date()).days
+            days = (_local_day(seen_at, zone) - _local_day(referred_at, zone)).days
             result.days_to_first_visit.append(max(days, 0))
 
     # 3. Patients given a médecin traitant (and how long after their first visit), refusals by
@@ -345,6 +376,11 @@ def compute(session: DbSession, period: Period, zone: ZoneInfo, opening: Opening
         session, period.first, period.last, zone, opening, roster
     )
     return result
+
+
+def _local_day(moment: datetime, zone: ZoneInfo) -> date:
+    """The local date of a naive UTC moment as read from the database."""
+    return moment.replace(tzinfo=UTC).astimezone(zone).date()
 
 
 # --- What the page, the exports and the CLI show ------------------------------------------------

@@ -422,21 +422,9 @@ class ReminderFigures:
 def figures_row() -> Select[*tuple[Any, ...]]:
     """The period's reminder figures as one row, built once (the period's bounds bound as :start
     and :end): the reminders that left in [start, end) by channel, and the booked visits of the
-    period — missed or held, reminded or not — with the patients' answers. The activity figures
-    read it within another statement."""
+    period — missed or held, reminded or not — with the patients' answers. (The activity figures
+    read its first columns, sent_columns, and the visits' from their days: domain/visit_days.py.)"""
     start, end = bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTCDateTime())
-
-    def sent(channel: MessageChannel) -> Any:
-        return (
-            select(func.count())
-            .where(
-                OutboundEmail.appointment_id.is_not(None),
-                OutboundEmail.channel == channel,
-                OutboundEmail.sent_at >= start,
-                OutboundEmail.sent_at < end,
-            )
-            .scalar_subquery()
-        )
 
     # A reminder left for the visit: looked up by the index on the messages' appointment (0022),
     # once per visit missed or held, for the period's visits only — not every message ever sent,
@@ -454,8 +442,7 @@ def figures_row() -> Select[*tuple[Any, ...]]:
 
     return (
         select(
-            sent(MessageChannel.SMS).label("reminders_sms"),
-            sent(MessageChannel.EMAIL).label("reminders_email"),
+            *sent_columns(),
             func.count(Appointment.confirmed_by_patient_at).label("confirmed_by_patient"),
             func.count(Appointment.cancelled_by_patient_at).label("cancelled_by_patient"),
             visits(AppointmentStatus.NO_SHOW, reminded).label("missed_reminded"),
@@ -466,6 +453,29 @@ def figures_row() -> Select[*tuple[Any, ...]]:
         .select_from(Appointment)
         .where(Appointment.starts_at >= start, Appointment.starts_at < end, Appointment.walk_in.is_(False))
     )
+
+
+def sent_columns() -> list[Any]:
+    """The reminders that left in [:start, :end) by channel (SMS, e-mail): two scalar subqueries,
+    figures_row's first columns (the activity figures read them within another statement)."""
+    start, end = bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTCDateTime())
+
+    def sent(channel: MessageChannel) -> Any:
+        return (
+            select(func.count())
+            .where(
+                OutboundEmail.appointment_id.is_not(None),
+                OutboundEmail.channel == channel,
+                OutboundEmail.sent_at >= start,
+                OutboundEmail.sent_at < end,
+            )
+            .scalar_subquery()
+        )
+
+    return [
+        sent(MessageChannel.SMS).label("reminders_sms"),
+        sent(MessageChannel.EMAIL).label("reminders_email"),
+    ]
 
 
 def figures_from(row: Iterable[Any]) -> ReminderFigures:

@@ -4,9 +4,9 @@ visits, not worked out per patient from their whole history on each report."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index
+from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Integer
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dalia_site.database import Model
@@ -44,3 +44,28 @@ class RosterVersion(Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger)
+
+
+class VisitDay(Model):
+    """What the activity figures count of the visits that start on one UTC day, kept by
+    domain/visit_days.py after every change of a visit or of a reminder sent for it (never
+    written by hand): a period's consultations and reminders are then the sum of its whole UTC
+    days, and the visits of the few hours its local bounds cut off, read from the visits."""
+
+    __tablename__ = "visit_day"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    # Held, by kind (AppointmentKind's order), walk-ins held, and every no-show.
+    held_first: Mapped[int] = mapped_column(Integer)
+    held_doctor: Mapped[int] = mapped_column(Integer)
+    held_nurse: Mapped[int] = mapped_column(Integer)
+    walk_ins_held: Mapped[int] = mapped_column(Integer)
+    no_shows: Mapped[int] = mapped_column(Integer)
+    # Booked visits (walk-ins left out): the patients' answers, missed or held with a reminder
+    # sent, missed or held (domain/reminders.figures_row's order).
+    confirmed_by_patient: Mapped[int] = mapped_column(Integer)
+    cancelled_by_patient: Mapped[int] = mapped_column(Integer)
+    missed_reminded: Mapped[int] = mapped_column(Integer)
+    held_reminded: Mapped[int] = mapped_column(Integer)
+    missed: Mapped[int] = mapped_column(Integer)
+    held: Mapped[int] = mapped_column(Integer)

@@ -42,6 +42,7 @@ from dalia_site.domain import (
     referrals,
     reminders,
     roster,
+    visit_days,
     worklists,
 )
 from dalia_site.domain.activity import Period
@@ -872,11 +873,11 @@ def _remind(ctx: Context) -> None:
         ctx.session, centre.load(ctx.session), ctx.zone, now=now, sms_ready=True
     )
     if sum(queued.values()):
-        ctx.session.execute(
-            update(OutboundEmail)
-            .where(OutboundEmail.sent_at.is_(None), OutboundEmail.appointment_id.is_not(None))
-            .values(sent_at=now, attempts=1)
-        )
+        waiting = (OutboundEmail.sent_at.is_(None), OutboundEmail.appointment_id.is_not(None))
+        visits = ctx.session.scalars(select(OutboundEmail.appointment_id).where(*waiting)).all()
+        ctx.session.execute(update(OutboundEmail).where(*waiting).values(sent_at=now, attempts=1))
+        # Past the ORM: the visits' days the activity figures keep are written again here.
+        visit_days.refresh(ctx.session.connection(), (), [v for v in visits if v is not None])
 
 
 def _add_session(ctx: Context, h: HalfDay, doctor: int) -> None:

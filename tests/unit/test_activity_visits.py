@@ -1,0 +1,136 @@
+"""The consultations, walk-ins, no-shows and reminders' figures of a period, which the activity
+figures sum from each UTC day's kept counts (domain/visit_days.py) and the visits of the hours
+its local bounds cut off: right after any change of a visit or of a reminder, whoever writes it,
+they are what the visits and reminders themselves give."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select
+
+from dalia_site.domain import activity, reminders, visit_days
+from dalia_site.models import Appointment, OutboundEmail
+from dalia_site.models.activity import VisitDay
+from tests.unit.test_activity import (  # noqa: F401 (fixtures)
+    PARIS,
+    accepted_patient,
+    db_backend,
+    held,
+    session,
+)
+
+PERIODS = [
+    activity.Period(date(2027, 3, 1), date(2027, 4, 30)),
+    activity.Period(date(2027, 3, 27), date(2027, 3, 29)),  # the clock changes on the 28th
+    activity.Period(date(2027, 3, 15), date(2027, 3, 15)),
+    activity.Period(date(2027, 2, 20), date(2027, 5, 10)),
+]
+
+
+def worked_out(db_session, period: activity.Period) -> tuple:
+    """The figures from the visits themselves: held by kind and by month, walk-ins, no-shows,
+    and the reminders' figures as domain/reminders.figures gives them from the visits."""
+    start, end = period.bounds(PARIS)
+    visits = [a for a in db_session.scalars(select(Appointment)) if start <= a.starts_at < end]
+    by_kind = {kind: 0 for kind in ("first", "doctor", "nurse")}
+    by_month: dict[tuple[int, int], int] = {}
+    for visit in visits:
+        if visit.status == "honoured":
+            by_kind[visit.kind] += 1
+            local = visit.starts_at.astimezone(PARIS)
+            by_month[local.year, local.month] = by_month.get((local.year, local.month), 0) + 1
+    walk_ins = sum(1 for a in visits if a.status == "honoured" and a.walk_in)
+    no_shows = sum(1 for a in visits if a.status == "no_show")
+    return by_kind, by_month, walk_ins, no_shows, reminders.figures(db_session, start, end)
+
+
+def shown(db_session, period: activity.Period) -> tuple:
+    figures = activity.compute(db_session, period, PARIS)
+    by_month = {(first.year, first.month): sum(counts.values()) for first, counts in figures.monthly}
+    return (
+        {str(kind): n for kind, n in figures.by_kind.items()},
+        {month: n for month, n in by_month.items() if n},
+        figures.walk_ins,
+        figures.no_shows,
+        figures.reminders,
+    )
+
+
+def test_the_visits_days_follow_every_change_of_visits_and_reminders(session):  # noqa: F811 (the fixture)
+    """Visits booked or held, marked, moved (across local and UTC midnights), made walk-ins or
+    not, answered by the patient, deleted; reminders queued, sent, moved to another visit,
+    deleted: the stored days are what the visits give, and so are the figures."""
+    rng = random.Random(17)  # noqa: S311 (a reproducible sequence of changes, not a secret)
+    people = [accepted_patient(session, f"Jour{n}", date(1950 + n, 1, 1)) for n in range(4)]
+    origin = datetime(2027, 2, 25, tzinfo=PARIS)
+
+    def moment() -> datetime:
+        # Any hour, the night's too: the local and UTC midnights cut the days differently.
+        return origin + timedelta(days=rng.randrange(0, 70), hours=rng.randrange(0, 24))
+
+    seen = set()
+    for step in range(80):
+        visits = list(session.scalars(select(Appointment)))
+        messages = list(session.scalars(select(OutboundEmail)))
+        action = rng.randrange(10)
+        if action == 0 or not visits:
+            status = rng.choice(["honoured", "honoured", "no_show", "cancelled", "booked"])
+            kind = rng.choice(["first", "doctor", "nurse"])
+            held(session, rng.choice(people), kind, moment(), status, walk_in=rng.randrange(4) == 0)
+        elif action == 1:
+            rng.choice(visits).status = rng.choice(["honoured", "no_show", "cancelled", "booked"])
+        elif action == 2:
+            moved = rng.choice(visits)
+            moved.starts_at = moment()
+            moved.ends_at = moved.starts_at + timedelta(minutes=30)
+        elif action == 3:
+            changed = rng.choice(visits)
+            changed.kind, changed.walk_in = rng.choice(["first", "doctor", "nurse"]), not changed.walk_in
+        elif action == 4:
+            answered = rng.choice(visits)
+            if rng.randrange(2):
+                answered.confirmed_by_patient_at = None if answered.confirmed_by_patient_at else moment()
+            else:
+                answered.cancelled_by_patient_at = None if answered.cancelled_by_patient_at else moment()
+        elif action == 5:
+            gone = rng.choice(visits)
+            for message in messages:  # a visit deleted takes its reminders with it
+                if message.appointment_id == gone.id:
+                    session.delete(message)
+            session.delete(gone)
+        elif action == 6 or not messages:
+            session.add(
+                OutboundEmail(
+                    to="patient@example.org",
+                    subject="Rappel",
+                    body="Rappel de votre rendez-vous",
+                    appointment_id=rng.choice(visits).id,
+                    channel=rng.choice(["email", "sms"]),
+                    sent_at=moment() if rng.randrange(2) else None,
+                )
+            )
+        elif action == 7:
+            sent = rng.choice(messages)
+            sent.sent_at = None if sent.sent_at else moment()
+        elif action == 8:
+            rng.choice(messages).appointment_id = rng.choice(visits).id
+        else:
+            session.delete(rng.choice(messages))
+        session.flush()
+        stored = {
+            tuple(row)
+            for row in session.execute(
+                select(VisitDay.day, *(getattr(VisitDay, name) for name in visit_days.COLUMNS))
+            )
+        }
+        afresh = {
+            (date.fromisoformat(str(day)) if isinstance(day, str) else day, *counts)
+            for day, *counts in session.execute(visit_days._of_days(False))
+        }
+        assert stored == afresh, (step, action)
+        for period in PERIODS:
+            assert shown(session, period) == worked_out(session, period), (step, action, period)
+        seen.add(repr(shown(session, PERIODS[3])))
+    assert len(seen) >= 15  # the changes moved the figures
