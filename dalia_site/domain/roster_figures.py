@@ -223,10 +223,12 @@ def figures(
         return _sum(before, days)
     known = _KNOWN.days(session, zone, opening, version)
     day_before = first - timedelta(days=1)
-    # The calendar months of the days not yet known, worked out whole: the next periods asked
-    # (a period moved by a day or two) find them.
-    months = sorted({day.replace(day=1) for day in (day_before, *wanted) if day not in known})
-    missing = [day for month in months for day in _month(month) if day not in known]
+    missing = [day for day in (day_before, *wanted) if day not in known]
+    if len(missing) < len(wanted):
+        # A period next to those asked before: the calendar months of its days not yet known,
+        # worked out whole, so that the next periods asked (moved by a day or two) find them.
+        months = sorted({day.replace(day=1) for day in missing})
+        missing = [day for month in months for day in _month(month) if day not in known]
     for run_first, run_last in _runs(missing):
         _, days = _days_of(session, run_first, run_last, zone, opening)
         known.update(zip((run_first + timedelta(days=n) for n in range(len(days))), days, strict=True))
