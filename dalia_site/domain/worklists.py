@@ -17,12 +17,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from statistics import median
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    DateTime,
     Float,
     Integer,
     String,
@@ -43,7 +44,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
-from dalia_site.database import DbSession, count_up_to, known_rows, page_count
+from dalia_site.database import DbSession, column_rows, count_up_to, known_rows, page_count
 from dalia_site.domain import audit, booking, referrals
 from dalia_site.domain.follow_up import DEFAULT_CADENCE_WEEKS
 from dalia_site.domain.opening import Opening
@@ -603,22 +604,24 @@ class PathwayFigures:
 def pathway_figures(session: DbSession, start: datetime, end: datetime, zone: ZoneInfo) -> PathwayFigures:
     """Refusals by reason, the waiting list and the overdue follow-ups at the period's end, and
     the médecins traitants found with how long after the first visit: one query (rows of four
-    kinds, told apart by their first column)."""
+    kinds, told apart by their first column; moments as naive UTC, read as plain columns)."""
     at = end - timedelta(microseconds=1)
     figures = PathwayFigures(dict.fromkeys(RefusalReason, 0), [], 0, [])
     last_day = at.astimezone(zone).date()
-    rows = session.execute(_pathway_statement(), {"start": start, "end": end} | _at(at))
+
+    def day(moment: datetime) -> date:
+        return moment.replace(tzinfo=UTC).astimezone(zone).date()
+
+    rows = column_rows(session, _pathway_statement(), {"start": start, "end": end} | _at(at))
     for what, code, first, second, n in rows:
         if what == "gp" and second is not None:
-            figures.gp_found_days.append(
-                max((first.astimezone(zone).date() - second.astimezone(zone).date()).days, 0)
-            )
+            figures.gp_found_days.append(max((day(first) - day(second)).days, 0))
         elif what == "gp":
             figures.gp_found_days.append(0)  # found before any visit at the centre
         elif what == "refusal":
             figures.refusal_reasons[code if RefusalReason.has(code) else RefusalReason.OTHER] += n
         elif what == "waiting":
-            figures.waiting_days.append((last_day - first.astimezone(zone).date()).days)
+            figures.waiting_days.append((last_day - day(first)).days)
         else:
             figures.overdue_follow_ups = n
     return figures
@@ -628,8 +631,9 @@ def pathway_figures(session: DbSession, start: datetime, end: datetime, zone: Zo
 def _pathway_statement() -> Any:
     """pathway_figures' query, built once (building it cost more than running it): the period's
     [start, end) and its last moment `at` bound each time."""
-    moment, text, number = UTCDateTime(), String(20), Integer()
-    start, end = bindparam("start", type_=moment), bindparam("end", type_=moment)
+    # The moments given back as naive UTC (pathway_figures takes their local dates).
+    moment, text, number = DateTime(), String(20), Integer()
+    start, end = bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTCDateTime())
 
     def none(kind: Any) -> Any:
         return cast(null(), kind)
