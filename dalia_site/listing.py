@@ -22,20 +22,44 @@ def page_number() -> int:
     return int(raw) if 0 < int(raw) <= MAX_PAGE else 1
 
 
-def paginate(query, per_page: int, total: int | None = None):
+def paginate(query, per_page: int, total: int | None = None, known: int = 0):
     """A page of `query`; a page past the end is a 404 (page 1 of an empty list is not).
-    `total`: the rows `query` finds, when the caller counted them (from an index) already."""
-    page = db.paginate(
-        query,
-        page=page_number(),
-        per_page=per_page,
-        max_per_page=per_page,
-        error_out=False,
-        count=total is None,
+    `total`: the rows `query` finds, when the caller counted them (from an index) already — up
+    to `known` rows when given (None: more than that)."""
+    if total is None and not known:
+        return _found(
+            db.paginate(query, page=page_number(), per_page=per_page, max_per_page=per_page, error_out=False)
+        )
+    return _paged(CountedBefore, query, per_page, total=total, known=known)
+
+
+def _paged(pagination: type[SelectPagination], query, per_page: int, **counted: Any):
+    """The current page of `query`, by a `pagination` that counts as `counted` says."""
+    return _found(
+        pagination(
+            select=query,
+            session=db.session,
+            page=page_number(),
+            per_page=per_page,
+            max_per_page=per_page,
+            error_out=False,
+            **counted,
+        )
     )
-    if total is not None:
-        page.total = total
-    return _found(page)
+
+
+class CountedBefore(SelectPagination):
+    """A page of `select`'s entities whose total the caller counted (from an index), up to
+    `known` rows when given: `total` None past them, and `pages` the pages known so far."""
+
+    def _query_count(self) -> int | None:  # type: ignore[override]
+        self.known = self._query_args["known"]
+        total: int | None = self._query_args["total"]
+        return total
+
+    @property
+    def pages(self) -> int:
+        return page_count(self.total, self.known, self.per_page)
 
 
 def _found(page):
@@ -71,17 +95,7 @@ class CountedUpTo(SelectPagination):
 def paginate_rows(query, per_page: int, most: int):
     """A page of `query`'s rows, its total counted up to `most` rows (or the page's end); a page
     past the end is a 404 (page 1 of an empty list is not)."""
-    return _found(
-        CountedUpTo(
-            select=query,
-            session=db.session,
-            page=page_number(),
-            per_page=per_page,
-            max_per_page=per_page,
-            error_out=False,
-            most=most,
-        )
-    )
+    return _paged(CountedUpTo, query, per_page, most=most)
 
 
 def page_url(page: int) -> str:

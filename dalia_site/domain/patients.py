@@ -50,16 +50,16 @@ def search(words: str, statuses: Iterable[str] = (), in_order: bool = False) -> 
 
 def listed(
     session: DbSession, words: str, statuses: list[str], last: int
-) -> tuple[Select[Patient], int | None]:
+) -> tuple[Select[Patient], search_index.Matches]:
     """The patient list's search, read as cheaply as it can be for a page ending at row `last`:
-    the query, and its total when the search index counted it (None: count the rows). The
-    index counts every status: with a status asked, the rows are counted."""
+    the query, and what the search index counted (Matches.known 0: count the rows). The index
+    counts every status: with a status asked, the rows are counted."""
     found = (
         search_index.Matches(None, False)
         if statuses
         else search_index.matches(session, "patient", words, last)
     )
-    return search(words, statuses, found.in_order), found.total
+    return search(words, statuses, found.in_order), found
 
 
 def first_found(session: DbSession, words: str, statuses: list[str], most: int) -> list[Patient]:

@@ -58,20 +58,6 @@ def _has_word_fts5(element: _HasWord, compiler: Any, **kw: Any) -> str:
     return sql
 
 
-class _HasWordInOrder(_HasWord):
-    """_HasWord for a word that many rows hold: on SQLite the rows are read in the order the
-    query asks for (from its index), each looked up among the matches, until the page is full —
-    rather than every match read, then sorted (see worth_reading_in_order)."""
-
-    inherit_cache = True
-
-
-@compiles(_HasWordInOrder, "sqlite")
-def _has_word_fts5_in_order(element: _HasWordInOrder, compiler: Any, **kw: Any) -> str:
-    # A unary + makes the id unusable for a lookup by rowid: the planner walks the order's index.
-    return f"+{_has_word_fts5(element, compiler, **kw)}"
-
-
 def _like_pattern(word: str) -> str:
     escaped = word.replace("/", "//").replace("%", "/%").replace("_", "/_")
     return f"%{escaped}%"
@@ -82,14 +68,18 @@ def all_words(id_column: Any, column: Any, query: str, in_order: bool = False) -
     one of INDEXED_TABLES, whose primary key is `id_column`). `in_order`: the words match so many
     rows that reading the rows in the query's order and keeping the matches is cheaper
     (worth_reading_in_order)."""
-    has_word = _HasWordInOrder if in_order else _HasWord
     conditions = []
     for word in fold(query).split():
         if len(word) < SHORTEST_INDEXED:
             conditions.append(column.contains(word, autoescape=True))
+        elif in_order:
+            # Checked on each row as the rows are read in order; the patient list's name index
+            # holds the search text (migration 0026): its own entries, not every match gathered
+            # from the search index first (which grow with the rows).
+            conditions.append(column.like(_like_pattern(word), escape="/"))
         else:
             conditions.append(
-                has_word(id_column, column, literal(_phrase(word)), literal(_like_pattern(word)))
+                _HasWord(id_column, column, literal(_phrase(word)), literal(_like_pattern(word)))
             )
     return conditions
 
@@ -99,30 +89,51 @@ def _phrase(word: str) -> str:
     return f'"{word}"'
 
 
+# The index counts the matches of a search up to this many times the page's last row: beyond
+# that, the list says « plus de … » (a search narrows, nobody pages through it), and counting
+# costs the same whatever the number of rows.
+COUNTED_PER_ROW_SHOWN = 20
+
+
 class Matches(NamedTuple):
-    """How a search's page is best read: `total`, the matches counted from the index (None: the
-    rows are counted as usual), and `in_order` for all_words."""
+    """How a search's page is best read: `total`, the matches counted from the index (None: more
+    than `known`, or the rows are counted as usual when `known` is 0), and `in_order` for
+    all_words."""
 
     total: int | None
     in_order: bool
+    known: int = 0
 
 
 def matches(session: DbSession, table_name: str, query: str, last: int) -> Matches:
     """The rows of `table_name` whose search text holds every word of `query`, counted from the
-    index alone (not from the rows) on SQLite when every word is long enough for it, and whether
-    the page ending at row `last` is better read in the list's order (worth_reading_in_order).
-    PostgreSQL's index is on the rows themselves: they are counted as usual there."""
+    index alone (not from the rows) on SQLite when every word is long enough for it — up to
+    COUNTED_PER_ROW_SHOWN × `last` — and whether the page ending at row `last` is better read in
+    the list's order (worth_reading_in_order; always past the count: so many matches that the
+    page is met within some rows / COUNTED_PER_ROW_SHOWN of the list's order). PostgreSQL's index
+    is on the rows themselves: they are counted as usual there."""
     words = fold(query).split()
     if session.get_bind().dialect.name != "sqlite" or not words or min(map(len, words)) < SHORTEST_INDEXED:
         return Matches(None, in_order=False)
     fts = index_table(table_name)
-    found = select(func.count()).select_from(table(fts))
-    found = found.where(literal_column(fts).op("MATCH")(" AND ".join(map(_phrase, words))))
+    known = COUNTED_PER_ROW_SHOWN * last
+    found: Select[Any] = (
+        select(literal_column("rowid"))
+        .select_from(table(fts))
+        .where(literal_column(fts).op("MATCH")(" AND ".join(map(_phrase, words))))
+        .limit(known + 1)
+    )
     largest: Select[Any] = select(func.coalesce(func.max(literal_column("rowid")), 0)).select_from(
         table(table_name)
     )
-    total, rows = session.execute(select(found.scalar_subquery(), largest.scalar_subquery())).one()
-    return Matches(total, worth_reading_in_order(total, rows, last))
+    total, rows = session.execute(
+        select(
+            select(func.count()).select_from(found.subquery()).scalar_subquery(), largest.scalar_subquery()
+        )
+    ).one()
+    if total > known:
+        return Matches(None, in_order=True, known=known)
+    return Matches(total, worth_reading_in_order(total, rows, last), known)
 
 
 def worth_reading_in_order(matches: int, rows: int, last: int) -> bool:

@@ -76,7 +76,11 @@ class Patient(IdentityMixin, Model):
         CheckConstraint(one_of("reminder_channel", ReminderChannel), name="reminder_channel"),
         Index("ix_patient_birth_date", "birth_date"),
         # The list's order (patients.search): a page read from the index, not sorted (migration 0014).
-        Index("ix_patient_name_order", text("lower(last_name)"), text("lower(first_names)"), "id"),
+        # The list's order, and the search text to check a common word on the index alone
+        # (domain/search.py, migration 0026).
+        Index(
+            "ix_patient_name_order", text("lower(last_name)"), text("lower(first_names)"), "id", "search_text"
+        ),
         # What retention erases next: the patients created in a window (retention.coming, migration 0016).
         Index("ix_patient_created_at", "created_at"),
         # The worklists and their counts: the patients of one status (in follow-up, on the waiting

@@ -29,8 +29,8 @@ def index():
     q = request.args.get("q", "").strip()[:100]
     status = request.args.get("statut", "")
     statuses = [status] if PatientStatus.has(status) else []
-    query, total = patients.listed(db.session, q, statuses, page_number() * PAGE_SIZE)
-    page = paginate(query, PAGE_SIZE, total)
+    query, found = patients.listed(db.session, q, statuses, page_number() * PAGE_SIZE)
+    page = paginate(query, PAGE_SIZE, found.total, found.known)
     response = render_page(
         "patients/index.html", "results", page=page, q=q, status=status, statuses=PatientStatus
     )

@@ -170,20 +170,33 @@ def test_the_patient_list_reads_a_page_in_name_order_from_the_index(app):
             assert "ix_patient_name_order" in shown and "Sort" not in shown
 
 
-@pytest.mark.parametrize("page", [1, 2, 30])
-def test_a_name_many_patients_share_lists_every_match_in_name_order(app, client, as_role, page):
-    """One patient in eight is an Azéma: each page lists the same patients, in the same order and
-    with the same total, as every match sorted by name — whichever way the database reads them."""
+@pytest.mark.parametrize(
+    ("page", "counted"),
+    [
+        (1, ("Plus de 500 patients", "Page 1 sur plus de 20")),
+        (2, ("Plus de 1000 patients", "Page 2 sur plus de 40")),
+        (30, ("1250 patients", "Page 30 sur 50")),
+    ],
+)
+def test_a_name_many_patients_share_lists_every_match_in_name_order(app, client, as_role, page, counted):
+    """One patient in eight is an Azéma: each page lists the same patients, in the same order, as
+    every match sorted by name — whichever way the database reads them. SQLite's index counts
+    them up to twenty times the page's last row (« plus de 500 » on page 1: a search narrows,
+    and counting stays the same cost whatever the patients); PostgreSQL counts them all."""
     with app.app_context():
         many_rows()
         matches = db.session.scalars(patients.search("azema")).all()
         expected = [f"/patients/{p.id}" for p in matches[(page - 1) * 25 : page * 25]]
+        dialect = db.engine.dialect.name
     as_role("assistant")
     response = client.get(f"/patients?q=AZÉMA&page={page}")
     shown = re.findall(r'<a href="(/patients/\d+)">', response.get_data(as_text=True))
     assert len(matches) == 1250 and len(expected) == 25
     assert shown == expected
-    assert "1250 patients" in html.unescape(response.get_data(as_text=True))
+    text = html.unescape(response.get_data(as_text=True))
+    if dialect != "sqlite":
+        counted = ("1250 patients", f"Page {page} sur 50")
+    assert all(said in text for said in counted), counted
 
 
 def test_a_common_name_is_read_in_name_order_a_rare_one_from_its_matches(app):
@@ -196,7 +209,7 @@ def test_a_common_name_is_read_in_name_order_a_rare_one_from_its_matches(app):
         if db.engine.dialect.name != "sqlite":
             assert common.total is None  # PostgreSQL counts through its own index on the rows
             return
-        assert common == (1250, True) and rare == (1, False)
+        assert common == (None, True, 500) and rare == (1, False, 500)  # counted up to 20 × 25
         in_order = all_words(Patient.id, Patient.search_text, "azema", in_order=True)
         by_name = (func.lower(Patient.last_name), func.lower(Patient.first_names), Patient.id)
         shown = plan(select(Patient).where(*in_order).order_by(*by_name).limit(25))
