@@ -39,6 +39,7 @@ class Page:
     # An export of every row of this table: it grows with them by nature, so bench/run.py holds
     # its growth to its cost per row.
     every_row_of: str = ""
+    search: bool = False  # a search by words: held to TARGET_SEARCH_GROWTH at 3× (bench/run.py)
 
 
 def pages(ids: dict) -> list[Page]:
@@ -52,19 +53,26 @@ def pages(ids: dict) -> list[Page]:
         Page("compteurs du bureau", f"/bureau/compteurs?jour={today}", partial=True),
         Page("feuille du jour", f"/bureau/feuille?jour={today}"),
         Page("annuler depuis le bureau", f"/bureau/rdv/{appointment}/annuler", partial=True),
-        Page("créneau libre de l'accueil", f"/bureau/creneau/{ids['desk_slot']}?q=martin"),
-        Page("créneau libre (htmx)", f"/bureau/creneau/{ids['desk_slot']}?q=ma", partial=True),
+        Page("créneau libre de l'accueil", f"/bureau/creneau/{ids['desk_slot']}?q=martin", search=True),
+        Page("créneau libre (htmx)", f"/bureau/creneau/{ids['desk_slot']}?q=ma", partial=True, search=True),
         Page("file des adressages", "/adressages", benchmarked=True),
         Page("file des adressages (htmx)", "/adressages?statut=tous&page=2", partial=True),
         Page("compteurs des adressages", "/adressages/compteurs", partial=True),
         Page("nouvel adressage", "/adressages/nouveau"),
-        Page("nouvel adressage, partenaires (htmx)", "/adressages/nouveau?source_search=pharm", partial=True),
+        Page(
+            "nouvel adressage, partenaires (htmx)",
+            "/adressages/nouveau?source_search=pharm",
+            partial=True,
+            search=True,
+        ),
         Page("adressage", f"/adressages/{ids['referral']}"),
         Page("refus depuis la file (htmx)", f"/adressages/{ids['referral']}/refus", partial=True),
         Page("formulaire partenaire", f"/adressage/{ids['link_token']}"),
         Page("votre rendez-vous (page du patient)", f"/rdv/{ids['patient_token']}"),
         Page("patients", "/patients"),
-        Page("recherche de patients (htmx)", "/patients?q=martin", partial=True, benchmarked=True),
+        Page(
+            "recherche de patients (htmx)", "/patients?q=martin", partial=True, benchmarked=True, search=True
+        ),
         Page("fiche patient", f"/patients/{patient}", benchmarked=True),
         Page("modifier un patient", f"/patients/{patient}/modifier"),
         Page("suivi et médecin traitant d'un patient", f"/patients/{patient}/suivi"),
@@ -128,7 +136,13 @@ def pages(ids: dict) -> list[Page]:
         Page("mes vacations", "/mes-vacations", status=302),
         Page("agenda .ics d'un membre", f"/agenda/{ids['ics_token']}.ics"),
         Page("annuaire", "/annuaire"),
-        Page("recherche de partenaires (htmx)", "/annuaire?q=pharmacie", partial=True, benchmarked=True),
+        Page(
+            "recherche de partenaires (htmx)",
+            "/annuaire?q=pharmacie",
+            partial=True,
+            benchmarked=True,
+            search=True,
+        ),
         Page("suggestions de partenaires", "/annuaire/suggestions?orientation_partner=ph", partial=True),
         Page("partenaire", f"/annuaire/{partner}"),
         Page("modifier un partenaire", f"/annuaire/{partner}/modifier"),

@@ -74,6 +74,7 @@ GUNICORN_CONF = ROOT / "deploy" / "gunicorn.conf.py"
 
 TARGET_MEDIAN_MS = 5.0
 TARGET_GROWTH = 1.3
+TARGET_SEARCH_GROWTH = 1.2  # a search, from 1× to 3× the patients
 TARGET_P99_MS = 50
 TARGET_QUERIES = 8
 TARGET_PARTIAL_BYTES = 10 * 1024
@@ -820,7 +821,8 @@ def write_results(shapes, seeded, cpu, hello, load, mem, moment, load_before, lo
         "a patient view (which writes to the audit trail) and for a period not asked before: never "
         f"from a cache. Targets: median ≤ {TARGET_MEDIAN_MS:g} ms on ten years, growth ≤ "
         f"{TARGET_GROWTH}× with 3× the patients and with 30 years of history, ≤ {TARGET_QUERIES} SQL "
-        "statements. An export of every row of a table (the whole directory) grows with its rows by "
+        f"statements; a search by words (« (recherche) ») ≤ {TARGET_SEARCH_GROWTH}× with 3× the patients. "
+        "An export of every row of a table (the whole directory) grows with its rows by "
         "nature: its growth is its cost per row (« a row », with how many times the rows).",
         "",
     ]
@@ -841,7 +843,8 @@ def write_results(shapes, seeded, cpu, hello, load, mem, moment, load_before, lo
             )
             continue
         checks = [r["median"] <= TARGET_MEDIAN_MS, r["queries"] <= TARGET_QUERIES]
-        row = f"| {label} | {r['median']:.2f} | {r['p95']:.2f} | {r['queries']} | {r['bytes']} |"
+        marked = f"{label} (recherche)" if label in listed and listed[label].search else label
+        row = f"| {marked} | {r['median']:.2f} | {r['p95']:.2f} | {r['queries']} | {r['bytes']} |"
         for shape in shapes[1:]:
             other = cpu[shape.key].get(label)
             if other is None or "error" in other:
@@ -856,7 +859,8 @@ def write_results(shapes, seeded, cpu, hello, load, mem, moment, load_before, lo
                 row += f" {other['median']:.2f} | {growth:.2f}× a row ({rows:.2f}× the rows) |"
             else:
                 row += f" {other['median']:.2f} | {growth:.2f}× |"
-            checks.append(growth <= TARGET_GROWTH)
+            searching = label in listed and listed[label].search and shape.scale > shapes[0].scale
+            checks.append(growth <= (TARGET_SEARCH_GROWTH if searching else TARGET_GROWTH))
         if not all(checks):
             unmet.append(label)
         lines.append(row + f" {verdict(all(checks))} |")
