@@ -257,8 +257,8 @@ def _own_member() -> TeamMember | None:
 
 class BoardLine(NamedTuple):
     """An open half-day of the board in words: the page lists about a hundred, worded here once
-    rather than by a dozen filter calls each in the template. The template writes them unescaped:
-    only dates, hours and our own words here, never a name or text anyone typed."""
+    rather than by a dozen filter calls each in the template (and in few pieces: each costs an
+    escape)."""
 
     title: str  # « Lundi 30/11/2026 après-midi »
     details: str  # « (13h30 – 17h30) : sans médecin ni infirmière »
