@@ -273,12 +273,16 @@ def upcoming(
     session: DbSession, *, now: datetime, within_days: int = 0, periods: Periods | None = None
 ) -> list[Due]:
     """What is due by `now` + `within_days` (0: due now — the dry run and the timer), oldest
-    first. Two queries, whatever the number of patients."""
+    first. Two queries, whatever the number of patients. A declined patient left with no
+    decision on their file (their referral moved to a record of its own) is found by the declined
+    rule's query but has no date to count from: the inactivity rule's date applies, and only
+    what falls due by then is returned — never erased early."""
     settings = periods or read_periods(session)
     params = _cutoffs(now, within_days, settings)
     found = [_patient_due(settings, *row) for row in column_rows(session, _ALL_PATIENTS, params)]
     found += [_referral_due(settings, *row) for row in column_rows(session, _ALL_REFERRALS, params)]
-    return _in_order(found)
+    due_by = (now + timedelta(days=within_days)).date()
+    return _in_order(due for due in found if due.due_on <= due_by)
 
 
 @dataclass(frozen=True)

@@ -59,9 +59,10 @@ def worked_out(session, now: datetime, within_days: int, periods: retention.Peri
     for patient in session.scalars(select(Patient).where(Patient.erased_at.is_(None))):
         theirs, seen = referrals[patient.id], visits[patient.id]
         last = max([patient.created_at, *seen, *(referral.received_at for referral in theirs)])
-        declined_alone = (
+        declined_alone = (  # with a decision on file to count from (none left: the inactivity rule)
             patient.status == "declined"
             and not seen
+            and bool(theirs)
             and all(
                 r.status == "declined" and r.decided_at and r.decided_at < declined_cutoff for r in theirs
             )
@@ -200,9 +201,7 @@ def test_the_stored_last_activity_and_what_retention_lists_follow_every_change(s
                 assert due == worked_out(session, now, 0, period), (step, action, now, period)
                 everything = retention.upcoming(session, now=now, within_days=30, periods=period)
                 assert everything == worked_out(session, now, 30, period), (step, action, now, period)
-                # What comes after today, by the month's end (a declined patient with no referral
-                # left, never seen, is due from the day they are, dated N years after their last
-                # activity: not coming before it).
+                # What comes after today, by the month's end.
                 later = [
                     item
                     for item in everything

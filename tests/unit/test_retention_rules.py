@@ -11,7 +11,7 @@ from sqlalchemy import select
 from dalia_site.domain import audit, patients, retention, rights
 from dalia_site.domain.text import FieldError
 from dalia_site.extensions import db
-from dalia_site.models import Appointment, AuditEvent, PatientRectification
+from dalia_site.models import Appointment, AuditEvent, PatientRectification, Referral
 from dalia_site.models.vocabulary import Purpose
 from tests.unit.test_activity import decide, held, receive
 
@@ -207,3 +207,17 @@ def test_a_change_of_reminder_channel_joins_the_rectification_history(session):
     session.flush()
     (change,) = rights.rectifications(session, patient.id)
     assert (change.field, change.before, change.after) == ("rappels", "Aucun rappel", "E-mail")
+
+
+def test_a_declined_patient_left_without_their_referral_waits_for_the_inactivity_rule(session):
+    """A declined patient whose referral went to a record of its own (no decision left on their
+    file, no visit): the declined rule has no date to count from, so the inactivity rule's three
+    years apply — the timer must not erase them at once."""
+    patient = declined_at_day(session)
+    (referral,) = session.scalars(select(Referral).where(Referral.patient_id == patient.id))
+    referral.patient_id = None
+    session.commit()
+    a_month_later = DAY + timedelta(days=30)
+    assert ("inactive", patient.id) not in due_ids(session, a_month_later)
+    assert patient.id not in [item.patient_id for item in retention.apply(session, now=a_month_later)]
+    assert ("inactive", patient.id) in due_ids(session, DAY.replace(year=2030) + timedelta(days=1))
