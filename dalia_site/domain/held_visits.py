@@ -20,8 +20,6 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from dalia_site.domain import kept
-from dalia_site.domain import roster_version as _roster_version  # noqa: F401 (the figures' other kept facts)
-from dalia_site.domain import visit_days as _visit_days  # noqa: F401
 from dalia_site.domain.kept import changed, left
 from dalia_site.models import Appointment, HeldVisit, Referral
 from dalia_site.models.vocabulary import AppointmentStatus, Channel

@@ -24,7 +24,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, bindparam, func, select, type_coerce, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.util import identity_key
 
 from dalia_site.domain import kept
 from dalia_site.domain.booking import ACTIVE
@@ -115,12 +114,5 @@ def _touched(session: Session) -> set[int]:
     return {pid for pid in ids if pid is not None}
 
 
-def _expire_loaded(session: Session, ids: set[int]) -> None:
-    """The patients already loaded read their new next step on next access."""
-    for pid in ids:
-        patient = session.identity_map.get(identity_key(Patient, pid))
-        if patient is not None:
-            session.expire(patient, KEPT)
-
-
-kept.keep("recall", _touched, refresh, then=_expire_loaded)
+# The patients already loaded read their new next step on next access.
+kept.keep("recall", _touched, refresh, then=kept.expire_loaded(Patient, KEPT))
