@@ -40,6 +40,9 @@ class Page:
     # its growth to its cost per row.
     every_row_of: str = ""
     search: bool = False  # a search by words: held to TARGET_SEARCH_GROWTH at 3× (bench/run.py)
+    # Asked right after a change of the roster: nothing the workers keep of the roster's figures
+    # can answer (the activity figures' worst case, each time someone edits the planning).
+    roster_changed: bool = False
 
 
 def pages(ids: dict) -> list[Page]:
@@ -151,6 +154,11 @@ def pages(ids: dict) -> list[Page]:
         Page("import de l'annuaire", "/annuaire/import"),
         Page("export de l'annuaire", "/annuaire/export.csv", every_row_of="partner_organisation"),
         Page("activité d'une année", f"/activite?{year}", benchmarked=True),
+        Page(
+            "activité d'une année, juste après un changement du planning",
+            f"/activite?{year}",
+            roster_changed=True,
+        ),
         Page("activité (htmx)", f"/activite?{year}", partial=True),
         Page("rapport d'activité", f"/activite/rapport?{year}"),
         Page("activité en CSV", f"/activite/export.csv?{year}"),

@@ -195,6 +195,8 @@ class PageMeter:
         """One request: its CPU seconds and the response (after a patient view, for a period not
         asked before, when the page is measured uncached)."""
         path = page.path
+        if page.roster_changed:
+            self._change_roster()
         if uncached(page):
             self.client.get(self.patient_page)  # a patient view writes to the audit trail
             self.asked[page.label] = self.asked.get(page.label, 0) + 1
@@ -203,6 +205,15 @@ class PageMeter:
         started = time.process_time()
         response = self.client.get(path, headers=headers)
         return time.process_time() - started, response
+
+    def _change_roster(self) -> None:
+        """What any change of a session, a weekly pattern, an absence or a member leaves: a new
+        version of the roster, against which the workers keep nothing yet."""
+        from dalia_site.domain import roster_version
+        from dalia_site.extensions import db
+
+        with self.app.app_context(), db.engine.begin() as connection:
+            roster_version.bump(connection)
 
     def prepare(self, label: str) -> dict:
         """The page's SQL statements, then a few requests to warm it up; {"error": status} when it
