@@ -233,9 +233,13 @@ class PageMeter:
 
     def sample(self, label: str, cpu_seconds: float, at_least: int, at_most: int) -> dict:
         """CPU seconds of requests to the page until `cpu_seconds` are spent (`at_least` and
-        `at_most` requests), with the last response's size; {"error": status} when one fails."""
+        `at_most` requests), after a few not counted, with the last response's size;
+        {"error": status} when one fails."""
         page, samples, size = self.pages[label], [], 0
         with clock.clock_at(self.moment):
+            # This process sat idle while the other shapes' took their turn: its caches are cold.
+            for _ in range(WARM_UP):
+                self._get(page)
             while len(samples) < at_most and (sum(samples) < cpu_seconds or len(samples) < at_least):
                 seconds, response = self._get(page)
                 if response.status_code != page.status:
