@@ -9,7 +9,7 @@ validation) and get the same SQLite pragmas (the listener below is on every engi
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +69,17 @@ def claim(session: DbSession, statement: Update) -> bool:
     it. Of two requests racing for the row, one only gets True."""
     result = session.execute(statement.execution_options(synchronize_session=False))
     return cast("CursorResult[Any]", result).rowcount == 1
+
+
+def hold_until_commit(connection: Connection, space: int, keys: Iterable[int]) -> None:
+    """PostgreSQL: wait for any other transaction holding these `keys` of the lock `space`, then
+    hold them until this transaction ends (pg_advisory_xact_lock) — for rows that several
+    transactions rewrite from what they read (kept facts): the second then reads what the first
+    committed. Taken in order: two holders never wait on each other. SQLite's writers are one at
+    a time already."""
+    if connection.dialect.name == "postgresql":
+        for key in sorted(keys):
+            connection.execute(select(func.pg_advisory_xact_lock(space, key)))
 
 
 # --- Long lists counted up to a bound ---------------------------------------------------------

@@ -13,6 +13,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
+from dalia_site.database import hold_until_commit
+
 
 def changed(instance: Any, *keys: str) -> bool:
     """Whether this flush changes any of `keys` of a loaded object."""
@@ -37,6 +39,12 @@ def expire_loaded(model: type[Any], keys: Collection[str]) -> Callable[[Session,
     return expire
 
 
+# A patient's kept facts are written by one transaction at a time (database.hold_until_commit):
+# two requests changing the same patient's visits at once (a double click) would otherwise both
+# write their rows, the second failing on a key or missing the first one's change.
+_PATIENT_LOCKS = 0x6B65  # the lock space of the patients' kept facts
+
+
 def keep(
     name: str,
     touched: Callable[[Session], set[int]],
@@ -59,6 +67,7 @@ def keep(
     def _refresh_touched(session: Session, _context: Any) -> None:
         ids = session.info.pop(pending, None)
         if ids:
+            hold_until_commit(session.connection(), _PATIENT_LOCKS, ids)
             refresh(session.connection(), ids)
             if then is not None:
                 then(session, ids)

@@ -34,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, attributes
 
+from dalia_site.database import hold_until_commit
 from dalia_site.domain.kept import changed
 from dalia_site.models import Appointment, OutboundEmail
 from dalia_site.models.activity import VisitDay
@@ -97,6 +98,7 @@ def refresh(
             Appointment.id.in_(sorted(visits))
         )
         days = {*days, *(moment.date() for moment in connection.execute(starts).scalars())}
+    hold_until_commit(connection, _DAY_LOCKS, [day.toordinal() for day in days])
     for day in sorted(days):
         lo = datetime.combine(day, time(), tzinfo=UTC)
         connection.execute(delete(VisitDay).where(VisitDay.day == day))
@@ -104,6 +106,12 @@ def refresh(
             insert(VisitDay).from_select(columns, _of_days(True)),
             {"lo": lo, "hi": lo + timedelta(days=1)},
         )
+
+
+# A day's row is written by one transaction at a time (database.hold_until_commit): two desks
+# marking visits of the same day at once would otherwise both insert it (the second failing on
+# its key) or write counts that miss the other's visit.
+_DAY_LOCKS = 0x7669  # the lock space of visit_day's rows, by the day's ordinal
 
 
 def _day(moment: datetime | None) -> date | None:

@@ -6,16 +6,20 @@ they are what the visits and reminders themselves give."""
 from __future__ import annotations
 
 import random
+import threading
+import time
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 
 from dalia_site.domain import activity, reminders, visit_days
-from dalia_site.models import Appointment, OutboundEmail
+from dalia_site.extensions import db
+from dalia_site.models import Appointment, HeldVisit, OutboundEmail
 from dalia_site.models.activity import VisitDay
 from tests.unit.test_activity import (  # noqa: F401 (fixtures)
     PARIS,
     accepted_patient,
+    at,
     db_backend,
     held,
     session,
@@ -134,3 +138,73 @@ def test_the_visits_days_follow_every_change_of_visits_and_reminders(session):  
             assert shown(session, period) == worked_out(session, period), (step, action, period)
         seen.add(repr(shown(session, PERIODS[3])))
     assert len(seen) >= 15  # the changes moved the figures
+
+
+def at_once(app, mine, first, second) -> list[Exception]:
+    """`first(mine)` flushed in this transaction, `second(its session)` flushed and committed in
+    another while this one has not committed yet: what the other raised."""
+    flushed, failures = threading.Event(), []
+
+    def other_desk() -> None:
+        with app.app_context():
+            try:
+                flushed.wait(10)
+                second(db.session)
+                db.session.commit()
+            except Exception as error:  # what the other desk would have seen: a server error
+                failures.append(error)
+                db.session.rollback()
+
+    desk = threading.Thread(target=other_desk)
+    desk.start()
+    first(mine)
+    flushed.set()
+    time.sleep(0.5)  # the other desk's flush is under way, waiting on this transaction
+    mine.commit()
+    desk.join(30)
+    return failures
+
+
+def test_visits_of_one_day_changed_by_two_transactions_at_once_are_both_counted(app, session):  # noqa: F811
+    """Two desks mark visits of the same day at the same moment: the second transaction's flush
+    waits for the first one's day (PostgreSQL: its lock; SQLite: its one writer), then counts both
+    visits — neither fails on the day's row, neither loses the other's visit."""
+    one = accepted_patient(session, "Alric", date(1950, 1, 1))
+    two = accepted_patient(session, "Bories", date(1951, 2, 2))
+    session.commit()
+    morning = at(date(2027, 3, 10), 9)
+
+    failures = at_once(
+        app,
+        session,
+        lambda s: held(s, one, "first", morning),
+        lambda s: held(s, two, "first", morning + timedelta(hours=2)),
+    )
+
+    assert failures == []
+    day = session.scalars(select(VisitDay).where(VisitDay.day == morning.date())).one()
+    assert day.held_first == 2  # both first visits held that day
+
+
+def test_one_patients_visits_changed_by_two_transactions_at_once_are_both_kept(app, session):  # noqa: F811
+    """Two requests add visits of the same patient at once (a double click, two desks): the
+    patient's kept facts (held visits, next step, last activity) are written by one at a time —
+    the second waits, then reads the first one's visit: both held visits are there, chained."""
+    patient = accepted_patient(session, "Cabrol", date(1952, 3, 3))
+    session.commit()
+    morning = at(date(2027, 3, 10), 9)
+
+    failures = at_once(
+        app,
+        session,
+        lambda s: held(s, patient, "first", morning),
+        lambda s: held(s, patient, "nurse", morning + timedelta(days=7)),
+    )
+
+    assert failures == []
+    chain = session.execute(
+        select(HeldVisit.starts_at, HeldVisit.previous_at)
+        .where(HeldVisit.patient_id == patient.id)
+        .order_by(HeldVisit.starts_at)
+    ).all()
+    assert [tuple(row) for row in chain] == [(morning, None), (morning + timedelta(days=7), morning)]
