@@ -47,10 +47,10 @@ NAV_COUNTS = {
 
 
 # An id no row has (the largest a route takes, BoundedInt): the mark row_url replaces.
-_ID_MARK = str(2**31 - 1)
+ID_MARK = str(2**31 - 1)
 
 
-def urls_of(endpoint: str, key: str, mark: str = _ID_MARK, **fixed: Any) -> Callable[[object], str]:
+def urls_of(endpoint: str, key: str, mark: str = ID_MARK, **fixed: Any) -> Callable[[object], str]:
     """url_for(endpoint, key=value, **fixed) for many values: the route built once, with `mark`
     (a value no row has, valid for the route) where the value goes, then each value put there."""
     values: dict[str, Any] = {**fixed, key: mark}

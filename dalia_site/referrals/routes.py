@@ -4,9 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import NamedTuple
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    get_template_attribute,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from markupsafe import Markup
 from sqlalchemy import ColumnElement, Row, bindparam, func, select
 from sqlalchemy.orm import joinedload
 
@@ -16,7 +29,7 @@ from dalia_site.database import column_rows
 from dalia_site.domain import audit, eligibility, partners, patients, referrals
 from dalia_site.domain.text import FieldError
 from dalia_site.extensions import db
-from dalia_site.filters import site_zone
+from dalia_site.filters import ID_MARK, site_zone
 from dalia_site.forms import choices, parse_id, submit
 from dalia_site.htmx import render_block, render_page, wants_fragment
 from dalia_site.listing import paginate
@@ -377,6 +390,41 @@ def attach(referral_id: int):
         "success",
     )
     return redirect(url_for("referrals.show", referral_id=referral_id), 303)
+
+
+# A queue row's decision forms (referrals/_decision.html's decision_forms, inline) are the same
+# markup for every row of a status — and of a patient the referral gives a way to reach, or none
+# and no referrer's contact — but for the referral's number and reference: the macro renders them
+# once per request and kind of row, with marks where those go, then each row's are put in (twenty
+# rows, two renderings). A row whose forms show more (errors, the referrer's contact) is rendered
+# on its own.
+REFERENCE_MARK = "RÉFÉRENCE-DE-L-ADRESSAGE"
+
+
+@bp.app_template_global()
+def decision_cell(referral: Referral, form: DecisionForm) -> Markup:
+    forms = get_template_attribute("referrals/_decision.html", "decision_forms")
+    reachable = bool(referral.phone or referral.email or referral.address)
+    if form.errors or (not reachable and (referral.referrer_phone or referral.referrer_email)):
+        alone: Markup = forms(referral, form, inline=True)
+        return alone
+    cells = g.setdefault("_decision_cells", {})
+    cell = cells.get((referral.status, reachable))
+    if cell is None:
+        marked = SimpleNamespace(
+            id=int(ID_MARK),
+            reference=REFERENCE_MARK,
+            status=referral.status,
+            phone="1" if reachable else "",
+            email="",
+            address="",
+            referrer_phone="",
+            referrer_email="",
+        )
+        cell = cells[referral.status, reachable] = forms(marked, form, inline=True)
+    # Markup's replace escapes what it puts in.
+    filled: Markup = cell.replace(ID_MARK, str(referral.id)).replace(REFERENCE_MARK, referral.reference)
+    return filled
 
 
 @bp.route("/adressages/<int:referral_id>/refus")

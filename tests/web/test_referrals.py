@@ -892,3 +892,30 @@ def test_reachable_through_the_referrer_is_an_explicit_choice(app, as_role, auth
     with app.app_context():
         patient = db.session.get(Patient, db.session.get(Referral, referral_id).patient_id)
         assert patient.reachable_via_referrer and patient.reminder_channel == "none"
+
+
+def test_each_row_of_the_queue_has_its_own_decision_forms_whatever_its_kind(app, client, as_role, queue):
+    """The queue writes a row's decision forms once per kind of row (reachable or not, with a
+    referrer to go through or not) and puts each row's number and reference in: every row's forms
+    post to its own referral, its fields are its own, the referrer is offered on its row only."""
+    as_role("assistant")
+    lone, through = _unreachable_referral(app, with_referrer=False), _unreachable_referral(app)
+    rows = {
+        int(rid): row
+        for rid, row in re.findall(
+            r'<tr id="adressage-(\d+)">(.*?)</tr>', client.get("/adressages").get_data(as_text=True), re.S
+        )
+    }
+    for rid in (queue["new dac"], queue["new direct"], lone, through):
+        reference = load(app, Referral, rid).reference
+        row = rows[rid]
+        assert row.count(f'action="/adressages/{rid}/decision"') == 2  # accept, waiting list
+        assert row.count(f"l'adressage {reference}</span>") == 3  # accept, waiting list, refuse
+        assert str(2**31 - 1) not in row and "RÉFÉRENCE" not in row
+    for rid in (lone, through):
+        assert f'id="phone-{rid}"' in rows[rid] and f'id="email-{rid}"' in rows[rid]
+    assert 'id="phone-' not in rows[queue["new dac"]]
+    assert (
+        f'id="via_referrer-{through}"' in rows[through] and "Mme Infirmière, 04 68 11 22 33" in rows[through]
+    )
+    assert "via_referrer" not in rows[lone]
