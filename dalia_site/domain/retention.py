@@ -157,6 +157,8 @@ _KEEPS = (
     .correlate(Patient)
     .exists()
 )
+# A decision on file to count from: at least one referral (with ~_KEEPS, all declined long enough).
+_DECIDED = select(Referral.id).where(Referral.patient_id == Patient.id).correlate(Patient).exists()
 # The latest decision on a patient's referrals; it may erase a declined patient never seen at a
 # visit (read for them alone: none for the others).
 _LAST_DECISION = (
@@ -166,10 +168,11 @@ _LAST_DECISION = (
     .scalar_subquery()
 )
 _DECISION = type_coerce(case((_DECLINED & ~_ANY_VISIT, _LAST_DECISION)), UTCDateTime())
-# Due by the cutoffs: no activity since the inactive one, or declined, never seen at a visit, and
-# no referral left to keep them.
+# Due by the cutoffs: no activity since the inactive one, or declined, never seen at a visit, with
+# a decision on file and no referral left to keep them (declined with no referral left — it went to
+# a record of its own —, the inactivity rule alone applies: there is no date to count from).
 _PATIENT_DUE = Patient.erased_at.is_(None) & (
-    (_LAST < _INACTIVE_CUTOFF) | (_DECLINED & ~_ANY_VISIT & ~_KEEPS)
+    (_LAST < _INACTIVE_CUTOFF) | (_DECLINED & ~_ANY_VISIT & ~_KEEPS & _DECIDED)
 )
 # A referral with no patient of its own: declined (since its decision), or never decided and left
 # inactive (since its receipt).
@@ -226,7 +229,7 @@ _COMING_OTHERS: CompoundSelect[*tuple[Any, ...]] = union_all(
         Patient.erased_at.is_(None),
         _DECLINED,
         ~_ANY_VISIT,
-        (_LAST < _INACTIVE_CUTOFF) | ~_KEEPS,
+        (_LAST < _INACTIVE_CUTOFF) | (~_KEEPS & _DECIDED),
     ),
     select(null(), Referral.id, Referral.received_at, _REFERRAL_DECISION).where(
         _REFERRAL_DUE,
@@ -273,16 +276,12 @@ def upcoming(
     session: DbSession, *, now: datetime, within_days: int = 0, periods: Periods | None = None
 ) -> list[Due]:
     """What is due by `now` + `within_days` (0: due now — the dry run and the timer), oldest
-    first. Two queries, whatever the number of patients. A declined patient left with no
-    decision on their file (their referral moved to a record of its own) is found by the declined
-    rule's query but has no date to count from: the inactivity rule's date applies, and only
-    what falls due by then is returned — never erased early."""
+    first. Two queries, whatever the number of patients."""
     settings = periods or read_periods(session)
     params = _cutoffs(now, within_days, settings)
     found = [_patient_due(settings, *row) for row in column_rows(session, _ALL_PATIENTS, params)]
     found += [_referral_due(settings, *row) for row in column_rows(session, _ALL_REFERRALS, params)]
-    due_by = (now + timedelta(days=within_days)).date()
-    return _in_order(due for due in found if due.due_on <= due_by)
+    return _in_order(found)
 
 
 @dataclass(frozen=True)
