@@ -18,7 +18,7 @@ from dalia_site.domain import audit, mail, planning, roster
 from dalia_site.domain.opening import HALVES, Opening
 from dalia_site.domain.text import FieldError
 from dalia_site.models import Shift, StaffUser, TeamMember
-from dalia_site.models.vocabulary import Team
+from dalia_site.models.vocabulary import Profession, Team
 
 BOARD_DAYS = 92  # about three months ahead
 
@@ -51,25 +51,50 @@ def open_half_days(
     """The half-days of the next three months open to patients that lack a doctor or a nurse,
     earliest first (those already begun left out)."""
     halves = planning.coverage(session, today, today + timedelta(days=BOARD_DAYS), opening, zone)
-    return [OpenHalfDay(h, lacks(h)) for h in halves if h.gap and h.starts_at > now]
+    # A half-day of a later day than now's has not begun: only today's are compared with now
+    # (aware datetimes of two zones compare slowly).
+    now_day = now.astimezone(zone).date()
+    return [OpenHalfDay(h, lacks(h)) for h in halves if h.gap and (h.day > now_day or h.starts_at > now)]
 
 
-def may_take(member: TeamMember | None) -> bool:
+class Reader(NamedTuple):
+    """What the board reads of its reader's team member, as a row (no TeamMember built)."""
+
+    id: int
+    active: bool
+    team: Team
+    profession: Profession
+    board_email: bool
+    email: str
+
+
+def reader(session: DbSession, staff_user_id: int) -> Reader | None:
+    """The team member of a staff account, as the board reads them (None: no member)."""
+    found = column_rows(session, _READER, {"user": staff_user_id})
+    return Reader(*found[0]) if found else None
+
+
+_READER = select(*(getattr(TeamMember, column) for column in Reader._fields)).where(  # built once
+    TeamMember.staff_user_id == bindparam("user")
+)
+
+
+def may_take(member: TeamMember | Reader | None) -> bool:
     """Volunteers of the flexible team, doctors or nurses, still in the team."""
     return (
         member is not None
         and member.active
         and member.team == Team.FLEXIBLE
-        and (member.is_doctor or member.is_nurse)
+        and (member.profession.is_doctor or member.profession.is_nurse)
     )
 
 
-def _profession(member: TeamMember) -> str:
+def _profession(member: TeamMember | Reader) -> str:
     """What a volunteer brings to a half-day, as `lacks` says it."""
-    return "médecin" if member.is_doctor else "infirmière"
+    return "médecin" if member.profession.is_doctor else "infirmière"
 
 
-def brings(member: TeamMember | None) -> str | None:
+def brings(member: TeamMember | Reader | None) -> str | None:
     """What `member` may take on the board, as `lacks` says it (« médecin », « infirmière »);
     None when they may not take any (not a volunteer who may take one)."""
     return _profession(member) if member is not None and may_take(member) else None
@@ -167,7 +192,7 @@ def give_back(
     roster.withdraw_shift(session, actor, shift, zone, now=now)
 
 
-def taken_by(session: DbSession, member: TeamMember, now: datetime) -> Sequence[Row[Any]]:
+def taken_by(session: DbSession, member: TeamMember | Reader, now: datetime) -> Sequence[Row[Any]]:
     """The member's half-days taken from the board, still to come (id, start, end of each)."""
     return column_rows(session, _TAKEN, {"member": member.id, "now": now})
 

@@ -268,28 +268,30 @@ class BoardLine(NamedTuple):
     when: str  # « 30/11/2026 après-midi »
 
 
-def _board_lines(found: list[board.OpenHalfDay], me: TeamMember | None) -> list[BoardLine]:
+def _board_lines(found: list[board.OpenHalfDay], me: board.Reader | None) -> list[BoardLine]:
     # A half-day's hours are its code's, whatever the day: its details are its code's and lacks'.
+    # A day's words serve both its halves (found in order: a day's halves follow each other).
     details: dict[tuple[str, tuple[str, ...]], str] = {}
     brought = board.brings(me)
     lines = []
+    last_day, weekday, day_fr, iso_day = None, "", "", ""
     for item in found:
         half = item.half
         day, code, label = half.day, half.code, half.label
-        when = f"{date_fr(day)} {label}"
+        if day != last_day:
+            last_day, weekday, day_fr, iso_day = (
+                day,
+                WEEKDAYS[day.weekday()].capitalize(),
+                date_fr(day),
+                day.isoformat(),
+            )
+        when = f"{day_fr} {label}"
         said = details.get((code, item.lacks))
         if said is None:
             hours = f"{time_fr(half.starts_at)} – {time_fr(half.ends_at)}"
             said = details[code, item.lacks] = f"({hours}) : sans {' ni '.join(item.lacks)}"
         lines.append(
-            BoardLine(
-                f"{WEEKDAYS[day.weekday()].capitalize()} {when}",
-                said,
-                board.fills_gap(brought, item),
-                day.isoformat(),
-                code,
-                when,
-            )
+            BoardLine(f"{weekday} {when}", said, board.fills_gap(brought, item), iso_day, code, when)
         )
     return lines
 
@@ -297,8 +299,9 @@ def _board_lines(found: list[board.OpenHalfDay], me: TeamMember | None) -> list[
 def _board_page(status: int = 200, message: str = ""):
     """Every open half-day of the next three months that lacks a doctor or a nurse; a volunteer
     of the flexible team takes one here, and gives back what they took."""
-    opening, now, me = _opening(), clock.now(), _own_member()
-    found = board.open_half_days(db.session, opening, site_zone(), today=_today(), now=now)
+    opening, now, zone, today = _opening(), clock.now(), site_zone(), _today()
+    me = board.reader(db.session, current_staff().id)
+    found = board.open_half_days(db.session, opening, zone, today=today, now=now)
     return render_template(
         "roster/board.html",
         lines=_board_lines(found, me),
@@ -306,9 +309,9 @@ def _board_page(status: int = 200, message: str = ""):
         can_take=board.may_take(me),
         mine=board.taken_by(db.session, me, now) if me is not None else [],
         give_back_days=opening.give_back_days,
-        zone=site_zone(),
+        zone=zone,
         message=message,
-        today=_today(),
+        today=today,
     ), status
 
 

@@ -127,6 +127,53 @@ def test_a_volunteer_takes_an_open_half_day_and_the_alert_goes(app, client, auth
     assert count(app, Shift) == 2
 
 
+def lines_to_take(client) -> dict[str, str]:
+    """The board's lines as read (with their button, if any), by the half-day each names."""
+    listed = page_text(client.get(BOARD)).split('id="demi-journees-ouvertes"')[1].split("</ul>")[0]
+    lines = [text_of(line) for line in listed.split("<li>")[1:]]
+    return {line.split(" (")[0]: line for line in lines}
+
+
+@pytest.mark.parametrize(
+    ("profession", "their_team", "active", "offered"),
+    [
+        ("medecin", "flexible", True, "matin"),  # the morning lacks a doctor
+        ("infirmier", "flexible", True, "après-midi"),  # the afternoon lacks a nurse
+        ("medecin", "stable", True, None),
+        ("medecin", "flexible", False, None),  # no longer in the team
+    ],
+)
+def test_the_board_offers_each_reader_what_they_may_take(
+    app, client, auth, make_user, profession, their_team, active, offered
+):
+    user = make_user("clinician")
+    reader = make_member(app, "Camille Lecteur", profession, their_team, staff_user_id=user.id)
+    if not active:
+        with app.app_context():
+            db.session.get(TeamMember, reader).active = False
+            db.session.commit()
+    auth.login_as(user)
+    tuesday = open_weekday(1)
+    make_session(app, make_member(app, "Inès Azalée", "infirmier_azalee"), tuesday)
+    make_session(app, make_member(app, "Dr Paul Roux"), tuesday, AFTERNOON)
+
+    lines = lines_to_take(client)
+    for half, hours, lacks in (
+        ("matin", "08h30 – 12h30", "médecin"),
+        ("après-midi", "13h30 – 17h30", "infirmière"),
+    ):
+        said = f"Mardi {tuesday:%d/%m/%Y} {half}"
+        button = f" Prendre le {tuesday:%d/%m/%Y} {half}" if half == offered else ""
+        assert lines[said] == f"{said} ({hours}) : sans {lacks}{button}"
+    page = page_text(client.get(BOARD))
+    if offered:
+        assert "Prenez-en une d'un clic" in page
+        assert "à l'adresse de votre fiche (à renseigner par le secrétariat)" in page
+    else:
+        assert "Les médecins et infirmières de l'équipe flexible les prennent ici." in page
+        assert "Prendre" not in page and "Courriel du lundi" not in page
+
+
 def test_an_interne_takes_a_half_day_only_with_a_senior(app, client, auth, make_user):
     _, member_id = volunteer(app, make_user, auth, "Léa Interne", status="interne")
     wednesday = open_weekday(2)
