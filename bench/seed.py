@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select
 
-from dalia_site.domain import held_visits, last_active, recall, roster_version, visit_days
+from dalia_site.domain import held_visits, last_active, overdue_spans, recall, roster_version, visit_days
 from dalia_site.domain.partners import search_text as partner_search_text
 from dalia_site.domain.referrals import patient_search_text
 from dalia_site.extensions import db
@@ -395,6 +395,7 @@ def seed(
     recall.refresh(db.session.connection())
     held_visits.refresh(db.session.connection())
     last_active.refresh(db.session.connection())
+    overdue_spans.refresh(db.session.connection())
     roster_version.bump(db.session.connection())
     visit_days.refresh(db.session.connection())
     db.session.commit()

@@ -473,7 +473,7 @@ def summary(activity: Activity, group: bool = True, threshold: int | None = None
             "Délai médian de la première consultation au médecin traitant trouvé",
             _days_or_dash(activity.pathway.gp_found_median_days),
         ),
-        ("Patients en liste d'attente en fin de période", num(len(activity.pathway.waiting_days), 0)),
+        ("Patients en liste d'attente en fin de période", num(activity.pathway.waiting, 0)),
         ("Attente médiane en liste d'attente", _days_or_dash(activity.pathway.median_wait_days)),
         (
             "Patients en suivi à recontacter (retard) en fin de période",
@@ -531,7 +531,7 @@ def as_dict(activity: Activity, site: str = "") -> dict[str, Any]:
         "no_show_rate_without_reminder": _rounded(activity.reminders.no_show_rate_without_reminder, 4),
         "refusal_reasons": {str(reason): n for reason, n in activity.pathway.refusal_reasons.items()},
         "waiting_list": {
-            "count": len(activity.pathway.waiting_days),
+            "count": activity.pathway.waiting,
             "median_wait_days": activity.pathway.median_wait_days,
         },
         "overdue_follow_ups": activity.pathway.overdue_follow_ups,

@@ -24,11 +24,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     DateTime,
-    Float,
     Integer,
     String,
     and_,
     bindparam,
+    case,
     cast,
     exists,
     func,
@@ -37,29 +37,24 @@ from sqlalchemy import (
     or_,
     select,
     type_coerce,
-    union,
     union_all,
 )
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.functions import FunctionElement
 
 from dalia_site.database import DbSession, column_rows, count_up_to, known_rows, page_count
 from dalia_site.domain import audit, booking, referrals
-from dalia_site.domain.follow_up import DEFAULT_CADENCE_WEEKS
 from dalia_site.domain.opening import Opening
 from dalia_site.domain.text import FieldError
 from dalia_site.models import (
     Appointment,
     AppointmentClinician,
     ContactAttempt,
-    FollowUpPlan,
+    OverdueSpan,
     Patient,
     Referral,
     SlotOffer,
     StaffUser,
 )
-from dalia_site.models.follow_up import MAX_CADENCE_WEEKS
 from dalia_site.models.patients import full_name
 from dalia_site.models.types import UTCDateTime
 from dalia_site.models.vocabulary import (
@@ -79,39 +74,7 @@ NO_SHOW_WEEKS = (2, 4, 8)  # how far back « Non venus » looks (the filter's ch
 DEFAULT_NO_SHOW_WEEKS = 4
 
 
-class epoch_days(FunctionElement[float]):  # noqa: N801 (an SQL function's name)
-    """A timestamp as a number of days (fractional) on a fixed scale: date arithmetic that
-    SQLite and PostgreSQL both do in the query (a due date = last visit + cadence)."""
-
-    type = Float()
-    inherit_cache = True
-
-
-@compiles(epoch_days)
-def _epoch_days_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
-    return f"julianday({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(epoch_days, "postgresql")
-def _epoch_days_postgresql(element: Any, compiler: Any, **kw: Any) -> str:
-    return f"(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) / 86400.0)"
-
-
 # --- « À recontacter » --------------------------------------------------------------------------
-
-
-def _coming(at: Any) -> Any:
-    """The patients with a visit booked (by `at`) after `at`: not to recontact."""
-    return select(Appointment.patient_id).where(
-        Appointment.status == AppointmentStatus.BOOKED,
-        Appointment.starts_at > at,
-        Appointment.created_at <= at,
-    )
-
-
-def _due_after(visit: Any, cadence: Any) -> ColumnElement[float]:
-    """The day (epoch_days) a patient is due again after a visit: the plan's cadence later."""
-    return epoch_days(visit) + 7 * func.coalesce(cadence, DEFAULT_CADENCE_WEEKS)
 
 
 def _listed(now: Any) -> ColumnElement[bool]:
@@ -123,40 +86,20 @@ def _listed(now: Any) -> ColumnElement[bool]:
     )
 
 
-# A report's period end (`at`), and the longest cadence before it (`since`), bound each time.
-AT, SINCE = bindparam("at", type_=UTCDateTime()), bindparam("since", type_=UTCDateTime())
-
-
-def _at(at: datetime) -> dict[str, datetime]:
-    return {"at": at, "since": at - timedelta(weeks=MAX_CADENCE_WEEKS)}
+# A report's period end, bound each time.
+AT = bindparam("at", type_=UTCDateTime())
 
 
 def _overdue() -> Any:
     """How many patients of « À recontacter » were overdue at a past moment AT (a scalar
-    subquery, for a report's period end): worked out from the visits as they stood then, since
-    the stored next step (domain/recall.py) is today's — those of the list with no visit that
-    keeps them due after AT: their last visit is due again by then, or they have none. A visit
-    does so only within the longest cadence before AT (after SINCE), so only those visits are
-    read (a range of an index), not each patient's history. Counted as the patients in
-    follow-up then, less those a visit kept: each of these looked up once, not each patient
-    looked up in the visits."""
-    at, since = AT, SINCE
-    recent = (
-        select(Appointment.patient_id)
-        .outerjoin(FollowUpPlan, FollowUpPlan.patient_id == Appointment.patient_id)
-        .where(
-            Appointment.status.in_(booking.ACTIVE),
-            Appointment.starts_at <= at,
-            Appointment.starts_at > since,
-            _due_after(Appointment.starts_at, FollowUpPlan.cadence_weeks) > epoch_days(at),
-        )
-    )
-    in_follow_up = (Patient.status == PatientStatus.FOLLOW_UP, Patient.created_at <= at)
+    subquery, for a report's period end): the overdue spans that hold it
+    (domain/overdue_spans.py), those still open and those closed since, read from their index."""
+    begun = OverdueSpan.starts_at <= AT
 
     def count(*conditions: Any) -> Any:
-        return select(func.count()).select_from(Patient).where(*in_follow_up, *conditions).scalar_subquery()
+        return select(func.count()).select_from(OverdueSpan).where(*conditions, begun).scalar_subquery()
 
-    return count() - count(Patient.id.in_(union(_coming(at), recent)))
+    return count(OverdueSpan.ends_at.is_(None)) + count(OverdueSpan.ends_at > AT)
 
 
 @dataclass(frozen=True)
@@ -290,8 +233,8 @@ def _recall_statement(overdue_only: bool) -> Any:
 
 def overdue_count(session: DbSession, *, at: datetime) -> int:
     """Patients in follow-up whose next visit was due by `at` and was not booked then (the
-    report's figure at a period's end), worked out from the visits."""
-    return session.scalar(_overdue_statement(), _at(at)) or 0
+    report's figure at a period's end)."""
+    return session.scalar(_overdue_statement(), {"at": at}) or 0
 
 
 @functools.cache
@@ -588,9 +531,11 @@ class PathwayFigures:
     """What the funders' report counts of the pathway, for a period [start, end)."""
 
     refusal_reasons: dict[str, int]  # RefusalReason code -> referrals received and declined
-    waiting_days: list[int]  # days waited so far, at the period's end, by who is still waiting
+    # Days waited so far at the period's end by the middle one (or two) of who still waits then.
+    middle_waits: list[int]
     overdue_follow_ups: int  # at the period's end
     gp_found_days: list[int]  # days from the first visit to the médecin traitant found
+    waiting: int = 0  # who still waits at the period's end
 
     @property
     def gp_found_median_days(self) -> float | None:
@@ -598,13 +543,17 @@ class PathwayFigures:
 
     @property
     def median_wait_days(self) -> float | None:
-        return median(self.waiting_days) if self.waiting_days else None
+        return median(self.middle_waits) if self.middle_waits else None
 
 
 def pathway_figures(session: DbSession, start: datetime, end: datetime, zone: ZoneInfo) -> PathwayFigures:
     """Refusals by reason, the waiting list and the overdue follow-ups at the period's end, and
     the médecins traitants found with how long after the first visit: one query (rows of four
-    kinds, told apart by their first column; moments as naive UTC, read as plain columns)."""
+    kinds, told apart by their first column; moments as naive UTC, read as plain columns).
+
+    The waiting list at the period's end is « Liste d'attente »'s patients already waiting then
+    (since when each waits: domain/recall.py): counted, and their median wait taken from the one
+    or two in the middle of the list, read from its index."""
     at = end - timedelta(microseconds=1)
     figures = PathwayFigures(dict.fromkeys(RefusalReason, 0), [], 0, [])
     last_day = at.astimezone(zone).date()
@@ -612,7 +561,7 @@ def pathway_figures(session: DbSession, start: datetime, end: datetime, zone: Zo
     def day(moment: datetime) -> date:
         return moment.replace(tzinfo=UTC).astimezone(zone).date()
 
-    rows = column_rows(session, _pathway_statement(), {"start": start, "end": end} | _at(at))
+    rows = column_rows(session, _pathway_statement(), {"start": start, "end": end, "at": at})
     for what, code, first, second, n in rows:
         if what == "gp" and second is not None:
             figures.gp_found_days.append(max((day(first) - day(second)).days, 0))
@@ -621,7 +570,8 @@ def pathway_figures(session: DbSession, start: datetime, end: datetime, zone: Zo
         elif what == "refusal":
             figures.refusal_reasons[code if RefusalReason.has(code) else RefusalReason.OTHER] += n
         elif what == "waiting":
-            figures.waiting_days.append((last_day - day(first)).days)
+            figures.middle_waits.append((last_day - day(first)).days)
+            figures.waiting = n
         else:
             figures.overdue_follow_ups = n
     return figures
@@ -666,16 +616,23 @@ def _pathway_statement() -> Any:
         )
         .group_by(Referral.decline_code)
     )
-    waiting_since = (
-        select(
-            literal("waiting", text),
-            none(text),
-            type_coerce(func.min(Referral.decided_at), moment),
-            none(moment),
-            none(number),
-        )
-        .where(Referral.status == ReferralStatus.WAITING_LIST, Referral.decided_at <= AT)
-        .group_by(Referral.patient_id)
+    # Who still waits at the period's end, and the one or two in the middle of the list.
+    waits = (Patient.status == PatientStatus.WAITING_LIST, Patient.waiting_since <= AT)
+    waiting = select(func.count()).select_from(Patient).where(*waits).scalar_subquery()
+    middle = (
+        select(Patient.waiting_since)
+        .where(*waits)
+        .order_by(Patient.waiting_since, Patient.id)
+        .offset(case((waiting > 0, (waiting - 1) // 2), else_=0))
+        .limit(2 - waiting % 2)
+        .subquery()
+    )
+    middle_waits = select(
+        literal("waiting", text),
+        none(text),
+        type_coerce(middle.c.waiting_since, moment),
+        none(moment),
+        waiting,
     )
     overdue = select(literal("overdue", text), none(text), none(moment), none(moment), _overdue())
-    return union_all(found, refusals, waiting_since, overdue)
+    return union_all(found, refusals, middle_waits, overdue)

@@ -1,6 +1,6 @@
 """SQLAlchemy models, one module per capability; imported here so Alembic sees them all."""
 
-from dalia_site.models.activity import HeldVisit
+from dalia_site.models.activity import HeldVisit, OverdueSpan
 from dalia_site.models.audit import AuditEvent
 from dalia_site.models.booking import Appointment, AppointmentClinician, PatientLink
 from dalia_site.models.follow_up import ContactAttempt, FollowUpPlan, GpSearchStep, SlotOffer
@@ -26,6 +26,7 @@ __all__ = [
     "FollowUpPlan",
     "GpSearchStep",
     "HeldVisit",
+    "OverdueSpan",
     "SlotOffer",
     "LoginAttempt",
     "OutboundEmail",

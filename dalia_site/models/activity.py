@@ -69,3 +69,21 @@ class VisitDay(Model):
     held_reminded: Mapped[int] = mapped_column(Integer)
     missed: Mapped[int] = mapped_column(Integer)
     held: Mapped[int] = mapped_column(Integer)
+
+
+class OverdueSpan(Model):
+    """A stretch of time during which a patient now in follow-up was overdue (« À recontacter »,
+    nothing booked, their visit due), kept by domain/overdue_spans.py after every change of
+    their visits, plan, status or record's creation, never written by hand: a period's « en
+    retard en fin de période » is then how many spans hold its last moment, read from an index."""
+
+    __tablename__ = "overdue_span"
+    __table_args__ = (
+        # The spans that hold a moment: those still open, or ending after it, begun by then.
+        Index("ix_overdue_span_moment", "ends_at", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id", ondelete="CASCADE"), index=True)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # none: overdue still
