@@ -18,6 +18,7 @@ from dalia_site.domain import audit, mail, planning, roster
 from dalia_site.domain.opening import HALVES, Opening
 from dalia_site.domain.text import FieldError
 from dalia_site.models import Shift, StaffUser, TeamMember
+from dalia_site.models.activity import RosterVersion
 from dalia_site.models.vocabulary import Profession, Team
 
 BOARD_DAYS = 92  # about three months ahead
@@ -46,15 +47,39 @@ def lacks(half: planning.HalfDay[planning.MemberT]) -> tuple[str, ...]:
 
 
 def open_half_days(
-    session: DbSession, opening: Opening, zone: ZoneInfo, *, today: date, now: datetime
+    session: DbSession,
+    opening: Opening,
+    zone: ZoneInfo,
+    *,
+    today: date,
+    now: datetime,
+    version: object = None,
 ) -> list[OpenHalfDay]:
     """The half-days of the next three months open to patients that lack a doctor or a nurse,
-    earliest first (those already begun left out)."""
-    halves = planning.coverage(session, today, today + timedelta(days=BOARD_DAYS), opening, zone)
+    earliest first (those already begun left out). With the roster's `version`
+    (domain/roster_version.py), those this process already worked out for that version, the
+    same opening and the same first day are not worked out again: a half-day's coverage changes
+    only with them."""
+    key = (str(session.get_bind().engine.url), zone.key, opening, today) if version is not None else ()
+    kept = _KEPT.get(key) if key else None
+    if kept is not None and kept[0] == version:
+        found = kept[1]
+    else:
+        halves = planning.coverage(session, today, today + timedelta(days=BOARD_DAYS), opening, zone)
+        found = tuple(OpenHalfDay(h, lacks(h)) for h in halves if h.gap)
+        if key:
+            if len(_KEPT) >= 8 and key not in _KEPT:  # a few sites, openings or days: start afresh
+                _KEPT.clear()
+            _KEPT[key] = (version, found)
     # A half-day of a later day than now's has not begun: only today's are compared with now
     # (aware datetimes of two zones compare slowly).
     now_day = now.astimezone(zone).date()
-    return [OpenHalfDay(h, lacks(h)) for h in halves if h.gap and (h.day > now_day or h.starts_at > now)]
+    return [item for item in found if item.half.day > now_day or item.half.starts_at > now]
+
+
+# The open half-days, begun or not, worked out in this process: by site, zone, opening and
+# first day, with the roster's version they were worked out for (never changed once kept).
+_KEPT: dict[tuple[object, ...], tuple[object, tuple[OpenHalfDay, ...]]] = {}
 
 
 class Reader(NamedTuple):
@@ -68,14 +93,17 @@ class Reader(NamedTuple):
     email: str
 
 
-def reader(session: DbSession, staff_user_id: int) -> Reader | None:
-    """The team member of a staff account, as the board reads them (None: no member)."""
-    found = column_rows(session, _READER, {"user": staff_user_id})
-    return Reader(*found[0]) if found else None
+def reading(session: DbSession, staff_user_id: int) -> tuple[Reader | None, object]:
+    """The team member of a staff account as the board reads them (None: no member), and the
+    roster's version (domain/roster_version.py), in one statement."""
+    version, *member = column_rows(session, _READING, {"user": staff_user_id})[0]
+    return (Reader(*member) if member[0] is not None else None), version
 
 
-_READER = select(*(getattr(TeamMember, column) for column in Reader._fields)).where(  # built once
-    TeamMember.staff_user_id == bindparam("user")
+_READING = (  # built once; one row whether the account has a member or not
+    select(RosterVersion.version, *(getattr(TeamMember, column) for column in Reader._fields))
+    .outerjoin(TeamMember, TeamMember.staff_user_id == bindparam("user"))
+    .where(RosterVersion.id == 1)
 )
 
 

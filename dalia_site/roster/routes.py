@@ -300,8 +300,8 @@ def _board_page(status: int = 200, message: str = ""):
     """Every open half-day of the next three months that lacks a doctor or a nurse; a volunteer
     of the flexible team takes one here, and gives back what they took."""
     opening, now, zone, today = _opening(), clock.now(), site_zone(), _today()
-    me = board.reader(db.session, current_staff().id)
-    found = board.open_half_days(db.session, opening, zone, today=today, now=now)
+    me, version = board.reading(db.session, current_staff().id)
+    found = board.open_half_days(db.session, opening, zone, today=today, now=now, version=version)
     return render_template(
         "roster/board.html",
         lines=_board_lines(found, me),
