@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -32,7 +32,7 @@ from dalia_site.domain.booking import ACTIVE
 from dalia_site.domain.follow_up import DEFAULT_CADENCE_WEEKS
 from dalia_site.domain.kept import changed, left
 from dalia_site.models import Appointment, FollowUpPlan, Patient
-from dalia_site.models.activity import OverdueSpan
+from dalia_site.models.activity import OpenOverdueSpans, OverdueSpan
 from dalia_site.models.vocabulary import PatientStatus
 
 Span = tuple[datetime, datetime | None]
@@ -59,7 +59,8 @@ def spans(
 
 def refresh(connection: Connection, patient_ids: Collection[int] | None = None) -> None:
     """Write again the overdue spans of these patients (all of them when None) from their record,
-    plan and visits as the database holds them: three statements."""
+    plan and visits as the database holds them, and the count of open spans with them: four
+    statements at most."""
     if patient_ids is not None and not patient_ids:
         return
     patients = (
@@ -76,21 +77,25 @@ def refresh(connection: Connection, patient_ids: Collection[int] | None = None) 
         patients = patients.where(Patient.id.in_(ids))
         visits = visits.where(Appointment.patient_id.in_(ids))
         cleared = cleared.where(OverdueSpan.patient_id.in_(ids))
-    connection.execute(cleared)
+    ended = [end for (end,) in connection.execute(cleared.returning(OverdueSpan.ends_at))]
     followed: dict[int, tuple[datetime, int | None, list[tuple[datetime, datetime]]]] = {
         pid: (created, cadence, []) for pid, created, cadence in connection.execute(patients)
     }
-    if not followed:
-        return
-    for pid, booked, starts in connection.execute(visits):
-        if pid in followed:
-            followed[pid][2].append((booked, starts))
-    rows = [
-        {"patient_id": pid, "starts_at": start, "ends_at": end}
-        for pid, (created, cadence, theirs) in followed.items()
-        for start, end in spans(created, cadence, theirs)
-    ]
-    connection.execute(insert(OverdueSpan), rows)
+    if followed:
+        for pid, booked, starts in connection.execute(visits):
+            if pid in followed:
+                followed[pid][2].append((booked, starts))
+        rows = [
+            {"patient_id": pid, "starts_at": start, "ends_at": end}
+            for pid, (created, cadence, theirs) in followed.items()
+            for start, end in spans(created, cadence, theirs)
+        ]
+        connection.execute(insert(OverdueSpan), rows)
+    # Each patient in follow-up has one open span: those written less those cleared.
+    if patient_ids is None:
+        connection.execute(update(OpenOverdueSpans).values(spans=len(followed)))
+    elif opened := len(followed) - ended.count(None):
+        connection.execute(update(OpenOverdueSpans).values(spans=OpenOverdueSpans.spans + opened))
 
 
 def _touched(session: Session) -> set[int]:

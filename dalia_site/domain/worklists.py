@@ -55,6 +55,7 @@ from dalia_site.models import (
     SlotOffer,
     StaffUser,
 )
+from dalia_site.models.activity import OpenOverdueSpans
 from dalia_site.models.patients import full_name
 from dalia_site.models.types import UTCDateTime
 from dalia_site.models.vocabulary import (
@@ -92,14 +93,17 @@ AT = bindparam("at", type_=UTCDateTime())
 
 def _overdue() -> Any:
     """How many patients of « À recontacter » were overdue at a past moment AT (a scalar
-    subquery, for a report's period end): the overdue spans that hold it
-    (domain/overdue_spans.py), those still open and those closed since, read from their index."""
-    begun = OverdueSpan.starts_at <= AT
+    subquery, for a report's period end): the overdue spans that hold it (domain/overdue_spans.py)
+    — those open (their count kept with them) but those begun after AT, and those begun by AT
+    and closed since: ranges of their index as long as the time since AT."""
 
     def count(*conditions: Any) -> Any:
-        return select(func.count()).select_from(OverdueSpan).where(*conditions, begun).scalar_subquery()
+        return select(func.count()).select_from(OverdueSpan).where(*conditions).scalar_subquery()
 
-    return count(OverdueSpan.ends_at.is_(None)) + count(OverdueSpan.ends_at > AT)
+    open_spans = select(OpenOverdueSpans.spans).where(OpenOverdueSpans.id == 1).scalar_subquery()
+    begun_since = count(OverdueSpan.ends_at.is_(None), OverdueSpan.starts_at > AT)
+    closed_since = count(OverdueSpan.ends_at > AT, OverdueSpan.starts_at <= AT)
+    return open_spans - begun_since + closed_since
 
 
 @dataclass(frozen=True)

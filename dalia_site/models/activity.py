@@ -84,6 +84,18 @@ class OverdueSpan(Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id", ondelete="CASCADE"), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # none: overdue still
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # none: from then on
+
+
+class OpenOverdueSpans(Model):
+    """One row: how many overdue spans are open (one per patient in follow-up: from their last
+    visit's cadence on, or their record's creation), kept with the spans — a period's count is
+    then this number less those begun after its end, and plus those closed since: a range of
+    the index as long as the time since, not as long as the patients."""
+
+    __tablename__ = "open_overdue_spans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    spans: Mapped[int] = mapped_column(Integer)
