@@ -40,8 +40,9 @@ class Page:
     # its growth to its cost per row.
     every_row_of: str = ""
     search: bool = False  # a search by words: held to TARGET_SEARCH_GROWTH at 3× (bench/run.py)
-    # Asked right after a change of the roster: nothing the workers keep of the roster's figures
-    # can answer (the activity figures' worst case, each time someone edits the planning).
+    # Asked right after a change of the roster: nothing the workers keep of the roster can answer
+    # (the worst case of the activity figures and of the open half-days, each time someone edits
+    # the planning).
     roster_changed: bool = False
 
 
@@ -131,6 +132,11 @@ def pages(ids: dict) -> list[Page]:
         Page("planning de la semaine", f"/planning?semaine={today}"),
         Page("planning du mois", "/planning/mois"),
         Page("demi-journées ouvertes", "/planning/demi-journees-ouvertes"),
+        Page(
+            "demi-journées ouvertes, juste après un changement du planning",
+            "/planning/demi-journees-ouvertes",
+            roster_changed=True,
+        ),
         Page("équipe", "/equipe"),
         Page("membre de l'équipe", f"/equipe/{member}"),
         Page("modifier un membre", f"/equipe/{member}/modifier"),
