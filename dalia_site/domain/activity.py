@@ -32,7 +32,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import (
     CompoundSelect,
     Date,
-    DateTime,
     Integer,
     Select,
     String,
@@ -45,10 +44,11 @@ from sqlalchemy import (
     null,
     or_,
     select,
-    true,
     type_coerce,
     union_all,
 )
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from dalia_site.clock import FIRST_DAY, LAST_DAY
 from dalia_site.database import DbSession, column_rows
@@ -205,6 +205,7 @@ class Activity:
 # The statements are built once (for each number of months) and bound to each period's values:
 # building them costs more than running them. They bind :start and :end, the period's bounds.
 START, END = bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTCDateTime())
+PAIR, NEXT = "|", ";"  # statement 2's separators of a new patient's moments, and of the patients
 
 
 @functools.lru_cache(maxsize=32)
@@ -277,42 +278,25 @@ def _month_bounds(index: int, first: date, last: date, zone: ZoneInfo) -> dict[s
 
 @functools.cache
 def _patients_and_reminders() -> Select[*tuple[Any, ...]]:
-    """Statement 2: the patients received, how many of them came directly (their earliest
-    referral), and from the earliest referral to the first consultation ever for those whose first
-    consultation falls in the period; with, riding along, the reminders and the patients' answers
-    (issue 17, one row). Read along the index of the consultations held (domain/held_visits.py):
-    a patient is received at their first visit of the period (none held before it since :start),
-    new at their first visit ever. The counts come on every row, and on one row with no delay
-    when no patient is new."""
-    in_period = and_(HeldVisit.starts_at >= START, HeldVisit.starts_at < END)
-    counts = (
-        select(
-            func.count().label("received"),
-            func.count(case((HeldVisit.direct, 1))).label("direct"),
-        )
-        .where(in_period, or_(HeldVisit.previous_at.is_(None), HeldVisit.previous_at < START))
-        .subquery()
-    )
-    naive = DateTime()  # naive UTC, as stored: compute takes their local dates
-    new_patients = (
-        select(
-            type_coerce(HeldVisit.starts_at, naive).label("seen"),
-            type_coerce(HeldVisit.referred_at, naive).label("referred"),
-        )
-        .where(in_period, HeldVisit.previous_at.is_(None))
-        .subquery()
-    )
-    return (
-        select(
-            counts.c.received,
-            counts.c.direct,
-            *reminder_sent_columns(),
-            roster_version.CURRENT,
-            new_patients.c.seen,
-            new_patients.c.referred,
-        )
-        .select_from(counts)
-        .outerjoin(new_patients, true())
+    """Statement 2, one row: the patients received, how many of them came directly (their
+    earliest referral), and for those whose first consultation ever falls in the period, that
+    consultation and their earliest referral, as the text 'seen|referred;seen|referred…' (_UTCText:
+    compute reads their local dates, see _delays); with, riding along, the reminders and the
+    patients' answers (issue 17). Read in one pass along the index of the consultations held
+    (domain/held_visits.py): a patient is received at their first visit of the period (none held
+    before it since :start), new at their first visit ever."""
+    new = and_(HeldVisit.previous_at.is_(None), HeldVisit.referred_at.is_not(None))
+    first_visit = _UTCText(HeldVisit.starts_at) + PAIR + _UTCText(HeldVisit.referred_at)
+    return select(
+        func.count().label("received"),
+        func.count(case((HeldVisit.direct, 1))).label("direct"),
+        *reminder_sent_columns(),
+        roster_version.CURRENT,
+        func.aggregate_strings(case((new, first_visit)), NEXT).label("first_visits"),
+    ).where(
+        HeldVisit.starts_at >= START,
+        HeldVisit.starts_at < END,
+        or_(HeldVisit.previous_at.is_(None), HeldVisit.previous_at < START),
     )
 
 
@@ -351,16 +335,12 @@ def compute(session: DbSession, period: Period, zone: ZoneInfo, opening: Opening
 
     # 2. Patients received, direct access, referral to first visit; the reminders sent (issue 17)
     #    and the roster's version (domain/roster_version.py).
-    rows = column_rows(session, _patients_and_reminders(), bounds)
-    roster: object = None
-    for index, (patients_received, direct, sms, email, version, seen_at, referred_at) in enumerate(rows):
-        if index == 0:
-            result.patients_received, result.direct_patients = patients_received, direct
-            result.reminders = reminder_figures_from([sms, email, *visits[kinds + 2 :]])
-            roster = version
-        if seen_at is not None and referred_at is not None:
-            days = (_local_day(seen_at, zone) - _local_day(referred_at, zone)).days
-            result.days_to_first_visit.append(max(days, 0))
+    ((received, direct, sms, email, roster, first_visits),) = column_rows(
+        session, _patients_and_reminders(), bounds
+    )
+    result.patients_received, result.direct_patients = received, direct
+    result.reminders = reminder_figures_from([sms, email, *visits[kinds + 2 :]])
+    result.days_to_first_visit = _delays(first_visits, zone)
 
     # 3. Patients given a médecin traitant (and how long after their first visit), refusals by
     #    reason, the waiting list and the overdue follow-ups at the period's end: one query.
@@ -381,6 +361,78 @@ def compute(session: DbSession, period: Period, zone: ZoneInfo, opening: Opening
 def _local_day(moment: datetime, zone: ZoneInfo) -> date:
     """The local date of a naive UTC moment as read from the database."""
     return moment.replace(tzinfo=UTC).astimezone(zone).date()
+
+
+class _UTCText(FunctionElement[str]):
+    """A stored moment (naive UTC) as its text, 'YYYY-MM-DD HH:MM:SS.ffffff', on either database:
+    compute reads the local dates of hundreds of them without a datetime built for each."""
+
+    name = "utc_text"
+    type = String()
+    inherit_cache = True
+
+
+@compiles(_UTCText)
+def _utc_text_as_stored(element: _UTCText, compiler: Any, **kw: Any) -> str:
+    (moment,) = element.clauses  # SQLite keeps a moment as that text
+    sql: str = compiler.process(moment, **kw)
+    return sql
+
+
+@compiles(_UTCText, "postgresql")
+def _utc_text_postgresql(element: _UTCText, compiler: Any, **kw: Any) -> str:
+    (moment,) = element.clauses  # to_char: whatever the server's DateStyle
+    return f"to_char({compiler.process(moment, **kw)}, 'YYYY-MM-DD HH24:MI:SS.US')"
+
+
+# What the local dates of each UTC day are, by zone: the UTC time 'HH:MM' at which the local date
+# changes ('00:00': it does not), and the local dates' ordinals before and after it; None on a day
+# the zone's offset changes. Worked out once per worker for each day met, not once per moment (the
+# zone's rules do not change while it runs; the days are those of the data, one entry each).
+UTCDay = tuple[str, int, int] | None
+_UTC_DAYS: dict[ZoneInfo, dict[str, UTCDay]] = {}
+
+
+def _utc_day(day: str, zone: ZoneInfo) -> UTCDay:
+    """A UTC date's (`day`, 'YYYY-MM-DD') entry of _UTC_DAYS. The offset at the first and the
+    last moment of the day is the offset all day: the zones' offsets change at least days apart
+    (tzdata, 2000-2099), and by whole minutes — a moment and the minute it starts in are then on
+    the same side of a local midnight, hence the comparison of 'HH:MM' alone."""
+    utc = date.fromisoformat(day)
+    first = datetime.combine(utc, time(), UTC).astimezone(zone)
+    last = datetime.combine(utc, time.max, UTC).astimezone(zone)
+    offset = first.utcoffset()
+    if offset is None or offset != last.utcoffset() or offset % timedelta(minutes=1):
+        return None
+    cut = -offset // timedelta(minutes=1) % (24 * 60)
+    return f"{cut // 60:02}:{cut % 60:02}", first.toordinal(), last.toordinal()
+
+
+def _delays(first_visits: str | None, zone: ZoneInfo) -> list[int]:
+    """Days from each new patient's earliest referral to their first visit, in local dates (none
+    when referred after it): statement 2's 'seen|referred;…'."""
+    if not first_visits:
+        return []
+    utc_days = _UTC_DAYS.setdefault(zone, {})
+    delays = []
+    for first_visit in first_visits.split(NEXT):
+        seen, referred = first_visit.split(PAIR)
+        delays.append(max(_local_ordinal(seen, zone, utc_days) - _local_ordinal(referred, zone, utc_days), 0))
+    return delays
+
+
+def _local_ordinal(moment: str, zone: ZoneInfo, utc_days: dict[str, UTCDay]) -> int:
+    """The ordinal of the local date of a moment read as _UTCText: _local_day's date, from the
+    entry of its UTC day (`utc_days`, _UTC_DAYS[zone]); on a day the offset changes, _local_day."""
+    day = moment[:10]
+    try:
+        entry = utc_days[day]
+    except KeyError:
+        entry = utc_days[day] = _utc_day(day, zone)
+    if entry is None:
+        return _local_day(datetime.fromisoformat(moment), zone).toordinal()
+    cut, before, after = entry
+    return before if moment[11:16] < cut else after
 
 
 # --- What the page, the exports and the CLI show ------------------------------------------------
