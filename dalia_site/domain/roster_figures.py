@@ -3,35 +3,41 @@ the doctors' and nurses' sessions), the hours of sessions by status (stable team
 internes and SASPAS), the open half-days volunteers took from the board (issue 18), and the
 half-days the centre opened that stayed without a doctor or a nurse.
 
-One query (the clinicians' one-off sessions and weekly patterns with their absences and their
-members' status, issue 22), read as plain values, and no occurrence built: a session is two POSIX
-seconds filed under its local day. A weekly pattern's session on a day is its wall-clock times
-added to that day's local midnight (exact on the days the clock changes), and which half-days it
-overlaps is known once per pattern. The same rules as roster.occurrences: a one-off session
-counts on a closed day only if exceptional, a pattern never on a closed day or an absence
-(roster.pattern_days); a half-day opens as planning.build_half_days says (planning.opens).
+Two queries (the doctors and nurses with their weekly patterns and absences; their one-off
+sessions, issue 22), read as plain values, and no occurrence built. A session is filed under its
+local day as its start and end after that day's midnight (a naive UTC datetime, as rows are
+read); a weekly pattern's are its wall-clock times on a day the clock does not change (exact on
+the days it does), its days found by stepping a week at a time. The times after midnight that
+occur (the sessions' and the half-days' bounds) cut a day into pieces: a day's sessions are the
+bits of the pieces they cover, an int, so that their union is one `|`, its measure is looked up
+once for each set of pieces, and a session overlaps a half-day when their bits meet. The same
+rules as roster.occurrences: a one-off session counts on a closed day only if exceptional, a
+pattern never on a closed day or an absence (roster.pattern_days); a half-day opens as
+planning.build_half_days says (planning.opens).
 
 A period's figures are the sum of its days' (each day's sessions, and those of the day before
 that reach into the period): a day's figures change only with the roster, so each worker keeps
-the days it worked out for the roster's version (domain/roster_version.py, read with the
+the runs of days it worked out for the roster's version (domain/roster_version.py, read with the
 activity figures) and reads only the months it has not seen — right after a change of the
 roster, a year is worked out again from its sessions and patterns."""
 
 from __future__ import annotations
 
 import functools
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
-from typing import Any, cast
+from datetime import UTC, date, datetime, time, timedelta
+from itertools import accumulate, filterfalse, repeat
+from operator import add
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, DateTime, Select, bindparam, select, type_coerce
+from sqlalchemy import Date, DateTime, Select, String, bindparam, select, type_coerce
 
 from dalia_site.database import DbSession, column_rows
 from dalia_site.domain import planning
 from dalia_site.domain.opening import HALVES, Opening
-from dalia_site.domain.roster import local, pattern_days
 from dalia_site.models import PatternException, Shift, TeamMember, WeeklyPattern
 from dalia_site.models.roster import LONGEST_SESSION, is_junior_doctor
 from dalia_site.models.types import UTCDateTime
@@ -58,76 +64,79 @@ class RosterFigures:
     uncovered_half_days: int = 0  # open to patients, without a doctor or a nurse
 
 
-# What a session brings to a half-day it overlaps (bits of a mask).
+# What a member brings to a half-day they are on (bits), and a session of « ouverture
+# exceptionnelle ».
 DOCTOR, NURSE, EXCEPTIONAL = 1, 2, 4
-COVERED = DOCTOR | NURSE
-POSIX_EPOCH = datetime(1970, 1, 1)
+ZERO, ONE_DAY = timedelta(), timedelta(days=1)
+_ORDER = {code: index for index, (code, _) in enumerate(STATUSES)}
 
 
-class _Days:
+class _Calendar:
     """The local days from the day before `first` to `last`, by index (0 is the day before): each
-    one's local midnight in POSIX seconds, and its UTC offset when the clock does not change that
-    day (None when it does). A wall-clock time is then one addition to its day's midnight, and a
-    moment's day a bisection of the midnights. The offset is looked up once a week, and day by day
-    only in a week where it changed (no zone changes twice within a week)."""
+    one's local midnight as a naive UTC datetime, the midnight after `last` last, and the days the
+    clock changes. The offset is looked up once a week, and day by day only in a week where it
+    changed (no zone changes twice within a week)."""
 
     def __init__(self, zone: ZoneInfo, first: date, last: date) -> None:
         self.zone = zone
         self.first = first - timedelta(days=1)
         count = (last - self.first).days + 1
-        self.offsets: list[int | None] = []
-        for start in range(0, count, 7):
-            end = min(start + 7, count)
-            if self._offset(start, time()) == self._offset(end, time()):
-                self.offsets += [self._offset(start, time())] * (end - start)
+        self.days: list[date] = list(accumulate(repeat(ONE_DAY, count), add, initial=self.first))
+        walls: list[datetime] = list(
+            accumulate(repeat(ONE_DAY, count), add, initial=datetime.combine(self.first, time()))
+        )
+        self.midnights: list[datetime] = []
+        self.changes: set[int] = set()
+        for week in range(0, count + 1, 7):
+            offset = _offset(zone, walls[week])
+            if offset == _offset(zone, walls[min(week + 7, count)]):
+                self.midnights += [wall - offset for wall in walls[week : week + 7]]
                 continue
-            for index in range(start, end):
-                before = self._offset(index, time())
-                self.offsets.append(before if before == self._offset(index, time(23, 59)) else None)
-        origin = (self.first - POSIX_EPOCH.date()).days * 86400
-        self.midnights = [
-            origin + index * 86400 - offset
-            if offset is not None
-            else local(self.day(index), time(), zone).timestamp()
-            for index, offset in enumerate(self.offsets)
-        ]
+            for index in range(week, min(week + 7, count + 1)):
+                offset = _offset(zone, walls[index])
+                self.midnights.append(walls[index] - offset)
+                if offset != _offset(zone, walls[index].replace(hour=23, minute=59)):
+                    self.changes.add(index)
 
-    def _offset(self, index: int, at: time) -> int | None:
-        offset = local(self.day(index), at, self.zone).utcoffset()
-        return None if offset is None else int(offset.total_seconds())
-
-    def day(self, index: int) -> date:
-        return self.first + timedelta(days=index)
-
-    def seconds(self, index: int, at: time) -> float:
-        """POSIX seconds of the wall-clock time `at` on the day `index` (roster.local's)."""
-        if self.offsets[index] is None:
-            return local(self.day(index), at, self.zone).timestamp()
-        return self.midnights[index] + _of_day(at)
+    def after_midnight(self, index: int, at: time) -> timedelta:
+        """How long after the day's midnight the wall-clock time `at` is (roster.local's)."""
+        if index in self.changes:
+            wall = datetime.combine(self.days[index], at)
+            return wall - _offset(self.zone, wall) - self.midnights[index]
+        return _of_day(at)
 
 
-def _of_day(at: time) -> int:
-    return at.hour * 3600 + at.minute * 60 + at.second
+def _offset(zone: ZoneInfo, wall: datetime) -> timedelta:
+    """The UTC offset of a local wall-clock time (the first of a time the clock repeats)."""
+    offset = zone.utcoffset(wall)
+    assert offset is not None  # a zone always has one
+    return offset
+
+
+@functools.cache
+def _of_day(at: time) -> timedelta:
+    return timedelta(hours=at.hour, minutes=at.minute, seconds=at.second, microseconds=at.microsecond)
 
 
 @functools.cache
 def _members() -> Select[*tuple[Any, ...]]:
-    """The doctors and nurses, each with their weekly patterns valid within [:first, :last] (none:
-    one row with no pattern), each pattern once per absence within the dates. Built once."""
+    """The doctors and nurses (their vocabulary as stored), each with their weekly patterns valid
+    within [:first, :last] (none: one row with no pattern), each pattern once per absence within
+    the dates. Built once."""
     first, last = bindparam("first", type_=Date()), bindparam("last", type_=Date())
     return (
         select(
             TeamMember.id,
-            TeamMember.profession,
-            TeamMember.doctor_status,
-            TeamMember.team,
-            WeeklyPattern.id.label("pattern_id"),
+            type_coerce(TeamMember.profession, String()),
+            type_coerce(TeamMember.doctor_status, String()),
+            type_coerce(TeamMember.team, String()),
+            WeeklyPattern.id,
             WeeklyPattern.weekday,
             WeeklyPattern.start_time,
             WeeklyPattern.end_time,
             WeeklyPattern.valid_from,
             WeeklyPattern.valid_until,
-            PatternException.day.label("absent"),
+            PatternException.day,
         )
         .outerjoin(
             WeeklyPattern,
@@ -147,57 +156,107 @@ def _members() -> Select[*tuple[Any, ...]]:
 def _sessions() -> Select[*tuple[Any, ...]]:
     """The clinicians' one-off sessions that start before :end and end after :start, starting
     after :earliest (as roster.occurrences reads them), as plain values: naive UTC datetimes, no
-    conversion per row (a year is a thousand rows). Built once."""
+    conversion per row (a year is a thousand rows); by start, as the index of their times gives
+    them (a day's are read together). Built once."""
     moment = DateTime()
     start, end, earliest = (bindparam(name, type_=UTCDateTime()) for name in ("start", "end", "earliest"))
-    return select(
-        Shift.member_id,
-        type_coerce(Shift.starts_at, moment),
-        type_coerce(Shift.ends_at, moment),
-        Shift.exceptional,
-        Shift.from_board,
-    ).where(
-        Shift.member_id.in_(select(TeamMember.id).where(TeamMember.profession.in_(list(CLINICIANS)))),
-        Shift.starts_at < end,
-        Shift.starts_at > earliest,
-        Shift.ends_at > start,
+    return (
+        select(
+            Shift.member_id,
+            type_coerce(Shift.starts_at, moment),
+            type_coerce(Shift.ends_at, moment),
+            Shift.exceptional,
+            Shift.from_board,
+        )
+        .where(
+            Shift.member_id.in_(select(TeamMember.id).where(TeamMember.profession.in_(list(CLINICIANS)))),
+            Shift.starts_at < end,
+            Shift.starts_at > earliest,
+            Shift.ends_at > start,
+        )
+        .order_by(Shift.starts_at)
     )
 
 
-@dataclass(frozen=True)
-class _Day:
-    """What a local day brings to a period's roster figures, from the sessions filed under it:
-    the seconds of sessions by status (STATUSES' order), the sessions taken from the board, its
-    open half-days left uncovered, and its sessions (POSIX seconds, sorted) with the measure of
-    their union and the latest end. `before` is the same of its one-off sessions that end after
-    its midnight: what the day brings as the day before a period (sessions reaching into it)."""
+def _pieces(bits: int, points: list[timedelta]) -> Iterator[tuple[timedelta, timedelta]]:
+    """The disjoint spans after midnight that a day's bits cover, in order (bit k is the piece
+    from points[k] to points[k + 1])."""
+    low = 0
+    while bits:
+        skipped = (bits & -bits).bit_length() - 1
+        bits >>= skipped
+        low += skipped
+        ones = (~bits & (bits + 1)).bit_length() - 1
+        yield points[low], points[low + ones]
+        bits >>= ones
+        low += ones
 
-    seconds: tuple[float, ...]
-    taken: int
-    uncovered: int
-    spans: list[tuple[float, float]]
-    union: float
-    reach: float
-    before: _Day | None = None
+
+class _Run:
+    """The figures of a run of days, by index as in _Calendar (the day before the run only for
+    its sessions reaching past midnight): by status, the sessions' length; the sessions taken
+    from the board; the half-days left uncovered; the sessions as bits of the pieces of the day
+    cut at `points`, and their union's measure; for a day whose one-off sessions end past the
+    next midnight (`reaching`, in order), the same of those sessions (`before`)."""
+
+    def __init__(self, calendar: _Calendar, points: list[timedelta], sessions: _OneOffs) -> None:
+        count = len(calendar.midnights) - 1
+        self.first, self.last = calendar.days[1], calendar.days[count - 1]  # the days kept
+        self.midnights = calendar.midnights
+        self.points = points
+        self.seconds = sessions.lengths  # the patterns' are added
+        self.taken = sessions.taken
+        self.uncovered = [0] * count
+        self.covered: list[int] = []
+        self.union: list[timedelta] = []
+        self.before: dict[int, tuple[list[timedelta], int, int]] = {}
+        self.reaching: list[int] = []
+        self._measures: dict[int, timedelta] = {0: ZERO}
+
+    def measure(self, bits: int) -> timedelta:
+        found = self._measures.get(bits)
+        if found is None:
+            found = sum((end - start for start, end in _pieces(bits, self.points)), ZERO)
+            self._measures[bits] = found
+        return found
+
+    def reach(self, index: int, bits: int) -> datetime:
+        """The latest end of a day's sessions (`bits`, not none)."""
+        return self.midnights[index] + self.points[bits.bit_length()]
+
+    def beyond(self, index: int, cursor: datetime) -> tuple[timedelta, datetime]:
+        """What a day's sessions add to the union past `cursor` (the latest end of the days
+        before), and the latest end then."""
+        midnight, added = self.midnights[index], ZERO
+        for after, until in _pieces(self.covered[index], self.points):
+            start, end = midnight + after, midnight + until
+            if start > cursor:
+                added += end - start
+                cursor = end
+            elif end > cursor:
+                added += end - cursor
+                cursor = end
+        return added, cursor
 
 
 class _Known:
-    """The days worked out in this process, for each site, zone and opening, for one version of
-    the roster (domain/roster_version.py): a new version forgets them."""
+    """The runs of days worked out in this process, for each site, zone and opening, for one
+    version of the roster (domain/roster_version.py): a new version forgets them."""
 
     def __init__(self) -> None:
-        self._sites: dict[tuple[object, ...], tuple[object, dict[date, _Day]]] = {}
+        self._sites: dict[tuple[object, ...], tuple[object, list[_Run]]] = {}
 
-    def days(
+    def runs(
         self, session: DbSession, zone: ZoneInfo, opening: Opening | None, version: object
-    ) -> dict[date, _Day]:
+    ) -> list[_Run]:
+        """The runs kept, in order (none overlaps another)."""
         key = (str(session.get_bind().engine.url), zone.key, opening)
         found = self._sites.get(key)
         if found is None or found[0] != version:
             self._sites.pop(key, None)
             while len(self._sites) >= 8:  # a few sites or openings at most
                 self._sites.pop(next(iter(self._sites)))
-            found = self._sites[key] = (version, {})
+            found = self._sites[key] = (version, [])
         return found[1]
 
 
@@ -214,206 +273,275 @@ def figures(
 ) -> tuple[float, RosterFigures]:
     """The staffed hours and the roster figures of [first, last]; with the centre's `opening`,
     nothing counts on a closed day and the uncovered half-days are counted (none without it).
-    Worked out day by day (two queries for a run of days); with the roster's `version`
+    Worked out for a run of days in two queries; with the roster's `version`
     (domain/roster_version.py), the days this process already worked out for that version are
     not read again: a day's figures change only with the roster."""
-    wanted = [first + timedelta(days=n) for n in range((last - first).days + 1)]
     if version is None:
-        before, days = _days_of(session, first, last, zone, opening)
-        return _sum(before, days)
-    known = _KNOWN.days(session, zone, opening, version)
+        run = _run(session, first, last, zone, opening)
+        return _sum((run, 0), [(run, 1, len(run.taken) - 1)])
+    runs = _KNOWN.runs(session, zone, opening, version)
     day_before = first - timedelta(days=1)
-    missing = [day for day in (day_before, *wanted) if day not in known]
-    if len(missing) < len(wanted):
+    missing = _missing(runs, day_before, last)
+    if 0 < sum((to - since).days + 1 for since, to in missing) <= (last - first).days:
         # A period next to those asked before: the calendar months of its days not yet known,
         # worked out whole, so that the next periods asked (moved by a day or two) find them.
-        months = sorted({day.replace(day=1) for day in missing})
-        missing = [day for month in months for day in _month(month) if day not in known]
-    for run_first, run_last in _runs(missing):
-        _, days = _days_of(session, run_first, run_last, zone, opening)
-        known.update(zip((run_first + timedelta(days=n) for n in range(len(days))), days, strict=True))
-    reaching = known[day_before].before
-    assert reaching is not None
-    return _sum(reaching, [known[day] for day in wanted])
+        months: list[tuple[date, date]] = []
+        for since, to in missing:
+            month, end = since.replace(day=1), _month_end(to)
+            if months and months[-1][1] >= month - timedelta(days=1):
+                months[-1] = (months[-1][0], end)
+            else:
+                months.append((month, end))
+        missing = [gap for since, to in months for gap in _missing(runs, since, to)]
+    for since, to in missing:
+        runs.append(_run(session, since, to, zone, opening))
+    runs.sort(key=lambda run: run.first)
+    ((run, index, _),) = _segments(runs, day_before, day_before)
+    return _sum((run, index), _segments(runs, first, last))
 
 
-def _month(first: date) -> list[date]:
-    """The days of the month that begins on `first`."""
-    following = (first + timedelta(days=32)).replace(day=1)
-    return [first + timedelta(days=n) for n in range((following - first).days)]
+def _month_end(day: date) -> date:
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1) - timedelta(days=1)
 
 
-def _runs(days: list[date]) -> list[tuple[date, date]]:
-    """Sorted days as runs of consecutive days (first, last)."""
-    runs: list[tuple[date, date]] = []
-    for day in days:
-        if runs and runs[-1][1] + timedelta(days=1) == day:
-            runs[-1] = (runs[-1][0], day)
-        else:
-            runs.append((day, day))
-    return runs
+def _missing(runs: list[_Run], first: date, last: date) -> list[tuple[date, date]]:
+    """The runs of days of [first, last] that no run kept covers."""
+    gaps, cursor = [], first
+    for run, since, to in _segments(runs, first, last):
+        if run.first + timedelta(days=since - 1) > cursor:
+            gaps.append((cursor, run.first + timedelta(days=since - 2)))
+        cursor = run.first + timedelta(days=to)
+    if cursor <= last:
+        gaps.append((cursor, last))
+    return gaps
 
 
-def _sum(before: _Day, days: list[_Day]) -> tuple[float, RosterFigures]:
-    """A period's figures from its days' (and the day before's sessions reaching into it). The
-    seconds are whole numbers: their sum is the same in any order."""
-    seconds = [0.0] * len(STATUSES)
+def _segments(runs: list[_Run], first: date, last: date) -> list[tuple[_Run, int, int]]:
+    """The days of [first, last] that runs kept cover, as (run, first index, last index)."""
+    found = []
+    for run in runs[max(bisect_right([run.first for run in runs], first) - 1, 0) :]:
+        if run.first > last:
+            break
+        if run.last >= first:
+            since, to = max(first, run.first), min(last, run.last)
+            found.append((run, (since - run.first).days + 1, (to - run.first).days + 1))
+    return found
+
+
+def _sum(before: tuple[_Run, int], days: list[tuple[_Run, int, int]]) -> tuple[float, RosterFigures]:
+    """A period's figures from its days' (`days`: every one of them, in order) and the day
+    before's sessions reaching into it (timedeltas: exact sums). A day's union counts whole but
+    where sessions of the days before reach past its midnight (`cursor`, their latest end, is
+    past it): there, only what its sessions add past the cursor."""
+    seconds = [ZERO] * len(STATUSES)
     result = RosterFigures()
-    total, cursor = 0.0, None
-    for day in (before, *days):
-        for index, value in enumerate(day.seconds):
-            seconds[index] += value
-        result.taken_from_board += day.taken
-        result.uncovered_half_days += day.uncovered
-        if not day.spans:
-            continue
-        if cursor is None or day.spans[0][0] >= cursor:
-            total += day.union  # nothing before it reaches into its sessions
-            cursor = day.reach
-            continue
-        for start, end in day.spans:
-            if start > cursor:
-                total += end - start
-                cursor = end
-            elif end > cursor:
-                total += end - cursor
-                cursor = end
-    result.hours_by_status = {code: value / 3600 for (code, _), value in zip(STATUSES, seconds, strict=True)}
-    return total / 3600, result
-
-
-def _days_of(
-    session: DbSession, first: date, last: date, zone: ZoneInfo, opening: Opening | None
-) -> tuple[_Day, list[_Day]]:
-    """The day before `first` (its sessions reaching into `first`) and each day of [first, last],
-    in two queries."""
-    closed = opening.closed_days(first - timedelta(days=1), last) if opening is not None else {}
-    days = _Days(zone, first, last)
-    count = len(days.offsets)
-    # Each half-day's hours (wall clock), and on each day (POSIX seconds).
-    hours = [opening.window(code) for code in HALVES] if opening is not None else []
-    windows = [
-        [(days.seconds(index, opens), days.seconds(index, closes)) for index in range(count)]
-        for opens, closes in hours
-    ]
-    # By day index: the sessions as (starts, ends) in POSIX seconds, for each half-day what the
-    # sessions overlapping it bring (a mask), the seconds by status and the sessions taken from
-    # the board; the same of the one-off sessions ending after the next midnight.
-    spans: list[list[tuple[float, float]]] = [[] for _ in range(count)]
-    masks = [0] * (2 * count)
-    seconds = [[0.0] * len(STATUSES) for _ in range(count)]
-    taken = [0] * count
-    reaching: dict[int, tuple[list[float], list[int], list[tuple[float, float]]]] = {}
-
-    def file(index: int, starts: float, ends: float, brings: int) -> None:
-        spans[index].append((starts, ends))
-        for half, on_day in enumerate(windows):
-            opens, closes = on_day[index]
-            if starts < closes and opens < ends:
-                masks[2 * index + half] |= brings
-
-    members: dict[int, tuple[int, int]] = {}  # status (STATUSES' index), what they bring
-    patterns: dict[int, tuple[Any, set[date]]] = {}
-    order = {code: index for index, (code, _) in enumerate(STATUSES)}
-    for row in column_rows(session, _members(), {"first": first, "last": last}):
-        if row.id not in members:
-            members[row.id] = (
-                order[_status(row.profession, row.doctor_status, row.team)],
-                _brings(row.profession),
-            )
-        if row.pattern_id is not None:
-            patterns.setdefault(row.pattern_id, (row, set()))[1].update([row.absent] if row.absent else [])
-    closed_at = {(day - days.first).days for day in closed}
-    start, end = local(first, time(), zone), local(last + timedelta(days=1), time(), zone)
-    bounds = {"start": start, "end": end, "earliest": start - LONGEST_SESSION}
-    midnights = days.midnights
-    following = [*midnights[1:], end.timestamp()]  # each day's next midnight
-    for member_id, starts_at, ends_at, exceptional, from_board in column_rows(session, _sessions(), bounds):
-        starts = (starts_at - POSIX_EPOCH).total_seconds()
-        index = bisect_right(midnights, starts) - 1  # its day
-        if not exceptional and index in closed_at:
-            continue
-        status, brings = members[member_id]
-        ends = (ends_at - POSIX_EPOCH).total_seconds()
-        file(index, starts, ends, brings | EXCEPTIONAL if exceptional else brings)
-        length = (ends_at - starts_at).total_seconds()
-        seconds[index][status] += length
-        taken[index] += from_board
-        if ends > following[index]:
-            reach = reaching.setdefault(index, ([0.0] * len(STATUSES), [0], []))
-            reach[0][status] += length
-            reach[1][0] += from_board
-            reach[2].append((starts, ends))
-    for row, absences in patterns.values():
-        status, brings = members[row.id]
-        # On a day the clock does not change: the same seconds after midnight, the same
-        # half-days overlapped.
-        starts, ends = _of_day(row.start_time), _of_day(row.end_time)
-        overlaps = [
-            half
-            for half, (opens, closes) in enumerate(hours)
-            if starts < _of_day(closes) and _of_day(opens) < ends
-        ]
-        for on in pattern_days(cast(WeeklyPattern, row), first, last, absences | closed.keys()):
-            index = (on - days.first).days
-            if days.offsets[index] is None:
-                span = days.seconds(index, row.start_time), days.seconds(index, row.end_time)
-                file(index, *span, brings)
-                seconds[index][status] += span[1] - span[0]
+    total, cursor = ZERO, None
+    run, index = before
+    if index in run.before:
+        reaching, taken, bits = run.before[index]
+        seconds = list(reaching)
+        result.taken_from_board = taken
+        total, cursor = run.measure(bits), run.reach(index, bits)
+    for run, since, to in days:
+        stop = to + 1
+        for status, column in enumerate(run.seconds):
+            seconds[status] += sum(column[since:stop], ZERO)
+        result.taken_from_board += sum(run.taken[since:stop])
+        result.uncovered_half_days += sum(run.uncovered[since:stop])
+        total += sum(run.union[since:stop], ZERO)
+        index = since
+        while index < stop:
+            if cursor is not None and cursor > run.midnights[index]:
+                if run.covered[index]:
+                    added, cursor = run.beyond(index, cursor)
+                    total += added - run.union[index]
+                index += 1
                 continue
-            midnight = days.midnights[index]
-            spans[index].append((midnight + starts, midnight + ends))
-            seconds[index][status] += ends - starts
-            for half in overlaps:
-                masks[2 * index + half] |= brings
-    uncovered = _uncovered(masks, opening, closed, days) if opening is not None else [0] * count
-    nothing = _day((0.0,) * len(STATUSES), 0, 0, [])
-    befores = [
-        _day(tuple(reaching[index][0]), reaching[index][1][0], 0, reaching[index][2])
-        if index in reaching
-        else nothing
-        for index in range(count)
-    ]
-    return befores[0], [
-        _day(tuple(seconds[index]), taken[index], uncovered[index], spans[index], befores[index])
-        for index in range(1, count)
-    ]
+            # Nothing reaches this day: on to the next day whose sessions reach past midnight.
+            found = bisect_left(run.reaching, index)
+            if found == len(run.reaching) or run.reaching[found] >= stop:
+                break
+            index = run.reaching[found]
+            cursor = run.reach(index, run.covered[index])
+            index += 1
+    result.hours_by_status = {
+        code: value.total_seconds() / 3600 for (code, _), value in zip(STATUSES, seconds, strict=True)
+    }
+    return total.total_seconds() / 3600, result
 
 
-def _day(
-    seconds: tuple[float, ...],
-    taken: int,
-    uncovered: int,
-    spans: list[tuple[float, float]],
-    before: _Day | None = None,
-) -> _Day:
-    """A day's figures, its sessions sorted and their union measured."""
-    spans.sort()
-    union, cursor = 0.0, None
-    for start, end in spans:
-        if cursor is None or start > cursor:
-            union += end - start
-            cursor = end
-        elif end > cursor:
-            union += end - cursor
-            cursor = end
-    return _Day(seconds, taken, uncovered, spans, union, cursor or 0.0, before)
+def _run(session: DbSession, first: date, last: date, zone: ZoneInfo, opening: Opening | None) -> _Run:
+    """The figures of the days of [first, last] and of the day before (its sessions reaching into
+    `first`), in two queries."""
+    closed = opening.closed_days(first - timedelta(days=1), last) if opening is not None else {}
+    calendar = _Calendar(zone, first, last)
+    count = len(calendar.midnights) - 1
+    closed_at = {(day - calendar.first).days for day in closed}
+    members, patterns = _members_and_patterns(session, first, last)
+    sessions = _OneOffs(session, calendar, members, closed_at)
+    weekly = _weekly(calendar, members, patterns, closed_at)
 
-
-def _brings(profession: Profession) -> int:
-    """What a member brings to a half-day they are on."""
-    return (DOCTOR if profession.is_doctor else 0) | (NURSE if profession.is_nurse else 0)
-
-
-def _uncovered(masks: list[int], opening: Opening, closed: dict[date, str], days: _Days) -> list[int]:
-    """By day index, its half-days open to patients (planning.opens) without a doctor or
-    without a nurse (none on the day before the period, index 0)."""
-    uncovered = [0] * len(days.offsets)
-    for index in range(1, len(days.offsets)):
-        for half, code in enumerate(HALVES):
-            mask = masks[2 * index + half]
-            if mask & COVERED != COVERED and planning.opens(
-                opening, closed, days.day(index), code, bool(mask & EXCEPTIONAL)
+    # The half-days' hours after midnight: the same every day but those the clock changes.
+    hours = [opening.window(code) for code in HALVES] if opening is not None else []
+    steady = [(_of_day(opens), _of_day(closes)) for opens, closes in hours]
+    changed = {
+        index: [
+            (calendar.after_midnight(index, opens), calendar.after_midnight(index, closes))
+            for opens, closes in hours
+        ]
+        for index in calendar.changes
+    }
+    # The pieces of a day: between the times after midnight that occur.
+    points = sorted(
+        {*sessions.starts, *sessions.ends}
+        | {at for _, _, after, until, _ in weekly for at in (after, until)}
+        | {at for windows in (steady, *changed.values()) for window in windows for at in window}
+    )
+    bit = {at: 1 << rank for rank, at in enumerate(points)}
+    run = _Run(calendar, points, sessions)
+    doctors, nurses, exceptional = [0] * count, [0] * count, [0] * count
+    for index, after, until, kind in zip(
+        sessions.days, sessions.starts, sessions.ends, sessions.kinds, strict=True
+    ):
+        bits = bit[until] - bit[after]
+        if kind & DOCTOR:
+            doctors[index] |= bits
+        if kind & NURSE:
+            nurses[index] |= bits
+        if kind & EXCEPTIONAL:
+            exceptional[index] |= bits
+    for status, kind, after, until, on in weekly:
+        bits, length, column = bit[until] - bit[after], until - after, run.seconds[status]
+        for role, covers in ((DOCTOR, doctors), (NURSE, nurses)):
+            if kind & role:
+                for index in on:
+                    covers[index] |= bits
+        for index in on:
+            column[index] += length
+    run.covered = [doctor | nurse for doctor, nurse in zip(doctors, nurses, strict=True)]
+    run.union = [run.measure(bits) for bits in run.covered]
+    for index, status, length, from_board, after, until in sessions.reaching:
+        lengths, taken, bits = run.before.get(index, ([ZERO] * len(STATUSES), 0, 0))
+        lengths[status] += length
+        run.before[index] = (lengths, taken + from_board, bits | bit[until] - bit[after])
+    run.reaching = sorted(run.before)
+    if opening is None:
+        return run
+    # A half-day is covered when a doctor's and a nurse's sessions meet its piece of the day.
+    for half, (code, (opens, closes)) in enumerate(zip(HALVES, steady, strict=True)):
+        every_day = bit[closes] - bit[opens]
+        for index, doctor, nurse in zip(range(1, count), doctors[1:], nurses[1:], strict=True):
+            window = every_day
+            if index in changed:
+                window = bit[changed[index][half][1]] - bit[changed[index][half][0]]
+            if not (doctor & window and nurse & window) and planning.opens(
+                opening, closed, calendar.days[index], code, bool(exceptional[index] & window)
             ):
-                uncovered[index] += 1
-    return uncovered
+                run.uncovered[index] += 1
+    return run
+
+
+def _members_and_patterns(
+    session: DbSession, first: date, last: date
+) -> tuple[dict[int, tuple[int, int]], dict[int, tuple[tuple[Any, ...], set[date]]]]:
+    """The doctors and nurses, each one's status (STATUSES' index) and what they bring to a
+    half-day they are on; their weekly patterns within [first, last], each with its absences."""
+    members: dict[int, tuple[int, int]] = {}
+    patterns: dict[int, tuple[tuple[Any, ...], set[date]]] = {}
+    for row in column_rows(session, _members(), {"first": first, "last": last}):
+        member_id, profession, doctor_status, team, pattern_id, _, _, _, _, _, absent = row
+        if member_id not in members:
+            role = Profession(profession)
+            status = _status(role, DoctorStatus(doctor_status) if doctor_status else None, Team(team))
+            members[member_id] = (
+                _ORDER[status],
+                (DOCTOR if role.is_doctor else 0) | (NURSE if role.is_nurse else 0),
+            )
+        if pattern_id is not None:
+            found = patterns.get(pattern_id)
+            if found is None:
+                found = patterns[pattern_id] = ((member_id, *row[5:10]), set())
+            if absent is not None:
+                found[1].add(absent)
+    return members, patterns
+
+
+class _OneOffs:
+    """The one-off sessions of a run of days: for each, its day (by index), its start and end
+    after that day's midnight, and what its member brings (with EXCEPTIONAL); by status and day,
+    their length; by day, how many were taken from the board; and those ending past the next
+    midnight (day, status, length, from the board, start and end)."""
+
+    def __init__(
+        self,
+        session: DbSession,
+        calendar: _Calendar,
+        members: dict[int, tuple[int, int]],
+        closed_at: set[int],
+    ) -> None:
+        midnights = calendar.midnights
+        count = len(midnights) - 1
+        self.days: list[int] = []
+        self.starts: list[timedelta] = []
+        self.ends: list[timedelta] = []
+        self.kinds: list[int] = []
+        self.lengths = [[ZERO] * count for _ in STATUSES]
+        self.taken = [0] * count
+        self.reaching: list[tuple[int, int, timedelta, bool, timedelta, timedelta]] = []
+        start = midnights[1].replace(tzinfo=UTC)
+        bounds = {
+            "start": start,
+            "end": midnights[count].replace(tzinfo=UTC),
+            "earliest": start - LONGEST_SESSION,
+        }
+        by_member = {member_id: (self.lengths[status], kind) for member_id, (status, kind) in members.items()}
+        skipped = closed_at | {-1}  # -1: a session that starts before the day before, not the run's
+        index, midnight, following = -1, midnights[0], midnights[0]
+        for member_id, starts_at, ends_at, exceptional, from_board in column_rows(
+            session, _sessions(), bounds
+        ):
+            if starts_at >= following:  # the day's first session (the rows come by start)
+                index = bisect_right(midnights, starts_at, index + 1) - 1
+                midnight, following = midnights[index], midnights[index + 1]
+            if index in skipped and (index < 0 or not exceptional):
+                continue
+            column, kind = by_member[member_id]
+            self.days.append(index)
+            self.starts.append(after := starts_at - midnight)
+            self.ends.append(until := ends_at - midnight)
+            self.kinds.append(kind | EXCEPTIONAL if exceptional else kind)
+            column[index] += until - after
+            if from_board:
+                self.taken[index] += 1
+            if ends_at > following:
+                self.reaching.append((index, members[member_id][0], until - after, from_board, after, until))
+
+
+def _weekly(
+    calendar: _Calendar,
+    members: dict[int, tuple[int, int]],
+    patterns: dict[int, tuple[tuple[Any, ...], set[date]]],
+    closed_at: set[int],
+) -> list[tuple[int, int, timedelta, timedelta, list[int]]]:
+    """Each weekly pattern's member's status and what they bring, its start and end after
+    midnight and the days it happens on (roster.pattern_days) — on a day the clock changes, its
+    own start and end."""
+    first, last = calendar.days[1], calendar.days[-2]
+    weekly = []
+    for (member_id, weekday, start_time, end_time, valid_from, valid_until), absences in patterns.values():
+        status, kind = members[member_id]
+        since = max(first, valid_from)
+        to = min(last, valid_until) if valid_until is not None else last
+        days = range(
+            (since - calendar.first).days + (weekday - since.weekday()) % 7, (to - calendar.first).days + 1, 7
+        )
+        off = closed_at | {(day - calendar.first).days for day in absences}
+        on = list(filterfalse(off.__contains__, days))
+        odd = [index for index in calendar.changes if index in days and index not in off]
+        if odd:
+            on = [index for index in on if index not in calendar.changes]
+        weekly.append((status, kind, _of_day(start_time), _of_day(end_time), on))
+        for index in odd:
+            at = calendar.after_midnight(index, start_time), calendar.after_midnight(index, end_time)
+            weekly.append((status, kind, *at, [index]))
+    return weekly
