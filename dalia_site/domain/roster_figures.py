@@ -24,12 +24,13 @@ roster, a year is worked out again from its sessions and patterns."""
 from __future__ import annotations
 
 import functools
+import threading
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import accumulate, filterfalse, repeat
-from operator import add
+from operator import add, attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -241,23 +242,38 @@ class _Run:
 
 class _Known:
     """The runs of days worked out in this process, for each site, zone and opening, for one
-    version of the roster (domain/roster_version.py): a new version forgets them."""
+    version of the roster (domain/roster_version.py): a new version forgets them. A tuple in
+    order, replaced whole under a lock: a request's threads read it as it is, and a run two of
+    them worked out at once is kept once."""
 
     def __init__(self) -> None:
-        self._sites: dict[tuple[object, ...], tuple[object, list[_Run]]] = {}
+        self._sites: dict[tuple[object, ...], tuple[object, tuple[_Run, ...]]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(session: DbSession, zone: ZoneInfo, opening: Opening | None) -> tuple[object, ...]:
+        return (str(session.get_bind().engine.url), zone.key, opening)
 
     def runs(
         self, session: DbSession, zone: ZoneInfo, opening: Opening | None, version: object
-    ) -> list[_Run]:
-        """The runs kept, in order (none overlaps another)."""
-        key = (str(session.get_bind().engine.url), zone.key, opening)
-        found = self._sites.get(key)
-        if found is None or found[0] != version:
-            self._sites.pop(key, None)
+    ) -> tuple[_Run, ...]:
+        found = self._sites.get(self._key(session, zone, opening))
+        return found[1] if found is not None and found[0] == version else ()
+
+    def keep(
+        self, session: DbSession, zone: ZoneInfo, opening: Opening | None, version: object, new: list[_Run]
+    ) -> tuple[_Run, ...]:
+        """The runs kept, with those `new` ones that no run kept meets."""
+        key = self._key(session, zone, opening)
+        with self._lock:
+            found = self._sites.pop(key, None)
+            runs = found[1] if found is not None and found[0] == version else ()
+            new = [run for run in new if _missing(runs, run.first, run.last) == [(run.first, run.last)]]
+            runs = tuple(sorted((*runs, *new), key=attrgetter("first")))
             while len(self._sites) >= 8:  # a few sites or openings at most
                 self._sites.pop(next(iter(self._sites)))
-            found = self._sites[key] = (version, [])
-        return found[1]
+            self._sites[key] = (version, runs)
+            return runs
 
 
 _KNOWN = _Known()
@@ -281,21 +297,21 @@ def figures(
         return _sum((run, 0), [(run, 1, len(run.taken) - 1)])
     runs = _KNOWN.runs(session, zone, opening, version)
     day_before = first - timedelta(days=1)
-    missing = _missing(runs, day_before, last)
-    if 0 < sum((to - since).days + 1 for since, to in missing) <= (last - first).days:
-        # A period next to those asked before: the calendar months of its days not yet known,
-        # worked out whole, so that the next periods asked (moved by a day or two) find them.
-        months: list[tuple[date, date]] = []
-        for since, to in missing:
-            month, end = since.replace(day=1), _month_end(to)
-            if months and months[-1][1] >= month - timedelta(days=1):
-                months[-1] = (months[-1][0], end)
-            else:
-                months.append((month, end))
-        missing = [gap for since, to in months for gap in _missing(runs, since, to)]
-    for since, to in missing:
-        runs.append(_run(session, since, to, zone, opening))
-    runs.sort(key=lambda run: run.first)
+    while missing := _missing(runs, day_before, last):  # once, but where another thread kept some
+        if sum((to - since).days + 1 for since, to in missing) <= (last - first).days:
+            # A period next to those asked before: the calendar months of its days not yet
+            # known, worked out whole, so that the next periods asked (moved by a day or two)
+            # find them.
+            months: list[tuple[date, date]] = []
+            for since, to in missing:
+                month, end = since.replace(day=1), _month_end(to)
+                if months and months[-1][1] >= month - timedelta(days=1):
+                    months[-1] = (months[-1][0], end)
+                else:
+                    months.append((month, end))
+            missing = [gap for since, to in months for gap in _missing(runs, since, to)]
+        new = [_run(session, since, to, zone, opening) for since, to in missing]
+        runs = _KNOWN.keep(session, zone, opening, version, new)
     ((run, index, _),) = _segments(runs, day_before, day_before)
     return _sum((run, index), _segments(runs, first, last))
 
@@ -304,7 +320,7 @@ def _month_end(day: date) -> date:
     return (day.replace(day=1) + timedelta(days=32)).replace(day=1) - timedelta(days=1)
 
 
-def _missing(runs: list[_Run], first: date, last: date) -> list[tuple[date, date]]:
+def _missing(runs: Sequence[_Run], first: date, last: date) -> list[tuple[date, date]]:
     """The runs of days of [first, last] that no run kept covers."""
     gaps, cursor = [], first
     for run, since, to in _segments(runs, first, last):
@@ -316,7 +332,7 @@ def _missing(runs: list[_Run], first: date, last: date) -> list[tuple[date, date
     return gaps
 
 
-def _segments(runs: list[_Run], first: date, last: date) -> list[tuple[_Run, int, int]]:
+def _segments(runs: Sequence[_Run], first: date, last: date) -> list[tuple[_Run, int, int]]:
     """The days of [first, last] that runs kept cover, as (run, first index, last index)."""
     found = []
     for run in runs[max(bisect_right([run.first for run in runs], first) - 1, 0) :]:
@@ -429,14 +445,19 @@ def _run(session: DbSession, first: date, last: date, zone: ZoneInfo, opening: O
         return run
     # A half-day is covered when a doctor's and a nurse's sessions meet its piece of the day.
     for half, (code, (opens, closes)) in enumerate(zip(HALVES, steady, strict=True)):
-        every_day = bit[closes] - bit[opens]
-        for index, doctor, nurse in zip(range(1, count), doctors[1:], nurses[1:], strict=True):
-            window = every_day
+        window = bit[closes] - bit[opens]
+        lacking = [
+            index
+            for index, doctor, nurse in zip(range(1, count), doctors[1:], nurses[1:], strict=True)
+            if not (doctor & window and nurse & window) or index in changed
+        ]
+        for index in lacking:
+            on_day = window
             if index in changed:
-                window = bit[changed[index][half][1]] - bit[changed[index][half][0]]
-            if not (doctor & window and nurse & window) and planning.opens(
-                opening, closed, calendar.days[index], code, bool(exceptional[index] & window)
-            ):
+                on_day = bit[changed[index][half][1]] - bit[changed[index][half][0]]
+                if doctors[index] & on_day and nurses[index] & on_day:
+                    continue
+            if planning.opens(opening, closed, calendar.days[index], code, bool(exceptional[index] & on_day)):
                 run.uncovered[index] += 1
     return run
 
@@ -496,6 +517,12 @@ class _OneOffs:
         }
         by_member = {member_id: (self.lengths[status], kind) for member_id, (status, kind) in members.items()}
         skipped = closed_at | {-1}  # -1: a session that starts before the day before, not the run's
+        on_day, starts, ends, kinds = (
+            self.days.append,
+            self.starts.append,
+            self.ends.append,
+            self.kinds.append,
+        )
         index, midnight, following = -1, midnights[0], midnights[0]
         for member_id, starts_at, ends_at, exceptional, from_board in column_rows(
             session, _sessions(), bounds
@@ -506,10 +533,10 @@ class _OneOffs:
             if index in skipped and (index < 0 or not exceptional):
                 continue
             column, kind = by_member[member_id]
-            self.days.append(index)
-            self.starts.append(after := starts_at - midnight)
-            self.ends.append(until := ends_at - midnight)
-            self.kinds.append(kind | EXCEPTIONAL if exceptional else kind)
+            on_day(index)
+            starts(after := starts_at - midnight)
+            ends(until := ends_at - midnight)
+            kinds(kind | EXCEPTIONAL if exceptional else kind)
             column[index] += until - after
             if from_board:
                 self.taken[index] += 1

@@ -6,12 +6,15 @@ what the sessions and weekly patterns give when worked out afresh."""
 from __future__ import annotations
 
 import random
+import sys
+import threading
 from datetime import date, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from dalia_site.domain import activity, centre, planning, roster, roster_figures
+from dalia_site.extensions import db
 from dalia_site.models import PatternException, Shift, TeamMember, WeeklyPattern
 from dalia_site.models.vocabulary import CLINICIANS
 from tests.unit.test_activity import PARIS, at, db_backend, member, on_duty, session  # noqa: F401 (fixtures)
@@ -237,3 +240,36 @@ def test_the_roster_figures_are_those_of_the_occurrences_and_the_planning(sessio
             assert kept(session, period, centre_opening) == expected, (first, last)
             seen.add(expected[1].uncovered_half_days)
     assert len(seen) >= 4  # periods with and without uncovered half-days
+
+
+def test_threads_asking_at_once_keep_each_day_once(app, session):  # noqa: F811 (the fixture)
+    """A worker's threads (gunicorn's gthread) asking overlapping periods at once, right after a
+    change of the roster: each gets the figures worked out afresh — a run of days two of them
+    worked out at the same time is kept once, never counted twice."""
+    busy_roster(session, random.Random(4))  # noqa: S311 (a reproducible roster, not a secret)
+    opening = centre.load(session).opening
+    periods = [
+        activity.Period(date(2026, 9, 1) + timedelta(days=days), date(2027, 4, 30) - timedelta(days=days))
+        for days in range(0, 120, 6)
+    ]
+    expected = {period: afresh(session, period, opening) for period in periods}
+    wrong = []
+
+    def ask(seed: int) -> None:
+        rng = random.Random(seed)  # noqa: S311 (a reproducible order, not a secret)
+        with app.app_context():
+            for period in rng.sample(periods, len(periods)):
+                if kept(db.session, period, opening) != expected[period]:
+                    wrong.append(period)
+
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns often, as under load
+    try:
+        threads = [threading.Thread(target=ask, args=(seed,)) for seed in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(switching)
+    assert wrong == []
