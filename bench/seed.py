@@ -14,7 +14,15 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select
 
-from dalia_site.domain import held_visits, last_active, overdue_spans, recall, roster_version, visit_days
+from dalia_site.domain import (
+    held_visits,
+    last_active,
+    overdue_spans,
+    recall,
+    referral_months,
+    roster_version,
+    visit_days,
+)
 from dalia_site.domain.partners import search_text as partner_search_text
 from dalia_site.domain.referrals import patient_search_text
 from dalia_site.extensions import db
@@ -396,6 +404,7 @@ def seed(
     held_visits.refresh(db.session.connection())
     last_active.refresh(db.session.connection())
     overdue_spans.refresh(db.session.connection())
+    referral_months.refresh(db.session.connection())
     roster_version.bump(db.session.connection())
     visit_days.refresh(db.session.connection())
     db.session.commit()

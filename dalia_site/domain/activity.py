@@ -52,7 +52,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from dalia_site.clock import FIRST_DAY, LAST_DAY
 from dalia_site.database import DbSession, column_rows
-from dalia_site.domain import roster_version, visit_days
+from dalia_site.domain import referral_months, roster_version, visit_days
 from dalia_site.domain.opening import Opening
 from dalia_site.domain.reminders import ReminderFigures
 from dalia_site.domain.reminders import figures_from as reminder_figures_from
@@ -62,7 +62,7 @@ from dalia_site.domain.roster_figures import figures as roster_figures
 from dalia_site.domain.spreadsheet import csv_text
 from dalia_site.domain.worklists import PathwayFigures, pathway_figures
 from dalia_site.models import Appointment, AuditEvent, HeldVisit, PartnerOrganisation, Referral, Shift
-from dalia_site.models.activity import VisitDay
+from dalia_site.models.activity import ReferralMonth, VisitDay
 from dalia_site.models.audit import WRITES
 from dalia_site.models.types import UTCDateTime
 from dalia_site.models.vocabulary import (
@@ -214,7 +214,9 @@ def _appointments_and_referrals(months: int) -> CompoundSelect[*tuple[Any, ...]]
     no-shows and the reminders' figures of the booked visits (domain/visit_days.py's columns):
     the sum of its whole UTC days (:days_from_0 to :days_to_0…, stored), and those of the visits
     its local bounds cut off ([:from_0, :cut_0) and [:resume_0, :to_0)…, read from the index of
-    the visits); and the referrals received by the category of who sent them and by decision."""
+    the visits); and the referrals received by the category of who sent them and by decision:
+    the sum of the whole UTC months (domain/referral_months.py, stored) and those of the days the
+    period's bounds cut off, read from the referrals."""
     moment, text, number = UTCDateTime(), String(30), Integer()
     day = Date()
 
@@ -239,21 +241,60 @@ def _appointments_and_referrals(months: int) -> CompoundSelect[*tuple[Any, ...]]
                 )
             )
         )
-    referrals = (
+    # The referrals: those of the whole UTC months between :months_from and :months_to (stored),
+    # and those the period's bounds cut off, [:start, :months_cut) and [:months_resume, :end).
+    none = [cast(null(), number) for _ in range(len(visit_days.COLUMNS) - 1)]
+    kept = (
         select(
             literal("referral", text),
             cast(null(), number),
-            type_coerce(PartnerOrganisation.category, text),
+            ReferralMonth.category,
+            ReferralMonth.status,
+            type_coerce(func.sum(ReferralMonth.referrals), number),
+            *none,
+        )
+        .where(
+            ReferralMonth.month >= bindparam("months_from", type_=day),
+            ReferralMonth.month < bindparam("months_to", type_=day),
+        )
+        .group_by(ReferralMonth.category, ReferralMonth.status)
+    )
+    kind = referral_months.origin()
+    cut, resume = bindparam("months_cut", type_=moment), bindparam("months_resume", type_=moment)
+    cut_off_referrals = (
+        select(
+            literal("referral", text),
+            cast(null(), number),
+            kind,
             type_coerce(Referral.status, text),
             func.count(),
-            *(cast(null(), number) for _ in range(len(visit_days.COLUMNS) - 1)),
+            *none,
         )
         .select_from(Referral)
         .outerjoin(PartnerOrganisation, Referral.source_id == PartnerOrganisation.id)
-        .where(Referral.received_at >= START, Referral.received_at < END)
-        .group_by(PartnerOrganisation.category, Referral.status)
+        .where(
+            or_(
+                and_(Referral.received_at >= START, Referral.received_at < cut),
+                and_(Referral.received_at >= resume, Referral.received_at < END),
+            )
+        )
+        .group_by(kind, Referral.status)
     )
-    return union_all(*parts, referrals)
+    return union_all(*parts, kept, cut_off_referrals)
+
+
+def _whole_months(start: datetime, end: datetime) -> dict[str, Any]:
+    """Statement 1's values for the referrals of [start, end): its whole UTC months (their first
+    days), and the moments before and after them its bounds cut off (all of it when it holds no
+    whole UTC month)."""
+    from_utc, to_utc = start.astimezone(UTC), end.astimezone(UTC)
+    months_from = referral_months.month_of(from_utc)
+    if from_utc != datetime.combine(months_from, time(), tzinfo=UTC):
+        months_from = referral_months.next_month(months_from)
+    months_to = referral_months.month_of(to_utc)
+    cut = min(datetime.combine(months_from, time(), tzinfo=UTC), end)
+    resume = max(datetime.combine(months_to, time(), tzinfo=UTC), cut)
+    return {"months_from": months_from, "months_to": months_to, "months_cut": cut, "months_resume": resume}
 
 
 def _month_bounds(index: int, first: date, last: date, zone: ZoneInfo) -> dict[str, Any]:
@@ -310,7 +351,7 @@ def compute(session: DbSession, period: Period, zone: ZoneInfo, opening: Opening
     # 1. Consultations by month and kind, walk-ins, no-shows, the booked visits' reminders'
     #    figures (from the visits' days); referrals by origin and decision.
     months = period.months()
-    values: dict[str, Any] = dict(bounds)
+    values: dict[str, Any] = bounds | _whole_months(start, end)
     for index, (first, last) in enumerate(months):
         values |= _month_bounds(index, first, last, zone)
     monthly: list[dict[str, int]] = [dict.fromkeys(AppointmentKind, 0) for _ in months]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Integer
+from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dalia_site.database import Model
@@ -99,3 +99,18 @@ class OpenOverdueSpans(Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     spans: Mapped[int] = mapped_column(Integer)
+
+
+class ReferralMonth(Model):
+    """How many referrals were received in one UTC month from each kind of origin (the category
+    of the partner who sent them, or « direct ») with each decision, kept by
+    domain/referral_months.py after every change of a referral or of a partner's category, never
+    written by hand: a period's referrals by origin and decision are then the sum of its whole
+    UTC months, and the referrals of the days its bounds cut off, read from the referrals."""
+
+    __tablename__ = "referral_month"
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True)  # its first day
+    category: Mapped[str] = mapped_column(String(30), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), primary_key=True)
+    referrals: Mapped[int] = mapped_column(Integer)
