@@ -73,6 +73,7 @@ TEN_SITES = 10
 GUNICORN_CONF = ROOT / "deploy" / "gunicorn.conf.py"
 
 TARGET_MEDIAN_MS = 5.0
+TARGET_ACTIVITY_MS = 10.0  # the activity figures of a year, uncached: the issue's own target for them
 TARGET_GROWTH = 1.3
 TARGET_SEARCH_GROWTH = 1.2  # a search, from 1× to 3× the patients
 TARGET_P99_MS = 50
@@ -834,7 +835,8 @@ def write_results(shapes, seeded, cpu, hello, load, mem, moment, load_before, lo
         "which the shapes' processes take turns: a page's growth factors compare moments close "
         "together. The activity figures are asked after "
         "a patient view (which writes to the audit trail) and for a period not asked before: never "
-        f"from a cache. Targets: median ≤ {TARGET_MEDIAN_MS:g} ms on ten years, growth ≤ "
+        f"from a cache. Targets: median ≤ {TARGET_MEDIAN_MS:g} ms on ten years (the activity figures, "
+        f"a year worked out: ≤ {TARGET_ACTIVITY_MS:g} ms), growth ≤ "
         f"{TARGET_GROWTH}× with 3× the patients and with 30 years of history, ≤ {TARGET_QUERIES} SQL "
         f"statements; a search by words (« (recherche) ») ≤ {TARGET_SEARCH_GROWTH}× with 3× the patients. "
         "An export of every row of a table (the whole directory) grows with its rows by "
@@ -857,7 +859,8 @@ def write_results(shapes, seeded, cpu, hello, load, mem, moment, load_before, lo
                 + " **non** |"
             )
             continue
-        checks = [r["median"] <= TARGET_MEDIAN_MS, r["queries"] <= TARGET_QUERIES]
+        limit = TARGET_ACTIVITY_MS if label in listed and uncached(listed[label]) else TARGET_MEDIAN_MS
+        checks = [r["median"] <= limit, r["queries"] <= TARGET_QUERIES]
         marked = f"{label} (recherche)" if label in listed and listed[label].search else label
         row = f"| {marked} | {r['median']:.2f} | {r['p95']:.2f} | {r['queries']} | {r['bytes']} |"
         for shape in shapes[1:]:
