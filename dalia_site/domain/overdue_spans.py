@@ -59,7 +59,7 @@ def spans(
 
 def refresh(connection: Connection, patient_ids: Collection[int] | None = None) -> None:
     """Write again the overdue spans of these patients (all of them when None) from their record,
-    plan and visits as the database holds them, and the count of open spans with them: four
+    plan and visits as the database holds them, and the count of open spans with them: five
     statements at most."""
     if patient_ids is not None and not patient_ids:
         return
