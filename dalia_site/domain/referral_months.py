@@ -64,11 +64,15 @@ def _of_month() -> Insert:
 
 
 def refresh(
-    connection: Connection, months: Collection[date] | None = None, partners: Collection[int] = ()
+    connection: Connection,
+    months: Collection[date] | None = None,
+    partners: Collection[int] = (),
+    senders: Collection[int] = (),
 ) -> None:
     """Write again the rows of these UTC months (given by their first day) and of the months these
-    partners' referrals came in (every month when `months` is None) from the referrals as the
-    database holds them: two statements a month."""
+    `partners`' referrals came in (every month when `months` is None) from the referrals as the
+    database holds them: two statements a month. `senders`: the partners whose referrals this
+    transaction changed (their category is read while no other transaction changes it)."""
     received = select(type_coerce(Referral.received_at, UTCDateTime()))
     if months is None:
         connection.execute(delete(ReferralMonth))
@@ -81,6 +85,7 @@ def refresh(
         while month <= month_of(last):
             months.add(month)
             month = next_month(month)
+    hold_until_commit(connection, _PARTNER_LOCKS, {*partners, *senders})
     if partners:
         theirs = received.where(Referral.source_id.in_(sorted(partners))).distinct()
         months = {*months, *(month_of(moment) for moment in connection.execute(theirs).scalars())}
@@ -94,34 +99,42 @@ def refresh(
 
 # A month's rows are written by one transaction at a time (database.hold_until_commit): two
 # referrals received at once would otherwise both write the month's rows (the second failing on
-# their key) or counts that miss the other's referral.
+# their key) or counts that miss the other's referral. And a partner's referrals are counted by
+# one transaction at a time: a referral received from a partner whose category another
+# transaction is changing would otherwise be counted under the old category in a month the other
+# does not know of yet (the partners' locks are taken first, then the months', each in order).
 _MONTH_LOCKS = 0x726D  # the lock space of referral_month's rows, by the month's ordinal
+_PARTNER_LOCKS = 0x7270  # the lock space of a partner's referrals, by the partner's id
 
 
-def _touched(session: Session) -> tuple[set[date], set[int]]:
-    """The UTC months this flush may change, and the partners whose category it changes (their
-    referrals' months read once the flush has run)."""
+def _touched(session: Session) -> tuple[set[date], set[int], set[int]]:
+    """The UTC months this flush may change, the partners whose category it changes (their
+    referrals' months read once the flush has run), and the partners whose referrals it changes."""
     months: set[date] = set()
     partners: set[int] = set()
+    senders: set[int | None] = set()
     for instance in (*session.new, *session.deleted):
         if isinstance(instance, Referral) and instance.received_at is not None:
             months.add(month_of(instance.received_at))
+            senders.add(instance.source_id)
     for instance in session.dirty:
         if isinstance(instance, Referral) and changed(instance, "received_at", "status", "source_id"):
             moments = [instance.received_at, *attributes.get_history(instance, "received_at").deleted]
             months.update(month_of(moment) for moment in moments if moment is not None)
+            senders.update([instance.source_id, *attributes.get_history(instance, "source_id").deleted])
         elif isinstance(instance, PartnerOrganisation) and changed(instance, "category"):
             partners.add(instance.id)
-    return months, partners
+    return months, partners, {sender for sender in senders if sender is not None}
 
 
 @event.listens_for(Session, "after_flush")
 def _note_touched(session: Session, _context: Any) -> None:
-    months, partners = _touched(session)
+    months, partners, senders = _touched(session)
     if months or partners:
-        pending = session.info.setdefault(PENDING, (set(), set()))
+        pending = session.info.setdefault(PENDING, (set(), set(), set()))
         pending[0].update(months)
         pending[1].update(partners)
+        pending[2].update(senders)
 
 
 @event.listens_for(Session, "after_flush_postexec")

@@ -266,11 +266,11 @@ class _Known:
         """The runs kept, with those `new` ones that no run kept meets."""
         key = self._key(session, zone, opening)
         with self._lock:
-            found = self._sites.pop(key, None)
+            found = self._sites.get(key)  # read, not taken out: other threads read it meanwhile
             runs = found[1] if found is not None and found[0] == version else ()
             new = [run for run in new if _missing(runs, run.first, run.last) == [(run.first, run.last)]]
             runs = tuple(sorted((*runs, *new), key=attrgetter("first")))
-            while len(self._sites) >= 8:  # a few sites or openings at most
+            while found is None and len(self._sites) >= 8:  # a few sites or openings at most
                 self._sites.pop(next(iter(self._sites)))
             self._sites[key] = (version, runs)
             return runs

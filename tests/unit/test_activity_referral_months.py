@@ -9,6 +9,7 @@ import random
 from collections import Counter
 from datetime import date, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from dalia_site.domain import activity, referral_months
@@ -139,3 +140,40 @@ def test_referrals_of_one_month_received_by_two_transactions_at_once_are_both_co
         )
     ).one()
     assert month.referrals == 2
+
+
+def kept_rows(db_session) -> dict[tuple[object, ...], int]:
+    return {(m.month, m.category, m.status): m.referrals for m in db_session.scalars(select(ReferralMonth))}
+
+
+@pytest.mark.parametrize("first", ["category", "referral"])
+def test_a_category_changed_while_a_referral_of_its_partner_comes_in_counts_it_under_the_new_one(
+    app,
+    session,  # noqa: F811
+    first,
+):
+    """A partner's category changed (« CPTS » to « DAC ») while a referral of theirs comes in, in
+    a month they had none in yet, in either order: the month counts it under the new category — a
+    recount of the referrals gives the same rows (PostgreSQL: the partner's referrals are counted
+    by one transaction at a time; SQLite: its one writer)."""
+    sender = partner(session, "CPTS du Lot", "cpts")
+    receive(session, datetime(2027, 1, 10, 9, tzinfo=PARIS), "Ancien", date(1940, 1, 1), sender)
+    session.commit()
+    sender_id = sender.id
+
+    def change(db_session) -> None:
+        db_session.get(PartnerOrganisation, sender_id).category = "dac"
+        db_session.flush()
+
+    def intake(db_session) -> None:
+        source = db_session.get(PartnerOrganisation, sender_id)
+        receive(db_session, datetime(2027, 3, 10, 9, tzinfo=PARIS), "Nouveau", date(1950, 1, 1), source)
+
+    steps = (change, intake) if first == "category" else (intake, change)
+    assert at_once(app, session, *steps) == []
+    session.expire_all()
+    stored = kept_rows(session)
+    referral_months.refresh(session.connection())
+    assert stored == kept_rows(session)
+    assert stored[date(2027, 3, 1), "dac", "new"] == 1
+    session.rollback()
