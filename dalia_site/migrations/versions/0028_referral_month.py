@@ -6,6 +6,8 @@ data, 1.9 ms at three times the patients. Each UTC month's counts are now kept
 (domain/referral_months.py keeps them from now on); a period sums its whole months and reads the
 referrals of the days its bounds cut off. Existing referrals are counted here by the same rule:
 the month (UTC) a referral was received in, its sender's category or « direct », its decision.
+The refusals by reason are read from the index of the referrals by status and receipt, which now
+holds the refusal's code too.
 
 Revision ID: 0028
 Revises: 0027
@@ -54,7 +56,13 @@ def upgrade():
         sa.column("referrals"),
     )
     op.execute(kept.insert().from_select(["month", "category", "status", "referrals"], counted))
+    # The refusals of a period by reason read from the index alone: each declined referral's row
+    # was read for its code (0.5 ms of the figures at three times the patients).
+    op.drop_index("ix_referral_status_received", table_name="referral")
+    op.create_index("ix_referral_status_received", "referral", ["status", "received_at", "decline_code"])
 
 
 def downgrade():
+    op.drop_index("ix_referral_status_received", table_name="referral")
+    op.create_index("ix_referral_status_received", "referral", ["status", "received_at"])
     op.drop_table("referral_month")
