@@ -74,3 +74,49 @@ def test_the_roster_query_uses_the_date_index_after_the_nightly_analysis(app, si
     else:
         assert "Seq Scan on roster_session" not in after
         assert "ix_roster_session_span" in after
+
+
+def statements_of(app, client, path: str, marker: str) -> list[tuple[str, object]]:
+    """The SELECT statements a page runs that contain `marker`, with their parameters."""
+    captured = []
+
+    def capture(_conn, _cursor, statement, parameters, _context, _many):
+        if statement.lstrip().startswith("SELECT") and marker in statement:
+            captured.append((statement, parameters))
+
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        assert client.get(path).status_code == 200
+    finally:
+        with app.app_context():
+            event.remove(db.engine, "before_cursor_execute", capture)
+    return captured
+
+
+def test_the_queue_and_the_refusals_read_their_indexes_after_the_nightly_analysis(
+    app, site_dir, client, as_role
+):
+    """Ten years of referrals analysed: the queue reads the pending ones in its order from the
+    index by status and receipt (not every referral by receipt), and the activity figures' refusals
+    by reason read the index of the declined alone (not each declined referral's row)."""
+    zone = ZoneInfo(app.config["SITE"]["timezone"])
+    with app.app_context():
+        added = seed(zone, WEDNESDAY, scale=0.05, years=10)
+    assert added["referral"] > 500
+    result = CliRunner().invoke(cli, ["optimize", site_dir.name, "--instances-dir", str(site_dir.parent)])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        db.engine.dispose()
+    as_role("admin")
+    queue = statements_of(app, client, "/adressages", "ORDER BY referral.received_at")
+    refusals = statements_of(app, client, "/activite", "referral.decline_code")
+    assert queue and refusals
+    queue_plan = plan(app, *queue[0])
+    refusals_plan = plan(app, *refusals[0])
+    if str(app.config["SQLALCHEMY_DATABASE_URI"]).startswith("sqlite"):
+        assert "ix_referral_status_received" in queue_plan and "SCAN referral" not in queue_plan
+        assert "COVERING INDEX ix_referral_declined" in refusals_plan
+    else:
+        assert "Seq Scan on referral" not in queue_plan
+        assert "Seq Scan on referral" not in refusals_plan
