@@ -76,7 +76,7 @@ from dalia_site.models.vocabulary import (
 
 MONTHS = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc.")
 # Where referrals come from: the category of the partner who sent them, or direct access.
-DIRECT = Channel.DIRECT.value
+DIRECT = referral_months.DIRECT
 SOURCE_LABELS = {DIRECT: Channel.DIRECT.label} | {c.value: c.label for c in PartnerCategory}
 LONGEST_YEARS = 20  # a longer period is a typing error
 EARLIEST, LATEST = FIRST_DAY, LAST_DAY
@@ -117,7 +117,7 @@ class Period:
         """The calendar months the period touches, each clipped to the period."""
         months, start = [], self.first
         while start <= self.last:
-            following = (start.replace(day=1) + timedelta(days=32)).replace(day=1)
+            following = referral_months.next_month(start)
             months.append((start, min(self.last, following - timedelta(days=1))))
             start = following
         return months
@@ -359,7 +359,7 @@ def compute(session: DbSession, period: Period, zone: ZoneInfo, opening: Opening
     statement = _appointments_and_referrals(len(months))
     for what, index, code, state, *counts in column_rows(session, statement, values):
         if what == "referral":
-            row = result.referrals.setdefault(code or DIRECT, dict.fromkeys(ReferralStatus, 0))
+            row = result.referrals.setdefault(code, dict.fromkeys(ReferralStatus, 0))  # origin()
             row[ReferralStatus(state)] += counts[0]
             continue
         for kind, count in zip(AppointmentKind, counts, strict=False):
