@@ -108,7 +108,8 @@ def password_problems(
         # process that serves pages.
         from zxcvbn import zxcvbn  # type: ignore[import-untyped]
 
-        result = zxcvbn(password[:100], user_inputs=_context(email, name, context))
+        # zxcvbn refuses more than 72 characters (a ValueError): its first 72 are judged.
+        result = zxcvbn(password[:72], user_inputs=_context(email, name, context))
         if result["score"] < MIN_SCORE:
             problems.append(
                 "Ce mot de passe est trop facile à deviner (mot courant, suite de clavier, "

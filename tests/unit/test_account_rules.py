@@ -125,3 +125,14 @@ def test_mail_is_never_queued_to_two_recipients(app):
     with app.app_context():
         assert mail.queue(db.session, "a,b@evil.invalid", "Objet", "Texte") is None
         assert mail.queue(db.session, "patient@exemple.fr", "Objet", "Texte").to == "patient@exemple.fr"
+
+
+def test_a_password_longer_than_the_strength_checker_takes_is_judged_not_refused_with_an_error():
+    """zxcvbn raises past 72 characters: a long passphrase is judged on its first 72 (strong
+    here), a long repetitive one gets the French message — never a server error."""
+    phrase = "Le-chat-de-Madame-Audouy-dort-sur-le-muret-du-jardin-de-Carcassonne-depuis-2019!"
+    assert len(phrase) > 72 and password_problems(phrase) == []
+    assert password_problems("Aa1!" + "x" * 95 + "qZ9#") == [
+        "Ce mot de passe est trop facile à deviner (mot courant, suite de clavier, nom, date ou "
+        "année) : allongez-le, une phrase de quelques mots est idéale."
+    ]
