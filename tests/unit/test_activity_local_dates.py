@@ -1,6 +1,6 @@
 """The delay from referral to first visit counts local dates — the centre's, wherever it is: the
 figures read the moments as text and take their local dates from what each UTC day is in the zone
-(activity._local_ordinal); these are the dates a plain conversion of each moment gives, at every
+(activity._local_ordinals); these are the dates a plain conversion of each moment gives, at every
 minute of the days the clock changes, in zones an hour, half an hour or 9 h 30 from UTC."""
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def test_local_dates_from_the_moments_text_are_the_plain_conversions(zone):
     ]
     fresh: dict[str, activity.UTCDay] = {}
     for utc_days in (fresh, fresh):  # worked out, then read again
-        shown = [activity._local_ordinal(stored(moment), zone, utc_days) for moment in moments]
+        shown = activity._local_ordinals([stored(moment) for moment in moments], zone, utc_days)
         assert shown == [plain(moment, zone) for moment in moments]
     assert any(entry is None for entry in fresh.values()) == bool(changes)  # the fallback ran
 
