@@ -97,9 +97,9 @@ def _context(form: PeriodForm, period: activity.Period | None) -> dict:
         "summary": activity.summary(figures, threshold=_secrecy()) if figures else [],
         "months_chart": charts.monthly(figures.monthly, people=people) if figures else None,
         "sources_chart": charts.sources(figures.referral_rows, people=people) if figures else None,
+        "tables": charts.tables(figures, people) if figures else None,
         "kinds": AppointmentKind,
         "referral_statuses": ReferralStatus,
-        "month_label": activity.month_label,
         "presets": _presets(today),
         "today": today,
     }
