@@ -205,6 +205,7 @@ class Activity:
 # The statements are built once (for each number of months) and bound to each period's values:
 # building them costs more than running them. They bind :start and :end, the period's bounds.
 START, END = bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTCDateTime())
+NEVER = literal(datetime(1, 1, 1, tzinfo=UTC), UTCDateTime())  # before any moment stored
 PAIR, NEXT = "|", ";"  # statement 2's separators of a new patient's moments, and of the patients
 
 
@@ -337,7 +338,9 @@ def _patients_and_reminders() -> Select[*tuple[Any, ...]]:
     ).where(
         HeldVisit.starts_at >= START,
         HeldVisit.starts_at < END,
-        or_(HeldVisit.previous_at.is_(None), HeldVisit.previous_at < START),
+        # None held before it since :start — one comparison of each visit read (none held
+        # before at all: the first moment there is), not a test for NULL and one.
+        func.coalesce(HeldVisit.previous_at, NEVER) < START,
     )
 
 
