@@ -4,10 +4,11 @@ internes and SASPAS), the open half-days volunteers took from the board (issue 1
 half-days the centre opened that stayed without a doctor or a nurse.
 
 Two queries (the doctors and nurses with their weekly patterns and absences; their one-off
-sessions, issue 22), read as plain values, and no occurrence built. A session is filed under its
-local day as its start and end after that day's midnight (a naive UTC datetime, as rows are
-read); a weekly pattern's are its wall-clock times on a day the clock does not change (exact on
-the days it does), its days found by stepping a week at a time. The times after midnight that
+sessions, issue 22), read as plain values — moments as whole seconds since 1970, _Seconds — and
+no occurrence built. A session is filed under its local day as its start and end after that
+day's midnight, those of the same member, flags and times together with their days; a weekly
+pattern's are its wall-clock times on a day the clock does not change (exact on the days it
+does), its days found by stepping a week at a time. The times after midnight that
 occur (the sessions' and the half-days' bounds) cut a day into pieces: a day's sessions are the
 bits of the pieces they cover, an int, so that their union is one `|`, its measure is looked up
 once for each set of pieces, and a session overlaps a half-day when their bits meet. The same
@@ -29,12 +30,14 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from itertools import accumulate, filterfalse, repeat
-from operator import add, attrgetter
+from itertools import accumulate, filterfalse, pairwise, repeat
+from operator import add, attrgetter, or_
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, DateTime, Select, String, bindparam, select, type_coerce
+from sqlalchemy import Date, Integer, Select, String, bindparam, case, cast, func, select, type_coerce
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from dalia_site.database import DbSession, column_rows
 from dalia_site.domain import planning
@@ -68,62 +71,116 @@ class RosterFigures:
 # What a member brings to a half-day they are on (bits), and a session of « ouverture
 # exceptionnelle ».
 DOCTOR, NURSE, EXCEPTIONAL = 1, 2, 4
-ZERO, ONE_DAY = timedelta(), timedelta(days=1)
+# Moments and lengths are whole seconds (exact sums), moments since 1970 (UTC, as _Seconds reads
+# them).
+SECOND = timedelta(seconds=1)
+ONE_DAY, ONE_WEEK = timedelta(days=1), timedelta(weeks=1)
+DAY = 86_400
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ORDER = {code: index for index, (code, _) in enumerate(STATUSES)}
+# A one-off session's flags, as _sessions reads them with its member (member × 4 + flags).
+EXCEPTIONAL_WHO, FROM_BOARD_WHO = 2, 1
 
 
 class _Calendar:
     """The local days from the day before `first` to `last`, by index (0 is the day before): each
-    one's local midnight as a naive UTC datetime, the midnight after `last` last, and the days the
-    clock changes. The offset is looked up once a week, and day by day only in a week where it
-    changed (no zone changes twice within a week)."""
+    one's local midnight (seconds since 1970, UTC), the midnight after `last` last, the days the
+    clock changes and the shortest day. The offset is looked up once a week, and day by day only
+    in a week where it changed (no zone changes twice within a week)."""
 
     def __init__(self, zone: ZoneInfo, first: date, last: date) -> None:
         self.zone = zone
         self.first = first - timedelta(days=1)
         count = (last - self.first).days + 1
-        self.days: list[date] = list(accumulate(repeat(ONE_DAY, count), add, initial=self.first))
-        walls: list[datetime] = list(
-            accumulate(repeat(ONE_DAY, count), add, initial=datetime.combine(self.first, time()))
-        )
-        self.midnights: list[datetime] = []
+        weeks = [*range(0, count + 1, 7), count + 1]
+        midnight = datetime.combine(self.first, time())
+        walls = list(accumulate(repeat(ONE_WEEK, count // 7), add, initial=midnight))
+        offsets = list(map(zone.utcoffset, [*walls, midnight + timedelta(days=count + 1)]))
+        start = _day_seconds(self.first)  # the first midnight's wall-clock time
+        self.midnights: list[int] = []
         self.changes: set[int] = set()
-        for week in range(0, count + 1, 7):
-            offset = _offset(zone, walls[week])
-            if offset == _offset(zone, walls[min(week + 7, count)]):
-                self.midnights += [wall - offset for wall in walls[week : week + 7]]
+        steady = 0  # the first day of the weeks the offset has not changed in since
+        unsteady: list[int] = []
+        for week, (since, until) in enumerate(pairwise(weeks)):
+            if offsets[week] == offsets[week + 1]:
                 continue
-            for index in range(week, min(week + 7, count + 1)):
-                offset = _offset(zone, walls[index])
-                self.midnights.append(walls[index] - offset)
-                if offset != _offset(zone, walls[index].replace(hour=23, minute=59)):
+            shift = _whole_seconds(offsets[week])
+            self.midnights += range(start + steady * DAY - shift, start + since * DAY - shift, DAY)
+            for index in range(since, until):
+                wall = midnight + timedelta(days=index)
+                offset = _offset(zone, wall)
+                self.midnights.append(start + index * DAY - offset)
+                if offset != _offset(zone, wall.replace(hour=23, minute=59)):
                     self.changes.add(index)
+            steady = until
+            unsteady += range(since, min(until, count))
+        shift = _whole_seconds(offsets[-1])
+        self.midnights += range(start + steady * DAY - shift, start + (count + 1) * DAY - shift, DAY)
+        # The shortest day: a whole DAY but in the weeks the offset changed in.
+        self.shortest = min([DAY] + [self.midnights[index + 1] - self.midnights[index] for index in unsteady])
 
-    def after_midnight(self, index: int, at: time) -> timedelta:
+    def day(self, index: int) -> date:
+        return self.first + timedelta(days=index)
+
+    def after_midnight(self, index: int, at: time) -> int:
         """How long after the day's midnight the wall-clock time `at` is (roster.local's)."""
         if index in self.changes:
-            wall = datetime.combine(self.days[index], at)
-            return wall - _offset(self.zone, wall) - self.midnights[index]
+            day = self.day(index)
+            wall = datetime.combine(day, at)
+            return _day_seconds(day) + _of_day(at) - _offset(self.zone, wall) - self.midnights[index]
         return _of_day(at)
 
 
-def _offset(zone: ZoneInfo, wall: datetime) -> timedelta:
+def _day_seconds(day: date) -> int:
+    return (day.toordinal() - EPOCH.toordinal()) * DAY
+
+
+def _offset(zone: ZoneInfo, wall: datetime) -> int:
     """The UTC offset of a local wall-clock time (the first of a time the clock repeats)."""
-    offset = zone.utcoffset(wall)
+    return _whole_seconds(zone.utcoffset(wall))
+
+
+def _whole_seconds(offset: timedelta | None) -> int:
     assert offset is not None  # a zone always has one
-    return offset
+    return offset // SECOND
 
 
 @functools.cache
-def _of_day(at: time) -> timedelta:
-    return timedelta(hours=at.hour, minutes=at.minute, seconds=at.second, microseconds=at.microsecond)
+def _of_day(at: time) -> int:
+    return (at.hour * 60 + at.minute) * 60 + at.second
+
+
+class _Seconds(FunctionElement[int]):
+    """A stored moment or date (naive UTC) as whole seconds since 1970, on either database: a
+    year of sessions is read as integers, no datetime built for each. A fraction of a second is
+    dropped (the forms give minutes; SQLite rounds it to the millisecond first)."""
+
+    name = "seconds"
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(_Seconds, "sqlite")
+def _seconds_sqlite(element: _Seconds, compiler: Any, **kw: Any) -> str:
+    (moment,) = element.clauses  # kept as the text 'YYYY-MM-DD HH:MM:SS.ffffff' or 'YYYY-MM-DD'
+    text = compiler.process(moment, **kw)
+    seconds = f"unixepoch({text})"
+    if (compiler.dialect.server_version_info or ()) < (3, 38):  # unixepoch() came with 3.38
+        seconds = f"CAST(strftime('%s', {text}) AS INTEGER)"
+    return seconds
+
+
+@compiles(_Seconds, "postgresql")
+def _seconds_postgresql(element: _Seconds, compiler: Any, **kw: Any) -> str:
+    (moment,) = element.clauses
+    return f"CAST(FLOOR(EXTRACT(EPOCH FROM {compiler.process(moment, **kw)})) AS BIGINT)"
 
 
 @functools.cache
 def _members() -> Select[*tuple[Any, ...]]:
     """The doctors and nurses (their vocabulary as stored), each with their weekly patterns valid
-    within [:first, :last] (none: one row with no pattern), each pattern once per absence within
-    the dates. Built once."""
+    within [:first, :last] (none: one row with no pattern), and each pattern's absences within
+    the dates (their _Seconds, separated by commas). Built once."""
     first, last = bindparam("first", type_=Date()), bindparam("last", type_=Date())
     return (
         select(
@@ -131,13 +188,12 @@ def _members() -> Select[*tuple[Any, ...]]:
             type_coerce(TeamMember.profession, String()),
             type_coerce(TeamMember.doctor_status, String()),
             type_coerce(TeamMember.team, String()),
-            WeeklyPattern.id,
             WeeklyPattern.weekday,
             WeeklyPattern.start_time,
             WeeklyPattern.end_time,
             WeeklyPattern.valid_from,
             WeeklyPattern.valid_until,
-            PatternException.day,
+            func.aggregate_strings(cast(_Seconds(PatternException.day), String()), ","),
         )
         .outerjoin(
             WeeklyPattern,
@@ -150,27 +206,28 @@ def _members() -> Select[*tuple[Any, ...]]:
             (PatternException.pattern_id == WeeklyPattern.id) & PatternException.day.between(first, last),
         )
         .where(TeamMember.profession.in_(list(CLINICIANS)))
+        .group_by(TeamMember.id, WeeklyPattern.id)
     )
 
 
 @functools.cache
 def _sessions() -> Select[*tuple[Any, ...]]:
-    """The clinicians' one-off sessions that start before :end and end after :start, starting
-    after :earliest (as roster.occurrences reads them), as plain values: naive UTC datetimes, no
-    conversion per row (a year is a thousand rows); by start, as the index of their times gives
-    them (a day's are read together). Built once."""
-    moment = DateTime()
+    """The one-off sessions that start before :end and end after :start, starting after
+    :earliest (as roster.occurrences reads them), as three integers: who (the member × 4, + 2 if
+    exceptional, + 1 if taken from the board), the start and the end (_Seconds) — no conversion
+    per row, a year is a thousand rows; by start, as the index of their times gives them (a
+    day's are read together). Everyone's: those of others than doctors and nurses, few, are
+    left as read, cheaper than a look at each one's profession. Built once."""
     start, end, earliest = (bindparam(name, type_=UTCDateTime()) for name in ("start", "end", "earliest"))
     return (
         select(
-            Shift.member_id,
-            type_coerce(Shift.starts_at, moment),
-            type_coerce(Shift.ends_at, moment),
-            Shift.exceptional,
-            Shift.from_board,
+            Shift.member_id * 4
+            + case((Shift.exceptional, EXCEPTIONAL_WHO), else_=0)
+            + case((Shift.from_board, FROM_BOARD_WHO), else_=0),
+            _Seconds(Shift.starts_at),
+            _Seconds(Shift.ends_at),
         )
         .where(
-            Shift.member_id.in_(select(TeamMember.id).where(TeamMember.profession.in_(list(CLINICIANS)))),
             Shift.starts_at < end,
             Shift.starts_at > earliest,
             Shift.ends_at > start,
@@ -179,7 +236,7 @@ def _sessions() -> Select[*tuple[Any, ...]]:
     )
 
 
-def _pieces(bits: int, points: list[timedelta]) -> Iterator[tuple[timedelta, timedelta]]:
+def _pieces(bits: int, points: list[int]) -> Iterator[tuple[int, int]]:
     """The disjoint spans after midnight that a day's bits cover, in order (bit k is the piece
     from points[k] to points[k + 1])."""
     low = 0
@@ -200,35 +257,35 @@ class _Run:
     cut at `points`, and their union's measure; for a day whose one-off sessions end past the
     next midnight (`reaching`, in order), the same of those sessions (`before`)."""
 
-    def __init__(self, calendar: _Calendar, points: list[timedelta], sessions: _OneOffs) -> None:
+    def __init__(self, calendar: _Calendar, points: list[int], taken: list[int]) -> None:
         count = len(calendar.midnights) - 1
-        self.first, self.last = calendar.days[1], calendar.days[count - 1]  # the days kept
+        self.first, self.last = calendar.day(1), calendar.day(count - 1)  # the days kept
         self.midnights = calendar.midnights
         self.points = points
-        self.seconds = sessions.lengths  # the patterns' are added
-        self.taken = sessions.taken
+        self.lengths = [[0] * count for _ in STATUSES]
+        self.taken = taken
         self.uncovered = [0] * count
         self.covered: list[int] = []
-        self.union: list[timedelta] = []
-        self.before: dict[int, tuple[list[timedelta], int, int]] = {}
+        self.union: list[int] = []
+        self.before: dict[int, tuple[list[int], int, int]] = {}
         self.reaching: list[int] = []
-        self._measures: dict[int, timedelta] = {0: ZERO}
+        self._measures: dict[int, int] = {0: 0}
 
-    def measure(self, bits: int) -> timedelta:
+    def measure(self, bits: int) -> int:
         found = self._measures.get(bits)
         if found is None:
-            found = sum((end - start for start, end in _pieces(bits, self.points)), ZERO)
+            found = sum(end - start for start, end in _pieces(bits, self.points))
             self._measures[bits] = found
         return found
 
-    def reach(self, index: int, bits: int) -> datetime:
+    def reach(self, index: int, bits: int) -> int:
         """The latest end of a day's sessions (`bits`, not none)."""
         return self.midnights[index] + self.points[bits.bit_length()]
 
-    def beyond(self, index: int, cursor: datetime) -> tuple[timedelta, datetime]:
+    def beyond(self, index: int, cursor: int) -> tuple[int, int]:
         """What a day's sessions add to the union past `cursor` (the latest end of the days
         before), and the latest end then."""
-        midnight, added = self.midnights[index], ZERO
+        midnight, added = self.midnights[index], 0
         for after, until in _pieces(self.covered[index], self.points):
             start, end = midnight + after, midnight + until
             if start > cursor:
@@ -346,25 +403,25 @@ def _segments(runs: Sequence[_Run], first: date, last: date) -> list[tuple[_Run,
 
 def _sum(before: tuple[_Run, int], days: list[tuple[_Run, int, int]]) -> tuple[float, RosterFigures]:
     """A period's figures from its days' (`days`: every one of them, in order) and the day
-    before's sessions reaching into it (timedeltas: exact sums). A day's union counts whole but
+    before's sessions reaching into it (whole seconds: exact sums). A day's union counts whole but
     where sessions of the days before reach past its midnight (`cursor`, their latest end, is
     past it): there, only what its sessions add past the cursor."""
-    seconds = [ZERO] * len(STATUSES)
+    lengths = [0] * len(STATUSES)
     result = RosterFigures()
-    total, cursor = ZERO, None
+    total, cursor = 0, None
     run, index = before
     if index in run.before:
         reaching, taken, bits = run.before[index]
-        seconds = list(reaching)
+        lengths = list(reaching)
         result.taken_from_board = taken
         total, cursor = run.measure(bits), run.reach(index, bits)
     for run, since, to in days:
         stop = to + 1
-        for status, column in enumerate(run.seconds):
-            seconds[status] += sum(column[since:stop], ZERO)
+        for status, column in enumerate(run.lengths):
+            lengths[status] += sum(column[since:stop])
         result.taken_from_board += sum(run.taken[since:stop])
         result.uncovered_half_days += sum(run.uncovered[since:stop])
-        total += sum(run.union[since:stop], ZERO)
+        total += sum(run.union[since:stop])
         index = since
         while index < stop:
             if cursor is not None and cursor > run.midnights[index]:
@@ -380,10 +437,8 @@ def _sum(before: tuple[_Run, int], days: list[tuple[_Run, int, int]]) -> tuple[f
             index = run.reaching[found]
             cursor = run.reach(index, run.covered[index])
             index += 1
-    result.hours_by_status = {
-        code: value.total_seconds() / 3600 for (code, _), value in zip(STATUSES, seconds, strict=True)
-    }
-    return total.total_seconds() / 3600, result
+    result.hours_by_status = {code: value / 3600 for (code, _), value in zip(STATUSES, lengths, strict=True)}
+    return total / 3600, result
 
 
 def _run(session: DbSession, first: date, last: date, zone: ZoneInfo, opening: Opening | None) -> _Run:
@@ -395,7 +450,7 @@ def _run(session: DbSession, first: date, last: date, zone: ZoneInfo, opening: O
     closed_at = {(day - calendar.first).days for day in closed}
     members, patterns = _members_and_patterns(session, first, last)
     sessions = _OneOffs(session, calendar, members, closed_at)
-    weekly = _weekly(calendar, members, patterns, closed_at)
+    spans = sessions.spans + _weekly(calendar, members, patterns, closed_at)
 
     # The half-days' hours after midnight: the same every day but those the clock changes.
     hours = [opening.window(code) for code in HALVES] if opening is not None else []
@@ -409,41 +464,33 @@ def _run(session: DbSession, first: date, last: date, zone: ZoneInfo, opening: O
     }
     # The pieces of a day: between the times after midnight that occur.
     points = sorted(
-        {*sessions.starts, *sessions.ends}
-        | {at for _, _, after, until, _ in weekly for at in (after, until)}
+        {at for _, _, after, until, _ in spans for at in (after, until)}
         | {at for windows in (steady, *changed.values()) for window in windows for at in window}
     )
     bit = {at: 1 << rank for rank, at in enumerate(points)}
-    run = _Run(calendar, points, sessions)
+    run = _Run(calendar, points, sessions.taken)
     doctors, nurses, exceptional = [0] * count, [0] * count, [0] * count
-    for index, after, until, kind in zip(
-        sessions.days, sessions.starts, sessions.ends, sessions.kinds, strict=True
-    ):
-        bits = bit[until] - bit[after]
-        if kind & DOCTOR:
-            doctors[index] |= bits
-        if kind & NURSE:
-            nurses[index] |= bits
-        if kind & EXCEPTIONAL:
-            exceptional[index] |= bits
-    for status, kind, after, until, on in weekly:
-        bits, length, column = bit[until] - bit[after], until - after, run.seconds[status]
-        for role, covers in ((DOCTOR, doctors), (NURSE, nurses)):
-            if kind & role:
-                for index in on:
-                    covers[index] |= bits
+    for status, kind, after, until, on in spans:
+        bits, length, column = bit[until] - bit[after], until - after, run.lengths[status]
+        covers = doctors if kind & DOCTOR else nurses  # a doctor or a nurse, never both
         for index in on:
             column[index] += length
-    run.covered = [doctor | nurse for doctor, nurse in zip(doctors, nurses, strict=True)]
-    run.union = [run.measure(bits) for bits in run.covered]
+            covers[index] |= bits
+        if kind & EXCEPTIONAL:
+            for index in on:
+                exceptional[index] |= bits
+    run.covered = list(map(or_, doctors, nurses))
+    measures = {bits: run.measure(bits) for bits in set(run.covered)}  # a few sets of pieces
+    run.union = list(map(measures.__getitem__, run.covered))
     for index, status, length, from_board, after, until in sessions.reaching:
-        lengths, taken, bits = run.before.get(index, ([ZERO] * len(STATUSES), 0, 0))
+        lengths, taken, bits = run.before.get(index, ([0] * len(STATUSES), 0, 0))
         lengths[status] += length
         run.before[index] = (lengths, taken + from_board, bits | bit[until] - bit[after])
     run.reaching = sorted(run.before)
     if opening is None:
         return run
     # A half-day is covered when a doctor's and a nurse's sessions meet its piece of the day.
+    days = list(accumulate(repeat(ONE_DAY, count), add, initial=calendar.first))
     for half, (code, (opens, closes)) in enumerate(zip(HALVES, steady, strict=True)):
         window = bit[closes] - bit[opens]
         lacking = [
@@ -457,41 +504,42 @@ def _run(session: DbSession, first: date, last: date, zone: ZoneInfo, opening: O
                 on_day = bit[changed[index][half][1]] - bit[changed[index][half][0]]
                 if doctors[index] & on_day and nurses[index] & on_day:
                     continue
-            if planning.opens(opening, closed, calendar.days[index], code, bool(exceptional[index] & on_day)):
+            if planning.opens(opening, closed, days[index], code, bool(exceptional[index] & on_day)):
                 run.uncovered[index] += 1
     return run
 
 
 def _members_and_patterns(
     session: DbSession, first: date, last: date
-) -> tuple[dict[int, tuple[int, int]], dict[int, tuple[tuple[Any, ...], set[date]]]]:
+) -> tuple[dict[int, tuple[int, int]], list[tuple[Any, ...]]]:
     """The doctors and nurses, each one's status (STATUSES' index) and what they bring to a
     half-day they are on; their weekly patterns within [first, last], each with its absences."""
     members: dict[int, tuple[int, int]] = {}
-    patterns: dict[int, tuple[tuple[Any, ...], set[date]]] = {}
-    for row in column_rows(session, _members(), {"first": first, "last": last}):
-        member_id, profession, doctor_status, team, pattern_id, _, _, _, _, _, absent = row
+    patterns = []
+    for member_id, profession, doctor_status, team, *pattern in column_rows(
+        session, _members(), {"first": first, "last": last}
+    ):
         if member_id not in members:
-            role = Profession(profession)
-            status = _status(role, DoctorStatus(doctor_status) if doctor_status else None, Team(team))
-            members[member_id] = (
-                _ORDER[status],
-                (DOCTOR if role.is_doctor else 0) | (NURSE if role.is_nurse else 0),
-            )
-        if pattern_id is not None:
-            found = patterns.get(pattern_id)
-            if found is None:
-                found = patterns[pattern_id] = ((member_id, *row[5:10]), set())
-            if absent is not None:
-                found[1].add(absent)
+            members[member_id] = _brings(profession, doctor_status, team)
+        if pattern[0] is not None:
+            patterns.append((member_id, *pattern))
     return members, patterns
 
 
+@functools.cache
+def _brings(profession: str, doctor_status: str | None, team: str) -> tuple[int, int]:
+    """A doctor's or nurse's status (STATUSES' index) and what they bring to a half-day, from
+    their vocabulary as stored."""
+    role = Profession(profession)
+    status = _status(role, DoctorStatus(doctor_status) if doctor_status else None, Team(team))
+    return _ORDER[status], (DOCTOR if role.is_doctor else 0) | (NURSE if role.is_nurse else 0)
+
+
 class _OneOffs:
-    """The one-off sessions of a run of days: for each, its day (by index), its start and end
-    after that day's midnight, and what its member brings (with EXCEPTIONAL); by status and day,
-    their length; by day, how many were taken from the board; and those ending past the next
-    midnight (day, status, length, from the board, start and end)."""
+    """The one-off sessions of a run of days, as _weekly's patterns: those of the same status,
+    kind (what their member brings, with EXCEPTIONAL), start and end after midnight, with the
+    days they are on (by index); by day, how many were taken from the board; and those ending
+    past the next midnight (day, status, length, from the board, start and end)."""
 
     def __init__(
         self,
@@ -502,67 +550,72 @@ class _OneOffs:
     ) -> None:
         midnights = calendar.midnights
         count = len(midnights) - 1
-        self.days: list[int] = []
-        self.starts: list[timedelta] = []
-        self.ends: list[timedelta] = []
-        self.kinds: list[int] = []
-        self.lengths = [[ZERO] * count for _ in STATUSES]
-        self.taken = [0] * count
-        self.reaching: list[tuple[int, int, timedelta, bool, timedelta, timedelta]] = []
-        start = midnights[1].replace(tzinfo=UTC)
+        start = EPOCH + midnights[1] * SECOND
         bounds = {
             "start": start,
-            "end": midnights[count].replace(tzinfo=UTC),
+            "end": EPOCH + midnights[count] * SECOND,
             "earliest": start - LONGEST_SESSION,
         }
-        by_member = {member_id: (self.lengths[status], kind) for member_id, (status, kind) in members.items()}
+        # The sessions of the same member and flags (_sessions' who), start and end after
+        # midnight, and their days; what they count is worked out once for each.
+        alike: dict[tuple[int, int, int], list[int]] = {}
         skipped = closed_at | {-1}  # -1: a session that starts before the day before, not the run's
-        on_day, starts, ends, kinds = (
-            self.days.append,
-            self.starts.append,
-            self.ends.append,
-            self.kinds.append,
-        )
-        index, midnight, following = -1, midnights[0], midnights[0]
-        for member_id, starts_at, ends_at, exceptional, from_board in column_rows(
-            session, _sessions(), bounds
-        ):
+        index, midnight, following, closed = -1, midnights[0], midnights[0], True
+        for who, starts_at, ends_at in column_rows(session, _sessions(), bounds):
             if starts_at >= following:  # the day's first session (the rows come by start)
                 index = bisect_right(midnights, starts_at, index + 1) - 1
-                midnight, following = midnights[index], midnights[index + 1]
-            if index in skipped and (index < 0 or not exceptional):
-                continue
-            column, kind = by_member[member_id]
-            on_day(index)
-            starts(after := starts_at - midnight)
-            ends(until := ends_at - midnight)
-            kinds(kind | EXCEPTIONAL if exceptional else kind)
-            column[index] += until - after
+                midnight, following, closed = midnights[index], midnights[index + 1], index in skipped
+            if closed and (index < 0 or not who & EXCEPTIONAL_WHO):
+                continue  # on a closed day, only an « ouverture exceptionnelle » counts
+            key = (who, starts_at - midnight, ends_at - midnight)
+            days = alike.get(key)
+            if days is None:
+                alike[key] = [index]
+            else:
+                days.append(index)
+        self.spans: list[tuple[int, int, int, int, list[int]]] = []
+        self.taken = [0] * count
+        self.reaching: list[tuple[int, int, int, int, int, int]] = []
+        for (who, after, until), days in alike.items():
+            found = members.get(who // 4)
+            if found is None:
+                continue  # not a doctor's or a nurse's
+            status, kind = found
+            from_board = who & FROM_BOARD_WHO
+            self.spans.append(
+                (status, kind | EXCEPTIONAL if who & EXCEPTIONAL_WHO else kind, after, until, days)
+            )
             if from_board:
-                self.taken[index] += 1
-            if ends_at > following:
-                self.reaching.append((index, members[member_id][0], until - after, from_board, after, until))
+                for index in days:
+                    self.taken[index] += 1
+            if until > calendar.shortest:  # some may end past the next midnight
+                for index in days:
+                    if midnights[index] + until > midnights[index + 1]:
+                        self.reaching.append((index, status, until - after, from_board, after, until))
 
 
 def _weekly(
     calendar: _Calendar,
     members: dict[int, tuple[int, int]],
-    patterns: dict[int, tuple[tuple[Any, ...], set[date]]],
+    patterns: list[tuple[Any, ...]],
     closed_at: set[int],
-) -> list[tuple[int, int, timedelta, timedelta, list[int]]]:
+) -> list[tuple[int, int, int, int, list[int]]]:
     """Each weekly pattern's member's status and what they bring, its start and end after
     midnight and the days it happens on (roster.pattern_days) — on a day the clock changes, its
     own start and end."""
-    first, last = calendar.days[1], calendar.days[-2]
+    first, last = calendar.day(1), calendar.day(len(calendar.midnights) - 2)
+    origin = _day_seconds(calendar.first)
     weekly = []
-    for (member_id, weekday, start_time, end_time, valid_from, valid_until), absences in patterns.values():
+    for member_id, weekday, start_time, end_time, valid_from, valid_until, absences in patterns:
         status, kind = members[member_id]
         since = max(first, valid_from)
         to = min(last, valid_until) if valid_until is not None else last
         days = range(
             (since - calendar.first).days + (weekday - since.weekday()) % 7, (to - calendar.first).days + 1, 7
         )
-        off = closed_at | {(day - calendar.first).days for day in absences}
+        off = closed_at
+        if absences:
+            off = off | {(int(day) - origin) // DAY for day in absences.split(",")}
         on = list(filterfalse(off.__contains__, days))
         odd = [index for index in calendar.changes if index in days and index not in off]
         if odd:
