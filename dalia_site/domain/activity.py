@@ -37,7 +37,6 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
-    case,
     cast,
     func,
     literal,
@@ -331,10 +330,11 @@ def _patients_and_reminders() -> Select[*tuple[Any, ...]]:
     first_visit = _UTCText(HeldVisit.starts_at) + PAIR + _UTCText(HeldVisit.referred_at)
     return select(
         func.count().label("received"),
-        func.count(case((HeldVisit.direct, 1))).label("direct"),
+        # FILTER, not CASE: SQLite tests the condition alone, not a CASE built for each visit.
+        func.count().filter(HeldVisit.direct).label("direct"),
         *reminder_sent_columns(),
         roster_version.CURRENT,
-        func.aggregate_strings(case((new, first_visit)), NEXT).label("first_visits"),
+        func.aggregate_strings(first_visit, NEXT).filter(new).label("first_visits"),
     ).where(
         HeldVisit.starts_at >= START,
         HeldVisit.starts_at < END,
