@@ -24,6 +24,9 @@ from dalia_site.models.vocabulary import (
     one_of,
 )
 
+# The condition of the partial index of the declined referrals (ix_referral_declined).
+DECLINED_ONLY = text(f"status = '{ReferralStatus.DECLINED}'")
+
 
 def full_name(last_name: str, first_names: str) -> str:
     """How a patient is named on every page: 'DUPONT Marie'."""
@@ -177,8 +180,8 @@ class Referral(IdentityMixin, Model):
             "status",
             "received_at",
             "decline_code",
-            sqlite_where=text("status = 'declined'"),
-            postgresql_where=text("status = 'declined'"),
+            sqlite_where=DECLINED_ONLY,
+            postgresql_where=DECLINED_ONLY,
         ),
         Index("ix_referral_received_at", "received_at"),
         # The patients declined in a window (what retention erases next) from the index alone, not
