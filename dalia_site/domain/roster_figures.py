@@ -42,6 +42,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from dalia_site.database import DbSession, column_rows
 from dalia_site.domain import planning
 from dalia_site.domain.opening import HALVES, Opening
+from dalia_site.domain.referral_months import next_month
 from dalia_site.models import PatternException, Shift, TeamMember, WeeklyPattern
 from dalia_site.models.roster import LONGEST_SESSION, is_junior_doctor
 from dalia_site.models.types import UTCDateTime
@@ -74,7 +75,7 @@ DOCTOR, NURSE, EXCEPTIONAL = 1, 2, 4
 # Moments and lengths are whole seconds (exact sums), moments since 1970 (UTC, as _Seconds reads
 # them).
 SECOND = timedelta(seconds=1)
-ONE_DAY, ONE_WEEK = timedelta(days=1), timedelta(weeks=1)
+ONE_WEEK = timedelta(weeks=1)
 DAY = 86_400
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ORDER = {code: index for index, (code, _) in enumerate(STATUSES)}
@@ -374,7 +375,7 @@ def figures(
 
 
 def _month_end(day: date) -> date:
-    return (day.replace(day=1) + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    return next_month(day) - timedelta(days=1)
 
 
 def _missing(runs: Sequence[_Run], first: date, last: date) -> list[tuple[date, date]]:
@@ -490,7 +491,6 @@ def _run(session: DbSession, first: date, last: date, zone: ZoneInfo, opening: O
     if opening is None:
         return run
     # A half-day is covered when a doctor's and a nurse's sessions meet its piece of the day.
-    days = list(accumulate(repeat(ONE_DAY, count), add, initial=calendar.first))
     for half, (code, (opens, closes)) in enumerate(zip(HALVES, steady, strict=True)):
         window = bit[closes] - bit[opens]
         lacking = [
@@ -504,7 +504,7 @@ def _run(session: DbSession, first: date, last: date, zone: ZoneInfo, opening: O
                 on_day = bit[changed[index][half][1]] - bit[changed[index][half][0]]
                 if doctors[index] & on_day and nurses[index] & on_day:
                     continue
-            if planning.opens(opening, closed, days[index], code, bool(exceptional[index] & on_day)):
+            if planning.opens(opening, closed, calendar.day(index), code, bool(exceptional[index] & on_day)):
                 run.uncovered[index] += 1
     return run
 
