@@ -37,6 +37,7 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
+    case,
     cast,
     func,
     literal,
@@ -320,21 +321,28 @@ def _month_bounds(index: int, first: date, last: date, zone: ZoneInfo) -> dict[s
 @functools.cache
 def _patients_and_reminders() -> Select[*tuple[Any, ...]]:
     """Statement 2, one row: the patients received, how many of them came directly (their
-    earliest referral), and for those whose first consultation ever falls in the period, that
-    consultation and their earliest referral, as the text 'seen|referred;seen|referred…' (_UTCText:
-    compute reads their local dates, see _delays); with, riding along, the reminders and the
-    patients' answers (issue 17). Read in one pass along the index of the consultations held
-    (domain/held_visits.py): a patient is received at their first visit of the period (none held
-    before it since :start), new at their first visit ever."""
+    earliest referral), and for those whose first consultation ever falls in the period, the days
+    from their earliest referral to it, 'days;days…': kept as a number (domain/held_visits.py)
+    when both moments are in the UTC hours where the local date is the UTC date (:band_from to
+    :band_to, see _band), else as the two moments' text 'seen|referred' (_UTCText: compute reads
+    their local dates, see _delays); with, riding along, the reminders and the patients' answers
+    (issue 17). Read in one pass along the index of the consultations held: a patient is received
+    at their first visit of the period (none held before it since :start), new at their first
+    visit ever."""
     new = and_(HeldVisit.previous_at.is_(None), HeldVisit.referred_at.is_not(None))
-    first_visit = _UTCText(HeldVisit.starts_at) + PAIR + _UTCText(HeldVisit.referred_at)
+    band_from, band_to = bindparam("band_from", type_=String()), bindparam("band_to", type_=String())
+    seen, referred = _UTCMinute(HeldVisit.starts_at), _UTCMinute(HeldVisit.referred_at)
+    in_band = and_(seen >= band_from, seen < band_to, referred >= band_from, referred < band_to)
+    moments = _UTCText(HeldVisit.starts_at) + PAIR + _UTCText(HeldVisit.referred_at)
+    # One aggregate, the hours tested once a new patient: a number, or the moments.
+    delay = case((in_band, cast(HeldVisit.referral_days, String())), else_=moments)
     return select(
         func.count().label("received"),
         # FILTER, not CASE: SQLite tests the condition alone, not a CASE built for each visit.
         func.count().filter(HeldVisit.direct).label("direct"),
         *reminder_sent_columns(),
         roster_version.CURRENT,
-        func.aggregate_strings(first_visit, NEXT).filter(new).label("first_visits"),
+        func.aggregate_strings(delay, NEXT).filter(new).label("first_visits"),
     ).where(
         HeldVisit.starts_at >= START,
         HeldVisit.starts_at < END,
@@ -380,7 +388,7 @@ def compute(session: DbSession, period: Period, zone: ZoneInfo, opening: Opening
     # 2. Patients received, direct access, referral to first visit; the reminders sent (issue 17)
     #    and the roster's version (domain/roster_version.py).
     ((received, direct, sms, email, roster, first_visits),) = column_rows(
-        session, _patients_and_reminders(), bounds
+        session, _patients_and_reminders(), bounds | _band(zone)
     )
     result.patients_received, result.direct_patients = received, direct
     result.reminders = reminder_figures_from([sms, email, *visits[kinds + 2 :]])
@@ -429,6 +437,26 @@ def _utc_text_postgresql(element: _UTCText, compiler: Any, **kw: Any) -> str:
     return f"to_char({compiler.process(moment, **kw)}, 'YYYY-MM-DD HH24:MI:SS.US')"
 
 
+class _UTCMinute(FunctionElement[str]):
+    """A stored moment's (naive UTC) time of day as 'HH:MM', on either database."""
+
+    name = "utc_minute"
+    type = String()
+    inherit_cache = True
+
+
+@compiles(_UTCMinute)
+def _utc_minute_as_stored(element: _UTCMinute, compiler: Any, **kw: Any) -> str:
+    (moment,) = element.clauses
+    return f"substr({compiler.process(moment, **kw)}, 12, 5)"
+
+
+@compiles(_UTCMinute, "postgresql")
+def _utc_minute_postgresql(element: _UTCMinute, compiler: Any, **kw: Any) -> str:
+    (moment,) = element.clauses
+    return f"to_char({compiler.process(moment, **kw)}, 'HH24:MI')"
+
+
 # What the local dates of each UTC day are, by zone: the UTC time 'HH:MM' at which the local date
 # changes ('00:00': it does not), and the local dates' ordinals before and after it; None on a day
 # the zone's offset changes. Worked out once per worker for each day met, not once per moment (the
@@ -454,13 +482,39 @@ def _utc_day(day: str, zone: ZoneInfo) -> UTCDay:
 
 def _delays(first_visits: str | None, zone: ZoneInfo) -> list[int]:
     """Days from each new patient's earliest referral to their first visit, in local dates (none
-    when referred after it): statement 2's 'seen|referred;…'."""
+    when referred after it), from statement 2's 'days;seen|referred;…': the days as they are, the
+    moments by their local dates."""
     if not first_visits:
         return []
-    moments = first_visits.replace(PAIR, NEXT).split(NEXT)  # seen, referred, seen, referred…
+    items = first_visits.split(NEXT)
+    pairs = [item for item in items if PAIR in item]
+    if not pairs:
+        return [days if days > 0 else 0 for days in map(int, items)]
+    kept = [days if days > 0 else 0 for days in map(int, (item for item in items if PAIR not in item))]
+    moments = NEXT.join(pairs).replace(PAIR, NEXT).split(NEXT)  # seen, referred, seen, referred…
     ordinals = _local_ordinals(moments, zone, _UTC_DAYS.setdefault(zone, {}))
     seen, referred = ordinals[::2], ordinals[1::2]
-    return [late - early if late > early else 0 for late, early in zip(seen, referred, strict=True)]
+    return kept + [late - early if late > early else 0 for late, early in zip(seen, referred, strict=True)]
+
+
+@functools.cache
+def _band(zone: ZoneInfo) -> dict[str, str]:
+    """Statement 2's :band_from and :band_to ('HH:MM'): the UTC times of day at which a moment's
+    local date is its UTC date whatever its date (2000-2099) — after the local midnight of the
+    zone's westmost offset, before that of its eastmost (Paris: 00:00 to 22:00), rounded inwards
+    to whole minutes. The offsets are read a week apart: none of tzdata's lasts less in these
+    years (the westmost and eastmost are those read every six hours, in each of its 599 zones
+    when written; a test checks some); worked out once per zone (~4 ms)."""
+    first = datetime(2000, 1, 1, tzinfo=UTC)
+    moments = (first + timedelta(weeks=week) for week in range(5_220))
+    offsets = [moment.astimezone(zone).utcoffset() or timedelta(0) for moment in moments]
+    minute, day = timedelta(minutes=1), timedelta(days=1)
+    east, west = max(offsets), min(offsets)
+    start = -(min(west, timedelta(0)) // minute)  # minutes, rounded up
+    end = (day - max(east, timedelta(0))) // minute  # minutes, rounded down
+    if start >= end:  # no such time: every moment read as text
+        return {"band_from": "24:00", "band_to": "00:00"}
+    return {"band_from": f"{start // 60:02}:{start % 60:02}", "band_to": f"{end // 60:02}:{end % 60:02}"}
 
 
 _MISSING: UTCDay = ("", 0, 0)  # a day not in _UTC_DAYS yet (told apart by identity)

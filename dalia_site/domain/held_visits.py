@@ -4,6 +4,10 @@ are then its visits with none held earlier in the period, those who came directl
 a direct earliest referral, and the new patients its visits with none before: counts along one
 index, not a search of each patient's history (domain/activity.py).
 
+Each also keeps the whole days from that referral's UTC date to its own (`referral_days`): a new
+patient's delay to their first visit in local dates, read as a number, unless one of the two
+moments falls near a local midnight (domain/activity.py reads those two moments instead).
+
 The session keeps them, as it keeps each patient's next step (domain/recall.py): after each flush
 that adds, moves, marks or deletes a visit, or adds, moves, re-dates or deletes a referral —
 whoever wrote it — those patients' held visits are written again, by `refresh`, in the same
@@ -14,10 +18,13 @@ migration 0023 filled existing sites.
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
-from sqlalchemy import delete, false, func, insert, select
+from sqlalchemy import Integer, delete, false, func, insert, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import FunctionElement
 
 from dalia_site.domain import kept
 from dalia_site.domain.kept import changed, left
@@ -36,11 +43,11 @@ def refresh(connection: Connection, patient_ids: Collection[int] | None = None) 
         Appointment.id,
         Appointment.patient_id,
         Appointment.starts_at,
-        func.lag(Appointment.starts_at).over(
-            partition_by=Appointment.patient_id, order_by=(Appointment.starts_at, Appointment.id)
-        ),
-        select(func.min(Referral.received_at)).where(theirs).scalar_subquery(),
-        func.coalesce(earliest.scalar_subquery() == Channel.DIRECT, false()),
+        func.lag(Appointment.starts_at)
+        .over(partition_by=Appointment.patient_id, order_by=(Appointment.starts_at, Appointment.id))
+        .label("previous_at"),
+        select(func.min(Referral.received_at)).where(theirs).scalar_subquery().label("referred_at"),
+        func.coalesce(earliest.scalar_subquery() == Channel.DIRECT, false()).label("direct"),
     ).where(Appointment.status == AppointmentStatus.HONOURED)
     cleared = delete(HeldVisit)
     if patient_ids is not None:
@@ -48,8 +55,38 @@ def refresh(connection: Connection, patient_ids: Collection[int] | None = None) 
         held = held.where(Appointment.patient_id.in_(ids))
         cleared = cleared.where(HeldVisit.patient_id.in_(ids))
     connection.execute(cleared)
-    columns = ["appointment_id", "patient_id", "starts_at", "previous_at", "referred_at", "direct"]
-    connection.execute(insert(HeldVisit).from_select(columns, held))
+    rows = held.subquery()
+    columns = [
+        "appointment_id",
+        "patient_id",
+        "starts_at",
+        "previous_at",
+        "referred_at",
+        "direct",
+        "referral_days",
+    ]
+    kept_rows = select(*rows.c, UTCDaysBetween(rows.c.referred_at, rows.c.starts_at))
+    connection.execute(insert(HeldVisit).from_select(columns, kept_rows))
+
+
+class UTCDaysBetween(FunctionElement[int]):
+    """The whole days from the UTC date of a stored moment (naive UTC) to that of another."""
+
+    name = "utc_days_between"
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(UTCDaysBetween)
+def _days_between_sqlite(element: UTCDaysBetween, compiler: Any, **kw: Any) -> str:
+    early, late = (compiler.process(moment, **kw) for moment in element.clauses)
+    return f"CAST(julianday(date({late})) - julianday(date({early})) AS INTEGER)"
+
+
+@compiles(UTCDaysBetween, "postgresql")
+def _days_between_postgresql(element: UTCDaysBetween, compiler: Any, **kw: Any) -> str:
+    early, late = (compiler.process(moment, **kw) for moment in element.clauses)
+    return f"(CAST({late} AS DATE) - CAST({early} AS DATE))"
 
 
 def _touched(session: Session) -> set[int]:

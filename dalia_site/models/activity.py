@@ -20,7 +20,7 @@ class HeldVisit(Model):
     __tablename__ = "held_visit"
     __table_args__ = (
         # A period's visits with what the figures count of them, read from the index alone.
-        Index("ix_held_visit_period", "starts_at", "previous_at", "direct", "referred_at"),
+        Index("ix_held_visit_period", "starts_at", "previous_at", "direct", "referred_at", "referral_days"),
     )
 
     appointment_id: Mapped[int] = mapped_column(
@@ -33,6 +33,9 @@ class HeldVisit(Model):
     # The patient's earliest referral, and whether it came by « accès direct ».
     referred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     direct: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Whole days from that referral's UTC date to this visit's (negative: referred after it): a
+    # new patient's delay in local dates unless one of the two moments is near a local midnight.
+    referral_days: Mapped[int | None] = mapped_column(Integer)
 
 
 class RosterVersion(Model):

@@ -112,3 +112,44 @@ def test_days_to_first_visit_are_local_dates_in_any_zone(session):  # noqa: F811
         figures = activity.compute(session, period, zone)
         assert sorted(figures.days_to_first_visit) == sorted(expected), zone
         assert len(set(expected)) > 5
+
+
+BANDS = {
+    "Europe/Paris": ("00:00", "22:00"),  # +1 h and +2 h
+    "Australia/Lord_Howe": ("00:00", "13:00"),  # +10 h 30 and +11 h
+    "America/St_Johns": ("03:30", "24:00"),  # -3 h 30 and -2 h 30
+    "Asia/Kolkata": ("00:00", "18:30"),
+    "Pacific/Marquesas": ("09:30", "24:00"),
+    "Africa/Casablanca": ("00:00", "23:00"),  # 0 and +1 h, summer time suspended for Ramadan
+}
+
+
+@pytest.mark.parametrize("key", BANDS)
+def test_delays_are_read_as_numbers_only_at_hours_where_the_local_date_is_the_utc_date(key):
+    """Statement 2 reads a new patient's delay as the kept number of UTC days only when both
+    moments fall in these UTC hours; every moment of 2000-2099 in them has its UTC date as local
+    date, and the zone's offsets read every twelve hours give the same hours as those read
+    weekly."""
+    zone = ZoneInfo(key)
+    band = activity._band(zone)
+    assert (band["band_from"], band["band_to"]) == BANDS[key]
+    first = datetime(2000, 1, 1, tzinfo=UTC)
+    offsets = {(first + timedelta(hours=12 * n)).astimezone(zone).utcoffset() for n in range(2 * 36_525)}
+    west, east = min(offsets), max(offsets)
+    start, end = _minutes(band["band_from"]), _minutes(band["band_to"])
+    assert -min(west, timedelta(0)) // timedelta(minutes=1) == start
+    assert 24 * 60 - max(east, timedelta(0)) // timedelta(minutes=1) == end
+    rng = random.Random(key)  # noqa: S311 (reproducible moments, not a secret)
+    for _ in range(5_000):
+        day = first + timedelta(days=rng.randrange(36_525))
+        for minute in (start, end - 1, rng.randrange(start, end)):
+            for moment in (
+                day + timedelta(minutes=minute),
+                day + timedelta(minutes=minute, seconds=59.999999),
+            ):
+                assert moment.astimezone(zone).date() == moment.date(), moment
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
