@@ -213,33 +213,33 @@ PAIR, NEXT = "|", ";"  # statement 2's separators of a new patient's moments, an
 def _appointments_and_referrals(months: int) -> CompoundSelect[*tuple[Any, ...]]:
     """Statement 1: for each month, the consultations held by kind, the walk-ins held, the
     no-shows and the reminders' figures of the booked visits (domain/visit_days.py's columns):
-    the sum of its whole UTC days (:days_from_0 to :days_to_0…, stored), and those of the visits
-    its local bounds cut off ([:from_0, :cut_0) and [:resume_0, :to_0)…, read from the index of
-    the visits); and the referrals received by the category of who sent them and by decision:
-    the sum of the whole UTC months (domain/referral_months.py, stored) and those of the days the
-    period's bounds cut off, read from the referrals."""
+    the sum of its UTC days between the UTC midnights nearest its local bounds (:day_0 to
+    :day_1…, stored), and for each bound of the months, the visits between it and its midnight
+    ([:lo_0, :hi_0)…, read from the index of the visits: hours around a local midnight, when a
+    centre holds few visits), which compute adds to one month and takes from the other; and
+    the referrals received by the category of who sent them and by decision: the sum of the
+    whole UTC months (domain/referral_months.py, stored) and those of the days the period's
+    bounds cut off, read from the referrals."""
     moment, text, number = UTCDateTime(), String(30), Integer()
     day = Date()
 
-    def month(index: int, *columns: Any) -> Select[*tuple[Any, ...]]:
-        return select(literal("appointment", text), literal(index, number), null(), null(), *columns)
+    def row(what: str, index: int, *columns: Any) -> Select[*tuple[Any, ...]]:
+        return select(literal(what, text), literal(index, number), null(), null(), *columns)
 
     stored = [func.coalesce(func.sum(getattr(VisitDay, name)), 0) for name in visit_days.COLUMNS]
-    cut_off = visit_days.counts()
-    parts: list[Select[*tuple[Any, ...]]] = []
-    for index in range(months):
-        days_from, days_to = (
-            bindparam(f"days_from_{index}", type_=day),
-            bindparam(f"days_to_{index}", type_=day),
+    midnights = [bindparam(f"day_{index}", type_=day) for index in range(months + 1)]
+    parts = [
+        row("appointment", index, *stored).where(
+            VisitDay.day >= midnights[index], VisitDay.day < midnights[index + 1]
         )
-        bounds = [bindparam(f"{name}_{index}", type_=moment) for name in ("from", "cut", "resume", "to")]
-        parts.append(month(index, *stored).where(VisitDay.day >= days_from, VisitDay.day < days_to))
+        for index in range(months)
+    ]
+    counted = visit_days.counts()  # one set of columns for every bound: one of parameters
+    for index in range(months + 1):
+        lo, hi = bindparam(f"lo_{index}", type_=moment), bindparam(f"hi_{index}", type_=moment)
         parts.append(
-            month(index, *cut_off).where(
-                or_(
-                    and_(Appointment.starts_at >= bounds[0], Appointment.starts_at < bounds[1]),
-                    and_(Appointment.starts_at >= bounds[2], Appointment.starts_at < bounds[3]),
-                )
+            row("bound", index, *counted).where(
+                Appointment.starts_at >= lo, Appointment.starts_at < hi
             )
         )
     # The referrals: those of the whole UTC months between :months_from and :months_to (stored),
@@ -298,24 +298,30 @@ def _whole_months(start: datetime, end: datetime) -> dict[str, Any]:
     return {"months_from": months_from, "months_to": months_to, "months_cut": cut, "months_resume": resume}
 
 
-def _month_bounds(index: int, first: date, last: date, zone: ZoneInfo) -> dict[str, Any]:
-    """Statement 1's values for a month [first, last]: its whole UTC days, and the moments its
-    local bounds cut off before and after them (none when it holds no whole UTC day)."""
-    start = datetime.combine(first, time(), tzinfo=zone)
-    end = datetime.combine(last + timedelta(days=1), time(), tzinfo=zone)
-    from_utc, to_utc = start.astimezone(UTC), end.astimezone(UTC)
-    days_from = from_utc.date() if from_utc.time() == time() else from_utc.date() + timedelta(days=1)
-    days_to = to_utc.date()
-    cut = min(datetime.combine(days_from, time(), tzinfo=UTC), end)
-    resume = max(datetime.combine(days_to, time(), tzinfo=UTC), cut)
-    return {
-        f"days_from_{index}": days_from,
-        f"days_to_{index}": days_to,
-        f"from_{index}": start,
-        f"cut_{index}": cut,
-        f"resume_{index}": resume,
-        f"to_{index}": end,
-    }
+def _month_bounds(months: list[tuple[date, date]], zone: ZoneInfo) -> tuple[dict[str, Any], list[int]]:
+    """Statement 1's values for the months' bounds — their local midnights, the period's end
+    last —, each with the UTC midnight nearest it and the moments between them; and what the
+    visits between them count for the month the bound begins (the one before takes the
+    opposite): 1 when its midnight comes after it (they are the month's, and the UTC days
+    leave them out), -1 when before. The midnights are never in the wrong order (a month is 23
+    hours at least, each midnight 12 hours at most from its bound)."""
+    values: dict[str, Any] = {}
+    signs: list[int] = []
+    for index, first in enumerate([*(first for first, _ in months), months[-1][1] + timedelta(days=1)]):
+        bound = datetime.combine(first, time(), tzinfo=zone)
+        midnight = _nearest_midnight(bound)
+        values |= {
+            f"day_{index}": midnight.date(),
+            f"lo_{index}": min(bound, midnight),
+            f"hi_{index}": max(bound, midnight),
+        }
+        signs.append(1 if bound <= midnight else -1)
+    return values, signs
+
+
+def _nearest_midnight(moment: datetime) -> datetime:
+    """The UTC midnight nearest a moment (the later one at noon)."""
+    return datetime.combine((moment.astimezone(UTC) + timedelta(hours=12)).date(), time(), tzinfo=UTC)
 
 
 @functools.cache
@@ -362,21 +368,28 @@ def compute(session: DbSession, period: Period, zone: ZoneInfo, opening: Opening
     # 1. Consultations by month and kind, walk-ins, no-shows, the booked visits' reminders'
     #    figures (from the visits' days); referrals by origin and decision.
     months = period.months()
-    values: dict[str, Any] = bounds | _whole_months(start, end)
-    for index, (first, last) in enumerate(months):
-        values |= _month_bounds(index, first, last, zone)
+    month_bounds, signs = _month_bounds(months, zone)
+    values: dict[str, Any] = bounds | _whole_months(start, end) | month_bounds
     monthly: list[dict[str, int]] = [dict.fromkeys(AppointmentKind, 0) for _ in months]
     visits = [0] * len(visit_days.COLUMNS)
+
+    def add(index: int, counts: list[int], weight: int) -> None:
+        if 0 <= index < len(months):
+            for kind, count in zip(AppointmentKind, counts, strict=False):
+                monthly[index][kind] += weight * count
+            for column, count in enumerate(counts):
+                visits[column] += weight * count
+
     statement = _appointments_and_referrals(len(months))
     for what, index, code, state, *counts in column_rows(session, statement, values):
         if what == "referral":
             row = result.referrals.setdefault(code, dict.fromkeys(ReferralStatus, 0))  # origin()
             row[ReferralStatus(state)] += counts[0]
-            continue
-        for kind, count in zip(AppointmentKind, counts, strict=False):
-            monthly[index][kind] += count
-        for column, count in enumerate(counts):
-            visits[column] += count
+        elif what == "bound":  # the visits between a month's bound and its UTC midnight
+            add(index, counts, signs[index])
+            add(index - 1, counts, -signs[index])
+        else:
+            add(index, counts, 1)
     kinds = len(AppointmentKind)
     for kind, count in zip(AppointmentKind, visits, strict=False):
         result.by_kind[kind] = count

@@ -8,7 +8,8 @@ from __future__ import annotations
 import random
 import threading
 import time
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -138,6 +139,39 @@ def test_the_visits_days_follow_every_change_of_visits_and_reminders(session):  
             assert shown(session, period) == worked_out(session, period), (step, action, period)
         seen.add(repr(shown(session, PERIODS[3])))
     assert len(seen) >= 15  # the changes moved the figures
+
+
+# Zones whose local midnights fall at every side of UTC's: the hours between them and the nearest
+# UTC midnight are added to a month's UTC days (the midnight inside the month) or taken away.
+ZONES = ["Europe/Paris", "America/St_Johns", "Asia/Kolkata", "Pacific/Kiritimati", "Pacific/Pago_Pago"]
+
+
+def test_each_month_counts_the_visits_of_its_local_days_in_any_zone(session):  # noqa: F811 (the fixture)
+    """Visits at every hour of two months: for a centre in each zone, each month of a period
+    counts the visits held on its local days, and the period those of its local days."""
+    rng = random.Random(29)  # noqa: S311 (reproducible moments, not a secret)
+    patient = accepted_patient(session, "Partout", date(1950, 1, 1))
+    origin = datetime(2027, 2, 26, tzinfo=UTC)
+    moments = [origin + timedelta(minutes=rng.randrange(70 * 24 * 60)) for _ in range(300)]
+    for moment in moments:
+        held(session, patient, "doctor", moment)
+    periods = [
+        activity.Period(date(2027, 3, 1), date(2027, 4, 30)),
+        activity.Period(date(2027, 3, 10), date(2027, 4, 3)),
+        activity.Period(date(2027, 3, 28), date(2027, 3, 28)),
+    ]
+    for key in ZONES:
+        zone = ZoneInfo(key)
+        for period in periods:
+            local = [m.astimezone(zone).date() for m in moments]
+            expected: dict[date, int] = {}
+            for day in local:
+                if period.first <= day <= period.last:
+                    expected[day.replace(day=1)] = expected.get(day.replace(day=1), 0) + 1
+            figures = activity.compute(session, period, zone)
+            months = {first.replace(day=1): counts["doctor"] for first, counts in figures.monthly}
+            assert months == {month: expected.get(month, 0) for month in months}, (key, period)
+            assert figures.consultations == sum(expected.values()) > 0, (key, period)
 
 
 def at_once(app, mine, first, second) -> list[Exception]:
