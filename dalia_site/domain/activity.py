@@ -238,9 +238,7 @@ def _appointments_and_referrals(months: int) -> CompoundSelect[*tuple[Any, ...]]
     for index in range(months + 1):
         lo, hi = bindparam(f"lo_{index}", type_=moment), bindparam(f"hi_{index}", type_=moment)
         parts.append(
-            row("bound", index, *counted).where(
-                Appointment.starts_at >= lo, Appointment.starts_at < hi
-            )
+            row("bound", index, *counted).where(Appointment.starts_at >= lo, Appointment.starts_at < hi)
         )
     # The referrals: those of the whole UTC months between :months_from and :months_to (stored),
     # and those the period's bounds cut off, [:start, :months_cut) and [:months_resume, :end).
@@ -500,13 +498,12 @@ def _delays(first_visits: str | None, zone: ZoneInfo) -> list[int]:
     if not first_visits:
         return []
     items = first_visits.split(NEXT)
-    pairs = [item for item in items if PAIR in item]
-    if not pairs:
-        return [days if days > 0 else 0 for days in map(int, items)]
-    kept = [days if days > 0 else 0 for days in map(int, (item for item in items if PAIR not in item))]
-    moments = NEXT.join(pairs).replace(PAIR, NEXT).split(NEXT)  # seen, referred, seen, referred…
+    if PAIR not in first_visits:  # no moment near a local midnight: numbers only
+        return list(map(int, items))
+    moments = NEXT.join(item for item in items if PAIR in item).replace(PAIR, NEXT).split(NEXT)
     ordinals = _local_ordinals(moments, zone, _UTC_DAYS.setdefault(zone, {}))
     seen, referred = ordinals[::2], ordinals[1::2]
+    kept = [int(item) for item in items if PAIR not in item]
     return kept + [late - early if late > early else 0 for late, early in zip(seen, referred, strict=True)]
 
 

@@ -70,7 +70,8 @@ def refresh(connection: Connection, patient_ids: Collection[int] | None = None) 
 
 
 class UTCDaysBetween(FunctionElement[int]):
-    """The whole days from the UTC date of a stored moment (naive UTC) to that of another."""
+    """The whole days from the UTC date of a stored moment (naive UTC) to that of another; 0
+    when the other is earlier (a delay: referred after the visit counts as none)."""
 
     name = "utc_days_between"
     type = Integer()
@@ -80,13 +81,13 @@ class UTCDaysBetween(FunctionElement[int]):
 @compiles(UTCDaysBetween)
 def _days_between_sqlite(element: UTCDaysBetween, compiler: Any, **kw: Any) -> str:
     early, late = (compiler.process(moment, **kw) for moment in element.clauses)
-    return f"CAST(julianday(date({late})) - julianday(date({early})) AS INTEGER)"
+    return f"max(0, CAST(julianday(date({late})) - julianday(date({early})) AS INTEGER))"
 
 
 @compiles(UTCDaysBetween, "postgresql")
 def _days_between_postgresql(element: UTCDaysBetween, compiler: Any, **kw: Any) -> str:
     early, late = (compiler.process(moment, **kw) for moment in element.clauses)
-    return f"(CAST({late} AS DATE) - CAST({early} AS DATE))"
+    return f"GREATEST(0, CAST({late} AS DATE) - CAST({early} AS DATE))"
 
 
 def _touched(session: Session) -> set[int]:

@@ -33,8 +33,8 @@ class HeldVisit(Model):
     # The patient's earliest referral, and whether it came by « accès direct ».
     referred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     direct: Mapped[bool] = mapped_column(Boolean, default=False)
-    # Whole days from that referral's UTC date to this visit's (negative: referred after it): a
-    # new patient's delay in local dates unless one of the two moments is near a local midnight.
+    # Whole days from that referral's UTC date to this visit's (0: referred after it): a new
+    # patient's delay in local dates unless one of the two moments is near a local midnight.
     referral_days: Mapped[int | None] = mapped_column(Integer)
 
 

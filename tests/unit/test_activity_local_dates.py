@@ -153,3 +153,21 @@ def test_delays_are_read_as_numbers_only_at_hours_where_the_local_date_is_the_ut
 def _minutes(hhmm: str) -> int:
     hours, minutes = hhmm.split(":")
     return int(hours) * 60 + int(minutes)
+
+
+def test_a_patient_referred_after_their_first_visit_counts_no_delay(session):  # noqa: F811 (the fixture)
+    """A referral written after the patient's first visit (a walk-in's, sent afterwards) is no
+    delay at all: 0 days, read as a number (Paris: both moments by day) or from the moments'
+    text (Kolkata: the evening ones are near its midnight), on SQLite and PostgreSQL."""
+    cases = [  # (referred, first seen), UTC
+        (datetime(2027, 3, 10, 9, tzinfo=UTC), datetime(2027, 3, 5, 9, tzinfo=UTC)),
+        (datetime(2027, 3, 12, 20, tzinfo=UTC), datetime(2027, 3, 8, 20, tzinfo=UTC)),
+        (datetime(2027, 3, 1, 9, tzinfo=UTC), datetime(2027, 3, 4, 9, tzinfo=UTC)),
+    ]
+    for number, (referred, seen) in enumerate(cases):
+        patient = accepted_patient(session, f"Tardif{number}", date(1960, 1, 1 + number), referred)
+        held(session, patient, "first", seen)
+    period = activity.Period(date(2027, 3, 1), date(2027, 3, 31))
+    for key in ("Europe/Paris", "Asia/Kolkata"):
+        figures = activity.compute(session, period, ZoneInfo(key))
+        assert sorted(figures.days_to_first_visit) == [0, 0, 3], key
