@@ -4,9 +4,10 @@ are then its visits with none held earlier in the period, those who came directl
 a direct earliest referral, and the new patients its visits with none before: counts along one
 index, not a search of each patient's history (domain/activity.py).
 
-Each also keeps the whole days from that referral's UTC date to its own (`referral_days`): a new
-patient's delay to their first visit in local dates, read as a number, unless one of the two
-moments falls near a local midnight (domain/activity.py reads those two moments instead).
+Each also keeps the whole days from that referral's UTC date to its own, 0 when referred after it
+(`referral_days`): a new patient's delay to their first visit in local dates, read as a number,
+unless one of the two moments falls near a local midnight (domain/activity.py reads those two
+moments instead).
 
 The session keeps them, as it keeps each patient's next step (domain/recall.py): after each flush
 that adds, moves, marks or deletes a visit, or adds, moves, re-dates or deletes a referral —
@@ -87,7 +88,8 @@ def _days_between_sqlite(element: UTCDaysBetween, compiler: Any, **kw: Any) -> s
 @compiles(UTCDaysBetween, "postgresql")
 def _days_between_postgresql(element: UTCDaysBetween, compiler: Any, **kw: Any) -> str:
     early, late = (compiler.process(moment, **kw) for moment in element.clauses)
-    return f"GREATEST(0, CAST({late} AS DATE) - CAST({early} AS DATE))"
+    # GREATEST leaves out a NULL: none without a referral, as on SQLite.
+    return f"CASE WHEN {early} IS NOT NULL THEN GREATEST(0, CAST({late} AS DATE) - CAST({early} AS DATE)) END"
 
 
 def _touched(session: Session) -> set[int]:
