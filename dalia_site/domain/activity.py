@@ -44,6 +44,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    true,
     type_coerce,
     union_all,
 )
@@ -62,7 +63,7 @@ from dalia_site.domain.roster_figures import figures as roster_figures
 from dalia_site.domain.spreadsheet import csv_text
 from dalia_site.domain.worklists import PathwayFigures, pathway_figures
 from dalia_site.models import Appointment, AuditEvent, HeldVisit, PartnerOrganisation, Referral, Shift
-from dalia_site.models.activity import ReferralMonth, VisitDay
+from dalia_site.models.activity import FIRST_ONLY, HeldMonth, ReferralMonth, VisitDay
 from dalia_site.models.audit import WRITES
 from dalia_site.models.types import UTCDateTime
 from dalia_site.models.vocabulary import (
@@ -324,36 +325,72 @@ def _nearest_midnight(moment: datetime) -> datetime:
 
 @functools.cache
 def _patients_and_reminders() -> Select[*tuple[Any, ...]]:
-    """Statement 2, one row: the patients received, how many of them came directly (their
-    earliest referral), and for those whose first consultation ever falls in the period, the days
-    from their earliest referral to it, 'days;days…': kept as a number (domain/held_visits.py)
-    when both moments are in the UTC hours where the local date is the UTC date (:band_from to
-    :band_to, see _band), else as the two moments' text 'seen|referred' (_UTCText: compute reads
-    their local dates, see _delays); with, riding along, the reminders and the patients' answers
-    (issue 17). Read in one pass along the index of the consultations held: a patient is received
-    at their first visit of the period (none held before it since :start), new at their first
-    visit ever."""
-    new = and_(HeldVisit.previous_at.is_(None), HeldVisit.referred_at.is_not(None))
-    band_from, band_to = bindparam("band_from", type_=String()), bindparam("band_to", type_=String())
-    seen, referred = _UTCMinute(HeldVisit.starts_at), _UTCMinute(HeldVisit.referred_at)
-    in_band = and_(seen >= band_from, seen < band_to, referred >= band_from, referred < band_to)
-    moments = _UTCText(HeldVisit.starts_at) + PAIR + _UTCText(HeldVisit.referred_at)
-    # One aggregate, the hours tested once a new patient: a number, or the moments.
-    delay = case((in_band, cast(HeldVisit.referral_days, String())), else_=moments)
-    return select(
-        func.count().label("received"),
+    """Statement 2, one row: the patients received and how many of them came directly (their
+    earliest referral) — a patient is received at their first visit of the period, the one whose
+    visit before came before :start (domain/held_visits.py): the visits of the period's whole UTC
+    months (statement 1's :months_from to :months_to) whose visit before came before the UTC
+    month of :start (:start_month, models/activity.HeldMonth, stored), those whose visit before
+    came in that month before :start (from :start_month_at), and the visits of the days its
+    bounds cut off ([:start, :months_cut) and [:months_resume, :end)), read from the indexes of
+    the held visits; for the new patients — whose first visit ever falls in the period, read from
+    the index of first visits — the days from their earliest referral to it, 'days;days…': kept
+    as a number when both moments are in the UTC hours where the local date is the UTC date
+    (:band_from to :band_to, see _band), else as the two moments' text 'seen|referred'
+    (_UTCText: compute reads their local dates, see _delays); with, riding along, the reminders
+    and the patients' answers (issue 17) and the roster's version."""
+    day, moment = Date(), UTCDateTime()
+    cut, resume = bindparam("months_cut", type_=moment), bindparam("months_resume", type_=moment)
+
+    def visits(*where: Any) -> Any:
         # FILTER, not CASE: SQLite tests the condition alone, not a CASE built for each visit.
-        func.count().filter(HeldVisit.direct).label("direct"),
-        *reminder_sent_columns(),
-        roster_version.CURRENT,
-        func.aggregate_strings(delay, NEXT).filter(new).label("first_visits"),
+        return select(
+            func.count().label("visits"), func.count().filter(HeldVisit.direct).label("direct")
+        ).where(*where)
+
+    kept = select(
+        func.coalesce(func.sum(HeldMonth.visits), 0).label("visits"),
+        func.coalesce(func.sum(HeldMonth.direct), 0).label("direct"),
     ).where(
-        HeldVisit.starts_at >= START,
-        HeldVisit.starts_at < END,
+        HeldMonth.month >= bindparam("months_from", type_=day),
+        HeldMonth.month < bindparam("months_to", type_=day),
+        HeldMonth.previous_month < bindparam("start_month", type_=day),
+    )
+    in_start_month = visits(
+        HeldVisit.previous_at >= bindparam("start_month_at", type_=moment),
+        HeldVisit.previous_at < START,
+        HeldVisit.starts_at >= cut,
+        HeldVisit.starts_at < resume,
+    )
+    cut_off = visits(
+        or_(
+            and_(HeldVisit.starts_at >= START, HeldVisit.starts_at < cut),
+            and_(HeldVisit.starts_at >= resume, HeldVisit.starts_at < END),
+        ),
         # None held before it since :start — one comparison of each visit read (none held
         # before at all: the first moment there is), not a test for NULL and one.
         func.coalesce(HeldVisit.previous_at, NEVER) < START,
     )
+    band_from, band_to = bindparam("band_from", type_=String()), bindparam("band_to", type_=String())
+    seen, referred = _UTCMinute(HeldVisit.starts_at), _UTCMinute(HeldVisit.referred_at)
+    in_band = and_(seen >= band_from, seen < band_to, referred >= band_from, referred < band_to)
+    moments = _UTCText(HeldVisit.starts_at) + PAIR + _UTCText(HeldVisit.referred_at)
+    # The hours tested once a new patient: a number, or the moments.
+    delay = case((in_band, cast(HeldVisit.referral_days, String())), else_=moments)
+    first_visits = select(func.aggregate_strings(delay, NEXT).label("first_visits")).where(
+        FIRST_ONLY,
+        HeldVisit.starts_at >= START,
+        HeldVisit.starts_at < END,
+        HeldVisit.referred_at.is_not(None),
+    )
+    parts = [part.subquery() for part in (kept, in_start_month, cut_off)]
+    new = first_visits.subquery()
+    return select(
+        (parts[0].c.visits + parts[1].c.visits + parts[2].c.visits).label("received"),
+        (parts[0].c.direct + parts[1].c.direct + parts[2].c.direct).label("direct"),
+        *reminder_sent_columns(),
+        roster_version.CURRENT,
+        new.c.first_visits,
+    ).select_from(parts[0].join(parts[1], true()).join(parts[2], true()).join(new, true()))
 
 
 def compute(session: DbSession, period: Period, zone: ZoneInfo, opening: Opening | None = None) -> Activity:
@@ -367,7 +404,8 @@ def compute(session: DbSession, period: Period, zone: ZoneInfo, opening: Opening
     #    figures (from the visits' days); referrals by origin and decision.
     months = period.months()
     month_bounds, signs = _month_bounds(months, zone)
-    values: dict[str, Any] = bounds | _whole_months(start, end) | month_bounds
+    whole_months = _whole_months(start, end)  # statement 2's too
+    values: dict[str, Any] = bounds | whole_months | month_bounds
     monthly: list[dict[str, int]] = [dict.fromkeys(AppointmentKind, 0) for _ in months]
     visits = [0] * len(visit_days.COLUMNS)
 
@@ -398,8 +436,10 @@ def compute(session: DbSession, period: Period, zone: ZoneInfo, opening: Opening
 
     # 2. Patients received, direct access, referral to first visit; the reminders sent (issue 17)
     #    and the roster's version (domain/roster_version.py).
+    start_month = referral_months.month_of(start)
+    held = {"start_month": start_month, "start_month_at": datetime.combine(start_month, time(), tzinfo=UTC)}
     ((received, direct, sms, email, roster, first_visits),) = column_rows(
-        session, _patients_and_reminders(), bounds | _band(zone)
+        session, _patients_and_reminders(), bounds | whole_months | held | _band(zone)
     )
     result.patients_received, result.direct_patients = received, direct
     result.reminders = reminder_figures_from([sms, email, *visits[kinds + 2 :]])

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dalia_site.database import Model
 from dalia_site.models.types import UTCDateTime
+
+FIRST_ONLY = text("previous_at IS NULL")  # a patient's first visit held
+NOT_FIRST = text("previous_at IS NOT NULL")
 
 
 class HeldVisit(Model):
@@ -21,6 +24,26 @@ class HeldVisit(Model):
     __table_args__ = (
         # A period's visits with what the figures count of them, read from the index alone.
         Index("ix_held_visit_period", "starts_at", "previous_at", "direct", "referred_at", "referral_days"),
+        # The visits whose visit before falls in a stretch of time (the start of a period's month);
+        # without the first visits, whose index is the next one.
+        Index(
+            "ix_held_visit_previous",
+            "previous_at",
+            "starts_at",
+            "direct",
+            sqlite_where=NOT_FIRST,
+            postgresql_where=NOT_FIRST,
+        ),
+        # The patients' first visits alone, with their referral and delay (the index alone).
+        Index(
+            "ix_held_visit_first",
+            "starts_at",
+            "previous_at",
+            "referred_at",
+            "referral_days",
+            sqlite_where=FIRST_ONLY,
+            postgresql_where=FIRST_ONLY,
+        ),
     )
 
     appointment_id: Mapped[int] = mapped_column(
@@ -36,6 +59,27 @@ class HeldVisit(Model):
     # Whole days from that referral's UTC date to this visit's (0: referred after it): a new
     # patient's delay in local dates unless one of the two moments is near a local midnight.
     referral_days: Mapped[int | None] = mapped_column(Integer)
+
+
+class HeldMonth(Model):
+    """How many consultations held in one UTC month had the patient's visit before in another
+    (its first day; NONE_BEFORE: their first visit), and how many of them by patients who came
+    directly, kept by domain/held_visits.py with the held visits (never written by hand): a
+    period's patients received are then its whole UTC months' visits whose visit before came
+    before its start's month, and the visits of the days its bounds cut off, read from the index
+    of the held visits — a few rows a month, not every visit of the period."""
+
+    __tablename__ = "held_month"
+    # SQLite: the rows kept in their key's order, read without a second lookup.
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    previous_month: Mapped[date] = mapped_column(Date, primary_key=True)
+    visits: Mapped[int] = mapped_column(Integer)
+    direct: Mapped[int] = mapped_column(Integer)
+
+
+NONE_BEFORE = date(1, 1, 1)  # HeldMonth.previous_month of a patient's first visit
 
 
 class RosterVersion(Model):

@@ -1,6 +1,7 @@
-"""Migration 0023 on a copy of the demo year: the consultations held it stores, with each
-patient's visit before and earliest referral, are those the session kept through the demo's year
-of writes (tests/unit/test_activity.py checks the figures read from them)."""
+"""Migrations 0023 and 0029 on a copy of the demo year: the consultations held they store, with
+each patient's visit before, earliest referral and delay from it, and the months' counts, are
+those the session kept through the demo's year of writes (tests/unit/test_activity.py checks the
+figures read from them)."""
 
 import shutil
 
@@ -18,9 +19,11 @@ def test_migration_0023_stores_the_visits_held_as_the_session_keeps_them_on_a_co
 ):
     shutil.copytree(demo[0] / "demo", tmp_path / "demo")
     rows = "SELECT * FROM held_visit ORDER BY appointment_id"
+    months = "SELECT * FROM held_month ORDER BY month, previous_month"
     with open_site(tmp_path / "demo") as site:
         with site.engine.begin() as connection:
             kept = connection.execute(text(rows)).all()
+            kept_months = connection.execute(text(months)).all()
             held = connection.execute(
                 text("SELECT count(*) FROM appointment WHERE status = 'honoured'")
             ).scalar()
@@ -30,3 +33,5 @@ def test_migration_0023_stores_the_visits_held_as_the_session_keeps_them_on_a_co
         database.upgrade(site.engine)
         with site.engine.begin() as connection:
             assert connection.execute(text(rows)).all() == kept
+            assert connection.execute(text(months)).all() == kept_months
+        assert sum(row.visits for row in kept_months) == held

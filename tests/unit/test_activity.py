@@ -210,6 +210,11 @@ def accepted_patient(session, last_name, birth_date, moment=None):
     return decide(session, moment + timedelta(hours=1), receive(session, moment, last_name, birth_date))
 
 
+def _as_date(value) -> date:
+    """A date as either database gives it back from a statement (SQLite: its text)."""
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
 def compute(session, period=FORTNIGHT):
     return activity.compute(session, period, PARIS)
 
@@ -852,13 +857,16 @@ def test_nice_step_is_always_round_and_gives_at_most_the_lines_asked():
 def test_the_visits_held_follow_every_change_of_visits_and_referrals(session):
     """Whatever writes them — a visit held, marked otherwise, moved, given to another patient or
     deleted, a referral received, re-dated, moved or deleted — the patients received, those who
-    came directly and the delays to a first visit (read from the stored held visits) are what
-    the visits and referrals themselves give, right after each change, for periods that cut them."""
+    came directly and the delays to a first visit (read from the stored held visits and months)
+    are what the visits and referrals themselves give, right after each change, for periods that
+    cut them; and the stored months are what the held visits give."""
     import random
 
     from sqlalchemy import select
 
+    from dalia_site.domain import held_visits
     from dalia_site.models import HeldVisit, Referral
+    from dalia_site.models.activity import HeldMonth
 
     rng = random.Random(22)  # noqa: S311 (a reproducible sequence of changes, not a secret)
     people = [accepted_patient(session, f"Melange{n}", date(1960 + n, 1, 1)) for n in range(6)]
@@ -951,6 +959,13 @@ def test_the_visits_held_follow_every_change_of_visits_and_referrals(session):
             worked_out.add((visit.id, visit.patient_id, visit.starts_at, before.get(visit.patient_id)))
             before[visit.patient_id] = visit.starts_at
         assert stored == worked_out, (step, action)
+        # Each month's visits by the month of the one before, as the held visits give them.
+        months = {tuple(row) for row in session.execute(select(*HeldMonth.__table__.columns))}
+        afresh = {
+            (_as_date(month), _as_date(before), visits, direct)
+            for month, before, visits, direct in session.execute(held_visits._of_months(False))
+        }
+        assert {(_as_date(m), _as_date(b), v, d) for m, b, v, d in months} == afresh, (step, action)
         for period in periods:
             figures = compute(session, period)
             shown = (figures.patients_received, figures.direct_patients, sorted(figures.days_to_first_visit))

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from dalia_site.domain import activity, reminders, visit_days
 from dalia_site.extensions import db
 from dalia_site.models import Appointment, HeldVisit, OutboundEmail
-from dalia_site.models.activity import VisitDay
+from dalia_site.models.activity import NONE_BEFORE, HeldMonth, VisitDay
 from tests.unit.test_activity import (  # noqa: F401 (fixtures)
     PARIS,
     accepted_patient,
@@ -218,6 +218,11 @@ def test_visits_of_one_day_changed_by_two_transactions_at_once_are_both_counted(
     assert failures == []
     day = session.scalars(select(VisitDay).where(VisitDay.day == morning.date())).one()
     assert day.held_first == 2  # both first visits held that day
+    # Both first visits in their month's count of visits with none before (held_visits.py).
+    first = session.scalars(
+        select(HeldMonth).where(HeldMonth.month == date(2027, 3, 1), HeldMonth.previous_month == NONE_BEFORE)
+    ).one()
+    assert first.visits == 2
 
 
 def test_one_patients_visits_changed_by_two_transactions_at_once_are_both_kept(app, session):  # noqa: F811

@@ -27,8 +27,9 @@ depends_on = None
 
 
 def upgrade():
+    postgresql = op.get_bind().dialect.name == "postgresql"
     op.add_column("held_visit", sa.Column("referral_days", sa.Integer(), nullable=True))
-    if op.get_bind().dialect.name == "postgresql":
+    if postgresql:
         days = (
             "CASE WHEN referred_at IS NOT NULL "
             "THEN GREATEST(0, CAST(starts_at AS DATE) - CAST(referred_at AS DATE)) END"
@@ -42,9 +43,46 @@ def upgrade():
         "held_visit",
         ["starts_at", "previous_at", "direct", "referred_at", "referral_days"],
     )
+    not_first = sa.text("previous_at IS NOT NULL")
+    op.create_index(
+        "ix_held_visit_previous",
+        "held_visit",
+        ["previous_at", "starts_at", "direct"],
+        sqlite_where=not_first,
+        postgresql_where=not_first,
+    )
+    first_only = sa.text("previous_at IS NULL")
+    op.create_index(
+        "ix_held_visit_first",
+        "held_visit",
+        ["starts_at", "previous_at", "referred_at", "referral_days"],
+        sqlite_where=first_only,
+        postgresql_where=first_only,
+    )
+    op.create_table(
+        "held_month",
+        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("previous_month", sa.Date(), nullable=False),
+        sa.Column("visits", sa.Integer(), nullable=False),
+        sa.Column("direct", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("month", "previous_month", name=op.f("pk_held_month")),
+        sqlite_with_rowid=False,
+    )
+    if postgresql:
+        month, before = (f"CAST(date_trunc('month', {c}) AS DATE)" for c in ("starts_at", "previous_at"))
+    else:
+        month, before = (f"date({c}, 'start of month')" for c in ("starts_at", "previous_at"))
+    op.execute(
+        "INSERT INTO held_month (month, previous_month, visits, direct) "  # noqa: S608 (no value from outside)
+        f"SELECT {month}, coalesce({before}, '0001-01-01'), count(*), count(*) FILTER (WHERE direct) "
+        "FROM held_visit GROUP BY 1, 2"
+    )
 
 
 def downgrade():
+    op.drop_table("held_month")
+    op.drop_index("ix_held_visit_first", table_name="held_visit")
+    op.drop_index("ix_held_visit_previous", table_name="held_visit")
     op.drop_index("ix_held_visit_period", table_name="held_visit")
     op.create_index(
         "ix_held_visit_period", "held_visit", ["starts_at", "previous_at", "direct", "referred_at"]
