@@ -23,7 +23,7 @@ class HeldVisit(Model):
     __tablename__ = "held_visit"
     __table_args__ = (
         # A period's visits with what the figures count of them, read from the index alone.
-        Index("ix_held_visit_period", "starts_at", "previous_at", "direct", "referred_at", "referral_days"),
+        Index("ix_held_visit_period", "starts_at", "previous_at", "direct", "referred_at"),
         # The visits whose visit before falls in a stretch of time (the start of a period's month);
         # without the first visits, whose index is the next one.
         Index(
