@@ -29,7 +29,10 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Connection, Engine, Row, make_url
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import TypeEngine
 
 from dalia_site import MIGRATIONS_DIR
 
@@ -117,6 +120,27 @@ def count_up_to(rows: Select[Any], limit: Any) -> Any:
     subquery, its rows never read beyond `limit`. Past known_rows, ask one more than it."""
     matching = rows.with_only_columns(literal(1), maintain_column_froms=True).order_by(None).limit(limit)
     return select(func.count()).select_from(matching.subquery()).scalar_subquery()
+
+
+def moment_function(
+    name: str, type_: TypeEngine[Any], sqlite: str, postgresql: str
+) -> type[FunctionElement[Any]]:
+    """A SQL function of stored moments (naive UTC), written for each database: `sqlite` and
+    `postgresql` are its text with {0}, {1}… for its arguments (SQLite keeps a moment as the text
+    'YYYY-MM-DD HH:MM:SS.ffffff', PostgreSQL as a timestamp)."""
+    function: type[FunctionElement[Any]] = type(
+        name, (FunctionElement,), {"name": name, "type": type_, "inherit_cache": True}
+    )
+
+    def written(template: str) -> Any:
+        def compile_it(element: FunctionElement[Any], compiler: Any, **kw: Any) -> str:
+            return template.format(*(compiler.process(clause, **kw) for clause in element.clauses))
+
+        return compile_it
+
+    compiles(function)(written(sqlite))
+    compiles(function, "postgresql")(written(postgresql))
+    return function
 
 
 # What the models subclass. Flask-SQLAlchemy builds `db.Model` at run time, which a type checker

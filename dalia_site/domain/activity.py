@@ -48,11 +48,9 @@ from sqlalchemy import (
     type_coerce,
     union_all,
 )
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
 
 from dalia_site.clock import FIRST_DAY, LAST_DAY
-from dalia_site.database import DbSession, column_rows
+from dalia_site.database import DbSession, column_rows, moment_function
 from dalia_site.domain import referral_months, roster_version, visit_days
 from dalia_site.domain.opening import Opening
 from dalia_site.domain.reminders import ReminderFigures
@@ -466,46 +464,11 @@ def _local_day(moment: datetime, zone: ZoneInfo) -> date:
     return moment.replace(tzinfo=UTC).astimezone(zone).date()
 
 
-class _UTCText(FunctionElement[str]):
-    """A stored moment (naive UTC) as its text, 'YYYY-MM-DD HH:MM:SS.ffffff', on either database:
-    compute reads the local dates of hundreds of them without a datetime built for each."""
-
-    name = "utc_text"
-    type = String()
-    inherit_cache = True
-
-
-@compiles(_UTCText)
-def _utc_text_as_stored(element: _UTCText, compiler: Any, **kw: Any) -> str:
-    (moment,) = element.clauses  # SQLite keeps a moment as that text
-    sql: str = compiler.process(moment, **kw)
-    return sql
-
-
-@compiles(_UTCText, "postgresql")
-def _utc_text_postgresql(element: _UTCText, compiler: Any, **kw: Any) -> str:
-    (moment,) = element.clauses  # to_char: whatever the server's DateStyle
-    return f"to_char({compiler.process(moment, **kw)}, 'YYYY-MM-DD HH24:MI:SS.US')"
-
-
-class _UTCMinute(FunctionElement[str]):
-    """A stored moment's (naive UTC) time of day as 'HH:MM', on either database."""
-
-    name = "utc_minute"
-    type = String()
-    inherit_cache = True
-
-
-@compiles(_UTCMinute)
-def _utc_minute_as_stored(element: _UTCMinute, compiler: Any, **kw: Any) -> str:
-    (moment,) = element.clauses
-    return f"substr({compiler.process(moment, **kw)}, 12, 5)"
-
-
-@compiles(_UTCMinute, "postgresql")
-def _utc_minute_postgresql(element: _UTCMinute, compiler: Any, **kw: Any) -> str:
-    (moment,) = element.clauses
-    return f"to_char({compiler.process(moment, **kw)}, 'HH24:MI')"
+# A stored moment as its text, 'YYYY-MM-DD HH:MM:SS.ffffff', on either database (PostgreSQL's
+# to_char: whatever the server's DateStyle): compute reads the local dates of hundreds of them
+# without a datetime built for each. And its time of day, 'HH:MM' (statement 2's hours).
+_UTCText = moment_function("utc_text", String(), "{0}", "to_char({0}, 'YYYY-MM-DD HH24:MI:SS.US')")
+_UTCMinute = moment_function("utc_minute", String(), "substr({0}, 12, 5)", "to_char({0}, 'HH24:MI')")
 
 
 # What the local dates of each UTC day are, by zone: the UTC time 'HH:MM' at which the local date

@@ -42,11 +42,9 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.functions import FunctionElement
 
-from dalia_site.database import hold_until_commit
+from dalia_site.database import hold_until_commit, moment_function
 from dalia_site.domain import kept
 from dalia_site.domain.kept import changed, left
 from dalia_site.domain.referral_months import month_of, next_month
@@ -145,46 +143,18 @@ def refresh_months(connection: Connection, months: Collection[date]) -> None:
 _MONTH_LOCKS = 0x686D  # the lock space of held_month's rows, by the month's ordinal
 
 
-class _UTCMonth(FunctionElement[date]):
-    """The first day of a stored moment's (naive UTC) month, on either database."""
-
-    name = "utc_month"
-    type = Date()
-    inherit_cache = True
-
-
-@compiles(_UTCMonth)
-def _utc_month_sqlite(element: _UTCMonth, compiler: Any, **kw: Any) -> str:
-    (moment,) = element.clauses
-    return f"date({compiler.process(moment, **kw)}, 'start of month')"
-
-
-@compiles(_UTCMonth, "postgresql")
-def _utc_month_postgresql(element: _UTCMonth, compiler: Any, **kw: Any) -> str:
-    (moment,) = element.clauses
-    return f"CAST(date_trunc('month', {compiler.process(moment, **kw)}) AS DATE)"
-
-
-class UTCDaysBetween(FunctionElement[int]):
-    """The whole days from the UTC date of a stored moment (naive UTC) to that of another; 0
-    when the other is earlier (a delay: referred after the visit counts as none)."""
-
-    name = "utc_days_between"
-    type = Integer()
-    inherit_cache = True
-
-
-@compiles(UTCDaysBetween)
-def _days_between_sqlite(element: UTCDaysBetween, compiler: Any, **kw: Any) -> str:
-    early, late = (compiler.process(moment, **kw) for moment in element.clauses)
-    return f"max(0, CAST(julianday(date({late})) - julianday(date({early})) AS INTEGER))"
-
-
-@compiles(UTCDaysBetween, "postgresql")
-def _days_between_postgresql(element: UTCDaysBetween, compiler: Any, **kw: Any) -> str:
-    early, late = (compiler.process(moment, **kw) for moment in element.clauses)
-    # GREATEST leaves out a NULL: none without a referral, as on SQLite.
-    return f"CASE WHEN {early} IS NOT NULL THEN GREATEST(0, CAST({late} AS DATE) - CAST({early} AS DATE)) END"
+# The first day of a stored moment's month; the whole days from one moment's UTC date to
+# another's, 0 when the other is earlier (a delay: referred after the visit counts as none; NULL
+# without a referral, which PostgreSQL's GREATEST would leave out).
+_UTCMonth = moment_function(
+    "utc_month", Date(), "date({0}, 'start of month')", "CAST(date_trunc('month', {0}) AS DATE)"
+)
+UTCDaysBetween = moment_function(
+    "utc_days_between",
+    Integer(),
+    "max(0, CAST(julianday(date({1})) - julianday(date({0})) AS INTEGER))",
+    "CASE WHEN {0} IS NOT NULL THEN GREATEST(0, CAST({1} AS DATE) - CAST({0} AS DATE)) END",
+)
 
 
 def _touched(session: Session) -> set[int]:

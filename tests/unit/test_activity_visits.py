@@ -19,6 +19,7 @@ from dalia_site.models import Appointment, HeldVisit, OutboundEmail
 from dalia_site.models.activity import NONE_BEFORE, HeldMonth, VisitDay
 from tests.unit.test_activity import (  # noqa: F401 (fixtures)
     PARIS,
+    _as_date,
     accepted_patient,
     at,
     db_backend,
@@ -130,10 +131,7 @@ def test_the_visits_days_follow_every_change_of_visits_and_reminders(session):  
                 select(VisitDay.day, *(getattr(VisitDay, name) for name in visit_days.COLUMNS))
             )
         }
-        afresh = {
-            (date.fromisoformat(str(day)) if isinstance(day, str) else day, *counts)
-            for day, *counts in session.execute(visit_days._of_days(False))
-        }
+        afresh = {(_as_date(day), *counts) for day, *counts in session.execute(visit_days._of_days(False))}
         assert stored == afresh, (step, action)
         for period in PERIODS:
             assert shown(session, period) == worked_out(session, period), (step, action, period)
