@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
+from dalia_site.clock import clock_at
 from dalia_site.domain import accounts
 from dalia_site.extensions import db
 from dalia_site.models import AuditEvent, LoginAttempt, OutboundEmail, RateLimitHit, StaffUser
@@ -56,10 +57,12 @@ def test_the_delays_grow_and_are_never_a_fixed_lock(app, client):
             for s in (61, 70, 80, 90, 100)
         )
         db.session.commit()
-    # 5 failures, the latest 61 s ago: the 30 s wait is over.
-    assert login_from(client, STRANGER, ADMIN_EMAIL, "encore une erreur").status_code == 401
-    # 6 failures: one minute to wait, then (7) two minutes…
-    waiting = login_from(client, STRANGER, ADMIN_EMAIL, PASSWORD)
+    # The clock held at `now`: the sixth failure is recorded then, however slow the machine.
+    with clock_at(now):
+        # 5 failures, the latest 61 s ago: the 30 s wait is over.
+        assert login_from(client, STRANGER, ADMIN_EMAIL, "encore une erreur").status_code == 401
+        # 6 failures: one minute to wait, then (7) two minutes…
+        waiting = login_from(client, STRANGER, ADMIN_EMAIL, PASSWORD)
     assert waiting.status_code == 429
     assert "Réessayez dans 1 minute." in page_text(waiting)
     with app.app_context():
